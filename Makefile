@@ -1,0 +1,41 @@
+# dockbuild — make demo | make test | make build | make deps | make bench
+SHELL := /bin/bash
+SWIFT ?= swift
+BIN := .build/debug/dockbuild
+RELEASE_BIN := .build/release/dockbuild
+
+# Debian packages the code links against and the tools the tests talk to.
+DEPS_DEB := pkg-config libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-dev \
+	libcurl4-openssl-dev libseccomp-dev liblzma-dev libbz2-dev \
+	docker-registry skopeo umoci runc busybox-static libarchive-tools oci-image-tool \
+	jq curl tar gzip pigz zstd apache2-utils iproute2 iptables util-linux tmux
+
+.PHONY: deps build release test demo bench clean
+
+deps:
+	@missing=""; for p in $(DEPS_DEB); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
+		{ echo "make deps: apt-get failed; install these as root:$$missing" >&2; exit 1; }; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --no-parallel
+
+demo: deps build
+	@bash fixtures/demo.sh $(BIN)
+
+bench: deps release
+	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
+
+clean:
+	rm -rf .build

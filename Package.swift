@@ -1,0 +1,67 @@
+// swift-tools-version: 6.0
+// dockbuild — a daemonless OCI image toolkit. Module map: ../shared/DESIGN.md.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "dockbuild",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "dockbuild", targets: ["dockbuild"]),
+        .library(name: "OCI", targets: ["OCI"]),
+        .library(name: "Archive", targets: ["Archive"]),
+        .library(name: "ImageStore", targets: ["ImageStore"]),
+        .library(name: "Dockerfile", targets: ["Dockerfile"]),
+        .library(name: "Registry", targets: ["Registry"]),
+        .library(name: "RegistryServer", targets: ["RegistryServer"]),
+        .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "Build", targets: ["Build"]),
+        .library(name: "Containers", targets: ["Containers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages, each behind a modulemap and a shim.h.
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CIsal", path: "Sources/CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // The runtime's pre-thread namespace work (runc's nsexec role).
+        .target(name: "CRuntime", path: "Sources/CRuntime"),
+
+        .target(name: "OCI", dependencies: ["CCrypto"], swiftSettings: strict),
+        .target(name: "Dockerfile", swiftSettings: strict),
+        .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
+        .target(name: "ImageStore", dependencies: ["OCI", "Archive"], swiftSettings: strict),
+        .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl"], swiftSettings: strict),
+        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto"], swiftSettings: strict),
+        .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime"], swiftSettings: strict),
+        .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime"], swiftSettings: strict),
+        .executableTarget(
+            name: "dockbuild",
+            dependencies: [
+                "OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "RegistryServer",
+                "Runtime", "Build", "Containers", "CRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),
+        .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "OCI"], swiftSettings: strict),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "OCI"], swiftSettings: strict),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "OCI"], swiftSettings: strict),
+        .testTarget(name: "RegistryServerTests", dependencies: ["RegistryServer", "OCI"], swiftSettings: strict),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: strict),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI"], swiftSettings: strict),
+        .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "OCI"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

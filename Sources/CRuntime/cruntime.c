@@ -1,0 +1,2 @@
+#include "cruntime.h"
+int cruntime_version(void) { return 1; }

@@ -1,0 +1,4 @@
+import Testing
+@testable import Archive
+
+// Tests of the Archive library live in this target.

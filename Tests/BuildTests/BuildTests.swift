@@ -1,0 +1,4 @@
+import Testing
+@testable import Build
+
+// Tests of the Build library live in this target.

@@ -1,0 +1,4 @@
+import Testing
+@testable import Dockerfile
+
+// Tests of the Dockerfile library live in this target.

@@ -1,0 +1,4 @@
+import Testing
+@testable import RegistryServer
+
+// Tests of the RegistryServer library live in this target.
