@@ -84,12 +84,11 @@ extension ImageStore {
         if ref.tag == nil { ref.tag = ImageReference.defaultTag }
         let key = ref.description
         return try updateIndex { idx in
-            guard let old = idx.manifests.first(where: { ImageStore.entryName($0) == key }) else { return nil }
+            guard var old = idx.manifests.first(where: { ImageStore.entryName($0) == key }) else { return nil }
+            old.annotations = nil
             idx.manifests.removeAll { ImageStore.entryName($0) == key }
             if keepDangling, !idx.manifests.contains(where: { $0.digest == old.digest }) {
-                var dangling = old
-                dangling.annotations = nil
-                idx.manifests.append(dangling)
+                idx.manifests.append(old)
             }
             return old
         }
