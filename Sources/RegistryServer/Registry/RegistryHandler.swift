@@ -243,12 +243,19 @@ public struct RegistryHandler: HTTPHandler {
         for c in m.manifests where store.resolve(name, c.description) == nil {
             throw DistributionError(400, .manifestBlobUnknown, "index references a manifest this repository does not have", detail: c.description)
         }
+        // Push by digest may tag in the same request: `?tag=a&tag=b` (distribution-spec 1.1.1+).
+        let extraTags = expected == nil ? [] : request.queryValues("tag")
+        for t in extraTags where !Names.isValidTag(t) {
+            throw DistributionError(400, .manifestInvalid, "invalid tag", detail: "\(t) does not match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+        }
         let d = try store.putManifest(name, bytes: bytes, manifest: m, tag: tag)
+        for t in extraTags { _ = try store.putManifest(name, bytes: bytes, manifest: m, tag: t) }
         var headers: [(name: String, value: String)] = [
             ("Location", "/v2/\(name)/manifests/\(d)"),
             ("Docker-Content-Digest", d.description),
         ]
         if let s = m.subject { headers.append(("OCI-Subject", s.description)) }
+        if !extraTags.isEmpty { headers.append(("OCI-Tag", extraTags.joined(separator: ","))) }
         return HTTPResponse(status: 201, headers: headers)
     }
 
