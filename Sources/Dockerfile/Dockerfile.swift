@@ -1,4 +1,10 @@
-/// The Dockerfile library; see ../shared/DESIGN.md for its place in the stack.
-public enum DockerfileModule {
-    public static let name = "Dockerfile"
+/// A parsed Dockerfile. (Typed instructions and stages come in the next layer.)
+public struct Dockerfile: Sendable {
+    /// The syntax tree the instructions were read from.
+    public var syntax: SyntaxTree
+
+    /// Parses and validates a Dockerfile.
+    public static func parse(_ text: String, fileName: String = "Dockerfile") throws -> Dockerfile {
+        Dockerfile(syntax: try SyntaxTree.parse(text, fileName: fileName))
+    }
 }
