@@ -35,7 +35,7 @@ struct RmiCommand: ParsableCommand {
                 failures.append("\(error)")
             }
         }
-        if removedAny && !noPrune { _ = try? store.gc(wait: 0) }
+        if removedAny && !noPrune { _ = try? store.gc(wait: 2) }
         if !failures.isEmpty {
             throw UserError(failures.joined(separator: "\nError: "))
         }
