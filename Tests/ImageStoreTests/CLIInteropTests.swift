@@ -264,5 +264,42 @@ import Testing
         #expect(try cli.db(["image", "prune", "-a"]).ok)
         #expect(try cli.db(["images", "-q"]).out.isEmpty)
     }
-}
 
+    @Test func loadsDocker25StyleArchives() throws {
+        let cli = try CLI()
+        _ = try imported(cli)
+        let store = try ImageStore(root: cli.root)
+        let img = try store.image("busybox:local")
+        // docker 25+ writes an OCI layout plus a manifest.json whose paths point into blobs/.
+        let lay = cli.dir + "/d25"
+        try FileManager.default.createDirectory(atPath: lay, withIntermediateDirectories: true)
+        #expect(try cli.db(["save", "--format", "oci", "-o", cli.dir + "/o.tar", "busybox:local"]).ok)
+        #expect(try cli.exec("tar", ["-xf", cli.dir + "/o.tar", "-C", lay]).ok)
+        let bare = ImageIndex(manifests: [img.descriptor])
+        try CanonicalJSON.encode(bare).write(to: URL(fileURLWithPath: lay + "/index.json"))
+        let manifest = #"[{"Config":"blobs/sha256/\#(img.id.encoded)","RepoTags":["team/app:25"],"Layers":["blobs/sha256/\#(img.manifest.layers[0].digest.encoded)"]}]"#
+        try Data(manifest.utf8).write(to: URL(fileURLWithPath: lay + "/manifest.json"))
+        #expect(try cli.exec("tar", ["-czf", cli.dir + "/d25.tar.gz", "-C", lay, "."]).ok)
+        let other = cli.dir + "/store25"
+        let r = try cli.db(["load", "-i", cli.dir + "/d25.tar.gz"], root: other)
+        #expect(r.ok && r.out.contains("Loaded image: team/app:25"), "\(r.out)\(r.err)")
+        // The manifest digest survives (so repo digests stay valid).
+        #expect(try ImageStore(root: other).resolve("team/app:25").digest == img.descriptor.digest)
+    }
+
+    @Test func snapshotUnpacksTheImage() throws {
+        let cli = try CLI()
+        _ = try imported(cli)
+        let store = try ImageStore(root: cli.root)
+        let img = try store.image("busybox:local")
+        let dir = try store.snapshot(for: img)
+        #expect(FileManager.default.isExecutableFile(atPath: dir + "/bin/busybox"))
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/bin/sh")) == "busybox")
+        #expect(dir.hasSuffix(img.chainID?.encoded ?? "?"))
+        #expect(try store.snapshot(for: img) == dir)
+        #expect(try store.gc().removedSnapshots.isEmpty)
+        try store.removeImage(img.descriptor.digest)
+        #expect(try store.gc().removedSnapshots == [img.chainID?.encoded ?? ""])
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+}
