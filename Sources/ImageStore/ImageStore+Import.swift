@@ -68,7 +68,7 @@ extension ImageStore {
     /// Reads the whole tar once so that a truncated or non-tar input fails before any blob is
     /// written, with an error naming the input.
     func checkTarball(_ path: String, what: String) throws {
-        try TarReader.forEachEntry(path: path, what: what) { _, read in try read { _ in } }
+        try TarReader.forEachEntry(path: path, what: what) { _, _ in }
     }
 
     func copyStandardInput(to path: String) throws {

@@ -169,7 +169,13 @@ enum TarReader {
                 consumed = true
                 try drain(h, what: "\(what), entry \(name)", sink)
             }
-            _ = consumed
+            if !consumed {
+                // Skipping seeks over data in plain files; a truncated archive still fails at the next header.
+                let sr = archive_read_data_skip(h.a)
+                guard sr == ARCHIVE_OK || sr == ARCHIVE_WARN else {
+                    throw ImageStoreError.invalidContent("\(what) is damaged or truncated in entry \(name): \(h.error)")
+                }
+            }
         }
         if count == 0 { throw ImageStoreError.invalidContent("\(what) holds no files; is it a tar archive?") }
     }
