@@ -143,7 +143,8 @@ enum TarReader {
         let h = Handle(raw: false)
         let rc = path == "-" ? archive_read_open_fd(h.a, 0, 1 << 20) : archive_read_open_filename(h.a, path, 1 << 20)
         guard rc == ARCHIVE_OK else {
-            throw ImageStoreError.invalidContent("cannot read \(what): \(h.error)")
+            let hint = h.error.contains("Unrecognized") ? " (expected a tar archive, plain or compressed)" : ""
+            throw ImageStoreError.invalidContent("cannot read \(what): \(h.error)\(hint)")
         }
         var count = 0
         while true {
