@@ -59,8 +59,11 @@ public enum LayerApplier {
             do {
                 try applier.run()
             } catch let e as ArchiveError {
-                if let inner = source.error { throw inner }
-                throw e
+                guard let inner = source.error else { throw e }
+                if case let .malformed(nil, reason) = inner, case let .malformed(entry?, _) = e {
+                    throw ArchiveError.malformed(entry: entry, reason: reason)
+                }
+                throw inner
             }
         }
     }
@@ -136,7 +139,13 @@ private final class Applier {
             if rc == ARCHIVE_FAILED {
                 throw ArchiveError.malformed(entry: lastName, reason: LayerApplier.libarchiveError(a))
             }
-            try apply(e, raw: raw)
+            do {
+                try apply(e, raw: raw)
+            } catch let ArchiveError.unsafeEntry(entry, reason) where entry != lastName {
+                throw ArchiveError.unsafeEntry(entry: lastName, reason: "\(reason) (at \"\(entry)\")")
+            } catch let ArchiveError.malformed(entry, reason) where entry == nil {
+                throw ArchiveError.malformed(entry: lastName, reason: reason)
+            }
         }
         try finishDirectories()
     }
@@ -276,7 +285,7 @@ private final class Applier {
     }
 
     private func hardlink(target: [UInt8], dir: Int32, parentComps: [[UInt8]], base: [UInt8], name: String, path: String) throws {
-        let tcomps = try components(target, what: "hard link target")
+        let tcomps = try components(target, what: "hard link target \"\(FS.string(target))\"")
         guard let tbase = tcomps.last else { throw ArchiveError.unsafeEntry(entry: name, reason: "hard link to the root directory") }
         if tcomps == parentComps + [base] { return }
         let tdirTmp = try InRoot.dupDirectory(root, Array(tcomps.dropLast()), entry: name)
