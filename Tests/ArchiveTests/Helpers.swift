@@ -26,7 +26,7 @@ struct ToolError: Error, CustomStringConvertible {
 @discardableResult
 func run(_ tool: String, _ args: [String], cwd: String? = nil, env: [String: String]? = nil, allowFailure: Bool = false) throws -> String {
     let p = Process()
-    let candidates = ["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/local/bin/"].map { $0 + tool }
+    let candidates = tool.hasPrefix("/") ? [tool] : ["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/local/bin/"].map { $0 + tool }
     guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
         throw ToolError(description: "\(tool) is not installed; install it (make deps) to run this test")
     }
