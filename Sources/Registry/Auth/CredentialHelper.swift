@@ -4,8 +4,13 @@ import Foundation
 /// (`get` / `store` / `erase` over stdin and stdout).
 public struct CredentialHelper: Sendable {
     public let name: String
+    /// Directories searched before `PATH` (tests, bundled helpers).
+    public let searchPath: [String]
 
-    public init(name: String) { self.name = name }
+    public init(name: String, searchPath: [String] = []) {
+        self.name = name
+        self.searchPath = searchPath
+    }
 
     var program: String { "docker-credential-" + name }
 
@@ -51,8 +56,13 @@ public struct CredentialHelper: Sendable {
 
     private func run(_ verb: String, input: Data) throws -> (Int32, Data, Data) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [program, verb]
+        if let local = searchPath.map({ $0 + "/" + program }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            p.executableURL = URL(fileURLWithPath: local)
+            p.arguments = [verb]
+        } else {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = [program, verb]
+        }
         let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
         p.standardInput = stdin
         p.standardOutput = stdout

@@ -19,6 +19,8 @@ public struct Credentials: Sendable, Equatable {
 /// docker and dockbuild share one file and one set of logins.
 public struct DockerConfig: Sendable {
     public let path: String
+    /// Directories searched for `docker-credential-*` before `PATH`.
+    public let helperSearchPath: [String]
 
     /// The file docker would use for this environment.
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -27,8 +29,9 @@ public struct DockerConfig: Sendable {
         return home + "/.docker/config.json"
     }
 
-    public init(path: String = DockerConfig.defaultPath()) {
+    public init(path: String = DockerConfig.defaultPath(), helperSearchPath: [String] = []) {
         self.path = path
+        self.helperSearchPath = helperSearchPath
     }
 
     /// The key docker uses for a registry host in `auths` and with helpers.
@@ -79,7 +82,7 @@ public struct DockerConfig: Sendable {
     /// Credentials for `registry` (a host[:port] or docker.io), or nil when none are stored.
     public func credentials(for registry: String) throws -> Credentials? {
         if let helper = try helper(for: registry) {
-            if let c = try CredentialHelper(name: helper).get(serverURL: DockerConfig.serverKey(for: registry)) { return c }
+            if let c = try CredentialHelper(name: helper, searchPath: helperSearchPath).get(serverURL: DockerConfig.serverKey(for: registry)) { return c }
         }
         let obj = try load()
         guard let auths = obj["auths"] as? [String: Any] else { return nil }
@@ -109,7 +112,7 @@ public struct DockerConfig: Sendable {
         if let helper = try helper(for: registry) {
             let secret = credentials.identityToken ?? credentials.password
             let user = credentials.identityToken != nil ? "<token>" : credentials.username
-            try CredentialHelper(name: helper).store(serverURL: key, username: user, secret: secret)
+            try CredentialHelper(name: helper, searchPath: helperSearchPath).store(serverURL: key, username: user, secret: secret)
             try update { obj in
                 var auths = obj["auths"] as? [String: Any] ?? [:]
                 auths[key] = [String: Any]()
@@ -139,7 +142,7 @@ public struct DockerConfig: Sendable {
     public func erase(for registry: String) throws -> Bool {
         var found = false
         if let helper = try helper(for: registry) {
-            found = try CredentialHelper(name: helper).erase(serverURL: DockerConfig.serverKey(for: registry))
+            found = try CredentialHelper(name: helper, searchPath: helperSearchPath).erase(serverURL: DockerConfig.serverKey(for: registry))
         }
         guard FileManager.default.fileExists(atPath: path) else { return found }
         try update { obj in
