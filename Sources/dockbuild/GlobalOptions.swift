@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ImageStore
 
 /// Options every command that touches the store accepts.
 struct GlobalOptions: ParsableArguments {
@@ -9,9 +10,6 @@ struct GlobalOptions: ParsableArguments {
     /// The store root after defaults are applied.
     var resolvedRoot: String {
         if let root { return root }
-        if let env = ProcessInfo.processInfo.environment["DOCKBUILD_ROOT"], !env.isEmpty { return env }
-        if getuid() == 0 { return "/var/lib/dockbuild" }
-        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
-        return home + "/.local/share/dockbuild"
+        return ImageStore.defaultRoot()
     }
 }

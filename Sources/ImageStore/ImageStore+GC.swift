@@ -1,0 +1,74 @@
+// Garbage collection: remove every blob and snapshot that no index entry or hold reaches.
+import Foundation
+import OCI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `gc()` removed.
+public struct GCResult: Sendable, Equatable {
+    public var removedBlobs: [Digest] = []
+    public var reclaimedBytes: Int64 = 0
+    public var removedSnapshots: [String] = []
+    public var removedTempFiles = 0
+}
+
+extension ImageStore {
+    /// Removes unreachable blobs, snapshots of layer stacks no image uses, and temp files left by
+    /// crashed writers. It needs every other open store (in any process) to be closed, because an
+    /// open store may hold blobs it has written but not yet named: it waits up to `wait`
+    /// seconds for them and then throws `.busy`.
+    @discardableResult
+    public func gc(wait: Double = 10) throws -> GCResult {
+        guard gcLease.tryLock(exclusive: true, timeout: wait) else {
+            throw ImageStoreError.busy("another dockbuild process is using the store at \(root); garbage collection waits for it — try again when it has finished")
+        }
+        defer { try? gcLease.lock(exclusive: false) }
+        try indexLock.lock(exclusive: true)
+        defer { indexLock.unlock() }
+
+        var result = GCResult()
+        let idx = try readIndex()
+        var roots = idx.manifests.map { d -> Descriptor in var c = d; c.annotations = nil; return c }
+        for (_, d) in holds() {
+            if let e = roots.first(where: { $0.digest == d }) { roots.append(e) } else if has(d), let t = try? sniffMediaType(d) {
+                roots.append(Descriptor(mediaType: t, digest: d, size: size(of: d) ?? 0))
+            }
+        }
+        var live: Set<Digest> = []
+        var chains: Set<String> = []
+        for r in roots {
+            live.formUnion(reachable(from: r))
+        }
+        for d in live {
+            // Keep snapshots of every chain-ID prefix of live images.
+            if let t = try? sniffMediaType(d), MediaType.isManifest(t),
+               let m = try? manifest(Descriptor(mediaType: t, digest: d, size: 0)), let c = try? config(m.config) {
+                var ids: [Digest] = []
+                for diff in c.rootfs.diffIDs {
+                    ids.append(diff)
+                    if let ch = ImageConfig.chainID(ids) { chains.insert(ch.encoded) }
+                }
+            }
+        }
+        for d in try listBlobs() where !live.contains(d) {
+            let p = path(for: d)
+            let sz = size(of: d) ?? 0
+            if unlink(p) == 0 {
+                result.removedBlobs.append(d)
+                result.reclaimedBytes += sz
+            }
+        }
+        let snapDir = root + "/snapshots"
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: snapDir)) ?? [] where !chains.contains(n) {
+            FileOps.removeTree(snapDir + "/" + n)
+            result.removedSnapshots.append(n)
+        }
+        let active = activeTemps.withLock { $0 }
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: tempDir)) ?? [] where !active.contains(tempDir + "/" + n) {
+            FileOps.removeTree(tempDir + "/" + n)
+            result.removedTempFiles += 1
+        }
+        return result
+    }
+}

@@ -1,0 +1,207 @@
+// Names: index.json of the layout maps full references to descriptors.
+import Foundation
+import OCI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One entry of the store's index: a name (nil for a dangling image) and what it points at.
+public struct ImageEntry: Sendable, Hashable {
+    public var reference: ImageReference?
+    public var descriptor: Descriptor
+}
+
+extension ImageStore {
+    var indexPath: String { root + "/index.json" }
+
+    func readIndex() throws -> ImageIndex {
+        let data = try FileOps.readFile(indexPath)
+        do { return try ImageIndex.decode(data) } catch {
+            throw ImageStoreError.invalidContent("\(indexPath) is damaged (\(error)); restore it or remove the store root")
+        }
+    }
+
+    func writeIndex(_ index: ImageIndex) throws {
+        var idx = index
+        idx.manifests.sort { a, b in
+            let na = a.annotations?[AnnotationKey.refName] ?? "", nb = b.annotations?[AnnotationKey.refName] ?? ""
+            return na != nb ? na < nb : a.digest < b.digest
+        }
+        try FileOps.writeAtomically(try CanonicalJSON.encode(idx), to: indexPath, tempDir: tempDir)
+    }
+
+    /// Read-modify-write of index.json under the cross-process lock.
+    func updateIndex<R>(_ body: (inout ImageIndex) throws -> R) throws -> R {
+        try indexLock.lock(exclusive: true)
+        defer { indexLock.unlock() }
+        var idx = try readIndex()
+        let r = try body(&idx)
+        try writeIndex(idx)
+        return r
+    }
+
+    static func entryName(_ d: Descriptor) -> String? { d.annotations?[AnnotationKey.refName] }
+
+    /// Points `name` at `descriptor` (a manifest or an index already in the store). The image
+    /// that `name` pointed at before keeps its other names, or stays as a dangling image.
+    public func tag(_ name: ImageReference, descriptor: Descriptor) throws {
+        guard has(descriptor.digest) else { throw ImageStoreError.blobNotFound(descriptor.digest) }
+        var ref = name
+        ref.digest = nil
+        if ref.tag == nil { ref.tag = ImageReference.defaultTag }
+        let key = ref.description
+        try updateIndex { idx in
+            let old = idx.manifests.first { ImageStore.entryName($0) == key }
+            idx.manifests.removeAll { ImageStore.entryName($0) == key || ($0.digest == descriptor.digest && ImageStore.entryName($0) == nil) }
+            var d = Descriptor(mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size)
+            d.annotations = [AnnotationKey.refName: key]
+            idx.manifests.append(d)
+            if let old, old.digest != descriptor.digest, !idx.manifests.contains(where: { $0.digest == old.digest }) {
+                var dangling = old
+                dangling.annotations = nil
+                idx.manifests.append(dangling)
+            }
+        }
+    }
+
+    /// Records an image without a name (a dangling image, `<none>` in `images`), so that gc
+    /// keeps it until `image prune` or `rmi`.
+    public func addUnnamed(_ descriptor: Descriptor) throws {
+        guard has(descriptor.digest) else { throw ImageStoreError.blobNotFound(descriptor.digest) }
+        try updateIndex { idx in
+            if !idx.manifests.contains(where: { $0.digest == descriptor.digest }) {
+                idx.manifests.append(Descriptor(mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size))
+            }
+        }
+    }
+
+    /// Removes a name; returns what it pointed at. When `keepDangling` and no other name points at
+    /// the image, it stays as a dangling entry; otherwise it becomes garbage for `gc()`.
+    @discardableResult
+    public func untag(_ name: ImageReference, keepDangling: Bool = false) throws -> Descriptor? {
+        var ref = name
+        ref.digest = nil
+        if ref.tag == nil { ref.tag = ImageReference.defaultTag }
+        let key = ref.description
+        return try updateIndex { idx in
+            guard var old = idx.manifests.first(where: { ImageStore.entryName($0) == key }) else { return nil }
+            old.annotations = nil
+            idx.manifests.removeAll { ImageStore.entryName($0) == key }
+            if keepDangling, !idx.manifests.contains(where: { $0.digest == old.digest }) {
+                idx.manifests.append(old)
+            }
+            return old
+        }
+    }
+
+    /// Removes every index entry (names and dangling) that points at `digest`; returns the
+    /// names removed.
+    @discardableResult
+    public func removeImage(_ digest: Digest) throws -> [ImageReference] {
+        try updateIndex { idx in
+            let names = idx.manifests.filter { $0.digest == digest }.compactMap(ImageStore.entryName)
+            idx.manifests.removeAll { $0.digest == digest }
+            return names.compactMap { try? ImageReference.parseNormalized($0) }
+        }
+    }
+
+    /// Every entry of the index, sorted by name (dangling images last).
+    public func listImages() throws -> [ImageEntry] {
+        let idx = try readIndex()
+        var named: [ImageEntry] = []
+        var dangling: [ImageEntry] = []
+        for d in idx.manifests {
+            var clean = d
+            clean.annotations = nil
+            if let n = ImageStore.entryName(d) {
+                named.append(ImageEntry(reference: try? ImageReference.parseNormalized(n), descriptor: clean))
+            } else {
+                dangling.append(ImageEntry(reference: nil, descriptor: clean))
+            }
+        }
+        return named.sorted { ($0.reference?.description ?? "") < ($1.reference?.description ?? "") } + dangling
+    }
+
+    /// The names that point at `digest`.
+    public func names(for digest: Digest) throws -> [ImageReference] {
+        try listImages().filter { $0.descriptor.digest == digest }.compactMap(\.reference)
+    }
+
+    /// Finds an image as docker does: a name (`busybox`, `docker.io/library/busybox:latest`,
+    /// `name@sha256:...`), a full digest or ID (`sha256:...`), or a unique prefix of an image ID
+    /// or manifest digest (`3f57d9401f8d`).
+    public func resolve(_ name: String) throws -> Descriptor {
+        let entries = try listImages()
+        if let d = try? Digest(parsing: name) {
+            if let e = entries.first(where: { $0.descriptor.digest == d }) { return e.descriptor }
+            if let e = entries.first(where: { (try? imageID(of: $0.descriptor)) == d }) { return e.descriptor }
+            throw ImageStoreError.imageNotFound(name)
+        }
+        var parseError: (any Error)?
+        do {
+            let ref = try ImageReference(parsing: name)
+            if let digest = ref.digest {
+                if let e = entries.first(where: { $0.descriptor.digest == digest }) { return e.descriptor }
+                if has(digest), let t = try? sniffMediaType(digest) {
+                    return Descriptor(mediaType: t, digest: digest, size: size(of: digest) ?? 0)
+                }
+            } else if let e = entries.first(where: { $0.reference == ref }) {
+                return e.descriptor
+            }
+        } catch {
+            parseError = error
+        }
+        let lower = name.lowercased()
+        if lower.count >= 1, lower.count <= 128, lower.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
+            var matches: [Digest: Descriptor] = [:]
+            for e in entries {
+                if e.descriptor.digest.encoded.hasPrefix(lower) { matches[e.descriptor.digest] = e.descriptor }
+                if let id = try? imageID(of: e.descriptor), id.encoded.hasPrefix(lower) { matches[e.descriptor.digest] = e.descriptor }
+            }
+            if matches.count == 1, let only = matches.values.first { return only }
+            if matches.count > 1 {
+                throw ImageStoreError.ambiguous(name, candidates: matches.keys.sorted().map { String($0.encoded.prefix(12)) })
+            }
+        }
+        if let parseError { throw parseError }
+        throw ImageStoreError.imageNotFound(name)
+    }
+
+    /// Media type of a stored JSON document, from its `mediaType` field or its shape.
+    func sniffMediaType(_ digest: Digest) throws -> String {
+        struct Probe: Decodable { var mediaType: String?; var manifests: [Descriptor]?; var config: Descriptor? }
+        let p = try JSONDecoder().decode(Probe.self, from: try readBlob(digest))
+        if let t = p.mediaType { return t }
+        if p.manifests != nil { return MediaType.imageIndex }
+        if p.config != nil { return MediaType.imageManifest }
+        throw ImageStoreError.invalidContent("blob \(digest) is not a manifest or index")
+    }
+
+    // MARK: holds
+
+    /// Marks `digest` (an image's manifest or index) as needed by `holder` (e.g.
+    /// `container-<id>`): gc keeps it and `rmi` refuses it without `-f`.
+    public func hold(_ digest: Digest, by holder: String) throws {
+        try FileOps.writeAtomically(Data(digest.description.utf8), to: holdPath(holder), tempDir: tempDir)
+    }
+
+    public func release(holder: String) { unlink(holdPath(holder)) }
+
+    /// Holders and the digest each needs.
+    public func holds() -> [String: Digest] {
+        var out: [String: Digest] = [:]
+        let dir = root + "/holds"
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+            if let data = try? FileOps.readFile(dir + "/" + n),
+               let d = try? Digest(parsing: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) {
+                out[n] = d
+            }
+        }
+        return out
+    }
+
+    func holdPath(_ holder: String) -> String {
+        let safe = String(holder.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+        return root + "/holds/" + safe
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+@testable import OCI
+
+/// Round-trips the image-spec's own examples (extracted into ../shared/schemas/image-spec/cases).
+@Suite struct SpecExamplesTests {
+    static let specDir: String = {
+        let pkg = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return pkg.deletingLastPathComponent().appendingPathComponent("shared/schemas/image-spec").path
+    }()
+
+    struct Case: Decodable, Sendable, CustomTestStringConvertible {
+        var id: String
+        var mediatype: String
+        var doc: String
+        var expect: String
+        var testDescription: String { id }
+    }
+
+    static func cases(_ file: String) -> [Case] {
+        guard let data = FileManager.default.contents(atPath: specDir + "/cases/" + file) else { return [] }
+        return (try? JSONDecoder().decode([Case].self, from: data)) ?? []
+    }
+
+    /// Decodes `doc` as the model type for `mediaType` and encodes it back.
+    static func roundTrip(_ mediaType: String, _ doc: Data) throws -> Data? {
+        switch mediaType {
+        case MediaType.imageManifest: return try CanonicalJSON.encode(ImageManifest.decode(doc))
+        case MediaType.imageIndex: return try CanonicalJSON.encode(ImageIndex.decode(doc))
+        case MediaType.imageConfig: return try CanonicalJSON.encode(ImageConfig.decode(doc))
+        case MediaType.descriptor:
+            return try CanonicalJSON.encode(CanonicalJSON.decode(Descriptor.self, from: doc, what: "descriptor"))
+        case MediaType.layoutHeader:
+            return try CanonicalJSON.encode(CanonicalJSON.decode(ImageLayoutHeader.self, from: doc, what: "oci-layout"))
+        default: return nil
+        }
+    }
+
+    static func sameJSON(_ a: Data, _ b: Data) throws -> Bool {
+        // null and absent mean the same in these documents (docker writes "Volumes": null).
+        func dropNulls(_ v: Any) -> Any {
+            if let o = v as? [String: Any] {
+                return o.filter { !($0.value is NSNull) }.mapValues(dropNulls)
+            }
+            if let a = v as? [Any] { return a.map(dropNulls) }
+            return v
+        }
+        func norm(_ d: Data) throws -> Data {
+            let o = dropNulls(try JSONSerialization.jsonObject(with: d, options: [.fragmentsAllowed]))
+            return try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .fragmentsAllowed])
+        }
+        return try norm(a) == norm(b)
+    }
+
+    @Test func corpusIsPresent() {
+        #expect(FileManager.default.fileExists(atPath: Self.specDir),
+                "image-spec corpus missing at \(Self.specDir): the tests need ../shared/schemas/image-spec")
+        #expect(Self.cases("spec-examples.json").count >= 10)
+    }
+
+    /// Digests whose algorithm the image-spec grammar allows but nobody registered
+    /// (`sha256+b64`, `multihash+base58`): dockbuild cannot verify them, so it refuses them.
+    static func unverifiable(_ c: Case) -> Bool {
+        c.doc.range(of: #""digest"\s*:\s*"(?!sha256:|sha512:)"#, options: .regularExpression) != nil
+    }
+
+    @Test(arguments: cases("go-tables.json").filter { $0.expect == "valid" && unverifiable($0) })
+    func unverifiableAlgorithmsAreRefusedClearly(_ c: Case) throws {
+        #expect {
+            _ = try Self.roundTrip(c.mediatype, Data(c.doc.utf8))
+        } throws: { "\($0)".contains("unsupported algorithm") }
+    }
+
+    @Test(arguments: cases("spec-examples.json") + cases("go-tables.json").filter { $0.expect == "valid" && !unverifiable($0) })
+    func validDocumentsRoundTrip(_ c: Case) throws {
+        let doc = Data(c.doc.utf8)
+        let out = try #require(try Self.roundTrip(c.mediatype, doc))
+        #expect(try Self.sameJSON(doc, out), "\(c.id) changed in the round trip: \(String(decoding: out, as: UTF8.self))")
+        // Canonical: encoding twice gives the same bytes.
+        #expect(try Self.roundTrip(c.mediatype, out) == out)
+    }
+
+    @Test func sampleManifestRoundTrips() throws {
+        let data = try #require(FileManager.default.contents(atPath: Self.specDir + "/samples/manifest.json"))
+        let m = try ImageManifest.decode(data)
+        #expect(m.layers.count == 1)
+        #expect(m.config.size == 7023)
+        #expect(try Self.sameJSON(data, CanonicalJSON.encode(m)))
+    }
+
+    @Test func writtenDocumentsValidateAgainstSchema() throws {
+        let validator = Self.specDir + "/validate.py"
+        try #require(FileManager.default.fileExists(atPath: validator), "missing \(validator)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("oci-schema-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let layer = Descriptor.of(Data("layer".utf8), mediaType: MediaType.layerGzip)
+        let config = ImageConfig(created: "2024-01-01T00:00:00Z", platform: Platform(os: "linux", architecture: "amd64"),
+                                 config: ContainerConfig(exposedPorts: ["80/tcp": EmptyObject()], env: ["PATH=/bin"], cmd: ["/bin/sh"],
+                                                         volumes: ["/data": EmptyObject()],
+                                                         healthcheck: HealthConfig(test: ["CMD", "true"], interval: 30_000_000_000)),
+                                 rootfs: RootFS(diffIDs: [Digest.compute(Data("diff".utf8))]),
+                                 history: [History(created: "2024-01-01T00:00:00Z", createdBy: "import")])
+        let configData = try CanonicalJSON.encode(config)
+        let manifest = ImageManifest(config: .of(configData, mediaType: MediaType.imageConfig), layers: [layer],
+                                     annotations: [AnnotationKey.created: "2024-01-01T00:00:00Z"])
+        let manifestData = try CanonicalJSON.encode(manifest)
+        var entry = Descriptor.of(manifestData, mediaType: MediaType.imageManifest)
+        entry.platform = Platform(os: "linux", architecture: "arm64", variant: "v8")
+        entry.annotations = [AnnotationKey.refName: "latest"]
+        let index = ImageIndex(manifests: [entry])
+        let docs: [(String, Data)] = [
+            (MediaType.imageConfig, configData), (MediaType.imageManifest, manifestData),
+            (MediaType.imageIndex, try CanonicalJSON.encode(index)),
+            (MediaType.layoutHeader, try CanonicalJSON.encode(ImageLayoutHeader())),
+            (MediaType.descriptor, try CanonicalJSON.encode(layer)),
+        ]
+        for (i, (type, data)) in docs.enumerated() {
+            let file = dir.appendingPathComponent("doc\(i).json")
+            try data.write(to: file)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", validator, type, file.path]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            try p.run()
+            let out = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            let text = String(decoding: out, as: UTF8.self)
+            try #require(!text.contains("ModuleNotFoundError"),
+                         "validate.py needs python3 with jsonschema>=4.18 and referencing (pip install jsonschema): \(text)")
+            #expect(p.terminationStatus == 0, "\(type) failed schema validation: \(text)")
+        }
+    }
+
+    @Test func canonicalJSONIsSortedAndUnescaped() throws {
+        let d = Descriptor(mediaType: "application/vnd.oci.image.layer.v1.tar", digest: Digest.compute(Data()), size: 0,
+                           annotations: ["z": "a/b", "a": "1"])
+        let s = String(decoding: try CanonicalJSON.encode(d), as: UTF8.self)
+        #expect(s == #"{"annotations":{"a":"1","z":"a/b"},"digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","mediaType":"application/vnd.oci.image.layer.v1.tar","size":0}"#)
+    }
+
+    @Test func badDocumentsGiveClearErrors() throws {
+        let missingConfig = Data(#"{"schemaVersion":2,"layers":[]}"#.utf8)
+        #expect {
+            try ImageManifest.decode(missingConfig)
+        } throws: { e in
+            "\(e)".contains("config")
+        }
+        let badDigest = Data(#"{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:xyz","size":1},"layers":[]}"#.utf8)
+        #expect(throws: OCIError.self) { try ImageManifest.decode(badDigest) }
+        let negative = Data(#"{"mediaType":"a","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":-1}"#.utf8)
+        #expect(throws: OCIError.self) { try CanonicalJSON.decode(Descriptor.self, from: negative, what: "descriptor") }
+        let wrongType = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","config":{"mediaType":"a","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":1},"layers":[]}"#.utf8)
+        #expect(throws: OCIError.self) { try ImageManifest.decode(wrongType) }
+    }
+
+    @Test func chainIDFollowsSpec() throws {
+        let a = Digest.compute(Data("a".utf8)), b = Digest.compute(Data("b".utf8))
+        #expect(ImageConfig.chainID([a]) == a)
+        #expect(ImageConfig.chainID([a, b]) == Digest.compute(Data("\(a) \(b)".utf8)))
+        #expect(ImageConfig.chainID([]) == nil)
+    }
+}
