@@ -185,7 +185,8 @@ public final class ImageStore: Sendable {
 /// One blob being written: bytes are hashed as they stream into a temp file; `commit` checks
 /// digest and size, fsyncs and renames the file into `blobs/`. Nothing is left behind on
 /// `abort`, on a failed commit, or when the ingest is dropped without either.
-public final class BlobIngest {
+/// It may move between threads, but only one may use it at a time.
+public final class BlobIngest: @unchecked Sendable {
     let store: ImageStore
     public let tempPath: String
     private var fd: Int32
