@@ -24,9 +24,14 @@ extension ImageStore {
             throw ImageStoreError.busy("another dockbuild process is using the store at \(root); garbage collection waits for it — try again when it has finished")
         }
         defer { try? gcLease.lock(exclusive: false) }
-        try indexLock.lock(exclusive: true)
-        defer { indexLock.unlock() }
+        return try indexMutex.withLock { _ in
+            try indexLock.lock(exclusive: true)
+            defer { indexLock.unlock() }
+            return try collect()
+        }
+    }
 
+    private func collect() throws -> GCResult {
         var result = GCResult()
         let idx = try readIndex()
         var roots = idx.manifests.map { d -> Descriptor in var c = d; c.annotations = nil; return c }
