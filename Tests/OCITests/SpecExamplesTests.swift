@@ -80,12 +80,32 @@ import Testing
         #expect(try Self.roundTrip(c.mediatype, out) == out)
     }
 
+    /// Invalid documents dockbuild still accepts, on purpose: manifests without layers (FROM
+    /// scratch images with no files; registries serve them).
+    static let acceptedOnPurpose: Set<String> = ["manifest_test.go:TestManifest:5"]
+
+    @Test(arguments: cases("go-tables.json").filter { $0.expect == "invalid" && !acceptedOnPurpose.contains($0.id) })
+    func invalidDocumentsAreRefused(_ c: Case) {
+        #expect(throws: (any Error).self, "\(c.id) was accepted") { _ = try Self.roundTrip(c.mediatype, Data(c.doc.utf8)) }
+    }
+
     @Test func sampleManifestRoundTrips() throws {
         let data = try #require(FileManager.default.contents(atPath: Self.specDir + "/samples/manifest.json"))
         let m = try ImageManifest.decode(data)
         #expect(m.layers.count == 1)
         #expect(m.config.size == 7023)
         #expect(try Self.sameJSON(data, CanonicalJSON.encode(m)))
+    }
+
+    @Test(arguments: ["manifest-bad-mediatype.json", "manifest-bad-size.json"])
+    func badSamplesAreRefusedWithTheirField(_ file: String) throws {
+        let data = try #require(FileManager.default.contents(atPath: Self.specDir + "/samples/" + file))
+        #expect {
+            try ImageManifest.decode(data)
+        } throws: { e in
+            let s = "\(e)"
+            return file.contains("mediatype") ? s.contains("not a media type") : (s.contains("config.size") && s.contains("expected"))
+        }
     }
 
     @Test func writtenDocumentsValidateAgainstSchema() throws {
