@@ -65,11 +65,12 @@ extension ImageStore {
             }
         }
         let snapDir = root + "/snapshots"
-        for n in (try? FileManager.default.contentsOfDirectory(atPath: snapDir)) ?? [] where !chains.contains(n) {
+        let active = activeTemps.withLock { $0 }
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: snapDir)) ?? []
+        where !chains.contains(n) && !active.contains(snapDir + "/" + n) {
             FileOps.removeTree(snapDir + "/" + n)
             result.removedSnapshots.append(n)
         }
-        let active = activeTemps.withLock { $0 }
         for n in (try? FileManager.default.contentsOfDirectory(atPath: tempDir)) ?? [] where !active.contains(tempDir + "/" + n) {
             FileOps.removeTree(tempDir + "/" + n)
             result.removedTempFiles += 1
