@@ -39,6 +39,8 @@ import Testing
         #expect((doc["Manifest"] as? [String: Any])?["schemaVersion"] as? Int == 2)
         let f = try cli.db(["inspect", "-f", "{{.Config.Cmd}} {{json .Config.Env}}", id])
         #expect(f.out == "[/bin/sh] [\"GREETING=hello\"]\n")
+        let h = try cli.db(["history", "busybox:local"])
+        #expect(h.ok && h.out.contains("CREATED BY") && h.out.contains("dockbuild import rootfs"), "\(h.out)\(h.err)")
     }
 
     @Test func importTarballsCompressedAndFromStdin() throws {
