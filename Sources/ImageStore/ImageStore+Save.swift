@@ -28,7 +28,7 @@ extension ImageStore {
             let desc = try resolve(arg)
             // A name saves that name; an ID or digest saves the image without names (as docker does).
             var names: [ImageReference] = []
-            if let ref = try? ImageReference(parsing: arg), try listImages().contains(where: { $0.reference == ref }) {
+            if let ref = try? ImageReference(parsing: arg), ref.tag != nil, try listImages().contains(where: { $0.reference == ref }) {
                 names = [ref]
             }
             let image = try self.image(for: desc, platform: platform)
