@@ -22,6 +22,8 @@ func makeSampleTree(_ root: String) throws {
     chmod(root + "/empty", 0o700)
     let longDir = root + "/" + String(repeating: "d", count: 120) + "/" + String(repeating: "e", count: 150)
     try write(longDir + "/" + String(repeating: "f", count: 200), "long name\n")
+    try write(longDir + "/ünïcødé-名前-" + String(repeating: "g", count: 90), "non-ASCII long name\n")
+    try write(root + "/ü-short", "non-ASCII short name\n")
     symlink(String(repeating: "t", count: 180), root + "/long-target")
     _ = setXattr(root + "/a/b/file.txt", "user.note", Array("a note".utf8))
     if getuid() == 0 {
