@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Layer engine benchmark: create and apply a gzip layer of a ~200 MB tree of real files
-# (copies of /usr/lib/python3* and /usr/share) with dockbuild, tar | gzip -6, tar | pigz and umoci,
-# side by side, and print the ratios. Needs: a release build, umoci, pigz, GNU tar. Run as root
-# (ownership is preserved on apply). Usage: bench/layers.sh [MB]   (default 200)
+# (copies of /usr/lib/python3* and /usr/share) with dockbuild, tar | gzip -6, tar | pigz -6 and
+# umoci (repack / unpack), side by side, and print the ratios. Wall time and CPU time (user+sys of
+# the command and its children) are both reported: on a shared machine CPU time is the steadier one.
+# Needs a release build, umoci, pigz, GNU tar, python3; run as root (ownership is kept on apply).
+# Usage: bench/layers.sh [MB]   (default 200; DOCKBUILD=path overrides the binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MB=${1:-200}
-BIN=${DOCKBUILD:-.build/release/dockbuild}
-[ -x "$BIN" ] || { echo "bench/layers.sh: $BIN missing; run 'swift build -c release' (or make release)" >&2; exit 1; }
+BIN=$(realpath "${DOCKBUILD:-.build/release/dockbuild}" 2>/dev/null || true)
+[ -x "$BIN" ] || { echo "bench/layers.sh: release binary missing; run 'swift build -c release' (or make release)" >&2; exit 1; }
 for t in umoci pigz gzip tar python3; do command -v $t >/dev/null || { echo "bench/layers.sh: $t is not installed (make deps)" >&2; exit 1; }; done
 
 W=$(mktemp -d /tmp/dockbuild-bench-layers.XXXXXX)
@@ -19,82 +21,74 @@ for d in /usr/share/*; do
   [ "$(du -sm "$TREE" | cut -f1)" -ge "$MB" ] && break
   cp -a "$d" "$TREE/share/" 2>/dev/null || true
 done
-SIZE_MB=$(du -sm "$TREE" | cut -f1); FILES=$(find "$TREE" | wc -l)
-echo "tree: $SIZE_MB MB, $FILES entries, $(nproc) CPUs"
-sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-# Warm the page cache once so every contender reads from memory.
-tar -cf - -C "$TREE" . > /dev/null
-
-now() { date +%s.%N; }
-declare -A T S
-timeit() { # name, command...
-  local name=$1; shift
-  local a b; a=$(now); "$@"; b=$(now)
-  T[$name]=$(python3 -c "print(f'{$b-$a:.2f}')")
-}
-fsize() { stat -c %s "$1"; }
-
-# --- create ---
-timeit create_db1 "$BIN" layer create "$TREE" -o "$W/db1.tgz" -c gzip:1 --no-sync >/dev/null; S[create_db1]=$(fsize "$W/db1.tgz")
-timeit create_db3 "$BIN" layer create "$TREE" -o "$W/db3.tgz" -c gzip:3 --no-sync >/dev/null; S[create_db3]=$(fsize "$W/db3.tgz")
-timeit create_db6 "$BIN" layer create "$TREE" -o "$W/db6.tgz" -c gzip:6 --no-sync >/dev/null; S[create_db6]=$(fsize "$W/db6.tgz")
-timeit create_dbz "$BIN" layer create "$TREE" -o "$W/dbz.tzst" -c zstd:3 --no-sync >/dev/null; S[create_dbz]=$(fsize "$W/dbz.tzst")
-timeit create_gzip bash -c "tar -cf - -C '$TREE' . | gzip -6 > '$W/gz.tgz'"; S[create_gzip]=$(fsize "$W/gz.tgz")
-timeit create_pigz bash -c "tar -cf - -C '$TREE' . | pigz -6 > '$W/pigz.tgz'"; S[create_pigz]=$(fsize "$W/pigz.tgz")
+# umoci needs an image with a bundle to repack.
 umoci init --layout "$W/oci" >/dev/null
 umoci new --image "$W/oci:base" >/dev/null
 umoci unpack --image "$W/oci:base" "$W/bundle" >/dev/null
 cp -a "$TREE/." "$W/bundle/rootfs/"
-timeit create_umoci umoci repack --image "$W/oci:big" "$W/bundle"
-UMOCI_LAYER=$(python3 - "$W/oci" <<'PY'
-import json, sys
-lay = sys.argv[1]
-idx = json.load(open(lay + "/index.json"))
+
+exec python3 - "$BIN" "$W" <<'PY'
+import json, os, resource, subprocess, sys, time
+BIN, W = sys.argv[1], sys.argv[2]
+TREE = W + "/tree"
+def du(p):
+    return int(subprocess.check_output(["du", "-sb", p]).split()[0])
+size = du(TREE); mb = size / 1e6
+files = int(subprocess.check_output(f"find '{TREE}' | wc -l", shell=True))
+print(f"tree: {mb:.0f} MB, {files} entries; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+subprocess.run(["tar", "-cf", "/dev/null", "-C", TREE, "."], check=True)  # warm the page cache
+
+R = {}
+def timed(key, cmd, out=None):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN); t0 = time.monotonic()
+    subprocess.run(cmd, shell=isinstance(cmd, str), check=True, stdout=subprocess.DEVNULL)
+    t1 = time.monotonic(); r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    R[key] = (t1 - t0, cpu, os.path.getsize(out) if out else None)
+
+def fresh(d):
+    subprocess.run(["rm", "-rf", d]); os.makedirs(d); os.sync()
+
+for lvl in ["gzip:1", "gzip:3", "gzip:6", "zstd:3"]:
+    o = f"{W}/db-{lvl}"
+    timed("create " + lvl, [BIN, "layer", "create", TREE, "-o", o, "-c", lvl, "--no-sync"], o)
+timed("create gzip", f"tar -cf - -C '{TREE}' . | gzip -6 > '{W}/gz.tgz'", f"{W}/gz.tgz")
+timed("create pigz", f"tar -cf - -C '{TREE}' . | pigz -6 > '{W}/pigz.tgz'", f"{W}/pigz.tgz")
+timed("create umoci", ["umoci", "repack", "--image", f"{W}/oci:big", f"{W}/bundle"])
+idx = json.load(open(f"{W}/oci/index.json"))
 m = [x for x in idx["manifests"] if x.get("annotations", {}).get("org.opencontainers.image.ref.name") == "big"][0]
-man = json.load(open(lay + "/blobs/sha256/" + m["digest"][7:]))
-print(lay + "/blobs/sha256/" + man["layers"][-1]["digest"][7:])
-PY
-)
-S[create_umoci]=$(fsize "$UMOCI_LAYER")
+man = json.load(open(f"{W}/oci/blobs/sha256/" + m["digest"][7:]))
+w, c, _ = R["create umoci"]; R["create umoci"] = (w, c, man["layers"][-1]["size"])
 
-# --- apply (each into a fresh directory) ---
-fresh() { rm -rf "$W/out"; mkdir -p "$W/out"; sync; }
-fresh; timeit apply_db "$BIN" layer apply "$W/db1.tgz" "$W/out"
-fresh; timeit apply_db6 "$BIN" layer apply "$W/db6.tgz" "$W/out"
-fresh; timeit apply_gzip tar -xzpf "$W/gz.tgz" -C "$W/out"
-fresh; timeit apply_pigz bash -c "pigz -dc '$W/pigz.tgz' | tar -xpf - -C '$W/out'"
-rm -rf "$W/unpacked"; sync
-timeit apply_umoci umoci unpack --image "$W/oci:big" "$W/unpacked"
+fresh(W + "/out"); timed("apply gzip:1", [BIN, "layer", "apply", f"{W}/db-gzip:1", W + "/out"])
+fresh(W + "/out"); timed("apply gzip:6", [BIN, "layer", "apply", f"{W}/db-gzip:6", W + "/out"])
+fresh(W + "/out"); timed("apply tar", ["tar", "-xzpf", f"{W}/gz.tgz", "-C", W + "/out"])
+fresh(W + "/out"); timed("apply pigz", f"pigz -dc '{W}/pigz.tgz' | tar -xpf - -C '{W}/out'")
+subprocess.run(["rm", "-rf", W + "/out"]); os.sync()
+timed("apply umoci", ["umoci", "unpack", "--image", f"{W}/oci:big", W + "/unpacked"])
 
-python3 - "$SIZE_MB" <<PY
-import sys
-T = {$(for k in "${!T[@]}"; do printf '"%s": %s, ' "$k" "${T[$k]}"; done)}
-S = {$(for k in "${!S[@]}"; do printf '"%s": %s, ' "$k" "${S[$k]}"; done)}
-mb = float(sys.argv[1])
-def row(label, key):
-    s = S.get(key)
-    size = f"{s/1e6:8.1f} MB" if s else "           "
-    print(f"  {label:34s} {T[key]:6.2f} s  {mb/T[key]:7.1f} MB/s  {size}")
-print("create (tree -> gzip layer file):")
-row("dockbuild gzip:1 (ISA-L, parallel)", "create_db1")
-row("dockbuild gzip:3 (ISA-L, parallel)", "create_db3")
-row("dockbuild gzip:6 (zlib, parallel)", "create_db6")
-row("dockbuild zstd:3", "create_dbz")
-row("tar | gzip -6", "create_gzip")
-row("tar | pigz -6", "create_pigz")
-row("umoci repack", "create_umoci")
-print("apply (layer file -> directory):")
-row("dockbuild (gzip:1 layer)", "apply_db")
-row("dockbuild (gzip:6 layer)", "apply_db6")
-row("tar -xzf (gzip -d)", "apply_gzip")
-row("pigz -d | tar -x", "apply_pigz")
-row("umoci unpack", "apply_umoci")
-print("ratios:")
-print(f"  create: umoci / dockbuild gzip:1 = {T['create_umoci']/T['create_db1']:.1f}x   (goal >= 3x)")
-print(f"  create: pigz -6 / dockbuild gzip:1 = {T['create_pigz']/T['create_db1']:.1f}x, size {S['create_db1']/S['create_pigz']:.2f}x of pigz's")
-print(f"  create: pigz -6 / dockbuild gzip:3 = {T['create_pigz']/T['create_db3']:.1f}x, size {S['create_db3']/S['create_pigz']:.2f}x of pigz's")
-print(f"  create: pigz -6 / dockbuild gzip:6 = {T['create_pigz']/T['create_db6']:.1f}x, size {S['create_db6']/S['create_pigz']:.2f}x of pigz's")
-print(f"  create: gzip -6 / dockbuild gzip:1 = {T['create_gzip']/T['create_db1']:.1f}x")
-print(f"  apply:  umoci unpack / dockbuild = {T['apply_umoci']/T['apply_db']:.1f}x   (goal >= 2x)")
-print(f"  apply:  tar -xzf / dockbuild = {T['apply_gzip']/T['apply_db']:.1f}x, pigz|tar / dockbuild = {T['apply_pigz']/T['apply_db']:.1f}x")
+labels = {
+    "create gzip:1": "dockbuild gzip:1 (ISA-L, parallel)", "create gzip:3": "dockbuild gzip:3 (ISA-L, parallel)",
+    "create gzip:6": "dockbuild gzip:6 (zlib, parallel)", "create zstd:3": "dockbuild zstd:3",
+    "create gzip": "tar | gzip -6", "create pigz": "tar | pigz -6", "create umoci": "umoci repack",
+    "apply gzip:1": "dockbuild (gzip:1 layer)", "apply gzip:6": "dockbuild (gzip:6 layer)",
+    "apply tar": "tar -xzf", "apply pigz": "pigz -dc | tar -x", "apply umoci": "umoci unpack",
+}
+print(f"{'':38s} {'wall':>7s} {'CPU':>7s} {'MB/s':>7s} {'output':>9s}")
+for phase in ["create", "apply"]:
+    print(phase + ":")
+    for k, (w, c, s) in R.items():
+        if k.startswith(phase):
+            print(f"  {labels[k]:36s} {w:6.2f}s {c:6.2f}s {mb / w:7.1f} {s / 1e6 if s else 0:7.1f}MB" if s else
+                  f"  {labels[k]:36s} {w:6.2f}s {c:6.2f}s {mb / w:7.1f}")
+def ratio(a, b, i): return R[a][i] / R[b][i]
+print("ratios (wall / CPU):")
+print(f"  create: umoci repack / dockbuild gzip:1   {ratio('create umoci','create gzip:1',0):5.1f}x / {ratio('create umoci','create gzip:1',1):5.1f}x   (goal >= 3x)")
+for l in ["gzip:1", "gzip:3", "gzip:6"]:
+    print(f"  create: pigz -6 / dockbuild {l}          {ratio('create pigz','create '+l,0):5.1f}x / {ratio('create pigz','create '+l,1):5.1f}x   size {R['create '+l][2]/R['create pigz'][2]:.3f} of pigz's")
+print(f"  create: gzip -6 / dockbuild gzip:1        {ratio('create gzip','create gzip:1',0):5.1f}x / {ratio('create gzip','create gzip:1',1):5.1f}x")
+print(f"  apply:  umoci unpack / dockbuild          {ratio('apply umoci','apply gzip:1',0):5.1f}x / {ratio('apply umoci','apply gzip:1',1):5.1f}x   (goal >= 2x)")
+print(f"  apply:  tar -xzf / dockbuild              {ratio('apply tar','apply gzip:1',0):5.1f}x / {ratio('apply tar','apply gzip:1',1):5.1f}x")
+print(f"  apply:  pigz | tar / dockbuild            {ratio('apply pigz','apply gzip:1',0):5.1f}x / {ratio('apply pigz','apply gzip:1',1):5.1f}x")
+print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 PY

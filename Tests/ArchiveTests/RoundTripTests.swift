@@ -24,6 +24,10 @@ func makeSampleTree(_ root: String) throws {
     try write(longDir + "/" + String(repeating: "f", count: 200), "long name\n")
     try write(longDir + "/ünïcødé-名前-" + String(repeating: "g", count: 90), "non-ASCII long name\n")
     try write(root + "/ü-short", "non-ASCII short name\n")
+    for (name, mode) in [("mode-0444", 0o444), ("mode-0666", 0o666), ("mode-0000", 0o000), ("mode-2755", 0o2755), ("mode-1777", 0o1777)] {
+        try write(root + "/modes/" + name, name)
+        chmod(root + "/modes/" + name, mode_t(mode))
+    }
     symlink(String(repeating: "t", count: 180), root + "/long-target")
     _ = setXattr(root + "/a/b/file.txt", "user.note", Array("a note".utf8))
     if getuid() == 0 {
