@@ -97,6 +97,16 @@ func makeSampleTree(_ root: String) throws {
         }
     }
 
+    @Test func outputInsideTheTreeIsNotArchived() throws {
+        let t = try TempDir("self")
+        defer { t.cleanup() }
+        let src = try t.mkdir("src")
+        try write(src + "/a", "a")
+        _ = try LayerWriter.write(directory: src, to: src + "/layer.tar", compression: .none)
+        let listing = try run("tar", ["-tf", src + "/layer.tar"])
+        #expect(listing == "a\n")
+    }
+
     @Test func sourceDateEpochClampsMtimes() throws {
         let t = try TempDir("sde")
         defer { t.cleanup() }
