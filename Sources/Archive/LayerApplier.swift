@@ -212,13 +212,13 @@ private final class Applier {
         }
         switch type {
         case UInt32(Glibc.S_IFDIR):
-            if let st = FS.lstatAt(dir, base) {
-                if !FS.isType(st.st_mode, Glibc.S_IFDIR) {
+            if FS.withCString(base, { mkdirat(dir, $0, 0o755) }) != 0 {
+                guard errno == EEXIST else { throw ArchiveError.sys(path, "mkdir") }
+                // Something is there: a directory is merged into, anything else replaced.
+                if let st = FS.lstatAt(dir, base), !FS.isType(st.st_mode, Glibc.S_IFDIR) {
                     try root.removeTree(dir, base)
                     try mkdir(root.directory(parentComps, create: true), base, path)
                 }
-            } else {
-                try mkdir(dir, base, path)
             }
             let d = try root.directory(parentComps, create: true)
             let fd = FS.withCString(base) { openat(d, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
