@@ -629,9 +629,8 @@ static void run_hooks(struct plan *pl, const char *state, size_t slen) {
 
 /* The container process: everything after the namespaces exist. */
 __attribute__((noreturn))
-static void container_process(struct plan *pl) {
+static void container_process(struct plan *pl, int fifo) {
     if (pl->setsid && setsid() < 0) die("setsid");
-    int fifo = -1;
     if (pl->mode == 1) {
         if (pl->clone_flags & CLONE_NEWNS) {
             if (mount(NULL, "/", NULL, pl->root_slave, NULL) < 0) die("make / %s", "slave");
@@ -639,10 +638,6 @@ static void container_process(struct plan *pl) {
         if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);
         do_mounts(pl);
         do_devices(pl);
-        if (pl->fifo) {
-            fifo = open(pl->fifo, O_RDWR | O_CLOEXEC);
-            if (fifo < 0) die("open exec fifo %s", pl->fifo);
-        }
         if (pl->sync_hooks) {
             reply(CR_REPLY_HOOKS, NULL, 0);
             free(wait_ack(NULL));
@@ -686,7 +681,7 @@ static void container_process(struct plan *pl) {
             if (r < 0 && errno == EINTR) continue;
             _exit(127);
         }
-        close(fifo);
+        /* Kept open (close-on-exec): `start` waits for it to go away before poststart. */
     }
     if (pl->nhooks) run_hooks(pl, state, slen);
     if (pl->nnp) load_seccomp(pl);
@@ -706,14 +701,26 @@ static int ns_order(uint32_t flag) {
     }
 }
 
-__attribute__((constructor))
-static void cruntime_entry(void) {
-    const char *e = getenv(CRUNTIME_INIT_ENV);
-    if (!e || !*e) return;
-    g_sock = atoi(e);
-    unsetenv(CRUNTIME_INIT_ENV);
+__attribute__((noreturn))
+static void stage0(int sock) {
+    g_sock = sock;
+    /* Handlers and masks inherited from the runtime must not reach the container. */
+    sigset_t all;
+    sigemptyset(&all);
+    for (int sig = 1; sig < 65; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        signal(sig, SIG_DFL);
+    }
+    sigprocmask(SIG_SETMASK, &all, NULL);
     struct plan pl;
     read_plan(g_sock, &pl);
+    /* Opened before any user namespace exists: the fifo belongs to host root.
+     * O_RDWR never blocks; the container process later blocks reading it. */
+    int fifo = -1;
+    if (pl.fifo) {
+        fifo = open(pl.fifo, O_RDWR | O_CLOEXEC);
+        if (fifo < 0) die("open exec fifo %s", pl.fifo);
+    }
 
     for (size_t i = 0; i < pl.njoins; i++) {
         pl.joins[i].fd = open(pl.joins[i].path, O_RDONLY | O_CLOEXEC);
@@ -748,11 +755,54 @@ static void cruntime_entry(void) {
         char b;
         while (read(gate[0], &b, 1) < 0 && errno == EINTR) {}
         close(gate[0]);
-        container_process(&pl);
+        container_process(&pl, fifo);
     }
+    if (fifo >= 0) close(fifo);
     uint32_t cp = (uint32_t)child;
     reply(CR_REPLY_PID, &cp, 4);
     _exit(0);
+}
+
+__attribute__((constructor))
+static void cruntime_entry(void) {
+    const char *e = getenv(CRUNTIME_INIT_ENV);
+    if (!e || !*e) return;
+    int sock = atoi(e);
+    unsetenv(CRUNTIME_INIT_ENV);
+    stage0(sock);
+}
+
+pid_t cruntime_fork_init(int sock, int other, int npreserve, int in, int out, int err) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    if (other >= 0) close(other);
+    int io[3] = { in, out, err };
+    for (int i = 0; i < 3; i++)
+        if (io[i] >= 0 && io[i] != i && dup2(io[i], i) < 0) _exit(125);
+    /* Child of a (maybe multi-threaded) runtime: only this thread exists now.
+     * fds keep their numbers; the preserved ones (3..) must survive execve. */
+    /* Other threads of the runtime may have opened fds without O_CLOEXEC:
+     * none of them may reach the container process. */
+    close_range(3 + (unsigned)npreserve, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int i = 0; i < npreserve; i++) fcntl(3 + i, F_SETFD, 0);
+    stage0(sock);
+}
+
+static volatile pid_t g_forward_pid;
+
+static void forward_handler(int sig) {
+    if (g_forward_pid > 0) kill(g_forward_pid, sig);
+}
+
+void cruntime_forward_signals(pid_t pid) {
+    static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM };
+    g_forward_pid = pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pid > 0 ? forward_handler : SIG_DFL;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
 }
 
 /* ---------- helpers for Swift ---------- */

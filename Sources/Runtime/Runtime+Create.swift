@@ -81,27 +81,37 @@ extension Runtime {
         var sv: [Int32] = [0, 0]
         guard cruntime_socketpair_cloexec(&sv) == 0 else { throw RuntimeError.sys("socketpair") }
         defer { close(sv[0]) }
-        let sockFD = Int32(3 + options.preserveFDs)
-        var fds: [Int32: Int32] = [sockFD: sv[1]]
-        for i in 0..<options.preserveFDs { fds[Int32(3 + i)] = Int32(3 + i) }
         var consoleConn: Int32 = -1
         var plan = plan
         if let cs = options.consoleSocket {
             consoleConn = try Runtime.connectUnix(cs)
-            fds[sockFD + 1] = consoleConn
-            // Insert before END: rebuild by appending the fd record then END again.
-            plan = Runtime.withConsoleFD(plan, fd: sockFD + 1)
         }
+        defer { if consoleConn >= 0 { close(consoleConn) } }
         let stage0: pid_t
-        do {
-            stage0 = try Spawn.spawn(initPath, args: ["dockbuild-init"],
-                                     env: ["\(CRUNTIME_INIT_ENV)=\(sockFD)"], fds: fds)
-        } catch {
-            close(sv[1]); if consoleConn >= 0 { close(consoleConn) }
-            throw error
+        if let initPath {
+            let sockFD = Int32(3 + options.preserveFDs)
+            var fds: [Int32: Int32] = [sockFD: sv[1]]
+            if let fd = options.stdin { fds[0] = fd }
+            if let fd = options.stdout { fds[1] = fd }
+            if let fd = options.stderr { fds[2] = fd }
+            for i in 0..<options.preserveFDs { fds[Int32(3 + i)] = Int32(3 + i) }
+            if consoleConn >= 0 {
+                fds[sockFD + 1] = consoleConn
+                plan = Runtime.withConsoleFD(plan, fd: sockFD + 1)
+            }
+            do {
+                stage0 = try Spawn.spawn(initPath, args: ["dockbuild-init"],
+                                         env: ["\(CRUNTIME_INIT_ENV)=\(sockFD)"], fds: fds)
+            } catch {
+                close(sv[1])
+                throw error
+            }
+        } else {
+            if consoleConn >= 0 { plan = Runtime.withConsoleFD(plan, fd: consoleConn) }
+            stage0 = cruntime_fork_init(sv[1], sv[0], Int32(options.preserveFDs), options.stdin ?? -1, options.stdout ?? -1, options.stderr ?? -1)
+            if stage0 < 0 { let e = errno; close(sv[1]); throw RuntimeError.sys("fork container init", e) }
         }
         close(sv[1])
-        if consoleConn >= 0 { close(consoleConn) }
         var reaped = false
         defer { if !reaped { Glibc.kill(stage0, SIGKILL); _ = waitpid(stage0, nil, 0) } }
         if let cgroup { try cgroup.addProcess(stage0) }

@@ -42,6 +42,10 @@ public struct CreateOptions: Sendable {
     public var preserveFDs: Int = 0
     /// CDI devices to inject ("vendor/class=name"), resolved from the CDI spec dirs.
     public var cdiDevices: [String] = []
+    /// File descriptors that become the container's stdin/stdout/stderr (nil: this process's).
+    public var stdin: Int32?
+    public var stdout: Int32?
+    public var stderr: Int32?
     public init(consoleSocket: String? = nil, pidFile: String? = nil, noPivot: Bool = false, preserveFDs: Int = 0) {
         self.consoleSocket = consoleSocket
         self.pidFile = pidFile
@@ -56,10 +60,11 @@ public struct CreateOptions: Sendable {
 public struct Runtime: Sendable {
     /// Directory that holds one sub-directory of state per container.
     public let root: String
-    /// Binary re-executed as the container init; it must link CRuntime.
-    public var initPath: String
+    /// Binary re-executed as the container init (it must link CRuntime); nil
+    /// forks the init straight from this process, which saves an exec.
+    public var initPath: String?
 
-    public init(root: String, initPath: String = "/proc/self/exe") {
+    public init(root: String, initPath: String? = nil) {
         self.root = root
         self.initPath = initPath
     }
@@ -160,12 +165,17 @@ public struct Runtime: Sendable {
         let fifo = dir(id) + "/exec.fifo"
         let fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw RuntimeError.sys("container \"\(id)\" is not waiting to start (open \(fifo))") }
+        var fst = stat()
+        fstat(fd, &fst)
         var b: UInt8 = 0
         let n = write(fd, &b, 1)
         close(fd)
         unlink(fifo)
         if n != 1 { throw RuntimeError.sys("signal container \"\(id)\" to start") }
         if let hooks = r.spec.hooks?.poststart, !hooks.isEmpty {
+            // poststart runs after the process is executed: the init holds the
+            // fifo open (close-on-exec) until its execve.
+            Runtime.waitForExec(pid: r.pid, fifo: fst)
             do {
                 try Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "running")), kind: "poststart")
             } catch {
@@ -276,6 +286,19 @@ public struct Runtime: Sendable {
             if w == r.pid { return Sys.waitStatusCode(status) }
             if w < 0 && errno == EINTR { continue }
             throw RuntimeError.sys("wait for container \"\(id)\" (pid \(r.pid))")
+        }
+    }
+
+    static func waitForExec(pid: Int32, fifo: stat) {
+        let fdDir = "/proc/\(pid)/fd"
+        for _ in 0..<10_000 {
+            var holds = false
+            for name in Sys.listDir(fdDir) {
+                var st = stat()
+                if stat(fdDir + "/" + name, &st) == 0 && st.st_ino == fifo.st_ino && st.st_dev == fifo.st_dev { holds = true; break }
+            }
+            if !holds { return }
+            usleep(200)
         }
     }
 
