@@ -631,10 +631,28 @@ static void run_hooks(struct plan *pl, const char *state, size_t slen) {
 __attribute__((noreturn))
 static void container_process(struct plan *pl, int fifo) {
     if (pl->setsid && setsid() < 0) die("setsid");
-    if (pl->mode == 1) {
-        if (pl->clone_flags & CLONE_NEWNS) {
-            if (mount(NULL, "/", NULL, pl->root_slave, NULL) < 0) die("make / %s", "slave");
+    /* Through the host's /proc, before the root changes. */
+    if (pl->has_oom) {
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) die("open oom_score_adj");
+        char b[16];
+        int n = snprintf(b, sizeof b, "%d", pl->oom);
+        if (write(fd, b, (size_t)n) < 0) die("set oom_score_adj %d", pl->oom);
+        close(fd);
+    }
+    if (pl->mode == 1 && !(pl->clone_flags & CLONE_NEWNS)) {
+        /* No mount namespace of its own: mounts would land in the host's, so
+         * the container only gets the rootfs as its root, like runc does. */
+        if (pl->sync_hooks) {
+            reply(CR_REPLY_HOOKS, NULL, 0);
+            free(wait_ack(NULL));
         }
+        if (chroot(pl->rootfs) < 0) die("chroot %s", pl->rootfs);
+        if (chdir("/") < 0) die("chdir /");
+        if (pl->hostname && sethostname(pl->hostname, strlen(pl->hostname)) < 0) die("sethostname");
+        if (pl->domainname && setdomainname(pl->domainname, strlen(pl->domainname)) < 0) die("setdomainname");
+    } else if (pl->mode == 1) {
+        if (mount(NULL, "/", NULL, pl->root_slave, NULL) < 0) die("make / %s", "slave");
         if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);
         do_mounts(pl);
         do_devices(pl);
@@ -647,14 +665,6 @@ static void container_process(struct plan *pl, int fifo) {
     }
     if (pl->terminal) setup_terminal(pl);
     else if (pl->console_fd >= 0) close(pl->console_fd);
-    if (pl->has_oom) {
-        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-        if (fd < 0) die("open oom_score_adj");
-        char b[16];
-        int n = snprintf(b, sizeof b, "%d", pl->oom);
-        if (write(fd, b, (size_t)n) < 0) die("set oom_score_adj %d", pl->oom);
-        close(fd);
-    }
     for (size_t i = 0; i < pl->nrlims; i++) {
         struct rlimit r = { .rlim_cur = pl->rlims[i].soft, .rlim_max = pl->rlims[i].hard };
         if (setrlimit((int)pl->rlims[i].res, &r) < 0) die("setrlimit %u", pl->rlims[i].res);

@@ -53,9 +53,6 @@ extension Runtime {
             }
             p.flag(CR_USERNS_MAPS)
         }
-        guard hasNS("mount") else {
-            throw RuntimeError(.invalidSpec, "linux.namespaces must include \"mount\": the root filesystem needs its own mount namespace")
-        }
         if (spec.hostname ?? "").isEmpty == false || (spec.domainname ?? "").isEmpty == false {
             guard hasNS("uts") else {
                 throw RuntimeError(.invalidSpec, "hostname/domainname need a uts namespace in linux.namespaces")

@@ -80,7 +80,9 @@ public struct Runtime: Sendable {
 
     static func validate(id: String) throws {
         guard !id.isEmpty else { throw RuntimeError(.usage, "container id must not be empty") }
-        let ok = id.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "_+-.".unicodeScalars.contains($0) }
+        let ok = id.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 95 || c == 43 || c == 45 || c == 46
+        }
         guard ok, id != ".", id != ".." else {
             throw RuntimeError(.usage, "invalid container id \"\(id)\": use letters, digits, '_', '+', '-' and '.'")
         }
@@ -207,9 +209,9 @@ public struct Runtime: Sendable {
             return
         }
         let st = status(of: r)
-        if st == "running" || st == "paused" {
+        if st == "running" || st == "paused" || st == "created" {
             guard force else {
-                throw RuntimeError(.invalidState, "cannot delete container \"\(id)\" that is \(st); stop it first or use --force")
+                throw RuntimeError(.invalidState, "cannot delete container \"\(id)\" that is \(st); kill it first or use --force")
             }
         }
         if st != "stopped" {
@@ -302,10 +304,18 @@ public struct Runtime: Sendable {
         }
     }
 
+    /// RFC 3339 UTC time with nanoseconds, like runc's `created` (no ICU on the start path).
     static func now() -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date())
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func p(_ v: Int32, _ w: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, w - s.count)) + s
+        }
+        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2)).\(p(Int32(ts.tv_nsec), 9))Z"
     }
 }
 
