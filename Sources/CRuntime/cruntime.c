@@ -341,6 +341,26 @@ static void remount_ro_keep(const char *path, unsigned long extra) {
         die("remount %s read-only", path);
 }
 
+/* pivot_root refuses a new root whose parent mount is shared: make the mount
+ * that holds the rootfs private (in our namespace only), as runc does. */
+static void make_parent_private(const char *rootfs) {
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f) die("open mountinfo");
+    char line[4096], best[PATH_MAX] = "/";
+    size_t bestlen = 1;
+    while (fgets(line, sizeof line, f)) {
+        char mp[PATH_MAX];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1) continue;
+        size_t l = strlen(mp);
+        if (l > bestlen && strncmp(rootfs, mp, l) == 0 && (rootfs[l] == '/' || rootfs[l] == 0) && strcmp(mp, rootfs) != 0) {
+            snprintf(best, sizeof best, "%s", mp);
+            bestlen = l;
+        }
+    }
+    fclose(f);
+    if (mount(NULL, best, NULL, MS_PRIVATE, NULL) < 0) die("make %s private", best);
+}
+
 static void do_mounts(struct plan *pl) {
     const unsigned long propmask = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
     for (size_t i = 0; i < pl->nmounts; i++) {
@@ -653,6 +673,7 @@ static void container_process(struct plan *pl, int fifo) {
         if (pl->domainname && setdomainname(pl->domainname, strlen(pl->domainname)) < 0) die("setdomainname");
     } else if (pl->mode == 1) {
         if (mount(NULL, "/", NULL, pl->root_slave, NULL) < 0) die("make / %s", "slave");
+        if (pl->root_slave & MS_SHARED) make_parent_private(pl->rootfs);
         if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);
         do_mounts(pl);
         do_devices(pl);

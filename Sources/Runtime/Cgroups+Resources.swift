@@ -110,7 +110,7 @@ extension Cgroup {
         var all: [RuntimeSpec.DeviceCgroup] = [.init(allow: false, access: "rwm")]
         all += rules
         all += Cgroup.defaultAllowedDevices
-        for d in devices { all.append(.init(allow: true, type: d.type == "u" ? "c" : d.type, major: d.major, minor: d.minor, access: "rwm")) }
+        for d in devices where d.type != "p" { all.append(.init(allow: true, type: d.type == "u" ? "c" : d.type, major: d.major, minor: d.minor, access: "rwm")) }
         for d in all {
             try set("devices", d.allow ? "devices.allow" : "devices.deny", rule(d))
         }

@@ -24,7 +24,10 @@ extension Runtime {
     public func create(id: String, bundle: String, spec: RuntimeSpec, options: CreateOptions) throws -> ContainerState {
         try Runtime.validate(id: id)
         let bundle = Sys.absolute(bundle)
-        guard spec.process != nil else { throw RuntimeError(.invalidSpec, "config.json has no process; nothing to run") }
+        let major = spec.ociVersion.split(separator: ".").first
+        guard major == "1", spec.ociVersion.split(separator: ".").count >= 2 else {
+            throw RuntimeError(.invalidSpec, "ociVersion \"\(spec.ociVersion)\" is not a runtime-spec 1.x version")
+        }
         guard let rootPath = spec.root?.path else { throw RuntimeError(.invalidSpec, "config.json has no root.path") }
         let rootfs = rootPath.hasPrefix("/") ? Sys.lexicallyClean(rootPath) : Sys.lexicallyClean(bundle + "/" + rootPath)
         guard Sys.isDir(rootfs) else { throw RuntimeError(.invalidSpec, "root.path \(rootfs) is not a directory") }
@@ -51,6 +54,13 @@ extension Runtime {
             try cg.apply(linux.resources ?? RuntimeSpec.Resources(), devices: linux.devices ?? [])
             cgroup = cg
 
+            guard spec.process != nil else {
+                // No process: the container exists (created) but `start` must fail.
+                let record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
+                                             created: Runtime.now(), spec: spec, cgroup: cgroup)
+                try saveRecord(record)
+                return publicState(record, status: "created")
+            }
             var plan = try Runtime.containerPlan(spec: spec, rootfs: rootfs, bundle: bundle, cgroup: cg,
                                                  fifo: fifo, options: options)
             var record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,

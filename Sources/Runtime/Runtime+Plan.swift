@@ -70,7 +70,10 @@ extension Runtime {
                 throw RuntimeError(.invalidSpec, "linux.rootfsPropagation \"\(rp)\" is not one of \(propTable.keys.sorted().joined(separator: ", "))")
             }
             p.record(CR_ROOT_PROPAGATION, InitPlan.u32(f))
-            if f & MountOptions.MS_SHARED == 0 { p.record(CR_ROOT_SLAVE, InitPlan.u32(f | MountOptions.MS_REC)) }
+            // The host's / becomes this (recursively) before setup; unbindable only after pivot_root.
+            let initial: UInt32 = f & MountOptions.MS_SHARED != 0 ? MountOptions.MS_SHARED
+                : f & MountOptions.MS_UNBINDABLE != 0 ? MountOptions.MS_SLAVE : f & ~MountOptions.MS_REC
+            p.record(CR_ROOT_SLAVE, InitPlan.u32(initial | MountOptions.MS_REC))
         }
         if spec.root?.readonly == true { p.flag(CR_READONLY_ROOT) }
         if options.noPivot { p.flag(CR_NO_PIVOT) }

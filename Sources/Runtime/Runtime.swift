@@ -123,7 +123,9 @@ public struct Runtime: Sendable {
     // MARK: status
 
     func status(of r: ContainerRecord) -> String {
-        guard r.pid > 0 else { return "stopped" }
+        guard r.pid > 0 else {
+            return r.spec.process == nil && Sys.exists(dir(r.id) + "/exec.fifo") ? "created" : "stopped"
+        }
         _ = waitpid(r.pid, nil, WNOHANG)  // reap it if it is our child
         guard let st = Sys.processStat(r.pid), st.startTime == r.startTime, st.state != "Z", st.state != "X" else {
             return "stopped"
@@ -165,6 +167,10 @@ public struct Runtime: Sendable {
             throw RuntimeError(.invalidState, "cannot start container \"\(id)\": it is \(st), not created")
         }
         let fifo = dir(id) + "/exec.fifo"
+        guard r.spec.process != nil, r.pid > 0 else {
+            unlink(fifo)
+            throw RuntimeError(.invalidSpec, "container \"\(id)\" has no process in its config.json; nothing to start")
+        }
         let fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw RuntimeError.sys("container \"\(id)\" is not waiting to start (open \(fifo))") }
         var fst = stat()
@@ -198,6 +204,10 @@ public struct Runtime: Sendable {
             if st == "paused" { try? cg.setFrozen(false) }
             return
         }
+        if r.pid <= 0 {
+            if signal == SIGKILL || signal == SIGTERM { unlink(dir(id) + "/exec.fifo") }
+            return
+        }
         if Glibc.kill(r.pid, signal) != 0 { throw RuntimeError.sys("kill container \"\(id)\" (pid \(r.pid))") }
     }
 
@@ -214,7 +224,7 @@ public struct Runtime: Sendable {
                 throw RuntimeError(.invalidState, "cannot delete container \"\(id)\" that is \(st); kill it first or use --force")
             }
         }
-        if st != "stopped" {
+        if st != "stopped" && r.pid > 0 {
             Glibc.kill(r.pid, SIGKILL)
             for _ in 0..<500 {
                 _ = waitpid(r.pid, nil, WNOHANG)
@@ -222,7 +232,7 @@ public struct Runtime: Sendable {
                 usleep(1000)
             }
         }
-        _ = waitpid(r.pid, nil, WNOHANG)
+        if r.pid > 0 { _ = waitpid(r.pid, nil, WNOHANG) }
         r.cgroup?.destroy()
         Sys.removeAll(dir(id))
         if let hooks = r.spec.hooks?.poststop, !hooks.isEmpty {
@@ -282,6 +292,7 @@ public struct Runtime: Sendable {
     /// (true for containers created by this process). Returns a shell-style exit code.
     public func wait(id: String) throws -> Int32 {
         let r = try loadRecord(id)
+        guard r.pid > 0 else { throw RuntimeError(.invalidState, "container \"\(id)\" has no process to wait for") }
         var status: Int32 = 0
         while true {
             let w = waitpid(r.pid, &status, 0)
