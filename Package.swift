@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "OCI", dependencies: ["CCrypto"], swiftSettings: strict),
         .target(name: "Dockerfile", swiftSettings: strict),
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
-        .target(name: "ImageStore", dependencies: ["OCI", "Archive"], swiftSettings: strict),
+        .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive"], swiftSettings: strict),
         .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl"], swiftSettings: strict),
         .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt"], swiftSettings: strict),
         .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
