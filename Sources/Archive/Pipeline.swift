@@ -440,6 +440,13 @@ final class LayerSink {
     }
 
     /// Hands the full current chunk on and starts a new one.
+    /// (device, inode) of the output file, so a walk can skip it when it lies inside the tree.
+    var outputIdentity: TarWriter.InodeKey? {
+        var st = stat()
+        guard fstat(output.fd, &st) == 0 else { return nil }
+        return TarWriter.InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+    }
+
     func flushChunk() throws {
         guard current.count > 0 else { return }
         let c = current

@@ -32,12 +32,14 @@ extension ImageStore {
 
     /// Read-modify-write of index.json under the cross-process lock.
     func updateIndex<R>(_ body: (inout ImageIndex) throws -> R) throws -> R {
-        try indexLock.lock(exclusive: true)
-        defer { indexLock.unlock() }
-        var idx = try readIndex()
-        let r = try body(&idx)
-        try writeIndex(idx)
-        return r
+        try indexMutex.withLock { _ in
+            try indexLock.lock(exclusive: true)
+            defer { indexLock.unlock() }
+            var idx = try readIndex()
+            let r = try body(&idx)
+            try writeIndex(idx)
+            return r
+        }
     }
 
     static func entryName(_ d: Descriptor) -> String? { d.annotations?[AnnotationKey.refName] }

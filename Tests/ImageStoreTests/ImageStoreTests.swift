@@ -234,6 +234,20 @@ final class TempStore {
         #expect(try t.store.listImages().count == 17)
     }
 
+    @Test func concurrentThreadsOnOneStoreDoNotLoseNames() async throws {
+        let t = try TempStore()
+        let img = try Self.makeImage(t.store, layer: "shared", tag: "base")
+        let store = t.store
+        let desc = img.descriptor
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            for i in 0..<32 {
+                g.addTask { try store.tag(try ImageReference(parsing: "same\(i)"), descriptor: desc) }
+            }
+            try await g.waitForAll()
+        }
+        #expect(try t.store.listImages().count == 33)
+    }
+
     @Test func gcWaitsForOtherOpenStores() throws {
         let t = try TempStore()
         let other = try ImageStore(root: t.dir)
