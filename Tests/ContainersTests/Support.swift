@@ -60,13 +60,16 @@ final class Scenario: @unchecked Sendable {
 
     /// Runs `dockbuild <cmd> --root <root> args...`.
     @discardableResult
-    func db(_ args: [String], input: String? = nil, timeout: Double = 60) throws -> Result {
+    func db(_ args: [String], input: String? = nil, env extraEnv: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = [args[0], "--root", root] + args.dropFirst()
+        let groups: Set<String> = ["container", "volume"]
+        let split = groups.contains(args[0]) && args.count > 1 ? 2 : 1
+        p.arguments = Array(args.prefix(split)) + ["--root", root] + args.dropFirst(split)
         var env = ProcessInfo.processInfo.environment
         env["DOCKBUILD_BRIDGE"] = bridge
         env["DOCKBUILD_SUBNET"] = subnet
+        env.merge(extraEnv) { $1 }
         p.environment = env
         let o = Pipe(), e = Pipe()
         p.standardOutput = o; p.standardError = e
@@ -90,8 +93,8 @@ final class Scenario: @unchecked Sendable {
 
     /// Like `db` but fails the test on a non-zero exit; returns trimmed stdout.
     @discardableResult
-    func ok(_ args: [String], input: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        let r = try db(args, input: input)
+    func ok(_ args: [String], input: String? = nil, env: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let r = try db(args, input: input, env: env)
         #expect(r.status == 0, "dockbuild \(args.joined(separator: " ")) exited \(r.status): \(r.err)", sourceLocation: sourceLocation)
         return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -3,7 +3,7 @@ import Containers
 import Foundation
 
 /// The flags `run` and `create` share.
-struct CreateFlags: ParsableArguments {
+struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .long, help: "Name of the container.") var name: String?
     @Option(name: .shortAndLong, help: "Set an environment variable (KEY=VALUE, or KEY to copy it from here).") var env: [String] = []
     @Option(name: .customLong("env-file"), help: "Read environment variables from a file.") var envFile: [String] = []

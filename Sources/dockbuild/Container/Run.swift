@@ -6,7 +6,7 @@ import Foundation
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a command in a new container.")
     @OptionGroup var global: GlobalOptions
-    @OptionGroup var flags: CreateFlags
+    @OptionGroup var flags: ContainerCreateFlags
     @Flag(name: .shortAndLong, help: "Run in the background and print the container id.") var detach = false
     @Argument(help: "Image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
 struct CreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a new container without starting it.")
     @OptionGroup var global: GlobalOptions
-    @OptionGroup var flags: CreateFlags
+    @OptionGroup var flags: ContainerCreateFlags
     @Argument(help: "Image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
 
