@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "OCI", dependencies: ["CCrypto"], swiftSettings: strict),
         .target(name: "Dockerfile", swiftSettings: strict),
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
-        .target(name: "ImageStore", dependencies: ["OCI", "Archive"], swiftSettings: strict),
+        .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive"], swiftSettings: strict),
         .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl"], swiftSettings: strict),
         .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto"], swiftSettings: strict),
         .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
@@ -55,7 +55,7 @@ let package = Package(
 
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile"], resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "OCI"], swiftSettings: strict),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "OCI", "ImageStore"], swiftSettings: strict),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryServerTests", dependencies: ["RegistryServer", "OCI"], swiftSettings: strict),
