@@ -97,9 +97,9 @@ pull_sk=(); pull_db=()
 for r in $(seq "$RUNS"); do
   rm -rf "$WORK/sk-out" "$WORK/db-root"
   t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$SEED/bench/img:1" "oci:$WORK/sk-out:1" >/dev/null; t1=$(now)
-  pull_sk+=("$(echo "$t1 - $t0" | bc)")
-  t0=$(now); got=$("$BIN" --root "$WORK/db-root" pull -q "$SEED/bench/img:1"); t1=$(now)
-  pull_db+=("$(echo "$t1 - $t0" | bc)")
+  pull_sk+=("$(awk "BEGIN{print $t1 - $t0}")")
+  t0=$(now); got=$("$BIN" pull --root "$WORK/db-root" -q "$SEED/bench/img:1"); t1=$(now)
+  pull_db+=("$(awk "BEGIN{print $t1 - $t0}")")
   [ "$got" = "sha256:$md" ] || { echo "dockbuild pull printed $got, expected sha256:$md" >&2; exit 1; }
 done
 
@@ -108,10 +108,10 @@ push_sk=(); push_db=()
 for r in $(seq "$RUNS"); do
   start_registry "push-sk-$r"
   t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$L:bench" "docker://$REG/bench/img:1" >/dev/null; t1=$(now)
-  push_sk+=("$(echo "$t1 - $t0" | bc)")
+  push_sk+=("$(awk "BEGIN{print $t1 - $t0}")")
   start_registry "push-db-$r"
-  t0=$(now); got=$("$BIN" --root "$WORK/db-root" push -q "$SEED/bench/img:1" "$REG/bench/img:1"); t1=$(now)
-  push_db+=("$(echo "$t1 - $t0" | bc)")
+  t0=$(now); got=$("$BIN" push --root "$WORK/db-root" -q "$SEED/bench/img:1" "$REG/bench/img:1"); t1=$(now)
+  push_db+=("$(awk "BEGIN{print $t1 - $t0}")")
   [ "$got" = "sha256:$md" ] || { echo "dockbuild push printed $got, expected sha256:$md" >&2; exit 1; }
   rd=$(skopeo inspect --tls-verify=false --raw "docker://$REG/bench/img:1" | sha256sum | cut -d' ' -f1)
   [ "$rd" = "$md" ] || { echo "pushed manifest digest $rd differs" >&2; exit 1; }
@@ -122,7 +122,7 @@ us=$(printf '%s\n' "${push_sk[@]}" | best); ud=$(printf '%s\n' "${push_db[@]}" |
 mb=$((total / 1000000))
 printf '\nregistry client, %s MB image in %s layers, local docker-registry, best of %s cold runs\n' "$mb" "$i" "$RUNS"
 printf '%-6s %12s %12s %10s\n' op skopeo dockbuild ratio
-printf '%-6s %11.2fs %11.2fs %9.2fx\n' pull "$ps" "$pd" "$(echo "$pd / $ps" | bc -l)"
-printf '%-6s %11.2fs %11.2fs %9.2fx\n' push "$us" "$ud" "$(echo "$ud / $us" | bc -l)"
+printf '%-6s %11.2fs %11.2fs %9.2fx\n' pull "$ps" "$pd" "$(awk "BEGIN{print $pd / $ps}")"
+printf '%-6s %11.2fs %11.2fs %9.2fx\n' push "$us" "$ud" "$(awk "BEGIN{print $ud / $us}")"
 printf 'pull runs: skopeo %s | dockbuild %s\n' "${pull_sk[*]}" "${pull_db[*]}"
 printf 'push runs: skopeo %s | dockbuild %s\n' "${push_sk[*]}" "${push_db[*]}"

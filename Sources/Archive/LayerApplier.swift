@@ -113,6 +113,9 @@ private final class Applier {
     var created = Set<[UInt8]>()
     var directories: [(components: [[UInt8]], mode: UInt32, mtime: timespec)] = []
     let isRoot = geteuid() == 0
+    let euid = geteuid()
+    let egid = getegid()
+    let umask = currentUmask()
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
 
     init(archive: OpaquePointer, root: InRoot, options: LayerApplier.Options, layerPath: String) {
@@ -209,13 +212,13 @@ private final class Applier {
         }
         switch type {
         case UInt32(Glibc.S_IFDIR):
-            if let st = FS.lstatAt(dir, base) {
-                if !FS.isType(st.st_mode, Glibc.S_IFDIR) {
+            if FS.withCString(base, { mkdirat(dir, $0, 0o755) }) != 0 {
+                guard errno == EEXIST else { throw ArchiveError.sys(path, "mkdir") }
+                // Something is there: a directory is merged into, anything else replaced.
+                if let st = FS.lstatAt(dir, base), !FS.isType(st.st_mode, Glibc.S_IFDIR) {
                     try root.removeTree(dir, base)
                     try mkdir(root.directory(parentComps, create: true), base, path)
                 }
-            } else {
-                try mkdir(dir, base, path)
             }
             let d = try root.directory(parentComps, create: true)
             let fd = FS.withCString(base) { openat(d, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
@@ -225,17 +228,22 @@ private final class Applier {
             try setXattrs(fd: fd, e, path)
             directories.append((comps, mode, mtime(e)))
         case UInt32(Glibc.S_IFREG):
-            var fd = FS.withCString(base) { openat(dir, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            // Created with its final permission bits when the umask leaves them alone (the fd is writable
+            // whatever the mode); setuid/setgid bits always go through fchmod, after chown.
+            let createMode = mode & 0o777
+            let direct = (mode & 0o7000) == 0 && (createMode & umask) == 0
+            let initial = direct ? createMode : 0o600
+            var fd = FS.withCString(base) { openat(dir, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, initial) }
             if fd < 0 && errno == EEXIST {
                 try root.removeTree(dir, base)
                 let d = try root.directory(parentComps, create: true)
-                fd = FS.withCString(base) { openat(d, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+                fd = FS.withCString(base) { openat(d, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, initial) }
             }
             if fd < 0 { throw ArchiveError.sys(path, "create") }
             defer { close(fd) }
             try writeData(fd: fd, e, path: path, name: name)
             try chown(fd: fd, e, path)
-            if fchmod(fd, mode_t(mode)) != 0 { throw ArchiveError.sys(path, "chmod") }
+            if !direct, fchmod(fd, mode_t(mode)) != 0 { throw ArchiveError.sys(path, "chmod") }
             try setXattrs(fd: fd, e, path)
             var times = [mtime(e), mtime(e)]
             if futimens(fd, &times) != 0 { throw ArchiveError.sys(path, "set times") }
@@ -337,6 +345,8 @@ private final class Applier {
 
     private func chown(fd: Int32, _ e: OpaquePointer, _ path: String) throws {
         guard options.preserveOwnership else { return }
+        // A new file already belongs to us; most image files are root's, so this saves a syscall each.
+        if archive_entry_uid(e) == Int64(euid) && archive_entry_gid(e) == Int64(egid) { return }
         if fchown(fd, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e))) != 0 && !(errno == EPERM && !isRoot) {
             throw ArchiveError.sys(path, "chown")
         }
@@ -427,5 +437,24 @@ extension InRoot {
         } catch ArchiveError.io(_, _, ENOENT) {
             throw ArchiveError.malformed(entry: entry, reason: "hard link target directory \"\(FS.string(Array(components.joined(separator: [0x2f]))))\" does not exist")
         }
+    }
+}
+
+/// The process umask, read without changing it (a library must not race other threads' file creation).
+func currentUmask() -> UInt32 {
+    if let status = try? RootFile.readAbsolute("/proc/self/status") {
+        for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("Umask:") {
+            if let v = UInt32(line.dropFirst(6).trimmingCharacters(in: " \t"), radix: 8) { return v }
+        }
+    }
+    return 0o022
+}
+
+private extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        var s = self[...]
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
     }
 }

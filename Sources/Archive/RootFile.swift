@@ -34,4 +34,19 @@ public enum RootFile {
         }
         return out
     }
+
+    /// A whole small file by absolute path (for /proc files).
+    static func readAbsolute(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw ArchiveError.sys(path, "open") }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += buf.prefix(n)
+        }
+        return out
+    }
 }

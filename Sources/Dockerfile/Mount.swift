@@ -30,10 +30,20 @@ public struct Mount: Sendable, Hashable {
     /// Parses one `--mount` value (comma-separated, CSV quoting) after variable expansion.
     /// - Throws: `ExpansionError` with BuildKit's message.
     public static func parse(_ spec: String) throws(ExpansionError) -> Mount {
+        try parse(spec, expand: { $0 })
+    }
+
+    /// Parses one `--mount` value, expanding each option value with `expand` first
+    /// (as BuildKit does: the values, not the keys or the commas).
+    public static func parse(_ spec: String, expand: (String) throws(ExpansionError) -> String) throws(ExpansionError) -> Mount {
         do {
-            return try parseSpec(spec)
-        } catch {
+            return try parseSpec(spec, expand: expand)
+        } catch let error as ExpansionError {
+            throw error
+        } catch let error as InstructionError {
             throw ExpansionError(error.suggestion.map { "\(error.message) (did you mean \($0)?)" } ?? error.message)
+        } catch {
+            throw ExpansionError("\(error)")
         }
     }
 
@@ -80,13 +90,23 @@ public struct Mount: Sendable, Hashable {
     }
 
     static func parseSpec(_ spec: String) throws(InstructionError) -> Mount {
+        do {
+            return try parseSpec(spec, expand: { $0 })
+        } catch let error as InstructionError {
+            throw error
+        } catch {
+            throw InstructionError("\(error)")
+        }
+    }
+
+    static func parseSpec(_ spec: String, expand: (String) throws(ExpansionError) -> String) throws -> Mount {
         var m = Mount()
         var roAuto = true
         for field in try csvFields(spec) {
             let key: String, value: String
             if let eq = field.firstIndex(of: "=") {
                 key = field[..<eq].lowercased()
-                value = String(field[field.index(after: eq)...])
+                value = try expand(String(field[field.index(after: eq)...]))
             } else {
                 switch field.lowercased() {
                 case "readonly", "ro":

@@ -29,6 +29,8 @@ public final class ImageStore: Sendable {
     /// another process has just written but not yet tagged.
     let gcLease: FileLock
     let activeTemps = Locked<Set<String>>([])
+    /// flock(2) does not exclude threads sharing one descriptor: this does, inside the process.
+    let indexMutex = Locked<Void>(())
 
     /// Opens (creating when absent) the store at `root`.
     public init(root: String) throws {

@@ -4,7 +4,7 @@ import ArgumentParser
 enum ImageCommands {
     static let all: [any ParsableCommand.Type] = [
         ImagesCommand.self, TagCommand.self, RmiCommand.self, InspectCommand.self,
-        SaveCommand.self, LoadCommand.self, ImportCommand.self, ImageGroup.self,
+        SaveCommand.self, LoadCommand.self, ImportCommand.self, HistoryCommand.self, ImageGroup.self,
     ]
 }
 
@@ -12,9 +12,10 @@ enum ImageCommands {
 struct ImageGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "Manage images in the local store (ls, rm, tag, inspect, save, load, import, prune, gc).",
+        abstract: "Manage images in the local store (ls, rm, tag, inspect, save, load, import, history, prune, gc).",
         subcommands: [ImageLs.self, ImageRm.self, TagCommand.self, InspectCommand.self,
-                      SaveCommand.self, LoadCommand.self, ImportCommand.self, PruneCommand.self, GCCommand.self]
+                      SaveCommand.self, LoadCommand.self, ImportCommand.self, HistoryCommand.self,
+                      PruneCommand.self, GCCommand.self]
     )
 }
 

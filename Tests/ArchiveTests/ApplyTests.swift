@@ -111,6 +111,25 @@ import Testing
         }
     }
 
+    @Test(arguments: [false, true])
+    func symlinkLoopsAreRefused(forceWalk: Bool) throws {
+        let (r, t) = try attempt("loop", { b in
+            b.add("loop", .symlink, link: "loop")
+            b.add("loop/x", content: "x")
+        }, forceWalk: forceWalk)
+        expectRefused(r, entry: "loop/x", "symlink loop")
+        t.cleanup()
+    }
+
+    @Test func hardlinkToADirectoryIsRefused() throws {
+        let (r, t) = try attempt("hldir", { b in
+            b.add("d/", .directory)
+            b.add("hl", .hardlink, link: "d")
+        })
+        expectRefused(r, entry: "hl", "hardlink to a directory")
+        t.cleanup()
+    }
+
     @Test func hardlinkToOutsideIsRefused() throws {
         var (r, t) = try attempt("hl", { $0.add("hl", .hardlink, link: "../outside/victim") })
         expectRefused(r, entry: "hl", "hardlink ..")

@@ -109,3 +109,37 @@ import Testing
 enum OCIDigest {
     static func sha256(_ data: Data) -> String { Archive_sha256(data) }
 }
+
+/// Tar dialects real images contain, written by GNU tar and bsdtar, read by our applier.
+@Suite struct DialectTests {
+    func tree(_ root: String, longNames: Bool) throws {
+        try write(root + "/dir/file", "content\n")
+        symlink("dir/file", root + "/link")
+        link(root + "/dir/file", root + "/hard")
+        if longNames {
+            try write(root + "/" + String(repeating: "n", count: 150) + "/" + String(repeating: "m", count: 120), "long\n")
+        }
+        // A sparse file: 5 MB with 4 KiB of data in the middle.
+        let fd = open(root + "/sparse", O_WRONLY | O_CREAT, 0o644)
+        ftruncate(fd, 5_000_000)
+        _ = pwrite(fd, "DATA", 4, 2_500_000)
+        close(fd)
+    }
+
+    @Test(arguments: ["gnu", "oldgnu", "posix", "ustar", "bsdtar-pax", "bsdtar-gnutar"])
+    func weApplyTheirDialects(format: String) throws {
+        let t = try TempDir("dialect")
+        defer { t.cleanup() }
+        let src = try t.mkdir("src"), dst = try t.mkdir("dst")
+        try tree(src, longNames: format != "ustar")
+        if format.hasPrefix("bsdtar-") {
+            try run("bsdtar", ["--format", String(format.dropFirst(7)), "-cf", t.sub("l.tar"), "-C", src, "."])
+        } else {
+            try run("tar", ["--format=\(format)"] + (format == "ustar" ? [] : ["--sparse"]) + ["-cf", t.sub("l.tar"), "-C", src, "."])
+        }
+        try run("gzip", [t.sub("l.tar")])
+        try LayerApplier.apply(layer: t.sub("l.tar.gz"), to: dst)
+        let d = try treeDiff(describeTree(src, skipDirMtimes: true), describeTree(dst, skipDirMtimes: true))
+        #expect(d == [], "\(format): \(d.joined(separator: "\n"))")
+    }
+}

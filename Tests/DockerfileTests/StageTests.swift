@@ -107,3 +107,42 @@ import Testing
         #expect(plan.stages.count == 2 && plan.allStages[1].dependencies == [0])
     }
 }
+
+@Suite struct InstructionExpansionTests {
+    @Test func expandsTheWordsBuildKitExpands() throws {
+        let df = try Dockerfile.parse("""
+            FROM busybox
+            ARG USER=app DIR=/srv
+            ENV HOME=/home/$USER
+            WORKDIR ${DIR}/data
+            COPY --chown=${USER}:${USER} --from=build ${DIR}/a "$HOME/b" /dst/
+            RUN --mount=type=cache,target=${DIR}/cache,id=${USER} echo $USER
+            EXPOSE ${PORT:-80} 53/udp 8000-8002/tcp
+
+            """)
+        let args = BuildArgs(["USER": "root"])
+        let plan = try df.plan(buildArgs: args)
+        var env = StageEnvironment(plan: plan, buildArgs: args, lex: df.shellLex)
+        var out: [Instruction] = []
+        for instruction in df.stages[0].instructions {
+            try env.apply(instruction)
+            out.append(try env.expand(instruction))
+        }
+        guard case .workdir(let w) = out[2], case .copy(let c) = out[3], case .run(let r) = out[4],
+              case .expose(let e) = out[5] else { Issue.record("unexpected"); return }
+        #expect(w.path == "/srv/data")
+        #expect(c.chown == "root:root" && c.sources == ["/srv/a", "/home/root/b"] && c.from == "build")
+        #expect(r.mounts.first?.target == "/srv/cache" && r.mounts.first?.cacheID == "root")
+        #expect(r.command.arguments == ["echo $USER"])  // left to the shell
+        let ports = try e.exposedPorts(lex: df.shellLex, env: env.variables)
+        #expect(ports.map(\.description) == ["80/tcp", "53/udp", "8000/tcp", "8001/tcp", "8002/tcp"])
+    }
+
+    @Test func badPortsAreReported() throws {
+        let df = try Dockerfile.parse("FROM busybox\nEXPOSE 80/xyz\nEXPOSE 9-3\n")
+        for instruction in df.stages[0].instructions {
+            guard case .expose(let e) = instruction else { continue }
+            #expect(throws: ExpansionError.self) { try e.exposedPorts(env: [String: String]()) }
+        }
+    }
+}

@@ -39,6 +39,8 @@ import Testing
         #expect((doc["Manifest"] as? [String: Any])?["schemaVersion"] as? Int == 2)
         let f = try cli.db(["inspect", "-f", "{{.Config.Cmd}} {{json .Config.Env}}", id])
         #expect(f.out == "[/bin/sh] [\"GREETING=hello\"]\n")
+        let h = try cli.db(["history", "busybox:local"])
+        #expect(h.ok && h.out.contains("CREATED BY") && h.out.contains("dockbuild import rootfs"), "\(h.out)\(h.err)")
     }
 
     @Test func importTarballsCompressedAndFromStdin() throws {
@@ -301,5 +303,27 @@ import Testing
         try store.removeImage(img.descriptor.digest)
         #expect(try store.gc().removedSnapshots == [img.chainID?.encoded ?? ""])
         #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+
+    @Test func saveSeveralImagesDeterministically() throws {
+        let cli = try CLI()
+        _ = try imported(cli, name: "one:1")
+        let r = try cli.db(["import", "-c", "CMD [\"/bin/echo\", \"two\"]", try cli.busyboxRootfs(), "two:2"])
+        #expect(r.ok, "\(r.err)")
+        let a = cli.dir + "/a.tar", b = cli.dir + "/b.tar"
+        #expect(try cli.db(["save", "-o", a, "one:1", "two:2"]).ok)
+        #expect(try cli.db(["save", "-o", b, "one:1", "two:2"]).ok)
+        #expect(try ImageStore.hashFile(a) == ImageStore.hashFile(b), "save is not deterministic")
+        // skopeo picks each image out of the multi-image archive by name.
+        let c = try cli.exec("skopeo", ["--insecure-policy", "inspect", "--config", "docker-archive:\(a):two:2"])
+        #expect(c.ok && c.out.contains("/bin/echo"), "\(c.err)")
+        // Loaded elsewhere (zstd-compressed on the way), both names come back.
+        #expect(try cli.exec("zstd", ["-q", a, "-o", a + ".zst"]).ok)
+        let l = try cli.db(["load", "-i", a + ".zst"], root: cli.dir + "/other")
+        #expect(l.ok, "\(l.err)")
+        #expect(l.out.contains("Loaded image: one:1") && l.out.contains("Loaded image: two:2"))
+        let other = try ImageStore(root: cli.dir + "/other")
+        #expect(try other.image("two:2").config.config?.cmd == ["/bin/echo", "two"])
+        #expect(try other.image("one:1").id == ImageStore(root: cli.root).image("one:1").id)
     }
 }

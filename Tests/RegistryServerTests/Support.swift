@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import OCI
 @testable import RegistryServer
 
@@ -45,27 +42,36 @@ struct Reply {
     var errorCode: String? { ((json?["errors"] as? [[String: Any]])?.first?["code"]) as? String }
 }
 
-/// Plain HTTP with URLSession; redirects are not followed so Location headers can be checked.
-final class NoRedirect: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-        completionHandler(nil)
-    }
-}
-
-let testSession = URLSession(configuration: .ephemeral, delegate: NoRedirect(), delegateQueue: nil)
-
+/// HTTP through the real `curl` (FoundationNetworking's URLSession stalls on 401 challenges).
 func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: String] = [:]) async throws -> Reply {
-    guard let u = URL(string: url) else { throw RegistryServerError.invalidConfiguration("bad URL \(url)") }
-    var req = URLRequest(url: u)
-    req.httpMethod = method
-    for (k, v) in headers { req.setValue(v, forHTTPHeaderField: k) }
-    if let body { req.httpBody = body }
-    let (data, resp) = try await testSession.data(for: req)
-    guard let h = resp as? HTTPURLResponse else { throw RegistryServerError.invalidConfiguration("no HTTP response") }
+    guard let curl = which("curl") else { throw RegistryServerError.invalidConfiguration("curl is not installed (make deps)") }
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("rs-http-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    var args = ["-s", "-S", "-g", "-D", tmp.path + "/h", "-o", tmp.path + "/b", "-X", method]
+    if method == "HEAD" { args = ["-s", "-S", "-g", "-I", "-D", tmp.path + "/h", "-o", tmp.path + "/b"] }
+    for (k, v) in headers { args += ["-H", "\(k): \(v)"] }
+    if let body {
+        try body.write(to: tmp.appendingPathComponent("in"))
+        args += ["--data-binary", "@" + tmp.path + "/in"]
+        if headers["Content-Type"] == nil { args += ["-H", "Content-Type: application/octet-stream"] }
+    }
+    args.append(url)
+    let (status, out) = try run(curl, args)
+    guard status == 0 else { throw RegistryServerError.invalidConfiguration("curl \(method) \(url) failed: \(out)") }
+    let raw = String(decoding: (try? Data(contentsOf: tmp.appendingPathComponent("h"))) ?? Data(), as: UTF8.self)
+    // Several blocks when the server sent 100 Continue: the last one is the answer.
+    let blocks = raw.components(separatedBy: "\r\n\r\n").filter { !$0.isEmpty }
+    guard let last = blocks.last else { throw RegistryServerError.invalidConfiguration("no response headers from \(url)") }
+    let lines = last.components(separatedBy: "\r\n")
+    let code = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
     var hs: [String: String] = [:]
-    for (k, v) in h.allHeaderFields { hs["\(k)"] = "\(v)" }
-    return Reply(status: h.statusCode, headers: hs, body: data)
+    for l in lines.dropFirst() {
+        guard let c = l.firstIndex(of: ":") else { continue }
+        hs[String(l[..<c])] = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces)
+    }
+    let data = (try? Data(contentsOf: tmp.appendingPathComponent("b"))) ?? Data()
+    return Reply(status: code, headers: hs, body: data)
 }
 
 func digest(_ data: Data) -> String { Digest.compute(data).description }

@@ -31,17 +31,9 @@ enum ImageCLI {
         var v = Double(bytes)
         var i = 0
         while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
-        let s: String
-        if v >= 100 || i == 0 { s = String(format: "%.0f", v.rounded(.down) == v ? v : v) } else if v >= 10 {
-            s = String(format: "%.1f", v)
-        } else {
-            s = String(format: "%.2f", v)
-        }
-        var t = s
-        if t.contains(".") {
-            while t.hasSuffix("0") { t.removeLast() }
-            if t.hasSuffix(".") { t.removeLast() }
-        }
+        // Go's %.3g, as docker's units.HumanSizeWithPrecision(size, 3) prints.
+        var t = String(format: "%.3g", v)
+        if t.contains("e") { t = String(format: "%.0f", v) }
         return t + units[i]
     }
 
