@@ -39,6 +39,8 @@ public enum LayerApplier {
     public static func apply(layer path: String, to directory: String, options: LayerApplier.Options = .init()) throws {
         let reader = try DecompressingReader(path: path)
         let source = ArchiveSource(reader: reader)
+        // A layer with no bytes at all (after decompression) is an empty layer, as Go's tar reader sees it.
+        if try source.prime() == 0 { return }
         guard let a = archive_read_new() else { throw ArchiveError.compression("cannot create a libarchive reader") }
         defer { archive_read_free(a) }
         archive_read_support_format_tar(a)
@@ -88,7 +90,21 @@ final class ArchiveSource {
 
     deinit { buffer.deallocate() }
 
+    private var primed = -1
+
+    /// Reads the first block ahead; returns its size (0: the stream is empty).
+    func prime() throws -> Int {
+        primed = try reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
+        return primed
+    }
+
     func next(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
+        if primed >= 0 {
+            let n = primed
+            primed = -1
+            out.pointee = UnsafeRawPointer(buffer)
+            return n
+        }
         do {
             let n = try reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
             out.pointee = UnsafeRawPointer(buffer)

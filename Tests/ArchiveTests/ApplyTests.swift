@@ -190,6 +190,11 @@ import Testing
                 #expect("\(error)".contains("truncated") || "\(error)".contains("Truncated"), "\(c): \(error)")
             }
         }
+        // Zero bytes (plain or gzipped) is an empty layer, not an error.
+        try Data().write(to: URL(fileURLWithPath: t.sub("zero")))
+        try LayerApplier.apply(layer: t.sub("zero"), to: t.mkdir("zero-dst"))
+        try run("sh", ["-c", "gzip -c < /dev/null > \(t.sub("zero.gz"))"])
+        try LayerApplier.apply(layer: t.sub("zero.gz"), to: t.mkdir("zero-dst"))
         try Data("not a layer at all".utf8).write(to: URL(fileURLWithPath: t.sub("junk")))
         #expect(throws: ArchiveError.self) { try LayerApplier.apply(layer: t.sub("junk"), to: t.path) }
     }
