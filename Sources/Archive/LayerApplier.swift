@@ -145,25 +145,27 @@ private final class Applier {
 
     func run() throws {
         var entry: OpaquePointer?
-        var lastName = "(start of archive)"
+        var lastName: String?
         while true {
             let rc = archive_read_next_header(a, &entry)
             if rc == ARCHIVE_EOF { break }
             if rc == ARCHIVE_FATAL || entry == nil {
-                throw ArchiveError.malformed(entry: lastName, reason: "after this entry: \(LayerApplier.libarchiveError(a))")
+                throw ArchiveError.malformed(entry: lastName, reason: (lastName == nil ? "at the first entry: " : "after this entry: ")
+                                                + LayerApplier.libarchiveError(a))
             }
             guard let e = entry else { break }
             let raw = archive_entry_pathname(e).map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? []
-            lastName = FS.string(raw)
+            let name = FS.string(raw)
+            lastName = name
             if rc == ARCHIVE_FAILED {
-                throw ArchiveError.malformed(entry: lastName, reason: LayerApplier.libarchiveError(a))
+                throw ArchiveError.malformed(entry: name, reason: LayerApplier.libarchiveError(a))
             }
             do {
                 try apply(e, raw: raw)
-            } catch let ArchiveError.unsafeEntry(entry, reason) where entry != lastName {
-                throw ArchiveError.unsafeEntry(entry: lastName, reason: "\(reason) (at \"\(entry)\")")
+            } catch let ArchiveError.unsafeEntry(entry, reason) where entry != name {
+                throw ArchiveError.unsafeEntry(entry: name, reason: "\(reason) (at \"\(entry)\")")
             } catch let ArchiveError.malformed(entry, reason) where entry == nil {
-                throw ArchiveError.malformed(entry: lastName, reason: reason)
+                throw ArchiveError.malformed(entry: name, reason: reason)
             }
         }
         try finishDirectories()
