@@ -57,6 +57,7 @@ public enum LayerApplier {
         }
         let root = try InRoot(path: directory, useOpenat2: !options.forceWalk)
         let applier = Applier(archive: a, root: root, options: options, layerPath: path)
+        defer { source.stop() }
         try withExtendedLifetime(source) {
             do {
                 try applier.run()
@@ -77,45 +78,88 @@ public enum LayerApplier {
 }
 
 /// Feeds libarchive the uncompressed bytes of a layer (our inflaters are faster than its built-in ones).
-final class ArchiveSource {
+/// Decompression runs on its own thread, a few 1 MiB blocks ahead of the thread that writes files.
+final class ArchiveSource: @unchecked Sendable {
     let reader: DecompressingReader
-    let buffer: UnsafeMutableRawPointer
-    let capacity = 1 << 20
-    var error: ArchiveError?
+    private let monitor = Monitor()
+    private var ready: [Chunk] = []
+    private var finished = false
+    private var stopping = false
+    private var thread: OSThread?
+    /// Held until the next call: libarchive may point into the block it was last given.
+    private var current: Chunk?
+    private var storedError: ArchiveError?
+    /// Why reading stopped early, if it did.
+    var error: ArchiveError? { monitor.locked { storedError } }
 
     init(reader: DecompressingReader) {
         self.reader = reader
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
     }
 
-    deinit { buffer.deallocate() }
+    deinit { stop() }
 
-    private var primed = -1
-
-    /// Reads the first block ahead; returns its size (0: the stream is empty).
+    /// Reads the first block and starts the read-ahead thread; returns the first block's size (0: the stream is empty).
     func prime() throws -> Int {
-        primed = try reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
-        return primed
+        let first = Chunk()
+        first.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: first.base, count: first.capacity))
+        if first.count == 0 { return 0 }
+        ready.append(first)
+        let t = OSThread { [unowned self] in self.readAhead() }
+        thread = t
+        try t.start()
+        return first.count
+    }
+
+    private func readAhead() {
+        while true {
+            let proceed = monitor.locked {
+                while ready.count >= 4 && !stopping { monitor.wait() }
+                return !stopping
+            }
+            if !proceed { return }
+            let c = Chunk()
+            var failure: ArchiveError?
+            do {
+                c.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: c.base, count: c.capacity))
+            } catch let e as ArchiveError {
+                failure = e
+            } catch {
+                failure = .malformed(entry: nil, reason: "\(error)")
+            }
+            let done = monitor.locked {
+                if let failure { storedError = failure; finished = true }
+                else if c.count == 0 { finished = true }
+                else { ready.append(c) }
+                monitor.broadcast()
+                return finished
+            }
+            if done { return }
+        }
+    }
+
+    func stop() {
+        monitor.locked {
+            stopping = true
+            monitor.broadcast()
+        }
+        thread?.join()
+        thread = nil
     }
 
     func next(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
-        if primed >= 0 {
-            let n = primed
-            primed = -1
-            out.pointee = UnsafeRawPointer(buffer)
-            return n
+        let chunk: Chunk? = monitor.locked {
+            while ready.isEmpty && !finished { monitor.wait() }
+            if ready.isEmpty { return nil }
+            let c = ready.removeFirst()
+            monitor.broadcast()
+            return c
         }
-        do {
-            let n = try reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
-            out.pointee = UnsafeRawPointer(buffer)
-            return n
-        } catch let e as ArchiveError {
-            error = e
-            return -1
-        } catch {
-            self.error = .malformed(entry: nil, reason: "\(error)")
-            return -1
+        current = chunk
+        guard let chunk else {
+            return monitor.locked { storedError == nil ? 0 : -1 }
         }
+        out.pointee = UnsafeRawPointer(chunk.base)
+        return chunk.count
     }
 }
 
