@@ -193,7 +193,7 @@ private final class ShellWord<Env: VariableLookup> {
 
     func processSingleQuote() throws(ExpansionError) -> String {
         var result = ScalarBuffer()
-        let q = next()!
+        let q = next() ?? "'"
         if lex.rawQuotes { result.append(q) }
         while true {
             guard let ch = next() else {
@@ -209,7 +209,7 @@ private final class ShellWord<Env: VariableLookup> {
 
     func processDoubleQuote() throws(ExpansionError) -> String {
         var result = ScalarBuffer()
-        let q = next()!
+        let q = next() ?? "\""
         if lex.rawQuotes { result.append(q) }
         let escape = lex.escapeToken
         while true {
@@ -225,12 +225,12 @@ private final class ShellWord<Env: VariableLookup> {
                 result.append(try processDollar())
                 continue
             }
-            var ch = next()!
+            var ch = next() ?? p
             if ch == escape {
                 if rawEscapes { result.append(ch) }
                 guard let n = peek() else { continue }
                 if n == "\"" || n == "$" || n == escape {
-                    ch = next()!
+                    ch = next() ?? n
                 }
             }
             result.append(ch)
