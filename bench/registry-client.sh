@@ -89,7 +89,6 @@ start_registry seed
 SEED=$REG
 skopeo copy -q --dest-tls-verify=false "oci:$L:bench" "docker://$SEED/bench/img:1" >/dev/null
 
-best() { sort -n | head -1; }
 TIMEFORMAT='%R %U %S'
 # timed OUTVAR CMD...: runs CMD, appends "wall cpu" to the array OUTVAR, keeps CMD's stdout in $OUT
 timed() {
