@@ -84,3 +84,34 @@ struct AuthTests {
         #expect(throws: RegistryServerError.self) { try Htpasswd(contents: "bob:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n") }
     }
 }
+
+@Suite("TLS")
+struct TLSTests {
+    @Test func servesHTTPSWithAPEMCertificate() async throws {
+        guard let openssl = which("openssl") else { throw RegistryServerError.invalidConfiguration("openssl CLI is not installed") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rs-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cert = dir.path + "/cert.pem", key = dir.path + "/key.pem"
+        let (st, out) = try run(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                          "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                                          "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(st == 0, "openssl: \(out)")
+        let reg = try TestRegistry(tls: (cert, key))
+        defer { reg.stop() }
+        let r = try await http("GET", "\(reg.base)/v2/", cacert: cert)
+        #expect(r.status == 200)
+        let data = Data((0..<300_000).map { UInt8($0 % 253) })
+        let d = digest(data)
+        let push = try await http("POST", "\(reg.base)/v2/tls/blobs/uploads/?digest=\(d)", body: data, cacert: cert)
+        #expect(push.status == 201)
+        let get = try await http("GET", "\(reg.base)/v2/tls/blobs/\(d)", cacert: cert)
+        #expect(get.body == data)
+        #expect(throws: RegistryServerError.self) {
+            var cfg = RegistryServerConfiguration(root: dir.path + "/s")
+            cfg.tlsCertificate = key
+            cfg.tlsKey = key
+            _ = try RegistryServer(configuration: cfg)
+        }
+    }
+}
