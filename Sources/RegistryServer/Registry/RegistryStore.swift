@@ -116,7 +116,11 @@ public final class RegistryStore: @unchecked Sendable {
 
     public func startUpload(_ name: String) throws -> String {
         let id = UUID().uuidString.lowercased()
-        try driver.putContent(RegistryStore.uploadDir(id) + "/repo", Array(name.utf8))
+        // Sessions need no durability: after a power loss one is simply unknown, and the
+        // client starts over.
+        let r = try driver.writer(RegistryStore.uploadDir(id) + "/repo")
+        try Array(name.utf8).withUnsafeBytes { try r.write($0) }
+        r.close()
         let w = try driver.writer(RegistryStore.uploadDir(id) + "/data")
         w.close()
         lock.lock(); hashes[id] = UploadHash(); lock.unlock()
