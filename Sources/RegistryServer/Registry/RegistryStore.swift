@@ -226,7 +226,8 @@ public final class RegistryStore: @unchecked Sendable {
             guard let d = try? Digest(parsing: reference), driver.stat(RegistryStore.revisionLink(name, d)) != nil else { return nil }
             return d
         }
-        guard let bytes = try? driver.getContent(RegistryStore.tagPath(name, reference)),
+        guard Names.isValidTag(reference),
+              let bytes = try? driver.getContent(RegistryStore.tagPath(name, reference)),
               let d = try? Digest(parsing: String(decoding: bytes, as: UTF8.self)),
               driver.stat(RegistryStore.revisionLink(name, d)) != nil else { return nil }
         return d
@@ -267,7 +268,7 @@ public final class RegistryStore: @unchecked Sendable {
 
     /// Deletes a tag; false when unknown.
     public func deleteTag(_ name: String, _ tag: String) throws -> Bool {
-        guard driver.stat(RegistryStore.tagPath(name, tag)) != nil else { return false }
+        guard Names.isValidTag(tag), driver.stat(RegistryStore.tagPath(name, tag)) != nil else { return false }
         try driver.delete(RegistryStore.tagPath(name, tag))
         return true
     }
