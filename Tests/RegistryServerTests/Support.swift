@@ -10,7 +10,8 @@ final class TestRegistry: @unchecked Sendable {
 
     var scheme = "http"
 
-    init(htpasswd: String? = nil, tokenAuth: Bool = false, readOnly: Bool = false, tls: (cert: String, key: String)? = nil) throws {
+    init(htpasswd: String? = nil, tokenAuth: Bool = false, readOnly: Bool = false, tls: (cert: String, key: String)? = nil,
+         externalToken: (realm: String, service: String, issuer: String, rootCertBundle: String)? = nil) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("rs-test-\(UUID().uuidString)")
         var cfg = RegistryServerConfiguration(root: dir.path + "/storage")
         cfg.address = "127.0.0.1:0"
@@ -23,6 +24,7 @@ final class TestRegistry: @unchecked Sendable {
             try htpasswd.write(toFile: file, atomically: true, encoding: .utf8)
             cfg.htpasswd = file
         }
+        cfg.externalToken = externalToken
         if let tls {
             cfg.tlsCertificate = tls.cert
             cfg.tlsKey = tls.key
