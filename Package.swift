@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CXCrypt", path: "Sources/CXCrypt", providers: [.apt(["libcrypt-dev"])]),
         // The runtime's pre-thread namespace work (runc's nsexec role).
         .target(name: "CRuntime", path: "Sources/CRuntime"),
 
@@ -40,7 +41,7 @@ let package = Package(
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
         .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive"], swiftSettings: strict),
         .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl"], swiftSettings: strict),
-        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto"], swiftSettings: strict),
+        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt"], swiftSettings: strict),
         .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime"], swiftSettings: strict),
         .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime"], swiftSettings: strict),
@@ -57,11 +58,11 @@ let package = Package(
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "OCI", "ImageStore"], swiftSettings: strict),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "OCI"], swiftSettings: strict),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "OCI"], swiftSettings: strict),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryServerTests", dependencies: ["RegistryServer", "OCI"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: strict),
         .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI"], swiftSettings: strict),
-        .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "OCI"], swiftSettings: strict),
+        .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

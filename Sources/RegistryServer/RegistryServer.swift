@@ -1,4 +1,85 @@
-/// The RegistryServer library; see ../shared/DESIGN.md for its place in the stack.
-public enum RegistryServerModule {
-    public static let name = "RegistryServer"
+import Foundation
+
+/// Settings of one registry server.
+public struct RegistryServerConfiguration: Sendable {
+    public enum LogFormat: String, Sendable { case text, json, none }
+
+    /// `host:port`; port 0 picks a free port.
+    public var address = "127.0.0.1:5000"
+    /// Storage directory of the filesystem driver.
+    public var root: String
+    public var readOnly = false
+    /// htpasswd file (bcrypt) that turns authentication on.
+    public var htpasswd: String?
+    /// Issue Docker bearer tokens from `/token` instead of checking Basic credentials on each request.
+    public var tokenAuth = false
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var logFormat: LogFormat = .text
+
+    public init(root: String) { self.root = root }
+}
+
+/// A running registry: storage, handler and HTTP server tied together.
+public final class RegistryServer: @unchecked Sendable {
+    public let configuration: RegistryServerConfiguration
+    public let store: RegistryStore
+    private let server: HTTPServer
+    private static let logLock = NSLock()
+
+    public init(configuration: RegistryServerConfiguration) throws {
+        self.configuration = configuration
+        store = RegistryStore(driver: try FilesystemDriver(root: configuration.root))
+        var authorizer: (any RegistryAuthorizer)?
+        if let path = configuration.htpasswd {
+            let users = try Htpasswd(path: path)
+            authorizer = configuration.tokenAuth ? try TokenAuthorizer(users: users) : BasicAuthorizer(users: users)
+        }
+        let handler = RegistryHandler(store: store, readOnly: configuration.readOnly, authorizer: authorizer)
+        let format = configuration.logFormat
+        var logger: HTTPAccessLogger?
+        if format != .none {
+            logger = { @Sendable request, response, context, seconds in
+                RegistryServer.log(format, request, response, context, seconds)
+            }
+        }
+        var factory: TransportFactory?
+        if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
+            let tls = try TLSContext(certificate: cert, key: key)
+            factory = { fd in try tls.accept(fd) }
+        } else if configuration.tlsCertificate != nil || configuration.tlsKey != nil {
+            throw RegistryServerError.invalidConfiguration("TLS needs both --tls-cert and --tls-key")
+        }
+        server = HTTPServer(handler: handler, idleTimeoutSeconds: 120, logger: logger, transportFactory: factory)
+    }
+
+    /// Starts listening; returns at once, requests are served on background threads.
+    public func start() throws { try server.start(address: configuration.address) }
+
+    /// The bound port (after `start`).
+    public var port: Int { server.port }
+
+    public func stop() { server.stop() }
+
+    static func log(_ format: RegistryServerConfiguration.LogFormat, _ request: HTTPRequest, _ response: HTTPResponse,
+                    _ context: HTTPRequestContext, _ seconds: Double) {
+        let time = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC") ?? .current,
+                                               formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+        let bytes = response.contentLengthOverride ?? response.bodyLength
+        let target = request.rawQuery.isEmpty ? request.path : request.path + "?" + request.rawQuery
+        let ms = (seconds * 1000 * 1000).rounded() / 1000
+        var line: String
+        if format == .json {
+            let obj: [String: Any] = ["time": time, "remote": context.remoteAddress, "method": request.method, "path": target,
+                                      "status": response.status, "bytes": bytes, "duration_ms": ms,
+                                      "user_agent": request.header("User-Agent") ?? ""]
+            line = (try? String(decoding: JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)) ?? "{}"
+        } else {
+            line = "\(time) \(context.remoteAddress) \"\(request.method) \(target) \(request.version)\" \(response.status) \(bytes) \(ms)ms"
+        }
+        line += "\n"
+        logLock.lock()
+        defer { logLock.unlock() }
+        line.utf8CString.withUnsafeBufferPointer { p in _ = write(2, p.baseAddress, p.count - 1) }
+    }
 }

@@ -1,0 +1,410 @@
+import Foundation
+import OCI
+
+/// What a request asks to do, for authorization: `repository:<name>:<action>` or
+/// `registry:catalog:*`.
+public struct AccessScope: Sendable, Equatable {
+    public var type: String
+    public var name: String
+    public var action: String
+}
+
+/// Decides whether a request may proceed; nil means yes, otherwise the response to send.
+public protocol RegistryAuthorizer: Sendable {
+    func authorize(_ request: HTTPRequest, context: HTTPRequestContext, scope: AccessScope?) -> HTTPResponse?
+    /// Answers the token endpoint when this authorizer issues tokens.
+    func tokenResponse(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse?
+}
+
+/// The distribution-spec v1.1 API over a `RegistryStore`. HTTP concerns stay in `HTTPServer`.
+public struct RegistryHandler: HTTPHandler {
+    public let store: RegistryStore
+    public var readOnly: Bool
+    public var authorizer: (any RegistryAuthorizer)?
+
+    public init(store: RegistryStore, readOnly: Bool = false, authorizer: (any RegistryAuthorizer)? = nil) {
+        self.store = store
+        self.readOnly = readOnly
+        self.authorizer = authorizer
+    }
+
+    enum Route {
+        case base
+        case catalog
+        case token
+        case tags(String)
+        case manifest(String, String)
+        case blob(String, String)
+        case uploads(String)
+        case upload(String, String)
+        case referrers(String, String)
+
+        var repository: String? {
+            switch self {
+            case .base, .catalog, .token: nil
+            case .tags(let n), .manifest(let n, _), .blob(let n, _), .uploads(let n), .upload(let n, _), .referrers(let n, _): n
+            }
+        }
+    }
+
+    static func route(_ path: String) -> Route? {
+        if path == "/v2" || path == "/v2/" { return .base }
+        if path == "/token" || path == "/v2/token" || path == "/auth/token" { return .token }
+        if path == "/v2/_catalog" { return .catalog }
+        guard path.hasPrefix("/v2/") else { return nil }
+        let c = path.dropFirst(4).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let n = c.count
+        func name(_ k: Int) -> String? { k > 0 ? c[0..<k].joined(separator: "/") : nil }
+        if n >= 3, c[n - 2] == "tags", c[n - 1] == "list" { return name(n - 2).map { .tags($0) } }
+        if n >= 3, c[n - 3] == "blobs", c[n - 2] == "uploads" {
+            guard let nm = name(n - 3) else { return nil }
+            return c[n - 1].isEmpty ? .uploads(nm) : .upload(nm, c[n - 1])
+        }
+        if n >= 3, c[n - 2] == "blobs", c[n - 1] == "uploads" { return name(n - 2).map { .uploads($0) } }
+        if n >= 3, c[n - 2] == "manifests", !c[n - 1].isEmpty { return name(n - 2).map { .manifest($0, c[n - 1]) } }
+        if n >= 3, c[n - 2] == "blobs", !c[n - 1].isEmpty { return name(n - 2).map { .blob($0, c[n - 1]) } }
+        if n >= 3, c[n - 2] == "referrers", !c[n - 1].isEmpty { return name(n - 2).map { .referrers($0, c[n - 1]) } }
+        return nil
+    }
+
+    static func action(for method: String) -> String {
+        switch method {
+        case "GET", "HEAD": "pull"
+        case "DELETE": "delete"
+        default: "push"
+        }
+    }
+
+    public func handle(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse {
+        var response = dispatch(request, context: context)
+        response.headers.append(("Docker-Distribution-API-Version", "registry/2.0"))
+        return response
+    }
+
+    func dispatch(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse {
+        guard let route = RegistryHandler.route(request.path) else {
+            return RegistryHandler.error(DistributionError(404, .unsupported, "no such endpoint", detail: request.path))
+        }
+        if case .token = route {
+            return authorizer?.tokenResponse(request, context: context)
+                ?? RegistryHandler.error(DistributionError(404, .unsupported, "this registry issues no tokens"))
+        }
+        if let name = route.repository, !Names.isValidRepository(name) {
+            return RegistryHandler.error(DistributionError(400, .nameInvalid, "invalid repository name", detail: name))
+        }
+        if let authorizer {
+            let scope: AccessScope?
+            switch route {
+            case .base: scope = nil
+            case .catalog: scope = AccessScope(type: "registry", name: "catalog", action: "*")
+            default: scope = AccessScope(type: "repository", name: route.repository ?? "", action: RegistryHandler.action(for: request.method))
+            }
+            if let denied = authorizer.authorize(request, context: context, scope: scope) { return denied }
+        }
+        let isRead = request.method == "GET" || request.method == "HEAD"
+        if readOnly && !isRead {
+            return RegistryHandler.error(.unsupported("the registry is read-only (started with --read-only)"))
+        }
+        do {
+            switch (route, request.method) {
+            case (.base, "GET"), (.base, "HEAD"):
+                return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(Array("{}".utf8)))
+            case (.catalog, "GET"):
+                return listing(request, all: store.catalog(), key: "repositories", name: nil, linkPath: "/v2/_catalog")
+            case (.tags(let name), "GET"):
+                guard store.repositoryExists(name) else { throw DistributionError.nameUnknown(name) }
+                return listing(request, all: store.tags(name), key: "tags", name: name, linkPath: "/v2/\(name)/tags/list")
+            case (.manifest(let name, let ref), "GET"), (.manifest(let name, let ref), "HEAD"):
+                return try getManifest(name, ref)
+            case (.manifest(let name, let ref), "PUT"):
+                return try putManifest(name, ref, request)
+            case (.manifest(let name, let ref), "DELETE"):
+                return try deleteManifest(name, ref)
+            case (.blob(let name, let ds), "GET"), (.blob(let name, let ds), "HEAD"):
+                return try getBlob(name, ds, request)
+            case (.blob(let name, let ds), "DELETE"):
+                let d = try RegistryHandler.digest(ds)
+                guard try store.unlinkBlob(name, d) else { throw DistributionError.blobUnknown(ds) }
+                return HTTPResponse(status: 202, headers: [("Docker-Content-Digest", d.description)])
+            case (.uploads(let name), "POST"):
+                return try postUpload(name, request)
+            case (.upload(let name, let id), "GET"):
+                guard let size = store.uploadSize(name, id) else { throw DistributionError.uploadUnknown(id) }
+                return RegistryHandler.uploadResponse(204, name, id, size)
+            case (.upload(let name, let id), "PATCH"):
+                return try patchUpload(name, id, request)
+            case (.upload(let name, let id), "PUT"):
+                return try putUpload(name, id, request)
+            case (.upload(let name, let id), "DELETE"):
+                guard store.uploadSize(name, id) != nil else { throw DistributionError.uploadUnknown(id) }
+                try store.cancelUpload(id)
+                return HTTPResponse(status: 204)
+            case (.referrers(let name, let ds), "GET"):
+                return try referrers(name, ds, request)
+            default:
+                return RegistryHandler.error(DistributionError(405, .unsupported, "method \(request.method) is not allowed on \(request.path)"))
+            }
+        } catch let e as DistributionError {
+            return RegistryHandler.error(e)
+        } catch HTTPError.bodyTooLarge {
+            return RegistryHandler.error(DistributionError(413, .manifestInvalid, "manifest is larger than \(store.maxManifestBytes) bytes"))
+        } catch let e as HTTPError {
+            return RegistryHandler.error(DistributionError(400, .blobUploadInvalid, "request body could not be read", detail: "\(e)"))
+        } catch {
+            return RegistryHandler.error(DistributionError(500, .unsupported, "internal error", detail: "\(error)"))
+        }
+    }
+
+    // MARK: helpers
+
+    static func error(_ e: DistributionError) -> HTTPResponse {
+        HTTPResponse(status: e.status, headers: [("Content-Type", "application/json")], body: .bytes(e.body))
+    }
+
+    static func json(_ obj: Any, status: Int = 200, contentType: String = "application/json") -> HTTPResponse {
+        let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return HTTPResponse(status: status, headers: [("Content-Type", contentType)], data: data)
+    }
+
+    static func digest(_ s: String) throws -> Digest {
+        do { return try Digest(parsing: s) } catch {
+            throw DistributionError(400, .digestInvalid, "invalid digest", detail: "\(error)")
+        }
+    }
+
+    static func uploadResponse(_ status: Int, _ name: String, _ id: String, _ size: Int64) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [
+            ("Location", "/v2/\(name)/blobs/uploads/\(id)"),
+            ("Range", "0-\(max(size - 1, 0))"),
+            ("Docker-Upload-UUID", id),
+        ])
+    }
+
+    /// `n`/`last` pagination with a `Link` header, for tags and the catalog.
+    func listing(_ request: HTTPRequest, all: [String], key: String, name: String?, linkPath: String) -> HTTPResponse {
+        let q = request.query
+        var items = all
+        if let last = q["last"], !last.isEmpty { items = items.filter { $0 > last } }
+        var link: String?
+        if let nText = q["n"], let n = Int(nText), n >= 0 {
+            if items.count > n {
+                items = Array(items.prefix(n))
+                if let lastItem = items.last {
+                    let enc = lastItem.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? lastItem
+                    link = "<\(linkPath)?n=\(n)&last=\(enc)>; rel=\"next\""
+                }
+            }
+        }
+        var obj: [String: Any] = [key: items]
+        if let name { obj["name"] = name }
+        var r = RegistryHandler.json(obj)
+        if let link { r.headers.append(("Link", link)) }
+        return r
+    }
+
+    // MARK: manifests
+
+    func getManifest(_ name: String, _ ref: String) throws -> HTTPResponse {
+        guard let m = try store.getManifest(name, ref) else {
+            if ref.contains(":") { _ = try RegistryHandler.digest(ref) }
+            throw DistributionError.manifestUnknown(ref)
+        }
+        let body: HTTPResponse.Body
+        switch m.content {
+        case .file(let fd, let size): body = .file(fd: fd, offset: 0, length: size)
+        case .bytes(let b): body = .bytes(b)
+        }
+        return HTTPResponse(status: 200, headers: [
+            ("Content-Type", m.mediaType),
+            ("Docker-Content-Digest", m.digest.description),
+            ("Etag", "\"\(m.digest)\""),
+        ], body: body)
+    }
+
+    func putManifest(_ name: String, _ ref: String, _ request: HTTPRequest) throws -> HTTPResponse {
+        var tag: String?
+        var expected: Digest?
+        if ref.contains(":") {
+            expected = try RegistryHandler.digest(ref)
+        } else {
+            guard Names.isValidTag(ref) else {
+                throw DistributionError(400, .manifestInvalid, "invalid tag", detail: "\(ref) does not match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+            }
+            tag = ref
+        }
+        let bytes = try request.body.readAll(limit: store.maxManifestBytes)
+        let m = try ParsedManifest.parse(bytes, contentType: request.header("Content-Type"), algorithm: expected?.algorithm ?? .sha256)
+        if let expected, expected != m.digest {
+            throw DistributionError(400, .digestInvalid, "manifest digest does not match the reference", detail: "content is \(m.digest), URL says \(expected)")
+        }
+        for b in m.blobs where store.blobSize(name, b) == nil {
+            throw DistributionError(400, .manifestBlobUnknown, "manifest references a blob this repository does not have", detail: b.description)
+        }
+        for c in m.manifests where store.resolve(name, c.description) == nil {
+            throw DistributionError(400, .manifestBlobUnknown, "index references a manifest this repository does not have", detail: c.description)
+        }
+        // Push by digest may tag in the same request: `?tag=a&tag=b` (distribution-spec 1.1.1+).
+        let extraTags = expected == nil ? [] : request.queryValues("tag")
+        for t in extraTags where !Names.isValidTag(t) {
+            throw DistributionError(400, .manifestInvalid, "invalid tag", detail: "\(t) does not match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+        }
+        let d = try store.putManifest(name, bytes: bytes, manifest: m, tag: tag)
+        for t in extraTags { _ = try store.putManifest(name, bytes: bytes, manifest: m, tag: t) }
+        var headers: [(name: String, value: String)] = [
+            ("Location", "/v2/\(name)/manifests/\(d)"),
+            ("Docker-Content-Digest", d.description),
+        ]
+        if let s = m.subject { headers.append(("OCI-Subject", s.description)) }
+        if !extraTags.isEmpty { headers.append(("OCI-Tag", extraTags.joined(separator: ","))) }
+        return HTTPResponse(status: 201, headers: headers)
+    }
+
+    func deleteManifest(_ name: String, _ ref: String) throws -> HTTPResponse {
+        if ref.contains(":") {
+            let d = try RegistryHandler.digest(ref)
+            guard try store.deleteManifest(name, d) else { throw DistributionError.manifestUnknown(ref) }
+        } else {
+            guard try store.deleteTag(name, ref) else { throw DistributionError.manifestUnknown(ref) }
+        }
+        return HTTPResponse(status: 202)
+    }
+
+    // MARK: blobs
+
+    /// Parses `bytes=a-b`, `bytes=a-`, `bytes=-n`; nil means serve it whole; throws for 416.
+    static func byteRange(_ header: String?, size: Int64) -> ClosedRange<Int64>?? {
+        guard let header, header.hasPrefix("bytes=") else { return .some(nil) }
+        let spec = header.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        if spec.contains(",") { return .some(nil) }
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        if parts[0].isEmpty {
+            guard let n = Int64(parts[1]), n > 0, size > 0 else { return nil }
+            return .some(max(0, size - n)...(size - 1))
+        }
+        guard let a = Int64(parts[0]), a >= 0, a < size else { return nil }
+        if parts[1].isEmpty { return .some(a...(size - 1)) }
+        guard let b = Int64(parts[1]), b >= a else { return nil }
+        return .some(a...min(b, size - 1))
+    }
+
+    func getBlob(_ name: String, _ ds: String, _ request: HTTPRequest) throws -> HTTPResponse {
+        let d = try RegistryHandler.digest(ds)
+        guard store.blobSize(name, d) != nil else { throw DistributionError.blobUnknown(ds) }
+        let content: StorageContent
+        do { content = try store.openBlob(d) } catch RegistryServerError.notFound { throw DistributionError.blobUnknown(ds) }
+        var headers: [(name: String, value: String)] = [
+            ("Content-Type", "application/octet-stream"),
+            ("Docker-Content-Digest", d.description),
+            ("Accept-Ranges", "bytes"),
+            ("Etag", "\"\(d)\""),
+            ("Cache-Control", "max-age=31536000"),
+        ]
+        let size: Int64
+        switch content {
+        case .file(_, let s): size = s
+        case .bytes(let b): size = Int64(b.count)
+        }
+        guard let range = RegistryHandler.byteRange(request.header("Range"), size: size) else {
+            if case .file(let fd, _) = content { close(fd) }
+            headers.append(("Content-Range", "bytes */\(size)"))
+            return HTTPResponse(status: 416, headers: headers)
+        }
+        let lower = range?.lowerBound ?? 0
+        let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? size
+        if let range { headers.append(("Content-Range", "bytes \(range.lowerBound)-\(range.upperBound)/\(size)")) }
+        let body: HTTPResponse.Body
+        switch content {
+        case .file(let fd, _): body = .file(fd: fd, offset: lower, length: length)
+        case .bytes(let b): body = .bytes(Array(b[Int(lower)..<Int(lower + length)]))
+        }
+        return HTTPResponse(status: range == nil ? 200 : 206, headers: headers, body: body)
+    }
+
+    // MARK: uploads
+
+    func postUpload(_ name: String, _ request: HTTPRequest) throws -> HTTPResponse {
+        let q = request.query
+        if let mountText = q["mount"] {
+            let d = try RegistryHandler.digest(mountText)
+            let from = q["from"].flatMap { $0.isEmpty ? nil : $0 }
+            if let from, !Names.isValidRepository(from) {
+                throw DistributionError(400, .nameInvalid, "invalid repository name in from=", detail: from)
+            }
+            if try store.mount(name, d, from: from) {
+                return HTTPResponse(status: 201, headers: [("Location", "/v2/\(name)/blobs/\(d)"), ("Docker-Content-Digest", d.description)])
+            }
+        }
+        let id = try store.startUpload(name)
+        if let ds = q["digest"] {
+            let d: Digest
+            do { d = try RegistryHandler.digest(ds) } catch { try? store.cancelUpload(id); throw error }
+            do {
+                _ = try store.appendUpload(id, from: request.body)
+                _ = try store.commitUpload(name, id, digest: d)
+            } catch {
+                try? store.cancelUpload(id)
+                throw error
+            }
+            return HTTPResponse(status: 201, headers: [("Location", "/v2/\(name)/blobs/\(d)"), ("Docker-Content-Digest", d.description)])
+        }
+        var size: Int64 = 0
+        if request.body.isPresent { size = try store.appendUpload(id, from: request.body) }
+        var r = RegistryHandler.uploadResponse(202, name, id, size)
+        r.headers.append(("OCI-Chunk-Min-Length", "0"))
+        return r
+    }
+
+    /// Checks `Content-Range: <start>-<end>` against the upload's size.
+    func checkContentRange(_ request: HTTPRequest, name: String, id: String, size: Int64) throws -> HTTPResponse? {
+        guard let cr = request.header("Content-Range") else { return nil }
+        let spec = cr.hasPrefix("bytes ") ? String(cr.dropFirst(6)) : cr
+        let parts = spec.split(separator: "/").first?.split(separator: "-") ?? []
+        guard parts.count == 2, let a = Int64(parts[0]), let b = Int64(parts[1]), b >= a else {
+            throw DistributionError(400, .blobUploadInvalid, "malformed Content-Range", detail: cr)
+        }
+        if a != size {
+            var r = RegistryHandler.uploadResponse(416, name, id, size)
+            r.headers.append(("Content-Type", "application/json"))
+            r.body = .bytes(DistributionError(416, .blobUploadInvalid, "chunk out of order: the upload has \(size) bytes, the chunk starts at \(a)").body)
+            return r
+        }
+        if let len = request.body.contentLength, len != b - a + 1 {
+            throw DistributionError(400, .sizeInvalid, "Content-Range \(cr) disagrees with Content-Length \(len)")
+        }
+        return nil
+    }
+
+    func patchUpload(_ name: String, _ id: String, _ request: HTTPRequest) throws -> HTTPResponse {
+        guard let size = store.uploadSize(name, id) else { throw DistributionError.uploadUnknown(id) }
+        if let refused = try checkContentRange(request, name: name, id: id, size: size) { return refused }
+        let newSize = try store.appendUpload(id, from: request.body)
+        return RegistryHandler.uploadResponse(202, name, id, newSize)
+    }
+
+    func putUpload(_ name: String, _ id: String, _ request: HTTPRequest) throws -> HTTPResponse {
+        guard let size = store.uploadSize(name, id) else { throw DistributionError.uploadUnknown(id) }
+        guard let ds = request.query["digest"] else {
+            throw DistributionError(400, .digestInvalid, "PUT to finish an upload needs ?digest=")
+        }
+        let d = try RegistryHandler.digest(ds)
+        if request.body.isPresent {
+            if let refused = try checkContentRange(request, name: name, id: id, size: size) { return refused }
+            _ = try store.appendUpload(id, from: request.body)
+        }
+        _ = try store.commitUpload(name, id, digest: d)
+        return HTTPResponse(status: 201, headers: [("Location", "/v2/\(name)/blobs/\(d)"), ("Docker-Content-Digest", d.description)])
+    }
+
+    // MARK: referrers
+
+    func referrers(_ name: String, _ ds: String, _ request: HTTPRequest) throws -> HTTPResponse {
+        let d = try RegistryHandler.digest(ds)
+        let filter = request.query["artifactType"].flatMap { $0.isEmpty ? nil : $0 }
+        let list = store.referrers(name, d, artifactType: filter)
+        var r = RegistryHandler.json(["schemaVersion": 2, "mediaType": ParsedManifest.ociIndex, "manifests": list],
+                                     contentType: ParsedManifest.ociIndex)
+        if filter != nil { r.headers.append(("OCI-Filters-Applied", "artifactType")) }
+        return r
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import RegistryServer
+
+/// `dockbuild registry serve`: an OCI distribution-spec v1.1 registry in the foreground.
+struct RegistryServe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve an OCI registry (distribution-spec v1.1) from a local directory.",
+        discussion: """
+        Blobs and manifests live under <root>/registry (or --storage). Stop with Ctrl-C.
+        With --htpasswd, every request needs a user from that file (bcrypt entries,
+        `htpasswd -cB FILE USER`); add --token-auth to hand out Docker bearer tokens
+        from /token instead of checking Basic credentials on each request.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Address to listen on, host:port (port 0 picks a free one).")
+    var addr = "127.0.0.1:5000"
+
+    @Option(help: "Storage directory (default: <root>/registry).")
+    var storage: String?
+
+    @Option(help: "htpasswd file with bcrypt entries; turns authentication on.")
+    var htpasswd: String?
+
+    @Flag(help: "With --htpasswd: Docker token auth through this server's /token endpoint.")
+    var tokenAuth = false
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate for HTTPS.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.")
+    var tlsKey: String?
+
+    @Flag(help: "Refuse every write (push, delete).")
+    var readOnly = false
+
+    @Option(help: "Access log format: text, json or none.")
+    var logFormat = "text"
+
+    @Option(help: "Optional JSON config file with any of: addr, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat. Flags win.")
+    var config: String?
+
+    func run() throws {
+        var file: [String: Any] = [:]
+        if let config {
+            guard let data = FileManager.default.contents(atPath: config),
+                  let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ValidationError("cannot read config file \(config): expected a JSON object")
+            }
+            file = obj
+        }
+        let storage = storage ?? file["storage"] as? String ?? global.resolvedRoot + "/registry"
+        var cfg = RegistryServerConfiguration(root: storage)
+        cfg.address = addr != "127.0.0.1:5000" ? addr : (file["addr"] as? String ?? addr)
+        cfg.htpasswd = htpasswd ?? file["htpasswd"] as? String
+        cfg.tokenAuth = tokenAuth || (file["tokenAuth"] as? Bool ?? false)
+        cfg.tlsCertificate = tlsCert ?? file["tlsCert"] as? String
+        cfg.tlsKey = tlsKey ?? file["tlsKey"] as? String
+        cfg.readOnly = readOnly || (file["readOnly"] as? Bool ?? false)
+        let format = logFormat != "text" ? logFormat : (file["logFormat"] as? String ?? logFormat)
+        guard let lf = RegistryServerConfiguration.LogFormat(rawValue: format) else {
+            throw ValidationError("--log-format must be text, json or none, not \(format)")
+        }
+        cfg.logFormat = lf
+        let server: RegistryServer
+        do {
+            server = try RegistryServer(configuration: cfg)
+            try server.start()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let scheme = cfg.tlsCertificate == nil ? "http" : "https"
+        let host = cfg.address.split(separator: ":").dropLast().joined(separator: ":")
+        let line = "dockbuild registry listening on \(scheme)://\(host.isEmpty ? "0.0.0.0" : host):\(server.port) storage=\(storage)\(cfg.readOnly ? " read-only" : "")\(cfg.htpasswd != nil ? (cfg.tokenAuth ? " auth=token" : " auth=basic") : "")\n"
+        FileHandle.standardError.write(Data(line.utf8))
+        // Serve until SIGINT/SIGTERM.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let group = DispatchGroup()
+        group.enter()
+        let sources = [SIGINT, SIGTERM].map { sig in
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { group.leave() }
+            s.resume()
+            return s
+        }
+        group.wait()
+        sources.forEach { $0.cancel() }
+        server.stop()
+    }
+}
