@@ -44,6 +44,8 @@ public enum LayerApplier {
     public static func apply(layer path: String, to directory: String, options: LayerApplier.Options = .init()) throws {
         let reader = try DecompressingReader(path: path)
         let source = ArchiveSource(reader: reader, hashing: options.expectedDiffID != nil)
+        // Joins the read-ahead thread on every way out (it must never outlive `source`).
+        defer { source.stop() }
         // A layer with no bytes at all (after decompression) is an empty layer, as Go's tar reader sees it.
         if try source.prime() == 0 {
             try check(diffID: source.finishDigest(), expected: options.expectedDiffID, path: path)
@@ -65,7 +67,6 @@ public enum LayerApplier {
         }
         let root = try InRoot(path: directory, useOpenat2: !options.forceWalk)
         let applier = Applier(archive: a, root: root, options: options, layerPath: path)
-        defer { source.stop() }
         try withExtendedLifetime(source) {
             do {
                 try applier.run()
