@@ -1,5 +1,6 @@
 import CArchive
 import Glibc
+import OCI
 
 /// Applies layers onto directories: every tar dialect libarchive reads, any compression, OCI whiteouts,
 /// and no way for an entry to write outside the target.
@@ -22,13 +23,17 @@ public enum LayerApplier {
         public var xattrs: Bool
         /// Called for entries that were skipped (device nodes without root, sockets), with a reason.
         public var warn: (@Sendable (String) -> Void)?
+        /// The layer's diffID from the image config: the uncompressed stream is hashed while it is
+        /// applied (on the decompression thread) and a mismatch is an error.
+        public var expectedDiffID: Digest?
 
         public init(preserveOwnership: Bool = geteuid() == 0, whiteouts: Whiteouts = .apply, xattrs: Bool = true,
-                    warn: (@Sendable (String) -> Void)? = nil) {
+                    warn: (@Sendable (String) -> Void)? = nil, expectedDiffID: Digest? = nil) {
             self.preserveOwnership = preserveOwnership
             self.whiteouts = whiteouts
             self.xattrs = xattrs
             self.warn = warn
+            self.expectedDiffID = expectedDiffID
         }
 
         /// Internal switch for tests: resolve paths with the O_NOFOLLOW walk instead of openat2.
@@ -38,9 +43,14 @@ public enum LayerApplier {
     /// Apply a layer (any compression, detected) onto `directory`, honouring OCI whiteouts, never writing outside it.
     public static func apply(layer path: String, to directory: String, options: LayerApplier.Options = .init()) throws {
         let reader = try DecompressingReader(path: path)
-        let source = ArchiveSource(reader: reader)
+        let source = ArchiveSource(reader: reader, hashing: options.expectedDiffID != nil)
+        // Joins the read-ahead thread on every way out (it must never outlive `source`).
+        defer { source.stop() }
         // A layer with no bytes at all (after decompression) is an empty layer, as Go's tar reader sees it.
-        if try source.prime() == 0 { return }
+        if try source.prime() == 0 {
+            try check(diffID: source.finishDigest(), expected: options.expectedDiffID, path: path)
+            return
+        }
         guard let a = archive_read_new() else { throw ArchiveError.compression("cannot create a libarchive reader") }
         defer { archive_read_free(a) }
         archive_read_support_format_tar(a)
@@ -57,7 +67,6 @@ public enum LayerApplier {
         }
         let root = try InRoot(path: directory, useOpenat2: !options.forceWalk)
         let applier = Applier(archive: a, root: root, options: options, layerPath: path)
-        defer { source.stop() }
         try withExtendedLifetime(source) {
             do {
                 try applier.run()
@@ -69,6 +78,15 @@ public enum LayerApplier {
                 throw inner
             }
         }
+        if options.expectedDiffID != nil {
+            try check(diffID: source.finishDigest(), expected: options.expectedDiffID, path: path)
+        }
+    }
+
+    private static func check(diffID: Digest?, expected: Digest?, path: String) throws {
+        guard let expected, let diffID, diffID != expected else { return }
+        throw ArchiveError.malformed(entry: nil, reason: "\(path): the uncompressed layer is \(diffID) but the image config says \(expected); "
+            + "the layer or the config is corrupt — pull the image again")
     }
 
     static func libarchiveError(_ a: OpaquePointer) -> String {
@@ -92,8 +110,29 @@ final class ArchiveSource: @unchecked Sendable {
     /// Why reading stopped early, if it did.
     var error: ArchiveError? { monitor.locked { storedError } }
 
-    init(reader: DecompressingReader) {
+    private var hasher: Digest.Hasher?
+
+    init(reader: DecompressingReader, hashing: Bool = false) {
         self.reader = reader
+        if hashing { hasher = Digest.Hasher() }
+    }
+
+    /// Reads what libarchive left (end-of-archive padding), stops the thread, and returns the digest
+    /// of the whole uncompressed stream (nil when not hashing).
+    func finishDigest() throws -> Digest? {
+        while true {
+            let more: Bool = monitor.locked {
+                while ready.isEmpty && !finished { monitor.wait() }
+                if ready.isEmpty { return false }
+                ready.removeAll()
+                monitor.broadcast()
+                return true
+            }
+            if !more { break }
+        }
+        stop()
+        if let e = error { throw e }
+        return hasher.take()?.finalize()
     }
 
     deinit { stop() }
@@ -102,7 +141,8 @@ final class ArchiveSource: @unchecked Sendable {
     func prime() throws -> Int {
         let first = Chunk()
         first.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: first.base, count: first.capacity))
-        if first.count == 0 { return 0 }
+        hasher?.update(first.bytes)
+        if first.count == 0 { finished = true; return 0 }
         ready.append(first)
         let t = OSThread { [unowned self] in self.readAhead() }
         thread = t
@@ -121,6 +161,7 @@ final class ArchiveSource: @unchecked Sendable {
             var failure: ArchiveError?
             do {
                 c.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: c.base, count: c.capacity))
+                hasher?.update(c.bytes)
             } catch let e as ArchiveError {
                 failure = e
             } catch {
