@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dockbuild", targets: ["dockbuild"]),
+        .executable(name: "dockbuild-runc", targets: ["dockbuild-runc"]),
         .library(name: "OCI", targets: ["OCI"]),
         .library(name: "Archive", targets: ["Archive"]),
         .library(name: "ImageStore", targets: ["ImageStore"]),
@@ -51,6 +52,12 @@ let package = Package(
                 "Runtime", "Build", "Containers", "CRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict),
+
+        // The runtime verbs alone (same sources as `dockbuild runtime`), a lean runc-compatible binary.
+        .executableTarget(
+            name: "dockbuild-runc",
+            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),

@@ -165,14 +165,25 @@ static void read_plan(int fd, struct plan *pl) {
     memset(pl, 0, sizeof *pl);
     pl->console_fd = -1;
     pl->root_slave = MS_REC | MS_SLAVE;
+    /* The whole plan arrives as one length-prefixed block: one read, no per-record syscalls. */
+    uint32_t total;
+    if (read_all(fd, &total, 4) < 0) { errno = 0; die("reading init plan"); }
+    char *buf = malloc((size_t)total + 1);
+    if (!buf) _exit(120);
+    if (total && read_all(fd, buf, total) < 0) { errno = 0; die("reading init plan"); }
+    buf[total] = 0;
+    size_t off = 0;
     for (;;) {
-        char hdr[8];
-        if (read_all(fd, hdr, 8) < 0) { errno = 0; die("reading init plan"); }
-        uint32_t type = u32at(hdr), len = u32at(hdr + 4);
-        char *p = malloc(len + 1);
+        if (off + 8 > total) { errno = 0; die("truncated init plan"); }
+        uint32_t type = u32at(buf + off), len = u32at(buf + off + 4);
+        off += 8;
+        if (off + len > total) { errno = 0; die("truncated init plan"); }
+        /* Each payload is copied so that strings get their terminating NUL. */
+        char *p = malloc((size_t)len + 1);
         if (!p) _exit(120);
-        if (len && read_all(fd, p, len) < 0) { errno = 0; die("reading init plan"); }
+        memcpy(p, buf + off, len);
         p[len] = 0;
+        off += len;
         char *cur = p, *end = p + len;
         switch (type) {
         case CR_END: free(p); return;

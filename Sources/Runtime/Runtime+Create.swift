@@ -125,7 +125,7 @@ extension Runtime {
         var reaped = false
         defer { if !reaped { Glibc.kill(stage0, SIGKILL); _ = waitpid(stage0, nil, 0) } }
         if let cgroup { try cgroup.addProcess(stage0) }
-        try Runtime.sendAll(sv[0], plan.bytes)
+        try Runtime.sendAll(sv[0], InitPlan.u32(UInt32(plan.bytes.count)) + plan.bytes)
 
         var pid: Int32 = 0
         while true {
