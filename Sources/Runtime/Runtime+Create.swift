@@ -28,6 +28,9 @@ extension Runtime {
         guard major == "1", spec.ociVersion.split(separator: ".").count >= 2 else {
             throw RuntimeError(.invalidSpec, "ociVersion \"\(spec.ociVersion)\" is not a runtime-spec 1.x version")
         }
+        if spec.process?.terminal == true && options.consoleSocket == nil {
+            throw RuntimeError(.usage, "process.terminal is true but no --console-socket was given to receive the pty master")
+        }
         guard let rootPath = spec.root?.path else { throw RuntimeError(.invalidSpec, "config.json has no root.path") }
         let rootfs = rootPath.hasPrefix("/") ? Sys.lexicallyClean(rootPath) : Sys.lexicallyClean(bundle + "/" + rootPath)
         guard Sys.isDir(rootfs) else { throw RuntimeError(.invalidSpec, "root.path \(rootfs) is not a directory") }

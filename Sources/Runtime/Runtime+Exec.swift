@@ -31,6 +31,9 @@ extension Runtime {
         guard st == "running" || st == "created" else {
             throw RuntimeError(.invalidState, "cannot exec in container \"\(id)\": it is \(st)")
         }
+        if process.terminal == true && options.consoleSocket == nil {
+            throw RuntimeError(.usage, "a terminal was requested but no --console-socket was given to receive the pty master")
+        }
         var p = InitPlan()
         p.record(CR_MODE, InitPlan.u32(2))
         p.record(CR_CLONE_FLAGS, InitPlan.u32(0))
