@@ -48,14 +48,17 @@ hyperfine -N --warmup 5 --runs "$RUNS" --export-json $work/r.json "${args[@]}"
 python3 - "$work/r.json" <<'EOP'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-print(f"\nmean start-to-exit of /bin/true (ms): " + ", ".join(f"{k} {v['mean']*1000:.1f}" for k, v in r.items()))
+# Medians: on a busy machine the mean follows the scheduler more than the runtime.
+med = {k: v["median"] * 1000 for k, v in r.items()}
+print("\nstart-to-exit of /bin/true, median (mean, min) in ms:")
+for k, v in r.items():
+    print(f"  {k:18} {v['median']*1000:7.1f} ({v['mean']*1000:.1f}, {v['min']*1000:.1f})")
 for name in ("dockbuild", "dockbuild-runc"):
     if name not in r:
         continue
-    d = r[name]["mean"] * 1000
-    print(f"runc / {name} = {r['runc']['mean']*1000/d:.2f}x (>1: {name} faster)")
+    d = med[name]
+    print(f"runc / {name} = {med['runc']/d:.2f}x (>1: {name} faster)")
     if "crun" in r:
-        c = r["crun"]["mean"] * 1000
-        w = r["crun-wrapper-only"]["mean"] * 1000
-        print(f"{name} / crun = {d/c:.2f}x (wrapper included); {name} / (crun - wrapper) = {d/max(c-w, 0.1):.2f}x")
+        c, w = med["crun"], med["crun-wrapper-only"]
+        print(f"{name} / crun = {d/c:.2f}x (crun's wrapper included); {name} / (crun - wrapper) = {d/max(c-w, 0.1):.2f}x")
 EOP
