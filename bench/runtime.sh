@@ -10,7 +10,7 @@ LEAN=${2:-${DOCKBUILD_RUNC:-$(dirname "$BIN")/dockbuild-runc}}
 RUNS=${RUNS:-30}
 [ "$(id -u)" = 0 ] || { echo "bench/runtime.sh: needs root" >&2; exit 1; }
 for t in hyperfine runc busybox; do command -v $t >/dev/null || { echo "bench/runtime.sh: $t is missing" >&2; exit 1; }; done
-[ -x "$BIN" ] || { echo "bench/runtime.sh: $BIN not built (make release)" >&2; exit 1; }
+[ -x "$BIN" ] || [ -x "$LEAN" ] || { echo "bench/runtime.sh: $BIN not built (make release)" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -28,9 +28,12 @@ exec unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun "$@"
 EOS
 chmod +x $work/crun
 
-cmds=("$BIN runtime --root $work/state-d run --bundle $bundle bench-d"
-      "runc --root $work/state-r run --bundle $bundle bench-r")
-names=(dockbuild runc)
+cmds=("runc --root $work/state-r run --bundle $bundle bench-r")
+names=(runc)
+if [ -x "$BIN" ]; then
+  cmds+=("$BIN runtime --root $work/state-d run --bundle $bundle bench-d")
+  names+=(dockbuild)
+fi
 if [ -x "$LEAN" ]; then
   cmds+=("$LEAN --root $work/state-l run --bundle $bundle bench-l")
   names+=(dockbuild-runc)

@@ -84,6 +84,16 @@ struct plan {
 };
 
 static int g_sock = -1;
+static int g_trace = -1;
+
+/* Phase timings on stderr with DOCKBUILD_RUNTIME_TRACE set (see bench/runtime.sh). */
+static void trace(const char *what) {
+    if (g_trace < 0) g_trace = getenv("DOCKBUILD_RUNTIME_TRACE") != NULL;
+    if (!g_trace) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    dprintf(2, "trace %lld us init %s\n", (long long)(ts.tv_sec % 1000) * 1000000 + ts.tv_nsec / 1000, what);
+}
 
 static int write_all(int fd, const void *buf, size_t len) {
     const char *p = buf;
@@ -686,14 +696,19 @@ static void container_process(struct plan *pl, int fifo) {
         if (mount(NULL, "/", NULL, pl->root_slave, NULL) < 0) die("make / %s", "slave");
         if (pl->root_slave & MS_SHARED) make_parent_private(pl->rootfs);
         if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);
+        trace("container process");
         do_mounts(pl);
+        trace("mounted");
         do_devices(pl);
+        trace("devices");
         if (pl->sync_hooks) {
             reply(CR_REPLY_HOOKS, NULL, 0);
             free(wait_ack(NULL));
         }
         enter_root(pl);
+        trace("pivoted");
         after_root(pl);
+        trace("masked");
     }
     if (pl->terminal) setup_terminal(pl);
     else if (pl->console_fd >= 0) close(pl->console_fd);
@@ -709,6 +724,7 @@ static void container_process(struct plan *pl, int fifo) {
     if (pl->has_umask) umask(pl->umask_v);
     if (pl->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("set no_new_privs");
 
+    trace("ready");
     reply(CR_REPLY_READY, NULL, 0);
     uint32_t slen = 0;
     char *state = wait_ack(&slen);
@@ -754,8 +770,10 @@ static void stage0(int sock) {
         signal(sig, SIG_DFL);
     }
     sigprocmask(SIG_SETMASK, &all, NULL);
+    trace("stage0");
     struct plan pl;
     read_plan(g_sock, &pl);
+    trace("plan read");
     /* Opened before any user namespace exists: the fifo belongs to host root.
      * O_RDWR never blocks; the container process later blocks reading it. */
     int fifo = -1;
@@ -786,6 +804,7 @@ static void stage0(int sock) {
     }
     uint32_t rest = pl.clone_flags & ~(uint32_t)CLONE_NEWUSER;
     if (rest && unshare((int)rest) < 0) die("unshare namespaces 0x%x", rest);
+    trace("unshared");
 
     /* The child waits until its pid has been reported, so replies arrive in order. */
     int gate[2];

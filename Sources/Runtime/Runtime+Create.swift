@@ -9,9 +9,11 @@ extension Runtime {
     /// filesystem and process are set up, and the process waits for `start`.
     @discardableResult
     public func create(id: String, bundle: String, options: CreateOptions = CreateOptions()) throws -> ContainerState {
+        Trace.mark("create")
         try Runtime.validate(id: id)
         let bundle = Sys.absolute(bundle)
         var spec = try Runtime.loadSpec(bundle: bundle)
+        Trace.mark("spec loaded")
         if !options.cdiDevices.isEmpty {
             let registry = try CDIRegistry.load()
             try registry.apply(options.cdiDevices, to: &spec)
@@ -64,6 +66,7 @@ extension Runtime {
                 try saveRecord(record)
                 return publicState(record, status: "created")
             }
+            Trace.mark("cgroup ready")
             var plan = try Runtime.containerPlan(spec: spec, rootfs: rootfs, bundle: bundle, cgroup: cg,
                                                  fifo: fifo, options: options)
             var record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
@@ -74,6 +77,7 @@ extension Runtime {
                 record.startTime = Sys.processStat(pid)?.startTime ?? 0
                 return record
             }
+            Trace.mark("init ready")
             record.pid = pid
             record.startTime = Sys.processStat(pid)?.startTime ?? 0
             try saveRecord(record)
@@ -125,6 +129,7 @@ extension Runtime {
             if stage0 < 0 { let e = errno; close(sv[1]); throw RuntimeError.sys("fork container init", e) }
         }
         close(sv[1])
+        Trace.mark("forked")
         var reaped = false
         defer { if !reaped { Glibc.kill(stage0, SIGKILL); _ = waitpid(stage0, nil, 0) } }
         if let cgroup { try cgroup.addProcess(stage0) }

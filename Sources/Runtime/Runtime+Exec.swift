@@ -64,9 +64,12 @@ extension Runtime {
             try? delete(id: id, force: true)
             throw error
         }
+        Trace.mark("started")
         if detach { return 0 }
         let code = Runtime.waitForwarding(state.pid)
+        Trace.mark("exited")
         try? delete(id: id, force: true)
+        Trace.mark("deleted")
         return code
     }
 
