@@ -132,8 +132,16 @@ extension Runtime {
         Trace.mark("forked")
         var reaped = false
         defer { if !reaped { Glibc.kill(stage0, SIGKILL); _ = waitpid(stage0, nil, 0) } }
-        if let cgroup { try cgroup.addProcess(stage0) }
+        // The first cgroup.procs write of a run waits for an RCU grace period
+        // (~15 ms on v1). Without a new cgroup namespace (whose root must be
+        // the container's cgroup) the container process is attached while it
+        // sets up its mounts, and before it is allowed past READY.
+        let newCgroupNS = spec.linux?.namespaces?.contains { $0.type == "cgroup" && ($0.path ?? "").isEmpty } ?? false
+        let deferAttach = !exec && cgroup != nil && !newCgroupNS
+        if let cgroup, !deferAttach { try cgroup.addProcess(stage0) }
         try Runtime.sendAll(sv[0], InitPlan.u32(UInt32(plan.bytes.count)) + plan.bytes)
+        let attach = BackgroundWork()
+        defer { _ = try? attach.wait() }
 
         var pid: Int32 = 0
         while true {
@@ -150,10 +158,15 @@ extension Runtime {
                 try Runtime.sendAck(sv[0])
             case UInt8(ascii: "P"):
                 pid = Int32(bitPattern: payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+                if deferAttach, let cg = cgroup {
+                    let p = pid
+                    attach.start { try cg.addProcess(p) }
+                }
                 var st: Int32 = 0
                 _ = waitpid(stage0, &st, 0)
                 reaped = true
             case UInt8(ascii: "H"):
+                try attach.wait()
                 let state = Runtime.stateJSON(publicState(recordFor(pid), status: "created"))
                 do {
                     let hooks = spec.hooks
@@ -166,6 +179,7 @@ extension Runtime {
                 }
                 try Runtime.sendAck(sv[0])
             case UInt8(ascii: "R"):
+                try attach.wait()
                 let state = exec ? Data() : Runtime.stateJSON(publicState(recordFor(pid), status: "created"))
                 try Runtime.sendAck(sv[0], state)
                 return pid
@@ -250,5 +264,35 @@ extension Runtime {
         if getuid() != 0 { try? Sys.writeFile("/proc/\(pid)/setgroups", "deny") }
         if !uid.isEmpty { try Sys.writeFile("/proc/\(pid)/uid_map", uid) }
         if !gid.isEmpty { try Sys.writeFile("/proc/\(pid)/gid_map", gid) }
+    }
+}
+
+/// One blocking job on another thread, joined later (cgroup attach overlap).
+final class BackgroundWork: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var error: (any Error)?
+    private var pending = false
+
+    func start(_ body: @escaping @Sendable () throws -> Void) {
+        lock.lock(); pending = true; lock.unlock()
+        DispatchQueue.global().async {
+            var failure: (any Error)?
+            do { try body() } catch { failure = error }
+            self.lock.lock(); self.error = failure; self.lock.unlock()
+            self.done.signal()
+        }
+    }
+
+    /// Waits for the job if one was started; rethrows its error.
+    func wait() throws {
+        lock.lock()
+        let was = pending
+        pending = false
+        lock.unlock()
+        guard was else { return }
+        done.wait()
+        lock.lock(); let e = error; error = nil; lock.unlock()
+        if let e { throw e }
     }
 }
