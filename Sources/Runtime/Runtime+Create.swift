@@ -53,7 +53,7 @@ extension Runtime {
             // cgroup first, so that the init is placed in it before it forks.
             var cgroup: Cgroup?
             let linux = spec.linux ?? RuntimeSpec.Linux()
-            let cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
+            var cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
             try cg.create()
             cleanup.append { cg.destroy() }
             try cg.apply(linux.resources ?? RuntimeSpec.Resources(), devices: linux.devices ?? [])

@@ -62,12 +62,17 @@ enum Sys {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws {
+    /// mkdir -p; returns the directories it created, outermost first.
+    @discardableResult
+    static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws -> [String] {
         var cur = ""
+        var made: [String] = []
         for comp in path.split(separator: "/", omittingEmptySubsequences: true) {
             cur += "/" + comp
-            if mkdir(cur, mode) != 0 && errno != EEXIST { throw RuntimeError.sys("mkdir \(cur)") }
+            if mkdir(cur, mode) == 0 { made.append(cur) }
+            else if errno != EEXIST { throw RuntimeError.sys("mkdir \(cur)") }
         }
+        return made
     }
 
     static func listDir(_ path: String) -> [String] {
