@@ -55,8 +55,10 @@ extension Runtime {
             let linux = spec.linux ?? RuntimeSpec.Linux()
             var cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
             try cg.create()
-            cleanup.append { cg.destroy() }
-            try cg.apply(linux.resources ?? RuntimeSpec.Resources(), devices: linux.devices ?? [])
+            let made = cg
+            cleanup.append { made.destroy() }
+            let resources = linux.resources ?? RuntimeSpec.Resources(), devices = linux.devices ?? []
+            let applyResources: @Sendable () throws -> Void = { try made.apply(resources, devices: devices) }
             cgroup = cg
 
             guard spec.process != nil else {
@@ -72,7 +74,7 @@ extension Runtime {
             var record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
                                          created: Runtime.now(), spec: spec, cgroup: cgroup)
             plan.finish()
-            let pid = try launch(plan: plan, options: options, cgroup: cg, spec: spec) { pid in
+            let pid = try launch(plan: plan, options: options, cgroup: made, spec: spec, applyResources: applyResources) { pid in
                 record.pid = pid
                 record.startTime = Sys.processStat(pid)?.startTime ?? 0
                 return record
@@ -93,8 +95,10 @@ extension Runtime {
 
     /// Spawns the init, feeds it the plan and serves its requests until it is ready.
     /// `recordFor` gives the state hooks see once the pid is known.
+    /// `applyResources` writes the cgroup limits; it runs before the process may pass READY.
     func launch(plan: InitPlan, options: CreateOptions, cgroup: Cgroup?, spec: RuntimeSpec,
-                exec: Bool = false, recordFor: (Int32) -> ContainerRecord) throws -> Int32 {
+                exec: Bool = false, applyResources: (@Sendable () throws -> Void)? = nil,
+                recordFor: (Int32) -> ContainerRecord) throws -> Int32 {
         var sv: [Int32] = [0, 0]
         guard cruntime_socketpair_cloexec(&sv) == 0 else { throw RuntimeError.sys("socketpair") }
         defer { close(sv[0]) }
@@ -138,7 +142,10 @@ extension Runtime {
         // sets up its mounts, and before it is allowed past READY.
         let newCgroupNS = spec.linux?.namespaces?.contains { $0.type == "cgroup" && ($0.path ?? "").isEmpty } ?? false
         let deferAttach = !exec && cgroup != nil && !newCgroupNS
-        if let cgroup, !deferAttach { try cgroup.addProcess(stage0) }
+        if let cgroup, !deferAttach {
+            try applyResources?()
+            try cgroup.addProcess(stage0)
+        }
         try Runtime.sendAll(sv[0], InitPlan.u32(UInt32(plan.bytes.count)) + plan.bytes)
         let attach = BackgroundWork()
         defer { _ = try? attach.wait() }
@@ -160,13 +167,19 @@ extension Runtime {
                 pid = Int32(bitPattern: payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
                 if deferAttach, let cg = cgroup {
                     let p = pid
-                    attach.start { try cg.addProcess(p) }
+                    attach.start {
+                        try applyResources?()
+                        try cg.addProcess(p)
+                    }
                 }
                 var st: Int32 = 0
                 _ = waitpid(stage0, &st, 0)
                 reaped = true
             case UInt8(ascii: "H"):
-                try attach.wait()
+                do { try attach.wait() } catch {
+                    Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0)
+                    throw error
+                }
                 let state = Runtime.stateJSON(publicState(recordFor(pid), status: "created"))
                 do {
                     let hooks = spec.hooks
@@ -179,7 +192,10 @@ extension Runtime {
                 }
                 try Runtime.sendAck(sv[0])
             case UInt8(ascii: "R"):
-                try attach.wait()
+                do { try attach.wait() } catch {
+                    Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0)
+                    throw error
+                }
                 let state = exec ? Data() : Runtime.stateJSON(publicState(recordFor(pid), status: "created"))
                 try Runtime.sendAck(sv[0], state)
                 return pid
