@@ -906,3 +906,35 @@ int cruntime_memfd(const char *name) { return (int)syscall(SYS_memfd_create, nam
 int cruntime_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int cruntime_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }
+
+pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], char *const envp[], int stdin_fd) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    /* The hook's path resolves in the runtime's namespace (opened before
+     * joining), the hook itself runs in the container's namespaces. */
+    int exe = open(path, O_RDONLY);
+    if (exe < 0) { dprintf(2, "hook %s: %s\n", path, strerror(errno)); _exit(127); }
+    static const char *names[] = { "user", "ipc", "uts", "net", "cgroup", "mnt" };
+    int fds[6];
+    for (int i = 0; i < 6; i++) {
+        char p[64], q[64];
+        snprintf(p, sizeof p, "/proc/%d/ns/%s", (int)target, names[i]);
+        snprintf(q, sizeof q, "/proc/self/ns/%s", names[i]);
+        struct stat a, b;
+        fds[i] = -1;
+        if (stat(p, &a) == 0 && stat(q, &b) == 0 && (a.st_ino != b.st_ino || a.st_dev != b.st_dev))
+            fds[i] = open(p, O_RDONLY | O_CLOEXEC);
+    }
+    for (int i = 0; i < 6; i++) {
+        if (fds[i] < 0) continue;
+        if (setns(fds[i], 0) < 0) { dprintf(2, "hook %s: join %s namespace: %s\n", path, names[i], strerror(errno)); _exit(127); }
+        close(fds[i]);
+    }
+    if (stdin_fd >= 0 && dup2(stdin_fd, 0) < 0) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    fexecve(exe, argv, envp);
+    dprintf(2, "hook %s: %s\n", path, strerror(errno));
+    _exit(127);
+}

@@ -185,7 +185,7 @@ extension Runtime {
                     let hooks = spec.hooks
                     try Hooks.run(hooks?.prestart ?? [], state: state, kind: "prestart")
                     try Hooks.run(hooks?.createRuntime ?? [], state: state, kind: "createRuntime")
-                    try Hooks.run(hooks?.createContainer ?? [], state: state, kind: "createContainer")
+                    try Hooks.run(hooks?.createContainer ?? [], state: state, kind: "createContainer", inNamespacesOf: pid)
                 } catch {
                     if pid > 0 { Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) }
                     throw error
