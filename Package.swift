@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dockbuild", targets: ["dockbuild"]),
+        .executable(name: "dockbuild-runc", targets: ["dockbuild-runc"]),
         .library(name: "OCI", targets: ["OCI"]),
         .library(name: "Archive", targets: ["Archive"]),
         .library(name: "ImageStore", targets: ["ImageStore"]),
@@ -55,13 +56,19 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // The runtime verbs alone (same sources as `dockbuild runtime`), a lean runc-compatible binary.
+        .executableTarget(
+            name: "dockbuild-runc",
+            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "OCI", "ImageStore"], swiftSettings: strict),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryServerTests", dependencies: ["RegistryServer", "OCI"], swiftSettings: strict),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: strict),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CRuntime"], swiftSettings: strict),
         .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI"], swiftSettings: strict),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
     ],
