@@ -52,17 +52,19 @@ func roundTrip(_ client: RegistryClient, repo: String, blobSize: Int = 300_000, 
     #expect(byDigest.data == manifest)
 }
 
-@Suite("Registry protocol against docker-registry")
+@Suite("Registry protocol against docker-registry and dockbuild's server")
 struct ProtocolTests {
-    @Test func anonymousRoundTrip() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func anonymousRoundTrip(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let client = RegistryClient(registry: registry.host, credentials: .none)
         try await roundTrip(client, repo: "test/anon")
     }
 
-    @Test func chunkedUploadAndCrossRepoMount() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func chunkedUploadAndCrossRepoMount(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let client = RegistryClient(registry: registry.host, credentials: .none)
         try await roundTrip(client, repo: "test/chunked", blobSize: 2_500_000, chunk: 1 << 20)
@@ -73,8 +75,9 @@ struct ProtocolTests {
         #expect(try await client.blobSize("other/repo", Digest.compute(blob)) == Int64(blob.count))
     }
 
-    @Test func basicAuth() async throws {
-        let registry = try TestRegistry(auth: .htpasswd(user: "alice", password: "s3cret"))
+    @Test(arguments: RegistryKind.allCases)
+    func basicAuth(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind, auth: .htpasswd(user: "alice", password: "s3cret"))
         defer { registry.stop() }
         let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "alice", password: "s3cret")))
         try await roundTrip(client, repo: "test/basic")
@@ -92,10 +95,11 @@ struct ProtocolTests {
         }
     }
 
-    @Test func tokenAuth() async throws {
+    @Test(arguments: RegistryKind.allCases)
+    func tokenAuth(_ kind: RegistryKind) async throws {
         let issuer = try TokenIssuer(users: ["bob": "hunter2"], allowAnonymousPull: true)
         defer { issuer.stop() }
-        let registry = try TestRegistry(auth: .token(issuer))
+        let registry = try TestRegistry(kind, auth: .token(issuer))
         defer { registry.stop() }
         let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "bob", password: "hunter2")))
         try await roundTrip(client, repo: "test/token")
@@ -114,10 +118,11 @@ struct ProtocolTests {
         }
     }
 
-    @Test func refreshTokenFromIdentityToken() async throws {
+    @Test(arguments: RegistryKind.allCases)
+    func refreshTokenFromIdentityToken(_ kind: RegistryKind) async throws {
         let issuer = try TokenIssuer(users: ["carol": "pw"])
         defer { issuer.stop() }
-        let registry = try TestRegistry(auth: .token(issuer))
+        let registry = try TestRegistry(kind, auth: .token(issuer))
         defer { registry.stop() }
         // Log in the way `dockbuild login` does and get an identity (refresh) token.
         let login = try await RegistryClient.login(registry: registry.host, credentials: Credentials(username: "carol", password: "pw"))
@@ -126,5 +131,28 @@ struct ProtocolTests {
                                     credentials: .explicit(Credentials(username: "", password: "", identityToken: identity)))
         try await roundTrip(client, repo: "test/refresh")
         #expect(issuer.requests.contains { $0.method == "POST" && String(decoding: $0.body, as: UTF8.self).contains("grant_type=refresh_token") })
+    }
+
+    /// dockbuild's server only (distribution has no token endpoint of its own):
+    /// `--htpasswd FILE --token-auth` hands out its own ES256 tokens from `/token`.
+    @Test func dockbuildOwnTokenEndpoint() async throws {
+        let registry = try TestRegistry(.dockbuild, auth: .ownToken(user: "dave", password: "pa55"))
+        defer { registry.stop() }
+        let login = try await RegistryClient.login(registry: registry.host, credentials: Credentials(username: "dave", password: "pa55"))
+        #expect(login.identityToken == nil)
+        let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "dave", password: "pa55")))
+        try await roundTrip(client, repo: "test/own-token", blobSize: 1_500_000, chunk: 1 << 20)
+
+        // Documented: without credentials nothing is readable; a wrong password is refused by /token.
+        for (credentials, had) in [(CredentialSource.none, false), (.explicit(Credentials(username: "dave", password: "nope")), true)] {
+            let other = RegistryClient(registry: registry.host, credentials: credentials)
+            do {
+                _ = try await other.manifest("test/own-token", reference: "v1")
+                Issue.record("read without valid credentials")
+            } catch let e as RegistryError {
+                guard case let .unauthorized(_, _, _, hadCredentials) = e else { Issue.record("unexpected \(e)"); continue }
+                #expect(hadCredentials == had)
+            }
+        }
     }
 }
