@@ -133,6 +133,39 @@ struct ProtocolTests {
         #expect(issuer.requests.contains { $0.method == "POST" && String(decoding: $0.body, as: UTF8.self).contains("grant_type=refresh_token") })
     }
 
+    /// A cross-repository mount needs pull access to the source repository: a user who may
+    /// not read `secret/app` cannot get its blob into their own repository by naming its
+    /// digest. docker-registry refuses such a mount with 401 (it asks for pull on `from`);
+    /// dockbuild's server opens an ordinary upload instead (202, as the spec allows), and it
+    /// mounts without `from` only when authentication is off. Either way the client falls
+    /// back to uploading the bytes, and the blob is never mounted.
+    @Test(arguments: RegistryKind.allCases)
+    func mountNeedsPullOnTheSourceRepository(_ kind: RegistryKind) async throws {
+        let issuer = try TokenIssuer(users: ["bob": "pw1", "eve": "pw2"], denied: ["eve": ["secret/app"]])
+        defer { issuer.stop() }
+        let registry = try TestRegistry(kind, auth: .token(issuer))
+        defer { registry.stop() }
+        let blob = randomBytes(100_000, seed: 21)
+        let digest = Digest.compute(blob)
+        let bob = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "bob", password: "pw1")))
+        #expect(try await bob.pushBlob("secret/app", digest: digest, size: Int64(blob.count), body: .data(blob)) == .uploaded)
+
+        let eve = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "eve", password: "pw2")))
+        await #expect(throws: RegistryError.self) { _ = try await eve.blobSize("secret/app", digest) }
+        // Without `from`: no automatic mount under authentication, an upload session opens.
+        let url = try #require(URL(string: "http://\(registry.host)/v2/eve/auto/blobs/uploads/?mount=\(digest)"))
+        let auto = try await eve.send("POST", url, scopes: [RegistryClient.scope("eve/auto", push: true)])
+        #expect(auto.status == 202)
+        #expect(try await eve.blobSize("eve/auto", digest) == nil)
+        // With `from`: refused (docker-registry) or ignored (dockbuild); the bytes get uploaded.
+        let outcome = try await eve.pushBlob("eve/app", digest: digest, size: Int64(blob.count), body: .data(blob), mountFrom: ["secret/app"])
+        #expect(outcome == .uploaded)
+        #expect(try await eve.blobSize("eve/app", digest) == Int64(blob.count))
+        // With pull access on the source, the same mount works.
+        #expect(try await bob.pushBlob("bob/app", digest: digest, size: Int64(blob.count), body: .data(blob), mountFrom: ["secret/app"])
+                == .mounted(from: "secret/app"))
+    }
+
     /// dockbuild's server only (distribution has no token endpoint of its own):
     /// `--htpasswd FILE --token-auth` hands out its own ES256 tokens from `/token`.
     @Test func dockbuildOwnTokenEndpoint() async throws {

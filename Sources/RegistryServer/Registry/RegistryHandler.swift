@@ -127,7 +127,7 @@ public struct RegistryHandler: HTTPHandler {
                 guard try store.unlinkBlob(name, d) else { throw DistributionError.blobUnknown(ds) }
                 return HTTPResponse(status: 202, headers: [("Docker-Content-Digest", d.description)])
             case (.uploads(let name), "POST"):
-                return try postUpload(name, request)
+                return try postUpload(name, request, context: context)
             case (.upload(let name, let id), "GET"):
                 guard let size = store.uploadSize(name, id) else { throw DistributionError.uploadUnknown(id) }
                 return RegistryHandler.uploadResponse(204, name, id, size)
@@ -323,15 +323,35 @@ public struct RegistryHandler: HTTPHandler {
 
     // MARK: uploads
 
-    func postUpload(_ name: String, _ request: HTTPRequest) throws -> HTTPResponse {
+    /// Whether the caller may read `repository`, for mounts: a mount hands over a blob of the
+    /// source repository, so it needs pull access there, not only push on the target.
+    func mayPull(_ repository: String, _ request: HTTPRequest, _ context: HTTPRequestContext) -> Bool {
+        guard let authorizer else { return true }
+        return authorizer.authorize(request, context: context,
+                                    scope: AccessScope(type: "repository", name: repository, action: "pull")) == nil
+    }
+
+    func postUpload(_ name: String, _ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse {
         let q = request.query
         if let mountText = q["mount"] {
             let d = try RegistryHandler.digest(mountText)
-            let from = q["from"].flatMap { $0.isEmpty ? nil : $0 }
+            var from = q["from"].flatMap { $0.isEmpty ? nil : $0 }
             if let from, !Names.isValidRepository(from) {
                 throw DistributionError(400, .nameInvalid, "invalid repository name in from=", detail: from)
             }
-            if try store.mount(name, d, from: from) {
+            // With authentication on, mount only from a repository the caller may pull from
+            // (without `from`: the first such repository holding the blob); otherwise fall
+            // through to an ordinary upload (202), so naming a digest never leaks a blob.
+            var allowed = true
+            if authorizer != nil {
+                if let source = from {
+                    allowed = mayPull(source, request, context)
+                } else {
+                    from = store.catalog().first { $0 != name && store.blobSize($0, d) != nil && mayPull($0, request, context) }
+                    allowed = from != nil
+                }
+            }
+            if allowed, try store.mount(name, d, from: from) {
                 return HTTPResponse(status: 201, headers: [("Location", "/v2/\(name)/blobs/\(d)"), ("Docker-Content-Digest", d.description)])
             }
         }

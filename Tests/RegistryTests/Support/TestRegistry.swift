@@ -242,10 +242,14 @@ final class TokenIssuer: @unchecked Sendable {
     /// Token requests seen so far.
     var requests: [TinyHTTPServer.Request] { lock.withLock { _requests } }
 
-    init(users: [String: String], allowAnonymousPull: Bool = false) throws {
+    /// user -> repositories that user is granted nothing on.
+    let denied: [String: Set<String>]
+
+    init(users: [String: String], allowAnonymousPull: Bool = false, denied: [String: Set<String>] = [:]) throws {
         dir = try TempDir("token-issuer")
         self.users = users
         self.allowAnonymousPull = allowAnonymousPull
+        self.denied = denied
         try runTool(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.path + "/key.pem",
                      "-out", dir.path + "/cert.pem", "-subj", "/CN=test-token-issuer", "-days", "2"])
         let der = try runTool(["openssl", "x509", "-in", dir.path + "/cert.pem", "-outform", "DER"])
@@ -293,7 +297,8 @@ final class TokenIssuer: @unchecked Sendable {
             guard parts.count >= 3, parts[0] == "repository" else { continue }
             let name = parts[1..<(parts.count - 1)].joined(separator: ":")
             let wanted = parts[parts.count - 1].split(separator: ",").map(String.init)
-            let granted = user != nil ? wanted : (allowAnonymousPull ? wanted.filter { $0 == "pull" } : [])
+            var granted = user != nil ? wanted : (allowAnonymousPull ? wanted.filter { $0 == "pull" } : [])
+            if let user, denied[user]?.contains(name) == true { granted = [] }
             access.append(["type": "repository", "name": name, "actions": granted])
         }
         let now = Int(Date().timeIntervalSince1970)
