@@ -175,6 +175,14 @@ struct ProtocolTests {
         #expect(login.identityToken == nil)
         let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "dave", password: "pa55")))
         try await roundTrip(client, repo: "test/own-token", blobSize: 1_500_000, chunk: 1 << 20)
+        // Every user may read every repository here, so mounts need no extra scope, with or without `from`.
+        let blob = randomBytes(1_500_000)
+        let digest = Digest.compute(blob)
+        #expect(try await client.pushBlob("test/mounted", digest: digest, size: Int64(blob.count), body: .data(blob),
+                                          mountFrom: ["test/own-token"]) == .mounted(from: "test/own-token"))
+        let url = try #require(URL(string: "http://\(registry.host)/v2/test/auto/blobs/uploads/?mount=\(digest)"))
+        #expect(try await client.send("POST", url, scopes: [RegistryClient.scope("test/auto", push: true)]).status == 201)
+        #expect(try await client.blobSize("test/auto", digest) == Int64(blob.count))
 
         // Documented: without credentials nothing is readable; a wrong password is refused by /token.
         for (credentials, had) in [(CredentialSource.none, false), (.explicit(Credentials(username: "dave", password: "nope")), true)] {

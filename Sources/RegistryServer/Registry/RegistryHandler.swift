@@ -14,6 +14,16 @@ public protocol RegistryAuthorizer: Sendable {
     func authorize(_ request: HTTPRequest, context: HTTPRequestContext, scope: AccessScope?) -> HTTPResponse?
     /// Answers the token endpoint when this authorizer issues tokens.
     func tokenResponse(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse?
+    /// Whether an already authorized request may also read `repository`: a cross-repository
+    /// mount hands over that repository's blob, so it needs pull there too.
+    func mayPull(_ repository: String, request: HTTPRequest, context: HTTPRequestContext) -> Bool
+}
+
+extension RegistryAuthorizer {
+    /// By default the request's credentials must grant `repository:<name>:pull`.
+    public func mayPull(_ repository: String, request: HTTPRequest, context: HTTPRequestContext) -> Bool {
+        authorize(request, context: context, scope: AccessScope(type: "repository", name: repository, action: "pull")) == nil
+    }
 }
 
 /// The distribution-spec v1.1 API over a `RegistryStore`. HTTP concerns stay in `HTTPServer`.
@@ -323,14 +333,6 @@ public struct RegistryHandler: HTTPHandler {
 
     // MARK: uploads
 
-    /// Whether the caller may read `repository`, for mounts: a mount hands over a blob of the
-    /// source repository, so it needs pull access there, not only push on the target.
-    func mayPull(_ repository: String, _ request: HTTPRequest, _ context: HTTPRequestContext) -> Bool {
-        guard let authorizer else { return true }
-        return authorizer.authorize(request, context: context,
-                                    scope: AccessScope(type: "repository", name: repository, action: "pull")) == nil
-    }
-
     func postUpload(_ name: String, _ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse {
         let q = request.query
         if let mountText = q["mount"] {
@@ -343,11 +345,13 @@ public struct RegistryHandler: HTTPHandler {
             // (without `from`: the first such repository holding the blob); otherwise fall
             // through to an ordinary upload (202), so naming a digest never leaks a blob.
             var allowed = true
-            if authorizer != nil {
+            if let authorizer {
                 if let source = from {
-                    allowed = mayPull(source, request, context)
+                    allowed = authorizer.mayPull(source, request: request, context: context)
                 } else {
-                    from = store.catalog().first { $0 != name && store.blobSize($0, d) != nil && mayPull($0, request, context) }
+                    from = store.catalog().first {
+                        $0 != name && store.blobSize($0, d) != nil && authorizer.mayPull($0, request: request, context: context)
+                    }
                     allowed = from != nil
                 }
             }
