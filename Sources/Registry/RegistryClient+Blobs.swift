@@ -130,7 +130,14 @@ extension RegistryClient {
             var c = URLComponents(url: endpoint.url("/v2/\(repository)/blobs/uploads/"), resolvingAgainstBaseURL: false)
             c?.queryItems = [URLQueryItem(name: "mount", value: digest.description), URLQueryItem(name: "from", value: source)]
             guard let url = c?.url else { continue }
-            let resp = try await send("POST", url, scopes: [pushScope, RegistryClient.scope(source)])
+            // A registry may refuse the mount outright (docker-registry answers 401 when the
+            // token lacks pull on `from`): that source is out, the bytes get uploaded instead.
+            let resp: HTTPResponse
+            do {
+                resp = try await send("POST", url, scopes: [pushScope, RegistryClient.scope(source)])
+            } catch RegistryError.unauthorized {
+                continue
+            }
             if resp.status == 201 { return .mounted(from: source) }
             if resp.status == 202 {
                 location = try uploadLocation(resp, url)

@@ -5,8 +5,9 @@ import Testing
 
 @Suite("Faults: broken connections, server errors")
 struct FaultTests {
-    @Test func connectionCutMidBlobResumesWithRange() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func connectionCutMidBlobResumesWithRange(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let blob = randomBytes(3_000_000, seed: 7)
         let digest = Digest.compute(blob)
@@ -23,8 +24,9 @@ struct FaultTests {
         #expect(gets.last?.contains("bytes=1000000-") == true)
     }
 
-    @Test func serverErrorThenSuccessRetries() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func serverErrorThenSuccessRetries(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let client0 = RegistryClient(registry: registry.host, credentials: .none)
         try await roundTrip(client0, repo: "fault/retry")
@@ -37,8 +39,9 @@ struct FaultTests {
         #expect(proxy.log.filter { $0.hasPrefix("GET /v2/fault/retry/manifests/v1") }.count == 3)
     }
 
-    @Test func persistentServerErrorShowsRegistryMessage() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func persistentServerErrorShowsRegistryMessage(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let proxy = try FlakyProxy(upstream: registry.port, fault: .fail500(pathContains: "/manifests/", count: 100))
         defer { proxy.stop() }
@@ -67,8 +70,9 @@ struct FaultTests {
 
 @Suite("Faults: restarts and uploads")
 struct MoreFaultTests {
-    @Test func serverWithoutRangeSupportRestartsTheBlob() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func serverWithoutRangeSupportRestartsTheBlob(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let blob = randomBytes(3_000_000, seed: 11)
         let digest = Digest.compute(blob)
@@ -91,8 +95,9 @@ struct MoreFaultTests {
         #expect(made.first?.aborted == true)
     }
 
-    @Test func chunkedPushThroughServerErrors() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func chunkedPushThroughServerErrors(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let proxy = try FlakyProxy(upstream: registry.port, fault: .fail500(pathContains: "/blobs/uploads/", count: 3))
         defer { proxy.stop() }

@@ -5,7 +5,8 @@ import Testing
 
 @Suite("TLS with a registry's own CA")
 struct TLSTests {
-    @Test func caFromCertsDirectoryIsTrusted() async throws {
+    @Test(arguments: RegistryKind.allCases)
+    func caFromCertsDirectoryIsTrusted(_ kind: RegistryKind) async throws {
         let dir = try TempDir("tls")
         defer { dir.remove() }
         let p = dir.path
@@ -15,7 +16,7 @@ struct TLSTests {
         try "subjectAltName=IP:127.0.0.1\n".write(toFile: "\(p)/ext.cnf", atomically: true, encoding: .utf8)
         try runTool(["openssl", "x509", "-req", "-in", "\(p)/srv.csr", "-CA", "\(p)/ca.crt", "-CAkey", "\(p)/ca.key", "-CAcreateserial",
                      "-out", "\(p)/srv.crt", "-days", "2", "-extfile", "\(p)/ext.cnf"])
-        let registry = try TestRegistry(tls: (cert: "\(p)/srv.crt", key: "\(p)/srv.key"))
+        let registry = try TestRegistry(kind, tls: (cert: "\(p)/srv.crt", key: "\(p)/srv.key"))
         defer { registry.stop() }
 
         // Without the CA: a certificate error, not retried, saying what to check.
