@@ -39,7 +39,7 @@ public final class ContainerManager: Sendable {
         do { image = try imgStore.image(o.image) } catch let e as ImageStoreError {
             guard case .imageNotFound = e, pullPolicy == "missing", let pull else {
                 if case .imageNotFound = e {
-                    throw ContainersError.notFound("image \(o.image): not in the store (pull it with `dockbuild pull \(o.image)` or build it)")
+                    throw ContainersError.invalidArgument("image \(o.image) is not in the store: pull it (`dockbuild pull \(o.image)`), build it, or drop --pull never")
                 }
                 throw e
             }
@@ -233,7 +233,7 @@ public final class ContainerManager: Sendable {
                 if line.hasPrefix("error: ") { close(readyFD); throw ContainersError.runtime(String(line.dropFirst(7))) }
             }
             close(readyFD)
-            throw ContainersError.runtime("the container's monitor exited before starting it (see \(readyFD))")
+            throw ContainersError.runtime("the container's monitor exited before starting it (see monitor.log in the container's directory)")
         }
     }
 
