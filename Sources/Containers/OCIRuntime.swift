@@ -67,11 +67,11 @@ public struct OCIRuntime: Sendable {
 
     public func update(_ id: String, memory: Int64?, memorySwap: Int64?, cpuQuota: Int64?, cpuPeriod: Int64?, pids: Int64?) throws {
         var a: [String] = []
-        if let memory { a += ["--memory", String(memory)] }
-        if let memorySwap { a += ["--memory-swap", String(memorySwap)] }
-        if let cpuQuota { a += ["--cpu-quota", String(cpuQuota)] }
-        if let cpuPeriod { a += ["--cpu-period", String(cpuPeriod)] }
-        if let pids { a += ["--pids-limit", String(pids)] }
+        if let memory { a.append("--memory=\(memory)") }
+        if let memorySwap { a.append("--memory-swap=\(memorySwap)") }
+        if let cpuQuota { a.append("--cpu-quota=\(cpuQuota)") }
+        if let cpuPeriod { a.append("--cpu-period=\(cpuPeriod)") }
+        if let pids { a.append("--pids-limit=\(pids)") }
         try Shell.check(cmd("update", a + [id]), what: "updating the container's resources")
     }
 
