@@ -39,6 +39,8 @@ public enum LayerApplier {
     public static func apply(layer path: String, to directory: String, options: LayerApplier.Options = .init()) throws {
         let reader = try DecompressingReader(path: path)
         let source = ArchiveSource(reader: reader)
+        // A layer with no bytes at all (after decompression) is an empty layer, as Go's tar reader sees it.
+        if try source.prime() == 0 { return }
         guard let a = archive_read_new() else { throw ArchiveError.compression("cannot create a libarchive reader") }
         defer { archive_read_free(a) }
         archive_read_support_format_tar(a)
@@ -55,6 +57,7 @@ public enum LayerApplier {
         }
         let root = try InRoot(path: directory, useOpenat2: !options.forceWalk)
         let applier = Applier(archive: a, root: root, options: options, layerPath: path)
+        defer { source.stop() }
         try withExtendedLifetime(source) {
             do {
                 try applier.run()
@@ -75,31 +78,88 @@ public enum LayerApplier {
 }
 
 /// Feeds libarchive the uncompressed bytes of a layer (our inflaters are faster than its built-in ones).
-final class ArchiveSource {
+/// Decompression runs on its own thread, a few 1 MiB blocks ahead of the thread that writes files.
+final class ArchiveSource: @unchecked Sendable {
     let reader: DecompressingReader
-    let buffer: UnsafeMutableRawPointer
-    let capacity = 1 << 20
-    var error: ArchiveError?
+    private let monitor = Monitor()
+    private var ready: [Chunk] = []
+    private var finished = false
+    private var stopping = false
+    private var thread: OSThread?
+    /// Held until the next call: libarchive may point into the block it was last given.
+    private var current: Chunk?
+    private var storedError: ArchiveError?
+    /// Why reading stopped early, if it did.
+    var error: ArchiveError? { monitor.locked { storedError } }
 
     init(reader: DecompressingReader) {
         self.reader = reader
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
     }
 
-    deinit { buffer.deallocate() }
+    deinit { stop() }
+
+    /// Reads the first block and starts the read-ahead thread; returns the first block's size (0: the stream is empty).
+    func prime() throws -> Int {
+        let first = Chunk()
+        first.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: first.base, count: first.capacity))
+        if first.count == 0 { return 0 }
+        ready.append(first)
+        let t = OSThread { [unowned self] in self.readAhead() }
+        thread = t
+        try t.start()
+        return first.count
+    }
+
+    private func readAhead() {
+        while true {
+            let proceed = monitor.locked {
+                while ready.count >= 4 && !stopping { monitor.wait() }
+                return !stopping
+            }
+            if !proceed { return }
+            let c = Chunk()
+            var failure: ArchiveError?
+            do {
+                c.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: c.base, count: c.capacity))
+            } catch let e as ArchiveError {
+                failure = e
+            } catch {
+                failure = .malformed(entry: nil, reason: "\(error)")
+            }
+            let done = monitor.locked {
+                if let failure { storedError = failure; finished = true }
+                else if c.count == 0 { finished = true }
+                else { ready.append(c) }
+                monitor.broadcast()
+                return finished
+            }
+            if done { return }
+        }
+    }
+
+    func stop() {
+        monitor.locked {
+            stopping = true
+            monitor.broadcast()
+        }
+        thread?.join()
+        thread = nil
+    }
 
     func next(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
-        do {
-            let n = try reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
-            out.pointee = UnsafeRawPointer(buffer)
-            return n
-        } catch let e as ArchiveError {
-            error = e
-            return -1
-        } catch {
-            self.error = .malformed(entry: nil, reason: "\(error)")
-            return -1
+        let chunk: Chunk? = monitor.locked {
+            while ready.isEmpty && !finished { monitor.wait() }
+            if ready.isEmpty { return nil }
+            let c = ready.removeFirst()
+            monitor.broadcast()
+            return c
         }
+        current = chunk
+        guard let chunk else {
+            return monitor.locked { storedError == nil ? 0 : -1 }
+        }
+        out.pointee = UnsafeRawPointer(chunk.base)
+        return chunk.count
     }
 }
 
@@ -129,25 +189,27 @@ private final class Applier {
 
     func run() throws {
         var entry: OpaquePointer?
-        var lastName = "(start of archive)"
+        var lastName: String?
         while true {
             let rc = archive_read_next_header(a, &entry)
             if rc == ARCHIVE_EOF { break }
             if rc == ARCHIVE_FATAL || entry == nil {
-                throw ArchiveError.malformed(entry: lastName, reason: "after this entry: \(LayerApplier.libarchiveError(a))")
+                throw ArchiveError.malformed(entry: lastName, reason: (lastName == nil ? "at the first entry: " : "after this entry: ")
+                                                + LayerApplier.libarchiveError(a))
             }
             guard let e = entry else { break }
             let raw = archive_entry_pathname(e).map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? []
-            lastName = FS.string(raw)
+            let name = FS.string(raw)
+            lastName = name
             if rc == ARCHIVE_FAILED {
-                throw ArchiveError.malformed(entry: lastName, reason: LayerApplier.libarchiveError(a))
+                throw ArchiveError.malformed(entry: name, reason: LayerApplier.libarchiveError(a))
             }
             do {
                 try apply(e, raw: raw)
-            } catch let ArchiveError.unsafeEntry(entry, reason) where entry != lastName {
-                throw ArchiveError.unsafeEntry(entry: lastName, reason: "\(reason) (at \"\(entry)\")")
+            } catch let ArchiveError.unsafeEntry(entry, reason) where entry != name {
+                throw ArchiveError.unsafeEntry(entry: name, reason: "\(reason) (at \"\(entry)\")")
             } catch let ArchiveError.malformed(entry, reason) where entry == nil {
-                throw ArchiveError.malformed(entry: lastName, reason: reason)
+                throw ArchiveError.malformed(entry: name, reason: reason)
             }
         }
         try finishDirectories()
@@ -212,13 +274,13 @@ private final class Applier {
         }
         switch type {
         case UInt32(Glibc.S_IFDIR):
-            if let st = FS.lstatAt(dir, base) {
-                if !FS.isType(st.st_mode, Glibc.S_IFDIR) {
+            if FS.withCString(base, { mkdirat(dir, $0, 0o755) }) != 0 {
+                guard errno == EEXIST else { throw ArchiveError.sys(path, "mkdir") }
+                // Something is there: a directory is merged into, anything else replaced.
+                if let st = FS.lstatAt(dir, base), !FS.isType(st.st_mode, Glibc.S_IFDIR) {
                     try root.removeTree(dir, base)
                     try mkdir(root.directory(parentComps, create: true), base, path)
                 }
-            } else {
-                try mkdir(dir, base, path)
             }
             let d = try root.directory(parentComps, create: true)
             let fd = FS.withCString(base) { openat(d, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }

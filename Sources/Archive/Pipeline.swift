@@ -78,8 +78,10 @@ final class BackgroundHasher: @unchecked Sendable {
         try t.start()
     }
 
+    /// Queues a chunk; blocks while 16 are waiting, so a slow hash cannot pile up memory.
     func push(_ chunk: Chunk) {
         monitor.locked {
+            while queue.count - head >= 16 { monitor.wait() }
             queue.append(chunk)
             monitor.broadcast()
         }
@@ -92,6 +94,7 @@ final class BackgroundHasher: @unchecked Sendable {
                 if head == queue.count { return nil }
                 let c = queue[head]
                 head += 1
+                monitor.broadcast()
                 if head > 64 {
                     queue.removeFirst(head)
                     head = 0

@@ -341,6 +341,26 @@ static void remount_ro_keep(const char *path, unsigned long extra) {
         die("remount %s read-only", path);
 }
 
+/* pivot_root refuses a new root whose parent mount is shared: make the mount
+ * that holds the rootfs private (in our namespace only), as runc does. */
+static void make_parent_private(const char *rootfs) {
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f) die("open mountinfo");
+    char line[4096], best[PATH_MAX] = "/";
+    size_t bestlen = 1;
+    while (fgets(line, sizeof line, f)) {
+        char mp[PATH_MAX];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1) continue;
+        size_t l = strlen(mp);
+        if (l > bestlen && strncmp(rootfs, mp, l) == 0 && (rootfs[l] == '/' || rootfs[l] == 0) && strcmp(mp, rootfs) != 0) {
+            snprintf(best, sizeof best, "%s", mp);
+            bestlen = l;
+        }
+    }
+    fclose(f);
+    if (mount(NULL, best, NULL, MS_PRIVATE, NULL) < 0) die("make %s private", best);
+}
+
 static void do_mounts(struct plan *pl) {
     const unsigned long propmask = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
     for (size_t i = 0; i < pl->nmounts; i++) {
@@ -629,20 +649,34 @@ static void run_hooks(struct plan *pl, const char *state, size_t slen) {
 
 /* The container process: everything after the namespaces exist. */
 __attribute__((noreturn))
-static void container_process(struct plan *pl) {
+static void container_process(struct plan *pl, int fifo) {
     if (pl->setsid && setsid() < 0) die("setsid");
-    int fifo = -1;
-    if (pl->mode == 1) {
-        if (pl->clone_flags & CLONE_NEWNS) {
-            if (mount(NULL, "/", NULL, pl->root_slave, NULL) < 0) die("make / %s", "slave");
+    /* Through the host's /proc, before the root changes. */
+    if (pl->has_oom) {
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) die("open oom_score_adj");
+        char b[16];
+        int n = snprintf(b, sizeof b, "%d", pl->oom);
+        if (write(fd, b, (size_t)n) < 0) die("set oom_score_adj %d", pl->oom);
+        close(fd);
+    }
+    if (pl->mode == 1 && !(pl->clone_flags & CLONE_NEWNS)) {
+        /* No mount namespace of its own: mounts would land in the host's, so
+         * the container only gets the rootfs as its root, like runc does. */
+        if (pl->sync_hooks) {
+            reply(CR_REPLY_HOOKS, NULL, 0);
+            free(wait_ack(NULL));
         }
+        if (chroot(pl->rootfs) < 0) die("chroot %s", pl->rootfs);
+        if (chdir("/") < 0) die("chdir /");
+        if (pl->hostname && sethostname(pl->hostname, strlen(pl->hostname)) < 0) die("sethostname");
+        if (pl->domainname && setdomainname(pl->domainname, strlen(pl->domainname)) < 0) die("setdomainname");
+    } else if (pl->mode == 1) {
+        if (mount(NULL, "/", NULL, pl->root_slave, NULL) < 0) die("make / %s", "slave");
+        if (pl->root_slave & MS_SHARED) make_parent_private(pl->rootfs);
         if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);
         do_mounts(pl);
         do_devices(pl);
-        if (pl->fifo) {
-            fifo = open(pl->fifo, O_RDWR | O_CLOEXEC);
-            if (fifo < 0) die("open exec fifo %s", pl->fifo);
-        }
         if (pl->sync_hooks) {
             reply(CR_REPLY_HOOKS, NULL, 0);
             free(wait_ack(NULL));
@@ -652,14 +686,6 @@ static void container_process(struct plan *pl) {
     }
     if (pl->terminal) setup_terminal(pl);
     else if (pl->console_fd >= 0) close(pl->console_fd);
-    if (pl->has_oom) {
-        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-        if (fd < 0) die("open oom_score_adj");
-        char b[16];
-        int n = snprintf(b, sizeof b, "%d", pl->oom);
-        if (write(fd, b, (size_t)n) < 0) die("set oom_score_adj %d", pl->oom);
-        close(fd);
-    }
     for (size_t i = 0; i < pl->nrlims; i++) {
         struct rlimit r = { .rlim_cur = pl->rlims[i].soft, .rlim_max = pl->rlims[i].hard };
         if (setrlimit((int)pl->rlims[i].res, &r) < 0) die("setrlimit %u", pl->rlims[i].res);
@@ -686,7 +712,7 @@ static void container_process(struct plan *pl) {
             if (r < 0 && errno == EINTR) continue;
             _exit(127);
         }
-        close(fifo);
+        /* Kept open (close-on-exec): `start` waits for it to go away before poststart. */
     }
     if (pl->nhooks) run_hooks(pl, state, slen);
     if (pl->nnp) load_seccomp(pl);
@@ -706,14 +732,26 @@ static int ns_order(uint32_t flag) {
     }
 }
 
-__attribute__((constructor))
-static void cruntime_entry(void) {
-    const char *e = getenv(CRUNTIME_INIT_ENV);
-    if (!e || !*e) return;
-    g_sock = atoi(e);
-    unsetenv(CRUNTIME_INIT_ENV);
+__attribute__((noreturn))
+static void stage0(int sock) {
+    g_sock = sock;
+    /* Handlers and masks inherited from the runtime must not reach the container. */
+    sigset_t all;
+    sigemptyset(&all);
+    for (int sig = 1; sig < 65; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        signal(sig, SIG_DFL);
+    }
+    sigprocmask(SIG_SETMASK, &all, NULL);
     struct plan pl;
     read_plan(g_sock, &pl);
+    /* Opened before any user namespace exists: the fifo belongs to host root.
+     * O_RDWR never blocks; the container process later blocks reading it. */
+    int fifo = -1;
+    if (pl.fifo) {
+        fifo = open(pl.fifo, O_RDWR | O_CLOEXEC);
+        if (fifo < 0) die("open exec fifo %s", pl.fifo);
+    }
 
     for (size_t i = 0; i < pl.njoins; i++) {
         pl.joins[i].fd = open(pl.joins[i].path, O_RDONLY | O_CLOEXEC);
@@ -748,11 +786,54 @@ static void cruntime_entry(void) {
         char b;
         while (read(gate[0], &b, 1) < 0 && errno == EINTR) {}
         close(gate[0]);
-        container_process(&pl);
+        container_process(&pl, fifo);
     }
+    if (fifo >= 0) close(fifo);
     uint32_t cp = (uint32_t)child;
     reply(CR_REPLY_PID, &cp, 4);
     _exit(0);
+}
+
+__attribute__((constructor))
+static void cruntime_entry(void) {
+    const char *e = getenv(CRUNTIME_INIT_ENV);
+    if (!e || !*e) return;
+    int sock = atoi(e);
+    unsetenv(CRUNTIME_INIT_ENV);
+    stage0(sock);
+}
+
+pid_t cruntime_fork_init(int sock, int other, int npreserve, int in, int out, int err) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    if (other >= 0) close(other);
+    int io[3] = { in, out, err };
+    for (int i = 0; i < 3; i++)
+        if (io[i] >= 0 && io[i] != i && dup2(io[i], i) < 0) _exit(125);
+    /* Child of a (maybe multi-threaded) runtime: only this thread exists now.
+     * fds keep their numbers; the preserved ones (3..) must survive execve. */
+    /* Other threads of the runtime may have opened fds without O_CLOEXEC:
+     * none of them may reach the container process. */
+    close_range(3 + (unsigned)npreserve, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int i = 0; i < npreserve; i++) fcntl(3 + i, F_SETFD, 0);
+    stage0(sock);
+}
+
+static volatile pid_t g_forward_pid;
+
+static void forward_handler(int sig) {
+    if (g_forward_pid > 0) kill(g_forward_pid, sig);
+}
+
+void cruntime_forward_signals(pid_t pid) {
+    static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM };
+    g_forward_pid = pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pid > 0 ? forward_handler : SIG_DFL;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
 }
 
 /* ---------- helpers for Swift ---------- */

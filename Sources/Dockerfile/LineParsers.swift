@@ -78,13 +78,13 @@ struct LineContext {
         enum Phase { case spaces, word, quote }
         var words: [(String, Int, Int)] = []
         var phase = Phase.spaces
-        var sb = String.UnicodeScalarView()
+        var sb = ScalarBuffer()
         var quote: UInt8 = 0
         var blankOK = false
         var wordStart = lo
         var pos = lo
         var ch: UInt8 = 0
-        func isDashDash() -> Bool { sb.count == 2 && sb.first == "-" && sb.last == "-" }
+        func isDashDash() -> Bool { sb.bytes == [0x2D, 0x2D] }
         while pos <= hi {
             if pos != hi { ch = b[pos] }
             if phase == .spaces {
@@ -97,14 +97,14 @@ struct LineContext {
                 wordStart = pos
             }
             if phase != .spaces && pos == hi {
-                if !isDashDash() && (blankOK || !sb.isEmpty) { words.append((String(sb), wordStart, pos)) }
+                if !isDashDash() && (blankOK || !sb.isEmpty) { words.append((sb.string, wordStart, pos)) }
                 break
             }
             if phase == .word {
                 if isSpaceByte(ch) {
                     phase = .spaces
                     if isDashDash() { return (pos, words) }
-                    if blankOK || !sb.isEmpty { words.append((String(sb), wordStart, pos)) }
+                    if blankOK || !sb.isEmpty { words.append((sb.string, wordStart, pos)) }
                     sb.removeAll()
                     blankOK = false
                     pos += 1
@@ -154,7 +154,7 @@ struct LineContext {
         var phase = Phase.spaces
         var quote: Unicode.Scalar = "\0"
         var blankOK = false
-        var sb = String.UnicodeScalarView()
+        var sb = ScalarBuffer()
         var wordStart = lo
         let esc = Unicode.Scalar(escape)
         var pos = lo
@@ -169,13 +169,13 @@ struct LineContext {
                 wordStart = pos
             }
             if phase != .spaces && pos == hi {
-                if blankOK || !sb.isEmpty { words.append((String(sb), wordStart, pos)) }
+                if blankOK || !sb.isEmpty { words.append((sb.string, wordStart, pos)) }
                 break
             }
             if phase == .word {
                 if isGoSpace(ch) {
                     phase = .spaces
-                    if blankOK || !sb.isEmpty { words.append((String(sb), wordStart, pos)) }
+                    if blankOK || !sb.isEmpty { words.append((sb.string, wordStart, pos)) }
                     sb.removeAll()
                     blankOK = false
                     pos += w
@@ -218,7 +218,7 @@ struct LineContext {
     func parseNameVal(_ lo: Int, _ hi: Int, key: String) throws -> [Node] {
         let words = parseWords(lo, hi)
         guard let first = words.first else { return [] }
-        if !first.0.contains("=") {
+        if !first.0.utf8.contains(UInt8(ascii: "=")) {
             var i = lo
             while i < hi, !isRegexWhitespace(b[i]) { i += 1 }
             guard i < hi else { throw fail("\(key) must have two arguments", at: lo) }
@@ -228,11 +228,12 @@ struct LineContext {
         }
         var out: [Node] = []
         for (word, s, e) in words {
-            guard let eq = word.firstIndex(of: "=") else {
+            let u = word.utf8
+            guard let eq = u.firstIndex(of: UInt8(ascii: "=")) else {
                 throw fail("Syntax error - can't find = in \(goQuote(word)). Must be of the form: name=value", at: s)
             }
-            let k = String(word[..<eq])
-            let v = String(word[word.index(after: eq)...])
+            let k = String(decoding: u[..<eq], as: UTF8.self)
+            let v = String(decoding: u[u.index(after: eq)...], as: UTF8.self)
             let keyEnd = s + k.utf8.count
             out.append(node(k, s, keyEnd))
             out.append(node(v, keyEnd + 1, e))

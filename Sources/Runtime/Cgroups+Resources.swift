@@ -105,11 +105,12 @@ extension Cgroup {
             let acc = d.access ?? "rwm"
             return t == "a" && d.major == nil && d.minor == nil ? "a" : "\(t) \(maj):\(min) \(acc)"
         }
-        // Deny everything, then replay the spec's rules after the defaults, in order.
+        // Deny everything, then replay the rules in order.
+        // Like runc: the spec's rules first, then the devices every container needs.
         var all: [RuntimeSpec.DeviceCgroup] = [.init(allow: false, access: "rwm")]
-        all += Cgroup.defaultAllowedDevices
-        for d in devices { all.append(.init(allow: true, type: d.type == "u" ? "c" : d.type, major: d.major, minor: d.minor, access: "rwm")) }
         all += rules
+        all += Cgroup.defaultAllowedDevices
+        for d in devices where d.type != "p" { all.append(.init(allow: true, type: d.type == "u" ? "c" : d.type, major: d.major, minor: d.minor, access: "rwm")) }
         for d in all {
             try set("devices", d.allow ? "devices.allow" : "devices.deny", rule(d))
         }

@@ -24,7 +24,10 @@ extension Runtime {
     public func create(id: String, bundle: String, spec: RuntimeSpec, options: CreateOptions) throws -> ContainerState {
         try Runtime.validate(id: id)
         let bundle = Sys.absolute(bundle)
-        guard spec.process != nil else { throw RuntimeError(.invalidSpec, "config.json has no process; nothing to run") }
+        let major = spec.ociVersion.split(separator: ".").first
+        guard major == "1", spec.ociVersion.split(separator: ".").count >= 2 else {
+            throw RuntimeError(.invalidSpec, "ociVersion \"\(spec.ociVersion)\" is not a runtime-spec 1.x version")
+        }
         guard let rootPath = spec.root?.path else { throw RuntimeError(.invalidSpec, "config.json has no root.path") }
         let rootfs = rootPath.hasPrefix("/") ? Sys.lexicallyClean(rootPath) : Sys.lexicallyClean(bundle + "/" + rootPath)
         guard Sys.isDir(rootfs) else { throw RuntimeError(.invalidSpec, "root.path \(rootfs) is not a directory") }
@@ -51,6 +54,13 @@ extension Runtime {
             try cg.apply(linux.resources ?? RuntimeSpec.Resources(), devices: linux.devices ?? [])
             cgroup = cg
 
+            guard spec.process != nil else {
+                // No process: the container exists (created) but `start` must fail.
+                let record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
+                                             created: Runtime.now(), spec: spec, cgroup: cgroup)
+                try saveRecord(record)
+                return publicState(record, status: "created")
+            }
             var plan = try Runtime.containerPlan(spec: spec, rootfs: rootfs, bundle: bundle, cgroup: cg,
                                                  fifo: fifo, options: options)
             var record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
@@ -81,27 +91,37 @@ extension Runtime {
         var sv: [Int32] = [0, 0]
         guard cruntime_socketpair_cloexec(&sv) == 0 else { throw RuntimeError.sys("socketpair") }
         defer { close(sv[0]) }
-        let sockFD = Int32(3 + options.preserveFDs)
-        var fds: [Int32: Int32] = [sockFD: sv[1]]
-        for i in 0..<options.preserveFDs { fds[Int32(3 + i)] = Int32(3 + i) }
         var consoleConn: Int32 = -1
         var plan = plan
         if let cs = options.consoleSocket {
             consoleConn = try Runtime.connectUnix(cs)
-            fds[sockFD + 1] = consoleConn
-            // Insert before END: rebuild by appending the fd record then END again.
-            plan = Runtime.withConsoleFD(plan, fd: sockFD + 1)
         }
+        defer { if consoleConn >= 0 { close(consoleConn) } }
         let stage0: pid_t
-        do {
-            stage0 = try Spawn.spawn(initPath, args: ["dockbuild-init"],
-                                     env: ["\(CRUNTIME_INIT_ENV)=\(sockFD)"], fds: fds)
-        } catch {
-            close(sv[1]); if consoleConn >= 0 { close(consoleConn) }
-            throw error
+        if let initPath {
+            let sockFD = Int32(3 + options.preserveFDs)
+            var fds: [Int32: Int32] = [sockFD: sv[1]]
+            if let fd = options.stdin { fds[0] = fd }
+            if let fd = options.stdout { fds[1] = fd }
+            if let fd = options.stderr { fds[2] = fd }
+            for i in 0..<options.preserveFDs { fds[Int32(3 + i)] = Int32(3 + i) }
+            if consoleConn >= 0 {
+                fds[sockFD + 1] = consoleConn
+                plan = Runtime.withConsoleFD(plan, fd: sockFD + 1)
+            }
+            do {
+                stage0 = try Spawn.spawn(initPath, args: ["dockbuild-init"],
+                                         env: ["\(CRUNTIME_INIT_ENV)=\(sockFD)"], fds: fds)
+            } catch {
+                close(sv[1])
+                throw error
+            }
+        } else {
+            if consoleConn >= 0 { plan = Runtime.withConsoleFD(plan, fd: consoleConn) }
+            stage0 = cruntime_fork_init(sv[1], sv[0], Int32(options.preserveFDs), options.stdin ?? -1, options.stdout ?? -1, options.stderr ?? -1)
+            if stage0 < 0 { let e = errno; close(sv[1]); throw RuntimeError.sys("fork container init", e) }
         }
         close(sv[1])
-        if consoleConn >= 0 { close(consoleConn) }
         var reaped = false
         defer { if !reaped { Glibc.kill(stage0, SIGKILL); _ = waitpid(stage0, nil, 0) } }
         if let cgroup { try cgroup.addProcess(stage0) }

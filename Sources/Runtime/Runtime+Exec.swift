@@ -11,6 +11,10 @@ public struct ExecOptions: Sendable {
     /// Return once the process runs instead of waiting for it.
     public var detach: Bool = false
     public var preserveFDs: Int = 0
+    /// File descriptors that become the process's stdin/stdout/stderr (nil: this process's).
+    public var stdin: Int32?
+    public var stdout: Int32?
+    public var stderr: Int32?
     public init(consoleSocket: String? = nil, pidFile: String? = nil, detach: Bool = false) {
         self.consoleSocket = consoleSocket
         self.pidFile = pidFile
@@ -40,9 +44,10 @@ extension Runtime {
         if process.terminal == true { p.flag(CR_SETSID) }
         try Runtime.processPlan(process, seccomp: r.spec.linux?.seccomp, into: &p)
         p.finish()
-        let mask = Runtime.blockForwardedSignals()
-        defer { var old = mask; pthread_sigmask(SIG_SETMASK, &old, nil) }
-        let copts = CreateOptions(consoleSocket: options.consoleSocket, pidFile: nil, preserveFDs: options.preserveFDs)
+        var copts = CreateOptions(consoleSocket: options.consoleSocket, pidFile: nil, preserveFDs: options.preserveFDs)
+        copts.stdin = options.stdin
+        copts.stdout = options.stdout
+        copts.stderr = options.stderr
         let pid = try launch(plan: p, options: copts, cgroup: r.cgroup, spec: r.spec, exec: true) { _ in r }
         if let pf = options.pidFile { try Sys.writeAtomic(Sys.absolute(pf), Data("\(pid)".utf8)) }
         if options.detach { return pid }
@@ -51,8 +56,6 @@ extension Runtime {
 
     /// create + start, then (unless detached) wait for the process and delete the container, like `runc run`.
     public func run(id: String, bundle: String, options: CreateOptions = CreateOptions(), detach: Bool = false) throws -> Int32 {
-        let mask = Runtime.blockForwardedSignals()
-        defer { var old = mask; pthread_sigmask(SIG_SETMASK, &old, nil) }
         let state = try create(id: id, bundle: bundle, options: options)
         do { try start(id: id) } catch {
             try? delete(id: id, force: true)
@@ -64,31 +67,15 @@ extension Runtime {
         return code
     }
 
-    static let forwarded: [Int32] = [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGPIPE, SIGALRM]
-
-    /// Blocks the signals we forward plus SIGCHLD in this thread; returns the previous mask.
-    static func blockForwardedSignals() -> sigset_t {
-        var set = sigset_t(), old = sigset_t()
-        sigemptyset(&set)
-        for s in forwarded + [SIGCHLD] { sigaddset(&set, s) }
-        pthread_sigmask(SIG_BLOCK, &set, &old)
-        return old
-    }
-
-    /// Waits for child `pid`, passing the forwarded signals on to it.
+    /// Waits for child `pid`, passing SIGTERM, SIGINT, SIGHUP, ... on to it.
     static func waitForwarding(_ pid: Int32) -> Int32 {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in forwarded + [SIGCHLD] { sigaddset(&set, s) }
+        cruntime_forward_signals(pid)
+        defer { cruntime_forward_signals(0) }
         var status: Int32 = 0
         while true {
-            let w = waitpid(pid, &status, WNOHANG)
+            let w = waitpid(pid, &status, 0)
             if w == pid { return Sys.waitStatusCode(status) }
             if w < 0 && errno != EINTR { return 255 }
-            var info = siginfo_t()
-            var ts = timespec(tv_sec: 1, tv_nsec: 0)
-            let sig = sigtimedwait(&set, &info, &ts)
-            if sig > 0 && sig != SIGCHLD { Glibc.kill(pid, sig) }
         }
     }
 }

@@ -53,9 +53,6 @@ extension Runtime {
             }
             p.flag(CR_USERNS_MAPS)
         }
-        guard hasNS("mount") else {
-            throw RuntimeError(.invalidSpec, "linux.namespaces must include \"mount\": the root filesystem needs its own mount namespace")
-        }
         if (spec.hostname ?? "").isEmpty == false || (spec.domainname ?? "").isEmpty == false {
             guard hasNS("uts") else {
                 throw RuntimeError(.invalidSpec, "hostname/domainname need a uts namespace in linux.namespaces")
@@ -73,7 +70,10 @@ extension Runtime {
                 throw RuntimeError(.invalidSpec, "linux.rootfsPropagation \"\(rp)\" is not one of \(propTable.keys.sorted().joined(separator: ", "))")
             }
             p.record(CR_ROOT_PROPAGATION, InitPlan.u32(f))
-            if f & MountOptions.MS_SHARED == 0 { p.record(CR_ROOT_SLAVE, InitPlan.u32(f | MountOptions.MS_REC)) }
+            // The host's / becomes this (recursively) before setup; unbindable only after pivot_root.
+            let initial: UInt32 = f & MountOptions.MS_SHARED != 0 ? MountOptions.MS_SHARED
+                : f & MountOptions.MS_UNBINDABLE != 0 ? MountOptions.MS_SLAVE : f & ~MountOptions.MS_REC
+            p.record(CR_ROOT_SLAVE, InitPlan.u32(initial | MountOptions.MS_REC))
         }
         if spec.root?.readonly == true { p.flag(CR_READONLY_ROOT) }
         if options.noPivot { p.flag(CR_NO_PIVOT) }

@@ -42,6 +42,10 @@ public struct CreateOptions: Sendable {
     public var preserveFDs: Int = 0
     /// CDI devices to inject ("vendor/class=name"), resolved from the CDI spec dirs.
     public var cdiDevices: [String] = []
+    /// File descriptors that become the container's stdin/stdout/stderr (nil: this process's).
+    public var stdin: Int32?
+    public var stdout: Int32?
+    public var stderr: Int32?
     public init(consoleSocket: String? = nil, pidFile: String? = nil, noPivot: Bool = false, preserveFDs: Int = 0) {
         self.consoleSocket = consoleSocket
         self.pidFile = pidFile
@@ -56,10 +60,11 @@ public struct CreateOptions: Sendable {
 public struct Runtime: Sendable {
     /// Directory that holds one sub-directory of state per container.
     public let root: String
-    /// Binary re-executed as the container init; it must link CRuntime.
-    public var initPath: String
+    /// Binary re-executed as the container init (it must link CRuntime); nil
+    /// forks the init straight from this process, which saves an exec.
+    public var initPath: String?
 
-    public init(root: String, initPath: String = "/proc/self/exe") {
+    public init(root: String, initPath: String? = nil) {
         self.root = root
         self.initPath = initPath
     }
@@ -75,7 +80,9 @@ public struct Runtime: Sendable {
 
     static func validate(id: String) throws {
         guard !id.isEmpty else { throw RuntimeError(.usage, "container id must not be empty") }
-        let ok = id.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "_+-.".unicodeScalars.contains($0) }
+        let ok = id.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 95 || c == 43 || c == 45 || c == 46
+        }
         guard ok, id != ".", id != ".." else {
             throw RuntimeError(.usage, "invalid container id \"\(id)\": use letters, digits, '_', '+', '-' and '.'")
         }
@@ -116,7 +123,9 @@ public struct Runtime: Sendable {
     // MARK: status
 
     func status(of r: ContainerRecord) -> String {
-        guard r.pid > 0 else { return "stopped" }
+        guard r.pid > 0 else {
+            return r.spec.process == nil && Sys.exists(dir(r.id) + "/exec.fifo") ? "created" : "stopped"
+        }
         _ = waitpid(r.pid, nil, WNOHANG)  // reap it if it is our child
         guard let st = Sys.processStat(r.pid), st.startTime == r.startTime, st.state != "Z", st.state != "X" else {
             return "stopped"
@@ -158,14 +167,23 @@ public struct Runtime: Sendable {
             throw RuntimeError(.invalidState, "cannot start container \"\(id)\": it is \(st), not created")
         }
         let fifo = dir(id) + "/exec.fifo"
+        guard r.spec.process != nil, r.pid > 0 else {
+            unlink(fifo)
+            throw RuntimeError(.invalidSpec, "container \"\(id)\" has no process in its config.json; nothing to start")
+        }
         let fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw RuntimeError.sys("container \"\(id)\" is not waiting to start (open \(fifo))") }
+        var fst = stat()
+        fstat(fd, &fst)
         var b: UInt8 = 0
         let n = write(fd, &b, 1)
         close(fd)
         unlink(fifo)
         if n != 1 { throw RuntimeError.sys("signal container \"\(id)\" to start") }
         if let hooks = r.spec.hooks?.poststart, !hooks.isEmpty {
+            // poststart runs after the process is executed: the init holds the
+            // fifo open (close-on-exec) until its execve.
+            Runtime.waitForExec(pid: r.pid, fifo: fst)
             do {
                 try Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "running")), kind: "poststart")
             } catch {
@@ -186,6 +204,10 @@ public struct Runtime: Sendable {
             if st == "paused" { try? cg.setFrozen(false) }
             return
         }
+        if r.pid <= 0 {
+            if signal == SIGKILL || signal == SIGTERM { unlink(dir(id) + "/exec.fifo") }
+            return
+        }
         if Glibc.kill(r.pid, signal) != 0 { throw RuntimeError.sys("kill container \"\(id)\" (pid \(r.pid))") }
     }
 
@@ -197,12 +219,12 @@ public struct Runtime: Sendable {
             return
         }
         let st = status(of: r)
-        if st == "running" || st == "paused" {
+        if st == "running" || st == "paused" || st == "created" {
             guard force else {
-                throw RuntimeError(.invalidState, "cannot delete container \"\(id)\" that is \(st); stop it first or use --force")
+                throw RuntimeError(.invalidState, "cannot delete container \"\(id)\" that is \(st); kill it first or use --force")
             }
         }
-        if st != "stopped" {
+        if st != "stopped" && r.pid > 0 {
             Glibc.kill(r.pid, SIGKILL)
             for _ in 0..<500 {
                 _ = waitpid(r.pid, nil, WNOHANG)
@@ -210,7 +232,7 @@ public struct Runtime: Sendable {
                 usleep(1000)
             }
         }
-        _ = waitpid(r.pid, nil, WNOHANG)
+        if r.pid > 0 { _ = waitpid(r.pid, nil, WNOHANG) }
         r.cgroup?.destroy()
         Sys.removeAll(dir(id))
         if let hooks = r.spec.hooks?.poststop, !hooks.isEmpty {
@@ -270,6 +292,7 @@ public struct Runtime: Sendable {
     /// (true for containers created by this process). Returns a shell-style exit code.
     public func wait(id: String) throws -> Int32 {
         let r = try loadRecord(id)
+        guard r.pid > 0 else { throw RuntimeError(.invalidState, "container \"\(id)\" has no process to wait for") }
         var status: Int32 = 0
         while true {
             let w = waitpid(r.pid, &status, 0)
@@ -279,10 +302,31 @@ public struct Runtime: Sendable {
         }
     }
 
+    static func waitForExec(pid: Int32, fifo: stat) {
+        let fdDir = "/proc/\(pid)/fd"
+        for _ in 0..<10_000 {
+            var holds = false
+            for name in Sys.listDir(fdDir) {
+                var st = stat()
+                if stat(fdDir + "/" + name, &st) == 0 && st.st_ino == fifo.st_ino && st.st_dev == fifo.st_dev { holds = true; break }
+            }
+            if !holds { return }
+            usleep(200)
+        }
+    }
+
+    /// RFC 3339 UTC time with nanoseconds, like runc's `created` (no ICU on the start path).
     static func now() -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date())
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func p(_ v: Int32, _ w: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, w - s.count)) + s
+        }
+        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2)).\(p(Int32(ts.tv_nsec), 9))Z"
     }
 }
 

@@ -111,6 +111,25 @@ import Testing
         }
     }
 
+    @Test(arguments: [false, true])
+    func symlinkLoopsAreRefused(forceWalk: Bool) throws {
+        let (r, t) = try attempt("loop", { b in
+            b.add("loop", .symlink, link: "loop")
+            b.add("loop/x", content: "x")
+        }, forceWalk: forceWalk)
+        expectRefused(r, entry: "loop/x", "symlink loop")
+        t.cleanup()
+    }
+
+    @Test func hardlinkToADirectoryIsRefused() throws {
+        let (r, t) = try attempt("hldir", { b in
+            b.add("d/", .directory)
+            b.add("hl", .hardlink, link: "d")
+        })
+        expectRefused(r, entry: "hl", "hardlink to a directory")
+        t.cleanup()
+    }
+
     @Test func hardlinkToOutsideIsRefused() throws {
         var (r, t) = try attempt("hl", { $0.add("hl", .hardlink, link: "../outside/victim") })
         expectRefused(r, entry: "hl", "hardlink ..")
@@ -156,6 +175,39 @@ import Testing
         t.cleanup()
     }
 
+    /// A raw ustar header block with any type flag (for extended headers the encoder would never write).
+    static func rawHeader(_ name: String, _ type: Character, size: Int) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 512)
+        func put(_ off: Int, _ s: String) { for (i, c) in s.utf8.enumerated() { b[off + i] = c } }
+        put(0, name); put(100, "0000644"); put(108, "0000000"); put(116, "0000000")
+        put(124, String(repeating: "0", count: 11 - String(size, radix: 8).count) + String(size, radix: 8))
+        put(136, "00000000000"); b[156] = type.asciiValue ?? 0x30; put(257, "ustar"); put(263, "00")
+        for i in 148..<156 { b[i] = 0x20 }
+        let sum = b.reduce(0) { $0 + Int($1) }
+        put(148, String(repeating: "0", count: 6 - String(sum, radix: 8).count) + String(sum, radix: 8))
+        b[154] = 0
+        return b
+    }
+
+    @Test func oversizedExtendedHeadersAreRefused() throws {
+        // 20 MB of PAX records, and a PAX header that claims 1 GiB and ends early.
+        var records: [UInt8] = []
+        PaxEncoder.appendRecord(&records, "comment", [UInt8](repeating: 0x41, count: 20 << 20))
+        var (r, t) = try attempt("bigpax", { b in
+            b.bytes += Self.rawHeader("PaxHeaders/x", "x", size: records.count) + records
+            PaxEncoder.pad(&b.bytes)
+            b.add("x", content: "hello")
+        })
+        guard case .failure = r else { Issue.record("accepted a 20 MB extended header"); t.cleanup(); return }
+        t.cleanup()
+        (r, t) = try attempt("bigdecl", { b in
+            b.bytes += Self.rawHeader("PaxHeaders/x", "x", size: 1 << 30) + Array("30 path=aaaaaaaaaaaaaaaaaaaaa\n".utf8)
+        })
+        guard case let .failure(e) = r else { Issue.record("accepted a truncated 1 GiB extended header"); t.cleanup(); return }
+        #expect(e.description.contains("first entry"), "\(e)")
+        t.cleanup()
+    }
+
     @Test func truncatedStreamsAreReported() throws {
         let t = try TempDir("trunc")
         defer { t.cleanup() }
@@ -171,6 +223,11 @@ import Testing
                 #expect("\(error)".contains("truncated") || "\(error)".contains("Truncated"), "\(c): \(error)")
             }
         }
+        // Zero bytes (plain or gzipped) is an empty layer, not an error.
+        try Data().write(to: URL(fileURLWithPath: t.sub("zero")))
+        try LayerApplier.apply(layer: t.sub("zero"), to: t.mkdir("zero-dst"))
+        try run("sh", ["-c", "gzip -c < /dev/null > \(t.sub("zero.gz"))"])
+        try LayerApplier.apply(layer: t.sub("zero.gz"), to: t.mkdir("zero-dst"))
         try Data("not a layer at all".utf8).write(to: URL(fileURLWithPath: t.sub("junk")))
         #expect(throws: ArchiveError.self) { try LayerApplier.apply(layer: t.sub("junk"), to: t.path) }
     }

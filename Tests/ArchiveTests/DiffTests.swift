@@ -35,6 +35,31 @@ import Testing
         #expect(d == [], "\(d.joined(separator: "\n"))")
     }
 
+    @Test func sameSizeAndSecondButNewBytesIsAChange() throws {
+        let t = try TempDir("between-bytes")
+        defer { t.cleanup() }
+        let lower = try t.mkdir("lower"), upper = try t.mkdir("upper")
+        for (dir, text) in [(lower, "aaaa"), (upper, "bbbb")] {
+            try write(dir + "/f", text)
+            var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000, tv_nsec: 0)]
+            utimensat(AT_FDCWD, dir + "/f", &times, 0)
+            try write(dir + "/same", "same")
+            utimensat(AT_FDCWD, dir + "/same", &times, 0)
+        }
+        _ = try LayerDiff.between(lower: lower, upper: upper, to: t.sub("d.tar"), compression: .none)
+        #expect(try run("tar", ["-tf", t.sub("d.tar")]) == "f\n")
+    }
+
+    @Test func overlayRedirectsAreRefused() throws {
+        guard getuid() == 0 else { Issue.record("trusted.* xattrs need root (CI runs tests as root)"); return }
+        let t = try TempDir("ovl-redirect")
+        defer { t.cleanup() }
+        let upper = try t.mkdir("upper")
+        try FileManager.default.createDirectory(atPath: upper + "/renamed", withIntermediateDirectories: true)
+        _ = setXattr(upper + "/renamed", "trusted.overlay.redirect", Array("/old".utf8))
+        #expect(throws: ArchiveError.self) { try LayerDiff.fromOverlayUpper(upper, to: t.sub("d.tar"), compression: .none) }
+    }
+
     @Test func fromOverlayUpper() throws {
         guard getuid() == 0 else { Issue.record("overlay mounts need root (CI runs tests as root)"); return }
         let t = try TempDir("ovl")

@@ -97,6 +97,17 @@ func makeSampleTree(_ root: String) throws {
         }
     }
 
+    @Test(arguments: [Compression.none, .gzip(level: 0), .gzip(level: 1), .gzip(level: 9), .zstd(level: 1)])
+    func emptyDirectoryGivesAnEmptyArchive(compression: Compression) throws {
+        let t = try TempDir("empty")
+        defer { t.cleanup() }
+        let src = try t.mkdir("src"), dst = try t.mkdir("dst")
+        let info = try LayerWriter.write(directory: src, to: t.sub("l"), compression: compression)
+        #expect(info.diffID == Digest.compute([UInt8](repeating: 0, count: 1024)))
+        try LayerApplier.apply(layer: t.sub("l"), to: dst)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dst).isEmpty)
+    }
+
     @Test func outputInsideTheTreeIsNotArchived() throws {
         let t = try TempDir("self")
         defer { t.cleanup() }

@@ -83,3 +83,39 @@ import Testing
         }
     }
 }
+
+/// The applier without root: ownership and device nodes are skipped, the rest is kept.
+@Suite struct RootlessApplyTests {
+    @Test func applyAsAnUnprivilegedUser() throws {
+        guard getuid() == 0 else { Issue.record("needs root to switch to an unprivileged user (CI runs tests as root)"); return }
+        let bin = UnpackCommandTests().dockbuild
+        guard FileManager.default.isExecutableFile(atPath: bin) else { Issue.record("\(bin) is missing: run `swift build` first"); return }
+        let t = try TempDir("rootless")
+        defer { t.cleanup() }
+        chmod(t.path, 0o755)
+        let work = try t.mkdir("work")
+        chmod(work, 0o777)
+        var b = TarBuilder()
+        b.add("ro/", .directory, mode: 0o555)
+        b.add("ro/file", content: "inside a read-only dir", mode: 0o444)
+        b.add("suid", content: "setuid", mode: 0o4755)
+        var dev = TarHeader(name: Array("null".utf8), kind: .charDevice)
+        dev.devmajor = 1; dev.devminor = 3; dev.mode = 0o666
+        b.bytes += PaxEncoder.encode(dev)
+        var owned = TarHeader(name: Array("owned".utf8), kind: .regular)
+        owned.uid = 1000; owned.gid = 1000; owned.mode = 0o640
+        owned.xattrs = [(Array("trusted.secret".utf8), Array("x".utf8)), (Array("user.note".utf8), Array("n".utf8))]
+        b.bytes += PaxEncoder.encode(owned)
+        b.end()
+        try b.write(to: t.sub("layer.tar"))
+        chmod(t.sub("layer.tar"), 0o644)
+        let out = try run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", bin, "layer", "apply", t.sub("layer.tar"), work + "/root"])
+        _ = out
+        #expect(read(work + "/root/ro/file") == "inside a read-only dir")
+        #expect((lst(work + "/root/ro")?.st_mode ?? 0) & 0o7777 == 0o555)
+        #expect((lst(work + "/root/suid")?.st_mode ?? 0) & 0o7777 == 0o4755)
+        #expect(lst(work + "/root/owned")?.st_uid == 65534)
+        #expect(!exists(work + "/root/null"))
+        chmod(work + "/root/ro", 0o755) // let cleanup remove it
+    }
+}

@@ -136,6 +136,19 @@ final class TempStore {
         #expect(loaded.chainID == img.config.rootfs.diffIDs.first)
     }
 
+    @Test func digestOnlyNamesMakeNoTag() throws {
+        let t = try TempStore()
+        let img = try Self.makeImage(t.store, layer: "d", tag: nil)
+        let ref = try ImageReference(parsing: "busybox@\(img.descriptor.digest)")
+        try t.store.tag(ref, descriptor: img.descriptor)
+        let named = try t.store.listImages().filter { $0.reference != nil }
+        #expect(named.map(\.reference) == [ref])
+        #expect(named.first?.reference?.tag == nil)
+        #expect(throws: ImageStoreError.self) { try t.store.resolve("busybox:latest") }
+        #expect(try t.store.resolve("busybox@\(img.descriptor.digest)") == img.descriptor)
+        #expect(try t.store.untag(ref) == img.descriptor)
+    }
+
     @Test func taggedTwiceStoredOnce() throws {
         let t = try TempStore()
         let img = try Self.makeImage(t.store, layer: "one", tag: "a")
@@ -248,11 +261,16 @@ final class TempStore {
         #expect(try t.store.listImages().count == 33)
     }
 
-    @Test func gcWaitsForOtherOpenStores() throws {
+    @Test func gcWaitsForStoresThatWrote() throws {
         let t = try TempStore()
-        let other = try ImageStore(root: t.dir)
-        #expect { try t.store.gc(wait: 0.2) } throws: { "\($0)".contains("another dockbuild process") }
-        _ = other
+        let reader = try ImageStore(root: t.dir)
+        _ = try reader.listImages()
+        #expect(try t.store.gc(wait: 0.2).removedBlobs.isEmpty)  // a store that only reads does not block
+        let writer = try ImageStore(root: t.dir)
+        let d = try writer.writeBlob(Data("unnamed yet".utf8))
+        #expect { try t.store.gc(wait: 0.2) } throws: { "\($0)".contains("another dockbuild process is writing") }
+        #expect(writer.has(d))
+        _ = reader
     }
 
     @Test func defaultRootFollowsEnvironment() {

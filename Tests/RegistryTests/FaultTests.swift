@@ -64,3 +64,46 @@ struct FaultTests {
         }
     }
 }
+
+@Suite("Faults: restarts and uploads")
+struct MoreFaultTests {
+    @Test func serverWithoutRangeSupportRestartsTheBlob() async throws {
+        let registry = try TestRegistry()
+        defer { registry.stop() }
+        let blob = randomBytes(3_000_000, seed: 11)
+        let digest = Digest.compute(blob)
+        let direct = RegistryClient(registry: registry.host, credentials: .none)
+        _ = try await direct.pushBlob("fault/norange", digest: digest, size: Int64(blob.count), body: .data(blob))
+
+        let proxy = try FlakyProxy(upstream: registry.port, fault: .cutFirstBlobGetIgnoringRange(afterBytes: 500_000))
+        defer { proxy.stop() }
+        let client = RegistryClient(registry: proxy.host, credentials: .none, retry: RetryPolicy(baseDelay: 0.05))
+        var made: [MemoryWriter] = []
+        let lock = NSLock()
+        let w = try await client.fetchBlob("fault/norange", digest, expectedSize: Int64(blob.count)) {
+            let m = MemoryWriter()
+            lock.withLock { made.append(m) }
+            return m
+        }
+        #expect((w as? MemoryWriter)?.data == blob)
+        // The first, partial writer was thrown away.
+        #expect(made.count == 2)
+        #expect(made.first?.aborted == true)
+    }
+
+    @Test func chunkedPushThroughServerErrors() async throws {
+        let registry = try TestRegistry()
+        defer { registry.stop() }
+        let proxy = try FlakyProxy(upstream: registry.port, fault: .fail500(pathContains: "/blobs/uploads/", count: 3))
+        defer { proxy.stop() }
+        let client = RegistryClient(registry: proxy.host, credentials: .none, retry: RetryPolicy(baseDelay: 0.02))
+        let blob = randomBytes(2_200_000, seed: 12)
+        let digest = Digest.compute(blob)
+        let outcome = try await client.pushBlob("fault/upload", digest: digest, size: Int64(blob.count), body: .data(blob), chunkSize: 1 << 20)
+        #expect(outcome == .uploaded)
+        let direct = RegistryClient(registry: registry.host, credentials: .none)
+        let w = try await direct.fetchBlob("fault/upload", digest, expectedSize: Int64(blob.count)) { MemoryWriter() }
+        #expect((w as? MemoryWriter)?.data == blob)
+        #expect(proxy.log.filter { $0.hasPrefix("PATCH") }.count >= 3)
+    }
+}

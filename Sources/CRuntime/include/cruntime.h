@@ -73,6 +73,16 @@ enum cr_mount_kind { CR_MOUNT_NORMAL = 0, CR_MOUNT_BIND = 1 };
 
 int cruntime_version(void);
 
+/* Forks stage 0 directly (no exec): the child keeps every fd at its number,
+ * clears close-on-exec on the `npreserve` fds from 3, and runs the init from
+ * `sock` without returning; `other` (the runtime's end) is closed there.
+ * in/out/err >= 0 become the container's stdio. Only this thread exists in the child. */
+pid_t cruntime_fork_init(int sock, int other, int npreserve, int in, int out, int err);
+
+/* Forward the usual terminal/termination signals of this process to `pid`
+ * (process-wide handlers, so every thread's delivery is covered). */
+void cruntime_forward_signals(pid_t pid);
+
 /* Send and receive a file descriptor over a unix socket (console sockets). */
 int cruntime_send_fd(int sock, int fd);
 int cruntime_recv_fd(int sock);

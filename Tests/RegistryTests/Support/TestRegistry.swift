@@ -17,7 +17,8 @@ final class TestRegistry: @unchecked Sendable {
     var host: String { "127.0.0.1:\(port)" }
     var storage: String { dir.path + "/storage" }
 
-    init(auth: Auth = .anonymous) throws {
+    /// `tls`: (certificate, key) files to serve HTTPS with.
+    init(auth: Auth = .anonymous, tls: (cert: String, key: String)? = nil) throws {
         dir = try TempDir("docker-registry")
         var authYAML = ""
         switch auth {
@@ -58,6 +59,7 @@ final class TestRegistry: @unchecked Sendable {
                 enabled: true
             http:
               addr: 127.0.0.1:\(port)
+            \(tls.map { "  tls:\n    certificate: \($0.cert)\n    key: \($0.key)\n" } ?? "")
             \(authYAML)
             """
             try config.write(toFile: dir.path + "/config.yml", atomically: true, encoding: .utf8)

@@ -1,0 +1,233 @@
+import Foundation
+import OCI
+import ImageStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One source of a COPY/ADD after wildcard expansion.
+struct CopySource {
+    var abs: String        // host path
+    var rel: String        // path relative to the source root (context or stage), "" for the root
+    var ctxRel: String?    // for .dockerignore checks of children (context sources)
+    var isHeredoc = false
+    var isURL = false
+}
+
+extension Builder {
+    func copyStep(_ ins: Instruction, _ st: inout StageState) throws -> Bool {
+        let isAdd = ins.keyword == "add"
+        let kw = ins.keyword.uppercased()
+        guard ins.args.count >= 2 else { throw err(ins.line, "\(kw) needs at least one source and a destination") }
+        let env = expansionEnv(st)
+        let cc = st.config.config ?? ContainerConfig()
+        var dest = try expand(ins.args[ins.args.count - 1], env, ins.line)
+        if !dest.hasPrefix("/") {
+            let wd = cc.workingDir ?? "/"
+            dest = (wd.hasSuffix("/") ? wd : wd + "/") + dest
+        }
+        let destSlash = dest.hasSuffix("/") || dest.hasSuffix("/.")
+        let destPath = "/" + cleanPath(dest)
+        let srcWords = try ins.args.dropLast().map { $0.hasPrefix("<<") ? $0 : try expand($0, env, ins.line) }
+        let link = ins.bool("link")
+        let parents = ins.bool("parents")
+        let excludes = try IgnoreMatcher(patterns: ins.flags["exclude"] ?? [])
+        let chmodSpec = ins.flag("chmod")
+        let mode: mode_t? = try chmodSpec.map {
+            guard let m = mode_t($0, radix: 8), m <= 0o7777 else { throw err(ins.line, "--chmod=\($0): use an octal mode like 0755") }
+            return m
+        }
+        let chownSpec = try ins.flag("chown").map { try expand($0, env, ins.line) }
+        let checksum = ins.flag("checksum")
+        if ins.flag("keep-git-dir") != nil { throw err(ins.line, "ADD of git repositories is not supported") }
+        let unpack = isAdd && (ins.flag("unpack").map { $0 != "false" } ?? true)
+
+        // Sources: the context, another stage, or an image.
+        var fromState: StageState?
+        var fromRoot: (path: String, mounted: Bool)?
+        defer { if let r = fromRoot, r.mounted { umount2(r.path, Int32(MNT_DETACH)); FS.removeTree(r.path) } }
+        if let from = ins.flag("from") {
+            fromState = try sourceState(from, line: ins.line)
+        }
+        let work = try cache.tempDir("copysrc")
+        defer { FS.removeTree(work) }
+        var sources: [CopySource] = []
+        var hasher = Digest.Hasher()
+        var keyParts = [link ? "link" : st.key, kw, destPath + (destSlash ? "/" : ""), "parents=\(parents)",
+                        "exclude=\((ins.flags["exclude"] ?? []).joined(separator: ","))", "chmod=\(chmodSpec ?? "")",
+                        "chown=\(chownSpec ?? "")", "unpack=\(unpack)"]
+        for (i, word) in srcWords.enumerated() {
+            if word.hasPrefix("<<"), let h = ins.heredocs.first(where: { $0.name == String(word.dropFirst(2)) }) {
+                let body = try heredocBody(h, st)
+                let p = "\(work)/heredoc-\(i)"
+                try FS.mkdirs(p)
+                _ = FileManager.default.createFile(atPath: p + "/" + h.name, contents: Data(body.utf8), attributes: [.posixPermissions: 0o644])
+                sources.append(CopySource(abs: p + "/" + h.name, rel: h.name, ctxRel: nil, isHeredoc: true))
+                hasher.update(Data("heredoc\u{0}\(h.name)\u{0}\(body)".utf8))
+                continue
+            }
+            if isAdd, word.hasPrefix("http://") || word.hasPrefix("https://") {
+                let file = try download(word, checksum: checksum, into: "\(work)/url-\(i)", line: ins.line)
+                sources.append(CopySource(abs: file, rel: (file as NSString).lastPathComponent, ctxRel: nil, isURL: true))
+                hasher.update(Data("url\u{0}\(word)\u{0}\(try ImageStore.hashFile(file))".utf8))
+                continue
+            }
+            if let fromState {
+                if fromRoot == nil { fromRoot = try mountedRoot(fromState) }
+                let matched = try globMatches(root: fromRoot!.path, pattern: word, skip: { _ in false }, line: ins.line, kw: kw)
+                sources += matched.map { CopySource(abs: fromRoot!.path + ($0.isEmpty ? "" : "/" + $0), rel: $0, ctxRel: nil) }
+            } else {
+                guard let ctx = options.contextDir else {
+                    throw err(ins.line, "\(kw) \(word): this build has no context (Dockerfile from stdin); give a context directory")
+                }
+                let matched = try globMatches(root: ctx, pattern: word, skip: { self.ignore.excludes($0) }, line: ins.line, kw: kw)
+                sources += matched.map { CopySource(abs: ctx + ($0.isEmpty ? "" : "/" + $0), rel: $0, ctxRel: $0) }
+            }
+        }
+        if let fromState { keyParts.append("from=" + fromState.key) }
+        for s in sources where !s.isHeredoc && !s.isURL {
+            hasher.update(Data("src\u{0}\(s.rel)\u{0}".utf8))
+            if fromState == nil {
+                try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, withOwner: false)
+            } else if !excludes.isEmpty {
+                try FS.hashTree(s.abs, into: &hasher, skip: { r in excludes.excludes(r) }, withOwner: true)
+            }
+        }
+        keyParts.append(hasher.finalize().encoded)
+        let key = stepKey(keyParts)
+        let shown = (srcWords + [ins.args[ins.args.count - 1]]).joined(separator: " ")
+        let by = "\(kw) \(shown) # buildkit"
+        if hit(key, &st, createdBy: by) { return true }
+
+        // Miss: stage the files as they will appear in the image, then write the layer.
+        let v = link ? LayerView(dirs: []) : try view(st)
+        let owner: (UInt32, UInt32)? = try chownSpec.map {
+            do { let ids = try v.resolveUser($0, chownRule: true); return (ids.uid, ids.gid) } catch {
+                throw err(ins.line, "--chown=\($0): \(error)")
+            }
+        }
+        let multiple = sources.count > 1 || srcWords.contains(where: hasWildcard)
+        let destIsDir = destSlash || multiple || v.isDirectory(destPath)
+        if multiple && !destSlash && !v.isDirectory(destPath) && sources.count > 1 {
+            throw err(ins.line, "when using \(kw) with more than one source file, the destination must be a directory and end with a /")
+        }
+        let staging = try cache.tempDir("copy")
+        let stagedDest = staging + (destPath == "/" ? "" : destPath)
+        let ctxOwner: (UInt32, UInt32)? = owner ?? (fromState == nil ? (0, 0) : nil)
+        do {
+            for s in sources {
+                guard let sst = FS.info(s.abs) else { continue }
+                var target: String
+                if FS.isDir(sst) {
+                    target = parents && !s.rel.isEmpty ? stagedDest + "/" + s.rel : stagedDest
+                } else if destIsDir {
+                    target = stagedDest + "/" + (parents ? s.rel : (s.rel as NSString).lastPathComponent)
+                } else {
+                    target = stagedDest
+                }
+                try FS.mkdirs((target as NSString).deletingLastPathComponent)
+                if unpack && !s.isURL && FS.isReg(sst), isArchive(s.abs) {
+                    let dir = destIsDir || destSlash ? stagedDest : target
+                    try FS.mkdirs(dir)
+                    try extract(s.abs, into: dir, line: ins.line)
+                    continue
+                }
+                let fileMode: mode_t? = mode ?? (s.isURL ? 0o600 : nil)
+                try FS.copyTree(s.abs, target, skip: { r in self.skip(s, r, excludes) }, owner: s.isHeredoc ? (owner ?? (0, 0)) : ctxOwner,
+                                keepOwner: true, mode: fileMode)
+            }
+            if let owner, FS.exists(stagedDest), !v.isDirectory(destPath) { lchown(stagedDest, owner.0, owner.1) }
+            if !link { copyAncestorMetadata(staging: staging, path: destPath == "/" ? "/" : destPath + "/x", view: v) }
+        } catch {
+            FS.removeTree(staging)
+            throw error
+        }
+        try commit(dir: staging, fromUpper: false, key: key, &st, createdBy: by)
+        return false
+    }
+
+    func skip(_ s: CopySource, _ rel: String, _ excludes: IgnoreMatcher) -> Bool {
+        if let c = s.ctxRel, ignore.excludes(c.isEmpty ? rel : c + "/" + rel) { return true }
+        if excludes.excludes(rel) { return true }
+        if let c = s.ctxRel, !c.isEmpty, excludes.excludes(c + "/" + rel) { return true }
+        return false
+    }
+
+    /// Expands a source pattern under `root` (wildcards per path component); a plain path must exist.
+    func globMatches(root: String, pattern: String, skip: (String) -> Bool, line: Int, kw: String) throws -> [String] {
+        let clean = cleanPath(pattern)
+        if !hasWildcard(clean) {
+            if !clean.isEmpty && (skip(clean) || !FS.exists(root + "/" + clean)) {
+                throw err(line, "\(kw) failed: \(pattern) not found in the build context (or excluded by .dockerignore); check the path, it is relative to the context")
+            }
+            return [clean]
+        }
+        var current = [""]
+        for comp in clean.split(separator: "/").map(String.init) {
+            var next: [String] = []
+            for base in current {
+                let dir = base.isEmpty ? root : root + "/" + base
+                if hasWildcard(comp) {
+                    let re = try NSRegularExpressionBox(globToRegex(comp, doubleStar: false))
+                    for n in FS.list(dir) where re.matches(n) {
+                        let r = base.isEmpty ? n : base + "/" + n
+                        if !skip(r) { next.append(r) }
+                    }
+                } else {
+                    let r = base.isEmpty ? comp : base + "/" + comp
+                    if FS.exists(root + "/" + r) && !skip(r) { next.append(r) }
+                }
+            }
+            current = next
+        }
+        if current.isEmpty { throw err(line, "\(kw) failed: no source files were specified (`\(pattern)` matches nothing in the context)") }
+        return current.sorted()
+    }
+
+    func isArchive(_ path: String) -> Bool {
+        guard let fh = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? fh.close() }
+        let head = [UInt8]((try? fh.read(upToCount: 512)) ?? Data())
+        func starts(_ m: [UInt8]) -> Bool { head.count >= m.count && Array(head.prefix(m.count)) == m }
+        if starts([0x1f, 0x8b]) || starts([0x42, 0x5a, 0x68]) || starts([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) || starts([0x28, 0xb5, 0x2f, 0xfd]) {
+            return true
+        }
+        return head.count >= 262 && Array(head[257..<262]) == Array("ustar".utf8)
+    }
+
+    /// Extracts a (compressed) tar with GNU tar, which detects gzip, bzip2, xz and zstd.
+    func extract(_ file: String, into dir: String, line: Int) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["tar", "-x", "-p", "--same-owner", "--numeric-owner", "-f", file, "-C", dir]
+        let errPipe = Pipe()
+        p.standardError = errPipe
+        try p.run()
+        let msg = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        if p.terminationStatus != 0 { throw err(line, "ADD: cannot extract \((file as NSString).lastPathComponent): \(msg)") }
+    }
+
+    /// ADD of a URL: fetched with curl, verified against `--checksum` when given.
+    func download(_ url: String, checksum: String?, into dir: String, line: Int) throws -> String {
+        try FS.mkdirs(dir)
+        var name = URL(string: url)?.lastPathComponent ?? "download"
+        if name.isEmpty || name == "/" { name = "download" }
+        let out = dir + "/" + name
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["curl", "-fsSL", "--retry", "2", "-o", out, url]
+        let errPipe = Pipe()
+        p.standardError = errPipe
+        try p.run()
+        let msg = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        if p.terminationStatus != 0 { throw err(line, "ADD \(url): download failed: \(msg.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        if let checksum {
+            let expected = try Digest(parsing: checksum)
+            let got = try ImageStore.hashFile(out, algorithm: expected.algorithm)
+            if got != expected { throw err(line, "ADD \(url): checksum mismatch: expected \(expected), got \(got)") }
+        }
+        return out
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import OCI
+import Archive
+import ImageStore
+import Dockerfile
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Builder {
+    func stepKey(_ parts: [String]) -> String {
+        Digest.compute(Data(parts.joined(separator: "\u{1}").utf8)).encoded
+    }
+
+    /// The parent file system as a read-only view (unpacks layers the first time they are needed).
+    func view(_ st: StageState) throws -> LayerView {
+        LayerView(dirs: try st.layers.reversed().map { try cache.unpacked($0) })
+    }
+
+    var writerOptions: LayerWriter.Options { LayerWriter.Options(sourceDateEpoch: options.sourceDateEpoch) }
+
+    /// Looks a step up in the cache; on a hit applies it to `st`.
+    func hit(_ key: String, _ st: inout StageState, createdBy: String) -> Bool {
+        if options.noCache { return false }
+        guard let rec = cache.lookup(key) else { return false }
+        apply(rec, key: key, &st, createdBy: createdBy)
+        return true
+    }
+
+    func apply(_ rec: CacheRecord, key: String, _ st: inout StageState, createdBy: String) {
+        if let l = rec.layer { st.layers.append(l) }
+        history(&st, createdBy, empty: rec.layer == nil)
+        st.key = key
+        record(key)
+    }
+
+    /// Turns a finished directory (staging tree or overlay upper) into a layer in the store,
+    /// keeps the directory as that layer's unpacked form, and records the step in the cache.
+    func commit(dir: String, fromUpper: Bool, key: String, _ st: inout StageState, createdBy: String) throws {
+        var rec = CacheRecord(layer: nil, created: created)
+        if !FS.list(dir).isEmpty {
+            let out = "\(store.tempDir)/layer-\(UUID().uuidString.prefix(12))"
+            let info: LayerInfo
+            do {
+                info = fromUpper
+                    ? try LayerDiff.fromOverlayUpper(dir, to: out, compression: options.compression, options: writerOptions)
+                    : try LayerWriter.write(directory: dir, to: out, compression: options.compression, options: writerOptions)
+                try store.adoptFile(at: out, digest: info.digest, verify: false)
+            } catch {
+                unlink(out)
+                throw BuildError.system("cannot write the layer for `\(createdBy)`: \(error)")
+            }
+            let ref = LayerRef(descriptor: Descriptor(mediaType: info.mediaType, digest: info.digest, size: info.size), diffID: info.diffID)
+            cache.adopt(dir, as: cache.layerDir(info.diffID))
+            rec.layer = ref
+        } else {
+            FS.removeTree(dir)
+        }
+        try cache.save(key, rec)
+        apply(rec, key: key, &st, createdBy: createdBy)
+    }
+
+    // MARK: WORKDIR
+
+    func workdirLayer(_ wd: String, _ ins: Instruction, _ st: inout StageState) throws -> Bool {
+        let user = st.config.config?.user ?? ""
+        let key = stepKey([st.key, "WORKDIR", wd, user])
+        let by = "WORKDIR " + wd
+        if hit(key, &st, createdBy: by) { return true }
+        let v = try view(st)
+        let staging = try cache.tempDir("workdir")
+        if !v.isDirectory(wd) {
+            try FS.mkdirs(staging + wd)
+            if !user.isEmpty, let ids = try? v.resolveUser(user, chownRule: false) {
+                var p = wd
+                while p != "/" && !v.isDirectory(p) { lchown(staging + p, ids.uid, ids.gid); p = (p as NSString).deletingLastPathComponent }
+            }
+            copyAncestorMetadata(staging: staging, path: wd, view: v)
+        }
+        try commit(dir: staging, fromUpper: false, key: key, &st, createdBy: by)
+        return false
+    }
+
+    /// Gives staging directories that exist in the parent image the parent's mode, owner and times,
+    /// so a layer never changes a directory it only passes through.
+    func copyAncestorMetadata(staging: String, path: String, view: LayerView) {
+        var p = (path as NSString).deletingLastPathComponent
+        var chain: [String] = []
+        while p != "/" && !p.isEmpty { chain.append(p); p = (p as NSString).deletingLastPathComponent }
+        chain.append("/")
+        for a in chain {
+            guard let host = view.find(a), let st = FS.follow(host), FS.isDir(st) else { continue }
+            let sp = a == "/" ? staging : staging + a
+            guard FS.exists(sp) else { continue }
+            chmod(sp, st.st_mode & 0o7777)
+            lchown(sp, st.st_uid, st.st_gid)
+            FS.setTimes(sp, st)
+        }
+    }
+
+    // MARK: RUN
+
+    func runStep(_ ins: Instruction, _ st: inout StageState, number: Int) throws -> Bool {
+        let cc = st.config.config ?? ContainerConfig()
+        var scriptFiles: [String: String] = [:]
+        var argv: [String]
+        if ins.isJSON {
+            argv = ins.args
+        } else {
+            var line = ins.args.joined(separator: " ")
+            if !ins.heredocs.isEmpty {
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                if ins.heredocs.count == 1, trimmed.hasPrefix("<<"), !trimmed.contains(" ") {
+                    let body = try heredocBody(ins.heredocs[0], st)
+                    if body.hasPrefix("#!") {
+                        let path = "/.dockbuild-heredoc-\(number)"
+                        scriptFiles[path] = body
+                        argv = [path]
+                    } else {
+                        argv = shell(cc) + [body]
+                    }
+                    return try execRun(ins, argv: argv, scriptFiles: scriptFiles, &st, number: number)
+                }
+                for h in ins.heredocs { line += "\n" + h.content + h.name }
+            }
+            argv = shell(cc) + [line]
+        }
+        return try execRun(ins, argv: argv, scriptFiles: scriptFiles, &st, number: number)
+    }
+
+    func heredocBody(_ h: Heredoc, _ st: StageState) throws -> String {
+        guard h.expand else { return h.content }
+        return (try? lex.processWord(h.content, env: expansionEnv(st))) ?? h.content
+    }
+
+    func execRun(_ ins: Instruction, argv: [String], scriptFiles: [String: String], _ st: inout StageState, number: Int) throws -> Bool {
+        let cc = st.config.config ?? ContainerConfig()
+        // The process environment: image env, then ARGs not set by ENV, PATH by default.
+        var env = cc.env ?? []
+        for (k, v) in st.args.sorted(by: { $0.key < $1.key }) where !env.contains(where: { $0.hasPrefix(k + "=") }) {
+            env.append(k + "=" + v)
+        }
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0) }
+        let mounts = try (ins.flags["mount"] ?? []).map { try RunMount(parsing: $0, file: plan.fileName, line: ins.line) }
+        let network = ins.flag("network") ?? options.network
+        guard ["default", "host", "none"].contains(network) else { throw err(ins.line, "--network=\(network): use default, host or none") }
+        if let sec = ins.flag("security"), sec != "sandbox" { throw err(ins.line, "--security=\(sec) is not supported; only sandbox") }
+        let user = cc.user ?? ""
+        let workdir = cc.workingDir ?? "/"
+        // Bind mounts from the context or another stage are inputs: their content goes into the key.
+        var mountKeys: [String] = []
+        for m in mounts {
+            var k = "\(m.kind.rawValue):\(m.target):\(m.id ?? ""):\(m.readOnly)"
+            if m.kind == .bind {
+                if let from = m.from {
+                    k += ":from=" + (try sourceState(from, line: ins.line).key) + ":" + (m.source ?? "/")
+                } else if let ctx = options.contextDir {
+                    var h = Digest.Hasher()
+                    let src = cleanPath(m.source ?? ".")
+                    let abs = src.isEmpty ? ctx : ctx + "/" + src
+                    try FS.hashTree(abs, into: &h, skip: { r in self.ignore.excludes(src.isEmpty ? r : src + "/" + r) }, withOwner: false)
+                    k += ":ctx=" + h.finalize().encoded
+                }
+            }
+            mountKeys.append(k)
+        }
+        let argsText = st.args.isEmpty ? "" : "|\(st.args.count) " + st.args.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " "
+        let by = "RUN " + argsText + argv.joined(separator: " ") + " # buildkit"
+        let key = stepKey([st.key, "RUN", argv.joined(separator: "\u{0}"), env.joined(separator: "\u{0}"), user, workdir, network,
+                           mountKeys.joined(separator: "\u{0}"), scriptFiles.sorted(by: { $0.key < $1.key }).map { $0.key + $0.value }.joined()])
+        if hit(key, &st, createdBy: by) { return true }
+
+        let v = try view(st)
+        let ids: (uid: UInt32, gid: UInt32) = user.isEmpty ? (0, 0) : try {
+            do { return try v.resolveUser(user, chownRule: false) } catch { throw err(ins.line, "USER \(user): \(error)") }
+        }()
+        var resolved: [(RunMount, String)] = []
+        var tempMounts: [String] = []
+        defer { for t in tempMounts { umount2(t, Int32(MNT_DETACH)); FS.removeTree(t) } }
+        for m in mounts {
+            switch m.kind {
+            case .cache:
+                let name = Digest.compute(Data((m.id ?? m.target).utf8)).encoded.prefix(32)
+                let d = "\(cache.dir)/mounts/\(name)"
+                let fresh = !FS.exists(d)
+                if fresh { try FS.mkdirs(d) }
+                if fresh || m.mode != nil { chmod(d, m.mode.flatMap { mode_t($0, radix: 8) } ?? 0o755) }
+                if fresh || m.uid != nil || m.gid != nil {
+                    lchown(d, m.uid.flatMap { UInt32($0) } ?? 0, m.gid.flatMap { UInt32($0) } ?? 0)
+                }
+                resolved.append((m, d))
+            case .secret:
+                guard let src = options.secrets[m.id ?? ""] else {
+                    if m.required { throw err(ins.line, "secret `\(m.id ?? "")` is required; pass --secret id=\(m.id ?? ""),src=FILE") }
+                    continue
+                }
+                resolved.append((m, src))
+            case .tmpfs:
+                resolved.append((m, ""))
+            case .ssh:
+                throw err(ins.line, "--mount=type=ssh is not supported")
+            case .bind:
+                let src: String
+                if let from = m.from {
+                    let root = try mountedRoot(try sourceState(from, line: ins.line))
+                    if root.mounted { tempMounts.append(root.path) }
+                    src = root.path + "/" + cleanPath(m.source ?? "/")
+                } else {
+                    guard let ctx = options.contextDir else { throw err(ins.line, "--mount=type=bind needs a build context") }
+                    src = ctx + "/" + cleanPath(m.source ?? ".")
+                }
+                guard FS.exists(src) else { throw err(ins.line, "--mount=type=bind: source \(m.source ?? ".") does not exist") }
+                resolved.append((m, src))
+            }
+        }
+        let req = RunRequest(argv: argv, env: env, workdir: workdir, uid: ids.uid, gid: ids.gid, lowers: v.dirs,
+                             network: network, mounts: resolved, scriptFiles: scriptFiles)
+        let stageName = st.name
+        let outcome = try Runner.run(req, tmp: cache.tmp) { line in
+            self.progress(.output(stage: stageName, number: number, line: line))
+        }
+        let base = (outcome.upper as NSString).deletingLastPathComponent
+        if outcome.status != 0 {
+            FS.removeTree(base)
+            throw BuildError.runFailed(command: ins.isJSON ? goList(argv) : ins.args.joined(separator: " "), status: outcome.status, output: outcome.output, line: ins.line)
+        }
+        defer { FS.removeTree(base) }
+        try commit(dir: outcome.upper, fromUpper: true, key: key, &st, createdBy: by)
+        return false
+    }
+
+    /// The state named by `--from` (a stage or an image).
+    func sourceState(_ ref: String, line: Int) throws -> StageState {
+        let name = try expand(ref, globalArgs, line)
+        if let s = plan.stage(named: name) {
+            guard let r = stageResult(s.index) else { throw err(line, "stage `\(name)` is not built yet (a stage can only use earlier stages)") }
+            return r
+        }
+        return try baseState(name, for: nil, line: line)
+    }
+
+    /// A directory showing a state's whole file system: a layer dir itself, or a read-only overlay.
+    func mountedRoot(_ st: StageState) throws -> (path: String, mounted: Bool) {
+        let dirs = try view(st).dirs
+        if dirs.isEmpty { return (try cache.tempDir("empty"), false) }
+        if dirs.count == 1 { return (dirs[0], false) }
+        let m = try cache.tempDir("from")
+        let opts = "lowerdir=" + dirs.joined(separator: ":")
+        if mount("overlay", m, "overlay", UInt(MS_RDONLY), opts) != 0 {
+            let e = String(cString: strerror(errno))
+            FS.removeTree(m)
+            throw BuildError.system("cannot mount the layers of \(st.name) read-only: \(e)")
+        }
+        return (m, true)
+    }
+}

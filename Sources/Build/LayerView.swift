@@ -1,0 +1,76 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A read-only view of an image's file system through its unpacked layers (top first),
+/// without mounting: enough to read /etc/passwd and to ask whether a path exists.
+struct LayerView: Sendable {
+    var dirs: [String]   // top layer first
+
+    /// The host path of the topmost entry at `path` (absolute in the image), or nil when absent
+    /// or hidden by a whiteout.
+    func find(_ path: String) -> String? {
+        let rel = cleanPath(path)
+        if rel.isEmpty { return dirs.first }
+        for d in dirs {
+            let p = d + "/" + rel
+            if let st = FS.info(p) {
+                if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { return nil }
+                return p
+            }
+        }
+        return nil
+    }
+
+    func isDirectory(_ path: String) -> Bool {
+        guard let p = find(path), let st = FS.info(p) else { return false }
+        return FS.isDir(st)
+    }
+
+    func read(_ path: String) -> String? {
+        guard let p = find(path), let d = FileManager.default.contents(atPath: p) else { return nil }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// Resolves `user[:group]` (names or numbers) as docker does: names through /etc/passwd and
+    /// /etc/group of the image; a user without group takes the user's primary group.
+    func resolveUser(_ spec: String, chownRule: Bool) throws -> (uid: UInt32, gid: UInt32) {
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        let user = parts.first ?? ""
+        var uid: UInt32
+        var primary: UInt32?
+        if let n = UInt32(user) {
+            uid = n
+            if !chownRule, let line = passwd().first(where: { $0.count > 3 && UInt32($0[2]) == n }) { primary = UInt32(line[3]) }
+        } else {
+            guard let line = passwd().first(where: { $0.first == user }), line.count > 3,
+                  let u = UInt32(line[2]) else {
+                throw BuildError.notFound("user `\(user)` is not in the image's /etc/passwd; use a numeric uid or add the user first")
+            }
+            uid = u
+            primary = UInt32(line[3])
+        }
+        var gid: UInt32
+        if parts.count > 1 {
+            let g = parts[1]
+            if let n = UInt32(g) { gid = n } else {
+                guard let line = group().first(where: { $0.first == g }), line.count > 2, let n = UInt32(line[2]) else {
+                    throw BuildError.notFound("group `\(g)` is not in the image's /etc/group; use a numeric gid")
+                }
+                gid = n
+            }
+        } else if chownRule {
+            gid = primary ?? uid
+        } else {
+            gid = primary ?? 0
+        }
+        return (uid, gid)
+    }
+
+    private func passwd() -> [[String]] { table("/etc/passwd") }
+    private func group() -> [[String]] { table("/etc/group") }
+    private func table(_ p: String) -> [[String]] {
+        (read(p) ?? "").split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+    }
+}
