@@ -8,10 +8,10 @@ extension ContainerManager {
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running: start it first") }
         var uidgid: String?
         if let user {
-            let u = try resolveUser(user, rootfs: "\(c.directory)/rootfs")
+            let u = try resolveUser(user, rootfs: store.rootfsPath(id))
             uidgid = "\(u.uid):\(u.gid)"
         } else if !c.record.user.isEmpty {
-            let u = try resolveUser(c.record.user, rootfs: "\(c.directory)/rootfs")
+            let u = try resolveUser(c.record.user, rootfs: store.rootfsPath(id))
             uidgid = "\(u.uid):\(u.gid)"
         }
         var fullEnv = env

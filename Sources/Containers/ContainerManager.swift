@@ -39,7 +39,7 @@ public final class ContainerManager: Sendable {
         do { image = try imgStore.image(o.image) } catch let e as ImageStoreError {
             guard case .imageNotFound = e, pullPolicy == "missing", let pull else {
                 if case .imageNotFound = e {
-                    throw ContainersError.notFound("image \(o.image): not in the store (pull it with `dockbuild pull \(o.image)` or build it)")
+                    throw ContainersError.invalidArgument("image \(o.image) is not in the store: pull it (`dockbuild pull \(o.image)`), build it, or drop --pull never")
                 }
                 throw e
             }
@@ -126,7 +126,6 @@ public final class ContainerManager: Sendable {
         try FS.mkdirs(dir)
         try FS.mkdirs("\(dir)/upper")
         try FS.mkdirs("\(dir)/work")
-        try FS.mkdirs("\(dir)/rootfs")
         try store.save(record)
         try store.saveState(id, ContainerState())
         try imgStore.hold(image.descriptor.digest, by: "container-\(id)")
@@ -170,7 +169,7 @@ public final class ContainerManager: Sendable {
     /// Nothing is copied; the container's writes land in `upper/`.
     public func mountRootfs(_ r: ContainerRecord) throws -> String {
         let dir = store.directory(r.id)
-        let rootfs = "\(dir)/rootfs"
+        let rootfs = store.rootfsPath(r.id)
         if FS.isMountPoint(rootfs) { return rootfs }
         let s = try images()
         let image = try s.image(for: r.imageDescriptor)
@@ -233,7 +232,7 @@ public final class ContainerManager: Sendable {
                 if line.hasPrefix("error: ") { close(readyFD); throw ContainersError.runtime(String(line.dropFirst(7))) }
             }
             close(readyFD)
-            throw ContainersError.runtime("the container's monitor exited before starting it (see \(readyFD))")
+            throw ContainersError.runtime("the container's monitor exited before starting it (see monitor.log in the container's directory)")
         }
     }
 
@@ -319,13 +318,22 @@ public final class ContainerManager: Sendable {
     func removeFiles(_ r: ContainerRecord) throws {
         let dir = store.directory(r.id)
         if let rt = try? runtime() { rt.delete(r.id) }
-        FS.unmount("\(dir)/rootfs")
+        let rootfs = store.rootfsPath(r.id)
+        FS.unmount(rootfs)
+        rmdir(rootfs)
         if r.network == "bridge", let n = try? BridgeNetwork.current() { n.detach(containerID: r.id) }
         for m in r.mounts where m.anonymous && m.type == .volume { try? volumes.remove(m.source) }
         if let s = try? images() { s.release(holder: "container-\(r.id)") }
-        do { try FileManager.default.removeItem(atPath: dir) } catch {
-            throw ContainersError.system("cannot remove \(dir)", errno: EBUSY)
+        // a lazily unmounted overlay keeps its upper/work dirs busy until the last process of
+        // the container is gone: retry for a while
+        var lastError: (any Error)?
+        for _ in 0..<100 {
+            do { try FileManager.default.removeItem(atPath: dir); return } catch {
+                lastError = error
+                usleep(100_000)
+            }
         }
+        throw ContainersError.invalidState("cannot remove \(dir): \(lastError.map { "\($0)" } ?? "busy"); retry `dockbuild rm` in a moment")
     }
 
     /// Removes every stopped container; returns their ids.

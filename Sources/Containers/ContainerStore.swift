@@ -16,6 +16,11 @@ public final class ContainerStore: Sendable {
 
     public func directory(_ id: String) -> String { "\(containersDir)/\(id)" }
 
+    /// Where the container's root filesystem is mounted. It lives under /run (cleared at boot),
+    /// not in the container's directory: other containers' mount namespaces may keep a copy of
+    /// the mount point busy for a while, and that must not stop `rm` from removing the directory.
+    public func rootfsPath(_ id: String) -> String { "/run/dockbuild/rootfs/\(id)" }
+
     // MARK: - records
 
     public func ids() -> [String] {
@@ -113,7 +118,7 @@ public final class ContainerStore: Sendable {
 
     /// Start time of a process (field 22 of /proc/<pid>/stat), nil when it does not exist.
     public static func processStartTime(_ pid: Int32) -> UInt64? {
-        guard pid > 0, let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard pid > 0, let s = FS.readFile("/proc/\(pid)/stat"),
               let close = s.lastIndex(of: ")") else { return nil }
         let fields = s[s.index(after: close)...].split(separator: " ")
         // fields[0] is state (field 3): start time is field 22 -> index 19
@@ -200,12 +205,28 @@ enum FS {
     }
 
     static func isMountPoint(_ p: String) -> Bool {
-        guard let m = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+        guard let m = readFile("/proc/self/mountinfo") else { return false }
         for line in m.split(separator: "\n") {
             let f = line.split(separator: " ")
             if f.count > 4, unescape(String(f[4])) == p { return true }
         }
         return false
+    }
+
+    /// Reads a whole file with read(2) until EOF (procfs files report size 0, so size-based readers truncate them).
+    static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func unescape(_ s: String) -> String {

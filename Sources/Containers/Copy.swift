@@ -6,7 +6,7 @@ extension ContainerManager {
     /// so symlinks in the container never lead outside it.
     public func copy(_ id: String, containerPath: String, hostPath: String, toContainer: Bool) throws {
         let c = try store.container(id)
-        let wasMounted = FS.isMountPoint("\(c.directory)/rootfs")
+        let wasMounted = FS.isMountPoint(store.rootfsPath(id))
         let rootfs = try mountRootfs(c.record)
         defer { if !wasMounted && !c.isRunning { FS.unmount(rootfs) } }
         let inside = try Self.resolveInRoot(rootfs, containerPath)

@@ -80,7 +80,7 @@ extension ContainerManager {
                 "DeviceRequests": r.gpus.map { [["Driver": "cdi", "Count": $0 == "all" ? -1 : (Int($0) ?? 0), "Capabilities": [["gpu"]]] as [String: Any]] } ?? NSNull(),
             ] as [String: Any],
             "GraphDriver": ["Name": "overlay", "Data": ["UpperDir": "\(c.directory)/upper", "WorkDir": "\(c.directory)/work",
-                                                        "MergedDir": "\(c.directory)/rootfs"]],
+                                                        "MergedDir": store.rootfsPath(id)]],
             "Mounts": mounts,
             "Config": [
                 "Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.openStdin, "AttachStdin": r.openStdin,

@@ -62,7 +62,9 @@ public final class Monitor: @unchecked Sendable {
         func teardown() {
             if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
             for f in forwarders { close(f.fd) }
-            FS.unmount("\(dir)/rootfs")
+            let rootfs = manager.store.rootfsPath(id)
+            FS.unmount(rootfs)
+            rmdir(rootfs)
         }
 
         var runtimePid: pid_t = 0
@@ -204,8 +206,7 @@ public final class Monitor: @unchecked Sendable {
             runtime.delete(id)
             unlink("\(dir)/attach.sock")
             teardown()
-            finish(exitCode: status, oom: oom, error: "", clientsToo: true)
-            if record.autoRemove { try? manager.removeFiles(record) }
+            finish(exitCode: status, oom: oom, error: "", clientsToo: true, remove: record.autoRemove)
             return 0
         } catch {
             if runtimePid > 0 { _ = kill(runtimePid, SIGKILL); _ = Shell.wait(runtimePid) }
@@ -222,11 +223,13 @@ public final class Monitor: @unchecked Sendable {
         ready("error: \(message)", close: true)
     }
 
-    private func finish(exitCode: Int32, oom: Bool, error: String, clientsToo: Bool) {
+    private func finish(exitCode: Int32, oom: Bool, error: String, clientsToo: Bool, remove: Bool = false) {
         _ = try? manager.store.updateState(id) { s in
             s.status = .exited; s.exitCode = exitCode; s.oomKilled = oom; s.pid = 0
             s.finishedAt = Time.now(); s.error = error; s.ipAddress = ""; s.ports = []
         }
+        // `run --rm` returns once the container is gone, so remove it before reporting the exit
+        if remove { try? manager.removeFiles(record) }
         let frame = AttachFrame.encode(.exit, Data(String(exitCode).utf8))
         for c in clients.withLock({ l in defer { l = [] }; return l }) {
             _ = Sock.writeAll(c, frame)
@@ -338,7 +341,7 @@ public final class Monitor: @unchecked Sendable {
 
     /// controller -> cgroup path of a process ("" key for the v2 unified hierarchy).
     static func cgroupPaths(_ pid: Int32) -> [String: String] {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8) else { return [:] }
+        guard let text = FS.readFile("/proc/\(pid)/cgroup") else { return [:] }
         var out: [String: String] = [:]
         for line in text.split(separator: "\n") {
             let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
@@ -357,7 +360,7 @@ public final class Monitor: @unchecked Sendable {
 
     static func oomKilled(_ cg: [String: String]) -> Bool {
         for file in ["memory.oom_control", "memory.events"] {
-            if let p = cgroupFile(cg, controller: "memory", file: file), let t = try? String(contentsOfFile: p, encoding: .utf8) {
+            if let p = cgroupFile(cg, controller: "memory", file: file), let t = FS.readFile(p) {
                 for line in t.split(separator: "\n") where line.hasPrefix("oom_kill ") {
                     if let n = Int(line.dropFirst(9).trimmingCharacters(in: .whitespaces)), n > 0 { return true }
                 }
@@ -367,7 +370,7 @@ public final class Monitor: @unchecked Sendable {
     }
 
     static func memoryFailed(_ cg: [String: String]) -> Bool {
-        if let p = cgroupFile(cg, controller: "memory", file: "memory.failcnt"), let t = try? String(contentsOfFile: p, encoding: .utf8),
+        if let p = cgroupFile(cg, controller: "memory", file: "memory.failcnt"), let t = FS.readFile(p),
            let n = Int(t.trimmingCharacters(in: .whitespacesAndNewlines)) { return n > 0 }
         return false
     }

@@ -197,6 +197,11 @@ enum SpecBuilder {
         default: namespaces.append(.init(type: "network", path: netnsPath))
         }
         var devCg: [OCISpec.DeviceCgroup] = [.init(allow: r.privileged, type: nil, major: nil, minor: nil, access: "rwm")]
+        // docker's default device allow list, spelled out so every runtime applies the same
+        for (t, ma, mi) in [("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9), ("c", 5, 0), ("c", 5, 1), ("c", 5, 2)] as [(String, Int64, Int64)] {
+            devCg.append(.init(allow: true, type: t, major: ma, minor: mi, access: "rwm"))
+        }
+        devCg.append(.init(allow: true, type: "c", major: 136, minor: nil, access: "rwm"))
         var devices: [OCISpec.Device] = []
         if let g = gpuEdits {
             for d in g.devices {

@@ -243,3 +243,87 @@ private func curl(_ args: [String]) -> (Int32, String) {
         #expect(Scenario.eventually(5) { !((try? Shell.out(["ps", "-eo", "args"])) ?? "").contains("sleep 300") || true })
     }
 }
+
+@Suite(.serialized) struct TerminalTests {
+    /// `-it` under tmux: the shell sees the pane's size, and a resize reaches it.
+    @Test func ptyFollowsWindowResize() throws {
+        try #require(Scenario.canRun && Shell.which("tmux") != nil, "\(needs), tmux")
+        let s = try Scenario(8)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        let sock = "dbct\(getpid())"
+        let tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+        defer { _ = try? Shell.detached(tmux + ["kill-server"]) }
+        let cmd = "DOCKBUILD_BRIDGE=\(s.bridge) DOCKBUILD_SUBNET=\(s.subnet) \(s.binary) run -it --rm --name tt --root \(s.root) busybox:test sh"
+        #expect(try Shell.detached(tmux + ["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", cmd]) == 0)
+        _ = try? Shell.detached(tmux + ["set-option", "-g", "status", "off"])
+        func screen() -> String { (try? Shell.out(tmux + ["capture-pane", "-p", "-t", "t"])) ?? "" }
+        func type(_ line: String) { _ = try? Shell.detached(tmux + ["send-keys", "-t", "t", line, "Enter"]) }
+        #expect(Scenario.eventually(15) { (try? s.ok(["ps", "--format", "{{.Names}}"])) == "tt" })
+        type("echo ready-$((1+1))")
+        #expect(Scenario.eventually(10) { screen().contains("ready-2") }, "\(screen())")
+        type("stty size")
+        #expect(Scenario.eventually(10) { screen().range(of: #"\n\d+ 100\n"#, options: .regularExpression) != nil }, "\(screen())")
+        _ = try Shell.detached(tmux + ["resize-window", "-t", "t", "-x", "120", "-y", "40"])
+        usleep(300_000)
+        type("stty size")
+        #expect(Scenario.eventually(10) { screen().range(of: #"\n\d+ 120\n"#, options: .regularExpression) != nil }, "\(screen())")
+        // ctrl-p ctrl-q detaches; the container keeps running; attach again and exit
+        _ = try Shell.detached(tmux + ["send-keys", "-t", "t", "C-p", "C-q"])
+        #expect(Scenario.eventually(10) { !((try? Shell.out(tmux + ["list-sessions"])) ?? "").contains("t:") })
+        #expect(try s.ok(["ps", "--format", "{{.Names}} {{.State}}"]) == "tt running")
+        try s.ok(["stop", "-t", "1", "tt"])
+    }
+}
+
+@Suite struct ParsingTests {
+    @Test func portBindings() throws {
+        let p = try PortBinding(parsing: "127.0.0.1:8080:80/udp")
+        #expect(p == PortBinding(hostIP: "127.0.0.1", hostPort: 8080, containerPort: 80, proto: "udp"))
+        #expect(try PortBinding(parsing: "80") == PortBinding(hostPort: 0, containerPort: 80))
+        #expect(try PortBinding(parsing: "::80").containerPort == 80)
+        #expect(throws: ContainersError.self) { try PortBinding(parsing: "8080:99999") }
+        #expect(throws: ContainersError.self) { try PortBinding(parsing: "8080:80/sctp") }
+        #expect(throws: ContainersError.self) { try PortBinding(parsing: "nope:8080:80") }
+    }
+
+    @Test func sizes() throws {
+        #expect(try parseBytes("64M") == 67_108_864)
+        #expect(try parseBytes("1g") == 1_073_741_824)
+        #expect(try parseBytes("512k") == 524_288)
+        #expect(try parseBytes("1000") == 1000)
+        #expect(try parseBytes("-1") == -1)
+        #expect(throws: ContainersError.self) { try parseBytes("lots") }
+    }
+
+    @Test func logLinesRoundTrip() throws {
+        let line = LogReader.encode(text: "a \"quoted\"\ttab\n", stream: "stderr", time: "2026-01-01T00:00:00.000000001Z")
+        let e = try #require(LogReader.decode(String(line.dropLast())))
+        #expect(e.text == "a \"quoted\"\ttab\n" && e.stream == "stderr" && e.time.hasPrefix("2026"))
+    }
+
+    @Test func pathsStayInsideTheRootfs() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("dbct-inroot-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: "\(root)/etc", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/escape", withDestinationPath: "/etc")
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/up", withDestinationPath: "../../../../etc")
+        #expect(try ContainerManager.resolveInRoot(root, "/escape/passwd") == "\(root)/etc/passwd")
+        #expect(try ContainerManager.resolveInRoot(root, "/up/passwd") == "\(root)/etc/passwd")
+        #expect(try ContainerManager.resolveInRoot(root, "/../../etc/shadow") == "\(root)/etc/shadow")
+    }
+
+    @Test func usersResolveInTheImage() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("dbct-user-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: "\(root)/etc", withIntermediateDirectories: true)
+        try "root:x:0:0::/root:/bin/sh\nweb:x:33:44::/:/bin/sh\n".write(toFile: "\(root)/etc/passwd", atomically: true, encoding: .utf8)
+        try "root:x:0:\nstaff:x:50:\n".write(toFile: "\(root)/etc/group", atomically: true, encoding: .utf8)
+        let u = try resolveUser("web", rootfs: root)
+        #expect(u.uid == 33 && u.gid == 44)
+        let g = try resolveUser("web:staff", rootfs: root)
+        #expect(g.uid == 33 && g.gid == 50)
+        #expect(try resolveUser("1000:1000", rootfs: root).uid == 1000)
+        #expect(throws: ContainersError.self) { try resolveUser("ghost", rootfs: root) }
+    }
+}

@@ -159,6 +159,22 @@ enum Shell {
         return nil
     }
 
+    /// Runs a command whose output does not matter and that may leave daemons holding pipes (tmux).
+    static func detached(_ args: [String]) throws -> Int32 {
+        let exe = args[0].hasPrefix("/") ? args[0] : (which(args[0]) ?? args[0])
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        for fd in Int32(0)...2 { posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0) }
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, exe, &fa, nil, &argv, environ) == 0 else { return -1 }
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        return (st >> 8) & 0xff
+    }
+
     static func run(_ args: [String]) throws -> (Int32, String, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: args[0].hasPrefix("/") ? args[0] : (which(args[0]) ?? args[0]))

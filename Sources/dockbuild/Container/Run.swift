@@ -1,9 +1,12 @@
 import ArgumentParser
 import Containers
 import Foundation
+import ImageStore
+import OCI
+import Registry
 
 /// `run`: create a container from an image and start it (attached, or with -d in the background).
-struct RunCommand: ParsableCommand {
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a command in a new container.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var flags: ContainerCreateFlags
@@ -11,11 +14,11 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "Image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
 
-    func run() throws {
+    func run() async throws {
+        try await ImagePuller.ensure(image, policy: flags.pull, global)
         let code: Int32? = try ContainerCLI.guarded {
             let m = try ContainerCLI.manager(global)
-            let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: flags.pull,
-                                   pull: ImagePuller.pull(global))
+            let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: "never")
             if detach {
                 _ = try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: false, stdin: false)
                 ContainerCLI.out(rec.id)
@@ -28,26 +31,47 @@ struct RunCommand: ParsableCommand {
 }
 
 /// `create`: a container ready to `start`.
-struct CreateCommand: ParsableCommand {
+struct CreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a new container without starting it.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var flags: ContainerCreateFlags
     @Argument(help: "Image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
 
-    func run() throws {
+    func run() async throws {
+        try await ImagePuller.ensure(image, policy: flags.pull, global)
         try ContainerCLI.guarded {
             let m = try ContainerCLI.manager(global)
-            let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: flags.pull,
-                                   pull: ImagePuller.pull(global))
+            let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: "never")
             ContainerCLI.out(rec.id)
         }
     }
 }
 
-/// Pulls an image that `run`/`create` need (the registry client, when this build has it).
+/// Pulls an image that `run`/`create` need, following `--pull missing|always|never`.
 enum ImagePuller {
-    static func pull(_ g: GlobalOptions) -> ((String) throws -> Void)? {
-        nil
+    static func ensure(_ image: String, policy: String, _ g: GlobalOptions) async throws {
+        guard ["missing", "always", "never"].contains(policy) else {
+            FileHandle.standardError.write(Data("dockbuild: --pull \(policy): use missing, always or never\n".utf8))
+            throw ExitCode(125)
+        }
+        if policy == "never" { return }
+        if policy == "missing" {
+            do { _ = try ImageStore(root: g.resolvedRoot).image(image); return } catch let e as ImageStoreError {
+                guard case .imageNotFound = e else { return }
+            } catch { return }
+        }
+        // a digest or id prefix that is not here cannot be pulled by name
+        guard let ref = try? ImageReference(parsing: image) else { return }
+        FileHandle.standardError.write(Data("Pulling \(ref.familiarString) ...\n".utf8))
+        do {
+            let store = try ImageStore(root: g.resolvedRoot)
+            let local = ref.domain.hasPrefix("localhost") || ref.domain.hasPrefix("127.0.0.1")
+            let client = RegistryClient(registry: ref.domain, insecure: local)
+            _ = try await client.pull(ref, into: store, options: PullOptions())
+        } catch {
+            FileHandle.standardError.write(Data("dockbuild: cannot pull \(ref.familiarString): \(error)\n".utf8))
+            throw ExitCode(125)
+        }
     }
 }
