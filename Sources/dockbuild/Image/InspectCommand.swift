@@ -7,7 +7,7 @@ import OCI
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show images' config and manifest as JSON (docker image inspect's fields).")
+        abstract: "Show containers or images as JSON (docker inspect's fields; images add their manifest).")
 
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Go-template subset: '{{.Id}}', '{{.Config.Cmd}}', '{{json .RootFS}}'.")
@@ -21,6 +21,8 @@ struct InspectCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Containers first, as docker's top-level inspect does; images otherwise.
+        if try ContainerInspect.tryContainers(global, names: images, format: format) { return }
         let store = try ImageCLI.run { try ImageCLI.openStore(global) }
         let plat = try ImageCLI.run { try platform.map { try Platform(parsing: $0) } ?? .host }
         var docs: [OrderedJSON] = []
