@@ -180,6 +180,7 @@ public final class Builder: @unchecked Sendable {
     // MARK: build
 
     /// Builds the target stage (and the stages it needs, independent ones in parallel).
+    @discardableResult
     public func build() throws -> BuildResult {
         for dir in options.cacheFrom { try cache.importLocal(from: dir) }
         try computeGlobalArgs()

@@ -78,9 +78,10 @@ enum Runner {
         // The skeleton: lowest lower dir holding every mount point, so none is created in upper.
         for d in ["proc", "dev", "sys", "etc"] { try FS.mkdirs(skel + "/" + d) }
         for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] { _ = FileManager.default.createFile(atPath: skel + "/" + f, contents: Data()) }
-        for (m, _) in req.mounts {
+        for (m, src) in req.mounts {
             let t = skel + "/" + cleanPath(m.target)
-            if m.kind == .secret {
+            let fileSource = m.kind == .bind && FS.follow(src).map { !FS.isDir($0) } == true
+            if m.kind == .secret || fileSource {
                 try FS.mkdirs((t as NSString).deletingLastPathComponent)
                 _ = FileManager.default.createFile(atPath: t, contents: Data())
             } else { try FS.mkdirs(t) }
