@@ -120,7 +120,7 @@ final class InRoot {
 
     /// Removes `name` in `dirfd` and, if it is a directory, everything below it, never following symlinks.
     func removeTree(_ dirfd: Int32, _ name: [UInt8]) throws {
-        invalidate()
+        defer { invalidate() }
         try Self.remove(dirfd, name, display: rootPath)
     }
 

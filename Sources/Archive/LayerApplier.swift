@@ -39,6 +39,8 @@ public enum LayerApplier {
     public static func apply(layer path: String, to directory: String, options: LayerApplier.Options = .init()) throws {
         let reader = try DecompressingReader(path: path)
         let source = ArchiveSource(reader: reader)
+        // A layer with no bytes at all (after decompression) is an empty layer, as Go's tar reader sees it.
+        if try source.prime() == 0 { return }
         guard let a = archive_read_new() else { throw ArchiveError.compression("cannot create a libarchive reader") }
         defer { archive_read_free(a) }
         archive_read_support_format_tar(a)
@@ -59,8 +61,11 @@ public enum LayerApplier {
             do {
                 try applier.run()
             } catch let e as ArchiveError {
-                if let inner = source.error { throw inner }
-                throw e
+                guard let inner = source.error else { throw e }
+                if case let .malformed(nil, reason) = inner, case let .malformed(entry?, _) = e {
+                    throw ArchiveError.malformed(entry: entry, reason: reason)
+                }
+                throw inner
             }
         }
     }
@@ -85,7 +90,21 @@ final class ArchiveSource {
 
     deinit { buffer.deallocate() }
 
+    private var primed = -1
+
+    /// Reads the first block ahead; returns its size (0: the stream is empty).
+    func prime() throws -> Int {
+        primed = try reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
+        return primed
+    }
+
     func next(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
+        if primed >= 0 {
+            let n = primed
+            primed = -1
+            out.pointee = UnsafeRawPointer(buffer)
+            return n
+        }
         do {
             let n = try reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
             out.pointee = UnsafeRawPointer(buffer)
@@ -110,6 +129,9 @@ private final class Applier {
     var created = Set<[UInt8]>()
     var directories: [(components: [[UInt8]], mode: UInt32, mtime: timespec)] = []
     let isRoot = geteuid() == 0
+    let euid = geteuid()
+    let egid = getegid()
+    let umask = currentUmask()
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
 
     init(archive: OpaquePointer, root: InRoot, options: LayerApplier.Options, layerPath: String) {
@@ -123,20 +145,28 @@ private final class Applier {
 
     func run() throws {
         var entry: OpaquePointer?
-        var lastName = "(start of archive)"
+        var lastName: String?
         while true {
             let rc = archive_read_next_header(a, &entry)
             if rc == ARCHIVE_EOF { break }
             if rc == ARCHIVE_FATAL || entry == nil {
-                throw ArchiveError.malformed(entry: lastName, reason: "after this entry: \(LayerApplier.libarchiveError(a))")
+                throw ArchiveError.malformed(entry: lastName, reason: (lastName == nil ? "at the first entry: " : "after this entry: ")
+                                                + LayerApplier.libarchiveError(a))
             }
             guard let e = entry else { break }
             let raw = archive_entry_pathname(e).map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? []
-            lastName = FS.string(raw)
+            let name = FS.string(raw)
+            lastName = name
             if rc == ARCHIVE_FAILED {
-                throw ArchiveError.malformed(entry: lastName, reason: LayerApplier.libarchiveError(a))
+                throw ArchiveError.malformed(entry: name, reason: LayerApplier.libarchiveError(a))
             }
-            try apply(e, raw: raw)
+            do {
+                try apply(e, raw: raw)
+            } catch let ArchiveError.unsafeEntry(entry, reason) where entry != name {
+                throw ArchiveError.unsafeEntry(entry: name, reason: "\(reason) (at \"\(entry)\")")
+            } catch let ArchiveError.malformed(entry, reason) where entry == nil {
+                throw ArchiveError.malformed(entry: name, reason: reason)
+            }
         }
         try finishDirectories()
     }
@@ -200,13 +230,13 @@ private final class Applier {
         }
         switch type {
         case UInt32(Glibc.S_IFDIR):
-            if let st = FS.lstatAt(dir, base) {
-                if !FS.isType(st.st_mode, Glibc.S_IFDIR) {
+            if FS.withCString(base, { mkdirat(dir, $0, 0o755) }) != 0 {
+                guard errno == EEXIST else { throw ArchiveError.sys(path, "mkdir") }
+                // Something is there: a directory is merged into, anything else replaced.
+                if let st = FS.lstatAt(dir, base), !FS.isType(st.st_mode, Glibc.S_IFDIR) {
                     try root.removeTree(dir, base)
                     try mkdir(root.directory(parentComps, create: true), base, path)
                 }
-            } else {
-                try mkdir(dir, base, path)
             }
             let d = try root.directory(parentComps, create: true)
             let fd = FS.withCString(base) { openat(d, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
@@ -216,17 +246,22 @@ private final class Applier {
             try setXattrs(fd: fd, e, path)
             directories.append((comps, mode, mtime(e)))
         case UInt32(Glibc.S_IFREG):
-            var fd = FS.withCString(base) { openat(dir, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            // Created with its final permission bits when the umask leaves them alone (the fd is writable
+            // whatever the mode); setuid/setgid bits always go through fchmod, after chown.
+            let createMode = mode & 0o777
+            let direct = (mode & 0o7000) == 0 && (createMode & umask) == 0
+            let initial = direct ? createMode : 0o600
+            var fd = FS.withCString(base) { openat(dir, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, initial) }
             if fd < 0 && errno == EEXIST {
                 try root.removeTree(dir, base)
                 let d = try root.directory(parentComps, create: true)
-                fd = FS.withCString(base) { openat(d, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+                fd = FS.withCString(base) { openat(d, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, initial) }
             }
             if fd < 0 { throw ArchiveError.sys(path, "create") }
             defer { close(fd) }
             try writeData(fd: fd, e, path: path, name: name)
             try chown(fd: fd, e, path)
-            if fchmod(fd, mode_t(mode)) != 0 { throw ArchiveError.sys(path, "chmod") }
+            if !direct, fchmod(fd, mode_t(mode)) != 0 { throw ArchiveError.sys(path, "chmod") }
             try setXattrs(fd: fd, e, path)
             var times = [mtime(e), mtime(e)]
             if futimens(fd, &times) != 0 { throw ArchiveError.sys(path, "set times") }
@@ -276,7 +311,7 @@ private final class Applier {
     }
 
     private func hardlink(target: [UInt8], dir: Int32, parentComps: [[UInt8]], base: [UInt8], name: String, path: String) throws {
-        let tcomps = try components(target, what: "hard link target")
+        let tcomps = try components(target, what: "hard link target \"\(FS.string(target))\"")
         guard let tbase = tcomps.last else { throw ArchiveError.unsafeEntry(entry: name, reason: "hard link to the root directory") }
         if tcomps == parentComps + [base] { return }
         let tdirTmp = try InRoot.dupDirectory(root, Array(tcomps.dropLast()), entry: name)
@@ -328,6 +363,8 @@ private final class Applier {
 
     private func chown(fd: Int32, _ e: OpaquePointer, _ path: String) throws {
         guard options.preserveOwnership else { return }
+        // A new file already belongs to us; most image files are root's, so this saves a syscall each.
+        if archive_entry_uid(e) == Int64(euid) && archive_entry_gid(e) == Int64(egid) { return }
         if fchown(fd, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e))) != 0 && !(errno == EPERM && !isRoot) {
             throw ArchiveError.sys(path, "chown")
         }
@@ -418,5 +455,24 @@ extension InRoot {
         } catch ArchiveError.io(_, _, ENOENT) {
             throw ArchiveError.malformed(entry: entry, reason: "hard link target directory \"\(FS.string(Array(components.joined(separator: [0x2f]))))\" does not exist")
         }
+    }
+}
+
+/// The process umask, read without changing it (a library must not race other threads' file creation).
+func currentUmask() -> UInt32 {
+    if let status = try? RootFile.readAbsolute("/proc/self/status") {
+        for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("Umask:") {
+            if let v = UInt32(line.dropFirst(6).trimmingCharacters(in: " \t"), radix: 8) { return v }
+        }
+    }
+    return 0o022
+}
+
+private extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        var s = self[...]
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
     }
 }

@@ -81,6 +81,7 @@ public enum LayerDiff {
                 try tar.addWhiteout(rel: join(rel, Array(".wh.".utf8) + name))
                 continue
             }
+            if FS.isType(st.st_mode, S_IFDIR) || FS.isType(st.st_mode, S_IFREG) { try checkOverlayFeatures(full) }
             try tar.addPath(dirfd: fd, name: name, st: st, dirPath: path, rel: childRel, recurse: false)
             if FS.isType(st.st_mode, S_IFDIR) {
                 if isOpaque(full) { try tar.addWhiteout(rel: join(childRel, Array(".wh..wh..opq".utf8))) }
@@ -103,7 +104,44 @@ public enum LayerDiff {
         let ax = FS.xattrs(path: apath), bx = FS.xattrs(path: bpath)
         if ax.count != bx.count { return false }
         for (x, y) in zip(ax, bx) where x.name != y.name || x.value != y.value { return false }
+        // Whole-second mtimes (copied out of a tar, or a filesystem without nanoseconds) cannot tell
+        // a rewrite within the same second from no change: compare the bytes then.
+        if FS.isType(a.st_mode, S_IFREG) && a.st_mtim.tv_nsec == 0 && a.st_size > 0 {
+            return sameContent(adir, bdir, name)
+        }
         return true
+    }
+
+    private static func sameContent(_ adir: Int32, _ bdir: Int32, _ name: [UInt8]) -> Bool {
+        let fa = FS.withCString(name) { openat(adir, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        if fa < 0 { return false }
+        defer { close(fa) }
+        let fb = FS.withCString(name) { openat(bdir, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        if fb < 0 { return false }
+        defer { close(fb) }
+        var ba = [UInt8](repeating: 0, count: 65536), bb = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let na = ba.withUnsafeMutableBytes { read(fa, $0.baseAddress, $0.count) }
+            var nb = 0
+            while nb < max(na, 0) {
+                let n = bb.withUnsafeMutableBytes { read(fb, $0.baseAddress! + nb, na - nb) }
+                if n <= 0 { break }
+                nb += n
+            }
+            if na < 0 || na != nb { return false }
+            if na == 0 { return true }
+            if memcmp(ba, bb, na) != 0 { return false }
+        }
+    }
+
+    /// overlayfs features whose upper dirs do not hold what a layer needs.
+    private static func checkOverlayFeatures(_ path: [UInt8]) throws {
+        for feature in ["redirect", "metacopy"] {
+            if xattr(path, "trusted.overlay." + feature) != nil || xattr(path, "user.overlay." + feature) != nil {
+                throw ArchiveError.invalidArgument("\(FS.string(path)) carries the overlayfs \(feature) attribute: "
+                    + "its content lives in a lower layer; mount the overlay with redirect_dir=off and metacopy=off to diff it")
+            }
+        }
     }
 
     private static func walkBoth(_ tar: TarWriter, lfd: Int32, lpath: [UInt8], ufd: Int32, upath: [UInt8], rel: [UInt8]) throws {

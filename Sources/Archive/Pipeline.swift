@@ -78,8 +78,10 @@ final class BackgroundHasher: @unchecked Sendable {
         try t.start()
     }
 
+    /// Queues a chunk; blocks while 16 are waiting, so a slow hash cannot pile up memory.
     func push(_ chunk: Chunk) {
         monitor.locked {
+            while queue.count - head >= 16 { monitor.wait() }
             queue.append(chunk)
             monitor.broadcast()
         }
@@ -92,6 +94,7 @@ final class BackgroundHasher: @unchecked Sendable {
                 if head == queue.count { return nil }
                 let c = queue[head]
                 head += 1
+                monitor.broadcast()
                 if head > 64 {
                     queue.removeFirst(head)
                     head = 0
@@ -440,6 +443,13 @@ final class LayerSink {
     }
 
     /// Hands the full current chunk on and starts a new one.
+    /// (device, inode) of the output file, so a walk can skip it when it lies inside the tree.
+    var outputIdentity: TarWriter.InodeKey? {
+        var st = stat()
+        guard fstat(output.fd, &st) == 0 else { return nil }
+        return TarWriter.InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+    }
+
     func flushChunk() throws {
         guard current.count > 0 else { return }
         let c = current

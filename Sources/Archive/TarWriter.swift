@@ -20,9 +20,12 @@ final class TarWriter {
 
     struct InodeKey: Hashable { let dev: UInt64; let ino: UInt64 }
 
+    private let skip: InodeKey?
+
     init(sink: LayerSink, settings: Settings) {
         self.sink = sink
         self.settings = settings
+        skip = sink.outputIdentity
     }
 
     /// Ends the archive with two zero blocks.
@@ -43,6 +46,7 @@ final class TarWriter {
                 if errno == ENOENT { continue } // vanished while we walked
                 throw ArchiveError.sys(FS.string(path + [0x2f] + name), "stat")
             }
+            if let skip, UInt64(st.st_ino) == skip.ino, UInt64(st.st_dev) == skip.dev { continue } // our own output
             let childRel = rel.isEmpty ? name : rel + [0x2f] + name
             try addPath(dirfd: fd, name: name, st: st, dirPath: path, rel: childRel, recurse: true)
         }

@@ -26,7 +26,7 @@ struct ToolError: Error, CustomStringConvertible {
 @discardableResult
 func run(_ tool: String, _ args: [String], cwd: String? = nil, env: [String: String]? = nil, allowFailure: Bool = false) throws -> String {
     let p = Process()
-    let candidates = ["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/local/bin/"].map { $0 + tool }
+    let candidates = tool.hasPrefix("/") ? [tool] : ["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/local/bin/"].map { $0 + tool }
     guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
         throw ToolError(description: "\(tool) is not installed; install it (make deps) to run this test")
     }
@@ -69,7 +69,7 @@ func lst(_ path: String) -> stat? {
 
 /// A description of a tree: one line per entry with type, mode, owner, size, mtime, link target,
 /// content hash and xattrs — two trees are the same when their descriptions are.
-func describeTree(_ root: String, mtimes: Bool = true, owners: Bool = true, skipDirMtimes: Bool = false, xattrs: Bool = true) throws -> [String] {
+func describeTree(_ root: String, mtimes: Bool = true, owners: Bool = true, skipDirMtimes: Bool = false, xattrs: Bool = true, links: Bool = true) throws -> [String] {
     var lines: [String] = []
     func walk(_ rel: String) throws {
         let dir = rel.isEmpty ? root : root + "/" + rel
@@ -85,7 +85,7 @@ func describeTree(_ root: String, mtimes: Bool = true, owners: Bool = true, skip
             switch st.st_mode & S_IFMT {
             case S_IFREG:
                 let d = FileManager.default.contents(atPath: p) ?? Data()
-                line += " size=\(d.count) sum=\(d.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64($1)) &* 1099511628211 }) nlink=\(st.st_nlink)"
+                line += " size=\(d.count) sum=\(d.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64($1)) &* 1099511628211 }) \(links ? "nlink=\(st.st_nlink)" : "")"
             case S_IFLNK:
                 line += " -> " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: p)) ?? "?")
             case S_IFCHR, S_IFBLK:
@@ -124,3 +124,27 @@ func treeDiff(_ a: [String], _ b: [String]) -> [String] {
     let sa = Set(a), sb = Set(b)
     return a.filter { !sb.contains($0) }.map { "- " + $0 } + b.filter { !sa.contains($0) }.map { "+ " + $0 }
 }
+
+/// Builds tar bytes entry by entry with the module's own PAX encoder (hostile archives included).
+struct TarBuilder {
+    var bytes: [UInt8] = []
+
+    mutating func add(_ name: String, _ kind: TarHeader.Kind = .regular, content: String = "", link: String = "",
+                      mode: UInt32 = 0o644, declaredSize: Int64? = nil) {
+        var h = TarHeader(name: Array(name.utf8), kind: kind)
+        h.mode = mode
+        h.linkname = Array(link.utf8)
+        h.mtime = 1_700_000_000
+        h.size = declaredSize ?? Int64(content.utf8.count)
+        bytes += PaxEncoder.encode(h)
+        bytes += Array(content.utf8)
+        PaxEncoder.pad(&bytes)
+    }
+
+    mutating func end() { bytes += [UInt8](repeating: 0, count: 1024) }
+
+    func write(to path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
+}
+
+import OCI
+func Archive_sha256(_ data: Data) -> String { Digest.compute(data).encoded }

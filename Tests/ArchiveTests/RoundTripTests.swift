@@ -22,6 +22,12 @@ func makeSampleTree(_ root: String) throws {
     chmod(root + "/empty", 0o700)
     let longDir = root + "/" + String(repeating: "d", count: 120) + "/" + String(repeating: "e", count: 150)
     try write(longDir + "/" + String(repeating: "f", count: 200), "long name\n")
+    try write(longDir + "/ünïcødé-名前-" + String(repeating: "g", count: 90), "non-ASCII long name\n")
+    try write(root + "/ü-short", "non-ASCII short name\n")
+    for (name, mode) in [("mode-0444", 0o444), ("mode-0666", 0o666), ("mode-0000", 0o000), ("mode-2755", 0o2755), ("mode-1777", 0o1777)] {
+        try write(root + "/modes/" + name, name)
+        chmod(root + "/modes/" + name, mode_t(mode))
+    }
     symlink(String(repeating: "t", count: 180), root + "/long-target")
     _ = setXattr(root + "/a/b/file.txt", "user.note", Array("a note".utf8))
     if getuid() == 0 {
@@ -89,6 +95,27 @@ func makeSampleTree(_ root: String) throws {
             let tested = try run("sh", ["-c", c == .zstd(level: 3) ? "zstd -t -q \(t.sub("4")) && echo ok" : "gzip -t \(t.sub("4")) && echo ok"])
             #expect(tested.contains("ok"))
         }
+    }
+
+    @Test(arguments: [Compression.none, .gzip(level: 0), .gzip(level: 1), .gzip(level: 9), .zstd(level: 1)])
+    func emptyDirectoryGivesAnEmptyArchive(compression: Compression) throws {
+        let t = try TempDir("empty")
+        defer { t.cleanup() }
+        let src = try t.mkdir("src"), dst = try t.mkdir("dst")
+        let info = try LayerWriter.write(directory: src, to: t.sub("l"), compression: compression)
+        #expect(info.diffID == Digest.compute([UInt8](repeating: 0, count: 1024)))
+        try LayerApplier.apply(layer: t.sub("l"), to: dst)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dst).isEmpty)
+    }
+
+    @Test func outputInsideTheTreeIsNotArchived() throws {
+        let t = try TempDir("self")
+        defer { t.cleanup() }
+        let src = try t.mkdir("src")
+        try write(src + "/a", "a")
+        _ = try LayerWriter.write(directory: src, to: src + "/layer.tar", compression: .none)
+        let listing = try run("tar", ["-tf", src + "/layer.tar"])
+        #expect(listing == "a\n")
     }
 
     @Test func sourceDateEpochClampsMtimes() throws {
