@@ -35,7 +35,7 @@ CMD ["sh"]
 DF
 
 now() { date +%s.%N; }
-D() { "$BIN" --root "$W/d-store" "$@" >/dev/null 2>&1; }
+D() { local sub=$1; shift; "$BIN" "$sub" --root "$W/d-store" "$@" >/dev/null 2>&1; }
 B() { buildah --storage-driver vfs --root "$W/b-store" --runroot "$W/b-run" "$@" >/dev/null 2>&1; }
 time_cmd() { local t0 t1; t0=$(now); "$@"; t1=$(now); echo "$t1 - $t0" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
