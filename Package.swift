@@ -58,11 +58,11 @@ let package = Package(
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "OCI", "ImageStore"], swiftSettings: strict),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "OCI"], swiftSettings: strict),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "OCI"], swiftSettings: strict),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryServerTests", dependencies: ["RegistryServer", "OCI"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: strict),
         .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI"], swiftSettings: strict),
-        .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "OCI"], swiftSettings: strict),
+        .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

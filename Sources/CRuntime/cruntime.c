@@ -1,2 +1,878 @@
+/*
+ * dockbuild's container init, the part that has to run before any thread
+ * exists (see include/cruntime.h for the protocol).
+ *
+ * Stage 0 is the re-executed binary: it reads the plan, joins or creates
+ * namespaces (a user namespace first, with the parent writing the id maps),
+ * then forks the container process with CLONE_PARENT so that the runtime that
+ * spawned us is its parent, reports that pid and exits. The container process
+ * sets up the root filesystem, credentials and capabilities, reports READY and
+ * (for create) blocks on the exec fifo until `start`, then execs.
+ */
+#define _GNU_SOURCE
 #include "cruntime.h"
-int cruntime_version(void) { return 1; }
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+int cruntime_version(void) { return 2; }
+
+/* ---------- small helpers ---------- */
+
+struct strv { char **v; size_t n, cap; };
+static void strv_push(struct strv *s, char *p) {
+    if (s->n + 2 > s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->v = realloc(s->v, s->cap * sizeof(char *));
+        if (!s->v) _exit(120);
+    }
+    s->v[s->n++] = p;
+    s->v[s->n] = NULL;
+}
+
+struct mnt { uint32_t flags, pflags, kind; char *src, *dst, *fstype, *data; };
+struct dev { uint32_t type, major, minor, mode, uid, gid; char *path; };
+struct rlim { uint32_t res; uint64_t soft, hard; };
+struct nsj { uint32_t flag; char *path; int fd; };
+struct hook { uint32_t timeout; char *path; struct strv args, env; };
+
+struct plan {
+    uint32_t mode, clone_flags, root_prop, root_slave;
+    int userns_maps, readonly_root, nnp, terminal, no_pivot, sync_hooks, dev_symlinks, setsid, dev_bind;
+    int console_fd, has_oom, has_caps, has_umask, has_uid;
+    int32_t oom;
+    uint32_t uid, gid, umask_v;
+    uint32_t *groups; size_t ngroups;
+    uint64_t caps[5];
+    char *rootfs, *hostname, *domainname, *cwd, *fifo;
+    struct strv args, env, masked, ropaths, sysctl;
+    struct mnt *mounts; size_t nmounts;
+    struct dev *devs; size_t ndevs;
+    struct rlim *rlims; size_t nrlims;
+    struct nsj *joins; size_t njoins;
+    struct hook *hooks; size_t nhooks;
+    struct sock_filter *bpf; size_t nbpf;
+};
+
+static int g_sock = -1;
+
+static int write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w; len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len) {
+    char *p = buf;
+    while (len) {
+        ssize_t r = read(fd, p, len);
+        if (r < 0) { if (errno == EINTR) continue; return -1; }
+        if (r == 0) return -1;
+        p += r; len -= (size_t)r;
+    }
+    return 0;
+}
+
+static void reply(char tag, const void *payload, uint32_t len) {
+    if (g_sock < 0) return;
+    char hdr[5];
+    hdr[0] = tag;
+    memcpy(hdr + 1, &len, 4);
+    write_all(g_sock, hdr, 5);
+    if (len) write_all(g_sock, payload, len);
+}
+
+__attribute__((noreturn, format(printf, 1, 2)))
+static void die(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof msg) n = sizeof msg - 1;
+    int e = errno;
+    if (e) n += snprintf(msg + n, sizeof msg - (size_t)n, ": %s", strerror(e));
+    if ((size_t)n >= sizeof msg) n = sizeof msg - 1;
+    if (g_sock >= 0) reply(CR_REPLY_ERROR, msg, (uint32_t)n);
+    else dprintf(2, "dockbuild init: %s\n", msg);
+    _exit(127);
+}
+
+/* Wait for the parent's answer; returns its payload (NUL terminated). */
+static char *wait_ack(uint32_t *lenp) {
+    char hdr[5];
+    if (read_all(g_sock, hdr, 5) < 0) { errno = 0; die("runtime went away"); }
+    uint32_t len;
+    memcpy(&len, hdr + 1, 4);
+    char *p = malloc(len + 1);
+    if (!p) _exit(120);
+    if (len && read_all(g_sock, p, len) < 0) { errno = 0; die("short read from runtime"); }
+    p[len] = 0;
+    if (hdr[0] != CR_REPLY_ACK) { errno = 0; _exit(126); }
+    if (lenp) *lenp = len;
+    return p;
+}
+
+static uint32_t u32at(const char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t u64at(const char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+#define GROW(arr, n) do { arr = realloc(arr, ((n) + 1) * sizeof(*(arr))); if (!(arr)) _exit(120); } while (0)
+
+/* Successive NUL-terminated strings of a payload. */
+static char *next_str(char **cur, char *end) {
+    char *s = *cur;
+    if (s >= end) return "";
+    size_t l = strnlen(s, (size_t)(end - s));
+    *cur = s + l + 1;
+    return s;
+}
+
+static void read_plan(int fd, struct plan *pl) {
+    memset(pl, 0, sizeof *pl);
+    pl->console_fd = -1;
+    pl->root_slave = MS_REC | MS_SLAVE;
+    for (;;) {
+        char hdr[8];
+        if (read_all(fd, hdr, 8) < 0) { errno = 0; die("reading init plan"); }
+        uint32_t type = u32at(hdr), len = u32at(hdr + 4);
+        char *p = malloc(len + 1);
+        if (!p) _exit(120);
+        if (len && read_all(fd, p, len) < 0) { errno = 0; die("reading init plan"); }
+        p[len] = 0;
+        char *cur = p, *end = p + len;
+        switch (type) {
+        case CR_END: free(p); return;
+        case CR_MODE: pl->mode = u32at(p); break;
+        case CR_CLONE_FLAGS: pl->clone_flags = u32at(p); break;
+        case CR_NS_JOIN:
+            GROW(pl->joins, pl->njoins);
+            pl->joins[pl->njoins].flag = u32at(p);
+            pl->joins[pl->njoins].path = p + 4;
+            pl->joins[pl->njoins].fd = -1;
+            pl->njoins++;
+            break;
+        case CR_USERNS_MAPS: pl->userns_maps = 1; break;
+        case CR_ROOTFS: pl->rootfs = p; break;
+        case CR_ROOT_PROPAGATION: pl->root_prop = u32at(p); break;
+        case CR_ROOT_SLAVE: pl->root_slave = u32at(p); break;
+        case CR_READONLY_ROOT: pl->readonly_root = 1; break;
+        case CR_MOUNT: {
+            GROW(pl->mounts, pl->nmounts);
+            struct mnt *m = &pl->mounts[pl->nmounts++];
+            m->flags = u32at(p); m->pflags = u32at(p + 4); m->kind = u32at(p + 8);
+            cur = p + 12;
+            m->src = next_str(&cur, end); m->dst = next_str(&cur, end);
+            m->fstype = next_str(&cur, end); m->data = next_str(&cur, end);
+            break;
+        }
+        case CR_DEVICE: {
+            GROW(pl->devs, pl->ndevs);
+            struct dev *d = &pl->devs[pl->ndevs++];
+            d->type = u32at(p); d->major = u32at(p + 4); d->minor = u32at(p + 8);
+            d->mode = u32at(p + 12); d->uid = u32at(p + 16); d->gid = u32at(p + 20);
+            d->path = p + 24;
+            break;
+        }
+        case CR_MASKED: strv_push(&pl->masked, p); break;
+        case CR_READONLY_PATH: strv_push(&pl->ropaths, p); break;
+        case CR_HOSTNAME: pl->hostname = p; break;
+        case CR_DOMAINNAME: pl->domainname = p; break;
+        case CR_SYSCTL: strv_push(&pl->sysctl, next_str(&cur, end)); strv_push(&pl->sysctl, next_str(&cur, end)); break;
+        case CR_ARG: strv_push(&pl->args, p); break;
+        case CR_ENV: strv_push(&pl->env, p); break;
+        case CR_CWD: pl->cwd = p; break;
+        case CR_UID: pl->uid = u32at(p); pl->has_uid = 1; break;
+        case CR_GID: pl->gid = u32at(p); break;
+        case CR_GROUPS: pl->groups = (uint32_t *)p; pl->ngroups = len / 4; break;
+        case CR_UMASK: pl->umask_v = u32at(p); pl->has_umask = 1; break;
+        case CR_CAPS: for (int i = 0; i < 5; i++) pl->caps[i] = u64at(p + 8 * i); pl->has_caps = 1; break;
+        case CR_RLIMIT:
+            GROW(pl->rlims, pl->nrlims);
+            pl->rlims[pl->nrlims].res = u32at(p);
+            pl->rlims[pl->nrlims].soft = u64at(p + 4);
+            pl->rlims[pl->nrlims].hard = u64at(p + 12);
+            pl->nrlims++;
+            break;
+        case CR_NO_NEW_PRIVS: pl->nnp = 1; break;
+        case CR_OOM_SCORE_ADJ: pl->oom = (int32_t)u32at(p); pl->has_oom = 1; break;
+        case CR_SECCOMP: pl->bpf = (struct sock_filter *)p; pl->nbpf = len / sizeof(struct sock_filter); break;
+        case CR_TERMINAL: pl->terminal = 1; break;
+        case CR_CONSOLE_FD: pl->console_fd = (int)u32at(p); break;
+        case CR_FIFO: pl->fifo = p; break;
+        case CR_HOOK:
+            GROW(pl->hooks, pl->nhooks);
+            memset(&pl->hooks[pl->nhooks], 0, sizeof(struct hook));
+            pl->hooks[pl->nhooks].timeout = u32at(p);
+            pl->hooks[pl->nhooks].path = p + 4;
+            pl->nhooks++;
+            break;
+        case CR_HOOK_ARG: if (pl->nhooks) strv_push(&pl->hooks[pl->nhooks - 1].args, p); break;
+        case CR_HOOK_ENV: if (pl->nhooks) strv_push(&pl->hooks[pl->nhooks - 1].env, p); break;
+        case CR_NO_PIVOT: pl->no_pivot = 1; break;
+        case CR_SYNC_HOOKS: pl->sync_hooks = 1; break;
+        case CR_DEV_SYMLINKS: pl->dev_symlinks = 1; break;
+        case CR_SETSID: pl->setsid = 1; break;
+        case CR_MOUNT_DEV_BIND: pl->dev_bind = 1; break;
+        default: break;
+        }
+    }
+}
+
+/* ---------- paths inside the rootfs ---------- */
+
+/* Resolve `path` inside `root` the way a chroot would, so that symlinks in the
+ * image cannot point the runtime at host paths. Missing components are kept. */
+static void secure_join(const char *root, const char *path, char *out, size_t outsz) {
+    char rel[PATH_MAX * 2];
+    char todo[PATH_MAX * 2];
+    snprintf(todo, sizeof todo, "%s", path);
+    rel[0] = 0;
+    int links = 0;
+    char *p = todo;
+    while (*p) {
+        while (*p == '/') p++;
+        if (!*p) break;
+        char *e = strchr(p, '/');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        char comp[NAME_MAX + 1];
+        if (l > NAME_MAX) l = NAME_MAX;
+        memcpy(comp, p, l);
+        comp[l] = 0;
+        p += l;
+        if (strcmp(comp, ".") == 0) continue;
+        if (strcmp(comp, "..") == 0) {
+            char *s = strrchr(rel, '/');
+            if (s) *s = 0; else rel[0] = 0;
+            continue;
+        }
+        char cand[PATH_MAX * 2], full[PATH_MAX * 3];
+        snprintf(cand, sizeof cand, "%s/%s", rel, comp);
+        snprintf(full, sizeof full, "%s%s", root, cand);
+        char target[PATH_MAX];
+        ssize_t tl = readlink(full, target, sizeof target - 1);
+        if (tl >= 0 && links < 40) {
+            links++;
+            target[tl] = 0;
+            char rest[PATH_MAX * 2];
+            snprintf(rest, sizeof rest, "%s/%s", target, p);
+            if (target[0] == '/') rel[0] = 0;
+            snprintf(todo, sizeof todo, "%s", rest);
+            p = todo;
+            continue;
+        }
+        snprintf(rel, sizeof rel, "%s", cand);
+    }
+    snprintf(out, outsz, "%s%s", root, rel[0] ? rel : "/");
+}
+
+static void mkdir_p(const char *path, mode_t mode) {
+    char buf[PATH_MAX * 3];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *s = buf + 1; *s; s++) {
+        if (*s == '/') { *s = 0; mkdir(buf, mode); *s = '/'; }
+    }
+    mkdir(buf, mode);
+}
+
+static void parent_dir(const char *path, char *out, size_t sz) {
+    snprintf(out, sz, "%s", path);
+    char *s = strrchr(out, '/');
+    if (s && s != out) *s = 0;
+}
+
+static void ensure_file(const char *path) {
+    char dir[PATH_MAX * 3];
+    parent_dir(path, dir, sizeof dir);
+    mkdir_p(dir, 0755);
+    struct stat st;
+    if (lstat(path, &st) == 0) return;
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd >= 0) close(fd);
+}
+
+/* ---------- root filesystem ---------- */
+
+static void remount_ro_keep(const char *path, unsigned long extra) {
+    if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | extra, NULL) == 0) return;
+    struct statvfs sv;
+    if (statvfs(path, &sv) < 0) die("statfs %s", path);
+    unsigned long keep = 0;
+    if (sv.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) keep |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) keep |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) keep |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) keep |= MS_RELATIME;
+    if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | extra | keep, NULL) < 0)
+        die("remount %s read-only", path);
+}
+
+/* pivot_root refuses a new root whose parent mount is shared: make the mount
+ * that holds the rootfs private (in our namespace only), as runc does. */
+static void make_parent_private(const char *rootfs) {
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f) die("open mountinfo");
+    char line[4096], best[PATH_MAX] = "/";
+    size_t bestlen = 1;
+    while (fgets(line, sizeof line, f)) {
+        char mp[PATH_MAX];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1) continue;
+        size_t l = strlen(mp);
+        if (l > bestlen && strncmp(rootfs, mp, l) == 0 && (rootfs[l] == '/' || rootfs[l] == 0) && strcmp(mp, rootfs) != 0) {
+            snprintf(best, sizeof best, "%s", mp);
+            bestlen = l;
+        }
+    }
+    fclose(f);
+    if (mount(NULL, best, NULL, MS_PRIVATE, NULL) < 0) die("make %s private", best);
+}
+
+static void do_mounts(struct plan *pl) {
+    const unsigned long propmask = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
+    for (size_t i = 0; i < pl->nmounts; i++) {
+        struct mnt *m = &pl->mounts[i];
+        char dst[PATH_MAX * 3];
+        secure_join(pl->rootfs, m->dst, dst, sizeof dst);
+        unsigned long flags = m->flags & ~propmask;
+        if (m->kind == CR_MOUNT_BIND) {
+            struct stat st;
+            if (stat(m->src, &st) < 0) die("bind mount source %s", m->src);
+            if (S_ISDIR(st.st_mode)) mkdir_p(dst, 0755); else ensure_file(dst);
+            if (mount(m->src, dst, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
+                die("bind mount %s on %s", m->src, m->dst);
+            unsigned long rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+            if (rest) {
+                if (rest & MS_RDONLY) remount_ro_keep(dst, rest & ~MS_RDONLY);
+                else if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | rest, NULL) < 0)
+                    die("remount %s", m->dst);
+            }
+        } else {
+            mkdir_p(dst, 0755);
+            const char *data = m->data[0] ? m->data : NULL;
+            if (mount(m->src, dst, m->fstype, flags, data) < 0) {
+                /* sysfs and mqueue cannot be mounted without owning the net/ipc
+                 * namespace; bind the host's the way runc does for rootless. */
+                if ((errno == EPERM || errno == EBUSY) && strcmp(m->fstype, "sysfs") == 0) {
+                    if (mount("/sys", dst, NULL, MS_BIND | MS_REC, NULL) < 0) die("mount sysfs on %s", m->dst);
+                } else if (errno == EPERM && strcmp(m->fstype, "mqueue") == 0) {
+                    if (mount("/dev/mqueue", dst, NULL, MS_BIND, NULL) < 0) die("mount mqueue on %s", m->dst);
+                } else {
+                    die("mount %s (%s) on %s", m->src, m->fstype, m->dst);
+                }
+            }
+        }
+        if (m->pflags && mount(NULL, dst, NULL, m->pflags, NULL) < 0)
+            die("set propagation of %s", m->dst);
+    }
+}
+
+static void do_devices(struct plan *pl) {
+    for (size_t i = 0; i < pl->ndevs; i++) {
+        struct dev *d = &pl->devs[i];
+        char path[PATH_MAX * 3];
+        secure_join(pl->rootfs, d->path, path, sizeof path);
+        char dir[PATH_MAX * 3];
+        parent_dir(path, dir, sizeof dir);
+        mkdir_p(dir, 0755);
+        mode_t kind = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+        if (!pl->dev_bind) {
+            unlink(path);
+            if (mknod(path, kind | (d->mode & 07777), makedev(d->major, d->minor)) == 0) {
+                if (chown(path, d->uid, d->gid) < 0) die("chown %s", d->path);
+                chmod(path, d->mode & 07777);
+                continue;
+            }
+            if (errno != EPERM) die("mknod %s", d->path);
+        }
+        ensure_file(path);
+        if (mount(d->path, path, NULL, MS_BIND, NULL) < 0) die("bind device %s", d->path);
+    }
+    if (pl->dev_symlinks) {
+        static const char *links[][2] = {
+            {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+            {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+        };
+        char path[PATH_MAX * 3];
+        for (size_t i = 0; i < 4; i++) {
+            snprintf(path, sizeof path, "%s%s", pl->rootfs, links[i][1]);
+            if (symlink(links[i][0], path) < 0 && errno != EEXIST) die("symlink %s", links[i][1]);
+        }
+        snprintf(path, sizeof path, "%s/dev/ptmx", pl->rootfs);
+        struct stat st;
+        if (lstat(path, &st) < 0 && symlink("pts/ptmx", path) < 0) die("symlink /dev/ptmx");
+        if (access("/proc/kcore", F_OK) == 0) {
+            snprintf(path, sizeof path, "%s/dev/core", pl->rootfs);
+            if (symlink("/proc/kcore", path) < 0 && errno != EEXIST) die("symlink /dev/core");
+        }
+    }
+}
+
+static void enter_root(struct plan *pl) {
+    if (pl->no_pivot) {
+        if (chdir(pl->rootfs) < 0) die("chdir %s", pl->rootfs);
+        if (mount(pl->rootfs, "/", NULL, MS_MOVE, NULL) < 0) die("move rootfs to /");
+        if (chroot(".") < 0) die("chroot");
+        if (chdir("/") < 0) die("chdir /");
+        return;
+    }
+    int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (oldroot < 0) die("open /");
+    int newroot = open(pl->rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (newroot < 0) die("open rootfs %s", pl->rootfs);
+    if (fchdir(newroot) < 0) die("fchdir rootfs");
+    if (syscall(SYS_pivot_root, ".", ".") < 0) {
+        /* pivot_root fails on an initramfs root; moving the mount works there. */
+        close(oldroot); close(newroot);
+        pl->no_pivot = 1;
+        enter_root(pl);
+        return;
+    }
+    if (fchdir(oldroot) < 0) die("fchdir old root");
+    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) die("make old root slave");
+    if (umount2(".", MNT_DETACH) < 0) die("unmount old root");
+    if (chdir("/") < 0) die("chdir /");
+    close(oldroot); close(newroot);
+}
+
+static void after_root(struct plan *pl) {
+    if (pl->root_prop && mount(NULL, "/", NULL, pl->root_prop, NULL) < 0) die("set rootfs propagation");
+    for (size_t i = 0; i + 1 < pl->sysctl.n; i += 2) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "/proc/sys/%s", pl->sysctl.v[i]);
+        for (char *s = path + 10; *s; s++) if (*s == '.') *s = '/';
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) die("sysctl %s", pl->sysctl.v[i]);
+        if (write_all(fd, pl->sysctl.v[i + 1], strlen(pl->sysctl.v[i + 1])) < 0) die("sysctl %s", pl->sysctl.v[i]);
+        close(fd);
+    }
+    for (size_t i = 0; i < pl->ropaths.n; i++) {
+        const char *p = pl->ropaths.v[i];
+        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+            if (errno == ENOENT) continue;
+            die("bind %s", p);
+        }
+        remount_ro_keep(p, MS_REC);
+    }
+    for (size_t i = 0; i < pl->masked.n; i++) {
+        const char *p = pl->masked.v[i];
+        struct stat st;
+        if (stat(p, &st) < 0) { if (errno == ENOENT) continue; die("stat %s", p); }
+        if (S_ISDIR(st.st_mode)) {
+            if (mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL) < 0) die("mask %s", p);
+        } else if (mount("/dev/null", p, NULL, MS_BIND, NULL) < 0) {
+            die("mask %s", p);
+        }
+    }
+    if (pl->readonly_root) remount_ro_keep("/", 0);
+    if (pl->hostname && sethostname(pl->hostname, strlen(pl->hostname)) < 0) die("sethostname");
+    if (pl->domainname && setdomainname(pl->domainname, strlen(pl->domainname)) < 0) die("setdomainname");
+}
+
+/* ---------- process ---------- */
+
+static void setup_terminal(struct plan *pl) {
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) die("open /dev/ptmx");
+    if (unlockpt(master) < 0) die("unlockpt");
+    char name[128];
+    if (ptsname_r(master, name, sizeof name) != 0) die("ptsname");
+    int slave = open(name, O_RDWR | O_NOCTTY);
+    if (slave < 0) die("open %s", name);
+    if (pl->console_fd >= 0) {
+        if (cruntime_send_fd(pl->console_fd, master) < 0) die("send console to console socket");
+        close(pl->console_fd);
+    }
+    close(master);
+    for (int i = 0; i < 3; i++) if (dup2(slave, i) < 0) die("dup2 console");
+    if (ioctl(0, TIOCSCTTY, 0) < 0) die("set controlling terminal");
+    if (slave > 2) close(slave);
+}
+
+static int cap_last(void) {
+    int last = 40;
+    int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char b[16] = {0};
+        if (read(fd, b, sizeof b - 1) > 0) last = atoi(b);
+        close(fd);
+    }
+    return last;
+}
+
+static void load_seccomp(struct plan *pl) {
+    if (!pl->nbpf) return;
+    struct sock_fprog prog = { .len = (unsigned short)pl->nbpf, .filter = pl->bpf };
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) die("load seccomp filter");
+}
+
+static void set_credentials(struct plan *pl) {
+    int last = cap_last();
+    if (pl->has_caps) {
+        for (int c = 0; c <= last; c++)
+            if (!(pl->caps[0] & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+                die("drop capability %d from the bounding set", c);
+    }
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("keep capabilities");
+    if (pl->has_uid) {
+        gid_t *g = NULL;
+        if (pl->ngroups) {
+            g = calloc(pl->ngroups, sizeof(gid_t));
+            if (!g) _exit(120);
+            for (size_t i = 0; i < pl->ngroups; i++) g[i] = pl->groups[i];
+        }
+        if (setgroups(pl->ngroups, g) < 0 && !(errno == EPERM && pl->ngroups == 0)) die("setgroups");
+        if (setresgid(pl->gid, pl->gid, pl->gid) < 0) die("setgid %u", pl->gid);
+        if (setresuid(pl->uid, pl->uid, pl->uid) < 0) die("setuid %u", pl->uid);
+    }
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die("clear keepcaps");
+    if (pl->has_caps) {
+        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+        struct __user_cap_data_struct data[2];
+        for (int i = 0; i < 2; i++) {
+            data[i].effective = (uint32_t)(pl->caps[1] >> (32 * i));
+            data[i].inheritable = (uint32_t)(pl->caps[2] >> (32 * i));
+            data[i].permitted = (uint32_t)(pl->caps[3] >> (32 * i));
+        }
+        if (syscall(SYS_capset, &hdr, data) < 0) die("set capabilities");
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        for (int c = 0; c <= last; c++)
+            /* Raising needs the cap in permitted and inheritable; runc skips those it cannot raise. */
+            if ((pl->caps[4] & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EPERM)
+                die("raise ambient capability %d", c);
+    }
+}
+
+static const char *lookup_env(struct plan *pl, const char *key) {
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < pl->env.n; i++)
+        if (strncmp(pl->env.v[i], key, kl) == 0 && pl->env.v[i][kl] == '=') return pl->env.v[i] + kl + 1;
+    return NULL;
+}
+
+static char *resolve_exe(struct plan *pl) {
+    if (!pl->args.n) { errno = 0; die("process.args is empty"); }
+    char *a0 = pl->args.v[0];
+    if (strchr(a0, '/')) return a0;
+    const char *path = lookup_env(pl, "PATH");
+    if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    static char buf[PATH_MAX];
+    const char *s = path;
+    while (*s) {
+        const char *e = strchr(s, ':');
+        size_t l = e ? (size_t)(e - s) : strlen(s);
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)l, l ? s : ".", a0);
+        struct stat st;
+        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0) return buf;
+        if (!e) break;
+        s = e + 1;
+    }
+    errno = 0;
+    die("exec: \"%s\": executable file not found in $PATH", a0);
+}
+
+static void run_hooks(struct plan *pl, const char *state, size_t slen) {
+    for (size_t i = 0; i < pl->nhooks; i++) {
+        struct hook *h = &pl->hooks[i];
+        int in[2];
+        if (pipe2(in, O_CLOEXEC) < 0) die("pipe");
+        pid_t pid = fork();
+        if (pid < 0) die("fork hook");
+        if (pid == 0) {
+            dup2(in[0], 0);
+            if (!h->args.n) strv_push(&h->args, h->path);
+            if (!h->env.v) strv_push(&h->env, NULL), h->env.n = 0;
+            execve(h->path, h->args.v, h->env.v);
+            dprintf(2, "startContainer hook %s: %s\n", h->path, strerror(errno));
+            _exit(127);
+        }
+        close(in[0]);
+        write_all(in[1], state, slen);
+        close(in[1]);
+        int status = 0;
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+            pid_t r = waitpid(pid, &status, h->timeout ? WNOHANG : 0);
+            if (r == pid) break;
+            if (r < 0 && errno != EINTR) die("wait hook");
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (h->timeout && now.tv_sec - t0.tv_sec >= (time_t)h->timeout) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                dprintf(2, "startContainer hook %s timed out after %us\n", h->path, h->timeout);
+                _exit(127);
+            }
+            struct timespec d = {0, 2000000};
+            nanosleep(&d, NULL);
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            dprintf(2, "startContainer hook %s failed (status %d)\n", h->path, status);
+            _exit(127);
+        }
+    }
+}
+
+/* The container process: everything after the namespaces exist. */
+__attribute__((noreturn))
+static void container_process(struct plan *pl, int fifo) {
+    if (pl->setsid && setsid() < 0) die("setsid");
+    /* Through the host's /proc, before the root changes. */
+    if (pl->has_oom) {
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) die("open oom_score_adj");
+        char b[16];
+        int n = snprintf(b, sizeof b, "%d", pl->oom);
+        if (write(fd, b, (size_t)n) < 0) die("set oom_score_adj %d", pl->oom);
+        close(fd);
+    }
+    if (pl->mode == 1 && !(pl->clone_flags & CLONE_NEWNS)) {
+        /* No mount namespace of its own: mounts would land in the host's, so
+         * the container only gets the rootfs as its root, like runc does. */
+        if (pl->sync_hooks) {
+            reply(CR_REPLY_HOOKS, NULL, 0);
+            free(wait_ack(NULL));
+        }
+        if (chroot(pl->rootfs) < 0) die("chroot %s", pl->rootfs);
+        if (chdir("/") < 0) die("chdir /");
+        if (pl->hostname && sethostname(pl->hostname, strlen(pl->hostname)) < 0) die("sethostname");
+        if (pl->domainname && setdomainname(pl->domainname, strlen(pl->domainname)) < 0) die("setdomainname");
+    } else if (pl->mode == 1) {
+        if (mount(NULL, "/", NULL, pl->root_slave, NULL) < 0) die("make / %s", "slave");
+        if (pl->root_slave & MS_SHARED) make_parent_private(pl->rootfs);
+        if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);
+        do_mounts(pl);
+        do_devices(pl);
+        if (pl->sync_hooks) {
+            reply(CR_REPLY_HOOKS, NULL, 0);
+            free(wait_ack(NULL));
+        }
+        enter_root(pl);
+        after_root(pl);
+    }
+    if (pl->terminal) setup_terminal(pl);
+    else if (pl->console_fd >= 0) close(pl->console_fd);
+    for (size_t i = 0; i < pl->nrlims; i++) {
+        struct rlimit r = { .rlim_cur = pl->rlims[i].soft, .rlim_max = pl->rlims[i].hard };
+        if (setrlimit((int)pl->rlims[i].res, &r) < 0) die("setrlimit %u", pl->rlims[i].res);
+    }
+    if (pl->cwd && chdir(pl->cwd) < 0 && errno != EACCES) die("chdir %s", pl->cwd);
+    char *exe = resolve_exe(pl);
+    if (!pl->nnp) load_seccomp(pl);
+    set_credentials(pl);
+    if (pl->cwd && chdir(pl->cwd) < 0) die("chdir %s", pl->cwd);
+    if (pl->has_umask) umask(pl->umask_v);
+    if (pl->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("set no_new_privs");
+
+    reply(CR_REPLY_READY, NULL, 0);
+    uint32_t slen = 0;
+    char *state = wait_ack(&slen);
+    close(g_sock);
+    g_sock = -1;
+
+    if (fifo >= 0) {
+        char b;
+        for (;;) {
+            ssize_t r = read(fifo, &b, 1);
+            if (r == 1) break;
+            if (r < 0 && errno == EINTR) continue;
+            _exit(127);
+        }
+        /* Kept open (close-on-exec): `start` waits for it to go away before poststart. */
+    }
+    if (pl->nhooks) run_hooks(pl, state, slen);
+    if (pl->nnp) load_seccomp(pl);
+    if (!pl->env.v) strv_push(&pl->env, NULL), pl->env.n = 0;
+    execve(exe, pl->args.v, pl->env.v);
+    dprintf(2, "dockbuild init: exec %s: %s\n", exe, strerror(errno));
+    _exit(127);
+}
+
+static int ns_order(uint32_t flag) {
+    /* user first so the others are joined with its privileges; mount last
+     * because it changes the root for resolving later paths. */
+    switch (flag) {
+    case CLONE_NEWUSER: return 0;
+    case CLONE_NEWNS: return 9;
+    default: return 5;
+    }
+}
+
+__attribute__((noreturn))
+static void stage0(int sock) {
+    g_sock = sock;
+    /* Handlers and masks inherited from the runtime must not reach the container. */
+    sigset_t all;
+    sigemptyset(&all);
+    for (int sig = 1; sig < 65; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        signal(sig, SIG_DFL);
+    }
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    struct plan pl;
+    read_plan(g_sock, &pl);
+    /* Opened before any user namespace exists: the fifo belongs to host root.
+     * O_RDWR never blocks; the container process later blocks reading it. */
+    int fifo = -1;
+    if (pl.fifo) {
+        fifo = open(pl.fifo, O_RDWR | O_CLOEXEC);
+        if (fifo < 0) die("open exec fifo %s", pl.fifo);
+    }
+
+    for (size_t i = 0; i < pl.njoins; i++) {
+        pl.joins[i].fd = open(pl.joins[i].path, O_RDONLY | O_CLOEXEC);
+        if (pl.joins[i].fd < 0) die("open namespace %s", pl.joins[i].path);
+    }
+    for (int pass = 0; pass <= 9; pass++) {
+        for (size_t i = 0; i < pl.njoins; i++) {
+            if (ns_order(pl.joins[i].flag) != pass) continue;
+            if (setns(pl.joins[i].fd, (int)pl.joins[i].flag) < 0) die("join namespace %s", pl.joins[i].path);
+            close(pl.joins[i].fd);
+        }
+        if (pass == 0 && (pl.clone_flags & CLONE_NEWUSER)) {
+            if (unshare(CLONE_NEWUSER) < 0) die("unshare user namespace");
+            if (pl.userns_maps) {
+                uint32_t pid = (uint32_t)getpid();
+                reply(CR_REPLY_MAPS, &pid, 4);
+                free(wait_ack(NULL));
+            }
+            if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("become root in the user namespace");
+        }
+    }
+    uint32_t rest = pl.clone_flags & ~(uint32_t)CLONE_NEWUSER;
+    if (rest && unshare((int)rest) < 0) die("unshare namespaces 0x%x", rest);
+
+    /* The child waits until its pid has been reported, so replies arrive in order. */
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) < 0) die("pipe");
+    pid_t child = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+    if (child < 0) die("clone container process");
+    if (child == 0) {
+        close(gate[1]);
+        char b;
+        while (read(gate[0], &b, 1) < 0 && errno == EINTR) {}
+        close(gate[0]);
+        container_process(&pl, fifo);
+    }
+    if (fifo >= 0) close(fifo);
+    uint32_t cp = (uint32_t)child;
+    reply(CR_REPLY_PID, &cp, 4);
+    _exit(0);
+}
+
+__attribute__((constructor))
+static void cruntime_entry(void) {
+    const char *e = getenv(CRUNTIME_INIT_ENV);
+    if (!e || !*e) return;
+    int sock = atoi(e);
+    unsetenv(CRUNTIME_INIT_ENV);
+    stage0(sock);
+}
+
+pid_t cruntime_fork_init(int sock, int other, int npreserve, int in, int out, int err) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    if (other >= 0) close(other);
+    int io[3] = { in, out, err };
+    for (int i = 0; i < 3; i++)
+        if (io[i] >= 0 && io[i] != i && dup2(io[i], i) < 0) _exit(125);
+    /* Child of a (maybe multi-threaded) runtime: only this thread exists now.
+     * fds keep their numbers; the preserved ones (3..) must survive execve. */
+    /* Other threads of the runtime may have opened fds without O_CLOEXEC:
+     * none of them may reach the container process. */
+    close_range(3 + (unsigned)npreserve, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int i = 0; i < npreserve; i++) fcntl(3 + i, F_SETFD, 0);
+    stage0(sock);
+}
+
+static volatile pid_t g_forward_pid;
+
+static void forward_handler(int sig) {
+    if (g_forward_pid > 0) kill(g_forward_pid, sig);
+}
+
+void cruntime_forward_signals(pid_t pid) {
+    static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM };
+    g_forward_pid = pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pid > 0 ? forward_handler : SIG_DFL;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+}
+
+/* ---------- helpers for Swift ---------- */
+
+int cruntime_send_fd(int sock, int fd) {
+    char dummy = 'F';
+    struct iovec iov = { .iov_base = &dummy, .iov_len = 1 };
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
+}
+
+int cruntime_recv_fd(int sock) {
+    char dummy;
+    struct iovec iov = { .iov_base = &dummy, .iov_len = 1 };
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0) return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+int cruntime_pivot_root(const char *new_root, const char *put_old) {
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int cruntime_prctl_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int cruntime_memfd(const char *name) { return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC); }
+
+int cruntime_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int cruntime_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }

@@ -41,18 +41,23 @@ public struct DockerfileError: Error, Sendable, Hashable, CustomStringConvertibl
     public var message: String
     /// A likely fix: the nearest valid name (edit distance), when one is close.
     public var suggestion: String?
+    /// What to do, when the fix is not a near name.
+    public var hint: String?
 
-    public init(file: String, position: Position?, message: String, suggestion: String? = nil) {
+    public init(file: String, position: Position?, message: String, suggestion: String? = nil, hint: String? = nil) {
         self.file = file
         self.position = position
         self.message = message
         self.suggestion = suggestion
+        self.hint = hint
     }
 
     /// The message with its suggestion, without the location (BuildKit's error text).
     public var text: String {
-        if let suggestion { return "\(message) (did you mean \(suggestion)?)" }
-        return message
+        var out = message
+        if let suggestion { out += " (did you mean \(suggestion)?)" }
+        if let hint { out += " (hint: \(hint))" }
+        return out
     }
 
     public var description: String {

@@ -218,7 +218,7 @@ struct LineContext {
     func parseNameVal(_ lo: Int, _ hi: Int, key: String) throws -> [Node] {
         let words = parseWords(lo, hi)
         guard let first = words.first else { return [] }
-        if !first.0.contains("=") {
+        if !first.0.utf8.contains(UInt8(ascii: "=")) {
             var i = lo
             while i < hi, !isRegexWhitespace(b[i]) { i += 1 }
             guard i < hi else { throw fail("\(key) must have two arguments", at: lo) }
@@ -228,11 +228,12 @@ struct LineContext {
         }
         var out: [Node] = []
         for (word, s, e) in words {
-            guard let eq = word.firstIndex(of: "=") else {
+            let u = word.utf8
+            guard let eq = u.firstIndex(of: UInt8(ascii: "=")) else {
                 throw fail("Syntax error - can't find = in \(goQuote(word)). Must be of the form: name=value", at: s)
             }
-            let k = String(word[..<eq])
-            let v = String(word[word.index(after: eq)...])
+            let k = String(decoding: u[..<eq], as: UTF8.self)
+            let v = String(decoding: u[u.index(after: eq)...], as: UTF8.self)
             let keyEnd = s + k.utf8.count
             out.append(node(k, s, keyEnd))
             out.append(node(v, keyEnd + 1, e))

@@ -214,7 +214,7 @@ struct SyntaxParser {
             var child = try ctx.newNode(0, buf.count)
             child.comments = comments
 
-            if child.canContainHeredoc, buf.contains(UInt8(ascii: "<")), string(buf).contains("<<") {
+            if child.canContainHeredoc, Self.containsHeredocMarker(buf) {
                 let heredocs: [Heredoc]
                 do {
                     heredocs = try Self.heredocs(in: string(buf))
@@ -262,6 +262,15 @@ struct SyntaxParser {
     }
 
     // MARK: heredocs
+
+    static func containsHeredocMarker(_ b: [UInt8]) -> Bool {
+        var i = 1
+        while i < b.count {
+            if b[i] == UInt8(ascii: "<") && b[i - 1] == UInt8(ascii: "<") { return true }
+            i += 1
+        }
+        return false
+    }
 
     /// Heredoc words of an instruction line (BuildKit's heredocsFromLine).
     static func heredocs(in line: String) throws(ExpansionError) -> [Heredoc] {

@@ -24,9 +24,14 @@ extension ImageStore {
             throw ImageStoreError.busy("another dockbuild process is using the store at \(root); garbage collection waits for it — try again when it has finished")
         }
         defer { try? gcLease.lock(exclusive: false) }
-        try indexLock.lock(exclusive: true)
-        defer { indexLock.unlock() }
+        return try indexMutex.withLock { _ in
+            try indexLock.lock(exclusive: true)
+            defer { indexLock.unlock() }
+            return try collect()
+        }
+    }
 
+    private func collect() throws -> GCResult {
         var result = GCResult()
         let idx = try readIndex()
         var roots = idx.manifests.map { d -> Descriptor in var c = d; c.annotations = nil; return c }
@@ -60,11 +65,12 @@ extension ImageStore {
             }
         }
         let snapDir = root + "/snapshots"
-        for n in (try? FileManager.default.contentsOfDirectory(atPath: snapDir)) ?? [] where !chains.contains(n) {
+        let active = activeTemps.withLock { $0 }
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: snapDir)) ?? []
+        where !chains.contains(n) && !active.contains(snapDir + "/" + n) {
             FileOps.removeTree(snapDir + "/" + n)
             result.removedSnapshots.append(n)
         }
-        let active = activeTemps.withLock { $0 }
         for n in (try? FileManager.default.contentsOfDirectory(atPath: tempDir)) ?? [] where !active.contains(tempDir + "/" + n) {
             FileOps.removeTree(tempDir + "/" + n)
             result.removedTempFiles += 1

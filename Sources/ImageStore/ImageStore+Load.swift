@@ -90,10 +90,12 @@ extension ImageStore {
         var install: [Digest: String] = [:]  // blob -> unpacked file
         var created: [Digest: Data] = [:]    // blobs made here (manifests for docker archives)
 
-        if let manifestFile = u.lookup("manifest.json") {
-            try planDockerArchive(u, manifestFile: manifestFile.file, what: what, plan: &plan, install: &install, created: &created)
-        } else if u.lookup("index.json") != nil {
+        if u.lookup("index.json") != nil {
+            // An OCI layout; docker 25+ archives are one too, with a manifest.json beside it.
             try planOCILayout(u, what: what, plan: &plan, install: &install)
+            if let manifestFile = u.lookup("manifest.json") { try addRepoTags(u, manifestFile: manifestFile.file, what: what, plan: &plan) }
+        } else if let manifestFile = u.lookup("manifest.json") {
+            try planDockerArchive(u, manifestFile: manifestFile.file, what: what, plan: &plan, install: &install, created: &created)
         } else {
             throw ImageStoreError.invalidContent("\(what) is neither a docker archive (no manifest.json) nor an OCI layout (no index.json)")
         }
@@ -177,6 +179,39 @@ extension ImageStore {
         }
     }
 
+    /// Names from a docker 25+ manifest.json (RepoTags by config) for the images of its index.json.
+    private func addRepoTags(_ u: Unpacked, manifestFile: String, what: String, plan: inout [(Descriptor, [ImageReference])]) throws {
+        struct Entry: Decodable {
+            var Config: String
+            var RepoTags: [String]?
+        }
+        guard let entries = try? JSONDecoder().decode([Entry].self, from: try FileOps.readFile(manifestFile)) else { return }
+        for e in entries {
+            guard let cfg = u.lookup(e.Config), let tags = e.RepoTags, !tags.isEmpty else { continue }
+            for i in plan.indices {
+                guard let m = try? manifestConfigDigests(u, plan[i].0), m.contains(cfg.digest) else { continue }
+                for t in tags {
+                    guard let r = try? ImageReference(parsing: t) else {
+                        throw ImageStoreError.invalidContent("manifest.json of \(what) has an invalid RepoTag \"\(t)\"")
+                    }
+                    if !plan[i].1.contains(r) { plan[i].1.append(r) }
+                }
+            }
+        }
+    }
+
+    /// Config digests reachable from an unpacked descriptor.
+    private func manifestConfigDigests(_ u: Unpacked, _ d: Descriptor) throws -> Set<Digest> {
+        guard let f = u.lookup("blobs/\(d.digest.algorithm.rawValue)/\(d.digest.encoded)") else { return [] }
+        let data = try FileOps.readFile(f.file)
+        if MediaType.isIndex(d.mediaType) {
+            var out = Set<Digest>()
+            for m in try ImageIndex.decode(data).manifests { out.formUnion(try manifestConfigDigests(u, m)) }
+            return out
+        }
+        return [try ImageManifest.decode(data).config.digest]
+    }
+
     private func planOCILayout(_ u: Unpacked, what: String, plan: inout [(Descriptor, [ImageReference])],
                                install: inout [Digest: String]) throws {
         guard let idxFile = u.lookup("index.json") else { return }
@@ -205,7 +240,13 @@ extension ImageStore {
                 do { idx = try ImageIndex.decode(try FileOps.readFile(f.file)) } catch {
                     throw ImageStoreError.invalidContent("index \(d.digest) in \(what): \(error)")
                 }
-                for m in idx.manifests { try walk(m, from: "index \(d.digest)") }
+                // Indexes may list platforms that were never fetched (docker save, partial pulls):
+                // skip absent children, but an index with none of them is an error.
+                let present = idx.manifests.filter { u.lookup("blobs/\($0.digest.algorithm.rawValue)/\($0.digest.encoded)") != nil }
+                guard !present.isEmpty || idx.manifests.isEmpty else {
+                    throw ImageStoreError.invalidContent("index \(d.digest) in \(what) names manifests none of which are in the archive")
+                }
+                for m in present { try walk(m, from: "index \(d.digest)") }
             } else if MediaType.isManifest(d.mediaType) {
                 let m: ImageManifest
                 do { m = try ImageManifest.decode(try FileOps.readFile(f.file)) } catch {

@@ -32,24 +32,33 @@ extension ImageStore {
 
     /// Read-modify-write of index.json under the cross-process lock.
     func updateIndex<R>(_ body: (inout ImageIndex) throws -> R) throws -> R {
-        try indexLock.lock(exclusive: true)
-        defer { indexLock.unlock() }
-        var idx = try readIndex()
-        let r = try body(&idx)
-        try writeIndex(idx)
-        return r
+        try indexMutex.withLock { _ in
+            try indexLock.lock(exclusive: true)
+            defer { indexLock.unlock() }
+            var idx = try readIndex()
+            let r = try body(&idx)
+            try writeIndex(idx)
+            return r
+        }
     }
 
     static func entryName(_ d: Descriptor) -> String? { d.annotations?[AnnotationKey.refName] }
+
+    /// How a name is recorded: `name:tag` (`:latest` when neither tag nor digest is given), or
+    /// `name@digest` for a reference by digest alone (`pull busybox@sha256:…` makes no tag).
+    static func indexKey(_ name: ImageReference) -> String {
+        var ref = name
+        if ref.tag == nil, ref.digest != nil { return ref.description }
+        ref.digest = nil
+        if ref.tag == nil { ref.tag = ImageReference.defaultTag }
+        return ref.description
+    }
 
     /// Points `name` at `descriptor` (a manifest or an index already in the store). The image
     /// that `name` pointed at before keeps its other names, or stays as a dangling image.
     public func tag(_ name: ImageReference, descriptor: Descriptor) throws {
         guard has(descriptor.digest) else { throw ImageStoreError.blobNotFound(descriptor.digest) }
-        var ref = name
-        ref.digest = nil
-        if ref.tag == nil { ref.tag = ImageReference.defaultTag }
-        let key = ref.description
+        let key = ImageStore.indexKey(name)
         try updateIndex { idx in
             let old = idx.manifests.first { ImageStore.entryName($0) == key }
             idx.manifests.removeAll { ImageStore.entryName($0) == key || ($0.digest == descriptor.digest && ImageStore.entryName($0) == nil) }
@@ -79,10 +88,7 @@ extension ImageStore {
     /// the image, it stays as a dangling entry; otherwise it becomes garbage for `gc()`.
     @discardableResult
     public func untag(_ name: ImageReference, keepDangling: Bool = false) throws -> Descriptor? {
-        var ref = name
-        ref.digest = nil
-        if ref.tag == nil { ref.tag = ImageReference.defaultTag }
-        let key = ref.description
+        let key = ImageStore.indexKey(name)
         return try updateIndex { idx in
             guard var old = idx.manifests.first(where: { ImageStore.entryName($0) == key }) else { return nil }
             old.annotations = nil

@@ -28,8 +28,9 @@ extension ImageStore {
             let desc = try resolve(arg)
             // A name saves that name; an ID or digest saves the image without names (as docker does).
             var names: [ImageReference] = []
-            if let ref = try? ImageReference(parsing: arg), try listImages().contains(where: { $0.reference == ref }) {
-                names = [ref]
+            if var ref = try? ImageReference(parsing: arg), ref.tag != nil {
+                ref.digest = nil
+                if try listImages().contains(where: { $0.reference == ref }) { names = [ref] }
             }
             let image = try self.image(for: desc, platform: platform)
             if let i = items.firstIndex(where: { $0.descriptor == desc }) {

@@ -1,6 +1,10 @@
 // Snapshots: unpacked root filesystems keyed by chain ID (image-spec config.md#layer-chainid).
+import Archive
 import Foundation
 import OCI
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension ImageStore {
     /// Directory of the snapshot for a chain ID (present or not).
@@ -16,6 +20,25 @@ extension ImageStore {
         }
         let dir = snapshotPath(chainID: chain)
         if FileOps.isDirectory(dir) { return dir }
-        throw ImageStoreError.unsupported("unpacking layers needs Archive's LayerApplier, which this build does not have yet")
+        let work = "\(root)/snapshots/tmp-\(UUID().uuidString)"
+        activeTemps.withLock { _ = $0.insert(work) }
+        defer { activeTemps.withLock { _ = $0.remove(work) } }
+        try FileOps.mkdirs(work)
+        do {
+            for layer in image.manifest.layers {
+                guard has(layer.digest) else { throw ImageStoreError.blobNotFound(layer.digest) }
+                try LayerApplier.apply(layer: path(for: layer.digest), to: work)
+            }
+            chmod(work, 0o755)
+        } catch {
+            FileOps.removeTree(work)
+            throw ImageStoreError.invalidContent("cannot unpack image \(image.id): \(error)")
+        }
+        if rename(work, dir) != 0 {
+            // Another process made it first: use theirs.
+            FileOps.removeTree(work)
+            guard FileOps.isDirectory(dir) else { throw ImageStoreError.io("cannot create snapshot", path: dir, errno: errno) }
+        }
+        return dir
     }
 }

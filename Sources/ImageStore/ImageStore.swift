@@ -29,6 +29,8 @@ public final class ImageStore: Sendable {
     /// another process has just written but not yet tagged.
     let gcLease: FileLock
     let activeTemps = Locked<Set<String>>([])
+    /// flock(2) does not exclude threads sharing one descriptor: this does, inside the process.
+    let indexMutex = Locked<Void>(())
 
     /// Opens (creating when absent) the store at `root`.
     public init(root: String) throws {
@@ -185,7 +187,8 @@ public final class ImageStore: Sendable {
 /// One blob being written: bytes are hashed as they stream into a temp file; `commit` checks
 /// digest and size, fsyncs and renames the file into `blobs/`. Nothing is left behind on
 /// `abort`, on a failed commit, or when the ingest is dropped without either.
-public final class BlobIngest {
+/// It may move between threads, but only one may use it at a time.
+public final class BlobIngest: @unchecked Sendable {
     let store: ImageStore
     public let tempPath: String
     private var fd: Int32

@@ -143,7 +143,8 @@ enum TarReader {
         let h = Handle(raw: false)
         let rc = path == "-" ? archive_read_open_fd(h.a, 0, 1 << 20) : archive_read_open_filename(h.a, path, 1 << 20)
         guard rc == ARCHIVE_OK else {
-            throw ImageStoreError.invalidContent("cannot read \(what): \(h.error)")
+            let hint = h.error.contains("Unrecognized") ? " (expected a tar archive, plain or compressed)" : ""
+            throw ImageStoreError.invalidContent("cannot read \(what): \(h.error)\(hint)")
         }
         var count = 0
         while true {
@@ -169,7 +170,13 @@ enum TarReader {
                 consumed = true
                 try drain(h, what: "\(what), entry \(name)", sink)
             }
-            _ = consumed
+            if !consumed {
+                // Skipping seeks over data in plain files; a truncated archive still fails at the next header.
+                let sr = archive_read_data_skip(h.a)
+                guard sr == ARCHIVE_OK || sr == ARCHIVE_WARN else {
+                    throw ImageStoreError.invalidContent("\(what) is damaged or truncated in entry \(name): \(h.error)")
+                }
+            }
         }
         if count == 0 { throw ImageStoreError.invalidContent("\(what) holds no files; is it a tar archive?") }
     }

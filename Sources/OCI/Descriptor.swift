@@ -35,16 +35,35 @@ public struct Descriptor: Codable, Hashable, Sendable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         mediaType = try c.decode(String.self, forKey: .mediaType)
+        guard MediaType.isValid(mediaType) else {
+            throw OCIError.invalidDocument("descriptor mediaType \"\(mediaType)\" is not a type/subtype media type")
+        }
         digest = try c.decode(Digest.self, forKey: .digest)
         size = try c.decode(Int64.self, forKey: .size)
         guard size >= 0 else {
             throw OCIError.invalidDocument("descriptor \(digest) has negative size \(size)")
         }
         urls = try c.decodeIfPresent([String].self, forKey: .urls)
+        for u in urls ?? [] where URL(string: u)?.scheme == nil {
+            throw OCIError.invalidDocument("descriptor \(digest) has an invalid URL \"\(u)\"")
+        }
         annotations = try c.decodeIfPresent([String: String].self, forKey: .annotations)
-        data = try c.decodeIfPresent(Data.self, forKey: .data)
+        if let b64 = try c.decodeIfPresent(String.self, forKey: .data) {
+            guard let d = Data(base64Encoded: b64) else {
+                throw OCIError.invalidDocument("descriptor \(digest) has data that is not padded base64")
+            }
+            guard Digest.compute(d, algorithm: digest.algorithm) == digest, Int64(d.count) == size else {
+                throw OCIError.invalidDocument("descriptor \(digest): its embedded data does not match its digest and size")
+            }
+            data = d
+        } else {
+            data = nil
+        }
         platform = try c.decodeIfPresent(Platform.self, forKey: .platform)
         artifactType = try c.decodeIfPresent(String.self, forKey: .artifactType)
+        if let artifactType, !MediaType.isValid(artifactType) {
+            throw OCIError.invalidDocument("descriptor artifactType \"\(artifactType)\" is not a type/subtype media type")
+        }
     }
 
     /// The image-spec's "empty" descriptor (`{}`), for artifacts without a config.

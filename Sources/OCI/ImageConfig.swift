@@ -166,6 +166,9 @@ public struct ContainerConfig: Codable, Hashable, Sendable {
         user = try c.decodeIfPresent(String.self, forKey: .user)
         exposedPorts = try c.decodeIfPresent([String: EmptyObject].self, forKey: .exposedPorts)
         env = try c.decodeIfPresent([String].self, forKey: .env)
+        for e in env ?? [] where e.firstIndex(of: "=").map({ $0 == e.startIndex }) ?? true {
+            throw OCIError.invalidDocument("config Env entry \"\(e)\" is not NAME=value")
+        }
         entrypoint = try c.decodeIfPresent([String].self, forKey: .entrypoint)
         cmd = try c.decodeIfPresent([String].self, forKey: .cmd)
         volumes = try c.decodeIfPresent([String: EmptyObject].self, forKey: .volumes)

@@ -46,6 +46,21 @@ public enum MediaType {
         }
     }
 
+    /// RFC 6838 `type/subtype` as the image-spec schema requires (each part 1-127 characters,
+    /// starting with a letter or digit).
+    public static func isValid(_ t: String) -> Bool {
+        let parts = t.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return false }
+        for p in parts {
+            let u = Array(p.utf8)
+            guard let f = u.first, u.count <= 127, isAlnum(f) else { return false }
+            guard u.allSatisfy({ isAlnum($0) || Array("!#$&^_.+-".utf8).contains($0) }) else { return false }
+        }
+        return true
+    }
+
+    static func isAlnum(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
+
     /// True for any layer media type, OCI or Docker.
     public static func isLayer(_ t: String) -> Bool { layerCompression(t) != nil }
 }

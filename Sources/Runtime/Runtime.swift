@@ -1,4 +1,336 @@
-/// The Runtime library; see ../shared/DESIGN.md for its place in the stack.
-public enum RuntimeModule {
-    public static let name = "Runtime"
+import CRuntime
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The state of a container as runtime-spec runtime.md#state defines it,
+/// plus the fields runc prints (`rootfs`, `created`, `owner`).
+public struct ContainerState: Codable, Sendable, Equatable {
+    public var ociVersion: String
+    public var id: String
+    public var status: String
+    public var pid: Int32
+    public var bundle: String
+    public var rootfs: String
+    public var created: String
+    public var owner: String
+    public var annotations: [String: String]?
+}
+
+/// What the runtime keeps on disk per container (`<root>/<id>/state.json`).
+struct ContainerRecord: Codable, Sendable {
+    var id: String
+    var bundle: String
+    var rootfs: String
+    var pid: Int32
+    var startTime: UInt64
+    var created: String
+    var spec: RuntimeSpec
+    var cgroup: Cgroup?
+}
+
+/// Options of `create` that are not part of config.json (runc's flags).
+public struct CreateOptions: Sendable {
+    /// Unix socket that receives the pty master when `process.terminal` is true.
+    public var consoleSocket: String?
+    /// File that receives the container process's pid.
+    public var pidFile: String?
+    /// Use MS_MOVE + chroot instead of pivot_root (for ramfs roots).
+    public var noPivot: Bool = false
+    /// Extra fds (3, 4, ...) passed to the container process.
+    public var preserveFDs: Int = 0
+    /// CDI devices to inject ("vendor/class=name"), resolved from the CDI spec dirs.
+    public var cdiDevices: [String] = []
+    /// File descriptors that become the container's stdin/stdout/stderr (nil: this process's).
+    public var stdin: Int32?
+    public var stdout: Int32?
+    public var stderr: Int32?
+    public init(consoleSocket: String? = nil, pidFile: String? = nil, noPivot: Bool = false, preserveFDs: Int = 0) {
+        self.consoleSocket = consoleSocket
+        self.pidFile = pidFile
+        self.noPivot = noPivot
+        self.preserveFDs = preserveFDs
+    }
+}
+
+/// An OCI runtime over a state directory, with runc's lifecycle:
+/// create -> start -> (kill) -> delete. Calls block; run them off the
+/// cooperative pool (they fork, wait and write cgroup files).
+public struct Runtime: Sendable {
+    /// Directory that holds one sub-directory of state per container.
+    public let root: String
+    /// Binary re-executed as the container init (it must link CRuntime); nil
+    /// forks the init straight from this process, which saves an exec.
+    public var initPath: String?
+
+    public init(root: String, initPath: String? = nil) {
+        self.root = root
+        self.initPath = initPath
+    }
+
+    /// The default state directory: /run/dockbuild as root, $XDG_RUNTIME_DIR/dockbuild otherwise.
+    public static var defaultRoot: String {
+        if geteuid() == 0 { return "/run/dockbuild" }
+        if let x = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !x.isEmpty { return x + "/dockbuild" }
+        return "/tmp/dockbuild-\(geteuid())"
+    }
+
+    func dir(_ id: String) -> String { root + "/" + id }
+
+    static func validate(id: String) throws {
+        guard !id.isEmpty else { throw RuntimeError(.usage, "container id must not be empty") }
+        let ok = id.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 95 || c == 43 || c == 45 || c == 46
+        }
+        guard ok, id != ".", id != ".." else {
+            throw RuntimeError(.usage, "invalid container id \"\(id)\": use letters, digits, '_', '+', '-' and '.'")
+        }
+    }
+
+    static func loadSpec(bundle: String) throws -> RuntimeSpec {
+        let path = bundle + "/config.json"
+        guard let data = Sys.readData(path) else {
+            throw RuntimeError(.invalidSpec, "cannot read \(path): is --bundle the directory that holds config.json?")
+        }
+        do {
+            return try JSONDecoder().decode(RuntimeSpec.self, from: data)
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            throw RuntimeError(.invalidSpec, "\(path): missing \(ctx.codingPath.map(\.stringValue).joined(separator: ".")).\(key.stringValue)")
+        } catch let DecodingError.typeMismatch(_, ctx) {
+            throw RuntimeError(.invalidSpec, "\(path): wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: ".")): \(ctx.debugDescription)")
+        } catch {
+            throw RuntimeError(.invalidSpec, "\(path) is not a valid runtime spec: \(error)")
+        }
+    }
+
+    func loadRecord(_ id: String) throws -> ContainerRecord {
+        try Runtime.validate(id: id)
+        guard let data = Sys.readData(dir(id) + "/state.json") else {
+            throw RuntimeError(.notFound, "container \"\(id)\" does not exist in \(root)")
+        }
+        do { return try JSONDecoder().decode(ContainerRecord.self, from: data) } catch {
+            throw RuntimeError(.invalidState, "state of container \"\(id)\" is damaged (\(dir(id))/state.json); delete it with --force")
+        }
+    }
+
+    func saveRecord(_ r: ContainerRecord) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        try Sys.writeAtomic(dir(r.id) + "/state.json", try enc.encode(r), mode: 0o600)
+    }
+
+    // MARK: status
+
+    func status(of r: ContainerRecord) -> String {
+        guard r.pid > 0 else {
+            return r.spec.process == nil && Sys.exists(dir(r.id) + "/exec.fifo") ? "created" : "stopped"
+        }
+        _ = waitpid(r.pid, nil, WNOHANG)  // reap it if it is our child
+        guard let st = Sys.processStat(r.pid), st.startTime == r.startTime, st.state != "Z", st.state != "X" else {
+            return "stopped"
+        }
+        if let cg = r.cgroup, cg.isFrozen { return "paused" }
+        return Sys.exists(dir(r.id) + "/exec.fifo") ? "created" : "running"
+    }
+
+    func publicState(_ r: ContainerRecord, status: String? = nil) -> ContainerState {
+        let s = status ?? self.status(of: r)
+        return ContainerState(ociVersion: r.spec.ociVersion, id: r.id, status: s, pid: s == "stopped" ? 0 : r.pid,
+                              bundle: r.bundle, rootfs: r.rootfs, created: r.created,
+                              owner: "", annotations: r.spec.annotations)
+    }
+
+    static func stateJSON(_ s: ContainerState) -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return (try? enc.encode(s)) ?? Data()
+    }
+
+    /// The state of container `id`.
+    public func state(id: String) throws -> ContainerState {
+        publicState(try loadRecord(id))
+    }
+
+    /// All containers under `root`, sorted by id.
+    public func list() -> [ContainerState] {
+        Sys.listDir(root).sorted().compactMap { try? state(id: $0) }
+    }
+
+    // MARK: start, kill, delete
+
+    /// Lets a created container run its process.
+    public func start(id: String) throws {
+        let r = try loadRecord(id)
+        let st = status(of: r)
+        guard st == "created" else {
+            throw RuntimeError(.invalidState, "cannot start container \"\(id)\": it is \(st), not created")
+        }
+        let fifo = dir(id) + "/exec.fifo"
+        guard r.spec.process != nil, r.pid > 0 else {
+            unlink(fifo)
+            throw RuntimeError(.invalidSpec, "container \"\(id)\" has no process in its config.json; nothing to start")
+        }
+        let fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        if fd < 0 { throw RuntimeError.sys("container \"\(id)\" is not waiting to start (open \(fifo))") }
+        var fst = stat()
+        fstat(fd, &fst)
+        var b: UInt8 = 0
+        let n = write(fd, &b, 1)
+        close(fd)
+        unlink(fifo)
+        if n != 1 { throw RuntimeError.sys("signal container \"\(id)\" to start") }
+        if let hooks = r.spec.hooks?.poststart, !hooks.isEmpty {
+            // poststart runs after the process is executed: the init holds the
+            // fifo open (close-on-exec) until its execve.
+            Runtime.waitForExec(pid: r.pid, fifo: fst)
+            do {
+                try Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "running")), kind: "poststart")
+            } catch {
+                FileHandle.standardError.write(Data("dockbuild runtime: warning: \(error)\n".utf8))
+            }
+        }
+    }
+
+    /// Sends `signal` to the container process (or every process in its cgroup with `all`).
+    public func kill(id: String, signal: Int32, all: Bool = false) throws {
+        let r = try loadRecord(id)
+        let st = status(of: r)
+        guard st == "created" || st == "running" || st == "paused" else {
+            throw RuntimeError(.invalidState, "cannot kill container \"\(id)\": it is \(st)")
+        }
+        if all, let cg = r.cgroup {
+            for p in cg.pids() { Glibc.kill(p, signal) }
+            if st == "paused" { try? cg.setFrozen(false) }
+            return
+        }
+        if r.pid <= 0 {
+            if signal == SIGKILL || signal == SIGTERM { unlink(dir(id) + "/exec.fifo") }
+            return
+        }
+        if Glibc.kill(r.pid, signal) != 0 { throw RuntimeError.sys("kill container \"\(id)\" (pid \(r.pid))") }
+    }
+
+    /// Removes a stopped (or, with `force`, any) container: processes, cgroup, state; runs poststop hooks.
+    public func delete(id: String, force: Bool = false) throws {
+        let r: ContainerRecord
+        do { r = try loadRecord(id) } catch let e as RuntimeError where e.kind == .invalidState && force {
+            Sys.removeAll(dir(id))
+            return
+        }
+        let st = status(of: r)
+        if st == "running" || st == "paused" || st == "created" {
+            guard force else {
+                throw RuntimeError(.invalidState, "cannot delete container \"\(id)\" that is \(st); kill it first or use --force")
+            }
+        }
+        if st != "stopped" && r.pid > 0 {
+            Glibc.kill(r.pid, SIGKILL)
+            for _ in 0..<500 {
+                _ = waitpid(r.pid, nil, WNOHANG)
+                if status(of: r) == "stopped" { break }
+                usleep(1000)
+            }
+        }
+        if r.pid > 0 { _ = waitpid(r.pid, nil, WNOHANG) }
+        r.cgroup?.destroy()
+        Sys.removeAll(dir(id))
+        if let hooks = r.spec.hooks?.poststop, !hooks.isEmpty {
+            do {
+                try Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "stopped")), kind: "poststop")
+            } catch {
+                FileHandle.standardError.write(Data("dockbuild runtime: warning: \(error)\n".utf8))
+            }
+        }
+    }
+
+    /// Freezes every process of the container.
+    public func pause(id: String) throws {
+        let r = try loadRecord(id)
+        guard status(of: r) == "running" else { throw RuntimeError(.invalidState, "container \"\(id)\" is not running") }
+        guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup") }
+        try cg.setFrozen(true)
+    }
+
+    public func resume(id: String) throws {
+        let r = try loadRecord(id)
+        guard status(of: r) == "paused" else { throw RuntimeError(.invalidState, "container \"\(id)\" is not paused") }
+        try r.cgroup?.setFrozen(false)
+    }
+
+    /// Changes cgroup limits of a live container and remembers them.
+    public func update(id: String, resources: RuntimeSpec.Resources) throws {
+        var r = try loadRecord(id)
+        let st = status(of: r)
+        guard st != "stopped" else { throw RuntimeError(.invalidState, "container \"\(id)\" is stopped") }
+        guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup") }
+        try cg.apply(resources, initial: false)
+        var linux = r.spec.linux ?? RuntimeSpec.Linux()
+        var cur = linux.resources ?? RuntimeSpec.Resources()
+        if let m = resources.memory { cur.memory = m }
+        if let c = resources.cpu { cur.cpu = c }
+        if let p = resources.pids { cur.pids = p }
+        if let b = resources.blockIO { cur.blockIO = b }
+        linux.resources = cur
+        r.spec.linux = linux
+        try saveRecord(r)
+    }
+
+    /// Resource usage read from the cgroup (`events --stats`).
+    public func stats(id: String) throws -> [String: [String: UInt64]] {
+        let r = try loadRecord(id)
+        return r.cgroup?.stats() ?? [:]
+    }
+
+    /// Pids of every process in the container's cgroup.
+    public func pids(id: String) throws -> [Int32] {
+        let r = try loadRecord(id)
+        return r.cgroup?.pids() ?? (status(of: r) == "stopped" ? [] : [r.pid])
+    }
+
+    /// Waits for the container process, which must be a child of this process
+    /// (true for containers created by this process). Returns a shell-style exit code.
+    public func wait(id: String) throws -> Int32 {
+        let r = try loadRecord(id)
+        guard r.pid > 0 else { throw RuntimeError(.invalidState, "container \"\(id)\" has no process to wait for") }
+        var status: Int32 = 0
+        while true {
+            let w = waitpid(r.pid, &status, 0)
+            if w == r.pid { return Sys.waitStatusCode(status) }
+            if w < 0 && errno == EINTR { continue }
+            throw RuntimeError.sys("wait for container \"\(id)\" (pid \(r.pid))")
+        }
+    }
+
+    static func waitForExec(pid: Int32, fifo: stat) {
+        let fdDir = "/proc/\(pid)/fd"
+        for _ in 0..<10_000 {
+            var holds = false
+            for name in Sys.listDir(fdDir) {
+                var st = stat()
+                if stat(fdDir + "/" + name, &st) == 0 && st.st_ino == fifo.st_ino && st.st_dev == fifo.st_dev { holds = true; break }
+            }
+            if !holds { return }
+            usleep(200)
+        }
+    }
+
+    /// RFC 3339 UTC time with nanoseconds, like runc's `created` (no ICU on the start path).
+    static func now() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func p(_ v: Int32, _ w: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, w - s.count)) + s
+        }
+        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2)).\(p(Int32(ts.tv_nsec), 9))Z"
+    }
+}
+
+extension Runtime {
+    /// The spec a container was created with (defaults for `exec`).
+    public func spec(id: String) throws -> RuntimeSpec { try loadRecord(id).spec }
 }

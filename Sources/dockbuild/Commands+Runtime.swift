@@ -2,5 +2,5 @@ import ArgumentParser
 
 /// Commands of this area, in the order `dockbuild --help` lists them.
 enum RuntimeCommands {
-    static let all: [any ParsableCommand.Type] = []
+    static let all: [any ParsableCommand.Type] = [RuntimeCommand.self, CDICommand.self]
 }

@@ -136,6 +136,19 @@ final class TempStore {
         #expect(loaded.chainID == img.config.rootfs.diffIDs.first)
     }
 
+    @Test func digestOnlyNamesMakeNoTag() throws {
+        let t = try TempStore()
+        let img = try Self.makeImage(t.store, layer: "d", tag: nil)
+        let ref = try ImageReference(parsing: "busybox@\(img.descriptor.digest)")
+        try t.store.tag(ref, descriptor: img.descriptor)
+        let named = try t.store.listImages().filter { $0.reference != nil }
+        #expect(named.map(\.reference) == [ref])
+        #expect(named.first?.reference?.tag == nil)
+        #expect(throws: ImageStoreError.self) { try t.store.resolve("busybox:latest") }
+        #expect(try t.store.resolve("busybox@\(img.descriptor.digest)") == img.descriptor)
+        #expect(try t.store.untag(ref) == img.descriptor)
+    }
+
     @Test func taggedTwiceStoredOnce() throws {
         let t = try TempStore()
         let img = try Self.makeImage(t.store, layer: "one", tag: "a")
@@ -232,6 +245,20 @@ final class TempStore {
             try await g.waitForAll()
         }
         #expect(try t.store.listImages().count == 17)
+    }
+
+    @Test func concurrentThreadsOnOneStoreDoNotLoseNames() async throws {
+        let t = try TempStore()
+        let img = try Self.makeImage(t.store, layer: "shared", tag: "base")
+        let store = t.store
+        let desc = img.descriptor
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            for i in 0..<32 {
+                g.addTask { try store.tag(try ImageReference(parsing: "same\(i)"), descriptor: desc) }
+            }
+            try await g.waitForAll()
+        }
+        #expect(try t.store.listImages().count == 33)
     }
 
     @Test func gcWaitsForOtherOpenStores() throws {

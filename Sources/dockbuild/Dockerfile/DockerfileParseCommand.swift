@@ -21,6 +21,9 @@ struct DockerfileParseCommand: ParsableCommand {
     @Flag(name: .long, help: "Only run the syntax layer (accepts unknown instructions, as BuildKit's parser does).")
     var syntaxOnly = false
 
+    @Option(name: .long, help: ArgumentHelp("Parse N times and report the mean time on standard error (benchmarks).", visibility: .hidden))
+    var repeatCount: Int?
+
     @Argument(help: "The Dockerfile to read (default: ./Dockerfile; - for standard input).")
     var file: String?
 
@@ -38,6 +41,20 @@ struct DockerfileParseCommand: ParsableCommand {
         let text = String(decoding: data, as: UTF8.self)
         let name = path == "-" ? "<stdin>" : path
         do {
+            if let n = repeatCount, n > 0 {
+                let clock = ContinuousClock()
+                var count = 0
+                let elapsed = try clock.measure {
+                    for _ in 0..<n {
+                        count += syntaxOnly ? try SyntaxTree.parse(text, fileName: name).instructions.count
+                            : try Dockerfile.parse(text, fileName: name).instructions.count
+                    }
+                }
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                FileHandle.standardError.write(Data(String(format: "parsed %d instructions x %d in %.3f s: %.2f ms per parse\n",
+                                                           count / n, n, seconds, seconds * 1000 / Double(n)).utf8))
+                return
+            }
             let tree: SyntaxTree
             if syntaxOnly {
                 tree = try SyntaxTree.parse(text, fileName: name)

@@ -1,0 +1,91 @@
+import Foundation
+
+/// The client side of a monitor's attach socket: copies the terminal or stdin in, output out,
+/// sends window sizes, and detaches on ctrl-p ctrl-q when attached to a terminal.
+public enum AttachClient {
+    /// Connects to a running (or starting) container's monitor.
+    public static func connect(_ manager: ContainerManager, id: String) throws -> Int32 {
+        try Sock.unixConnect("\(manager.store.directory(id))/attach.sock")
+    }
+
+    /// Sends the current terminal size of fd 0 (or 24x80).
+    public static func sendSize(_ fd: Int32) {
+        var ws = winsize()
+        if ioctl(0, UInt(TIOCGWINSZ), &ws) != 0 || ws.ws_row == 0 { ws.ws_row = 24; ws.ws_col = 80 }
+        let p = Data([UInt8(ws.ws_row >> 8), UInt8(ws.ws_row & 0xff), UInt8(ws.ws_col >> 8), UInt8(ws.ws_col & 0xff)])
+        _ = Sock.writeAll(fd, AttachFrame.encode(.resize, p))
+    }
+
+    /// Runs the session; returns the container's exit code, or nil when the user detached
+    /// (or the monitor went away without reporting one).
+    public static func run(socket fd: Int32, tty: Bool, forwardStdin: Bool, onSignal: (@Sendable (Int32) -> Void)? = nil) -> Int32? {
+        var saved = termios()
+        let raw = tty && isatty(0) == 1 && forwardStdin
+        if raw {
+            tcgetattr(0, &saved)
+            var t = saved
+            cfmakeraw(&t)
+            tcsetattr(0, TCSANOW, &t)
+        }
+        defer { if raw { var s = saved; tcsetattr(0, TCSANOW, &s) } }
+        let detached = Locked(false)
+        var sources: [any DispatchSourceSignal] = []
+        if tty {
+            signal(SIGWINCH, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: SIGWINCH, queue: .global())
+            s.setEventHandler { sendSize(fd) }
+            s.resume()
+            sources.append(s)
+        } else if let onSignal {
+            for sig in [SIGINT, SIGTERM, SIGHUP] {
+                signal(sig, SIG_IGN)
+                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                s.setEventHandler { onSignal(sig) }
+                s.resume()
+                sources.append(s)
+            }
+        }
+        defer { for s in sources { s.cancel() } }
+        if forwardStdin {
+            let t = Thread {
+                var buf = [UInt8](repeating: 0, count: 8192)
+                var sawCtrlP = false
+                while true {
+                    let n = read(0, &buf, buf.count)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { _ = Sock.writeAll(fd, AttachFrame.encode(.stdinClose, Data())); return }
+                    var chunk = Array(buf[0..<n])
+                    if raw {
+                        // ctrl-p ctrl-q detaches (the keys are not sent)
+                        var out: [UInt8] = []
+                        for b in chunk {
+                            if sawCtrlP {
+                                sawCtrlP = false
+                                if b == 0x11 { detached.withLock { $0 = true }; shutdown(fd, Int32(SHUT_RDWR)); return }
+                                out.append(0x10)
+                            }
+                            if b == 0x10 { sawCtrlP = true; continue }
+                            out.append(b)
+                        }
+                        chunk = out
+                    }
+                    if !chunk.isEmpty, !Sock.writeAll(fd, AttachFrame.encode(.stdin, Data(chunk))) { return }
+                }
+            }
+            t.start()
+        }
+        var code: Int32?
+        while let (kind, payload) = AttachFrame.read(fd) {
+            switch kind {
+            case .stdout: _ = payload.withUnsafeBytes { Sock.writeAll(1, $0) }
+            case .stderr: _ = payload.withUnsafeBytes { Sock.writeAll(2, $0) }
+            case .exit: code = Int32(String(decoding: payload, as: UTF8.self)) ?? 0
+            default: break
+            }
+            if code != nil { break }
+        }
+        close(fd)
+        if detached.current { return nil }
+        return code
+    }
+}

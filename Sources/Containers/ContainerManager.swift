@@ -1,0 +1,390 @@
+import Archive
+import Foundation
+import ImageStore
+import OCI
+
+/// The container lifecycle without a daemon: every operation reads and writes the state under
+/// the store root, and running containers are held by their monitor processes.
+public final class ContainerManager: Sendable {
+    public let root: String
+    public let store: ContainerStore
+    public let volumes: VolumeStore
+
+    public init(root: String) throws {
+        self.root = root
+        store = try ContainerStore(root: root)
+        volumes = VolumeStore(root: root)
+    }
+
+    /// The image store (opened per use: an open store holds gc's shared lock).
+    public func images() throws -> ImageStore { try ImageStore(root: root) }
+
+    public func runtime() throws -> OCIRuntime { try OCIRuntime(storeRoot: root) }
+
+    // MARK: - create
+
+    /// Creates a container from an image and flags. `pull` fetches an image that is missing
+    /// (or always, when `pullPolicy` is "always"); it is given the image reference.
+    public func create(_ o: CreateOptions, pullPolicy: String = "missing",
+                       pull: ((String) throws -> Void)? = nil) throws -> ContainerRecord {
+        let imgStore = try images()
+        guard ["missing", "always", "never"].contains(pullPolicy) else {
+            throw ContainersError.invalidArgument("--pull \(pullPolicy): use missing, always or never")
+        }
+        if pullPolicy == "always" {
+            guard let pull else { throw ContainersError.invalidArgument("--pull always: pulling is not available here") }
+            try pull(o.image)
+        }
+        let image: Image
+        do { image = try imgStore.image(o.image) } catch let e as ImageStoreError {
+            guard case .imageNotFound = e, pullPolicy == "missing", let pull else {
+                if case .imageNotFound = e {
+                    throw ContainersError.notFound("image \(o.image): not in the store (pull it with `dockbuild pull \(o.image)` or build it)")
+                }
+                throw e
+            }
+            try pull(o.image)
+            image = try imgStore.image(o.image)
+        }
+        let id = ContainerStore.newID()
+        let name: String
+        if let n = o.name {
+            let clean = n.hasPrefix("/") ? String(n.dropFirst()) : n
+            guard ContainerStore.validName(clean) else {
+                throw ContainersError.invalidArgument("--name \"\(n)\": use letters, digits, _ . - (starting with a letter or digit)")
+            }
+            if let other = store.nameInUse(clean) { throw ContainersError.nameInUse(clean, id: other) }
+            name = clean
+        } else {
+            name = store.generateName()
+        }
+        guard ["bridge", "host", "none"].contains(o.network) || o.network.hasPrefix("container:") else {
+            throw ContainersError.invalidArgument("--network \(o.network): use bridge, host, none or container:NAME")
+        }
+        if o.gpus != nil { _ = try CDI.gpuEdits(o.gpus ?? "all") }
+        let ic = image.config.config ?? ContainerConfig()
+        // environment: image first, flags override by key
+        var env = ic.env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        func setEnv(_ kv: String) {
+            let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
+            env.removeAll { $0 == key || $0.hasPrefix(key + "=") }
+            env.append(kv)
+        }
+        let hostname = o.hostname ?? (o.network == "host" ? ProcessInfo.processInfo.hostName : String(id.prefix(12)))
+        setEnv("HOSTNAME=\(hostname)")
+        if o.tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
+        for e in o.env {
+            if e.contains("=") { setEnv(e) } else if let v = ProcessInfo.processInfo.environment[e] { setEnv("\(e)=\(v)") }
+        }
+        var entrypoint = ic.entrypoint ?? []
+        var cmd = ic.cmd ?? []
+        if let ep = o.entrypoint { entrypoint = ep.filter { !$0.isEmpty }; cmd = [] }
+        if !o.command.isEmpty { cmd = o.command }
+        guard !(entrypoint + cmd).isEmpty else {
+            throw ContainersError.invalidArgument("no command given and the image \(o.image) has no Entrypoint or Cmd: add one after the image name")
+        }
+        var exposed = Set((ic.exposedPorts ?? [:]).keys)
+        for p in o.ports { exposed.insert("\(p.containerPort)/\(p.proto)") }
+        // mounts: named volumes exist, anonymous ones are created, image VOLUMEs get one each
+        var mounts: [MountPoint] = []
+        for var m in o.mounts {
+            guard m.destination.hasPrefix("/") else {
+                throw ContainersError.invalidArgument("mount destination \"\(m.destination)\" must be an absolute path")
+            }
+            if m.type == .volume {
+                if m.source.isEmpty { m.source = try volumes.create(nil, anonymous: true).name; m.anonymous = true }
+                else { try volumes.create(m.source) }
+            }
+            if m.type == .bind {
+                var st = stat()
+                guard stat(m.source, &st) == 0 else {
+                    throw ContainersError.invalidArgument("bind mount source \(m.source) does not exist on the host")
+                }
+            }
+            mounts.append(m)
+        }
+        for v in (ic.volumes ?? [:]).keys.sorted() where !mounts.contains(where: { $0.destination == v }) {
+            let vol = try volumes.create(nil, anonymous: true)
+            mounts.append(MountPoint(type: .volume, source: vol.name, destination: v, anonymous: true))
+        }
+        let record = ContainerRecord(
+            id: id, name: name, created: Time.now(), image: o.image, imageID: image.id.description,
+            imageDescriptor: image.descriptor, chainID: image.chainID?.description,
+            entrypoint: entrypoint, cmd: cmd, env: env,
+            workingDir: o.workingDir ?? ic.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/",
+            user: o.user ?? ic.user ?? "", hostname: hostname, tty: o.tty, openStdin: o.openStdin,
+            labels: (ic.labels ?? [:]).merging(o.labels) { $1 }, exposedPorts: exposed.sorted(),
+            stopSignal: ic.stopSignal, autoRemove: o.autoRemove, readOnly: o.readOnly, privileged: o.privileged,
+            capAdd: o.capAdd, capDrop: o.capDrop, initProcess: o.initProcess, mounts: mounts, ports: o.ports,
+            publishAll: o.publishAll, network: o.network, memory: o.memory ?? 0, memorySwap: o.memorySwap ?? 0,
+            nanoCpus: o.nanoCpus ?? 0, pidsLimit: o.pidsLimit ?? 0, gpus: o.gpus)
+        _ = try effectiveCapabilities(record)
+        if record.initProcess && initBinary(record) == nil {
+            throw ContainersError.missingTool("tini")
+        }
+        let dir = store.directory(id)
+        try FS.mkdirs(dir)
+        try FS.mkdirs("\(dir)/upper")
+        try FS.mkdirs("\(dir)/work")
+        try FS.mkdirs("\(dir)/rootfs")
+        try store.save(record)
+        try store.saveState(id, ContainerState())
+        try imgStore.hold(image.descriptor.digest, by: "container-\(id)")
+        // docker copies the image's files into a fresh volume mounted over them
+        let snap = try snapshot(imgStore, image)
+        for m in mounts where m.type == .volume && volumes.isEmpty(m.source) {
+            let src = snap + m.destination
+            if FS.isDir(src), let data = try? volumes.dataPath(m.source) {
+                _ = try? Shell.run(["cp", "-a", "\(src)/.", data])
+            }
+        }
+        return record
+    }
+
+    /// The image's unpacked layers (the store's snapshot, built here when the store cannot yet).
+    func snapshot(_ s: ImageStore, _ image: Image) throws -> String {
+        if let p = try? s.snapshot(for: image) { return p }
+        guard let chain = image.chainID else {
+            let empty = "\(root)/snapshots/empty"
+            try FS.mkdirs(empty)
+            return empty
+        }
+        let dir = s.snapshotPath(chainID: chain)
+        if FS.isDir(dir) { return dir }
+        let tmp = "\(dir).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FS.mkdirs(tmp)
+        do {
+            for layer in image.manifest.layers { try LayerApplier.apply(layer: s.path(for: layer.digest), to: tmp) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw error
+        }
+        if rename(tmp, dir) != 0 {
+            try? FileManager.default.removeItem(atPath: tmp)
+            guard FS.isDir(dir) else { throw ContainersError.system("cannot create snapshot \(dir)", errno: errno) }
+        }
+        return dir
+    }
+
+    /// Mounts the container's rootfs: an overlay whose lower layer is the image snapshot.
+    /// Nothing is copied; the container's writes land in `upper/`.
+    public func mountRootfs(_ r: ContainerRecord) throws -> String {
+        let dir = store.directory(r.id)
+        let rootfs = "\(dir)/rootfs"
+        if FS.isMountPoint(rootfs) { return rootfs }
+        let s = try images()
+        let image = try s.image(for: r.imageDescriptor)
+        let lower = try snapshot(s, image)
+        try FS.mkdirs("\(dir)/upper"); try FS.mkdirs("\(dir)/work"); try FS.mkdirs(rootfs)
+        let opts = "lowerdir=\(lower),upperdir=\(dir)/upper,workdir=\(dir)/work"
+        if mount("overlay", rootfs, "overlay", 0, opts) != 0 {
+            throw ContainersError.system("cannot mount the overlay rootfs at \(rootfs) (\(opts))", errno: errno)
+        }
+        return rootfs
+    }
+
+    /// Ports to publish: the `-p` bindings plus, with `-P`, every exposed port on a free host port.
+    func portRequests(_ r: ContainerRecord) -> [PortBinding] {
+        var out = r.ports
+        if r.publishAll {
+            for e in r.exposedPorts {
+                let parts = e.split(separator: "/")
+                guard let p = Int(parts[0]) else { continue }
+                let proto = parts.count > 1 ? String(parts[1]) : "tcp"
+                if !out.contains(where: { $0.containerPort == p && $0.proto == proto }) {
+                    out.append(PortBinding(hostPort: 0, containerPort: p, proto: proto))
+                }
+            }
+        }
+        return out
+    }
+
+    /// A static init for `--init` (tini, docker-init or catatonit on the host).
+    func initBinary(_ r: ContainerRecord) -> String? {
+        guard r.initProcess else { return nil }
+        for n in ["docker-init", "tini-static", "tini", "catatonit"] { if let p = Shell.which(n) { return p } }
+        return nil
+    }
+
+    // MARK: - start
+
+    /// The monitor that was started, and the pipe it reports on ("listening", then "ok" or "error: ...").
+    public struct Launch: Sendable {
+        public let pid: Int32
+        public let readyFD: Int32
+
+        /// The next line the monitor reports; nil when it closed the pipe.
+        public func nextLine() -> String? {
+            var bytes: [UInt8] = []
+            var b: UInt8 = 0
+            while true {
+                let n = read(readyFD, &b, 1)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+                if b == 10 { return String(decoding: bytes, as: UTF8.self) }
+                bytes.append(b)
+            }
+        }
+
+        /// Waits for "ok"; throws the monitor's error.
+        public func waitStarted() throws {
+            while let line = nextLine() {
+                if line == "ok" { close(readyFD); return }
+                if line.hasPrefix("error: ") { close(readyFD); throw ContainersError.runtime(String(line.dropFirst(7))) }
+            }
+            close(readyFD)
+            throw ContainersError.runtime("the container's monitor exited before starting it (see \(readyFD))")
+        }
+    }
+
+    /// Starts a created or exited container by launching its monitor (`monitorCommand` is the
+    /// re-executed dockbuild binary with its hidden subcommand and arguments, id last).
+    public func start(_ id: String, monitorCommand: [String], attach: Bool) throws -> Launch {
+        try store.withLock(id) {
+            let st = store.state(id)
+            if st.status == .running { throw ContainersError.invalidState("container \(id.prefix(12)) is already running") }
+            let dir = store.directory(id)
+            guard let pp = Sys.pipeCloexec() else { throw ContainersError.system("pipe", errno: errno) }
+            let p = [pp.0, pp.1]
+            let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
+            let log = open("\(dir)/monitor.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            defer { close(devnull); if log >= 0 { close(log) }; close(p[1]) }
+            var opts = Shell.SpawnOptions(fds: [devnull, log >= 0 ? log : devnull, log >= 0 ? log : devnull, p[1]])
+            opts.newSession = true
+            let args = monitorCommand + (attach ? ["--attach"] : []) + [id]
+            let pid = try Shell.spawn(args, opts)
+            var s = store.rawState(id)
+            s.status = st.status == .created ? .created : .exited
+            return Launch(pid: pid, readyFD: p[0])
+        }
+    }
+
+    // MARK: - stop, kill, wait
+
+    /// Waits until the container is no longer running; false on timeout.
+    public func waitStopped(_ id: String, timeout: Double) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while store.state(id).status == .running {
+            if Date() > end { return false }
+            usleep(20_000)
+        }
+        return true
+    }
+
+    /// Sends the stop signal, then SIGKILL after `timeout` seconds, like `docker stop`.
+    public func stop(_ id: String, timeout: Int) throws {
+        let c = try store.container(id)
+        guard c.isRunning else { return }
+        let rt = try runtime()
+        try rt.kill(id, signal: c.record.stopSignal ?? "SIGTERM")
+        if waitStopped(id, timeout: Double(timeout)) { return }
+        try rt.kill(id, signal: "SIGKILL", all: true)
+        if !waitStopped(id, timeout: 15) {
+            throw ContainersError.runtime("container \(id.prefix(12)) did not stop after SIGKILL")
+        }
+    }
+
+    public func kill(_ id: String, signal: String) throws {
+        let c = try store.container(id)
+        guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running") }
+        try runtime().kill(id, signal: signal)
+    }
+
+    /// Blocks until the container exits and returns its exit code.
+    public func wait(_ id: String) -> Int32 {
+        while store.state(id).status == .running || isStarting(id) { usleep(50_000) }
+        return store.state(id).exitCode
+    }
+
+    private func isStarting(_ id: String) -> Bool { false }
+
+    // MARK: - remove
+
+    /// Removes a container (`force` kills it first; `volumes` removes its anonymous volumes).
+    public func remove(_ id: String, force: Bool, volumes removeVolumes: Bool) throws {
+        let c = try store.container(id)
+        if c.isRunning {
+            guard force else {
+                throw ContainersError.invalidState("container \(c.name) is running: stop it first or use `rm -f`")
+            }
+            try? runtime().kill(id, signal: "SIGKILL", all: true)
+            _ = waitStopped(id, timeout: 15)
+        }
+        var r = c.record
+        if !removeVolumes { r.mounts = r.mounts.map { var m = $0; m.anonymous = false; return m } }
+        try removeFiles(r)
+    }
+
+    /// Deletes everything a stopped container left: runtime state, mounts, namespace, files, hold.
+    func removeFiles(_ r: ContainerRecord) throws {
+        let dir = store.directory(r.id)
+        if let rt = try? runtime() { rt.delete(r.id) }
+        FS.unmount("\(dir)/rootfs")
+        if r.network == "bridge", let n = try? BridgeNetwork.current() { n.detach(containerID: r.id) }
+        for m in r.mounts where m.anonymous && m.type == .volume { try? volumes.remove(m.source) }
+        if let s = try? images() { s.release(holder: "container-\(r.id)") }
+        do { try FileManager.default.removeItem(atPath: dir) } catch {
+            throw ContainersError.system("cannot remove \(dir)", errno: EBUSY)
+        }
+    }
+
+    /// Removes every stopped container; returns their ids.
+    public func prune() -> [String] {
+        var out: [String] = []
+        for c in store.list() where !c.isRunning {
+            if (try? remove(c.id, force: false, volumes: false)) != nil { out.append(c.id) }
+        }
+        return out
+    }
+
+    // MARK: - update
+
+    /// Changes the resources of a container (and of its cgroup when it runs).
+    public func update(_ id: String, memory: Int64?, memorySwap: Int64?, nanoCpus: Int64?, pidsLimit: Int64?) throws {
+        try store.withLock(id) {
+            var r = try store.record(id)
+            if store.state(id).status == .running {
+                var swap = memorySwap
+                if let m = memory, swap == nil, r.memorySwap > 0, r.memorySwap < m { swap = m }
+                if let m = memory, swap == nil, r.memorySwap == 0 { swap = -1; _ = m }
+                try runtime().update(id, memory: memory, memorySwap: swap, cpuQuota: nanoCpus.map { $0 / 10_000 },
+                                     cpuPeriod: nanoCpus.map { _ in 100_000 }, pids: pidsLimit)
+            }
+            if let memory { r.memory = memory }
+            if let memorySwap { r.memorySwap = memorySwap }
+            if let nanoCpus { r.nanoCpus = nanoCpus }
+            if let pidsLimit { r.pidsLimit = pidsLimit }
+            try store.save(r)
+        }
+    }
+
+    // MARK: - commit
+
+    /// Turns the container's changes (its overlay upper dir) into a layer on top of its image.
+    public func commit(_ id: String, tag: String?, author: String?, message: String?) throws -> Image {
+        let c = try store.container(id)
+        let s = try images()
+        let base = try s.image(for: c.record.imageDescriptor)
+        let tmp = "\(s.tempDir)/commit-\(id.prefix(12))-\(getpid()).tar.gz"
+        defer { unlink(tmp) }
+        let info = try LayerDiff.fromOverlayUpper("\(c.directory)/upper", to: tmp, compression: .default)
+        if !s.has(info.digest) { try s.adoptFile(at: tmp, digest: info.digest) }
+        var cfg = base.config
+        let now = Time.now()
+        cfg.created = now
+        if let author { cfg.author = author }
+        var cc = cfg.config ?? ContainerConfig()
+        cc.env = c.record.env.filter { !$0.hasPrefix("HOSTNAME=") }
+        cc.entrypoint = c.record.entrypoint.isEmpty ? nil : c.record.entrypoint
+        cc.cmd = c.record.cmd.isEmpty ? nil : c.record.cmd
+        cc.workingDir = c.record.workingDir
+        cc.user = c.record.user.isEmpty ? nil : c.record.user
+        cc.labels = c.record.labels.isEmpty ? nil : c.record.labels
+        cfg.config = cc
+        cfg.rootfs.diffIDs.append(info.diffID)
+        cfg.history = (cfg.history ?? []) + [History(created: now, author: author, createdBy: "dockbuild commit \(c.name)", comment: message)]
+        let layer = Descriptor(mediaType: info.mediaType, digest: info.digest, size: info.size)
+        let ref = try tag.map { try ImageReference(parsing: $0) }
+        return try s.putImage(config: cfg, layers: base.manifest.layers + [layer], tag: ref)
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import OCI
+
+/// Containers on disk under `<root>/containers/<id>/`: config.json (the record), state.json
+/// (what the monitor reports), container.log (JSON lines), upper/ work/ rootfs/ (the overlay),
+/// bundle/config.json (the runtime spec), attach.sock (the monitor's socket).
+public final class ContainerStore: Sendable {
+    public let root: String
+    public var containersDir: String { "\(root)/containers" }
+
+    public init(root: String) throws {
+        self.root = root
+        try FS.mkdirs("\(root)/containers")
+        try FS.mkdirs("\(root)/volumes")
+    }
+
+    public func directory(_ id: String) -> String { "\(containersDir)/\(id)" }
+
+    // MARK: - records
+
+    public func ids() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: containersDir)) ?? []
+        return names.filter { $0.count == 64 && FS.exists("\(containersDir)/\($0)/config.json") }.sorted()
+    }
+
+    public func record(_ id: String) throws -> ContainerRecord {
+        let p = "\(directory(id))/config.json"
+        guard let d = FileManager.default.contents(atPath: p) else { throw ContainersError.notFound(id) }
+        do { return try JSONDecoder().decode(ContainerRecord.self, from: d) } catch {
+            throw ContainersError.invalidState("\(p) is damaged (\(error)); remove the container with `dockbuild rm -f \(id.prefix(12))`")
+        }
+    }
+
+    public func save(_ r: ContainerRecord) throws {
+        try FS.writeJSON(r, to: "\(directory(r.id))/config.json")
+    }
+
+    public func rawState(_ id: String) -> ContainerState {
+        guard let d = FileManager.default.contents(atPath: "\(directory(id))/state.json"),
+              let s = try? JSONDecoder().decode(ContainerState.self, from: d) else { return ContainerState() }
+        return s
+    }
+
+    public func saveState(_ id: String, _ s: ContainerState) throws {
+        try FS.writeJSON(s, to: "\(directory(id))/state.json")
+    }
+
+    /// Changes the state under the container's lock so the monitor and the CLI never lose a write.
+    @discardableResult
+    public func updateState(_ id: String, _ f: (inout ContainerState) -> Void) throws -> ContainerState {
+        try withLock(id) {
+            var s = rawState(id)
+            f(&s)
+            try saveState(id, s)
+            return s
+        }
+    }
+
+    /// State with liveness checked: a container whose monitor is gone is not running.
+    public func state(_ id: String) -> ContainerState {
+        var s = rawState(id)
+        if s.status == .running && !Self.monitorAlive(s) {
+            s.status = .exited
+            if s.exitCode == 0 { s.exitCode = 255 }
+            if s.error.isEmpty { s.error = "the container's monitor process is gone" }
+        }
+        return s
+    }
+
+    public func container(_ id: String) throws -> Container {
+        Container(record: try record(id), state: state(id), directory: directory(id))
+    }
+
+    public func list() -> [Container] {
+        ids().compactMap { try? container($0) }.sorted { $0.record.created > $1.record.created }
+    }
+
+    /// Finds a container by full id, name, or unique id prefix.
+    public func lookup(_ ref: String) throws -> Container {
+        let key = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
+        let all = ids()
+        if all.contains(key) { return try container(key) }
+        var recs: [ContainerRecord] = []
+        for id in all { if let r = try? record(id) { recs.append(r) } }
+        if let byName = recs.first(where: { $0.name == key }) { return try container(byName.id) }
+        let lower = key.lowercased()
+        guard !lower.isEmpty, lower.allSatisfy({ $0.isHexDigit }) else { throw ContainersError.notFound(ref) }
+        let matches = recs.filter { $0.id.hasPrefix(lower) }
+        if matches.count == 1 { return try container(matches[0].id) }
+        if matches.isEmpty { throw ContainersError.notFound(ref) }
+        throw ContainersError.ambiguous(ref, candidates: matches.map { String($0.id.prefix(12)) })
+    }
+
+    public func nameInUse(_ name: String) -> String? {
+        for id in ids() { if let r = try? record(id), r.name == name { return id } }
+        return nil
+    }
+
+    // MARK: - locking
+
+    /// Runs `body` holding an exclusive flock on the container's lock file.
+    public func withLock<T>(_ id: String, _ body: () throws -> T) throws -> T {
+        let p = "\(directory(id))/lock"
+        let fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ContainersError.system("cannot open \(p)", errno: errno) }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 { if errno != EINTR { throw ContainersError.system("cannot lock \(p)", errno: errno) } }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    // MARK: - liveness
+
+    /// Start time of a process (field 22 of /proc/<pid>/stat), nil when it does not exist.
+    public static func processStartTime(_ pid: Int32) -> UInt64? {
+        guard pid > 0, let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = s.lastIndex(of: ")") else { return nil }
+        let fields = s[s.index(after: close)...].split(separator: " ")
+        // fields[0] is state (field 3): start time is field 22 -> index 19
+        guard fields.count > 19, fields[0] != "Z" else { return nil }
+        return UInt64(fields[19])
+    }
+
+    static func monitorAlive(_ s: ContainerState) -> Bool {
+        guard let t = processStartTime(s.monitorPid) else { return false }
+        return s.monitorStartTime == 0 || t == s.monitorStartTime
+    }
+
+    // MARK: - ids and names
+
+    public static func newID() -> String {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let fd = open("/dev/urandom", O_RDONLY)
+        if fd >= 0 { _ = read(fd, &bytes, 32); close(fd) } else { for i in 0..<32 { bytes[i] = UInt8.random(in: 0...255) } }
+        return bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static let adjectives = ["admiring", "brave", "calm", "dazzling", "eager", "focused", "gallant", "happy", "jolly",
+                             "keen", "loving", "modest", "nifty", "optimistic", "quirky", "relaxed", "serene",
+                             "tender", "upbeat", "vibrant", "wizardly", "zealous"]
+    static let surnames = ["archimedes", "babbage", "curie", "darwin", "euclid", "feynman", "galileo", "hopper",
+                           "hypatia", "kepler", "lovelace", "meitner", "newton", "noether", "pascal", "ritchie",
+                           "shannon", "thompson", "turing", "wozniak", "yalow"]
+
+    public func generateName() -> String {
+        for _ in 0..<100 {
+            let n = "\(Self.adjectives.randomElement() ?? "calm")_\(Self.surnames.randomElement() ?? "turing")"
+            if nameInUse(n) == nil { return n }
+        }
+        return "c_\(Self.newID().prefix(12))"
+    }
+
+    public static func validName(_ n: String) -> Bool {
+        guard let f = n.first, f.isLetter || f.isNumber else { return false }
+        return n.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
+    }
+}
+
+/// Small file helpers: directories and atomic JSON writes.
+enum FS {
+    static func mkdirs(_ p: String) throws {
+        do { try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true) } catch {
+            throw ContainersError.system("cannot create \(p)", errno: EIO)
+        }
+    }
+
+    static func exists(_ p: String) -> Bool { access(p, F_OK) == 0 }
+
+    static func isDir(_ p: String) -> Bool {
+        var st = stat()
+        return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func writeAtomic(_ data: Data, to path: String) throws {
+        let tmp = "\(path).tmp.\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ContainersError.system("cannot write \(tmp)", errno: errno) }
+        var ok = true
+        data.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                if n <= 0 { if errno == EINTR { continue }; ok = false; break }
+                off += n
+            }
+        }
+        fsync(fd)
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw ContainersError.system("cannot write \(path)", errno: e)
+        }
+    }
+
+    static func writeJSON<T: Encodable>(_ v: T, to path: String) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try writeAtomic(try enc.encode(v), to: path)
+    }
+
+    static func isMountPoint(_ p: String) -> Bool {
+        guard let m = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+        for line in m.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count > 4, unescape(String(f[4])) == p { return true }
+        }
+        return false
+    }
+
+    static func unescape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\040", with: " ").replacingOccurrences(of: "\\011", with: "\t")
+            .replacingOccurrences(of: "\\012", with: "\n").replacingOccurrences(of: "\\134", with: "\\")
+    }
+
+    /// Unmounts `p` (lazily when busy) if it is a mount point.
+    static func unmount(_ p: String) {
+        while isMountPoint(p) {
+            if umount2(p, 0) != 0 {
+                if umount2(p, Int32(MNT_DETACH)) != 0 { return }
+            }
+        }
+    }
+}

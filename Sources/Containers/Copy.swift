@@ -1,0 +1,47 @@
+import Foundation
+
+extension ContainerManager {
+    /// Copies between the host and a container's filesystem (`cp`); the rootfs is mounted for
+    /// the copy when the container is not running. Paths inside are resolved within the rootfs,
+    /// so symlinks in the container never lead outside it.
+    public func copy(_ id: String, containerPath: String, hostPath: String, toContainer: Bool) throws {
+        let c = try store.container(id)
+        let wasMounted = FS.isMountPoint("\(c.directory)/rootfs")
+        let rootfs = try mountRootfs(c.record)
+        defer { if !wasMounted && !c.isRunning { FS.unmount(rootfs) } }
+        let inside = try Self.resolveInRoot(rootfs, containerPath)
+        if toContainer {
+            guard FS.exists(hostPath) else { throw ContainersError.invalidArgument("cp: \(hostPath) does not exist") }
+            try Shell.check(["cp", "-a", "--", hostPath, inside], what: "copying \(hostPath) into the container")
+        } else {
+            guard FS.exists(inside) || (try? FileManager.default.destinationOfSymbolicLink(atPath: inside)) != nil else {
+                throw ContainersError.invalidArgument("cp: \(containerPath) does not exist in container \(c.name)")
+            }
+            try Shell.check(["cp", "-a", "--", inside, hostPath], what: "copying \(containerPath) out of the container")
+        }
+    }
+
+    /// Resolves `path` as the container would see it, following symlinks inside `root` only.
+    static func resolveInRoot(_ root: String, _ path: String) throws -> String {
+        var parts = path.split(separator: "/").map(String.init)
+        var resolved: [String] = []
+        var hops = 0
+        while !parts.isEmpty {
+            let p = parts.removeFirst()
+            if p == "." || p.isEmpty { continue }
+            if p == ".." { _ = resolved.popLast(); continue }
+            let candidate = root + "/" + (resolved + [p]).joined(separator: "/")
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: candidate), !parts.isEmpty || true {
+                hops += 1
+                if hops > 40 { throw ContainersError.invalidArgument("cp: too many symlinks in \(path)") }
+                if parts.isEmpty && false { resolved.append(p); continue }
+                let tparts = target.split(separator: "/").map(String.init)
+                if target.hasPrefix("/") { resolved = [] }
+                parts = tparts + parts
+                continue
+            }
+            resolved.append(p)
+        }
+        return root + "/" + resolved.joined(separator: "/")
+    }
+}

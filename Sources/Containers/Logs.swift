@@ -1,0 +1,68 @@
+import Foundation
+
+/// The container log: one JSON object per line, `{"log":"...","stream":"stdout","time":"..."}`,
+/// as docker's json-file driver writes it.
+public enum LogReader {
+    public struct Entry: Sendable { public var text: String; public var stream: String; public var time: String }
+
+    static func encode(text: String, stream: String, time: String) -> String {
+        "{\"log\":\(jsonString(text)),\"stream\":\"\(stream)\",\"time\":\"\(time)\"}\n"
+    }
+
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+
+    public static func decode(_ line: String) -> Entry? {
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let t = obj["log"] as? String else { return nil }
+        return Entry(text: t, stream: obj["stream"] as? String ?? "stdout", time: obj["time"] as? String ?? "")
+    }
+
+    /// Prints the log (last `tail` entries when given) and, with `follow`, keeps printing until
+    /// the container stops.
+    public static func stream(path: String, tail: Int?, follow: Bool, isRunning: () -> Bool,
+                              emit: (Entry) -> Void) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var pending = Data()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        func readAvailable() -> [String] {
+            var lines: [String] = []
+            while true {
+                let n = read(fd, &buf, buf.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                pending.append(contentsOf: buf[0..<n])
+            }
+            while let nl = pending.firstIndex(of: 10) {
+                lines.append(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
+                pending = Data(pending[(nl + 1)...])
+            }
+            return lines
+        }
+        var first = readAvailable()
+        if let tail { first = Array(first.suffix(max(0, tail))) }
+        for l in first { if let e = decode(l) { emit(e) } }
+        guard follow else { return }
+        while true {
+            let running = isRunning()
+            for l in readAvailable() { if let e = decode(l) { emit(e) } }
+            if !running { return }
+            usleep(100_000)
+        }
+    }
+}

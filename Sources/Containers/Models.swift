@@ -1,0 +1,221 @@
+import Foundation
+import OCI
+
+/// A published port: `[hostIP:]hostPort:containerPort/proto`; hostPort 0 asks for a free one.
+public struct PortBinding: Codable, Sendable, Hashable {
+    public var hostIP: String
+    public var hostPort: Int
+    public var containerPort: Int
+    public var proto: String
+    public init(hostIP: String = "", hostPort: Int, containerPort: Int, proto: String = "tcp") {
+        self.hostIP = hostIP; self.hostPort = hostPort; self.containerPort = containerPort; self.proto = proto
+    }
+
+    /// Parses docker's `-p` forms: `80`, `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`, `8080:80/udp`.
+    public init(parsing text: String) throws {
+        var spec = text
+        var proto = "tcp"
+        if let slash = spec.lastIndex(of: "/") {
+            proto = String(spec[spec.index(after: slash)...]).lowercased()
+            spec = String(spec[..<slash])
+        }
+        guard proto == "tcp" || proto == "udp" else {
+            throw ContainersError.invalidArgument("-p \(text): protocol must be tcp or udp")
+        }
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var ip = "", host = "", ctr = ""
+        switch parts.count {
+        case 1: ctr = parts[0]
+        case 2: host = parts[0]; ctr = parts[1]
+        case 3: ip = parts[0]; host = parts[1]; ctr = parts[2]
+        default: throw ContainersError.invalidArgument("-p \(text): expected [IP:]HOST:CONTAINER[/udp]")
+        }
+        guard let c = Int(ctr), (1...65535).contains(c) else {
+            throw ContainersError.invalidArgument("-p \(text): container port \"\(ctr)\" is not a port number (1-65535)")
+        }
+        var h = 0
+        if !host.isEmpty {
+            guard let v = Int(host), (0...65535).contains(v) else {
+                throw ContainersError.invalidArgument("-p \(text): host port \"\(host)\" is not a port number")
+            }
+            h = v
+        }
+        if !ip.isEmpty, inet_addr(ip) == INADDR_NONE, ip != "255.255.255.255" {
+            throw ContainersError.invalidArgument("-p \(text): \"\(ip)\" is not an IPv4 address")
+        }
+        self.init(hostIP: ip, hostPort: h, containerPort: c, proto: proto)
+    }
+
+    /// `0.0.0.0:8080->80/tcp` as `ps` shows it.
+    public var display: String {
+        "\(hostIP.isEmpty ? "0.0.0.0" : hostIP):\(hostPort)->\(containerPort)/\(proto)"
+    }
+}
+
+/// One mount of a container: a host directory, a named volume or a tmpfs.
+public struct MountPoint: Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable { case bind, volume, tmpfs }
+    public var type: Kind
+    /// Host path for binds, volume name for volumes, empty for tmpfs.
+    public var source: String
+    public var destination: String
+    public var readOnly: Bool
+    public var options: [String]
+    /// A volume created for this container only (image VOLUME or `-v /path`); `rm -v` removes it.
+    public var anonymous: Bool
+    public init(type: Kind, source: String, destination: String, readOnly: Bool = false, options: [String] = [], anonymous: Bool = false) {
+        self.type = type; self.source = source; self.destination = destination
+        self.readOnly = readOnly; self.options = options; self.anonymous = anonymous
+    }
+}
+
+/// What `run`/`create` were asked for, before the image is consulted.
+public struct CreateOptions: Codable, Sendable {
+    public var name: String?
+    public var image: String
+    public var command: [String] = []
+    public var entrypoint: [String]?
+    public var env: [String] = []
+    public var workingDir: String?
+    public var user: String?
+    public var hostname: String?
+    public var tty = false
+    public var openStdin = false
+    public var autoRemove = false
+    public var readOnly = false
+    public var privileged = false
+    public var capAdd: [String] = []
+    public var capDrop: [String] = []
+    public var initProcess = false
+    public var mounts: [MountPoint] = []
+    public var ports: [PortBinding] = []
+    public var publishAll = false
+    public var network = "bridge"
+    public var memory: Int64?
+    public var memorySwap: Int64?
+    public var nanoCpus: Int64?
+    public var pidsLimit: Int64?
+    public var gpus: String?
+    public var labels: [String: String] = [:]
+    public init(image: String) { self.image = image }
+}
+
+/// The resolved process and resources of a container (docker's Config + HostConfig).
+public struct ContainerRecord: Codable, Sendable {
+    public var id: String
+    public var name: String
+    public var created: String
+    public var image: String
+    public var imageID: String
+    public var imageDescriptor: Descriptor
+    public var chainID: String?
+    public var entrypoint: [String]
+    public var cmd: [String]
+    public var env: [String]
+    public var workingDir: String
+    public var user: String
+    public var hostname: String
+    public var tty: Bool
+    public var openStdin: Bool
+    public var labels: [String: String]
+    public var exposedPorts: [String]
+    public var stopSignal: String?
+    public var autoRemove: Bool
+    public var readOnly: Bool
+    public var privileged: Bool
+    public var capAdd: [String]
+    public var capDrop: [String]
+    public var initProcess: Bool
+    public var mounts: [MountPoint]
+    public var ports: [PortBinding]
+    public var publishAll: Bool
+    public var network: String
+    public var memory: Int64
+    public var memorySwap: Int64
+    public var nanoCpus: Int64
+    public var pidsLimit: Int64
+    public var gpus: String?
+
+    /// The argv the container runs: entrypoint then cmd.
+    public var argv: [String] { entrypoint + cmd }
+}
+
+/// What a container is doing; written by its monitor, read by everyone.
+public struct ContainerState: Codable, Sendable {
+    public enum Status: String, Codable, Sendable { case created, running, exited, dead }
+    public var status: Status = .created
+    public var pid: Int32 = 0
+    public var monitorPid: Int32 = 0
+    /// The monitor's start time (from /proc/<pid>/stat) so a reused pid is not mistaken for it.
+    public var monitorStartTime: UInt64 = 0
+    public var exitCode: Int32 = 0
+    public var oomKilled = false
+    public var startedAt: String = "0001-01-01T00:00:00Z"
+    public var finishedAt: String = "0001-01-01T00:00:00Z"
+    public var error: String = ""
+    public var ipAddress: String = ""
+    public var gateway: String = ""
+    public var macAddress: String = ""
+    public var ports: [PortBinding] = []
+    public var restartCount = 0
+    public var cgroupPaths: [String: String] = [:]
+    public init() {}
+}
+
+/// A container as listed: its record and its state with liveness checked.
+public struct Container: Sendable {
+    public var record: ContainerRecord
+    public var state: ContainerState
+    public var directory: String
+    public var id: String { record.id }
+    public var name: String { record.name }
+    public var isRunning: Bool { state.status == .running }
+}
+
+public enum Time {
+    /// RFC 3339 with nanoseconds, UTC, as docker prints times.
+    static func now() -> String { format(timespecNow()) }
+
+    static func timespecNow() -> timespec {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return ts
+    }
+
+    static func format(_ ts: timespec) -> String {
+        var t = ts.tv_sec
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
+                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), ts.tv_nsec)
+    }
+
+    static func parse(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        var base = s
+        if let dot = s.firstIndex(of: ".") {
+            base = String(s[..<dot]) + "Z"
+        }
+        return f.date(from: base)
+    }
+
+    /// "Up 3 minutes", "2 hours" like docker's human durations.
+    static func human(_ seconds: Double) -> String {
+        let s = Int(seconds)
+        if s < 1 { return "Less than a second" }
+        if s < 60 { return "\(s) second\(s == 1 ? "" : "s")" }
+        let m = s / 60
+        if m < 60 { return m == 1 ? "About a minute" : "\(m) minutes" }
+        let h = m / 60
+        if h < 48 { return h == 1 ? "About an hour" : "\(h) hours" }
+        return "\(h / 24) days"
+    }
+}
+
+extension Time {
+    /// Parses the RFC 3339 times the state files hold.
+    public static func parsePublic(_ s: String) -> Date? { parse(s) }
+    /// docker-style human durations ("5 seconds", "About a minute").
+    public static func humanPublic(_ seconds: Double) -> String { human(seconds) }
+}

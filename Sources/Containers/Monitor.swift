@@ -1,0 +1,374 @@
+import Foundation
+
+/// The per-container monitor (podman's conmon role). It is the `dockbuild` binary re-executed
+/// in its own session: it mounts the rootfs, sets up the network, runs the OCI runtime in the
+/// foreground, holds the container's stdio (pipes or a pty), writes the JSON-lines log, serves
+/// attach clients on a unix socket, runs the port forwarders, and records the exit code and
+/// OOM kill when the container ends. It outlives the CLI that started it.
+public final class Monitor: @unchecked Sendable {
+    let manager: ContainerManager
+    let id: String
+    var record: ContainerRecord
+    let dir: String
+    let clients = Locked<[Int32]>([])
+    var ptyMaster: Int32 = -1
+    let stdinFD = Locked<Int32>(-1)
+    var logFD: Int32 = -1
+    let logLock = NSLock()
+    var readyFD: Int32
+
+    init(manager: ContainerManager, id: String, readyFD: Int32) throws {
+        self.manager = manager
+        self.id = id
+        self.record = try manager.store.record(id)
+        self.dir = manager.store.directory(id)
+        self.readyFD = readyFD
+    }
+
+    /// Entry point of `dockbuild container-monitor`; returns the process exit status.
+    public static func main(root: String, id: String, waitAttach: Bool, readyFD: Int32) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        do {
+            let m = try Monitor(manager: try ContainerManager(root: root), id: id, readyFD: readyFD)
+            return m.run(waitAttach: waitAttach)
+        } catch {
+            report(readyFD, "error: \(error)")
+            return 1
+        }
+    }
+
+    static func report(_ fd: Int32, _ line: String) {
+        guard fd >= 0 else { return }
+        _ = Sock.writeAll(fd, Data((line + "\n").utf8))
+    }
+
+    private func ready(_ line: String, close done: Bool) {
+        Self.report(readyFD, line)
+        if done && readyFD >= 0 { close(readyFD); readyFD = -1 }
+    }
+
+    // MARK: - run
+
+    func run(waitAttach: Bool) -> Int32 {
+        var net: BridgeNetwork?
+        var ip = ""
+        var forwarders: [PortForwarder] = []
+        let runtime: OCIRuntime
+        do { runtime = try OCIRuntime(storeRoot: manager.root) } catch { fail("\(error)"); return 1 }
+        logFD = open("\(dir)/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+
+        func teardown() {
+            if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
+            for f in forwarders { close(f.fd) }
+            FS.unmount("\(dir)/rootfs")
+        }
+
+        var runtimePid: pid_t = 0
+        var listenFD: Int32 = -1
+        do {
+            runtime.delete(id)
+            let rootfs = try manager.mountRootfs(record)
+            var nsPath: String?
+            switch record.network {
+            case "bridge":
+                let n = try BridgeNetwork.current()
+                net = n
+                ip = try n.allocate(containerID: id, holderPid: getpid())
+                nsPath = try n.attach(containerID: id, ip: ip)
+            case "none", "host": break
+            default:
+                if record.network.hasPrefix("container:") {
+                    let other = try manager.store.lookup(String(record.network.dropFirst(10)))
+                    guard other.isRunning else { throw ContainersError.invalidState("--network \(record.network): that container is not running") }
+                    nsPath = "/proc/\(other.state.pid)/ns/net"
+                } else {
+                    throw ContainersError.network("unknown network \"\(record.network)\" (use bridge, host, none or container:NAME)")
+                }
+            }
+            try writeEtcFiles(ip: ip)
+            var bound: [PortBinding] = []
+            if record.network == "bridge" {
+                for b in manager.portRequests(record) {
+                    let f = try PortForwarder(b, target: ip)
+                    forwarders.append(f)
+                    bound.append(f.binding)
+                }
+            }
+            listenFD = try Sock.unixListen("\(dir)/attach.sock")
+            var firstClient: Int32 = -1
+            var size: (UInt, UInt)?
+            if waitAttach {
+                ready("listening", close: false)
+                var pfd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+                if poll(&pfd, 1, 30_000) > 0 {
+                    firstClient = Sys.acceptCloexec(listenFD)
+                    if firstClient >= 0, record.tty, let (k, p) = AttachFrame.read(firstClient), k == .resize, p.count == 4 {
+                        size = (UInt(UInt16(p[p.startIndex]) << 8 | UInt16(p[p.startIndex + 1])),
+                                UInt(UInt16(p[p.startIndex + 2]) << 8 | UInt16(p[p.startIndex + 3])))
+                    }
+                }
+            }
+            let gpu = try record.gpus.map { try CDI.gpuEdits($0) }
+            let spec = try SpecBuilder.build(record, dir: dir, rootfs: rootfs, netnsPath: nsPath, volumes: manager.volumes,
+                                             gpuEdits: gpu, initPath: manager.initBinary(record), consoleSize: size)
+            try FS.mkdirs("\(dir)/bundle")
+            try FS.writeJSON(spec, to: "\(dir)/bundle/config.json")
+
+            // stdio
+            let pidFile = "\(dir)/bundle/pid"
+            unlink(pidFile)
+            var readers: [(Int32, String)] = []
+            var spawnOpts: Shell.SpawnOptions
+            let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
+            if record.tty {
+                let (m, slave) = try Self.openPTY()
+                ptyMaster = m
+                if let size { Self.setSize(m, rows: size.0, cols: size.1) }
+                spawnOpts = Shell.SpawnOptions(fds: [])
+                spawnOpts.controllingTTY = slave
+                readers.append((m, "stdout"))
+                stdinFD.withLock { $0 = m }
+            } else {
+                guard let op = Sys.pipeCloexec(), let ep = Sys.pipeCloexec(), let ip2 = Sys.pipeCloexec() else {
+                    throw ContainersError.system("pipe", errno: errno)
+                }
+                let o = [op.0, op.1], e = [ep.0, ep.1], i = [ip2.0, ip2.1]
+                var inRead = devnull
+                if record.openStdin { inRead = i[0]; stdinFD.withLock { $0 = i[1] } } else { close(i[0]); close(i[1]) }
+                spawnOpts = Shell.SpawnOptions(fds: [inRead, o[1], e[1]])
+                spawnOpts.newSession = true
+                readers.append((o[0], "stdout"))
+                readers.append((e[0], "stderr"))
+                defer { close(o[1]); close(e[1]); if record.openStdin { close(i[0]) } }
+                runtimePid = try Shell.spawn(runtime.runArgs(id: id, bundle: "\(dir)/bundle", pidFile: pidFile), spawnOpts)
+            }
+            if record.tty {
+                runtimePid = try Shell.spawn(runtime.runArgs(id: id, bundle: "\(dir)/bundle", pidFile: pidFile), spawnOpts)
+            }
+            close(devnull)
+            let group = DispatchGroup()
+            for (fd, stream) in readers {
+                group.enter()
+                let t = Thread { [self] in pumpOutput(fd, stream: stream); group.leave() }
+                t.start()
+            }
+            if firstClient >= 0 { addClient(firstClient) }
+
+            // wait for the container's pid (or the runtime's early exit)
+            var early: Int32?
+            var pid: Int32 = 0
+            for _ in 0..<3000 {
+                if let s = try? String(contentsOfFile: pidFile, encoding: .utf8), let p = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) { pid = p; break }
+                var st: Int32 = 0
+                if waitpid(runtimePid, &st, WNOHANG) == runtimePid { early = (st & 0x7f == 0) ? (st >> 8) & 0xff : 128 + (st & 0x7f); break }
+                usleep(10_000)
+            }
+            if pid == 0 {
+                if early == nil { _ = kill(runtimePid, SIGKILL); early = Shell.wait(runtimePid) }
+                _ = group.wait(timeout: .now() + 2)
+                let msg = lastLogLines()
+                runtime.delete(id)
+                teardown()
+                fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
+                finish(exitCode: 127, oom: false, error: msg, clientsToo: true)
+                return 1
+            }
+            let cg = Self.cgroupPaths(pid)
+            let mac = net?.macAddress(containerID: id) ?? ""
+            let gw = net?.gateway ?? ""
+            let me = getpid()
+            try manager.store.updateState(id) { s in
+                s.status = .running; s.pid = pid; s.monitorPid = me
+                s.monitorStartTime = ContainerStore.processStartTime(me) ?? 0
+                s.exitCode = 0; s.oomKilled = false; s.error = ""
+                s.startedAt = Time.now(); s.ipAddress = ip; s.gateway = gw; s.macAddress = mac
+                s.ports = bound; s.cgroupPaths = cg
+            }
+            for f in forwarders { f.start() }
+            ready("ok", close: true)
+            let lfd = listenFD
+            let acceptThread = Thread { [self] in
+                while true {
+                    let c = Sys.acceptCloexec(lfd)
+                    if c < 0 { if errno == EINTR { continue }; return }
+                    addClient(c)
+                }
+            }
+            acceptThread.start()
+
+            let status = Shell.wait(runtimePid)
+            _ = group.wait(timeout: .now() + 5)
+            let oom = Self.oomKilled(cg) || (status == 137 && Self.memoryFailed(cg))
+            runtime.delete(id)
+            unlink("\(dir)/attach.sock")
+            teardown()
+            finish(exitCode: status, oom: oom, error: "", clientsToo: true)
+            if record.autoRemove { try? manager.removeFiles(record) }
+            return 0
+        } catch {
+            if runtimePid > 0 { _ = kill(runtimePid, SIGKILL); _ = Shell.wait(runtimePid) }
+            runtime.delete(id)
+            teardown()
+            if listenFD >= 0 { unlink("\(dir)/attach.sock") }
+            fail("\(error)")
+            finish(exitCode: 125, oom: false, error: "\(error)", clientsToo: true)
+            return 1
+        }
+    }
+
+    private func fail(_ message: String) {
+        ready("error: \(message)", close: true)
+    }
+
+    private func finish(exitCode: Int32, oom: Bool, error: String, clientsToo: Bool) {
+        _ = try? manager.store.updateState(id) { s in
+            s.status = .exited; s.exitCode = exitCode; s.oomKilled = oom; s.pid = 0
+            s.finishedAt = Time.now(); s.error = error; s.ipAddress = ""; s.ports = []
+        }
+        let frame = AttachFrame.encode(.exit, Data(String(exitCode).utf8))
+        for c in clients.withLock({ l in defer { l = [] }; return l }) {
+            _ = Sock.writeAll(c, frame)
+            shutdown(c, Int32(SHUT_RDWR))
+            close(c)
+        }
+    }
+
+    private func lastLogLines() -> String {
+        guard let d = FileManager.default.contents(atPath: "\(dir)/container.log") else { return "" }
+        let lines = String(decoding: d, as: UTF8.self).split(separator: "\n").suffix(5)
+        return lines.compactMap { LogReader.decode(String($0))?.text }.joined().trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    // MARK: - /etc files
+
+    private func writeEtcFiles(ip: String) throws {
+        var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        if !ip.isEmpty { hosts += "\(ip)\t\(record.hostname)\n" }
+        if record.network == "host" { hosts = (try? String(contentsOfFile: "/etc/hosts", encoding: .utf8)) ?? hosts }
+        try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts")
+        try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname")
+        var resolv = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        if record.network != "host" {
+            // loopback resolvers of the host are unreachable from the container's namespace
+            resolv = resolv.split(separator: "\n").filter { !$0.contains("nameserver 127.") }.joined(separator: "\n") + "\n"
+        }
+        try FS.writeAtomic(Data(resolv.utf8), to: "\(dir)/resolv.conf")
+    }
+
+    // MARK: - stdio
+
+    private func addClient(_ c: Int32) {
+        clients.withLock { $0.append(c) }
+        let t = Thread { [self] in
+            while let (kind, payload) = AttachFrame.read(c) {
+                switch kind {
+                case .stdin:
+                    let fd = stdinFD.current
+                    if fd >= 0 { _ = Sock.writeAll(fd, payload) }
+                case .resize:
+                    if ptyMaster >= 0, payload.count == 4 {
+                        let b = [UInt8](payload)
+                        Self.setSize(ptyMaster, rows: UInt(UInt16(b[0]) << 8 | UInt16(b[1])), cols: UInt(UInt16(b[2]) << 8 | UInt16(b[3])))
+                    }
+                case .stdinClose:
+                    if !record.tty { stdinFD.withLock { if $0 >= 0 { close($0); $0 = -1 } } }
+                default: break
+                }
+            }
+            // client went away (detach): keep the container running
+            let stillListed = clients.withLock { l -> Bool in
+                guard let i = l.firstIndex(of: c) else { return false }
+                l.remove(at: i); return true
+            }
+            if stillListed { close(c) }
+        }
+        t.start()
+    }
+
+    private func pumpOutput(_ fd: Int32, stream: String) {
+        var buf = [UInt8](repeating: 0, count: 32768)
+        var pending = Data()
+        let kind: AttachFrame = stream == "stderr" ? .stderr : .stdout
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            let chunk = Data(buf[0..<n])
+            let frame = AttachFrame.encode(kind, chunk)
+            for c in clients.current { _ = Sock.writeAll(c, frame) }
+            pending.append(chunk)
+            while let nl = pending.firstIndex(of: 10) {
+                writeLog(pending[pending.startIndex...nl], stream: stream)
+                pending = Data(pending[(nl + 1)...])
+            }
+            if pending.count >= 16384 { writeLog(pending, stream: stream); pending = Data() }
+        }
+        if !pending.isEmpty { writeLog(pending, stream: stream) }
+        if fd != ptyMaster { close(fd) }
+    }
+
+    private func writeLog(_ d: Data, stream: String) {
+        guard logFD >= 0 else { return }
+        let line = LogReader.encode(text: String(decoding: d, as: UTF8.self), stream: stream, time: Time.now())
+        logLock.lock()
+        _ = Sock.writeAll(logFD, Data(line.utf8))
+        logLock.unlock()
+    }
+
+    // MARK: - pty and cgroups
+
+    static func openPTY() throws -> (Int32, String) {
+        let m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard m >= 0 else { throw ContainersError.system("cannot allocate a pseudo-terminal", errno: errno) }
+        var unlock: Int32 = 0
+        var n: UInt32 = 0
+        guard ioctl(m, Sys.TIOCSPTLCK, &unlock) == 0, ioctl(m, Sys.TIOCGPTN, &n) == 0 else {
+            let e = errno; close(m)
+            throw ContainersError.system("cannot unlock the pseudo-terminal", errno: e)
+        }
+        return (m, "/dev/pts/\(n)")
+    }
+
+    static func setSize(_ fd: Int32, rows: UInt, cols: UInt) {
+        var ws = winsize(ws_row: UInt16(truncatingIfNeeded: rows), ws_col: UInt16(truncatingIfNeeded: cols), ws_xpixel: 0, ws_ypixel: 0)
+        _ = ioctl(fd, UInt(TIOCSWINSZ), &ws)
+    }
+
+    /// controller -> cgroup path of a process ("" key for the v2 unified hierarchy).
+    static func cgroupPaths(_ pid: Int32) -> [String: String] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8) else { return [:] }
+        var out: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard f.count == 3 else { continue }
+            for c in f[1].split(separator: ",") { out[String(c)] = String(f[2]) }
+            if f[1].isEmpty { out[""] = String(f[2]) }
+        }
+        return out
+    }
+
+    static func cgroupFile(_ cg: [String: String], controller: String, file: String) -> String? {
+        if let p = cg[controller], FS.exists("/sys/fs/cgroup/\(controller)\(p)/\(file)") { return "/sys/fs/cgroup/\(controller)\(p)/\(file)" }
+        if let p = cg[""], FS.exists("/sys/fs/cgroup\(p)/\(file)") { return "/sys/fs/cgroup\(p)/\(file)" }
+        return nil
+    }
+
+    static func oomKilled(_ cg: [String: String]) -> Bool {
+        for file in ["memory.oom_control", "memory.events"] {
+            if let p = cgroupFile(cg, controller: "memory", file: file), let t = try? String(contentsOfFile: p, encoding: .utf8) {
+                for line in t.split(separator: "\n") where line.hasPrefix("oom_kill ") {
+                    if let n = Int(line.dropFirst(9).trimmingCharacters(in: .whitespaces)), n > 0 { return true }
+                }
+            }
+        }
+        return false
+    }
+
+    static func memoryFailed(_ cg: [String: String]) -> Bool {
+        if let p = cgroupFile(cg, controller: "memory", file: "memory.failcnt"), let t = try? String(contentsOfFile: p, encoding: .utf8),
+           let n = Int(t.trimmingCharacters(in: .whitespacesAndNewlines)) { return n > 0 }
+        return false
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+
+/// A named volume: a directory under `<root>/volumes/<name>/_data` that outlives containers.
+public struct Volume: Codable, Sendable {
+    public var name: String
+    public var driver = "local"
+    public var createdAt: String
+    public var labels: [String: String]
+    public var anonymous: Bool
+    public var mountpoint: String
+
+    enum CodingKeys: String, CodingKey {
+        case name = "Name", driver = "Driver", createdAt = "CreatedAt", labels = "Labels", anonymous = "Anonymous", mountpoint = "Mountpoint"
+    }
+}
+
+/// Named volumes on disk.
+public struct VolumeStore: Sendable {
+    public let root: String
+    public init(root: String) { self.root = "\(root)/volumes" }
+
+    public func dataPath(_ name: String) throws -> String {
+        let p = "\(root)/\(name)/_data"
+        guard FS.isDir(p) else { throw ContainersError.volume("no such volume: \(name) (create it with `dockbuild volume create \(name)`)") }
+        return p
+    }
+
+    public static func validName(_ n: String) -> Bool {
+        guard n.count >= 2 || n.count == 1, let f = n.first, f.isLetter || f.isNumber else { return false }
+        return n.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
+    }
+
+    /// Creates the volume when missing; returns it either way (docker's `volume create` is idempotent).
+    @discardableResult
+    public func create(_ name: String?, labels: [String: String] = [:], anonymous: Bool = false) throws -> Volume {
+        let n = name ?? ContainerStore.newID()
+        guard Self.validName(n) else {
+            throw ContainersError.volume("\"\(n)\" is not a valid volume name: use letters, digits, _ . - (starting with a letter or digit)")
+        }
+        if let v = try? inspect(n) { return v }
+        let dir = "\(root)/\(n)"
+        try FS.mkdirs("\(dir)/_data")
+        let v = Volume(name: n, createdAt: Time.now(), labels: labels, anonymous: anonymous, mountpoint: "\(dir)/_data")
+        try FS.writeJSON(v, to: "\(dir)/volume.json")
+        return v
+    }
+
+    public func inspect(_ name: String) throws -> Volume {
+        guard let d = FileManager.default.contents(atPath: "\(root)/\(name)/volume.json"),
+              let v = try? JSONDecoder().decode(Volume.self, from: d) else {
+            throw ContainersError.volume("no such volume: \(name)")
+        }
+        return v
+    }
+
+    public func list() -> [Volume] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.sorted().compactMap { try? inspect($0) }
+    }
+
+    public func remove(_ name: String) throws {
+        _ = try inspect(name)
+        try FileManager.default.removeItem(atPath: "\(root)/\(name)")
+    }
+
+    /// True when the volume directory holds nothing yet (docker then copies the image's content in).
+    public func isEmpty(_ name: String) -> Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(name)/_data")) ?? []).isEmpty
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import OCI
+
+/// Where a downloaded blob's bytes go (the image store's ingest, a file...). A writer is
+/// thrown away with `abort` when a download has to start over.
+public protocol BlobWriter: AnyObject {
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    func abort()
+}
+
+/// Streams a blob body into a writer, keeping count so a broken transfer resumes with `Range`.
+final class BlobSink: BodySink, @unchecked Sendable {
+    private let makeWriter: () throws -> any BlobWriter
+    private(set) var writer: (any BlobWriter)?
+    private(set) var received: Int64 = 0
+    private let progress: (@Sendable (Int64) -> Void)?
+    private var lastReport: Int64 = 0
+
+    init(makeWriter: @escaping () throws -> any BlobWriter, progress: (@Sendable (Int64) -> Void)?) {
+        self.makeWriter = makeWriter
+        self.progress = progress
+    }
+
+    func begin(_ head: HTTPResponseHead) throws -> Bool {
+        var start: Int64 = 0
+        if head.status == 206, let cr = head.header("content-range") {
+            // "bytes START-END/TOTAL"
+            let spec = cr.replacingOccurrences(of: "bytes", with: "").trimmingCharacters(in: .whitespaces)
+            start = Int64(spec.split(separator: "-").first ?? "") ?? -1
+        }
+        if writer != nil, start == received, start > 0 { return true }
+        guard start == 0 else {
+            throw RegistryError.invalidResponse(url: "", reason: "range response starts at byte \(start), asked for \(received)")
+        }
+        // A fresh download, or the server restarted from byte 0: start over.
+        writer?.abort()
+        writer = try makeWriter()
+        received = 0
+        return true
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try writer?.write(bytes)
+        received += Int64(bytes.count)
+        if let progress, received - lastReport >= 256 << 10 {
+            lastReport = received
+            progress(received)
+        }
+    }
+
+    var resumeOffset: Int64 { received }
+}
+
+/// How a blob reached the registry on push.
+public enum BlobUploadOutcome: Sendable, Equatable {
+    case alreadyPresent
+    case mounted(from: String)
+    case uploaded
+}
+
+extension RegistryClient {
+    func blobURL(_ repository: String, _ digest: Digest) -> URL {
+        endpoint.url("/v2/\(repository)/blobs/\(digest)")
+    }
+
+    /// The blob's size when the repository has it, nil when it does not (HEAD).
+    public func blobSize(_ repository: String, _ digest: Digest, push: Bool = false) async throws -> Int64? {
+        let url = blobURL(repository, digest)
+        let resp = try await send("HEAD", url, scopes: [RegistryClient.scope(repository, push: push)])
+        switch resp.status {
+        case 200: return Int64(resp.header("content-length") ?? "") ?? 0
+        case 404: return nil
+        default: throw httpError(resp, "HEAD", url)
+        }
+    }
+
+    /// Downloads a blob into writers made by `makeWriter` (a new one if the download restarts),
+    /// resuming with `Range` after broken connections. Returns the writer holding all bytes;
+    /// the caller commits it (which verifies the digest).
+    public func fetchBlob(_ repository: String, _ digest: Digest, expectedSize: Int64?,
+                          progress: (@Sendable (Int64) -> Void)? = nil,
+                          makeWriter: @escaping () throws -> any BlobWriter) async throws -> any BlobWriter {
+        let url = blobURL(repository, digest)
+        let sink = BlobSink(makeWriter: makeWriter, progress: progress)
+        let resp: HTTPResponse
+        do {
+            resp = try await send("GET", url, scopes: [RegistryClient.scope(repository)], sink: sink)
+        } catch {
+            sink.writer?.abort()
+            throw error
+        }
+        guard resp.status == 200 || resp.status == 206, let writer = sink.writer else {
+            sink.writer?.abort()
+            throw httpError(resp, "GET", url)
+        }
+        if let expectedSize, sink.received != expectedSize {
+            writer.abort()
+            throw RegistryError.sizeMismatch(url: url.absoluteString, expected: expectedSize, actual: sink.received)
+        }
+        progress?(sink.received)
+        return writer
+    }
+
+    /// Uploads a blob unless the repository has it: HEAD, then a cross-repository mount from
+    /// `mountFrom` (repositories of this registry known to hold it), then a monolithic PUT up to
+    /// `chunkSize` bytes or chunked PATCHes beyond.
+    public func pushBlob(_ repository: String, digest: Digest, size: Int64, body: HTTPBody,
+                         mountFrom: [String] = [], chunkSize: Int64 = 64 << 20,
+                         progress: (@Sendable (Int64) -> Void)? = nil) async throws -> BlobUploadOutcome {
+        if let existing = try await blobSize(repository, digest, push: true), existing == size || size < 0 {
+            return .alreadyPresent
+        }
+        let pushScope = RegistryClient.scope(repository, push: true)
+        var location: URL?
+        for source in mountFrom where source != repository {
+            var c = URLComponents(url: endpoint.url("/v2/\(repository)/blobs/uploads/"), resolvingAgainstBaseURL: false)
+            c?.queryItems = [URLQueryItem(name: "mount", value: digest.description), URLQueryItem(name: "from", value: source)]
+            guard let url = c?.url else { continue }
+            let resp = try await send("POST", url, scopes: [pushScope, RegistryClient.scope(source)])
+            if resp.status == 201 { return .mounted(from: source) }
+            if resp.status == 202 {
+                location = try uploadLocation(resp, url)
+                break
+            }
+        }
+        if location == nil {
+            let url = endpoint.url("/v2/\(repository)/blobs/uploads/")
+            let resp = try await send("POST", url, scopes: [pushScope])
+            guard resp.status == 202 else { throw httpError(resp, "POST", url) }
+            location = try uploadLocation(resp, url)
+        }
+        guard var location else { throw RegistryError.invalidResponse(url: repository, reason: "no upload location") }
+
+        if size > chunkSize {
+            var offset: Int64 = 0
+            var stalls = 0
+            while offset < size {
+                let len = min(chunkSize, size - offset)
+                let base = offset
+                let req = [HTTPHeader("Content-Type", "application/octet-stream"),
+                           HTTPHeader("Content-Range", "\(offset)-\(offset + len - 1)")]
+                let resp = try await send("PATCH", location, headers: req, body: slice(body, offset, len), scopes: [pushScope],
+                                          uploadProgress: progress.map { p in { @Sendable n in p(base + n) } })
+                if resp.status == 202 {
+                    location = try uploadLocation(resp, location)
+                    offset = uploadedEnd(resp) ?? (offset + len)
+                } else if resp.status == 416, stalls < 3 {
+                    // The registry holds a different amount than we think (a broken PATCH): ask it.
+                    stalls += 1
+                    let st = try await send("GET", location, scopes: [pushScope])
+                    guard st.status == 204 else { throw httpError(st, "GET", location) }
+                    location = try uploadLocation(st, location)
+                    offset = uploadedEnd(st) ?? 0
+                } else {
+                    throw httpError(resp, "PATCH", location)
+                }
+            }
+            let url = try withDigest(location, digest)
+            let resp = try await send("PUT", url, body: .data(Data()), scopes: [pushScope])
+            guard resp.status == 201 else { throw httpError(resp, "PUT", url) }
+            try checkDigestHeader(resp, digest, url)
+        } else {
+            let url = try withDigest(location, digest)
+            let resp = try await send("PUT", url, headers: [HTTPHeader("Content-Type", "application/octet-stream")], body: body,
+                                      scopes: [pushScope], uploadProgress: progress)
+            guard resp.status == 201 else { throw httpError(resp, "PUT", url) }
+            try checkDigestHeader(resp, digest, url)
+        }
+        progress?(size)
+        return .uploaded
+    }
+
+    private func slice(_ body: HTTPBody, _ offset: Int64, _ len: Int64) -> HTTPBody {
+        switch body {
+        case .none: return .none
+        case let .data(d):
+            let s = d.startIndex + Int(offset)
+            return .data(d.subdata(in: s..<(s + Int(len))))
+        case let .file(path, o, _): return .file(path: path, offset: o + offset, length: len)
+        }
+    }
+
+    /// The `Location` of an upload session, absolute.
+    func uploadLocation(_ resp: HTTPResponse, _ base: URL) throws -> URL {
+        guard let loc = resp.header("location"), let url = URL(string: loc, relativeTo: endpoint.baseURL)?.absoluteURL else {
+            throw RegistryError.invalidResponse(url: base.absoluteString, reason: "upload response without a Location header")
+        }
+        return url
+    }
+
+    /// One past the last byte the registry holds, from `Range: 0-N`.
+    func uploadedEnd(_ resp: HTTPResponse) -> Int64? {
+        guard let r = resp.header("range") else { return nil }
+        let spec = r.replacingOccurrences(of: "bytes=", with: "")
+        guard let last = spec.split(separator: "-").last, let n = Int64(last) else { return nil }
+        return n + 1
+    }
+
+    func withDigest(_ location: URL, _ digest: Digest) throws -> URL {
+        guard var c = URLComponents(url: location, resolvingAgainstBaseURL: true) else {
+            throw RegistryError.invalidResponse(url: location.absoluteString, reason: "bad upload location")
+        }
+        var items = c.queryItems ?? []
+        items.append(URLQueryItem(name: "digest", value: digest.description))
+        c.queryItems = items
+        c.percentEncodedQuery = c.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        guard let url = c.url else { throw RegistryError.invalidResponse(url: location.absoluteString, reason: "bad upload location") }
+        return url
+    }
+
+    func checkDigestHeader(_ resp: HTTPResponse, _ digest: Digest, _ url: URL) throws {
+        if let h = resp.header("docker-content-digest"), let d = try? Digest(parsing: h), d != digest {
+            throw RegistryError.digestMismatch(url: url.absoluteString, expected: digest, actual: d)
+        }
+    }
+}

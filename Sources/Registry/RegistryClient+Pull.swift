@@ -1,0 +1,206 @@
+import Foundation
+import ImageStore
+import OCI
+
+/// Choices for `pull`.
+public struct PullOptions: Sendable {
+    /// The platform to take from an index (the host's by default).
+    public var platform: Platform = .host
+    /// Take every manifest of an index.
+    public var allPlatforms = false
+    /// Blobs downloaded at once.
+    public var maxConcurrent = 4
+    public var progress: TransferProgress?
+
+    public init(platform: Platform = .host, allPlatforms: Bool = false, maxConcurrent: Int = 4, progress: TransferProgress? = nil) {
+        self.platform = platform
+        self.allPlatforms = allPlatforms
+        self.maxConcurrent = maxConcurrent
+        self.progress = progress
+    }
+}
+
+/// What a pull brought in.
+public struct PullResult: Sendable {
+    /// The top-level manifest or index, as named in the store.
+    public var descriptor: Descriptor
+    /// The image manifests pulled (one, or one per platform).
+    public var manifests: [Descriptor]
+    public var downloadedBlobs = 0
+    public var skippedBlobs = 0
+    public var downloadedBytes: Int64 = 0
+}
+
+/// The image store's ingest as a download destination.
+///
+/// The store fsyncs each blob on commit; to keep that from stalling the end of every
+/// download, written ranges are handed to the kernel for writeback as the download goes
+/// (`posix_fadvise(DONTNEED)` starts writeback of dirty pages), so the disk works while
+/// the network does.
+final class IngestWriter: BlobWriter {
+    let ingest: BlobIngest
+    private var flushFD: Int32 = -1
+    private var flushed: Int64 = 0
+    private var written: Int64 = 0
+    static let writebackStep: Int64 = 16 << 20
+
+    init(_ ingest: BlobIngest) {
+        self.ingest = ingest
+        flushFD = open(ingest.tempPath, O_RDONLY | O_CLOEXEC)
+    }
+
+    deinit { if flushFD >= 0 { close(flushFD) } }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try ingest.write(bytes)
+        written += Int64(bytes.count)
+        if flushFD >= 0, written - flushed >= IngestWriter.writebackStep {
+            _ = posix_fadvise(flushFD, off_t(flushed), off_t(written - flushed), POSIX_FADV_DONTNEED)
+            flushed = written
+        }
+    }
+
+    func abort() { ingest.abort() }
+}
+
+extension RegistryClient {
+    /// Pulls `reference` into `store`: index -> platform -> manifest (each digest-verified), then
+    /// config and layers streamed through digest verification into the store, several at a
+    /// time, skipping blobs the store has. Manifests are stored after their blobs and the name
+    /// last, so a failed pull never leaves a name pointing at missing content.
+    public func pull(_ reference: ImageReference, into store: ImageStore, options: PullOptions = PullOptions()) async throws -> PullResult {
+        let repo = reference.path
+        let ref = reference.digest?.description ?? reference.tag ?? ImageReference.defaultTag
+        let display = reference.familiarString
+        let top = try await manifest(repo, reference: ref, displayName: display)
+        let topDesc = Descriptor(mediaType: top.mediaType, digest: top.digest, size: top.size)
+        options.progress?(.resolved(what: MediaType.isIndex(top.mediaType) ? "index" : "manifest", digest: top.digest))
+
+        var manifests: [FetchedManifest] = []
+        if MediaType.isIndex(top.mediaType) {
+            let index: ImageIndex
+            do { index = try ImageIndex.decode(top.data) } catch {
+                throw RegistryError.invalidResponse(url: "\(endpoint.name)/\(repo)@\(top.digest)", reason: "bad index: \(error)")
+            }
+            let images = index.manifests.filter { MediaType.isManifest($0.mediaType) }
+            var chosen: [Descriptor]
+            if options.allPlatforms {
+                chosen = images
+            } else if let best = options.platform.best(of: images, platform: \.platform) {
+                chosen = [best]
+            } else if images.count == 1, images[0].platform == nil {
+                chosen = images
+            } else {
+                let have = images.compactMap { $0.platform?.description }
+                throw RegistryError.platformNotFound(reference: display, wanted: options.platform.description, available: have)
+            }
+            if chosen.isEmpty {
+                throw RegistryError.invalidResponse(url: "\(endpoint.name)/\(repo)@\(top.digest)", reason: "the index lists no image manifests")
+            }
+            manifests = try await withThrowingTaskGroup(of: FetchedManifest.self) { group in
+                for d in chosen {
+                    group.addTask {
+                        let m = try await self.manifest(repo, reference: d.digest.description, displayName: "\(display)@\(d.digest)")
+                        guard MediaType.isManifest(m.mediaType) else {
+                            throw RegistryError.invalidResponse(url: "\(self.endpoint.name)/\(repo)@\(d.digest)", reason: "index entry is a \(m.mediaType), not an image manifest")
+                        }
+                        return m
+                    }
+                }
+                var out: [FetchedManifest] = []
+                for try await m in group { out.append(m) }
+                let order = chosen.map(\.digest)
+                return out.sorted { (order.firstIndex(of: $0.digest) ?? 0) < (order.firstIndex(of: $1.digest) ?? 0) }
+            }
+        } else {
+            manifests = [top]
+        }
+
+        // Every blob the chosen manifests need, once.
+        var blobs: [(Descriptor, TransferEvent.BlobKind)] = []
+        var seen: Set<Digest> = []
+        for m in manifests {
+            let parsed: ImageManifest
+            do { parsed = try ImageManifest.decode(m.data) } catch {
+                throw RegistryError.invalidResponse(url: "\(endpoint.name)/\(repo)@\(m.digest)", reason: "bad manifest: \(error)")
+            }
+            for (d, kind) in [(parsed.config, TransferEvent.BlobKind.config)] + parsed.layers.map({ ($0, TransferEvent.BlobKind.layer) })
+            where seen.insert(d.digest).inserted {
+                blobs.append((d, kind))
+            }
+        }
+
+        var result = PullResult(descriptor: topDesc, manifests: manifests.map { Descriptor(mediaType: $0.mediaType, digest: $0.digest, size: $0.size) })
+        let stats = try await fetchBlobs(repo, blobs, into: store, options: options)
+        result.downloadedBlobs = stats.0
+        result.skippedBlobs = stats.1
+        result.downloadedBytes = stats.2
+
+        do {
+            for m in manifests where !store.has(m.digest) { _ = try store.writeBlob(m.data, expected: m.digest) }
+            if MediaType.isIndex(top.mediaType), !store.has(top.digest) { _ = try store.writeBlob(top.data, expected: top.digest) }
+            if reference.tag != nil {
+                try store.tag(reference, descriptor: topDesc)
+            } else {
+                try store.addUnnamed(topDesc)
+            }
+        } catch let e as RegistryError {
+            throw e
+        } catch {
+            throw RegistryError.local("cannot record \(display) in the store at \(store.root): \(error)")
+        }
+        return result
+    }
+
+    /// Downloads blobs the store lacks, `maxConcurrent` at a time. Returns (downloaded, skipped, bytes).
+    func fetchBlobs(_ repo: String, _ blobs: [(Descriptor, TransferEvent.BlobKind)], into store: ImageStore,
+                    options: PullOptions) async throws -> (Int, Int, Int64) {
+        var downloaded = 0, skipped = 0
+        var bytes: Int64 = 0
+        let progress = options.progress
+        try await withThrowingTaskGroup(of: (Bool, Int64).self) { group in
+            var next = 0
+            func addNext() {
+                guard next < blobs.count else { return }
+                let (d, kind) = blobs[next]
+                next += 1
+                group.addTask {
+                    if store.has(d.digest) {
+                        progress?(.finished(digest: d.digest, kind: kind, outcome: .alreadyExists, bytes: d.size))
+                        return (false, 0)
+                    }
+                    progress?(.started(digest: d.digest, kind: kind, total: d.size))
+                    let writer = try await self.fetchBlob(
+                        repo, d.digest, expectedSize: d.size,
+                        progress: progress.map { p in { @Sendable n in p(.progress(digest: d.digest, bytes: n)) } },
+                        makeWriter: {
+                            do { return IngestWriter(try store.ingest(algorithm: d.digest.algorithm)) } catch {
+                                throw RegistryError.local("cannot write into the store at \(store.root): \(error)")
+                            }
+                        })
+                    guard let ingest = writer as? IngestWriter else {
+                        writer.abort()
+                        throw RegistryError.local("internal: unexpected blob writer")
+                    }
+                    do {
+                        _ = try ingest.ingest.commit(expected: d.digest, expectedSize: d.size)
+                    } catch let ImageStoreError.digestMismatch(expected, actual) {
+                        throw RegistryError.digestMismatch(url: self.blobURL(repo, d.digest).absoluteString, expected: expected, actual: actual)
+                    } catch let ImageStoreError.sizeMismatch(_, expected, actual) {
+                        throw RegistryError.sizeMismatch(url: self.blobURL(repo, d.digest).absoluteString, expected: expected, actual: actual)
+                    } catch {
+                        throw RegistryError.local("cannot store blob \(d.digest) in \(store.root): \(error)")
+                    }
+                    progress?(.finished(digest: d.digest, kind: kind, outcome: .downloaded, bytes: d.size))
+                    return (true, d.size)
+                }
+            }
+            for _ in 0..<max(1, options.maxConcurrent) { addNext() }
+            while let (didDownload, n) = try await group.next() {
+                if didDownload { downloaded += 1; bytes += n } else { skipped += 1 }
+                addNext()
+            }
+        }
+        return (downloaded, skipped, bytes)
+    }
+}

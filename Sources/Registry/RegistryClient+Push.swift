@@ -1,0 +1,142 @@
+import Foundation
+import ImageStore
+import OCI
+
+/// Choices for `push`.
+public struct PushOptions: Sendable {
+    /// Blobs uploaded at once.
+    public var maxConcurrent = 4
+    /// Blobs larger than this go up in `PATCH` chunks of this size; smaller ones in one `PUT`.
+    public var chunkSize: Int64 = 64 << 20
+    /// Repositories of the target registry that may hold the blobs (tried with a cross-repository
+    /// mount). Names the store has for the image on the same registry are added automatically.
+    public var mountFrom: [String] = []
+    public var progress: TransferProgress?
+
+    public init(maxConcurrent: Int = 4, chunkSize: Int64 = 64 << 20, mountFrom: [String] = [], progress: TransferProgress? = nil) {
+        self.maxConcurrent = maxConcurrent
+        self.chunkSize = chunkSize
+        self.mountFrom = mountFrom
+        self.progress = progress
+    }
+}
+
+/// What a push sent.
+public struct PushResult: Sendable {
+    /// The top-level manifest or index as pushed (its digest is what the registry serves).
+    public var descriptor: Descriptor
+    public var uploadedBlobs = 0
+    public var mountedBlobs = 0
+    public var skippedBlobs = 0
+    public var uploadedBytes: Int64 = 0
+}
+
+extension RegistryClient {
+    /// Pushes the image `descriptor` (a manifest or index in `store`) as `reference`: blobs
+    /// first (HEAD, mount, monolithic or chunked upload), then manifests by digest, then the
+    /// top-level document by tag.
+    public func push(_ descriptor: Descriptor, from store: ImageStore, to reference: ImageReference,
+                     options: PushOptions = PushOptions()) async throws -> PushResult {
+        let repo = reference.path
+        var mountFrom = options.mountFrom
+        if let names = try? store.names(for: descriptor.digest) {
+            for n in names where n.domain == reference.domain && n.path != repo && !mountFrom.contains(n.path) {
+                mountFrom.append(n.path)
+            }
+        }
+        var result = PushResult(descriptor: descriptor)
+        let topData = try readLocal(store, descriptor.digest)
+
+        if MediaType.isIndex(descriptor.mediaType) {
+            let index: ImageIndex
+            do { index = try ImageIndex.decode(topData) } catch {
+                throw RegistryError.local("index \(descriptor.digest) in the store is invalid: \(error)")
+            }
+            for child in index.manifests {
+                if store.has(child.digest), MediaType.isManifest(child.mediaType) {
+                    try await pushManifestTree(child, store: store, repo: repo, mountFrom: mountFrom, options: options, result: &result)
+                    _ = try await putManifest(repo, reference: child.digest.description, data: try readLocal(store, child.digest),
+                                              mediaType: child.mediaType)
+                } else if try await !hasManifest(repo, reference: child.digest.description, push: true) {
+                    let p = child.platform?.description ?? child.digest.description
+                    throw RegistryError.usage("the index \(descriptor.digest) lists \(p), which is neither in the local store nor in \(endpoint.name)/\(repo); pull the image with --all-platforms first")
+                }
+            }
+        } else if MediaType.isManifest(descriptor.mediaType) {
+            try await pushManifestTree(descriptor, store: store, repo: repo, mountFrom: mountFrom, options: options, result: &result)
+        } else {
+            throw RegistryError.usage("\(descriptor.digest) has media type \(descriptor.mediaType); only images (manifests and indexes) can be pushed")
+        }
+        let tagOrDigest = reference.tag ?? descriptor.digest.description
+        let digest = try await putManifest(repo, reference: tagOrDigest, data: topData, mediaType: descriptor.mediaType)
+        guard digest == descriptor.digest else {
+            throw RegistryError.digestMismatch(url: endpoint.url("/v2/\(repo)/manifests/\(tagOrDigest)").absoluteString,
+                                               expected: descriptor.digest, actual: digest)
+        }
+        options.progress?(.finished(digest: digest, kind: .manifest, outcome: .pushed, bytes: descriptor.size))
+        return result
+    }
+
+    func readLocal(_ store: ImageStore, _ digest: Digest) throws -> Data {
+        do { return try store.readBlob(digest) } catch {
+            throw RegistryError.local("cannot read \(digest) from the store at \(store.root): \(error)")
+        }
+    }
+
+    /// Config and layers of one manifest, several at a time.
+    private func pushManifestTree(_ manifestDesc: Descriptor, store: ImageStore, repo: String, mountFrom: [String],
+                                  options: PushOptions, result: inout PushResult) async throws {
+        let manifest: ImageManifest
+        do { manifest = try ImageManifest.decode(try readLocal(store, manifestDesc.digest)) } catch let e as RegistryError {
+            throw e
+        } catch {
+            throw RegistryError.local("manifest \(manifestDesc.digest) in the store is invalid: \(error)")
+        }
+        let blobs = [(manifest.config, TransferEvent.BlobKind.config)] + manifest.layers.map { ($0, TransferEvent.BlobKind.layer) }
+        for (d, _) in blobs where !store.has(d.digest) {
+            throw RegistryError.local("blob \(d.digest) of \(manifestDesc.digest) is missing from the store at \(store.root); pull or build the image again")
+        }
+        let progress = options.progress
+        var outcomes: [(BlobUploadOutcome, Int64)] = []
+        try await withThrowingTaskGroup(of: (BlobUploadOutcome, Int64).self) { group in
+            var next = 0
+            var seen: Set<Digest> = []
+            func addNext() {
+                while next < blobs.count {
+                    let (d, kind) = blobs[next]
+                    next += 1
+                    guard seen.insert(d.digest).inserted else { continue }
+                    group.addTask {
+                        progress?(.started(digest: d.digest, kind: kind, total: d.size))
+                        let outcome = try await self.pushBlob(
+                            repo, digest: d.digest, size: d.size, body: .file(path: store.path(for: d.digest), offset: 0, length: d.size),
+                            mountFrom: mountFrom, chunkSize: options.chunkSize,
+                            progress: progress.map { p in { @Sendable n in p(.progress(digest: d.digest, bytes: n)) } })
+                        let ev: TransferEvent.BlobOutcome = switch outcome {
+                        case .alreadyPresent: .presentInRegistry
+                        case let .mounted(from): .mounted(from: from)
+                        case .uploaded: .pushed
+                        }
+                        progress?(.finished(digest: d.digest, kind: kind, outcome: ev, bytes: d.size))
+                        return (outcome, d.size)
+                    }
+                    return
+                }
+            }
+            for _ in 0..<max(1, options.maxConcurrent) { addNext() }
+            while let r = try await group.next() {
+                outcomes.append(r)
+                addNext()
+            }
+        }
+        for (o, n) in outcomes {
+            switch o {
+            case .alreadyPresent: result.skippedBlobs += 1
+            case .mounted: result.mountedBlobs += 1
+            case .uploaded:
+                result.uploadedBlobs += 1
+                result.uploadedBytes += n
+            }
+        }
+    }
+}

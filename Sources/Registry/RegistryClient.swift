@@ -1,0 +1,126 @@
+import Foundation
+import OCI
+
+/// Retry settings for registry requests.
+public struct RetryPolicy: Sendable {
+    /// Attempts after the first for network errors, 5xx and 429.
+    public var maxRetries: Int = 5
+    public var baseDelay: Double = 0.25
+    public var maxDelay: Double = 8
+    public init(maxRetries: Int = 5, baseDelay: Double = 0.25, maxDelay: Double = 8) {
+        self.maxRetries = maxRetries
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+    }
+}
+
+/// A client for one registry speaking the distribution v2 protocol.
+///
+/// Every request goes through `send`, which owns authentication (challenge, token per scope,
+/// one retry after a 401), retries with backoff and jitter (network errors, 5xx, 429 with
+/// `Retry-After`), redirects (dropping `Authorization` when they leave the registry) and
+/// `Range` resume for sinks that can resume.
+public final class RegistryClient: Sendable {
+    public let endpoint: RegistryEndpoint
+    public let transport: Transport
+    public let retry: RetryPolicy
+    let auth: AuthSession
+
+    public init(registry: String, insecure: Bool = false, credentials: CredentialSource = .dockerConfig(DockerConfig()),
+                transport: Transport = Transport(), retry: RetryPolicy = RetryPolicy()) {
+        endpoint = RegistryEndpoint(registry: registry, insecure: insecure)
+        self.transport = transport
+        self.retry = retry
+        auth = AuthSession(endpoint: endpoint, transport: transport, source: credentials)
+    }
+
+    /// Scope string for a repository (token protocol "Scope").
+    public static func scope(_ repository: String, push: Bool = false) -> String {
+        "repository:\(repository):" + (push ? "pull,push" : "pull")
+    }
+
+    /// Checks that the registry answers and that the configured credentials work (used by login).
+    public func checkLogin() async throws {
+        try await auth.ping()
+        _ = try await auth.authorization(for: [])
+        // With Basic auth, /v2/ itself must now accept us.
+        let resp = try await send("GET", endpoint.url("/v2/"), scopes: [])
+        guard resp.status / 100 == 2 else { throw httpError(resp, "GET", endpoint.url("/v2/")) }
+    }
+
+    /// Performs one registry request with auth, retries and redirects. Returns whatever final
+    /// response came back; callers check the status they expect.
+    public func send(_ method: String, _ url: URL, headers: [HTTPHeader] = [], body: HTTPBody = .none,
+                     scopes: [String], sink: (any BodySink)? = nil,
+                     uploadProgress: (@Sendable (Int64) -> Void)? = nil) async throws -> HTTPResponse {
+        var url = url
+        var method = method
+        var body = body
+        var attempt = 0
+        var redirects = 0
+        var authRetried = false
+        while true {
+            try Task.checkCancellation()
+            var req = HTTPRequest(method: method, url: url, headers: headers, body: body)
+            req.uploadProgress = uploadProgress
+            let ours = endpoint.owns(url)
+            var sentAuth = false
+            if ours, let a = try await auth.authorization(for: scopes) {
+                req.setHeader("Authorization", a)
+                sentAuth = true
+            }
+            if let sink, sink.resumeOffset > 0 {
+                req.setHeader("Range", "bytes=\(sink.resumeOffset)-")
+            }
+            let resp: HTTPResponse
+            do {
+                resp = try await transport.perform(req, sink: sink)
+            } catch let RegistryError.transport(u, message, retryable) {
+                guard retryable, attempt < retry.maxRetries else {
+                    throw RegistryError.transport(url: u, message: message + (attempt > 0 ? " (after \(attempt) retries)" : ""), retryable: retryable)
+                }
+                try await Task.sleep(nanoseconds: Backoff.delay(attempt: attempt, retryAfter: nil, base: retry.baseDelay, cap: retry.maxDelay))
+                attempt += 1
+                continue
+            }
+            switch resp.status {
+            case 401 where ours && !authRetried:
+                authRetried = true
+                await auth.unauthorized(headers: resp.head.headers("www-authenticate"), scopes: scopes)
+                continue
+            case 401:
+                let had = await auth.hasCredentials
+                throw RegistryError.unauthorized(registry: endpoint.name, url: url.absoluteString,
+                                                 errors: RegistryError.details(from: resp.body),
+                                                 hadCredentials: sentAuth && had)
+            case 301, 302, 303, 307, 308:
+                guard let loc = resp.header("location"), let next = URL(string: loc, relativeTo: url)?.absoluteURL else {
+                    throw RegistryError.invalidResponse(url: url.absoluteString, reason: "redirect without a Location")
+                }
+                redirects += 1
+                guard redirects <= 10 else {
+                    throw RegistryError.invalidResponse(url: url.absoluteString, reason: "more than 10 redirects")
+                }
+                if resp.status == 303 { method = method == "HEAD" ? "HEAD" : "GET"; body = .none }
+                url = next
+                continue
+            case 429, 500, 502, 503, 504:
+                guard attempt < retry.maxRetries else { return resp }
+                try await Task.sleep(nanoseconds: Backoff.delay(attempt: attempt, retryAfter: resp.header("retry-after"),
+                                                                base: retry.baseDelay, cap: retry.maxDelay))
+                attempt += 1
+                continue
+            default:
+                return resp
+            }
+        }
+    }
+
+    func httpError(_ resp: HTTPResponse, _ method: String, _ url: URL) -> RegistryError {
+        if resp.status == 401 {
+            return .unauthorized(registry: endpoint.name, url: url.absoluteString, errors: RegistryError.details(from: resp.body), hadCredentials: true)
+        }
+        return .http(status: resp.status, method: method, url: url.absoluteString, errors: RegistryError.details(from: resp.body),
+                     body: String(decoding: resp.body.prefix(300), as: UTF8.self))
+    }
+}

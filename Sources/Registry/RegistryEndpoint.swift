@@ -1,0 +1,54 @@
+import Foundation
+
+/// Where a registry lives: the name users write (`docker.io`, `localhost:5000`) and the URL
+/// the client talks to (`https://registry-1.docker.io`).
+public struct RegistryEndpoint: Sendable, Equatable {
+    /// The registry as named in references and config.json.
+    public let name: String
+    /// `host[:port]` actually contacted.
+    public let host: String
+    public let scheme: String
+
+    /// `insecure` forces plain HTTP; `localhost`, `127.0.0.0/8` and `::1` get it anyway, as with docker.
+    public init(registry: String, insecure: Bool = false) {
+        name = registry
+        switch registry {
+        case "docker.io", "index.docker.io", "registry-1.docker.io": host = "registry-1.docker.io"
+        default: host = registry
+        }
+        scheme = (insecure || RegistryEndpoint.isLoopback(registry)) ? "http" : "https"
+    }
+
+    /// Whether a `host[:port]` names this machine's loopback.
+    public static func isLoopback(_ hostPort: String) -> Bool {
+        var host = Substring(hostPort)
+        if host.hasPrefix("[") {
+            guard let end = host.firstIndex(of: "]") else { return false }
+            host = host[host.index(after: host.startIndex)..<end]
+            return host == "::1"
+        }
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        if host == "localhost" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "127" else { return false }
+        return parts.allSatisfy { p in UInt8(p) != nil }
+    }
+
+    public var baseURL: URL {
+        // Host names from references are validated by the reference grammar; this cannot fail for them.
+        URL(string: "\(scheme)://\(host)") ?? URL(fileURLWithPath: "/")
+    }
+
+    /// An absolute URL for a path such as `/v2/library/alpine/manifests/latest`.
+    public func url(_ path: String) -> URL {
+        URL(string: "\(scheme)://\(host)\(path)") ?? baseURL
+    }
+
+    /// Whether a URL points at this registry (so it may receive our Authorization header).
+    func owns(_ url: URL) -> Bool {
+        guard let h = url.host else { return false }
+        let hp = url.port.map { "\(h):\($0)" } ?? h
+        let mine = baseURL.port.map { "\(baseURL.host ?? ""):\($0)" } ?? (baseURL.host ?? "")
+        return hp.lowercased() == mine.lowercased() && url.scheme == scheme
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A container's cgroup, on cgroup v1 (one directory per hierarchy) or the
+/// v2 unified hierarchy, whichever the host has; detected at run time from
+/// /proc/self/mountinfo. Paths follow runc's cgroupfs rules: an absolute
+/// cgroupsPath is taken from the hierarchy root, a relative one from the
+/// runtime's own cgroup, and an empty one becomes `<own cgroup>/<id>`.
+public struct Cgroup: Codable, Sendable, Equatable {
+    /// "v1" or "v2".
+    public var version: String
+    /// Hierarchy name (controller list, e.g. "memory", "cpu,cpuacct", "name=systemd"; "" on v2) -> directory.
+    public var paths: [String: String]
+
+    /// Where each cgroup hierarchy is mounted on this host.
+    struct Hierarchy { var controllers: [String]; var mountPoint: String; var root: String; var key: String }
+
+    static func hierarchies() -> (v2: Hierarchy?, v1: [Hierarchy]) {
+        var v1: [Hierarchy] = []
+        var v2: Hierarchy?
+        for line in (Sys.readFile("/proc/self/mountinfo") ?? "").split(separator: "\n") {
+            let parts = line.components(separatedBy: " - ")
+            guard parts.count == 2 else { continue }
+            let pre = parts[0].split(separator: " ")
+            let post = parts[1].split(separator: " ")
+            guard pre.count >= 5, post.count >= 3 else { continue }
+            let root = String(pre[3]), mp = String(pre[4])
+            if post[0] == "cgroup2" {
+                v2 = Hierarchy(controllers: [], mountPoint: mp, root: root, key: "")
+            } else if post[0] == "cgroup" {
+                let opts = post[2].split(separator: ",").map(String.init)
+                let known: Set<String> = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
+                                          "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"]
+                let ctrls = opts.filter { known.contains($0) || $0.hasPrefix("name=") }
+                guard !ctrls.isEmpty else { continue }
+                v1.append(Hierarchy(controllers: ctrls, mountPoint: mp, root: root, key: ctrls.joined(separator: ",")))
+            }
+        }
+        return (v2, v1)
+    }
+
+    /// True when the host runs the unified hierarchy only (cgroup v2 at /sys/fs/cgroup).
+    public static var isUnified: Bool { Sys.exists("/sys/fs/cgroup/cgroup.controllers") }
+
+    /// The runtime's own cgroup per hierarchy key, from /proc/self/cgroup.
+    static func ownPaths() -> [String: String] {
+        var out: [String: String] = [:]
+        for line in (Sys.readFile("/proc/self/cgroup") ?? "").split(separator: "\n") {
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard f.count == 3 else { continue }
+            out[String(f[1])] = String(f[2])
+        }
+        return out
+    }
+
+    /// Resolves the directories for `cgroupsPath` of container `id`.
+    public static func resolve(cgroupsPath: String?, id: String) throws -> Cgroup {
+        var inner = cgroupsPath ?? ""
+        if inner.contains(":") && !inner.hasPrefix("/") {
+            // systemd form "slice:prefix:name": keep it under the hierarchy root.
+            let f = inner.split(separator: ":", omittingEmptySubsequences: false)
+            inner = "/" + (f.count == 3 ? "\(f[0])/\(f[1])-\(f[2]).scope" : f.joined(separator: "-"))
+        }
+        if inner.isEmpty { inner = id }
+        let own = ownPaths()
+        func dir(_ h: Hierarchy, ownKey: String) -> String {
+            let base: String
+            if inner.hasPrefix("/") {
+                base = Sys.lexicallyClean(inner)
+            } else {
+                base = Sys.lexicallyClean((own[ownKey] ?? "/") + "/" + inner)
+            }
+            // The mount may show only part of the tree (mount root != "/").
+            var rel = base
+            if h.root != "/" && rel.hasPrefix(h.root) { rel = String(rel.dropFirst(h.root.count)) }
+            return Sys.lexicallyClean(h.mountPoint + "/" + rel)
+        }
+        let (v2, v1) = hierarchies()
+        if isUnified, let v2 {
+            return Cgroup(version: "v2", paths: ["": dir(v2, ownKey: "")])
+        }
+        if v1.isEmpty {
+            if let v2 { return Cgroup(version: "v2", paths: ["": dir(v2, ownKey: "")]) }
+            throw RuntimeError(.cgroup, "no cgroup hierarchy is mounted; mount cgroup2 on /sys/fs/cgroup")
+        }
+        var paths: [String: String] = [:]
+        for h in v1 { paths[h.key] = dir(h, ownKey: h.key) }
+        return Cgroup(version: "v1", paths: paths)
+    }
+
+    func path(for controller: String) -> String? {
+        if version == "v2" { return paths[""] }
+        for (k, v) in paths where k.split(separator: ",").contains(Substring(controller)) { return v }
+        return nil
+    }
+
+    /// Creates the directories (and on v1 seeds cpuset, on v2 enables controllers).
+    public func create() throws {
+        for (key, dir) in paths.sorted(by: { $0.key < $1.key }) {
+            try Sys.mkdirAll(dir)
+            if version == "v1" && key.split(separator: ",").contains("cpuset") { try seedCpuset(dir) }
+        }
+        if version == "v2", let dir = paths[""] { enableControllers(dir) }
+    }
+
+    private func seedCpuset(_ dir: String) throws {
+        // A new cpuset cgroup has empty cpus/mems; copy them down from the first ancestor that has them.
+        var chain: [String] = []
+        var d = dir
+        while d.count > 1 {
+            chain.append(d)
+            let cpus = (Sys.readFile(d + "/cpuset.cpus") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if !cpus.isEmpty { break }
+            d = (d as NSString).deletingLastPathComponent
+        }
+        for c in chain.reversed() {
+            let parent = (c as NSString).deletingLastPathComponent
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let mine = (Sys.readFile(c + "/" + f) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                if mine.isEmpty, let p = Sys.readFile(parent + "/" + f)?.trimmingCharacters(in: .whitespacesAndNewlines), !p.isEmpty {
+                    try Sys.writeFile(c + "/" + f, p)
+                }
+            }
+        }
+    }
+
+    private func enableControllers(_ dir: String) {
+        // Walk down from the mount point, enabling every available controller in each ancestor.
+        let (v2, _) = Cgroup.hierarchies()
+        guard let mp = v2?.mountPoint, dir.hasPrefix(mp) else { return }
+        var cur = mp
+        let rest = dir.dropFirst(mp.count).split(separator: "/")
+        for comp in rest {
+            let avail = (Sys.readFile(cur + "/cgroup.controllers") ?? "").split(separator: " ")
+                .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+            for c in avail { try? Sys.writeFile(cur + "/cgroup.subtree_control", "+" + c) }
+            cur += "/" + comp
+        }
+    }
+
+    public func addProcess(_ pid: Int32) throws {
+        for dir in Set(paths.values).sorted() {
+            try Sys.writeFile(dir + "/cgroup.procs", "\(pid)")
+        }
+    }
+
+    /// Pids in the container's cgroup.
+    public func pids() -> [Int32] {
+        let dir = path(for: "pids") ?? path(for: "memory") ?? path(for: "freezer") ?? paths.values.sorted().first ?? ""
+        return (Sys.readFile(dir + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    public func setFrozen(_ frozen: Bool) throws {
+        if version == "v2", let d = paths[""] {
+            try Sys.writeFile(d + "/cgroup.freeze", frozen ? "1" : "0")
+            return
+        }
+        guard let d = path(for: "freezer") else { throw RuntimeError(.cgroup, "the freezer cgroup controller is not mounted; pause needs it") }
+        try Sys.writeFile(d + "/freezer.state", frozen ? "FROZEN" : "THAWED")
+        for _ in 0..<1000 {
+            let s = (Sys.readFile(d + "/freezer.state") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if s == (frozen ? "FROZEN" : "THAWED") { return }
+            usleep(1000)
+        }
+        throw RuntimeError(.cgroup, "timed out waiting for \(d) to become \(frozen ? "FROZEN" : "THAWED")")
+    }
+
+    public var isFrozen: Bool {
+        if version == "v2", let d = paths[""] {
+            return (Sys.readFile(d + "/cgroup.freeze") ?? "").hasPrefix("1")
+        }
+        guard let d = path(for: "freezer") else { return false }
+        return (Sys.readFile(d + "/freezer.state") ?? "").hasPrefix("FROZEN")
+    }
+
+    /// Kills everything left in the cgroup and removes the directories.
+    public func destroy() {
+        for _ in 0..<200 {
+            let pids = self.pids()
+            if pids.isEmpty { break }
+            if isFrozen { try? setFrozen(false) }
+            for p in pids { kill(p, SIGKILL); _ = waitpid(p, nil, WNOHANG) }
+            usleep(2000)
+        }
+        for dir in Set(paths.values).sorted(by: >) {
+            var ok = false
+            for _ in 0..<100 {
+                if rmdir(dir) == 0 || errno == ENOENT { ok = true; break }
+                if errno != EBUSY { break }
+                usleep(2000)
+            }
+            _ = ok
+        }
+    }
+}

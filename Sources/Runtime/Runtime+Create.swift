@@ -1,0 +1,246 @@
+import CRuntime
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Runtime {
+    /// Creates container `id` from the bundle: namespaces, cgroup, root
+    /// filesystem and process are set up, and the process waits for `start`.
+    @discardableResult
+    public func create(id: String, bundle: String, options: CreateOptions = CreateOptions()) throws -> ContainerState {
+        try Runtime.validate(id: id)
+        let bundle = Sys.absolute(bundle)
+        var spec = try Runtime.loadSpec(bundle: bundle)
+        if !options.cdiDevices.isEmpty {
+            let registry = try CDIRegistry.load()
+            try registry.apply(options.cdiDevices, to: &spec)
+        }
+        return try create(id: id, bundle: bundle, spec: spec, options: options)
+    }
+
+    /// Creates a container from an in-memory spec (the bundle directory is still
+    /// where relative paths such as `root.path` are resolved).
+    public func create(id: String, bundle: String, spec: RuntimeSpec, options: CreateOptions) throws -> ContainerState {
+        try Runtime.validate(id: id)
+        let bundle = Sys.absolute(bundle)
+        let major = spec.ociVersion.split(separator: ".").first
+        guard major == "1", spec.ociVersion.split(separator: ".").count >= 2 else {
+            throw RuntimeError(.invalidSpec, "ociVersion \"\(spec.ociVersion)\" is not a runtime-spec 1.x version")
+        }
+        guard let rootPath = spec.root?.path else { throw RuntimeError(.invalidSpec, "config.json has no root.path") }
+        let rootfs = rootPath.hasPrefix("/") ? Sys.lexicallyClean(rootPath) : Sys.lexicallyClean(bundle + "/" + rootPath)
+        guard Sys.isDir(rootfs) else { throw RuntimeError(.invalidSpec, "root.path \(rootfs) is not a directory") }
+
+        try Sys.mkdirAll(root, mode: 0o711)
+        let cdir = dir(id)
+        if mkdir(cdir, 0o711) != 0 {
+            if errno == EEXIST { throw RuntimeError(.exists, "container \"\(id)\" already exists in \(root)") }
+            throw RuntimeError.sys("create \(cdir)")
+        }
+        var cleanup: [() -> Void] = [{ Sys.removeAll(cdir) }]
+        func undo() { for c in cleanup.reversed() { c() } }
+
+        do {
+            let fifo = cdir + "/exec.fifo"
+            if mkfifo(fifo, 0o622) != 0 { throw RuntimeError.sys("mkfifo \(fifo)") }
+
+            // cgroup first, so that the init is placed in it before it forks.
+            var cgroup: Cgroup?
+            let linux = spec.linux ?? RuntimeSpec.Linux()
+            let cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
+            try cg.create()
+            cleanup.append { cg.destroy() }
+            try cg.apply(linux.resources ?? RuntimeSpec.Resources(), devices: linux.devices ?? [])
+            cgroup = cg
+
+            guard spec.process != nil else {
+                // No process: the container exists (created) but `start` must fail.
+                let record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
+                                             created: Runtime.now(), spec: spec, cgroup: cgroup)
+                try saveRecord(record)
+                return publicState(record, status: "created")
+            }
+            var plan = try Runtime.containerPlan(spec: spec, rootfs: rootfs, bundle: bundle, cgroup: cg,
+                                                 fifo: fifo, options: options)
+            var record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
+                                         created: Runtime.now(), spec: spec, cgroup: cgroup)
+            plan.finish()
+            let pid = try launch(plan: plan, options: options, cgroup: cg, spec: spec) { pid in
+                record.pid = pid
+                record.startTime = Sys.processStat(pid)?.startTime ?? 0
+                return record
+            }
+            record.pid = pid
+            record.startTime = Sys.processStat(pid)?.startTime ?? 0
+            try saveRecord(record)
+            if let pf = options.pidFile {
+                try Sys.writeAtomic(Sys.absolute(pf), Data("\(pid)".utf8))
+            }
+            return publicState(record, status: "created")
+        } catch {
+            undo()
+            throw error
+        }
+    }
+
+    /// Spawns the init, feeds it the plan and serves its requests until it is ready.
+    /// `recordFor` gives the state hooks see once the pid is known.
+    func launch(plan: InitPlan, options: CreateOptions, cgroup: Cgroup?, spec: RuntimeSpec,
+                exec: Bool = false, recordFor: (Int32) -> ContainerRecord) throws -> Int32 {
+        var sv: [Int32] = [0, 0]
+        guard cruntime_socketpair_cloexec(&sv) == 0 else { throw RuntimeError.sys("socketpair") }
+        defer { close(sv[0]) }
+        var consoleConn: Int32 = -1
+        var plan = plan
+        if let cs = options.consoleSocket {
+            consoleConn = try Runtime.connectUnix(cs)
+        }
+        defer { if consoleConn >= 0 { close(consoleConn) } }
+        let stage0: pid_t
+        if let initPath {
+            let sockFD = Int32(3 + options.preserveFDs)
+            var fds: [Int32: Int32] = [sockFD: sv[1]]
+            if let fd = options.stdin { fds[0] = fd }
+            if let fd = options.stdout { fds[1] = fd }
+            if let fd = options.stderr { fds[2] = fd }
+            for i in 0..<options.preserveFDs { fds[Int32(3 + i)] = Int32(3 + i) }
+            if consoleConn >= 0 {
+                fds[sockFD + 1] = consoleConn
+                plan = Runtime.withConsoleFD(plan, fd: sockFD + 1)
+            }
+            do {
+                stage0 = try Spawn.spawn(initPath, args: ["dockbuild-init"],
+                                         env: ["\(CRUNTIME_INIT_ENV)=\(sockFD)"], fds: fds)
+            } catch {
+                close(sv[1])
+                throw error
+            }
+        } else {
+            if consoleConn >= 0 { plan = Runtime.withConsoleFD(plan, fd: consoleConn) }
+            stage0 = cruntime_fork_init(sv[1], sv[0], Int32(options.preserveFDs), options.stdin ?? -1, options.stdout ?? -1, options.stderr ?? -1)
+            if stage0 < 0 { let e = errno; close(sv[1]); throw RuntimeError.sys("fork container init", e) }
+        }
+        close(sv[1])
+        var reaped = false
+        defer { if !reaped { Glibc.kill(stage0, SIGKILL); _ = waitpid(stage0, nil, 0) } }
+        if let cgroup { try cgroup.addProcess(stage0) }
+        try Runtime.sendAll(sv[0], plan.bytes)
+
+        var pid: Int32 = 0
+        while true {
+            guard let (tag, payload) = Runtime.readReply(sv[0]) else {
+                throw RuntimeError(.system, "container init exited before it was ready (see the messages above)")
+            }
+            switch tag {
+            case UInt8(ascii: "E"):
+                if pid > 0 { Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) }
+                throw RuntimeError(.system, "container init: " + String(decoding: payload, as: UTF8.self))
+            case UInt8(ascii: "U"):
+                let p = payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+                try Runtime.writeIDMaps(pid: Int32(p), spec: spec)
+                try Runtime.sendAck(sv[0])
+            case UInt8(ascii: "P"):
+                pid = Int32(bitPattern: payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+                var st: Int32 = 0
+                _ = waitpid(stage0, &st, 0)
+                reaped = true
+            case UInt8(ascii: "H"):
+                let state = Runtime.stateJSON(publicState(recordFor(pid), status: "created"))
+                do {
+                    let hooks = spec.hooks
+                    try Hooks.run(hooks?.prestart ?? [], state: state, kind: "prestart")
+                    try Hooks.run(hooks?.createRuntime ?? [], state: state, kind: "createRuntime")
+                    try Hooks.run(hooks?.createContainer ?? [], state: state, kind: "createContainer")
+                } catch {
+                    if pid > 0 { Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) }
+                    throw error
+                }
+                try Runtime.sendAck(sv[0])
+            case UInt8(ascii: "R"):
+                let state = exec ? Data() : Runtime.stateJSON(publicState(recordFor(pid), status: "created"))
+                try Runtime.sendAck(sv[0], state)
+                return pid
+            default:
+                throw RuntimeError(.system, "container init sent an unknown reply \(tag)")
+            }
+        }
+    }
+
+    static func withConsoleFD(_ plan: InitPlan, fd: Int32) -> InitPlan {
+        // The plan ends with an 8-byte END record; put CONSOLE_FD before it.
+        var p = InitPlan()
+        var bytes = plan.bytes
+        bytes.removeLast(8)
+        p.appendRaw(bytes)
+        p.record(CR_CONSOLE_FD, InitPlan.u32(UInt32(fd)))
+        p.finish()
+        return p
+    }
+
+    static func connectUnix(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw RuntimeError.sys("socket") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            close(fd)
+            throw RuntimeError(.usage, "console socket path is too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if rc != 0 { let e = errno; close(fd); throw RuntimeError.sys("connect to console socket \(path)", e) }
+        return fd
+    }
+
+    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress!.advanced(by: off), bytes.count - off) }
+            if n < 0 { if errno == EINTR { continue }; throw RuntimeError.sys("send init plan") }
+            off += n
+        }
+    }
+
+    static func sendAck(_ fd: Int32, _ payload: Data = Data()) throws {
+        var msg: [UInt8] = [UInt8(ascii: "A")]
+        msg += InitPlan.u32(UInt32(payload.count))
+        msg += payload
+        try sendAll(fd, msg)
+    }
+
+    static func readExact(_ fd: Int32, _ n: Int) -> [UInt8]? {
+        var buf = [UInt8](repeating: 0, count: n)
+        var off = 0
+        while off < n {
+            let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!.advanced(by: off), n - off) }
+            if r < 0 { if errno == EINTR { continue }; return nil }
+            if r == 0 { return nil }
+            off += r
+        }
+        return buf
+    }
+
+    static func readReply(_ fd: Int32) -> (UInt8, [UInt8])? {
+        guard let hdr = readExact(fd, 5) else { return nil }
+        let len = Int(UInt32(hdr[1]) | UInt32(hdr[2]) << 8 | UInt32(hdr[3]) << 16 | UInt32(hdr[4]) << 24)
+        if len == 0 { return (hdr[0], []) }
+        guard let body = readExact(fd, len) else { return nil }
+        return (hdr[0], body)
+    }
+
+    static func writeIDMaps(pid: Int32, spec: RuntimeSpec) throws {
+        func fmt(_ m: [RuntimeSpec.IDMapping]?) -> String {
+            (m ?? []).map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+        }
+        let uid = fmt(spec.linux?.uidMappings), gid = fmt(spec.linux?.gidMappings)
+        if getuid() != 0 { try? Sys.writeFile("/proc/\(pid)/setgroups", "deny") }
+        if !uid.isEmpty { try Sys.writeFile("/proc/\(pid)/uid_map", uid) }
+        if !gid.isEmpty { try Sys.writeFile("/proc/\(pid)/gid_map", gid) }
+    }
+}

@@ -1,0 +1,81 @@
+import CRuntime
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How `exec` and `run` treat the started process.
+public struct ExecOptions: Sendable {
+    public var consoleSocket: String?
+    public var pidFile: String?
+    /// Return once the process runs instead of waiting for it.
+    public var detach: Bool = false
+    public var preserveFDs: Int = 0
+    /// File descriptors that become the process's stdin/stdout/stderr (nil: this process's).
+    public var stdin: Int32?
+    public var stdout: Int32?
+    public var stderr: Int32?
+    public init(consoleSocket: String? = nil, pidFile: String? = nil, detach: Bool = false) {
+        self.consoleSocket = consoleSocket
+        self.pidFile = pidFile
+        self.detach = detach
+    }
+}
+
+extension Runtime {
+    /// Runs another process in a running container's namespaces and cgroup.
+    /// Returns its exit code, or its pid with `detach`.
+    public func exec(id: String, process: RuntimeSpec.Process, options: ExecOptions = ExecOptions()) throws -> Int32 {
+        let r = try loadRecord(id)
+        let st = status(of: r)
+        guard st == "running" || st == "created" else {
+            throw RuntimeError(.invalidState, "cannot exec in container \"\(id)\": it is \(st)")
+        }
+        var p = InitPlan()
+        p.record(CR_MODE, InitPlan.u32(2))
+        p.record(CR_CLONE_FLAGS, InitPlan.u32(0))
+        for ns in r.spec.linux?.namespaces ?? [] {
+            guard let (flag, name) = Kernel.namespaces[ns.type] else { continue }
+            let target = "/proc/\(r.pid)/ns/\(name)"
+            var a = stat(), b = stat()
+            if stat(target, &a) == 0, stat("/proc/self/ns/\(name)", &b) == 0, a.st_ino == b.st_ino, a.st_dev == b.st_dev { continue }
+            p.record(CR_NS_JOIN, InitPlan.u32(flag) + InitPlan.str(target))
+        }
+        if process.terminal == true { p.flag(CR_SETSID) }
+        try Runtime.processPlan(process, seccomp: r.spec.linux?.seccomp, into: &p)
+        p.finish()
+        var copts = CreateOptions(consoleSocket: options.consoleSocket, pidFile: nil, preserveFDs: options.preserveFDs)
+        copts.stdin = options.stdin
+        copts.stdout = options.stdout
+        copts.stderr = options.stderr
+        let pid = try launch(plan: p, options: copts, cgroup: r.cgroup, spec: r.spec, exec: true) { _ in r }
+        if let pf = options.pidFile { try Sys.writeAtomic(Sys.absolute(pf), Data("\(pid)".utf8)) }
+        if options.detach { return pid }
+        return Runtime.waitForwarding(pid)
+    }
+
+    /// create + start, then (unless detached) wait for the process and delete the container, like `runc run`.
+    public func run(id: String, bundle: String, options: CreateOptions = CreateOptions(), detach: Bool = false) throws -> Int32 {
+        let state = try create(id: id, bundle: bundle, options: options)
+        do { try start(id: id) } catch {
+            try? delete(id: id, force: true)
+            throw error
+        }
+        if detach { return 0 }
+        let code = Runtime.waitForwarding(state.pid)
+        try? delete(id: id, force: true)
+        return code
+    }
+
+    /// Waits for child `pid`, passing SIGTERM, SIGINT, SIGHUP, ... on to it.
+    static func waitForwarding(_ pid: Int32) -> Int32 {
+        cruntime_forward_signals(pid)
+        defer { cruntime_forward_signals(0) }
+        var status: Int32 = 0
+        while true {
+            let w = waitpid(pid, &status, 0)
+            if w == pid { return Sys.waitStatusCode(status) }
+            if w < 0 && errno != EINTR { return 255 }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Small file-system and process helpers over the raw syscalls.
+enum Sys {
+    static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func readData(_ path: String) -> Data? {
+        FileManager.default.contents(atPath: path)
+    }
+
+    /// Writes a small control file (cgroup, /proc) in one write call.
+    static func writeFile(_ path: String, _ value: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw RuntimeError.sys("open \(path)") }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 { throw RuntimeError.sys("write \"\(value)\" to \(path)") }
+    }
+
+    /// Temp file, fsync, rename: readers never see a partial file.
+    static func writeAtomic(_ path: String, _ data: Data, mode: mode_t = 0o644) throws {
+        let tmp = path + ".tmp.\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        if fd < 0 { throw RuntimeError.sys("create \(tmp)") }
+        let ok = data.withUnsafeBytes { raw -> Bool in
+            var off = 0
+            while off < raw.count {
+                let n = write(fd, raw.baseAddress!.advanced(by: off), raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                off += n
+            }
+            return true
+        }
+        if !ok { let e = errno; close(fd); unlink(tmp); throw RuntimeError.sys("write \(tmp)", e) }
+        fsync(fd)
+        close(fd)
+        if rename(tmp, path) != 0 { let e = errno; unlink(tmp); throw RuntimeError.sys("rename \(tmp)", e) }
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func isDir(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws {
+        var cur = ""
+        for comp in path.split(separator: "/", omittingEmptySubsequences: true) {
+            cur += "/" + comp
+            if mkdir(cur, mode) != 0 && errno != EEXIST { throw RuntimeError.sys("mkdir \(cur)") }
+        }
+    }
+
+    static func listDir(_ path: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+    }
+
+    static func removeAll(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Field 22 of /proc/<pid>/stat: the start time, to tell a reused pid apart.
+    static func processStat(_ pid: Int32) -> (state: Character, startTime: UInt64)? {
+        guard let s = readFile("/proc/\(pid)/stat"), let close = s.lastIndex(of: ")") else { return nil }
+        let fields = s[s.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let st = fields[0].first, let start = UInt64(fields[19]) else { return nil }
+        return (st, start)
+    }
+
+    static func lexicallyClean(_ path: String) -> String {
+        var out: [Substring] = []
+        for c in path.split(separator: "/") {
+            if c == "." { continue }
+            if c == ".." { if !out.isEmpty { out.removeLast() }; continue }
+            out.append(c)
+        }
+        return (path.hasPrefix("/") ? "/" : "") + out.joined(separator: "/")
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return lexicallyClean(path) }
+        return lexicallyClean(FileManager.default.currentDirectoryPath + "/" + path)
+    }
+
+    /// Parses a signal given as a number, NAME or SIGNAME.
+    static func signal(_ s: String) -> Int32? {
+        if let n = Int32(s), n > 0, n < 65 { return n }
+        var name = s.uppercased()
+        if name.hasPrefix("SIG") { name.removeFirst(3) }
+        let table: [String: Int32] = [
+            "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
+            "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+            "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
+            "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
+            "POLL": 29, "PWR": 30, "SYS": 31,
+        ]
+        if let n = table[name] { return n }
+        if name.hasPrefix("RTMIN+"), let k = Int32(name.dropFirst(6)) { return 34 + k }
+        return nil
+    }
+
+    static func waitStatusCode(_ status: Int32) -> Int32 {
+        let sig = status & 0x7f
+        if sig == 0 { return (status >> 8) & 0xff }
+        return 128 + sig
+    }
+}

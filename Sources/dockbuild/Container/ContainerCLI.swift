@@ -1,0 +1,70 @@
+import ArgumentParser
+import Containers
+import Foundation
+
+/// Shared pieces of the container commands.
+enum ContainerCLI {
+    static func manager(_ g: GlobalOptions) throws -> ContainerManager {
+        do { return try ContainerManager(root: g.resolvedRoot) } catch { throw cliError(error) }
+    }
+
+    /// The monitor is this binary re-executed with a hidden subcommand.
+    static func monitorCommand(_ g: GlobalOptions) -> [String] {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return [exe, "container-monitor", "--root", g.resolvedRoot]
+    }
+
+    static func cliError(_ e: any Error) -> any Error {
+        if e is ExitCode || e is ValidationError { return e }
+        return ValidationErrorless(message: "\(e)")
+    }
+
+    /// Runs `body`, printing library errors as one line and exiting 1 (docker exits 125 for its own errors).
+    static func guarded<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ExitCode { throw e } catch {
+            FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
+            throw ExitCode(125)
+        }
+    }
+
+    static func out(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
+
+    /// Starts (and attaches to, unless detached) a container; returns its exit code when attached.
+    static func startContainer(_ m: ContainerManager, id: String, global: GlobalOptions, attach: Bool, stdin: Bool) throws -> Int32? {
+        let rec = try m.store.record(id)
+        let launch = try m.start(id, monitorCommand: monitorCommand(global), attach: attach)
+        guard attach else { try launch.waitStarted(); return nil }
+        guard let first = launch.nextLine() else {
+            throw ContainersError.runtime("the container's monitor exited early; see \(m.store.directory(id))/monitor.log")
+        }
+        if first.hasPrefix("error: ") { throw ContainersError.runtime(String(first.dropFirst(7))) }
+        let fd = try AttachClient.connect(m, id: id)
+        if rec.tty { AttachClient.sendSize(fd) }
+        try launch.waitStarted()
+        let rt = try m.runtime()
+        let code = AttachClient.run(socket: fd, tty: rec.tty, forwardStdin: stdin && rec.openStdin) { sig in
+            try? rt.kill(id, signal: String(sig))
+        }
+        if let code { return code }
+        if m.store.state(id).status == .running { return nil }
+        return m.store.state(id).exitCode
+    }
+}
+
+struct ValidationErrorless: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// `container-monitor` (hidden): the per-container monitor process.
+struct ContainerMonitorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "container-monitor", abstract: "Internal: the monitor of one container.", shouldDisplay: false)
+    @Option var root: String
+    @Flag var attach = false
+    @Argument var id: String
+
+    func run() throws {
+        let rc = Monitor.main(root: root, id: id, waitAttach: attach, readyFD: 3)
+        throw ExitCode(rc)
+    }
+}

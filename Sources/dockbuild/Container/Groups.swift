@@ -1,0 +1,123 @@
+import ArgumentParser
+import Containers
+import Foundation
+
+/// `container ...`: the lifecycle commands under one name, plus `prune`.
+struct ContainerGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "container", abstract: "Manage containers.",
+        subcommands: [ContainerInspectCommand.self, ContainerPruneCommand.self, PsCommand.self, RunCommand.self,
+                      CreateCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, KillCommand.self,
+                      RmCommand.self, LogsCommand.self, ExecCommand.self, AttachCommand.self, WaitCommand.self,
+                      TopCommand.self, PortCommand.self, CpCommand.self, CommitCommand.self, StatsCommand.self,
+                      UpdateCommand.self])
+}
+
+/// `container prune`: remove every stopped container.
+struct ContainerPruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove all stopped containers.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Do not ask (dockbuild never asks).") var force = false
+
+    func run() throws {
+        try ContainerCLI.guarded {
+            let m = try ContainerCLI.manager(global)
+            let ids = m.prune()
+            if !ids.isEmpty { ContainerCLI.out("Deleted Containers:") }
+            for id in ids { ContainerCLI.out(id) }
+        }
+    }
+}
+
+/// `volume create|ls|inspect|rm|prune`.
+struct VolumeGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "volume", abstract: "Manage named volumes.",
+        subcommands: [Create.self, Ls.self, Inspect.self, Rm.self, Prune.self])
+
+    static func usedVolumes(_ m: ContainerManager) -> [String: [String]] {
+        var used: [String: [String]] = [:]
+        for c in m.store.list() { for v in c.record.mounts where v.type == .volume { used[v.source, default: []].append(c.name) } }
+        return used
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a volume.")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .shortAndLong, help: "Label KEY=VALUE.") var label: [String] = []
+        @Argument var name: String?
+        func run() throws {
+            try ContainerCLI.guarded {
+                let m = try ContainerCLI.manager(global)
+                var labels: [String: String] = [:]
+                for l in label { let kv = l.split(separator: "=", maxSplits: 1).map(String.init); labels[kv[0]] = kv.count > 1 ? kv[1] : "" }
+                ContainerCLI.out(try m.volumes.create(name, labels: labels).name)
+            }
+        }
+    }
+
+    struct Ls: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List volumes.", aliases: ["list"])
+        @OptionGroup var global: GlobalOptions
+        @Flag(name: .shortAndLong, help: "Only names.") var quiet = false
+        func run() throws {
+            try ContainerCLI.guarded {
+                let m = try ContainerCLI.manager(global)
+                if !quiet { ContainerCLI.out("DRIVER    VOLUME NAME") }
+                for v in m.volumes.list() { ContainerCLI.out(quiet ? v.name : "local     \(v.name)") }
+            }
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show volumes as JSON.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var names: [String]
+        func run() throws {
+            try ContainerCLI.guarded {
+                let m = try ContainerCLI.manager(global)
+                let vs = try names.map { try m.volumes.inspect($0) }
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                ContainerCLI.out(String(decoding: try enc.encode(vs), as: UTF8.self))
+            }
+        }
+    }
+
+    struct Rm: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove volumes.", aliases: ["remove"])
+        @OptionGroup var global: GlobalOptions
+        @Flag(name: .shortAndLong, help: "Remove even when a container uses it.") var force = false
+        @Argument var names: [String]
+        func run() throws {
+            try ContainerCLI.guarded {
+                let m = try ContainerCLI.manager(global)
+                let used = VolumeGroup.usedVolumes(m)
+                for n in names {
+                    if let users = used[n], !force {
+                        throw ContainersError.volume("volume \(n) is in use by \(users.joined(separator: ", ")): remove those containers first")
+                    }
+                    try m.volumes.remove(n)
+                    ContainerCLI.out(n)
+                }
+            }
+        }
+    }
+
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove unused anonymous volumes (-a: all unused).")
+        @OptionGroup var global: GlobalOptions
+        @Flag(name: .shortAndLong, help: "Remove unused named volumes too.") var all = false
+        @Flag(name: .shortAndLong, help: "Do not ask (dockbuild never asks).") var force = false
+        func run() throws {
+            try ContainerCLI.guarded {
+                let m = try ContainerCLI.manager(global)
+                let used = VolumeGroup.usedVolumes(m)
+                for v in m.volumes.list() where used[v.name] == nil && (all || v.anonymous) {
+                    try m.volumes.remove(v.name)
+                    ContainerCLI.out(v.name)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import ArgumentParser
+import Containers
+import Foundation
+
+/// `start`: start stopped containers (`-a` attaches to the first).
+struct StartCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start one or more stopped containers.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Attach to the container's output.") var attach = false
+    @Flag(name: .shortAndLong, help: "Attach stdin.") var interactive = false
+    @Argument var containers: [String]
+
+    func run() throws {
+        let code: Int32? = try ContainerCLI.guarded {
+            let m = try ContainerCLI.manager(global)
+            var last: Int32?
+            for (i, ref) in containers.enumerated() {
+                let c = try m.store.lookup(ref)
+                if c.isRunning { if !attach { ContainerCLI.out(ref) }; continue }
+                if attach && i == containers.count - 1 {
+                    last = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: true, stdin: interactive)
+                } else {
+                    _ = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: false, stdin: false)
+                    ContainerCLI.out(ref)
+                }
+            }
+            return last
+        }
+        if let code, code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// `stop`: the stop signal, then SIGKILL after the grace period.
+struct StopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop one or more running containers.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: [.short, .long], help: "Seconds to wait before killing.") var time = 10
+    @Argument var containers: [String]
+
+    func run() throws {
+        try ContainerCLI.guarded {
+            let m = try ContainerCLI.manager(global)
+            for ref in containers {
+                let c = try m.store.lookup(ref)
+                try m.stop(c.id, timeout: time)
+                ContainerCLI.out(ref)
+            }
+        }
+    }
+}
+
+/// `restart`: stop then start.
+struct RestartCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart one or more containers.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: [.short, .long], help: "Seconds to wait before killing.") var time = 10
+    @Argument var containers: [String]
+
+    func run() throws {
+        try ContainerCLI.guarded {
+            let m = try ContainerCLI.manager(global)
+            for ref in containers {
+                let c = try m.store.lookup(ref)
+                try m.stop(c.id, timeout: time)
+                _ = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: false, stdin: false)
+                ContainerCLI.out(ref)
+            }
+        }
+    }
+}
+
+/// `kill`: send a signal (SIGKILL by default).
+struct KillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal to one or more running containers.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Signal (name or number).") var signal = "KILL"
+    @Argument var containers: [String]
+
+    func run() throws {
+        try ContainerCLI.guarded {
+            let m = try ContainerCLI.manager(global)
+            for ref in containers {
+                let c = try m.store.lookup(ref)
+                let sig = signal.uppercased().hasPrefix("SIG") || Int(signal) != nil ? signal.uppercased() : "SIG\(signal.uppercased())"
+                try m.kill(c.id, signal: sig)
+                ContainerCLI.out(ref)
+            }
+        }
+    }
+}
+
+/// `rm`: remove containers (`-f` kills running ones, `-v` removes their anonymous volumes).
+struct RmCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove one or more containers.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Kill and remove a running container.") var force = false
+    @Flag(name: .shortAndLong, help: "Remove anonymous volumes too.") var volumes = false
+    @Argument var containers: [String]
+
+    func run() throws {
+        try ContainerCLI.guarded {
+            let m = try ContainerCLI.manager(global)
+            var failed = false
+            for ref in containers {
+                do {
+                    let c = try m.store.lookup(ref)
+                    try m.remove(c.id, force: force, volumes: volumes)
+                    ContainerCLI.out(ref)
+                } catch {
+                    FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+}
+
+/// `wait`: block until containers stop; print their exit codes.
+struct WaitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "wait", abstract: "Block until containers stop, then print their exit codes.")
+    @OptionGroup var global: GlobalOptions
+    @Argument var containers: [String]
+
+    func run() throws {
+        try ContainerCLI.guarded {
+            let m = try ContainerCLI.manager(global)
+            for ref in containers {
+                let c = try m.store.lookup(ref)
+                ContainerCLI.out(String(m.wait(c.id)))
+            }
+        }
+    }
+}
+
+/// `attach`: connect the terminal to a running container (ctrl-p ctrl-q detaches).
+struct AttachCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "attach", abstract: "Attach to a running container's input and output.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .customLong("no-stdin"), help: "Do not attach stdin.") var noStdin = false
+    @Argument var container: String
+
+    func run() throws {
+        let code: Int32? = try ContainerCLI.guarded {
+            let m = try ContainerCLI.manager(global)
+            let c = try m.store.lookup(container)
+            guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running: start it with `dockbuild start -a \(c.name)`") }
+            let fd = try AttachClient.connect(m, id: c.id)
+            if c.record.tty { AttachClient.sendSize(fd) }
+            let rt = try m.runtime()
+            let id = c.id
+            let code = AttachClient.run(socket: fd, tty: c.record.tty, forwardStdin: !noStdin && c.record.openStdin) { sig in
+                try? rt.kill(id, signal: String(sig))
+            }
+            return code
+        }
+        if let code, code != 0 { throw ExitCode(code) }
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Containers
+import Foundation
+
+/// `ps`: list containers, docker's columns; `--format` takes Go-template-like `{{.Field}}`.
+struct PsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List containers.", aliases: ["ls"])
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Show all containers (default shows running).") var all = false
+    @Flag(name: .shortAndLong, help: "Only ids.") var quiet = false
+    @Flag(name: .customLong("no-trunc"), help: "Do not truncate output.") var noTrunc = false
+    @Option(name: .long, help: "Format: table, json, or a template like '{{.ID}} {{.Names}} {{.Status}}'.") var format: String?
+
+    func run() throws {
+        try ContainerCLI.guarded {
+            let m = try ContainerCLI.manager(global)
+            let list = m.store.list().filter { all || $0.isRunning }
+            if quiet { for c in list { ContainerCLI.out(noTrunc ? c.id : String(c.id.prefix(12))) }; return }
+            let rows = list.map { PsRow($0, noTrunc: noTrunc) }
+            if let format, format != "table" {
+                if format == "json" || format == "{{json .}}" {
+                    for r in rows { ContainerCLI.out(r.json) }
+                    return
+                }
+                var tmpl = format
+                var header = false
+                if tmpl.hasPrefix("table ") { tmpl = String(tmpl.dropFirst(6)); header = true }
+                tmpl = tmpl.replacingOccurrences(of: "\\t", with: "\t").replacingOccurrences(of: "\\n", with: "\n")
+                if header { ContainerCLI.out(PsRow.render(tmpl, PsRow.headers)) }
+                for r in rows { ContainerCLI.out(PsRow.render(tmpl, r.fields)) }
+                return
+            }
+            let cols = ["ID", "Image", "Command", "CreatedAt", "Status", "Ports", "Names"]
+            let titles = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+            var table = [titles] + rows.map { r in cols.map { r.fields[$0] ?? "" } }
+            table = table.map { $0 }
+            let widths = (0..<cols.count).map { i in table.map { $0[i].count }.max() ?? 0 }
+            for row in table {
+                var line = ""
+                for (i, cell) in row.enumerated() {
+                    line += i == row.count - 1 ? cell : cell.padding(toLength: widths[i] + 3, withPad: " ", startingAt: 0)
+                }
+                ContainerCLI.out(line)
+            }
+        }
+    }
+}
+
+struct PsRow {
+    var fields: [String: String]
+    var json: String
+
+    static let headers = ["ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED",
+                          "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "State": "STATE",
+                          "Networks": "NETWORKS", "Mounts": "MOUNTS", "Labels": "LABELS", "Size": "SIZE"]
+
+    init(_ c: Container, noTrunc: Bool) {
+        let s = c.state
+        let now = Date()
+        var status: String
+        switch s.status {
+        case .created: status = "Created"
+        case .running:
+            let since = Time.parsePublic(s.startedAt).map { now.timeIntervalSince($0) } ?? 0
+            status = "Up \(Time.humanPublic(since))"
+        case .exited, .dead:
+            let since = Time.parsePublic(s.finishedAt).map { now.timeIntervalSince($0) } ?? 0
+            status = "Exited (\(s.exitCode)) \(Time.humanPublic(since)) ago"
+        }
+        let created = Time.parsePublic(c.record.created).map { now.timeIntervalSince($0) } ?? 0
+        var cmd = c.record.argv.joined(separator: " ")
+        if !noTrunc && cmd.count > 20 { cmd = String(cmd.prefix(19)) + "…" }
+        let ports = s.ports.map(\.display).joined(separator: ", ")
+        fields = ["ID": noTrunc ? c.id : String(c.id.prefix(12)), "Image": c.record.image, "Command": "\"\(cmd)\"",
+                  "CreatedAt": "\(Time.humanPublic(created)) ago", "RunningFor": "\(Time.humanPublic(created)) ago",
+                  "Status": status, "Ports": ports, "Names": c.name, "State": s.status.rawValue,
+                  "Networks": c.record.network, "Mounts": c.record.mounts.map(\.destination).joined(separator: ","),
+                  "Labels": c.record.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
+                  "Size": ""]
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        json = String(decoding: (try? enc.encode(fields)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func render(_ tmpl: String, _ f: [String: String]) -> String {
+        var out = tmpl
+        for (k, v) in f { out = out.replacingOccurrences(of: "{{.\(k)}}", with: v).replacingOccurrences(of: "{{ .\(k) }}", with: v) }
+        return out
+    }
+}

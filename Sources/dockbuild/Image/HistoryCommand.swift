@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import ImageStore
+import OCI
+
+/// `dockbuild history`: how an image was made, newest step first.
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "Show the history of an image.")
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .customLong("no-trunc"), help: "Don't truncate output.") var noTrunc = false
+    @Flag(name: .shortAndLong, help: "Only show image IDs.") var quiet = false
+    @Argument(help: "Name, ID or digest.") var image: String
+
+    func run() throws {
+        let img = try ImageCLI.run { try ImageCLI.openStore(global).image(image) }
+        var steps = img.config.history ?? []
+        if steps.isEmpty {
+            steps = img.manifest.layers.map { _ in History() }
+        }
+        // Each non-empty step owns the next layer, in order.
+        var layerIndex = 0
+        var rows: [(History, Int64)] = []
+        for h in steps {
+            var size: Int64 = 0
+            if h.emptyLayer != true, layerIndex < img.manifest.layers.count {
+                size = img.manifest.layers[layerIndex].size
+                layerIndex += 1
+            }
+            rows.append((h, size))
+        }
+        rows.reverse()
+        if quiet {
+            ImageCLI.writeStdout(noTrunc ? img.id.description : ImageCLI.shortID(img.id))
+            return
+        }
+        var table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+        for (i, (h, size)) in rows.enumerated() {
+            let id = i == 0 ? (noTrunc ? img.id.description : ImageCLI.shortID(img.id)) : "<missing>"
+            var by = (h.createdBy ?? "").replacingOccurrences(of: "\n", with: " ")
+            if !noTrunc && by.count > 45 { by = String(by.prefix(44)) + "…" }
+            table.append([id, ImageCLI.since(h.created.flatMap(ImageConfig.parseDate)), by,
+                          ImageCLI.humanSize(size), h.comment ?? ""])
+        }
+        ImageCLI.writeStdout(ImageCLI.table(table))
+    }
+}

@@ -1,0 +1,77 @@
+// Shared bits of the image commands: opening the store, docker-style sizes and times,
+// aligned tables, and errors printed as the libraries word them.
+import ArgumentParser
+import Foundation
+import ImageStore
+import OCI
+
+/// An error whose message is already what the user should read.
+struct UserError: Error, CustomStringConvertible {
+    var description: String
+    init(_ message: String) { description = message }
+}
+
+enum ImageCLI {
+    static func openStore(_ global: GlobalOptions) throws -> ImageStore {
+        try ImageStore(root: global.resolvedRoot)
+    }
+
+    /// Runs `body`, turning library errors into plain messages (ArgumentParser prints "Error: ...").
+    static func run<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ImageStoreError {
+            throw UserError(e.description)
+        } catch let e as OCIError {
+            throw UserError(e.description)
+        }
+    }
+
+    /// docker's sizes: decimal units, 3 significant digits ("4.26MB", "812kB").
+    static func humanSize(_ bytes: Int64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB", "PB"]
+        var v = Double(bytes)
+        var i = 0
+        while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
+        // Go's %.3g, as docker's units.HumanSizeWithPrecision(size, 3) prints.
+        var t = String(format: "%.3g", v)
+        if t.contains("e") { t = String(format: "%.0f", v) }
+        return t + units[i]
+    }
+
+    /// docker's "2 hours ago".
+    static func since(_ date: Date?, now: Date = Date()) -> String {
+        guard let date else { return "N/A" }
+        let s = now.timeIntervalSince(date)
+        if s < 1 { return "Less than a second ago" }
+        let secs = Int(s)
+        if secs == 1 { return "1 second ago" }
+        if secs < 60 { return "\(secs) seconds ago" }
+        let mins = secs / 60
+        if mins == 1 { return "About a minute ago" }
+        if mins < 60 { return "\(mins) minutes ago" }
+        let hours = Int((s / 3600).rounded())
+        if hours == 1 { return "About an hour ago" }
+        if hours < 48 { return "\(hours) hours ago" }
+        let days = hours / 24
+        if days < 14 { return "\(days) days ago" }
+        if days < 60 { return "\(days / 7) weeks ago" }
+        if days < 365 * 2 { return "\(days / 30) months ago" }
+        return "\(days / 365) years ago"
+    }
+
+    /// Columns padded like Go's tabwriter with 3 spaces between them.
+    static func table(_ rows: [[String]]) -> String {
+        guard let width = rows.map(\.count).max() else { return "" }
+        var widths = [Int](repeating: 0, count: width)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        return rows.map { r in
+            r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i] + 3, withPad: " ", startingAt: 0) }
+                .joined()
+        }.joined(separator: "\n")
+    }
+
+    static func shortID(_ d: Digest) -> String { String(d.encoded.prefix(12)) }
+
+    static func writeStdout(_ s: String) {
+        FileHandle.standardOutput.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+    }
+}

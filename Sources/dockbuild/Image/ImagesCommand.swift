@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import ImageStore
+import OCI
+
+/// `dockbuild images`: the images in the store.
+struct ImagesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "images",
+        abstract: "List images.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Only images of this repository (and tag), e.g. busybox or busybox:1.36.")
+    var repository: String?
+
+    @Option(help: "Output format: table or json (one object per line, docker's fields).")
+    var format: String = "table"
+
+    @Flag(name: .shortAndLong, help: "Only show image IDs.")
+    var quiet = false
+
+    @Flag(help: "Show digests.")
+    var digests = false
+
+    @Flag(name: .customLong("no-trunc"), help: "Don't truncate IDs.")
+    var noTrunc = false
+
+    @Option(name: .shortAndLong, help: "Filter: dangling=true|false, reference=PATTERN.")
+    var filter: [String] = []
+
+    struct Row {
+        var repository: String
+        var tag: String
+        var digest: String
+        var id: Digest
+        var created: Date?
+        var size: Int64
+    }
+
+    func validate() throws {
+        guard ["table", "json"].contains(format) else {
+            throw ValidationError("--format must be table or json, not \(format)")
+        }
+    }
+
+    func run() throws {
+        let store = try ImageCLI.run { try ImageCLI.openStore(global) }
+        var rows: [Row] = []
+        let entries = try ImageCLI.run { try store.listImages() }
+        var repoFilter: ImageReference?
+        if let repository {
+            repoFilter = try ImageCLI.run { try ImageReference.parseNormalized(repository) }
+        }
+        var dangling: Bool?
+        var refPatterns: [String] = []
+        for f in filter {
+            let kv = f.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw ValidationError("--filter takes key=value, got \(f)") }
+            switch kv[0] {
+            case "dangling": dangling = kv[1] == "true" || kv[1] == "1"
+            case "reference": refPatterns.append(kv[1])
+            default: throw ValidationError("unknown filter \(kv[0]) (dangling, reference)")
+            }
+        }
+        for e in entries {
+            if let dangling, dangling != (e.reference == nil) { continue }
+            if let repoFilter {
+                guard let r = e.reference, r.name == repoFilter.name, repoFilter.tag == nil || repoFilter.tag == r.tag else { continue }
+            }
+            if !refPatterns.isEmpty {
+                guard let r = e.reference, refPatterns.contains(where: { fnmatch($0, r.familiarString, 0) == 0 || fnmatch($0, r.familiarName, 0) == 0 }) else { continue }
+            }
+            // An entry whose content is damaged still gets a row, so it can be removed.
+            let img = try? store.image(for: e.descriptor)
+            rows.append(Row(repository: e.reference?.familiarName ?? "<none>", tag: e.reference?.tag ?? "<none>",
+                            digest: e.descriptor.digest.description,
+                            id: img?.id ?? e.descriptor.digest,
+                            created: img?.config.createdDate, size: img.map(imageSize) ?? e.descriptor.size))
+        }
+        rows.sort { ($0.created ?? .distantPast) > ($1.created ?? .distantPast) || (($0.created == $1.created) && ($0.repository, $0.tag) < ($1.repository, $1.tag)) }
+        let idText: (Digest) -> String = { noTrunc ? $0.description : ImageCLI.shortID($0) }
+        if quiet {
+            var seen = Set<Digest>()
+            let ids = rows.filter { seen.insert($0.id).inserted }.map { idText($0.id) }
+            if !ids.isEmpty { ImageCLI.writeStdout(ids.joined(separator: "\n")) }
+            return
+        }
+        if format == "json" {
+            let f = DateFormatter()
+            f.dateFormat = "yyyy-MM-dd HH:mm:ss Z 'UTC'"
+            f.timeZone = TimeZone(identifier: "UTC")
+            f.locale = Locale(identifier: "en_US_POSIX")
+            var lines: [String] = []
+            for r in rows {
+                let o: [String: String] = [
+                    "Containers": "N/A", "CreatedAt": r.created.map { f.string(from: $0) } ?? "",
+                    "CreatedSince": ImageCLI.since(r.created), "Digest": r.digest, "ID": idText(r.id),
+                    "Repository": r.repository, "SharedSize": "N/A", "Size": ImageCLI.humanSize(r.size), "Tag": r.tag,
+                    "UniqueSize": "N/A", "VirtualSize": ImageCLI.humanSize(r.size),
+                ]
+                lines.append(String(decoding: try CanonicalJSON.encode(o), as: UTF8.self))
+            }
+            if !lines.isEmpty { ImageCLI.writeStdout(lines.joined(separator: "\n")) }
+            return
+        }
+        var table: [[String]] = [digests ? ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"]
+                                         : ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+        for r in rows {
+            var row = [r.repository, r.tag]
+            if digests { row.append(r.digest) }
+            row += [idText(r.id), ImageCLI.since(r.created), ImageCLI.humanSize(r.size)]
+            table.append(row)
+        }
+        ImageCLI.writeStdout(ImageCLI.table(table))
+    }
+
+    func imageSize(_ img: Image) -> Int64 { img.size }
+}

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import ImageStore
+import OCI
+
+/// `dockbuild inspect`: images as `docker image inspect` shows them, plus the manifest.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show images' config and manifest as JSON (docker image inspect's fields).")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Go-template subset: '{{.Id}}', '{{.Config.Cmd}}', '{{json .RootFS}}'.")
+    var format: String?
+    @Option(help: "Platform to show for multi-platform images (default: this machine's).")
+    var platform: String?
+    @Argument(help: "Names, IDs or digests.") var images: [String]
+
+    func validate() throws {
+        if images.isEmpty { throw ValidationError("inspect needs at least one image") }
+    }
+
+    func run() throws {
+        let store = try ImageCLI.run { try ImageCLI.openStore(global) }
+        let plat = try ImageCLI.run { try platform.map { try Platform(parsing: $0) } ?? .host }
+        var docs: [OrderedJSON] = []
+        var failures: [String] = []
+        for arg in images {
+            do {
+                docs.append(try ImageCLI.run { try Self.describe(arg, store: store, platform: plat) })
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        if let format {
+            for d in docs { ImageCLI.writeStdout(try GoTemplate.render(format, d)) }
+        } else {
+            ImageCLI.writeStdout(OrderedJSON.array(docs).pretty(indent: "    "))
+        }
+        if !failures.isEmpty { throw UserError(failures.joined(separator: "\nError: ")) }
+    }
+
+    static func describe(_ arg: String, store: ImageStore, platform: Platform) throws -> OrderedJSON {
+        let desc = try store.resolve(arg)
+        let img = try store.image(for: desc, platform: platform)
+        let names = try store.names(for: desc.digest)
+        let cfgJSON = try JSONDecoder().decode(JSONValue.self, from: img.configData)
+        func field(_ k: String) -> JSONValue? {
+            if case let .object(o) = cfgJSON { return o[k] }
+            return nil
+        }
+        let cfg = img.config
+        let repoDigests = Array(Set(names.map { "\($0.familiarName)@\(img.repoDigest)" })).sorted()
+        var fields: [(String, OrderedJSON)] = [
+            ("Id", .string(img.id.description)),
+            ("RepoTags", .array(names.map { .string($0.familiarString) })),
+            ("RepoDigests", .array(repoDigests.map { .string($0) })),
+            ("Parent", .string("")),
+            ("Comment", .string(cfg.history?.last?.comment ?? "")),
+            ("Created", .string(cfg.created ?? "")),
+            ("DockerVersion", .string(cfg.dockerVersion ?? "")),
+            ("Author", .string(cfg.author ?? "")),
+            ("Config", field("config").map(OrderedJSON.init) ?? .null),
+            ("Architecture", .string(cfg.architecture)),
+        ]
+        if let v = cfg.variant { fields.append(("Variant", .string(v))) }
+        fields += [
+            ("Os", .string(cfg.os)),
+            ("Size", .int(img.size)),
+            ("RootFS", .object([("Type", .string(cfg.rootfs.type)),
+                                ("Layers", .array(cfg.rootfs.diffIDs.map { .string($0.description) }))])),
+            ("Metadata", .object([("LastTagTime", .string("0001-01-01T00:00:00Z"))])),
+            ("Descriptor", OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: CanonicalJSON.encode(desc)))),
+            ("Manifest", OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: CanonicalJSON.encode(img.manifest)))),
+        ]
+        return .object(fields)
+    }
+}
+
+/// JSON with object keys in a chosen order (docker's field order), printed docker-style.
+indirect enum OrderedJSON {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([OrderedJSON])
+    case object([(String, OrderedJSON)])
+
+    /// Sorted keys for values that come from documents.
+    init(_ v: JSONValue) {
+        switch v {
+        case .null: self = .null
+        case let .bool(b): self = .bool(b)
+        case let .int(i): self = .int(i)
+        case let .double(d): self = .double(d)
+        case let .string(s): self = .string(s)
+        case let .array(a): self = .array(a.map(OrderedJSON.init))
+        case let .object(o): self = .object(o.keys.sorted().map { ($0, OrderedJSON(o[$0] ?? .null)) })
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.withoutEscapingSlashes]
+        return (try? e.encode(s)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+    }
+
+    var compact: String {
+        switch self {
+        case .null: "null"
+        case let .bool(b): b ? "true" : "false"
+        case let .int(i): String(i)
+        case let .double(d): String(d)
+        case let .string(s): OrderedJSON.quote(s)
+        case let .array(a): "[" + a.map(\.compact).joined(separator: ",") + "]"
+        case let .object(o): "{" + o.map { OrderedJSON.quote($0.0) + ":" + $0.1.compact }.joined(separator: ",") + "}"
+        }
+    }
+
+    func pretty(indent: String, level: Int = 0) -> String {
+        let pad = String(repeating: indent, count: level + 1)
+        let end = String(repeating: indent, count: level)
+        switch self {
+        case let .array(a):
+            if a.isEmpty { return "[]" }
+            return "[\n" + a.map { pad + $0.pretty(indent: indent, level: level + 1) }.joined(separator: ",\n") + "\n\(end)]"
+        case let .object(o):
+            if o.isEmpty { return "{}" }
+            return "{\n" + o.map { pad + OrderedJSON.quote($0.0) + ": " + $0.1.pretty(indent: indent, level: level + 1) }
+                .joined(separator: ",\n") + "\n\(end)}"
+        default:
+            return compact
+        }
+    }
+
+    func lookup(_ path: [String]) -> OrderedJSON? {
+        var cur = self
+        for k in path {
+            guard case let .object(o) = cur, let next = o.first(where: { $0.0 == k })?.1 else { return nil }
+            cur = next
+        }
+        return cur
+    }
+
+    /// Go's fmt %v rendering, as docker's templates print values.
+    var goString: String {
+        switch self {
+        case .null: "<nil>"
+        case let .string(s): s
+        case let .array(a): "[" + a.map(\.goString).joined(separator: " ") + "]"
+        case let .object(o): "map[" + o.sorted { $0.0 < $1.0 }.map { "\($0.0):\($0.1.goString)" }.joined(separator: " ") + "]"
+        default: compact
+        }
+    }
+}
+
+/// The part of Go templates people use with `inspect -f`: `{{.A.B}}` and `{{json .A}}`.
+enum GoTemplate {
+    static func render(_ template: String, _ value: OrderedJSON) throws -> String {
+        var out = ""
+        var rest = Substring(template)
+        while let open = rest.range(of: "{{") {
+            out += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].range(of: "}}") else {
+                throw UserError("template \(template): missing }}")
+            }
+            var expr = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            var json = false
+            if expr.hasPrefix("json ") { json = true; expr = String(expr.dropFirst(5)).trimmingCharacters(in: .whitespaces) }
+            guard expr.hasPrefix(".") else { throw UserError("template \(template): only {{.Field}} and {{json .Field}} are supported") }
+            let path = expr.dropFirst().split(separator: ".").map(String.init)
+            let v = path.isEmpty ? value : (value.lookup(path) ?? .null)
+            out += json ? v.compact : v.goString
+            rest = rest[close.upperBound...]
+        }
+        out += rest
+        return out
+    }
+}

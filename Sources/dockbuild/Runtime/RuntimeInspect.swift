@@ -1,0 +1,229 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+struct RuntimeExec: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a process in a running container.")
+    @OptionGroup var globals: RuntimeGlobals
+    @Option(name: .customLong("console-socket"), help: "Unix socket that receives the pty master with --tty.") var consoleSocket: String?
+    @Option(name: .long, help: "Working directory in the container.") var cwd: String?
+    @Option(name: [.short, .long], help: "Environment variable KEY=VALUE; repeatable.") var env: [String] = []
+    @Flag(name: [.short, .long], help: "Allocate a pseudo-terminal.") var tty = false
+    @Option(name: [.short, .long], help: "uid[:gid] to run as.") var user: String?
+    @Option(name: [.customShort("g"), .customLong("additional-gids")], help: "Additional gid; repeatable.") var additionalGids: [UInt32] = []
+    @Option(name: [.short, .long], help: "process.json with the whole process (other flags are ignored).") var process: String?
+    @Flag(name: [.short, .long], help: "Do not wait for the process.") var detach = false
+    @Option(name: .customLong("pid-file"), help: "Write the process's pid here.") var pidFile: String?
+    @Flag(name: .customLong("no-new-privs"), help: "Set no_new_privs.") var noNewPrivs = false
+    @Option(name: [.customShort("c"), .customLong("cap")], help: "Add a capability; repeatable.") var caps: [String] = []
+    @Option(name: .customLong("preserve-fds"), help: "Pass this many extra fds (from 3).") var preserveFDs: Int = 0
+    @Option(name: .customLong("process-label"), help: "Accepted for runc compatibility.") var processLabel: String?
+    @Option(name: .long, help: "Accepted for runc compatibility.") var apparmor: String?
+    @Flag(name: .customLong("ignore-paused"), help: "Accepted for runc compatibility.") var ignorePaused = false
+    @Argument(help: "Container id.") var id: String
+    @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
+
+    func run() throws {
+        var code: Int32 = 0
+        try runtimeFail {
+            let rt = globals.runtime
+            var proc: RuntimeSpec.Process
+            if let path = process {
+                let data: Data? = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path)
+                guard let data else { throw RuntimeError(.usage, "cannot read process file \(path)") }
+                do { proc = try JSONDecoder().decode(RuntimeSpec.Process.self, from: data) } catch {
+                    throw RuntimeError(.invalidSpec, "\(path) is not a runtime-spec process: \(error)")
+                }
+            } else {
+                var args = command
+                if args.first == "--" { args.removeFirst() }
+                guard !args.isEmpty else { throw RuntimeError(.usage, "exec needs a command after the container id") }
+                let base = try rt.spec(id: id).process ?? RuntimeSpec.Process()
+                proc = base
+                proc.args = args
+                proc.terminal = tty
+                proc.env = (base.env ?? []) + env
+                if let cwd { proc.cwd = cwd }
+                if let user {
+                    let p = user.split(separator: ":")
+                    guard let u = UInt32(p[0]) else { throw RuntimeError(.usage, "--user takes numeric uid[:gid], got \(user)") }
+                    proc.user.uid = u
+                    proc.user.gid = p.count > 1 ? (UInt32(p[1]) ?? 0) : 0
+                }
+                if !additionalGids.isEmpty { proc.user.additionalGids = additionalGids }
+                if noNewPrivs { proc.noNewPrivileges = true }
+                if !caps.isEmpty {
+                    var c = proc.capabilities ?? RuntimeSpec.Capabilities()
+                    for cap in caps {
+                        for kp in [\RuntimeSpec.Capabilities.bounding, \.effective, \.permitted, \.inheritable, \.ambient] {
+                            var list = c[keyPath: kp] ?? []
+                            if !list.contains(cap) { list.append(cap) }
+                            c[keyPath: kp] = list
+                        }
+                    }
+                    proc.capabilities = c
+                }
+            }
+            var o = ExecOptions(consoleSocket: consoleSocket, pidFile: pidFile, detach: detach)
+            o.preserveFDs = preserveFDs
+            let r = try rt.exec(id: id, process: proc, options: o)
+            code = detach ? 0 : r
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct RuntimeList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List containers.", aliases: ["ls"])
+    @OptionGroup var globals: RuntimeGlobals
+    @Option(name: [.short, .long], help: "table or json.") var format: String = "table"
+    @Flag(name: [.short, .long], help: "Print only ids.") var quiet = false
+    func run() throws {
+        let all = globals.runtime.list()
+        if quiet { all.forEach { print($0.id) }; return }
+        if format == "json" {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: (try? enc.encode(all)) ?? Data("[]".utf8), as: UTF8.self))
+            return
+        }
+        let rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]] + all.map {
+            [$0.id, "\($0.pid)", $0.status, $0.bundle, $0.created, $0.owner.isEmpty ? "root" : $0.owner]
+        }
+        let widths = (0..<6).map { i in rows.map { $0[i].count }.max() ?? 0 }
+        for r in rows {
+            print(r.enumerated().map { i, s in i == 5 ? s : s.padding(toLength: widths[i] + 3, withPad: " ", startingAt: 0) }.joined())
+        }
+    }
+}
+
+struct RuntimePs: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List the processes of a container.")
+    @OptionGroup var globals: RuntimeGlobals
+    @Option(name: [.short, .long], help: "table or json.") var format: String = "table"
+    @Argument(help: "Container id.") var id: String
+    @Argument(parsing: .captureForPassthrough, help: "Options for ps(1).") var psArgs: [String] = []
+    func run() throws {
+        try runtimeFail {
+            let pids = try globals.runtime.pids(id: id)
+            if format == "json" {
+                print("[" + pids.map(String.init).joined(separator: ",") + "]")
+                return
+            }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/ps")
+            p.arguments = psArgs.isEmpty ? ["-ef"] : psArgs.filter { $0 != "--" }
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+            guard let header = lines.first else { return }
+            let cols = header.split(separator: " ")
+            guard let pidCol = cols.firstIndex(of: "PID") else {
+                throw RuntimeError(.usage, "ps output has no PID column; pass options that include it")
+            }
+            print(header)
+            let set = Set(pids)
+            for l in lines.dropFirst() {
+                let f = l.split(separator: " ")
+                if f.count > pidCol, let pid = Int32(f[pidCol]), set.contains(pid) { print(l) }
+            }
+        }
+    }
+}
+
+struct RuntimeSpecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "spec", abstract: "Write a default config.json into the bundle.")
+    @Option(name: [.short, .long], help: "Bundle directory.") var bundle: String = "."
+    @Flag(name: .long, help: "A spec for rootless use (user namespace, no cgroup mount).") var rootless = false
+    @Flag(name: .long, help: "Docker's defaults (capabilities, seccomp) instead of runc's.") var docker = false
+    @Option(name: .long, help: "Command to run (repeat for each argument).") var arg: [String] = []
+    func run() throws {
+        try runtimeFail {
+            let path = bundle + "/config.json"
+            if FileManager.default.fileExists(atPath: path) {
+                throw RuntimeError(.exists, "\(path) already exists; remove it first")
+            }
+            let args = arg.isEmpty ? ["sh"] : arg
+            let spec = docker ? SpecGenerator.dockerDefault(args: args) : SpecGenerator.runcDefault(args: args, terminal: arg.isEmpty, rootless: rootless)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            guard FileManager.default.createFile(atPath: path, contents: try enc.encode(spec) + Data("\n".utf8)) else {
+                throw RuntimeError(.system, "cannot write \(path)")
+            }
+        }
+    }
+}
+
+struct RuntimeUpdate: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "update", abstract: "Change the resource limits of a running container.")
+    @OptionGroup var globals: RuntimeGlobals
+    @Option(name: [.short, .long], help: "JSON file with linux.resources (- for stdin).") var resources: String?
+    @Option(name: .long, help: "Memory limit in bytes.") var memory: Int64?
+    @Option(name: .customLong("memory-reservation"), help: "Memory soft limit in bytes.") var memoryReservation: Int64?
+    @Option(name: .customLong("memory-swap"), help: "Memory+swap limit in bytes (-1: unlimited).") var memorySwap: Int64?
+    @Option(name: .customLong("cpu-period"), help: "CFS period in microseconds.") var cpuPeriod: UInt64?
+    @Option(name: .customLong("cpu-quota"), help: "CFS quota in microseconds.") var cpuQuota: Int64?
+    @Option(name: .customLong("cpu-share"), help: "CPU shares.") var cpuShare: UInt64?
+    @Option(name: .customLong("cpuset-cpus"), help: "CPUs allowed.") var cpusetCpus: String?
+    @Option(name: .customLong("cpuset-mems"), help: "Memory nodes allowed.") var cpusetMems: String?
+    @Option(name: .customLong("pids-limit"), help: "Maximum number of tasks.") var pidsLimit: Int64?
+    @Option(name: .customLong("blkio-weight"), help: "Block IO weight (10-1000).") var blkioWeight: UInt16?
+    @Argument(help: "Container id.") var id: String
+    func run() throws {
+        try runtimeFail {
+            var r = RuntimeSpec.Resources()
+            if let path = resources {
+                let data: Data? = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path)
+                guard let data else { throw RuntimeError(.usage, "cannot read \(path)") }
+                do { r = try JSONDecoder().decode(RuntimeSpec.Resources.self, from: data) } catch {
+                    throw RuntimeError(.invalidSpec, "\(path) is not linux.resources JSON: \(error)")
+                }
+            }
+            if memory != nil || memoryReservation != nil || memorySwap != nil {
+                var m = r.memory ?? RuntimeSpec.Memory()
+                if let memory { m.limit = memory }
+                if let memoryReservation { m.reservation = memoryReservation }
+                if let memorySwap { m.swap = memorySwap }
+                r.memory = m
+            }
+            if cpuPeriod != nil || cpuQuota != nil || cpuShare != nil || cpusetCpus != nil || cpusetMems != nil {
+                var c = r.cpu ?? RuntimeSpec.CPU()
+                if let cpuPeriod { c.period = cpuPeriod }
+                if let cpuQuota { c.quota = cpuQuota }
+                if let cpuShare { c.shares = cpuShare }
+                if let cpusetCpus { c.cpus = cpusetCpus }
+                if let cpusetMems { c.mems = cpusetMems }
+                r.cpu = c
+            }
+            if let pidsLimit { r.pids = .init(limit: pidsLimit) }
+            if let blkioWeight { var b = RuntimeSpec.BlockIO(); b.weight = blkioWeight; r.blockIO = b }
+            try globals.runtime.update(id: id, resources: r)
+        }
+    }
+}
+
+struct RuntimeEvents: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print resource usage of a container as JSON.")
+    @OptionGroup var globals: RuntimeGlobals
+    @Flag(name: .long, help: "Print the statistics once and exit.") var stats = false
+    @Option(name: .long, help: "Seconds between samples.") var interval: Double = 5
+    @Argument(help: "Container id.") var id: String
+    func run() throws {
+        try runtimeFail {
+            let rt = globals.runtime
+            repeat {
+                let data = try rt.stats(id: id)
+                let obj: [String: Any] = ["type": "stats", "id": id, "data": data]
+                let json = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+                print(String(decoding: json, as: UTF8.self))
+                if stats { return }
+                fflush(nil)
+                Thread.sleep(forTimeInterval: interval)
+                guard (try? rt.state(id: id).status) != "stopped" else { return }
+            } while true
+        }
+    }
+}

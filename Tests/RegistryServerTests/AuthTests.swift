@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import RegistryServer
+
+/// A bcrypt htpasswd line made by Apache's own `htpasswd` tool.
+func htpasswdLine(_ user: String, _ password: String) throws -> String {
+    guard let tool = which("htpasswd") else {
+        throw RegistryServerError.auth("htpasswd is not installed; install apache2-utils (make deps)")
+    }
+    let (status, out) = try run(tool, ["-nbB", user, password])
+    guard status == 0 else { throw RegistryServerError.auth("htpasswd failed: \(out)") }
+    return out.trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
+}
+
+func basic(_ user: String, _ password: String) -> String {
+    "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+}
+
+@Suite("authentication")
+struct AuthTests {
+    @Test func basicAuthWithBcryptHtpasswd() async throws {
+        let reg = try TestRegistry(htpasswd: try htpasswdLine("alice", "s3cret"))
+        defer { reg.stop() }
+        let anon = try await http("GET", "\(reg.base)/v2/")
+        #expect(anon.status == 401)
+        #expect(anon.header("WWW-Authenticate")?.hasPrefix("Basic realm=") == true)
+        #expect(anon.errorCode == "UNAUTHORIZED")
+        #expect(try await http("GET", "\(reg.base)/v2/", headers: ["Authorization": basic("alice", "wrong")]).status == 401)
+        #expect(try await http("GET", "\(reg.base)/v2/", headers: ["Authorization": basic("bob", "s3cret")]).status == 401)
+        #expect(try await http("GET", "\(reg.base)/v2/", headers: ["Authorization": basic("alice", "s3cret")]).status == 200)
+        let push = try await http("POST", "\(reg.base)/v2/p/blobs/uploads/?digest=\(digest(Data("x".utf8)))", body: Data("x".utf8),
+                                  headers: ["Authorization": basic("alice", "s3cret"), "Content-Type": "application/octet-stream"])
+        #expect(push.status == 201)
+        #expect(try await http("GET", "\(reg.base)/v2/p/blobs/\(digest(Data("x".utf8)))").status == 401)
+    }
+
+    @Test func tokenAuthWithScopes() async throws {
+        let reg = try TestRegistry(htpasswd: try htpasswdLine("alice", "s3cret"), tokenAuth: true)
+        defer { reg.stop() }
+        let anon = try await http("GET", "\(reg.base)/v2/team/app/tags/list")
+        #expect(anon.status == 401)
+        let challenge = try #require(anon.header("WWW-Authenticate"))
+        #expect(challenge.contains("Bearer realm=\"http://127.0.0.1:\(reg.server.port)/token\""))
+        #expect(challenge.contains("scope=\"repository:team/app:pull\""))
+
+        #expect(try await http("GET", "\(reg.base)/token?service=dockbuild-registry&scope=repository:team/app:pull").status == 401)
+        #expect(try await http("GET", "\(reg.base)/token?scope=repository:team/app:pull",
+                               headers: ["Authorization": basic("alice", "nope")]).status == 401)
+        let tokenReply = try await http("GET", "\(reg.base)/token?service=dockbuild-registry&scope=repository:team/app:pull",
+                                        headers: ["Authorization": basic("alice", "s3cret")])
+        #expect(tokenReply.status == 200)
+        let token = try #require(tokenReply.json?["token"] as? String)
+        #expect(token.split(separator: ".").count == 3)
+        let bearer = ["Authorization": "Bearer \(token)"]
+        // Pull scope: reading works (404: no such repository yet, but authorized) ...
+        #expect(try await http("GET", "\(reg.base)/v2/team/app/tags/list", headers: bearer).status == 404)
+        // ... pushing does not, and other repositories are out of scope.
+        let push = try await http("POST", "\(reg.base)/v2/team/app/blobs/uploads/", headers: bearer)
+        #expect(push.status == 401)
+        #expect(push.header("WWW-Authenticate")?.contains("error=\"insufficient_scope\"") == true)
+        #expect(try await http("GET", "\(reg.base)/v2/team/other/tags/list", headers: bearer).status == 401)
+        // A tampered token is refused.
+        var forged = Array(token.utf8)
+        forged[forged.count - 3] = forged[forged.count - 3] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        #expect(try await http("GET", "\(reg.base)/v2/team/app/tags/list",
+                               headers: ["Authorization": "Bearer \(String(decoding: forged, as: UTF8.self))"]).status == 401)
+
+        let pushToken = try await http("GET", "\(reg.base)/token?service=dockbuild-registry&scope=repository:team/app:pull,push",
+                                       headers: ["Authorization": basic("alice", "s3cret")])
+        let t2 = try #require(pushToken.json?["token"] as? String)
+        #expect(try await http("POST", "\(reg.base)/v2/team/app/blobs/uploads/", headers: ["Authorization": "Bearer \(t2)"]).status == 202)
+    }
+
+    @Test func es256SignatureEncodingRoundTrips() throws {
+        let key = try ES256Key()
+        let msg = Array("header.claims".utf8)
+        let sig = try key.sign(msg)
+        #expect(sig.count == 64)
+        #expect(key.verify(msg, signature: sig))
+        #expect(!key.verify(Array("header.claimz".utf8), signature: sig))
+    }
+
+    @Test func htpasswdRejectsNonBcrypt() {
+        #expect(throws: RegistryServerError.self) { try Htpasswd(contents: "bob:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n") }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import ImageStore
+import OCI
+import Testing
+
+/// The built `dockbuild` binary next to this package's sources.
+func dockbuildBinary() throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    for config in ["debug", "release"] {
+        let p = root.path + "/.build/\(config)/dockbuild"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    throw TestError("no .build/debug/dockbuild: run `swift build` before the tests")
+}
+
+/// Runs dockbuild; returns (status, stdout, stderr).
+func dockbuild(_ args: [String], env: [String: String], stdin: String? = nil) throws -> (Int32, String, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try dockbuildBinary())
+    p.arguments = args
+    var environment = ProcessInfo.processInfo.environment
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    let out = Pipe(), err = Pipe(), inp = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = inp
+    try p.run()
+    if let stdin { inp.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try? inp.fileHandleForWriting.close()
+    let errBox = DataBox()
+    let t = Thread { errBox.set(err.fileHandleForReading.readDataToEndOfFile()) }
+    t.start()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    while !errBox.done { usleep(1000) }
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
+}
+
+@Suite("dockbuild login / push / pull / logout")
+struct CLITests {
+    @Test func loginPushPullLogout() async throws {
+        let registry = try TestRegistry(auth: .htpasswd(user: "alice", password: "s3cret"))
+        defer { registry.stop() }
+        let work = try TempDir("cli")
+        defer { work.remove() }
+        let env = ["DOCKER_CONFIG": work.path + "/docker"]
+
+        let bad = try dockbuild(["login", "-u", "alice", "--password-stdin", registry.host], env: env, stdin: "wrong\n")
+        #expect(bad.0 != 0)
+        #expect(bad.2.contains("rejected the credentials"))
+
+        let ok = try dockbuild(["login", "-u", "alice", "--password-stdin", registry.host], env: env, stdin: "s3cret\n")
+        #expect(ok.0 == 0, "\(ok.2)")
+        #expect(ok.1.contains("Login Succeeded"))
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work.path + "/docker/config.json"))) as? [String: Any]
+        #expect((config?["auths"] as? [String: Any])?[registry.host] != nil)
+
+        let store = try ImageStore(root: work.path + "/src")
+        let image = try TestImages.make(in: store, tag: "\(registry.host)/cli/app:1", layers: PullPushTests.layers)
+        let push = try dockbuild(["push", "--root", work.path + "/src", "\(registry.host)/cli/app:1"], env: env)
+        #expect(push.0 == 0, "\(push.2)")
+        #expect(push.1 == image.descriptor.digest.description + "\n")
+        // Not a terminal: plain lines, one per blob.
+        #expect(push.2.contains("Pushed"))
+
+        let pull = try dockbuild(["pull", "-q", "--root", work.path + "/dst", "\(registry.host)/cli/app:1"], env: env)
+        #expect(pull.0 == 0, "\(pull.2)")
+        #expect(pull.1 == image.descriptor.digest.description + "\n")
+        #expect(pull.2.isEmpty)
+
+        let out = try dockbuild(["logout", registry.host], env: env)
+        #expect(out.0 == 0)
+        let again = try dockbuild(["pull", "-q", "--root", work.path + "/dst2", "\(registry.host)/cli/app:1"], env: env)
+        #expect(again.0 != 0)
+        #expect(again.2.contains("dockbuild login"))
+    }
+
+    @Test func badReferenceIsAClearError() throws {
+        let work = try TempDir("cli")
+        defer { work.remove() }
+        let r = try dockbuild(["pull", "--root", work.path, "UPPER/Case"], env: [:])
+        #expect(r.0 != 0)
+        #expect(r.2.contains("lowercase"))
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import OCI
+import Testing
+@testable import Registry
+
+/// Collects a blob in memory for the protocol-level tests.
+final class MemoryWriter: BlobWriter, @unchecked Sendable {
+    var data = Data()
+    var aborted = false
+    func write(_ bytes: UnsafeRawBufferPointer) throws { data.append(contentsOf: bytes) }
+    func abort() { aborted = true }
+}
+
+func randomBytes(_ n: Int, seed: UInt64 = 42) -> Data {
+    var state = seed
+    var d = Data(count: n)
+    d.withUnsafeMutableBytes { buf in
+        let words = buf.bindMemory(to: UInt8.self)
+        for i in 0..<n {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            words[i] = UInt8(truncatingIfNeeded: state >> 33)
+        }
+    }
+    return d
+}
+
+/// Pushes a blob and a manifest referencing it, reads both back.
+func roundTrip(_ client: RegistryClient, repo: String, blobSize: Int = 300_000, chunk: Int64 = 64 << 20) async throws {
+    let blob = randomBytes(blobSize)
+    let digest = Digest.compute(blob)
+    let outcome = try await client.pushBlob(repo, digest: digest, size: Int64(blob.count), body: .data(blob), chunkSize: chunk)
+    #expect(outcome == .uploaded)
+    #expect(try await client.blobSize(repo, digest) == Int64(blob.count))
+    let again = try await client.pushBlob(repo, digest: digest, size: Int64(blob.count), body: .data(blob))
+    #expect(again == .alreadyPresent)
+    let w = try await client.fetchBlob(repo, digest, expectedSize: Int64(blob.count)) { MemoryWriter() }
+    #expect((w as? MemoryWriter)?.data == blob)
+
+    let config = Data(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.utf8)
+    let cd = Digest.compute(config)
+    _ = try await client.pushBlob(repo, digest: cd, size: Int64(config.count), body: .data(config))
+    let manifest = Data("""
+    {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\(cd)","size":\(config.count)},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"\(digest)","size":\(blob.count)}]}
+    """.utf8)
+    let md = try await client.putManifest(repo, reference: "v1", data: manifest, mediaType: "application/vnd.oci.image.manifest.v1+json")
+    #expect(md == Digest.compute(manifest))
+    let fetched = try await client.manifest(repo, reference: "v1")
+    #expect(fetched.data == manifest)
+    #expect(fetched.digest == md)
+    #expect(fetched.mediaType == "application/vnd.oci.image.manifest.v1+json")
+    let byDigest = try await client.manifest(repo, reference: md.description)
+    #expect(byDigest.data == manifest)
+}
+
+@Suite("Registry protocol against docker-registry")
+struct ProtocolTests {
+    @Test func anonymousRoundTrip() async throws {
+        let registry = try TestRegistry()
+        defer { registry.stop() }
+        let client = RegistryClient(registry: registry.host, credentials: .none)
+        try await roundTrip(client, repo: "test/anon")
+    }
+
+    @Test func chunkedUploadAndCrossRepoMount() async throws {
+        let registry = try TestRegistry()
+        defer { registry.stop() }
+        let client = RegistryClient(registry: registry.host, credentials: .none)
+        try await roundTrip(client, repo: "test/chunked", blobSize: 2_500_000, chunk: 1 << 20)
+        let blob = randomBytes(2_500_000)
+        let outcome = try await client.pushBlob("other/repo", digest: Digest.compute(blob), size: Int64(blob.count),
+                                                body: .data(blob), mountFrom: ["test/chunked"])
+        #expect(outcome == .mounted(from: "test/chunked"))
+        #expect(try await client.blobSize("other/repo", Digest.compute(blob)) == Int64(blob.count))
+    }
+
+    @Test func basicAuth() async throws {
+        let registry = try TestRegistry(auth: .htpasswd(user: "alice", password: "s3cret"))
+        defer { registry.stop() }
+        let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "alice", password: "s3cret")))
+        try await roundTrip(client, repo: "test/basic")
+
+        let anonymous = RegistryClient(registry: registry.host, credentials: .none)
+        await #expect(throws: RegistryError.self) { try await anonymous.manifest("test/basic", reference: "v1") }
+        let wrong = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "alice", password: "nope")))
+        do {
+            _ = try await wrong.manifest("test/basic", reference: "v1")
+            Issue.record("wrong password accepted")
+        } catch let e as RegistryError {
+            guard case let .unauthorized(_, _, _, had) = e else { Issue.record("unexpected \(e)"); return }
+            #expect(had)
+            #expect(e.description.contains("dockbuild login"))
+        }
+    }
+
+    @Test func tokenAuth() async throws {
+        let issuer = try TokenIssuer(users: ["bob": "hunter2"], allowAnonymousPull: true)
+        defer { issuer.stop() }
+        let registry = try TestRegistry(auth: .token(issuer))
+        defer { registry.stop() }
+        let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "bob", password: "hunter2")))
+        try await roundTrip(client, repo: "test/token")
+        // Tokens are cached per scope: a second round of pulls asks for no new token.
+        let before = issuer.requests.count
+        _ = try await client.manifest("test/token", reference: "v1")
+        _ = try await client.manifest("test/token", reference: "v1")
+        #expect(issuer.requests.count == before)
+
+        // Anonymous pull is allowed by this issuer, push is not.
+        let anonymous = RegistryClient(registry: registry.host, credentials: .none)
+        _ = try await anonymous.manifest("test/token", reference: "v1")
+        let blob = Data("nope".utf8)
+        await #expect(throws: RegistryError.self) {
+            _ = try await anonymous.pushBlob("test/token", digest: Digest.compute(blob), size: 4, body: .data(blob))
+        }
+    }
+
+    @Test func refreshTokenFromIdentityToken() async throws {
+        let issuer = try TokenIssuer(users: ["carol": "pw"])
+        defer { issuer.stop() }
+        let registry = try TestRegistry(auth: .token(issuer))
+        defer { registry.stop() }
+        // Log in the way `dockbuild login` does and get an identity (refresh) token.
+        let login = try await RegistryClient.login(registry: registry.host, credentials: Credentials(username: "carol", password: "pw"))
+        let identity = try #require(login.identityToken)
+        let client = RegistryClient(registry: registry.host,
+                                    credentials: .explicit(Credentials(username: "", password: "", identityToken: identity)))
+        try await roundTrip(client, repo: "test/refresh")
+        #expect(issuer.requests.contains { $0.method == "POST" && String(decoding: $0.body, as: UTF8.self).contains("grant_type=refresh_token") })
+    }
+}
