@@ -29,6 +29,11 @@ extension Builder {
 
     func apply(_ rec: CacheRecord, key: String, _ st: inout StageState, createdBy: String) {
         if let l = rec.layer { st.layers.append(l) }
+        if let c = rec.created {
+            lock.lock()
+            if latestCached.map({ c > $0 }) ?? true { latestCached = c }
+            lock.unlock()
+        }
         history(&st, createdBy, empty: rec.layer == nil)
         st.key = key
         record(key)

@@ -90,6 +90,10 @@ public final class Builder: @unchecked Sendable {
     let lex: ShellLex
     let created: String
     var globalArgs: [String: String] = [:]
+    /// The newest `created` of the cached records this build reused.
+    var latestCached: String?
+    /// Stands for the build's time in history entries until the build knows it.
+    static let createdPlaceholder = "@dockbuild-created@"
 
     public init(store: ImageStore, options: BuildOptions, progress: @escaping @Sendable (BuildEvent) -> Void = { _ in }) throws {
         self.store = store
@@ -226,7 +230,16 @@ public final class Builder: @unchecked Sendable {
             final.config.config = c
         }
         final.config.rootfs = RootFS(diffIDs: final.layers.map(\.diffID))
-        final.config.created = created
+        // A build that ran nothing keeps the time of the cache it reused, so a fully cached
+        // rebuild gives the same image ID (as BuildKit does).
+        var when = created
+        if options.sourceDateEpoch == nil, executed.isEmpty, let latestCached { when = latestCached }
+        final.config.created = when
+        final.config.history = final.config.history?.map { h in
+            var h = h
+            if h.created == Self.createdPlaceholder { h.created = when }
+            return h
+        }
         let image = try store.putImage(config: final.config, layers: final.layers.map(\.descriptor), tag: options.tags.first)
         for t in options.tags.dropFirst() { try store.tag(t, descriptor: image.descriptor) }
         for dir in options.cacheTo { try cache.exportLocal(keys: keys, to: dir) }
@@ -312,7 +325,7 @@ public final class Builder: @unchecked Sendable {
 
     func history(_ st: inout StageState, _ createdBy: String, empty: Bool) {
         var h = st.config.history ?? []
-        h.append(History(created: created, createdBy: createdBy, comment: "buildkit.dockerfile.v0", emptyLayer: empty ? true : nil))
+        h.append(History(created: Self.createdPlaceholder, createdBy: createdBy, comment: "buildkit.dockerfile.v0", emptyLayer: empty ? true : nil))
         st.config.history = h
     }
 

@@ -21,6 +21,8 @@ import ImageStore
         #expect(second.executed.isEmpty)
         #expect(second.cachedSteps == 5)
         #expect(second.image.manifest.layers == first.image.manifest.layers)
+        // Nothing ran: the same image (same ID) as the first build.
+        #expect(second.image.id == first.image.id)
         // Only mtimes changed: still all hits (content digests, not times).
         let later = Date().addingTimeInterval(3600)
         for f in ["one.txt", "two.txt"] {
