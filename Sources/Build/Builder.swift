@@ -17,6 +17,8 @@ public struct BuildOptions: Sendable {
     public var target: String?
     public var tags: [ImageReference] = []
     public var noCache = false
+    /// Pull base images from their registry even when the store has them.
+    public var pull = false
     public var labels: [String: String] = [:]
     /// `default`, `host` or `none` for every RUN (a RUN's own `--network` wins).
     public var network = "default"
@@ -265,8 +267,12 @@ public final class Builder: @unchecked Sendable {
             return r
         }
         let image: Image
-        do { image = try store.image(name, platform: options.platform) } catch {
-            throw err(line, "base image `\(name)` is not in the store (\(error)); pull it first (`dockbuild pull \(name)`) or import it")
+        if options.pull {
+            image = try pullBase(name, line: line)
+        } else if let local = try? store.image(name, platform: options.platform) {
+            image = local
+        } else {
+            image = try pullBase(name, line: line)
         }
         let layers = zip(image.manifest.layers, image.config.rootfs.diffIDs).map { LayerRef(descriptor: $0.0, diffID: $0.1) }
         var cfg = image.config

@@ -114,10 +114,10 @@ struct BuildCommand: ParsableCommand {
         if let platform { opts.platform = try Platform(parsing: platform) }
         var outputs = try output.map { try BuildOutput(parsing: $0) }
         if push { outputs.append(.registry) }
-        if outputs.contains(.registry) {
-            throw ValidationError("--push / type=registry needs the registry client, which this build does not have yet; use --output type=oci,dest=FILE and push it with skopeo")
+        if outputs.contains(.registry) && tag.isEmpty {
+            throw ValidationError("--push / --output type=registry needs a name: add -t REGISTRY/REPO:TAG")
         }
-        if pull { FileHandle.standardError.write(Data("note: --pull needs the registry client; using local base images\n".utf8)) }
+        opts.pull = pull
 
         let store = try ImageStore(root: global.resolvedRoot)
         let printer = ProgressPrinter(mode: mode)
@@ -133,7 +133,12 @@ struct BuildCommand: ParsableCommand {
             switch o {
             case .archive(let format, let dest): try store.save([result.image.descriptor.digest.description], format: format, to: dest)
             case .local(let dest): try Builder.exportFilesystem(result.image, store: store, to: dest)
-            case .image, .registry: break
+            case .registry:
+                for t in opts.tags {
+                    let d = try Builder.push(result.image, store: store, to: t)
+                    if mode != "quiet" { FileHandle.standardError.write(Data("pushed \(t.familiarString)@\(d)\n".utf8)) }
+                }
+            case .image: break
             }
         }
         if let iidfile { try Data(id.utf8).write(to: URL(fileURLWithPath: iidfile)) }
