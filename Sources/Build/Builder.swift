@@ -28,6 +28,10 @@ public struct BuildOptions: Sendable {
     public var cacheFrom: [String] = []
     /// `--cache-to type=local,dest=DIR` directories.
     public var cacheTo: [String] = []
+    /// `--cache-from type=registry,ref=R` images.
+    public var cacheFromRegistry: [ImageReference] = []
+    /// `--cache-to type=registry,ref=R` images.
+    public var cacheToRegistry: [ImageReference] = []
     public var platform: Platform = .host
     public var compression: Compression = .default
     /// Clamps layer mtimes and sets `created` (defaults to `$SOURCE_DATE_EPOCH`).
@@ -189,6 +193,11 @@ public final class Builder: @unchecked Sendable {
     @discardableResult
     public func build() throws -> BuildResult {
         for dir in options.cacheFrom { try cache.importLocal(from: dir) }
+        for ref in options.cacheFromRegistry {
+            do { try cache.importRegistry(from: ref) } catch {
+                progress(.note("cache import from \(ref.familiarString) skipped: \(error)"))
+            }
+        }
         try computeGlobalArgs()
         let target: Stage
         if let t = options.target {
@@ -245,6 +254,7 @@ public final class Builder: @unchecked Sendable {
         let image = try store.putImage(config: final.config, layers: final.layers.map(\.descriptor), tag: options.tags.first)
         for t in options.tags.dropFirst() { try store.tag(t, descriptor: image.descriptor) }
         for dir in options.cacheTo { try cache.exportLocal(keys: keys, to: dir) }
+        for ref in options.cacheToRegistry { try cache.exportRegistry(keys: keys, to: ref) }
         return BuildResult(image: image, steps: steps, cachedSteps: cachedSteps, cacheKeys: keys, executed: executed)
     }
 

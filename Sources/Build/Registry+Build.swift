@@ -50,3 +50,8 @@ extension Builder {
         }
     }
 }
+
+/// One place that makes registry clients for the builder.
+enum RegistryClientFactory {
+    static func client(for ref: ImageReference) -> RegistryClient { RegistryClient(registry: ref.domain) }
+}

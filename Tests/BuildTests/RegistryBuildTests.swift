@@ -32,4 +32,20 @@ import RegistryServer
         #expect(st == 0, "skopeo: \(out)")
         #expect(out.contains(r.image.config.rootfs.diffIDs[1].description))
     }
+
+    @Test func registryCacheGivesHitsInAFreshStore() throws {
+        let ws = try Workspace()
+        var cfg = RegistryServerConfiguration(root: ws.dir + "/registry")
+        cfg.address = "127.0.0.1:0"
+        cfg.logFormat = .none
+        let server = try RegistryServer(configuration: cfg)
+        try server.start()
+        defer { server.stop() }
+        let cacheRef = try ImageReference(parsing: "127.0.0.1:\(server.port)/cache/app:buildcache")
+        let first = try ws.build("cache") { $0.cacheToRegistry = [cacheRef] }
+        let fresh = try Workspace()
+        let r = try fresh.build("cache") { $0.cacheFromRegistry = [cacheRef] }
+        #expect(r.executed.isEmpty)
+        #expect(r.image.manifest.layers == first.image.manifest.layers)
+    }
 }

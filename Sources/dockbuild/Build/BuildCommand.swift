@@ -95,17 +95,15 @@ struct BuildCommand: ParsableCommand {
         }
         for c in cacheFrom {
             let kv = Self.csv(c)
-            guard kv["type"] == "local", let src = kv["src"] else {
-                throw ValidationError("--cache-from \(c): only type=local,src=DIR is supported until the registry client is merged")
-            }
-            opts.cacheFrom.append(src)
+            if kv["type"] == "local", let src = kv["src"] { opts.cacheFrom.append(src) }
+            else if kv["type"] == "registry", let ref = kv["ref"] { opts.cacheFromRegistry.append(try ImageReference(parsing: ref)) }
+            else { throw ValidationError("--cache-from \(c): use type=local,src=DIR or type=registry,ref=REGISTRY/REPO:TAG") }
         }
         for c in cacheTo {
             let kv = Self.csv(c)
-            guard kv["type"] == "local", let dest = kv["dest"] else {
-                throw ValidationError("--cache-to \(c): only type=local,dest=DIR is supported until the registry client is merged")
-            }
-            opts.cacheTo.append(dest)
+            if kv["type"] == "local", let dest = kv["dest"] { opts.cacheTo.append(dest) }
+            else if kv["type"] == "registry", let ref = kv["ref"] { opts.cacheToRegistry.append(try ImageReference(parsing: ref)) }
+            else { throw ValidationError("--cache-to \(c): use type=local,dest=DIR or type=registry,ref=REGISTRY/REPO:TAG") }
         }
         opts.tags = try tag.map { try ImageReference(parsing: $0) }
         opts.target = target
