@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dockbuild", targets: ["dockbuild"]),
+        .executable(name: "dockbuild-runc", targets: ["dockbuild-runc"]),
         .library(name: "OCI", targets: ["OCI"]),
         .library(name: "Archive", targets: ["Archive"]),
         .library(name: "ImageStore", targets: ["ImageStore"]),
@@ -33,6 +34,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CXCrypt", path: "Sources/CXCrypt", providers: [.apt(["libcrypt-dev"])]),
+        .systemLibrary(name: "CTLS", path: "Sources/CTLS", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         // The runtime's pre-thread namespace work (runc's nsexec role).
         .target(name: "CRuntime", path: "Sources/CRuntime"),
 
@@ -41,7 +43,7 @@ let package = Package(
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
         .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive"], swiftSettings: strict),
         .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl"], swiftSettings: strict),
-        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt"], swiftSettings: strict),
+        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS"], swiftSettings: strict),
         .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime"], swiftSettings: strict),
         .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime"], swiftSettings: strict),
@@ -54,13 +56,19 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // The runtime verbs alone (same sources as `dockbuild runtime`), a lean runc-compatible binary.
+        .executableTarget(
+            name: "dockbuild-runc",
+            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "OCI", "ImageStore"], swiftSettings: strict),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryServerTests", dependencies: ["RegistryServer", "OCI"], swiftSettings: strict),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: strict),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CRuntime"], swiftSettings: strict),
         .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI", "RegistryServer"], swiftSettings: strict),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
     ],

@@ -4,6 +4,8 @@
 # umoci (repack / unpack), side by side, and print the ratios. Wall time and CPU time (user+sys of
 # the command and its children) are both reported: on a shared machine CPU time is the steadier one.
 # Needs a release build, umoci, pigz, GNU tar, python3; run as root (ownership is kept on apply).
+# Layers are applied into a tmpfs (/dev/shm) so that the shared VM's disk writeback does not drown the
+# tools' own work; BENCH_APPLY_DIR=/some/disk/dir measures a disk instead.
 # Usage: bench/layers.sh [MB]   (default 200; DOCKBUILD=path overrides the binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,8 @@ BIN=$(realpath "${DOCKBUILD:-.build/release/dockbuild}" 2>/dev/null || true)
 for t in umoci pigz gzip tar python3; do command -v $t >/dev/null || { echo "bench/layers.sh: $t is not installed (make deps)" >&2; exit 1; }; done
 
 W=$(mktemp -d /tmp/dockbuild-bench-layers.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+A=$(mktemp -d "${BENCH_APPLY_DIR:-/dev/shm}/dockbuild-bench-apply.XXXXXX")
+trap 'rm -rf "$W" "$A"' EXIT
 TREE=$W/tree
 mkdir -p "$TREE/share"
 for d in /usr/lib/python3*; do [ -d "$d" ] && cp -a "$d" "$TREE/"; done
@@ -27,9 +30,9 @@ umoci new --image "$W/oci:base" >/dev/null
 umoci unpack --image "$W/oci:base" "$W/bundle" >/dev/null
 cp -a "$TREE/." "$W/bundle/rootfs/"
 
-exec python3 - "$BIN" "$W" <<'PY'
+python3 - "$BIN" "$W" "$A" <<'PY'
 import json, os, resource, subprocess, sys, time
-BIN, W = sys.argv[1], sys.argv[2]
+BIN, W, A = sys.argv[1], sys.argv[2], sys.argv[3]
 TREE = W + "/tree"
 def du(p):
     return int(subprocess.check_output(["du", "-sb", p]).split()[0])
@@ -60,12 +63,13 @@ m = [x for x in idx["manifests"] if x.get("annotations", {}).get("org.opencontai
 man = json.load(open(f"{W}/oci/blobs/sha256/" + m["digest"][7:]))
 w, c, _ = R["create umoci"]; R["create umoci"] = (w, c, man["layers"][-1]["size"])
 
-fresh(W + "/out"); timed("apply gzip:1", [BIN, "layer", "apply", f"{W}/db-gzip:1", W + "/out"])
-fresh(W + "/out"); timed("apply gzip:6", [BIN, "layer", "apply", f"{W}/db-gzip:6", W + "/out"])
-fresh(W + "/out"); timed("apply tar", ["tar", "-xzpf", f"{W}/gz.tgz", "-C", W + "/out"])
-fresh(W + "/out"); timed("apply pigz", f"pigz -dc '{W}/pigz.tgz' | tar -xpf - -C '{W}/out'")
-subprocess.run(["rm", "-rf", W + "/out"]); os.sync()
-timed("apply umoci", ["umoci", "unpack", "--image", f"{W}/oci:big", W + "/unpacked"])
+print(f"applying into {A}")
+fresh(A + "/out"); timed("apply gzip:1", [BIN, "layer", "apply", f"{W}/db-gzip:1", A + "/out"])
+fresh(A + "/out"); timed("apply gzip:6", [BIN, "layer", "apply", f"{W}/db-gzip:6", A + "/out"])
+fresh(A + "/out"); timed("apply tar", ["tar", "-xzpf", f"{W}/gz.tgz", "-C", A + "/out"])
+fresh(A + "/out"); timed("apply pigz", f"pigz -dc '{W}/pigz.tgz' | tar -xpf - -C '{A}/out'")
+subprocess.run(["rm", "-rf", A + "/out"]); os.sync()
+timed("apply umoci", ["umoci", "unpack", "--image", f"{W}/oci:big", A + "/unpacked"])
 
 labels = {
     "create gzip:1": "dockbuild gzip:1 (ISA-L, parallel)", "create gzip:3": "dockbuild gzip:3 (ISA-L, parallel)",

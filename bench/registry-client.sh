@@ -89,17 +89,22 @@ start_registry seed
 SEED=$REG
 skopeo copy -q --dest-tls-verify=false "oci:$L:bench" "docker://$SEED/bench/img:1" >/dev/null
 
-now() { date +%s.%N; }
-best() { sort -n | head -1; }
+TIMEFORMAT='%R %U %S'
+# timed OUTVAR CMD...: runs CMD, appends "wall cpu" to the array OUTVAR, keeps CMD's stdout in $OUT
+timed() {
+  local var=$1; shift
+  local t
+  { t=$( { time "$@" > "$WORK/out" 2>"$WORK/err"; } 2>&1 ); } || { cat "$WORK/err" >&2; exit 1; }
+  OUT=$(cat "$WORK/out")
+  eval "$var+=(\"$(awk -v t="$t" 'BEGIN{split(t,a," "); printf "%.3f %.3f", a[1], a[2]+a[3]}')\")"
+}
 
 # ---- pull, cold (empty destination each run) ----
 pull_sk=(); pull_db=()
 for r in $(seq "$RUNS"); do
   rm -rf "$WORK/sk-out" "$WORK/db-root"
-  t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$SEED/bench/img:1" "oci:$WORK/sk-out:1" >/dev/null; t1=$(now)
-  pull_sk+=("$(awk "BEGIN{print $t1 - $t0}")")
-  t0=$(now); got=$("$BIN" pull --root "$WORK/db-root" -q "$SEED/bench/img:1"); t1=$(now)
-  pull_db+=("$(awk "BEGIN{print $t1 - $t0}")")
+  timed pull_sk skopeo copy -q --src-tls-verify=false "docker://$SEED/bench/img:1" "oci:$WORK/sk-out:1"
+  timed pull_db "$BIN" pull --root "$WORK/db-root" -q "$SEED/bench/img:1"; got=$OUT
   [ "$got" = "sha256:$md" ] || { echo "dockbuild pull printed $got, expected sha256:$md" >&2; exit 1; }
 done
 
@@ -107,22 +112,27 @@ done
 push_sk=(); push_db=()
 for r in $(seq "$RUNS"); do
   start_registry "push-sk-$r"
-  t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$L:bench" "docker://$REG/bench/img:1" >/dev/null; t1=$(now)
-  push_sk+=("$(awk "BEGIN{print $t1 - $t0}")")
+  timed push_sk skopeo copy -q --dest-tls-verify=false "oci:$L:bench" "docker://$REG/bench/img:1"
   start_registry "push-db-$r"
-  t0=$(now); got=$("$BIN" push --root "$WORK/db-root" -q "$SEED/bench/img:1" "$REG/bench/img:1"); t1=$(now)
-  push_db+=("$(awk "BEGIN{print $t1 - $t0}")")
+  timed push_db "$BIN" push --root "$WORK/db-root" -q "$SEED/bench/img:1" "$REG/bench/img:1"; got=$OUT
   [ "$got" = "sha256:$md" ] || { echo "dockbuild push printed $got, expected sha256:$md" >&2; exit 1; }
   rd=$(skopeo inspect --tls-verify=false --raw "docker://$REG/bench/img:1" | sha256sum | cut -d' ' -f1)
   [ "$rd" = "$md" ] || { echo "pushed manifest digest $rd differs" >&2; exit 1; }
 done
 
-ps=$(printf '%s\n' "${pull_sk[@]}" | best); pd=$(printf '%s\n' "${pull_db[@]}" | best)
-us=$(printf '%s\n' "${push_sk[@]}" | best); ud=$(printf '%s\n' "${push_db[@]}" | best)
+# best = the run with the lowest wall time; its CPU time (user+sys of the tool) alongside
+pick() { printf '%s\n' "$@" | sort -n | head -1; }
+ps=$(pick "${pull_sk[@]}"); pd=$(pick "${pull_db[@]}")
+us=$(pick "${push_sk[@]}"); ud=$(pick "${push_db[@]}")
 mb=$((total / 1000000))
 printf '\nregistry client, %s MB image in %s layers, local docker-registry, best of %s cold runs\n' "$mb" "$i" "$RUNS"
-printf '%-6s %12s %12s %10s\n' op skopeo dockbuild ratio
-printf '%-6s %11.2fs %11.2fs %9.2fx\n' pull "$ps" "$pd" "$(awk "BEGIN{print $pd / $ps}")"
-printf '%-6s %11.2fs %11.2fs %9.2fx\n' push "$us" "$ud" "$(awk "BEGIN{print $ud / $us}")"
-printf 'pull runs: skopeo %s | dockbuild %s\n' "${pull_sk[*]}" "${pull_db[*]}"
-printf 'push runs: skopeo %s | dockbuild %s\n' "${push_sk[*]}" "${push_db[*]}"
+printf '%-6s %14s %14s %8s   %12s %12s %8s\n' op "skopeo wall" "dockbuild wall" ratio "skopeo cpu" "dockbuild cpu" ratio
+row() {
+  local op=$1 a=$2 b=$3
+  awk -v op="$op" -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," ");
+    printf "%-6s %13.2fs %13.2fs %7.2fx   %11.2fs %11.2fs %7.2fx\n", op, x[1], y[1], y[1]/x[1], x[2], y[2], y[2]/x[2]}'
+}
+row pull "$ps" "$pd"
+row push "$us" "$ud"
+printf 'pull runs (wall cpu): skopeo %s | dockbuild %s\n' "${pull_sk[*]}" "${pull_db[*]}"
+printf 'push runs (wall cpu): skopeo %s | dockbuild %s\n' "${push_sk[*]}" "${push_db[*]}"

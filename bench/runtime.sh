@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Start-to-exit latency of /bin/true in a busybox bundle: dockbuild vs runc vs crun.
-# Needs root, hyperfine, runc, crun, busybox-static. Usage: bench/runtime.sh [dockbuild-binary]
+# Needs root, hyperfine, runc, crun, busybox-static.
+# Usage: bench/runtime.sh [dockbuild-binary [dockbuild-runc-binary]]
+# (build both with: swift build -c release --static-swift-stdlib --product dockbuild --product dockbuild-runc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-${DOCKBUILD:-.build/release/dockbuild}}
+LEAN=${2:-${DOCKBUILD_RUNC:-$(dirname "$BIN")/dockbuild-runc}}
 RUNS=${RUNS:-30}
 [ "$(id -u)" = 0 ] || { echo "bench/runtime.sh: needs root" >&2; exit 1; }
 for t in hyperfine runc busybox; do command -v $t >/dev/null || { echo "bench/runtime.sh: $t is missing" >&2; exit 1; }; done
-[ -x "$BIN" ] || { echo "bench/runtime.sh: $BIN not built (make release)" >&2; exit 1; }
+[ -x "$BIN" ] || [ -x "$LEAN" ] || { echo "bench/runtime.sh: $BIN not built (make release)" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -25,9 +28,16 @@ exec unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun "$@"
 EOS
 chmod +x $work/crun
 
-cmds=("$BIN runtime --root $work/state-d run --bundle $bundle bench-d"
-      "runc --root $work/state-r run --bundle $bundle bench-r")
-names=(dockbuild runc)
+cmds=("runc --root $work/state-r run --bundle $bundle bench-r")
+names=(runc)
+if [ -x "$BIN" ]; then
+  cmds+=("$BIN runtime --root $work/state-d run --bundle $bundle bench-d")
+  names+=(dockbuild)
+fi
+if [ -x "$LEAN" ]; then
+  cmds+=("$LEAN --root $work/state-l run --bundle $bundle bench-l")
+  names+=(dockbuild-runc)
+fi
 if command -v crun >/dev/null; then
   cmds+=("$work/crun --root $work/state-c run --bundle $bundle bench-c")
   names+=(crun)
@@ -41,11 +51,17 @@ hyperfine -N --warmup 5 --runs "$RUNS" --export-json $work/r.json "${args[@]}"
 python3 - "$work/r.json" <<'EOP'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-d = r["dockbuild"]["mean"] * 1000
-print(f"\nmean start-to-exit of /bin/true (ms): " + ", ".join(f"{k} {v['mean']*1000:.1f}" for k, v in r.items()))
-print(f"runc / dockbuild = {r['runc']['mean']*1000/d:.2f}x (>1: dockbuild faster)")
-if "crun" in r:
-    c = r["crun"]["mean"] * 1000
-    w = r["crun-wrapper-only"]["mean"] * 1000
-    print(f"dockbuild / crun = {d/c:.2f}x (wrapper included); dockbuild / (crun - wrapper) = {d/(c-w):.2f}x")
+# Medians: on a busy machine the mean follows the scheduler more than the runtime.
+med = {k: v["median"] * 1000 for k, v in r.items()}
+print("\nstart-to-exit of /bin/true, median (mean, min) in ms:")
+for k, v in r.items():
+    print(f"  {k:18} {v['median']*1000:7.1f} ({v['mean']*1000:.1f}, {v['min']*1000:.1f})")
+for name in ("dockbuild", "dockbuild-runc"):
+    if name not in r:
+        continue
+    d = med[name]
+    print(f"runc / {name} = {med['runc']/d:.2f}x (>1: {name} faster)")
+    if "crun" in r:
+        c, w = med["crun"], med["crun-wrapper-only"]
+        print(f"{name} / crun = {d/c:.2f}x (crun's wrapper included); {name} / (crun - wrapper) = {d/max(c-w, 0.1):.2f}x")
 EOP

@@ -1,5 +1,6 @@
 import CArchive
 import Glibc
+import OCI
 
 /// Applies layers onto directories: every tar dialect libarchive reads, any compression, OCI whiteouts,
 /// and no way for an entry to write outside the target.
@@ -22,13 +23,17 @@ public enum LayerApplier {
         public var xattrs: Bool
         /// Called for entries that were skipped (device nodes without root, sockets), with a reason.
         public var warn: (@Sendable (String) -> Void)?
+        /// The layer's diffID from the image config: the uncompressed stream is hashed while it is
+        /// applied (on the decompression thread) and a mismatch is an error.
+        public var expectedDiffID: Digest?
 
         public init(preserveOwnership: Bool = geteuid() == 0, whiteouts: Whiteouts = .apply, xattrs: Bool = true,
-                    warn: (@Sendable (String) -> Void)? = nil) {
+                    warn: (@Sendable (String) -> Void)? = nil, expectedDiffID: Digest? = nil) {
             self.preserveOwnership = preserveOwnership
             self.whiteouts = whiteouts
             self.xattrs = xattrs
             self.warn = warn
+            self.expectedDiffID = expectedDiffID
         }
 
         /// Internal switch for tests: resolve paths with the O_NOFOLLOW walk instead of openat2.
@@ -38,9 +43,14 @@ public enum LayerApplier {
     /// Apply a layer (any compression, detected) onto `directory`, honouring OCI whiteouts, never writing outside it.
     public static func apply(layer path: String, to directory: String, options: LayerApplier.Options = .init()) throws {
         let reader = try DecompressingReader(path: path)
-        let source = ArchiveSource(reader: reader)
+        let source = ArchiveSource(reader: reader, hashing: options.expectedDiffID != nil)
+        // Joins the read-ahead thread on every way out (it must never outlive `source`).
+        defer { source.stop() }
         // A layer with no bytes at all (after decompression) is an empty layer, as Go's tar reader sees it.
-        if try source.prime() == 0 { return }
+        if try source.prime() == 0 {
+            try check(diffID: source.finishDigest(), expected: options.expectedDiffID, path: path)
+            return
+        }
         guard let a = archive_read_new() else { throw ArchiveError.compression("cannot create a libarchive reader") }
         defer { archive_read_free(a) }
         archive_read_support_format_tar(a)
@@ -68,6 +78,15 @@ public enum LayerApplier {
                 throw inner
             }
         }
+        if options.expectedDiffID != nil {
+            try check(diffID: source.finishDigest(), expected: options.expectedDiffID, path: path)
+        }
+    }
+
+    private static func check(diffID: Digest?, expected: Digest?, path: String) throws {
+        guard let expected, let diffID, diffID != expected else { return }
+        throw ArchiveError.malformed(entry: nil, reason: "\(path): the uncompressed layer is \(diffID) but the image config says \(expected); "
+            + "the layer or the config is corrupt — pull the image again")
     }
 
     static func libarchiveError(_ a: OpaquePointer) -> String {
@@ -77,45 +96,111 @@ public enum LayerApplier {
 }
 
 /// Feeds libarchive the uncompressed bytes of a layer (our inflaters are faster than its built-in ones).
-final class ArchiveSource {
+/// Decompression runs on its own thread, a few 1 MiB blocks ahead of the thread that writes files.
+final class ArchiveSource: @unchecked Sendable {
     let reader: DecompressingReader
-    let buffer: UnsafeMutableRawPointer
-    let capacity = 1 << 20
-    var error: ArchiveError?
+    private let monitor = Monitor()
+    private var ready: [Chunk] = []
+    private var finished = false
+    private var stopping = false
+    private var thread: OSThread?
+    /// Held until the next call: libarchive may point into the block it was last given.
+    private var current: Chunk?
+    private var storedError: ArchiveError?
+    /// Why reading stopped early, if it did.
+    var error: ArchiveError? { monitor.locked { storedError } }
 
-    init(reader: DecompressingReader) {
+    private var hasher: Digest.Hasher?
+
+    init(reader: DecompressingReader, hashing: Bool = false) {
         self.reader = reader
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        if hashing { hasher = Digest.Hasher() }
     }
 
-    deinit { buffer.deallocate() }
+    /// Reads what libarchive left (end-of-archive padding), stops the thread, and returns the digest
+    /// of the whole uncompressed stream (nil when not hashing).
+    func finishDigest() throws -> Digest? {
+        while true {
+            let more: Bool = monitor.locked {
+                while ready.isEmpty && !finished { monitor.wait() }
+                if ready.isEmpty { return false }
+                ready.removeAll()
+                monitor.broadcast()
+                return true
+            }
+            if !more { break }
+        }
+        stop()
+        if let e = error { throw e }
+        return hasher.take()?.finalize()
+    }
 
-    private var primed = -1
+    deinit { stop() }
 
-    /// Reads the first block ahead; returns its size (0: the stream is empty).
+    /// Reads the first block and starts the read-ahead thread; returns the first block's size (0: the stream is empty).
     func prime() throws -> Int {
-        primed = try reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
-        return primed
+        let first = Chunk()
+        first.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: first.base, count: first.capacity))
+        hasher?.update(first.bytes)
+        if first.count == 0 { finished = true; return 0 }
+        ready.append(first)
+        let t = OSThread { [unowned self] in self.readAhead() }
+        thread = t
+        try t.start()
+        return first.count
+    }
+
+    private func readAhead() {
+        while true {
+            let proceed = monitor.locked {
+                while ready.count >= 4 && !stopping { monitor.wait() }
+                return !stopping
+            }
+            if !proceed { return }
+            let c = Chunk()
+            var failure: ArchiveError?
+            do {
+                c.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: c.base, count: c.capacity))
+                hasher?.update(c.bytes)
+            } catch let e as ArchiveError {
+                failure = e
+            } catch {
+                failure = .malformed(entry: nil, reason: "\(error)")
+            }
+            let done = monitor.locked {
+                if let failure { storedError = failure; finished = true }
+                else if c.count == 0 { finished = true }
+                else { ready.append(c) }
+                monitor.broadcast()
+                return finished
+            }
+            if done { return }
+        }
+    }
+
+    func stop() {
+        monitor.locked {
+            stopping = true
+            monitor.broadcast()
+        }
+        thread?.join()
+        thread = nil
     }
 
     func next(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
-        if primed >= 0 {
-            let n = primed
-            primed = -1
-            out.pointee = UnsafeRawPointer(buffer)
-            return n
+        let chunk: Chunk? = monitor.locked {
+            while ready.isEmpty && !finished { monitor.wait() }
+            if ready.isEmpty { return nil }
+            let c = ready.removeFirst()
+            monitor.broadcast()
+            return c
         }
-        do {
-            let n = try reader.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
-            out.pointee = UnsafeRawPointer(buffer)
-            return n
-        } catch let e as ArchiveError {
-            error = e
-            return -1
-        } catch {
-            self.error = .malformed(entry: nil, reason: "\(error)")
-            return -1
+        current = chunk
+        guard let chunk else {
+            return monitor.locked { storedError == nil ? 0 : -1 }
         }
+        out.pointee = UnsafeRawPointer(chunk.base)
+        return chunk.count
     }
 }
 

@@ -9,6 +9,7 @@ public enum LayerDiff {
         try fromOverlayUpper(upper, to: output, compression: compression, options: .init())
     }
 
+    /// The same, with writer options (SOURCE_DATE_EPOCH, owner, threads, ...).
     public static func fromOverlayUpper(_ upper: String, to output: String, compression: Compression,
                                         options: LayerWriter.Options) throws -> LayerInfo {
         try produce(output: output, compression: compression, options: options) { tar in
@@ -26,6 +27,7 @@ public enum LayerDiff {
         try between(lower: lower, upper: upper, to: output, compression: compression, options: .init())
     }
 
+    /// The same, with writer options (SOURCE_DATE_EPOCH, owner, threads, ...).
     public static func between(lower: String, upper: String, to output: String, compression: Compression,
                                options: LayerWriter.Options) throws -> LayerInfo {
         try produce(output: output, compression: compression, options: options) { tar in

@@ -33,6 +33,7 @@ final class HashingFileOutput {
     init(path: String, hashes: Bool = true) throws {
         self.path = path
         self.hashes = hashes
+        if !hashes { hasher = nil }
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 { throw ArchiveError.sys(path, "create") }
     }
@@ -54,11 +55,10 @@ final class HashingFileOutput {
         size += Int64(buf.count)
     }
 
-    /// Flushes to disk and returns the digest of everything written.
-    func finish(sync: Bool) throws -> Digest {
+    /// Flushes to disk and returns the digest of everything written (nil when not hashing).
+    func finish(sync: Bool) throws -> Digest? {
         if sync, fsync(fd) != 0 { throw ArchiveError.sys(path, "fsync") }
-        guard let h = hasher.take() else { throw ArchiveError.invalidArgument("output finished twice") }
-        return h.finalize()
+        return hasher.take()?.finalize()
     }
 }
 
@@ -414,18 +414,18 @@ final class LayerSink {
     private let output: HashingFileOutput
     private let compressor: any ChunkCompressor
     private let hasher: BackgroundHasher?
-    private var inline: Digest.Hasher?
     private let compression: Compression
     private(set) var current = Chunk()
     private var finished = false
 
     init(path: String, compression: Compression, threads: Int, gzipLibrary: GzipLibrary) throws {
         self.compression = compression
-        output = try HashingFileOutput(path: path)
+        // Uncompressed, the digest is the diffID: one hash, on the background thread.
+        output = try HashingFileOutput(path: path, hashes: compression != .none)
         switch compression {
         case .none:
             compressor = StoreCompressor(output: output)
-            hasher = nil
+            hasher = try BackgroundHasher()
         case let .gzip(level):
             compressor = try ParallelGzipCompressor(output: output, level: level, library: gzipLibrary, threads: threads)
             hasher = try BackgroundHasher()
@@ -473,9 +473,9 @@ final class LayerSink {
     func finish(sync: Bool) throws -> LayerInfo {
         try flushChunk()
         try compressor.finish()
-        let digest = try output.finish(sync: sync)
+        let written = try output.finish(sync: sync)
         finished = true
-        let diffID = hasher?.finish() ?? digest
-        return LayerInfo(digest: digest, size: output.size, diffID: diffID, mediaType: compression.layerMediaType)
+        guard let diffID = hasher?.finish() ?? written else { throw ArchiveError.compression("no digest was computed") }
+        return LayerInfo(digest: written ?? diffID, size: output.size, diffID: diffID, mediaType: compression.layerMediaType)
     }
 }

@@ -84,6 +84,16 @@ struct plan {
 };
 
 static int g_sock = -1;
+static int g_trace = -1;
+
+/* Phase timings on stderr with DOCKBUILD_RUNTIME_TRACE set (see bench/runtime.sh). */
+static void trace(const char *what) {
+    if (g_trace < 0) g_trace = getenv("DOCKBUILD_RUNTIME_TRACE") != NULL;
+    if (!g_trace) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    dprintf(2, "trace %lld us init %s\n", (long long)(ts.tv_sec % 1000) * 1000000 + ts.tv_nsec / 1000, what);
+}
 
 static int write_all(int fd, const void *buf, size_t len) {
     const char *p = buf;
@@ -165,14 +175,25 @@ static void read_plan(int fd, struct plan *pl) {
     memset(pl, 0, sizeof *pl);
     pl->console_fd = -1;
     pl->root_slave = MS_REC | MS_SLAVE;
+    /* The whole plan arrives as one length-prefixed block: one read, no per-record syscalls. */
+    uint32_t total;
+    if (read_all(fd, &total, 4) < 0) { errno = 0; die("reading init plan"); }
+    char *buf = malloc((size_t)total + 1);
+    if (!buf) _exit(120);
+    if (total && read_all(fd, buf, total) < 0) { errno = 0; die("reading init plan"); }
+    buf[total] = 0;
+    size_t off = 0;
     for (;;) {
-        char hdr[8];
-        if (read_all(fd, hdr, 8) < 0) { errno = 0; die("reading init plan"); }
-        uint32_t type = u32at(hdr), len = u32at(hdr + 4);
-        char *p = malloc(len + 1);
+        if (off + 8 > total) { errno = 0; die("truncated init plan"); }
+        uint32_t type = u32at(buf + off), len = u32at(buf + off + 4);
+        off += 8;
+        if (off + len > total) { errno = 0; die("truncated init plan"); }
+        /* Each payload is copied so that strings get their terminating NUL. */
+        char *p = malloc((size_t)len + 1);
         if (!p) _exit(120);
-        if (len && read_all(fd, p, len) < 0) { errno = 0; die("reading init plan"); }
+        memcpy(p, buf + off, len);
         p[len] = 0;
+        off += len;
         char *cur = p, *end = p + len;
         switch (type) {
         case CR_END: free(p); return;
@@ -675,14 +696,19 @@ static void container_process(struct plan *pl, int fifo) {
         if (mount(NULL, "/", NULL, pl->root_slave, NULL) < 0) die("make / %s", "slave");
         if (pl->root_slave & MS_SHARED) make_parent_private(pl->rootfs);
         if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);
+        trace("container process");
         do_mounts(pl);
+        trace("mounted");
         do_devices(pl);
+        trace("devices");
         if (pl->sync_hooks) {
             reply(CR_REPLY_HOOKS, NULL, 0);
             free(wait_ack(NULL));
         }
         enter_root(pl);
+        trace("pivoted");
         after_root(pl);
+        trace("masked");
     }
     if (pl->terminal) setup_terminal(pl);
     else if (pl->console_fd >= 0) close(pl->console_fd);
@@ -698,6 +724,7 @@ static void container_process(struct plan *pl, int fifo) {
     if (pl->has_umask) umask(pl->umask_v);
     if (pl->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("set no_new_privs");
 
+    trace("ready");
     reply(CR_REPLY_READY, NULL, 0);
     uint32_t slen = 0;
     char *state = wait_ack(&slen);
@@ -743,8 +770,10 @@ static void stage0(int sock) {
         signal(sig, SIG_DFL);
     }
     sigprocmask(SIG_SETMASK, &all, NULL);
+    trace("stage0");
     struct plan pl;
     read_plan(g_sock, &pl);
+    trace("plan read");
     /* Opened before any user namespace exists: the fifo belongs to host root.
      * O_RDWR never blocks; the container process later blocks reading it. */
     int fifo = -1;
@@ -775,6 +804,7 @@ static void stage0(int sock) {
     }
     uint32_t rest = pl.clone_flags & ~(uint32_t)CLONE_NEWUSER;
     if (rest && unshare((int)rest) < 0) die("unshare namespaces 0x%x", rest);
+    trace("unshared");
 
     /* The child waits until its pid has been reported, so replies arrive in order. */
     int gate[2];
@@ -876,3 +906,35 @@ int cruntime_memfd(const char *name) { return (int)syscall(SYS_memfd_create, nam
 int cruntime_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int cruntime_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }
+
+pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], char *const envp[], int stdin_fd) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    /* The hook's path resolves in the runtime's namespace (opened before
+     * joining), the hook itself runs in the container's namespaces. */
+    int exe = open(path, O_RDONLY);
+    if (exe < 0) { dprintf(2, "hook %s: %s\n", path, strerror(errno)); _exit(127); }
+    static const char *names[] = { "user", "ipc", "uts", "net", "cgroup", "mnt" };
+    int fds[6];
+    for (int i = 0; i < 6; i++) {
+        char p[64], q[64];
+        snprintf(p, sizeof p, "/proc/%d/ns/%s", (int)target, names[i]);
+        snprintf(q, sizeof q, "/proc/self/ns/%s", names[i]);
+        struct stat a, b;
+        fds[i] = -1;
+        if (stat(p, &a) == 0 && stat(q, &b) == 0 && (a.st_ino != b.st_ino || a.st_dev != b.st_dev))
+            fds[i] = open(p, O_RDONLY | O_CLOEXEC);
+    }
+    for (int i = 0; i < 6; i++) {
+        if (fds[i] < 0) continue;
+        if (setns(fds[i], 0) < 0) { dprintf(2, "hook %s: join %s namespace: %s\n", path, names[i], strerror(errno)); _exit(127); }
+        close(fds[i]);
+    }
+    if (stdin_fd >= 0 && dup2(stdin_fd, 0) < 0) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    fexecve(exe, argv, envp);
+    dprintf(2, "hook %s: %s\n", path, strerror(errno));
+    _exit(127);
+}

@@ -134,3 +134,16 @@ extension StageEnvironment {
         }
     }
 }
+
+extension OnbuildInstruction {
+    /// Parses the trigger as the child build will run it (BuildKit re-parses
+    /// `expression` when an image built FROM this one is built).
+    public func trigger(fileName: String = "ONBUILD") throws -> Instruction {
+        let tree = try SyntaxTree.parse(expression, fileName: fileName)
+        guard tree.instructions.count == 1 else {
+            throw DockerfileError(file: fileName, position: source.range.start,
+                                  message: "onbuild trigger should be a single expression")
+        }
+        return try Instruction.parse(tree.instructions[0], fileName: fileName)
+    }
+}

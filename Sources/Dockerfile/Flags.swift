@@ -24,26 +24,32 @@ struct BFlags {
     }
 
     let args: [String]
-    var defs: [String: Flag] = [:]
+    /// Few flags per instruction: parallel arrays beat a dictionary here.
     var order: [String] = []
+    var flags: [Flag] = []
 
     init(_ args: [String]) {
         self.args = args
     }
 
+    func position(of name: String) -> Int? {
+        for i in order.indices where order[i] == name { return i }
+        return nil
+    }
+
     mutating func addBool(_ name: String, _ def: Bool = false) {
-        defs[name] = Flag(kind: .bool, value: def ? "true" : "false")
         order.append(name)
+        flags.append(Flag(kind: .bool, value: def ? "true" : "false"))
     }
 
     mutating func addString(_ name: String, _ def: String = "") {
-        defs[name] = Flag(kind: .string, value: def)
         order.append(name)
+        flags.append(Flag(kind: .string, value: def))
     }
 
     mutating func addStrings(_ name: String) {
-        defs[name] = Flag(kind: .strings, value: "")
         order.append(name)
+        flags.append(Flag(kind: .strings, value: ""))
     }
 
     mutating func parse() throws(InstructionError) {
@@ -63,11 +69,12 @@ struct BFlags {
                 hasValue = false
             }
             let name = String(flagName.dropFirst(2))
-            guard var flag = defs[name] else {
+            guard let fi = position(of: name) else {
                 throw InstructionError("unknown flag: \(flagName)",
                                        suggestion: suggest(name, among: order, caseSensitive: true),
                                        flagIndex: index)
             }
+            var flag = flags[fi]
             if flag.used && flag.kind != .strings {
                 throw InstructionError("duplicate flag specified: \(flagName)", flagIndex: index)
             }
@@ -90,19 +97,20 @@ struct BFlags {
                 guard hasValue else { throw InstructionError("missing a value on flag: \(flagName)", flagIndex: index) }
                 flag.values.append(value)
             }
-            defs[name] = flag
+            flags[fi] = flag
         }
     }
 
-    func string(_ name: String) -> String { defs[name]?.value ?? "" }
+    func flag(_ name: String) -> Flag? { position(of: name).map { flags[$0] } }
+    func string(_ name: String) -> String { flag(name)?.value ?? "" }
     func optionalString(_ name: String) -> String? {
-        guard let f = defs[name], !f.value.isEmpty else { return nil }
+        guard let f = flag(name), !f.value.isEmpty else { return nil }
         return f.value
     }
-    func bool(_ name: String) -> Bool { defs[name]?.value == "true" }
-    func strings(_ name: String) -> [String] { defs[name]?.values ?? [] }
-    func isUsed(_ name: String) -> Bool { defs[name]?.used ?? false }
-    var used: [String] { order.filter { defs[$0]?.used == true } }
+    func bool(_ name: String) -> Bool { flag(name)?.value == "true" }
+    func strings(_ name: String) -> [String] { flag(name)?.values ?? [] }
+    func isUsed(_ name: String) -> Bool { flag(name)?.used ?? false }
+    var used: [String] { order.indices.filter { flags[$0].used }.map { order[$0] } }
 }
 
 /// Go's time.ParseDuration, in nanoseconds.

@@ -224,11 +224,13 @@ struct InstructionParser {
         flags.addString("security", "sandbox")
         try flags.parse()
         let specs = flags.strings("mount")
-        let mountFlagIndexes = node.flags.indices.filter { node.flags[$0].hasPrefix("--mount=") }
         var mounts: [Mount] = []
         for (n, spec) in specs.enumerated() {
-            let flagIndex = n < mountFlagIndexes.count ? mountFlagIndexes[n] : nil
-            if spec.contains("$") {
+            var flagIndex: Int? {
+                let idx = node.flags.indices.filter { node.flags[$0].hasPrefix("--mount=") }
+                return n < idx.count ? idx[n] : nil
+            }
+            if spec.utf8.contains(UInt8(ascii: "$")) {
                 // from= cannot use variables; the rest is checked after expansion
                 if let from = try Mount.csvFields(spec).first(where: { $0.lowercased().hasPrefix("from=") }) {
                     let value = from.dropFirst(5)

@@ -86,7 +86,7 @@ struct JSONArrayReader {
     mutating func container(close: UInt8, object: Bool) -> Bool {
         depth += 1
         defer { depth -= 1 }
-        if depth > 10000 { return false }
+        if depth > 2000 { return false }
         i += 1
         skipWS()
         if i < end, b[i] == close { i += 1; return true }

@@ -78,13 +78,13 @@ struct LineContext {
         enum Phase { case spaces, word, quote }
         var words: [(String, Int, Int)] = []
         var phase = Phase.spaces
-        var sb = String.UnicodeScalarView()
+        var sb = ScalarBuffer()
         var quote: UInt8 = 0
         var blankOK = false
         var wordStart = lo
         var pos = lo
         var ch: UInt8 = 0
-        func isDashDash() -> Bool { sb.count == 2 && sb.first == "-" && sb.last == "-" }
+        func isDashDash() -> Bool { sb.bytes == [0x2D, 0x2D] }
         while pos <= hi {
             if pos != hi { ch = b[pos] }
             if phase == .spaces {
@@ -97,14 +97,14 @@ struct LineContext {
                 wordStart = pos
             }
             if phase != .spaces && pos == hi {
-                if !isDashDash() && (blankOK || !sb.isEmpty) { words.append((String(sb), wordStart, pos)) }
+                if !isDashDash() && (blankOK || !sb.isEmpty) { words.append((sb.string, wordStart, pos)) }
                 break
             }
             if phase == .word {
                 if isSpaceByte(ch) {
                     phase = .spaces
                     if isDashDash() { return (pos, words) }
-                    if blankOK || !sb.isEmpty { words.append((String(sb), wordStart, pos)) }
+                    if blankOK || !sb.isEmpty { words.append((sb.string, wordStart, pos)) }
                     sb.removeAll()
                     blankOK = false
                     pos += 1
@@ -154,7 +154,7 @@ struct LineContext {
         var phase = Phase.spaces
         var quote: Unicode.Scalar = "\0"
         var blankOK = false
-        var sb = String.UnicodeScalarView()
+        var sb = ScalarBuffer()
         var wordStart = lo
         let esc = Unicode.Scalar(escape)
         var pos = lo
@@ -169,13 +169,13 @@ struct LineContext {
                 wordStart = pos
             }
             if phase != .spaces && pos == hi {
-                if blankOK || !sb.isEmpty { words.append((String(sb), wordStart, pos)) }
+                if blankOK || !sb.isEmpty { words.append((sb.string, wordStart, pos)) }
                 break
             }
             if phase == .word {
                 if isGoSpace(ch) {
                     phase = .spaces
-                    if blankOK || !sb.isEmpty { words.append((String(sb), wordStart, pos)) }
+                    if blankOK || !sb.isEmpty { words.append((sb.string, wordStart, pos)) }
                     sb.removeAll()
                     blankOK = false
                     pos += w

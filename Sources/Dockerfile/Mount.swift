@@ -49,17 +49,18 @@ public struct Mount: Sendable, Hashable {
 
     static func csvFields(_ s: String) throws(InstructionError) -> [String] {
         var fields: [String] = []
-        let c = Array(s.unicodeScalars)
+        let c = Array(s.utf8)
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ",")
         var i = 0
         while true {
-            var field = String.UnicodeScalarView()
-            if i < c.count && c[i] == "\"" {
+            var field: [UInt8] = []
+            if i < c.count && c[i] == quote {
                 i += 1
                 var closed = false
                 while i < c.count {
-                    if c[i] == "\"" {
-                        if i + 1 < c.count && c[i + 1] == "\"" {
-                            field.append("\"")
+                    if c[i] == quote {
+                        if i + 1 < c.count && c[i + 1] == quote {
+                            field.append(quote)
                             i += 2
                             continue
                         }
@@ -70,19 +71,20 @@ public struct Mount: Sendable, Hashable {
                     field.append(c[i])
                     i += 1
                 }
-                if !closed || (i < c.count && c[i] != ",") {
+                if !closed || (i < c.count && c[i] != comma) {
                     throw InstructionError("failed to parse csv mounts: extraneous or missing \" in quoted-field")
                 }
             } else {
-                while i < c.count && c[i] != "," {
-                    if c[i] == "\"" {
+                let start = i
+                while i < c.count && c[i] != comma {
+                    if c[i] == quote {
                         throw InstructionError("failed to parse csv mounts: bare \" in non-quoted-field")
                     }
-                    field.append(c[i])
                     i += 1
                 }
+                field.append(contentsOf: c[start..<i])
             }
-            fields.append(String(field))
+            fields.append(String(decoding: field, as: UTF8.self))
             if i >= c.count { break }
             i += 1  // the comma
         }

@@ -93,7 +93,7 @@ struct SyntaxParser {
             guard value == "`" || value == "\\" else {
                 throw error("invalid escape token '\(value)' does not match ` or \\", line: directiveLine)
             }
-            escape = value.utf8.first!
+            escape = value.utf8.first ?? escape
             return true
         }
         return true

@@ -72,7 +72,7 @@ private final class ShellWord<Env: VariableLookup> {
     var i = 0
     let env: Env
     var rawEscapes: Bool
-    var buffer = String.UnicodeScalarView()
+    var buffer = ScalarBuffer()
     var matches = Set<String>()
     var nonmatches = Set<String>()
 
@@ -104,8 +104,8 @@ private final class ShellWord<Env: VariableLookup> {
     func addChar(_ w: inout Words, _ ch: Unicode.Scalar) {
         if isGoSpace(ch) {
             if w.inWord && !buffer.isEmpty {
-                w.list.append(String(buffer))
-                buffer.removeAll(keepingCapacity: true)
+                w.list.append(buffer.string)
+                buffer.removeAll()
                 w.inWord = false
             }
         } else {
@@ -123,14 +123,14 @@ private final class ShellWord<Env: VariableLookup> {
     }
 
     func addRawString(_ w: inout Words, _ str: String) {
-        buffer.append(contentsOf: str.unicodeScalars)
+        buffer.append(str)
         w.inWord = true
     }
 
     func getWords(_ w: inout Words) -> [String] {
         if !buffer.isEmpty {
-            w.list.append(String(buffer))
-            buffer.removeAll(keepingCapacity: true)
+            w.list.append(buffer.string)
+            buffer.removeAll()
             w.inWord = false
         }
         return w.list
@@ -139,8 +139,8 @@ private final class ShellWord<Env: VariableLookup> {
     // MARK: scanning
 
     func processStopOn(_ stop: Unicode.Scalar?, raw: Bool) throws(ExpansionError) -> (String, [String]) {
-        var result = String.UnicodeScalarView()
-        buffer.removeAll(keepingCapacity: true)
+        var result = ScalarBuffer()
+        buffer.removeAll()
         var words = Words()
         let saved = rawEscapes
         rawEscapes = raw
@@ -150,24 +150,24 @@ private final class ShellWord<Env: VariableLookup> {
         while let ch = peek() {
             if let stop, ch == stop {
                 next()
-                return (String(result), getWords(&words))
+                return (result.string, getWords(&words))
             }
             switch ch {
             case "$":
                 let tmp = try processDollar()
-                result.append(contentsOf: tmp.unicodeScalars)
+                result.append(tmp)
                 addString(&words, tmp)
             case "<":
                 let tmp = processPossibleHeredoc()
-                result.append(contentsOf: tmp.unicodeScalars)
+                result.append(tmp)
                 addRawString(&words, tmp)
             case "'" where !lex.skipProcessQuotes:
                 let tmp = try processSingleQuote()
-                result.append(contentsOf: tmp.unicodeScalars)
+                result.append(tmp)
                 addRawString(&words, tmp)
             case "\"" where !lex.skipProcessQuotes:
                 let tmp = try processDoubleQuote()
-                result.append(contentsOf: tmp.unicodeScalars)
+                result.append(tmp)
                 addRawString(&words, tmp)
             default:
                 next()
@@ -188,12 +188,12 @@ private final class ShellWord<Env: VariableLookup> {
         if let stop {
             throw ExpansionError("unexpected end of statement while looking for matching \(Character(stop))")
         }
-        return (String(result), getWords(&words))
+        return (result.string, getWords(&words))
     }
 
     func processSingleQuote() throws(ExpansionError) -> String {
-        var result = String.UnicodeScalarView()
-        let q = next()!
+        var result = ScalarBuffer()
+        let q = next() ?? "'"
         if lex.rawQuotes { result.append(q) }
         while true {
             guard let ch = next() else {
@@ -201,15 +201,15 @@ private final class ShellWord<Env: VariableLookup> {
             }
             if ch == "'" {
                 if lex.rawQuotes { result.append(ch) }
-                return String(result)
+                return result.string
             }
             result.append(ch)
         }
     }
 
     func processDoubleQuote() throws(ExpansionError) -> String {
-        var result = String.UnicodeScalarView()
-        let q = next()!
+        var result = ScalarBuffer()
+        let q = next() ?? "\""
         if lex.rawQuotes { result.append(q) }
         let escape = lex.escapeToken
         while true {
@@ -219,18 +219,18 @@ private final class ShellWord<Env: VariableLookup> {
             if p == "\"" {
                 next()
                 if lex.rawQuotes { result.append(p) }
-                return String(result)
+                return result.string
             }
             if p == "$" {
-                result.append(contentsOf: try processDollar().unicodeScalars)
+                result.append(try processDollar())
                 continue
             }
-            var ch = next()!
+            var ch = next() ?? p
             if ch == escape {
                 if rawEscapes { result.append(ch) }
                 guard let n = peek() else { continue }
                 if n == "\"" || n == "$" || n == escape {
-                    ch = next()!
+                    ch = next() ?? n
                 }
             }
             result.append(ch)
@@ -342,14 +342,14 @@ private final class ShellWord<Env: VariableLookup> {
     }
 
     func processName() -> String {
-        var name = String.UnicodeScalarView()
+        var name = ScalarBuffer()
         while let ch = peek() {
             if name.isEmpty && isGoDigit(ch) {
                 while let c = peek(), isGoDigit(c) {
                     next()
                     name.append(c)
                 }
-                return String(name)
+                return name.string
             }
             if name.isEmpty && isSpecialParam(ch) {
                 next()
@@ -359,7 +359,7 @@ private final class ShellWord<Env: VariableLookup> {
             next()
             name.append(ch)
         }
-        return String(name)
+        return name.string
     }
 
     func processPossibleHeredoc() -> String {

@@ -163,3 +163,40 @@ func suggest(_ value: String, among options: [String], caseSensitive: Bool) -> S
     }
     return best
 }
+
+/// A UTF-8 byte buffer that scalars are appended to; much cheaper than
+/// appending to a String scalar by scalar.
+struct ScalarBuffer {
+    var bytes: [UInt8] = []
+
+    @inline(__always) var isEmpty: Bool { bytes.isEmpty }
+
+    @inline(__always) mutating func append(_ s: Unicode.Scalar) {
+        let v = s.value
+        if v < 0x80 {
+            bytes.append(UInt8(v))
+        } else if v < 0x800 {
+            bytes.append(UInt8(0xC0 | (v >> 6)))
+            bytes.append(UInt8(0x80 | (v & 0x3F)))
+        } else if v < 0x10000 {
+            bytes.append(UInt8(0xE0 | (v >> 12)))
+            bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            bytes.append(UInt8(0x80 | (v & 0x3F)))
+        } else {
+            bytes.append(UInt8(0xF0 | (v >> 18)))
+            bytes.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+            bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            bytes.append(UInt8(0x80 | (v & 0x3F)))
+        }
+    }
+
+    @inline(__always) mutating func append(_ s: String) {
+        bytes.append(contentsOf: s.utf8)
+    }
+
+    @inline(__always) mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    var string: String { String(decoding: bytes, as: UTF8.self) }
+}

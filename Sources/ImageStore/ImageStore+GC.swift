@@ -15,15 +15,16 @@ public struct GCResult: Sendable, Equatable {
 
 extension ImageStore {
     /// Removes unreachable blobs, snapshots of layer stacks no image uses, and temp files left by
-    /// crashed writers. It needs every other open store (in any process) to be closed, because an
-    /// open store may hold blobs it has written but not yet named: it waits up to `wait`
-    /// seconds for them and then throws `.busy`.
+    /// crashed writers. Every other store (in any process) that has written blobs must be released
+    /// first, because it may hold blobs not yet named: gc waits up to `wait` seconds for them and
+    /// then throws `.busy`. Stores that only read do not hold it up.
     @discardableResult
     public func gc(wait: Double = 10) throws -> GCResult {
+        let held = leaseHeld.withLock { $0 }
         guard gcLease.tryLock(exclusive: true, timeout: wait) else {
-            throw ImageStoreError.busy("another dockbuild process is using the store at \(root); garbage collection waits for it — try again when it has finished")
+            throw ImageStoreError.busy("another dockbuild process is writing to the store at \(root) (a pull, build, load or import); garbage collection waits for it — try again when it has finished")
         }
-        defer { try? gcLease.lock(exclusive: false) }
+        defer { if held { try? gcLease.lock(exclusive: false) } else { gcLease.unlock() } }
         return try indexMutex.withLock { _ in
             try indexLock.lock(exclusive: true)
             defer { indexLock.unlock() }

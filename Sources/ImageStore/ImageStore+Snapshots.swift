@@ -20,6 +20,7 @@ extension ImageStore {
         }
         let dir = snapshotPath(chainID: chain)
         if FileOps.isDirectory(dir) { return dir }
+        try takeLease()
         let work = "\(root)/snapshots/tmp-\(UUID().uuidString)"
         activeTemps.withLock { _ = $0.insert(work) }
         defer { activeTemps.withLock { _ = $0.remove(work) } }

@@ -25,9 +25,11 @@ public final class ImageStore: Sendable {
     public let tempDir: String
 
     let indexLock: FileLock
-    /// Held shared by every open store; `gc()` needs it exclusive, so it never deletes a blob that
-    /// another process has just written but not yet tagged.
+    /// Taken shared by a store the first time it writes a blob, and held until the store is
+    /// released; `gc()` needs it exclusive, so it never deletes a blob that another process has
+    /// written but not yet named. Stores that only read never hold it.
     let gcLease: FileLock
+    let leaseHeld = Locked<Bool>(false)
     let activeTemps = Locked<Set<String>>([])
     /// flock(2) does not exclude threads sharing one descriptor: this does, inside the process.
     let indexMutex = Locked<Void>(())
@@ -46,7 +48,6 @@ public final class ImageStore: Sendable {
         }
         indexLock = try FileLock(path: root + "/index.lock")
         gcLease = try FileLock(path: root + "/gc.lock")
-        try gcLease.lock(exclusive: false)
         if !FileOps.exists(root + "/index.json") {
             try indexLock.lock(exclusive: true)
             defer { indexLock.unlock() }
@@ -63,6 +64,16 @@ public final class ImageStore: Sendable {
         if getuid() == 0 { return "/var/lib/dockbuild" }
         let home = environment["HOME"] ?? NSHomeDirectory()
         return home + "/.local/share/dockbuild"
+    }
+
+    /// Takes the shared gc lease before this store writes its first blob (blocks while another
+    /// process collects garbage).
+    func takeLease() throws {
+        try leaseHeld.withLock { held in
+            if held { return }
+            try gcLease.lock(exclusive: false)
+            held = true
+        }
     }
 
     // MARK: blobs
@@ -119,6 +130,7 @@ public final class ImageStore: Sendable {
     /// Moves a file that was written into `tempDir` (by Archive, say) into the store as the blob
     /// `digest`. With `verify` the file is hashed first and refused when it does not match.
     public func adoptFile(at file: String, digest: Digest, verify: Bool = true) throws {
+        try takeLease()
         if verify {
             let actual = try ImageStore.hashFile(file, algorithm: digest.algorithm)
             guard actual == digest else {
@@ -151,6 +163,7 @@ public final class ImageStore: Sendable {
 
     /// Renames a finished temp file into place (fsync'd by the caller or here).
     func install(tempFile: String, as digest: Digest) throws {
+        try takeLease()
         let dir = "\(root)/blobs/\(digest.algorithm.rawValue)"
         if !FileOps.isDirectory(dir) { try FileOps.mkdirs(dir) }
         let fd = open(tempFile, O_RDONLY | O_CLOEXEC)
@@ -197,6 +210,7 @@ public final class BlobIngest: @unchecked Sendable {
     private var finished = false
 
     init(store: ImageStore, algorithm: Digest.Algorithm) throws {
+        try store.takeLease()
         self.store = store
         tempPath = store.newTempPath("ingest")
         fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)

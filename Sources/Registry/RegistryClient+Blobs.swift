@@ -11,7 +11,8 @@ public protocol BlobWriter: AnyObject {
 /// Streams a blob body into a writer, keeping count so a broken transfer resumes with `Range`.
 final class BlobSink: BodySink, @unchecked Sendable {
     private let makeWriter: () throws -> any BlobWriter
-    private(set) var writer: (any BlobWriter)?
+    private var pipe: PipelinedWriter?
+    var writer: (any BlobWriter)? { pipe?.inner }
     private(set) var received: Int64 = 0
     private let progress: (@Sendable (Int64) -> Void)?
     private var lastReport: Int64 = 0
@@ -28,19 +29,20 @@ final class BlobSink: BodySink, @unchecked Sendable {
             let spec = cr.replacingOccurrences(of: "bytes", with: "").trimmingCharacters(in: .whitespaces)
             start = Int64(spec.split(separator: "-").first ?? "") ?? -1
         }
-        if writer != nil, start == received, start > 0 { return true }
+        if pipe != nil, start == received, start > 0 { return true }
         guard start == 0 else {
             throw RegistryError.invalidResponse(url: "", reason: "range response starts at byte \(start), asked for \(received)")
         }
         // A fresh download, or the server restarted from byte 0: start over.
-        writer?.abort()
-        writer = try makeWriter()
+        pipe?.abort()
+        pipe = nil
+        pipe = PipelinedWriter(try makeWriter())
         received = 0
         return true
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        try writer?.write(bytes)
+        try pipe?.write(bytes)
         received += Int64(bytes.count)
         if let progress, received - lastReport >= 256 << 10 {
             lastReport = received
@@ -49,6 +51,14 @@ final class BlobSink: BodySink, @unchecked Sendable {
     }
 
     var resumeOffset: Int64 { received }
+
+    /// Everything received is in the writer.
+    func finish() throws { try pipe?.finish() }
+
+    func abort() {
+        pipe?.abort()
+        pipe = nil
+    }
 }
 
 /// How a blob reached the registry on push.
@@ -86,12 +96,16 @@ extension RegistryClient {
         do {
             resp = try await send("GET", url, scopes: [RegistryClient.scope(repository)], sink: sink)
         } catch {
-            sink.writer?.abort()
+            sink.abort()
             throw error
         }
         guard resp.status == 200 || resp.status == 206, let writer = sink.writer else {
-            sink.writer?.abort()
+            sink.abort()
             throw httpError(resp, "GET", url)
+        }
+        do { try sink.finish() } catch {
+            sink.abort()
+            throw error
         }
         if let expectedSize, sink.received != expectedSize {
             writer.abort()
@@ -116,7 +130,14 @@ extension RegistryClient {
             var c = URLComponents(url: endpoint.url("/v2/\(repository)/blobs/uploads/"), resolvingAgainstBaseURL: false)
             c?.queryItems = [URLQueryItem(name: "mount", value: digest.description), URLQueryItem(name: "from", value: source)]
             guard let url = c?.url else { continue }
-            let resp = try await send("POST", url, scopes: [pushScope, RegistryClient.scope(source)])
+            // A registry may refuse the mount outright (docker-registry answers 401 when the
+            // token lacks pull on `from`): that source is out, the bytes get uploaded instead.
+            let resp: HTTPResponse
+            do {
+                resp = try await send("POST", url, scopes: [pushScope, RegistryClient.scope(source)])
+            } catch RegistryError.unauthorized {
+                continue
+            }
             if resp.status == 201 { return .mounted(from: source) }
             if resp.status == 202 {
                 location = try uploadLocation(resp, url)

@@ -34,6 +34,16 @@ public final class RegistryClient: Sendable {
         auth = AuthSession(endpoint: endpoint, transport: transport, source: credentials)
     }
 
+    /// A client for an endpoint whose scheme was chosen by the caller (TLS to a loopback
+    /// registry, for instance).
+    public init(endpoint: RegistryEndpoint, credentials: CredentialSource = .dockerConfig(DockerConfig()),
+                transport: Transport = Transport(), retry: RetryPolicy = RetryPolicy()) {
+        self.endpoint = endpoint
+        self.transport = transport
+        self.retry = retry
+        auth = AuthSession(endpoint: endpoint, transport: transport, source: credentials)
+    }
+
     /// Scope string for a repository (token protocol "Scope").
     public static func scope(_ repository: String, push: Bool = false) -> String {
         "repository:\(repository):" + (push ? "pull,push" : "pull")

@@ -7,7 +7,7 @@ public struct RegistryEndpoint: Sendable, Equatable {
     public let name: String
     /// `host[:port]` actually contacted.
     public let host: String
-    public let scheme: String
+    public private(set) var scheme: String
 
     /// `insecure` forces plain HTTP; `localhost`, `127.0.0.0/8` and `::1` get it anyway, as with docker.
     public init(registry: String, insecure: Bool = false) {
@@ -17,6 +17,12 @@ public struct RegistryEndpoint: Sendable, Equatable {
         default: host = registry
         }
         scheme = (insecure || RegistryEndpoint.isLoopback(registry)) ? "http" : "https"
+    }
+
+    /// An endpoint with an explicit scheme ("https" or "http").
+    public init(registry: String, scheme: String) {
+        self.init(registry: registry)
+        self.scheme = scheme
     }
 
     /// Whether a `host[:port]` names this machine's loopback.

@@ -13,6 +13,8 @@ public struct RegistryServerConfiguration: Sendable {
     public var htpasswd: String?
     /// Issue Docker bearer tokens from `/token` instead of checking Basic credentials on each request.
     public var tokenAuth = false
+    /// An external token service instead of htpasswd (distribution's `auth: token`).
+    public var externalToken: (realm: String, service: String, issuer: String, rootCertBundle: String)?
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var logFormat: LogFormat = .text
@@ -31,7 +33,12 @@ public final class RegistryServer: @unchecked Sendable {
         self.configuration = configuration
         store = RegistryStore(driver: try FilesystemDriver(root: configuration.root))
         var authorizer: (any RegistryAuthorizer)?
-        if let path = configuration.htpasswd {
+        if let t = configuration.externalToken {
+            if configuration.htpasswd != nil {
+                throw RegistryServerError.invalidConfiguration("--htpasswd and an external token service exclude each other")
+            }
+            authorizer = try ExternalTokenAuthorizer(realm: t.realm, service: t.service, issuer: t.issuer, rootCertBundle: t.rootCertBundle)
+        } else if let path = configuration.htpasswd {
             let users = try Htpasswd(path: path)
             authorizer = configuration.tokenAuth ? try TokenAuthorizer(users: users) : BasicAuthorizer(users: users)
         }

@@ -13,6 +13,8 @@ public struct Cgroup: Codable, Sendable, Equatable {
     public var version: String
     /// Hierarchy name (controller list, e.g. "memory", "cpu,cpuacct", "name=systemd"; "" on v2) -> directory.
     public var paths: [String: String]
+    /// Parent directories `create` made on the way (removed again on destroy when empty).
+    public var createdParents: [String]? = nil
 
     /// Where each cgroup hierarchy is mounted on this host.
     struct Hierarchy { var controllers: [String]; var mountPoint: String; var root: String; var key: String }
@@ -97,9 +99,11 @@ public struct Cgroup: Codable, Sendable, Equatable {
     }
 
     /// Creates the directories (and on v1 seeds cpuset, on v2 enables controllers).
-    public func create() throws {
+    public mutating func create() throws {
+        var parents: [String] = []
         for (key, dir) in paths.sorted(by: { $0.key < $1.key }) {
-            try Sys.mkdirAll(dir)
+            parents += try Sys.mkdirAll(dir).filter { $0 != dir }
+            createdParents = parents
             if version == "v1" && key.split(separator: ",").contains("cpuset") { try seedCpuset(dir) }
         }
         if version == "v2", let dir = paths[""] { enableControllers(dir) }
@@ -193,5 +197,7 @@ public struct Cgroup: Codable, Sendable, Equatable {
             }
             _ = ok
         }
+        // Intermediate directories of a nested cgroupsPath that we made, innermost first.
+        for dir in (createdParents ?? []).sorted(by: { $0.count > $1.count }) { rmdir(dir) }
     }
 }

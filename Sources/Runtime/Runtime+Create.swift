@@ -9,9 +9,11 @@ extension Runtime {
     /// filesystem and process are set up, and the process waits for `start`.
     @discardableResult
     public func create(id: String, bundle: String, options: CreateOptions = CreateOptions()) throws -> ContainerState {
+        Trace.mark("create")
         try Runtime.validate(id: id)
         let bundle = Sys.absolute(bundle)
         var spec = try Runtime.loadSpec(bundle: bundle)
+        Trace.mark("spec loaded")
         if !options.cdiDevices.isEmpty {
             let registry = try CDIRegistry.load()
             try registry.apply(options.cdiDevices, to: &spec)
@@ -27,6 +29,9 @@ extension Runtime {
         let major = spec.ociVersion.split(separator: ".").first
         guard major == "1", spec.ociVersion.split(separator: ".").count >= 2 else {
             throw RuntimeError(.invalidSpec, "ociVersion \"\(spec.ociVersion)\" is not a runtime-spec 1.x version")
+        }
+        if spec.process?.terminal == true && options.consoleSocket == nil {
+            throw RuntimeError(.usage, "process.terminal is true but no --console-socket was given to receive the pty master")
         }
         guard let rootPath = spec.root?.path else { throw RuntimeError(.invalidSpec, "config.json has no root.path") }
         let rootfs = rootPath.hasPrefix("/") ? Sys.lexicallyClean(rootPath) : Sys.lexicallyClean(bundle + "/" + rootPath)
@@ -48,10 +53,12 @@ extension Runtime {
             // cgroup first, so that the init is placed in it before it forks.
             var cgroup: Cgroup?
             let linux = spec.linux ?? RuntimeSpec.Linux()
-            let cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
+            var cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
             try cg.create()
-            cleanup.append { cg.destroy() }
-            try cg.apply(linux.resources ?? RuntimeSpec.Resources(), devices: linux.devices ?? [])
+            let made = cg
+            cleanup.append { made.destroy() }
+            let resources = linux.resources ?? RuntimeSpec.Resources(), devices = linux.devices ?? []
+            let applyResources: @Sendable () throws -> Void = { try made.apply(resources, devices: devices) }
             cgroup = cg
 
             guard spec.process != nil else {
@@ -61,16 +68,18 @@ extension Runtime {
                 try saveRecord(record)
                 return publicState(record, status: "created")
             }
+            Trace.mark("cgroup ready")
             var plan = try Runtime.containerPlan(spec: spec, rootfs: rootfs, bundle: bundle, cgroup: cg,
                                                  fifo: fifo, options: options)
             var record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
                                          created: Runtime.now(), spec: spec, cgroup: cgroup)
             plan.finish()
-            let pid = try launch(plan: plan, options: options, cgroup: cg, spec: spec) { pid in
+            let pid = try launch(plan: plan, options: options, cgroup: made, spec: spec, applyResources: applyResources) { pid in
                 record.pid = pid
                 record.startTime = Sys.processStat(pid)?.startTime ?? 0
                 return record
             }
+            Trace.mark("init ready")
             record.pid = pid
             record.startTime = Sys.processStat(pid)?.startTime ?? 0
             try saveRecord(record)
@@ -86,8 +95,10 @@ extension Runtime {
 
     /// Spawns the init, feeds it the plan and serves its requests until it is ready.
     /// `recordFor` gives the state hooks see once the pid is known.
+    /// `applyResources` writes the cgroup limits; it runs before the process may pass READY.
     func launch(plan: InitPlan, options: CreateOptions, cgroup: Cgroup?, spec: RuntimeSpec,
-                exec: Bool = false, recordFor: (Int32) -> ContainerRecord) throws -> Int32 {
+                exec: Bool = false, applyResources: (@Sendable () throws -> Void)? = nil,
+                recordFor: (Int32) -> ContainerRecord) throws -> Int32 {
         var sv: [Int32] = [0, 0]
         guard cruntime_socketpair_cloexec(&sv) == 0 else { throw RuntimeError.sys("socketpair") }
         defer { close(sv[0]) }
@@ -122,10 +133,22 @@ extension Runtime {
             if stage0 < 0 { let e = errno; close(sv[1]); throw RuntimeError.sys("fork container init", e) }
         }
         close(sv[1])
+        Trace.mark("forked")
         var reaped = false
         defer { if !reaped { Glibc.kill(stage0, SIGKILL); _ = waitpid(stage0, nil, 0) } }
-        if let cgroup { try cgroup.addProcess(stage0) }
-        try Runtime.sendAll(sv[0], plan.bytes)
+        // The first cgroup.procs write of a run waits for an RCU grace period
+        // (~15 ms on v1). Without a new cgroup namespace (whose root must be
+        // the container's cgroup) the container process is attached while it
+        // sets up its mounts, and before it is allowed past READY.
+        let newCgroupNS = spec.linux?.namespaces?.contains { $0.type == "cgroup" && ($0.path ?? "").isEmpty } ?? false
+        let deferAttach = !exec && cgroup != nil && !newCgroupNS
+        if let cgroup, !deferAttach {
+            try applyResources?()
+            try cgroup.addProcess(stage0)
+        }
+        try Runtime.sendAll(sv[0], InitPlan.u32(UInt32(plan.bytes.count)) + plan.bytes)
+        let attach = BackgroundWork()
+        defer { _ = try? attach.wait() }
 
         var pid: Int32 = 0
         while true {
@@ -142,22 +165,37 @@ extension Runtime {
                 try Runtime.sendAck(sv[0])
             case UInt8(ascii: "P"):
                 pid = Int32(bitPattern: payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+                if deferAttach, let cg = cgroup {
+                    let p = pid
+                    attach.start {
+                        try applyResources?()
+                        try cg.addProcess(p)
+                    }
+                }
                 var st: Int32 = 0
                 _ = waitpid(stage0, &st, 0)
                 reaped = true
             case UInt8(ascii: "H"):
+                do { try attach.wait() } catch {
+                    Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0)
+                    throw error
+                }
                 let state = Runtime.stateJSON(publicState(recordFor(pid), status: "created"))
                 do {
                     let hooks = spec.hooks
                     try Hooks.run(hooks?.prestart ?? [], state: state, kind: "prestart")
                     try Hooks.run(hooks?.createRuntime ?? [], state: state, kind: "createRuntime")
-                    try Hooks.run(hooks?.createContainer ?? [], state: state, kind: "createContainer")
+                    try Hooks.run(hooks?.createContainer ?? [], state: state, kind: "createContainer", inNamespacesOf: pid)
                 } catch {
                     if pid > 0 { Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) }
                     throw error
                 }
                 try Runtime.sendAck(sv[0])
             case UInt8(ascii: "R"):
+                do { try attach.wait() } catch {
+                    Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0)
+                    throw error
+                }
                 let state = exec ? Data() : Runtime.stateJSON(publicState(recordFor(pid), status: "created"))
                 try Runtime.sendAck(sv[0], state)
                 return pid
@@ -242,5 +280,35 @@ extension Runtime {
         if getuid() != 0 { try? Sys.writeFile("/proc/\(pid)/setgroups", "deny") }
         if !uid.isEmpty { try Sys.writeFile("/proc/\(pid)/uid_map", uid) }
         if !gid.isEmpty { try Sys.writeFile("/proc/\(pid)/gid_map", gid) }
+    }
+}
+
+/// One blocking job on another thread, joined later (cgroup attach overlap).
+final class BackgroundWork: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var error: (any Error)?
+    private var pending = false
+
+    func start(_ body: @escaping @Sendable () throws -> Void) {
+        lock.lock(); pending = true; lock.unlock()
+        DispatchQueue.global().async {
+            var failure: (any Error)?
+            do { try body() } catch { failure = error }
+            self.lock.lock(); self.error = failure; self.lock.unlock()
+            self.done.signal()
+        }
+    }
+
+    /// Waits for the job if one was started; rethrows its error.
+    func wait() throws {
+        lock.lock()
+        let was = pending
+        pending = false
+        lock.unlock()
+        guard was else { return }
+        done.wait()
+        lock.lock(); let e = error; error = nil; lock.unlock()
+        if let e { throw e }
     }
 }

@@ -31,6 +31,9 @@ extension Runtime {
         guard st == "running" || st == "created" else {
             throw RuntimeError(.invalidState, "cannot exec in container \"\(id)\": it is \(st)")
         }
+        if process.terminal == true && options.consoleSocket == nil {
+            throw RuntimeError(.usage, "a terminal was requested but no --console-socket was given to receive the pty master")
+        }
         var p = InitPlan()
         p.record(CR_MODE, InitPlan.u32(2))
         p.record(CR_CLONE_FLAGS, InitPlan.u32(0))
@@ -61,9 +64,12 @@ extension Runtime {
             try? delete(id: id, force: true)
             throw error
         }
+        Trace.mark("started")
         if detach { return 0 }
         let code = Runtime.waitForwarding(state.pid)
+        Trace.mark("exited")
         try? delete(id: id, force: true)
+        Trace.mark("deleted")
         return code
     }
 

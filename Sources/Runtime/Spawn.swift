@@ -74,13 +74,22 @@ enum Spawn {
 
 /// Runs OCI hooks with the container state on stdin (runtime-spec config.md#posix-platform-hooks).
 enum Hooks {
-    static func run(_ hooks: [RuntimeSpec.Hook], state: Data, kind: String) throws {
+    /// `inNamespacesOf`: run each hook in that process's namespaces (createContainer).
+    static func run(_ hooks: [RuntimeSpec.Hook], state: Data, kind: String, inNamespacesOf target: Int32? = nil) throws {
         for h in hooks {
             var p: [Int32] = [0, 0]
             guard cruntime_pipe_cloexec(&p) == 0 else { throw RuntimeError.sys("pipe for \(kind) hook") }
             let pid: pid_t
             do {
-                pid = try Spawn.spawn(h.path, args: h.args ?? [h.path], env: h.env ?? [], fds: [0: p[0], 1: 1, 2: 2])
+                if let target {
+                    let args = (h.args ?? [h.path]).map { strdup($0) } + [nil]
+                    let env = (h.env ?? []).map { strdup($0) } + [nil]
+                    defer { args.forEach { free($0) }; env.forEach { free($0) } }
+                    pid = cruntime_spawn_in_ns(target, h.path, args, env, p[0])
+                    if pid < 0 { throw RuntimeError.sys("fork") }
+                } else {
+                    pid = try Spawn.spawn(h.path, args: h.args ?? [h.path], env: h.env ?? [], fds: [0: p[0], 1: 1, 2: 2])
+                }
             } catch {
                 close(p[0]); close(p[1])
                 throw RuntimeError(.hook, "\(kind) hook \(h.path) could not start: \(error)")

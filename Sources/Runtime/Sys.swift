@@ -34,8 +34,9 @@ enum Sys {
         if n < 0 { throw RuntimeError.sys("write \"\(value)\" to \(path)") }
     }
 
-    /// Temp file, fsync, rename: readers never see a partial file.
-    static func writeAtomic(_ path: String, _ data: Data, mode: mode_t = 0o644) throws {
+    /// Temp file, (fsync,) rename: readers never see a partial file. Runtime
+    /// state lives in /run and dies with the boot, so it skips the fsync.
+    static func writeAtomic(_ path: String, _ data: Data, mode: mode_t = 0o644, durable: Bool = false) throws {
         let tmp = path + ".tmp.\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         if fd < 0 { throw RuntimeError.sys("create \(tmp)") }
@@ -49,7 +50,7 @@ enum Sys {
             return true
         }
         if !ok { let e = errno; close(fd); unlink(tmp); throw RuntimeError.sys("write \(tmp)", e) }
-        fsync(fd)
+        if durable { fsync(fd) }
         close(fd)
         if rename(tmp, path) != 0 { let e = errno; unlink(tmp); throw RuntimeError.sys("rename \(tmp)", e) }
     }
@@ -61,12 +62,17 @@ enum Sys {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws {
+    /// mkdir -p; returns the directories it created, outermost first.
+    @discardableResult
+    static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws -> [String] {
         var cur = ""
+        var made: [String] = []
         for comp in path.split(separator: "/", omittingEmptySubsequences: true) {
             cur += "/" + comp
-            if mkdir(cur, mode) != 0 && errno != EEXIST { throw RuntimeError.sys("mkdir \(cur)") }
+            if mkdir(cur, mode) == 0 { made.append(cur) }
+            else if errno != EEXIST { throw RuntimeError.sys("mkdir \(cur)") }
         }
+        return made
     }
 
     static func listDir(_ path: String) -> [String] {

@@ -10,6 +10,6 @@ struct DockerfileCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dockerfile",
         abstract: "Read Dockerfiles as BuildKit does.",
-        subcommands: [DockerfileParseCommand.self]
+        subcommands: [DockerfileParseCommand.self, DockerfileStagesCommand.self]
     )
 }

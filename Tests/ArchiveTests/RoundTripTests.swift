@@ -58,7 +58,7 @@ func makeSampleTree(_ root: String) throws {
         let data = try #require(FileManager.default.contents(atPath: t.sub("layer")))
         #expect(Int64(data.count) == info.size)
         #expect(Digest.compute(data) == info.digest)
-        try LayerApplier.apply(layer: t.sub("layer"), to: dst)
+        try LayerApplier.apply(layer: t.sub("layer"), to: dst, options: .init(expectedDiffID: info.diffID))
         let d = try treeDiff(describeTree(src), describeTree(dst))
         #expect(d == [], "\(d.joined(separator: "\n"))")
     }
@@ -106,6 +106,25 @@ func makeSampleTree(_ root: String) throws {
         #expect(info.diffID == Digest.compute([UInt8](repeating: 0, count: 1024)))
         try LayerApplier.apply(layer: t.sub("l"), to: dst)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dst).isEmpty)
+    }
+
+    @Test func aWrongDiffIDIsReported() throws {
+        let t = try TempDir("diffid-bad")
+        defer { t.cleanup() }
+        let src = try t.mkdir("src")
+        try makeSampleTree(src)
+        let info = try LayerWriter.write(directory: src, to: t.sub("l"), compression: .gzip(level: 1))
+        let wrong = Digest.compute(Array("something else".utf8))
+        do {
+            try LayerApplier.apply(layer: t.sub("l"), to: t.mkdir("dst"), options: .init(expectedDiffID: wrong))
+            Issue.record("a wrong diffID was accepted")
+        } catch let e as ArchiveError {
+            #expect(e.description.contains(info.diffID.description) && e.description.contains(wrong.description), "\(e)")
+        }
+        // GNU tar pads to 10 KiB records after the end marker; the digest covers those bytes too.
+        try run("tar", ["-cf", t.sub("gnu.tar"), "-C", src, "."])
+        let gnu = Digest.compute(try #require(FileManager.default.contents(atPath: t.sub("gnu.tar"))))
+        try LayerApplier.apply(layer: t.sub("gnu.tar"), to: t.mkdir("dst2"), options: .init(expectedDiffID: gnu))
     }
 
     @Test func outputInsideTheTreeIsNotArchived() throws {

@@ -143,6 +143,16 @@ import Testing
         #expect(n.test == ["NONE"])
         #expect(j.test == ["CMD", "/check"])
         #expect(o.expression == "COPY . /app" && o.triggerKeyword == "COPY")
+        guard case .copy(let trigger) = try o.trigger() else { Issue.record("trigger is not COPY"); return }
+        #expect(trigger.sources == ["."] && trigger.destination == "/app")
+    }
+
+    @Test func onbuildHeredocTriggerKeepsItsBody() throws {
+        let df = try Dockerfile.parse("FROM busybox\nONBUILD RUN <<EOF\necho hi\nEOF\n")
+        guard case .onbuild(let o) = df.stages[0].instructions[0] else { Issue.record("not ONBUILD"); return }
+        #expect(o.expression == "RUN <<EOF\necho hi\nEOF")
+        guard case .run(let r) = try o.trigger() else { Issue.record("trigger is not RUN"); return }
+        #expect(r.command.files.first?.content == "echo hi\n")
     }
 
     @Test func errorsCarryLocationAndSuggestion() {

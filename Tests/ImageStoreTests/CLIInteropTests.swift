@@ -27,6 +27,8 @@ import Testing
         #expect(row?["Repository"] as? String == "busybox")
         #expect(row?["Tag"] as? String == "local")
 
+        let tmpl = try cli.db(["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])
+        #expect(tmpl.out == "busybox:local \(id.dropFirst(7).prefix(12))\n")
         let inspect = try cli.db(["inspect", "busybox:local"])
         #expect(inspect.ok, "\(inspect.err)")
         let arr = try JSONSerialization.jsonObject(with: Data(inspect.out.utf8)) as? [[String: Any]]

@@ -84,3 +84,81 @@ struct AuthTests {
         #expect(throws: RegistryServerError.self) { try Htpasswd(contents: "bob:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n") }
     }
 }
+
+@Suite("TLS")
+struct TLSTests {
+    @Test func servesHTTPSWithAPEMCertificate() async throws {
+        guard let openssl = which("openssl") else { throw RegistryServerError.invalidConfiguration("openssl CLI is not installed") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rs-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cert = dir.path + "/cert.pem", key = dir.path + "/key.pem"
+        let (st, out) = try run(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                          "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                                          "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(st == 0, "openssl: \(out)")
+        let reg = try TestRegistry(tls: (cert, key))
+        defer { reg.stop() }
+        let r = try await http("GET", "\(reg.base)/v2/", cacert: cert)
+        #expect(r.status == 200)
+        let data = Data((0..<300_000).map { UInt8($0 % 253) })
+        let d = digest(data)
+        let push = try await http("POST", "\(reg.base)/v2/tls/blobs/uploads/?digest=\(d)", body: data, cacert: cert)
+        #expect(push.status == 201)
+        let get = try await http("GET", "\(reg.base)/v2/tls/blobs/\(d)", cacert: cert)
+        #expect(get.body == data)
+        #expect(throws: RegistryServerError.self) {
+            var cfg = RegistryServerConfiguration(root: dir.path + "/s")
+            cfg.tlsCertificate = key
+            cfg.tlsKey = key
+            _ = try RegistryServer(configuration: cfg)
+        }
+    }
+}
+
+@Suite("external token service")
+struct ExternalTokenTests {
+    /// Signs `claims` as an RS256 JWT with `openssl dgst`, as an external token service would.
+    func jwt(_ claims: [String: Any], key: String, dir: String) throws -> String {
+        func b64(_ d: Data) -> String {
+            d.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let h = b64(try JSONSerialization.data(withJSONObject: ["alg": "RS256", "typ": "JWT"]))
+        let c = b64(try JSONSerialization.data(withJSONObject: claims))
+        try Data("\(h).\(c)".utf8).write(to: URL(fileURLWithPath: dir + "/input"))
+        guard let openssl = which("openssl") else { throw RegistryServerError.auth("openssl CLI is not installed") }
+        let (st, out) = try run(openssl, ["dgst", "-sha256", "-sign", key, "-out", dir + "/sig", dir + "/input"])
+        guard st == 0 else { throw RegistryServerError.auth("openssl dgst: \(out)") }
+        return "\(h).\(c).\(b64(try Data(contentsOf: URL(fileURLWithPath: dir + "/sig"))))"
+    }
+
+    @Test func acceptsTokensSignedByTheConfiguredIssuer() async throws {
+        guard let openssl = which("openssl") else { throw RegistryServerError.auth("openssl CLI is not installed") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rs-ext-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (st, out) = try run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/key.pem",
+                                          "-out", dir + "/cert.pem", "-days", "1", "-subj", "/CN=issuer"])
+        #expect(st == 0, "openssl: \(out)")
+        let reg = try TestRegistry(externalToken: ("http://auth.example/token", "svc", "the-issuer", dir + "/cert.pem"))
+        defer { reg.stop() }
+        let anon = try await http("GET", "\(reg.base)/v2/ext/app/tags/list")
+        #expect(anon.status == 401)
+        #expect(anon.header("WWW-Authenticate") == "Bearer realm=\"http://auth.example/token\",service=\"svc\",scope=\"repository:ext/app:pull\"")
+        let now = Int(Date().timeIntervalSince1970)
+        let good: [String: Any] = ["iss": "the-issuer", "aud": "svc", "exp": now + 300, "nbf": now - 5, "sub": "u",
+                                   "access": [["type": "repository", "name": "ext/app", "actions": ["pull"]]]]
+        let token = try jwt(good, key: dir + "/key.pem", dir: dir)
+        #expect(try await http("GET", "\(reg.base)/v2/ext/app/tags/list", headers: ["Authorization": "Bearer \(token)"]).status == 404)
+        #expect(try await http("POST", "\(reg.base)/v2/ext/app/blobs/uploads/", headers: ["Authorization": "Bearer \(token)"]).status == 401)
+        var wrongIssuer = good
+        wrongIssuer["iss"] = "someone-else"
+        let bad = try jwt(wrongIssuer, key: dir + "/key.pem", dir: dir)
+        #expect(try await http("GET", "\(reg.base)/v2/ext/app/tags/list", headers: ["Authorization": "Bearer \(bad)"]).status == 401)
+        var expired = good
+        expired["exp"] = now - 3600
+        let old = try jwt(expired, key: dir + "/key.pem", dir: dir)
+        #expect(try await http("GET", "\(reg.base)/v2/ext/app/tags/list", headers: ["Authorization": "Bearer \(old)"]).status == 401)
+        #expect(try await http("GET", "\(reg.base)/token").status == 404)
+    }
+}

@@ -13,7 +13,8 @@ final class ServeProcess {
             throw RegistryServerError.invalidConfiguration("dockbuild binary not found next to the tests; run `swift build --build-tests` first")
         }
         process.executableURL = URL(fileURLWithPath: bin)
-        process.arguments = ["registry", "serve", "--addr", "127.0.0.1:0", "--storage", storage, "--log-format", "none"] + extra
+        let log = extra.contains("--log-format") ? [] : ["--log-format", "none"]
+        process.arguments = ["registry", "serve", "--addr", "127.0.0.1:0", "--storage", storage] + log + extra
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -34,6 +35,12 @@ final class ServeProcess {
     }
 
     var base: String { "http://127.0.0.1:\(port)" }
+
+    /// Stops the server and returns what it wrote to stderr after the startup line.
+    func stopAndReadLog() -> String {
+        stop()
+        return String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
 
     func kill9() {
         kill(process.processIdentifier, SIGKILL)
@@ -114,6 +121,20 @@ struct ProcessTests {
         #expect(rest.status == 201)
         let whole = try await http("GET", "\(server.base)/v2/crash/repo/blobs/\(bigDigest)")
         #expect(whole.body == Data(big))
+    }
+
+    @Test func oneJSONLogLinePerRequest() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rs-log-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try ServeProcess(storage: dir.path, extra: ["--log-format", "json"])
+        _ = try await http("GET", "\(server.base)/v2/")
+        _ = try await http("GET", "\(server.base)/v2/nope/manifests/latest")
+        let lines = server.stopAndReadLog().split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(lines.count == 2)
+        let entries = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(entries.map { $0["status"] as? Int } == [200, 404])
+        #expect(entries.last?["path"] as? String == "/v2/nope/manifests/latest")
+        #expect(entries.last?["method"] as? String == "GET")
     }
 
     @Test func gcCommandDryRunThenRemove() async throws {

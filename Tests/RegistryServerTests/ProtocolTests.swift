@@ -19,6 +19,10 @@ struct ProtocolTests {
         let badDigest = try await http("GET", "\(reg.base)/v2/a/blobs/sha256:xyz")
         #expect(badDigest.status == 400)
         #expect(badDigest.errorCode == "DIGEST_INVALID")
+        // Path tricks in references stay inside the repository.
+        #expect(try await http("GET", "\(reg.base)/v2/a/manifests/..%2F..%2Fx").status == 404)
+        #expect(try await http("DELETE", "\(reg.base)/v2/a/manifests/..").status == 404)
+        #expect(try await http("GET", "\(reg.base)/v2/a/blobs/uploads/..%2F..").status == 404)
     }
 
     @Test func monolithicAndPostPutPushThenPullWithRange() async throws {

@@ -6,9 +6,12 @@ import OCI
 final class TestRegistry: @unchecked Sendable {
     let dir: URL
     let server: RegistryServer
-    var base: String { "http://127.0.0.1:\(server.port)" }
+    var base: String { "\(scheme)://127.0.0.1:\(server.port)" }
 
-    init(htpasswd: String? = nil, tokenAuth: Bool = false, readOnly: Bool = false) throws {
+    var scheme = "http"
+
+    init(htpasswd: String? = nil, tokenAuth: Bool = false, readOnly: Bool = false, tls: (cert: String, key: String)? = nil,
+         externalToken: (realm: String, service: String, issuer: String, rootCertBundle: String)? = nil) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("rs-test-\(UUID().uuidString)")
         var cfg = RegistryServerConfiguration(root: dir.path + "/storage")
         cfg.address = "127.0.0.1:0"
@@ -20,6 +23,12 @@ final class TestRegistry: @unchecked Sendable {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             try htpasswd.write(toFile: file, atomically: true, encoding: .utf8)
             cfg.htpasswd = file
+        }
+        cfg.externalToken = externalToken
+        if let tls {
+            cfg.tlsCertificate = tls.cert
+            cfg.tlsKey = tls.key
+            scheme = "https"
         }
         server = try RegistryServer(configuration: cfg)
         try server.start()
@@ -43,13 +52,14 @@ struct Reply {
 }
 
 /// HTTP through the real `curl` (FoundationNetworking's URLSession stalls on 401 challenges).
-func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: String] = [:]) async throws -> Reply {
+func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: String] = [:], cacert: String? = nil) async throws -> Reply {
     guard let curl = which("curl") else { throw RegistryServerError.invalidConfiguration("curl is not installed (make deps)") }
     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("rs-http-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: tmp) }
     var args = ["-s", "-S", "-g", "-D", tmp.path + "/h", "-o", tmp.path + "/b", "-X", method]
     if method == "HEAD" { args = ["-s", "-S", "-g", "-I", "-D", tmp.path + "/h", "-o", tmp.path + "/b"] }
+    if let cacert { args += ["--cacert", cacert] }
     for (k, v) in headers { args += ["-H", "\(k): \(v)"] }
     if let body {
         try body.write(to: tmp.appendingPathComponent("in"))

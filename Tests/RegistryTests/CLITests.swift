@@ -39,9 +39,22 @@ func dockbuild(_ args: [String], env: [String: String], stdin: String? = nil) th
 
 @Suite("dockbuild login / push / pull / logout")
 struct CLITests {
-    @Test func loginPushPullLogout() async throws {
-        let registry = try TestRegistry(auth: .htpasswd(user: "alice", password: "s3cret"))
+    @Test(arguments: RegistryKind.allCases)
+    func loginPushPullLogout(_ kind: RegistryKind) async throws {
+        // dockbuild's server runs here as the built `dockbuild registry serve`, like the client.
+        let registry = try TestRegistry(kind, auth: .htpasswd(user: "alice", password: "s3cret"), asProcess: true)
         defer { registry.stop() }
+        try loginPushPullLogout(registry)
+    }
+
+    /// dockbuild's server only: `registry serve --htpasswd F --token-auth`, tokens from its own `/token`.
+    @Test func loginPushPullLogoutWithDockbuildTokenAuth() async throws {
+        let registry = try TestRegistry(.dockbuild, auth: .ownToken(user: "alice", password: "s3cret"), asProcess: true)
+        defer { registry.stop() }
+        try loginPushPullLogout(registry)
+    }
+
+    func loginPushPullLogout(_ registry: TestRegistry) throws {
         let work = try TempDir("cli")
         defer { work.remove() }
         let env = ["DOCKER_CONFIG": work.path + "/docker"]

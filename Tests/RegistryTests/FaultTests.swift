@@ -5,8 +5,9 @@ import Testing
 
 @Suite("Faults: broken connections, server errors")
 struct FaultTests {
-    @Test func connectionCutMidBlobResumesWithRange() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func connectionCutMidBlobResumesWithRange(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let blob = randomBytes(3_000_000, seed: 7)
         let digest = Digest.compute(blob)
@@ -23,8 +24,9 @@ struct FaultTests {
         #expect(gets.last?.contains("bytes=1000000-") == true)
     }
 
-    @Test func serverErrorThenSuccessRetries() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func serverErrorThenSuccessRetries(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let client0 = RegistryClient(registry: registry.host, credentials: .none)
         try await roundTrip(client0, repo: "fault/retry")
@@ -37,8 +39,9 @@ struct FaultTests {
         #expect(proxy.log.filter { $0.hasPrefix("GET /v2/fault/retry/manifests/v1") }.count == 3)
     }
 
-    @Test func persistentServerErrorShowsRegistryMessage() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func persistentServerErrorShowsRegistryMessage(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let proxy = try FlakyProxy(upstream: registry.port, fault: .fail500(pathContains: "/manifests/", count: 100))
         defer { proxy.stop() }
@@ -62,5 +65,50 @@ struct FaultTests {
             guard case .transport = e else { Issue.record("unexpected \(e)"); return }
             #expect(e.description.contains("127.0.0.1:\(port)"))
         }
+    }
+}
+
+@Suite("Faults: restarts and uploads")
+struct MoreFaultTests {
+    @Test(arguments: RegistryKind.allCases)
+    func serverWithoutRangeSupportRestartsTheBlob(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
+        defer { registry.stop() }
+        let blob = randomBytes(3_000_000, seed: 11)
+        let digest = Digest.compute(blob)
+        let direct = RegistryClient(registry: registry.host, credentials: .none)
+        _ = try await direct.pushBlob("fault/norange", digest: digest, size: Int64(blob.count), body: .data(blob))
+
+        let proxy = try FlakyProxy(upstream: registry.port, fault: .cutFirstBlobGetIgnoringRange(afterBytes: 500_000))
+        defer { proxy.stop() }
+        let client = RegistryClient(registry: proxy.host, credentials: .none, retry: RetryPolicy(baseDelay: 0.05))
+        var made: [MemoryWriter] = []
+        let lock = NSLock()
+        let w = try await client.fetchBlob("fault/norange", digest, expectedSize: Int64(blob.count)) {
+            let m = MemoryWriter()
+            lock.withLock { made.append(m) }
+            return m
+        }
+        #expect((w as? MemoryWriter)?.data == blob)
+        // The first, partial writer was thrown away.
+        #expect(made.count == 2)
+        #expect(made.first?.aborted == true)
+    }
+
+    @Test(arguments: RegistryKind.allCases)
+    func chunkedPushThroughServerErrors(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
+        defer { registry.stop() }
+        let proxy = try FlakyProxy(upstream: registry.port, fault: .fail500(pathContains: "/blobs/uploads/", count: 3))
+        defer { proxy.stop() }
+        let client = RegistryClient(registry: proxy.host, credentials: .none, retry: RetryPolicy(baseDelay: 0.02))
+        let blob = randomBytes(2_200_000, seed: 12)
+        let digest = Digest.compute(blob)
+        let outcome = try await client.pushBlob("fault/upload", digest: digest, size: Int64(blob.count), body: .data(blob), chunkSize: 1 << 20)
+        #expect(outcome == .uploaded)
+        let direct = RegistryClient(registry: registry.host, credentials: .none)
+        let w = try await direct.fetchBlob("fault/upload", digest, expectedSize: Int64(blob.count)) { MemoryWriter() }
+        #expect((w as? MemoryWriter)?.data == blob)
+        #expect(proxy.log.filter { $0.hasPrefix("PATCH") }.count >= 3)
     }
 }

@@ -52,17 +52,19 @@ func roundTrip(_ client: RegistryClient, repo: String, blobSize: Int = 300_000, 
     #expect(byDigest.data == manifest)
 }
 
-@Suite("Registry protocol against docker-registry")
+@Suite("Registry protocol against docker-registry and dockbuild's server")
 struct ProtocolTests {
-    @Test func anonymousRoundTrip() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func anonymousRoundTrip(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let client = RegistryClient(registry: registry.host, credentials: .none)
         try await roundTrip(client, repo: "test/anon")
     }
 
-    @Test func chunkedUploadAndCrossRepoMount() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func chunkedUploadAndCrossRepoMount(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let client = RegistryClient(registry: registry.host, credentials: .none)
         try await roundTrip(client, repo: "test/chunked", blobSize: 2_500_000, chunk: 1 << 20)
@@ -73,8 +75,9 @@ struct ProtocolTests {
         #expect(try await client.blobSize("other/repo", Digest.compute(blob)) == Int64(blob.count))
     }
 
-    @Test func basicAuth() async throws {
-        let registry = try TestRegistry(auth: .htpasswd(user: "alice", password: "s3cret"))
+    @Test(arguments: RegistryKind.allCases)
+    func basicAuth(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind, auth: .htpasswd(user: "alice", password: "s3cret"))
         defer { registry.stop() }
         let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "alice", password: "s3cret")))
         try await roundTrip(client, repo: "test/basic")
@@ -92,10 +95,11 @@ struct ProtocolTests {
         }
     }
 
-    @Test func tokenAuth() async throws {
+    @Test(arguments: RegistryKind.allCases)
+    func tokenAuth(_ kind: RegistryKind) async throws {
         let issuer = try TokenIssuer(users: ["bob": "hunter2"], allowAnonymousPull: true)
         defer { issuer.stop() }
-        let registry = try TestRegistry(auth: .token(issuer))
+        let registry = try TestRegistry(kind, auth: .token(issuer))
         defer { registry.stop() }
         let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "bob", password: "hunter2")))
         try await roundTrip(client, repo: "test/token")
@@ -114,10 +118,11 @@ struct ProtocolTests {
         }
     }
 
-    @Test func refreshTokenFromIdentityToken() async throws {
+    @Test(arguments: RegistryKind.allCases)
+    func refreshTokenFromIdentityToken(_ kind: RegistryKind) async throws {
         let issuer = try TokenIssuer(users: ["carol": "pw"])
         defer { issuer.stop() }
-        let registry = try TestRegistry(auth: .token(issuer))
+        let registry = try TestRegistry(kind, auth: .token(issuer))
         defer { registry.stop() }
         // Log in the way `dockbuild login` does and get an identity (refresh) token.
         let login = try await RegistryClient.login(registry: registry.host, credentials: Credentials(username: "carol", password: "pw"))
@@ -126,5 +131,69 @@ struct ProtocolTests {
                                     credentials: .explicit(Credentials(username: "", password: "", identityToken: identity)))
         try await roundTrip(client, repo: "test/refresh")
         #expect(issuer.requests.contains { $0.method == "POST" && String(decoding: $0.body, as: UTF8.self).contains("grant_type=refresh_token") })
+    }
+
+    /// A cross-repository mount needs pull access to the source repository: a user who may
+    /// not read `secret/app` cannot get its blob into their own repository by naming its
+    /// digest. docker-registry refuses such a mount with 401 (it asks for pull on `from`);
+    /// dockbuild's server opens an ordinary upload instead (202, as the spec allows), and it
+    /// mounts without `from` only when authentication is off. Either way the client falls
+    /// back to uploading the bytes, and the blob is never mounted.
+    @Test(arguments: RegistryKind.allCases)
+    func mountNeedsPullOnTheSourceRepository(_ kind: RegistryKind) async throws {
+        let issuer = try TokenIssuer(users: ["bob": "pw1", "eve": "pw2"], denied: ["eve": ["secret/app"]])
+        defer { issuer.stop() }
+        let registry = try TestRegistry(kind, auth: .token(issuer))
+        defer { registry.stop() }
+        let blob = randomBytes(100_000, seed: 21)
+        let digest = Digest.compute(blob)
+        let bob = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "bob", password: "pw1")))
+        #expect(try await bob.pushBlob("secret/app", digest: digest, size: Int64(blob.count), body: .data(blob)) == .uploaded)
+
+        let eve = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "eve", password: "pw2")))
+        await #expect(throws: RegistryError.self) { _ = try await eve.blobSize("secret/app", digest) }
+        // Without `from`: no automatic mount under authentication, an upload session opens.
+        let url = try #require(URL(string: "http://\(registry.host)/v2/eve/auto/blobs/uploads/?mount=\(digest)"))
+        let auto = try await eve.send("POST", url, scopes: [RegistryClient.scope("eve/auto", push: true)])
+        #expect(auto.status == 202)
+        #expect(try await eve.blobSize("eve/auto", digest) == nil)
+        // With `from`: refused (docker-registry) or ignored (dockbuild); the bytes get uploaded.
+        let outcome = try await eve.pushBlob("eve/app", digest: digest, size: Int64(blob.count), body: .data(blob), mountFrom: ["secret/app"])
+        #expect(outcome == .uploaded)
+        #expect(try await eve.blobSize("eve/app", digest) == Int64(blob.count))
+        // With pull access on the source, the same mount works.
+        #expect(try await bob.pushBlob("bob/app", digest: digest, size: Int64(blob.count), body: .data(blob), mountFrom: ["secret/app"])
+                == .mounted(from: "secret/app"))
+    }
+
+    /// dockbuild's server only (distribution has no token endpoint of its own):
+    /// `--htpasswd FILE --token-auth` hands out its own ES256 tokens from `/token`.
+    @Test func dockbuildOwnTokenEndpoint() async throws {
+        let registry = try TestRegistry(.dockbuild, auth: .ownToken(user: "dave", password: "pa55"))
+        defer { registry.stop() }
+        let login = try await RegistryClient.login(registry: registry.host, credentials: Credentials(username: "dave", password: "pa55"))
+        #expect(login.identityToken == nil)
+        let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "dave", password: "pa55")))
+        try await roundTrip(client, repo: "test/own-token", blobSize: 1_500_000, chunk: 1 << 20)
+        // Every user may read every repository here, so mounts need no extra scope, with or without `from`.
+        let blob = randomBytes(1_500_000)
+        let digest = Digest.compute(blob)
+        #expect(try await client.pushBlob("test/mounted", digest: digest, size: Int64(blob.count), body: .data(blob),
+                                          mountFrom: ["test/own-token"]) == .mounted(from: "test/own-token"))
+        let url = try #require(URL(string: "http://\(registry.host)/v2/test/auto/blobs/uploads/?mount=\(digest)"))
+        #expect(try await client.send("POST", url, scopes: [RegistryClient.scope("test/auto", push: true)]).status == 201)
+        #expect(try await client.blobSize("test/auto", digest) == Int64(blob.count))
+
+        // Documented: without credentials nothing is readable; a wrong password is refused by /token.
+        for (credentials, had) in [(CredentialSource.none, false), (.explicit(Credentials(username: "dave", password: "nope")), true)] {
+            let other = RegistryClient(registry: registry.host, credentials: credentials)
+            do {
+                _ = try await other.manifest("test/own-token", reference: "v1")
+                Issue.record("read without valid credentials")
+            } catch let e as RegistryError {
+                guard case let .unauthorized(_, _, _, hadCredentials) = e else { Issue.record("unexpected \(e)"); continue }
+                #expect(hadCredentials == had)
+            }
+        }
     }
 }

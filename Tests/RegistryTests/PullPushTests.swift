@@ -22,8 +22,9 @@ struct PullPushTests {
         ["etc/motd": Data("hello\n".utf8)],
     ]
 
-    @Test func pushIsReadBySkopeoWithSameDigests() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func pushIsReadBySkopeoWithSameDigests(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let (store, sdir) = try newStore()
         defer { sdir.remove() }
@@ -53,8 +54,9 @@ struct PullPushTests {
         #expect(again.skippedBlobs == 4)
     }
 
-    @Test func skopeoPushPullsWithDockbuild() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func skopeoPushPullsWithDockbuild(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let (src, sdir) = try newStore()
         defer { sdir.remove() }
@@ -84,8 +86,9 @@ struct PullPushTests {
         #expect(again.downloadedBlobs == 0)
     }
 
-    @Test func multiPlatformIndex() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func multiPlatformIndex(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let (store, sdir) = try newStore()
         defer { sdir.remove() }
@@ -124,8 +127,9 @@ struct PullPushTests {
         }
     }
 
-    @Test func crossRepositoryMountOnPush() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func crossRepositoryMountOnPush(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let (store, sdir) = try newStore()
         defer { sdir.remove() }
@@ -139,8 +143,9 @@ struct PullPushTests {
         #expect(r.uploadedBlobs == 0)
     }
 
-    @Test func corruptBlobIsRejectedAndNotStored() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func corruptBlobIsRejectedAndNotStored(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let (src, sdir) = try newStore()
         defer { sdir.remove() }
@@ -165,8 +170,9 @@ struct PullPushTests {
         #expect(leftovers.isEmpty)
     }
 
-    @Test func pullResumesAfterCutAndRetriesAfter500() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func pullResumesAfterCutAndRetriesAfter500(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let (src, sdir) = try newStore()
         defer { sdir.remove() }

@@ -7,8 +7,9 @@ import Testing
 
 @Suite("Interop: skopeo push -> dockbuild pull -> unpack = umoci unpack")
 struct UnpackInteropTests {
-    @Test func pulledImageUnpacksToTheSameTreeAsUmoci() async throws {
-        let registry = try TestRegistry()
+    @Test(arguments: RegistryKind.allCases)
+    func pulledImageUnpacksToTheSameTreeAsUmoci(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
         defer { registry.stop() }
         let (src, sdir) = try newStore()
         defer { sdir.remove() }

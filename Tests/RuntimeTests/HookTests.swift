@@ -19,7 +19,7 @@ struct HookTests {
         var h = RuntimeSpec.Hooks()
         h.prestart = [hook("prestart")]
         h.createRuntime = [hook("createRuntime")]
-        h.createContainer = [hook("createContainer")]
+        h.createContainer = [.init(path: sh, args: ["sh", "-c", "read -r s; echo \"createContainer $s\" >> \(log); readlink /proc/self/ns/uts > \(b.rootfs)/cc-uts"], env: ["PATH=\(b.rootfs)/bin"], timeout: 5)]
         h.startContainer = [hook("startContainer", inContainer: true)]
         h.poststart = [hook("poststart")]
         h.poststop = [hook("poststop")]
@@ -31,6 +31,10 @@ struct HookTests {
         try rt.start(id: "hk")
         #expect(try rt.wait(id: "hk") == 0)
         try rt.delete(id: "hk")
+        // createContainer ran in the container's namespaces (uts here), not the runtime's.
+        let ccUTS = readFile(b.rootfs + "/cc-uts")?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let hostUTS = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/uts")
+        #expect(ccUTS != nil && ccUTS != hostUTS)
         let lines = (readFile(log) ?? "").split(separator: "\n").map(String.init)
         let names = lines.map { $0.split(separator: " ").first.map(String.init) ?? "" }
         // The process and poststart run at the same time once the process is executed.

@@ -83,6 +83,10 @@ pid_t cruntime_fork_init(int sock, int other, int npreserve, int in, int out, in
  * (process-wide handlers, so every thread's delivery is covered). */
 void cruntime_forward_signals(pid_t pid);
 
+/* Forks a hook that runs in the namespaces of `target` (those that differ
+ * from ours; not pid) with `stdin_fd` as stdin; `path` is opened before joining. */
+pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], char *const envp[], int stdin_fd);
+
 /* Send and receive a file descriptor over a unix socket (console sockets). */
 int cruntime_send_fd(int sock, int fd);
 int cruntime_recv_fd(int sock);

@@ -78,8 +78,11 @@ actor AuthSession {
     }
 
     /// The Authorization header for a request needing `scopes`, nil when anonymous.
+    ///
+    /// Until a challenge is known the request goes out anonymously: an open registry then
+    /// costs no extra round trip, and a closed one answers 401 with the challenge, after which
+    /// the client retries with credentials (containerd does the same instead of pinging /v2/).
     func authorization(for scopes: [String]) async throws -> String? {
-        try await ping()
         guard let challenge else { return nil }
         switch challenge.scheme {
         case .basic:

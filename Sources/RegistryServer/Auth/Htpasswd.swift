@@ -90,4 +90,7 @@ public struct BasicAuthorizer: RegistryAuthorizer {
     }
 
     public func tokenResponse(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse? { nil }
+
+    /// Every user of the file may read every repository, and the request was already checked.
+    public func mayPull(_ repository: String, request: HTTPRequest, context: HTTPRequestContext) -> Bool { true }
 }

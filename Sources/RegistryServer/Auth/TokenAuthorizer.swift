@@ -116,6 +116,11 @@ public final class TokenAuthorizer: RegistryAuthorizer, @unchecked Sendable {
         return false
     }
 
+    /// Any user with a valid token may be granted pull on every repository just by asking, so
+    /// a mount needs no pull scope in the token (clients ask only for the target's scope when
+    /// they mount without `from`).
+    public func mayPull(_ repository: String, request: HTTPRequest, context: HTTPRequestContext) -> Bool { true }
+
     public func authorize(_ request: HTTPRequest, context: HTTPRequestContext, scope: AccessScope?) -> HTTPResponse? {
         var insufficient = false
         if let h = request.header("Authorization"), h.lowercased().hasPrefix("bearer ") {

@@ -14,6 +14,16 @@ public protocol RegistryAuthorizer: Sendable {
     func authorize(_ request: HTTPRequest, context: HTTPRequestContext, scope: AccessScope?) -> HTTPResponse?
     /// Answers the token endpoint when this authorizer issues tokens.
     func tokenResponse(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse?
+    /// Whether an already authorized request may also read `repository`: a cross-repository
+    /// mount hands over that repository's blob, so it needs pull there too.
+    func mayPull(_ repository: String, request: HTTPRequest, context: HTTPRequestContext) -> Bool
+}
+
+extension RegistryAuthorizer {
+    /// By default the request's credentials must grant `repository:<name>:pull`.
+    public func mayPull(_ repository: String, request: HTTPRequest, context: HTTPRequestContext) -> Bool {
+        authorize(request, context: context, scope: AccessScope(type: "repository", name: repository, action: "pull")) == nil
+    }
 }
 
 /// The distribution-spec v1.1 API over a `RegistryStore`. HTTP concerns stay in `HTTPServer`.
@@ -127,7 +137,7 @@ public struct RegistryHandler: HTTPHandler {
                 guard try store.unlinkBlob(name, d) else { throw DistributionError.blobUnknown(ds) }
                 return HTTPResponse(status: 202, headers: [("Docker-Content-Digest", d.description)])
             case (.uploads(let name), "POST"):
-                return try postUpload(name, request)
+                return try postUpload(name, request, context: context)
             case (.upload(let name, let id), "GET"):
                 guard let size = store.uploadSize(name, id) else { throw DistributionError.uploadUnknown(id) }
                 return RegistryHandler.uploadResponse(204, name, id, size)
@@ -323,15 +333,29 @@ public struct RegistryHandler: HTTPHandler {
 
     // MARK: uploads
 
-    func postUpload(_ name: String, _ request: HTTPRequest) throws -> HTTPResponse {
+    func postUpload(_ name: String, _ request: HTTPRequest, context: HTTPRequestContext) throws -> HTTPResponse {
         let q = request.query
         if let mountText = q["mount"] {
             let d = try RegistryHandler.digest(mountText)
-            let from = q["from"].flatMap { $0.isEmpty ? nil : $0 }
+            var from = q["from"].flatMap { $0.isEmpty ? nil : $0 }
             if let from, !Names.isValidRepository(from) {
                 throw DistributionError(400, .nameInvalid, "invalid repository name in from=", detail: from)
             }
-            if try store.mount(name, d, from: from) {
+            // With authentication on, mount only from a repository the caller may pull from
+            // (without `from`: the first such repository holding the blob); otherwise fall
+            // through to an ordinary upload (202), so naming a digest never leaks a blob.
+            var allowed = true
+            if let authorizer {
+                if let source = from {
+                    allowed = authorizer.mayPull(source, request: request, context: context)
+                } else {
+                    from = store.catalog().first {
+                        $0 != name && store.blobSize($0, d) != nil && authorizer.mayPull($0, request: request, context: context)
+                    }
+                    allowed = from != nil
+                }
+            }
+            if allowed, try store.mount(name, d, from: from) {
                 return HTTPResponse(status: 201, headers: [("Location", "/v2/\(name)/blobs/\(d)"), ("Docker-Content-Digest", d.description)])
             }
         }

@@ -116,7 +116,11 @@ public final class RegistryStore: @unchecked Sendable {
 
     public func startUpload(_ name: String) throws -> String {
         let id = UUID().uuidString.lowercased()
-        try driver.putContent(RegistryStore.uploadDir(id) + "/repo", Array(name.utf8))
+        // Sessions need no durability: after a power loss one is simply unknown, and the
+        // client starts over.
+        let r = try driver.writer(RegistryStore.uploadDir(id) + "/repo")
+        try Array(name.utf8).withUnsafeBytes { try r.write($0) }
+        r.close()
         let w = try driver.writer(RegistryStore.uploadDir(id) + "/data")
         w.close()
         lock.lock(); hashes[id] = UploadHash(); lock.unlock()
@@ -222,7 +226,8 @@ public final class RegistryStore: @unchecked Sendable {
             guard let d = try? Digest(parsing: reference), driver.stat(RegistryStore.revisionLink(name, d)) != nil else { return nil }
             return d
         }
-        guard let bytes = try? driver.getContent(RegistryStore.tagPath(name, reference)),
+        guard Names.isValidTag(reference),
+              let bytes = try? driver.getContent(RegistryStore.tagPath(name, reference)),
               let d = try? Digest(parsing: String(decoding: bytes, as: UTF8.self)),
               driver.stat(RegistryStore.revisionLink(name, d)) != nil else { return nil }
         return d
@@ -263,7 +268,7 @@ public final class RegistryStore: @unchecked Sendable {
 
     /// Deletes a tag; false when unknown.
     public func deleteTag(_ name: String, _ tag: String) throws -> Bool {
-        guard driver.stat(RegistryStore.tagPath(name, tag)) != nil else { return false }
+        guard Names.isValidTag(tag), driver.stat(RegistryStore.tagPath(name, tag)) != nil else { return false }
         try driver.delete(RegistryStore.tagPath(name, tag))
         return true
     }

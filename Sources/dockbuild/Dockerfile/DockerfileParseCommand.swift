@@ -68,6 +68,12 @@ struct DockerfileParseCommand: ParsableCommand {
                 FileHandle.standardOutput.write(out)
                 FileHandle.standardOutput.write(Data("\n".utf8))
             } else {
+                for warning in tree.warnings {
+                    FileHandle.standardError.write(Data("[WARNING]: \(warning.message)\n".utf8))
+                }
+                if !tree.warnings.isEmpty {
+                    FileHandle.standardError.write(Data("[WARNING]: Empty continuation lines will become errors in a future release.\n".utf8))
+                }
                 print(tree.dump())
             }
         } catch let error as DockerfileError {

@@ -14,7 +14,7 @@ struct ImagesCommand: ParsableCommand {
     @Argument(help: "Only images of this repository (and tag), e.g. busybox or busybox:1.36.")
     var repository: String?
 
-    @Option(help: "Output format: table or json (one object per line, docker's fields).")
+    @Option(help: "Output format: table, json (one object per line, docker's fields), or a Go template such as '{{.Repository}}:{{.Tag}}' ('table ' before it adds a header).")
     var format: String = "table"
 
     @Flag(name: .shortAndLong, help: "Only show image IDs.")
@@ -39,8 +39,8 @@ struct ImagesCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard ["table", "json"].contains(format) else {
-            throw ValidationError("--format must be table or json, not \(format)")
+        guard ["table", "json"].contains(format) || format.contains("{{") else {
+            throw ValidationError("--format must be table, json or a template like '{{.Repository}}:{{.Tag}}', not \(format)")
         }
     }
 
@@ -84,6 +84,29 @@ struct ImagesCommand: ParsableCommand {
             var seen = Set<Digest>()
             let ids = rows.filter { seen.insert($0.id).inserted }.map { idText($0.id) }
             if !ids.isEmpty { ImageCLI.writeStdout(ids.joined(separator: "\n")) }
+            return
+        }
+        if format.contains("{{") {
+            var template = format.replacingOccurrences(of: "\\t", with: "\t").replacingOccurrences(of: "\\n", with: "\n")
+            var header = false
+            if template.hasPrefix("table ") { template = String(template.dropFirst(6)); header = true }
+            var lines: [String] = []
+            if header {
+                // Column titles as docker prints them: the field names in upper case, split into words.
+                let titles: OrderedJSON = .object(["Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST",
+                                                   "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE"]
+                    .map { ($0.key, OrderedJSON.string($0.value)) })
+                lines.append(try GoTemplate.render(template, titles))
+            }
+            for r in rows {
+                let o: OrderedJSON = .object([
+                    ("Repository", .string(r.repository)), ("Tag", .string(r.tag)), ("ID", .string(idText(r.id))),
+                    ("Digest", .string(r.digest)), ("CreatedSince", .string(ImageCLI.since(r.created))),
+                    ("CreatedAt", .string(r.created.map { ImageConfig.formatDate($0) } ?? "")), ("Size", .string(ImageCLI.humanSize(r.size))),
+                ])
+                lines.append(try GoTemplate.render(template, o))
+            }
+            if !lines.isEmpty { ImageCLI.writeStdout(lines.joined(separator: "\n")) }
             return
         }
         if format == "json" {

@@ -43,12 +43,15 @@ struct Unpack: ParsableCommand {
             FileHandle.standardError.write(Data("warning: \(rootfs) is not empty; layers are applied on top of what is there\n".utf8))
         }
         let warn: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
-        for layer in img.manifest.layers {
+        let diffIDs = img.config.rootfs.diffIDs
+        for (i, layer) in img.manifest.layers.enumerated() {
             let path = store.path(for: layer.digest)
             guard fm.fileExists(atPath: path) else {
                 throw ValidationError("layer \(layer.digest) of \(image) is not in the store; pull the image again")
             }
-            try LayerApplier.apply(layer: path, to: rootfs, options: .init(warn: warn))
+            // The config's diff_ids are checked while the layers stream (same count, or they cannot be matched).
+            let expected = diffIDs.count == img.manifest.layers.count ? diffIDs[i] : nil
+            try LayerApplier.apply(layer: path, to: rootfs, options: .init(warn: warn, expectedDiffID: expected))
         }
         if bundle {
             let spec = try BundleSpec.make(config: img.config, rootfs: rootfs, terminal: tty)

@@ -29,6 +29,18 @@ struct RegistryServe: ParsableCommand {
     @Flag(help: "With --htpasswd: Docker token auth through this server's /token endpoint.")
     var tokenAuth = false
 
+    @Option(name: .customLong("token-realm"), help: "External token service URL (with --token-service, --token-issuer, --token-rootcert): accept its JWTs instead of htpasswd.")
+    var tokenRealm: String?
+
+    @Option(name: .customLong("token-service"), help: "Service name the external tokens are issued for (their aud).")
+    var tokenService: String?
+
+    @Option(name: .customLong("token-issuer"), help: "Issuer of the external tokens (their iss).")
+    var tokenIssuer: String?
+
+    @Option(name: .customLong("token-rootcert"), help: "PEM bundle with the certificate(s) of the external token signer.")
+    var tokenRootcert: String?
+
     @Option(name: .customLong("tls-cert"), help: "PEM certificate for HTTPS.")
     var tlsCert: String?
 
@@ -58,6 +70,13 @@ struct RegistryServe: ParsableCommand {
         cfg.address = addr != "127.0.0.1:5000" ? addr : (file["addr"] as? String ?? addr)
         cfg.htpasswd = htpasswd ?? file["htpasswd"] as? String
         cfg.tokenAuth = tokenAuth || (file["tokenAuth"] as? Bool ?? false)
+        let external = [tokenRealm, tokenService, tokenIssuer, tokenRootcert]
+        if external.contains(where: { $0 != nil }) {
+            guard let r = tokenRealm, let s = tokenService, let i = tokenIssuer, let c = tokenRootcert else {
+                throw ValidationError("--token-realm, --token-service, --token-issuer and --token-rootcert go together")
+            }
+            cfg.externalToken = (r, s, i, c)
+        }
         cfg.tlsCertificate = tlsCert ?? file["tlsCert"] as? String
         cfg.tlsKey = tlsKey ?? file["tlsKey"] as? String
         cfg.readOnly = readOnly || (file["readOnly"] as? Bool ?? false)

@@ -14,6 +14,8 @@ final class FlakyProxy: @unchecked Sendable {
         case fail500(pathContains: String, count: Int)
         /// Every blob GET has one byte flipped.
         case corruptBlobs
+        /// Like `cutFirstBlobGet`, and `Range` headers are dropped (a server without range support).
+        case cutFirstBlobGetIgnoringRange(afterBytes: Int)
     }
 
     let upstream: UInt16
@@ -67,6 +69,7 @@ final class FlakyProxy: @unchecked Sendable {
             var failNow = false
             var cutAfter: Int?
             var corrupt = false
+            var dropRange = false
             lock.withLock {
                 switch fault {
                 case let .fail500(p, n) where n > 0 && path.contains(p):
@@ -77,6 +80,12 @@ final class FlakyProxy: @unchecked Sendable {
                     fault = .fail500(pathContains: "-never-", count: 0)
                 case .corruptBlobs where isBlobGet:
                     corrupt = true
+                case let .cutFirstBlobGetIgnoringRange(n) where isBlobGet:
+                    cutAfter = n
+                    fault = .cutFirstBlobGetIgnoringRange(afterBytes: Int.max)
+                    dropRange = true
+                case .cutFirstBlobGetIgnoringRange:
+                    dropRange = true
                 default: break
                 }
             }
@@ -85,7 +94,7 @@ final class FlakyProxy: @unchecked Sendable {
                 _ = Sock.writeAll(c, Data("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: \(msg.count)\r\n\r\n".utf8) + msg)
                 continue
             }
-            lines.removeAll { $0.lowercased().hasPrefix("connection:") }
+            lines.removeAll { $0.lowercased().hasPrefix("connection:") || (dropRange && $0.lowercased().hasPrefix("range:")) }
             let forwarded = lines.joined(separator: "\r\n") + "\r\nConnection: close\r\n\r\n"
             guard let u = Sock.connect(port: upstream) else { return }
             defer { close(u) }
@@ -99,7 +108,7 @@ final class FlakyProxy: @unchecked Sendable {
             var respHead = rhead.components(separatedBy: "\r\n").filter { !$0.lowercased().hasPrefix("connection:") }
             respHead.append("Connection: keep-alive")
             let headData = Data((respHead.joined(separator: "\r\n") + "\r\n\r\n").utf8)
-            if let n = cutAfter {
+            if let n = cutAfter, n < out.count {
                 _ = Sock.writeAll(c, headData + out.prefix(n))
                 return
             }

@@ -1,36 +1,168 @@
 import Foundation
+import RegistryServer
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Debian's `docker-registry` (distribution 2.8) on a free loopback port with a temp config.
+/// The registry servers the client suites run against: every scenario runs once per kind.
+enum RegistryKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// Debian's `docker-registry` (distribution 2.8), a separate process with a temp config.
+    case distribution
+    /// dockbuild's own server (`dockbuild registry serve`, the RegistryServer library).
+    case dockbuild
+
+    var testDescription: String {
+        switch self {
+        case .distribution: "docker-registry"
+        case .dockbuild: "dockbuild registry serve"
+        }
+    }
+}
+
+/// A registry on a free loopback port with temporary storage: Debian's `docker-registry`
+/// started with a temp config, or dockbuild's server (in this process through the
+/// RegistryServer library, or as `dockbuild registry serve` with `asProcess`).
 final class TestRegistry: @unchecked Sendable {
     enum Auth {
         case anonymous
         case htpasswd(user: String, password: String)
+        /// Distribution's `auth: token`; dockbuild's `--token-realm/-service/-issuer/-rootcert`.
         case token(TokenIssuer)
+        /// dockbuild only: `--htpasswd FILE --token-auth`, the server's own `/token` endpoint.
+        case ownToken(user: String, password: String)
     }
 
+    let kind: RegistryKind
     let dir: TempDir
     let port: UInt16
-    let process: Process
+    private let process: Process?
+    private let server: RegistryServer?
     var host: String { "127.0.0.1:\(port)" }
     var storage: String { dir.path + "/storage" }
 
-    init(auth: Auth = .anonymous) throws {
-        dir = try TempDir("docker-registry")
+    /// `tls`: (certificate, key) files to serve HTTPS with. `asProcess`: run dockbuild's
+    /// server as the built `dockbuild registry serve` binary instead of in this process.
+    init(_ kind: RegistryKind = .distribution, auth: Auth = .anonymous, tls: (cert: String, key: String)? = nil,
+         asProcess: Bool = false) throws {
+        self.kind = kind
+        switch kind {
+        case .distribution:
+            (dir, port, process) = try TestRegistry.startDistribution(auth: auth, tls: tls)
+            server = nil
+        case .dockbuild where asProcess:
+            (dir, port, process) = try TestRegistry.startDockbuildProcess(auth: auth, tls: tls)
+            server = nil
+        case .dockbuild:
+            (dir, port, server) = try TestRegistry.startDockbuildInProcess(auth: auth, tls: tls)
+            process = nil
+        }
+    }
+
+    func stop() {
+        server?.stop()
+        if let process, process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        dir.remove()
+    }
+
+    /// An htpasswd file with one bcrypt entry, made by apache2-utils' `htpasswd`.
+    private static func writeHtpasswd(_ dir: TempDir, user: String, password: String) throws -> String {
+        let line = try runTool(["htpasswd", "-Bbn", user, password])
+        try line.write(to: URL(fileURLWithPath: dir.path + "/htpasswd"))
+        return dir.path + "/htpasswd"
+    }
+
+    private static func startDockbuildInProcess(auth: Auth, tls: (cert: String, key: String)?) throws -> (TempDir, UInt16, RegistryServer) {
+        let dir = try TempDir("dockbuild-registry")
+        do {
+            var cfg = RegistryServerConfiguration(root: dir.path + "/storage")
+            cfg.address = "127.0.0.1:0"
+            cfg.logFormat = .none
+            switch auth {
+            case .anonymous: break
+            case let .htpasswd(user, password):
+                cfg.htpasswd = try writeHtpasswd(dir, user: user, password: password)
+            case let .ownToken(user, password):
+                cfg.htpasswd = try writeHtpasswd(dir, user: user, password: password)
+                cfg.tokenAuth = true
+            case let .token(issuer):
+                cfg.externalToken = (realm: "http://127.0.0.1:\(issuer.port)/token", service: issuer.service,
+                                     issuer: issuer.issuer, rootCertBundle: issuer.certPath)
+            }
+            cfg.tlsCertificate = tls?.cert
+            cfg.tlsKey = tls?.key
+            let server = try RegistryServer(configuration: cfg)
+            try server.start()
+            return (dir, UInt16(server.port), server)
+        } catch {
+            dir.remove()
+            throw error
+        }
+    }
+
+    private static func startDockbuildProcess(auth: Auth, tls: (cert: String, key: String)?) throws -> (TempDir, UInt16, Process) {
+        let dir = try TempDir("dockbuild-registry")
+        var args = ["registry", "serve", "--root", dir.path + "/root", "--storage", dir.path + "/storage",
+                    "--addr", "127.0.0.1:0", "--log-format", "text"]
+        do {
+            switch auth {
+            case .anonymous: break
+            case let .htpasswd(user, password):
+                args += ["--htpasswd", try writeHtpasswd(dir, user: user, password: password)]
+            case let .ownToken(user, password):
+                args += ["--htpasswd", try writeHtpasswd(dir, user: user, password: password), "--token-auth"]
+            case let .token(issuer):
+                args += ["--token-realm", "http://127.0.0.1:\(issuer.port)/token", "--token-service", issuer.service,
+                         "--token-issuer", issuer.issuer, "--token-rootcert", issuer.certPath]
+            }
+            if let tls { args += ["--tls-cert", tls.cert, "--tls-key", tls.key] }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try dockbuildBinary())
+            p.arguments = args
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            let logPath = dir.path + "/registry.log"
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: logPath)
+            try p.run()
+            // The first stderr line names the port: "dockbuild registry listening on http://127.0.0.1:PORT storage=…".
+            for _ in 0..<400 {
+                let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                if let line = log.split(separator: "\n").first(where: { $0.contains("listening on ") }),
+                   let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") || $0.hasPrefix("https://") }),
+                   let portText = url.split(separator: ":").last, let port = UInt16(portText) {
+                    return (dir, port, p)
+                }
+                if !p.isRunning { break }
+                usleep(25_000)
+            }
+            if p.isRunning { p.terminate(); p.waitUntilExit() }
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw TestError("dockbuild registry serve did not start: \(log.suffix(800))")
+        } catch {
+            dir.remove()
+            throw error
+        }
+    }
+
+    private static func startDistribution(auth: Auth, tls: (cert: String, key: String)?) throws -> (TempDir, UInt16, Process) {
+        let dir = try TempDir("docker-registry")
         var authYAML = ""
         switch auth {
         case .anonymous: break
         case let .htpasswd(user, password):
-            let line = try runTool(["htpasswd", "-Bbn", user, password])
-            try line.write(to: URL(fileURLWithPath: dir.path + "/htpasswd"))
+            let file = try writeHtpasswd(dir, user: user, password: password)
             authYAML = """
             auth:
               htpasswd:
                 realm: test-basic
-                path: \(dir.path)/htpasswd
+                path: \(file)
             """
+        case .ownToken:
+            dir.remove()
+            throw TestError("docker-registry has no token endpoint of its own; use .token with a TokenIssuer")
         case let .token(issuer):
             authYAML = """
             auth:
@@ -58,6 +190,7 @@ final class TestRegistry: @unchecked Sendable {
                 enabled: true
             http:
               addr: 127.0.0.1:\(port)
+            \(tls.map { "  tls:\n    certificate: \($0.cert)\n    key: \($0.key)\n" } ?? "")
             \(authYAML)
             """
             try config.write(toFile: dir.path + "/config.yml", atomically: true, encoding: .utf8)
@@ -75,11 +208,7 @@ final class TestRegistry: @unchecked Sendable {
                 if let fd = Sock.connect(port: port) { close(fd); up = true; break }
                 usleep(25_000)
             }
-            if up {
-                self.port = port
-                self.process = p
-                return
-            }
+            if up { return (dir, port, p) }
             if p.isRunning { p.terminate(); p.waitUntilExit() }
             if p.terminationStatus == 127 {
                 dir.remove()
@@ -90,14 +219,6 @@ final class TestRegistry: @unchecked Sendable {
         }
         dir.remove()
         throw lastError ?? TestError("docker-registry did not start")
-    }
-
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        dir.remove()
     }
 }
 
@@ -121,10 +242,14 @@ final class TokenIssuer: @unchecked Sendable {
     /// Token requests seen so far.
     var requests: [TinyHTTPServer.Request] { lock.withLock { _requests } }
 
-    init(users: [String: String], allowAnonymousPull: Bool = false) throws {
+    /// user -> repositories that user is granted nothing on.
+    let denied: [String: Set<String>]
+
+    init(users: [String: String], allowAnonymousPull: Bool = false, denied: [String: Set<String>] = [:]) throws {
         dir = try TempDir("token-issuer")
         self.users = users
         self.allowAnonymousPull = allowAnonymousPull
+        self.denied = denied
         try runTool(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.path + "/key.pem",
                      "-out", dir.path + "/cert.pem", "-subj", "/CN=test-token-issuer", "-days", "2"])
         let der = try runTool(["openssl", "x509", "-in", dir.path + "/cert.pem", "-outform", "DER"])
@@ -172,7 +297,8 @@ final class TokenIssuer: @unchecked Sendable {
             guard parts.count >= 3, parts[0] == "repository" else { continue }
             let name = parts[1..<(parts.count - 1)].joined(separator: ":")
             let wanted = parts[parts.count - 1].split(separator: ",").map(String.init)
-            let granted = user != nil ? wanted : (allowAnonymousPull ? wanted.filter { $0 == "pull" } : [])
+            var granted = user != nil ? wanted : (allowAnonymousPull ? wanted.filter { $0 == "pull" } : [])
+            if let user, denied[user]?.contains(name) == true { granted = [] }
             access.append(["type": "repository", "name": name, "actions": granted])
         }
         let now = Int(Date().timeIntervalSince1970)

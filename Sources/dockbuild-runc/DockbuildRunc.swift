@@ -1,0 +1,17 @@
+import ArgumentParser
+import Runtime
+
+/// `dockbuild-runc`: the runtime commands alone, as a runc-compatible binary
+/// (`dockbuild-runc --root DIR run --bundle B ID`). It links only the Runtime
+/// library, so it starts in a fraction of the full CLI's time; the verbs are
+/// the same source files as `dockbuild runtime` (symlinked from Sources/dockbuild/Runtime).
+@main
+struct DockbuildRunc: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dockbuild-runc",
+        abstract: "dockbuild's OCI runtime with runc's command line.",
+        version: "0.1.0",
+        subcommands: RuntimeCommand.configuration.subcommands + [CDICommand.self]
+    )
+    @OptionGroup var globals: RuntimeGlobals
+}

@@ -1,0 +1,1 @@
+../dockbuild/Runtime/RuntimeCommand.swift
