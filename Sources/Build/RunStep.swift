@@ -58,6 +58,7 @@ struct RunRequest: Sendable {
     var workdir: String
     var uid: UInt32
     var gid: UInt32
+    var additionalGids: [UInt32] = []
     var lowers: [String]          // top first
     var network: String           // default, host, none
     var mounts: [(RunMount, String)] // with host source path (bind/cache/secret); tmpfs ignores it

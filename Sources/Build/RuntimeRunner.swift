@@ -24,7 +24,7 @@ extension Runner {
         defer { umount2(merged, Int32(MNT_DETACH)) }
 
         var spec = SpecGenerator.dockerDefault(args: req.argv, env: req.env, cwd: req.workdir.isEmpty ? "/" : req.workdir,
-                                               user: .init(uid: req.uid, gid: req.gid), hostname: "buildkitsandbox", rootfs: merged)
+                                               user: .init(uid: req.uid, gid: req.gid, additionalGids: req.additionalGids.isEmpty ? nil : req.additionalGids), hostname: "buildkitsandbox", rootfs: merged)
         spec.root = .init(path: merged, readonly: false)
         var mounts = spec.mounts ?? []
         mounts.append(.init(destination: "/etc/hosts", type: "bind", source: hosts, options: ["rbind", "ro"]))

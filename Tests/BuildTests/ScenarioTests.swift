@@ -232,4 +232,11 @@ import ImageStore
         let rb = try b.build("copy") { $0.sourceDateEpoch = 1_700_000_000 }
         #expect(ra.image.descriptor.digest == rb.image.descriptor.digest)
     }
+
+    @Test func runUserGetsSupplementaryGroups() throws {
+        let ws = try Workspace()
+        let text = "FROM busybox:test\nRUN echo 'extra:x:500:daemon' >> /etc/group\nUSER daemon\nRUN id -G > /tmp/groups.txt\n"
+        let r = try Builder(store: ws.store, options: BuildOptions(contextDir: nil, dockerfileText: text)).build()
+        #expect(ws.read(try ws.files(r.image) + "/tmp/groups.txt") == "1 500\n")
+    }
 }
