@@ -9,7 +9,8 @@ DEPS_DEB := pkg-config libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-
 	libcurl4-openssl-dev libseccomp-dev liblzma-dev libbz2-dev \
 	docker-registry skopeo umoci runc busybox-static libarchive-tools oci-image-tool \
 	jq curl tar gzip pigz zstd apache2-utils iproute2 iptables util-linux tmux libcrypt-dev \
-	openssl wrk python3 xz-utils bzip2 hyperfine crun
+	openssl wrk python3 xz-utils bzip2 hyperfine crun \
+	buildah bc
 
 .PHONY: deps build release test demo bench clean
 

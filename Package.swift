@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryServerTests", dependencies: ["RegistryServer", "OCI"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CRuntime"], swiftSettings: strict),
-        .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI"], swiftSettings: strict),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI", "RegistryServer"], swiftSettings: strict),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -38,7 +38,7 @@ extension Builder {
             return m
         }
         let chownSpec = try ins.flag("chown").map { try expand($0, env, ins.line) }
-        let checksum = ins.flag("checksum")
+        let checksum = try ins.flag("checksum").map { try expand($0, env, ins.line) }
         if ins.flag("keep-git-dir") != nil { throw err(ins.line, "ADD of git repositories is not supported") }
         let unpack = isAdd && (ins.flag("unpack").map { $0 != "false" } ?? true)
 

@@ -29,6 +29,11 @@ extension Builder {
 
     func apply(_ rec: CacheRecord, key: String, _ st: inout StageState, createdBy: String) {
         if let l = rec.layer { st.layers.append(l) }
+        if let c = rec.created {
+            lock.lock()
+            if latestCached.map({ c > $0 }) ?? true { latestCached = c }
+            lock.unlock()
+        }
         history(&st, createdBy, empty: rec.layer == nil)
         st.key = key
         record(key)
@@ -213,8 +218,9 @@ extension Builder {
                 resolved.append((m, src))
             }
         }
-        let req = RunRequest(argv: argv, env: env, workdir: workdir, uid: ids.uid, gid: ids.gid, lowers: v.dirs,
+        var req = RunRequest(argv: argv, env: env, workdir: workdir, uid: ids.uid, gid: ids.gid, lowers: v.dirs,
                              network: network, mounts: resolved, scriptFiles: scriptFiles)
+        if !user.isEmpty, !user.contains(":") { req.additionalGids = v.supplementaryGroups(user).filter { $0 != ids.gid } }
         let stageName = st.name
         let outcome = try Runner.run(req, tmp: cache.tmp) { line in
             self.progress(.output(stage: stageName, number: number, line: line))

@@ -17,6 +17,8 @@ public struct BuildOptions: Sendable {
     public var target: String?
     public var tags: [ImageReference] = []
     public var noCache = false
+    /// Pull base images from their registry even when the store has them.
+    public var pull = false
     public var labels: [String: String] = [:]
     /// `default`, `host` or `none` for every RUN (a RUN's own `--network` wins).
     public var network = "default"
@@ -26,6 +28,10 @@ public struct BuildOptions: Sendable {
     public var cacheFrom: [String] = []
     /// `--cache-to type=local,dest=DIR` directories.
     public var cacheTo: [String] = []
+    /// `--cache-from type=registry,ref=R` images.
+    public var cacheFromRegistry: [ImageReference] = []
+    /// `--cache-to type=registry,ref=R` images.
+    public var cacheToRegistry: [ImageReference] = []
     public var platform: Platform = .host
     public var compression: Compression = .default
     /// Clamps layer mtimes and sets `created` (defaults to `$SOURCE_DATE_EPOCH`).
@@ -90,6 +96,10 @@ public final class Builder: @unchecked Sendable {
     let lex: ShellLex
     let created: String
     var globalArgs: [String: String] = [:]
+    /// The newest `created` of the cached records this build reused.
+    var latestCached: String?
+    /// Stands for the build's time in history entries until the build knows it.
+    static let createdPlaceholder = "@dockbuild-created@"
 
     public init(store: ImageStore, options: BuildOptions, progress: @escaping @Sendable (BuildEvent) -> Void = { _ in }) throws {
         self.store = store
@@ -180,8 +190,14 @@ public final class Builder: @unchecked Sendable {
     // MARK: build
 
     /// Builds the target stage (and the stages it needs, independent ones in parallel).
+    @discardableResult
     public func build() throws -> BuildResult {
         for dir in options.cacheFrom { try cache.importLocal(from: dir) }
+        for ref in options.cacheFromRegistry {
+            do { try cache.importRegistry(from: ref) } catch {
+                progress(.note("cache import from \(ref.familiarString) skipped: \(error)"))
+            }
+        }
         try computeGlobalArgs()
         let target: Stage
         if let t = options.target {
@@ -225,10 +241,20 @@ public final class Builder: @unchecked Sendable {
             final.config.config = c
         }
         final.config.rootfs = RootFS(diffIDs: final.layers.map(\.diffID))
-        final.config.created = created
+        // A build that ran nothing keeps the time of the cache it reused, so a fully cached
+        // rebuild gives the same image ID (as BuildKit does).
+        var when = created
+        if options.sourceDateEpoch == nil, executed.isEmpty, let latestCached { when = latestCached }
+        final.config.created = when
+        final.config.history = final.config.history?.map { h in
+            var h = h
+            if h.created == Self.createdPlaceholder { h.created = when }
+            return h
+        }
         let image = try store.putImage(config: final.config, layers: final.layers.map(\.descriptor), tag: options.tags.first)
         for t in options.tags.dropFirst() { try store.tag(t, descriptor: image.descriptor) }
         for dir in options.cacheTo { try cache.exportLocal(keys: keys, to: dir) }
+        for ref in options.cacheToRegistry { try cache.exportRegistry(keys: keys, to: ref) }
         return BuildResult(image: image, steps: steps, cachedSteps: cachedSteps, cacheKeys: keys, executed: executed)
     }
 
@@ -251,8 +277,12 @@ public final class Builder: @unchecked Sendable {
             return r
         }
         let image: Image
-        do { image = try store.image(name, platform: options.platform) } catch {
-            throw err(line, "base image `\(name)` is not in the store (\(error)); pull it first (`dockbuild pull \(name)`) or import it")
+        if options.pull {
+            image = try pullBase(name, line: line)
+        } else if let local = try? store.image(name, platform: options.platform) {
+            image = local
+        } else {
+            image = try pullBase(name, line: line)
         }
         let layers = zip(image.manifest.layers, image.config.rootfs.diffIDs).map { LayerRef(descriptor: $0.0, diffID: $0.1) }
         var cfg = image.config
@@ -311,7 +341,7 @@ public final class Builder: @unchecked Sendable {
 
     func history(_ st: inout StageState, _ createdBy: String, empty: Bool) {
         var h = st.config.history ?? []
-        h.append(History(created: created, createdBy: createdBy, comment: "buildkit.dockerfile.v0", emptyLayer: empty ? true : nil))
+        h.append(History(created: Self.createdPlaceholder, createdBy: createdBy, comment: "buildkit.dockerfile.v0", emptyLayer: empty ? true : nil))
         st.config.history = h
     }
 

@@ -68,6 +68,16 @@ struct LayerView: Sendable {
         return (uid, gid)
     }
 
+    /// Supplementary groups of a user: the /etc/group entries that list it as a member.
+    func supplementaryGroups(_ spec: String) -> [UInt32] {
+        var name = String(spec.split(separator: ":", maxSplits: 1).first ?? "")
+        if let n = UInt32(name), let line = passwd().first(where: { $0.count > 2 && UInt32($0[2]) == n }) { name = line[0] }
+        return group().compactMap { g in
+            guard g.count > 3, g[3].split(separator: ",").contains(Substring(name)) else { return nil }
+            return UInt32(g[2])
+        }
+    }
+
     private func passwd() -> [[String]] { table("/etc/passwd") }
     private func group() -> [[String]] { table("/etc/group") }
     private func table(_ p: String) -> [[String]] {

@@ -58,6 +58,7 @@ struct RunRequest: Sendable {
     var workdir: String
     var uid: UInt32
     var gid: UInt32
+    var additionalGids: [UInt32] = []
     var lowers: [String]          // top first
     var network: String           // default, host, none
     var mounts: [(RunMount, String)] // with host source path (bind/cache/secret); tmpfs ignores it
@@ -70,26 +71,17 @@ struct RunRequest: Sendable {
 enum Runner {
     struct Outcome { var status: Int32; var output: String; var upper: String }
 
+    /// Which runner executes RUN: the Runtime library (default) or `unshare` + chroot
+    /// (`DOCKBUILD_BUILD_RUNNER=unshare`).
+    static var useRuntime: Bool { ProcessInfo.processInfo.environment["DOCKBUILD_BUILD_RUNNER"] != "unshare" }
+
     static func run(_ req: RunRequest, tmp: String, onOutput: (String) -> Void) throws -> Outcome {
+        if useRuntime { return try runWithRuntime(req, tmp: tmp, onOutput: onOutput) }
         let base = "\(tmp)/run-\(UUID().uuidString.prefix(12))"
         let upper = base + "/upper", work = base + "/work", merged = base + "/merged", skel = base + "/skel"
         for d in [upper, work, merged, skel] { try FS.mkdirs(d) }
         defer { FS.removeTree(work); FS.removeTree(merged); FS.removeTree(skel) }
-        // The skeleton: lowest lower dir holding every mount point, so none is created in upper.
-        for d in ["proc", "dev", "sys", "etc"] { try FS.mkdirs(skel + "/" + d) }
-        for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] { _ = FileManager.default.createFile(atPath: skel + "/" + f, contents: Data()) }
-        for (m, _) in req.mounts {
-            let t = skel + "/" + cleanPath(m.target)
-            if m.kind == .secret {
-                try FS.mkdirs((t as NSString).deletingLastPathComponent)
-                _ = FileManager.default.createFile(atPath: t, contents: Data())
-            } else { try FS.mkdirs(t) }
-        }
-        for (path, content) in req.scriptFiles {
-            let t = skel + "/" + cleanPath(path)
-            try FS.mkdirs((t as NSString).deletingLastPathComponent)
-            _ = FileManager.default.createFile(atPath: t, contents: Data(content.utf8), attributes: [.posixPermissions: 0o755])
-        }
+        try makeSkeleton(skel, req)
         let lowers = (req.lowers + [skel]).joined(separator: ":")
         var s = "set -e\nfail() { echo \"dockbuild: cannot set up the RUN environment: $1\" >&2; exit 222; }\n"
         s += "mount -t overlay overlay -o \(q("lowerdir=\(lowers),upperdir=\(upper),workdir=\(work)")) \(q(merged)) || fail overlay\n"
@@ -146,6 +138,43 @@ enum Runner {
         p.waitUntilExit()
         let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
         return Outcome(status: status, output: String(decoding: output, as: UTF8.self), upper: upper)
+    }
+
+
+    /// The skeleton: the lowest lower dir, holding every mount point, so none is created in upper.
+    static func makeSkeleton(_ skel: String, _ req: RunRequest) throws {
+        for d in ["proc", "dev", "sys", "etc"] { try FS.mkdirs(skel + "/" + d) }
+        for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] { _ = FileManager.default.createFile(atPath: skel + "/" + f, contents: Data()) }
+        for (m, src) in req.mounts {
+            let t = skel + "/" + cleanPath(m.target)
+            let fileSource = m.kind == .bind && FS.follow(src).map { !FS.isDir($0) } == true
+            if m.kind == .secret || fileSource {
+                try FS.mkdirs((t as NSString).deletingLastPathComponent)
+                _ = FileManager.default.createFile(atPath: t, contents: Data())
+            } else { try FS.mkdirs(t) }
+        }
+        for (path, content) in req.scriptFiles {
+            let t = skel + "/" + cleanPath(path)
+            try FS.mkdirs((t as NSString).deletingLastPathComponent)
+            _ = FileManager.default.createFile(atPath: t, contents: Data(content.utf8), attributes: [.posixPermissions: 0o755])
+        }
+    }
+
+    static func readLines(_ fd: Int32, into output: inout Data, onOutput: (String) -> Void) {
+        var pending = Data()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            output.append(contentsOf: buf[0..<n])
+            pending.append(contentsOf: buf[0..<n])
+            while let nl = pending.firstIndex(of: 0x0a) {
+                onOutput(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
+                pending = Data(pending[(nl + 1)...])
+            }
+        }
+        if !pending.isEmpty { onOutput(String(decoding: pending, as: UTF8.self)) }
     }
 
     static func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }

@@ -95,17 +95,15 @@ struct BuildCommand: ParsableCommand {
         }
         for c in cacheFrom {
             let kv = Self.csv(c)
-            guard kv["type"] == "local", let src = kv["src"] else {
-                throw ValidationError("--cache-from \(c): only type=local,src=DIR is supported until the registry client is merged")
-            }
-            opts.cacheFrom.append(src)
+            if kv["type"] == "local", let src = kv["src"] { opts.cacheFrom.append(src) }
+            else if kv["type"] == "registry", let ref = kv["ref"] { opts.cacheFromRegistry.append(try ImageReference(parsing: ref)) }
+            else { throw ValidationError("--cache-from \(c): use type=local,src=DIR or type=registry,ref=REGISTRY/REPO:TAG") }
         }
         for c in cacheTo {
             let kv = Self.csv(c)
-            guard kv["type"] == "local", let dest = kv["dest"] else {
-                throw ValidationError("--cache-to \(c): only type=local,dest=DIR is supported until the registry client is merged")
-            }
-            opts.cacheTo.append(dest)
+            if kv["type"] == "local", let dest = kv["dest"] { opts.cacheTo.append(dest) }
+            else if kv["type"] == "registry", let ref = kv["ref"] { opts.cacheToRegistry.append(try ImageReference(parsing: ref)) }
+            else { throw ValidationError("--cache-to \(c): use type=local,dest=DIR or type=registry,ref=REGISTRY/REPO:TAG") }
         }
         opts.tags = try tag.map { try ImageReference(parsing: $0) }
         opts.target = target
@@ -114,10 +112,10 @@ struct BuildCommand: ParsableCommand {
         if let platform { opts.platform = try Platform(parsing: platform) }
         var outputs = try output.map { try BuildOutput(parsing: $0) }
         if push { outputs.append(.registry) }
-        if outputs.contains(.registry) {
-            throw ValidationError("--push / type=registry needs the registry client, which this build does not have yet; use --output type=oci,dest=FILE and push it with skopeo")
+        if outputs.contains(.registry) && tag.isEmpty {
+            throw ValidationError("--push / --output type=registry needs a name: add -t REGISTRY/REPO:TAG")
         }
-        if pull { FileHandle.standardError.write(Data("note: --pull needs the registry client; using local base images\n".utf8)) }
+        opts.pull = pull
 
         let store = try ImageStore(root: global.resolvedRoot)
         let printer = ProgressPrinter(mode: mode)
@@ -133,7 +131,12 @@ struct BuildCommand: ParsableCommand {
             switch o {
             case .archive(let format, let dest): try store.save([result.image.descriptor.digest.description], format: format, to: dest)
             case .local(let dest): try Builder.exportFilesystem(result.image, store: store, to: dest)
-            case .image, .registry: break
+            case .registry:
+                for t in opts.tags {
+                    let d = try Builder.push(result.image, store: store, to: t)
+                    if mode != "quiet" { FileHandle.standardError.write(Data("pushed \(t.familiarString)@\(d)\n".utf8)) }
+                }
+            case .image: break
             }
         }
         if let iidfile { try Data(id.utf8).write(to: URL(fileURLWithPath: iidfile)) }

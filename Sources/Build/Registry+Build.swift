@@ -1,0 +1,57 @@
+import Foundation
+import OCI
+import ImageStore
+import Registry
+
+/// Runs async registry work from the builder's synchronous, non-cooperative threads.
+final class AsyncResult<T: Sendable>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
+
+func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let box = AsyncResult<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    guard let r = box.result else { throw BuildError.system("registry operation ended without a result") }
+    return try r.get()
+}
+
+extension Builder {
+    /// Pulls a base image into the store (FROM of an image the store lacks, or `--pull`).
+    func pullBase(_ name: String, line: Int) throws -> Image {
+        let ref: ImageReference
+        do { ref = try ImageReference(parsing: name) } catch { throw err(line, "FROM \(name): \(error)") }
+        progress(.note("pulling \(ref.familiarString)"))
+        let store = self.store
+        let platform = options.platform
+        do {
+            _ = try blocking {
+                try await RegistryClient(registry: ref.domain).pull(ref, into: store, options: PullOptions(platform: platform))
+            }
+        } catch {
+            throw err(line, "base image `\(name)` is not in the store and pulling it failed: \(error)")
+        }
+        return try store.image(ref.description, platform: platform)
+    }
+
+    /// Pushes a built image to `reference` (`--push`, `--output type=registry`).
+    public static func push(_ image: Image, store: ImageStore, to reference: ImageReference) throws -> Digest {
+        let desc = image.descriptor
+        do {
+            return try blocking {
+                try await RegistryClient(registry: reference.domain).push(desc, from: store, to: reference).descriptor.digest
+            }
+        } catch {
+            throw BuildError.system("push to \(reference.familiarString) failed: \(error)")
+        }
+    }
+}
+
+/// One place that makes registry clients for the builder.
+enum RegistryClientFactory {
+    static func client(for ref: ImageReference) -> RegistryClient { RegistryClient(registry: ref.domain) }
+}

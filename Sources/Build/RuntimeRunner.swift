@@ -1,0 +1,82 @@
+import Foundation
+import Runtime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Runner {
+    /// RUN through the Runtime library: an overlay (parent layers + skeleton, fresh upper) mounted
+    /// here, a runtime spec with docker's defaults for the image's user, env and workdir, the RUN's
+    /// mounts as spec mounts, output through a pipe.
+    static func runWithRuntime(_ req: RunRequest, tmp: String, onOutput: (String) -> Void) throws -> Outcome {
+        let id = "dockbuild-run-\(UUID().uuidString.prefix(12).lowercased())"
+        let base = "\(tmp)/\(id)"
+        let upper = base + "/upper", work = base + "/work", merged = base + "/merged", skel = base + "/skel", bundle = base + "/bundle"
+        for d in [upper, work, merged, skel, bundle] { try FS.mkdirs(d) }
+        defer { FS.removeTree(work); FS.removeTree(merged); FS.removeTree(skel); FS.removeTree(bundle) }
+        try makeSkeleton(skel, req)
+        let hosts = base + "/hosts"
+        _ = FileManager.default.createFile(atPath: hosts, contents: Data("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".utf8))
+        let opts = "lowerdir=" + (req.lowers + [skel]).joined(separator: ":") + ",upperdir=\(upper),workdir=\(work)"
+        if mount("overlay", merged, "overlay", 0, opts) != 0 {
+            throw BuildError.system("cannot mount the RUN overlay: \(String(cString: strerror(errno)))")
+        }
+        defer { umount2(merged, Int32(MNT_DETACH)) }
+
+        var spec = SpecGenerator.dockerDefault(args: req.argv, env: req.env, cwd: req.workdir.isEmpty ? "/" : req.workdir,
+                                               user: .init(uid: req.uid, gid: req.gid, additionalGids: req.additionalGids.isEmpty ? nil : req.additionalGids), hostname: "buildkitsandbox", rootfs: merged)
+        spec.root = .init(path: merged, readonly: false)
+        var mounts = spec.mounts ?? []
+        mounts.append(.init(destination: "/etc/hosts", type: "bind", source: hosts, options: ["rbind", "ro"]))
+        if FS.exists("/etc/resolv.conf") {
+            mounts.append(.init(destination: "/etc/resolv.conf", type: "bind", source: "/etc/resolv.conf", options: ["rbind", "ro"]))
+        }
+        for (m, src) in req.mounts {
+            let dest = "/" + cleanPath(m.target)
+            switch m.kind {
+            case .tmpfs: mounts.append(.init(destination: dest, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"]))
+            default: mounts.append(.init(destination: dest, type: "bind", source: src, options: ["rbind", m.readOnly ? "ro" : "rw"]))
+            }
+        }
+        spec.mounts = mounts
+        if req.network != "none" {
+            spec.linux?.namespaces?.removeAll { $0.type == "network" }
+        } else if !(spec.linux?.namespaces?.contains { $0.type == "network" } ?? false) {
+            spec.linux?.namespaces?.append(.init(type: "network"))
+        }
+        spec.linux?.cgroupsPath = nil
+        spec.process?.rlimits = nil   // inherit the builder's limits
+
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw FS.sys("create", "a pipe for RUN output") }
+        let devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if devnull >= 0 { close(devnull) } }
+        var options = CreateOptions()
+        options.stdin = devnull
+        options.stdout = fds[1]
+        options.stderr = fds[1]
+        let rt = Runtime(root: tmp + "/runtime")
+        do {
+            _ = try rt.create(id: id, bundle: bundle, spec: spec, options: options)
+        } catch {
+            close(fds[0]); close(fds[1])
+            try? rt.delete(id: id, force: true)
+            throw BuildError.system("cannot create the RUN container: \(error)")
+        }
+        close(fds[1])
+        var output = Data()
+        let status: Int32
+        do {
+            try rt.start(id: id)
+            readLines(fds[0], into: &output, onOutput: onOutput)
+            status = try rt.wait(id: id)
+        } catch {
+            close(fds[0])
+            try? rt.delete(id: id, force: true)
+            throw BuildError.system("RUN container failed: \(error)")
+        }
+        close(fds[0])
+        try? rt.delete(id: id, force: true)
+        return Outcome(status: status, output: String(decoding: output, as: UTF8.self), upper: upper)
+    }
+}
