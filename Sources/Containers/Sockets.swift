@@ -6,8 +6,10 @@ enum Sock {
         unlink(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ContainersError.system("socket", errno: errno) }
-        var addr = try unixAddr(path)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let rc = try withBindablePath(path) { short in
+            var addr = try unixAddr(short)
+            return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        }
         guard rc == 0, listen(fd, 16) == 0 else { let e = errno; close(fd); throw ContainersError.system("cannot listen on \(path)", errno: e) }
         chmod(path, 0o600)
         return fd
@@ -16,10 +18,25 @@ enum Sock {
     static func unixConnect(_ path: String) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ContainersError.system("socket", errno: errno) }
-        var addr = try unixAddr(path)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let rc = try withBindablePath(path) { short in
+            var addr = try unixAddr(short)
+            return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        }
         guard rc == 0 else { let e = errno; close(fd); throw ContainersError.system("cannot connect to \(path)", errno: e) }
         return fd
+    }
+
+    /// `sun_path` holds 107 bytes, less than a store under a deep --root needs. A longer path is
+    /// reached through its directory's descriptor (`/proc/self/fd/N/name`), which Linux resolves
+    /// like the full path.
+    private static func withBindablePath<T>(_ path: String, _ body: (String) throws -> T) throws -> T {
+        if path.utf8.count < 100 { return try body(path) }
+        let dir = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let dfd = open(dir, 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0 else { throw ContainersError.system("cannot open \(dir)", errno: errno) }
+        defer { close(dfd) }
+        return try body("/proc/self/fd/\(dfd)/\(name)")
     }
 
     private static func unixAddr(_ path: String) throws -> sockaddr_un {
