@@ -1,6 +1,7 @@
 import Foundation
 import OCI
 import ImageStore
+import Dockerfile
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,7 +32,10 @@ extension Builder {
         let srcWords = try ins.args.dropLast().map { $0.hasPrefix("<<") ? $0 : try expand($0, env, ins.line) }
         let link = ins.bool("link")
         let parents = ins.bool("parents")
-        let excludes = try IgnoreMatcher(patterns: ins.flags["exclude"] ?? [])
+        let excludes: DockerIgnore
+        do { excludes = try DockerIgnore(patterns: ins.flags["exclude"] ?? [], fileName: "--exclude") } catch {
+            throw err(ins.line, "\(error)")
+        }
         let chmodSpec = ins.flag("chmod")
         let mode: mode_t? = try chmodSpec.map {
             guard let m = mode_t($0, radix: 8), m <= 0o7777 else { throw err(ins.line, "--chmod=\($0): use an octal mode like 0755") }
@@ -80,7 +84,7 @@ extension Builder {
                 guard let ctx = options.contextDir else {
                     throw err(ins.line, "\(kw) \(word): this build has no context (Dockerfile from stdin); give a context directory")
                 }
-                let matched = try globMatches(root: ctx, pattern: word, skip: { self.ignore.excludes($0) }, line: ins.line, kw: kw)
+                let matched = try globMatches(root: ctx, pattern: word, skip: { self.ignore.matches($0) }, line: ins.line, kw: kw)
                 sources += matched.map { CopySource(abs: ctx + ($0.isEmpty ? "" : "/" + $0), rel: $0, ctxRel: $0) }
             }
         }
@@ -89,8 +93,8 @@ extension Builder {
             hasher.update(Data("src\u{0}\(s.rel)\u{0}".utf8))
             if fromState == nil {
                 try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, withOwner: false)
-            } else if !excludes.isEmpty {
-                try FS.hashTree(s.abs, into: &hasher, skip: { r in excludes.excludes(r) }, withOwner: true)
+            } else if !excludes.patterns.isEmpty {
+                try FS.hashTree(s.abs, into: &hasher, skip: { r in excludes.matches(r) }, withOwner: true)
             }
         }
         keyParts.append(hasher.finalize().encoded)
@@ -106,7 +110,7 @@ extension Builder {
                 throw err(ins.line, "--chown=\($0): \(error)")
             }
         }
-        let multiple = sources.count > 1 || srcWords.contains(where: hasWildcard)
+        let multiple = sources.count > 1 || srcWords.contains(where: DockerIgnore.containsWildcards)
         let destIsDir = destSlash || multiple || v.isDirectory(destPath)
         if multiple && !destSlash && !v.isDirectory(destPath) && sources.count > 1 {
             throw err(ins.line, "when using \(kw) with more than one source file, the destination must be a directory and end with a /")
@@ -146,17 +150,17 @@ extension Builder {
         return false
     }
 
-    func skip(_ s: CopySource, _ rel: String, _ excludes: IgnoreMatcher) -> Bool {
-        if let c = s.ctxRel, ignore.excludes(c.isEmpty ? rel : c + "/" + rel) { return true }
-        if excludes.excludes(rel) { return true }
-        if let c = s.ctxRel, !c.isEmpty, excludes.excludes(c + "/" + rel) { return true }
+    func skip(_ s: CopySource, _ rel: String, _ excludes: DockerIgnore) -> Bool {
+        if let c = s.ctxRel, ignore.matches(c.isEmpty ? rel : c + "/" + rel) { return true }
+        if excludes.matches(rel) { return true }
+        if let c = s.ctxRel, !c.isEmpty, excludes.matches(c + "/" + rel) { return true }
         return false
     }
 
     /// Expands a source pattern under `root` (wildcards per path component); a plain path must exist.
     func globMatches(root: String, pattern: String, skip: (String) -> Bool, line: Int, kw: String) throws -> [String] {
         let clean = cleanPath(pattern)
-        if !hasWildcard(clean) {
+        if !DockerIgnore.containsWildcards(clean) {
             if !clean.isEmpty && (skip(clean) || !FS.exists(root + "/" + clean)) {
                 throw err(line, "\(kw) failed: \(pattern) not found in the build context (or excluded by .dockerignore); check the path, it is relative to the context")
             }
@@ -167,9 +171,12 @@ extension Builder {
             var next: [String] = []
             for base in current {
                 let dir = base.isEmpty ? root : root + "/" + base
-                if hasWildcard(comp) {
-                    let re = try NSRegularExpressionBox(globToRegex(comp, doubleStar: false))
-                    for n in FS.list(dir) where re.matches(n) {
+                if DockerIgnore.containsWildcards(comp) {
+                    let matches: [String]
+                    do { matches = try FS.list(dir).filter { try DockerIgnore.globMatch(comp, $0) } } catch {
+                        throw err(line, "\(kw) \(pattern): \(error)")
+                    }
+                    for n in matches {
                         let r = base.isEmpty ? n : base + "/" + n
                         if !skip(r) { next.append(r) }
                     }

@@ -163,7 +163,7 @@ extension Builder {
                     var h = Digest.Hasher()
                     let src = cleanPath(m.source ?? ".")
                     let abs = src.isEmpty ? ctx : ctx + "/" + src
-                    try FS.hashTree(abs, into: &h, skip: { r in self.ignore.excludes(src.isEmpty ? r : src + "/" + r) }, withOwner: false)
+                    try FS.hashTree(abs, into: &h, skip: { r in self.ignore.matches(src.isEmpty ? r : src + "/" + r) }, withOwner: false)
                     k += ":ctx=" + h.finalize().encoded
                 }
             }

@@ -86,7 +86,8 @@ public final class Builder: @unchecked Sendable {
     public let options: BuildOptions
     let plan: Plan
     let progress: @Sendable (BuildEvent) -> Void
-    let ignore: IgnoreMatcher
+    /// The context's `.dockerignore` (empty when there is none).
+    let ignore: DockerIgnore
     let lock = NSLock()
     var results: [Int: StageState] = [:]
     var keys: [String] = []
@@ -112,10 +113,10 @@ public final class Builder: @unchecked Sendable {
         }
         plan = try Plan(tree: tree, fileName: options.dockerfileName)
         lex = ShellLex(escapeToken: plan.escape)
-        if let dir = options.contextDir, let text = try? String(contentsOfFile: dir + "/.dockerignore", encoding: .utf8) {
-            ignore = try IgnoreMatcher(text: text)
-        } else {
-            ignore = try IgnoreMatcher(text: "")
+        do {
+            ignore = try options.contextDir.flatMap { try DockerIgnore.load(contextDirectory: $0) } ?? DockerIgnore(patterns: [])
+        } catch {
+            throw BuildError.context("\(error)")
         }
         let date = options.sourceDateEpoch.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
         let f = ISO8601DateFormatter()
