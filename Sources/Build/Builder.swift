@@ -349,14 +349,13 @@ public final class Builder: @unchecked Sendable {
             cc.env = list
             st.config.config = cc
             history(&st, "ENV " + pairs.joined(separator: " "), empty: true)
-        case .label(let l):
+        case .label:
+            guard case .label(let l) = expanded else { return nil }
             var labels = cc.labels ?? [:]
             var pairs: [String] = []
             for kv in l.labels {
-                let k = try expand(kv.key, env, line)
-                let v = try expand(kv.value, env, line)
-                labels[k] = v
-                pairs.append("\(goQuoteString(k))=\(goQuoteString(v))")
+                labels[kv.key] = kv.value
+                pairs.append("\(goQuoteString(kv.key))=\(goQuoteString(kv.value))")
             }
             cc.labels = labels
             st.config.config = cc
