@@ -1,6 +1,7 @@
 import Foundation
 import OCI
 import ImageStore
+import Dockerfile
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,39 +15,59 @@ struct CopySource {
     var isURL = false
 }
 
+/// A COPY or ADD, its words expanded (heredoc bodies not yet).
+struct CopySpec {
+    var isAdd: Bool
+    var sources: [String]
+    var contents: [SourceContent]
+    var rawDestination: String
+    var destination: String
+    var from: String?
+    var chown: String?
+    var chmod: String?
+    var link: Bool
+    var parents: Bool
+    var excludes: [String]
+    var checksum: String?
+    var unpack: Bool
+    var keepGitDir: Bool
+    var line: Int
+}
+
 extension Builder {
-    func copyStep(_ ins: Instruction, _ st: inout StageState) throws -> Bool {
-        let isAdd = ins.keyword == "add"
-        let kw = ins.keyword.uppercased()
-        guard ins.args.count >= 2 else { throw err(ins.line, "\(kw) needs at least one source and a destination") }
-        let env = expansionEnv(st)
+    func copyStep(_ ins: CopySpec, _ st: inout StageState) throws -> Bool {
+        let isAdd = ins.isAdd
+        let kw = isAdd ? "ADD" : "COPY"
         let cc = st.config.config ?? ContainerConfig()
-        var dest = try expand(ins.args[ins.args.count - 1], env, ins.line)
+        var dest = ins.destination
         if !dest.hasPrefix("/") {
             let wd = cc.workingDir ?? "/"
             dest = (wd.hasSuffix("/") ? wd : wd + "/") + dest
         }
         let destSlash = dest.hasSuffix("/") || dest.hasSuffix("/.")
         let destPath = "/" + cleanPath(dest)
-        let srcWords = try ins.args.dropLast().map { $0.hasPrefix("<<") ? $0 : try expand($0, env, ins.line) }
-        let link = ins.bool("link")
-        let parents = ins.bool("parents")
-        let excludes = try IgnoreMatcher(patterns: ins.flags["exclude"] ?? [])
-        let chmodSpec = ins.flag("chmod")
+        let srcWords = ins.sources
+        let link = ins.link
+        let parents = ins.parents
+        let excludes: DockerIgnore
+        do { excludes = try DockerIgnore(patterns: ins.excludes, fileName: "--exclude") } catch {
+            throw err(ins.line, "\(error)")
+        }
+        let chmodSpec = ins.chmod
         let mode: mode_t? = try chmodSpec.map {
             guard let m = mode_t($0, radix: 8), m <= 0o7777 else { throw err(ins.line, "--chmod=\($0): use an octal mode like 0755") }
             return m
         }
-        let chownSpec = try ins.flag("chown").map { try expand($0, env, ins.line) }
-        let checksum = try ins.flag("checksum").map { try expand($0, env, ins.line) }
-        if ins.flag("keep-git-dir") != nil { throw err(ins.line, "ADD of git repositories is not supported") }
-        let unpack = isAdd && (ins.flag("unpack").map { $0 != "false" } ?? true)
+        let chownSpec = ins.chown
+        let checksum = ins.checksum
+        if ins.keepGitDir { throw err(ins.line, "ADD of git repositories is not supported") }
+        let unpack = isAdd && ins.unpack
 
         // Sources: the context, another stage, or an image.
         var fromState: StageState?
         var fromRoot: (path: String, mounted: Bool)?
         defer { if let r = fromRoot, r.mounted { umount2(r.path, Int32(MNT_DETACH)); FS.removeTree(r.path) } }
-        if let from = ins.flag("from") {
+        if let from = ins.from {
             fromState = try sourceState(from, line: ins.line)
         }
         let work = try cache.tempDir("copysrc")
@@ -54,18 +75,9 @@ extension Builder {
         var sources: [CopySource] = []
         var hasher = Digest.Hasher()
         var keyParts = [link ? "link" : st.key, kw, destPath + (destSlash ? "/" : ""), "parents=\(parents)",
-                        "exclude=\((ins.flags["exclude"] ?? []).joined(separator: ","))", "chmod=\(chmodSpec ?? "")",
+                        "exclude=\(ins.excludes.joined(separator: ","))", "chmod=\(chmodSpec ?? "")",
                         "chown=\(chownSpec ?? "")", "unpack=\(unpack)"]
         for (i, word) in srcWords.enumerated() {
-            if word.hasPrefix("<<"), let h = ins.heredocs.first(where: { $0.name == String(word.dropFirst(2)) }) {
-                let body = try heredocBody(h, st)
-                let p = "\(work)/heredoc-\(i)"
-                try FS.mkdirs(p)
-                _ = FileManager.default.createFile(atPath: p + "/" + h.name, contents: Data(body.utf8), attributes: [.posixPermissions: 0o644])
-                sources.append(CopySource(abs: p + "/" + h.name, rel: h.name, ctxRel: nil, isHeredoc: true))
-                hasher.update(Data("heredoc\u{0}\(h.name)\u{0}\(body)".utf8))
-                continue
-            }
             if isAdd, word.hasPrefix("http://") || word.hasPrefix("https://") {
                 let file = try download(word, checksum: checksum, into: "\(work)/url-\(i)", line: ins.line)
                 sources.append(CopySource(abs: file, rel: (file as NSString).lastPathComponent, ctxRel: nil, isURL: true))
@@ -80,22 +92,31 @@ extension Builder {
                 guard let ctx = options.contextDir else {
                     throw err(ins.line, "\(kw) \(word): this build has no context (Dockerfile from stdin); give a context directory")
                 }
-                let matched = try globMatches(root: ctx, pattern: word, skip: { self.ignore.excludes($0) }, line: ins.line, kw: kw)
+                let matched = try globMatches(root: ctx, pattern: word, skip: { self.ignore.matches($0) }, line: ins.line, kw: kw)
                 sources += matched.map { CopySource(abs: ctx + ($0.isEmpty ? "" : "/" + $0), rel: $0, ctxRel: $0) }
             }
+        }
+        // Heredoc sources come after the paths, as BuildKit copies them.
+        for (i, h) in ins.contents.enumerated() {
+            let body = heredocBody(h.data, expand: h.expand, st)
+            let p = "\(work)/heredoc-\(i)"
+            try FS.mkdirs(p)
+            _ = FileManager.default.createFile(atPath: p + "/" + h.path, contents: Data(body.utf8), attributes: [.posixPermissions: 0o644])
+            sources.append(CopySource(abs: p + "/" + h.path, rel: h.path, ctxRel: nil, isHeredoc: true))
+            hasher.update(Data("heredoc\u{0}\(h.path)\u{0}\(body)".utf8))
         }
         if let fromState { keyParts.append("from=" + fromState.key) }
         for s in sources where !s.isHeredoc && !s.isURL {
             hasher.update(Data("src\u{0}\(s.rel)\u{0}".utf8))
             if fromState == nil {
                 try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, withOwner: false)
-            } else if !excludes.isEmpty {
-                try FS.hashTree(s.abs, into: &hasher, skip: { r in excludes.excludes(r) }, withOwner: true)
+            } else if !excludes.patterns.isEmpty {
+                try FS.hashTree(s.abs, into: &hasher, skip: { r in excludes.matches(r) }, withOwner: true)
             }
         }
         keyParts.append(hasher.finalize().encoded)
         let key = stepKey(keyParts)
-        let shown = (srcWords + [ins.args[ins.args.count - 1]]).joined(separator: " ")
+        let shown = (srcWords + ins.contents.map { "<<" + $0.path } + [ins.rawDestination]).joined(separator: " ")
         let by = "\(kw) \(shown) # buildkit"
         if hit(key, &st, createdBy: by) { return true }
 
@@ -106,7 +127,7 @@ extension Builder {
                 throw err(ins.line, "--chown=\($0): \(error)")
             }
         }
-        let multiple = sources.count > 1 || srcWords.contains(where: hasWildcard)
+        let multiple = sources.count > 1 || srcWords.contains(where: DockerIgnore.containsWildcards)
         let destIsDir = destSlash || multiple || v.isDirectory(destPath)
         if multiple && !destSlash && !v.isDirectory(destPath) && sources.count > 1 {
             throw err(ins.line, "when using \(kw) with more than one source file, the destination must be a directory and end with a /")
@@ -146,17 +167,17 @@ extension Builder {
         return false
     }
 
-    func skip(_ s: CopySource, _ rel: String, _ excludes: IgnoreMatcher) -> Bool {
-        if let c = s.ctxRel, ignore.excludes(c.isEmpty ? rel : c + "/" + rel) { return true }
-        if excludes.excludes(rel) { return true }
-        if let c = s.ctxRel, !c.isEmpty, excludes.excludes(c + "/" + rel) { return true }
+    func skip(_ s: CopySource, _ rel: String, _ excludes: DockerIgnore) -> Bool {
+        if let c = s.ctxRel, ignore.matches(c.isEmpty ? rel : c + "/" + rel) { return true }
+        if excludes.matches(rel) { return true }
+        if let c = s.ctxRel, !c.isEmpty, excludes.matches(c + "/" + rel) { return true }
         return false
     }
 
     /// Expands a source pattern under `root` (wildcards per path component); a plain path must exist.
     func globMatches(root: String, pattern: String, skip: (String) -> Bool, line: Int, kw: String) throws -> [String] {
         let clean = cleanPath(pattern)
-        if !hasWildcard(clean) {
+        if !DockerIgnore.containsWildcards(clean) {
             if !clean.isEmpty && (skip(clean) || !FS.exists(root + "/" + clean)) {
                 throw err(line, "\(kw) failed: \(pattern) not found in the build context (or excluded by .dockerignore); check the path, it is relative to the context")
             }
@@ -167,9 +188,12 @@ extension Builder {
             var next: [String] = []
             for base in current {
                 let dir = base.isEmpty ? root : root + "/" + base
-                if hasWildcard(comp) {
-                    let re = try NSRegularExpressionBox(globToRegex(comp, doubleStar: false))
-                    for n in FS.list(dir) where re.matches(n) {
+                if DockerIgnore.containsWildcards(comp) {
+                    let matches: [String]
+                    do { matches = try FS.list(dir).filter { try DockerIgnore.globMatch(comp, $0) } } catch {
+                        throw err(line, "\(kw) \(pattern): \(error)")
+                    }
+                    for n in matches {
                         let r = base.isEmpty ? n : base + "/" + n
                         if !skip(r) { next.append(r) }
                     }

@@ -67,7 +67,7 @@ extension Builder {
 
     // MARK: WORKDIR
 
-    func workdirLayer(_ wd: String, _ ins: Instruction, _ st: inout StageState) throws -> Bool {
+    func workdirLayer(_ wd: String, _ st: inout StageState) throws -> Bool {
         let user = st.config.config?.user ?? ""
         let key = stepKey([st.key, "WORKDIR", wd, user])
         let by = "WORKDIR " + wd
@@ -105,18 +105,19 @@ extension Builder {
 
     // MARK: RUN
 
-    func runStep(_ ins: Instruction, _ st: inout StageState, number: Int) throws -> Bool {
+    func runStep(_ ins: RunInstruction, mounts specs: [Mount], line: Int, _ st: inout StageState, number: Int) throws -> Bool {
         let cc = st.config.config ?? ContainerConfig()
         var scriptFiles: [String: String] = [:]
         var argv: [String]
-        if ins.isJSON {
-            argv = ins.args
+        let command = ins.command
+        if !command.prependShell {
+            argv = command.arguments
         } else {
-            var line = ins.args.joined(separator: " ")
-            if !ins.heredocs.isEmpty {
-                let trimmed = line.trimmingCharacters(in: .whitespaces)
-                if ins.heredocs.count == 1, trimmed.hasPrefix("<<"), !trimmed.contains(" ") {
-                    let body = try heredocBody(ins.heredocs[0], st)
+            var text = command.arguments.joined(separator: " ")
+            if !command.files.isEmpty {
+                let trimmed = text.trimmingCharacters(in: .whitespaces)
+                if command.files.count == 1, trimmed.hasPrefix("<<"), !trimmed.contains(" ") {
+                    let body = heredocBody(command.files[0].content, expand: command.files[0].expand, st)
                     if body.hasPrefix("#!") {
                         let path = "/.dockbuild-heredoc-\(number)"
                         scriptFiles[path] = body
@@ -124,21 +125,23 @@ extension Builder {
                     } else {
                         argv = shell(cc) + [body]
                     }
-                    return try execRun(ins, argv: argv, scriptFiles: scriptFiles, &st, number: number)
+                    return try execRun(ins, mounts: specs, line: line, argv: argv, scriptFiles: scriptFiles, &st, number: number)
                 }
-                for h in ins.heredocs { line += "\n" + h.content + h.name }
+                for h in command.files { text += "\n" + h.content + h.name }
             }
-            argv = shell(cc) + [line]
+            argv = shell(cc) + [text]
         }
-        return try execRun(ins, argv: argv, scriptFiles: scriptFiles, &st, number: number)
+        return try execRun(ins, mounts: specs, line: line, argv: argv, scriptFiles: scriptFiles, &st, number: number)
     }
 
-    func heredocBody(_ h: Heredoc, _ st: StageState) throws -> String {
-        guard h.expand else { return h.content }
-        return (try? lex.processWord(h.content, env: expansionEnv(st))) ?? h.content
+    /// A heredoc body, with variables expanded unless its delimiter was quoted (left as is when it does not expand).
+    func heredocBody(_ content: String, expand: Bool, _ st: StageState) -> String {
+        guard expand else { return content }
+        return (try? lex.processWord(content, env: expansionEnv(st))) ?? content
     }
 
-    func execRun(_ ins: Instruction, argv: [String], scriptFiles: [String: String], _ st: inout StageState, number: Int) throws -> Bool {
+    func execRun(_ ins: RunInstruction, mounts specs: [Mount], line: Int, argv: [String], scriptFiles: [String: String],
+                 _ st: inout StageState, number: Int) throws -> Bool {
         let cc = st.config.config ?? ContainerConfig()
         // The process environment: image env, then ARGs not set by ENV, PATH by default.
         var env = cc.env ?? []
@@ -146,10 +149,10 @@ extension Builder {
             env.append(k + "=" + v)
         }
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0) }
-        let mounts = try (ins.flags["mount"] ?? []).map { try RunMount(parsing: $0, file: plan.fileName, line: ins.line) }
-        let network = ins.flag("network") ?? options.network
-        guard ["default", "host", "none"].contains(network) else { throw err(ins.line, "--network=\(network): use default, host or none") }
-        if let sec = ins.flag("security"), sec != "sandbox" { throw err(ins.line, "--security=\(sec) is not supported; only sandbox") }
+        let mounts = try specs.map { try RunMount($0, file: dockerfile.fileName, line: line) }
+        let network = ins.flagsUsed.contains("network") ? ins.network : options.network
+        guard ["default", "host", "none"].contains(network) else { throw err(line, "--network=\(network): use default, host or none") }
+        if ins.security != "sandbox" { throw err(line, "--security=\(ins.security) is not supported; only sandbox") }
         let user = cc.user ?? ""
         let workdir = cc.workingDir ?? "/"
         // Bind mounts from the context or another stage are inputs: their content goes into the key.
@@ -158,12 +161,12 @@ extension Builder {
             var k = "\(m.kind.rawValue):\(m.target):\(m.id ?? ""):\(m.readOnly)"
             if m.kind == .bind {
                 if let from = m.from {
-                    k += ":from=" + (try sourceState(from, line: ins.line).key) + ":" + (m.source ?? "/")
+                    k += ":from=" + (try sourceState(from, line: line).key) + ":" + (m.source ?? "/")
                 } else if let ctx = options.contextDir {
                     var h = Digest.Hasher()
                     let src = cleanPath(m.source ?? ".")
                     let abs = src.isEmpty ? ctx : ctx + "/" + src
-                    try FS.hashTree(abs, into: &h, skip: { r in self.ignore.excludes(src.isEmpty ? r : src + "/" + r) }, withOwner: false)
+                    try FS.hashTree(abs, into: &h, skip: { r in self.ignore.matches(src.isEmpty ? r : src + "/" + r) }, withOwner: false)
                     k += ":ctx=" + h.finalize().encoded
                 }
             }
@@ -177,7 +180,7 @@ extension Builder {
 
         let v = try view(st)
         let ids: (uid: UInt32, gid: UInt32) = user.isEmpty ? (0, 0) : try {
-            do { return try v.resolveUser(user, chownRule: false) } catch { throw err(ins.line, "USER \(user): \(error)") }
+            do { return try v.resolveUser(user, chownRule: false) } catch { throw err(line, "USER \(user): \(error)") }
         }()
         var resolved: [(RunMount, String)] = []
         var tempMounts: [String] = []
@@ -189,32 +192,32 @@ extension Builder {
                 let d = "\(cache.dir)/mounts/\(name)"
                 let fresh = !FS.exists(d)
                 if fresh { try FS.mkdirs(d) }
-                if fresh || m.mode != nil { chmod(d, m.mode.flatMap { mode_t($0, radix: 8) } ?? 0o755) }
+                if fresh || m.mode != nil { chmod(d, m.mode.map { mode_t($0) } ?? 0o755) }
                 if fresh || m.uid != nil || m.gid != nil {
-                    lchown(d, m.uid.flatMap { UInt32($0) } ?? 0, m.gid.flatMap { UInt32($0) } ?? 0)
+                    lchown(d, m.uid ?? 0, m.gid ?? 0)
                 }
                 resolved.append((m, d))
             case .secret:
                 guard let src = options.secrets[m.id ?? ""] else {
-                    if m.required { throw err(ins.line, "secret `\(m.id ?? "")` is required; pass --secret id=\(m.id ?? ""),src=FILE") }
+                    if m.required { throw err(line, "secret `\(m.id ?? "")` is required; pass --secret id=\(m.id ?? ""),src=FILE") }
                     continue
                 }
                 resolved.append((m, src))
             case .tmpfs:
                 resolved.append((m, ""))
             case .ssh:
-                throw err(ins.line, "--mount=type=ssh is not supported")
+                throw err(line, "--mount=type=ssh is not supported")
             case .bind:
                 let src: String
                 if let from = m.from {
-                    let root = try mountedRoot(try sourceState(from, line: ins.line))
+                    let root = try mountedRoot(try sourceState(from, line: line))
                     if root.mounted { tempMounts.append(root.path) }
                     src = root.path + "/" + cleanPath(m.source ?? "/")
                 } else {
-                    guard let ctx = options.contextDir else { throw err(ins.line, "--mount=type=bind needs a build context") }
+                    guard let ctx = options.contextDir else { throw err(line, "--mount=type=bind needs a build context") }
                     src = ctx + "/" + cleanPath(m.source ?? ".")
                 }
-                guard FS.exists(src) else { throw err(ins.line, "--mount=type=bind: source \(m.source ?? ".") does not exist") }
+                guard FS.exists(src) else { throw err(line, "--mount=type=bind: source \(m.source ?? ".") does not exist") }
                 resolved.append((m, src))
             }
         }
@@ -228,7 +231,8 @@ extension Builder {
         let base = (outcome.upper as NSString).deletingLastPathComponent
         if outcome.status != 0 {
             FS.removeTree(base)
-            throw BuildError.runFailed(command: ins.isJSON ? goList(argv) : ins.args.joined(separator: " "), status: outcome.status, output: outcome.output, line: ins.line)
+            throw BuildError.runFailed(command: ins.command.prependShell ? ins.command.arguments.joined(separator: " ") : goList(argv),
+                                       status: outcome.status, output: outcome.output, line: line)
         }
         defer { FS.removeTree(base) }
         try commit(dir: outcome.upper, fromUpper: true, key: key, &st, createdBy: by)
@@ -237,12 +241,11 @@ extension Builder {
 
     /// The state named by `--from` (a stage or an image).
     func sourceState(_ ref: String, line: Int) throws -> StageState {
-        let name = try expand(ref, globalArgs, line)
-        if let s = plan.stage(named: name) {
-            guard let r = stageResult(s.index) else { throw err(line, "stage `\(name)` is not built yet (a stage can only use earlier stages)") }
+        if let i = stageIndex(ref) {
+            guard let r = stageResult(i) else { throw err(line, "stage `\(ref)` is not built yet (a stage can only use earlier stages)") }
             return r
         }
-        return try baseState(name, for: nil, line: line)
+        return try baseState(ref, line: line)
     }
 
     /// A directory showing a state's whole file system: a layer dir itself, or a read-only overlay.

@@ -84,9 +84,14 @@ public final class Builder: @unchecked Sendable {
     public let store: ImageStore
     public let cache: BuildCache
     public let options: BuildOptions
-    let plan: Plan
+    /// The parsed Dockerfile (typed instructions, stages).
+    let dockerfile: Dockerfile
+    /// The stages the target needs, FROM lines resolved with the global ARGs.
+    let plan: BuildPlan
+    let buildArgs: BuildArgs
     let progress: @Sendable (BuildEvent) -> Void
-    let ignore: IgnoreMatcher
+    /// The context's `.dockerignore` (empty when there is none).
+    let ignore: DockerIgnore
     let lock = NSLock()
     var results: [Int: StageState] = [:]
     var keys: [String] = []
@@ -95,7 +100,6 @@ public final class Builder: @unchecked Sendable {
     var executed: [String] = []
     let lex: ShellLex
     let created: String
-    var globalArgs: [String: String] = [:]
     /// The newest `created` of the cached records this build reused.
     var latestCached: String?
     /// Stands for the build's time in history entries until the build knows it.
@@ -106,16 +110,23 @@ public final class Builder: @unchecked Sendable {
         self.options = options
         self.progress = progress
         cache = try BuildCache(store: store)
-        let tree: SyntaxTree
-        do { tree = try SyntaxTree.parse(options.dockerfileText, fileName: options.dockerfileName) } catch {
-            throw BuildError.dockerfile(file: options.dockerfileName, line: 0, message: "\(error)")
+        do {
+            dockerfile = try Dockerfile.parse(options.dockerfileText, fileName: options.dockerfileName)
+        } catch let e as DockerfileError {
+            throw BuildError(e)
         }
-        plan = try Plan(tree: tree, fileName: options.dockerfileName)
-        lex = ShellLex(escapeToken: plan.escape)
-        if let dir = options.contextDir, let text = try? String(contentsOfFile: dir + "/.dockerignore", encoding: .utf8) {
-            ignore = try IgnoreMatcher(text: text)
-        } else {
-            ignore = try IgnoreMatcher(text: "")
+        func platform(_ p: Platform) -> String { "\(p.os)/\(p.architecture)" + (p.variant.map { "/\($0)" } ?? "") }
+        buildArgs = BuildArgs(options.buildArgs, buildPlatform: platform(.host), targetPlatform: platform(options.platform))
+        do {
+            plan = try dockerfile.plan(target: options.target, buildArgs: buildArgs)
+        } catch let e as DockerfileError {
+            throw BuildError(e)
+        }
+        lex = dockerfile.shellLex
+        do {
+            ignore = try options.contextDir.flatMap { try DockerIgnore.load(contextDirectory: $0) } ?? DockerIgnore(patterns: [])
+        } catch {
+            throw BuildError.context("\(error)")
         }
         let date = options.sourceDateEpoch.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
         let f = ISO8601DateFormatter()
@@ -124,39 +135,7 @@ public final class Builder: @unchecked Sendable {
         created = f.string(from: date)
     }
 
-    func err(_ line: Int, _ msg: String) -> BuildError { .dockerfile(file: plan.fileName, line: line, message: msg) }
-
-    // MARK: plan
-
-    /// Predefined platform args (BuildKit's automatic ARGs).
-    var automaticArgs: [String: String] {
-        let p = options.platform
-        let host = Platform.host
-        func s(_ p: Platform) -> String { "\(p.os)/\(p.architecture)" + (p.variant.map { "/\($0)" } ?? "") }
-        return ["TARGETPLATFORM": s(p), "TARGETOS": p.os, "TARGETARCH": p.architecture, "TARGETVARIANT": p.variant ?? "",
-                "BUILDPLATFORM": s(host), "BUILDOS": host.os, "BUILDARCH": host.architecture, "BUILDVARIANT": host.variant ?? ""]
-    }
-
-    func computeGlobalArgs() throws {
-        var env = automaticArgs
-        for ins in plan.globalArgs {
-            for word in ins.args {
-                let (name, value) = try argPair(word, env: env, line: ins.line)
-                if let v = options.buildArgs[name] { env[name] = v } else if let value { env[name] = value } else { env[name] = nil }
-                if env[name] == nil, options.buildArgs[name] == nil { env.removeValue(forKey: name) }
-            }
-        }
-        globalArgs = env
-    }
-
-    func argPair(_ word: String, env: [String: String], line: Int) throws -> (String, String?) {
-        if let eq = word.firstIndex(of: "=") {
-            let name = String(word[..<eq])
-            let raw = String(word[word.index(after: eq)...])
-            return (name, try expand(raw, env, line))
-        }
-        return (word, nil)
-    }
+    func err(_ line: Int, _ msg: String) -> BuildError { .dockerfile(file: dockerfile.fileName, line: line, message: msg) }
 
     func expand(_ word: String, _ env: [String: String], _ line: Int) throws -> String {
         do { return try lex.processWord(word, env: env) } catch {
@@ -164,27 +143,11 @@ public final class Builder: @unchecked Sendable {
         }
     }
 
-    func baseName(_ stage: Stage) throws -> String {
-        try expand(stage.baseRaw, globalArgs, stage.line)
-    }
-
-    /// Stages a stage needs first (its base, COPY --from, RUN --mount from=).
-    func dependencies(_ stage: Stage) throws -> Set<Int> {
-        var deps: Set<Int> = []
-        func add(_ ref: String) {
-            let r = (try? expand(ref, globalArgs, stage.line)) ?? ref
-            if let s = plan.stage(named: r), s.index < stage.index { deps.insert(s.index) }
-        }
-        add(stage.baseRaw)
-        for ins in stage.instructions {
-            if let f = ins.flag("from"), ins.keyword == "copy" || ins.keyword == "add" { add(f) }
-            if ins.keyword == "run" {
-                for m in ins.flags["mount"] ?? [] {
-                    for part in m.split(separator: ",") where part.lowercased().hasPrefix("from=") { add(String(part.dropFirst(5))) }
-                }
-            }
-        }
-        return deps
+    /// The stage a `--from` or `from=` names: a stage name or index.
+    func stageIndex(_ ref: String) -> Int? {
+        if let s = dockerfile.stage(named: ref) { return s.index }
+        if let i = Int(ref), i >= 0, i < dockerfile.stages.count { return i }
+        return nil
     }
 
     // MARK: build
@@ -198,26 +161,10 @@ public final class Builder: @unchecked Sendable {
                 progress(.note("cache import from \(ref.familiarString) skipped: \(error)"))
             }
         }
-        try computeGlobalArgs()
-        let target: Stage
-        if let t = options.target {
-            guard let s = plan.stage(named: t) else {
-                let names = plan.stages.compactMap(\.name)
-                throw BuildError.invalidOption("--target \(t): no such stage; stages are \(names.isEmpty ? "unnamed (use an index)" : names.joined(separator: ", "))")
-            }
-            target = s
-        } else {
-            target = plan.stages[plan.stages.count - 1]
-        }
         var deps: [Int: Set<Int>] = [:]
-        var needed: Set<Int> = []
-        var stack = [target.index]
-        while let i = stack.popLast() {
-            guard needed.insert(i).inserted else { continue }
-            let d = try dependencies(plan.stages[i])
-            deps[i] = d
-            stack.append(contentsOf: d)
-        }
+        for r in plan.stages { deps[r.stage.index] = Set(r.dependencies) }
+        let needed = Set(deps.keys)
+        let resolved = Dictionary(uniqueKeysWithValues: plan.stages.map { ($0.stage.index, $0) })
         var done: Set<Int> = []
         while !needed.isSubset(of: done) {
             let ready = needed.subtracting(done).filter { deps[$0, default: []].isSubset(of: done) }.sorted()
@@ -225,14 +172,15 @@ public final class Builder: @unchecked Sendable {
             let errors = ErrorBox()
             DispatchQueue.concurrentPerform(iterations: ready.count) { n in
                 do {
-                    let st = try self.buildStage(self.plan.stages[ready[n]])
+                    guard let stage = resolved[ready[n]] else { throw BuildError.system("stage \(ready[n]) is not planned") }
+                    let st = try self.buildStage(stage)
                     self.lock.lock(); self.results[ready[n]] = st; self.lock.unlock()
                 } catch { errors.set(error) }
             }
             if let e = errors.error { throw e }
             done.formUnion(ready)
         }
-        guard var final = results[target.index] else { throw BuildError.system("target stage produced no result") }
+        guard var final = results[plan.target] else { throw BuildError.system("target stage produced no result") }
         if !options.labels.isEmpty {
             var c = final.config.config ?? ContainerConfig()
             var l = c.labels ?? [:]
@@ -258,24 +206,23 @@ public final class Builder: @unchecked Sendable {
         return BuildResult(image: image, steps: steps, cachedSteps: cachedSteps, cacheKeys: keys, executed: executed)
     }
 
-    func stageLabel(_ s: Stage) -> String { s.name ?? "stage-\(s.index)" }
 
     func stageResult(_ index: Int) -> StageState? {
         lock.lock(); defer { lock.unlock() }
         return results[index]
     }
 
-    /// The state a FROM starts from: scratch, an earlier stage, or an image in the store.
-    func baseState(_ name: String, for stage: Stage?, line: Int) throws -> StageState {
-        if name.lowercased() == "scratch" {
-            let cfg = ImageConfig(created: nil, platform: options.platform,
-                                  config: ContainerConfig(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
-                                  rootfs: RootFS(diffIDs: []), history: [])
-            return StageState(config: cfg, layers: [], key: "scratch", name: "scratch")
-        }
-        if let s = plan.stage(named: name), stage == nil || s.index < (stage?.index ?? 0), let r = stageResult(s.index) {
-            return r
-        }
+    /// The state of `FROM scratch`.
+    func scratchState() -> StageState {
+        let cfg = ImageConfig(created: nil, platform: options.platform,
+                              config: ContainerConfig(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
+                              rootfs: RootFS(diffIDs: []), history: [])
+        return StageState(config: cfg, layers: [], key: "scratch", name: "scratch")
+    }
+
+    /// The state of an image (`scratch`, or from the store, pulled when missing or with `--pull`).
+    func baseState(_ name: String, line: Int) throws -> StageState {
+        if name.lowercased() == "scratch" { return scratchState() }
         let image: Image
         if options.pull {
             image = try pullBase(name, line: line)
@@ -290,35 +237,46 @@ public final class Builder: @unchecked Sendable {
         return StageState(config: cfg, layers: layers, key: Digest.compute(Data(image.descriptor.digest.description.utf8)).encoded, name: name)
     }
 
-    func buildStage(_ stage: Stage) throws -> StageState {
-        let base = try baseName(stage)
-        var st = try baseState(base, for: stage, line: stage.line)
-        st.name = stageLabel(stage)
+    func buildStage(_ resolved: ResolvedStage) throws -> StageState {
+        let stage = resolved.stage
+        let line = stage.from.source.startLine
+        let base = resolved.baseName
+        var st: StageState
+        switch resolved.base {
+        case .scratch: st = scratchState()
+        case .image(let ref): st = try baseState(ref, line: line)
+        case .stage(let i):
+            guard let r = stageResult(i) else { throw err(line, "stage \(base) is not built yet") }
+            st = r
+        }
+        st.name = stage.displayName
         st.args = [:]
         st.cmdSet = false
-        var instructions = stage.instructions
+        var instructions = stage.instructions.map { (ins: $0, line: $0.source.startLine) }
         // ONBUILD triggers of the base run first, then are cleared.
         if let triggers = st.config.config?.onBuild, !triggers.isEmpty {
-            var pre: [Instruction] = []
+            var pre: [(ins: Instruction, line: Int)] = []
             for t in triggers {
-                guard let tree = try? SyntaxTree.parse(t, fileName: "ONBUILD"), let node = tree.instructions.first else {
-                    throw err(stage.line, "cannot parse the base image's ONBUILD trigger `\(t)`")
+                do {
+                    let tree = try SyntaxTree.parse(t, fileName: "ONBUILD")
+                    guard let node = tree.instructions.first else { throw err(line, "the base image's ONBUILD trigger `\(t)` is empty") }
+                    pre.append((try Instruction.parse(node, fileName: "ONBUILD"), line))
+                } catch let e as DockerfileError {
+                    throw err(line, "cannot parse the base image's ONBUILD trigger `\(t)`: \(e.text)")
                 }
-                var ins = Instruction(node: node)
-                ins.line = stage.line
-                pre.append(ins)
             }
             st.config.config?.onBuild = nil
             instructions = pre + instructions
         }
+        var env = StageEnvironment(plan: plan, buildArgs: buildArgs, baseEnv: envMap(st.config.config?.env ?? []), lex: lex)
         let total = instructions.count + 1
         progress(.step(stage: st.name, number: 1, total: total, text: "FROM \(base)"))
-        for (i, ins) in instructions.enumerated() {
+        for (i, step) in instructions.enumerated() {
             let n = i + 2
-            let text = ins.keyword.uppercased() + " " + ins.text
+            let text = step.ins.keyword + " " + Self.text(step.ins)
             progress(.step(stage: st.name, number: n, total: total, text: text))
             let t0 = Date()
-            let wasCached = try dispatch(ins, &st, number: n)
+            let wasCached = try dispatch(step.ins, line: step.line, &st, &env, number: n)
             lock.lock()
             steps += 1
             if wasCached == true { cachedSteps += 1 }
@@ -328,6 +286,21 @@ public final class Builder: @unchecked Sendable {
             progress(.finished(stage: st.name, number: n, seconds: Date().timeIntervalSince(t0)))
         }
         return st
+    }
+
+    /// The instruction text after the keyword, as docker records it in `created_by`.
+    static func text(_ ins: Instruction) -> String {
+        var t = ins.source.original.drop(while: { $0 == " " || $0 == "\t" })
+        t = t.drop(while: { $0 != " " && $0 != "\t" }).drop(while: { $0 == " " || $0 == "\t" })
+        return String(t)
+    }
+
+    func envMap(_ list: [String]) -> [String: String] {
+        var env: [String: String] = [:]
+        for e in list {
+            if let eq = e.firstIndex(of: "=") { env[String(e[..<eq])] = String(e[e.index(after: eq)...]) }
+        }
+        return env
     }
 
     /// The variables visible to expansion: ARGs in scope, then ENV (ENV wins).
@@ -348,120 +321,142 @@ public final class Builder: @unchecked Sendable {
     func record(_ key: String) { lock.lock(); keys.append(key); lock.unlock() }
 
     /// Applies one instruction. Returns nil for metadata-only steps, true when a layer step was a cache hit.
-    func dispatch(_ ins: Instruction, _ st: inout StageState, number: Int) throws -> Bool? {
+    func dispatch(_ ins: Instruction, line: Int, _ st: inout StageState, _ scope: inout StageEnvironment, number: Int) throws -> Bool? {
         let env = expansionEnv(st)
         var cc = st.config.config ?? ContainerConfig()
-        defer { }
-        switch ins.keyword {
-        case "env":
+        // Instructions that expand variables do it with what is visible before them (ARG/ENV scoping).
+        let expanded: Instruction
+        do {
+            // Heredoc bodies are expanded leniently by the COPY step itself.
+            var words = ins
+            if case .copy(var c) = ins { c.sourceContents = []; words = .copy(c) }
+            if case .add(var a) = ins { a.sourceContents = []; words = .add(a) }
+            expanded = try scope.expand(words)
+            try scope.apply(ins)
+        } catch {
+            throw err(line, "\(ins.keyword): \(error)")
+        }
+        switch ins {
+        case .env(let e):
             var pairs: [String] = []
-            var i = 0
             var list = cc.env ?? []
-            while i + 1 < ins.args.count {
-                let k = ins.args[i]
-                let v = try expand(ins.args[i + 1], expansionEnvWith(st, list), ins.line)
+            for kv in e.env {
+                let k = kv.key
+                let v = try expand(kv.value, expansionEnvWith(st, list), line)
                 if let idx = list.firstIndex(where: { $0.hasPrefix(k + "=") }) { list[idx] = k + "=" + v } else { list.append(k + "=" + v) }
                 pairs.append(k + "=" + v)
-                i += 3
             }
             cc.env = list
             st.config.config = cc
             history(&st, "ENV " + pairs.joined(separator: " "), empty: true)
-        case "label":
+        case .label:
+            guard case .label(let l) = expanded else { return nil }
             var labels = cc.labels ?? [:]
             var pairs: [String] = []
-            var i = 0
-            while i + 1 < ins.args.count {
-                let k = try expand(ins.args[i], env, ins.line)
-                let v = try expand(ins.args[i + 1], env, ins.line)
-                labels[k] = v
-                pairs.append("\(goQuoteString(k))=\(goQuoteString(v))")
-                i += 3
+            for kv in l.labels {
+                labels[kv.key] = kv.value
+                pairs.append("\(goQuoteString(kv.key))=\(goQuoteString(kv.value))")
             }
             cc.labels = labels
             st.config.config = cc
             history(&st, "LABEL " + pairs.joined(separator: " "), empty: true)
-        case "maintainer":
-            st.config.author = try expand(ins.args.first ?? "", env, ins.line)
+        case .maintainer(let m):
+            st.config.author = try expand(m.maintainer, env, line)
             history(&st, "MAINTAINER " + (st.config.author ?? ""), empty: true)
-        case "arg":
+        case .arg(let a):
             var committed: [String] = []
-            for word in ins.args {
-                let (name, value) = try argPair(word, env: env, line: ins.line)
-                let v = options.buildArgs[name] ?? value ?? globalArgs[name]
-                st.args[name] = v ?? ""
-                if v == nil { st.args.removeValue(forKey: name) }
-                committed.append(v.map { "\(name)=\($0)" } ?? name)
+            for decl in a.args {
+                let v: String? = scope.args[decl.key] ?? nil
+                committed.append(v.map { "\(decl.key)=\($0)" } ?? decl.key)
             }
+            st.args = scope.args.compactMapValues { $0 }
             history(&st, "ARG " + committed.joined(separator: " "), empty: true)
-        case "expose":
+        case .expose(let e):
             var ports = cc.exposedPorts ?? [:]
-            for raw in ins.args {
-                let p = try expand(raw, env, ins.line)
-                for port in try expandPorts(p, line: ins.line) { ports[port] = EmptyObject() }
+            do {
+                for port in try e.exposedPorts(lex: lex, env: env) { ports[port.description] = EmptyObject() }
+            } catch {
+                throw err(line, "EXPOSE: \(error)")
             }
             cc.exposedPorts = ports
             st.config.config = cc
             history(&st, "EXPOSE map[" + ports.keys.sorted().map { "\($0):{}" }.joined(separator: " ") + "]", empty: true)
-        case "volume":
+        case .volume:
+            guard case .volume(let vol) = expanded else { return nil }
             var vols = cc.volumes ?? [:]
-            var added: [String] = []
-            for raw in ins.args {
-                let v = try expand(raw, env, ins.line)
-                if v.isEmpty { throw err(ins.line, "VOLUME specified can not be an empty string") }
+            for v in vol.volumes {
+                if v.isEmpty { throw err(line, "VOLUME specified can not be an empty string") }
                 vols[v] = EmptyObject()
-                added.append(v)
             }
             cc.volumes = vols
             st.config.config = cc
-            history(&st, "VOLUME [" + added.joined(separator: " ") + "]", empty: true)
-        case "user":
-            cc.user = try expand(ins.args.first ?? "", env, ins.line)
+            history(&st, "VOLUME [" + vol.volumes.joined(separator: " ") + "]", empty: true)
+        case .user:
+            guard case .user(let u) = expanded else { return nil }
+            cc.user = u.user
             st.config.config = cc
-            history(&st, "USER " + (cc.user ?? ""), empty: true)
-        case "stopsignal":
-            cc.stopSignal = try expand(ins.args.first ?? "", env, ins.line)
+            history(&st, "USER " + u.user, empty: true)
+        case .stopSignal:
+            guard case .stopSignal(let s) = expanded else { return nil }
+            cc.stopSignal = s.signal
             st.config.config = cc
-            history(&st, "STOPSIGNAL " + (cc.stopSignal ?? ""), empty: true)
-        case "shell":
-            guard ins.isJSON, !ins.args.isEmpty else { throw err(ins.line, "SHELL requires the arguments in JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]") }
-            cc.shell = ins.args
+            history(&st, "STOPSIGNAL " + s.signal, empty: true)
+        case .shell(let s):
+            cc.shell = s.shell
             st.config.config = cc
-            history(&st, "SHELL [" + ins.args.joined(separator: " ") + "]", empty: true)
-        case "cmd":
-            cc.cmd = ins.isJSON ? ins.args : shell(cc) + [ins.args.joined(separator: " ")]
+            history(&st, "SHELL [" + s.shell.joined(separator: " ") + "]", empty: true)
+        case .cmd(let c):
+            cc.cmd = c.command.prependShell ? shell(cc) + c.command.arguments : c.command.arguments
             st.cmdSet = true
             st.config.config = cc
             history(&st, "CMD " + goList(cc.cmd ?? []), empty: true)
-        case "entrypoint":
-            cc.entrypoint = ins.isJSON ? ins.args : shell(cc) + [ins.args.joined(separator: " ")]
+        case .entrypoint(let e):
+            cc.entrypoint = e.command.prependShell ? shell(cc) + e.command.arguments : e.command.arguments
             if !st.cmdSet { cc.cmd = nil }
             st.config.config = cc
             history(&st, "ENTRYPOINT " + goList(cc.entrypoint ?? []), empty: true)
-        case "onbuild":
-            guard let t = ins.onbuildTrigger, !t.isEmpty else { throw err(ins.line, "ONBUILD needs an instruction") }
-            let kw = t.split(separator: " ").first.map { $0.uppercased() } ?? ""
-            if ["ONBUILD", "FROM", "MAINTAINER"].contains(kw) { throw err(ins.line, "\(kw) isn't allowed as an ONBUILD trigger") }
-            cc.onBuild = (cc.onBuild ?? []) + [t]
+        case .onbuild(let o):
+            cc.onBuild = (cc.onBuild ?? []) + [o.expression]
             st.config.config = cc
-            history(&st, "ONBUILD " + t, empty: true)
-        case "healthcheck":
-            cc.healthcheck = try healthcheck(ins)
+            history(&st, "ONBUILD " + o.expression, empty: true)
+        case .healthcheck(let h):
+            var hc = HealthConfig(test: h.test)
+            if h.test != ["NONE"] {
+                hc.interval = h.interval == 0 ? nil : h.interval
+                hc.timeout = h.timeout == 0 ? nil : h.timeout
+                hc.startPeriod = h.startPeriod == 0 ? nil : h.startPeriod
+                hc.startInterval = h.startInterval == 0 ? nil : h.startInterval
+                hc.retries = h.retries == 0 ? nil : h.retries
+            }
+            cc.healthcheck = hc
             st.config.config = cc
-            history(&st, "HEALTHCHECK " + goList(cc.healthcheck?.test ?? []), empty: true)
-        case "workdir":
-            var wd = try expand(ins.args.first ?? "", env, ins.line)
+            history(&st, "HEALTHCHECK " + goList(hc.test ?? []), empty: true)
+        case .workdir:
+            guard case .workdir(let w) = expanded else { return nil }
+            var wd = w.path
             if !wd.hasPrefix("/") { wd = (cc.workingDir ?? "/") + "/" + wd }
             wd = "/" + cleanPath(wd)
             cc.workingDir = wd
             st.config.config = cc
-            return try workdirLayer(wd, ins, &st)
-        case "run":
-            return try runStep(ins, &st, number: number)
-        case "copy", "add":
-            return try copyStep(ins, &st)
-        default:
-            throw err(ins.line, "unknown instruction `\(ins.keyword.uppercased())`")
+            return try workdirLayer(wd, &st)
+        case .run(let r):
+            guard case .run(let x) = expanded else { return nil }
+            return try runStep(r, mounts: x.mounts, line: line, &st, number: number)
+        case .copy(let c):
+            guard case .copy(let x) = expanded else { return nil }
+            let spec = CopySpec(isAdd: false, sources: x.sources, contents: c.sourceContents, rawDestination: c.destination,
+                                destination: x.destination, from: c.from, chown: x.chown, chmod: x.chmod, link: c.link,
+                                parents: c.parents, excludes: c.excludes, checksum: nil, unpack: false, keepGitDir: false, line: line)
+            return try copyStep(spec, &st)
+        case .add(let c):
+            guard case .add(let x) = expanded else { return nil }
+            let spec = CopySpec(isAdd: true, sources: x.sources, contents: c.sourceContents, rawDestination: c.destination,
+                                destination: x.destination, from: nil, chown: x.chown, chmod: x.chmod, link: c.link,
+                                parents: false, excludes: c.excludes, checksum: x.checksum, unpack: c.unpack ?? true,
+                                keepGitDir: c.keepGitDir != nil, line: line)
+            return try copyStep(spec, &st)
+        case .from:
+            throw err(line, "FROM cannot be used here")
         }
         return nil
     }
@@ -475,45 +470,12 @@ public final class Builder: @unchecked Sendable {
     }
 
     func shell(_ cc: ContainerConfig) -> [String] { cc.shell ?? ["/bin/sh", "-c"] }
+}
 
-    func expandPorts(_ p: String, line: Int) throws -> [String] {
-        var proto = "tcp"
-        var ports = p
-        if let slash = p.firstIndex(of: "/") {
-            proto = p[p.index(after: slash)...].lowercased()
-            ports = String(p[..<slash])
-        }
-        guard ["tcp", "udp", "sctp"].contains(proto) else { throw err(line, "EXPOSE \(p): protocol must be tcp, udp or sctp") }
-        let bounds = ports.split(separator: "-").map { Int($0) }
-        guard !bounds.isEmpty, bounds.count <= 2, let lo = bounds[0], let hi = bounds.last ?? lo, lo <= hi, lo >= 0, hi <= 65535 else {
-            throw err(line, "EXPOSE \(p): not a port or port range")
-        }
-        return (lo...hi).map { "\($0)/\(proto)" }
-    }
-
-    func healthcheck(_ ins: Instruction) throws -> HealthConfig {
-        guard let kind = ins.args.first?.uppercased() else { throw err(ins.line, "HEALTHCHECK needs NONE or CMD") }
-        if kind == "NONE" {
-            if ins.args.count > 1 || !ins.flags.isEmpty { throw err(ins.line, "HEALTHCHECK NONE takes no arguments") }
-            return HealthConfig(test: ["NONE"])
-        }
-        guard kind == "CMD", ins.args.count > 1 else { throw err(ins.line, "HEALTHCHECK takes NONE or CMD followed by a command") }
-        let rest = Array(ins.args.dropFirst())
-        var h = HealthConfig(test: ins.isJSON ? ["CMD"] + rest : ["CMD-SHELL", rest.joined(separator: " ")])
-        func dur(_ name: String) throws -> Int64? {
-            guard let v = ins.flag(name) else { return nil }
-            guard let d = parseGoDuration(v) else { throw err(ins.line, "HEALTHCHECK --\(name)=\(v): not a duration like 30s or 1m30s") }
-            return d
-        }
-        h.interval = try dur("interval")
-        h.timeout = try dur("timeout")
-        h.startPeriod = try dur("start-period")
-        h.startInterval = try dur("start-interval")
-        if let r = ins.flag("retries") {
-            guard let n = Int(r), n >= 0 else { throw err(ins.line, "HEALTHCHECK --retries=\(r): not a number") }
-            h.retries = n
-        }
-        return h
+extension BuildError {
+    /// A Dockerfile error of the parser, the instruction layer or the stage plan.
+    init(_ e: DockerfileError) {
+        self = .dockerfile(file: e.file, line: e.position?.line ?? 0, message: e.text)
     }
 }
 
@@ -539,21 +501,4 @@ func goQuoteString(_ s: String) -> String {
         }
     }
     return out + "\""
-}
-
-/// Go's time.ParseDuration for the units HEALTHCHECK uses, in nanoseconds.
-func parseGoDuration(_ s: String) -> Int64? {
-    if s == "0" { return 0 }
-    var total: Double = 0
-    var rest = Substring(s)
-    let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 6e10), ("h", 3.6e12)]
-    while !rest.isEmpty {
-        let num = rest.prefix(while: { $0.isNumber || $0 == "." })
-        guard !num.isEmpty, let v = Double(num) else { return nil }
-        rest = rest.dropFirst(num.count)
-        guard let u = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) }) else { return nil }
-        rest = rest.dropFirst(u.0.count)
-        total += v * u.1
-    }
-    return Int64(total)
 }

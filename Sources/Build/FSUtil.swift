@@ -166,3 +166,14 @@ enum FS {
         }
     }
 }
+
+/// `filepath.Clean` for slash paths, without a leading `/` ("" for the root).
+func cleanPath(_ p: String) -> String {
+    var out: [Substring] = []
+    for part in p.split(separator: "/") {
+        if part == "." || part.isEmpty { continue }
+        if part == ".." { if !out.isEmpty { out.removeLast() }; continue }
+        out.append(part)
+    }
+    return out.joined(separator: "/")
+}

@@ -1,11 +1,12 @@
 import Foundation
+import Dockerfile
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A mount a RUN asks for (`--mount=type=...`).
+/// A mount a RUN asks for (`--mount=type=...`), with the builder's defaults filled in.
 struct RunMount: Sendable, Hashable {
-    enum Kind: String, Sendable { case bind, cache, tmpfs, secret, ssh }
+    typealias Kind = Mount.MountType
     var kind: Kind
     var target: String
     var source: String?     // bind/cache: path inside `from` (or context); secret: unused
@@ -13,41 +14,29 @@ struct RunMount: Sendable, Hashable {
     var id: String?
     var readOnly: Bool
     var required: Bool
-    var mode: String?
-    var uid: String?
-    var gid: String?
+    var mode: UInt32?
+    var uid: UInt32?
+    var gid: UInt32?
 
-    /// Parses one `--mount` value (csv of key=value).
-    init(parsing spec: String, file: String, line: Int) throws {
-        var kv: [String: String] = [:]
-        var flags: Set<String> = []
-        for part in spec.split(separator: ",") {
-            if let eq = part.firstIndex(of: "=") {
-                kv[part[..<eq].lowercased()] = String(part[part.index(after: eq)...])
-            } else { flags.insert(part.lowercased()) }
-        }
-        let type = (kv["type"] ?? "bind").lowercased()
-        guard let k = Kind(rawValue: type) else {
-            throw BuildError.dockerfile(file: file, line: line, message: "unknown mount type `\(type)`; use bind, cache, tmpfs or secret")
-        }
-        kind = k
-        id = kv["id"]
-        from = kv["from"]
-        source = kv["source"] ?? kv["src"]
-        mode = kv["mode"]; uid = kv["uid"]; gid = kv["gid"]
-        let ro = flags.contains("ro") || flags.contains("readonly") || kv["ro"] == "true" || kv["readonly"] == "true"
-        let rw = flags.contains("rw") || flags.contains("readwrite") || kv["rw"] == "true" || kv["readwrite"] == "true"
-        readOnly = k == .bind ? !rw : ro
-        required = flags.contains("required") || kv["required"] == "true"
-        if let t = kv["target"] ?? kv["dst"] ?? kv["destination"] {
+    /// From the Dockerfile library's parsed mount: a secret's target defaults to
+    /// `/run/secrets/<id>`, its id to the source's name; a cache's id to its target.
+    init(_ m: Mount, file: String, line: Int) throws {
+        kind = m.type
+        id = m.cacheID
+        from = m.from
+        source = m.source
+        mode = m.mode; uid = m.uid; gid = m.gid
+        readOnly = m.readOnly
+        required = m.required
+        if let t = m.target {
             target = t
-        } else if k == .secret {
+        } else if m.type == .secret {
             target = "/run/secrets/" + (id ?? (source.map { ($0 as NSString).lastPathComponent } ?? ""))
         } else {
-            throw BuildError.dockerfile(file: file, line: line, message: "--mount=type=\(type) needs target=PATH")
+            throw BuildError.dockerfile(file: file, line: line, message: "--mount=type=\(m.type.rawValue) needs target=PATH")
         }
-        if k == .secret, id == nil { id = source.map { ($0 as NSString).lastPathComponent } ?? (target as NSString).lastPathComponent }
-        if k == .cache, id == nil { id = target }
+        if kind == .secret, id == nil { id = source.map { ($0 as NSString).lastPathComponent } ?? (target as NSString).lastPathComponent }
+        if kind == .cache, id == nil { id = target }
     }
 }
 

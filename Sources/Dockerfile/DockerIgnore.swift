@@ -130,6 +130,23 @@ public struct DockerIgnore: Sendable, Hashable {
         return nil
     }
 
+    /// Go's `filepath.Match` for one path: `*`, `?`, `[...]` and `\\` escapes, never
+    /// crossing a `/` (no `**`). COPY and ADD expand source wildcards with it.
+    /// - Throws: `DockerfileError` for a malformed pattern (`[a-`).
+    public static func globMatch(_ pattern: String, _ name: String) throws -> Bool {
+        guard validGlob(pattern) else {
+            throw DockerfileError(file: "Dockerfile", position: nil, message: "syntax error in pattern: \(pattern)",
+                                  hint: "check [ ] ranges and \\ escapes")
+        }
+        let compiled = compile(pattern, exclusion: false, doubleStar: false)
+        return compiled.kind == .exact ? name == pattern : regexMatch(compiled.nodes, Array(name.unicodeScalars))
+    }
+
+    /// True when `path` holds a wildcard (`*`, `?`, `[`) that `globMatch` would expand.
+    public static func containsWildcards(_ path: String) -> Bool {
+        path.contains { $0 == "*" || $0 == "?" || $0 == "[" }
+    }
+
     // MARK: internals
 
     /// Go's filepath.Clean for `/` paths.
@@ -190,7 +207,7 @@ public struct DockerIgnore: Sendable, Hashable {
         return true
     }
 
-    static func compile(_ p: String, exclusion: Bool) -> Pattern {
+    static func compile(_ p: String, exclusion: Bool, doubleStar: Bool = true) -> Pattern {
         let s = Array(p.unicodeScalars)
         var nodes: [Pattern.Node] = []
         var kind = Pattern.Kind.exact
@@ -201,7 +218,7 @@ public struct DockerIgnore: Sendable, Hashable {
             i += 1
             defer { iteration += 1 }
             if ch == "*" {
-                if i < s.count && s[i] == "*" {
+                if doubleStar && i < s.count && s[i] == "*" {
                     i += 1
                     if i < s.count && s[i] == "/" { i += 1 }
                     if i >= s.count {

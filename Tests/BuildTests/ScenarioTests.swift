@@ -213,6 +213,44 @@ import ImageStore
         #expect(child.image.config.config?.onBuild == nil)
     }
 
+    /// The builder reads Dockerfiles through the Dockerfile library: global ARGs in FROM, ARG scope
+    /// per stage, variables in RUN --mount, ONBUILD triggers with heredocs, BuildKit's messages.
+    @Test func dockerfileLibraryScopesArgsAndTriggers() throws {
+        let ws = try Workspace()
+        let ctx = ws.dir + "/ctx-lib"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        try "input\n".write(toFile: ctx + "/in.txt", atomically: true, encoding: .utf8)
+        func build(_ text: String, tag: String? = nil, target: String? = nil) throws -> BuildResult {
+            var o = BuildOptions(contextDir: ctx, dockerfileText: text)
+            if let tag { o.tags = [try ImageReference(parsing: tag)] }
+            o.target = target
+            return try Builder(store: ws.store, options: o).build()
+        }
+        let text = """
+            ARG BASE=busybox:test
+            FROM $BASE AS first
+            ARG NAME=in
+            RUN --mount=type=bind,source=$NAME.txt,target=/m/$NAME.txt cat /m/in.txt > /copied.txt
+            FROM first
+            RUN echo "name=[$NAME]" > /second.txt
+            ONBUILD RUN <<EOF
+            echo from-trigger > /trigger.txt
+            EOF
+            """
+        let parent = try build(text, tag: "lib-parent:test")
+        let fs = try ws.files(parent.image)
+        #expect(ws.read(fs + "/copied.txt") == "input\n")
+        #expect(ws.read(fs + "/second.txt") == "name=[]\n")
+        let child = try build("FROM lib-parent:test\n")
+        #expect(ws.read(try ws.files(child.image) + "/trigger.txt") == "from-trigger\n")
+        do {
+            _ = try build(text, target: "frist")
+            Issue.record("an unknown target should fail")
+        } catch let e as BuildError {
+            #expect(e.description.contains("target stage \"frist\" could not be found (did you mean first?)"))
+        }
+    }
+
     @Test func outputsArchivesAndDirectories() throws {
         let ws = try Workspace()
         let r = try ws.build("cache")

@@ -141,4 +141,20 @@ let ignoreTable: [I] = [
         #expect(plain.matches("a.root"))
         #expect(try DockerIgnore.load(contextDirectory: dir.appendingPathComponent("none").path) == nil)
     }
+
+    /// COPY/ADD source wildcards: Go's filepath.Match on one name (expected values from Go).
+    @Test func globMatchIsFilepathMatch() throws {
+        let rows: [(String, String, Bool)] = [
+            ("*.txt", "a.txt", true), ("*.txt", "a/b.txt", false), ("a?c", "abc", true), ("a?c", "a/c", false),
+            ("[a-c]x", "bx", true), ("[^a-c]x", "bx", false), ("[^a-c]x", "dx", true), ("\\*", "*", true),
+            ("\\*", "a", false), ("**", "abc", true), ("**", "a/b", false), ("a*b", "a/b", false),
+            ("abc", "abc", true), ("abc", "abd", false), ("*", "", true),
+        ]
+        for (pattern, name, expected) in rows {
+            #expect(try DockerIgnore.globMatch(pattern, name) == expected, "\(pattern) \(name)")
+        }
+        #expect(throws: DockerfileError.self) { try DockerIgnore.globMatch("[a-", "a") }
+        #expect(DockerIgnore.containsWildcards("src/*.txt"))
+        #expect(!DockerIgnore.containsWildcards("src/a.txt"))
+    }
 }
