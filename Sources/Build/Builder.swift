@@ -340,9 +340,12 @@ public final class Builder: @unchecked Sendable {
         case .env(let e):
             var pairs: [String] = []
             var list = cc.env ?? []
+            // Every value sees the environment from before this instruction, as in BuildKit:
+            // `ENV A=x B=$A` gives B the old A.
+            let before = expansionEnvWith(st, list)
             for kv in e.env {
                 let k = kv.key
-                let v = try expand(kv.value, expansionEnvWith(st, list), line)
+                let v = try expand(kv.value, before, line)
                 if let idx = list.firstIndex(where: { $0.hasPrefix(k + "=") }) { list[idx] = k + "=" + v } else { list.append(k + "=" + v) }
                 pairs.append(k + "=" + v)
             }

@@ -314,9 +314,10 @@ public struct StageEnvironment: Sendable {
                 }
             }
         case .env(let e):
+            // BuildKit expands every ENV value against the environment before this instruction
+            let before = variables
             for kv in e.env {
-                // BuildKit expands ENV values against the environment before this instruction
-                let value = try lex.processWord(kv.value, env: variables)
+                let value = try lex.processWord(kv.value, env: before)
                 env[kv.key] = value
             }
         default:

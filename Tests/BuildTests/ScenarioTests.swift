@@ -10,7 +10,8 @@ import ImageStore
         let r = try ws.build("config", tag: "config:test")
         let c = try #require(r.image.config.config)
         #expect(c.env == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                          "APP_HOME=/srv/app", "VERSION=1.0", "MODE=production mode"])
+                          "APP_HOME=/srv/app", "VERSION=1.0", "MODE=production mode",
+                          "STEP=two", "SEEN=one"])
         #expect(c.labels == ["org.example.version": "1.0", "description": "a test image"])
         #expect(r.image.config.author == "someone@example.com")
         #expect(c.workingDir == "/srv/app/sub")

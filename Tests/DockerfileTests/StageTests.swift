@@ -64,6 +64,11 @@ import Testing
         try env.apply(.env(EnvInstruction(source: df.stages[1].from.source,
                                           env: [KeyValuePair(key: "VERSION", value: "env-${VERSION}", noDelimiter: false)])))
         #expect(try env.expand("$VERSION") == "env-3.20")  // ENV wins over ARG
+        // One ENV's values all see the environment from before it (BuildKit, docker).
+        try env.apply(.env(EnvInstruction(source: df.stages[1].from.source,
+                                          env: [KeyValuePair(key: "VERSION", value: "new", noDelimiter: false),
+                                                KeyValuePair(key: "OLD", value: "$VERSION", noDelimiter: false)])))
+        #expect(try env.expand("$VERSION $OLD") == "new env-3.20")
     }
 
     @Test func unknownTargetSuggests() throws {
