@@ -70,7 +70,10 @@ public final class Monitor: @unchecked Sendable {
         var runtimePid: pid_t = 0
         var listenFD: Int32 = -1
         do {
+            // what a previous run left, under the runtime that ran it, then under this one
+            if let old = try? manager.runtime(for: id), old.command != runtime.command { old.delete(id) }
             runtime.delete(id)
+            try manager.store.updateState(id) { $0.ociRuntime = runtime.command }
             let rootfs = try manager.mountRootfs(record)
             var nsPath: String?
             switch record.network {

@@ -1,37 +1,58 @@
 import Foundation
 
-/// The OCI runtime binary a container runs under (runc's command line, which crun shares).
-/// `$DOCKBUILD_OCI_RUNTIME` chooses one; the default is runc, then crun.
+/// The OCI runtime a container runs under. By default that is dockbuild's own (the Runtime
+/// library behind `dockbuild runtime`, run as this very binary, so the runtime always matches
+/// the CLI); `$DOCKBUILD_OCI_RUNTIME` picks another binary with runc's command line instead
+/// (`runc`, `crun`, a path such as `/usr/local/bin/dockbuild-runc`), or `dockbuild` (or a path
+/// to a dockbuild binary) for ours explicitly.
 public struct OCIRuntime: Sendable {
-    public let binary: String
+    /// The command that takes runc's global flags and verbs: `[runc]`, or `[dockbuild, "runtime"]`.
+    public let command: [String]
     /// The runtime's state directory, kept under the store root.
     public let stateRoot: String
 
-    /// True for dockbuild's own runtime (`dockbuild runtime VERB --root R ...`).
-    public let isDockbuild: Bool
+    public var binary: String { command[0] }
+    /// True for dockbuild's own runtime (`dockbuild runtime --root R VERB ...`).
+    public var isDockbuild: Bool { command.count > 1 }
 
+    /// The runtime new containers get: `$DOCKBUILD_OCI_RUNTIME`, or dockbuild's own.
     public init(storeRoot: String) throws {
-        let env = ProcessInfo.processInfo.environment["DOCKBUILD_OCI_RUNTIME"]
         stateRoot = "\(storeRoot)/runtime"
-        if let env, env == "dockbuild" || env.hasSuffix("/dockbuild") {
-            let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-            let path = env.hasPrefix("/") ? env : (me.hasSuffix("/dockbuild") ? me : Shell.which("dockbuild"))
-            guard let path else { throw ContainersError.missingTool("dockbuild") }
-            binary = path
-            isDockbuild = true
-            return
-        }
-        let candidates = env.map { [$0] } ?? ["runc", "crun"]
-        guard let b = candidates.lazy.compactMap({ Shell.which($0) }).first else {
-            throw ContainersError.missingTool(candidates.first ?? "runc")
-        }
-        binary = b
-        isDockbuild = false
+        command = try Self.chosen()
     }
 
-    /// The command line for one runtime verb.
+    /// The runtime a container was started with (`ContainerState.ociRuntime`); the
+    /// current choice when it was not recorded or is no longer installed.
+    public init(storeRoot: String, recorded: [String]?) throws {
+        stateRoot = "\(storeRoot)/runtime"
+        if let recorded, let first = recorded.first, access(first, X_OK) == 0 {
+            command = recorded
+        } else {
+            command = try Self.chosen()
+        }
+    }
+
+    static func chosen() throws -> [String] {
+        let env = ProcessInfo.processInfo.environment["DOCKBUILD_OCI_RUNTIME"].flatMap { $0.isEmpty ? nil : $0 }
+        if env == nil || env == "dockbuild" || env?.hasSuffix("/dockbuild") == true {
+            let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+            if let env, env.hasPrefix("/") {
+                guard access(env, X_OK) == 0 else { throw ContainersError.missingTool(env) }
+                return [env, "runtime"]
+            }
+            if me.hasSuffix("/dockbuild") { return [me, "runtime"] }
+            if let found = Shell.which("dockbuild") { return [found, "runtime"] }
+            // a library user without the dockbuild binary: a system runtime
+            if env == nil, let other = ["runc", "crun"].lazy.compactMap({ Shell.which($0) }).first { return [other] }
+            throw ContainersError.missingTool("dockbuild")
+        }
+        guard let env, let b = Shell.which(env) else { throw ContainersError.missingTool(env ?? "runc") }
+        return [b]
+    }
+
+    /// The command line for one runtime verb (global flags first, as runc wants them).
     func cmd(_ verb: String, _ rest: [String]) -> [String] {
-        isDockbuild ? [binary, "runtime", verb, "--root", stateRoot] + rest : [binary, "--root", stateRoot, verb] + rest
+        command + ["--root", stateRoot, verb] + rest
     }
 
     func runArgs(id: String, bundle: String, pidFile: String) -> [String] {
@@ -41,7 +62,8 @@ public struct OCIRuntime: Sendable {
     /// Sends a signal to the container's init (`all`: to every process).
     public func kill(_ id: String, signal: String, all: Bool = false) throws {
         let r = try Shell.run(cmd("kill", (all ? ["--all"] : []) + [id, signal]))
-        if r.status != 0 && !r.stderr.contains("not running") && !r.stderr.contains("does not exist") {
+        if r.status != 0 && !r.stderr.contains("not running") && !r.stderr.contains("does not exist")
+            && !r.stderr.contains("is stopped") {
             throw ContainersError.runtime("kill \(signal) failed: \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
     }

@@ -46,6 +46,8 @@ public struct CreateOptions: Sendable {
     public var stdin: Int32?
     public var stdout: Int32?
     public var stderr: Int32?
+    /// A connected socket that receives the pty master (the foreground terminal relay).
+    var consoleConnection: Int32?
     public init(consoleSocket: String? = nil, pidFile: String? = nil, noPivot: Bool = false, preserveFDs: Int = 0) {
         self.consoleSocket = consoleSocket
         self.pidFile = pidFile
