@@ -177,7 +177,7 @@ public final class Monitor: @unchecked Sendable {
                 runtime.delete(id)
                 teardown()
                 fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
-                finish(exitCode: 127, oom: false, error: msg, clientsToo: true)
+                finish(exitCode: 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
                 return 1
             }
             let cg = Self.cgroupPaths(pid)
@@ -217,7 +217,7 @@ public final class Monitor: @unchecked Sendable {
             teardown()
             if listenFD >= 0 { unlink("\(dir)/attach.sock") }
             fail("\(error)")
-            finish(exitCode: 125, oom: false, error: "\(error)", clientsToo: true)
+            finish(exitCode: 125, oom: false, error: "\(error)", clientsToo: true, remove: record.autoRemove)
             return 1
         }
     }

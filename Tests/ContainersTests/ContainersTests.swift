@@ -20,6 +20,10 @@ private func curl(_ args: [String]) -> (Int32, String) {
         #expect(r.err == "oops\n")
         // --rm removed it
         #expect(try s.ok(["ps", "-aq"]) == "")
+        // also when the process cannot start
+        let bad = try s.db(["run", "--rm", "busybox:test", "/no/such/program"])
+        #expect(bad.status == 127, "\(bad.status) \(bad.err)")
+        #expect(try s.ok(["ps", "-aq"]) == "", "a --rm container that failed to start is removed")
         // stdin with -i
         let cat = try s.db(["run", "--rm", "-i", "busybox:test", "sh", "-c", "tr a-z A-Z"], input: "shout\n")
         #expect(cat.out == "SHOUT\n", "\(cat.err)")
@@ -287,6 +291,11 @@ extension ScenarioTests {
         let execTTY = try ScenarioTests.underPTY(s, "\(s.binary) exec -it --root \(s.root) own sh -c 'tty; exit 4'")
         #expect(execTTY.1.contains("/dev/pts/") && execTTY.0 == 4, "\(execTTY)")
         #expect(try s.ok(["top", "own"]).contains("sleep 300"))
+        // runc's global flags may also follow the verb
+        let rtRoot = "\(s.root)/runtime"
+        #expect(try Shell.out([s.binary, "runtime", "exec", "--root", rtRoot, own, "echo", "after-verb"]) == "after-verb\n")
+        #expect(try Shell.out([s.binary, "runtime", "ps", "--root", rtRoot, "--format", "json", own]).hasPrefix("["))
+        #expect(try Shell.out([s.binary, "runtime", "--root", rtRoot, "state", own]).contains("\"running\""))
 
         // runc on request, for run --rm, -it and a detached container
         let env = ["DOCKBUILD_OCI_RUNTIME": "runc"]
