@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// The OCI runtime a container runs under. By default that is dockbuild's own (the Runtime
 /// library behind `dockbuild runtime`, run as this very binary, so the runtime always matches
@@ -12,6 +13,13 @@ public struct OCIRuntime: Sendable {
     public let stateRoot: String
 
     public var binary: String { command[0] }
+    /// dockbuild's own runtime as this very binary: the verbs that do not start a process
+    /// (kill, delete, state, update, stats, ps) call the Runtime library in this process.
+    private var library: Runtime? {
+        guard isDockbuild, command[0] == Self.selfPath else { return nil }
+        return Runtime(root: stateRoot)
+    }
+    private static let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
     /// True for dockbuild's own runtime (`dockbuild runtime --root R VERB ...`).
     public var isDockbuild: Bool { command.count > 1 }
 
@@ -61,6 +69,15 @@ public struct OCIRuntime: Sendable {
 
     /// Sends a signal to the container's init (`all`: to every process).
     public func kill(_ id: String, signal: String, all: Bool = false) throws {
+        if let rt = library {
+            guard let sig = Runtime.signalNumber(signal) else { throw ContainersError.invalidArgument("unknown signal \"\(signal)\"") }
+            do { try rt.kill(id: id, signal: sig, all: all) } catch let e as RuntimeError {
+                // gone already: nothing to signal
+                if e.kind == .notFound || e.kind == .invalidState { return }
+                throw ContainersError.runtime("kill \(signal) failed: \(e.message)")
+            }
+            return
+        }
         let r = try Shell.run(cmd("kill", (all ? ["--all"] : []) + [id, signal]))
         if r.status != 0 && !r.stderr.contains("not running") && !r.stderr.contains("does not exist")
             && !r.stderr.contains("is stopped") {
@@ -68,10 +85,19 @@ public struct OCIRuntime: Sendable {
         }
     }
 
-    public func delete(_ id: String) { _ = try? Shell.run(cmd("delete", ["--force", id])) }
+    public func delete(_ id: String) {
+        if let rt = library {
+            // nothing to do for a container the runtime never saw (a fresh start)
+            try? rt.delete(id: id, force: true)
+            return
+        }
+        guard FileManager.default.fileExists(atPath: "\(stateRoot)/\(id)") else { return }
+        _ = try? Shell.run(cmd("delete", ["--force", id]))
+    }
 
     /// The runtime's status for a container (`running`, `stopped`, ...), nil when it does not know it.
     public func status(_ id: String) -> String? {
+        if let rt = library { return try? rt.state(id: id).status }
         guard let r = try? Shell.run(cmd("state", [id])), r.status == 0,
               let obj = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] else { return nil }
         return obj["status"] as? String
@@ -88,6 +114,26 @@ public struct OCIRuntime: Sendable {
     }
 
     public func update(_ id: String, memory: Int64?, memorySwap: Int64?, cpuQuota: Int64?, cpuPeriod: Int64?, pids: Int64?) throws {
+        if let rt = library {
+            var r = RuntimeSpec.Resources()
+            if memory != nil || memorySwap != nil {
+                var m = RuntimeSpec.Memory()
+                m.limit = memory
+                m.swap = memorySwap
+                r.memory = m
+            }
+            if cpuQuota != nil || cpuPeriod != nil {
+                var c = RuntimeSpec.CPU()
+                c.quota = cpuQuota
+                c.period = cpuPeriod.map { UInt64(max(0, $0)) }
+                r.cpu = c
+            }
+            if let pids { r.pids = .init(limit: pids) }
+            do { try rt.update(id: id, resources: r) } catch let e as RuntimeError {
+                throw ContainersError.runtime("updating the container's resources: \(e.message)")
+            }
+            return
+        }
         var a: [String] = []
         if let memory { a.append("--memory=\(memory)") }
         if let memorySwap { a.append("--memory-swap=\(memorySwap)") }
@@ -99,6 +145,11 @@ public struct OCIRuntime: Sendable {
 
     /// One sample of cgroup statistics (`runc events --stats`).
     public func stats(_ id: String) throws -> [String: Any] {
+        if let rt = library {
+            do { return try rt.runcStats(id: id) } catch let e as RuntimeError {
+                throw ContainersError.runtime("reading statistics: \(e.message)")
+            }
+        }
         let out = try Shell.check(cmd("events", ["--stats", id]), what: "reading statistics")
         guard let obj = try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
               let data = obj["data"] as? [String: Any] else { throw ContainersError.runtime("unexpected stats output: \(out.prefix(200))") }
@@ -110,6 +161,11 @@ public struct OCIRuntime: Sendable {
     }
 
     public func pids(_ id: String) throws -> [Int32] {
+        if let rt = library {
+            do { return try rt.pids(id: id) } catch let e as RuntimeError {
+                throw ContainersError.runtime("listing processes: \(e.message)")
+            }
+        }
         let out = try Shell.check(cmd("ps", ["--format", "json", id]), what: "listing processes")
         return ((try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.int32Value }
     }

@@ -215,7 +215,7 @@ struct RuntimeEvents: ParsableCommand {
         try runtimeFail {
             let rt = globals.runtime
             repeat {
-                let obj: [String: Any] = ["type": "stats", "id": id, "data": Self.runcShape(try rt.stats(id: id))]
+                let obj: [String: Any] = ["type": "stats", "id": id, "data": try rt.runcStats(id: id)]
                 let json = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                 print(String(decoding: json, as: UTF8.self))
                 if stats { return }
@@ -224,25 +224,5 @@ struct RuntimeEvents: ParsableCommand {
                 guard (try? rt.state(id: id).status) != "stopped" else { return }
             } while true
         }
-    }
-
-    /// runc's `events --stats` layout (libcontainer's types.Stats), which tools parse:
-    /// cpu.usage.{total,user,kernel}, cpu.throttling, memory.usage.{usage,max,limit,failcnt}, pids.
-    static func runcShape(_ s: [String: [String: UInt64]]) -> [String: Any] {
-        var out: [String: Any] = [:]
-        if let c = s["cpu"] {
-            out["cpu"] = ["usage": ["total": c["total"] ?? 0, "user": c["user"] ?? 0, "kernel": c["kernel"] ?? 0],
-                          "throttling": ["throttled_periods": c["throttled_periods"] ?? 0]]
-        }
-        if let m = s["memory"] {
-            var usage: [String: UInt64] = ["usage": m["usage"] ?? 0, "limit": m["limit"] ?? 0]
-            if let v = m["max"] { usage["max"] = v }
-            if let v = m["failcnt"] { usage["failcnt"] = v }
-            var mem: [String: Any] = ["usage": usage]
-            if let v = m["oom_kill"] { mem["oom_kill"] = v }
-            out["memory"] = mem
-        }
-        if let p = s["pids"] { out["pids"] = p }
-        return out
     }
 }
