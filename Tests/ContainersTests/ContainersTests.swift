@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Containers
 
-private let needs = "these scenarios run as root with runc, iproute2, iptables and busybox-static (apt-get install runc iproute2 iptables busybox-static)"
+private let needs = "these scenarios run as root with iproute2, iptables and busybox-static (apt-get install iproute2 iptables busybox-static)"
 
 private func curl(_ args: [String]) -> (Int32, String) {
     (try? Shell.run(["curl", "-s", "--max-time", "5"] + args)).map { ($0.0, $0.1) } ?? (-1, "")
@@ -276,7 +276,8 @@ extension ScenarioTests {
     /// Containers run on dockbuild's own runtime by default; `DOCKBUILD_OCI_RUNTIME=runc` picks
     /// runc, and later commands reach a container through the runtime it was started with.
     @Test func ownRuntimeByDefaultRuncOnRequest() throws {
-        try #require(Scenario.canRun && Shell.which("script") != nil, "\(needs), script (bsdutils)")
+        try #require(Scenario.canRun && Shell.which("script") != nil && Shell.which("runc") != nil,
+                     "\(needs), script (bsdutils) and runc (apt-get install runc)")
         let s = try Scenario(9)
         defer { s.cleanup() }
         try s.makeBusyboxImage()
