@@ -29,12 +29,15 @@ public struct OCIRuntime: Sendable {
         command = try Self.chosen()
     }
 
-    /// The runtime a container was started with (`ContainerState.ociRuntime`); the
-    /// current choice when it was not recorded or is no longer installed.
+    /// The runtime a container was started with (`ContainerState.ociRuntime`). Nothing
+    /// recorded means a dockbuild from before the record, which ran containers under runc
+    /// (then crun); a recorded runtime that is no longer installed gives the current choice.
     public init(storeRoot: String, recorded: [String]?) throws {
         stateRoot = "\(storeRoot)/runtime"
         if let recorded, let first = recorded.first, access(first, X_OK) == 0 {
             command = recorded
+        } else if recorded == nil, let legacy = ["runc", "crun"].lazy.compactMap({ Shell.which($0) }).first {
+            command = [legacy]
         } else {
             command = try Self.chosen()
         }
