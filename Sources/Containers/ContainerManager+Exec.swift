@@ -16,7 +16,7 @@ extension ContainerManager {
         }
         var fullEnv = env
         if tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { fullEnv.append("TERM=xterm") }
-        let args = try runtime().execArgs(id: id, tty: tty, detach: detach, env: fullEnv, user: uidgid,
+        let args = try runtime(for: id).execArgs(id: id, tty: tty, detach: detach, env: fullEnv, user: uidgid,
                                           cwd: workdir, args: command)
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(devnull) }
@@ -31,7 +31,7 @@ extension ContainerManager {
     public func top(_ id: String, psArgs: [String]) throws -> String {
         let c = try store.container(id)
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running") }
-        let pids = try runtime().pids(id)
+        let pids = try runtime(for: id).pids(id)
         let args = psArgs.isEmpty ? ["-f"] : psArgs
         let out = try Shell.run(["ps"] + args)
         guard out.status == 0 else { throw ContainersError.runtime("ps \(args.joined(separator: " ")): \(out.stderr)") }

@@ -19,7 +19,13 @@ public final class ContainerManager: Sendable {
     /// The image store (opened per use: an open store holds gc's shared lock).
     public func images() throws -> ImageStore { try ImageStore(root: root) }
 
+    /// The OCI runtime for new containers (`$DOCKBUILD_OCI_RUNTIME`, or dockbuild's own).
     public func runtime() throws -> OCIRuntime { try OCIRuntime(storeRoot: root) }
+
+    /// The OCI runtime container `id` was started with.
+    public func runtime(for id: String) throws -> OCIRuntime {
+        try OCIRuntime(storeRoot: root, recorded: store.state(id).ociRuntime)
+    }
 
     // MARK: - create
 
@@ -274,7 +280,7 @@ public final class ContainerManager: Sendable {
     public func stop(_ id: String, timeout: Int) throws {
         let c = try store.container(id)
         guard c.isRunning else { return }
-        let rt = try runtime()
+        let rt = try runtime(for: id)
         try rt.kill(id, signal: c.record.stopSignal ?? "SIGTERM")
         if waitStopped(id, timeout: Double(timeout)) { return }
         try rt.kill(id, signal: "SIGKILL", all: true)
@@ -286,7 +292,7 @@ public final class ContainerManager: Sendable {
     public func kill(_ id: String, signal: String) throws {
         let c = try store.container(id)
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running") }
-        try runtime().kill(id, signal: signal)
+        try runtime(for: id).kill(id, signal: signal)
     }
 
     /// Blocks until the container exits and returns its exit code.
@@ -306,7 +312,7 @@ public final class ContainerManager: Sendable {
             guard force else {
                 throw ContainersError.invalidState("container \(c.name) is running: stop it first or use `rm -f`")
             }
-            try? runtime().kill(id, signal: "SIGKILL", all: true)
+            try? runtime(for: id).kill(id, signal: "SIGKILL", all: true)
             _ = waitStopped(id, timeout: 15)
         }
         var r = c.record
@@ -317,7 +323,7 @@ public final class ContainerManager: Sendable {
     /// Deletes everything a stopped container left: runtime state, mounts, namespace, files, hold.
     func removeFiles(_ r: ContainerRecord) throws {
         let dir = store.directory(r.id)
-        if let rt = try? runtime() { rt.delete(r.id) }
+        if let rt = try? runtime(for: r.id) { rt.delete(r.id) }
         let rootfs = store.rootfsPath(r.id)
         FS.unmount(rootfs)
         rmdir(rootfs)
@@ -355,7 +361,7 @@ public final class ContainerManager: Sendable {
                 var swap = memorySwap
                 if let m = memory, swap == nil, r.memorySwap > 0, r.memorySwap < m { swap = m }
                 if let m = memory, swap == nil, r.memorySwap == 0 { swap = -1; _ = m }
-                try runtime().update(id, memory: memory, memorySwap: swap, cpuQuota: nanoCpus.map { $0 / 10_000 },
+                try runtime(for: id).update(id, memory: memory, memorySwap: swap, cpuQuota: nanoCpus.map { $0 / 10_000 },
                                      cpuPeriod: nanoCpus.map { _ in 100_000 }, pids: pidsLimit)
             }
             if let memory { r.memory = memory }

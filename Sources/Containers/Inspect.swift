@@ -114,7 +114,7 @@ extension ContainerManager {
     }
 
     public func stats(_ id: String) throws -> Stats {
-        let d = try runtime().stats(id)
+        let d = try runtime(for: id).stats(id)
         let cpu = ((d["cpu"] as? [String: Any])?["usage"] as? [String: Any])?["total"] as? NSNumber
         let memUsage = ((d["memory"] as? [String: Any])?["usage"] as? [String: Any])
         let pids = (d["pids"] as? [String: Any])?["current"] as? NSNumber

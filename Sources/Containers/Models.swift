@@ -159,6 +159,9 @@ public struct ContainerState: Codable, Sendable {
     public var ports: [PortBinding] = []
     public var restartCount = 0
     public var cgroupPaths: [String: String] = [:]
+    /// The OCI runtime command the container was started with (`OCIRuntime.command`), so that
+    /// kill, exec and delete reach the same runtime whatever the default is later.
+    public var ociRuntime: [String]?
     public init() {}
 }
 

@@ -70,7 +70,10 @@ public final class Monitor: @unchecked Sendable {
         var runtimePid: pid_t = 0
         var listenFD: Int32 = -1
         do {
+            // what a previous run left, under the runtime that ran it, then under this one
+            if let old = try? manager.runtime(for: id), old.command != runtime.command { old.delete(id) }
             runtime.delete(id)
+            try manager.store.updateState(id) { $0.ociRuntime = runtime.command }
             let rootfs = try manager.mountRootfs(record)
             var nsPath: String?
             switch record.network {
@@ -174,7 +177,7 @@ public final class Monitor: @unchecked Sendable {
                 runtime.delete(id)
                 teardown()
                 fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
-                finish(exitCode: 127, oom: false, error: msg, clientsToo: true)
+                finish(exitCode: 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
                 return 1
             }
             let cg = Self.cgroupPaths(pid)
@@ -214,7 +217,7 @@ public final class Monitor: @unchecked Sendable {
             teardown()
             if listenFD >= 0 { unlink("\(dir)/attach.sock") }
             fail("\(error)")
-            finish(exitCode: 125, oom: false, error: "\(error)", clientsToo: true)
+            finish(exitCode: 125, oom: false, error: "\(error)", clientsToo: true, remove: record.autoRemove)
             return 1
         }
     }

@@ -30,7 +30,7 @@ extension Runtime {
         guard major == "1", spec.ociVersion.split(separator: ".").count >= 2 else {
             throw RuntimeError(.invalidSpec, "ociVersion \"\(spec.ociVersion)\" is not a runtime-spec 1.x version")
         }
-        if spec.process?.terminal == true && options.consoleSocket == nil {
+        if spec.process?.terminal == true && options.consoleSocket == nil && options.consoleConnection == nil {
             throw RuntimeError(.usage, "process.terminal is true but no --console-socket was given to receive the pty master")
         }
         guard let rootPath = spec.root?.path else { throw RuntimeError(.invalidSpec, "config.json has no root.path") }
@@ -106,6 +106,9 @@ extension Runtime {
         var plan = plan
         if let cs = options.consoleSocket {
             consoleConn = try Runtime.connectUnix(cs)
+        } else if let c = options.consoleConnection {
+            consoleConn = fcntl(c, F_DUPFD_CLOEXEC, 3)
+            if consoleConn < 0 { throw RuntimeError.sys("dup the console connection") }
         }
         defer { if consoleConn >= 0 { close(consoleConn) } }
         let stage0: pid_t

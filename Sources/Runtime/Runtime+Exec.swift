@@ -31,8 +31,12 @@ extension Runtime {
         guard st == "running" || st == "created" else {
             throw RuntimeError(.invalidState, "cannot exec in container \"\(id)\": it is \(st)")
         }
+        var relay: TerminalRelay?
         if process.terminal == true && options.consoleSocket == nil {
-            throw RuntimeError(.usage, "a terminal was requested but no --console-socket was given to receive the pty master")
+            guard !options.detach else {
+                throw RuntimeError(.usage, "a terminal with --detach needs --console-socket to receive the pty master")
+            }
+            relay = try TerminalRelay(input: options.stdin ?? 0, output: options.stdout ?? 1)
         }
         var p = InitPlan()
         p.record(CR_MODE, InitPlan.u32(2))
@@ -51,24 +55,52 @@ extension Runtime {
         copts.stdin = options.stdin
         copts.stdout = options.stdout
         copts.stderr = options.stderr
+        copts.consoleConnection = relay?.theirs
         let pid = try launch(plan: p, options: copts, cgroup: r.cgroup, spec: r.spec, exec: true) { _ in r }
+        if let relay {
+            do { try relay.start(consoleSize: process.consoleSize) } catch {
+                Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0)
+                throw error
+            }
+        }
         if let pf = options.pidFile { try Sys.writeAtomic(Sys.absolute(pf), Data("\(pid)".utf8)) }
         if options.detach { return pid }
-        return Runtime.waitForwarding(pid)
+        let code = Runtime.waitForwarding(pid)
+        relay?.finish()
+        return code
     }
 
-    /// create + start, then (unless detached) wait for the process and delete the container, like `runc run`.
-    public func run(id: String, bundle: String, options: CreateOptions = CreateOptions(), detach: Bool = false) throws -> Int32 {
-        let state = try create(id: id, bundle: bundle, options: options)
-        do { try start(id: id) } catch {
+    /// create + start, then (unless detached) wait for the process and delete the container
+    /// (or keep its state with `keep`), like `runc run`. A terminal without `consoleSocket`
+    /// is relayed to this process's stdin and stdout, as runc does in the foreground.
+    public func run(id: String, bundle: String, options: CreateOptions = CreateOptions(), detach: Bool = false,
+                    keep: Bool = false) throws -> Int32 {
+        let bundle = Sys.absolute(bundle)
+        var spec = try Runtime.loadSpec(bundle: bundle)
+        if !options.cdiDevices.isEmpty {
+            try CDIRegistry.load().apply(options.cdiDevices, to: &spec)
+        }
+        var options = options
+        var relay: TerminalRelay?
+        if spec.process?.terminal == true && options.consoleSocket == nil && !detach {
+            relay = try TerminalRelay(input: options.stdin ?? 0, output: options.stdout ?? 1)
+            options.consoleConnection = relay?.theirs
+        }
+        let state = try create(id: id, bundle: bundle, spec: spec, options: options)
+        do {
+            try relay?.start(consoleSize: spec.process?.consoleSize)
+            try start(id: id)
+        } catch {
+            relay?.finish()
             try? delete(id: id, force: true)
             throw error
         }
         Trace.mark("started")
         if detach { return 0 }
         let code = Runtime.waitForwarding(state.pid)
+        relay?.finish()
         Trace.mark("exited")
-        try? delete(id: id, force: true)
+        if !keep { try? delete(id: id, force: true) }
         Trace.mark("deleted")
         return code
     }

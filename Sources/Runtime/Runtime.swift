@@ -46,6 +46,8 @@ public struct CreateOptions: Sendable {
     public var stdin: Int32?
     public var stdout: Int32?
     public var stderr: Int32?
+    /// A connected socket that receives the pty master (the foreground terminal relay).
+    var consoleConnection: Int32?
     public init(consoleSocket: String? = nil, pidFile: String? = nil, noPivot: Bool = false, preserveFDs: Int = 0) {
         self.consoleSocket = consoleSocket
         self.pidFile = pidFile
@@ -331,6 +333,29 @@ public struct Runtime: Sendable {
 }
 
 extension Runtime {
+    /// A signal given as a number, NAME or SIGNAME (`15`, `TERM`, `SIGTERM`, `RTMIN+3`); nil if unknown.
+    public static func signalNumber(_ name: String) -> Int32? { Sys.signal(name) }
+
+    /// `stats` in runc's `events --stats` layout (libcontainer's types.Stats), which tools parse:
+    /// cpu.usage.{total,user,kernel}, cpu.throttling, memory.usage.{usage,max,limit,failcnt}, pids.
+    public func runcStats(id: String) throws -> [String: Any] {
+        let s = try stats(id: id)
+        var out: [String: Any] = [:]
+        if let c = s["cpu"] {
+            out["cpu"] = ["usage": ["total": c["total"] ?? 0, "user": c["user"] ?? 0, "kernel": c["kernel"] ?? 0],
+                          "throttling": ["throttled_periods": c["throttled_periods"] ?? 0]]
+        }
+        if let m = s["memory"] {
+            var usage: [String: UInt64] = ["usage": m["usage"] ?? 0, "limit": m["limit"] ?? 0]
+            if let v = m["failcnt"] { usage["failcnt"] = v; usage["max"] = m["max"] ?? 0 }
+            var mem: [String: Any] = ["usage": usage]
+            if let v = m["oom_kill"] { mem["oom_kill"] = v }
+            out["memory"] = mem
+        }
+        if let p = s["pids"] { out["pids"] = p }
+        return out
+    }
+
     /// The spec a container was created with (defaults for `exec`).
     public func spec(id: String) throws -> RuntimeSpec { try loadRecord(id).spec }
 }

@@ -14,4 +14,6 @@ struct DockbuildRunc: ParsableCommand {
         subcommands: RuntimeCommand.configuration.subcommands + [CDICommand.self]
     )
     @OptionGroup var globals: RuntimeGlobals
+
+    func validate() throws { RuntimeGlobals.beforeVerb.set(globals) }
 }

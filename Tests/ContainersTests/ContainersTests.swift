@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Containers
 
-private let needs = "these scenarios run as root with runc, iproute2, iptables and busybox-static (apt-get install runc iproute2 iptables busybox-static)"
+private let needs = "these scenarios run as root with iproute2, iptables and busybox-static (apt-get install iproute2 iptables busybox-static)"
 
 private func curl(_ args: [String]) -> (Int32, String) {
     (try? Shell.run(["curl", "-s", "--max-time", "5"] + args)).map { ($0.0, $0.1) } ?? (-1, "")
@@ -20,6 +20,10 @@ private func curl(_ args: [String]) -> (Int32, String) {
         #expect(r.err == "oops\n")
         // --rm removed it
         #expect(try s.ok(["ps", "-aq"]) == "")
+        // also when the process cannot start
+        let bad = try s.db(["run", "--rm", "busybox:test", "/no/such/program"])
+        #expect(bad.status == 127, "\(bad.status) \(bad.err)")
+        #expect(try s.ok(["ps", "-aq"]) == "", "a --rm container that failed to start is removed")
         // stdin with -i
         let cat = try s.db(["run", "--rm", "-i", "busybox:test", "sh", "-c", "tr a-z A-Z"], input: "shout\n")
         #expect(cat.out == "SHOUT\n", "\(cat.err)")
@@ -241,6 +245,76 @@ private func curl(_ args: [String]) -> (Int32, String) {
         #expect(try s.ok(["ps", "-a", "--format", "{{.State}}"]) == "exited")
         try s.ok(["rm", "-f", id])
         #expect(Scenario.eventually(5) { !((try? Shell.out(["ps", "-eo", "args"])) ?? "").contains("sleep 300") || true })
+    }
+}
+
+extension ScenarioTests {
+    /// Runs `cmd` under `script` (a real pty) and returns what it printed.
+    static func underPTY(_ s: Scenario, _ cmd: String, env extra: [String: String] = [:]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Shell.which("script") ?? "/usr/bin/script")
+        p.arguments = ["-qec", cmd, "/dev/null"]
+        var env = ProcessInfo.processInfo.environment
+        env["DOCKBUILD_BRIDGE"] = s.bridge; env["DOCKBUILD_SUBNET"] = s.subnet
+        env.merge(extra) { $1 }
+        p.environment = env
+        let out = Pipe()
+        p.standardInput = FileHandle.nullDevice; p.standardOutput = out; p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func recordedRuntime(_ s: Scenario, _ id: String) throws -> [String] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(s.root)/containers/\(id)/state.json"))
+        return try JSONDecoder().decode(ContainerState.self, from: data).ociRuntime ?? []
+    }
+}
+
+@Suite(.serialized) struct RuntimeChoiceTests {
+    /// Containers run on dockbuild's own runtime by default; `DOCKBUILD_OCI_RUNTIME=runc` picks
+    /// runc, and later commands reach a container through the runtime it was started with.
+    @Test func ownRuntimeByDefaultRuncOnRequest() throws {
+        try #require(Scenario.canRun && Shell.which("script") != nil && Shell.which("runc") != nil,
+                     "\(needs), script (bsdutils) and runc (apt-get install runc)")
+        let s = try Scenario(9)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        let runc = try #require(Shell.which("runc"))
+
+        // the default: `dockbuild runtime`
+        let own = try s.ok(["run", "-d", "--name", "own", "busybox:test", "sleep", "300"])
+        let ownRT = try ScenarioTests.recordedRuntime(s, own)
+        #expect(ownRT.count == 2 && ownRT.first?.hasSuffix("/dockbuild") == true && ownRT.last == "runtime", "\(ownRT)")
+        #expect(try Shell.out(["ps", "-eo", "args"]).contains("runtime --root \(s.root)/runtime run"))
+        #expect(try s.ok(["exec", "own", "sh", "-c", "echo $((6*7))"]) == "42")
+        let execTTY = try ScenarioTests.underPTY(s, "\(s.binary) exec -it --root \(s.root) own sh -c 'tty; exit 4'")
+        #expect(execTTY.1.contains("/dev/pts/") && execTTY.0 == 4, "\(execTTY)")
+        #expect(try s.ok(["top", "own"]).contains("sleep 300"))
+        // runc's global flags may also follow the verb
+        let rtRoot = "\(s.root)/runtime"
+        #expect(try Shell.out([s.binary, "runtime", "exec", "--root", rtRoot, own, "echo", "after-verb"]) == "after-verb\n")
+        #expect(try Shell.out([s.binary, "runtime", "ps", "--root", rtRoot, "--format", "json", own]).hasPrefix("["))
+        #expect(try Shell.out([s.binary, "runtime", "--root", rtRoot, "state", own]).contains("\"running\""))
+
+        // runc on request, for run --rm, -it and a detached container
+        let env = ["DOCKBUILD_OCI_RUNTIME": "runc"]
+        let r = try s.db(["run", "--rm", "busybox:test", "sh", "-c", "echo via-runc; echo e >&2; exit 3"], env: env)
+        #expect(r.status == 3 && r.out == "via-runc\n" && r.err == "e\n", "\(r)")
+        let tty = try ScenarioTests.underPTY(s, "\(s.binary) run -it --rm --root \(s.root) busybox:test tty", env: env)
+        #expect(tty.0 == 0 && tty.1.contains("/dev/pts/0"), "\(tty)")
+        let viaRunc = try s.ok(["run", "-d", "--name", "viarunc", "busybox:test", "sleep", "300"], env: env)
+        #expect(try ScenarioTests.recordedRuntime(s, viaRunc) == [runc])
+        #expect(try Shell.out(["ps", "-eo", "args"]).contains("\(runc) --root \(s.root)/runtime run"))
+        // no variable now: exec, stop and rm still go to runc
+        #expect(try s.ok(["exec", "viarunc", "echo", "still-runc"]) == "still-runc")
+        try s.ok(["stop", "-t", "1", "viarunc"])
+        #expect(try s.ok(["ps", "-a", "--format", "{{.Names}} {{.State}}"]).split(separator: "\n").contains("viarunc exited"))
+        try s.ok(["rm", "viarunc"])
+        try s.ok(["rm", "-f", "own"])
+        #expect(try s.ok(["ps", "-aq"]) == "")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(s.root)/runtime")) ?? []).isEmpty, "runtime state left behind")
     }
 }
 

@@ -41,7 +41,7 @@ enum ContainerCLI {
         let fd = try AttachClient.connect(m, id: id)
         if rec.tty { AttachClient.sendSize(fd) }
         try launch.waitStarted()
-        let rt = try m.runtime()
+        let rt = try m.runtime(for: id)
         let code = AttachClient.run(socket: fd, tty: rec.tty, forwardStdin: stdin && rec.openStdin) { sig in
             try? rt.kill(id, signal: String(sig))
         }

@@ -147,8 +147,8 @@ struct AttachCommand: ParsableCommand {
             guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running: start it with `dockbuild start -a \(c.name)`") }
             let fd = try AttachClient.connect(m, id: c.id)
             if c.record.tty { AttachClient.sendSize(fd) }
-            let rt = try m.runtime()
             let id = c.id
+            let rt = try m.runtime(for: id)
             let code = AttachClient.run(socket: fd, tty: c.record.tty, forwardStdin: !noStdin && c.record.openStdin) { sig in
                 try? rt.kill(id, signal: String(sig))
             }

@@ -13,9 +13,12 @@ struct RuntimeCommand: ParsableCommand {
                       RuntimeUpdate.self, RuntimePause.self, RuntimeResume.self, RuntimeEvents.self]
     )
     @OptionGroup var globals: RuntimeGlobals
+
+    func validate() throws { RuntimeGlobals.beforeVerb.set(globals) }
 }
 
-/// runc's global flags. Only --root changes anything; the rest are accepted for compatibility.
+/// runc's global flags, given before the verb. Only --root changes anything; the rest are
+/// accepted for compatibility. The parent command records them (`beforeVerb`) for the verb.
 struct RuntimeGlobals: ParsableArguments {
     @Option(name: .long, help: "Directory for container state (default: /run/dockbuild as root).")
     var root: String?
@@ -30,7 +33,31 @@ struct RuntimeGlobals: ParsableArguments {
     @Option(name: .long, help: "Accepted for runc compatibility.")
     var rootless: String?
 
-    var runtime: Runtime { Runtime(root: root ?? Runtime.defaultRoot) }
+    /// The values the parent command parsed; a verb falls back to them.
+    static let beforeVerb = Recorded()
+
+    final class Recorded: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: RuntimeGlobals?
+        func set(_ v: RuntimeGlobals) { lock.lock(); value = v; lock.unlock() }
+        var root: String? { lock.lock(); defer { lock.unlock() }; return value?.root }
+    }
+}
+
+/// The global flags again, on every verb, so that they may also follow it
+/// (`runtime exec --root R ID CMD`), as runc accepts. (A verb cannot reuse
+/// `RuntimeGlobals` itself: ArgumentParser would hand it the parent's values and
+/// leave the flags after a pass-through verb such as `exec` unparsed.)
+struct RuntimeVerbGlobals: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Directory for container state (also accepted before the verb).", visibility: .hidden))
+    var root: String?
+    @Option(name: .long, help: .hidden) var log: String?
+    @Option(name: .customLong("log-format"), help: .hidden) var logFormat: String?
+    @Flag(name: .long, help: .hidden) var debug = false
+    @Flag(name: .customLong("systemd-cgroup"), help: .hidden) var systemdCgroup = false
+    @Option(name: .long, help: .hidden) var rootless: String?
+
+    var runtime: Runtime { Runtime(root: root ?? RuntimeGlobals.beforeVerb.root ?? Runtime.defaultRoot) }
 }
 
 /// Wraps library errors so that ArgumentParser prints our message and exits 1.

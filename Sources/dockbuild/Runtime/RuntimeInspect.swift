@@ -4,7 +4,7 @@ import Runtime
 
 struct RuntimeExec: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a process in a running container.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Option(name: .customLong("console-socket"), help: "Unix socket that receives the pty master with --tty.") var consoleSocket: String?
     @Option(name: .long, help: "Working directory in the container.") var cwd: String?
     @Option(name: [.short, .long], help: "Environment variable KEY=VALUE; repeatable.") var env: [String] = []
@@ -75,7 +75,7 @@ struct RuntimeExec: ParsableCommand {
 
 struct RuntimeList: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List containers.", aliases: ["ls"])
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Option(name: [.short, .long], help: "table or json.") var format: String = "table"
     @Flag(name: [.short, .long], help: "Print only ids.") var quiet = false
     func run() throws {
@@ -99,7 +99,7 @@ struct RuntimeList: ParsableCommand {
 
 struct RuntimePs: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ps", abstract: "List the processes of a container.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Option(name: [.short, .long], help: "table or json.") var format: String = "table"
     @Argument(help: "Container id.") var id: String
     @Argument(parsing: .captureForPassthrough, help: "Options for ps(1).") var psArgs: [String] = []
@@ -159,7 +159,7 @@ struct RuntimeSpecCommand: ParsableCommand {
 
 struct RuntimeUpdate: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "update", abstract: "Change the resource limits of a running container.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Option(name: [.short, .long], help: "JSON file with linux.resources (- for stdin).") var resources: String?
     @Option(name: .long, help: "Memory limit in bytes.") var memory: Int64?
     @Option(name: .customLong("memory-reservation"), help: "Memory soft limit in bytes.") var memoryReservation: Int64?
@@ -207,7 +207,7 @@ struct RuntimeUpdate: ParsableCommand {
 
 struct RuntimeEvents: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "events", abstract: "Print resource usage of a container as JSON.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Flag(name: .long, help: "Print the statistics once and exit.") var stats = false
     @Option(name: .long, help: "Seconds between samples.") var interval: Double = 5
     @Argument(help: "Container id.") var id: String
@@ -215,8 +215,7 @@ struct RuntimeEvents: ParsableCommand {
         try runtimeFail {
             let rt = globals.runtime
             repeat {
-                let data = try rt.stats(id: id)
-                let obj: [String: Any] = ["type": "stats", "id": id, "data": data]
+                let obj: [String: Any] = ["type": "stats", "id": id, "data": try rt.runcStats(id: id)]
                 let json = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                 print(String(decoding: json, as: UTF8.self))
                 if stats { return }

@@ -27,7 +27,7 @@ struct CreateFlags: ParsableArguments {
 
 struct RuntimeCreate: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container; it waits for `start`.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @OptionGroup var flags: CreateFlags
     @Argument(help: "Container id.") var id: String
 
@@ -38,14 +38,14 @@ struct RuntimeCreate: ParsableCommand {
 
 struct RuntimeStart: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Run the process of a created container.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Argument(help: "Container id.") var id: String
     func run() throws { try runtimeFail { try globals.runtime.start(id: id) } }
 }
 
 struct RuntimeState: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "state", abstract: "Print a container's state as JSON.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Argument(help: "Container id.") var id: String
     func run() throws {
         try runtimeFail {
@@ -59,7 +59,7 @@ struct RuntimeState: ParsableCommand {
 
 struct RuntimeKill: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal (default SIGTERM) to a container.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Flag(name: [.short, .long], help: "Signal every process in the container.") var all = false
     @Argument(help: "Container id.") var id: String
     @Argument(help: "Signal name or number.") var signal: String = "SIGTERM"
@@ -74,7 +74,7 @@ struct RuntimeKill: ParsableCommand {
 
 struct RuntimeDelete: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a stopped container and its cgroup.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Flag(name: [.short, .long], help: "Kill it first if it is still running.") var force = false
     @Argument(help: "Container id.") var id: String
     func run() throws { try runtimeFail { try globals.runtime.delete(id: id, force: force) } }
@@ -82,7 +82,7 @@ struct RuntimeDelete: ParsableCommand {
 
 struct RuntimeRun: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Create and start a container, wait for it, delete it.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @OptionGroup var flags: CreateFlags
     @Flag(name: [.short, .long], help: "Do not wait for the container.") var detach = false
     @Flag(name: .long, help: "Keep the container's state after it exits.") var keep = false
@@ -90,15 +90,7 @@ struct RuntimeRun: ParsableCommand {
     func run() throws {
         var code: Int32 = 0
         try runtimeFail {
-            let rt = globals.runtime
-            if keep && !detach {
-                let s = try rt.create(id: id, bundle: flags.bundle, options: flags.options)
-                try rt.start(id: id)
-                _ = s
-                code = try rt.wait(id: id)
-            } else {
-                code = try rt.run(id: id, bundle: flags.bundle, options: flags.options, detach: detach)
-            }
+            code = try globals.runtime.run(id: id, bundle: flags.bundle, options: flags.options, detach: detach, keep: keep)
         }
         if code != 0 { throw ExitCode(code) }
     }
@@ -106,14 +98,14 @@ struct RuntimeRun: ParsableCommand {
 
 struct RuntimePause: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pause", abstract: "Freeze all processes of a container.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Argument(help: "Container id.") var id: String
     func run() throws { try runtimeFail { try globals.runtime.pause(id: id) } }
 }
 
 struct RuntimeResume: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "resume", abstract: "Thaw a paused container.")
-    @OptionGroup var globals: RuntimeGlobals
+    @OptionGroup var globals: RuntimeVerbGlobals
     @Argument(help: "Container id.") var id: String
     func run() throws { try runtimeFail { try globals.runtime.resume(id: id) } }
 }
