@@ -204,10 +204,11 @@ public final class ContainerManager: Sendable {
         return out
     }
 
-    /// A static init for `--init` (tini, docker-init or catatonit on the host).
+    /// A static init for `--init`: docker-init, tini-static (Debian's tini package) or catatonit
+    /// from the host; a dynamically linked tini is the last resort (it needs libc in the image).
     func initBinary(_ r: ContainerRecord) -> String? {
         guard r.initProcess else { return nil }
-        for n in ["docker-init", "tini-static", "tini", "catatonit"] { if let p = Shell.which(n) { return p } }
+        for n in ["docker-init", "tini-static", "catatonit", "tini"] { if let p = Shell.which(n) { return p } }
         return nil
     }
 

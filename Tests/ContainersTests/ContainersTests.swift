@@ -37,6 +37,12 @@ private func curl(_ args: [String]) -> (Int32, String) {
         #expect(ep == "via entrypoint")
         let none = try s.ok(["run", "--rm", "--network", "none", "busybox:test", "sh", "-c", "ls /sys/class/net"])
         #expect(none == "lo")
+        // --init: a static init (Debian's tini-static) is PID 1, the command its child; exit codes pass through
+        let ps = try s.ok(["run", "--rm", "--network", "none", "--init", "busybox:test", "ps", "-o", "pid,args"])
+        let pid1 = ps.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("1 ") }
+        #expect(pid1?.contains("/dev/init -- ps") == true, "docker's layout: the init at /dev/init\n\(ps)")
+        #expect(ps.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == "2 ps -o pid,args" }, "\(ps)")
+        #expect(try s.db(["run", "--rm", "--network", "none", "--init", "busybox:test", "sh", "-c", "exit 4"]).status == 4)
     }
 
     @Test func webServerPortsVolumesLifecycle() throws {
