@@ -26,12 +26,7 @@ public final class Transport: Sendable {
     public let options: TransportOptions
     private let pool = HandlePool()
 
-    private static let globalInit: Bool = {
-        curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
-    }()
-
     public init(options: TransportOptions = TransportOptions()) {
-        _ = Transport.globalInit
         self.options = options
     }
 
@@ -62,7 +57,11 @@ final class HandlePool: @unchecked Sendable {
 
     func take() throws -> CurlHandle {
         if let h = lock.withLock({ idle.popLast() }) { return h }
-        guard let h = CurlHandle() else { throw RegistryError.local("libcurl could not create a handle (out of memory?)") }
+        guard let h = CurlHandle() else {
+            // libcurl is loaded on first use (ccurl.h): say why when it is not there.
+            let why = String(cString: dockbuild_curl_error())
+            throw RegistryError.local(why.isEmpty ? "libcurl could not create a handle (out of memory?)" : why)
+        }
         return h
     }
 
@@ -102,19 +101,19 @@ final class CurlHandle: @unchecked Sendable {
     let errorBuffer: UnsafeMutablePointer<CChar>
 
     init?() {
-        guard let e = curl_easy_init() else { return nil }
+        guard let e = dockbuild_curl_easy_init() else { return nil }
         easy = e
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     }
 
     deinit {
-        curl_easy_cleanup(easy)
+        dockbuild_curl_easy_cleanup(easy)
         errorBuffer.deallocate()
     }
 
     func perform(_ request: HTTPRequest, sink: (any BodySink)?, options: TransportOptions) throws -> HTTPResponse {
-        curl_easy_reset(easy)
+        dockbuild_curl_easy_reset(easy)
         errorBuffer[0] = 0
         let state = TransferState(sink: sink)
         let userdata = Unmanaged.passUnretained(state).toOpaque()
@@ -156,9 +155,9 @@ final class CurlHandle: @unchecked Sendable {
         _ = dockbuild_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, userdata)
 
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { if let headerList { curl_slist_free_all(headerList) } }
+        defer { if let headerList { dockbuild_curl_slist_free_all(headerList) } }
         for h in request.headers {
-            headerList = curl_slist_append(headerList, "\(h.name): \(h.value)")
+            headerList = dockbuild_curl_slist_append(headerList, "\(h.name): \(h.value)")
         }
 
         var fileToClose: Int32 = -1
@@ -177,7 +176,7 @@ final class CurlHandle: @unchecked Sendable {
             _ = dockbuild_curl_setopt_long(easy, CURLOPT_UPLOAD, 1)
             if method != "PUT" { _ = dockbuild_curl_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method) }
             _ = dockbuild_curl_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.length))
-            headerList = curl_slist_append(headerList, "Expect:")
+            headerList = dockbuild_curl_slist_append(headerList, "Expect:")
             switch request.body {
             case .none:
                 state.uploadData = Data()
@@ -207,10 +206,10 @@ final class CurlHandle: @unchecked Sendable {
         }
         if let headerList { _ = dockbuild_curl_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList) }
 
-        let code = curl_easy_perform(easy)
+        let code = dockbuild_curl_easy_perform(easy)
         if let failure = state.failure { throw failure }
         if code != CURLE_OK {
-            let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
+            let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: dockbuild_curl_easy_strerror(code))
             throw RegistryError.transport(url: urlString, message: detail, retryable: CurlHandle.retryable(code))
         }
         var status = 0
