@@ -37,6 +37,9 @@ private func curl(_ args: [String]) -> (Int32, String) {
         #expect(ep == "via entrypoint")
         let none = try s.ok(["run", "--rm", "--network", "none", "busybox:test", "sh", "-c", "ls /sys/class/net"])
         #expect(none == "lo")
+        // several names: an error for one is reported and the others still run (exit 1)
+        let missing = try s.db(["stop", "nosuch", "nosuch2"])
+        #expect(missing.status == 1 && missing.err.contains("no such container: nosuch2"), "\(missing.err)")
         // --init: a static init (Debian's tini-static) is PID 1, the command its child; exit codes pass through
         let ps = try s.ok(["run", "--rm", "--network", "none", "--init", "busybox:test", "ps", "-o", "pid,args"])
         let pid1 = ps.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("1 ") }

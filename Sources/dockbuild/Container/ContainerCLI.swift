@@ -29,6 +29,28 @@ enum ContainerCLI {
 
     static func out(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
 
+    /// Runs `body` for each named container, as docker's multi-container verbs do: an error for
+    /// one (no such container, refused) is printed and the others still run; the exit code is 1
+    /// when any failed.
+    static func forEach(_ global: GlobalOptions, _ refs: [String],
+                        _ body: (ContainerManager, Container, String) throws -> Void) throws {
+        try guarded {
+            let m = try manager(global)
+            var failed = false
+            for ref in refs {
+                do {
+                    try body(m, try m.store.lookup(ref), ref)
+                } catch let e as ExitCode {
+                    throw e
+                } catch {
+                    FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+
     /// Starts (and attaches to, unless detached) a container; returns its exit code when attached.
     static func startContainer(_ m: ContainerManager, id: String, global: GlobalOptions, attach: Bool, stdin: Bool) throws -> Int32? {
         let rec = try m.store.record(id)

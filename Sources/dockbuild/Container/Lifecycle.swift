@@ -38,13 +38,9 @@ struct StopCommand: ParsableCommand {
     @Argument var containers: [String]
 
     func run() throws {
-        try ContainerCLI.guarded {
-            let m = try ContainerCLI.manager(global)
-            for ref in containers {
-                let c = try m.store.lookup(ref)
-                try m.stop(c.id, timeout: time)
-                ContainerCLI.out(ref)
-            }
+        try ContainerCLI.forEach(global, containers) { m, c, ref in
+            try m.stop(c.id, timeout: time)
+            ContainerCLI.out(ref)
         }
     }
 }
@@ -57,14 +53,10 @@ struct RestartCommand: ParsableCommand {
     @Argument var containers: [String]
 
     func run() throws {
-        try ContainerCLI.guarded {
-            let m = try ContainerCLI.manager(global)
-            for ref in containers {
-                let c = try m.store.lookup(ref)
-                try m.stop(c.id, timeout: time)
-                _ = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: false, stdin: false)
-                ContainerCLI.out(ref)
-            }
+        try ContainerCLI.forEach(global, containers) { m, c, ref in
+            try m.stop(c.id, timeout: time)
+            _ = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: false, stdin: false)
+            ContainerCLI.out(ref)
         }
     }
 }
@@ -77,14 +69,10 @@ struct KillCommand: ParsableCommand {
     @Argument var containers: [String]
 
     func run() throws {
-        try ContainerCLI.guarded {
-            let m = try ContainerCLI.manager(global)
-            for ref in containers {
-                let c = try m.store.lookup(ref)
-                let sig = signal.uppercased().hasPrefix("SIG") || Int(signal) != nil ? signal.uppercased() : "SIG\(signal.uppercased())"
-                try m.kill(c.id, signal: sig)
-                ContainerCLI.out(ref)
-            }
+        let sig = signal.uppercased().hasPrefix("SIG") || Int(signal) != nil ? signal.uppercased() : "SIG\(signal.uppercased())"
+        try ContainerCLI.forEach(global, containers) { m, c, ref in
+            try m.kill(c.id, signal: sig)
+            ContainerCLI.out(ref)
         }
     }
 }
@@ -98,20 +86,9 @@ struct RmCommand: ParsableCommand {
     @Argument var containers: [String]
 
     func run() throws {
-        try ContainerCLI.guarded {
-            let m = try ContainerCLI.manager(global)
-            var failed = false
-            for ref in containers {
-                do {
-                    let c = try m.store.lookup(ref)
-                    try m.remove(c.id, force: force, volumes: volumes)
-                    ContainerCLI.out(ref)
-                } catch {
-                    FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
-                    failed = true
-                }
-            }
-            if failed { throw ExitCode(1) }
+        try ContainerCLI.forEach(global, containers) { m, c, ref in
+            try m.remove(c.id, force: force, volumes: volumes)
+            ContainerCLI.out(ref)
         }
     }
 }

@@ -71,14 +71,10 @@ struct UpdateCommand: ParsableCommand {
     @Argument var containers: [String]
 
     func run() throws {
-        try ContainerCLI.guarded {
-            let m = try ContainerCLI.manager(global)
-            for ref in containers {
-                let c = try m.store.lookup(ref)
-                try m.update(c.id, memory: try memory.map(parseBytes), memorySwap: try memorySwap.map(parseBytes),
-                             nanoCpus: cpus.map { Int64(($0 * 1e9).rounded()) }, pidsLimit: pidsLimit)
-                ContainerCLI.out(ref)
-            }
+        try ContainerCLI.forEach(global, containers) { m, c, ref in
+            try m.update(c.id, memory: try memory.map(parseBytes), memorySwap: try memorySwap.map(parseBytes),
+                         nanoCpus: cpus.map { Int64(($0 * 1e9).rounded()) }, pidsLimit: pidsLimit)
+            ContainerCLI.out(ref)
         }
     }
 }
