@@ -114,7 +114,7 @@ for r in $(seq "$RUNS"); do
   start_registry "push-sk-$r"
   timed push_sk skopeo copy -q --dest-tls-verify=false "oci:$L:bench" "docker://$REG/bench/img:1"
   start_registry "push-db-$r"
-  timed push_db "$BIN" push --root "$WORK/db-root" -q "$SEED/bench/img:1" "$REG/bench/img:1"; got=$OUT
+  timed push_db "$BIN" push --root "$WORK/db-root" -q ${DB_PUSH_ARGS:-} "$SEED/bench/img:1" "$REG/bench/img:1"; got=$OUT
   [ "$got" = "sha256:$md" ] || { echo "dockbuild push printed $got, expected sha256:$md" >&2; exit 1; }
   rd=$(skopeo inspect --tls-verify=false --raw "docker://$REG/bench/img:1" | sha256sum | cut -d' ' -f1)
   [ "$rd" = "$md" ] || { echo "pushed manifest digest $rd differs" >&2; exit 1; }
