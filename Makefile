@@ -19,7 +19,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
+		apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null || \
 		{ echo "make deps: apt-get failed; install these as root:$$missing" >&2; exit 1; }; \
 	fi
 
