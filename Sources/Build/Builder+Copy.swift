@@ -1,3 +1,4 @@
+import Archive
 import Foundation
 import OCI
 import ImageStore
@@ -85,15 +86,22 @@ extension Builder {
                 continue
             }
             if let fromState {
-                if fromRoot == nil { fromRoot = try mountedRoot(fromState) }
-                let matched = try globMatches(root: fromRoot!.path, pattern: word, skip: { _ in false }, line: ins.line, kw: kw)
-                sources += matched.map { CopySource(abs: fromRoot!.path + ($0.isEmpty ? "" : "/" + $0), rel: $0, ctxRel: nil) }
+                let root: String
+                if let fromRoot { root = fromRoot.path } else {
+                    let mounted = try mountedRoot(fromState)
+                    fromRoot = mounted
+                    root = mounted.path
+                }
+                for rel in try globMatches(root: root, pattern: word, skip: { _ in false }, line: ins.line, kw: kw) {
+                    sources.append(CopySource(abs: try sourcePath(root: root, rel: rel, line: ins.line, kw: kw), rel: rel, ctxRel: nil))
+                }
             } else {
                 guard let ctx = options.contextDir else {
                     throw err(ins.line, "\(kw) \(word): this build has no context (Dockerfile from stdin); give a context directory")
                 }
-                let matched = try globMatches(root: ctx, pattern: word, skip: { self.ignore.matches($0) }, line: ins.line, kw: kw)
-                sources += matched.map { CopySource(abs: ctx + ($0.isEmpty ? "" : "/" + $0), rel: $0, ctxRel: $0) }
+                for rel in try globMatches(root: ctx, pattern: word, skip: { self.ignore.matches($0) }, line: ins.line, kw: kw) {
+                    sources.append(CopySource(abs: try sourcePath(root: ctx, rel: rel, line: ins.line, kw: kw), rel: rel, ctxRel: rel))
+                }
             }
         }
         // Heredoc sources come after the paths, as BuildKit copies them.
@@ -176,9 +184,16 @@ extension Builder {
 
     /// Expands a source pattern under `root` (wildcards per path component); a plain path must exist.
     func globMatches(root: String, pattern: String, skip: (String) -> Bool, line: Int, kw: String) throws -> [String] {
+        // Every look under `root` goes through symlinks as if `root` were `/`: a context
+        // symlink to `/etc` never lets a COPY read the host's /etc.
+        func host(_ rel: String, followFinal: Bool = false) throws -> String {
+            do { return try InRootPath.resolve(rel, in: root, followFinal: followFinal) } catch {
+                throw err(line, "\(kw) \(pattern): \(error)")
+            }
+        }
         let clean = cleanPath(pattern)
         if !DockerIgnore.containsWildcards(clean) {
-            if !clean.isEmpty && (skip(clean) || !FS.exists(root + "/" + clean)) {
+            if !clean.isEmpty, try skip(clean) || !FS.exists(host(clean)) {
                 throw err(line, "\(kw) failed: \(pattern) not found in the build context (or excluded by .dockerignore); check the path, it is relative to the context")
             }
             return [clean]
@@ -187,7 +202,7 @@ extension Builder {
         for comp in clean.split(separator: "/").map(String.init) {
             var next: [String] = []
             for base in current {
-                let dir = base.isEmpty ? root : root + "/" + base
+                let dir = try host(base, followFinal: true)
                 if DockerIgnore.containsWildcards(comp) {
                     let matches: [String]
                     do { matches = try FS.list(dir).filter { try DockerIgnore.globMatch(comp, $0) } } catch {
@@ -199,13 +214,21 @@ extension Builder {
                     }
                 } else {
                     let r = base.isEmpty ? comp : base + "/" + comp
-                    if FS.exists(root + "/" + r) && !skip(r) { next.append(r) }
+                    if !skip(r), FS.exists(try host(r)) { next.append(r) }
                 }
             }
             current = next
         }
         if current.isEmpty { throw err(line, "\(kw) failed: no source files were specified (`\(pattern)` matches nothing in the context)") }
         return current.sorted()
+    }
+
+    /// The host path of a matched source: its parent directories resolved inside `root`, the
+    /// source itself (a symlink is copied as a symlink) not followed.
+    func sourcePath(root: String, rel: String, line: Int, kw: String) throws -> String {
+        do { return try InRootPath.resolve(rel, in: root, followFinal: false) } catch {
+            throw err(line, "\(kw) \(rel): \(error)")
+        }
     }
 
     func isArchive(_ path: String) -> Bool {

@@ -1,3 +1,4 @@
+import Archive
 import Foundation
 
 extension ContainerManager {
@@ -23,25 +24,8 @@ extension ContainerManager {
 
     /// Resolves `path` as the container would see it, following symlinks inside `root` only.
     static func resolveInRoot(_ root: String, _ path: String) throws -> String {
-        var parts = path.split(separator: "/").map(String.init)
-        var resolved: [String] = []
-        var hops = 0
-        while !parts.isEmpty {
-            let p = parts.removeFirst()
-            if p == "." || p.isEmpty { continue }
-            if p == ".." { _ = resolved.popLast(); continue }
-            let candidate = root + "/" + (resolved + [p]).joined(separator: "/")
-            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: candidate), !parts.isEmpty || true {
-                hops += 1
-                if hops > 40 { throw ContainersError.invalidArgument("cp: too many symlinks in \(path)") }
-                if parts.isEmpty && false { resolved.append(p); continue }
-                let tparts = target.split(separator: "/").map(String.init)
-                if target.hasPrefix("/") { resolved = [] }
-                parts = tparts + parts
-                continue
-            }
-            resolved.append(p)
+        do { return try InRootPath.resolve(path, in: root) } catch {
+            throw ContainersError.invalidArgument("cp: \(error)")
         }
-        return root + "/" + resolved.joined(separator: "/")
     }
 }

@@ -82,6 +82,25 @@ import ImageStore
         #expect(ws.read(fs + "/work/relative/a.txt") == "a\n")
     }
 
+    @Test func contextSymlinksNeverReachTheHost() throws {
+        let ws = try Workspace()
+        let ctx = ws.dir + "/escape-ctx"
+        try FileManager.default.createDirectory(atPath: ctx + "/etc", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: ctx + "/link", withDestinationPath: "/etc")
+        try "from the context\n".write(toFile: ctx + "/etc/hostname", atomically: true, encoding: .utf8)
+        // link -> /etc resolves inside the context, as if the context were `/`
+        let r = try Builder(store: ws.store, options: BuildOptions(contextDir: ctx, dockerfileText:
+            "FROM busybox:test\nCOPY link/hostname /x\nCOPY li*/host* /w/\n")).build()
+        let fs = try ws.files(r.image)
+        #expect(try String(contentsOfFile: fs + "/x", encoding: .utf8) == "from the context\n")
+        #expect(try String(contentsOfFile: fs + "/w/hostname", encoding: .utf8) == "from the context\n")
+        // and a file only the host has is not found
+        try FileManager.default.removeItem(atPath: ctx + "/etc/hostname")
+        #expect(throws: BuildError.self) {
+            try Builder(store: ws.store, options: BuildOptions(contextDir: ctx, dockerfileText: "FROM busybox:test\nCOPY link/passwd /x\n")).build()
+        }
+    }
+
     @Test func copyOfAMissingOrIgnoredFileFails() throws {
         let ws = try Workspace()
         let ctx = ws.fixture("copy") + "/ctx"

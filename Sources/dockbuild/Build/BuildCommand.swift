@@ -63,8 +63,8 @@ struct BuildCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: context, isDirectory: &isDir), isDir.boolValue else {
                 throw ValidationError("context \(context) is not a directory; give a directory or - for standard input")
             }
-            contextDir = (context as NSString).standardizingPath
-            if !contextDir!.hasPrefix("/") { contextDir = FileManager.default.currentDirectoryPath + "/" + contextDir! }
+            let dir = (context as NSString).standardizingPath
+            contextDir = dir.hasPrefix("/") ? dir : FileManager.default.currentDirectoryPath + "/" + dir
         }
         if dockerfileText == nil {
             if file == "-" {

@@ -28,16 +28,7 @@ struct DockerfileParseCommand: ParsableCommand {
     var file: String?
 
     func run() throws {
-        let path = file ?? "Dockerfile"
-        let data: Data
-        if path == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let d = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("cannot read \(path): no such file or not readable")
-            }
-            data = d
-        }
+        let (path, data) = try DockerfileInput.read(file)
         let text = String(decoding: data, as: UTF8.self)
         let name = path == "-" ? "<stdin>" : path
         do {

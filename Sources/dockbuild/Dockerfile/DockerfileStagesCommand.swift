@@ -27,16 +27,7 @@ struct DockerfileStagesCommand: ParsableCommand {
     var file: String?
 
     func run() throws {
-        let path = file ?? "Dockerfile"
-        let data: Data
-        if path == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let d = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("cannot read \(path): no such file or not readable")
-            }
-            data = d
-        }
+        let (path, data) = try DockerfileInput.read(file)
         var values: [String: String] = [:]
         for arg in buildArgs {
             guard let eq = arg.firstIndex(of: "=") else {
