@@ -12,6 +12,8 @@ public enum LayerApplier {
         /// Turn them into overlayfs whiteouts (0/0 character devices, `trusted.overlay.opaque=y`),
         /// for a directory used as an overlay lower layer. Needs root.
         case overlay
+        /// Not a layer but a plain archive (Dockerfile `ADD x.tar.gz`): `.wh.` names are files.
+        case literal
     }
 
     public struct Options: Sendable {
@@ -281,7 +283,7 @@ private final class Applier {
         let key = Array(comps.joined(separator: [0x2f]))
 
         // Whiteouts.
-        if base.starts(with: Array(".wh.".utf8)) {
+        if options.whiteouts != .literal, base.starts(with: Array(".wh.".utf8)) {
             if options.whiteouts == .overlay { return try overlayWhiteout(base: base, parent: parentComps, name: name) }
             if base == Array(".wh..wh..opq".utf8) {
                 let dir = try root.directory(parentComps, create: true)

@@ -242,17 +242,14 @@ extension Builder {
         return head.count >= 262 && Array(head[257..<262]) == Array("ustar".utf8)
     }
 
-    /// Extracts a (compressed) tar with GNU tar, which detects gzip, bzip2, xz and zstd.
+    /// Extracts a local archive for ADD (tar; gzip, bzip2, xz or zstd) with Archive's applier, so
+    /// no entry, `..`, absolute name or symlink in it can write outside `dir`.
     func extract(_ file: String, into dir: String, line: Int) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["tar", "-x", "-p", "--same-owner", "--numeric-owner", "-f", file, "-C", dir]
-        let errPipe = Pipe()
-        p.standardError = errPipe
-        try p.run()
-        let msg = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        if p.terminationStatus != 0 { throw err(line, "ADD: cannot extract \((file as NSString).lastPathComponent): \(msg)") }
+        do {
+            try LayerApplier.apply(layer: file, to: dir, options: .init(whiteouts: .literal))
+        } catch {
+            throw err(line, "ADD: cannot extract \((file as NSString).lastPathComponent): \(error)")
+        }
     }
 
     /// ADD of a URL: fetched with curl, verified against `--checksum` when given.

@@ -101,6 +101,21 @@ import ImageStore
         }
     }
 
+    @Test func addOfAHostileArchiveWritesNothingOutside() throws {
+        let ws = try Workspace()
+        let ctx = ws.dir + "/evil-ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        let outside = ws.dir + "/outside-\(UUID().uuidString.prefix(6))"
+        let script = "import tarfile,io,sys\nt=tarfile.open(sys.argv[1],'w')\nd=b'pwned'\n"
+            + "i=tarfile.TarInfo(sys.argv[2]); i.size=len(d); t.addfile(i,io.BytesIO(d)); t.close()"
+        let (st, out) = try sh(["python3", "-c", script, ctx + "/evil.tar", "../../../../../../.." + outside])
+        try #require(st == 0, "\(out)")
+        #expect(throws: BuildError.self) {
+            try Builder(store: ws.store, options: BuildOptions(contextDir: ctx, dockerfileText: "FROM busybox:test\nADD evil.tar /e/\n")).build()
+        }
+        #expect(!FileManager.default.fileExists(atPath: outside))
+    }
+
     @Test func copyOfAMissingOrIgnoredFileFails() throws {
         let ws = try Workspace()
         let ctx = ws.fixture("copy") + "/ctx"
