@@ -92,7 +92,9 @@ final class DecompressingReader {
     }
 
     private func openLibarchive() throws {
-        guard let a = archive_read_new() else { throw ArchiveError.compression("cannot create a libarchive reader") }
+        guard let a = archive_read_new() else {
+            throw ArchiveError.compression(dockbuild_archive_load_error().map { String(cString: $0) } ?? "cannot create a libarchive reader")
+        }
         archive = a
         archive_read_support_filter_all(a)
         archive_read_support_format_raw(a)

@@ -53,7 +53,9 @@ public enum LayerApplier {
             try check(diffID: source.finishDigest(), expected: options.expectedDiffID, path: path)
             return
         }
-        guard let a = archive_read_new() else { throw ArchiveError.compression("cannot create a libarchive reader") }
+        guard let a = archive_read_new() else {
+            throw ArchiveError.compression(dockbuild_archive_load_error().map { String(cString: $0) } ?? "cannot create a libarchive reader")
+        }
         defer { archive_read_free(a) }
         archive_read_support_format_tar(a)
         archive_read_support_format_gnutar(a)

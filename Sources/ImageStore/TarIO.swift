@@ -112,8 +112,11 @@ final class TarWriter {
 enum TarReader {
     final class Handle {
         let a: OpaquePointer
-        init(raw: Bool) {
-            a = archive_read_new()
+        init(raw: Bool) throws {
+            guard let a = archive_read_new() else {
+                throw ImageStoreError.unsupported(dockbuild_archive_load_error().map { String(cString: $0) } ?? "cannot create a libarchive reader")
+            }
+            self.a = a
             if raw {
                 archive_read_support_format_raw(a)
             } else {
@@ -140,7 +143,7 @@ enum TarReader {
     /// streams the entry's bytes. Truncated or damaged archives throw, naming `what`.
     static func forEachEntry(path: String, what: String,
                              _ body: (Entry, (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Void) throws {
-        let h = Handle(raw: false)
+        let h = try Handle(raw: false)
         let rc = path == "-" ? archive_read_open_fd(h.a, 0, 1 << 20) : archive_read_open_filename(h.a, path, 1 << 20)
         guard rc == ARCHIVE_OK else {
             let hint = h.error.contains("Unrecognized") ? " (expected a tar archive, plain or compressed)" : ""
@@ -197,7 +200,7 @@ enum TarReader {
 
     /// Streams the decompressed bytes of `path` (gzip, zstd, ... or plain) into `sink`.
     static func decompress(path: String, what: String, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let h = Handle(raw: true)
+        let h = try Handle(raw: true)
         guard archive_read_open_filename(h.a, path, 1 << 20) == ARCHIVE_OK else {
             throw ImageStoreError.invalidContent("cannot read \(what): \(h.error)")
         }

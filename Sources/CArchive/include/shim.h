@@ -10,6 +10,14 @@
 #include <sys/types.h>
 #include <sys/xattr.h>
 
+/* libarchive is loaded with dlopen on first use (loader.c defines the archive_* functions
+ * dockbuild calls and forwards them): linked, it brings eight more shared libraries (libxml2,
+ * ICU, nettle, acl, lzma, lz4, bz2) into every start of the dockbuild binary, whose dynamic
+ * linking cost several milliseconds of commands that never read an archive, such as
+ * `dockbuild runtime run`. archive_read_new() returns NULL when the library cannot be loaded;
+ * dockbuild_archive_load_error() says why. */
+const char *dockbuild_archive_load_error(void);
+
 /* System calls the Archive module needs that Swift's Glibc module does not surface
  * (variadic syscall(2), <sys/xattr.h>). */
 
