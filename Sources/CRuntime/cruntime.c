@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "cruntime.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -759,6 +760,26 @@ static int ns_order(uint32_t flag) {
     }
 }
 
+/* Descriptors the runtime's caller handed down (pipes, the socket a parent
+ * watches to learn that the runtime exited) are close-on-exec by now, but the
+ * container process only execs at `start`: until then it would keep them
+ * open, and a caller of `create` that waits for EOF would wait for `start`.
+ * Close them here, as execve would, keeping the plan's socket and console. */
+static void close_inherited(int keep1, int keep2) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return;
+    int self = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        int fd = atoi(e->d_name);
+        if (fd < 3 || fd == self || fd == keep1 || fd == keep2) continue;
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0 && (fl & FD_CLOEXEC)) close(fd);
+    }
+    closedir(d);
+}
+
 __attribute__((noreturn))
 static void stage0(int sock) {
     g_sock = sock;
@@ -773,6 +794,7 @@ static void stage0(int sock) {
     trace("stage0");
     struct plan pl;
     read_plan(g_sock, &pl);
+    close_inherited(g_sock, pl.console_fd);
     trace("plan read");
     /* Opened before any user namespace exists: the fifo belongs to host root.
      * O_RDWR never blocks; the container process later blocks reading it. */
