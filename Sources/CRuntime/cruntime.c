@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -69,7 +70,9 @@ struct hook { uint32_t timeout; char *path; struct strv args, env; };
 struct plan {
     uint32_t mode, clone_flags, root_prop, root_slave;
     int userns_maps, readonly_root, nnp, terminal, no_pivot, sync_hooks, dev_symlinks, setsid, dev_bind;
-    int console_fd, has_oom, has_caps, has_umask, has_uid;
+    int console_fd, has_oom, has_caps, has_umask, has_uid, has_persona;
+    uint32_t persona;
+    char *time_offsets;
     int32_t oom;
     uint32_t uid, gid, umask_v;
     uint32_t *groups; size_t ngroups;
@@ -269,6 +272,8 @@ static void read_plan(int fd, struct plan *pl) {
         case CR_DEV_SYMLINKS: pl->dev_symlinks = 1; break;
         case CR_SETSID: pl->setsid = 1; break;
         case CR_MOUNT_DEV_BIND: pl->dev_bind = 1; break;
+        case CR_PERSONALITY: pl->persona = u32at(p); pl->has_persona = 1; break;
+        case CR_TIME_OFFSETS: pl->time_offsets = p; break;
         default: break;
         }
     }
@@ -719,6 +724,8 @@ static void container_process(struct plan *pl, int fifo) {
     }
     if (pl->cwd && chdir(pl->cwd) < 0 && errno != EACCES) die("chdir %s", pl->cwd);
     char *exe = resolve_exe(pl);
+    /* Before seccomp, which may allow only some personas. */
+    if (pl->has_persona && personality(pl->persona) < 0) die("personality 0x%x", pl->persona);
     if (!pl->nnp) load_seccomp(pl);
     set_credentials(pl);
     if (pl->cwd && chdir(pl->cwd) < 0) die("chdir %s", pl->cwd);
@@ -826,6 +833,14 @@ static void stage0(int sock) {
     }
     uint32_t rest = pl.clone_flags & ~(uint32_t)CLONE_NEWUSER;
     if (rest && unshare((int)rest) < 0) die("unshare namespaces 0x%x", rest);
+    /* A new time namespace takes its offsets now: after unshare (they belong
+     * to the namespace our children enter) and before a process enters it. */
+    if (pl.time_offsets && pl.time_offsets[0]) {
+        int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) die("open /proc/self/timens_offsets");
+        if (write_all(fd, pl.time_offsets, strlen(pl.time_offsets)) < 0) die("write time namespace offsets");
+        close(fd);
+    }
     trace("unshared");
 
     /* The child waits until its pid has been reported, so replies arrive in order. */

@@ -60,6 +60,8 @@ enum cr_record {
     CR_ROOT_SLAVE = 37,     /* u32 flags to apply to / before setup (default MS_REC|MS_SLAVE) */
     CR_MOUNT_DEV_BIND = 38, /* bind device nodes from the host instead of mknod */
     CR_CHDIR_ROOTLESS = 39,
+    CR_PERSONALITY = 40,    /* u32 personality(2) persona, set before exec */
+    CR_TIME_OFFSETS = 41,   /* timens_offsets text, written after unshare(CLONE_NEWTIME) */
 };
 
 enum cr_mount_kind { CR_MOUNT_NORMAL = 0, CR_MOUNT_BIND = 1 };
