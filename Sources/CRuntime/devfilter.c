@@ -156,7 +156,7 @@ int cruntime_devfilter_count(int cgfd) {
 int cruntime_devfilter_apply(int cgfd, const struct cr_dev_rule *rules, size_t n, int default_allow,
                              char *err, size_t errsz) {
     long count = cruntime_devfilter_program(rules, n, default_allow, NULL, 0);
-    if (count > 4096) { seterr(err, errsz, "%zu device rules make a program of %ld instructions; the kernel takes 4096", n, count); errno = E2BIG; return -1; }
+    if (count > 1000000) { seterr(err, errsz, "%zu device rules make a program of %ld instructions, more than the kernel loads", n, count); errno = E2BIG; return -1; }
     struct bpf_insn *prog = calloc((size_t)count, sizeof *prog);
     if (!prog) { seterr(err, errsz, "out of memory"); return -1; }
     cruntime_devfilter_program(rules, n, default_allow, prog, (size_t)count);
