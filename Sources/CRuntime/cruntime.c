@@ -951,9 +951,10 @@ pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], c
      * joining), the hook itself runs in the container's namespaces. */
     int exe = open(path, O_RDONLY);
     if (exe < 0) { dprintf(2, "hook %s: %s\n", path, strerror(errno)); _exit(127); }
-    static const char *names[] = { "user", "ipc", "uts", "net", "cgroup", "mnt" };
-    int fds[6];
-    for (int i = 0; i < 6; i++) {
+    static const char *names[] = { "user", "ipc", "uts", "net", "cgroup", "time", "mnt" };
+    enum { NNS = sizeof names / sizeof names[0] };
+    int fds[NNS];
+    for (int i = 0; i < NNS; i++) {
         char p[64], q[64];
         snprintf(p, sizeof p, "/proc/%d/ns/%s", (int)target, names[i]);
         snprintf(q, sizeof q, "/proc/self/ns/%s", names[i]);
@@ -962,7 +963,7 @@ pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], c
         if (stat(p, &a) == 0 && stat(q, &b) == 0 && (a.st_ino != b.st_ino || a.st_dev != b.st_dev))
             fds[i] = open(p, O_RDONLY | O_CLOEXEC);
     }
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < NNS; i++) {
         if (fds[i] < 0) continue;
         if (setns(fds[i], 0) < 0) { dprintf(2, "hook %s: join %s namespace: %s\n", path, names[i], strerror(errno)); _exit(127); }
         close(fds[i]);

@@ -95,9 +95,24 @@ extension Cgroup {
             }
         }
         if rc != 0 {
+            let e = errno
             let msg = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            // Inside a user namespace bpf(2) is out of reach, and such a
+            // container cannot make or open host device nodes anyway: go on
+            // without the program, as runc does, but say so.
+            if (e == EPERM || e == EACCES) && Cgroup.inUserNamespace {
+                let note = "dockbuild runtime: warning: cgroup v2 device rules for \(dir) not enforced (running in a user namespace): \(msg)\n"
+                _ = note.withCString { write(2, $0, strlen($0)) }
+                return
+            }
             throw RuntimeError(.cgroup, "cgroup v2 device rules for \(dir): \(msg)")
         }
+    }
+
+    /// True when this process runs in a user namespace (not the initial one).
+    static var inUserNamespace: Bool {
+        let map = (Sys.readFile("/proc/self/uid_map") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })
+        return map != ["0", "0", "4294967295"]
     }
 
     /// Number of device programs dockbuild attached to the v2 directory (nil when it cannot be asked).

@@ -34,6 +34,10 @@ struct LinuxExtrasTests {
         var s = b.spec(["sh", "-c", "cat /proc/uptime; readlink /proc/self/ns/time; cat /proc/self/timens_offsets"])
         s.linux?.namespaces?.append(.init(type: "time"))
         s.linux?.timeOffsets = ["boottime": .init(secs: 10 * day, nanosecs: 0), "monotonic": .init(secs: 3 * day)]
+        // A createContainer hook runs in the container's namespaces, the time namespace too.
+        var hooks = RuntimeSpec.Hooks()
+        hooks.createContainer = [.init(path: b.rootfs + "/bin/busybox", args: ["busybox", "sh", "-c", "cat /proc/uptime > \(b.dir)/hook-uptime"])]
+        s.hooks = hooks
         let r = try b.run(s)
         #expect(r.code == 0, "stderr: \(r.err)")
         let lines = r.out.split(separator: "\n")
@@ -44,6 +48,8 @@ struct LinuxExtrasTests {
         #expect(lines.count == 4 && String(lines[1]) != hostNS, "a time namespace of its own: \(r.out)")
         let offsets = lines.dropFirst(2).map { $0.split(separator: " ").joined(separator: " ") }
         #expect(offsets.sorted() == ["boottime 864000 0", "monotonic 259200 0"], "\(r.out)")
+        let inHook = Double((readFile(b.dir + "/hook-uptime") ?? "").split(separator: " ").first ?? "") ?? 0
+        #expect(inHook >= hostUptime + Double(10 * day), "uptime in the createContainer hook: \(inHook)")
 
         // exec enters the same namespace and sees the same clock.
         var l = b.spec(["sleep", "100"])
