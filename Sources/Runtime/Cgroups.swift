@@ -23,10 +23,10 @@ public struct Cgroup: Codable, Sendable, Equatable {
         var v1: [Hierarchy] = []
         var v2: Hierarchy?
         for line in (Sys.readFile("/proc/self/mountinfo") ?? "").split(separator: "\n") {
-            let parts = line.components(separatedBy: " - ")
-            guard parts.count == 2 else { continue }
-            let pre = parts[0].split(separator: " ")
-            let post = parts[1].split(separator: " ")
+            // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS"
+            let fields = line.split(separator: " ")
+            guard let dash = fields.firstIndex(of: "-") else { continue }
+            let pre = fields[..<dash], post = Array(fields[(dash + 1)...])
             guard pre.count >= 5, post.count >= 3 else { continue }
             let root = String(pre[3]), mp = String(pre[4])
             if post[0] == "cgroup2" {

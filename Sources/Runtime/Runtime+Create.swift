@@ -12,18 +12,28 @@ extension Runtime {
         Trace.mark("create")
         try Runtime.validate(id: id)
         let bundle = Sys.absolute(bundle)
-        var spec = try Runtime.loadSpec(bundle: bundle)
+        var (spec, bytes) = try Runtime.loadSpecAndBytes(bundle: bundle)
         Trace.mark("spec loaded")
         if !options.cdiDevices.isEmpty {
             let registry = try CDIRegistry.load()
             try registry.apply(options.cdiDevices, to: &spec)
         }
-        return try create(id: id, bundle: bundle, spec: spec, options: options)
+        let record = try createRecord(id: id, bundle: bundle, spec: spec, options: options,
+                                      specJSON: options.cdiDevices.isEmpty ? bytes : nil)
+        return publicState(record, status: "created")
     }
 
     /// Creates a container from an in-memory spec (the bundle directory is still
     /// where relative paths such as `root.path` are resolved).
     public func create(id: String, bundle: String, spec: RuntimeSpec, options: CreateOptions) throws -> ContainerState {
+        let record = try createRecord(id: id, bundle: bundle, spec: spec, options: options)
+        return publicState(record, status: "created")
+    }
+
+    /// `create`, returning the record it saved (so `run` need not read it back).
+    /// `specJSON`: the bytes `spec` was decoded from, if it was not changed since.
+    func createRecord(id: String, bundle: String, spec: RuntimeSpec, options: CreateOptions,
+                      specJSON: Data? = nil) throws -> ContainerRecord {
         try Runtime.validate(id: id)
         let bundle = Sys.absolute(bundle)
         let major = spec.ociVersion.split(separator: ".").first
@@ -64,15 +74,15 @@ extension Runtime {
             guard spec.process != nil else {
                 // No process: the container exists (created) but `start` must fail.
                 let record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
-                                             created: Runtime.now(), spec: spec, cgroup: cgroup)
+                                             created: Runtime.now(), spec: spec, cgroup: cgroup, specJSON: specJSON)
                 try saveRecord(record)
-                return publicState(record, status: "created")
+                return record
             }
             Trace.mark("cgroup ready")
             var plan = try Runtime.containerPlan(spec: spec, rootfs: rootfs, bundle: bundle, cgroup: cg,
                                                  fifo: fifo, options: options)
             var record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
-                                         created: Runtime.now(), spec: spec, cgroup: cgroup)
+                                         created: Runtime.now(), spec: spec, cgroup: cgroup, specJSON: specJSON)
             plan.finish()
             let pid = try launch(plan: plan, options: options, cgroup: made, spec: spec, applyResources: applyResources) { pid in
                 record.pid = pid
@@ -86,7 +96,7 @@ extension Runtime {
             if let pf = options.pidFile {
                 try Sys.writeAtomic(Sys.absolute(pf), Data("\(pid)".utf8))
             }
-            return publicState(record, status: "created")
+            return record
         } catch {
             undo()
             throw error

@@ -76,7 +76,7 @@ extension Runtime {
     public func run(id: String, bundle: String, options: CreateOptions = CreateOptions(), detach: Bool = false,
                     keep: Bool = false) throws -> Int32 {
         let bundle = Sys.absolute(bundle)
-        var spec = try Runtime.loadSpec(bundle: bundle)
+        var (spec, bytes) = try Runtime.loadSpecAndBytes(bundle: bundle)
         if !options.cdiDevices.isEmpty {
             try CDIRegistry.load().apply(options.cdiDevices, to: &spec)
         }
@@ -86,10 +86,12 @@ extension Runtime {
             relay = try TerminalRelay(input: options.stdin ?? 0, output: options.stdout ?? 1)
             options.consoleConnection = relay?.theirs
         }
-        let state = try create(id: id, bundle: bundle, spec: spec, options: options)
+        // The record stays in memory: start and delete need not read state.json back.
+        let record = try createRecord(id: id, bundle: bundle, spec: spec, options: options,
+                                      specJSON: options.cdiDevices.isEmpty ? bytes : nil)
         do {
             try relay?.start(consoleSize: spec.process?.consoleSize)
-            try start(id: id)
+            try start(record: record)
         } catch {
             relay?.finish()
             try? delete(id: id, force: true)
@@ -97,10 +99,10 @@ extension Runtime {
         }
         Trace.mark("started")
         if detach { return 0 }
-        let code = Runtime.waitForwarding(state.pid)
+        let code = Runtime.waitForwarding(record.pid)
         relay?.finish()
         Trace.mark("exited")
-        if !keep { try? delete(id: id, force: true) }
+        if !keep { try? delete(record: record, force: true) }
         Trace.mark("deleted")
         return code
     }

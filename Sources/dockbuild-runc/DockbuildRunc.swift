@@ -1,11 +1,11 @@
 import ArgumentParser
+import Foundation
 import Runtime
 
 /// `dockbuild-runc`: the runtime commands alone, as a runc-compatible binary
 /// (`dockbuild-runc --root DIR run --bundle B ID`). It links only the Runtime
 /// library, so it starts in a fraction of the full CLI's time; the verbs are
 /// the same source files as `dockbuild runtime` (symlinked from Sources/dockbuild/Runtime).
-@main
 struct DockbuildRunc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dockbuild-runc",
@@ -16,4 +16,15 @@ struct DockbuildRunc: ParsableCommand {
     @OptionGroup var globals: RuntimeGlobals
 
     func validate() throws { RuntimeGlobals.beforeVerb.set(globals) }
+}
+
+/// The per-container verbs take the hand-written parser; everything else ArgumentParser.
+@main
+enum DockbuildRuncMain {
+    static func main() {
+        if let call = RuntimeFastPath.parse(Array(CommandLine.arguments.dropFirst())) {
+            exit(RuntimeFastPath.execute(call))
+        }
+        DockbuildRunc.main()
+    }
 }

@@ -1,0 +1,147 @@
+import Foundation
+import Runtime
+
+/// The verbs an engine calls once per container (create, start, state, kill, delete, run),
+/// parsed by hand. ArgumentParser builds its whole command tree through reflection before it
+/// looks at an argument; that was about a quarter of a container's start-to-exit time. Any
+/// call this parser is not sure of (help, an unknown flag, a missing value, another verb)
+/// returns nil and goes to ArgumentParser, so errors and help read the same either way.
+enum RuntimeFastPath {
+    enum Verb: String { case create, start, state, kill, delete, run }
+
+    struct Call {
+        var verb: Verb
+        var root: String?
+        var bundle = "."
+        var consoleSocket: String?
+        var pidFile: String?
+        var noPivot = false
+        var preserveFDs = 0
+        var cdiDevices: [String] = []
+        var detach = false
+        var keep = false
+        var force = false
+        var all = false
+        var positionals: [String] = []
+    }
+
+    /// `args` without the program name (and without `runtime` for the full CLI).
+    static func parse(_ args: [String]) -> Call? {
+        var i = 0
+        var root: String?
+        // runc's global flags, before or after the verb: true when taken, false when not
+        // a global flag, nil when malformed.
+        func global(_ name: String, _ inline: String?) -> Bool? {
+            switch name {
+            case "--debug", "--systemd-cgroup": return inline == nil ? true : nil
+            case "--root", "--log", "--log-format", "--rootless":
+                let value: String
+                if let inline { value = inline } else {
+                    guard i + 1 < args.count else { return nil }
+                    i += 1
+                    value = args[i]
+                }
+                if name == "--root" { root = value }
+                return true
+            default: return false
+            }
+        }
+        func split(_ a: String) -> (String, String?) {
+            guard a.hasPrefix("--"), let eq = a.firstIndex(of: "=") else { return (a, nil) }
+            return (String(a[..<eq]), String(a[a.index(after: eq)...]))
+        }
+        while i < args.count, args[i].hasPrefix("-") {
+            let (name, inline) = split(args[i])
+            guard global(name, inline) == true else { return nil }
+            i += 1
+        }
+        guard i < args.count, let verb = Verb(rawValue: args[i]) else { return nil }
+        i += 1
+        var call = Call(verb: verb)
+        let createLike = verb == .create || verb == .run
+        while i < args.count {
+            let a = args[i]
+            if a == "--" {
+                call.positionals += args[(i + 1)...]
+                break
+            }
+            guard a.hasPrefix("-"), a != "-" else {
+                call.positionals.append(a)
+                i += 1
+                continue
+            }
+            let (name, inline) = split(a)
+            switch global(name, inline) {
+            case .none: return nil
+            case .some(true): i += 1; continue
+            case .some(false): break
+            }
+            func value() -> String? {
+                if let inline { return inline }
+                guard i + 1 < args.count else { return nil }
+                i += 1
+                return args[i]
+            }
+            switch (name, createLike) {
+            case ("-b", true), ("--bundle", true): guard let v = value() else { return nil }; call.bundle = v
+            case ("--console-socket", true): guard let v = value() else { return nil }; call.consoleSocket = v
+            case ("--pid-file", true): guard let v = value() else { return nil }; call.pidFile = v
+            case ("--preserve-fds", true):
+                guard let v = value(), let n = Int(v), n >= 0 else { return nil }
+                call.preserveFDs = n
+            case ("--cdi-device", true): guard let v = value() else { return nil }; call.cdiDevices.append(v)
+            case ("--no-pivot", true) where inline == nil: call.noPivot = true
+            case ("--no-new-keyring", true) where inline == nil: break
+            case ("-d", true) where verb == .run && inline == nil, ("--detach", true) where verb == .run && inline == nil:
+                call.detach = true
+            case ("--keep", true) where verb == .run && inline == nil: call.keep = true
+            case ("-f", false) where verb == .delete && inline == nil, ("--force", false) where verb == .delete && inline == nil:
+                call.force = true
+            case ("-a", false) where verb == .kill && inline == nil, ("--all", false) where verb == .kill && inline == nil:
+                call.all = true
+            default: return nil
+            }
+            i += 1
+        }
+        let wanted = verb == .kill ? 1...2 : 1...1
+        guard wanted.contains(call.positionals.count), !call.positionals[0].isEmpty else { return nil }
+        call.root = root
+        return call
+    }
+
+    /// Runs a parsed call; returns the process's exit code (1 with a message on stderr on error).
+    static func execute(_ call: Call) -> Int32 {
+        let runtime = Runtime(root: call.root ?? Runtime.defaultRoot)
+        let id = call.positionals[0]
+        var options = CreateOptions(consoleSocket: call.consoleSocket, pidFile: call.pidFile,
+                                    noPivot: call.noPivot, preserveFDs: call.preserveFDs)
+        options.cdiDevices = call.cdiDevices
+        do {
+            switch call.verb {
+            case .create: _ = try runtime.create(id: id, bundle: call.bundle, options: options)
+            case .start: try runtime.start(id: id)
+            case .delete: try runtime.delete(id: id, force: call.force)
+            case .run:
+                return try runtime.run(id: id, bundle: call.bundle, options: options, detach: call.detach, keep: call.keep)
+            case .state:
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try enc.encode(try runtime.state(id: id)), as: UTF8.self))
+            case .kill:
+                let name = call.positionals.count > 1 ? call.positionals[1] : "SIGTERM"
+                guard let sig = runtimeSignal(name) else {
+                    FileHandle.standardError.write(Data("dockbuild runtime: unknown signal \"\(name)\"\n".utf8))
+                    return 1
+                }
+                try runtime.kill(id: id, signal: sig, all: call.all)
+            }
+        } catch let e as RuntimeError {
+            FileHandle.standardError.write(Data("dockbuild runtime: \(e.message)\n".utf8))
+            return 1
+        } catch {
+            FileHandle.standardError.write(Data("dockbuild runtime: \(error)\n".utf8))
+            return 1
+        }
+        return 0
+    }
+}
