@@ -801,8 +801,9 @@ static void stage0(int sock) {
     trace("stage0");
     struct plan pl;
     read_plan(g_sock, &pl);
-    close_inherited(g_sock, pl.console_fd);
     trace("plan read");
+    close_inherited(g_sock, pl.console_fd);
+    trace("inherited fds closed");
     /* Opened before any user namespace exists: the fifo belongs to host root.
      * O_RDWR never blocks; the container process later blocks reading it. */
     int fifo = -1;
