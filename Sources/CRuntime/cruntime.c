@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "cruntime.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -29,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -68,7 +70,9 @@ struct hook { uint32_t timeout; char *path; struct strv args, env; };
 struct plan {
     uint32_t mode, clone_flags, root_prop, root_slave;
     int userns_maps, readonly_root, nnp, terminal, no_pivot, sync_hooks, dev_symlinks, setsid, dev_bind;
-    int console_fd, has_oom, has_caps, has_umask, has_uid;
+    int console_fd, has_oom, has_caps, has_umask, has_uid, has_persona;
+    uint32_t persona;
+    char *time_offsets;
     int32_t oom;
     uint32_t uid, gid, umask_v;
     uint32_t *groups; size_t ngroups;
@@ -268,6 +272,8 @@ static void read_plan(int fd, struct plan *pl) {
         case CR_DEV_SYMLINKS: pl->dev_symlinks = 1; break;
         case CR_SETSID: pl->setsid = 1; break;
         case CR_MOUNT_DEV_BIND: pl->dev_bind = 1; break;
+        case CR_PERSONALITY: pl->persona = u32at(p); pl->has_persona = 1; break;
+        case CR_TIME_OFFSETS: pl->time_offsets = p; break;
         default: break;
         }
     }
@@ -718,6 +724,8 @@ static void container_process(struct plan *pl, int fifo) {
     }
     if (pl->cwd && chdir(pl->cwd) < 0 && errno != EACCES) die("chdir %s", pl->cwd);
     char *exe = resolve_exe(pl);
+    /* Before seccomp, which may allow only some personas. */
+    if (pl->has_persona && personality(pl->persona) < 0) die("personality 0x%x", pl->persona);
     if (!pl->nnp) load_seccomp(pl);
     set_credentials(pl);
     if (pl->cwd && chdir(pl->cwd) < 0) die("chdir %s", pl->cwd);
@@ -759,6 +767,26 @@ static int ns_order(uint32_t flag) {
     }
 }
 
+/* Descriptors the runtime's caller handed down (pipes, the socket a parent
+ * watches to learn that the runtime exited) are close-on-exec by now, but the
+ * container process only execs at `start`: until then it would keep them
+ * open, and a caller of `create` that waits for EOF would wait for `start`.
+ * Close them here, as execve would, keeping the plan's socket and console. */
+static void close_inherited(int keep1, int keep2) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return;
+    int self = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        int fd = atoi(e->d_name);
+        if (fd < 3 || fd == self || fd == keep1 || fd == keep2) continue;
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0 && (fl & FD_CLOEXEC)) close(fd);
+    }
+    closedir(d);
+}
+
 __attribute__((noreturn))
 static void stage0(int sock) {
     g_sock = sock;
@@ -774,6 +802,8 @@ static void stage0(int sock) {
     struct plan pl;
     read_plan(g_sock, &pl);
     trace("plan read");
+    close_inherited(g_sock, pl.console_fd);
+    trace("inherited fds closed");
     /* Opened before any user namespace exists: the fifo belongs to host root.
      * O_RDWR never blocks; the container process later blocks reading it. */
     int fifo = -1;
@@ -804,6 +834,14 @@ static void stage0(int sock) {
     }
     uint32_t rest = pl.clone_flags & ~(uint32_t)CLONE_NEWUSER;
     if (rest && unshare((int)rest) < 0) die("unshare namespaces 0x%x", rest);
+    /* A new time namespace takes its offsets now: after unshare (they belong
+     * to the namespace our children enter) and before a process enters it. */
+    if (pl.time_offsets && pl.time_offsets[0]) {
+        int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) die("open /proc/self/timens_offsets");
+        if (write_all(fd, pl.time_offsets, strlen(pl.time_offsets)) < 0) die("write time namespace offsets");
+        close(fd);
+    }
     trace("unshared");
 
     /* The child waits until its pid has been reported, so replies arrive in order. */
@@ -914,9 +952,10 @@ pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], c
      * joining), the hook itself runs in the container's namespaces. */
     int exe = open(path, O_RDONLY);
     if (exe < 0) { dprintf(2, "hook %s: %s\n", path, strerror(errno)); _exit(127); }
-    static const char *names[] = { "user", "ipc", "uts", "net", "cgroup", "mnt" };
-    int fds[6];
-    for (int i = 0; i < 6; i++) {
+    static const char *names[] = { "user", "ipc", "uts", "net", "cgroup", "time", "mnt" };
+    enum { NNS = sizeof names / sizeof names[0] };
+    int fds[NNS];
+    for (int i = 0; i < NNS; i++) {
         char p[64], q[64];
         snprintf(p, sizeof p, "/proc/%d/ns/%s", (int)target, names[i]);
         snprintf(q, sizeof q, "/proc/self/ns/%s", names[i]);
@@ -925,7 +964,7 @@ pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], c
         if (stat(p, &a) == 0 && stat(q, &b) == 0 && (a.st_ino != b.st_ino || a.st_dev != b.st_dev))
             fds[i] = open(p, O_RDONLY | O_CLOEXEC);
     }
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < NNS; i++) {
         if (fds[i] < 0) continue;
         if (setns(fds[i], 0) < 0) { dprintf(2, "hook %s: join %s namespace: %s\n", path, names[i], strerror(errno)); _exit(127); }
         close(fds[i]);

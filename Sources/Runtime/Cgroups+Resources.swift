@@ -36,7 +36,11 @@ extension Cgroup {
 
     /// Applies `linux.resources` (also used by `update` on a running container).
     public func apply(_ r: RuntimeSpec.Resources, devices: [RuntimeSpec.Device] = [], initial: Bool = true) throws {
-        if version == "v2" { try applyV2(r); return }
+        if version == "v2" {
+            try applyV2(r)
+            if initial || r.devices != nil { try applyDevicesV2(r.devices ?? [], devices: devices) }
+            return
+        }
         if let m = r.memory {
             if let res = m.reservation { try set("memory", "memory.soft_limit_in_bytes", "\(res)") }
             let swapFile = has("memory", "memory.memsw.limit_in_bytes")
@@ -107,11 +111,7 @@ extension Cgroup {
         }
         // Deny everything, then replay the rules in order.
         // Like runc: the spec's rules first, then the devices every container needs.
-        var all: [RuntimeSpec.DeviceCgroup] = [.init(allow: false, access: "rwm")]
-        all += rules
-        all += Cgroup.defaultAllowedDevices
-        for d in devices where d.type != "p" { all.append(.init(allow: true, type: d.type == "u" ? "c" : d.type, major: d.major, minor: d.minor, access: "rwm")) }
-        for d in all {
+        for d in Cgroup.effectiveDeviceRules(rules, devices: devices) {
             try set("devices", d.allow ? "devices.allow" : "devices.deny", rule(d))
         }
     }

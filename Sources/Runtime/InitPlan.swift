@@ -110,7 +110,7 @@ enum Kernel {
     static let namespaces: [String: (UInt32, String)] = [
         "pid": (0x2000_0000, "pid"), "network": (0x4000_0000, "net"), "mount": (0x0002_0000, "mnt"),
         "ipc": (0x0800_0000, "ipc"), "uts": (0x0400_0000, "uts"), "user": (0x1000_0000, "user"),
-        "cgroup": (0x0200_0000, "cgroup"),
+        "cgroup": (0x0200_0000, "cgroup"), "time": (0x0000_0080, "time"),
     ]
 }
 

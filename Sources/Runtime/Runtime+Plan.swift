@@ -127,6 +127,7 @@ extension Runtime {
             for a in h.args ?? [] { p.string(CR_HOOK_ARG, a) }
             for e in h.env ?? [] { p.string(CR_HOOK_ENV, e) }
         }
+        try linuxExtrasPlan(spec.linux, newTimeNS: flags & 0x80 != 0, into: &p)
         p.string(CR_FIFO, fifo)
         p.flag(CR_SETSID)
         try processPlan(spec.process!, seccomp: spec.linux?.seccomp, into: &p)

@@ -307,13 +307,14 @@ public struct Runtime: Sendable {
         let st = status(of: r)
         guard st != "stopped" else { throw RuntimeError(.invalidState, "container \"\(id)\" is stopped") }
         guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup") }
-        try cg.apply(resources, initial: false)
+        try cg.apply(resources, devices: r.spec.linux?.devices ?? [], initial: false)
         var linux = r.spec.linux ?? RuntimeSpec.Linux()
         var cur = linux.resources ?? RuntimeSpec.Resources()
         if let m = resources.memory { cur.memory = m }
         if let c = resources.cpu { cur.cpu = c }
         if let p = resources.pids { cur.pids = p }
         if let b = resources.blockIO { cur.blockIO = b }
+        if let d = resources.devices { cur.devices = d }
         linux.resources = cur
         r.spec.linux = linux
         try saveRecord(r)

@@ -168,6 +168,8 @@ public struct RuntimeSpec: Codable, Sendable, Equatable {
         public var maskedPaths: [String]?
         public var readonlyPaths: [String]?
         public var mountLabel: String?
+        public var personality: Personality?
+        public var timeOffsets: [String: TimeOffset]?
         public init() {}
     }
 

@@ -13,6 +13,7 @@
  * host byte order, ending with CR_END. Strings are NUL terminated.
  * Replies on the same socket: one byte tag, uint32 length, payload.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -59,6 +60,8 @@ enum cr_record {
     CR_ROOT_SLAVE = 37,     /* u32 flags to apply to / before setup (default MS_REC|MS_SLAVE) */
     CR_MOUNT_DEV_BIND = 38, /* bind device nodes from the host instead of mknod */
     CR_CHDIR_ROOTLESS = 39,
+    CR_PERSONALITY = 40,    /* u32 personality(2) persona, set before exec */
+    CR_TIME_OFFSETS = 41,   /* timens_offsets text, written after unshare(CLONE_NEWTIME) */
 };
 
 enum cr_mount_kind { CR_MOUNT_NORMAL = 0, CR_MOUNT_BIND = 1 };
@@ -97,4 +100,34 @@ int cruntime_prctl_set_child_subreaper(void);
 int cruntime_memfd(const char *name);
 int cruntime_pipe_cloexec(int fds[2]);
 int cruntime_socketpair_cloexec(int fds[2]);
+
+/* ---------- cgroup v2 device rules (devfilter.c) ---------- */
+
+#define CR_DEV_MKNOD 1
+#define CR_DEV_READ 2
+#define CR_DEV_WRITE 4
+
+/* One rule of linux.resources.devices, wildcards already resolved. */
+struct cr_dev_rule {
+    int64_t major;    /* -1: any */
+    int64_t minor;    /* -1: any */
+    char type;        /* 'a' (any), 'b' or 'c' */
+    uint8_t allow;    /* 1 allow, 0 deny */
+    uint8_t access;   /* CR_DEV_* bits */
+    uint8_t pad;
+};
+
+/* Writes the BPF_PROG_TYPE_CGROUP_DEVICE program for `rules` (the last rule
+ * that matches decides; none: `default_allow`) into `out` (struct bpf_insn[],
+ * up to `cap`); returns the number of instructions it needs. */
+long cruntime_devfilter_program(const struct cr_dev_rule *rules, size_t n, int default_allow, void *out, size_t cap);
+
+/* Loads that program, attaches it to the cgroup v2 directory `cgfd`
+ * (BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI) and detaches the device programs
+ * dockbuild attached there before. 0, or -1 with errno and a message in `err`
+ * (the verifier's log when the kernel refuses the program). */
+int cruntime_devfilter_apply(int cgfd, const struct cr_dev_rule *rules, size_t n, int default_allow, char *err, size_t errsz);
+
+/* How many dockbuild device programs are attached to `cgfd`, or -1. */
+int cruntime_devfilter_count(int cgfd);
 #endif
