@@ -64,6 +64,7 @@ extension Runtime {
             var cgroup: Cgroup?
             let linux = spec.linux ?? RuntimeSpec.Linux()
             var cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
+            Trace.mark("cgroup resolved")
             try cg.create()
             let made = cg
             cleanup.append { made.destroy() }

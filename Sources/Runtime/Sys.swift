@@ -6,22 +6,30 @@ import Glibc
 /// Small file-system and process helpers over the raw syscalls.
 enum Sys {
     static func readFile(_ path: String) -> String? {
+        readBytes(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The whole file (a control file in /proc or a cgroup, a config.json) with plain read(2)
+    /// calls: no FileManager, no 64 KiB buffer for a 10-byte file.
+    static func readBytes(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { return nil }
         defer { close(fd) }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
+        var out = [UInt8](repeating: 0, count: 4096)
+        var used = 0
         while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if used == out.count { out.append(contentsOf: repeatElement(0, count: out.count)) }
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + used, $0.count - used) }
             if n < 0 { if errno == EINTR { continue }; return nil }
             if n == 0 { break }
-            out.append(contentsOf: buf[0..<n])
+            used += n
         }
-        return String(decoding: out, as: UTF8.self)
+        out.removeSubrange(used...)
+        return out
     }
 
     static func readData(_ path: String) -> Data? {
-        FileManager.default.contents(atPath: path)
+        readBytes(path).map { Data($0) }
     }
 
     /// Writes a small control file (cgroup, /proc) in one write call.
@@ -65,13 +73,16 @@ enum Sys {
     /// mkdir -p; returns the directories it created, outermost first.
     @discardableResult
     static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws -> [String] {
-        var cur = ""
-        var made: [String] = []
-        for comp in path.split(separator: "/", omittingEmptySubsequences: true) {
-            cur += "/" + comp
-            if mkdir(cur, mode) == 0 { made.append(cur) }
-            else if errno != EEXIST { throw RuntimeError.sys("mkdir \(cur)") }
-        }
+        // Usually only the last component is missing: one mkdir, walking up only on ENOENT.
+        let clean = "/" + path.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
+        if clean == "/" { return [] }
+        if mkdir(clean, mode) == 0 { return [clean] }
+        if errno == EEXIST { return [] }
+        guard errno == ENOENT else { throw RuntimeError.sys("mkdir \(clean)") }
+        let parent = String(clean[..<(clean.lastIndex(of: "/") ?? clean.startIndex)])
+        var made = try mkdirAll(parent.isEmpty ? "/" : parent, mode: mode)
+        if mkdir(clean, mode) == 0 { made.append(clean) }
+        else if errno != EEXIST { throw RuntimeError.sys("mkdir \(clean)") }
         return made
     }
 
