@@ -2,7 +2,7 @@
 # Start-to-exit latency of /bin/true in a busybox bundle: dockbuild vs runc vs crun.
 # Needs root, hyperfine, runc, crun, busybox-static.
 # Usage: bench/runtime.sh [dockbuild-binary [dockbuild-runc-binary]]
-# (build both with: swift build -c release --static-swift-stdlib --product dockbuild --product dockbuild-runc)
+# (build both: swift build -c release --static-swift-stdlib --product dockbuild; then the same with --product dockbuild-runc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-${DOCKBUILD:-.build/release/dockbuild}}
