@@ -83,7 +83,13 @@ extension RegistryClient {
         }
     }
 
-    /// Config and layers of one manifest, several at a time.
+    /// Config and layers of one manifest, `maxConcurrent` uploads at a time, largest first.
+    ///
+    /// Largest first because the registry hashes each blob in one sequential stream: the
+    /// biggest blob bounds the push from below, so it starts at once and the small ones fill
+    /// the other lanes around it (longest-processing-time-first scheduling). The requests that
+    /// come before a blob's bytes (HEAD, mount, the POST opening a session) run ahead of the
+    /// uploads, a lane's worth at a time, so a lane that finishes one blob sends the next at once.
     private func pushManifestTree(_ manifestDesc: Descriptor, store: ImageStore, repo: String, mountFrom: [String],
                                   options: PushOptions, result: inout PushResult) async throws {
         let manifest: ImageManifest
@@ -92,42 +98,90 @@ extension RegistryClient {
         } catch {
             throw RegistryError.local("manifest \(manifestDesc.digest) in the store is invalid: \(error)")
         }
-        let blobs = [(manifest.config, TransferEvent.BlobKind.config)] + manifest.layers.map { ($0, TransferEvent.BlobKind.layer) }
-        for (d, _) in blobs where !store.has(d.digest) {
-            throw RegistryError.local("blob \(d.digest) of \(manifestDesc.digest) is missing from the store at \(store.root); pull or build the image again")
+        var blobs: [(Descriptor, TransferEvent.BlobKind)] = []
+        var seen: Set<Digest> = []
+        for (d, kind) in [(manifest.config, TransferEvent.BlobKind.config)] + manifest.layers.map({ ($0, TransferEvent.BlobKind.layer) })
+        where seen.insert(d.digest).inserted {
+            guard store.has(d.digest) else {
+                throw RegistryError.local("blob \(d.digest) of \(manifestDesc.digest) is missing from the store at \(store.root); pull or build the image again")
+            }
+            blobs.append((d, kind))
         }
+        // Stable: equal sizes keep the manifest's order.
+        blobs = blobs.enumerated().sorted { ($0.element.0.size, $1.offset) > ($1.element.0.size, $0.offset) }.map(\.element)
+
         let progress = options.progress
+        let lanes = max(1, options.maxConcurrent)
+        enum Step: Sendable {
+            case started(Int, BlobUploadStart)
+            case finished(Int)
+        }
         var outcomes: [(BlobUploadOutcome, Int64)] = []
-        try await withThrowingTaskGroup(of: (BlobUploadOutcome, Int64).self) { group in
-            var next = 0
-            var seen: Set<Digest> = []
-            func addNext() {
-                while next < blobs.count {
-                    let (d, kind) = blobs[next]
-                    next += 1
-                    guard seen.insert(d.digest).inserted else { continue }
-                    group.addTask {
-                        progress?(.started(digest: d.digest, kind: kind, total: d.size))
-                        let outcome = try await self.pushBlob(
-                            repo, digest: d.digest, size: d.size, body: .file(path: store.path(for: d.digest), offset: 0, length: d.size),
-                            mountFrom: mountFrom, chunkSize: options.chunkSize,
-                            progress: progress.map { p in { @Sendable n in p(.progress(digest: d.digest, bytes: n)) } })
-                        let ev: TransferEvent.BlobOutcome = switch outcome {
-                        case .alreadyPresent: .presentInRegistry
-                        case let .mounted(from): .mounted(from: from)
-                        case .uploaded: .pushed
+        var sessions: [Int: URL] = [:]  // opened, not committed yet
+        do {
+            try await withThrowingTaskGroup(of: Step.self) { group in
+                var starts: [Int: BlobUploadStart] = [:]
+                var nextStart = 0, nextUpload = 0, starting = 0, uploading = 0
+                func schedule() {
+                    while true {
+                        if uploading < lanes, let s = starts.removeValue(forKey: nextUpload) {
+                            let i = nextUpload
+                            let (d, kind) = blobs[i]
+                            nextUpload += 1
+                            switch s {
+                            case let .done(outcome):
+                                let ev: TransferEvent.BlobOutcome = if case let .mounted(from) = outcome { .mounted(from: from) } else { .presentInRegistry }
+                                progress?(.finished(digest: d.digest, kind: kind, outcome: ev, bytes: d.size))
+                                outcomes.append((outcome, d.size))
+                            case let .session(location):
+                                uploading += 1
+                                group.addTask {
+                                    try await self.finishBlobUpload(
+                                        repo, digest: d.digest, size: d.size,
+                                        body: .file(path: store.path(for: d.digest), offset: 0, length: d.size),
+                                        at: location, chunkSize: options.chunkSize,
+                                        progress: progress.map { p in { @Sendable n in p(.progress(digest: d.digest, bytes: n)) } })
+                                    progress?(.finished(digest: d.digest, kind: kind, outcome: .pushed, bytes: d.size))
+                                    return .finished(i)
+                                }
+                            }
+                            continue
                         }
-                        progress?(.finished(digest: d.digest, kind: kind, outcome: ev, bytes: d.size))
-                        return (outcome, d.size)
+                        // Open sessions at most two lanes' worth ahead of the uploads.
+                        if starting < lanes, nextStart < blobs.count, nextStart < nextUpload + 2 * lanes {
+                            let i = nextStart
+                            let (d, kind) = blobs[i]
+                            nextStart += 1
+                            starting += 1
+                            group.addTask {
+                                progress?(.started(digest: d.digest, kind: kind, total: d.size))
+                                return .started(i, try await self.startBlobUpload(repo, digest: d.digest, size: d.size, mountFrom: mountFrom))
+                            }
+                            continue
+                        }
+                        return
                     }
-                    return
+                }
+                schedule()
+                while let step = try await group.next() {
+                    switch step {
+                    case let .started(i, s):
+                        starting -= 1
+                        starts[i] = s
+                        if case let .session(url) = s { sessions[i] = url }
+                    case let .finished(i):
+                        uploading -= 1
+                        sessions[i] = nil
+                        outcomes.append((.uploaded, blobs[i].0.size))
+                    }
+                    schedule()
                 }
             }
-            for _ in 0..<max(1, options.maxConcurrent) { addNext() }
-            while let r = try await group.next() {
-                outcomes.append(r)
-                addNext()
+        } catch {
+            for (_, url) in sessions.sorted(by: { $0.key < $1.key }) {
+                await cancelUpload(repo, at: url)
             }
+            throw error
         }
         for (o, n) in outcomes {
             switch o {
