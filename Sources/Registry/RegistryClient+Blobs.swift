@@ -125,7 +125,7 @@ extension RegistryClient {
     /// `mountFrom` (repositories of this registry known to hold it), then a monolithic PUT up to
     /// `chunkSize` bytes or chunked PATCHes beyond.
     public func pushBlob(_ repository: String, digest: Digest, size: Int64, body: HTTPBody,
-                         mountFrom: [String] = [], chunkSize: Int64 = 64 << 20,
+                         mountFrom: [String] = [], chunkSize: Int64 = 96 << 20,
                          progress: (@Sendable (Int64) -> Void)? = nil) async throws -> BlobUploadOutcome {
         switch try await startBlobUpload(repository, digest: digest, size: size, mountFrom: mountFrom) {
         case let .done(outcome):

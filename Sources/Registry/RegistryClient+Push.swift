@@ -6,14 +6,18 @@ import OCI
 public struct PushOptions: Sendable {
     /// Blobs uploaded at once.
     public var maxConcurrent = 4
-    /// Blobs larger than this go up in `PATCH` chunks of this size; smaller ones in one `PUT`.
-    public var chunkSize: Int64 = 64 << 20
+    /// Blobs larger than this go up in equal `PATCH` chunks of at most this size; smaller ones
+    /// in one `PUT`. Each request costs the registry an fsync and a saved hash state, and
+    /// distribution drops a session whose request broke (the blob starts over either way), so
+    /// chunks stay large: 96 MiB keeps each request under the 100 MB body limit common on
+    /// proxies in front of registries.
+    public var chunkSize: Int64 = 96 << 20
     /// Repositories of the target registry that may hold the blobs (tried with a cross-repository
     /// mount). Names the store has for the image on the same registry are added automatically.
     public var mountFrom: [String] = []
     public var progress: TransferProgress?
 
-    public init(maxConcurrent: Int = 4, chunkSize: Int64 = 64 << 20, mountFrom: [String] = [], progress: TransferProgress? = nil) {
+    public init(maxConcurrent: Int = 4, chunkSize: Int64 = 96 << 20, mountFrom: [String] = [], progress: TransferProgress? = nil) {
         self.maxConcurrent = maxConcurrent
         self.chunkSize = chunkSize
         self.mountFrom = mountFrom
