@@ -252,6 +252,7 @@ extension RegistryClient {
     /// sessions on their own.
     func cancelUpload(_ repository: String, at location: URL) async {
         var req = HTTPRequest(method: "DELETE", url: location)
+        req.verifyTLS = endpoint.verifyTLS
         if endpoint.owns(location), let a = try? await auth.authorization(for: [RegistryClient.scope(repository, push: true)]) {
             req.setHeader("Authorization", a)
         }

@@ -134,6 +134,10 @@ final class CurlHandle: @unchecked Sendable {
         // Registries compress nothing worth it; ask for identity so digests see the real bytes.
         _ = dockbuild_curl_setopt_pointer(easy, CURLOPT_ACCEPT_ENCODING, nil)
 
+        if !request.verifyTLS {
+            _ = dockbuild_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
+            _ = dockbuild_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 0)
+        }
         if let host = request.url.host, request.url.scheme == "https" {
             let hostPort = request.url.port.map { "\(host):\($0)" } ?? host
             for dir in [hostPort, host] {
