@@ -68,6 +68,12 @@ public enum BlobUploadOutcome: Sendable, Equatable {
     case uploaded
 }
 
+/// A blob after the requests before its bytes: nothing left to send, or an open upload session.
+enum BlobUploadStart: Sendable {
+    case done(BlobUploadOutcome)
+    case session(URL)
+}
+
 extension RegistryClient {
     func blobURL(_ repository: String, _ digest: Digest) -> URL {
         endpoint.url("/v2/\(repository)/blobs/\(digest)")
@@ -119,13 +125,26 @@ extension RegistryClient {
     /// `mountFrom` (repositories of this registry known to hold it), then a monolithic PUT up to
     /// `chunkSize` bytes or chunked PATCHes beyond.
     public func pushBlob(_ repository: String, digest: Digest, size: Int64, body: HTTPBody,
-                         mountFrom: [String] = [], chunkSize: Int64 = 64 << 20,
+                         mountFrom: [String] = [], chunkSize: Int64 = 96 << 20,
                          progress: (@Sendable (Int64) -> Void)? = nil) async throws -> BlobUploadOutcome {
+        switch try await startBlobUpload(repository, digest: digest, size: size, mountFrom: mountFrom) {
+        case let .done(outcome):
+            return outcome
+        case let .session(location):
+            try await finishBlobUpload(repository, digest: digest, size: size, body: body, at: location,
+                                       chunkSize: chunkSize, progress: progress)
+            return .uploaded
+        }
+    }
+
+    /// The requests that come before a blob's bytes: HEAD (the repository may have it), the
+    /// cross-repository mounts, and the POST that opens an upload session. `push` runs these
+    /// ahead of the uploads, so a lane that finishes a blob starts sending the next one at once.
+    func startBlobUpload(_ repository: String, digest: Digest, size: Int64, mountFrom: [String]) async throws -> BlobUploadStart {
         if let existing = try await blobSize(repository, digest, push: true), existing == size || size < 0 {
-            return .alreadyPresent
+            return .done(.alreadyPresent)
         }
         let pushScope = RegistryClient.scope(repository, push: true)
-        var location: URL?
         for source in mountFrom where source != repository {
             var c = URLComponents(url: endpoint.url("/v2/\(repository)/blobs/uploads/"), resolvingAgainstBaseURL: false)
             c?.queryItems = [URLQueryItem(name: "mount", value: digest.description), URLQueryItem(name: "from", value: source)]
@@ -138,25 +157,64 @@ extension RegistryClient {
             } catch RegistryError.unauthorized {
                 continue
             }
-            if resp.status == 201 { return .mounted(from: source) }
-            if resp.status == 202 {
-                location = try uploadLocation(resp, url)
-                break
+            if resp.status == 201 { return .done(.mounted(from: source)) }
+            if resp.status == 202 { return .session(try uploadLocation(resp, url)) }
+        }
+        return .session(try await openUploadSession(repository))
+    }
+
+    /// Sends a blob's bytes into the upload session at `start` and commits it with its digest:
+    /// one `PUT` up to `chunkSize` bytes, `PATCH` chunks with `Content-Range` beyond.
+    ///
+    /// After a broken connection a chunk is resent from where the registry says it stopped.
+    /// Registries that drop a session whose last request broke (distribution answers
+    /// BLOB_UPLOAD_INVALID once the bytes it holds differ from the session state) get a new
+    /// session and the blob again from byte 0, at most twice.
+    func finishBlobUpload(_ repository: String, digest: Digest, size: Int64, body: HTTPBody, at start: URL,
+                          chunkSize: Int64, progress: (@Sendable (Int64) -> Void)?) async throws {
+        var location = start
+        var restarts = 0
+        while true {
+            do {
+                try await sendBlobBytes(repository, digest: digest, size: size, body: body, at: location,
+                                        chunkSize: chunkSize, progress: progress)
+                progress?(size)
+                return
+            } catch let RegistryError.http(status, _, _, errors, _)
+                        where restarts < 2 && RegistryClient.sessionLost(status: status, errors: errors) {
+                restarts += 1
+                location = try await openUploadSession(repository)
             }
         }
-        if location == nil {
-            let url = endpoint.url("/v2/\(repository)/blobs/uploads/")
-            let resp = try await send("POST", url, scopes: [pushScope])
-            guard resp.status == 202 else { throw httpError(resp, "POST", url) }
-            location = try uploadLocation(resp, url)
-        }
-        guard var location else { throw RegistryError.invalidResponse(url: repository, reason: "no upload location") }
+    }
 
+    /// Whether an upload request failed because the registry no longer has the session.
+    static func sessionLost(status: Int, errors: [RegistryErrorDetail]) -> Bool {
+        let codes = Set(errors.map(\.code))
+        return status == 404 && (codes.isEmpty || codes.contains("BLOB_UPLOAD_UNKNOWN") || codes.contains("BLOB_UPLOAD_INVALID"))
+            || status == 400 && codes.contains("BLOB_UPLOAD_INVALID")
+    }
+
+    /// `POST /v2/NAME/blobs/uploads/`: a new upload session.
+    func openUploadSession(_ repository: String) async throws -> URL {
+        let url = endpoint.url("/v2/\(repository)/blobs/uploads/")
+        let resp = try await send("POST", url, scopes: [RegistryClient.scope(repository, push: true)])
+        guard resp.status == 202 else { throw httpError(resp, "POST", url) }
+        return try uploadLocation(resp, url)
+    }
+
+    private func sendBlobBytes(_ repository: String, digest: Digest, size: Int64, body: HTTPBody, at start: URL,
+                               chunkSize: Int64, progress: (@Sendable (Int64) -> Void)?) async throws {
+        let pushScope = RegistryClient.scope(repository, push: true)
+        var location = start
         if size > chunkSize {
+            // Equal pieces of at most chunkSize: no runt request at the end.
+            let pieces = (size + chunkSize - 1) / chunkSize
+            let piece = (size + pieces - 1) / pieces
             var offset: Int64 = 0
             var stalls = 0
             while offset < size {
-                let len = min(chunkSize, size - offset)
+                let len = min(piece, size - offset)
                 let base = offset
                 let req = [HTTPHeader("Content-Type", "application/octet-stream"),
                            HTTPHeader("Content-Range", "\(offset)-\(offset + len - 1)")]
@@ -187,8 +245,18 @@ extension RegistryClient {
             guard resp.status == 201 else { throw httpError(resp, "PUT", url) }
             try checkDigestHeader(resp, digest, url)
         }
-        progress?(size)
-        return .uploaded
+    }
+
+    /// Gives up an upload session (`DELETE`), once and without retries: a push that failed
+    /// leaves no sessions it opened ahead behind. Errors are ignored; registries purge stale
+    /// sessions on their own.
+    func cancelUpload(_ repository: String, at location: URL) async {
+        var req = HTTPRequest(method: "DELETE", url: location)
+        req.verifyTLS = endpoint.verifyTLS
+        if endpoint.owns(location), let a = try? await auth.authorization(for: [RegistryClient.scope(repository, push: true)]) {
+            req.setHeader("Authorization", a)
+        }
+        _ = try? await transport.perform(req)
     }
 
     private func slice(_ body: HTTPBody, _ offset: Int64, _ len: Int64) -> HTTPBody {

@@ -21,27 +21,53 @@ public struct RetryPolicy: Sendable {
 /// `Retry-After`), redirects (dropping `Authorization` when they leave the registry) and
 /// `Range` resume for sinks that can resume.
 public final class RegistryClient: Sendable {
-    public let endpoint: RegistryEndpoint
+    /// The registry; for an insecure one its scheme becomes "http" when HTTPS does not answer.
+    public var endpoint: RegistryEndpoint { endpointState.endpoint }
     public let transport: Transport
     public let retry: RetryPolicy
     let auth: AuthSession
+    let endpointState: EndpointState
 
-    public init(registry: String, insecure: Bool = false, credentials: CredentialSource = .dockerConfig(DockerConfig()),
-                transport: Transport = Transport(), retry: RetryPolicy = RetryPolicy()) {
-        endpoint = RegistryEndpoint(registry: registry, insecure: insecure)
-        self.transport = transport
-        self.retry = retry
-        auth = AuthSession(endpoint: endpoint, transport: transport, source: credentials)
+    public convenience init(registry: String, insecure: Bool = false, credentials: CredentialSource = .dockerConfig(DockerConfig()),
+                            transport: Transport = Transport(), retry: RetryPolicy = RetryPolicy()) {
+        self.init(endpoint: RegistryEndpoint(registry: registry, insecure: insecure), credentials: credentials,
+                  transport: transport, retry: retry)
     }
 
     /// A client for an endpoint whose scheme was chosen by the caller (TLS to a loopback
     /// registry, for instance).
     public init(endpoint: RegistryEndpoint, credentials: CredentialSource = .dockerConfig(DockerConfig()),
                 transport: Transport = Transport(), retry: RetryPolicy = RetryPolicy()) {
-        self.endpoint = endpoint
+        endpointState = EndpointState(endpoint)
         self.transport = transport
         self.retry = retry
-        auth = AuthSession(endpoint: endpoint, transport: transport, source: credentials)
+        auth = AuthSession(endpoint: endpointState, transport: transport, source: credentials)
+    }
+
+    /// For an insecure registry, once: does HTTPS answer (certificate unchecked)? If not, the
+    /// client talks plain HTTP from then on (docker's order for insecure registries).
+    func settleScheme() async {
+        guard endpointState.needsProbe else { return }
+        await endpointState.probe { [transport] e in
+            var req = HTTPRequest(method: "GET", url: e.url("/v2/"))
+            req.verifyTLS = false
+            do {
+                _ = try await transport.perform(req)
+                return e
+            } catch {
+                return e.plainHTTP()
+            }
+        }
+    }
+
+    /// A URL built for this registry before its scheme was settled, with the settled scheme.
+    func settled(_ url: URL) -> URL {
+        let e = endpoint
+        guard e.insecure, url.scheme != e.scheme, let h = url.host, h.lowercased() == e.baseURL.host?.lowercased(),
+              url.port == e.baseURL.port,
+              var c = URLComponents(url: url, resolvingAgainstBaseURL: false) else { return url }
+        c.scheme = e.scheme
+        return c.url ?? url
     }
 
     /// Scope string for a repository (token protocol "Scope").
@@ -51,6 +77,7 @@ public final class RegistryClient: Sendable {
 
     /// Checks that the registry answers and that the configured credentials work (used by login).
     public func checkLogin() async throws {
+        await settleScheme()
         try await auth.ping()
         _ = try await auth.authorization(for: [])
         // With Basic auth, /v2/ itself must now accept us.
@@ -63,7 +90,8 @@ public final class RegistryClient: Sendable {
     public func send(_ method: String, _ url: URL, headers: [HTTPHeader] = [], body: HTTPBody = .none,
                      scopes: [String], sink: (any BodySink)? = nil,
                      uploadProgress: (@Sendable (Int64) -> Void)? = nil) async throws -> HTTPResponse {
-        var url = url
+        await settleScheme()
+        var url = settled(url)
         var method = method
         var body = body
         var attempt = 0
@@ -75,6 +103,7 @@ public final class RegistryClient: Sendable {
             req.uploadProgress = uploadProgress
             let ours = endpoint.owns(url)
             var sentAuth = false
+            if ours { req.verifyTLS = endpoint.verifyTLS }
             if ours, let a = try await auth.authorization(for: scopes) {
                 req.setHeader("Authorization", a)
                 sentAuth = true
@@ -132,5 +161,37 @@ public final class RegistryClient: Sendable {
         }
         return .http(status: resp.status, method: method, url: url.absoluteString, errors: RegistryError.details(from: resp.body),
                      body: String(decoding: resp.body.prefix(300), as: UTF8.self))
+    }
+}
+
+/// The endpoint of a client, settled once for insecure registries (HTTPS or plain HTTP).
+final class EndpointState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: RegistryEndpoint
+    private var settled: Bool
+    private var probing: Task<RegistryEndpoint, Never>?
+
+    init(_ endpoint: RegistryEndpoint) {
+        current = endpoint
+        settled = !endpoint.insecure
+    }
+
+    var endpoint: RegistryEndpoint { lock.withLock { current } }
+    var needsProbe: Bool { lock.withLock { !settled } }
+
+    /// Runs `check` once however many requests ask at the same time; all of them wait for it.
+    func probe(_ check: @escaping @Sendable (RegistryEndpoint) async -> RegistryEndpoint) async {
+        let task: Task<RegistryEndpoint, Never> = lock.withLock {
+            if let probing { return probing }
+            let e = current
+            let t = Task { await check(e) }
+            probing = t
+            return t
+        }
+        let result = await task.value
+        lock.withLock {
+            current = result
+            settled = true
+        }
     }
 }

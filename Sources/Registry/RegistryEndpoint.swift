@@ -8,15 +8,29 @@ public struct RegistryEndpoint: Sendable, Equatable {
     /// `host[:port]` actually contacted.
     public let host: String
     public private(set) var scheme: String
+    /// An `--insecure` registry: HTTPS without checking its certificate, and plain HTTP when
+    /// HTTPS does not answer (the client finds out with its first request), as docker does.
+    public private(set) var insecure = false
+    /// Whether the TLS certificate is checked (false for insecure registries).
+    public var verifyTLS: Bool { !insecure }
 
-    /// `insecure` forces plain HTTP; `localhost`, `127.0.0.0/8` and `::1` get it anyway, as with docker.
+    /// `localhost`, `127.0.0.0/8` and `::1` get plain HTTP, as with docker; `insecure` tries
+    /// HTTPS without verification first, then plain HTTP.
     public init(registry: String, insecure: Bool = false) {
         name = registry
         switch registry {
         case "docker.io", "index.docker.io", "registry-1.docker.io": host = "registry-1.docker.io"
         default: host = registry
         }
-        scheme = (insecure || RegistryEndpoint.isLoopback(registry)) ? "http" : "https"
+        self.insecure = insecure
+        scheme = (!insecure && RegistryEndpoint.isLoopback(registry)) ? "http" : "https"
+    }
+
+    /// The same registry over plain HTTP (an insecure registry whose HTTPS did not answer).
+    func plainHTTP() -> RegistryEndpoint {
+        var e = self
+        e.scheme = "http"
+        return e
     }
 
     /// An endpoint with an explicit scheme ("https" or "http").

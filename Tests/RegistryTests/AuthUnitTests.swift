@@ -28,7 +28,10 @@ struct AuthUnitTests {
         #expect(RegistryEndpoint(registry: "127.3.2.1:80").scheme == "http")
         #expect(RegistryEndpoint(registry: "[::1]:5000").scheme == "http")
         #expect(RegistryEndpoint(registry: "registry.example.com").scheme == "https")
-        #expect(RegistryEndpoint(registry: "registry.example.com", insecure: true).scheme == "http")
+        // --insecure: HTTPS without verification first (plain HTTP if that does not answer).
+        #expect(RegistryEndpoint(registry: "registry.example.com", insecure: true).scheme == "https")
+        #expect(RegistryEndpoint(registry: "registry.example.com", insecure: true).verifyTLS == false)
+        #expect(RegistryEndpoint(registry: "localhost:5000", insecure: true).scheme == "https")
         #expect(RegistryEndpoint(registry: "127.0.0.1.example.com").scheme == "https")
         let hub = RegistryEndpoint(registry: "docker.io")
         #expect(hub.url("/v2/").absoluteString == "https://registry-1.docker.io/v2/")

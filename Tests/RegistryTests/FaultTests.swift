@@ -96,6 +96,68 @@ struct MoreFaultTests {
     }
 
     @Test(arguments: RegistryKind.allCases)
+    func pushSendsLargestBlobFirstAndCancelsSessionsOnFailure(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
+        defer { registry.stop() }
+        let (store, sdir) = try newStore()
+        defer { sdir.remove() }
+        let layers: [[String: Data]] = [["small": randomBytes(20_000, seed: 21)], ["large": randomBytes(900_000, seed: 22)],
+                                        ["medium": randomBytes(300_000, seed: 23)]]
+        let image = try TestImages.make(in: store, tag: "\(registry.host)/order/app:v1", layers: layers)
+        let bySize = ([image.manifest.config] + image.manifest.layers).sorted { $0.size > $1.size }
+
+        // One lane: uploads go strictly largest first.
+        let proxy = try FlakyProxy(upstream: registry.port, fault: .fail500(pathContains: "-never-", count: 0))
+        defer { proxy.stop() }
+        let client = RegistryClient(registry: proxy.host, credentials: .none)
+        let ref = try ImageReference(parsing: "\(proxy.host)/order/app:v1")
+        let result = try await client.push(image.descriptor, from: store, to: ref, options: PushOptions(maxConcurrent: 1))
+        #expect(result.uploadedBlobs == 4)
+        let puts = proxy.log.filter { $0.hasPrefix("PUT") && $0.contains("/blobs/uploads/") }
+        let order = puts.compactMap { line in bySize.firstIndex { line.contains($0.digest.encoded) } }
+        #expect(order == [0, 1, 2, 3], "\(puts)")
+
+        // A blob the registry keeps refusing fails the push; the sessions opened for it and
+        // ahead of it are given back with DELETE.
+        let failing = try FlakyProxy(upstream: registry.port, fault: .fail500(pathContains: "digest=sha256:" + bySize[0].digest.encoded, count: 100))
+        defer { failing.stop() }
+        let bad = RegistryClient(registry: failing.host, credentials: .none, retry: RetryPolicy(maxRetries: 1, baseDelay: 0.01))
+        let ref2 = try ImageReference(parsing: "\(failing.host)/order/other:v1")
+        await #expect(throws: RegistryError.self) {
+            _ = try await bad.push(image.descriptor, from: store, to: ref2, options: PushOptions(maxConcurrent: 1))
+        }
+        #expect(failing.log.contains { $0.hasPrefix("DELETE /v2/order/other/blobs/uploads/") }, "\(failing.log)")
+    }
+
+    @Test(arguments: RegistryKind.allCases)
+    func chunkedPushResumesAfterABrokenPatch(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
+        defer { registry.stop() }
+        let proxy = try FlakyProxy(upstream: registry.port, fault: .cutFirstPatch(afterBytes: 700_000))
+        defer { proxy.stop() }
+        let client = RegistryClient(registry: proxy.host, credentials: .none, retry: RetryPolicy(baseDelay: 0.02))
+        let blob = randomBytes(3_000_000, seed: 13)
+        let digest = Digest.compute(blob)
+        let outcome = try await client.pushBlob("fault/patch", digest: digest, size: Int64(blob.count), body: .data(blob), chunkSize: 1 << 20)
+        #expect(outcome == .uploaded)
+        let direct = RegistryClient(registry: registry.host, credentials: .none)
+        let w = try await direct.fetchBlob("fault/patch", digest, expectedSize: Int64(blob.count)) { MemoryWriter() }
+        #expect((w as? MemoryWriter)?.data == blob)
+        let patches = proxy.log.filter { $0.hasPrefix("PATCH") }
+        switch kind {
+        case .distribution:
+            // distribution drops a session whose bytes no longer match its state: a new session,
+            // the blob again from byte 0.
+            #expect(proxy.log.filter { $0.hasPrefix("POST") }.count == 2, "\(proxy.log)")
+            #expect(patches.filter { $0.contains("Content-Range: 0-") }.count == 3, "\(proxy.log)")
+        case .dockbuild:
+            // dockbuild's server keeps what arrived: the client asks where it stopped and goes on from there.
+            #expect(proxy.log.contains { $0.hasPrefix("GET /v2/fault/patch/blobs/uploads/") }, "\(proxy.log)")
+            #expect(patches.contains { $0.contains("Content-Range: 700000-") }, "\(proxy.log)")
+        }
+    }
+
+    @Test(arguments: RegistryKind.allCases)
     func chunkedPushThroughServerErrors(_ kind: RegistryKind) async throws {
         let registry = try TestRegistry(kind)
         defer { registry.stop() }

@@ -39,5 +39,22 @@ struct TLSTests {
         let good = RegistryClient(endpoint: RegistryEndpoint(registry: registry.host, scheme: "https"), credentials: .none,
                                   transport: Transport(options: untrusted))
         try await roundTrip(good, repo: "tls/test")
+
+        // --insecure: HTTPS with the certificate unchecked, as docker does.
+        let insecure = RegistryClient(registry: registry.host, insecure: true, credentials: .none,
+                                      transport: Transport(options: untrusted))
+        try await roundTrip(insecure, repo: "tls/insecure")
+        #expect(insecure.endpoint.scheme == "https")
+    }
+
+    @Test(arguments: RegistryKind.allCases)
+    func insecureFallsBackToPlainHTTP(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
+        defer { registry.stop() }
+        let client = RegistryClient(registry: registry.host, insecure: true, credentials: .none)
+        try await roundTrip(client, repo: "plain/insecure")
+        #expect(client.endpoint.scheme == "http")
+        // Without --insecure, a registry that is not on loopback is never tried over plain HTTP.
+        #expect(RegistryClient(registry: "registry.example.com", credentials: .none).endpoint.scheme == "https")
     }
 }

@@ -20,7 +20,8 @@ struct BearerToken: Sendable {
 /// bearer tokens cached per scope until shortly before they expire. Concurrent requests for
 /// the same scope share one token request.
 actor AuthSession {
-    let endpoint: RegistryEndpoint
+    let state: EndpointState
+    var endpoint: RegistryEndpoint { state.endpoint }
     let transport: Transport
     let source: CredentialSource
 
@@ -33,8 +34,8 @@ actor AuthSession {
     /// Refresh token returned by the token service (or the stored identity token).
     private var refreshToken: String?
 
-    init(endpoint: RegistryEndpoint, transport: Transport, source: CredentialSource) {
-        self.endpoint = endpoint
+    init(endpoint: EndpointState, transport: Transport, source: CredentialSource) {
+        state = endpoint
         self.transport = transport
         self.source = source
     }
@@ -58,7 +59,9 @@ actor AuthSession {
         var lastError: (any Error)?
         for attempt in 0..<3 {
             do {
-                let resp = try await transport.perform(HTTPRequest(method: "GET", url: url))
+                var req = HTTPRequest(method: "GET", url: url)
+                req.verifyTLS = endpoint.verifyTLS
+                let resp = try await transport.perform(req)
                 if resp.status == 401 {
                     challenge = AuthChallenge.parse(resp.head.headers("www-authenticate")).first { $0.scheme == .bearer }
                         ?? AuthChallenge.parse(resp.head.headers("www-authenticate")).first

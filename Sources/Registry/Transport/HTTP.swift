@@ -35,6 +35,8 @@ public struct HTTPRequest: Sendable {
     public var body: HTTPBody
     /// Called with the bytes uploaded so far, from the transport thread (uploads only).
     public var uploadProgress: (@Sendable (Int64) -> Void)?
+    /// False for `--insecure` registries: TLS without checking the certificate (as docker does).
+    public var verifyTLS = true
 
     public init(method: String = "GET", url: URL, headers: [HTTPHeader] = [], body: HTTPBody = .none) {
         self.method = method

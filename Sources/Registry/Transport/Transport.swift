@@ -134,6 +134,10 @@ final class CurlHandle: @unchecked Sendable {
         // Registries compress nothing worth it; ask for identity so digests see the real bytes.
         _ = dockbuild_curl_setopt_pointer(easy, CURLOPT_ACCEPT_ENCODING, nil)
 
+        if !request.verifyTLS {
+            _ = dockbuild_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
+            _ = dockbuild_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 0)
+        }
         if let host = request.url.host, request.url.scheme == "https" {
             let hostPort = request.url.port.map { "\(host):\($0)" } ?? host
             for dir in [hostPort, host] {
@@ -206,7 +210,9 @@ final class CurlHandle: @unchecked Sendable {
         }
         if let headerList { _ = dockbuild_curl_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList) }
 
+        let traceStart = RegistryTrace.enabled ? RegistryTrace.elapsedMs() : 0
         let code = dockbuild_curl_easy_perform(easy)
+        if RegistryTrace.enabled { trace(method, request, code, start: traceStart) }
         if let failure = state.failure { throw failure }
         if code != CURLE_OK {
             let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: dockbuild_curl_easy_strerror(code))
@@ -220,6 +226,28 @@ final class CurlHandle: @unchecked Sendable {
             state.streaming = try sink.begin(state.head)
         }
         return HTTPResponse(head: state.head, body: state.collected, streamed: state.streaming)
+    }
+
+    /// The trace line of the transfer just performed (see `RegistryTrace`).
+    private func trace(_ method: String, _ request: HTTPRequest, _ code: CURLcode, start: Double) {
+        let end = RegistryTrace.elapsedMs()
+        var status = 0
+        _ = dockbuild_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        var connects = 0
+        _ = dockbuild_curl_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &connects)
+        func off(_ i: CURLINFO) -> Int64 {
+            var v: curl_off_t = 0
+            _ = dockbuild_curl_getinfo_off(easy, i, &v)
+            return Int64(v)
+        }
+        func ms(_ us: Int64) -> String { String(format: "%.1f", Double(us) / 1000) }
+        let up = off(CURLINFO_SIZE_UPLOAD_T), down = off(CURLINFO_SIZE_DOWNLOAD_T)
+        let pre = off(CURLINFO_PRETRANSFER_TIME_T), first = off(CURLINFO_STARTTRANSFER_TIME_T), total = off(CURLINFO_TOTAL_TIME_T)
+        var path = request.url.path
+        if let q = request.url.query { path += "?" + q.prefix(24) }
+        RegistryTrace.emit(String(format: "registry-trace %9.1f %9.1f ms", start, end)
+            + " \(method) \(path) -> \(code == CURLE_OK ? String(status) : "curl error \(code.rawValue)")"
+            + " up=\(up) down=\(down) new-conn=\(connects) pretransfer=\(ms(pre)) first-byte=\(ms(first)) total=\(ms(total))")
     }
 
     static func retryable(_ code: CURLcode) -> Bool {

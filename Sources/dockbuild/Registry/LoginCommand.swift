@@ -22,7 +22,7 @@ struct LoginCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Read the password from stdin.")
     var passwordStdin = false
 
-    @Flag(name: .long, help: "Talk plain HTTP to the registry.")
+    @Flag(name: .long, help: "HTTPS without checking the certificate, else plain HTTP (localhost and 127.0.0.0/8 get plain HTTP anyway).")
     var insecure = false
 
     @Argument(help: "Registry host[:port] (default: docker.io).")

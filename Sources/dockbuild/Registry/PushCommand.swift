@@ -19,7 +19,7 @@ struct PushCommand: AsyncParsableCommand {
     @OptionGroup var transfer: RegistryTransferOptions
 
     @Option(name: .long, help: "Blobs larger than this many MiB are uploaded in chunks of this size.")
-    var chunkSize: Int = 64
+    var chunkSize: Int = 96
 
     @Option(name: .long, help: "A repository of the target registry to try mounting blobs from (repeatable).")
     var mountFrom: [String] = []

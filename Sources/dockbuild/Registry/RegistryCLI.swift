@@ -5,7 +5,7 @@ import Registry
 
 /// Options shared by pull and push.
 struct RegistryTransferOptions: ParsableArguments {
-    @Flag(name: .long, help: "Talk plain HTTP to the registry (localhost and 127.0.0.0/8 always are).")
+    @Flag(name: .long, help: "HTTPS without checking the certificate, else plain HTTP (localhost and 127.0.0.0/8 get plain HTTP anyway).")
     var insecure = false
 
     @Flag(name: [.short, .long], help: "No progress output; print only the digest.")

@@ -16,6 +16,9 @@ final class FlakyProxy: @unchecked Sendable {
         case corruptBlobs
         /// Like `cutFirstBlobGet`, and `Range` headers are dropped (a server without range support).
         case cutFirstBlobGetIgnoringRange(afterBytes: Int)
+        /// The first upload `PATCH` reaches the registry with only `afterBytes` bytes of its body,
+        /// then both connections close without a response (a link that broke mid-chunk).
+        case cutFirstPatch(afterBytes: Int)
     }
 
     let upstream: UInt16
@@ -62,7 +65,7 @@ final class FlakyProxy: @unchecked Sendable {
             let parts = first.split(separator: " ")
             guard parts.count >= 2 else { return }
             let method = String(parts[0]), path = String(parts[1])
-            let range = lines.first { $0.lowercased().hasPrefix("range:") } ?? ""
+            let range = lines.first { $0.lowercased().hasPrefix("range:") || $0.lowercased().hasPrefix("content-range:") } ?? ""
             lock.withLock { _log.append("\(method) \(path)\(range.isEmpty ? "" : " " + range)") }
             let isBlobGet = method == "GET" && path.contains("/blobs/sha256:")
 
@@ -70,6 +73,7 @@ final class FlakyProxy: @unchecked Sendable {
             var cutAfter: Int?
             var corrupt = false
             var dropRange = false
+            var cutBody: Int?
             lock.withLock {
                 switch fault {
                 case let .fail500(p, n) where n > 0 && path.contains(p):
@@ -86,6 +90,9 @@ final class FlakyProxy: @unchecked Sendable {
                     dropRange = true
                 case .cutFirstBlobGetIgnoringRange:
                     dropRange = true
+                case let .cutFirstPatch(n) where method == "PATCH":
+                    cutBody = n
+                    fault = .fail500(pathContains: "-never-", count: 0)
                 default: break
                 }
             }
@@ -98,6 +105,12 @@ final class FlakyProxy: @unchecked Sendable {
             let forwarded = lines.joined(separator: "\r\n") + "\r\nConnection: close\r\n\r\n"
             guard let u = Sock.connect(port: upstream) else { return }
             defer { close(u) }
+            if let n = cutBody {
+                // Part of the body, then the link is gone: the registry sees the body end early.
+                _ = Sock.writeAll(u, Data(forwarded.utf8) + body.prefix(n))
+                usleep(200_000)
+                return
+            }
             guard Sock.writeAll(u, Data(forwarded.utf8) + body) else { return }
             guard let (rhead, rbody) = Sock.readMessage(u, untilEOF: true) else { return }
             var out = rbody
