@@ -115,6 +115,9 @@ public struct Runtime: Sendable {
         guard let data = Sys.readData(path) else {
             throw RuntimeError(.invalidSpec, "cannot read \(path): is --bundle the directory that holds config.json?")
         }
+        // Codable costs a millisecond and more of every start; JSONDecoder stays the judge
+        // (and the author of the error messages) of anything the fast decoder refuses.
+        if let spec = try? RuntimeSpec.fastDecode(data) { return (spec, data) }
         do {
             return (try JSONDecoder().decode(RuntimeSpec.self, from: data), data)
         } catch let DecodingError.keyNotFound(key, ctx) {
