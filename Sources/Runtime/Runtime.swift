@@ -134,6 +134,9 @@ public struct Runtime: Sendable {
         guard let data = Sys.readData(dir(id) + "/state.json") else {
             throw RuntimeError(.notFound, "container \"\(id)\" does not exist in \(root)")
         }
+        // The hand-written decoder first (no Codable on every start/state/kill/delete);
+        // JSONDecoder for anything it refuses.
+        if let record = try? ContainerRecord.fastDecode(data) { return record }
         do { return try JSONDecoder().decode(ContainerRecord.self, from: data) } catch {
             throw RuntimeError(.invalidState, "state of container \"\(id)\" is damaged (\(dir(id))/state.json); delete it with --force")
         }

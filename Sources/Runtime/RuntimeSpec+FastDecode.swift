@@ -732,3 +732,25 @@ extension RuntimeSpec.Seccomp {
         }
     }
 }
+
+// MARK: state.json (start, state, kill, delete read it back in a process of their own)
+
+extension ContainerRecord {
+    /// Decodes state.json without Codable; throws `FastJSONFailure` for anything
+    /// JSONDecoder should judge instead.
+    static func fastDecode(_ data: Data) throws -> ContainerRecord {
+        let o = try FastJSON.parse(data).object()
+        return ContainerRecord(id: try o.required("id").string(), bundle: try o.required("bundle").string(),
+                               rootfs: try o.required("rootfs").string(), pid: try o.required("pid").int32(),
+                               startTime: try o.required("startTime").uint64(), created: try o.required("created").string(),
+                               spec: try RuntimeSpec(fast: o.required("spec")),
+                               cgroup: try o.object("cgroup").map { try Cgroup(fast: $0) })
+    }
+}
+
+extension Cgroup {
+    init(fast o: FastObject) throws {
+        self.init(version: try o.required("version").string(), paths: try o.required("paths").stringMap(),
+                  createdParents: try o.strings("createdParents"))
+    }
+}
