@@ -21,7 +21,6 @@ enum DockbuildMain {
     static func main() async {
         let args = CommandLine.arguments.dropFirst()
         if args.first == "runtime", let call = RuntimeFastPath.parse(Array(args.dropFirst())) {
-            if getenv("DOCKBUILD_RUNTIME_EXEC_LEAN") != nil { RuntimeFastPath.execLean(Array(args.dropFirst())) }
             exit(RuntimeFastPath.execute(call))
         }
         await Dockbuild.main()

@@ -144,13 +144,4 @@ enum RuntimeFastPath {
         }
         return 0
     }
-
-    /// Replaces this process with `dockbuild-runc` from the same directory, if it is there.
-    static func execLean(_ args: [String]) {
-        guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return }
-        let lean = (me as NSString).deletingLastPathComponent + "/dockbuild-runc"
-        var argv: [UnsafeMutablePointer<CChar>?] = ([lean] + args).map { strdup($0) } + [nil]
-        execv(lean, &argv)
-        for a in argv { free(a) }
-    }
 }
