@@ -91,4 +91,25 @@ import Testing
             #expect(noBundle.code == 1 && noBundle.err.contains("/nonexistent/config.json"), "\(cmd): \(noBundle)")
         }
     }
+
+    /// The container's program is exec'd through a sealed in-memory trampoline: a program
+    /// whose interpreter line is `#!/proc/self/exe` must not get the host's runtime binary
+    /// (CVE-2019-5736); argv[0] and /proc/self/exe of normal programs are unchanged.
+    @Test func programsNeverSeeTheRuntimeBinary() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        try Data("#!/proc/self/exe\n".utf8).write(to: URL(fileURLWithPath: b.rootfs + "/evil"))
+        chmod(b.rootfs + "/evil", 0o755)
+        for cmd in try Self.commands() {
+            let root = b.dir + "/state"
+            try b.write(b.spec(["/evil"]))
+            let evil = try Self.call(cmd + ["--root", root, "run", "--bundle", b.dir, "e1"])
+            #if arch(x86_64)
+            #expect(evil.code == 127 && !evil.err.contains("dockbuild") && !evil.out.contains("dockbuild"), "\(cmd): \(evil)")
+            #endif
+            try b.write(b.spec(["sh", "-c", "echo $0; readlink /proc/self/exe; readlink /proc/$$/exe"]))
+            let ok = try Self.call(cmd + ["--root", root, "run", "--bundle", b.dir, "e2"])
+            #expect(ok.code == 0 && ok.out == "sh\n/bin/busybox\n/bin/busybox\n", "\(cmd): \(ok)")
+        }
+    }
 }
