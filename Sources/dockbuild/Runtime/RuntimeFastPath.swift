@@ -2,7 +2,8 @@ import Foundation
 import Runtime
 
 /// The verbs an engine calls once per container (create, start, state, kill, delete, run),
-/// parsed by hand. ArgumentParser builds its whole command tree through reflection before it
+/// parsed by hand, and the one implementation of them (the ArgumentParser commands build a
+/// `Call` too). ArgumentParser builds its whole command tree through reflection before it
 /// looks at an argument; that was about a quarter of a container's start-to-exit time. Any
 /// call this parser is not sure of (help, an unknown flag, a missing value, another verb)
 /// returns nil and goes to ArgumentParser, so errors and help read the same either way.
@@ -129,7 +130,7 @@ enum RuntimeFastPath {
                 print(String(decoding: try enc.encode(try runtime.state(id: id)), as: UTF8.self))
             case .kill:
                 let name = call.positionals.count > 1 ? call.positionals[1] : "SIGTERM"
-                guard let sig = runtimeSignal(name) else {
+                guard let sig = Runtime.signalNumber(name) else {
                     FileHandle.standardError.write(Data("dockbuild runtime: unknown signal \"\(name)\"\n".utf8))
                     return 1
                 }

@@ -18,11 +18,33 @@ struct CreateFlags: ParsableArguments {
     @Option(name: .customLong("cdi-device"), help: "Inject a CDI device (vendor/class=name, e.g. nvidia.com/gpu=all); repeatable.")
     var cdiDevices: [String] = []
 
-    var options: CreateOptions {
-        var o = CreateOptions(consoleSocket: consoleSocket, pidFile: pidFile, noPivot: noPivot, preserveFDs: preserveFDs)
-        o.cdiDevices = cdiDevices
-        return o
+    /// These flags on a call of `verb` (the same call the hand-written parser makes).
+    func call(_ verb: RuntimeFastPath.Verb, _ globals: RuntimeVerbGlobals, id: String) -> RuntimeFastPath.Call {
+        var c = globals.call(verb, id: id)
+        c.bundle = bundle
+        c.consoleSocket = consoleSocket
+        c.pidFile = pidFile
+        c.noPivot = noPivot
+        c.preserveFDs = preserveFDs
+        c.cdiDevices = cdiDevices
+        return c
     }
+}
+
+extension RuntimeVerbGlobals {
+    /// A per-container verb on `id` with these global flags.
+    func call(_ verb: RuntimeFastPath.Verb, id: String) -> RuntimeFastPath.Call {
+        var c = RuntimeFastPath.Call(verb: verb)
+        c.root = root ?? RuntimeGlobals.beforeVerb.root
+        c.positionals = [id]
+        return c
+    }
+}
+
+/// Runs a per-container verb through the one implementation both parsers share.
+func runtimeExecute(_ call: RuntimeFastPath.Call) throws {
+    let code = RuntimeFastPath.execute(call)
+    if code != 0 { throw ExitCode(code) }
 }
 
 struct RuntimeCreate: ParsableCommand {
@@ -32,7 +54,7 @@ struct RuntimeCreate: ParsableCommand {
     @Argument(help: "Container id.") var id: String
 
     func run() throws {
-        try runtimeFail { _ = try globals.runtime.create(id: id, bundle: flags.bundle, options: flags.options) }
+        try runtimeExecute(flags.call(.create, globals, id: id))
     }
 }
 
@@ -40,21 +62,14 @@ struct RuntimeStart: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Run the process of a created container.")
     @OptionGroup var globals: RuntimeVerbGlobals
     @Argument(help: "Container id.") var id: String
-    func run() throws { try runtimeFail { try globals.runtime.start(id: id) } }
+    func run() throws { try runtimeExecute(globals.call(.start, id: id)) }
 }
 
 struct RuntimeState: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "state", abstract: "Print a container's state as JSON.")
     @OptionGroup var globals: RuntimeVerbGlobals
     @Argument(help: "Container id.") var id: String
-    func run() throws {
-        try runtimeFail {
-            let s = try globals.runtime.state(id: id)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try enc.encode(s), as: UTF8.self))
-        }
-    }
+    func run() throws { try runtimeExecute(globals.call(.state, id: id)) }
 }
 
 struct RuntimeKill: ParsableCommand {
@@ -64,11 +79,10 @@ struct RuntimeKill: ParsableCommand {
     @Argument(help: "Container id.") var id: String
     @Argument(help: "Signal name or number.") var signal: String = "SIGTERM"
     func run() throws {
-        guard let sig = runtimeSignal(signal) else {
-            FileHandle.standardError.write(Data("dockbuild runtime: unknown signal \"\(signal)\"\n".utf8))
-            throw ExitCode(1)
-        }
-        try runtimeFail { try globals.runtime.kill(id: id, signal: sig, all: all) }
+        var c = globals.call(.kill, id: id)
+        c.positionals.append(signal)
+        c.all = all
+        try runtimeExecute(c)
     }
 }
 
@@ -77,7 +91,11 @@ struct RuntimeDelete: ParsableCommand {
     @OptionGroup var globals: RuntimeVerbGlobals
     @Flag(name: [.short, .long], help: "Kill it first if it is still running.") var force = false
     @Argument(help: "Container id.") var id: String
-    func run() throws { try runtimeFail { try globals.runtime.delete(id: id, force: force) } }
+    func run() throws {
+        var c = globals.call(.delete, id: id)
+        c.force = force
+        try runtimeExecute(c)
+    }
 }
 
 struct RuntimeRun: ParsableCommand {
@@ -88,11 +106,10 @@ struct RuntimeRun: ParsableCommand {
     @Flag(name: .long, help: "Keep the container's state after it exits.") var keep = false
     @Argument(help: "Container id.") var id: String
     func run() throws {
-        var code: Int32 = 0
-        try runtimeFail {
-            code = try globals.runtime.run(id: id, bundle: flags.bundle, options: flags.options, detach: detach, keep: keep)
-        }
-        if code != 0 { throw ExitCode(code) }
+        var c = flags.call(.run, globals, id: id)
+        c.detach = detach
+        c.keep = keep
+        try runtimeExecute(c)
     }
 }
 
@@ -108,18 +125,4 @@ struct RuntimeResume: ParsableCommand {
     @OptionGroup var globals: RuntimeVerbGlobals
     @Argument(help: "Container id.") var id: String
     func run() throws { try runtimeFail { try globals.runtime.resume(id: id) } }
-}
-
-func runtimeSignal(_ s: String) -> Int32? {
-    if let n = Int32(s), n > 0, n < 65 { return n }
-    var name = s.uppercased()
-    if name.hasPrefix("SIG") { name.removeFirst(3) }
-    let table: [String: Int32] = [
-        "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
-        "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
-        "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
-        "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
-        "POLL": 29, "PWR": 30, "SYS": 31,
-    ]
-    return table[name]
 }
