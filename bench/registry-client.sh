@@ -5,12 +5,15 @@
 #
 #   bash bench/registry-client.sh            # uses .build/release/dockbuild (make release)
 #   RUNS=5 SIZES_MB="80 60 40 15 5" bash bench/registry-client.sh
+#   REGISTRY_BIN=/var/tmp/dockbuild-bench/registry bash bench/registry-client.sh
+#       (the same distribution 2.8.2 built with a current Go: bench/tools/build-distribution.sh)
 set -euo pipefail
 
 BIN=${DOCKBUILD:-$(pwd)/.build/release/dockbuild}
 RUNS=${RUNS:-3}
 SIZES_MB=${SIZES_MB:-"80 60 40 15 5"}
-for t in docker-registry skopeo gzip tar jq sha256sum; do
+REGISTRY_BIN=${REGISTRY_BIN:-docker-registry}
+for t in "$REGISTRY_BIN" skopeo gzip tar jq sha256sum; do
   command -v "$t" >/dev/null || { echo "missing $t (run make deps)" >&2; exit 1; }
 done
 [ -x "$BIN" ] || { echo "no $BIN: run 'swift build -c release' first" >&2; exit 1; }
@@ -48,7 +51,7 @@ storage:
 http:
   addr: 127.0.0.1:$port
 YML
-  docker-registry serve "$WORK/$name/config.yml" 2>"$WORK/$name/log" &
+  "$REGISTRY_BIN" serve "$WORK/$name/config.yml" 2>"$WORK/$name/log" &
   REG_PIDS+=($!)
   for _ in $(seq 100); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
@@ -125,7 +128,9 @@ pick() { printf '%s\n' "$@" | sort -n | head -1; }
 ps=$(pick "${pull_sk[@]}"); pd=$(pick "${pull_db[@]}")
 us=$(pick "${push_sk[@]}"); ud=$(pick "${push_db[@]}")
 mb=$((total / 1000000))
-printf '\nregistry client, %s MB image in %s layers, local docker-registry, best of %s cold runs\n' "$mb" "$i" "$RUNS"
+rbin=$(command -v "$REGISTRY_BIN")
+rgo=$(grep -a -o -m1 'go1\.[0-9]*\.[0-9]*' "$rbin" | head -1 || true)
+printf '\nregistry client, %s MB image in %s layers, local registry %s (%s, %s), best of %s cold runs\n' "$mb" "$i" "$rbin" "$("$rbin" --version | awk '{print $3}')" "${rgo:-go?}" "$RUNS"
 printf '%-6s %14s %14s %8s   %12s %12s %8s\n' op "skopeo wall" "dockbuild wall" ratio "skopeo cpu" "dockbuild cpu" ratio
 row() {
   local op=$1 a=$2 b=$3
@@ -136,3 +141,6 @@ row pull "$ps" "$pd"
 row push "$us" "$ud"
 printf 'pull runs (wall cpu): skopeo %s | dockbuild %s\n' "${pull_sk[*]}" "${pull_db[*]}"
 printf 'push runs (wall cpu): skopeo %s | dockbuild %s\n' "${push_sk[*]}" "${push_db[*]}"
+med() { printf '%s\n' "$@" | awk '{print $1}' | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+awk -v a="$(med "${pull_sk[@]}")" -v b="$(med "${pull_db[@]}")" -v c="$(med "${push_sk[@]}")" -v d="$(med "${push_db[@]}")" \
+  'BEGIN{printf "medians: pull skopeo %.2fs dockbuild %.2fs = %.2fx | push skopeo %.2fs dockbuild %.2fs = %.2fx\n", a, b, b/a, c, d, d/c}'

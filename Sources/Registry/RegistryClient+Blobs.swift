@@ -109,7 +109,8 @@ extension RegistryClient {
             sink.abort()
             throw httpError(resp, "GET", url)
         }
-        do { try sink.finish() } catch {
+        // Waits for the writer thread to write its last buffers: off the cooperative pool.
+        do { try await onOwnThread { try sink.finish() } } catch {
             sink.abort()
             throw error
         }

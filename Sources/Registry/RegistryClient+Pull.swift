@@ -36,8 +36,9 @@ public struct PullResult: Sendable {
 /// The store fsyncs each blob on commit; to keep that from stalling the end of every
 /// download, written ranges are handed to the kernel for writeback as the download goes
 /// (`posix_fadvise(DONTNEED)` starts writeback of dirty pages), so the disk works while
-/// the network does.
-final class IngestWriter: BlobWriter {
+/// the network does. One thread at a time uses it (the download's writer thread, then the
+/// commit's), hence the unchecked Sendable.
+final class IngestWriter: BlobWriter, @unchecked Sendable {
     let ingest: BlobIngest
     private var flushFD: Int32 = -1
     private var flushed: Int64 = 0
@@ -61,6 +62,24 @@ final class IngestWriter: BlobWriter {
     }
 
     func abort() { ingest.abort() }
+}
+
+/// One blob's way through `fetchBlobs`: its download task hands the written ingest to its
+/// commit task.
+enum BlobStep: Sendable {
+    case skipped
+    case fetched(Descriptor, TransferEvent.BlobKind, IngestWriter)
+    case committed(Int64)
+}
+
+/// Runs blocking work (fsync, waiting on a writer thread) on a thread of its own instead of one
+/// of the cooperative pool's few threads.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
+        let t = Thread { cont.resume(with: Result { try body() }) }
+        t.stackSize = 256 << 10
+        t.start()
+    }
 }
 
 extension RegistryClient {
@@ -152,22 +171,27 @@ extension RegistryClient {
         return result
     }
 
-    /// Downloads blobs the store lacks, `maxConcurrent` at a time. Returns (downloaded, skipped, bytes).
+    /// Downloads blobs the store lacks, `maxConcurrent` at a time, largest first. A download's
+    /// lane frees when its last byte is in the temp file: the commit (digest check, fsync,
+    /// rename) runs beside the next downloads, on a thread of its own, so a blob's fsync never
+    /// delays the next transfer nor blocks the cooperative pool. Returns (downloaded, skipped, bytes).
     func fetchBlobs(_ repo: String, _ blobs: [(Descriptor, TransferEvent.BlobKind)], into store: ImageStore,
                     options: PullOptions) async throws -> (Int, Int, Int64) {
         var downloaded = 0, skipped = 0
         var bytes: Int64 = 0
         let progress = options.progress
-        try await withThrowingTaskGroup(of: (Bool, Int64).self) { group in
+        // Longest first: the last transfer to end is a small one, and so is its fsync.
+        let order = blobs.enumerated().sorted { ($0.element.0.size, $1.offset) > ($1.element.0.size, $0.offset) }.map(\.element)
+        try await withThrowingTaskGroup(of: BlobStep.self) { group in
             var next = 0
             func addNext() {
-                guard next < blobs.count else { return }
-                let (d, kind) = blobs[next]
+                guard next < order.count else { return }
+                let (d, kind) = order[next]
                 next += 1
                 group.addTask {
                     if store.has(d.digest) {
                         progress?(.finished(digest: d.digest, kind: kind, outcome: .alreadyExists, bytes: d.size))
-                        return (false, 0)
+                        return .skipped
                     }
                     progress?(.started(digest: d.digest, kind: kind, total: d.size))
                     let writer = try await self.fetchBlob(
@@ -182,23 +206,40 @@ extension RegistryClient {
                         writer.abort()
                         throw RegistryError.local("internal: unexpected blob writer")
                     }
-                    do {
-                        _ = try ingest.ingest.commit(expected: d.digest, expectedSize: d.size)
-                    } catch let ImageStoreError.digestMismatch(expected, actual) {
-                        throw RegistryError.digestMismatch(url: self.blobURL(repo, d.digest).absoluteString, expected: expected, actual: actual)
-                    } catch let ImageStoreError.sizeMismatch(_, expected, actual) {
-                        throw RegistryError.sizeMismatch(url: self.blobURL(repo, d.digest).absoluteString, expected: expected, actual: actual)
-                    } catch {
-                        throw RegistryError.local("cannot store blob \(d.digest) in \(store.root): \(error)")
+                    return .fetched(d, kind, ingest)
+                }
+            }
+            func commit(_ d: Descriptor, _ kind: TransferEvent.BlobKind, _ ingest: IngestWriter) {
+                let url = blobURL(repo, d.digest).absoluteString
+                group.addTask {
+                    try await onOwnThread {
+                        do {
+                            _ = try ingest.ingest.commit(expected: d.digest, expectedSize: d.size)
+                        } catch let ImageStoreError.digestMismatch(expected, actual) {
+                            throw RegistryError.digestMismatch(url: url, expected: expected, actual: actual)
+                        } catch let ImageStoreError.sizeMismatch(_, expected, actual) {
+                            throw RegistryError.sizeMismatch(url: url, expected: expected, actual: actual)
+                        } catch {
+                            throw RegistryError.local("cannot store blob \(d.digest) in \(store.root): \(error)")
+                        }
                     }
                     progress?(.finished(digest: d.digest, kind: kind, outcome: .downloaded, bytes: d.size))
-                    return (true, d.size)
+                    return .committed(d.size)
                 }
             }
             for _ in 0..<max(1, options.maxConcurrent) { addNext() }
-            while let (didDownload, n) = try await group.next() {
-                if didDownload { downloaded += 1; bytes += n } else { skipped += 1 }
-                addNext()
+            while let step = try await group.next() {
+                switch step {
+                case .skipped:
+                    skipped += 1
+                    addNext()
+                case let .fetched(d, kind, ingest):
+                    commit(d, kind, ingest)
+                    addNext()
+                case let .committed(n):
+                    downloaded += 1
+                    bytes += n
+                }
             }
         }
         return (downloaded, skipped, bytes)
