@@ -16,8 +16,15 @@ final class BlobSink: BodySink, @unchecked Sendable {
     private(set) var received: Int64 = 0
     private let progress: (@Sendable (Int64) -> Void)?
     private var lastReport: Int64 = 0
+    /// The size the manifest gives: a body that runs past it is cut off at once (a broken or
+    /// hostile registry must not fill the disk before the size check at the end).
+    private let expectedSize: Int64?
+    private let url: String
 
-    init(makeWriter: @escaping () throws -> any BlobWriter, progress: (@Sendable (Int64) -> Void)?) {
+    init(url: String = "", expectedSize: Int64? = nil, makeWriter: @escaping () throws -> any BlobWriter,
+         progress: (@Sendable (Int64) -> Void)?) {
+        self.url = url
+        self.expectedSize = expectedSize
         self.makeWriter = makeWriter
         self.progress = progress
     }
@@ -42,6 +49,9 @@ final class BlobSink: BodySink, @unchecked Sendable {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if let expectedSize, received + Int64(bytes.count) > expectedSize {
+            throw RegistryError.sizeMismatch(url: url, expected: expectedSize, actual: received + Int64(bytes.count))
+        }
         try pipe?.write(bytes)
         received += Int64(bytes.count)
         if let progress, received - lastReport >= 256 << 10 {
@@ -97,7 +107,7 @@ extension RegistryClient {
                           progress: (@Sendable (Int64) -> Void)? = nil,
                           makeWriter: @escaping () throws -> any BlobWriter) async throws -> any BlobWriter {
         let url = blobURL(repository, digest)
-        let sink = BlobSink(makeWriter: makeWriter, progress: progress)
+        let sink = BlobSink(url: url.absoluteString, expectedSize: expectedSize, makeWriter: makeWriter, progress: progress)
         let resp: HTTPResponse
         do {
             resp = try await send("GET", url, scopes: [RegistryClient.scope(repository)], sink: sink)
@@ -208,6 +218,7 @@ extension RegistryClient {
                                chunkSize: Int64, progress: (@Sendable (Int64) -> Void)?) async throws {
         let pushScope = RegistryClient.scope(repository, push: true)
         var location = start
+        guard chunkSize > 0 else { throw RegistryError.usage("chunk size must be positive, not \(chunkSize)") }
         if size > chunkSize {
             // Equal pieces of at most chunkSize: no runt request at the end.
             let pieces = (size + chunkSize - 1) / chunkSize
@@ -230,7 +241,7 @@ extension RegistryClient {
                     let st = try await send("GET", location, scopes: [pushScope])
                     guard st.status == 204 else { throw httpError(st, "GET", location) }
                     location = try uploadLocation(st, location)
-                    offset = uploadedEnd(st) ?? 0
+                    offset = uploadedEnd(st, status: true) ?? 0
                 } else {
                     throw httpError(resp, "PATCH", location)
                 }
@@ -278,11 +289,15 @@ extension RegistryClient {
         return url
     }
 
-    /// One past the last byte the registry holds, from `Range: 0-N`.
-    func uploadedEnd(_ resp: HTTPResponse) -> Int64? {
+    /// One past the last byte the registry holds, from `Range: 0-N`. Registries write `0-0`
+    /// for an empty session as well as for one byte; after a `PATCH` (which sent bytes) it means
+    /// one byte, in the answer to a session's status (`status`) it is read as none: resending
+    /// a byte costs nothing, skipping one would corrupt the blob.
+    func uploadedEnd(_ resp: HTTPResponse, status: Bool = false) -> Int64? {
         guard let r = resp.header("range") else { return nil }
         let spec = r.replacingOccurrences(of: "bytes=", with: "")
         guard let last = spec.split(separator: "-").last, let n = Int64(last) else { return nil }
+        if status, n == 0 { return 0 }
         return n + 1
     }
 

@@ -7,6 +7,8 @@ extension RegistryClient {
     public static func login(registry: String, credentials: Credentials, insecure: Bool = false,
                              transport: Transport = Transport()) async throws -> Credentials {
         let client = RegistryClient(registry: registry, insecure: insecure, credentials: .explicit(credentials), transport: transport)
+        // An --insecure registry may be plain HTTP: find out before the ping (HTTPS first, as docker).
+        await client.settleScheme()
         try await client.auth.ping()
         guard let challenge = await client.auth.currentChallenge else {
             // An open registry: nothing to check, nothing to refuse.

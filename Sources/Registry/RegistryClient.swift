@@ -75,16 +75,6 @@ public final class RegistryClient: Sendable {
         "repository:\(repository):" + (push ? "pull,push" : "pull")
     }
 
-    /// Checks that the registry answers and that the configured credentials work (used by login).
-    public func checkLogin() async throws {
-        await settleScheme()
-        try await auth.ping()
-        _ = try await auth.authorization(for: [])
-        // With Basic auth, /v2/ itself must now accept us.
-        let resp = try await send("GET", endpoint.url("/v2/"), scopes: [])
-        guard resp.status / 100 == 2 else { throw httpError(resp, "GET", endpoint.url("/v2/")) }
-    }
-
     /// Performs one registry request with auth, retries and redirects. Returns whatever final
     /// response came back; callers check the status they expect.
     public func send(_ method: String, _ url: URL, headers: [HTTPHeader] = [], body: HTTPBody = .none,

@@ -96,4 +96,21 @@ struct CLITests {
         #expect(r.0 != 0)
         #expect(r.2.contains("lowercase"))
     }
+
+    /// `push ID` without a destination: an ID names no repository, so nothing is pushed
+    /// (docker.io/library/ID would be the guess); an out-of-range `--chunk-size` is refused.
+    @Test func pushOfAnIDNeedsADestination() throws {
+        let work = try TempDir("cli")
+        defer { work.remove() }
+        let store = try ImageStore(root: work.path + "/src")
+        let image = try TestImages.make(in: store, tag: "127.0.0.1:1/cli/app:1", layers: PullPushTests.layers)
+        let id = String(image.descriptor.digest.encoded.prefix(12))
+        let r = try dockbuild(["push", "--root", work.path + "/src", id], env: [:])
+        #expect(r.0 != 0)
+        #expect(r.2.contains("not a name"), "\(r.2)")
+        #expect(!r.2.contains("docker.io"))
+        let big = try dockbuild(["push", "--root", work.path + "/src", "--chunk-size", "99999999999999", "127.0.0.1:1/cli/app:1"], env: [:])
+        #expect(big.0 == 64)
+        #expect(big.2.contains("--chunk-size"), "\(big.2)")
+    }
 }

@@ -95,6 +95,35 @@ struct MoreFaultTests {
         #expect(made.first?.aborted == true)
     }
 
+    /// A registry that sends more bytes than the manifest's size is cut off as soon as the body
+    /// passes that size, not after the whole body is on disk; the writer is thrown away.
+    @Test(arguments: RegistryKind.allCases)
+    func bodyLongerThanItsSizeIsCutOff(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
+        defer { registry.stop() }
+        let blob = randomBytes(3_000_000, seed: 9)
+        let digest = Digest.compute(blob)
+        let client = RegistryClient(registry: registry.host, credentials: .none, retry: RetryPolicy(baseDelay: 0.01))
+        _ = try await client.pushBlob("fault/long", digest: digest, size: Int64(blob.count), body: .data(blob))
+        let lock = NSLock()
+        var made: [MemoryWriter] = []
+        do {
+            _ = try await client.fetchBlob("fault/long", digest, expectedSize: 100_000) {
+                let m = MemoryWriter()
+                lock.withLock { made.append(m) }
+                return m
+            }
+            Issue.record("a body longer than its size was accepted")
+        } catch let e as RegistryError {
+            guard case let .sizeMismatch(_, expected, actual) = e else { Issue.record("unexpected \(e)"); return }
+            #expect(expected == 100_000)
+            #expect(actual > 100_000)
+        }
+        #expect(made.count == 1)
+        #expect(made.allSatisfy { $0.data.count <= 100_000 })
+        #expect(made.allSatisfy { $0.aborted })
+    }
+
     @Test(arguments: RegistryKind.allCases)
     func pushSendsLargestBlobFirstAndCancelsSessionsOnFailure(_ kind: RegistryKind) async throws {
         let registry = try TestRegistry(kind)

@@ -95,6 +95,24 @@ struct ProtocolTests {
         }
     }
 
+    /// `login --insecure` to a plain-HTTP registry: HTTPS is tried first, then plain HTTP, and
+    /// the credentials are checked there (a wrong password is refused).
+    @Test(arguments: RegistryKind.allCases)
+    func loginToAnInsecurePlainRegistry(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind, auth: .htpasswd(user: "alice", password: "s3cret"))
+        defer { registry.stop() }
+        let ok = try await RegistryClient.login(registry: registry.host, credentials: Credentials(username: "alice", password: "s3cret"),
+                                                insecure: true)
+        #expect(ok.username == "alice")
+        do {
+            _ = try await RegistryClient.login(registry: registry.host, credentials: Credentials(username: "alice", password: "nope"),
+                                               insecure: true)
+            Issue.record("a wrong password was accepted")
+        } catch let e as RegistryError {
+            guard case .unauthorized = e else { Issue.record("unexpected \(e)"); return }
+        }
+    }
+
     @Test(arguments: RegistryKind.allCases)
     func tokenAuth(_ kind: RegistryKind) async throws {
         let issuer = try TokenIssuer(users: ["bob": "hunter2"], allowAnonymousPull: true)
@@ -131,6 +149,21 @@ struct ProtocolTests {
                                     credentials: .explicit(Credentials(username: "", password: "", identityToken: identity)))
         try await roundTrip(client, repo: "test/refresh")
         #expect(issuer.requests.contains { $0.method == "POST" && String(decoding: $0.body, as: UTF8.self).contains("grant_type=refresh_token") })
+    }
+
+    /// A token service without the OAuth2 POST form (405): with a password at hand the client
+    /// asks again with GET and Basic credentials, as containerd does.
+    @Test(arguments: RegistryKind.allCases)
+    func refreshPostRefusedFallsBackToGet(_ kind: RegistryKind) async throws {
+        let issuer = try TokenIssuer(users: ["carol": "pw"], refusePost: true)
+        defer { issuer.stop() }
+        let registry = try TestRegistry(kind, auth: .token(issuer))
+        defer { registry.stop() }
+        let client = RegistryClient(registry: registry.host,
+                                    credentials: .explicit(Credentials(username: "carol", password: "pw", identityToken: "stale")))
+        try await roundTrip(client, repo: "test/nopost")
+        #expect(issuer.requests.contains { $0.method == "POST" })
+        #expect(issuer.requests.contains { $0.method == "GET" && $0.headers["authorization"]?.hasPrefix("Basic ") == true })
     }
 
     /// A cross-repository mount needs pull access to the source repository: a user who may

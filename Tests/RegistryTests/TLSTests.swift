@@ -33,9 +33,13 @@ struct TLSTests {
             #expect(!retryable)
         }
 
-        // With /etc/docker/certs.d-style HOST:PORT/ca.crt: works.
+        // With /etc/docker/certs.d-style HOST:PORT/ca.crt: works, and a HOST/ca.crt (here
+        // another CA) does not override the more specific directory.
         try FileManager.default.createDirectory(atPath: "\(p)/certs.d/\(registry.host)", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "\(p)/ca.crt", toPath: "\(p)/certs.d/\(registry.host)/ca.crt")
+        try FileManager.default.createDirectory(atPath: "\(p)/certs.d/127.0.0.1", withIntermediateDirectories: true)
+        try runTool(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(p)/other.key",
+                     "-out", "\(p)/certs.d/127.0.0.1/ca.crt", "-subj", "/CN=another-ca", "-days", "2"])
         let good = RegistryClient(endpoint: RegistryEndpoint(registry: registry.host, scheme: "https"), credentials: .none,
                                   transport: Transport(options: untrusted))
         try await roundTrip(good, repo: "tls/test")

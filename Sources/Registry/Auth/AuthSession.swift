@@ -185,6 +185,11 @@ actor AuthSession {
             }
         }
         guard let resp else { throw RegistryError.transport(url: realm, message: "token service unreachable", retryable: true) }
+        if refreshToken != nil, resp.status == 404 || resp.status == 405, let c = credentials, !c.password.isEmpty {
+            // A token service without the OAuth2 POST form: ask again the plain way, with the password.
+            return try await fetchToken(transport: transport, challenge: challenge, scopes: scopes, credentials: c,
+                                        refreshToken: nil, registry: registry, offline: offline)
+        }
         if resp.status == 401 || resp.status == 403 {
             throw RegistryError.unauthorized(registry: registry, url: realm, errors: RegistryError.details(from: resp.body),
                                              hadCredentials: credentials != nil || refreshToken != nil)

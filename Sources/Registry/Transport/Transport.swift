@@ -140,16 +140,15 @@ final class CurlHandle: @unchecked Sendable {
         }
         if let host = request.url.host, request.url.scheme == "https" {
             let hostPort = request.url.port.map { "\(host):\($0)" } ?? host
-            for dir in [hostPort, host] {
-                let base = options.certsDirectory + "/" + dir
-                if FileManager.default.fileExists(atPath: base + "/ca.crt") {
-                    _ = dockbuild_curl_setopt_string(easy, CURLOPT_CAINFO, base + "/ca.crt")
-                }
-                if FileManager.default.fileExists(atPath: base + "/client.cert"),
-                   FileManager.default.fileExists(atPath: base + "/client.key") {
-                    _ = dockbuild_curl_setopt_string(easy, CURLOPT_SSLCERT, base + "/client.cert")
-                    _ = dockbuild_curl_setopt_string(easy, CURLOPT_SSLKEY, base + "/client.key")
-                }
+            // HOST:PORT before HOST; the first directory that has a file wins.
+            let dirs = (hostPort == host ? [host] : [hostPort, host]).map { options.certsDirectory + "/" + $0 }
+            if let base = dirs.first(where: { FileManager.default.fileExists(atPath: $0 + "/ca.crt") }) {
+                _ = dockbuild_curl_setopt_string(easy, CURLOPT_CAINFO, base + "/ca.crt")
+            }
+            if let base = dirs.first(where: { FileManager.default.fileExists(atPath: $0 + "/client.cert")
+                                              && FileManager.default.fileExists(atPath: $0 + "/client.key") }) {
+                _ = dockbuild_curl_setopt_string(easy, CURLOPT_SSLCERT, base + "/client.cert")
+                _ = dockbuild_curl_setopt_string(easy, CURLOPT_SSLKEY, base + "/client.key")
             }
         }
 

@@ -31,7 +31,9 @@ struct PushCommand: AsyncParsableCommand {
     var destination: String?
 
     func validate() throws {
-        guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1 (MiB)") }
+        guard chunkSize >= 1, chunkSize <= 1 << 20 else {
+            throw ValidationError("--chunk-size must be between 1 and 1048576 (MiB), not \(chunkSize)")
+        }
     }
 
     func run() async throws {
@@ -41,7 +43,14 @@ struct PushCommand: AsyncParsableCommand {
         if let destination {
             dest = try parseReference(destination)
         } else {
-            dest = try parseReference(image)
+            // Without DEST the local name says where to push; an ID or digest names no repository.
+            let named = (try? ImageReference(parsing: image)).flatMap { ref in
+                ref.digest != nil || ((try? store.names(for: descriptor.digest))?.contains(ref) ?? false) ? ref : nil
+            }
+            guard let named else {
+                throw ValidationError("'\(image)' is an image ID or digest, not a name, so it does not say where to push: give the destination, e.g. dockbuild push \(image) localhost:5000/NAME:TAG")
+            }
+            dest = named
         }
         let printer = RegistryProgressPrinter(quiet: transfer.quiet, verb: "Pushing")
         let options = PushOptions(maxConcurrent: transfer.maxConcurrent, chunkSize: Int64(chunkSize) << 20,

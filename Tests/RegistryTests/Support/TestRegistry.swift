@@ -245,7 +245,11 @@ final class TokenIssuer: @unchecked Sendable {
     /// user -> repositories that user is granted nothing on.
     let denied: [String: Set<String>]
 
-    init(users: [String: String], allowAnonymousPull: Bool = false, denied: [String: Set<String>] = [:]) throws {
+    /// Answers the OAuth2 POST form with 405, like token services that only know GET.
+    let refusePost: Bool
+
+    init(users: [String: String], allowAnonymousPull: Bool = false, denied: [String: Set<String>] = [:], refusePost: Bool = false) throws {
+        self.refusePost = refusePost
         dir = try TempDir("token-issuer")
         self.users = users
         self.allowAnonymousPull = allowAnonymousPull
@@ -264,6 +268,7 @@ final class TokenIssuer: @unchecked Sendable {
 
     private func handle(_ req: TinyHTTPServer.Request) -> TinyHTTPServer.Response {
         lock.withLock { _requests.append(req) }
+        if refusePost, req.method == "POST" { return .init(status: 405) }
         var params: [(String, String)] = []
         if let q = URLComponents(string: "http://x" + req.target)?.queryItems {
             params += q.map { ($0.name, $0.value ?? "") }
