@@ -228,18 +228,33 @@ extension RegistryClient {
                 }
             }
             for _ in 0..<max(1, options.maxConcurrent) { addNext() }
-            while let step = try await group.next() {
-                switch step {
-                case .skipped:
-                    skipped += 1
-                    addNext()
-                case let .fetched(d, kind, ingest):
-                    commit(d, kind, ingest)
-                    addNext()
-                case let .committed(n):
-                    downloaded += 1
-                    bytes += n
+            do {
+                while let step = try await group.next() {
+                    switch step {
+                    case .skipped:
+                        skipped += 1
+                        addNext()
+                    case let .fetched(d, kind, ingest):
+                        commit(d, kind, ingest)
+                        addNext()
+                    case let .committed(n):
+                        downloaded += 1
+                        bytes += n
+                    }
                 }
+            } catch {
+                // One blob failed: stop the others, and drop the temp files of downloads that
+                // ended meanwhile and will never be committed, before the error reaches the caller.
+                group.cancelAll()
+                while true {
+                    do {
+                        guard let step = try await group.next() else { break }
+                        if case let .fetched(_, _, ingest) = step { ingest.abort() }
+                    } catch {
+                        continue
+                    }
+                }
+                throw error
             }
         }
         return (downloaded, skipped, bytes)

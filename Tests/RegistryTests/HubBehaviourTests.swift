@@ -59,4 +59,31 @@ struct HubBehaviourTests {
         #expect(Date().timeIntervalSince(start) >= 0.9)
         #expect(seen.hits == 2)
     }
+
+    /// A manifest whose bytes do not hash to the digest asked for, or to the registry's own
+    /// `Docker-Content-Digest`, is refused; the right bytes are taken.
+    @Test func manifestNotMatchingItsDigestIsRefused() async throws {
+        let body = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#.utf8)
+        let right = Digest.compute(body)
+        let wrong = Digest.compute(Data("something else".utf8))
+        let server = try TinyHTTPServer { req in
+            let header = req.target.hasSuffix("/lying") ? wrong.description : right.description
+            return .init(status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                                                ("Docker-Content-Digest", header)], body: body)
+        }
+        defer { server.stop() }
+        let client = RegistryClient(registry: "127.0.0.1:\(server.port)", credentials: .none)
+        for reference in [wrong.description, "lying"] {
+            do {
+                _ = try await client.manifest("x/y", reference: reference)
+                Issue.record("manifest accepted for \(reference)")
+            } catch let e as RegistryError {
+                guard case let .digestMismatch(_, expected, actual) = e else { Issue.record("unexpected \(e)"); continue }
+                #expect(expected == wrong)
+                #expect(actual == right)
+            }
+        }
+        #expect(try await client.manifest("x/y", reference: right.description).digest == right)
+        #expect(try await client.manifest("x/y", reference: "v1").digest == right)
+    }
 }
