@@ -96,5 +96,15 @@ struct AuthUnitTests {
         #expect(try config.credentials(for: "reg.example:5000") == Credentials(username: "dora", password: "tok"))
         #expect(try config.erase(for: "reg.example:5000"))
         #expect(try config.credentials(for: "reg.example:5000") == nil)
+
+        // credsStore: the helper for every registry without its own credHelpers entry; an
+        // identity token goes in as docker's "<token>" user and comes back as a token.
+        try Data(#"{"credsStore":"\#(helperName)","auths":{}}"#.utf8).write(to: URL(fileURLWithPath: dir.path + "/config.json"))
+        let viaStore = DockerConfig(path: dir.path + "/config.json", helperSearchPath: [dir.path])
+        try viaStore.store(Credentials(username: "dora", password: "", identityToken: "refresh-123"), for: "other.example")
+        #expect(try String(contentsOfFile: dir.path + "/store", encoding: .utf8).contains(#""Username":"<token>""#))
+        #expect(try viaStore.credentials(for: "other.example") == Credentials(username: "", password: "", identityToken: "refresh-123"))
+        let written = try String(contentsOfFile: dir.path + "/config.json", encoding: .utf8)
+        #expect(!written.contains("refresh-123"))
     }
 }

@@ -127,6 +127,38 @@ struct PullPushTests {
         }
     }
 
+    /// A Docker manifest list (schema 2 list media type) is an index too: the host's or the
+    /// asked platform is picked from it, and its own digest is what the pull reports.
+    @Test(arguments: RegistryKind.allCases)
+    func dockerManifestListPicksThePlatform(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
+        defer { registry.stop() }
+        let (store, sdir) = try newStore()
+        defer { sdir.remove() }
+        let amd = try TestImages.make(in: store, tag: "x.io/l:amd64", layers: [["a": Data("amd64 list".utf8)]], platform: Platform(os: "linux", architecture: "amd64"))
+        let arm = try TestImages.make(in: store, tag: "x.io/l:arm64", layers: [["a": Data("arm64 list".utf8)]], platform: Platform(os: "linux", architecture: "arm64"))
+        let client = RegistryClient(registry: registry.host, credentials: .none)
+        for image in [amd, arm] {
+            _ = try await client.push(image.descriptor, from: store, to: try ImageReference(parsing: "\(registry.host)/list/app@\(image.descriptor.digest)"))
+        }
+        let entries = [(amd, "amd64"), (arm, "arm64")].map { image, arch in
+            #"{"mediaType":"\#(image.descriptor.mediaType)","digest":"\#(image.descriptor.digest)","size":\#(image.descriptor.size),"platform":{"architecture":"\#(arch)","os":"linux"}}"#
+        }
+        let list = Data(#"{"schemaVersion":2,"mediaType":"\#(MediaType.dockerManifestList)","manifests":[\#(entries.joined(separator: ","))]}"#.utf8)
+        let listDigest = try await client.putManifest("list/app", reference: "1", data: list, mediaType: MediaType.dockerManifestList)
+        #expect(listDigest == Digest.compute(list))
+
+        let (dst, ddir) = try newStore()
+        defer { ddir.remove() }
+        let ref = try ImageReference(parsing: "\(registry.host)/list/app:1")
+        let r = try await client.pull(ref, into: dst, options: PullOptions(platform: Platform(os: "linux", architecture: "arm64")))
+        #expect(r.descriptor.digest == listDigest)
+        #expect(r.descriptor.mediaType == MediaType.dockerManifestList)
+        #expect(r.manifests.map(\.digest) == [arm.descriptor.digest])
+        #expect(dst.has(arm.manifest.layers[0].digest))
+        #expect(!dst.has(amd.manifest.layers[0].digest))
+    }
+
     @Test(arguments: RegistryKind.allCases)
     func crossRepositoryMountOnPush(_ kind: RegistryKind) async throws {
         let registry = try TestRegistry(kind)
