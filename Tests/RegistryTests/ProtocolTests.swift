@@ -151,6 +151,34 @@ struct ProtocolTests {
         #expect(issuer.requests.contains { $0.method == "POST" && String(decoding: $0.body, as: UTF8.self).contains("grant_type=refresh_token") })
     }
 
+    /// A cached token is used until 10 s before it expires, then a new one is fetched; a token
+    /// the registry refuses (401) is dropped and fetched again, once, and the request succeeds.
+    @Test(arguments: RegistryKind.allCases)
+    func tokensAreRefetchedNearExpiryAndAfterARefusal(_ kind: RegistryKind) async throws {
+        let issuer = try TokenIssuer(users: ["bob": "hunter2"])
+        defer { issuer.stop() }
+        let registry = try TestRegistry(kind, auth: .token(issuer))
+        defer { registry.stop() }
+        let client = RegistryClient(registry: registry.host, credentials: .explicit(Credentials(username: "bob", password: "hunter2")))
+        let blob = randomBytes(1000, seed: 5)
+        let digest = Digest.compute(blob)
+        _ = try await client.pushBlob("test/expiry", digest: digest, size: Int64(blob.count), body: .data(blob))
+        func tokenRequests() -> Int { issuer.requests.count }
+        let afterPush = tokenRequests()
+        #expect(try await client.blobSize("test/expiry", digest, push: true) == 1000)
+        #expect(tokenRequests() == afterPush)  // cached
+
+        // 5 s left of its life: not worth sending, a new one is fetched first.
+        await client.auth.adjustCachedTokens { $0.expires = Date().addingTimeInterval(5) }
+        #expect(try await client.blobSize("test/expiry", digest, push: true) == 1000)
+        #expect(tokenRequests() == afterPush + 1)
+
+        // A token the registry does not accept (its signature spoilt): 401, new token, success.
+        await client.auth.adjustCachedTokens { $0.token = String($0.token.dropLast(4)) + "AAAA" }
+        #expect(try await client.blobSize("test/expiry", digest, push: true) == 1000)
+        #expect(tokenRequests() == afterPush + 2)
+    }
+
     /// A token service without the OAuth2 POST form (405): with a password at hand the client
     /// asks again with GET and Basic credentials, as containerd does.
     @Test(arguments: RegistryKind.allCases)

@@ -113,6 +113,11 @@ actor AuthSession {
 
     var currentChallenge: AuthChallenge? { challenge }
 
+    /// For tests: changes the cached tokens (age them, spoil them) to exercise expiry and refusal.
+    func adjustCachedTokens(_ change: @Sendable (inout BearerToken) -> Void) {
+        tokens = tokens.mapValues { var t = $0; change(&t); return t }
+    }
+
     var hasCredentials: Bool { (try? credentials()) != nil }
 
     static func key(_ scopes: [String]) -> String { Set(scopes).sorted().joined(separator: " ") }
