@@ -1,3 +1,4 @@
+import CArchive
 import Glibc
 
 /// Everything that can go wrong while writing, reading, applying or diffing a layer.
@@ -34,4 +35,10 @@ public enum ArchiveError: Error, Equatable, Sendable, CustomStringConvertible {
     static func sys(_ path: String, _ operation: String, _ code: Int32 = errno) -> ArchiveError {
         .io(path: path, operation: operation, errno: code)
     }
+}
+
+/// Why `archive_read_new()` gave NULL: libarchive could not be loaded (the loader's message
+/// says what to install), or there was no memory.
+public func libarchiveReaderFailure() -> String {
+    dockbuild_archive_load_error().map { String(cString: $0) } ?? "cannot create a libarchive reader (out of memory?)"
 }

@@ -93,7 +93,7 @@ final class DecompressingReader {
 
     private func openLibarchive() throws {
         guard let a = archive_read_new() else {
-            throw ArchiveError.compression(dockbuild_archive_load_error().map { String(cString: $0) } ?? "cannot create a libarchive reader")
+            throw ArchiveError.compression(libarchiveReaderFailure())
         }
         archive = a
         archive_read_support_filter_all(a)

@@ -54,7 +54,7 @@ public enum LayerApplier {
             return
         }
         guard let a = archive_read_new() else {
-            throw ArchiveError.compression(dockbuild_archive_load_error().map { String(cString: $0) } ?? "cannot create a libarchive reader")
+            throw ArchiveError.compression(libarchiveReaderFailure())
         }
         defer { archive_read_free(a) }
         archive_read_support_format_tar(a)

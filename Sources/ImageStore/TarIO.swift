@@ -1,6 +1,7 @@
 // Tar in and out for save/load: a small deterministic ustar writer (the entries of an image
 // archive are blobs and JSON files with short names) and a reader over libarchive, which
 // reads every tar dialect and compression.
+import Archive
 import CArchive
 import Foundation
 import OCI
@@ -114,7 +115,7 @@ enum TarReader {
         let a: OpaquePointer
         init(raw: Bool) throws {
             guard let a = archive_read_new() else {
-                throw ImageStoreError.unsupported(dockbuild_archive_load_error().map { String(cString: $0) } ?? "cannot create a libarchive reader")
+                throw ImageStoreError.unsupported(libarchiveReaderFailure())
             }
             self.a = a
             if raw {

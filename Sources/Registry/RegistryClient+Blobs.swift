@@ -21,7 +21,7 @@ final class BlobSink: BodySink, @unchecked Sendable {
     private let expectedSize: Int64?
     private let url: String
 
-    init(url: String = "", expectedSize: Int64? = nil, makeWriter: @escaping () throws -> any BlobWriter,
+    init(url: String, expectedSize: Int64?, makeWriter: @escaping () throws -> any BlobWriter,
          progress: (@Sendable (Int64) -> Void)?) {
         self.url = url
         self.expectedSize = expectedSize
@@ -38,7 +38,7 @@ final class BlobSink: BodySink, @unchecked Sendable {
         }
         if pipe != nil, start == received, start > 0 { return true }
         guard start == 0 else {
-            throw RegistryError.invalidResponse(url: "", reason: "range response starts at byte \(start), asked for \(received)")
+            throw RegistryError.invalidResponse(url: url, reason: "range response starts at byte \(start), asked for \(received)")
         }
         // A fresh download, or the server restarted from byte 0: start over.
         pipe?.abort()
@@ -138,6 +138,7 @@ extension RegistryClient {
     public func pushBlob(_ repository: String, digest: Digest, size: Int64, body: HTTPBody,
                          mountFrom: [String] = [], chunkSize: Int64 = 96 << 20,
                          progress: (@Sendable (Int64) -> Void)? = nil) async throws -> BlobUploadOutcome {
+        try RegistryClient.checkChunkSize(chunkSize)
         switch try await startBlobUpload(repository, digest: digest, size: size, mountFrom: mountFrom) {
         case let .done(outcome):
             return outcome
@@ -199,6 +200,11 @@ extension RegistryClient {
         }
     }
 
+    /// A chunk size the upload arithmetic can use (checked before any request goes out).
+    static func checkChunkSize(_ chunkSize: Int64) throws {
+        guard chunkSize > 0 else { throw RegistryError.usage("chunk size must be positive, not \(chunkSize)") }
+    }
+
     /// Whether an upload request failed because the registry no longer has the session.
     static func sessionLost(status: Int, errors: [RegistryErrorDetail]) -> Bool {
         let codes = Set(errors.map(\.code))
@@ -218,7 +224,6 @@ extension RegistryClient {
                                chunkSize: Int64, progress: (@Sendable (Int64) -> Void)?) async throws {
         let pushScope = RegistryClient.scope(repository, push: true)
         var location = start
-        guard chunkSize > 0 else { throw RegistryError.usage("chunk size must be positive, not \(chunkSize)") }
         if size > chunkSize {
             // Equal pieces of at most chunkSize: no runt request at the end.
             let pieces = (size + chunkSize - 1) / chunkSize

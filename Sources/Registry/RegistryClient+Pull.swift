@@ -72,16 +72,6 @@ enum BlobStep: Sendable {
     case committed(Int64)
 }
 
-/// Runs blocking work (fsync, waiting on a writer thread) on a thread of its own instead of one
-/// of the cooperative pool's few threads.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
-        let t = Thread { cont.resume(with: Result { try body() }) }
-        t.stackSize = 256 << 10
-        t.start()
-    }
-}
-
 extension RegistryClient {
     /// Pulls `reference` into `store`: index -> platform -> manifest (each digest-verified), then
     /// config and layers streamed through digest verification into the store, several at a

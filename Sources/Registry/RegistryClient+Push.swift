@@ -41,6 +41,7 @@ extension RegistryClient {
     /// top-level document by tag.
     public func push(_ descriptor: Descriptor, from store: ImageStore, to reference: ImageReference,
                      options: PushOptions = PushOptions()) async throws -> PushResult {
+        try RegistryClient.checkChunkSize(options.chunkSize)
         let repo = reference.path
         var mountFrom = options.mountFrom
         if let names = try? store.names(for: descriptor.digest) {

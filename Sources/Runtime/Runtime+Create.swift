@@ -12,15 +12,19 @@ extension Runtime {
         Trace.mark("create")
         try Runtime.validate(id: id)
         let bundle = Sys.absolute(bundle)
-        var (spec, bytes) = try Runtime.loadSpecAndBytes(bundle: bundle)
+        let (spec, json) = try Runtime.bundleSpec(bundle, cdiDevices: options.cdiDevices)
         Trace.mark("spec loaded")
-        if !options.cdiDevices.isEmpty {
-            let registry = try CDIRegistry.load()
-            try registry.apply(options.cdiDevices, to: &spec)
-        }
-        let record = try createRecord(id: id, bundle: bundle, spec: spec, options: options,
-                                      specJSON: options.cdiDevices.isEmpty ? bytes : nil)
+        let record = try createRecord(id: id, bundle: bundle, spec: spec, options: options, specJSON: json)
         return publicState(record, status: "created")
+    }
+
+    /// The bundle's config.json with the CDI devices applied, and its bytes while they still
+    /// describe it (no CDI edits), which state.json then keeps as they are.
+    static func bundleSpec(_ bundle: String, cdiDevices: [String]) throws -> (spec: RuntimeSpec, json: Data?) {
+        var (spec, bytes) = try loadSpecAndBytes(bundle: bundle)
+        guard !cdiDevices.isEmpty else { return (spec, bytes) }
+        try CDIRegistry.load().apply(cdiDevices, to: &spec)
+        return (spec, nil)
     }
 
     /// Creates a container from an in-memory spec (the bundle directory is still

@@ -76,10 +76,7 @@ extension Runtime {
     public func run(id: String, bundle: String, options: CreateOptions = CreateOptions(), detach: Bool = false,
                     keep: Bool = false) throws -> Int32 {
         let bundle = Sys.absolute(bundle)
-        var (spec, bytes) = try Runtime.loadSpecAndBytes(bundle: bundle)
-        if !options.cdiDevices.isEmpty {
-            try CDIRegistry.load().apply(options.cdiDevices, to: &spec)
-        }
+        let (spec, json) = try Runtime.bundleSpec(bundle, cdiDevices: options.cdiDevices)
         var options = options
         var relay: TerminalRelay?
         if spec.process?.terminal == true && options.consoleSocket == nil && !detach {
@@ -87,14 +84,13 @@ extension Runtime {
             options.consoleConnection = relay?.theirs
         }
         // The record stays in memory: start and delete need not read state.json back.
-        let record = try createRecord(id: id, bundle: bundle, spec: spec, options: options,
-                                      specJSON: options.cdiDevices.isEmpty ? bytes : nil)
+        let record = try createRecord(id: id, bundle: bundle, spec: spec, options: options, specJSON: json)
         do {
             try relay?.start(consoleSize: spec.process?.consoleSize)
             try start(record: record)
         } catch {
             relay?.finish()
-            try? delete(id: id, force: true)
+            try? delete(record: record, force: true)
             throw error
         }
         Trace.mark("started")

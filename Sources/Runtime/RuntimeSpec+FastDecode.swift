@@ -201,7 +201,7 @@ private struct FastJSONParser {
                     } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
                         throw FastJSONFailure("lone low surrogate at byte \(i)")
                     }
-                    appendUTF8(scalar, to: &out)
+                    try appendUTF8(scalar, to: &out)
                 default:
                     throw FastJSONFailure("bad escape at byte \(i - 1)")
                 }
@@ -238,22 +238,9 @@ private struct FastJSONParser {
         return v
     }
 
-    func appendUTF8(_ s: UInt32, to out: inout [UInt8]) {
-        if s < 0x80 {
-            out.append(UInt8(s))
-        } else if s < 0x800 {
-            out.append(UInt8(0xC0 | (s >> 6)))
-            out.append(UInt8(0x80 | (s & 0x3F)))
-        } else if s < 0x10000 {
-            out.append(UInt8(0xE0 | (s >> 12)))
-            out.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
-            out.append(UInt8(0x80 | (s & 0x3F)))
-        } else {
-            out.append(UInt8(0xF0 | (s >> 18)))
-            out.append(UInt8(0x80 | ((s >> 12) & 0x3F)))
-            out.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
-            out.append(UInt8(0x80 | (s & 0x3F)))
-        }
+    func appendUTF8(_ s: UInt32, to out: inout [UInt8]) throws {
+        guard let scalar = Unicode.Scalar(s) else { throw FastJSONFailure("U+\(String(s, radix: 16)) is not a scalar value") }
+        UTF8.encode(scalar) { out.append($0) }
     }
 
     /// Well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
@@ -325,30 +312,18 @@ extension FastJSON {
         return Int64(m)
     }
 
-    func uint32() throws -> UInt32 {
-        guard let v = UInt32(exactly: try uint64()) else { throw FastJSONFailure("out of UInt32 range") }
+    /// An integer of type `T`, refused when the literal does not fit.
+    func integer<T: FixedWidthInteger>() throws -> T {
+        let v = T.isSigned ? T(exactly: try int64()) : T(exactly: try uint64())
+        guard let v else { throw FastJSONFailure("out of \(T.self) range") }
         return v
     }
 
-    func int32() throws -> Int32 {
-        guard let v = Int32(exactly: try int64()) else { throw FastJSONFailure("out of Int32 range") }
-        return v
-    }
-
-    func uint16() throws -> UInt16 {
-        guard let v = UInt16(exactly: try uint64()) else { throw FastJSONFailure("out of UInt16 range") }
-        return v
-    }
-
-    func uint() throws -> UInt {
-        guard let v = UInt(exactly: try uint64()) else { throw FastJSONFailure("out of UInt range") }
-        return v
-    }
-
-    func int() throws -> Int {
-        guard let v = Int(exactly: try int64()) else { throw FastJSONFailure("out of Int range") }
-        return v
-    }
+    func uint32() throws -> UInt32 { try integer() }
+    func int32() throws -> Int32 { try integer() }
+    func uint16() throws -> UInt16 { try integer() }
+    func uint() throws -> UInt { try integer() }
+    func int() throws -> Int { try integer() }
 
     /// The nearest Double (Swift's parser rounds correctly), finite only.
     func double() throws -> Double {

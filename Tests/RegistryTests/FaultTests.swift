@@ -17,8 +17,7 @@ struct FaultTests {
         let proxy = try FlakyProxy(upstream: registry.port, fault: .cutFirstBlobGet(afterBytes: 1_000_000))
         defer { proxy.stop() }
         let client = RegistryClient(registry: proxy.host, credentials: .none, retry: RetryPolicy(baseDelay: 0.05))
-        let w = try await client.fetchBlob("fault/cut", digest, expectedSize: Int64(blob.count)) { MemoryWriter() }
-        #expect((w as? MemoryWriter)?.data == blob)
+        #expect(try await fetched(client, "fault/cut", digest, size: blob.count) == blob)
         let gets = proxy.log.filter { $0.hasPrefix("GET /v2/fault/cut/blobs/") }
         #expect(gets.count == 2)
         #expect(gets.last?.contains("bytes=1000000-") == true)
@@ -169,9 +168,7 @@ struct MoreFaultTests {
         let digest = Digest.compute(blob)
         let outcome = try await client.pushBlob("fault/patch", digest: digest, size: Int64(blob.count), body: .data(blob), chunkSize: 1 << 20)
         #expect(outcome == .uploaded)
-        let direct = RegistryClient(registry: registry.host, credentials: .none)
-        let w = try await direct.fetchBlob("fault/patch", digest, expectedSize: Int64(blob.count)) { MemoryWriter() }
-        #expect((w as? MemoryWriter)?.data == blob)
+        #expect(try await fetched(RegistryClient(registry: registry.host, credentials: .none), "fault/patch", digest, size: blob.count) == blob)
         let patches = proxy.log.filter { $0.hasPrefix("PATCH") }
         switch kind {
         case .distribution:
@@ -197,9 +194,7 @@ struct MoreFaultTests {
         let digest = Digest.compute(blob)
         let outcome = try await client.pushBlob("fault/upload", digest: digest, size: Int64(blob.count), body: .data(blob), chunkSize: 1 << 20)
         #expect(outcome == .uploaded)
-        let direct = RegistryClient(registry: registry.host, credentials: .none)
-        let w = try await direct.fetchBlob("fault/upload", digest, expectedSize: Int64(blob.count)) { MemoryWriter() }
-        #expect((w as? MemoryWriter)?.data == blob)
+        #expect(try await fetched(RegistryClient(registry: registry.host, credentials: .none), "fault/upload", digest, size: blob.count) == blob)
         #expect(proxy.log.filter { $0.hasPrefix("PATCH") }.count >= 3)
     }
 }

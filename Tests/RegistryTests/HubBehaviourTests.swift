@@ -35,8 +35,7 @@ struct HubBehaviourTests {
         }
         defer { registry.stop() }
         let client = RegistryClient(registry: "127.0.0.1:\(registry.port)", credentials: .explicit(Credentials(username: "u", password: "p")))
-        let w = try await client.fetchBlob("library/x", digest, expectedSize: Int64(blob.count)) { MemoryWriter() }
-        #expect((w as? MemoryWriter)?.data == blob)
+        #expect(try await fetched(client, "library/x", digest, size: blob.count) == blob)
         #expect(cdnSeen.authorizations == [nil])
         #expect(!registrySeen.authorizations.isEmpty)
     }

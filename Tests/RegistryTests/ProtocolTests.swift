@@ -11,6 +11,11 @@ final class MemoryWriter: BlobWriter, @unchecked Sendable {
     func abort() { aborted = true }
 }
 
+/// A blob read back in full from `repo` (nil when the writer is not the one made here).
+func fetched(_ client: RegistryClient, _ repo: String, _ digest: Digest, size: Int) async throws -> Data? {
+    (try await client.fetchBlob(repo, digest, expectedSize: Int64(size)) { MemoryWriter() } as? MemoryWriter)?.data
+}
+
 func randomBytes(_ n: Int, seed: UInt64 = 42) -> Data {
     var state = seed
     var d = Data(count: n)
@@ -33,8 +38,7 @@ func roundTrip(_ client: RegistryClient, repo: String, blobSize: Int = 300_000, 
     #expect(try await client.blobSize(repo, digest) == Int64(blob.count))
     let again = try await client.pushBlob(repo, digest: digest, size: Int64(blob.count), body: .data(blob))
     #expect(again == .alreadyPresent)
-    let w = try await client.fetchBlob(repo, digest, expectedSize: Int64(blob.count)) { MemoryWriter() }
-    #expect((w as? MemoryWriter)?.data == blob)
+    #expect(try await fetched(client, repo, digest, size: blob.count) == blob)
 
     let config = Data(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.utf8)
     let cd = Digest.compute(config)

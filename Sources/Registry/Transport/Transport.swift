@@ -33,13 +33,7 @@ public final class Transport: Sendable {
     /// Performs one exchange. The body of a 2xx response goes to `sink` when one is given and it
     /// accepts it; otherwise it is returned in the response (bounded).
     public func perform(_ request: HTTPRequest, sink: (any BodySink)? = nil) async throws -> HTTPResponse {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<HTTPResponse, any Error>) in
-            let thread = Thread { [self] in
-                cont.resume(with: Result { try self.performBlocking(request, sink: sink) })
-            }
-            thread.stackSize = 1 << 20
-            thread.start()
-        }
+        try await onOwnThread(stackSize: 1 << 20) { [self] in try performBlocking(request, sink: sink) }
     }
 
     /// The synchronous form of `perform`, for callers already on their own thread.
@@ -350,4 +344,14 @@ private func curlProgressCallback(_ ud: UnsafeMutableRawPointer?, _ dlt: curl_of
         state.uploadProgress?(Int64(uln))
     }
     return 0
+}
+
+/// Runs blocking work (a transfer, an fsync, waiting on a writer thread) on a thread of its own
+/// instead of one of the cooperative pool's few threads (two on a 2-core machine).
+func onOwnThread<T: Sendable>(stackSize: Int = 256 << 10, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
+        let t = Thread { cont.resume(with: Result { try body() }) }
+        t.stackSize = stackSize
+        t.start()
+    }
 }

@@ -44,13 +44,11 @@ struct PushCommand: AsyncParsableCommand {
             dest = try parseReference(destination)
         } else {
             // Without DEST the local name says where to push; an ID or digest names no repository.
-            let named = (try? ImageReference(parsing: image)).flatMap { ref in
-                ref.digest != nil || ((try? store.names(for: descriptor.digest))?.contains(ref) ?? false) ? ref : nil
-            }
-            guard let named else {
+            guard let ref = try? ImageReference(parsing: image),
+                  try ref.digest != nil || store.names(for: descriptor.digest).contains(ref) else {
                 throw ValidationError("'\(image)' is an image ID or digest, not a name, so it does not say where to push: give the destination, e.g. dockbuild push \(image) localhost:5000/NAME:TAG")
             }
-            dest = named
+            dest = ref
         }
         let printer = RegistryProgressPrinter(quiet: transfer.quiet, verb: "Pushing")
         let options = PushOptions(maxConcurrent: transfer.maxConcurrent, chunkSize: Int64(chunkSize) << 20,

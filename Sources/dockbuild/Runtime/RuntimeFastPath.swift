@@ -131,7 +131,7 @@ enum RuntimeFastPath {
             case .kill:
                 let name = call.positionals.count > 1 ? call.positionals[1] : "SIGTERM"
                 guard let sig = Runtime.signalNumber(name) else {
-                    FileHandle.standardError.write(Data("dockbuild runtime: unknown signal \"\(name)\"\n".utf8))
+                    FileHandle.standardError.write(Data("dockbuild runtime: unknown signal \"\(name)\": give a name (TERM, SIGKILL, RTMIN+3) or a number (9)\n".utf8))
                     return 1
                 }
                 try runtime.kill(id: id, signal: sig, all: call.all)
