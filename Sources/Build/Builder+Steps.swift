@@ -117,7 +117,9 @@ extension Builder {
             if !command.files.isEmpty {
                 let trimmed = text.trimmingCharacters(in: .whitespaces)
                 if command.files.count == 1, trimmed.hasPrefix("<<"), !trimmed.contains(" ") {
-                    let body = heredocBody(command.files[0].content, expand: command.files[0].expand, st)
+                    // BuildKit hands a RUN heredoc to the shell (or runs it as a script) unchanged,
+                    // whatever the delimiter's quoting: the shell expands its variables, not the builder.
+                    let body = command.files[0].content
                     if body.hasPrefix("#!") {
                         let path = "/.dockbuild-heredoc-\(number)"
                         scriptFiles[path] = body
@@ -134,10 +136,13 @@ extension Builder {
         return try execRun(ins, mounts: specs, line: line, argv: argv, scriptFiles: scriptFiles, &st, number: number)
     }
 
-    /// A heredoc body, with variables expanded unless its delimiter was quoted (left as is when it does not expand).
+    /// A COPY/ADD heredoc body, with variables expanded unless its delimiter was quoted (left as is when it
+    /// does not expand). Quotes are kept as written, as BuildKit does (`Hello '${name}'!` gives `Hello 'world'!`).
     func heredocBody(_ content: String, expand: Bool, _ st: StageState) -> String {
         guard expand else { return content }
-        return (try? lex.processWord(content, env: expansionEnv(st))) ?? content
+        var raw = lex
+        raw.skipProcessQuotes = true
+        return (try? raw.processWord(content, env: expansionEnv(st))) ?? content
     }
 
     func execRun(_ ins: RunInstruction, mounts specs: [Mount], line: Int, argv: [String], scriptFiles: [String: String],
