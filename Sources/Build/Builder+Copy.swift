@@ -14,6 +14,7 @@ struct CopySource {
     var ctxRel: String?    // for .dockerignore checks of children (context sources)
     var isHeredoc = false
     var isURL = false
+    var realRel: String? = nil   // where `rel` leads once its symlinks are followed inside the root
 }
 
 /// A COPY or ADD, its words expanded (heredoc bodies not yet).
@@ -46,7 +47,7 @@ extension Builder {
             dest = (wd.hasSuffix("/") ? wd : wd + "/") + dest
         }
         let destSlash = dest.hasSuffix("/") || dest.hasSuffix("/.")
-        let destPath = "/" + cleanPath(dest)
+        let imageDest = "/" + cleanPath(dest)
         let srcWords = ins.sources
         let link = ins.link
         let parents = ins.parents
@@ -75,7 +76,7 @@ extension Builder {
         defer { FS.removeTree(work) }
         var sources: [CopySource] = []
         var hasher = Digest.Hasher()
-        var keyParts = [link ? "link" : st.key, kw, destPath + (destSlash ? "/" : ""), "parents=\(parents)",
+        var keyParts = [link ? "link" : st.key, kw, imageDest + (destSlash ? "/" : ""), "parents=\(parents)",
                         "exclude=\(ins.excludes.joined(separator: ","))", "chmod=\(chmodSpec ?? "")",
                         "chown=\(chownSpec ?? "")", "unpack=\(unpack)"]
         for (i, word) in srcWords.enumerated() {
@@ -93,14 +94,19 @@ extension Builder {
                     root = mounted.path
                 }
                 for rel in try globMatches(root: root, pattern: word, skip: { _ in false }, line: ins.line, kw: kw) {
-                    sources.append(CopySource(abs: try sourcePath(root: root, rel: rel, line: ins.line, kw: kw), rel: rel, ctxRel: nil))
+                    let (abs, real) = try sourcePath(root: root, rel: rel, line: ins.line, kw: kw)
+                    sources.append(CopySource(abs: abs, rel: rel, ctxRel: nil, realRel: real))
                 }
             } else {
                 guard let ctx = options.contextDir else {
                     throw err(ins.line, "\(kw) \(word): this build has no context (Dockerfile from stdin); give a context directory")
                 }
                 for rel in try globMatches(root: ctx, pattern: word, skip: { self.ignore.matches($0) }, line: ins.line, kw: kw) {
-                    sources.append(CopySource(abs: try sourcePath(root: ctx, rel: rel, line: ins.line, kw: kw), rel: rel, ctxRel: rel))
+                    let (abs, real) = try sourcePath(root: ctx, rel: rel, line: ins.line, kw: kw)
+                    if real != rel, ignore.matches(real) {
+                        throw err(ins.line, "\(kw) \(rel): it is a symlink to \(real), which .dockerignore excludes")
+                    }
+                    sources.append(CopySource(abs: abs, rel: rel, ctxRel: real, realRel: real))
                 }
             }
         }
@@ -115,7 +121,7 @@ extension Builder {
         }
         if let fromState { keyParts.append("from=" + fromState.key) }
         for s in sources where !s.isHeredoc && !s.isURL {
-            hasher.update(Data("src\u{0}\(s.rel)\u{0}".utf8))
+            hasher.update(Data("src\u{0}\(s.rel)\u{0}\(s.realRel ?? "")\u{0}".utf8))
             if fromState == nil {
                 try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, withOwner: false)
             } else if !excludes.patterns.isEmpty {
@@ -135,9 +141,18 @@ extension Builder {
                 throw err(ins.line, "--chown=\($0): \(error)")
             }
         }
-        let multiple = sources.count > 1 || srcWords.contains(where: DockerIgnore.containsWildcards)
-        let destIsDir = destSlash || multiple || v.isDirectory(destPath)
-        if multiple && !destSlash && !v.isDirectory(destPath) && sources.count > 1 {
+        // The destination is reached through the image's symlinks (`COPY f /link/` writes into the
+        // link's target), resolved inside the image so no link points the staging outside it.
+        let destPath = link ? imageDest : {
+            let parent = v.resolve((imageDest as NSString).deletingLastPathComponent)
+            let full = parent == "/" ? "/" + (imageDest as NSString).lastPathComponent : parent + "/" + (imageDest as NSString).lastPathComponent
+            return imageDest == "/" ? "/" : (destSlash || v.isDirectory(full) ? v.resolve(full) : full)
+        }()
+        // BuildKit counts the words (and heredocs) for its trailing-slash rule; a wildcard that
+        // matches one file copies to a file, several make the destination a directory.
+        let words = srcWords.count + ins.contents.count
+        let destIsDir = destSlash || words > 1 || sources.count > 1 || v.isDirectory(destPath)
+        if words > 1 && !destSlash && !v.isDirectory(destPath) {
             throw err(ins.line, "when using \(kw) with more than one source file, the destination must be a directory and end with a /")
         }
         let staging = try cache.tempDir("copy")
@@ -162,6 +177,22 @@ extension Builder {
                     continue
                 }
                 let fileMode: mode_t? = mode ?? (s.isURL ? 0o600 : nil)
+                if FS.isDir(sst) {
+                    // The destination directory is made fresh, as BuildKit's copy does: root-owned
+                    // 0755 (or --chown's owner), never the source directory's mode and owner.
+                    if let d = FS.follow(target), FS.isDir(d) {} else {
+                        unlink(target)
+                        if mkdir(target, 0o755) != 0 { throw FS.sys("create directory", target) }
+                        chmod(target, 0o755)
+                        let o = owner ?? (0, 0)
+                        lchown(target, o.0, o.1)
+                    }
+                    for n in FS.list(s.abs) where !self.skip(s, n, excludes) {
+                        try FS.copyTree(s.abs + "/" + n, target + "/" + n, rel: n, skip: { r in self.skip(s, r, excludes) },
+                                        owner: ctxOwner, keepOwner: true, mode: fileMode)
+                    }
+                    continue
+                }
                 try FS.copyTree(s.abs, target, skip: { r in self.skip(s, r, excludes) }, owner: s.isHeredoc ? (owner ?? (0, 0)) : ctxOwner,
                                 keepOwner: true, mode: fileMode)
             }
@@ -219,14 +250,18 @@ extension Builder {
             }
             current = next
         }
-        if current.isEmpty { throw err(line, "\(kw) failed: no source files were specified (`\(pattern)` matches nothing in the context)") }
+        // BuildKit allows a wildcard that matches nothing (`COPY foo nomatch* /`).
         return current.sorted()
     }
 
-    /// The host path of a matched source: its parent directories resolved inside `root`, the
-    /// source itself (a symlink is copied as a symlink) not followed.
-    func sourcePath(root: String, rel: String, line: Int, kw: String) throws -> String {
-        do { return try InRootPath.resolve(rel, in: root, followFinal: false) } catch {
+    /// The host path of a matched source and where it leads relative to `root`: a source that is
+    /// a symlink is followed (BuildKit copies its target's content), always inside `root`.
+    func sourcePath(root: String, rel: String, line: Int, kw: String) throws -> (abs: String, real: String) {
+        do {
+            let abs = try InRootPath.resolve(rel, in: root, followFinal: true)
+            let real = abs == root ? "" : String(abs.dropFirst(root.count + 1))
+            return (abs, real)
+        } catch {
             throw err(line, "\(kw) \(rel): \(error)")
         }
     }

@@ -117,7 +117,8 @@ enum FS {
                 if skip(r) { continue }
                 try copyTree(src + "/" + n, dst + "/" + n, rel: r, skip: skip, owner: owner, keepOwner: keepOwner, mode: mode)
             }
-            chmod(dst, mode ?? (st.st_mode & 0o7777))
+            // --chmod keeps directories traversable: x wherever the mode grants r (current BuildKit).
+            chmod(dst, mode.map { $0 | (($0 & 0o444) >> 2) } ?? (st.st_mode & 0o7777))
         } else if isLink(st) {
             guard let target = readLink(src) else { throw sys("read link", src) }
             unlink(dst)

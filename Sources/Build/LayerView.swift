@@ -1,3 +1,4 @@
+import CArchive
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -9,27 +10,66 @@ struct LayerView: Sendable {
     var dirs: [String]   // top layer first
 
     /// The host path of the topmost entry at `path` (absolute in the image), or nil when absent
-    /// or hidden by a whiteout.
+    /// or hidden by a whiteout. Walks one component at a time and only ever descends through
+    /// directories, so a symlink in a layer is never followed on the host (a layer's `/etc ->
+    /// /host/dir` cannot make a lookup read the host); `resolve` follows links inside the image.
     func find(_ path: String) -> String? {
-        let rel = cleanPath(path)
-        if rel.isEmpty { return dirs.first }
-        for d in dirs {
-            let p = d + "/" + rel
-            if let st = FS.info(p) {
-                if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { return nil }
-                return p
+        let comps = cleanPath(path).split(separator: "/").map(String.init)
+        if comps.isEmpty { return dirs.first }
+        var layers = dirs
+        var prefix = ""
+        for (i, c) in comps.enumerated() {
+            prefix = prefix.isEmpty ? c : prefix + "/" + c
+            var next: [String] = []
+            for d in layers {
+                guard let st = FS.info(d + "/" + prefix) else { continue }
+                if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { break }   // whiteout
+                if i == comps.count - 1 { return d + "/" + prefix }
+                guard FS.isDir(st) else { break }   // a file or link hides the lower layers here
+                next.append(d)
+                if Self.isOpaque(d + "/" + prefix) { break }
             }
+            if next.isEmpty { return nil }
+            layers = next
         }
         return nil
     }
 
+    /// `path` with every symlink in it resolved inside the image (as if the image were `/`),
+    /// the final component too when `followFinal`. Dangling or looping links end the walk.
+    func resolve(_ path: String, followFinal: Bool = true) -> String {
+        var todo = cleanPath(path).split(separator: "/").map(String.init)
+        var done: [String] = []
+        var hops = 0
+        while !todo.isEmpty {
+            let c = todo.removeFirst()
+            if c == "." || c.isEmpty { continue }
+            if c == ".." { _ = done.popLast(); continue }
+            let candidate = "/" + (done + [c]).joined(separator: "/")
+            if todo.isEmpty && !followFinal { done.append(c); break }
+            if let host = find(candidate), let st = FS.info(host), FS.isLink(st), hops < 40, let target = FS.readLink(host) {
+                hops += 1
+                if target.hasPrefix("/") { done = [] }
+                todo = target.split(separator: "/").map(String.init) + todo
+                continue
+            }
+            done.append(c)
+        }
+        return "/" + done.joined(separator: "/")
+    }
+
     func isDirectory(_ path: String) -> Bool {
-        guard let p = find(path), let st = FS.info(p) else { return false }
+        guard let p = find(resolve(path)), let st = FS.info(p) else { return false }
         return FS.isDir(st)
     }
 
+    static func isOpaque(_ dir: String) -> Bool {
+        var v: UInt8 = 0
+        return dockbuild_lgetxattr(dir, "trusted.overlay.opaque", &v, 1) == 1 && v == UInt8(ascii: "y")
+    }
+
     func read(_ path: String) -> String? {
-        guard let p = find(path), let d = FileManager.default.contents(atPath: p) else { return nil }
+        guard let p = find(resolve(path)), let d = FileManager.default.contents(atPath: p) else { return nil }
         return String(decoding: d, as: UTF8.self)
     }
 

@@ -58,4 +58,66 @@ import ImageStore
         #expect(ws.read(fs + "/quotes.txt") == "Don't panic, world. It's fine\nHello 'world'!\nSay \"world\" and $name\n")
         #expect(ws.read(fs + "/raw.txt") == "Hello '${name}'!\n")
     }
+
+    /// COPY and ADD as BuildKit does them (checked side by side with docker's BuildKit on this
+    /// machine): symlinked sources are followed, a one-file wildcard copies to a file, an empty
+    /// wildcard is no error, `ADD *.tar` extracts each archive, a copied directory's destination
+    /// is made fresh (root, 0755), `--chmod` keeps directories traversable, a destination under
+    /// a symlinked directory is written through the link.
+    @Test(.enabled(if: getuid() == 0)) func copyAndAddFollowBuildKit() throws {
+        let ws = try Workspace()
+        let ctx = ws.dir + "/ctx"
+        let fm = FileManager.default
+        for d in ["sub/inner", "t1", "t2"] { try fm.createDirectory(atPath: ctx + "/" + d, withIntermediateDirectories: true) }
+        func put(_ p: String, _ t: String) throws { try Data(t.utf8).write(to: URL(fileURLWithPath: ctx + "/" + p)) }
+        try put("target.txt", "hello\n"); try put("fa.go", "a\n"); try put("sub/s.txt", "s\n"); try put("sub/inner/i.txt", "i\n")
+        try put("t1/one", "1\n"); try put("t2/two", "2\n")
+        symlink("target.txt", ctx + "/link.txt")
+        symlink("sub", ctx + "/linkdir")
+        chmod(ctx + "/sub", 0o700)
+        #expect(try sh(["tar", "-cf", ctx + "/a1.tar", "-C", ctx + "/t1", "one"]).0 == 0)
+        #expect(try sh(["tar", "-cf", ctx + "/a2.tar", "-C", ctx + "/t2", "two"]).0 == 0)
+        var o = BuildOptions(contextDir: ctx, dockerfileText: """
+        FROM busybox:test AS a
+        RUN mkdir -p /d/e && touch /d/f && chown -R 100:200 /d && chmod 750 /d
+        FROM busybox:test
+        COPY --from=a /d /out
+        COPY link.txt /l1
+        COPY link* /l2/
+        COPY linkdir /ld
+        COPY f*.go /foo2.go
+        COPY fa.go nomatch* /multi/
+        ADD *.tar /dest
+        COPY sub /subcopy
+        COPY --chmod=644 sub /subchmod
+        RUN mkdir /real && ln -s /real /symdir
+        COPY fa.go /symdir/
+        """)
+        o.tags = []
+        let r = try Builder(store: ws.store, options: o).build()
+        let fs = try ws.files(r.image)
+        func kind(_ p: String) -> String {
+            guard let a = try? fm.attributesOfItem(atPath: fs + p) else { return "missing" }
+            let t = a[.type] as? FileAttributeType
+            return t == .typeDirectory ? "dir" : t == .typeSymbolicLink ? "link" : "file"
+        }
+        func meta(_ p: String) -> String {
+            guard let m = stat(fs + p) else { return "missing" }
+            return "\(m.uid):\(m.gid) \(String(m.mode & 0o7777, radix: 8)) \(kind(p))"
+        }
+        #expect(meta("/out") == "0:0 755 dir")
+        #expect(meta("/out/e") == "100:200 755 dir")
+        #expect(meta("/out/f") == "100:200 644 file")
+        #expect(meta("/l1") == "0:0 644 file" && ws.read(fs + "/l1") == "hello\n")
+        #expect(meta("/l2/link.txt") == "0:0 644 file" && meta("/l2/s.txt") == "0:0 644 file")
+        #expect(meta("/ld") == "0:0 755 dir" && meta("/ld/s.txt") == "0:0 644 file")
+        #expect(meta("/foo2.go") == "0:0 644 file")
+        #expect(meta("/multi/fa.go") == "0:0 644 file")
+        #expect(meta("/dest/one") == "0:0 644 file" && meta("/dest/two") == "0:0 644 file")
+        #expect(meta("/subcopy") == "0:0 755 dir" && meta("/subcopy/inner") == "0:0 755 dir")
+        #expect(meta("/subchmod") == "0:0 755 dir" && meta("/subchmod/s.txt") == "0:0 644 file")
+        #expect(meta("/subchmod/inner") == "0:0 755 dir")   // 644 + x where r: still traversable
+        #expect(meta("/real/fa.go") == "0:0 644 file")
+        #expect(kind("/symdir") == "link")
+    }
 }
