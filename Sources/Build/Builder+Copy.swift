@@ -123,7 +123,7 @@ extension Builder {
         for s in sources where !s.isHeredoc && !s.isURL {
             hasher.update(Data("src\u{0}\(s.rel)\u{0}\(s.realRel ?? "")\u{0}".utf8))
             if fromState == nil {
-                try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, withOwner: false)
+                try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) }, withOwner: false)
             } else if !excludes.patterns.isEmpty {
                 try FS.hashTree(s.abs, into: &hasher, skip: { r in excludes.matches(r) }, withOwner: true)
             }
@@ -177,24 +177,16 @@ extension Builder {
                     continue
                 }
                 let fileMode: mode_t? = mode ?? (s.isURL ? 0o600 : nil)
+                try FS.copyTree(s.abs, target, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) },
+                                owner: s.isHeredoc ? (owner ?? (0, 0)) : ctxOwner, keepOwner: true, mode: fileMode)
                 if FS.isDir(sst) {
                     // The destination directory is made fresh, as BuildKit's copy does: root-owned
-                    // 0755 (or --chown's owner), never the source directory's mode and owner.
-                    if let d = FS.follow(target), FS.isDir(d) {} else {
-                        unlink(target)
-                        if mkdir(target, 0o755) != 0 { throw FS.sys("create directory", target) }
-                        chmod(target, 0o755)
-                        let o = owner ?? (0, 0)
-                        lchown(target, o.0, o.1)
-                    }
-                    for n in FS.list(s.abs) where !self.skip(s, n, excludes) {
-                        try FS.copyTree(s.abs + "/" + n, target + "/" + n, rel: n, skip: { r in self.skip(s, r, excludes) },
-                                        owner: ctxOwner, keepOwner: true, mode: fileMode)
-                    }
-                    continue
+                    // 0755 (or --chown's owner), never the source directory's mode and owner (one
+                    // that exists in the image keeps its own: copyAncestorMetadata below).
+                    chmod(target, 0o755)
+                    let o = owner ?? (0, 0)
+                    lchown(target, o.0, o.1)
                 }
-                try FS.copyTree(s.abs, target, skip: { r in self.skip(s, r, excludes) }, owner: s.isHeredoc ? (owner ?? (0, 0)) : ctxOwner,
-                                keepOwner: true, mode: fileMode)
             }
             if let owner, FS.exists(stagedDest), !v.isDirectory(destPath) { lchown(stagedDest, owner.0, owner.1) }
             if !link { copyAncestorMetadata(staging: staging, path: destPath == "/" ? "/" : destPath + "/x", view: v) }
@@ -204,6 +196,13 @@ extension Builder {
         }
         try commit(dir: staging, fromUpper: false, key: key, &st, createdBy: by)
         return false
+    }
+
+    /// Whether a walk must enter `rel`, an excluded directory of source `s`, because a
+    /// .dockerignore exception may re-include something below it.
+    func descend(_ s: CopySource, _ rel: String) -> Bool {
+        guard let c = s.ctxRel else { return false }
+        return ignore.mayIncludeBelow(c.isEmpty ? rel : c + "/" + rel)
     }
 
     func skip(_ s: CopySource, _ rel: String, _ excludes: DockerIgnore) -> Bool {

@@ -124,7 +124,10 @@ public final class Builder: @unchecked Sendable {
         }
         lex = dockerfile.shellLex
         do {
-            ignore = try options.contextDir.flatMap { try DockerIgnore.load(contextDirectory: $0) } ?? DockerIgnore(patterns: [])
+            // `NAME.dockerignore` beside the Dockerfile wins over the context's `.dockerignore`.
+            let dockerfilePath = options.dockerfileName == "<stdin>" || !FS.exists(options.dockerfileName) ? nil : options.dockerfileName
+            ignore = try options.contextDir.flatMap { try DockerIgnore.load(contextDirectory: $0, dockerfilePath: dockerfilePath) }
+                ?? DockerIgnore(patterns: [])
         } catch {
             throw BuildError.context("\(error)")
         }

@@ -105,6 +105,7 @@ enum FS {
     /// Copies `src` (file, link or directory) to `dst`. `skip(rel)` leaves out entries by their
     /// path relative to `src`'s root. Owner is set to `owner` (or kept when nil and `keepOwner`).
     static func copyTree(_ src: String, _ dst: String, rel: String = "", skip: (String) -> Bool,
+                         descend: (String) -> Bool = { _ in false },
                          owner: (UInt32, UInt32)?, keepOwner: Bool, mode: mode_t?) throws {
         guard let st = info(src) else { throw BuildError.context("\(src) does not exist") }
         if isDir(st) {
@@ -114,8 +115,15 @@ enum FS {
             }
             for n in list(src) {
                 let r = rel.isEmpty ? n : rel + "/" + n
-                if skip(r) { continue }
-                try copyTree(src + "/" + n, dst + "/" + n, rel: r, skip: skip, owner: owner, keepOwner: keepOwner, mode: mode)
+                if skip(r) {
+                    // An excluded directory an exception may re-include something from: walk it,
+                    // keep it only when something inside survives.
+                    guard descend(r), let cst = info(src + "/" + n), isDir(cst) else { continue }
+                    try copyTree(src + "/" + n, dst + "/" + n, rel: r, skip: skip, descend: descend, owner: owner, keepOwner: keepOwner, mode: mode)
+                    rmdir(dst + "/" + n)
+                    continue
+                }
+                try copyTree(src + "/" + n, dst + "/" + n, rel: r, skip: skip, descend: descend, owner: owner, keepOwner: keepOwner, mode: mode)
             }
             // --chmod keeps directories traversable: x wherever the mode grants r (current BuildKit).
             chmod(dst, mode.map { $0 | (($0 & 0o444) >> 2) } ?? (st.st_mode & 0o7777))
@@ -137,7 +145,7 @@ enum FS {
     /// Feeds a content digest of `path` (recursively) into `h`: names, types, modes, sizes,
     /// link targets and file contents; never times. `skip` works as in `copyTree`.
     static func hashTree(_ path: String, rel: String = "", into h: inout Digest.Hasher, skip: (String) -> Bool,
-                         withOwner: Bool) throws {
+                         descend: (String) -> Bool = { _ in false }, withOwner: Bool) throws {
         guard let st = info(path) else { throw BuildError.context("\(path) does not exist") }
         var head = "\(rel)\u{0}\(st.st_mode)\u{0}"
         if withOwner { head += "\(st.st_uid):\(st.st_gid)\u{0}" }
@@ -145,8 +153,11 @@ enum FS {
             h.update(Data(head.utf8))
             for n in list(path) {
                 let r = rel.isEmpty ? n : rel + "/" + n
-                if skip(r) { continue }
-                try hashTree(path + "/" + n, rel: r, into: &h, skip: skip, withOwner: withOwner)
+                if skip(r) {
+                    guard descend(r), let cst = info(path + "/" + n), isDir(cst) else { continue }
+                    h.update(Data("descend\u{0}\(r)\u{0}".utf8))
+                }
+                try hashTree(path + "/" + n, rel: r, into: &h, skip: skip, descend: descend, withOwner: withOwner)
             }
         } else if isLink(st) {
             h.update(Data((head + (readLink(path) ?? "") + "\u{0}").utf8))

@@ -111,6 +111,24 @@ public struct DockerIgnore: Sendable, Hashable {
         return matched
     }
 
+    /// True when an exception (`!pattern`) could re-include something below the excluded
+    /// directory `dir`: a walker must then descend into `dir` instead of pruning it
+    /// (`*` then `!dist/app.jar` keeps `dist/app.jar`).
+    public func mayIncludeBelow(_ dir: String) -> Bool {
+        let dirParts = Self.cleanPath(dir).split(separator: "/").map(String.init)
+        for p in patterns where p.hasPrefix("!") {
+            let parts = p.dropFirst().split(separator: "/").map(String.init)
+            var ok = true
+            for (i, d) in dirParts.enumerated() {
+                guard i < parts.count else { ok = false; break }
+                if parts[i] == "**" { return true }
+                if (try? Self.globMatch(parts[i], d)) != true { ok = false; break }
+            }
+            if ok && parts.count > dirParts.count { return true }
+        }
+        return false
+    }
+
     /// True when some pattern is an exception (`!`): a walker may then not skip
     /// an excluded directory wholesale.
     public var hasExceptions: Bool { compiled.contains { $0.exclusion } }

@@ -120,4 +120,36 @@ import ImageStore
         #expect(meta("/real/fa.go") == "0:0 644 file")
         #expect(kind("/symdir") == "link")
     }
+
+    /// .dockerignore exceptions inside excluded directories re-include their files, and
+    /// `NAME.dockerignore` beside a Dockerfile wins over the context's `.dockerignore`.
+    @Test func dockerignoreExceptionsAndPerDockerfileIgnore() throws {
+        let ws = try Workspace()
+        let ctx = ws.dir + "/ctx"
+        let fm = FileManager.default
+        for d in ["dist/sub", "secret/public", "other"] { try fm.createDirectory(atPath: ctx + "/" + d, withIntermediateDirectories: true) }
+        for f in ["dist/app.jar", "dist/other.jar", "dist/sub/x", "secret/key", "secret/public/cert", "other/o", "a.txt", "b.txt"] {
+            try Data(f.utf8).write(to: URL(fileURLWithPath: ctx + "/" + f))
+        }
+        try Data("*\n!dist/app.jar\n!secret\nsecret\n!secret/public\n".utf8).write(to: URL(fileURLWithPath: ctx + "/.dockerignore"))
+        var o = BuildOptions(contextDir: ctx, dockerfileText: "FROM busybox:test\nCOPY . /app/\n")
+        o.tags = []
+        let fs = try ws.files(try Builder(store: ws.store, options: o).build().image)
+        #expect(ws.read(fs + "/app/dist/app.jar") == "dist/app.jar")
+        #expect(ws.read(fs + "/app/secret/public/cert") == "secret/public/cert")
+        for gone in ["dist/other.jar", "dist/sub", "secret/key", "other", "a.txt"] {
+            #expect(!fm.fileExists(atPath: fs + "/app/" + gone), "\(gone) is ignored")
+        }
+
+        // build.Dockerfile.dockerignore beside the Dockerfile replaces .dockerignore.
+        let df = ws.dir + "/build.Dockerfile"
+        try Data("FROM busybox:test\nCOPY . /app/\n".utf8).write(to: URL(fileURLWithPath: df))
+        try Data("b.txt\ndist\nsecret\nother\n".utf8).write(to: URL(fileURLWithPath: df + ".dockerignore"))
+        var o2 = BuildOptions(contextDir: ctx, dockerfileText: "FROM busybox:test\nCOPY . /app/\n", dockerfileName: df)
+        o2.tags = []
+        let fs2 = try ws.files(try Builder(store: ws.store, options: o2).build().image)
+        #expect(ws.read(fs2 + "/app/a.txt") == "a.txt")
+        #expect(!fm.fileExists(atPath: fs2 + "/app/b.txt"))
+        #expect(!fm.fileExists(atPath: fs2 + "/app/dist"))
+    }
 }
