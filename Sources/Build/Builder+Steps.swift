@@ -226,7 +226,11 @@ extension Builder {
                 resolved.append((m, src))
             }
         }
-        var req = RunRequest(argv: argv, env: env, workdir: workdir, uid: ids.uid, gid: ids.gid, lowers: v.dirs,
+        // Proxy build args reach every RUN without an ARG line, and stay out of the cache key
+        // and the history unless the Dockerfile declares them (BuildKit's rule).
+        let proxies = buildArgs.proxyEnvironment.sorted { $0.key < $1.key }
+            .filter { p in !env.contains { $0.hasPrefix(p.key + "=") } }.map { $0.key + "=" + $0.value }
+        var req = RunRequest(argv: argv, env: env + proxies, workdir: workdir, uid: ids.uid, gid: ids.gid, lowers: v.dirs,
                              network: network, mounts: resolved, scriptFiles: scriptFiles)
         if !user.isEmpty, !user.contains(":") { req.additionalGids = v.supplementaryGroups(user).filter { $0 != ids.gid } }
         let stageName = st.name

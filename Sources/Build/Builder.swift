@@ -215,11 +215,14 @@ public final class Builder: @unchecked Sendable {
         return results[index]
     }
 
+    /// The PATH a stage gets when its base has none (BuildKit's, on Linux).
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
     /// The state of `FROM scratch`.
     func scratchState() -> StageState {
-        let cfg = ImageConfig(created: nil, platform: options.platform,
-                              config: ContainerConfig(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
-                              rootfs: RootFS(diffIDs: []), history: [])
+        var cc = ContainerConfig(env: ["PATH=" + Self.defaultPath])
+        cc.workingDir = "/"
+        let cfg = ImageConfig(created: nil, platform: options.platform, config: cc, rootfs: RootFS(diffIDs: []), history: [])
         return StageState(config: cfg, layers: [], key: "scratch", name: "scratch")
     }
 
@@ -237,6 +240,13 @@ public final class Builder: @unchecked Sendable {
         let layers = zip(image.manifest.layers, image.config.rootfs.diffIDs).map { LayerRef(descriptor: $0.0, diffID: $0.1) }
         var cfg = image.config
         if cfg.history == nil { cfg.history = [] }
+        // BuildKit makes sure every stage has a PATH: a base without one gets the default, so
+        // `ENV PATH=/custom:$PATH` extends it instead of leaving `/custom:`.
+        var cc = cfg.config ?? ContainerConfig()
+        if !(cc.env ?? []).contains(where: { $0.hasPrefix("PATH=") }) {
+            cc.env = (cc.env ?? []) + ["PATH=" + Self.defaultPath]
+            cfg.config = cc
+        }
         return StageState(config: cfg, layers: layers, key: Digest.compute(Data(image.descriptor.digest.description.utf8)).encoded, name: name)
     }
 

@@ -152,4 +152,32 @@ import ImageStore
         #expect(!fm.fileExists(atPath: fs2 + "/app/b.txt"))
         #expect(!fm.fileExists(atPath: fs2 + "/app/dist"))
     }
+
+    /// A base without PATH gets BuildKit's default, so `ENV PATH=/custom:$PATH` extends it;
+    /// `FROM scratch` has WorkingDir `/`; proxy build args reach RUN without an ARG line and
+    /// stay out of the image's history and config.
+    @Test(.enabled(if: getuid() == 0)) func defaultPathScratchWorkdirAndProxyArgs() throws {
+        let ws = try Workspace()
+        var plain = ImageConfig(platform: .host)
+        let busybox = try ws.store.image("busybox:test")
+        plain.rootfs = busybox.config.rootfs
+        try ws.store.putImage(config: plain, layers: busybox.manifest.layers, tag: try ImageReference(parsing: "nopath:test"))
+        var o = BuildOptions(contextDir: nil, dockerfileText: """
+        FROM nopath:test
+        ENV PATH=/custom:$PATH
+        RUN echo "$PATH" > /p && echo "${HTTP_PROXY:-unset} ${no_proxy:-unset}" > /proxy
+        """)
+        o.buildArgs = ["HTTP_PROXY": "http://proxy.example:3128", "no_proxy": "localhost"]
+        let r = try Builder(store: ws.store, options: o).build()
+        let fs = try ws.files(r.image)
+        let path = "/custom:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        #expect(ws.read(fs + "/p") == path + "\n")
+        #expect(r.image.config.config?.env == ["PATH=" + path])
+        #expect(ws.read(fs + "/proxy") == "http://proxy.example:3128 localhost\n")
+        let history = (r.image.config.history ?? []).compactMap(\.createdBy).joined(separator: "\n")
+        #expect(!history.contains("proxy.example"), "proxy values stay out of the history: \(history)")
+
+        let scratch = try Builder(store: ws.store, options: BuildOptions(contextDir: nil, dockerfileText: "FROM scratch\nLABEL a=b\n")).build()
+        #expect(scratch.image.config.config?.workingDir == "/")
+    }
 }
