@@ -130,7 +130,7 @@ extension Builder {
         }
         keyParts.append(hasher.finalize().encoded)
         let key = stepKey(keyParts)
-        let shown = (srcWords + ins.contents.map { "<<" + $0.path } + [ins.rawDestination]).joined(separator: " ")
+        let shown = (srcWords + ins.contents.map { "<<" + $0.path } + [ins.destination]).joined(separator: " ")   // expanded, as BuildKit
         let by = "\(kw) \(shown) # buildkit"
         if hit(key, &st, createdBy: by) { return true }
 

@@ -177,7 +177,13 @@ extension Builder {
             }
             mountKeys.append(k)
         }
-        let argsText = st.args.isEmpty ? "" : "|\(st.args.count) " + st.args.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " "
+        // BuildKit's `RUN |N k=v ...`: every ARG of the stage in declaration order, valued from
+        // the step's environment (an ENV of the same name wins), empty when unset.
+        let envMap = Dictionary(env.map { kv -> (String, String) in
+            let i = kv.firstIndex(of: "=") ?? kv.endIndex
+            return (String(kv[..<i]), i == kv.endIndex ? "" : String(kv[kv.index(after: i)...]))
+        }, uniquingKeysWith: { $1 })
+        let argsText = st.argOrder.isEmpty ? "" : "|\(st.argOrder.count) " + st.argOrder.map { "\($0)=\(envMap[$0] ?? "")" }.joined(separator: " ") + " "
         let by = "RUN " + argsText + argv.joined(separator: " ") + " # buildkit"
         let key = stepKey([st.key, "RUN", argv.joined(separator: "\u{0}"), env.joined(separator: "\u{0}"), user, workdir, network,
                            mountKeys.joined(separator: "\u{0}"), scriptFiles.sorted(by: { $0.key < $1.key }).map { $0.key + $0.value }.joined()])

@@ -76,6 +76,8 @@ struct StageState: Sendable {
     var key: String
     var cmdSet = false
     var args: [String: String] = [:]
+    /// Every ARG declared in this stage, in order (a key may repeat), for RUN's `|N k=v` history.
+    var argOrder: [String] = []
     var name: String
 }
 
@@ -264,6 +266,7 @@ public final class Builder: @unchecked Sendable {
         }
         st.name = stage.displayName
         st.args = [:]
+        st.argOrder = []
         st.cmdSet = false
         var instructions = stage.instructions.map { (ins: $0, line: $0.source.startLine) }
         // ONBUILD triggers of the base run first, then are cleared.
@@ -371,7 +374,7 @@ public final class Builder: @unchecked Sendable {
             var pairs: [String] = []
             for kv in l.labels {
                 labels[kv.key] = kv.value
-                pairs.append("\(goQuoteString(kv.key))=\(goQuoteString(kv.value))")
+                pairs.append(kv.key + "=" + kv.value)   // BuildKit writes `LABEL k=v`, unquoted
             }
             cc.labels = labels
             st.config.config = cc
@@ -386,17 +389,20 @@ public final class Builder: @unchecked Sendable {
                 committed.append(v.map { "\(decl.key)=\($0)" } ?? decl.key)
             }
             st.args = scope.args.compactMapValues { $0 }
+            st.argOrder += a.args.map(\.key)
             history(&st, "ARG " + committed.joined(separator: " "), empty: true)
         case .expose(let e):
             var ports = cc.exposedPorts ?? [:]
+            var these = Set<String>()
             do {
-                for port in try e.exposedPorts(lex: lex, env: env) { ports[port.description] = EmptyObject() }
+                for port in try e.exposedPorts(lex: lex, env: env) { ports[port.description] = EmptyObject(); these.insert(port.description) }
             } catch {
                 throw err(line, "EXPOSE: \(error)")
             }
             cc.exposedPorts = ports
             st.config.config = cc
-            history(&st, "EXPOSE map[" + ports.keys.sorted().map { "\($0):{}" }.joined(separator: " ") + "]", empty: true)
+            // BuildKit prints this instruction's ports as Go prints a map (keys sorted).
+            history(&st, "EXPOSE map[" + these.sorted().map { "\($0):{}" }.joined(separator: " ") + "]", empty: true)
         case .volume:
             guard case .volume(let vol) = expanded else { return nil }
             var vols = cc.volumes ?? [:]
@@ -423,6 +429,7 @@ public final class Builder: @unchecked Sendable {
             history(&st, "SHELL [" + s.shell.joined(separator: " ") + "]", empty: true)
         case .cmd(let c):
             cc.cmd = c.command.prependShell ? shell(cc) + c.command.arguments : c.command.arguments
+            cc.argsEscaped = true   // BuildKit sets it on every CMD (Docker image spec compatibility)
             st.cmdSet = true
             st.config.config = cc
             history(&st, "CMD " + goList(cc.cmd ?? []), empty: true)
@@ -446,7 +453,7 @@ public final class Builder: @unchecked Sendable {
             }
             cc.healthcheck = hc
             st.config.config = cc
-            history(&st, "HEALTHCHECK " + goList(hc.test ?? []), empty: true)
+            history(&st, "HEALTHCHECK " + goHealthcheck(hc), empty: true)
         case .workdir:
             guard case .workdir(let w) = expanded else { return nil }
             var wd = w.path
@@ -503,6 +510,50 @@ final class ErrorBox: @unchecked Sendable {
 }
 
 /// Go's `%q` of a []string: `["a" "b"]`.
+/// BuildKit's `HEALTHCHECK %q` of its health config: `&{["CMD-SHELL" "..."] "30s" "5s" "0s" "0s" '\x03'}`
+/// (test, interval, timeout, start period, start interval, retries as a Go rune literal).
+func goHealthcheck(_ hc: HealthConfig) -> String {
+    let durations = [hc.interval, hc.timeout, hc.startPeriod, hc.startInterval].map { "\"" + goDuration($0 ?? 0) + "\"" }
+    return "&{" + goList(hc.test ?? []) + " " + durations.joined(separator: " ") + " " + goQuoteRune(hc.retries ?? 0) + "}"
+}
+
+/// Go's `time.Duration.String()` for nanoseconds: `0s`, `500ms`, `1.5s`, `1m30s`, `2h0m0s`.
+func goDuration(_ ns: Int64) -> String {
+    if ns == 0 { return "0s" }
+    let neg = ns < 0
+    let u = ns.magnitude
+    func frac(_ v: UInt64, _ unit: UInt64) -> String {
+        var s = String(v / unit)
+        var rem = v % unit
+        if rem != 0 {
+            var digits = ""
+            var scale = unit
+            while rem != 0 { scale /= 10; digits += String(rem / scale); rem %= scale }
+            s += "." + digits
+        }
+        return s
+    }
+    var out: String
+    if u < 1_000 { out = "\(u)ns" }
+    else if u < 1_000_000 { out = frac(u, 1_000) + "µs" }
+    else if u < 1_000_000_000 { out = frac(u, 1_000_000) + "ms" }
+    else {
+        let h = u / 3_600_000_000_000, m = (u / 60_000_000_000) % 60
+        let secs = frac(u % 60_000_000_000, 1_000_000_000) + "s"
+        out = h > 0 ? "\(h)h\(m)m" + secs : m > 0 ? "\(m)m" + secs : secs
+    }
+    return (neg ? "-" : "") + out
+}
+
+/// Go's `%q` of an integer: a single-quoted rune literal (`'\x03'`, `'A'`).
+func goQuoteRune(_ n: Int) -> String {
+    let named: [Int: String] = [7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 39: "\\'", 92: "\\\\"]
+    if let e = named[n] { return "'" + e + "'" }
+    if (32..<127).contains(n) { return "'" + String(Character(UnicodeScalar(UInt8(n)))) + "'" }
+    if (0..<128).contains(n) { return "'\\x" + (n < 16 ? "0" : "") + String(n, radix: 16) + "'" }
+    return "'" + String(Character(UnicodeScalar(UInt32(clamping: n)) ?? "\u{fffd}")) + "'"
+}
+
 func goList(_ l: [String]) -> String { "[" + l.map(goQuoteString).joined(separator: " ") + "]" }
 
 func goQuoteString(_ s: String) -> String {

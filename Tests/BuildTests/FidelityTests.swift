@@ -180,4 +180,38 @@ import ImageStore
         let scratch = try Builder(store: ws.store, options: BuildOptions(contextDir: nil, dockerfileText: "FROM scratch\nLABEL a=b\n")).build()
         #expect(scratch.image.config.config?.workingDir == "/")
     }
+
+    /// History `created_by` strings as BuildKit writes them (checked against docker's BuildKit on
+    /// this machine; HEALTHCHECK with current BuildKit's start interval), and ArgsEscaped on CMD.
+    @Test(.enabled(if: getuid() == 0)) func historyAsBuildKitWritesIt() throws {
+        let ws = try Workspace()
+        let ctx = ws.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        try Data("x\n".utf8).write(to: URL(fileURLWithPath: ctx + "/f.txt"))
+        var o = BuildOptions(contextDir: ctx, dockerfileText: """
+        FROM busybox:test
+        ARG ZED=1
+        ARG ALPHA=2
+        ARG EMPTY
+        ENV DIR=/opt
+        EXPOSE 80 443/tcp
+        EXPOSE 9000/udp
+        LABEL foo=bar "with space"="a b"
+        COPY f.txt $DIR/
+        RUN echo hi
+        HEALTHCHECK --interval=1m30s --timeout=500ms --retries=3 CMD wget -q -O- localhost:8080 || exit 1
+        CMD ["sh"]
+        """)
+        o.tags = []
+        let r = try Builder(store: ws.store, options: o).build()
+        let h = (r.image.config.history ?? []).compactMap(\.createdBy)
+        #expect(h.contains("EXPOSE map[443/tcp:{} 80/tcp:{}]"))
+        #expect(h.contains("EXPOSE map[9000/udp:{}]"))
+        #expect(h.contains("LABEL foo=bar with space=a b"))
+        #expect(h.contains("COPY f.txt /opt/ # buildkit"))
+        #expect(h.contains("RUN |3 ZED=1 ALPHA=2 EMPTY= /bin/sh -c echo hi # buildkit"))
+        #expect(h.contains(#"HEALTHCHECK &{["CMD-SHELL" "wget -q -O- localhost:8080 || exit 1"] "1m30s" "500ms" "0s" "0s" '\x03'}"#))
+        #expect(r.image.config.config?.argsEscaped == true)
+        #expect(goDuration(2 * 3_600_000_000_000) == "2h0m0s" && goDuration(1_500_000_000) == "1.5s" && goQuoteRune(65) == "'A'")
+    }
 }
