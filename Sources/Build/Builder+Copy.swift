@@ -123,7 +123,8 @@ extension Builder {
         for s in sources where !s.isHeredoc && !s.isURL {
             hasher.update(Data("src\u{0}\(s.rel)\u{0}\(s.realRel ?? "")\u{0}".utf8))
             if fromState == nil {
-                try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) }, withOwner: false)
+                try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) }, withOwner: false,
+                                digests: contextDigests)
             } else if !excludes.patterns.isEmpty {
                 try FS.hashTree(s.abs, into: &hasher, skip: { r in excludes.matches(r) }, withOwner: true)
             }

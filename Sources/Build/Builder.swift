@@ -94,6 +94,8 @@ public final class Builder: @unchecked Sendable {
     let progress: @Sendable (BuildEvent) -> Void
     /// The context's `.dockerignore` (empty when there is none).
     let ignore: DockerIgnore
+    /// Remembered content digests of the context's files (nil without a context).
+    let contextDigests: ContextDigests?
     let lock = NSLock()
     var results: [Int: StageState] = [:]
     var keys: [String] = []
@@ -133,6 +135,12 @@ public final class Builder: @unchecked Sendable {
         } catch {
             throw BuildError.context("\(error)")
         }
+        let indexDir = cache.dir + "/context-index"
+        contextDigests = try options.contextDir.map { ctx in
+            let d = indexDir
+            try FS.mkdirs(d)
+            return ContextDigests(contextDir: ctx, dir: d)
+        }
         let date = options.sourceDateEpoch.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
@@ -160,6 +168,7 @@ public final class Builder: @unchecked Sendable {
     /// Builds the target stage (and the stages it needs, independent ones in parallel).
     @discardableResult
     public func build() throws -> BuildResult {
+        defer { contextDigests?.save() }
         for dir in options.cacheFrom { try cache.importLocal(from: dir) }
         for ref in options.cacheFromRegistry {
             do { try cache.importRegistry(from: ref) } catch {

@@ -145,7 +145,7 @@ enum FS {
     /// Feeds a content digest of `path` (recursively) into `h`: names, types, modes, sizes,
     /// link targets and file contents; never times. `skip` works as in `copyTree`.
     static func hashTree(_ path: String, rel: String = "", into h: inout Digest.Hasher, skip: (String) -> Bool,
-                         descend: (String) -> Bool = { _ in false }, withOwner: Bool) throws {
+                         descend: (String) -> Bool = { _ in false }, withOwner: Bool, digests: ContextDigests? = nil) throws {
         guard let st = info(path) else { throw BuildError.context("\(path) does not exist") }
         var head = "\(rel)\u{0}\(st.st_mode)\u{0}"
         if withOwner { head += "\(st.st_uid):\(st.st_gid)\u{0}" }
@@ -157,22 +157,14 @@ enum FS {
                     guard descend(r), let cst = info(path + "/" + n), isDir(cst) else { continue }
                     h.update(Data("descend\u{0}\(r)\u{0}".utf8))
                 }
-                try hashTree(path + "/" + n, rel: r, into: &h, skip: skip, descend: descend, withOwner: withOwner)
+                try hashTree(path + "/" + n, rel: r, into: &h, skip: skip, descend: descend, withOwner: withOwner, digests: digests)
             }
         } else if isLink(st) {
             h.update(Data((head + (readLink(path) ?? "") + "\u{0}").utf8))
         } else if isReg(st) {
-            h.update(Data((head + "\(st.st_size)\u{0}").utf8))
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw sys("open", path) }
-            defer { close(fd) }
-            var buf = [UInt8](repeating: 0, count: 1 << 18)
-            while true {
-                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 { throw sys("read", path) }
-                if n == 0 { break }
-                buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            }
+            // The file's own SHA-256, remembered across builds when the context index has it.
+            let hex = try digests?.digest(of: path, st) ?? ContextDigests.hash(path)
+            h.update(Data((head + "\(st.st_size)\u{0}" + hex + "\u{0}").utf8))
         } else {
             h.update(Data((head + "\(st.st_rdev)\u{0}").utf8))
         }

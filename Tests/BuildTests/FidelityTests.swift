@@ -214,4 +214,49 @@ import ImageStore
         #expect(r.image.config.config?.argsEscaped == true)
         #expect(goDuration(2 * 3_600_000_000_000) == "2h0m0s" && goDuration(1_500_000_000) == "1.5s" && goQuoteRune(65) == "'A'")
     }
+
+    /// The context index: a rebuild takes unchanged files' digests from it (stat unchanged),
+    /// rehashes a file whose content changed even with the same size and mtime (its ctime moved),
+    /// and never remembers a file hashed within a second of its last change.
+    @Test func contextIndexSkipsUnchangedFilesAndCatchesChanges() throws {
+        let ws = try Workspace()
+        let ctx = ws.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx + "/d", withIntermediateDirectories: true)
+        for i in 0..<20 { try Data("file \(i)\n".utf8).write(to: URL(fileURLWithPath: ctx + "/d/f\(i)")) }
+        let text = "FROM busybox:test\nCOPY d /d\n"
+        func build() throws -> (BuildResult, Builder) {
+            var o = BuildOptions(contextDir: ctx, dockerfileText: text)
+            o.tags = []
+            let b = try Builder(store: ws.store, options: o)
+            return (try b.build(), b)
+        }
+        // Just written: racy, so not remembered yet.
+        let (r0, b0) = try build()
+        let index = try #require(b0.contextDigests).file
+        #expect(!(FileManager.default.contents(atPath: index).map { String(decoding: $0, as: UTF8.self) } ?? "").contains("/d/f1\t"))
+        usleep(1_200_000)
+        let (r1, _) = try build()
+        #expect(r1.image.descriptor.digest == r0.image.descriptor.digest)
+        let lines = String(decoding: FileManager.default.contents(atPath: index) ?? Data(), as: UTF8.self)
+        #expect(lines.split(separator: "\n").count == 20)
+
+        // The index is what a rebuild trusts: a doctored digest for an unchanged file changes the key.
+        let doctored = lines.split(separator: "\n").map { l -> String in
+            l.hasPrefix(ctx + "/d/f3\t") ? String(l.dropLast(64)) + String(repeating: "0", count: 64) : String(l)
+        }.joined(separator: "\n") + "\n"
+        try Data(doctored.utf8).write(to: URL(fileURLWithPath: index))
+        let (r2, _) = try build()
+        #expect(r1.cachedSteps == 1 && r2.cachedSteps == 0, "the doctored digest made the COPY a miss")
+
+        // Same size, same mtime, new content: the ctime moved, so it is rehashed and copied.
+        let f = ctx + "/d/f5"
+        var st = stat()
+        lstat(f, &st)
+        try Data("FILE 5\n".utf8).write(to: URL(fileURLWithPath: f))
+        var times = [st.st_atim, st.st_mtim]
+        utimensat(AT_FDCWD, f, &times, 0)
+        let (r3, _) = try build()
+        let fs = try ws.files(r3.image)
+        #expect(ws.read(fs + "/d/f5") == "FILE 5\n")
+    }
 }

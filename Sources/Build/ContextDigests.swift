@@ -1,0 +1,94 @@
+import Foundation
+import OCI
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Content digests of the build context's files, remembered across builds by what `stat`
+/// says of each file (device, inode, size, mtime, ctime), so a rebuild hashes only the files
+/// that changed: the warm content-hash cache BuildKit's daemon keeps, without a daemon.
+///
+/// A file whose ctime is within a second of the moment it was hashed is not remembered: it
+/// may change again within the same timestamp tick ("racy" entries, as git handles them).
+final class ContextDigests: Sendable {
+    struct Entry: Sendable, Equatable {
+        var dev: UInt64, ino: UInt64, size: Int64, mtime: Int64, ctime: Int64
+        var digest: String
+    }
+
+    let file: String
+    private let state: Mutex<(entries: [String: Entry], dirty: Bool)>
+
+    /// The index for `contextDir`, kept under `dir` (one file per context path).
+    init(contextDir: String, dir: String) {
+        file = dir + "/" + Digest.compute(Data(contextDir.utf8)).encoded.prefix(32) + ".idx"
+        var entries: [String: Entry] = [:]
+        if let data = FileManager.default.contents(atPath: file) {
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+                let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+                guard f.count == 7, let dev = UInt64(f[1]), let ino = UInt64(f[2]), let size = Int64(f[3]),
+                      let mt = Int64(f[4]), let ct = Int64(f[5]), f[6].count == 64 else { continue }
+                entries[String(f[0])] = Entry(dev: dev, ino: ino, size: size, mtime: mt, ctime: ct, digest: String(f[6]))
+            }
+        }
+        state = Mutex((entries, false))
+    }
+
+    /// The hex SHA-256 of the regular file at `path` whose `lstat` is `st`: remembered when the
+    /// file is unchanged, else read and hashed (and remembered when it is not racy).
+    func digest(of path: String, _ st: stat) throws -> String {
+        let key = Entry(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), size: Int64(st.st_size),
+                        mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                        ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec), digest: "")
+        let known = state.withLock { s -> String? in
+            guard let e = s.entries[path], e.dev == key.dev, e.ino == key.ino, e.size == key.size,
+                  e.mtime == key.mtime, e.ctime == key.ctime else { return nil }
+            return e.digest
+        }
+        if let known { return known }
+        let hex = try Self.hash(path)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nowNs = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        if key.ctime < nowNs - 1_000_000_000, !path.contains("\n"), !path.contains("\t") {
+            var e = key
+            e.digest = hex
+            state.withLock { s in s.entries[path] = e; s.dirty = true }
+        }
+        return hex
+    }
+
+    /// Writes the index back when it changed (temp file and rename; a lost index only costs a rehash).
+    func save() {
+        let (text, dirty) = state.withLock { s -> (String, Bool) in
+            guard s.dirty else { return ("", false) }
+            s.dirty = false
+            var out = ""
+            for (p, e) in s.entries.prefix(500_000) {
+                out += "\(p)\t\(e.dev)\t\(e.ino)\t\(e.size)\t\(e.mtime)\t\(e.ctime)\t\(e.digest)\n"
+            }
+            return (out, true)
+        }
+        guard dirty else { return }
+        let tmp = file + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else { return }
+        if rename(tmp, file) != 0 { unlink(tmp) }
+    }
+
+    static func hash(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw FS.sys("open", path) }
+        defer { close(fd) }
+        var h = Digest.Hasher()
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 16)
+        defer { buf.deallocate() }
+        while true {
+            let n = read(fd, buf.baseAddress, buf.count)
+            if n < 0 { if errno == EINTR { continue }; throw FS.sys("read", path) }
+            if n == 0 { break }
+            h.update(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+        }
+        return h.finalize().encoded
+    }
+}
