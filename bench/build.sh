@@ -1,14 +1,19 @@
 #!/bin/bash
-# bench/build.sh: the same Dockerfile built by dockbuild and by buildah (vfs, chroot isolation),
-# side by side: cold (empty cache), fully cached, one file changed. Offline: the base image is
-# Debian's busybox-static, ADDed from a tar into each tool's own store first (not timed).
-# Usage: bench/build.sh [path/to/dockbuild] [repetitions]   (run as root)
+# bench/build.sh: the same Dockerfile and context built by dockbuild, docker (Debian's docker.io:
+# dockerd 20.10 with its BuildKit, started by shared/peers/docker-ref.sh) and buildah (vfs,
+# chroot isolation), side by side: cold (empty cache), fully cached, one file changed.
+# Input: a busybox-static base and a 50 MB / 3,500-file context (500 files of 90 kB, 3,000 of
+# 2 kB) with RUN steps between COPYs. Offline; the base is made in each tool's store first
+# (not timed). Usage: bench/build.sh [path/to/dockbuild] [repetitions]   (run as root)
+# PEERS="docker buildah" picks the peers (either may be left out).
 set -euo pipefail
 BIN=$(realpath "${1:-.build/release/dockbuild}")
 REPS=${2:-3}
-command -v buildah >/dev/null || { echo "buildah is not installed (apt-get install buildah)"; exit 1; }
+PEERS=${PEERS:-docker buildah}
 W=$(mktemp -d /var/tmp/dockbuild-bench-XXXXXX)
 trap 'rm -rf "$W"' EXIT
+REF=$(dirname "$0")/../../shared/peers/docker-ref.sh
+[ -x "$REF" ] || REF=$(dirname "$0")/../shared/peers/docker-ref.sh
 
 # Base: busybox-static with its applet links.
 mkdir -p "$W/rootfs/bin" "$W/rootfs/etc" "$W/rootfs/tmp" "$W/base"
@@ -18,10 +23,11 @@ printf 'root:x:0:0:root:/root:/bin/sh\n' > "$W/rootfs/etc/passwd"; printf 'root:
 tar -C "$W/rootfs" -cf "$W/base/rootfs.tar" .
 printf 'FROM scratch\nADD rootfs.tar /\nCMD ["sh"]\n' > "$W/base/Dockerfile"
 
-# The app: 300 dependency files (6 MB), 200 source files, RUN steps in between.
+# The app: 500 dependency files of 90 kB (45 MB), 3,000 source files of 2 kB (6 MB).
 mkdir -p "$W/app/deps" "$W/app/src"
-for i in $(seq 1 300); do head -c 20000 /dev/urandom > "$W/app/deps/lib$i.bin"; done
-for i in $(seq 1 200); do printf 'int f%d(void) { return %d; }\n' $i $i > "$W/app/src/f$i.c"; done
+head -c $((500 * 90000)) /dev/urandom | split -b 90000 -a 3 - "$W/app/deps/lib"
+for d in $(seq 1 30); do mkdir -p "$W/app/src/m$d"; for i in $(seq 1 100); do
+  printf 'int f%d_%d(void) { return %d; }\n%2000s\n' $d $i $i "" > "$W/app/src/m$d/f$i.c"; done; done
 cat > "$W/app/Dockerfile" <<'DF'
 FROM bench-base
 ENV APP=/app
@@ -30,34 +36,56 @@ RUN mkdir -p data && for i in $(seq 1 200); do echo $i > data/$i; done
 COPY deps/ /app/deps/
 RUN cat deps/* | wc -c > deps.size
 COPY src/ /app/src/
-RUN ls src | wc -l > src.count && cat src/*.c > all.c
+RUN find src -name '*.c' | wc -l > src.count
 CMD ["sh"]
 DF
+echo "context: $(du -sh "$W/app" | cut -f1), $(find "$W/app" -type f | wc -l) files"
 
 now() { date +%s.%N; }
-D() { local sub=$1; shift; "$BIN" "$sub" --root "$W/d-store" "$@" >/dev/null 2>&1; }
+D() { "$BIN" build --root "$W/d-store" "$@" >/dev/null 2>&1; }
 B() { buildah --storage-driver vfs --root "$W/b-store" --runroot "$W/b-run" "$@" >/dev/null 2>&1; }
+K() { DOCKER_HOST=unix:///var/tmp/docker-ref/docker.sock DOCKER_BUILDKIT=1 /usr/bin/docker "$@" >/dev/null 2>&1; }
 time_cmd() { local t0 t1; t0=$(now); "$@"; t1=$(now); echo "$t1 - $t0" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+has() { [[ " $PEERS " == *" $1 "* ]]; }
+if has docker; then bash "$REF" start >/dev/null || { echo "docker-ref did not start; leaving docker out"; PEERS=${PEERS/docker/}; }; fi
+if has buildah && ! command -v buildah >/dev/null; then echo "buildah missing; leaving it out"; PEERS=${PEERS/buildah/}; fi
 
 declare -A R
 for rep in $(seq 1 "$REPS"); do
-  rm -rf "$W/d-store" "$W/b-store" "$W/b-run"; git -C / --version >/dev/null 2>&1 || true
-  D build -t bench-base "$W/base"
-  B bud --isolation chroot -t bench-base "$W/base"
-  printf 'int f1(void) { return 1; }\n' > "$W/app/src/f1.c"
-  R[dcold]+="$(time_cmd D build -t app "$W/app")"$'\n'
-  R[bcold]+="$(time_cmd B bud --isolation chroot --layers -t app "$W/app")"$'\n'
-  R[dcached]+="$(time_cmd D build -t app "$W/app")"$'\n'
-  R[bcached]+="$(time_cmd B bud --isolation chroot --layers -t app "$W/app")"$'\n'
-  echo "int changed_$rep;" >> "$W/app/src/f1.c"
-  R[dchanged]+="$(time_cmd D build -t app "$W/app")"$'\n'
-  R[bchanged]+="$(time_cmd B bud --isolation chroot --layers -t app "$W/app")"$'\n'
+  rm -rf "$W/d-store" "$W/b-store" "$W/b-run"
+  printf 'int f1(void) { return 1; }\n' > "$W/app/src/m1/f1.c"
+  D -t bench-base "$W/base"
+  R[dcold]+="$(time_cmd D -t app "$W/app")"$'\n'
+  R[dcached]+="$(time_cmd D -t app "$W/app")"$'\n'
+  echo "int changed_$rep;" >> "$W/app/src/m1/f1.c"
+  R[dchanged]+="$(time_cmd D -t app "$W/app")"$'\n'
+  if has docker; then
+    printf 'int f1(void) { return 1; }\n' > "$W/app/src/m1/f1.c"
+    K rmi -f app >/dev/null 2>&1 || true; K builder prune -af || true
+    K build --network host -t bench-base "$W/base"
+    R[kcold]+="$(time_cmd K build --network host -t app "$W/app")"$'\n'
+    R[kcached]+="$(time_cmd K build --network host -t app "$W/app")"$'\n'
+    echo "int changed_$rep;" >> "$W/app/src/m1/f1.c"
+    R[kchanged]+="$(time_cmd K build --network host -t app "$W/app")"$'\n'
+  fi
+  if has buildah; then
+    printf 'int f1(void) { return 1; }\n' > "$W/app/src/m1/f1.c"
+    B bud --isolation chroot -t bench-base "$W/base"
+    R[bcold]+="$(time_cmd B bud --isolation chroot --layers -t app "$W/app")"$'\n'
+    R[bcached]+="$(time_cmd B bud --isolation chroot --layers -t app "$W/app")"$'\n'
+    echo "int changed_$rep;" >> "$W/app/src/m1/f1.c"
+    R[bchanged]+="$(time_cmd B bud --isolation chroot --layers -t app "$W/app")"$'\n'
+  fi
 done
 
-printf '%-14s %10s %10s %8s\n' case dockbuild buildah ratio
+printf '%-10s %10s %10s %10s %12s %12s\n' case dockbuild docker buildah "vs docker" "vs buildah"
 for c in cold cached changed; do
-  d=$(printf '%s' "${R[d$c]}" | median); b=$(printf '%s' "${R[b$c]}" | median)
-  printf '%-14s %9.3fs %9.3fs %8.3f\n' "$c" "$d" "$b" "$(echo "$d / $b" | bc -l)"
+  d=$(printf '%s' "${R[d$c]}" | median)
+  k=$(printf '%s' "${R[k$c]:-}" | median); b=$(printf '%s' "${R[b$c]:-}" | median)
+  rk=-; rb=-
+  [ -n "$k" ] && rk=$(printf '%.3f' "$(echo "$d / $k" | bc -l)")
+  [ -n "$b" ] && rb=$(printf '%.3f' "$(echo "$d / $b" | bc -l)")
+  printf '%-10s %9.3fs %10s %10s %12s %12s\n' "$c" "$d" "${k:--}" "${b:--}" "$rk" "$rb"
 done
-echo "(median of $REPS; ratio = dockbuild / buildah; goal: cold <= 0.5, cached <= 0.1)"
+echo "(median of $REPS; ratio = dockbuild / peer; goals against docker: cold <= 0.5, cached <= 0.3, changed <= 0.5)"

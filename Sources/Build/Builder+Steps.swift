@@ -256,6 +256,7 @@ extension Builder {
 
     /// The state named by `--from` (a stage or an image).
     func sourceState(_ ref: String, line: Int) throws -> StageState {
+        if let named = try namedContext(ref, line: line) { return named }
         if let i = stageIndex(ref) {
             guard let r = stageResult(i) else { throw err(line, "stage `\(ref)` is not built yet (a stage can only use earlier stages)") }
             return r

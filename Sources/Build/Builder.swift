@@ -24,6 +24,9 @@ public struct BuildOptions: Sendable {
     public var network = "default"
     /// Secret id -> host file.
     public var secrets: [String: String] = [:]
+    /// Named contexts (`--build-context NAME=VALUE`): a directory, `docker-image://REF` or
+    /// `oci-layout://PATH[:TAG|@DIGEST]`, used where a FROM, `COPY --from` or mount names NAME.
+    public var buildContexts: [String: String] = [:]
     /// `--cache-from type=local,src=DIR` directories.
     public var cacheFrom: [String] = []
     /// `--cache-to type=local,dest=DIR` directories.
@@ -98,6 +101,8 @@ public final class Builder: @unchecked Sendable {
     let contextDigests: ContextDigests?
     let lock = NSLock()
     var results: [Int: StageState] = [:]
+    /// Named build contexts already turned into states (each made once per build).
+    var namedStates: [String: StageState] = [:]
     var keys: [String] = []
     var steps = 0
     var cachedSteps = 0
@@ -239,6 +244,12 @@ public final class Builder: @unchecked Sendable {
 
     /// The state of an image (`scratch`, or from the store, pulled when missing or with `--pull`).
     func baseState(_ name: String, line: Int) throws -> StageState {
+        if let named = try namedContext(name, line: line) { return named }
+        return try imageState(name, line: line)
+    }
+
+    /// The state of an image by reference (`scratch`, or from the store, pulled when missing or with `--pull`).
+    func imageState(_ name: String, line: Int) throws -> StageState {
         if name.lowercased() == "scratch" { return scratchState() }
         let image: Image
         if options.pull {

@@ -259,4 +259,39 @@ import ImageStore
         let fs = try ws.files(r3.image)
         #expect(ws.read(fs + "/d/f5") == "FILE 5\n")
     }
+
+    /// `--build-context`: a directory, an image and an OCI layout stand in for a name in FROM,
+    /// `COPY --from` and RUN mounts.
+    @Test(.enabled(if: getuid() == 0)) func namedBuildContexts() throws {
+        let ws = try Workspace()
+        let dir = ws.dir + "/extra"
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        try Data("from a named context\n".utf8).write(to: URL(fileURLWithPath: dir + "/sub/note.txt"))
+        // an OCI layout holding busybox:test with one more file
+        var base = BuildOptions(contextDir: nil, dockerfileText: "FROM busybox:test\nRUN echo layout > /layout.txt\n")
+        base.tags = [try ImageReference(parsing: "withfile:test")]
+        _ = try Builder(store: ws.store, options: base).build()
+        let layout = ws.dir + "/layout"
+        #expect(try sh(["mkdir", "-p", layout]).0 == 0)
+        try ws.store.save(["withfile:test"], format: .oci, to: ws.dir + "/layout.tar")
+        #expect(try sh(["tar", "-xf", ws.dir + "/layout.tar", "-C", layout]).0 == 0)
+
+        var o = BuildOptions(contextDir: nil, dockerfileText: """
+        FROM base
+        COPY --from=extra sub/note.txt /note.txt
+        COPY --from=lay /layout.txt /copied-layout.txt
+        RUN --mount=type=bind,from=extra,target=/x cat /x/sub/note.txt > /mounted.txt
+        """)
+        o.buildContexts = ["base": "docker-image://busybox:test", "extra": dir, "lay": "oci-layout://" + layout]
+        let r = try Builder(store: ws.store, options: o).build()
+        let fs = try ws.files(r.image)
+        #expect(ws.read(fs + "/note.txt") == "from a named context\n")
+        #expect(ws.read(fs + "/copied-layout.txt") == "layout\n")
+        #expect(ws.read(fs + "/mounted.txt") == "from a named context\n")
+        #expect(stat(fs + "/note.txt")?.uid == 0)
+
+        var bad = BuildOptions(contextDir: nil, dockerfileText: "FROM nowhere\n")
+        bad.buildContexts = ["nowhere": ws.dir + "/missing"]
+        #expect(throws: BuildError.self) { try Builder(store: ws.store, options: bad).build() }
+    }
 }

@@ -27,6 +27,8 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Add a label K=V to the image (repeatable).") var label: [String] = []
     @Option(help: "Network for RUN: default, host or none.") var network = "default"
     @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE (repeatable).") var secret: [String] = []
+    @Option(name: .customLong("build-context"), help: "A named context NAME=VALUE for FROM, COPY --from and --mount from=: a directory, docker-image://REF or oci-layout://PATH[:TAG|@DIGEST] (repeatable).")
+    var buildContext: [String] = []
     @Option(name: .customLong("cache-from"), help: "Import a cache: type=local,src=DIR (repeatable).") var cacheFrom: [String] = []
     @Option(name: .customLong("cache-to"), help: "Export the cache: type=local,dest=DIR.") var cacheTo: [String] = []
     @Option(name: [.short, .customLong("output")], help: "type=oci|docker,dest=FILE.tar, type=local,dest=DIR, type=registry, type=image.") var output: [String] = []
@@ -92,6 +94,14 @@ struct BuildCommand: ParsableCommand {
             let kv = Self.csv(s)
             guard let id = kv["id"], let src = kv["src"] ?? kv["source"] else { throw ValidationError("--secret \(s): use id=ID,src=FILE") }
             opts.secrets[id] = src
+        }
+        for c in buildContext {
+            guard let eq = c.firstIndex(of: "="), eq != c.startIndex, c.index(after: eq) != c.endIndex else {
+                throw ValidationError("--build-context \(c): use NAME=DIR, NAME=docker-image://REF or NAME=oci-layout://PATH")
+            }
+            var value = String(c[c.index(after: eq)...])
+            if !value.contains("://"), !value.hasPrefix("/") { value = FileManager.default.currentDirectoryPath + "/" + value }
+            opts.buildContexts[String(c[..<eq])] = value
         }
         for c in cacheFrom {
             let kv = Self.csv(c)
