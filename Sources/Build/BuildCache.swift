@@ -30,6 +30,8 @@ public final class BuildCache: @unchecked Sendable {
     public let dir: String
     let lock = NSLock()
     var imported: [String: (record: CacheRecord, blobDir: String)] = [:]
+    /// Imported records whose layer is still in a registry (fetched on first use).
+    var remote: [String: ImageReference] = [:]
 
     public init(store: ImageStore) throws {
         self.store = store
@@ -84,9 +86,12 @@ public final class BuildCache: @unchecked Sendable {
         }
         lock.lock()
         let imp = imported[key]
+        let ref = remote[key]
         lock.unlock()
         guard let imp else { return nil }
-        if let l = imp.record.layer, !store.has(l.descriptor.digest) {
+        if let l = imp.record.layer, !store.has(l.descriptor.digest), let ref {
+            guard fetchRemoteLayer(l, from: ref) else { return nil }
+        } else if let l = imp.record.layer, !store.has(l.descriptor.digest) {
             let src = "\(imp.blobDir)/\(l.descriptor.digest.algorithm.rawValue)/\(l.descriptor.digest.encoded)"
             guard (try? ingestFile(src, expected: l.descriptor.digest)) != nil else { return nil }
         }

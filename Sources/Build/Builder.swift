@@ -35,6 +35,12 @@ public struct BuildOptions: Sendable {
     public var cacheFromRegistry: [ImageReference] = []
     /// `--cache-to type=registry,ref=R` images.
     public var cacheToRegistry: [ImageReference] = []
+    /// `--cache-to type=inline`: the cache records ride in the image's own config, so pushing the
+    /// image pushes its cache and `--cache-from IMAGE` reuses it.
+    public var cacheInline = false
+    /// `mode=max` exports every step of every stage built; `min` (the default, as BuildKit)
+    /// only the steps whose layers are in the result.
+    public var cacheModeMax = false
     public var platform: Platform = .host
     public var compression: Compression = .default
     /// Clamps layer mtimes and sets `created` (defaults to `$SOURCE_DATE_EPOCH`).
@@ -218,10 +224,16 @@ public final class Builder: @unchecked Sendable {
             if h.created == Self.createdPlaceholder { h.created = when }
             return h
         }
+        let inFinal = Set(final.layers.map(\.descriptor.digest))
+        let minKeys = keys.filter { k in cache.record(k).map { $0.layer.map { inFinal.contains($0.descriptor.digest) } ?? true } ?? false }
+        let exportKeys = options.cacheModeMax ? keys : minKeys
+        if options.cacheInline {
+            final.config.extra = (final.config.extra ?? [:]).merging([BuildCache.recordsKey: try cache.recordsValue(keys: minKeys)]) { $1 }
+        }
         let image = try store.putImage(config: final.config, layers: final.layers.map(\.descriptor), tag: options.tags.first)
         for t in options.tags.dropFirst() { try store.tag(t, descriptor: image.descriptor) }
-        for dir in options.cacheTo { try cache.exportLocal(keys: keys, to: dir) }
-        for ref in options.cacheToRegistry { try cache.exportRegistry(keys: keys, to: ref) }
+        for dir in options.cacheTo { try cache.exportLocal(keys: exportKeys, to: dir) }
+        for ref in options.cacheToRegistry { try cache.exportRegistry(keys: exportKeys, to: ref) }
         return BuildResult(image: image, steps: steps, cachedSteps: cachedSteps, cacheKeys: keys, executed: executed)
     }
 

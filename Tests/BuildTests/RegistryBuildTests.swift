@@ -47,5 +47,38 @@ import RegistryServer
         let r = try fresh.build("cache") { $0.cacheFromRegistry = [cacheRef] }
         #expect(r.executed.isEmpty)
         #expect(r.image.manifest.layers == first.image.manifest.layers)
+
+        // Lazy import: a build that reuses only the first cached step fetches only that layer.
+        let partial = try Workspace()
+        let text = try String(contentsOfFile: partial.fixture("cache") + "/Dockerfile", encoding: .utf8)
+        let firstLayerStep = text.split(separator: "\n").prefix { !$0.hasPrefix("COPY") && !$0.hasPrefix("RUN") }
+            + [text.split(separator: "\n").first { $0.hasPrefix("COPY") || $0.hasPrefix("RUN") } ?? ""]
+        var o = BuildOptions(contextDir: partial.fixture("cache"), dockerfileText: firstLayerStep.joined(separator: "\n") + "\n")
+        o.cacheFromRegistry = [cacheRef]
+        let p = try Builder(store: partial.store, options: o).build()
+        #expect(p.executed.isEmpty)
+        let cachedLayers = Set(first.image.manifest.layers.map(\.digest)).subtracting(Set(p.image.manifest.layers.map(\.digest)))
+        #expect(!cachedLayers.isEmpty)
+        for d in cachedLayers { #expect(!partial.store.has(d), "layer \(d) was not needed, so not fetched") }
+    }
+
+    /// `--cache-to type=inline`: the records ride in the pushed image's config, and a fresh store
+    /// given `--cache-from IMAGE` reuses every step; mode=min leaves out steps of other stages.
+    @Test func inlineCacheTravelsWithTheImage() throws {
+        let ws = try Workspace()
+        var cfg = RegistryServerConfiguration(root: ws.dir + "/registry")
+        cfg.address = "127.0.0.1:0"
+        cfg.logFormat = .none
+        let server = try RegistryServer(configuration: cfg)
+        try server.start()
+        defer { server.stop() }
+        let ref = try ImageReference(parsing: "127.0.0.1:\(server.port)/app/inline:1")
+        let first = try ws.build("cache") { $0.cacheInline = true }
+        #expect(first.image.config.extra?[BuildCache.recordsKey] != nil)
+        _ = try Builder.push(first.image, store: ws.store, to: ref)
+        let fresh = try Workspace()
+        let r = try fresh.build("cache") { $0.cacheFromRegistry = [ref] }
+        #expect(r.executed.isEmpty)
+        #expect(r.image.manifest.layers == first.image.manifest.layers)
     }
 }

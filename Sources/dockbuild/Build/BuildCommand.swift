@@ -29,8 +29,10 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE (repeatable).") var secret: [String] = []
     @Option(name: .customLong("build-context"), help: "A named context NAME=VALUE for FROM, COPY --from and --mount from=: a directory, docker-image://REF or oci-layout://PATH[:TAG|@DIGEST] (repeatable).")
     var buildContext: [String] = []
-    @Option(name: .customLong("cache-from"), help: "Import a cache: type=local,src=DIR (repeatable).") var cacheFrom: [String] = []
-    @Option(name: .customLong("cache-to"), help: "Export the cache: type=local,dest=DIR.") var cacheTo: [String] = []
+    @Option(name: .customLong("cache-from"), help: ArgumentHelp("Import a cache (repeatable): REF or type=registry,ref=REF (a cache image, or any image built with type=inline), type=local,src=DIR.", discussion: "Layers of a registry cache are fetched only for the steps the build reuses."))
+    var cacheFrom: [String] = []
+    @Option(name: .customLong("cache-to"), help: ArgumentHelp("Export the cache: type=inline (records in the image's config), type=registry,ref=REF[,mode=min|max], type=local,dest=DIR[,mode=min|max].", discussion: "mode=min (the default) exports the steps whose layers are in the result; mode=max every step of every stage built."))
+    var cacheTo: [String] = []
     @Option(name: [.short, .customLong("output")], help: "type=oci|docker,dest=FILE.tar, type=local,dest=DIR, type=registry, type=image.") var output: [String] = []
     @Flag(help: "Push the image (same as --output type=registry).") var push = false
     @Option(help: "Write the image ID to this file.") var iidfile: String?
@@ -105,15 +107,22 @@ struct BuildCommand: ParsableCommand {
         }
         for c in cacheFrom {
             let kv = Self.csv(c)
+            if !c.contains("=") { opts.cacheFromRegistry.append(try ImageReference(parsing: c)); continue }
             if kv["type"] == "local", let src = kv["src"] { opts.cacheFrom.append(src) }
             else if kv["type"] == "registry", let ref = kv["ref"] { opts.cacheFromRegistry.append(try ImageReference(parsing: ref)) }
             else { throw ValidationError("--cache-from \(c): use type=local,src=DIR or type=registry,ref=REGISTRY/REPO:TAG") }
         }
         for c in cacheTo {
             let kv = Self.csv(c)
-            if kv["type"] == "local", let dest = kv["dest"] { opts.cacheTo.append(dest) }
+            switch kv["mode"] {
+            case nil, "min": break
+            case "max": opts.cacheModeMax = true
+            case let m?: throw ValidationError("--cache-to \(c): mode=\(m): use mode=min or mode=max")
+            }
+            if kv["type"] == "inline" { opts.cacheInline = true }
+            else if kv["type"] == "local", let dest = kv["dest"] { opts.cacheTo.append(dest) }
             else if kv["type"] == "registry", let ref = kv["ref"] { opts.cacheToRegistry.append(try ImageReference(parsing: ref)) }
-            else { throw ValidationError("--cache-to \(c): use type=local,dest=DIR or type=registry,ref=REGISTRY/REPO:TAG") }
+            else { throw ValidationError("--cache-to \(c): use type=inline, type=local,dest=DIR or type=registry,ref=REGISTRY/REPO:TAG") }
         }
         opts.tags = try tag.map { try ImageReference(parsing: $0) }
         opts.target = target
