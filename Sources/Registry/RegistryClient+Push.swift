@@ -49,6 +49,7 @@ extension RegistryClient {
                 mountFrom.append(n.path)
             }
         }
+        let sources = blobSources(store, registry: reference.domain, except: repo)
         var result = PushResult(descriptor: descriptor)
         let topData = try readLocal(store, descriptor.digest)
 
@@ -59,7 +60,7 @@ extension RegistryClient {
             }
             for child in index.manifests {
                 if store.has(child.digest), MediaType.isManifest(child.mediaType) {
-                    try await pushManifestTree(child, store: store, repo: repo, mountFrom: mountFrom, options: options, result: &result)
+                    try await pushManifestTree(child, store: store, repo: repo, mountFrom: mountFrom, sources: sources, options: options, result: &result)
                     _ = try await putManifest(repo, reference: child.digest.description, data: try readLocal(store, child.digest),
                                               mediaType: child.mediaType)
                 } else if try await !hasManifest(repo, reference: child.digest.description, push: true) {
@@ -68,7 +69,7 @@ extension RegistryClient {
                 }
             }
         } else if MediaType.isManifest(descriptor.mediaType) {
-            try await pushManifestTree(descriptor, store: store, repo: repo, mountFrom: mountFrom, options: options, result: &result)
+            try await pushManifestTree(descriptor, store: store, repo: repo, mountFrom: mountFrom, sources: sources, options: options, result: &result)
         } else {
             throw RegistryError.usage("\(descriptor.digest) has media type \(descriptor.mediaType); only images (manifests and indexes) can be pushed")
         }
@@ -80,6 +81,27 @@ extension RegistryClient {
         }
         options.progress?(.finished(digest: digest, kind: .manifest, outcome: .pushed, bytes: descriptor.size))
         return result
+    }
+
+    /// For each blob, the repositories of `registry` that the store knows hold it: those of every
+    /// local name on that registry whose image lists the blob (a base pulled from there, an
+    /// image pushed there before). A push mounts from them instead of uploading the bytes again.
+    func blobSources(_ store: ImageStore, registry: String, except repo: String) -> [Digest: [String]] {
+        var out: [Digest: [String]] = [:]
+        func add(_ manifest: Digest, _ path: String) {
+            guard let data = try? store.readBlob(manifest), let m = try? ImageManifest.decode(data) else { return }
+            for d in [m.config] + m.layers where !(out[d.digest] ?? []).contains(path) { out[d.digest, default: []].append(path) }
+        }
+        for e in (try? store.listImages()) ?? [] {
+            guard let n = e.reference, n.domain == registry, n.path != repo else { continue }
+            if MediaType.isIndex(e.descriptor.mediaType) {
+                guard let data = try? store.readBlob(e.descriptor.digest), let idx = try? ImageIndex.decode(data) else { continue }
+                for c in idx.manifests { add(c.digest, n.path) }
+            } else {
+                add(e.descriptor.digest, n.path)
+            }
+        }
+        return out
     }
 
     func readLocal(_ store: ImageStore, _ digest: Digest) throws -> Data {
@@ -99,7 +121,7 @@ extension RegistryClient {
     /// the tail and fsyncs the blob (about a tenth of a second for 80 MB), and the next blob's
     /// bytes keep its CPUs busy meanwhile.
     private func pushManifestTree(_ manifestDesc: Descriptor, store: ImageStore, repo: String, mountFrom: [String],
-                                  options: PushOptions, result: inout PushResult) async throws {
+                                  sources: [Digest: [String]], options: PushOptions, result: inout PushResult) async throws {
         let manifest: ImageManifest
         do { manifest = try ImageManifest.decode(try readLocal(store, manifestDesc.digest)) } catch let e as RegistryError {
             throw e
@@ -177,7 +199,8 @@ extension RegistryClient {
                             group.addTask {
                                 progress?(.started(digest: d.digest, kind: kind, total: d.size))
                                 do {
-                                    post.yield(.started(i, try await self.startBlobUpload(repo, digest: d.digest, size: d.size, mountFrom: mountFrom)))
+                                    post.yield(.started(i, try await self.startBlobUpload(repo, digest: d.digest, size: d.size,
+                                                                                                    mountFrom: (sources[d.digest] ?? []) + mountFrom.filter { !(sources[d.digest] ?? []).contains($0) })))
                                 } catch {
                                     post.yield(.failed(error))
                                 }

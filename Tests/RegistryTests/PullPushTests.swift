@@ -175,6 +175,25 @@ struct PullPushTests {
         #expect(r.uploadedBlobs == 0)
     }
 
+    /// An image whose only name is the one it is pushed to still mounts the layers it shares
+    /// with another image the store knows in that registry (its base), instead of uploading them.
+    @Test(arguments: RegistryKind.allCases)
+    func sharedLayersMountFromAnotherRepository(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
+        defer { registry.stop() }
+        let (store, sdir) = try newStore()
+        defer { sdir.remove() }
+        let base = try TestImages.make(in: store, tag: "\(registry.host)/team/base:1", layers: Self.layers)
+        let client = RegistryClient(registry: registry.host, credentials: .none)
+        _ = try await client.push(base.descriptor, from: store, to: try ImageReference(parsing: "\(registry.host)/team/base:1"))
+        let app = try TestImages.make(in: store, tag: "\(registry.host)/team/app:1", layers: Self.layers + [["app.txt": Data("app".utf8)]])
+        let shared = Set(base.manifest.layers.map(\.digest)).intersection(app.manifest.layers.map(\.digest))
+        try #require(shared.count == Self.layers.count)
+        let r = try await client.push(app.descriptor, from: store, to: try ImageReference(parsing: "\(registry.host)/team/app:1"))
+        #expect(r.mountedBlobs == shared.count)
+        #expect(r.uploadedBlobs == 2)   // the new layer and the config
+    }
+
     @Test(arguments: RegistryKind.allCases)
     func corruptBlobIsRejectedAndNotStored(_ kind: RegistryKind) async throws {
         let registry = try TestRegistry(kind)
