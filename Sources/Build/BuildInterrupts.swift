@@ -4,11 +4,11 @@ import Runtime
 import Glibc
 #endif
 
-/// Stops a build cleanly on SIGINT or SIGTERM: the running RUN containers are killed, so the
-/// steps fail, unwind and remove their overlays, namespaces and files, and the build ends with
-/// an error; `received` then tells the caller which signal ended it. If the build has not
-/// unwound within `grace` seconds (or a second signal comes), the handler cleans the build's
-/// session directories itself and exits with 128 + the signal.
+/// Stops a build cleanly on SIGINT or SIGTERM. While RUN steps run, their containers are killed,
+/// so the steps fail, unwind and remove their overlays, namespaces and files, and the build ends
+/// with an error; `received` then tells the caller which signal ended it. When no RUN runs, when
+/// the build has not unwound within `grace` seconds, or on a second signal, the handler cleans
+/// the process's build sessions itself and exits with 128 + the signal.
 public enum BuildInterrupts {
     struct State {
         var installed = false
@@ -19,7 +19,7 @@ public enum BuildInterrupts {
     }
     static let state = BuildLocked(State())
     /// Seconds the build gets to unwind after a signal before the handler exits for it.
-    static let grace: Double = 20
+    static let grace: Double = 10
 
     /// Installs the SIGINT and SIGTERM handlers (once per process). Call it from a program
     /// that builds; a library user with its own signal handling can call `interrupt(_:)` instead.
@@ -48,8 +48,9 @@ public enum BuildInterrupts {
             if first { s.signal = sig }
             return (first, s.runs)
         }
+        // nothing to unwind (no RUN running: a pull, a COPY, an export) or asked twice: stop now
+        if !first || runs.isEmpty { finish(sig) }
         for (id, root) in runs { try? Runtime(root: root).kill(id: id, signal: SIGKILL) }
-        if !first { finish(sig) }
         let grace = self.grace
         Thread.detachNewThread {
             Thread.sleep(forTimeInterval: grace)
