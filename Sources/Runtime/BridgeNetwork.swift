@@ -44,8 +44,14 @@ public struct BridgeNetwork: Sendable {
 
     static func error(_ message: String) -> RuntimeError { RuntimeError(.system, "network: \(message)") }
 
+    /// Bridges this process has set up (name, subnet, interface index): a builder attaches many
+    /// RUN steps in a row, and the iptables checks are the slow part.
+    private static let ensured = EnsuredBridges()
+
     /// Creates the bridge, its address, forwarding and the NAT rule when missing.
     public func ensureBridge() throws {
+        let key = "\(bridge) \(subnet) " + (Sys.readFile("/sys/class/net/\(bridge)/ifindex") ?? "-")
+        if Self.ensured.contains(key) { return }
         if !Sys.exists("/sys/class/net/\(bridge)") {
             let r = try NetTool.run(["ip", "link", "add", bridge, "type", "bridge"])
             if r.status != 0 && !Sys.exists("/sys/class/net/\(bridge)") {
@@ -61,6 +67,7 @@ public struct BridgeNetwork: Sendable {
             try? Sys.writeFile("/proc/sys/net/ipv4/ip_forward", "1\n")
         }
         for rule in rules { try ensureRule(rule) }
+        Self.ensured.insert("\(bridge) \(subnet) " + (Sys.readFile("/sys/class/net/\(bridge)/ifindex") ?? "-"))
     }
 
     /// The iptables rules the bridge uses (for teardown).
@@ -139,18 +146,22 @@ public struct BridgeNetwork: Sendable {
     public func attach(containerID id: String, ip: String) throws -> String {
         try ensureBridge()
         let ns = Self.netnsName(id)
-        _ = try? NetTool.run(["ip", "netns", "del", ns])
-        try NetTool.check(["ip", "netns", "add", ns], what: "creating network namespace \(ns)")
+        if try NetTool.run(["ip", "netns", "add", ns]).status != 0 {
+            // left by a crashed holder of the same id
+            _ = try? NetTool.run(["ip", "netns", "del", ns])
+            try NetTool.check(["ip", "netns", "add", ns], what: "creating network namespace \(ns)")
+        }
         let host = Self.vethName(id)
         do {
-            _ = try? NetTool.run(["ip", "link", "del", host])
-            try NetTool.check(["ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns])
-            try NetTool.check(["ip", "link", "set", host, "master", bridge])
-            try NetTool.check(["ip", "link", "set", host, "up"])
-            try NetTool.check(["ip", "-n", ns, "addr", "add", "\(ip)/24", "dev", "eth0"])
-            try NetTool.check(["ip", "-n", ns, "link", "set", "eth0", "up"])
-            try NetTool.check(["ip", "-n", ns, "link", "set", "lo", "up"])
-            try NetTool.check(["ip", "-n", ns, "route", "add", "default", "via", gateway])
+            // one `ip` per namespace: batch mode
+            let hostSide = "link add \(host) type veth peer name eth0 netns \(ns)\nlink set \(host) master \(bridge)\nlink set \(host) up\n"
+            if try NetTool.run(["ip", "-batch", "-"], input: hostSide).status != 0 {
+                _ = try? NetTool.run(["ip", "link", "del", host])
+                try NetTool.check(["ip", "-batch", "-"], input: hostSide, what: "creating veth \(host) on \(bridge)")
+            }
+            try NetTool.check(["ip", "-n", ns, "-batch", "-"],
+                              input: "addr add \(ip)/24 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via \(gateway)\n",
+                              what: "configuring eth0 (\(ip)) in \(ns)")
         } catch {
             detach(containerID: id)
             throw error
@@ -230,7 +241,7 @@ enum NetTool {
     }
 
     /// Runs a helper to completion, capturing its output (stderr through a file: no pipe deadlock).
-    static func run(_ args: [String]) throws -> Output {
+    static func run(_ args: [String], input: String? = nil) throws -> Output {
         guard let first = args.first, let exe = which(first) else {
             throw BridgeNetwork.error("\(args.first ?? "?") is needed and is not installed (apt-get install iproute2 iptables)")
         }
@@ -242,8 +253,17 @@ enum NetTool {
         defer { if let errFile { fclose(errFile) } }
         p.standardOutput = out
         p.standardError = errFile.map { FileHandle(fileDescriptor: fileno($0), closeOnDealloc: false) } ?? FileHandle.nullDevice
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
+        if let input {
+            let inp = Pipe()
+            p.standardInput = inp
+            try p.run()
+            // a few short lines: they fit in the pipe, no writer thread needed
+            inp.fileHandleForWriting.write(Data(input.utf8))
+            try? inp.fileHandleForWriting.close()
+        } else {
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+        }
         let o = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         var err = ""
@@ -258,11 +278,19 @@ enum NetTool {
 
     /// Runs a helper and throws with its stderr when it fails.
     @discardableResult
-    static func check(_ args: [String], what: String? = nil) throws -> String {
-        let r = try run(args)
+    static func check(_ args: [String], input: String? = nil, what: String? = nil) throws -> String {
+        let r = try run(args, input: input)
         if r.status != 0 {
             throw BridgeNetwork.error("\(what ?? args.joined(separator: " ")) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return r.stdout
     }
+}
+
+/// A set of strings behind a lock.
+final class EnsuredBridges: @unchecked Sendable {
+    private let lock = NSLock()
+    private var keys: Set<String> = []
+    func contains(_ k: String) -> Bool { lock.lock(); defer { lock.unlock() }; return keys.contains(k) }
+    func insert(_ k: String) { lock.lock(); keys.insert(k); lock.unlock() }
 }
