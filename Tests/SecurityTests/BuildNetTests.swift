@@ -31,6 +31,14 @@ struct BuildNetTests {
         #expect(r2.status != 0)
         #expect(!r2.err.contains("root:"), "\(r2.err)")
         #expect(r2.err.contains("symbolic link"), "\(r2.err)")
+
+        // a directory of the path is the link: -f hostdir/Dockerfile
+        var tar3 = BuildNetTar()
+        tar3.symlink("hostdir", to: s.dir)
+        let r3 = try s.db(["build", "--progress", "plain", "-f", "hostdir/host-dockerfile", "-"], input: tar3.data, env: net.env)
+        #expect(r3.status != 0)
+        #expect(!r3.err.contains("HOST-DOCKERFILE-WAS-READ"))
+        #expect(r3.err.contains("symbolic link"), "\(r3.err)")
         #expect(BuildNetCrash.sessions(s).isEmpty, "the extracted context was not removed")
     }
 
