@@ -53,7 +53,9 @@ struct BuildCommand: ParsableCommand {
                 if file == "-" { throw ValidationError("-f - and a tar context on standard input cannot both be read from stdin: give -f PATH-IN-THE-TAR") }
                 let t = try TarContext(data: data, store: try ImageStore(root: global.resolvedRoot))
                 tarContext = t
-                for n in t.notes { FileHandle.standardError.write(Data("note: tar context: \(n)\n".utf8)) }
+                if mode == "plain" || mode == "auto" || mode == "tty" {
+                    for n in t.notes { FileHandle.standardError.write(Data("note: tar context: \(n)\n".utf8)) }
+                }
                 contextDir = t.directory
                 let name = file ?? "Dockerfile"
                 dockerfileText = try t.dockerfile(name)
