@@ -76,8 +76,8 @@ struct BuildNetTests {
         #expect(BuildNetCrash.sessions(s).isEmpty, "the extracted context was not removed")
     }
 
-    /// Entries that climb out of the context (`../`, absolute names, through a symlink) write
-    /// nothing outside it.
+    /// Entries that climb out of the context (`../`, absolute names, through a symlink, hard
+    /// links to host files) write or link nothing outside it.
     @Test(.enabled(if: Sec.canRun))
     func tarContextEntriesStayInside() throws {
         let s = try SecStore()
@@ -99,6 +99,16 @@ struct BuildNetTests {
         tar.file("out/\(marker)", "pwned\n")
         _ = try s.db(["build", "-"], input: tar.data, env: net.env)
         #expect(!FileManager.default.fileExists(atPath: outside + "/" + marker))
+        // hard links to a host file (absolute and climbing): the host file gains no link
+        try s.write("host-file", "host\n")
+        for target in [s.dir + "/host-file", String(repeating: "../", count: 12) + s.dir.dropFirst() + "/host-file"] {
+            var t = BuildNetTar()
+            t.file("Dockerfile", "FROM busybox:test\nCOPY hl /hl\n")
+            t.hardlink("hl", to: target)
+            _ = try s.db(["build", "-"], input: t.data, env: net.env)
+            var st = stat()
+            #expect(stat(s.dir + "/host-file", &st) == 0 && st.st_nlink == 1, "a tar entry hard-linked the host file (\(target))")
+        }
         // the store's build temp dir keeps nothing either
         #expect(BuildNetCrash.sessions(s).isEmpty)
     }
@@ -268,6 +278,7 @@ struct BuildNetTar {
     }
 
     mutating func symlink(_ name: String, to target: String) { header(name, type: "2", mode: 0o777, link: target) }
+    mutating func hardlink(_ name: String, to target: String) { header(name, type: "1", mode: 0o644, link: target) }
     mutating func device(_ name: String, char: Bool, major: Int, minor: Int) {
         header(name, type: char ? "3" : "4", mode: 0o666, major: major, minor: minor)
     }
