@@ -41,6 +41,10 @@ public final class TarContext: @unchecked Sendable {
             var dropped = collected.items
             try Self.sanitize(directory, display: "", notes: &dropped)
             notes = dropped
+            var st = stat()
+            if lstat(directory + "/.dockerignore", &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
+                throw BuildError.context(".dockerignore in the tar context is a symbolic link; make it a regular file (a link would read the host's files)")
+            }
         } catch {
             remove()
             throw error

@@ -32,6 +32,14 @@ struct BuildNetTests {
         #expect(!r2.err.contains("root:"), "\(r2.err)")
         #expect(r2.err.contains("symbolic link"), "\(r2.err)")
 
+        // .dockerignore linked to a host file
+        var tar4 = BuildNetTar()
+        tar4.file("Dockerfile", "FROM busybox:test\n")
+        tar4.symlink(".dockerignore", to: "/etc/shadow")
+        let r4 = try s.db(["build", "-"], input: tar4.data, env: net.env)
+        #expect(r4.status != 0)
+        #expect(r4.err.contains("symbolic link"), "\(r4.err)")
+
         // a directory of the path is the link: -f hostdir/Dockerfile
         var tar3 = BuildNetTar()
         tar3.symlink("hostdir", to: s.dir)
