@@ -39,7 +39,33 @@ public final class BuildCache: @unchecked Sendable {
         for d in ["layers", "cache", "tmp", "mounts"] { try FS.mkdirs(dir + "/" + d) }
     }
 
-    var tmp: String { dir + "/tmp" }
+    private let sessionLock = NSLock()
+    private var sessionDir: String?
+
+    /// This process's session directory under `<store>/build/tmp` (created on first use): every
+    /// temporary file of the build goes there, so a killed build's leftovers can be found.
+    var tmp: String {
+        sessionLock.lock(); defer { sessionLock.unlock() }
+        if let sessionDir { return sessionDir }
+        do {
+            let d = try BuildSession.create(in: dir + "/tmp")
+            BuildInterrupts.register(session: d)
+            sessionDir = d
+            return d
+        } catch {
+            // the callers' mkdir reports the problem with its path
+            return dir + "/tmp/" + BuildSession.prefix + "unwritable"
+        }
+    }
+
+    /// Removes this process's session directory (after the build; nothing of it is in use).
+    public func endSession() {
+        sessionLock.lock(); defer { sessionLock.unlock() }
+        guard let d = sessionDir else { return }
+        BuildSession.cleanUp(d)
+        BuildInterrupts.unregister(session: d)
+        sessionDir = nil
+    }
 
     /// A fresh empty directory under the builder's temp dir.
     func tempDir(_ prefix: String) throws -> String {

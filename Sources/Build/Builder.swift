@@ -177,9 +177,27 @@ public final class Builder: @unchecked Sendable {
     // MARK: build
 
     /// Builds the target stage (and the stages it needs, independent ones in parallel).
+    /// First cleans what killed builds left in the store; afterwards removes this build's
+    /// temporary files. A build stopped by SIGINT/SIGTERM (see `BuildInterrupts`) fails with
+    /// an error that says so, its RUN containers killed and their mounts gone.
     @discardableResult
     public func build() throws -> BuildResult {
-        defer { contextDigests?.save() }
+        BuildSession.reapDead(store: store.root)
+        defer { cache.endSession(); contextDigests?.save() }
+        do {
+            try BuildInterrupts.check()
+            return try buildStages()
+        } catch {
+            let sig = BuildInterrupts.received
+            if sig != 0 {
+                let name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal \(sig)"
+                throw BuildError.system("the build was stopped by \(name); its running step was killed and its temporary files removed")
+            }
+            throw error
+        }
+    }
+
+    private func buildStages() throws -> BuildResult {
         for dir in options.cacheFrom { try cache.importLocal(from: dir) }
         for ref in options.cacheFromRegistry {
             do { try cache.importRegistry(from: ref) } catch {

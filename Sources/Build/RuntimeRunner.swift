@@ -15,8 +15,12 @@ extension Runner {
         for d in [upper, work, merged, skel, bundle] { try FS.mkdirs(d) }
         defer { FS.removeTree(work); FS.removeTree(merged); FS.removeTree(skel); FS.removeTree(bundle) }
         try makeSkeleton(skel, req)
-        let hosts = base + "/hosts"
-        _ = FileManager.default.createFile(atPath: hosts, contents: Data("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".utf8))
+        try BuildInterrupts.check()
+        let net = try RunNetwork.setUp(req.network, stepDir: base)
+        defer { net.tearDown() }
+        let hosts = base + "/hosts", resolv = base + "/resolv.conf"
+        _ = FileManager.default.createFile(atPath: hosts, contents: Data(net.hosts.utf8))
+        _ = FileManager.default.createFile(atPath: resolv, contents: Data(net.resolvConf().utf8))
         let opts = "lowerdir=" + (req.lowers + [skel]).joined(separator: ":") + ",upperdir=\(upper),workdir=\(work)"
         if mount("overlay", merged, "overlay", 0, opts) != 0 {
             throw BuildError.system("cannot mount the RUN overlay: \(String(cString: strerror(errno)))")
@@ -28,9 +32,7 @@ extension Runner {
         spec.root = .init(path: merged, readonly: false)
         var mounts = spec.mounts ?? []
         mounts.append(.init(destination: "/etc/hosts", type: "bind", source: hosts, options: ["rbind", "ro"]))
-        if FS.exists("/etc/resolv.conf") {
-            mounts.append(.init(destination: "/etc/resolv.conf", type: "bind", source: "/etc/resolv.conf", options: ["rbind", "ro"]))
-        }
+        mounts.append(.init(destination: "/etc/resolv.conf", type: "bind", source: resolv, options: ["rbind", "ro"]))
         for (m, src) in req.mounts {
             let dest = "/" + cleanPath(m.target)
             switch m.kind {
@@ -39,11 +41,7 @@ extension Runner {
             }
         }
         spec.mounts = mounts
-        if req.network != "none" {
-            spec.linux?.namespaces?.removeAll { $0.type == "network" }
-        } else if !(spec.linux?.namespaces?.contains { $0.type == "network" } ?? false) {
-            spec.linux?.namespaces?.append(.init(type: "network"))
-        }
+        net.apply(to: &spec)
         spec.linux?.cgroupsPath = nil
         spec.process?.rlimits = nil   // inherit the builder's limits
 
@@ -57,12 +55,16 @@ extension Runner {
         options.stderr = fds[1]
         let rt = Runtime(root: tmp + "/runtime")
         do {
+            try BuildInterrupts.register(run: id, runtimeRoot: rt.root)
             _ = try rt.create(id: id, bundle: bundle, spec: spec, options: options)
+            try BuildInterrupts.check()   // a signal between register and create found nothing to kill
         } catch {
             close(fds[0]); close(fds[1])
             try? rt.delete(id: id, force: true)
+            BuildInterrupts.unregister(run: id)
             throw BuildError.system("cannot create the RUN container: \(error)")
         }
+        defer { BuildInterrupts.unregister(run: id) }
         close(fds[1])
         var output = Data()
         let status: Int32

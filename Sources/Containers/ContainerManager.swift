@@ -1,5 +1,6 @@
 import Archive
 import Foundation
+import struct Runtime.BridgeNetwork
 import ImageStore
 import OCI
 

@@ -1,4 +1,5 @@
 import Foundation
+import struct Runtime.BridgeNetwork
 
 extension ContainerManager {
     /// The container as `docker inspect` shows it (the fields tools look at).

@@ -1,4 +1,5 @@
 import Foundation
+import struct Runtime.BridgeNetwork
 
 /// The per-container monitor (podman's conmon role). It is the `dockbuild` binary re-executed
 /// in its own session: it mounts the rootfs, sets up the network, runs the OCI runtime in the

@@ -48,16 +48,22 @@ struct BuildCommand: ParsableCommand {
         var contextDir: String?
         var dockerfileText: String?
         var dockerfileName = "Dockerfile"
-        var tempContext: String?
-        defer { if let t = tempContext { try? FileManager.default.removeItem(atPath: t) } }
+        var tarContext: TarContext?
+        defer { tarContext?.remove() }
+        BuildInterrupts.install()
         if context == "-" {
             let data = FileHandle.standardInput.readDataToEndOfFile()
             if Self.looksLikeTar(data) {
-                let t = FileManager.default.temporaryDirectory.appendingPathComponent("dockbuild-ctx-\(UUID().uuidString.prefix(8))").path
-                try FileManager.default.createDirectory(atPath: t, withIntermediateDirectories: true)
-                tempContext = t
-                try Self.untar(data, into: t)
-                contextDir = t
+                if file == "-" { throw ValidationError("-f - and a tar context on standard input cannot both be read from stdin: give -f PATH-IN-THE-TAR") }
+                let t = try TarContext(data: data, store: try ImageStore(root: global.resolvedRoot))
+                tarContext = t
+                if mode == "plain" || mode == "auto" || mode == "tty" {
+                    for n in t.notes { FileHandle.standardError.write(Data("note: tar context: \(n)\n".utf8)) }
+                }
+                contextDir = t.directory
+                let name = file ?? "Dockerfile"
+                dockerfileText = try t.dockerfile(name)
+                dockerfileName = name
             } else {
                 dockerfileText = String(decoding: data, as: UTF8.self)
                 dockerfileName = "<stdin>"
@@ -143,6 +149,12 @@ struct BuildCommand: ParsableCommand {
         let result: BuildResult
         do { result = try builder.build() } catch {
             printer.flush()
+            let sig = BuildInterrupts.received
+            if sig != 0 {
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                tarContext?.remove()
+                Foundation.exit(128 + sig)
+            }
             throw error
         }
         let id = result.image.id.description
@@ -178,19 +190,6 @@ struct BuildCommand: ParsableCommand {
         if b.count >= 3, b[0...2] == [0x42, 0x5a, 0x68] { return true }
         if b.count >= 6, b[0...5] == [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] { return true }
         return b.count >= 262 && Array(b[257..<262]) == Array("ustar".utf8)
-    }
-
-    static func untar(_ data: Data, into dir: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["tar", "-x", "-f", "-", "-C", dir, "--no-same-owner"]
-        let pipe = Pipe()
-        p.standardInput = pipe
-        try p.run()
-        pipe.fileHandleForWriting.write(data)
-        try pipe.fileHandleForWriting.close()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw ValidationError("the context on standard input is not a readable tar") }
     }
 }
 

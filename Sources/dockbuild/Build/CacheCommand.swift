@@ -44,6 +44,7 @@ struct CachePrune: ParsableCommand {
         var removed = 0
         do {
             let store = try ImageStore(root: global.resolvedRoot)
+            BuildSession.reapDead(store: store.root)
             let cache = try BuildCache(store: store)
             removed = cache.prune(keepBytes: keep)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Build
 import Foundation
 import ImageStore
 import OCI
@@ -140,7 +141,12 @@ struct GCCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let r = try ImageCLI.run { try ImageCLI.openStore(global).gc() }
+        let r = try ImageCLI.run { () -> GCResult in
+            let store = try ImageCLI.openStore(global)
+            // what killed builds left (their RUN processes, overlays, namespaces) holds nothing worth keeping
+            BuildSession.reapDead(store: store.root)
+            return try store.gc()
+        }
         ImageCLI.writeStdout("removed \(r.removedBlobs.count) blobs (\(ImageCLI.humanSize(r.reclaimedBytes))), \(r.removedSnapshots.count) snapshots, \(r.removedTempFiles) temp files")
     }
 }
