@@ -99,8 +99,7 @@ public enum SpecGenerator {
     }
 
     /// `env` with what docker adds when the image and the flags leave it out: the default
-    /// PATH, and HOME from the root filesystem's /etc/passwd for `uid` ("/root" for root and
-    /// "/" for any other user that has no entry).
+    /// PATH, and HOME from the root filesystem's /etc/passwd for `uid` ("/" without an entry).
     public static func dockerEnvironment(_ env: [String], uid: UInt32, rootfs: String) -> [String] {
         var e = env
         if !e.contains(where: { $0.hasPrefix("PATH=") }) { e.insert(defaultPath, at: 0) }
@@ -108,16 +107,16 @@ public enum SpecGenerator {
         return e
     }
 
-    /// The home directory of `uid` in `rootfs`'s /etc/passwd; "/root" for root and "/" for
-    /// anyone else without an entry, as docker sets HOME.
+    /// The home directory of `uid` in `rootfs`'s /etc/passwd; "/" for a user without an
+    /// entry (root included, as docker 20.10 does for an image without /etc/passwd). A
+    /// relative `rootfs` (a bundle's "rootfs") is not read: root gets "/root" there.
     public static func home(uid: UInt32, rootfs: String) -> String {
-        if rootfs.hasPrefix("/"), let text = readInRoot(rootfs, "etc/passwd") {
-            for line in text.split(separator: "\n") {
-                let f = line.split(separator: ":", omittingEmptySubsequences: false)
-                if f.count >= 6, UInt32(f[2]) == uid, !f[5].isEmpty { return String(f[5]) }
-            }
+        guard rootfs.hasPrefix("/") else { return uid == 0 ? "/root" : "/" }
+        for line in (readInRoot(rootfs, "etc/passwd") ?? "").split(separator: "\n") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            if f.count >= 6, UInt32(f[2]) == uid, !f[5].isEmpty { return String(f[5]) }
         }
-        return uid == 0 ? "/root" : "/"
+        return "/"
     }
 
     /// Reads a small file of an image's root filesystem (such as etc/passwd) without

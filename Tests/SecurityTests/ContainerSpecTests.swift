@@ -214,6 +214,12 @@ import Testing
         let path = try s.ok(["run", "--rm", "--network", "none", "nopath:test", "sh", "-c", "echo $PATH"])
         #expect(path == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 
+        // no /etc/passwd at all: "/" for root too, as docker 20.10 gives
+        let nopw = try s.ok(["run", "--name", "nopw", "--network", "none", "busybox:test", "rm", "/etc/passwd"])
+        #expect(nopw.isEmpty)
+        try s.ok(["commit", "nopw", "nopasswd:test"])
+        #expect(try s.ok(["run", "--rm", "--network", "none", "nopasswd:test", "sh", "-c", "echo $HOME"]) == "/")
+
         // -w creates a missing directory, inside the root filesystem even through an image's link to /
         #expect(try env(["-w", "/made/here"], "pwd") == "/made/here")
         let linker = try s.ok(["run", "-d", "--network", "none", "busybox:test", "sh", "-c", "ln -s / /evil && ln -s /../.. /up && sleep 300"])
