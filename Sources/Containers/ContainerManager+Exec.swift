@@ -1,23 +1,44 @@
 import Foundation
+import Runtime
 
 extension ContainerManager {
     /// Runs a process in a running container with this process's stdio; returns its exit code.
+    /// The process starts from the container's own spec process (capabilities, seccomp,
+    /// no_new_privs, rlimits and environment), as `docker exec` does, with HOME and the
+    /// default PATH set for the user it runs as.
     public func exec(_ id: String, command: [String], tty: Bool, interactive: Bool, detach: Bool,
                      env: [String], user: String?, workdir: String?) throws -> Int32 {
         let c = try store.container(id)
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running: start it first") }
-        var uidgid: String?
-        if let user {
-            let u = try resolveUser(user, rootfs: store.rootfsPath(id))
-            uidgid = "\(u.uid):\(u.gid)"
-        } else if !c.record.user.isEmpty {
-            let u = try resolveUser(c.record.user, rootfs: store.rootfsPath(id))
-            uidgid = "\(u.uid):\(u.gid)"
+        let rootfs = store.rootfsPath(id)
+        let bundle = "\(c.directory)/bundle/config.json"
+        guard let data = FileManager.default.contents(atPath: bundle),
+              let spec = try? JSONDecoder().decode(RuntimeSpec.self, from: data), var proc = spec.process else {
+            throw ContainersError.invalidState("container \(c.name) has no readable runtime spec (\(bundle)): restart it")
         }
-        var fullEnv = env
-        if tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { fullEnv.append("TERM=xterm") }
-        let args = try runtime(for: id).execArgs(id: id, tty: tty, detach: detach, env: fullEnv, user: uidgid,
-                                          cwd: workdir, args: command)
+        if let user { proc.user = try resolveUser(user, rootfs: rootfs) }
+        var fullEnv = proc.env ?? []
+        func setEnv(_ kv: String) {
+            let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
+            fullEnv.removeAll { $0 == key || $0.hasPrefix(key + "=") }
+            fullEnv.append(kv)
+        }
+        // HOME follows the user the process runs as, unless -e gives one
+        if user != nil { fullEnv.removeAll { $0.hasPrefix("HOME=") } }
+        for e in env {
+            if e.contains("=") { setEnv(e) } else if let v = ProcessInfo.processInfo.environment[e] { setEnv("\(e)=\(v)") }
+        }
+        if tty && !fullEnv.contains(where: { $0.hasPrefix("TERM=") }) { fullEnv.append("TERM=xterm") }
+        proc.env = SpecGenerator.dockerEnvironment(fullEnv, uid: proc.user.uid, rootfs: rootfs)
+        proc.args = command
+        proc.terminal = tty
+        proc.consoleSize = nil
+        if let workdir { proc.cwd = workdir }
+        let processFile = "\(c.directory)/exec-\(UUID().uuidString.lowercased()).json"
+        try FS.writeJSON(proc, to: processFile)
+        defer { unlink(processFile) }
+        let rt = try runtime(for: id)
+        let args = rt.cmd("exec", ["--process", processFile] + (detach ? ["--detach"] : []) + [id])
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(devnull) }
         let opts = Shell.SpawnOptions(fds: [interactive || tty ? 0 : devnull, 1, 2])

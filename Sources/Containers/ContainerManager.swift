@@ -3,6 +3,7 @@ import Foundation
 import struct Runtime.BridgeNetwork
 import ImageStore
 import OCI
+import Runtime
 
 /// The container lifecycle without a daemon: every operation reads and writes the state under
 /// the store root, and running containers are held by their monitor processes.
@@ -68,7 +69,15 @@ public final class ContainerManager: Sendable {
         guard ["bridge", "host", "none"].contains(o.network) || o.network.hasPrefix("container:") else {
             throw ContainersError.invalidArgument("--network \(o.network): use bridge, host, none or container:NAME")
         }
-        if o.gpus != nil { _ = try CDI.gpuEdits(o.gpus ?? "all") }
+        if let gpus = o.gpus { _ = try ContainerSpec.gpuRequests(gpus) }
+        let security = try SecurityOptions(o.securityOpt)
+        var seccompProfile: Data?
+        if case let .profile(path) = security.seccomp {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ContainersError.invalidArgument("--security-opt seccomp=\(path): cannot read the file; give a seccomp profile (JSON) such as /usr/share/containers/seccomp.json, or seccomp=unconfined")
+            }
+            seccompProfile = data
+        }
         let ic = image.config.config ?? ContainerConfig()
         // environment: image first, flags override by key
         var env = ic.env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
@@ -124,8 +133,15 @@ public final class ContainerManager: Sendable {
             stopSignal: ic.stopSignal, autoRemove: o.autoRemove, readOnly: o.readOnly, privileged: o.privileged,
             capAdd: o.capAdd, capDrop: o.capDrop, initProcess: o.initProcess, mounts: mounts, ports: o.ports,
             publishAll: o.publishAll, network: o.network, memory: o.memory ?? 0, memorySwap: o.memorySwap ?? 0,
-            nanoCpus: o.nanoCpus ?? 0, pidsLimit: o.pidsLimit ?? 0, gpus: o.gpus)
-        _ = try effectiveCapabilities(record)
+            nanoCpus: o.nanoCpus ?? 0, pidsLimit: o.pidsLimit ?? 0, gpus: o.gpus,
+            securityOpt: o.securityOpt.isEmpty ? nil : o.securityOpt)
+        let caps = try effectiveCapabilities(record)
+        if let seccompProfile, case let .profile(path) = security.seccomp {
+            // a profile that cannot be compiled fails here, not at every start
+            do { _ = try SeccompCompiler.compile(try SeccompProfile.parse(seccompProfile, source: path).resolved(capabilities: caps)) } catch let e as RuntimeError {
+                throw ContainersError.invalidArgument("--security-opt seccomp=\(path): \(e.message)")
+            }
+        }
         if record.initProcess && initBinary(record) == nil {
             throw ContainersError.missingTool("tini")
         }
@@ -134,6 +150,7 @@ public final class ContainerManager: Sendable {
         try FS.mkdirs("\(dir)/upper")
         try FS.mkdirs("\(dir)/work")
         try store.save(record)
+        if let seccompProfile { try FS.writeAtomic(seccompProfile, to: "\(dir)/\(ContainerSpec.seccompFile)") }
         try store.saveState(id, ContainerState())
         try imgStore.hold(image.descriptor.digest, by: "container-\(id)")
         // docker copies the image's files into a fresh volume mounted over them
@@ -181,12 +198,43 @@ public final class ContainerManager: Sendable {
         let s = try images()
         let image = try s.image(for: r.imageDescriptor)
         let lower = try snapshot(s, image)
-        try FS.mkdirs("\(dir)/upper"); try FS.mkdirs("\(dir)/work"); try FS.mkdirs(rootfs)
+        try FS.mkdirs("\(dir)/upper"); try FS.mkdirs("\(dir)/work")
+        // the mounted image content (setuid binaries included) is for the container only
+        let parent = (rootfs as NSString).deletingLastPathComponent
+        try FS.mkdirs(parent)
+        chmod(parent, 0o700)
+        try FS.mkdirs(rootfs)
         let opts = "lowerdir=\(lower),upperdir=\(dir)/upper,workdir=\(dir)/work"
         if mount("overlay", rootfs, "overlay", 0, opts) != 0 {
             throw ContainersError.system("cannot mount the overlay rootfs at \(rootfs) (\(opts))", errno: errno)
         }
         return rootfs
+    }
+
+    /// Creates the working directory in the container's root filesystem when the image lacks
+    /// it, as docker does for `-w` and WORKDIR (owned by root, 0755). Links in the image are
+    /// followed inside the root filesystem only.
+    func makeWorkingDirectory(_ r: ContainerRecord, rootfs: String) throws {
+        let wd = r.workingDir
+        guard wd.hasPrefix("/"), wd != "/" else { return }
+        let target: String
+        do { target = try InRootPath.resolve(wd, in: rootfs) } catch {
+            throw ContainersError.invalidArgument("working directory \(wd): \(error)")
+        }
+        var path = rootfs
+        for part in target.dropFirst(rootfs.count).split(separator: "/") {
+            path += "/" + part
+            var st = stat()
+            if lstat(path, &st) == 0 {
+                guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                    throw ContainersError.invalidArgument("working directory \(wd): \(path.dropFirst(rootfs.count)) exists in the image and is not a directory")
+                }
+                continue
+            }
+            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw ContainersError.system("cannot create the working directory \(wd) in the container", errno: errno)
+            }
+        }
     }
 
     /// Ports to publish: the `-p` bindings plus, with `-P`, every exposed port on a free host port.

@@ -1,4 +1,5 @@
 import Foundation
+import ImageStore
 import OCI
 
 /// Containers on disk under `<root>/containers/<id>/`: config.json (the record), state.json
@@ -12,6 +13,9 @@ public final class ContainerStore: Sendable {
         self.root = root
         try FS.mkdirs("\(root)/containers")
         try FS.mkdirs("\(root)/volumes")
+        // the containers' files (their upper layers hold image content) are not for other users
+        ImageStore.makePrivate(root)
+        chmod("\(root)/containers", 0o710)
     }
 
     public func directory(_ id: String) -> String { "\(containersDir)/\(id)" }

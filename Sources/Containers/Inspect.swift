@@ -70,6 +70,7 @@ extension ContainerManager {
                 "Privileged": r.privileged,
                 "ReadonlyRootfs": r.readOnly,
                 "CapAdd": r.capAdd, "CapDrop": r.capDrop,
+                "SecurityOpt": r.securityOpt.map { $0 as Any } ?? NSNull(),
                 "Init": r.initProcess,
                 "Memory": r.memory,
                 "MemorySwap": r.memorySwap,

@@ -96,6 +96,8 @@ public struct CreateOptions: Codable, Sendable {
     public var nanoCpus: Int64?
     public var pidsLimit: Int64?
     public var gpus: String?
+    /// `--security-opt` values (seccomp=, no-new-privileges, label=, apparmor=).
+    public var securityOpt: [String] = []
     public var labels: [String: String] = [:]
     public init(image: String) { self.image = image }
 }
@@ -135,6 +137,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var nanoCpus: Int64
     public var pidsLimit: Int64
     public var gpus: String?
+    /// `--security-opt` values; nil in records written before the option existed.
+    public var securityOpt: [String]?
 
     /// The argv the container runs: entrypoint then cmd.
     public var argv: [String] { entrypoint + cmd }

@@ -116,9 +116,9 @@ public final class Monitor: @unchecked Sendable {
                     }
                 }
             }
-            let gpu = try record.gpus.map { try CDI.gpuEdits($0) }
-            let spec = try SpecBuilder.build(record, dir: dir, rootfs: rootfs, netnsPath: nsPath, volumes: manager.volumes,
-                                             gpuEdits: gpu, initPath: manager.initBinary(record), consoleSize: size)
+            try manager.makeWorkingDirectory(record, rootfs: rootfs)
+            let spec = try ContainerSpec.build(record, dir: dir, rootfs: rootfs, netnsPath: nsPath, volumes: manager.volumes,
+                                               initPath: manager.initBinary(record), consoleSize: size)
             try FS.mkdirs("\(dir)/bundle")
             try FS.writeJSON(spec, to: "\(dir)/bundle/config.json")
 

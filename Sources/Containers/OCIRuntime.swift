@@ -106,16 +106,6 @@ public struct OCIRuntime: Sendable {
         return obj["status"] as? String
     }
 
-    func execArgs(id: String, tty: Bool, detach: Bool, env: [String], user: String?, cwd: String?, args: [String]) -> [String] {
-        var a: [String] = []
-        if tty { a.append("-t") }
-        if detach { a.append("-d") }
-        for e in env { a += ["--env", e] }
-        if let user { a += ["--user", user] }
-        if let cwd { a += ["--cwd", cwd] }
-        return cmd("exec", a + [id] + args)
-    }
-
     public func update(_ id: String, memory: Int64?, memorySwap: Int64?, cpuQuota: Int64?, cpuPeriod: Int64?, pids: Int64?) throws {
         if let rt = library {
             var r = RuntimeSpec.Resources()

@@ -42,6 +42,7 @@ public final class ImageStore: Sendable {
         for d in [root, root + "/blobs/sha256", tempDir, root + "/snapshots", root + "/holds"] {
             try FileOps.mkdirs(d)
         }
+        Self.makePrivate(root)
         let layout = root + "/oci-layout"
         if !FileOps.exists(layout) {
             try FileOps.writeAtomically(Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: layout, tempDir: tempDir)
@@ -54,6 +55,16 @@ public final class ImageStore: Sendable {
             if !FileOps.exists(root + "/index.json") {
                 try writeIndex(ImageIndex(manifests: []))
             }
+        }
+    }
+
+    /// Keeps other local users out of the store: its root is 0710 like docker's data root and
+    /// the unpacked snapshots 0700, so setuid binaries in images (and every file of them) are
+    /// reachable only through a container. Stores made before this are tightened on open.
+    public static func makePrivate(_ root: String) {
+        for (path, mode) in [(root, mode_t(0o710)), (root + "/snapshots", mode_t(0o700))] {
+            var st = stat()
+            if stat(path, &st) == 0, st.st_mode & 0o777 != mode, st.st_uid == geteuid() { chmod(path, mode) }
         }
     }
 

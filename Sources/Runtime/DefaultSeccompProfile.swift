@@ -43,20 +43,52 @@ public enum DefaultSeccompProfile {
         "timer_gettime", "timer_settime", "timerfd_create", "timerfd_gettime", "timerfd_settime", "times",
         "tkill", "truncate", "ugetrlimit", "umask", "uname", "unlink", "unlinkat", "utime", "utimensat",
         "utimes", "vfork", "vmsplice", "wait4", "waitid", "waitpid", "write", "writev", "arch_prctl",
-        "modify_ldt", "ptrace", "personality", "process_vm_readv", "process_vm_writev", "chroot",
+        "modify_ldt", "ptrace", "personality", "process_vm_readv", "process_vm_writev",
     ]
 
-    /// The profile, for x86_64 (with its 32-bit ABIs) and aarch64 hosts.
-    public static let docker = RuntimeSpec.Seccomp(
-        defaultAction: "SCMP_ACT_ERRNO",
-        defaultErrnoRet: 1,
-        architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        syscalls: [
-            .init(names: allowed, action: "SCMP_ACT_ALLOW"),
+    /// Syscalls docker allows only to a container that holds the capability (the kernel
+    /// checks the capability too; the filter keeps the attack surface of the rest away).
+    static let byCapability: [(String, [String])] = [
+        ("CAP_SYS_ADMIN", ["bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick",
+                           "lookup_dcookie", "mount", "mount_setattr", "move_mount", "open_tree", "perf_event_open",
+                           "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog", "umount",
+                           "umount2", "unshare"]),
+        ("CAP_SYS_BOOT", ["reboot"]),
+        ("CAP_SYS_CHROOT", ["chroot"]),
+        ("CAP_SYS_MODULE", ["delete_module", "init_module", "finit_module"]),
+        ("CAP_SYS_PACCT", ["acct"]),
+        ("CAP_SYS_PTRACE", ["kcmp", "pidfd_getfd", "process_madvise"]),
+        ("CAP_SYS_RAWIO", ["iopl", "ioperm"]),
+        ("CAP_SYS_TIME", ["settimeofday", "stime", "clock_settime", "clock_settime64"]),
+        ("CAP_SYS_TTY_CONFIG", ["vhangup"]),
+        ("CAP_SYS_NICE", ["get_mempolicy", "mbind", "set_mempolicy"]),
+        ("CAP_SYSLOG", ["syslog"]),
+        ("CAP_BPF", ["bpf"]),
+        ("CAP_PERFMON", ["perf_event_open"]),
+        ("CAP_DAC_READ_SEARCH", ["open_by_handle_at"]),
+    ]
+
+    /// The profile for a container holding `capabilities`, for x86_64 (with its 32-bit ABIs)
+    /// hosts: the common allow list plus the syscalls of the capabilities it holds.
+    public static func forCapabilities(_ capabilities: [String]) -> RuntimeSpec.Seccomp {
+        let caps = Set(capabilities)
+        var names = allowed
+        var seen = Set(allowed)
+        for (cap, extra) in byCapability where caps.contains(cap) {
+            for n in extra where seen.insert(n).inserted { names.append(n) }
+        }
+        var rules: [RuntimeSpec.Syscall] = [.init(names: names, action: "SCMP_ACT_ALLOW")]
+        if !caps.contains("CAP_SYS_ADMIN") {
             // clone without any CLONE_NEW* flag (namespaces need CAP_SYS_ADMIN anyway).
-            .init(names: ["clone"], action: "SCMP_ACT_ALLOW",
-                  args: [.init(index: 0, value: 0x7E02_0000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ")]),
+            rules.append(.init(names: ["clone"], action: "SCMP_ACT_ALLOW",
+                               args: [.init(index: 0, value: 0x7E02_0000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ")]))
             // clone3 cannot be filtered on its flags: make callers fall back to clone.
-            .init(names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38),
-        ])
+            rules.append(.init(names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38))
+        }
+        return RuntimeSpec.Seccomp(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
+                                   architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], syscalls: rules)
+    }
+
+    /// The profile for docker's default capability set.
+    public static let docker = forCapabilities(SpecGenerator.defaultCapabilities)
 }

@@ -36,19 +36,28 @@ public enum SeccompCompiler {
     }
 
     /// Returns the raw `struct sock_filter` array.
+    ///
+    /// Each architecture gets a filter context of its own, merged at the end: a rule that
+    /// libseccomp cannot express on one architecture (an argument condition on `socket`,
+    /// which x86 multiplexes through socketcall) is then left out there only, and kept
+    /// everywhere else. Profiles podman and containerd generate repeat rules (podman's
+    /// default has the same conditional `socket` rule twice, and rules that overlap on x86);
+    /// a rule libseccomp reports as already covered (EEXIST) is skipped, as runc tolerates.
     public static func compile(_ s: RuntimeSpec.Seccomp) throws -> [UInt8] {
         let def = try action(s.defaultAction, errno: s.defaultErrnoRet, defaultErrno: nil)
-        guard let ctx = seccomp_init(def) else { throw RuntimeError(.seccomp, "seccomp_init failed for default action \(s.defaultAction)") }
-        defer { seccomp_release(ctx) }
-        _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
+        var tokens: [(String, UInt32)] = []
         for a in s.architectures ?? [] {
             var n = a.lowercased()
             if n.hasPrefix("scmp_arch_") { n.removeFirst(10) }
             let token = seccomp_arch_resolve_name(n)
             guard token != 0 else { throw RuntimeError(.seccomp, "unknown seccomp architecture \"\(a)\"") }
-            let rc = seccomp_arch_add(ctx, token)
-            if rc != 0 && rc != -EEXIST { throw RuntimeError(.seccomp, "seccomp_arch_add \(a) failed (\(rc))") }
+            if !tokens.contains(where: { $0.1 == token }) { tokens.append((a, token)) }
         }
+        let native = seccomp_arch_native()
+        // the host's own architecture is always filtered, as seccomp_init does
+        if !tokens.contains(where: { $0.1 == native }) { tokens.insert(("native", native), at: 0) }
+        var rules: [(name: String, action: String, act: UInt32, nr: Int32, cmps: [scmp_arg_cmp])] = []
+        var seen = Set<String>()
         for sc in s.syscalls ?? [] {
             let act = try action(sc.action, errno: sc.errnoRet, defaultErrno: s.defaultErrnoRet)
             if act == def { continue }  // libseccomp refuses rules equal to the default
@@ -60,12 +69,39 @@ public enum SeccompCompiler {
             for name in sc.names {
                 let nr = seccomp_syscall_resolve_name(name)
                 if nr < 0 { continue }  // not on this architecture: skip like runc
-                let rc = cmps.withUnsafeBufferPointer { seccomp_rule_add_array(ctx, act, nr, UInt32($0.count), $0.baseAddress) }
-                if rc != 0 {
-                    throw RuntimeError(.seccomp, "seccomp rule for \(name) (\(sc.action)) was refused by libseccomp (\(rc))")
-                }
+                let key = "\(nr) \(act) " + cmps.map { "\($0.arg):\($0.op.rawValue):\($0.datum_a):\($0.datum_b)" }.joined(separator: ",")
+                guard seen.insert(key).inserted else { continue }  // an exact repeat adds nothing
+                rules.append((name, sc.action, act, nr, cmps))
             }
         }
+        var merged: scmp_filter_ctx?
+        defer { if let merged { seccomp_release(merged) } }
+        for (archName, token) in tokens {
+            guard let ctx = seccomp_init(def) else { throw RuntimeError(.seccomp, "seccomp_init failed for default action \(s.defaultAction)") }
+            var owned = true
+            defer { if owned { seccomp_release(ctx) } }
+            _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
+            if token != native {
+                var rc = seccomp_arch_add(ctx, token)
+                if rc == 0 { rc = seccomp_arch_remove(ctx, native) }
+                if rc != 0 { throw RuntimeError(.seccomp, "seccomp architecture \(archName) cannot be used (\(rc))") }
+            }
+            for r in rules {
+                let rc = r.cmps.withUnsafeBufferPointer { seccomp_rule_add_array(ctx, r.act, r.nr, UInt32($0.count), $0.baseAddress) }
+                if rc != 0 && rc != -EEXIST {
+                    throw RuntimeError(.seccomp, "seccomp rule for \(r.name) (\(r.action)) on \(archName) was refused by libseccomp (\(rc)); check its args")
+                }
+            }
+            if let m = merged {
+                let rc = seccomp_merge(m, ctx)
+                guard rc == 0 else { throw RuntimeError(.seccomp, "merging the seccomp filter of \(archName) failed (\(rc))") }
+                owned = false  // merge took it
+            } else {
+                merged = ctx
+                owned = false
+            }
+        }
+        guard let ctx = merged else { throw RuntimeError(.seccomp, "the seccomp profile names no architecture this host can filter") }
         let fd = cruntime_memfd("seccomp")
         guard fd >= 0 else { throw RuntimeError.sys("memfd_create") }
         defer { close(fd) }

@@ -25,7 +25,9 @@ struct ContainerCreateFlags: ParsableArguments {
     @Flag(name: .customLong("read-only"), help: "Mount the root filesystem read-only.") var readOnly = false
     @Option(name: .customLong("cap-add"), help: "Add a capability.") var capAdd: [String] = []
     @Option(name: .customLong("cap-drop"), help: "Drop a capability.") var capDrop: [String] = []
-    @Flag(name: .long, help: "Give all capabilities and devices.") var privileged = false
+    @Flag(name: .long, help: "Give all capabilities and host devices, no seccomp filter and no masked paths.") var privileged = false
+    @Option(name: .customLong("security-opt"), help: "seccomp=unconfined|PROFILE.json, no-new-privileges[=true], label=disable, apparmor=unconfined; repeatable.")
+    var securityOpt: [String] = []
     @Flag(name: .long, help: "Run an init (tini) as PID 1 that reaps zombies and forwards signals.") var `init` = false
     @Option(name: .long, help: "Pull policy: missing, always, never.") var pull = "missing"
     @Option(name: [.short, .long], help: "Set a label KEY=VALUE.") var label: [String] = []
@@ -59,6 +61,10 @@ struct ContainerCreateFlags: ParsableArguments {
         o.privileged = privileged
         o.capAdd = capAdd
         o.capDrop = capDrop
+        o.securityOpt = securityOpt
+        for notice in try SecurityOptions(securityOpt).notices {
+            FileHandle.standardError.write(Data("dockbuild: notice: \(notice)\n".utf8))
+        }
         o.initProcess = `init`
         o.mounts = try volume.map(MountParser.volume) + mount.map(MountParser.mount) + tmpfs.map(MountParser.tmpfs)
         o.ports = try publish.map { try PortBinding(parsing: $0) }
