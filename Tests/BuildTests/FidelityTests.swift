@@ -294,4 +294,62 @@ import ImageStore
         bad.buildContexts = ["nowhere": ws.dir + "/missing"]
         #expect(throws: BuildError.self) { try Builder(store: ws.store, options: bad).build() }
     }
+
+    /// `--progress tty` (and `auto` on a terminal) draws BuildKit's live view: a `[+] Building`
+    /// header, one `=>` line per step, output tails under running steps, `CACHED` steps, and a
+    /// final `FINISHED` frame. Driven through tmux, as a person at a terminal sees it.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux")))
+    func ttyProgressIsBuildKitsLiveView() throws {
+        let ws = try Workspace()
+        let pkg = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let bin = pkg + "/.build/debug/dockbuild"
+        try #require(FileManager.default.isExecutableFile(atPath: bin))
+        let ctx = ws.dir + "/ttyctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        try Data("FROM busybox:test\nRUN echo first-output && sleep 1.5\nRUN echo two\n".utf8)
+            .write(to: URL(fileURLWithPath: ctx + "/Dockerfile"))
+        let session = "dbtty\(getpid())"
+        let out = ws.dir + "/screen.txt"
+        /// tmux through posix_spawn on /dev/null (its server keeps the descriptors it is given).
+        @discardableResult
+        func tmux(_ args: [String], stdout: String = "/dev/null") -> Int32 {
+            var fa = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&fa)
+            defer { posix_spawn_file_actions_destroy(&fa) }
+            posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&fa, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
+            var argv: [UnsafeMutablePointer<CChar>?] = (["/usr/bin/tmux"] + args).map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            var pid: pid_t = 0
+            guard posix_spawn(&pid, "/usr/bin/tmux", &fa, nil, &argv, environ) == 0 else { return -1 }
+            var st: Int32 = 0
+            while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+            return st
+        }
+        func screen() -> String {
+            tmux(["capture-pane", "-p", "-t", session], stdout: out)
+            return ws.read(out) ?? ""
+        }
+        func start(_ extra: String) {
+            tmux(["new-session", "-d", "-s", session, "-x", "120", "-y", "30",
+                  "\(bin) build --root \(ws.store.root) --network none \(extra) \(ctx); sleep 20"])
+        }
+        defer { tmux(["kill-session", "-t", session]) }
+        start("--progress tty")
+        var mid = ""
+        for _ in 0..<50 where !mid.contains(" => => # first-output") { usleep(100_000); mid = screen() }
+        #expect(mid.contains("[+] Building"))
+        #expect(mid.contains(" => => # first-output"), "the running step shows its output: \(mid)")
+        var end = ""
+        for _ in 0..<100 where !end.contains("FINISHED") { usleep(100_000); end = screen() }
+        #expect(end.contains("(3/3) FINISHED"))
+        #expect(end.contains(" => [stage-0 2/3] RUN echo first-output && sleep 1.5"))
+        #expect(!end.contains(" => => # first-output"), "finished steps collapse to one line")
+        tmux(["kill-session", "-t", session])
+        start("")   // auto on a terminal: the same view; the steps are cached now
+        end = ""
+        for _ in 0..<100 where !end.contains("FINISHED") { usleep(100_000); end = screen() }
+        #expect(end.contains(" => CACHED [stage-0 2/3] RUN echo first-output"))
+    }
 }

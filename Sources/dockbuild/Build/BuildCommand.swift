@@ -143,11 +143,17 @@ struct BuildCommand: ParsableCommand {
         opts.pull = pull
 
         let store = try ImageStore(root: global.resolvedRoot)
-        let printer = ProgressPrinter(mode: mode)
-        let builder = try Builder(store: store, options: opts, progress: { printer.handle($0) })
+        // `auto` is BuildKit's live view on a terminal, plain lines otherwise.
+        let live = mode == "tty" || (mode == "auto" && isatty(2) != 0 && ProcessInfo.processInfo.environment["TERM"] != "dumb")
+        let printer = ProgressPrinter(mode: live ? "quiet" : mode)
+        let tty = live ? TTYProgress() : nil
+        let builder = try Builder(store: store, options: opts, progress: { e in
+            if let tty { tty.handle(e) } else { printer.handle(e) }
+        })
         let start = Date()
         let result: BuildResult
         do { result = try builder.build() } catch {
+            tty?.finish(failed: true)
             printer.flush()
             let sig = BuildInterrupts.received
             if sig != 0 {
@@ -157,6 +163,7 @@ struct BuildCommand: ParsableCommand {
             }
             throw error
         }
+        tty?.finish(failed: false)
         let id = result.image.id.description
         for o in outputs {
             switch o {
@@ -171,7 +178,7 @@ struct BuildCommand: ParsableCommand {
             }
         }
         if let iidfile { try Data(id.utf8).write(to: URL(fileURLWithPath: iidfile)) }
-        printer.summary(result: result, seconds: Date().timeIntervalSince(start), tags: opts.tags)
+        ProgressPrinter(mode: live ? "plain" : mode).summary(result: result, seconds: Date().timeIntervalSince(start), tags: opts.tags)
         print(id)
     }
 
