@@ -99,13 +99,49 @@ public struct ImageConfig: Codable, Hashable, Sendable {
     /// The config's `created` as a date, when it parses as RFC 3339.
     public var createdDate: Date? { created.flatMap(ImageConfig.parseDate) }
 
-    /// Parses RFC 3339 with or without fractional seconds.
+    /// Parses RFC 3339 (`2024-01-02T03:04:05Z`, fractional seconds and `±hh:mm` offsets too) by
+    /// hand: no formatter, so listing many images does not load ICU or build one per call.
     public static func parseDate(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: s)
+        let b = Array(s.utf8)
+        func num(_ i: Int, _ n: Int) -> Int? {
+            guard i + n <= b.count else { return nil }
+            var v = 0
+            for c in b[i..<(i + n)] {
+                guard c >= 48 && c <= 57 else { return nil }
+                v = v * 10 + Int(c - 48)
+            }
+            return v
+        }
+        guard b.count >= 20, let y = num(0, 4), b[4] == 45, let mo = num(5, 2), b[7] == 45, let d = num(8, 2),
+              b[10] == 84 || b[10] == 116 || b[10] == 32, let h = num(11, 2), b[13] == 58, let mi = num(14, 2),
+              b[16] == 58, let sec = num(17, 2),
+              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, sec < 61 else { return nil }
+        var i = 19
+        var frac = 0.0
+        if i < b.count, b[i] == 46 {
+            i += 1
+            var scale = 0.1
+            let start = i
+            while i < b.count, b[i] >= 48, b[i] <= 57 { frac += Double(b[i] - 48) * scale; scale /= 10; i += 1 }
+            if i == start { return nil }
+        }
+        guard i < b.count else { return nil }
+        var offset = 0
+        if b[i] == 90 || b[i] == 122 { i += 1 } else if b[i] == 43 || b[i] == 45, let oh = num(i + 1, 2), b.count > i + 3, b[i + 3] == 58,
+                                                     let om = num(i + 4, 2) {
+            offset = (oh * 60 + om) * 60 * (b[i] == 43 ? 1 : -1)
+            i += 6
+        } else { return nil }
+        guard i == b.count else { return nil }
+        // Days from 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+        let yy = mo <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146097 + doe - 719468
+        let t = Double(days * 86400 + h * 3600 + mi * 60 + sec - offset) + frac
+        return Date(timeIntervalSince1970: t)
     }
 
     /// RFC 3339 in UTC, seconds precision: the form dockbuild writes.

@@ -33,3 +33,19 @@ import Testing
         #expect(ImageConfig.chainID([]) == nil)
     }
 }
+
+/// `created` dates parse by hand (no formatter): RFC 3339 forms docker, BuildKit and Go write.
+@Suite struct CreatedDateTests {
+    @Test func parsesRFC3339() {
+        #expect(ImageConfig.parseDate("1970-01-01T00:00:00Z")?.timeIntervalSince1970 == 0)
+        #expect(ImageConfig.parseDate("2024-02-29T12:34:56Z")?.timeIntervalSince1970 == 1_709_210_096)
+        #expect(ImageConfig.parseDate("2024-02-29T12:34:56.5Z")?.timeIntervalSince1970 == 1_709_210_096.5)
+        #expect(ImageConfig.parseDate("2024-02-29T14:34:56+02:00")?.timeIntervalSince1970 == 1_709_210_096)
+        #expect(ImageConfig.parseDate("2023-06-01T10:00:00.123456789-07:00").map { Int($0.timeIntervalSince1970) } == 1_685_638_800)
+        #expect(ImageConfig.parseDate("1969-12-31T23:59:59Z")?.timeIntervalSince1970 == -1)
+        for bad in ["", "2024-13-01T00:00:00Z", "2024-01-01 00:00:00", "2024-01-01T00:00:00", "2024-01-01T00:00:00.Z",
+                    "2024-01-01T00:00:00+0200", "x024-01-01T00:00:00Z", "2024-01-01T00:00:00Zjunk"] {
+            #expect(ImageConfig.parseDate(bad) == nil, "\(bad)")
+        }
+    }
+}

@@ -63,6 +63,7 @@ struct ImagesCommand: ParsableCommand {
             default: throw ValidationError("unknown filter \(kv[0]) (dangling, reference)")
             }
         }
+        var infos: [Digest: (Digest, Date?, Int64)] = [:]
         for e in entries {
             if let dangling, dangling != (e.reference == nil) { continue }
             if let repoFilter {
@@ -71,12 +72,17 @@ struct ImagesCommand: ParsableCommand {
             if !refPatterns.isEmpty {
                 guard let r = e.reference, refPatterns.contains(where: { fnmatch($0, r.familiarString, 0) == 0 || fnmatch($0, r.familiarName, 0) == 0 }) else { continue }
             }
-            // An entry whose content is damaged still gets a row, so it can be removed.
-            let img = try? store.image(for: e.descriptor)
+            // An entry whose content is damaged still gets a row, so it can be removed. Names of the
+            // same image read its manifest and config once.
+            let info: (Digest, Date?, Int64)
+            if let cached = infos[e.descriptor.digest] { info = cached } else {
+                let img = try? store.image(for: e.descriptor)
+                info = (img?.id ?? e.descriptor.digest, img?.config.createdDate, img.map(imageSize) ?? e.descriptor.size)
+                infos[e.descriptor.digest] = info
+            }
             rows.append(Row(repository: e.reference?.familiarName ?? "<none>", tag: e.reference?.tag ?? "<none>",
                             digest: e.descriptor.digest.description,
-                            id: img?.id ?? e.descriptor.digest,
-                            created: img?.config.createdDate, size: img.map(imageSize) ?? e.descriptor.size))
+                            id: info.0, created: info.1, size: info.2))
         }
         rows.sort { ($0.created ?? .distantPast) > ($1.created ?? .distantPast) || (($0.created == $1.created) && ($0.repository, $0.tag) < ($1.repository, $1.tag)) }
         let idText: (Digest) -> String = { noTrunc ? $0.description : ImageCLI.shortID($0) }
