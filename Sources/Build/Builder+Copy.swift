@@ -67,7 +67,7 @@ extension Builder {
         // Sources: the context, another stage, or an image.
         var fromState: StageState?
         var fromRoot: (path: String, mounted: Bool)?
-        defer { if let r = fromRoot, r.mounted { umount2(r.path, Int32(MNT_DETACH)); FS.removeTree(r.path) } }
+        defer { if let r = fromRoot { if r.mounted { RunMountStaging.unmount(r.path) } else { FS.removeTree(r.path) } } }
         if let from = ins.from {
             fromState = try sourceState(from, line: ins.line)
         }

@@ -1,0 +1,220 @@
+import Foundation
+import Testing
+
+/// Build mounts and contexts (issue #14): `RUN --mount` sources resolve inside their root, `rw`
+/// binds are copy-on-write and thrown away, the unpacked layers that builds share are never
+/// written, context binds honour `.dockerignore`, and there is one RUN runner. Every test is the
+/// attack's repro through `dockbuild build`.
+@Suite(.serialized) struct BuildMountsTests {
+    // MARK: 1. sources resolve inside their root
+
+    @Test(.enabled(if: Sec.canRun)) func contextSymlinkToHostDirectoryIsResolvedInTheContext() throws {
+        let s = try SecStore()
+        let token = "host-secret-\(UUID().uuidString)"
+        let host = try s.path("host")
+        try s.write("marker", token, in: host)
+        let ctx = try s.path("ctx")
+        try s.write("sub/f", "inside-context", in: ctx)
+        symlink(host, ctx + "/e")          // absolute: to a host directory
+        symlink("/etc", ctx + "/etc")       // the issue's repro: e -> /etc, read shadow
+        symlink("sub", ctx + "/link")       // a symlink that stays inside the context
+        let attack = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,source=e,target=/x cat /x/marker\n")
+        #expect(attack.status != 0, "a bind of a context symlink to a host dir must not succeed")
+        #expect(!(attack.out + attack.err).contains(token), "the host file leaked through a context symlink")
+        let shadow = (try? String(contentsOfFile: "/etc/shadow", encoding: .utf8))?.split(separator: "\n").first.map(String.init)
+        let r2 = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,source=etc,target=/x head -2 /x/shadow\n")
+        #expect(r2.status != 0)
+        if let shadow, !shadow.isEmpty { #expect(!(r2.out + r2.err).contains(shadow), "the host's /etc/shadow leaked") }
+        // A symlink that stays inside the context still works.
+        let ok = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,source=link,target=/x cat /x/f\n")
+        #expect(ok.status == 0, "\(ok.err)")
+        #expect((ok.out + ok.err).contains("inside-context"))
+        #expect(bmLeakedMounts(s).isEmpty, "mounts left behind: \(bmLeakedMounts(s))")
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func stageSymlinkCannotReadOrWriteTheHost() throws {
+        let s = try SecStore()
+        let token = "host-secret-\(UUID().uuidString)"
+        let host = try s.path("hostdir")
+        try s.write("marker", token, in: host)
+        let ctx = try s.path("ctx")
+        let write = """
+            FROM busybox:test AS a
+            RUN ln -s \(host) /hd
+            FROM busybox:test
+            RUN --mount=type=bind,from=a,source=hd,target=/x,rw sh -c "echo PWNED > /x/f"
+            """
+        _ = try bmBuild(s, ctx, write)
+        #expect(!FileManager.default.fileExists(atPath: host + "/f"), "a RUN wrote the host's \(host)/f through a stage symlink")
+        let read = """
+            FROM busybox:test AS a
+            RUN ln -s \(host) /hd
+            FROM busybox:test
+            RUN --mount=type=bind,from=a,source=hd/marker,target=/x cat /x
+            """
+        let r = try bmBuild(s, ctx, read)
+        #expect(r.status != 0)
+        #expect(!(r.out + r.err).contains(token), "a host file leaked through a stage symlink")
+        let cache = """
+            FROM busybox:test AS a
+            RUN ln -s \(host) /hd
+            FROM busybox:test
+            RUN --mount=type=cache,id=bm-\(UUID().uuidString),from=a,source=hd,target=/c cat /c/marker
+            """
+        let c = try bmBuild(s, ctx, cache)
+        #expect(!(c.out + c.err).contains(token), "a cache mount was seeded from a host directory")
+        #expect(bmLeakedMounts(s).isEmpty, "mounts left behind: \(bmLeakedMounts(s))")
+    }
+
+    // MARK: 2. rw is copy-on-write; the shared layers are never written
+
+    @Test(.enabled(if: Sec.canRun)) func rwContextBindIsThrownAway() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        try s.write("keep.txt", "orig", in: ctx)
+        try s.write("gone.txt", "here", in: ctx)
+        let df = """
+            FROM busybox:test
+            RUN --mount=type=bind,target=/ctx,rw sh -c "echo planted > /ctx/planted; echo changed > /ctx/keep.txt; rm /ctx/gone.txt; echo seen-\\$(cat /ctx/keep.txt)"
+            RUN --mount=type=bind,target=/ctx sh -c "echo later-\\$(cat /ctx/keep.txt); ls /ctx"
+            """
+        let r = try bmBuild(s, ctx, df)
+        #expect(r.status == 0, "\(r.err)")
+        let all = r.out + r.err
+        #expect(all.contains("seen-changed"), "a rw bind must be writable during its step")
+        #expect(all.contains("later-orig"), "a later step saw what an earlier rw bind wrote")
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/planted"), "a rw bind wrote into the context")
+        #expect((try? String(contentsOfFile: ctx + "/keep.txt", encoding: .utf8)) == "orig")
+        #expect(FileManager.default.fileExists(atPath: ctx + "/gone.txt"), "a rw bind deleted a context file")
+        #expect(bmLeakedMounts(s).isEmpty, "mounts left behind: \(bmLeakedMounts(s))")
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func rwImageBindDoesNotPoisonLaterBuilds() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        // busybox:test has one layer: the bind used to be its unpacked layer directory itself.
+        let poison = """
+            FROM busybox:test
+            RUN --mount=type=bind,from=busybox:test,target=/x,rw sh -c "echo poisoned > /x/etc/poison; echo x > /x/planted; rm /x/bin/ls; echo wrote"
+            """
+        let r = try bmBuild(s, ctx, poison)
+        #expect(r.status == 0, "\(r.err)")
+        #expect((r.out + r.err).contains("wrote"))
+        #expect(bmFind(s.root + "/build/layers", names: ["poison", "planted"]).isEmpty, "a RUN wrote into the shared unpacked layers")
+        let later = try bmBuild(s, ctx, "FROM busybox:test\nRUN cat /etc/poison /planted 2>/dev/null; ls /bin/ls && echo CLEAN\n")
+        #expect(later.status == 0, "\(later.err)")
+        #expect(!(later.out + later.err).contains("poisoned"), "a later build saw a file planted through a rw bind")
+        #expect((later.out + later.err).contains("CLEAN"))
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func rwStageBindDoesNotChangeTheStage() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        let df = """
+            FROM busybox:test AS a
+            RUN echo base > /base
+            FROM busybox:test
+            RUN --mount=type=bind,from=a,target=/x,rw sh -c "echo poisoned > /x/base; touch /x/new; echo in-step-\\$(cat /x/base)"
+            """
+        let r = try bmBuild(s, ctx, df)
+        #expect(r.status == 0, "\(r.err)")
+        #expect((r.out + r.err).contains("in-step-poisoned"))
+        let later = try bmBuild(s, ctx, "FROM busybox:test AS a\nRUN echo base > /base\nFROM a\nRUN echo got-$(cat /base); ls /new 2>/dev/null || echo NONEW\n")
+        #expect(later.status == 0, "\(later.err)")
+        #expect((later.out + later.err).contains("got-base"), "the stage's layer was changed through a rw bind")
+        #expect((later.out + later.err).contains("NONEW"))
+        #expect(bmFind(s.root + "/build/layers", names: ["new"]).isEmpty)
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func bindWithoutRwIsReadOnly() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        try s.write("f", "orig", in: ctx)
+        let c = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,target=/ctx sh -c \"echo x > /ctx/f; touch /ctx/new\"\n")
+        #expect(c.status != 0, "a read-only context bind accepted a write")
+        #expect(!FileManager.default.fileExists(atPath: ctx + "/new"))
+        #expect((try? String(contentsOfFile: ctx + "/f", encoding: .utf8)) == "orig")
+        let i = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,from=busybox:test,target=/x touch /x/etc/bm-planted\n")
+        #expect(i.status != 0, "a read-only image bind accepted a write")
+        #expect(bmFind(s.root + "/build/layers", names: ["bm-planted"]).isEmpty)
+        // A secret is read-only even when the mount says rw.
+        let secret = s.dir + "/secret"
+        try s.write("secret", "s3cret")
+        let sr = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=secret,id=t,rw sh -c \"echo changed > /run/secrets/t\"\n",
+                             extra: ["--secret", "id=t,src=\(secret)"])
+        #expect(sr.status != 0, "a secret mount accepted a write")
+        #expect((try? String(contentsOfFile: secret, encoding: .utf8)) == "s3cret")
+        #expect(bmLeakedMounts(s).isEmpty, "mounts left behind: \(bmLeakedMounts(s))")
+    }
+
+    // MARK: 3. .dockerignore
+
+    @Test(.enabled(if: Sec.canRun)) func contextBindHonoursDockerignore() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        let t1 = "ignored-\(UUID().uuidString)", t2 = "ignored-\(UUID().uuidString)"
+        try s.write("secret.txt", t1, in: ctx)
+        try s.write("sub/hidden.txt", t2, in: ctx)
+        try s.write("sub/shown.txt", "shown", in: ctx)
+        try s.write("a.log", "log-a", in: ctx)
+        try s.write("keep.log", "log-kept", in: ctx)
+        try s.write(".dockerignore", "secret.txt\nsub/hidden.txt\n*.log\n!keep.log\n", in: ctx)
+        let df = """
+            FROM busybox:test
+            RUN --mount=type=bind,target=/ctx sh -c "cat /ctx/secret.txt /ctx/sub/hidden.txt /ctx/a.log; echo x-\\$(cat /ctx/keep.log)-\\$(cat /ctx/sub/shown.txt); true"
+            RUN --mount=type=bind,source=sub,target=/s sh -c "cat /s/hidden.txt; ls /s; true"
+            """
+        let r = try bmBuild(s, ctx, df)
+        #expect(r.status == 0, "\(r.err)")
+        let all = r.out + r.err
+        #expect(!all.contains(t1) && !all.contains(t2), "a .dockerignore'd file was readable through a bind mount")
+        #expect(!all.contains("log-a"))
+        #expect(all.contains("x-log-kept-shown"), "the non-ignored files must be there")
+        let direct = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,source=secret.txt,target=/s cat /s\n")
+        #expect(direct.status != 0)
+        #expect(!(direct.out + direct.err).contains(t1))
+        #expect((direct.out + direct.err).contains(".dockerignore"))
+        #expect(bmLeakedMounts(s).isEmpty, "mounts left behind: \(bmLeakedMounts(s))")
+    }
+
+    // MARK: 4. one RUN runner
+
+    @Test(.enabled(if: Sec.canRun)) func theUnshareRunnerIsGone() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        // The old runner (`DOCKBUILD_BUILD_RUNNER=unshare`) ran without seccomp and left the host's
+        // hostname; the Runtime runner always sets docker's defaults.
+        let r = try bmBuild(s, ctx, "FROM busybox:test\nRUN echo host-$(hostname)\n", env: ["DOCKBUILD_BUILD_RUNNER": "unshare"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect((r.out + r.err).contains("host-buildkitsandbox"), "RUN did not go through the Runtime library")
+    }
+}
+
+// MARK: helpers (this area's)
+
+/// `dockbuild build` of `dockerfile` (written beside the context) with `--network none` and
+/// `--no-cache`, plain progress.
+func bmBuild(_ s: SecStore, _ ctx: String, _ dockerfile: String, extra: [String] = [], env: [String: String] = [:]) throws -> Sec.Result {
+    let df = s.dir + "/Dockerfile-\(UUID().uuidString.prefix(8))"
+    try Data(dockerfile.utf8).write(to: URL(fileURLWithPath: df))
+    return try s.db(["build", "--progress", "plain", "--network", "none", "--no-cache", "-f", df] + extra + [ctx], env: env)
+}
+
+/// Paths under `dir` whose last component is one of `names`.
+func bmFind(_ dir: String, names: Set<String>) -> [String] {
+    guard let e = FileManager.default.enumerator(atPath: dir) else { return [] }
+    var found: [String] = []
+    while let p = e.nextObject() as? String {
+        if names.contains((p as NSString).lastPathComponent) { found.append(p) }
+    }
+    return found
+}
+
+/// Mount points left under the store after a build.
+func bmLeakedMounts(_ s: SecStore) -> [String] {
+    guard let m = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+    return m.split(separator: "\n").compactMap { line in
+        let f = line.split(separator: " ")
+        return f.count > 4 && f[4].hasPrefix(s.root) ? String(f[4]) : nil
+    }
+}
