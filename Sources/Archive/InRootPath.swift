@@ -51,14 +51,15 @@ public enum InRootPath {
     /// a component for a symlink between the check and the mount. The caller closes the fd.
     /// - Throws: `ArchiveError` when the path does not exist, leaves the root, or names a symlink
     ///   that cannot be followed inside it.
-    public static func openPath(_ path: String, in root: String) throws -> Int32 {
+    /// - Parameter useOpenat2: false takes the fallback path (for tests).
+    public static func openPath(_ path: String, in root: String, useOpenat2: Bool = true) throws -> Int32 {
         let rootfd = open(root, oPath | O_DIRECTORY | O_CLOEXEC)
         if rootfd < 0 { throw ArchiveError.sys(root, "open directory") }
         defer { close(rootfd) }
         let rel = path.split(separator: "/").joined(separator: "/")
-        var fd = dockbuild_openat_in_root(rootfd, rel.isEmpty ? "." : rel, oPath | O_CLOEXEC, 0)
+        var fd = useOpenat2 ? dockbuild_openat_in_root(rootfd, rel.isEmpty ? "." : rel, oPath | O_CLOEXEC, 0) : -1
         if fd < 0 {
-            let e = errno
+            let e = useOpenat2 ? errno : ENOSYS
             guard e == ENOSYS || e == EPERM else { throw ArchiveError.sys(root + "/" + rel, "open", e) }
             let host = try resolve(path, in: root)
             fd = open(host, oPath | O_NOFOLLOW | O_CLOEXEC)

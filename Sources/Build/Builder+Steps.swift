@@ -194,7 +194,7 @@ extension Builder {
         /// Opens `source` inside a stage's or image's root (mounted read-only for the step).
         func openInState(_ from: String, _ source: String?, _ what: String) throws -> Int32 {
             let root = try mountedRoot(try sourceState(from, line: line))
-            if root.mounted { tempMounts.append(root.path) }
+            tempMounts.append(root.path)
             do { return try InRootPath.openPath(source ?? "", in: root.path) } catch {
                 throw err(line, "\(what): source \(source ?? "/") in \(from) is not usable: \(error); give a path inside \(from)")
             }
