@@ -71,7 +71,7 @@ final class RunMountStaging {
         // The overlay's root directory is its upper's: give it the source's owner and mode.
         chmod(upper, st.st_mode & 0o7777)
         lchown(upper, st.st_uid, st.st_gid)
-        if mount("overlay", merged, "overlay", 0, "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)") != 0 {
+        if mount("overlay", merged, "overlay", UInt(MS_NOSUID | MS_NODEV), "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)") != 0 {
             throw BuildError.system("cannot mount a copy-on-write view of \(what) for RUN: \(String(cString: strerror(errno)))")
         }
         mountPoints.append(merged)

@@ -77,12 +77,15 @@ import Testing
             FROM busybox:test
             RUN --mount=type=bind,target=/ctx,rw sh -c "echo planted > /ctx/planted; echo changed > /ctx/keep.txt; rm /ctx/gone.txt; echo seen-\\$(cat /ctx/keep.txt)"
             RUN --mount=type=bind,target=/ctx sh -c "echo later-\\$(cat /ctx/keep.txt); ls /ctx"
+            USER user
+            RUN --mount=type=bind,target=/ctx,rw sh -c "echo as-user-\\$(cat /ctx/keep.txt); id -u"
             """
         let r = try bmBuild(s, ctx, df)
         #expect(r.status == 0, "\(r.err)")
         let all = r.out + r.err
         #expect(all.contains("seen-changed"), "a rw bind must be writable during its step")
         #expect(all.contains("later-orig"), "a later step saw what an earlier rw bind wrote")
+        #expect(all.contains("as-user-orig"), "a non-root RUN must read its rw bind")
         #expect(!FileManager.default.fileExists(atPath: ctx + "/planted"), "a rw bind wrote into the context")
         #expect((try? String(contentsOfFile: ctx + "/keep.txt", encoding: .utf8)) == "orig")
         #expect(FileManager.default.fileExists(atPath: ctx + "/gone.txt"), "a rw bind deleted a context file")
