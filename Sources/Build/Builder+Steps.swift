@@ -156,14 +156,15 @@ extension Builder {
         let user = cc.user ?? ""
         let workdir = cc.workingDir ?? "/"
         // Bind mounts from the context or another stage are inputs: their content goes into the key.
-        // Context sources become private filtered views now (the key hashes exactly what is mounted).
+        // Context sources are opened and digested now; their filtered views are built on a miss.
         let staging = try RunMountStaging(tmp: cache.tmp)
         var tempMounts: [String] = []
         defer {
             staging.cleanup()
             for t in tempMounts { RunMountStaging.unmount(t) }
         }
-        var contextViews: [Int: String] = [:]
+        var contextSources: [Int: ContextBindSource] = [:]
+        defer { for c in contextSources.values { close(c.fd) } }
         var mountKeys: [String] = []
         for (i, m) in mounts.enumerated() {
             var k = "\(m.kind.rawValue):\(m.target):\(m.id ?? ""):\(m.readOnly)"
@@ -171,9 +172,9 @@ extension Builder {
                 if let from = m.from {
                     k += ":from=" + (try sourceState(from, line: line).key) + ":" + (m.source ?? "/")
                 } else {
-                    let view = try contextBindView(source: m.source, staging: staging, line: line)
-                    contextViews[i] = view.path
-                    k += ":ctx=" + view.digest
+                    let src = try contextBindSource(m.source, line: line)
+                    contextSources[i] = src
+                    k += ":ctx=" + src.digest
                 }
             } else if m.kind == .cache, let from = m.from {
                 k += ":from=" + (try sourceState(from, line: line).key) + ":" + (m.source ?? "/")
@@ -248,7 +249,8 @@ extension Builder {
                     fd = try openInState(from, m.source, "--mount=type=bind")
                     what = "\(from):\(m.source ?? "/")"
                 } else {
-                    guard let view = contextViews[i] else { throw err(line, "--mount=type=bind needs a build context") }
+                    guard let ctxSource = contextSources[i] else { throw err(line, "--mount=type=bind needs a build context") }
+                    let view = try contextBindView(ctxSource, staging: staging)
                     fd = open(view, oPath | O_NOFOLLOW | O_CLOEXEC)
                     if fd < 0 { throw FS.sys("open", view) }
                     what = "context:\(m.source ?? ".")"

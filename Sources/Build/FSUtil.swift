@@ -197,6 +197,62 @@ enum FS {
         return true
     }
 
+    /// One line per entry that `linkTree` would keep (path below the source, mode, and size and
+    /// content digest, link target, or nothing), in the same order: the digest input of a context
+    /// bind. `path` is the directory's path in the context (for `skip`), `rel` its path below the
+    /// source.
+    static func treeLines(_ dirfd: Int32, rel: String, path: String, keepEmpty: Bool, exceptions: Bool,
+                          skip: (String) -> Bool) throws -> [String] {
+        var st = StatBuf()
+        guard fstat(dirfd, &st) == 0 else { throw sys("stat", path) }
+        var lines: [String] = []
+        for name in try names(dirfd, path) {
+            let p = path.isEmpty ? name : path + "/" + name
+            let r = rel.isEmpty ? name : rel + "/" + name
+            let ignored = skip(p)
+            var cst = StatBuf()
+            guard fstatat(dirfd, name, &cst, AT_SYMLINK_NOFOLLOW) == 0 else { throw sys("stat", p) }
+            let head = "\(r)\u{0}\(cst.st_mode)\u{0}"
+            switch cst.st_mode & S_IFMT {
+            case S_IFDIR:
+                if ignored && !exceptions { continue }
+                let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { throw sys("open directory", p) }
+                defer { close(child) }
+                lines += try treeLines(child, rel: r, path: p, keepEmpty: !ignored, exceptions: exceptions, skip: skip)
+            case _ where ignored:
+                continue
+            case S_IFREG:
+                let f = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                guard f >= 0 else { throw sys("open", p) }
+                defer { close(f) }
+                lines.append(head + "\(cst.st_size)\u{0}" + (try contentDigest(f, p, size: Int(cst.st_size))))
+            case S_IFLNK:
+                guard let link = readLinkAt(dirfd, name) else { throw sys("read link", p) }
+                lines.append(head + link)
+            case S_IFIFO:
+                lines.append(head)
+            default:
+                continue
+            }
+        }
+        if lines.isEmpty && !keepEmpty { return [] }
+        return ["\(rel)\u{0}\(st.st_mode)\u{0}"] + lines
+    }
+
+    /// The SHA-256 of what remains to be read from `fd` (`size`: the expected size, to size the buffer).
+    static func contentDigest(_ fd: Int32, _ display: String, size: Int) throws -> String {
+        var h = Digest.Hasher()
+        var buf = [UInt8](repeating: 0, count: max(4096, min(size + 1, 1 << 18)))
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw sys("read", display) }
+            if n == 0 { break }
+            buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        return h.finalize().encoded
+    }
+
     /// The names in an open directory, sorted.
     static func names(_ dirfd: Int32, _ display: String) throws -> [String] {
         let d = dup(dirfd)

@@ -103,45 +103,78 @@ final class RunMountStaging {
     }
 }
 
+/// A context bind's source, opened inside the context: the descriptor the view is built from,
+/// its path relative to the context (for `.dockerignore`), and the digest of what the view holds.
+struct ContextBindSource {
+    var fd: Int32
+    var rel: String
+    var shown: String
+    var digest: String
+}
+
 extension Builder {
-    /// A private, filtered copy of the context (or of its subtree `source`) for a bind mount:
-    /// `source` resolved inside the context, files that `.dockerignore` excludes left out,
-    /// regular files hard-linked where the file system allows it (copied where it does not).
-    /// Returns the view's path and a digest of its content for the step's cache key.
-    func contextBindView(source: String?, staging: RunMountStaging, line: Int) throws -> (path: String, digest: String) {
+    /// Opens a context bind's `source` inside the context (symlinks and `..` resolved as if the
+    /// context were `/`), refuses one that `.dockerignore` excludes, and digests the entries
+    /// the view will hold (the step's cache-key input) without building the view. The caller
+    /// closes `fd`.
+    func contextBindSource(_ source: String?, line: Int) throws -> ContextBindSource {
         guard let ctx = options.contextDir else { throw err(line, "--mount=type=bind needs a build context (this build has none)") }
         let shown = source ?? "."
         let fd: Int32
         do { fd = try InRootPath.openPath(source ?? "", in: ctx) } catch {
             throw err(line, "--mount=type=bind: source \(shown) is not usable in the build context: \(error); give a path inside the context")
         }
-        defer { close(fd) }
-        let real = realpath(ctx, nil).map { p in defer { free(p) }; return String(cString: p) } ?? ctx
-        let held = try InRootPath.fdPath(fd)
-        let rel = held == real ? "" : String(held.dropFirst(real == "/" ? 1 : real.count + 1))
-        if !rel.isEmpty, ignore.matches(rel) {
-            throw err(line, "--mount=type=bind: source \(shown) is excluded by .dockerignore; remove it from .dockerignore to mount it")
+        do {
+            let real = realpath(ctx, nil).map { p in defer { free(p) }; return String(cString: p) } ?? ctx
+            let held = try InRootPath.fdPath(fd)
+            let rel = held == real ? "" : String(held.dropFirst(real == "/" ? 1 : real.count + 1))
+            if !rel.isEmpty, ignore.matches(rel) {
+                throw err(line, "--mount=type=bind: source \(shown) is excluded by .dockerignore; remove it from .dockerignore to mount it")
+            }
+            var st = StatBuf()
+            guard fstat(fd, &st) == 0 else { throw FS.sys("stat", "the context's \(shown)") }
+            var lines: [String]
+            if FS.isDir(st) {
+                let dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard dir >= 0 else { throw FS.sys("open", "the context's \(shown)") }
+                defer { close(dir) }
+                let ignore = self.ignore
+                lines = try FS.treeLines(dir, rel: "", path: rel, keepEmpty: true, exceptions: ignore.hasExceptions) { ignore.matches($0) }
+            } else if FS.isReg(st) {
+                let f = open("/proc/self/fd/\(fd)", O_RDONLY | O_CLOEXEC)
+                guard f >= 0 else { throw FS.sys("open", "the context's \(shown)") }
+                defer { close(f) }
+                lines = ["\u{0}\(st.st_mode)\u{0}\(st.st_size)\u{0}" + (try FS.contentDigest(f, shown, size: Int(st.st_size)))]
+            } else {
+                throw err(line, "--mount=type=bind: source \(shown) is neither a file nor a directory")
+            }
+            lines.insert("context-bind-v1", at: 0)
+            let digest = Digest.compute(Data(lines.joined(separator: "\n").utf8)).encoded
+            return ContextBindSource(fd: fd, rel: rel, shown: shown, digest: digest)
+        } catch {
+            close(fd)
+            throw error
         }
+    }
+
+    /// A private, filtered copy of a context bind's source for mounting (never the raw context):
+    /// files that `.dockerignore` excludes left out, regular files hard-linked where the file
+    /// system allows it (copied where it does not), symlinks recreated, device nodes and sockets
+    /// left out.
+    func contextBindView(_ src: ContextBindSource, staging: RunMountStaging) throws -> String {
         var st = StatBuf()
-        guard fstat(fd, &st) == 0 else { throw FS.sys("stat", "the context's \(shown)") }
+        guard fstat(src.fd, &st) == 0 else { throw FS.sys("stat", "the context's \(src.shown)") }
         let view = staging.fresh("ctx")
         if FS.isDir(st) {
-            let dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard dir >= 0 else { throw FS.sys("open", "the context's \(shown)") }
+            let dir = openat(src.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dir >= 0 else { throw FS.sys("open", "the context's \(src.shown)") }
             defer { close(dir) }
             let ignore = self.ignore
-            let exceptions = ignore.hasExceptions
-            _ = try FS.linkTree(dir, to: view, rel: rel, keepEmpty: true, exceptions: exceptions) { ignore.matches($0) }
-        } else if FS.isReg(st) {
-            if linkat(fd, "", AT_FDCWD, view, atEmptyPath) != 0 {
-                try FS.copyFile("/proc/self/fd/\(fd)", view, st: st)
-                lchown(view, st.st_uid, st.st_gid)
-            }
-        } else {
-            throw err(line, "--mount=type=bind: source \(shown) is neither a file nor a directory")
+            try FS.linkTree(dir, to: view, rel: src.rel, keepEmpty: true, exceptions: ignore.hasExceptions) { ignore.matches($0) }
+        } else if linkat(src.fd, "", AT_FDCWD, view, atEmptyPath) != 0 {
+            try FS.copyFile("/proc/self/fd/\(src.fd)", view, st: st)
+            lchown(view, st.st_uid, st.st_gid)
         }
-        var h = Digest.Hasher()
-        try FS.hashTree(view, into: &h, skip: { _ in false }, withOwner: false)
-        return (view, h.finalize().encoded)
+        return view
     }
 }

@@ -180,6 +180,26 @@ import Testing
         #expect(bmLeakedMounts(s).isEmpty, "mounts left behind: \(bmLeakedMounts(s))")
     }
 
+    @Test(.enabled(if: Sec.canRun)) func contextBindCacheKeyIsWhatTheViewHolds() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        try s.write("shown.txt", "one", in: ctx)
+        try s.write("ignored.txt", "one", in: ctx)
+        try s.write(".dockerignore", "ignored.txt\n", in: ctx)
+        let df = s.dir + "/Dockerfile-cache"
+        try s.write("Dockerfile-cache", "FROM busybox:test\nRUN --mount=type=bind,target=/ctx cat /ctx/shown.txt\n")
+        func build() throws -> String {
+            let r = try s.db(["build", "--progress", "plain", "--network", "none", "-f", df, ctx])
+            #expect(r.status == 0, "\(r.err)")
+            return r.out + r.err
+        }
+        #expect(!(try build()).contains("CACHED"))
+        try s.write("ignored.txt", "two", in: ctx)
+        #expect(try build().contains("CACHED"), "an ignored file is not an input of the step")
+        try s.write("shown.txt", "two", in: ctx)
+        #expect(!(try build()).contains("CACHED"), "a mounted file is an input of the step")
+    }
+
     // MARK: 4. one RUN runner
 
     @Test(.enabled(if: Sec.canRun)) func theUnshareRunnerIsGone() throws {
