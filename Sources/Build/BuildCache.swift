@@ -66,6 +66,14 @@ public final class BuildCache: @unchecked Sendable {
         return d
     }
 
+    /// An empty directory to put under a single layer, so that it can be mounted as a read-only
+    /// overlay (which needs two lower dirs); overlay lowers are never written.
+    func emptyLower() throws -> String {
+        let d = dir + "/empty"
+        try FS.mkdirs(d)
+        return d
+    }
+
     /// Moves a finished directory into place; a concurrent winner keeps its copy.
     func adopt(_ t: String, as d: String) {
         if rename(t, d) != 0 { FS.removeTree(t) }

@@ -287,30 +287,17 @@ extension Builder {
         return try baseState(ref, line: line)
     }
 
-    /// A directory showing a state's whole file system, always read-only: an empty temp dir, a
-    /// read-only bind of its one layer, or a read-only overlay of its layers. The unpacked layer
-    /// directories that builds share are never handed out writable.
+    /// A directory showing a state's whole file system, always read-only: an empty temp dir, or
+    /// a read-only overlay of its layers (over an empty directory when there is one layer, since
+    /// overlayfs needs two lowers without an upper; whiteouts are then hidden as in a RUN). The
+    /// unpacked layer directories that builds share are never handed out themselves.
     func mountedRoot(_ st: StageState) throws -> (path: String, mounted: Bool) {
-        let dirs = try view(st).dirs
+        var dirs = try view(st).dirs
         if dirs.isEmpty { return (try cache.tempDir("empty"), false) }
+        if dirs.count == 1 { dirs.append(try cache.emptyLower()) }
         let m = try cache.tempDir("from")
-        if dirs.count == 1 {
-            let flags = UInt(MS_BIND)
-            let ro = UInt(MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-            if mount(dirs[0], m, nil, flags, nil) != 0 {
-                let e = String(cString: strerror(errno))
-                rmdir(m)
-                throw BuildError.system("cannot bind the layer of \(st.name) read-only: \(e)")
-            }
-            if mount(nil, m, nil, ro, nil) != 0 {
-                let e = String(cString: strerror(errno))
-                RunMountStaging.unmount(m)
-                throw BuildError.system("cannot make the layer of \(st.name) read-only: \(e)")
-            }
-            return (m, true)
-        }
         let opts = "lowerdir=" + dirs.joined(separator: ":")
-        if mount("overlay", m, "overlay", UInt(MS_RDONLY), opts) != 0 {
+        if mount("overlay", m, "overlay", UInt(MS_RDONLY | MS_NOSUID | MS_NODEV), opts) != 0 {
             let e = String(cString: strerror(errno))
             rmdir(m)
             throw BuildError.system("cannot mount the layers of \(st.name) read-only: \(e)")
