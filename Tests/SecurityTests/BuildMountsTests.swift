@@ -66,6 +66,37 @@ import Testing
         #expect(bmLeakedMounts(s).isEmpty, "mounts left behind: \(bmLeakedMounts(s))")
     }
 
+    @Test(.enabled(if: Sec.canRun)) func contextSwappedForASymlinkDuringTheBuildNeverLeaks() throws {
+        let s = try SecStore()
+        let token = "host-secret-\(UUID().uuidString)"
+        let host = try s.path("host")
+        try s.write("marker", token, in: host)
+        let ctx = try s.path("ctx")
+        try s.write("real/marker", "inside", in: ctx)
+        // A process on the host flips `real` between a directory and a symlink to a host dir
+        // while builds resolve and mount it: a mount by path after the check would follow it.
+        let stop = BuildMountsFlag()
+        let flipper = Thread {
+            while !stop.isSet {
+                rename(ctx + "/real", ctx + "/real.d")
+                symlink(host, ctx + "/real")
+                usleep(200)
+                unlink(ctx + "/real")
+                rename(ctx + "/real.d", ctx + "/real")
+                usleep(200)
+            }
+            stop.done()
+        }
+        flipper.start()
+        defer { stop.set(); stop.waitDone() }
+        var outputs = ""
+        for _ in 0..<12 {
+            let r = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,source=real,target=/x cat /x/marker\n")
+            outputs += r.out + r.err
+        }
+        #expect(!outputs.contains(token), "a host file leaked while the context was being swapped")
+    }
+
     // MARK: 2. rw is copy-on-write; the shared layers are never written
 
     @Test(.enabled(if: Sec.canRun)) func rwContextBindIsThrownAway() throws {
@@ -244,4 +275,14 @@ func bmLeakedMounts(_ s: SecStore) -> [String] {
         let f = line.split(separator: " ")
         return f.count > 4 && f[4].hasPrefix(s.root) ? String(f[4]) : nil
     }
+}
+
+/// A stop flag for a helper thread, and a way to wait until it has stopped.
+final class BuildMountsFlag: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var stop = false, finished = false
+    var isSet: Bool { cond.lock(); defer { cond.unlock() }; return stop }
+    func set() { cond.lock(); stop = true; cond.unlock() }
+    func done() { cond.lock(); finished = true; cond.broadcast(); cond.unlock() }
+    func waitDone() { cond.lock(); while !finished { cond.wait() }; cond.unlock() }
 }
