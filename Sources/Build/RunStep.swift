@@ -17,6 +17,8 @@ struct RunMount: Sendable, Hashable {
     var mode: UInt32?
     var uid: UInt32?
     var gid: UInt32?
+    /// tmpfs: the `size=` limit in bytes (0: the kernel's default, half the memory).
+    var sizeLimit: Int64
 
     /// From the Dockerfile library's parsed mount: a secret's target defaults to
     /// `/run/secrets/<id>`, its id to the source's name; a cache's id to its target.
@@ -28,6 +30,7 @@ struct RunMount: Sendable, Hashable {
         mode = m.mode; uid = m.uid; gid = m.gid
         readOnly = m.readOnly
         required = m.required
+        sizeLimit = m.sizeLimit
         if let t = m.target {
             target = t
         } else if m.type == .secret {

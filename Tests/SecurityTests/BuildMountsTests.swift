@@ -185,6 +185,15 @@ import Testing
         #expect(bmLeakedMounts(s).isEmpty, "mounts left behind: \(bmLeakedMounts(s))")
     }
 
+    @Test(.enabled(if: Sec.canRun)) func tmpfsSizeIsEnforced() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        let big = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=tmpfs,target=/t,size=1m dd if=/dev/zero of=/t/f bs=1k count=4096\n")
+        #expect(big.status != 0, "a tmpfs mount took more than its size= limit")
+        let small = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=tmpfs,target=/t,size=1m dd if=/dev/zero of=/t/f bs=1k count=512\n")
+        #expect(small.status == 0, "\(small.err)")
+    }
+
     // MARK: 3. .dockerignore
 
     @Test(.enabled(if: Sec.canRun)) func contextBindHonoursDockerignore() throws {
