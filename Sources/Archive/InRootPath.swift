@@ -49,26 +49,28 @@ public enum InRootPath {
     /// openat2 is missing), and verifies through `/proc/self/fd` that the object it holds lies
     /// inside `root`. Mount `/proc/self/fd/N` rather than a path string so that nothing can swap
     /// a component for a symlink between the check and the mount. The caller closes the fd.
+    /// With `followFinal` false a final symlink is opened itself (a COPY copies the link).
     /// - Throws: `ArchiveError` when the path does not exist, leaves the root, or names a symlink
     ///   that cannot be followed inside it.
     /// - Parameter useOpenat2: false takes the fallback path (for tests).
-    public static func openPath(_ path: String, in root: String, useOpenat2: Bool = true) throws -> Int32 {
+    public static func openPath(_ path: String, in root: String, followFinal: Bool = true, useOpenat2: Bool = true) throws -> Int32 {
         let rootfd = open(root, oPath | O_DIRECTORY | O_CLOEXEC)
         if rootfd < 0 { throw ArchiveError.sys(root, "open directory") }
         defer { close(rootfd) }
         let rel = path.split(separator: "/").joined(separator: "/")
-        var fd = useOpenat2 ? dockbuild_openat_in_root(rootfd, rel.isEmpty ? "." : rel, oPath | O_CLOEXEC, 0) : -1
+        let flags = oPath | O_CLOEXEC | (followFinal ? 0 : O_NOFOLLOW)
+        var fd = useOpenat2 ? dockbuild_openat_in_root(rootfd, rel.isEmpty ? "." : rel, flags, 0) : -1
         if fd < 0 {
             let e = useOpenat2 ? errno : ENOSYS
             guard e == ENOSYS || e == EPERM else { throw ArchiveError.sys(root + "/" + rel, "open", e) }
-            let host = try resolve(path, in: root)
+            let host = try resolve(path, in: root, followFinal: followFinal)
             fd = open(host, oPath | O_NOFOLLOW | O_CLOEXEC)
             if fd < 0 { throw ArchiveError.sys(host, "open") }
         }
         do {
             var st = stat()
             guard fstat(fd, &st) == 0 else { throw ArchiveError.sys(root + "/" + rel, "stat") }
-            if st.st_mode & S_IFMT == S_IFLNK {
+            if followFinal && st.st_mode & S_IFMT == S_IFLNK {
                 throw ArchiveError.unsafeEntry(entry: path, reason: "it is a symbolic link that changed while it was resolved under \(root)")
             }
             let real = realpath(root, nil).map { p in defer { free(p) }; return String(cString: p) } ?? root

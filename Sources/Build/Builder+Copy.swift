@@ -140,6 +140,11 @@ extension Builder {
         if multiple && !destSlash && !v.isDirectory(destPath) && sources.count > 1 {
             throw err(ins.line, "when using \(kw) with more than one source file, the destination must be a directory and end with a /")
         }
+        // Context sources are copied from private views built through descriptors opened inside
+        // the context, never from path strings a concurrent change could redirect.
+        for i in sources.indices where sources[i].ctxRel != nil && !sources[i].isHeredoc && !sources[i].isURL {
+            sources[i].abs = try contextCopyView(sources[i].rel, into: "\(work)/ctx-\(i)", line: ins.line, kw: kw)
+        }
         let staging = try cache.tempDir("copy")
         let stagedDest = staging + (destPath == "/" ? "" : destPath)
         let ctxOwner: (UInt32, UInt32)? = owner ?? (fromState == nil ? (0, 0) : nil)
@@ -173,6 +178,42 @@ extension Builder {
         }
         try commit(dir: staging, fromUpper: false, key: key, &st, createdBy: by)
         return false
+    }
+
+    /// A private copy of the context's `rel` at `view` for COPY/ADD: opened inside the context
+    /// (a final symlink itself), then rebuilt from descriptors (`FS.linkTree`: hard links, files
+    /// `.dockerignore` excludes left out), so nothing can swap a component for a symlink to a
+    /// host path between the match and the copy.
+    func contextCopyView(_ rel: String, into view: String, line: Int, kw: String) throws -> String {
+        guard let ctx = options.contextDir else { throw err(line, "\(kw) \(rel): this build has no context") }
+        let fd: Int32
+        do { fd = try InRootPath.openPath(rel, in: ctx, followFinal: false) } catch {
+            throw err(line, "\(kw) failed: \(rel) changed in the build context while it was read: \(error)")
+        }
+        defer { close(fd) }
+        var st = StatBuf()
+        guard fstat(fd, &st) == 0 else { throw FS.sys("stat", "the context's \(rel)") }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            let dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dir >= 0 else { throw FS.sys("open", "the context's \(rel)") }
+            defer { close(dir) }
+            let ignore = self.ignore
+            try FS.linkTree(dir, to: view, rel: rel, keepEmpty: true, exceptions: ignore.hasExceptions, devices: true) { ignore.matches($0) }
+        case S_IFREG:
+            if linkat(fd, "", AT_FDCWD, view, atEmptyPath) != 0 {
+                try FS.copyFile("/proc/self/fd/\(fd)", view, st: st)
+                lchown(view, st.st_uid, st.st_gid)
+            }
+        case S_IFLNK:
+            guard let target = FS.readLinkAt(fd, "") else { throw FS.sys("read link", "the context's \(rel)") }
+            if symlink(target, view) != 0 { throw FS.sys("create link", view) }
+            lchown(view, st.st_uid, st.st_gid)
+            FS.setTimes(view, st)
+        default:
+            if mknod(view, st.st_mode, st.st_rdev) != 0 { throw FS.sys("create node", view) }
+        }
+        return view
     }
 
     func skip(_ s: CopySource, _ rel: String, _ excludes: DockerIgnore) -> Bool {

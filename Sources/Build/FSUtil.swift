@@ -139,13 +139,14 @@ enum FS {
 
     /// Recreates the directory `dirfd` at `dst` (created, mode, owner and times kept) from
     /// descriptors only, never following a symlink: regular files hard-linked (copied where a
-    /// link fails, e.g. across file systems), symlinks recreated, FIFOs made; device nodes and
-    /// sockets left out. `skip(rel)` leaves out entries by their path relative to the context
-    /// (`rel` is the directory's own); an excluded directory is still searched when the rules
-    /// have `exceptions`, and kept only when something in it is. Returns whether `dst` was kept.
+    /// link fails, e.g. across file systems), symlinks recreated, FIFOs made; device nodes made
+    /// when `devices` (COPY), left out otherwise (bind mounts), sockets always left out.
+    /// `skip(rel)` leaves out entries by their path relative to the context (`rel` is the
+    /// directory's own); an excluded directory is still searched when the rules have
+    /// `exceptions`, and kept only when something in it is. Returns whether `dst` was kept.
     @discardableResult
     static func linkTree(_ dirfd: Int32, to dst: String, rel: String, keepEmpty: Bool, exceptions: Bool,
-                         skip: (String) -> Bool) throws -> Bool {
+                         devices: Bool = false, skip: (String) -> Bool) throws -> Bool {
         var st = StatBuf()
         guard fstat(dirfd, &st) == 0 else { throw sys("stat", dst) }
         if mkdir(dst, 0o700) != 0 { throw sys("create directory", dst) }
@@ -162,7 +163,7 @@ enum FS {
                 let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard child >= 0 else { throw sys("open directory", target) }
                 defer { close(child) }
-                if try linkTree(child, to: target, rel: r, keepEmpty: !ignored, exceptions: exceptions, skip: skip) { kept = true }
+                if try linkTree(child, to: target, rel: r, keepEmpty: !ignored, exceptions: exceptions, devices: devices, skip: skip) { kept = true }
                 continue
             case _ where ignored:
                 continue
@@ -181,6 +182,9 @@ enum FS {
                 setTimes(target, cst)
             case S_IFIFO:
                 if mkfifo(target, cst.st_mode & 0o7777) != 0 { throw sys("create FIFO", target) }
+                lchown(target, cst.st_uid, cst.st_gid)
+            case S_IFCHR where devices, S_IFBLK where devices:
+                if mknod(target, cst.st_mode, cst.st_rdev) != 0 { throw sys("create node", target) }
                 lchown(target, cst.st_uid, cst.st_gid)
             default:
                 continue

@@ -75,26 +75,33 @@ import Testing
         try s.write("real/marker", "inside", in: ctx)
         // A process on the host flips `real` between a directory and a symlink to a host dir
         // while builds resolve and mount it: a mount by path after the check would follow it.
-        let stop = BuildMountsFlag()
-        let flipper = Thread {
-            while !stop.isSet {
-                rename(ctx + "/real", ctx + "/real.d")
-                symlink(host, ctx + "/real")
-                usleep(200)
-                unlink(ctx + "/real")
-                rename(ctx + "/real.d", ctx + "/real")
-                usleep(200)
-            }
-            stop.done()
-        }
-        flipper.start()
-        defer { stop.set(); stop.waitDone() }
         var outputs = ""
-        for _ in 0..<12 {
-            let r = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,source=real,target=/x cat /x/marker\n")
-            outputs += r.out + r.err
+        try bmFlipping(ctx + "/real", to: host) {
+            for _ in 0..<12 {
+                let r = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,source=real,target=/x cat /x/marker\n")
+                outputs += r.out + r.err
+            }
         }
         #expect(!outputs.contains(token), "a host file leaked while the context was being swapped")
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func contextSwappedDuringCopyNeverLeaks() throws {
+        let s = try SecStore()
+        let token = "host-secret-\(UUID().uuidString)"
+        let host = try s.path("host")
+        try s.write("marker", token, in: host)
+        let ctx = try s.path("ctx")
+        try s.write("real/marker", "inside", in: ctx)
+        // COPY matched `real` as a directory, then copied by path: a swap in between copied the
+        // host's files into the image (4 of 40 builds before the fix).
+        var outputs = ""
+        try bmFlipping(ctx + "/real", to: host) {
+            for _ in 0..<20 {
+                let r = try bmBuild(s, ctx, "FROM busybox:test\nCOPY real /out\nRUN cat /out/marker\n")
+                outputs += r.out + r.err
+            }
+        }
+        #expect(!outputs.contains(token), "COPY took a host file while the context was being swapped")
     }
 
     // MARK: 2. rw is copy-on-write; the shared layers are never written
@@ -284,6 +291,26 @@ func bmLeakedMounts(_ s: SecStore) -> [String] {
         let f = line.split(separator: " ")
         return f.count > 4 && f[4].hasPrefix(s.root) ? String(f[4]) : nil
     }
+}
+
+/// Runs `body` while a thread flips `path` (a directory) with a symlink to `target` and back,
+/// as a hostile process on the host could; leaves `path` a directory.
+func bmFlipping(_ path: String, to target: String, _ body: () throws -> Void) throws {
+    let stop = BuildMountsFlag()
+    let flipper = Thread {
+        while !stop.isSet {
+            rename(path, path + ".d")
+            symlink(target, path)
+            usleep(100)
+            unlink(path)
+            rename(path + ".d", path)
+            usleep(100)
+        }
+        stop.done()
+    }
+    flipper.start()
+    defer { stop.set(); stop.waitDone() }
+    try body()
 }
 
 /// A stop flag for a helper thread, and a way to wait until it has stopped.
