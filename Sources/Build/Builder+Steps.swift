@@ -94,7 +94,7 @@ extension Builder {
         while p != "/" && !p.isEmpty { chain.append(p); p = (p as NSString).deletingLastPathComponent }
         chain.append("/")
         for a in chain {
-            guard let host = view.find(a), let st = FS.follow(host), FS.isDir(st) else { continue }
+            guard let host = view.resolve(a, followFinal: true), let st = FS.info(host), FS.isDir(st) else { continue }
             let sp = a == "/" ? staging : staging + a
             guard FS.exists(sp) else { continue }
             chmod(sp, st.st_mode & 0o7777)

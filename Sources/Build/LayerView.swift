@@ -4,20 +4,55 @@ import Glibc
 #endif
 
 /// A read-only view of an image's file system through its unpacked layers (top first),
-/// without mounting: enough to read /etc/passwd and to ask whether a path exists.
+/// without mounting: enough to read /etc/passwd and to ask whether a path exists. Paths resolve
+/// as in the merged image: a symlink in a layer (absolute or relative) is followed inside the
+/// image, and no lookup ever goes through a symlink on the host, so an image whose /etc/passwd
+/// links to a host file never makes the builder read that file.
 struct LayerView: Sendable {
     var dirs: [String]   // top layer first
 
     /// The host path of the topmost entry at `path` (absolute in the image), or nil when absent
-    /// or hidden by a whiteout.
-    func find(_ path: String) -> String? {
-        let rel = cleanPath(path)
-        if rel.isEmpty { return dirs.first }
-        for d in dirs {
-            let p = d + "/" + rel
-            if let st = FS.info(p) {
+    /// or hidden by a whiteout. Symlinks in the parent components are followed inside the image;
+    /// the last component is not.
+    func find(_ path: String) -> String? { resolve(path, followFinal: false) }
+
+    /// The host path `path` names in the merged image, every symlink followed inside the image
+    /// (the last one too when `followFinal`), or nil when it does not exist.
+    func resolve(_ path: String, followFinal: Bool) -> String? {
+        var pending = path.split(separator: "/").map(String.init)
+        var resolved: [String] = []
+        var hops = 0
+        while !pending.isEmpty {
+            let part = pending.removeFirst()
+            if part == "." || part.isEmpty { continue }
+            if part == ".." { _ = resolved.popLast(); continue }
+            guard let host = entry(resolved + [part]), let st = FS.info(host) else { return nil }
+            if FS.isLink(st) && (followFinal || !pending.isEmpty) {
+                hops += 1
+                guard hops <= 40, let target = FS.readLink(host) else { return nil }
+                if target.hasPrefix("/") { resolved = [] }
+                pending = target.split(separator: "/").map(String.init) + pending
+                continue
+            }
+            if !pending.isEmpty && !FS.isDir(st) { return nil }
+            resolved.append(part)
+        }
+        return resolved.isEmpty ? dirs.first : entry(resolved)
+    }
+
+    /// The host path of the topmost layer's entry at `components` (which hold no symlink in the
+    /// image), as overlayfs shows it: a layer where a parent is not a directory, or where the
+    /// entry is a whiteout, hides the layers below. Parents are checked one by one with lstat,
+    /// so no lookup follows a symlink in a layer directory.
+    private func entry(_ components: [String]) -> String? {
+        layers: for d in dirs {
+            var p = d
+            for (i, c) in components.enumerated() {
+                p += "/" + c
+                guard let st = FS.info(p) else { continue layers }
                 if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { return nil }
-                return p
+                if i == components.count - 1 { return p }
+                if !FS.isDir(st) { return nil }
             }
         }
         return nil
@@ -28,9 +63,23 @@ struct LayerView: Sendable {
         return FS.isDir(st)
     }
 
+    /// The content of a regular file of the image (symlinks followed inside the image).
     func read(_ path: String) -> String? {
-        guard let p = find(path), let d = FileManager.default.contents(atPath: p) else { return nil }
-        return String(decoding: d, as: UTF8.self)
+        guard let p = resolve(path, followFinal: true) else { return nil }
+        let fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = StatBuf()
+        guard fstat(fd, &st) == 0, FS.isReg(st) else { return nil }
+        var data = Data()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Resolves `user[:group]` (names or numbers) as docker does: names through /etc/passwd and

@@ -104,6 +104,25 @@ import Testing
         #expect(!outputs.contains(token), "COPY took a host file while the context was being swapped")
     }
 
+    @Test(.enabled(if: Sec.canRun)) func imageSymlinksAreNotFollowedOnTheHost() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        // The builder reads the image's /etc/passwd for USER from the unpacked layers: an image
+        // whose /etc/passwd links to a host file made it read the host's file (uid 4242 here).
+        try s.write("hostpasswd", "evil:x:4242:4343::/:/bin/sh\n")
+        try s.write("hostdir/etc/passwd", "evil2:x:4244:4244::/:/bin/sh\n")
+        let file = try bmBuild(s, ctx, "FROM busybox:test\nRUN ln -sf \(s.dir)/hostpasswd /etc/passwd\nUSER evil\nRUN echo uid-$(id -u)\n")
+        #expect(!(file.out + file.err).contains("uid-4242"), "USER was resolved from a host file")
+        #expect(file.status != 0)
+        let dir = try bmBuild(s, ctx, "FROM busybox:test\nRUN rm -rf /etc && ln -s \(s.dir)/hostdir/etc /etc\nUSER evil2\nRUN echo uid-$(id -u)\n")
+        #expect(!(dir.out + dir.err).contains("uid-4244"), "USER was resolved through a host directory")
+        #expect(dir.status != 0)
+        // Symlinks that stay in the image still resolve (inside it).
+        let ok = try bmBuild(s, ctx, "FROM busybox:test\nRUN cp /etc/passwd /etc/passwd.real && echo inner:x:4545:4545::/:/bin/sh >> /etc/passwd.real && ln -sf passwd.real /etc/passwd\nUSER inner\nRUN echo uid-$(id -u)\n")
+        #expect(ok.status == 0, "\(ok.err)")
+        #expect((ok.out + ok.err).contains("uid-4545"))
+    }
+
     // MARK: 2. rw is copy-on-write; the shared layers are never written
 
     @Test(.enabled(if: Sec.canRun)) func rwContextBindIsThrownAway() throws {
