@@ -108,10 +108,19 @@ extension Builder {
         for (i, h) in ins.contents.enumerated() {
             let body = heredocBody(h.data, expand: h.expand, st)
             let p = "\(work)/heredoc-\(i)"
-            try FS.mkdirs(p)
-            _ = FileManager.default.createFile(atPath: p + "/" + h.path, contents: Data(body.utf8), attributes: [.posixPermissions: 0o644])
-            sources.append(CopySource(abs: p + "/" + h.path, rel: h.path, ctxRel: nil, isHeredoc: true))
-            hasher.update(Data("heredoc\u{0}\(h.path)\u{0}\(body)".utf8))
+            // The heredoc's name comes from the Dockerfile: cleaned (no `..` above the staging
+            // dir), it can only name a file under it, never a host path.
+            let name = cleanPath(h.path)
+            guard !name.isEmpty else { throw err(ins.line, "\(kw) <<\(h.path): a heredoc needs a file name") }
+            try FS.mkdirs(((p + "/" + name) as NSString).deletingLastPathComponent)
+            let fd = open(p + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw FS.sys("create", "the heredoc file \(name)") }
+            let data = Data(body.utf8)
+            let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard written == data.count else { throw FS.sys("write", "the heredoc file \(name)") }
+            sources.append(CopySource(abs: p + "/" + name, rel: name, ctxRel: nil, isHeredoc: true))
+            hasher.update(Data("heredoc\u{0}\(name)\u{0}\(body)".utf8))
         }
         if let fromState { keyParts.append("from=" + fromState.key) }
         for s in sources where !s.isHeredoc && !s.isURL {

@@ -123,6 +123,18 @@ import Testing
         #expect((ok.out + ok.err).contains("uid-4545"))
     }
 
+    @Test(.enabled(if: Sec.canRun)) func heredocNameCannotWriteAHostFile() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        let target = s.dir + "/pwned-by-heredoc"
+        let up = String(repeating: "../", count: 24)
+        // The heredoc's name was joined to a staging path as is: `..` wrote a host file as root.
+        let r = try bmBuild(s, ctx, "FROM busybox:test\nCOPY <<\(up)\(target.dropFirst()) /x\nhello\n\(up)\(target.dropFirst())\nRUN cat /x\n")
+        #expect(!FileManager.default.fileExists(atPath: target), "a COPY heredoc wrote a host file")
+        #expect(r.status == 0, "\(r.err)")
+        #expect((r.out + r.err).contains("hello"))
+    }
+
     // MARK: 2. rw is copy-on-write; the shared layers are never written
 
     @Test(.enabled(if: Sec.canRun)) func rwContextBindIsThrownAway() throws {
