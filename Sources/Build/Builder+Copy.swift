@@ -305,8 +305,10 @@ extension Builder {
     /// ADD of a URL: fetched with curl, verified against `--checksum` when given.
     func download(_ url: String, checksum: String?, into dir: String, line: Int) throws -> String {
         try FS.mkdirs(dir)
+        // The last path segment names the file, as in BuildKit. It comes percent-decoded, so it
+        // may hold `/` or be `..` (`..%2F..%2Fetc%2Fx` wrote a host file): only a plain name is kept.
         var name = URL(string: url)?.lastPathComponent ?? "download"
-        if name.isEmpty || name == "/" { name = "download" }
+        if name.isEmpty || name == "." || name == ".." || name.contains("/") || name.contains("\u{0}") { name = "download" }
         let out = dir + "/" + name
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")

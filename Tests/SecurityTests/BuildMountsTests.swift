@@ -135,6 +135,22 @@ import Testing
         #expect((r.out + r.err).contains("hello"))
     }
 
+    @Test(.enabled(if: Sec.canRun)) func addURLNameCannotWriteAHostFile() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        let target = s.dir + "/pwned-by-add"
+        let server = try BuildMountsHTTPServer(body: "PAYLOAD")
+        defer { server.stop() }
+        // The file name is the URL's last segment, percent-decoded: `..%2F` climbed out of the
+        // download dir and curl wrote the server's bytes to any host path.
+        let up = String(repeating: "..%2F", count: 24)
+        let path = target.dropFirst().replacingOccurrences(of: "/", with: "%2F")
+        let r = try bmBuild(s, ctx, "FROM busybox:test\nADD http://127.0.0.1:\(server.port)/\(up)\(path) /y\nRUN cat /y\n")
+        #expect(!FileManager.default.fileExists(atPath: target), "ADD <url> wrote a host file")
+        #expect(r.status == 0, "\(r.err)")
+        #expect((r.out + r.err).contains("PAYLOAD"))
+    }
+
     // MARK: 2. rw is copy-on-write; the shared layers are never written
 
     @Test(.enabled(if: Sec.canRun)) func rwContextBindIsThrownAway() throws {
@@ -352,4 +368,45 @@ final class BuildMountsFlag: @unchecked Sendable {
     func set() { cond.lock(); stop = true; cond.unlock() }
     func done() { cond.lock(); finished = true; cond.broadcast(); cond.unlock() }
     func waitDone() { cond.lock(); while !finished { cond.wait() }; cond.unlock() }
+}
+
+/// A loopback HTTP server (python3's http.server) that answers every GET with `body`, as a
+/// hostile server behind an `ADD <url>` would.
+final class BuildMountsHTTPServer: @unchecked Sendable {
+    let port: Int
+    private let process = Process()
+
+    init(body: String) throws {
+        port = Int.random(in: 40000..<60000)
+        let script = """
+            import http.server, sys
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    b = sys.argv[2].encode()
+                    self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
+                def log_message(self, *a): pass
+            http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+            """
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, String(port), body]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let port = self.port
+        _ = Sec.eventually(10) {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = in_port_t(UInt16(port).bigEndian)
+            a.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+        }
+    }
+
+    /// SIGKILL: the child inherits the test thread's signal mask, where SIGTERM may be blocked.
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 }
