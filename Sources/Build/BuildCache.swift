@@ -34,6 +34,10 @@ public final class BuildCache: @unchecked Sendable {
     public init(store: ImageStore) throws {
         self.store = store
         dir = store.root + "/build"
+        // Unpacked layers, RUN uppers and cache mounts hold whatever images and RUN steps put
+        // there, setuid-root binaries included: only root may walk into them.
+        try FS.mkdirs(dir)
+        if chmod(dir, 0o700) != 0 { throw FS.sys("restrict the permissions of", dir) }
         for d in ["layers", "cache", "tmp", "mounts"] { try FS.mkdirs(dir + "/" + d) }
     }
 

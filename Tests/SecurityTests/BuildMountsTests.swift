@@ -248,6 +248,27 @@ import Testing
         #expect(small.status == 0, "\(small.err)")
     }
 
+    @Test(.enabled(if: Sec.canRun && Sec.which("setpriv") != nil)) func setuidFilesOfBuildsAreOutOfReachOfLocalUsers() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        // An image or a RUN puts a setuid-root shell in a layer and in a cache mount; both live
+        // unpacked under the store, where a local user could run them.
+        let df = """
+            FROM busybox:test
+            RUN cp /bin/busybox /suid && chmod 4755 /suid
+            RUN --mount=type=cache,id=bm-suid-\(UUID().uuidString),target=/c cp /bin/busybox /c/suid && chmod 4755 /c/suid
+            """
+        let r = try bmBuild(s, ctx, df)
+        #expect(r.status == 0, "\(r.err)")
+        let found = try Sec.run(["find", s.root + "/build", "-perm", "-4000", "-type", "f"]).out
+            .split(separator: "\n").map(String.init)
+        #expect(found.count >= 2, "the attack's setuid files should exist under the store: \(found)")
+        for f in found {
+            let as65534 = try Sec.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/bin/busybox", "stat", f])
+            #expect(as65534.status != 0, "a local user can reach the setuid file \(f)")
+        }
+    }
+
     // MARK: 3. .dockerignore
 
     @Test(.enabled(if: Sec.canRun)) func contextBindHonoursDockerignore() throws {
