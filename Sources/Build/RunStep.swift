@@ -38,6 +38,9 @@ struct RunMount: Sendable, Hashable {
         } else {
             throw BuildError.dockerfile(file: file, line: line, message: "--mount=type=\(m.type.rawValue) needs target=PATH")
         }
+        if cleanPath(target).isEmpty {
+            throw BuildError.dockerfile(file: file, line: line, message: "--mount=type=\(m.type.rawValue),target=\(target) would cover the whole root file system; mount below it, e.g. target=/mnt")
+        }
         if kind == .secret, id == nil { id = source.map { ($0 as NSString).lastPathComponent } ?? (target as NSString).lastPathComponent }
         if kind == .cache, id == nil { id = target }
     }

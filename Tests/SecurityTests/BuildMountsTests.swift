@@ -229,6 +229,10 @@ import Testing
         let i = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,from=busybox:test,target=/x touch /x/etc/bm-planted\n")
         #expect(i.status != 0, "a read-only image bind accepted a write")
         #expect(bmFind(s.root + "/build/layers", names: ["bm-planted"]).isEmpty)
+        // A mount over the whole root is refused with a message, not a broken container.
+        let root = try bmBuild(s, ctx, "FROM busybox:test\nRUN --mount=type=bind,target=/.. ls /\n")
+        #expect(root.status != 0)
+        #expect(root.err.contains("whole root file system"), "\(root.err)")
         // A secret is read-only even when the mount says rw.
         let secret = s.dir + "/secret"
         try s.write("secret", "s3cret")
