@@ -12,8 +12,8 @@ REPS=${2:-3}
 PEERS=${PEERS:-docker buildah}
 W=$(mktemp -d /var/tmp/dockbuild-bench-XXXXXX)
 trap 'rm -rf "$W"' EXIT
-REF=$(dirname "$0")/../../shared/peers/docker-ref.sh
-[ -x "$REF" ] || REF=$(dirname "$0")/../shared/peers/docker-ref.sh
+REF=${DOCKER_REF:-$(dirname "$0")/../../shared/peers/docker-ref.sh}
+[ -f "$REF" ] || REF=$(dirname "$0")/../shared/peers/docker-ref.sh
 
 # Base: busybox-static with its applet links.
 mkdir -p "$W/rootfs/bin" "$W/rootfs/etc" "$W/rootfs/tmp" "$W/base"

@@ -36,6 +36,10 @@ public final class BuildCache: @unchecked Sendable {
     public init(store: ImageStore) throws {
         self.store = store
         dir = store.root + "/build"
+        // Unpacked layers, RUN uppers and cache mounts hold whatever images and RUN steps put
+        // there, setuid-root binaries included: only root may walk into them.
+        try FS.mkdirs(dir)
+        if chmod(dir, 0o700) != 0 { throw FS.sys("restrict the permissions of", dir) }
         for d in ["layers", "cache", "tmp", "mounts"] { try FS.mkdirs(dir + "/" + d) }
     }
 
@@ -91,6 +95,14 @@ public final class BuildCache: @unchecked Sendable {
             throw BuildError.system("cannot unpack layer \(layer.descriptor.digest): \(error)")
         }
         adopt(t, as: d)
+        return d
+    }
+
+    /// An empty directory to put under a single layer, so that it can be mounted as a read-only
+    /// overlay (which needs two lower dirs); overlay lowers are never written.
+    func emptyLower() throws -> String {
+        let d = dir + "/empty"
+        try FS.mkdirs(d)
         return d
     }
 

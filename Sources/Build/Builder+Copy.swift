@@ -68,7 +68,7 @@ extension Builder {
         // Sources: the context, another stage, or an image.
         var fromState: StageState?
         var fromRoot: (path: String, mounted: Bool)?
-        defer { if let r = fromRoot, r.mounted { umount2(r.path, Int32(MNT_DETACH)); FS.removeTree(r.path) } }
+        defer { if let r = fromRoot { if r.mounted { RunMountStaging.unmount(r.path) } else { FS.removeTree(r.path) } } }
         if let from = ins.from {
             fromState = try sourceState(from, line: ins.line)
         }
@@ -114,10 +114,19 @@ extension Builder {
         for (i, h) in ins.contents.enumerated() {
             let body = heredocBody(h.data, expand: h.expand, st)
             let p = "\(work)/heredoc-\(i)"
-            try FS.mkdirs(p)
-            _ = FileManager.default.createFile(atPath: p + "/" + h.path, contents: Data(body.utf8), attributes: [.posixPermissions: 0o644])
-            sources.append(CopySource(abs: p + "/" + h.path, rel: h.path, ctxRel: nil, isHeredoc: true))
-            hasher.update(Data("heredoc\u{0}\(h.path)\u{0}\(body)".utf8))
+            // The heredoc's name comes from the Dockerfile: cleaned (no `..` above the staging
+            // dir), it can only name a file under it, never a host path.
+            let name = cleanPath(h.path)
+            guard !name.isEmpty else { throw err(ins.line, "\(kw) <<\(h.path): a heredoc needs a file name") }
+            try FS.mkdirs(((p + "/" + name) as NSString).deletingLastPathComponent)
+            let fd = open(p + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw FS.sys("create", "the heredoc file \(name)") }
+            let data = Data(body.utf8)
+            let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard written == data.count else { throw FS.sys("write", "the heredoc file \(name)") }
+            sources.append(CopySource(abs: p + "/" + name, rel: name, ctxRel: nil, isHeredoc: true))
+            hasher.update(Data("heredoc\u{0}\(name)\u{0}\(body)".utf8))
         }
         if let fromState { keyParts.append("from=" + fromState.key) }
         for s in sources where !s.isHeredoc && !s.isURL {
@@ -145,9 +154,9 @@ extension Builder {
         // The destination is reached through the image's symlinks (`COPY f /link/` writes into the
         // link's target), resolved inside the image so no link points the staging outside it.
         let destPath = link ? imageDest : {
-            let parent = v.resolve((imageDest as NSString).deletingLastPathComponent)
+            let parent = v.imagePath((imageDest as NSString).deletingLastPathComponent)
             let full = parent == "/" ? "/" + (imageDest as NSString).lastPathComponent : parent + "/" + (imageDest as NSString).lastPathComponent
-            return imageDest == "/" ? "/" : (destSlash || v.isDirectory(full) ? v.resolve(full) : full)
+            return imageDest == "/" ? "/" : (destSlash || v.isDirectory(full, followFinal: true) ? v.imagePath(full) : full)
         }()
         // BuildKit counts the words (and heredocs) for its trailing-slash rule; a wildcard that
         // matches one file copies to a file, several make the destination a directory.
@@ -155,6 +164,12 @@ extension Builder {
         let destIsDir = destSlash || words > 1 || sources.count > 1 || v.isDirectory(destPath)
         if words > 1 && !destSlash && !v.isDirectory(destPath) {
             throw err(ins.line, "when using \(kw) with more than one source file, the destination must be a directory and end with a /")
+        }
+        // Context sources are copied from private views built through descriptors opened inside
+        // the context, never from path strings a concurrent change could redirect.
+        for i in sources.indices where sources[i].ctxRel != nil && !sources[i].isHeredoc && !sources[i].isURL {
+            // (a source that is a symlink was followed inside the context: its target is copied)
+            sources[i].abs = try contextCopyView(sources[i].realRel ?? sources[i].rel, into: "\(work)/ctx-\(i)", line: ins.line, kw: kw)
         }
         let staging = try cache.tempDir("copy")
         let stagedDest = staging + (destPath == "/" ? "" : destPath)
@@ -204,6 +219,42 @@ extension Builder {
     func descend(_ s: CopySource, _ rel: String) -> Bool {
         guard let c = s.ctxRel else { return false }
         return ignore.mayIncludeBelow(c.isEmpty ? rel : c + "/" + rel)
+    }
+
+    /// A private copy of the context's `rel` at `view` for COPY/ADD: opened inside the context
+    /// (a final symlink itself), then rebuilt from descriptors (`FS.linkTree`: hard links, files
+    /// `.dockerignore` excludes left out), so nothing can swap a component for a symlink to a
+    /// host path between the match and the copy.
+    func contextCopyView(_ rel: String, into view: String, line: Int, kw: String) throws -> String {
+        guard let ctx = options.contextDir else { throw err(line, "\(kw) \(rel): this build has no context") }
+        let fd: Int32
+        do { fd = try InRootPath.openPath(rel, in: ctx, followFinal: false) } catch {
+            throw err(line, "\(kw) failed: \(rel) changed in the build context while it was read: \(error)")
+        }
+        defer { close(fd) }
+        var st = StatBuf()
+        guard fstat(fd, &st) == 0 else { throw FS.sys("stat", "the context's \(rel)") }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            let dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dir >= 0 else { throw FS.sys("open", "the context's \(rel)") }
+            defer { close(dir) }
+            let ignore = self.ignore
+            try FS.linkTree(dir, to: view, rel: rel, keepEmpty: true, exceptions: ignore.hasExceptions, devices: true) { ignore.matches($0) }
+        case S_IFREG:
+            if linkat(fd, "", AT_FDCWD, view, atEmptyPath) != 0 {
+                try FS.copyFile("/proc/self/fd/\(fd)", view, st: st)
+                lchown(view, st.st_uid, st.st_gid)
+            }
+        case S_IFLNK:
+            guard let target = FS.readLinkAt(fd, "") else { throw FS.sys("read link", "the context's \(rel)") }
+            if symlink(target, view) != 0 { throw FS.sys("create link", view) }
+            lchown(view, st.st_uid, st.st_gid)
+            FS.setTimes(view, st)
+        default:
+            if mknod(view, st.st_mode, st.st_rdev) != 0 { throw FS.sys("create node", view) }
+        }
+        return view
     }
 
     func skip(_ s: CopySource, _ rel: String, _ excludes: DockerIgnore) -> Bool {
@@ -290,8 +341,10 @@ extension Builder {
     /// ADD of a URL: fetched with curl, verified against `--checksum` when given.
     func download(_ url: String, checksum: String?, into dir: String, line: Int) throws -> String {
         try FS.mkdirs(dir)
+        // The last path segment names the file, as in BuildKit. It comes percent-decoded, so it
+        // may hold `/` or be `..` (`..%2F..%2Fetc%2Fx` wrote a host file): only a plain name is kept.
         var name = URL(string: url)?.lastPathComponent ?? "download"
-        if name.isEmpty || name == "/" { name = "download" }
+        if name.isEmpty || name == "." || name == ".." || name.contains("/") || name.contains("\u{0}") { name = "download" }
         let out = dir + "/" + name
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")

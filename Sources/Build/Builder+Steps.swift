@@ -94,7 +94,7 @@ extension Builder {
         while p != "/" && !p.isEmpty { chain.append(p); p = (p as NSString).deletingLastPathComponent }
         chain.append("/")
         for a in chain {
-            guard let host = view.find(a), let st = FS.info(host), FS.isDir(st) else { continue }
+            guard let host = view.resolve(a, followFinal: true), let st = FS.info(host), FS.isDir(st) else { continue }
             let sp = a == "/" ? staging : staging + a
             guard FS.exists(sp) else { continue }
             chmod(sp, st.st_mode & 0o7777)
@@ -161,19 +161,28 @@ extension Builder {
         let user = cc.user ?? ""
         let workdir = cc.workingDir ?? "/"
         // Bind mounts from the context or another stage are inputs: their content goes into the key.
+        // Context sources are opened and digested now; their filtered views are built on a miss.
+        let staging = try RunMountStaging(tmp: cache.tmp)
+        var tempMounts: [String] = []
+        defer {
+            staging.cleanup()
+            for t in tempMounts { RunMountStaging.unmount(t) }
+        }
+        var contextSources: [Int: ContextBindSource] = [:]
+        defer { for c in contextSources.values { close(c.fd) } }
         var mountKeys: [String] = []
-        for m in mounts {
+        for (i, m) in mounts.enumerated() {
             var k = "\(m.kind.rawValue):\(m.target):\(m.id ?? ""):\(m.readOnly)"
             if m.kind == .bind {
                 if let from = m.from {
                     k += ":from=" + (try sourceState(from, line: line).key) + ":" + (m.source ?? "/")
-                } else if let ctx = options.contextDir {
-                    var h = Digest.Hasher()
-                    let src = cleanPath(m.source ?? ".")
-                    let abs = src.isEmpty ? ctx : ctx + "/" + src
-                    try FS.hashTree(abs, into: &h, skip: { r in self.ignore.matches(src.isEmpty ? r : src + "/" + r) }, withOwner: false)
-                    k += ":ctx=" + h.finalize().encoded
+                } else {
+                    let src = try contextBindSource(m.source, line: line)
+                    contextSources[i] = src
+                    k += ":ctx=" + src.digest
                 }
+            } else if m.kind == .cache, let from = m.from {
+                k += ":from=" + (try sourceState(from, line: line).key) + ":" + (m.source ?? "/")
             }
             mountKeys.append(k)
         }
@@ -194,15 +203,39 @@ extension Builder {
             do { return try v.resolveUser(user, chownRule: false) } catch { throw err(line, "USER \(user): \(error)") }
         }()
         var resolved: [(RunMount, String)] = []
-        var tempMounts: [String] = []
-        defer { for t in tempMounts { umount2(t, Int32(MNT_DETACH)); FS.removeTree(t) } }
-        for m in mounts {
+        /// Opens `source` inside a stage's or image's root (mounted read-only for the step).
+        func openInState(_ from: String, _ source: String?, _ what: String) throws -> Int32 {
+            let root = try mountedRoot(try sourceState(from, line: line))
+            tempMounts.append(root.path)
+            do { return try InRootPath.openPath(source ?? "", in: root.path) } catch {
+                throw err(line, "\(what): source \(source ?? "/") in \(from) is not usable: \(error); give a path inside \(from)")
+            }
+        }
+        for (i, m) in mounts.enumerated() {
             switch m.kind {
             case .cache:
                 let name = Digest.compute(Data((m.id ?? m.target).utf8)).encoded.prefix(32)
                 let d = "\(cache.dir)/mounts/\(name)"
                 let fresh = !FS.exists(d)
-                if fresh { try FS.mkdirs(d) }
+                if fresh {
+                    if let from = m.from {
+                        // Seeded once from `from`'s `source`, copied: the cache never shares storage with a stage.
+                        let fd = try openInState(from, m.source, "--mount=type=cache")
+                        defer { close(fd) }
+                        let seed = try staging.bindReadOnly(fd, what: "\(from):\(m.source ?? "/")")
+                        guard let sst = FS.follow(seed), FS.isDir(sst) else {
+                            throw err(line, "--mount=type=cache: source \(m.source ?? "/") in \(from) is not a directory; a cache mount starts from a directory")
+                        }
+                        let t = try cache.tempDir("cache-seed")
+                        do { try FS.copyTree(seed, t, skip: { _ in false }, owner: nil, keepOwner: true, mode: nil) } catch {
+                            FS.removeTree(t)
+                            throw error
+                        }
+                        cache.adopt(t, as: d)
+                    } else {
+                        try FS.mkdirs(d)
+                    }
+                }
                 if fresh || m.mode != nil { chmod(d, m.mode.map { mode_t($0) } ?? 0o755) }
                 if fresh || m.uid != nil || m.gid != nil {
                     lchown(d, m.uid ?? 0, m.gid ?? 0)
@@ -213,22 +246,28 @@ extension Builder {
                     if m.required { throw err(line, "secret `\(m.id ?? "")` is required; pass --secret id=\(m.id ?? ""),src=FILE") }
                     continue
                 }
-                resolved.append((m, src))
+                var sm = m
+                sm.readOnly = true
+                resolved.append((sm, src))
             case .tmpfs:
                 resolved.append((m, ""))
             case .ssh:
                 throw err(line, "--mount=type=ssh is not supported")
             case .bind:
-                let src: String
+                let fd: Int32
+                let what: String
                 if let from = m.from {
-                    let root = try mountedRoot(try sourceState(from, line: line))
-                    if root.mounted { tempMounts.append(root.path) }
-                    src = root.path + "/" + cleanPath(m.source ?? "/")
+                    fd = try openInState(from, m.source, "--mount=type=bind")
+                    what = "\(from):\(m.source ?? "/")"
                 } else {
-                    guard let ctx = options.contextDir else { throw err(line, "--mount=type=bind needs a build context") }
-                    src = ctx + "/" + cleanPath(m.source ?? ".")
+                    guard let ctxSource = contextSources[i] else { throw err(line, "--mount=type=bind needs a build context") }
+                    let view = try contextBindView(ctxSource, staging: staging)
+                    fd = open(view, oPath | O_NOFOLLOW | O_CLOEXEC)
+                    if fd < 0 { throw FS.sys("open", view) }
+                    what = "context:\(m.source ?? ".")"
                 }
-                guard FS.exists(src) else { throw err(line, "--mount=type=bind: source \(m.source ?? ".") does not exist") }
+                defer { close(fd) }
+                let src = m.readOnly ? try staging.bindReadOnly(fd, what: what) : try staging.copyOnWrite(fd, what: what)
                 resolved.append((m, src))
             }
         }
@@ -264,16 +303,19 @@ extension Builder {
         return try baseState(ref, line: line)
     }
 
-    /// A directory showing a state's whole file system: a layer dir itself, or a read-only overlay.
+    /// A directory showing a state's whole file system, always read-only: an empty temp dir, or
+    /// a read-only overlay of its layers (over an empty directory when there is one layer, since
+    /// overlayfs needs two lowers without an upper; whiteouts are then hidden as in a RUN). The
+    /// unpacked layer directories that builds share are never handed out themselves.
     func mountedRoot(_ st: StageState) throws -> (path: String, mounted: Bool) {
-        let dirs = try view(st).dirs
+        var dirs = try view(st).dirs
         if dirs.isEmpty { return (try cache.tempDir("empty"), false) }
-        if dirs.count == 1 { return (dirs[0], false) }
+        if dirs.count == 1 { dirs.append(try cache.emptyLower()) }
         let m = try cache.tempDir("from")
         let opts = "lowerdir=" + dirs.joined(separator: ":")
-        if mount("overlay", m, "overlay", UInt(MS_RDONLY), opts) != 0 {
+        if mount("overlay", m, "overlay", UInt(MS_RDONLY | MS_NOSUID | MS_NODEV), opts) != 0 {
             let e = String(cString: strerror(errno))
-            FS.removeTree(m)
+            rmdir(m)
             throw BuildError.system("cannot mount the layers of \(st.name) read-only: \(e)")
         }
         return (m, true)

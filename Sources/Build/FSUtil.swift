@@ -10,6 +10,10 @@ typealias StatBuf = Glibc.stat
 /// stat(2) under a name that does not clash with the struct.
 func statFollow(_ p: String, _ st: inout StatBuf) -> Int32 { stat(p, &st) }
 
+/// `O_PATH` and `AT_EMPTY_PATH` (Linux), which Swift's Glibc module does not surface.
+let oPath: Int32 = 0o10_000_000
+let atEmptyPath: Int32 = 0x1000
+
 enum FS {
     static func info(_ p: String) -> StatBuf? {
         var st = StatBuf()
@@ -140,6 +144,149 @@ enum FS {
         }
         if let owner { lchown(dst, owner.0, owner.1) } else if keepOwner { lchown(dst, st.st_uid, st.st_gid) }
         setTimes(dst, st)
+    }
+
+    /// Recreates the directory `dirfd` at `dst` (created, mode, owner and times kept) from
+    /// descriptors only, never following a symlink: regular files hard-linked (copied where a
+    /// link fails, e.g. across file systems), symlinks recreated, FIFOs made; device nodes made
+    /// when `devices` (COPY), left out otherwise (bind mounts), sockets always left out.
+    /// `skip(rel)` leaves out entries by their path relative to the context (`rel` is the
+    /// directory's own); an excluded directory is still searched when the rules have
+    /// `exceptions`, and kept only when something in it is. Returns whether `dst` was kept.
+    @discardableResult
+    static func linkTree(_ dirfd: Int32, to dst: String, rel: String, keepEmpty: Bool, exceptions: Bool,
+                         devices: Bool = false, skip: (String) -> Bool) throws -> Bool {
+        var st = StatBuf()
+        guard fstat(dirfd, &st) == 0 else { throw sys("stat", dst) }
+        if mkdir(dst, 0o700) != 0 { throw sys("create directory", dst) }
+        var kept = false
+        for name in try names(dirfd, dst) {
+            let r = rel.isEmpty ? name : rel + "/" + name
+            let ignored = skip(r)
+            var cst = StatBuf()
+            guard fstatat(dirfd, name, &cst, AT_SYMLINK_NOFOLLOW) == 0 else { throw sys("stat", dst + "/" + name) }
+            let target = dst + "/" + name
+            switch cst.st_mode & S_IFMT {
+            case S_IFDIR:
+                if ignored && !exceptions { continue }
+                let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { throw sys("open directory", target) }
+                defer { close(child) }
+                if try linkTree(child, to: target, rel: r, keepEmpty: !ignored, exceptions: exceptions, devices: devices, skip: skip) { kept = true }
+                continue
+            case _ where ignored:
+                continue
+            case S_IFREG:
+                if linkat(dirfd, name, AT_FDCWD, target, 0) != 0 {
+                    let f = openat(dirfd, name, oPath | O_NOFOLLOW | O_CLOEXEC)
+                    guard f >= 0 else { throw sys("open", target) }
+                    defer { close(f) }
+                    try copyFile("/proc/self/fd/\(f)", target, st: cst)
+                    lchown(target, cst.st_uid, cst.st_gid)
+                }
+            case S_IFLNK:
+                guard let link = readLinkAt(dirfd, name) else { throw sys("read link", target) }
+                if symlink(link, target) != 0 { throw sys("create link", target) }
+                lchown(target, cst.st_uid, cst.st_gid)
+                setTimes(target, cst)
+            case S_IFIFO:
+                if mkfifo(target, cst.st_mode & 0o7777) != 0 { throw sys("create FIFO", target) }
+                lchown(target, cst.st_uid, cst.st_gid)
+            case S_IFCHR where devices, S_IFBLK where devices:
+                if mknod(target, cst.st_mode, cst.st_rdev) != 0 { throw sys("create node", target) }
+                lchown(target, cst.st_uid, cst.st_gid)
+            default:
+                continue
+            }
+            kept = true
+        }
+        if !kept && !keepEmpty {
+            rmdir(dst)
+            return false
+        }
+        chmod(dst, st.st_mode & 0o7777)
+        lchown(dst, st.st_uid, st.st_gid)
+        setTimes(dst, st)
+        return true
+    }
+
+    /// One line per entry that `linkTree` would keep (path below the source, mode, and size and
+    /// content digest, link target, or nothing), in the same order: the digest input of a context
+    /// bind. `path` is the directory's path in the context (for `skip`), `rel` its path below the
+    /// source.
+    static func treeLines(_ dirfd: Int32, rel: String, path: String, keepEmpty: Bool, exceptions: Bool,
+                          skip: (String) -> Bool) throws -> [String] {
+        var st = StatBuf()
+        guard fstat(dirfd, &st) == 0 else { throw sys("stat", path) }
+        var lines: [String] = []
+        for name in try names(dirfd, path) {
+            let p = path.isEmpty ? name : path + "/" + name
+            let r = rel.isEmpty ? name : rel + "/" + name
+            let ignored = skip(p)
+            var cst = StatBuf()
+            guard fstatat(dirfd, name, &cst, AT_SYMLINK_NOFOLLOW) == 0 else { throw sys("stat", p) }
+            let head = "\(r)\u{0}\(cst.st_mode)\u{0}"
+            switch cst.st_mode & S_IFMT {
+            case S_IFDIR:
+                if ignored && !exceptions { continue }
+                let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { throw sys("open directory", p) }
+                defer { close(child) }
+                lines += try treeLines(child, rel: r, path: p, keepEmpty: !ignored, exceptions: exceptions, skip: skip)
+            case _ where ignored:
+                continue
+            case S_IFREG:
+                let f = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                guard f >= 0 else { throw sys("open", p) }
+                defer { close(f) }
+                lines.append(head + "\(cst.st_size)\u{0}" + (try contentDigest(f, p, size: Int(cst.st_size))))
+            case S_IFLNK:
+                guard let link = readLinkAt(dirfd, name) else { throw sys("read link", p) }
+                lines.append(head + link)
+            case S_IFIFO:
+                lines.append(head)
+            default:
+                continue
+            }
+        }
+        if lines.isEmpty && !keepEmpty { return [] }
+        return ["\(rel)\u{0}\(st.st_mode)\u{0}"] + lines
+    }
+
+    /// The SHA-256 of what remains to be read from `fd` (`size`: the expected size, to size the buffer).
+    static func contentDigest(_ fd: Int32, _ display: String, size: Int) throws -> String {
+        var h = Digest.Hasher()
+        var buf = [UInt8](repeating: 0, count: max(4096, min(size + 1, 1 << 18)))
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw sys("read", display) }
+            if n == 0 { break }
+            buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        return h.finalize().encoded
+    }
+
+    /// The names in an open directory, sorted.
+    static func names(_ dirfd: Int32, _ display: String) throws -> [String] {
+        let d = dup(dirfd)
+        guard d >= 0, let dir = fdopendir(d) else { if d >= 0 { close(d) }; throw sys("read directory", display) }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        var names: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafePointer(to: e.pointee.d_name) { ptr in
+                ptr.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    static func readLinkAt(_ dirfd: Int32, _ name: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = readlinkat(dirfd, name, &buf, 4096)
+        guard n >= 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Feeds a content digest of `path` (recursively) into `h`: names, types, modes, sizes,

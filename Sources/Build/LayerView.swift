@@ -5,49 +5,96 @@ import Glibc
 #endif
 
 /// A read-only view of an image's file system through its unpacked layers (top first),
-/// without mounting: enough to read /etc/passwd and to ask whether a path exists.
+/// without mounting: enough to read /etc/passwd and to ask whether a path exists. Paths resolve
+/// as in the merged image: a symlink in a layer (absolute or relative) is followed inside the
+/// image, and no lookup ever goes through a symlink on the host, so an image whose /etc/passwd
+/// links to a host file never makes the builder read that file.
 struct LayerView: Sendable {
     var dirs: [String]   // top layer first
 
     /// The host path of the topmost entry at `path` (absolute in the image), or nil when absent
-    /// or hidden by a whiteout. Walks one component at a time and only ever descends through
-    /// directories, so a symlink in a layer is never followed on the host (a layer's `/etc ->
-    /// /host/dir` cannot make a lookup read the host); `resolve` follows links inside the image.
-    func find(_ path: String) -> String? {
-        let comps = cleanPath(path).split(separator: "/").map(String.init)
-        if comps.isEmpty { return dirs.first }
-        var layers = dirs
-        var prefix = ""
-        for (i, c) in comps.enumerated() {
-            prefix = prefix.isEmpty ? c : prefix + "/" + c
-            var next: [String] = []
-            for d in layers {
-                guard let st = FS.info(d + "/" + prefix) else { continue }
-                if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { break }   // whiteout
-                if i == comps.count - 1 { return d + "/" + prefix }
-                guard FS.isDir(st) else { break }   // a file or link hides the lower layers here
-                next.append(d)
-                if Self.isOpaque(d + "/" + prefix) { break }
+    /// or hidden by a whiteout. Symlinks in the parent components are followed inside the image;
+    /// the last component is not.
+    func find(_ path: String) -> String? { resolve(path, followFinal: false) }
+
+    /// The host path `path` names in the merged image, every symlink followed inside the image
+    /// (the last one too when `followFinal`), or nil when it does not exist.
+    func resolve(_ path: String, followFinal: Bool) -> String? {
+        var pending = path.split(separator: "/").map(String.init)
+        var resolved: [String] = []
+        var hops = 0
+        while !pending.isEmpty {
+            let part = pending.removeFirst()
+            if part == "." || part.isEmpty { continue }
+            if part == ".." { _ = resolved.popLast(); continue }
+            guard let host = entry(resolved + [part]), let st = FS.info(host) else { return nil }
+            if FS.isLink(st) && (followFinal || !pending.isEmpty) {
+                hops += 1
+                guard hops <= 40, let target = FS.readLink(host) else { return nil }
+                if target.hasPrefix("/") { resolved = [] }
+                pending = target.split(separator: "/").map(String.init) + pending
+                continue
             }
-            if next.isEmpty { return nil }
-            layers = next
+            if !pending.isEmpty && !FS.isDir(st) { return nil }
+            resolved.append(part)
+        }
+        return resolved.isEmpty ? dirs.first : entry(resolved)
+    }
+
+    /// The host path of the topmost layer's entry at `components` (which hold no symlink in the
+    /// image), as overlayfs shows it: a layer where a parent is not a directory, or where the
+    /// entry is a whiteout, hides the layers below. Parents are checked one by one with lstat,
+    /// so no lookup follows a symlink in a layer directory.
+    private func entry(_ components: [String]) -> String? {
+        layers: for d in dirs {
+            var p = d
+            for (i, c) in components.enumerated() {
+                p += "/" + c
+                guard let st = FS.info(p) else { continue layers }
+                if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { return nil }
+                if i == components.count - 1 { return p }
+                if !FS.isDir(st) { return nil }
+                // An opaque directory hides the layers below it (overlayfs' trusted.overlay.opaque).
+                if Self.isOpaque(p) && i < components.count - 1 {
+                    return entryBelowOpaque(components, from: d, opaqueDepth: i)
+                }
+            }
         }
         return nil
     }
 
-    /// `path` with every symlink in it resolved inside the image (as if the image were `/`),
-    /// the final component too when `followFinal`. Dangling or looping links end the walk.
-    func resolve(_ path: String, followFinal: Bool = true) -> String {
-        var todo = cleanPath(path).split(separator: "/").map(String.init)
+    /// `entry` for a path under an opaque directory of layer `top`: only `top` and the layers
+    /// above it can hold it.
+    private func entryBelowOpaque(_ components: [String], from top: String, opaqueDepth: Int) -> String? {
+        var p = top
+        for (i, c) in components.enumerated() {
+            p += "/" + c
+            guard let st = FS.info(p) else { return nil }
+            if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { return nil }
+            if i == components.count - 1 { return p }
+            if !FS.isDir(st) { return nil }
+        }
+        return nil
+    }
+
+    static func isOpaque(_ dir: String) -> Bool {
+        var v: UInt8 = 0
+        return dockbuild_lgetxattr(dir, "trusted.overlay.opaque", &v, 1) == 1 && v == UInt8(ascii: "y")
+    }
+
+    /// `path` as an image path with its symlinks resolved inside the image (the last one too
+    /// when `followFinal`); components that do not exist are kept as written. COPY uses it to
+    /// write through an image's symlinked directories (`COPY f /link/`) without ever leaving it.
+    func imagePath(_ path: String, followFinal: Bool = true) -> String {
+        var todo = path.split(separator: "/").map(String.init)
         var done: [String] = []
         var hops = 0
         while !todo.isEmpty {
             let c = todo.removeFirst()
             if c == "." || c.isEmpty { continue }
             if c == ".." { _ = done.popLast(); continue }
-            let candidate = "/" + (done + [c]).joined(separator: "/")
             if todo.isEmpty && !followFinal { done.append(c); break }
-            if let host = find(candidate), let st = FS.info(host), FS.isLink(st), hops < 40, let target = FS.readLink(host) {
+            if let host = entry(done + [c]), let st = FS.info(host), FS.isLink(st), hops < 40, let target = FS.readLink(host) {
                 hops += 1
                 if target.hasPrefix("/") { done = [] }
                 todo = target.split(separator: "/").map(String.init) + todo
@@ -58,19 +105,28 @@ struct LayerView: Sendable {
         return "/" + done.joined(separator: "/")
     }
 
-    func isDirectory(_ path: String) -> Bool {
-        guard let p = find(resolve(path)), let st = FS.info(p) else { return false }
+    func isDirectory(_ path: String, followFinal: Bool = false) -> Bool {
+        guard let p = followFinal ? resolve(path, followFinal: true) : find(path), let st = FS.info(p) else { return false }
         return FS.isDir(st)
     }
 
-    static func isOpaque(_ dir: String) -> Bool {
-        var v: UInt8 = 0
-        return dockbuild_lgetxattr(dir, "trusted.overlay.opaque", &v, 1) == 1 && v == UInt8(ascii: "y")
-    }
-
+    /// The content of a regular file of the image (symlinks followed inside the image).
     func read(_ path: String) -> String? {
-        guard let p = find(resolve(path)), let d = FileManager.default.contents(atPath: p) else { return nil }
-        return String(decoding: d, as: UTF8.self)
+        guard let p = resolve(path, followFinal: true) else { return nil }
+        let fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = StatBuf()
+        guard fstat(fd, &st) == 0, FS.isReg(st) else { return nil }
+        var data = Data()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Resolves `user[:group]` (names or numbers) as docker does: names through /etc/passwd and

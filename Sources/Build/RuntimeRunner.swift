@@ -36,7 +36,9 @@ extension Runner {
         for (m, src) in req.mounts {
             let dest = "/" + cleanPath(m.target)
             switch m.kind {
-            case .tmpfs: mounts.append(.init(destination: dest, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"]))
+            case .tmpfs:
+                let size = m.sizeLimit > 0 ? ["size=\(m.sizeLimit)"] : []
+                mounts.append(.init(destination: dest, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"] + size))
             default: mounts.append(.init(destination: dest, type: "bind", source: src, options: ["rbind", m.readOnly ? "ro" : "rw"]))
             }
         }
