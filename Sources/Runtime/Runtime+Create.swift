@@ -72,8 +72,8 @@ extension Runtime {
             try cg.create()
             let made = cg
             cleanup.append { made.destroy() }
-            let resources = linux.resources ?? RuntimeSpec.Resources(), devices = linux.devices ?? []
-            let applyResources: @Sendable () throws -> Void = { try made.apply(resources, devices: devices) }
+            let resources = linux.resources ?? RuntimeSpec.Resources()
+            let applyResources: @Sendable () throws -> Void = { try made.apply(resources) }
             cgroup = cg
 
             guard spec.process != nil else {

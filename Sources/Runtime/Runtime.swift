@@ -313,7 +313,7 @@ public struct Runtime: Sendable {
         let st = status(of: r)
         guard st != "stopped" else { throw RuntimeError(.invalidState, "container \"\(id)\" is stopped") }
         guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup") }
-        try cg.apply(resources, devices: r.spec.linux?.devices ?? [], initial: false)
+        try cg.apply(resources, initial: false)
         var linux = r.spec.linux ?? RuntimeSpec.Linux()
         var cur = linux.resources ?? RuntimeSpec.Resources()
         if let m = resources.memory { cur.memory = m }
