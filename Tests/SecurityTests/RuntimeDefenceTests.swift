@@ -24,6 +24,38 @@ import Testing
         #expect(r.out.contains("kmsg-closed") && r.out.contains("probe-closed"),
                 "a node in linux.devices must not be usable when linux.resources.devices denies it: \(r.out)")
     }
+
+    @Test("rro is applied to every mount below a bind mount, never dropped; an unknown bind option is refused",
+          .enabled(if: Sec.canRun))
+    func runtimeDefenceRecursiveReadOnly() throws {
+        let s = try SecStore()
+        let tree = try s.path("tree/sub")
+        try #require(mount("tmpfs", tree, "tmpfs", 0, "size=1m") == 0, "mount a tmpfs on \(tree)")
+        defer { umount2(tree, Int32(MNT_DETACH)) }
+        let bundle = try RuntimeDefence.bundle(s, "rro", script: """
+            touch /data/sub/planted 2>/dev/null && echo SUBMOUNT-WRITABLE
+            touch /data/planted 2>/dev/null && echo TOP-WRITABLE
+            echo done
+            """, edit: { spec in
+                var mounts = spec["mounts"] as? [[String: Any]] ?? []
+                mounts.append(["destination": "/data", "type": "bind", "source": s.dir + "/tree", "options": ["rbind", "rro"]])
+                spec["mounts"] = mounts
+            })
+        let r = try RuntimeDefence.run(s, bundle)
+        #expect(r.status == 0 && r.out.contains("done"), "\(r.err)")
+        #expect(!r.out.contains("WRITABLE"), "rro must make the bind mount and its submounts read-only: \(r.out)")
+        #expect(!FileManager.default.fileExists(atPath: tree + "/planted"))
+
+        // A misspelt option is an error, not a silently writable mount.
+        let typo = try RuntimeDefence.bundle(s, "rro-typo", script: "touch /data/sub/planted && echo PLANTED", edit: { spec in
+            var mounts = spec["mounts"] as? [[String: Any]] ?? []
+            mounts.append(["destination": "/data", "type": "bind", "source": s.dir + "/tree", "options": ["rbind", "r-ro"]])
+            spec["mounts"] = mounts
+        })
+        let t = try RuntimeDefence.run(s, typo)
+        #expect(t.status != 0 && t.err.contains("\"r-ro\""), "out: \(t.out) err: \(t.err)")
+        #expect(!FileManager.default.fileExists(atPath: tree + "/planted"))
+    }
 }
 
 /// Helpers of this file (names prefixed so they cannot collide with other areas').
