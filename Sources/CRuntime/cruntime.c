@@ -647,7 +647,21 @@ static const char *lookup_env(struct plan *pl, const char *key) {
 static char *resolve_exe(struct plan *pl) {
     if (!pl->args.n) { errno = 0; die("process.args is empty"); }
     char *a0 = pl->args.v[0];
-    if (strchr(a0, '/')) return a0;
+    if (strchr(a0, '/')) {
+        /* Checked now, so that `create` fails (as runc's does) instead of a `start` that
+         * exits 0 with a container that never ran: missing is ENOENT, a directory or a
+         * file without an execute bit EACCES (the words of runc and docker). */
+        struct stat st;
+        if (stat(a0, &st) < 0) {
+            char why[128];
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            if (why[0] >= 'A' && why[0] <= 'Z') why[0] = (char)(why[0] - 'A' + 'a');
+            errno = 0;
+            die("exec: \"%s\": stat %s: %s", a0, a0, why);
+        }
+        if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) { errno = 0; die("exec: \"%s\": permission denied", a0); }
+        return a0;
+    }
     const char *path = lookup_env(pl, "PATH");
     if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     static char buf[PATH_MAX];

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 extension ContainerManager {
     /// Runs a process in a running container with this process's stdio; returns its exit code.
@@ -16,15 +17,23 @@ extension ContainerManager {
         }
         var fullEnv = env
         if tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { fullEnv.append("TERM=xterm") }
+        // The runtime's --log says why an exec failed: a program that cannot run is 127/126, as with docker.
+        let logFile = "\(store.directory(id))/exec-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        defer { unlink(logFile) }
         let args = try runtime(for: id).execArgs(id: id, tty: tty, detach: detach, env: fullEnv, user: uidgid,
-                                          cwd: workdir, args: command)
+                                          cwd: workdir, args: command, logFile: logFile)
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(devnull) }
         let opts = Shell.SpawnOptions(fds: [interactive || tty ? 0 : devnull, 1, 2])
         let pid = try Shell.spawn(args, opts)
         // the runtime forwards signals and the terminal size itself; we only wait
         signal(SIGINT, SIG_IGN)
-        return Shell.wait(pid)
+        let status = Shell.wait(pid)
+        if status != 0, let log = try? String(contentsOfFile: logFile, encoding: .utf8),
+           let code = RuntimeError.execExitCode(forMessage: log) {
+            return code
+        }
+        return status
     }
 
     /// `top`: the container's processes as `ps` shows them.

@@ -176,7 +176,10 @@ extension Runtime {
             switch tag {
             case UInt8(ascii: "E"):
                 if pid > 0 { Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) }
-                throw RuntimeError(.system, "container init: " + String(decoding: payload, as: UTF8.self))
+                let message = String(decoding: payload, as: UTF8.self)
+                // The program of process.args cannot run: said the way runc says it, at create/exec time.
+                if message.hasPrefix("exec: \"") { throw RuntimeError(.exec, message) }
+                throw RuntimeError(.system, "container init: " + message)
             case UInt8(ascii: "U"):
                 let p = payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
                 try Runtime.writeIDMaps(pid: Int32(p), spec: spec)

@@ -25,7 +25,8 @@ struct RuntimeExec: ParsableCommand {
 
     func run() throws {
         var code: Int32 = 0
-        try runtimeFail {
+        // Like runc: an exec that fails (no such program, a bad process.json) exits 255.
+        try runtimeFail(code: 255) {
             let rt = globals.runtime
             var proc: RuntimeSpec.Process
             if let path = process {
