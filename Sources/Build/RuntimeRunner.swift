@@ -58,6 +58,13 @@ extension Runner {
         let rt = Runtime(root: tmp + "/runtime")
         do {
             _ = try rt.create(id: id, bundle: bundle, spec: spec, options: options)
+        } catch let e as RuntimeError where e.execExitCode != nil {
+            // The RUN's program cannot run (the runtime now says so at create): the step
+            // fails with docker's status (127/126) and the message as its output.
+            close(fds[0]); close(fds[1])
+            try? rt.delete(id: id, force: true)
+            onOutput(e.message)
+            return Outcome(status: e.execExitCode ?? 127, output: e.message + "\n", upper: upper)
         } catch {
             close(fds[0]); close(fds[1])
             try? rt.delete(id: id, force: true)
