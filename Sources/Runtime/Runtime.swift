@@ -228,11 +228,8 @@ public struct Runtime: Sendable {
             // poststart runs after the process is executed: the init holds the
             // fifo open (close-on-exec) until its execve.
             Runtime.waitForExec(pid: r.pid, fifo: fst)
-            do {
-                try Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "running")), kind: "poststart")
-            } catch {
-                FileHandle.standardError.write(Data("dockbuild runtime: warning: \(error)\n".utf8))
-            }
+            // A failing poststart hook is a warning; the others and the container go on (runtime-spec).
+            try? Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "running")), kind: "poststart", warnOnly: true)
         }
     }
 
@@ -285,11 +282,8 @@ public struct Runtime: Sendable {
         r.cgroup?.destroy()
         Sys.removeAll(dir(id))
         if let hooks = r.spec.hooks?.poststop, !hooks.isEmpty {
-            do {
-                try Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "stopped")), kind: "poststop")
-            } catch {
-                FileHandle.standardError.write(Data("dockbuild runtime: warning: \(error)\n".utf8))
-            }
+            // A failing poststop hook is a warning; the others still run and the delete succeeds.
+            try? Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "stopped")), kind: "poststop", warnOnly: true)
         }
     }
 
