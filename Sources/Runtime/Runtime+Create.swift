@@ -69,9 +69,12 @@ extension Runtime {
             let linux = spec.linux ?? RuntimeSpec.Linux()
             var cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
             Trace.mark("cgroup resolved")
+            // A frozen cgroup (paused by someone else) would freeze the init as it joins.
+            try cg.requireThawed(for: id)
             try cg.create()
             let made = cg
             cleanup.append { made.destroy() }
+            try made.requireThawed(for: id)
             let resources = linux.resources ?? RuntimeSpec.Resources()
             let applyResources: @Sendable () throws -> Void = { try made.apply(resources) }
             cgroup = cg

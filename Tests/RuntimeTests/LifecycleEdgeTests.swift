@@ -34,4 +34,62 @@ struct LifecycleEdgeTests {
         let lines = (readFile(log) ?? "").split(separator: "\n").map(String.init)
         #expect(lines == ["poststart-1", "poststart-4", "poststop-1", "poststop-3"], "\(lines)")
     }
+
+    @Test("create into a frozen cgroup fails at once with a clear error instead of hanging (v1 freezer)")
+    func frozenCgroupV1() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let freezer = try #require(Cgroup.hierarchies().v1.first { $0.controllers.contains("freezer") }, "no v1 freezer hierarchy")
+        let name = "dockbuild-frozen-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let dir = freezer.mountPoint + "/" + name
+        try #require(mkdir(dir, 0o755) == 0, "mkdir \(dir)")
+        defer { try? Sys.writeFile(dir + "/freezer.state", "THAWED"); rmdir(dir) }
+        try Sys.writeFile(dir + "/freezer.state", "FROZEN")
+        var s = b.spec(["echo", "hi"])
+        s.linux?.cgroupsPath = "/" + name
+        // With a new cgroup namespace (runc's default spec) the init joins before it reads its plan: this used to hang.
+        if !(s.linux?.namespaces?.contains { $0.type == "cgroup" } ?? false) { s.linux?.namespaces?.append(.init(type: "cgroup")) }
+        try b.write(s)
+        let t0 = Date()
+        #expect {
+            try b.runtime.create(id: "frozen", bundle: b.dir)
+        } throws: { e in
+            let m = (e as? RuntimeError)?.message ?? ""
+            return m.contains("frozen") && m.contains(dir + "/freezer.state is FROZEN") && m.contains("THAWED")
+        }
+        #expect(Date().timeIntervalSince(t0) < 5)
+        #expect(b.runtime.list().isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir), "a cgroup it did not make is left alone")
+        #expect((readFile(dir + "/tasks") ?? "x").isEmpty, "no process was left in it")
+        // Thawed, the same bundle runs.
+        try Sys.writeFile(dir + "/freezer.state", "THAWED")
+        #expect(try b.run(s).out == "hi\n")
+    }
+
+    @Test("create into a frozen cgroup fails at once on cgroup v2 too (cgroup.freeze, or a frozen parent)")
+    func frozenCgroupV2() throws {
+        try #require(geteuid() == 0, "needs root")
+        let mp = try #require(Cgroup.hierarchies().v2?.mountPoint, "no cgroup2 mount on this host")
+        let bin = try #require(V2.runtimeBinary, "no .build/debug/dockbuild-runc: run `swift build` before the tests")
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let name = "dockbuild-frozen2-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let dir = mp + "/" + name
+        try #require(mkdir(dir, 0o755) == 0, "mkdir \(dir)")
+        defer { try? Sys.writeFile(dir + "/cgroup.freeze", "0"); rmdir(dir + "/child"); rmdir(dir) }
+        try Sys.writeFile(dir + "/cgroup.freeze", "1")
+        var s = b.spec(["echo", "hi"])
+        s.linux?.cgroupsPath = "/" + name
+        if !(s.linux?.namespaces?.contains { $0.type == "cgroup" } ?? false) { s.linux?.namespaces?.append(.init(type: "cgroup")) }
+        try b.write(s)
+        var r = try V2.runc(bin, state: b.runtime.root, ["run", "-b", b.dir, "frozen2"], dir: b.dir)
+        #expect(r.code == 1 && r.err.contains("frozen cgroup") && r.err.contains("cgroup.freeze is 1"), "\(r)")
+        // A child of a frozen cgroup is frozen as well.
+        s.linux?.cgroupsPath = "/" + name + "/child"
+        try b.write(s)
+        r = try V2.runc(bin, state: b.runtime.root, ["run", "-b", b.dir, "frozen3"], dir: b.dir)
+        #expect(r.code == 1 && r.err.contains("frozen cgroup") && r.err.contains("parent"), "\(r)")
+        #expect(b.runtime.list().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/child"), "the cgroup it made is removed again")
+    }
 }
