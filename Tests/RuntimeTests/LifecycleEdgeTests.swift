@@ -52,7 +52,7 @@ struct LifecycleEdgeTests {
         try b.write(s)
         // Through the binary under timeout(1): without the check this hangs, and the test must fail instead.
         let bin = try #require(V2.runtimeBinary, "no .build/debug/dockbuild-runc: run `swift build` before the tests")
-        let r = try V2.run("/usr/bin/timeout", ["-k", "5", "20", bin, "--root", b.runtime.root, "create", "-b", b.dir, "frozen"], dir: b.dir)
+        let r = try RuntimeCLITests.call(["/usr/bin/timeout", "-k", "5", "20", bin, "--root", b.runtime.root, "create", "-b", b.dir, "frozen"])
         #expect(r.code == 1, "exit 124 means create hung on the frozen cgroup: \(r)")
         #expect(r.err.contains("frozen cgroup") && r.err.contains(dir + "/freezer.state is FROZEN") && r.err.contains("THAWED"), "\(r.err)")
         #expect(b.runtime.list().isEmpty)
@@ -82,8 +82,8 @@ struct LifecycleEdgeTests {
         // V2.runc under timeout(1): without the check `run` hangs; the test must fail instead.
         func run(_ id: String) throws -> (code: Int32, out: String, err: String) {
             let script = "umount -l /sys/fs/cgroup 2>/dev/null; mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 90; exec \"$@\""
-            return try V2.run("/usr/bin/timeout", ["-k", "5", "20", "/usr/bin/unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-                                                   bin, "--root", b.runtime.root, "run", "-b", b.dir, id], dir: b.dir)
+            return try RuntimeCLITests.call(["/usr/bin/timeout", "-k", "5", "20", "/usr/bin/unshare", "-m", "--propagation", "private",
+                                             "sh", "-c", script, "sh", bin, "--root", b.runtime.root, "run", "-b", b.dir, id])
         }
         var r = try run("frozen2")
         #expect(r.code == 1 && r.err.contains("frozen cgroup") && r.err.contains("cgroup.freeze is 1"), "\(r)")
