@@ -573,6 +573,12 @@ static void setup_terminal(struct plan *pl) {
     if (ptsname_r(master, name, sizeof name) != 0) die("ptsname");
     int slave = open(name, O_RDWR | O_NOCTTY);
     if (slave < 0) die("open %s", name);
+    /* The process's user owns its terminal, as with runc: only the uid changes (the group stays
+     * devpts' tty group). Refused (an unmapped id in a user namespace) is not fatal, as for runc. */
+    struct stat st;
+    if (pl->has_uid && fstat(slave, &st) == 0 && st.st_uid != pl->uid &&
+        fchown(slave, pl->uid, st.st_gid) < 0 && errno != EINVAL && errno != EPERM)
+        die("chown %s to uid %u", name, pl->uid);
     if (pl->console_fd >= 0) {
         if (cruntime_send_fd(pl->console_fd, master) < 0) die("send console to console socket");
         close(pl->console_fd);

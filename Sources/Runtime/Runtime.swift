@@ -237,8 +237,13 @@ public struct Runtime: Sendable {
     public func kill(id: String, signal: Int32, all: Bool = false) throws {
         let r = try loadRecord(id)
         let st = status(of: r)
-        guard st == "created" || st == "running" || st == "paused" else {
+        // `--all` also reaches what is left in a stopped container's cgroup (runc does the same).
+        guard st == "created" || st == "running" || st == "paused" || (all && st == "stopped") else {
             throw RuntimeError(.invalidState, "cannot kill container \"\(id)\": it is \(st)")
+        }
+        if all && st == "stopped" {
+            for p in r.cgroup?.pids() ?? [] { Glibc.kill(p, signal) }
+            return
         }
         if all, let cg = r.cgroup {
             for p in cg.pids() { Glibc.kill(p, signal) }
@@ -255,7 +260,8 @@ public struct Runtime: Sendable {
     /// Removes a stopped (or, with `force`, any) container: processes, cgroup, state; runs poststop hooks.
     public func delete(id: String, force: Bool = false) throws {
         let r: ContainerRecord
-        do { r = try loadRecord(id) } catch let e as RuntimeError where e.kind == .invalidState && force {
+        do { r = try loadRecord(id) } catch let e as RuntimeError where (e.kind == .invalidState || e.kind == .notFound) && force {
+            // Gone already (or never fully created): with --force that is success, as with runc.
             Sys.removeAll(dir(id))
             return
         }

@@ -1,3 +1,4 @@
+import CRuntime
 import Foundation
 import Testing
 @testable import Runtime
@@ -94,5 +95,103 @@ struct LifecycleEdgeTests {
         #expect(r.code == 1 && r.err.contains("frozen cgroup") && r.err.contains("parent"), "\(r)")
         #expect(b.runtime.list().isEmpty)
         #expect(!FileManager.default.fileExists(atPath: dir + "/child"), "the cgroup it made is removed again")
+    }
+
+    /// Creates `id` with a console socket, starts it, and returns what its terminal printed.
+    static func lifecycleConsoleRun(_ b: Bundle, _ spec: RuntimeSpec, id: String) throws -> String {
+        let path = b.dir + "/\(id).sock"
+        let srv = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(srv >= 0)
+        defer { close(srv) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, c) in path.utf8.enumerated() { raw[i] = c } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(srv, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(rc == 0 && listen(srv, 1) == 0)
+        try b.write(spec)
+        var o = CreateOptions()
+        o.consoleSocket = path
+        try b.runtime.create(id: id, bundle: b.dir, options: o)
+        let conn = accept(srv, nil, nil)
+        try #require(conn >= 0)
+        defer { close(conn) }
+        let master = cruntime_recv_fd(conn)
+        try #require(master >= 0, "no pty master arrived on the console socket")
+        defer { close(master) }
+        try b.runtime.start(id: id)
+        _ = try b.runtime.wait(id: id)
+        let text = TerminalTests.drain(master)
+        try b.runtime.delete(id: id)
+        return text
+    }
+
+    @Test("the terminal belongs to process.user when it is not root (uid changes, devpts' group stays), as runc")
+    func terminalOwnedByProcessUser() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        var s = b.spec(["sh", "-c", "stat -c 'owner %u %g' $(tty)"])
+        s.process?.terminal = true
+        s.process?.user = .init(uid: 1000, gid: 1000)
+        let text = try Self.lifecycleConsoleRun(b, s, id: "ttyuser")
+        #expect(text.contains("owner 1000 5"), "the pty is the user's, group tty (gid=5 of the devpts mount): \(text)")
+        // root keeps a root-owned terminal
+        s.process?.user = .init(uid: 0, gid: 0)
+        #expect(try Self.lifecycleConsoleRun(b, s, id: "ttyroot").contains("owner 0 5"))
+    }
+
+    @Test("exec -p reads process.json from a pipe or /dev/stdin; kill --all works on a stopped container; delete --force of a missing one succeeds quietly")
+    func cliCorners() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        var s = b.spec(["sleep", "100"])
+        try b.write(s)
+        var p = s.process ?? RuntimeSpec.Process()
+        p.args = ["echo", "from-process-json"]
+        let enc = JSONEncoder()
+        try enc.encode(p).write(to: URL(fileURLWithPath: b.dir + "/process.json"))
+        let root = b.runtime.root
+        for cmd in try RuntimeCLITests.commands() {
+            let bin = cmd.map { "'\($0)'" }.joined(separator: " ")
+            #expect(try RuntimeCLITests.call(cmd + ["--root", root, "run", "-d", "-b", b.dir, "pj"]).code == 0)
+            var r = try RuntimeCLITests.call(["/bin/sh", "-c", "cat '\(b.dir)/process.json' | \(bin) --root '\(root)' exec -p /dev/stdin pj"])
+            #expect(r.code == 0 && r.out == "from-process-json\n", "\(cmd) -p /dev/stdin: \(r)")
+            r = try RuntimeCLITests.call(["/bin/sh", "-c", "cat '\(b.dir)/process.json' | \(bin) --root '\(root)' exec --process - pj"])
+            #expect(r.code == 0 && r.out == "from-process-json\n", "\(cmd) --process -: \(r)")
+            r = try RuntimeCLITests.call(["/bin/bash", "-c", "\(bin) --root '\(root)' exec -p <(cat '\(b.dir)/process.json') pj"])
+            #expect(r.code == 0 && r.out == "from-process-json\n", "\(cmd) -p <(pipe): \(r)")
+            #expect(try RuntimeCLITests.call(cmd + ["--root", root, "delete", "-f", "pj"]).code == 0)
+
+            // kill --all on a stopped container: success (signals whatever is left), plain kill: an error (runc).
+            s.process?.args = ["true"]
+            try b.write(s)
+            #expect(try RuntimeCLITests.call(cmd + ["--root", root, "create", "-b", b.dir, "stopped"]).code == 0)
+            #expect(try RuntimeCLITests.call(cmd + ["--root", root, "start", "stopped"]).code == 0)
+            #expect(LifecyclePoll.eventually { (try? b.runtime.state(id: "stopped").status) == "stopped" })
+            r = try RuntimeCLITests.call(cmd + ["--root", root, "kill", "--all", "stopped", "KILL"])
+            #expect(r.code == 0 && r.err.isEmpty, "\(cmd) kill --all on a stopped container: \(r)")
+            r = try RuntimeCLITests.call(cmd + ["--root", root, "kill", "stopped", "KILL"])
+            #expect(r.code == 1 && r.err.contains("stopped"), "\(cmd): \(r)")
+            #expect(try RuntimeCLITests.call(cmd + ["--root", root, "delete", "stopped"]).code == 0)
+            s.process?.args = ["sleep", "100"]
+            try b.write(s)
+
+            // delete --force of a container that does not exist: exit 0, nothing said; without --force an error.
+            r = try RuntimeCLITests.call(cmd + ["--root", root, "delete", "--force", "never-was"])
+            #expect(r.code == 0 && r.out.isEmpty && r.err.isEmpty, "\(cmd): \(r)")
+            r = try RuntimeCLITests.call(cmd + ["--root", root, "delete", "never-was"])
+            #expect(r.code == 1 && r.err.contains("does not exist"), "\(cmd): \(r)")
+        }
+        #expect(throws: Never.self) { try b.runtime.delete(id: "never-was", force: true) }
+    }
+}
+
+/// Polling for these tests.
+enum LifecyclePoll {
+    static func eventually(_ seconds: Double = 10, _ cond: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end { if cond() { return true }; usleep(20_000) }
+        return cond()
     }
 }
