@@ -1,5 +1,4 @@
 import Foundation
-import Runtime
 
 /// The per-container monitor (podman's conmon role). It is the `dockbuild` binary re-executed
 /// in its own session: it mounts the rootfs, sets up the network, runs the OCI runtime in the
@@ -179,8 +178,7 @@ public final class Monitor: @unchecked Sendable {
                 teardown()
                 fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
                 // A program that cannot run: 127 (not found) or 126 (not executable), as docker.
-                finish(exitCode: RuntimeError.execExitCode(forMessage: msg) ?? 127, oom: false, error: msg,
-                       clientsToo: true, remove: record.autoRemove)
+                finish(exitCode: ExecFailure.exitCode(msg) ?? 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
                 return 1
             }
             let cg = Self.cgroupPaths(pid)

@@ -106,17 +106,14 @@ public struct OCIRuntime: Sendable {
         return obj["status"] as? String
     }
 
-    /// `logFile`: the runtime's --log, where it also writes why the exec failed.
-    func execArgs(id: String, tty: Bool, detach: Bool, env: [String], user: String?, cwd: String?, args: [String],
-                  logFile: String? = nil) -> [String] {
+    func execArgs(id: String, tty: Bool, detach: Bool, env: [String], user: String?, cwd: String?, args: [String]) -> [String] {
         var a: [String] = []
         if tty { a.append("-t") }
         if detach { a.append("-d") }
         for e in env { a += ["--env", e] }
         if let user { a += ["--user", user] }
         if let cwd { a += ["--cwd", cwd] }
-        let log = logFile.map { ["--log", $0] } ?? []
-        return command + ["--root", stateRoot] + log + ["exec"] + a + [id] + args
+        return cmd("exec", a + [id] + args)
     }
 
     public func update(_ id: String, memory: Int64?, memorySwap: Int64?, cpuQuota: Int64?, cpuPeriod: Int64?, pids: Int64?) throws {
