@@ -60,6 +60,14 @@ extension Runner {
             try BuildInterrupts.register(run: id, runtimeRoot: rt.root)
             _ = try rt.create(id: id, bundle: bundle, spec: spec, options: options)
             try BuildInterrupts.check()   // a signal between register and create found nothing to kill
+        } catch let e as RuntimeError where e.execExitCode != nil {
+            // The RUN's program cannot run (the runtime now says so at create): the step
+            // fails with docker's status (127/126) and the message as its output.
+            close(fds[0]); close(fds[1])
+            try? rt.delete(id: id, force: true)
+            BuildInterrupts.unregister(run: id)
+            onOutput(e.message)
+            return Outcome(status: e.execExitCode ?? 127, output: e.message + "\n", upper: upper)
         } catch {
             close(fds[0]); close(fds[1])
             try? rt.delete(id: id, force: true)

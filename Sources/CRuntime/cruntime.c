@@ -61,7 +61,7 @@ static void strv_push(struct strv *s, char *p) {
     s->v[s->n] = NULL;
 }
 
-struct mnt { uint32_t flags, pflags, kind; char *src, *dst, *fstype, *data; };
+struct mnt { uint32_t flags, pflags, kind; uint64_t attr_set, attr_clr; char *src, *dst, *fstype, *data; };
 struct dev { uint32_t type, major, minor, mode, uid, gid; char *path; };
 struct rlim { uint32_t res; uint64_t soft, hard; };
 struct nsj { uint32_t flag; char *path; int fd; };
@@ -71,6 +71,7 @@ struct plan {
     uint32_t mode, clone_flags, root_prop, root_slave;
     int userns_maps, readonly_root, nnp, terminal, no_pivot, sync_hooks, dev_symlinks, setsid, dev_bind;
     int console_fd, has_oom, has_caps, has_umask, has_uid, has_persona;
+    int dev_readonly; /* 0: no, 1: /dev only, 2: /dev and the mounts below it */
     uint32_t persona;
     char *time_offsets;
     int32_t oom;
@@ -218,6 +219,7 @@ static void read_plan(int fd, struct plan *pl) {
         case CR_MOUNT: {
             GROW(pl->mounts, pl->nmounts);
             struct mnt *m = &pl->mounts[pl->nmounts++];
+            memset(m, 0, sizeof *m);
             m->flags = u32at(p); m->pflags = u32at(p + 4); m->kind = u32at(p + 8);
             cur = p + 12;
             m->src = next_str(&cur, end); m->dst = next_str(&cur, end);
@@ -274,6 +276,13 @@ static void read_plan(int fd, struct plan *pl) {
         case CR_MOUNT_DEV_BIND: pl->dev_bind = 1; break;
         case CR_PERSONALITY: pl->persona = u32at(p); pl->has_persona = 1; break;
         case CR_TIME_OFFSETS: pl->time_offsets = p; break;
+        case CR_MOUNT_ATTR:
+            if (pl->nmounts && len >= 16) {
+                pl->mounts[pl->nmounts - 1].attr_set = u64at(p);
+                pl->mounts[pl->nmounts - 1].attr_clr = u64at(p + 8);
+            }
+            break;
+        case CR_DEV_READONLY: pl->dev_readonly = u32at(p) ? 2 : 1; break;
         default: break;
         }
     }
@@ -353,8 +362,9 @@ static void ensure_file(const char *path) {
 
 /* ---------- root filesystem ---------- */
 
+/* A bind remount replaces the mount's flags: the ones it has (nosuid, nodev, noexec, atime)
+ * are kept, never dropped on the way to read-only. */
 static void remount_ro_keep(const char *path, unsigned long extra) {
-    if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | extra, NULL) == 0) return;
     struct statvfs sv;
     if (statvfs(path, &sv) < 0) die("statfs %s", path);
     unsigned long keep = 0;
@@ -388,6 +398,24 @@ static void make_parent_private(const char *rootfs) {
     if (mount(NULL, best, NULL, MS_PRIVATE, NULL) < 0) die("make %s private", best);
 }
 
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+/* struct mount_attr of linux/mount.h (not included: it clashes with sys/mount.h). */
+struct cr_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+
+/* Applies mount attributes to `path` and every mount below it (runc's rro, rnosuid, ...). */
+static void set_tree_attrs(const char *path, const char *shown, uint64_t set, uint64_t clr) {
+    struct cr_mount_attr a = { .attr_set = set, .attr_clr = clr };
+    if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, &a, sizeof a) == 0) return;
+    if (errno == ENOSYS)
+        die("recursive mount options (rro, rnosuid, ...) on %s need mount_setattr(2), Linux 5.12 or later", shown);
+    die("apply recursive mount options to %s", shown);
+}
+
 static void do_mounts(struct plan *pl) {
     const unsigned long propmask = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
     for (size_t i = 0; i < pl->nmounts; i++) {
@@ -417,6 +445,8 @@ static void do_mounts(struct plan *pl) {
                     if (mount("/sys", dst, NULL, MS_BIND | MS_REC, NULL) < 0) die("mount sysfs on %s", m->dst);
                 } else if (errno == EPERM && strcmp(m->fstype, "mqueue") == 0) {
                     if (mount("/dev/mqueue", dst, NULL, MS_BIND, NULL) < 0) die("mount mqueue on %s", m->dst);
+                } else if (data) {
+                    die("mount %s (%s, options \"%s\") on %s", m->src, m->fstype, data, m->dst);
                 } else {
                     die("mount %s (%s) on %s", m->src, m->fstype, m->dst);
                 }
@@ -424,6 +454,7 @@ static void do_mounts(struct plan *pl) {
         }
         if (m->pflags && mount(NULL, dst, NULL, m->pflags, NULL) < 0)
             die("set propagation of %s", m->dst);
+        if (m->attr_set || m->attr_clr) set_tree_attrs(dst, m->dst, m->attr_set, m->attr_clr);
     }
 }
 
@@ -524,6 +555,9 @@ static void after_root(struct plan *pl) {
             die("mask %s", p);
         }
     }
+    /* /dev was mounted writable so that its nodes, links and the mounts below it could be made. */
+    if (pl->dev_readonly == 2) set_tree_attrs("/dev", "/dev", 0x1 /* MOUNT_ATTR_RDONLY */, 0);
+    else if (pl->dev_readonly == 1) remount_ro_keep("/dev", 0);
     if (pl->readonly_root) remount_ro_keep("/", 0);
     if (pl->hostname && sethostname(pl->hostname, strlen(pl->hostname)) < 0) die("sethostname");
     if (pl->domainname && setdomainname(pl->domainname, strlen(pl->domainname)) < 0) die("setdomainname");
@@ -539,6 +573,12 @@ static void setup_terminal(struct plan *pl) {
     if (ptsname_r(master, name, sizeof name) != 0) die("ptsname");
     int slave = open(name, O_RDWR | O_NOCTTY);
     if (slave < 0) die("open %s", name);
+    /* The process's user owns its terminal, as with runc: only the uid changes (the group stays
+     * devpts' tty group). Refused (an unmapped id in a user namespace) is not fatal, as for runc. */
+    struct stat st;
+    if (pl->has_uid && fstat(slave, &st) == 0 && st.st_uid != pl->uid &&
+        fchown(slave, pl->uid, st.st_gid) < 0 && errno != EINVAL && errno != EPERM)
+        die("chown %s to uid %u", name, pl->uid);
     if (pl->console_fd >= 0) {
         if (cruntime_send_fd(pl->console_fd, master) < 0) die("send console to console socket");
         close(pl->console_fd);
@@ -613,7 +653,21 @@ static const char *lookup_env(struct plan *pl, const char *key) {
 static char *resolve_exe(struct plan *pl) {
     if (!pl->args.n) { errno = 0; die("process.args is empty"); }
     char *a0 = pl->args.v[0];
-    if (strchr(a0, '/')) return a0;
+    if (strchr(a0, '/')) {
+        /* Checked now, so that `create` fails (as runc's does) instead of a `start` that
+         * exits 0 with a container that never ran: missing is ENOENT, a directory or a
+         * file without an execute bit EACCES (the words of runc and docker). */
+        struct stat st;
+        if (stat(a0, &st) < 0) {
+            char why[128];
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            if (why[0] >= 'A' && why[0] <= 'Z') why[0] = (char)(why[0] - 'A' + 'a');
+            errno = 0;
+            die("exec: \"%s\": stat %s: %s", a0, a0, why);
+        }
+        if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) { errno = 0; die("exec: \"%s\": permission denied", a0); }
+        return a0;
+    }
     const char *path = lookup_env(pl, "PATH");
     if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     static char buf[PATH_MAX];

@@ -42,10 +42,17 @@ extension ContainerManager {
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(devnull) }
         let opts = Shell.SpawnOptions(fds: [interactive || tty ? 0 : devnull, 1, 2])
-        let pid = try Shell.spawn(args, opts)
+        // The runtime's --log says why an exec failed: a program that cannot run is 127/126, as with docker.
+        let logFile = "\(store.directory(id))/exec-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        defer { unlink(logFile) }
+        let pid = try Shell.spawn(ExecFailure.withLog(args, logFile), opts)
         // the runtime forwards signals and the terminal size itself; we only wait
         signal(SIGINT, SIG_IGN)
-        return Shell.wait(pid)
+        let status = Shell.wait(pid)
+        if status != 0, let log = try? String(contentsOfFile: logFile, encoding: .utf8), let code = ExecFailure.exitCode(log) {
+            return code
+        }
+        return status
     }
 
     /// `top`: the container's processes as `ps` shows them.

@@ -178,7 +178,8 @@ public final class Monitor: @unchecked Sendable {
                 runtime.delete(id)
                 teardown()
                 fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
-                finish(exitCode: 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
+                // A program that cannot run: 127 (not found) or 126 (not executable), as docker.
+                finish(exitCode: ExecFailure.exitCode(msg) ?? 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
                 return 1
             }
             let cg = Self.cgroupPaths(pid)

@@ -11,16 +11,12 @@ import Glibc
 /// of the list wins.
 extension Cgroup {
     /// The rules a container gets, in order: deny everything, the spec's
-    /// `linux.resources.devices`, then the devices every container needs and
-    /// the spec's `linux.devices` nodes (runc's order: those stay usable).
-    static func effectiveDeviceRules(_ rules: [RuntimeSpec.DeviceCgroup], devices: [RuntimeSpec.Device]) -> [RuntimeSpec.DeviceCgroup] {
-        var all: [RuntimeSpec.DeviceCgroup] = [.init(allow: false, access: "rwm")]
-        all += rules
-        all += Cgroup.defaultAllowedDevices
-        for d in devices where d.type != "p" {
-            all.append(.init(allow: true, type: d.type == "u" ? "c" : d.type, major: d.major, minor: d.minor, access: "rwm"))
-        }
-        return all
+    /// `linux.resources.devices`, then the devices every container needs
+    /// (runc's order). A node listed in `linux.devices` is only created: it
+    /// gets no rule of its own, so a deny rule of the spec keeps it closed, as
+    /// with runc and crun (the spec allows it explicitly where it is wanted).
+    static func effectiveDeviceRules(_ rules: [RuntimeSpec.DeviceCgroup]) -> [RuntimeSpec.DeviceCgroup] {
+        [.init(allow: false, access: "rwm")] + rules + Cgroup.defaultAllowedDevices
     }
 
     /// A rule list as the BPF program takes it. A rule for every device with
@@ -82,9 +78,9 @@ extension Cgroup {
 
     /// Compiles the rules and attaches them to the v2 directory, replacing the
     /// program an earlier create or update attached.
-    func applyDevicesV2(_ rules: [RuntimeSpec.DeviceCgroup], devices: [RuntimeSpec.Device]) throws {
+    func applyDevicesV2(_ rules: [RuntimeSpec.DeviceCgroup]) throws {
         guard let dir = paths[""] else { return }
-        let (def, list) = try Cgroup.deviceFilter(Cgroup.effectiveDeviceRules(rules, devices: devices))
+        let (def, list) = try Cgroup.deviceFilter(Cgroup.effectiveDeviceRules(rules))
         let fd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw RuntimeError.sys("open cgroup \(dir) for its device filter") }
         defer { close(fd) }

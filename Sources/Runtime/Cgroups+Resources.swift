@@ -35,10 +35,10 @@ extension Cgroup {
     }
 
     /// Applies `linux.resources` (also used by `update` on a running container).
-    public func apply(_ r: RuntimeSpec.Resources, devices: [RuntimeSpec.Device] = [], initial: Bool = true) throws {
+    public func apply(_ r: RuntimeSpec.Resources, initial: Bool = true) throws {
         if version == "v2" {
             try applyV2(r)
-            if initial || r.devices != nil { try applyDevicesV2(r.devices ?? [], devices: devices) }
+            if initial || r.devices != nil { try applyDevicesV2(r.devices ?? []) }
             return
         }
         if let m = r.memory {
@@ -98,11 +98,11 @@ extension Cgroup {
             for p in n.priorities ?? [] { try set("net_prio", "net_prio.ifpriomap", "\(p.name) \(p.priority)") }
         }
         if initial || r.devices != nil, path(for: "devices") != nil {
-            try applyDevicesV1(r.devices ?? [], devices: devices)
+            try applyDevicesV1(r.devices ?? [])
         }
     }
 
-    private func applyDevicesV1(_ rules: [RuntimeSpec.DeviceCgroup], devices: [RuntimeSpec.Device]) throws {
+    private func applyDevicesV1(_ rules: [RuntimeSpec.DeviceCgroup]) throws {
         func rule(_ d: RuntimeSpec.DeviceCgroup) -> String {
             let t = d.type ?? "a"
             let maj = d.major.map(String.init) ?? "*", min = d.minor.map(String.init) ?? "*"
@@ -111,7 +111,7 @@ extension Cgroup {
         }
         // Deny everything, then replay the rules in order.
         // Like runc: the spec's rules first, then the devices every container needs.
-        for d in Cgroup.effectiveDeviceRules(rules, devices: devices) {
+        for d in Cgroup.effectiveDeviceRules(rules) {
             try set("devices", d.allow ? "devices.allow" : "devices.deny", rule(d))
         }
     }

@@ -179,6 +179,28 @@ public struct Cgroup: Codable, Sendable, Equatable {
         return (Sys.readFile(d + "/freezer.state") ?? "").hasPrefix("FROZEN")
     }
 
+    /// Why no new process may join this cgroup: it, or on v2 a parent, is frozen, so the
+    /// container's init would freeze as it joins and `create` would wait for it forever.
+    /// nil when it is thawed or does not exist yet.
+    func frozenReason() -> String? {
+        if version == "v2", let d = paths[""] {
+            if (Sys.readFile(d + "/cgroup.freeze") ?? "").hasPrefix("1") { return "\(d)/cgroup.freeze is 1" }
+            if (Sys.readFile(d + "/cgroup.events") ?? "").split(separator: "\n").contains("frozen 1") {
+                return "\(d)/cgroup.events says frozen (a parent cgroup is frozen)"
+            }
+            return nil
+        }
+        guard let d = path(for: "freezer"), let s = Sys.readFile(d + "/freezer.state") else { return nil }
+        let state = s.trimmingCharacters(in: .whitespacesAndNewlines)
+        return state == "THAWED" || state.isEmpty ? nil : "\(d)/freezer.state is \(state)"
+    }
+
+    /// Throws when `frozenReason()` says the cgroup is frozen.
+    func requireThawed(for id: String) throws {
+        guard let why = frozenReason() else { return }
+        throw RuntimeError(.cgroup, "cannot create container \"\(id)\" in a frozen cgroup: \(why); thaw it first (echo THAWED > freezer.state on cgroup v1, echo 0 > cgroup.freeze on v2) or give linux.cgroupsPath another cgroup")
+    }
+
     /// Kills everything left in the cgroup and removes the directories.
     public func destroy() {
         for _ in 0..<200 {

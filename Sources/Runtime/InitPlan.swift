@@ -36,30 +36,68 @@ enum MountOptions {
     static let MS_UNBINDABLE: UInt32 = 1 << 17, MS_PRIVATE: UInt32 = 1 << 18, MS_SLAVE: UInt32 = 1 << 19
     static let MS_SHARED: UInt32 = 1 << 20, MS_RELATIME: UInt32 = 1 << 21, MS_STRICTATIME: UInt32 = 1 << 24
 
-    struct Parsed { var flags: UInt32 = 0; var propagation: UInt32 = 0; var data: [String] = []; var bind = false }
+    static let MS_NOSYMFOLLOW: UInt32 = 256, MS_POSIXACL: UInt32 = 1 << 16, MS_I_VERSION: UInt32 = 1 << 23
+    static let MS_LAZYTIME: UInt32 = 1 << 25
+
+    /// mount_setattr(2) attributes, applied with AT_RECURSIVE to the mount and every mount below it.
+    static let ATTR_RDONLY: UInt64 = 0x1, ATTR_NOSUID: UInt64 = 0x2, ATTR_NODEV: UInt64 = 0x4, ATTR_NOEXEC: UInt64 = 0x8
+    static let ATTR_ATIME_MASK: UInt64 = 0x70, ATTR_RELATIME: UInt64 = 0, ATTR_NOATIME: UInt64 = 0x10
+    static let ATTR_STRICTATIME: UInt64 = 0x20, ATTR_NODIRATIME: UInt64 = 0x80, ATTR_NOSYMFOLLOW: UInt64 = 0x20_0000
+
+    /// A mount's options sorted out: mount(2) flags, propagation, recursive
+    /// attributes and the words left for the filesystem (`data`; the kernel
+    /// refuses those it does not know, and a bind mount takes none).
+    struct Parsed {
+        var flags: UInt32 = 0, propagation: UInt32 = 0, data: [String] = [], bind = false
+        /// mount_setattr(2) attributes to set and to clear on the whole tree (`rro`, `rnosuid`, ...).
+        var attrSet: UInt64 = 0, attrClear: UInt64 = 0
+    }
+
+    static let setFlags: [String: UInt32] = [
+        "ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
+        "sync": MS_SYNCHRONOUS, "remount": MS_REMOUNT, "mand": MS_MANDLOCK, "dirsync": MS_DIRSYNC,
+        "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME,
+        "strictatime": MS_STRICTATIME, "silent": MS_SILENT, "nosymfollow": MS_NOSYMFOLLOW,
+        "acl": MS_POSIXACL, "iversion": MS_I_VERSION, "lazytime": MS_LAZYTIME,
+    ]
+    static let clearFlags: [String: UInt32] = [
+        "rw": MS_RDONLY, "suid": MS_NOSUID, "dev": MS_NODEV, "exec": MS_NOEXEC, "async": MS_SYNCHRONOUS,
+        "nomand": MS_MANDLOCK, "atime": MS_NOATIME, "diratime": MS_NODIRATIME, "norelatime": MS_RELATIME,
+        "nostrictatime": MS_STRICTATIME, "loud": MS_SILENT, "symfollow": MS_NOSYMFOLLOW,
+        "noacl": MS_POSIXACL, "noiversion": MS_I_VERSION, "nolazytime": MS_LAZYTIME,
+    ]
+    static let propagationFlags: [String: UInt32] = [
+        "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "shared": MS_SHARED,
+        "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+        "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+    ]
+    /// runc's recursive options: (set or clear, attribute).
+    static let recursiveAttrs: [String: (set: Bool, attr: UInt64)] = [
+        "rro": (true, ATTR_RDONLY), "rrw": (false, ATTR_RDONLY),
+        "rnosuid": (true, ATTR_NOSUID), "rsuid": (false, ATTR_NOSUID),
+        "rnodev": (true, ATTR_NODEV), "rdev": (false, ATTR_NODEV),
+        "rnoexec": (true, ATTR_NOEXEC), "rexec": (false, ATTR_NOEXEC),
+        "rnodiratime": (true, ATTR_NODIRATIME), "rdiratime": (false, ATTR_NODIRATIME),
+        "rnosymfollow": (true, ATTR_NOSYMFOLLOW), "rsymfollow": (false, ATTR_NOSYMFOLLOW),
+    ]
+    /// The access-time options set one mode of the tree (the kernel takes exactly one).
+    static let recursiveAtime: [String: UInt64] = [
+        "rrelatime": ATTR_RELATIME, "rnoatime": ATTR_NOATIME, "rstrictatime": ATTR_STRICTATIME,
+        "ratime": ATTR_RELATIME, "rnorelatime": ATTR_STRICTATIME, "rnostrictatime": ATTR_RELATIME,
+    ]
 
     static func parse(_ options: [String]) -> Parsed {
         var p = Parsed()
-        let set: [String: UInt32] = [
-            "ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
-            "sync": MS_SYNCHRONOUS, "remount": MS_REMOUNT, "mand": MS_MANDLOCK, "dirsync": MS_DIRSYNC,
-            "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME,
-            "strictatime": MS_STRICTATIME, "silent": MS_SILENT,
-        ]
-        let clear: [String: UInt32] = [
-            "rw": MS_RDONLY, "suid": MS_NOSUID, "dev": MS_NODEV, "exec": MS_NOEXEC, "async": MS_SYNCHRONOUS,
-            "nomand": MS_MANDLOCK, "atime": MS_NOATIME, "diratime": MS_NODIRATIME, "norelatime": MS_RELATIME,
-            "nostrictatime": MS_STRICTATIME, "loud": MS_SILENT,
-        ]
-        let prop: [String: UInt32] = [
-            "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "shared": MS_SHARED,
-            "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
-            "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
-        ]
         for o in options {
-            if let f = set[o] { p.flags |= f }
-            else if let f = clear[o] { p.flags &= ~f }
-            else if let f = prop[o] { p.propagation |= f }
+            if let f = setFlags[o] { p.flags |= f }
+            else if let f = clearFlags[o] { p.flags &= ~f }
+            else if let f = propagationFlags[o] { p.propagation |= f }
+            else if let r = recursiveAttrs[o] {
+                if r.set { p.attrSet |= r.attr; p.attrClear &= ~r.attr } else { p.attrClear |= r.attr; p.attrSet &= ~r.attr }
+            } else if let a = recursiveAtime[o] {
+                p.attrSet = (p.attrSet & ~ATTR_ATIME_MASK) | a
+                p.attrClear |= ATTR_ATIME_MASK
+            }
             else if o == "bind" { p.bind = true; p.flags |= MS_BIND }
             else if o == "rbind" { p.bind = true; p.flags |= MS_BIND | MS_REC }
             else if o == "defaults" || o == "tmpcopyup" || o == "z" || o == "Z" { continue }

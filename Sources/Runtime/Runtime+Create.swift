@@ -69,11 +69,14 @@ extension Runtime {
             let linux = spec.linux ?? RuntimeSpec.Linux()
             var cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
             Trace.mark("cgroup resolved")
+            // A frozen cgroup (paused by someone else) would freeze the init as it joins.
+            try cg.requireThawed(for: id)
             try cg.create()
             let made = cg
             cleanup.append { made.destroy() }
-            let resources = linux.resources ?? RuntimeSpec.Resources(), devices = linux.devices ?? []
-            let applyResources: @Sendable () throws -> Void = { try made.apply(resources, devices: devices) }
+            try made.requireThawed(for: id)
+            let resources = linux.resources ?? RuntimeSpec.Resources()
+            let applyResources: @Sendable () throws -> Void = { try made.apply(resources) }
             cgroup = cg
 
             guard spec.process != nil else {
@@ -176,7 +179,10 @@ extension Runtime {
             switch tag {
             case UInt8(ascii: "E"):
                 if pid > 0 { Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) }
-                throw RuntimeError(.system, "container init: " + String(decoding: payload, as: UTF8.self))
+                let message = String(decoding: payload, as: UTF8.self)
+                // The program of process.args cannot run: said the way runc says it, at create/exec time.
+                if message.hasPrefix("exec: \"") { throw RuntimeError(.exec, message) }
+                throw RuntimeError(.system, "container init: " + message)
             case UInt8(ascii: "U"):
                 let p = payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
                 try Runtime.writeIDMaps(pid: Int32(p), spec: spec)

@@ -86,15 +86,30 @@ extension Runtime {
                 try cgroupMounts(m, cgroup: cgroup, newCgroupNS: flags & 0x0200_0000 != 0, into: &p)
                 continue
             }
-            let o = MountOptions.parse(m.options ?? [])
+            var o = MountOptions.parse(m.options ?? [])
             let isBind = o.bind || m.type == "bind"
+            if isBind && !o.data.isEmpty {
+                // mount(2) ignores filesystem options on a bind mount: refuse them rather than drop them.
+                let words = o.data.map { "\"\($0)\"" }.joined(separator: ", ")
+                throw RuntimeError(.invalidSpec, "mount \(m.destination): unknown option \(words) for a bind mount; use mount(8) flags (ro, nosuid, nodev, noexec, ...), propagation (rprivate, ...) or recursive options (rro, rnosuid, rnodev, rnoexec, ...)")
+            }
             var src = m.source ?? ""
             if isBind && !src.hasPrefix("/") { src = Sys.lexicallyClean(bundle + "/" + src) }
             var fl = o.flags
             if isBind { fl |= MountOptions.MS_BIND }
+            if Sys.lexicallyClean(m.destination) == "/dev"
+                && (fl & MountOptions.MS_RDONLY != 0 || o.attrSet & MountOptions.ATTR_RDONLY != 0) {
+                // Read-only once the device nodes, links and the mounts below it exist (runc's order).
+                p.record(CR_DEV_READONLY, InitPlan.u32(o.attrSet & MountOptions.ATTR_RDONLY != 0 ? 1 : 0))
+                fl &= ~MountOptions.MS_RDONLY
+                o.attrSet &= ~MountOptions.ATTR_RDONLY
+            }
             p.record(CR_MOUNT, InitPlan.u32(fl) + InitPlan.u32(o.propagation) + InitPlan.u32(isBind ? 1 : 0)
                      + InitPlan.str(src) + InitPlan.str(m.destination) + InitPlan.str(isBind ? "" : (m.type ?? ""))
                      + InitPlan.str(o.data.joined(separator: ",")))
+            if o.attrSet != 0 || o.attrClear != 0 {
+                p.record(CR_MOUNT_ATTR, InitPlan.u64(o.attrSet) + InitPlan.u64(o.attrClear))
+            }
         }
 
         var devices = spec.linux?.devices ?? []

@@ -228,11 +228,8 @@ public struct Runtime: Sendable {
             // poststart runs after the process is executed: the init holds the
             // fifo open (close-on-exec) until its execve.
             Runtime.waitForExec(pid: r.pid, fifo: fst)
-            do {
-                try Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "running")), kind: "poststart")
-            } catch {
-                FileHandle.standardError.write(Data("dockbuild runtime: warning: \(error)\n".utf8))
-            }
+            // A failing poststart hook is a warning; the others and the container go on (runtime-spec).
+            try? Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "running")), kind: "poststart", warnOnly: true)
         }
     }
 
@@ -240,8 +237,13 @@ public struct Runtime: Sendable {
     public func kill(id: String, signal: Int32, all: Bool = false) throws {
         let r = try loadRecord(id)
         let st = status(of: r)
-        guard st == "created" || st == "running" || st == "paused" else {
+        // `--all` also reaches what is left in a stopped container's cgroup (runc does the same).
+        guard st == "created" || st == "running" || st == "paused" || (all && st == "stopped") else {
             throw RuntimeError(.invalidState, "cannot kill container \"\(id)\": it is \(st)")
+        }
+        if all && st == "stopped" {
+            for p in r.cgroup?.pids() ?? [] { Glibc.kill(p, signal) }
+            return
         }
         if all, let cg = r.cgroup {
             for p in cg.pids() { Glibc.kill(p, signal) }
@@ -258,7 +260,8 @@ public struct Runtime: Sendable {
     /// Removes a stopped (or, with `force`, any) container: processes, cgroup, state; runs poststop hooks.
     public func delete(id: String, force: Bool = false) throws {
         let r: ContainerRecord
-        do { r = try loadRecord(id) } catch let e as RuntimeError where e.kind == .invalidState && force {
+        do { r = try loadRecord(id) } catch let e as RuntimeError where (e.kind == .invalidState || e.kind == .notFound) && force {
+            // Gone already (or never fully created): with --force that is success, as with runc.
             Sys.removeAll(dir(id))
             return
         }
@@ -285,11 +288,8 @@ public struct Runtime: Sendable {
         r.cgroup?.destroy()
         Sys.removeAll(dir(id))
         if let hooks = r.spec.hooks?.poststop, !hooks.isEmpty {
-            do {
-                try Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "stopped")), kind: "poststop")
-            } catch {
-                FileHandle.standardError.write(Data("dockbuild runtime: warning: \(error)\n".utf8))
-            }
+            // A failing poststop hook is a warning; the others still run and the delete succeeds.
+            try? Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "stopped")), kind: "poststop", warnOnly: true)
         }
     }
 
@@ -313,7 +313,7 @@ public struct Runtime: Sendable {
         let st = status(of: r)
         guard st != "stopped" else { throw RuntimeError(.invalidState, "container \"\(id)\" is stopped") }
         guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup") }
-        try cg.apply(resources, devices: r.spec.linux?.devices ?? [], initial: false)
+        try cg.apply(resources, initial: false)
         var linux = r.spec.linux ?? RuntimeSpec.Linux()
         var cur = linux.resources ?? RuntimeSpec.Resources()
         if let m = resources.memory { cur.memory = m }

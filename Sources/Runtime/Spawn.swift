@@ -75,8 +75,23 @@ enum Spawn {
 /// Runs OCI hooks with the container state on stdin (runtime-spec config.md#posix-platform-hooks).
 enum Hooks {
     /// `inNamespacesOf`: run each hook in that process's namespaces (createContainer).
-    static func run(_ hooks: [RuntimeSpec.Hook], state: Data, kind: String, inNamespacesOf target: Int32? = nil) throws {
+    /// `warnOnly`: a failing hook is a warning on stderr and the remaining hooks still run
+    /// (poststart and poststop, runtime-spec config.md#poststart); otherwise the first failure throws.
+    static func run(_ hooks: [RuntimeSpec.Hook], state: Data, kind: String, inNamespacesOf target: Int32? = nil,
+                    warnOnly: Bool = false) throws {
         for h in hooks {
+            guard warnOnly else {
+                try runOne(h, state: state, kind: kind, inNamespacesOf: target)
+                continue
+            }
+            do { try runOne(h, state: state, kind: kind, inNamespacesOf: target) } catch {
+                FileHandle.standardError.write(Data("dockbuild runtime: warning: \(error); the remaining \(kind) hooks still run\n".utf8))
+            }
+        }
+    }
+
+    private static func runOne(_ h: RuntimeSpec.Hook, state: Data, kind: String, inNamespacesOf target: Int32?) throws {
+        do {
             var p: [Int32] = [0, 0]
             guard cruntime_pipe_cloexec(&p) == 0 else { throw RuntimeError.sys("pipe for \(kind) hook") }
             let pid: pid_t

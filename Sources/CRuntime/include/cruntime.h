@@ -62,6 +62,8 @@ enum cr_record {
     CR_CHDIR_ROOTLESS = 39,
     CR_PERSONALITY = 40,    /* u32 personality(2) persona, set before exec */
     CR_TIME_OFFSETS = 41,   /* timens_offsets text, written after unshare(CLONE_NEWTIME) */
+    CR_MOUNT_ATTR = 42,     /* u64 attr_set, u64 attr_clr: mount_setattr(AT_RECURSIVE) on the last CR_MOUNT */
+    CR_DEV_READONLY = 43,   /* u32 recursive: make /dev read-only once its nodes and links exist */
 };
 
 enum cr_mount_kind { CR_MOUNT_NORMAL = 0, CR_MOUNT_BIND = 1 };

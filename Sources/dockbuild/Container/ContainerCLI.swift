@@ -1,6 +1,7 @@
 import ArgumentParser
 import Containers
 import Foundation
+import Runtime
 
 /// Shared pieces of the container commands.
 enum ContainerCLI {
@@ -51,18 +52,31 @@ enum ContainerCLI {
         }
     }
 
+    /// Throws the start failure `message`; when the container's program cannot run, prints it
+    /// and exits as docker does: 127 not found, 126 not executable (a directory, no x bit).
+    static func execFailure(_ message: String) throws -> Never {
+        if let code = RuntimeError.execExitCode(forMessage: message) {
+            FileHandle.standardError.write(Data("dockbuild: \(message)\n".utf8))
+            throw ExitCode(code)
+        }
+        throw ContainersError.runtime(message)
+    }
+
     /// Starts (and attaches to, unless detached) a container; returns its exit code when attached.
     static func startContainer(_ m: ContainerManager, id: String, global: GlobalOptions, attach: Bool, stdin: Bool) throws -> Int32? {
         let rec = try m.store.record(id)
         let launch = try m.start(id, monitorCommand: monitorCommand(global), attach: attach)
-        guard attach else { try launch.waitStarted(); return nil }
+        guard attach else {
+            do { try launch.waitStarted() } catch ContainersError.runtime(let message) { try execFailure(message) }
+            return nil
+        }
         guard let first = launch.nextLine() else {
             throw ContainersError.runtime("the container's monitor exited early; see \(m.store.directory(id))/monitor.log")
         }
-        if first.hasPrefix("error: ") { throw ContainersError.runtime(String(first.dropFirst(7))) }
+        if first.hasPrefix("error: ") { try execFailure(String(first.dropFirst(7))) }
         let fd = try AttachClient.connect(m, id: id)
         if rec.tty { AttachClient.sendSize(fd) }
-        try launch.waitStarted()
+        do { try launch.waitStarted() } catch ContainersError.runtime(let message) { try execFailure(message) }
         let rt = try m.runtime(for: id)
         let code = AttachClient.run(socket: fd, tty: rec.tty, forwardStdin: stdin && rec.openStdin) { sig in
             try? rt.kill(id, signal: String(sig))

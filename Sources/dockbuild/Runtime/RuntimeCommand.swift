@@ -39,7 +39,10 @@ struct RuntimeGlobals: ParsableArguments {
     final class Recorded: @unchecked Sendable {
         private let lock = NSLock()
         private var value: RuntimeGlobals?
-        func set(_ v: RuntimeGlobals) { lock.lock(); value = v; lock.unlock() }
+        func set(_ v: RuntimeGlobals) {
+            lock.lock(); value = v; lock.unlock()
+            RuntimeLog.configure(path: v.log, format: v.logFormat)
+        }
         var root: String? { lock.lock(); defer { lock.unlock() }; return value?.root }
     }
 }
@@ -57,13 +60,17 @@ struct RuntimeVerbGlobals: ParsableArguments {
     @Flag(name: .customLong("systemd-cgroup"), help: .hidden) var systemdCgroup = false
     @Option(name: .long, help: .hidden) var rootless: String?
 
-    var runtime: Runtime { Runtime(root: root ?? RuntimeGlobals.beforeVerb.root ?? Runtime.defaultRoot) }
+    var runtime: Runtime {
+        RuntimeLog.configure(path: log, format: logFormat)
+        return Runtime(root: root ?? RuntimeGlobals.beforeVerb.root ?? Runtime.defaultRoot)
+    }
 }
 
-/// Wraps library errors so that ArgumentParser prints our message and exits 1.
-func runtimeFail(_ body: () throws -> Void) throws {
+/// Wraps library errors so that ArgumentParser prints our message (and logs it with --log)
+/// and exits `code` (1; runc's exec exits 255).
+func runtimeFail(code: Int32 = 1, _ body: () throws -> Void) throws {
     do { try body() } catch let e as RuntimeError {
-        FileHandle.standardError.write(Data("dockbuild runtime: \(e.message)\n".utf8))
-        throw ExitCode(1)
+        RuntimeLog.error(e.message)
+        throw ExitCode(code)
     }
 }

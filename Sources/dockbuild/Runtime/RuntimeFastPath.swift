@@ -13,6 +13,8 @@ enum RuntimeFastPath {
     struct Call {
         var verb: Verb
         var root: String?
+        var log: String?
+        var logFormat: String?
         var bundle = "."
         var consoleSocket: String?
         var pidFile: String?
@@ -29,7 +31,7 @@ enum RuntimeFastPath {
     /// `args` without the program name (and without `runtime` for the full CLI).
     static func parse(_ args: [String]) -> Call? {
         var i = 0
-        var root: String?
+        var root: String?, log: String?, logFormat: String?
         // runc's global flags, before or after the verb: true when taken, false when not
         // a global flag, nil when malformed.
         func global(_ name: String, _ inline: String?) -> Bool? {
@@ -43,6 +45,8 @@ enum RuntimeFastPath {
                     value = args[i]
                 }
                 if name == "--root" { root = value }
+                if name == "--log" { log = value }
+                if name == "--log-format" { logFormat = value }
                 return true
             default: return false
             }
@@ -107,11 +111,14 @@ enum RuntimeFastPath {
         let wanted = verb == .kill ? 1...2 : 1...1
         guard wanted.contains(call.positionals.count), !call.positionals[0].isEmpty else { return nil }
         call.root = root
+        call.log = log
+        call.logFormat = logFormat
         return call
     }
 
     /// Runs a parsed call; returns the process's exit code (1 with a message on stderr on error).
     static func execute(_ call: Call) -> Int32 {
+        RuntimeLog.configure(path: call.log, format: call.logFormat)
         let runtime = Runtime(root: call.root ?? Runtime.defaultRoot)
         let id = call.positionals[0]
         var options = CreateOptions(consoleSocket: call.consoleSocket, pidFile: call.pidFile,
@@ -131,16 +138,16 @@ enum RuntimeFastPath {
             case .kill:
                 let name = call.positionals.count > 1 ? call.positionals[1] : "SIGTERM"
                 guard let sig = Runtime.signalNumber(name) else {
-                    FileHandle.standardError.write(Data("dockbuild runtime: unknown signal \"\(name)\": give a name (TERM, SIGKILL, RTMIN+3) or a number (9)\n".utf8))
+                    RuntimeLog.error("unknown signal \"\(name)\": give a name (TERM, SIGKILL, RTMIN+3) or a number (9)")
                     return 1
                 }
                 try runtime.kill(id: id, signal: sig, all: call.all)
             }
         } catch let e as RuntimeError {
-            FileHandle.standardError.write(Data("dockbuild runtime: \(e.message)\n".utf8))
+            RuntimeLog.error(e.message)
             return 1
         } catch {
-            FileHandle.standardError.write(Data("dockbuild runtime: \(error)\n".utf8))
+            RuntimeLog.error("\(error)")
             return 1
         }
         return 0

@@ -25,12 +25,20 @@ struct RuntimeExec: ParsableCommand {
 
     func run() throws {
         var code: Int32 = 0
-        try runtimeFail {
+        // Like runc: an exec that fails (no such program, a bad process.json) exits 255.
+        try runtimeFail(code: 255) {
             let rt = globals.runtime
             var proc: RuntimeSpec.Process
             if let path = process {
-                let data: Data? = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path)
-                guard let data else { throw RuntimeError(.usage, "cannot read process file \(path)") }
+                // Read to the end through a handle, so that a pipe, /dev/stdin or a FIFO works like a file.
+                let data: Data
+                if path == "-" { data = FileHandle.standardInput.readDataToEndOfFile() } else {
+                    guard let h = FileHandle(forReadingAtPath: path) else {
+                        throw RuntimeError(.usage, "cannot read process file \(path): \(String(cString: strerror(errno)))")
+                    }
+                    defer { try? h.close() }
+                    data = h.readDataToEndOfFile()
+                }
                 do { proc = try JSONDecoder().decode(RuntimeSpec.Process.self, from: data) } catch {
                     throw RuntimeError(.invalidSpec, "\(path) is not a runtime-spec process: \(error)")
                 }

@@ -36,6 +36,8 @@ extension RuntimeVerbGlobals {
     func call(_ verb: RuntimeFastPath.Verb, id: String) -> RuntimeFastPath.Call {
         var c = RuntimeFastPath.Call(verb: verb)
         c.root = root ?? RuntimeGlobals.beforeVerb.root
+        c.log = log
+        c.logFormat = logFormat
         c.positionals = [id]
         return c
     }

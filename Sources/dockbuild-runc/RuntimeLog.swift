@@ -1,0 +1,1 @@
+../dockbuild/Runtime/RuntimeLog.swift
