@@ -18,6 +18,10 @@ public struct RegistryServerConfiguration: Sendable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var logFormat: LogFormat = .text
+    /// Connection cap and timeouts of the HTTP layer.
+    public var limits = HTTPServerLimits()
+    /// Seconds an upload session may sit idle before a restart or `registry gc` removes it.
+    public var uploadLifetime: TimeInterval = 3600
 
     public init(root: String) { self.root = root }
 }
@@ -57,11 +61,30 @@ public final class RegistryServer: @unchecked Sendable {
         } else if configuration.tlsCertificate != nil || configuration.tlsKey != nil {
             throw RegistryServerError.invalidConfiguration("TLS needs both --tls-cert and --tls-key")
         }
-        server = HTTPServer(handler: handler, idleTimeoutSeconds: 120, logger: logger, transportFactory: factory)
+        guard configuration.limits.maxConnections >= 1 else {
+            throw RegistryServerError.invalidConfiguration("the connection limit must be at least 1, not \(configuration.limits.maxConnections)")
+        }
+        guard configuration.limits.headerTimeout > 0, configuration.limits.idleTimeout > 0 else {
+            throw RegistryServerError.invalidConfiguration("header and idle timeouts must be more than 0 seconds")
+        }
+        guard configuration.uploadLifetime > 0 else {
+            throw RegistryServerError.invalidConfiguration("the upload lifetime must be more than 0 seconds")
+        }
+        server = HTTPServer(handler: handler, limits: configuration.limits, logger: logger, transportFactory: factory)
     }
 
-    /// Starts listening; returns at once, requests are served on background threads.
-    public func start() throws { try server.start(address: configuration.address) }
+    /// What `start` removed from an earlier, crashed process before it began to listen.
+    public private(set) var startupLeftovers = LeftoverReport()
+
+    /// Removes what a crashed predecessor left in the storage (`RegistryStore.removeLeftovers`),
+    /// then starts listening; returns at once, requests are served on background threads.
+    public func start() throws {
+        startupLeftovers = store.removeLeftovers(dryRun: false, uploadLifetime: configuration.uploadLifetime)
+        try server.start(address: configuration.address)
+    }
+
+    /// Connections being served now.
+    public var activeConnections: Int { server.activeConnections }
 
     /// The bound port (after `start`).
     public var port: Int { server.port }

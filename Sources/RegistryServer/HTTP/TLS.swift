@@ -50,7 +50,7 @@ final class TLSContext: @unchecked Sendable {
 
 final class TLSTransport: HTTPTransport {
     private let ssl: OpaquePointer
-    private let fd: Int32
+    let fd: Int32
     private var closed = false
 
     init(ssl: OpaquePointer, fd: Int32) {
@@ -64,6 +64,7 @@ final class TLSTransport: HTTPTransport {
         let err = SSL_get_error(ssl, n)
         ERR_clear_error()
         if err == SSL_ERROR_ZERO_RETURN { return 0 }
+        if err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE { throw HTTPError.timeout }
         throw HTTPError.io("TLS read", EIO)
     }
 
@@ -82,6 +83,7 @@ final class TLSTransport: HTTPTransport {
     func sendFile(fd: Int32, offset: Int64, length: Int64) throws -> Bool { false }
 
     func shutdown() { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+    func shutdownWrite() { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     func close() {
         guard !closed else { return }

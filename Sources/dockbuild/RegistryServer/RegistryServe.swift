@@ -53,8 +53,30 @@ struct RegistryServe: ParsableCommand {
     @Option(help: "Access log format: text, json or none.")
     var logFormat = "text"
 
-    @Option(help: "Optional JSON config file with any of: addr, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat. Flags win.")
+    @Option(help: "Connections served at once (each one thread); more are answered 503 and closed. Default 512.")
+    var maxConnections: Int?
+
+    @Option(help: "Seconds a client has to send a request head; slower ones get 408 and are closed. Default 30.")
+    var headerTimeout: Double?
+
+    @Option(help: "Seconds of silence allowed between keep-alive requests and inside a body. Default 120.")
+    var idleTimeout: Double?
+
+    @Option(help: "Seconds an upload session may sit idle before a restart (or `registry gc`) removes it. Default 3600.")
+    var uploadLifetime: Double?
+
+    @Option(help: "Optional JSON config file with any of: addr, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat, maxConnections, headerTimeout, idleTimeout, uploadLifetime. Flags win.")
     var config: String?
+
+    /// A number from a flag, else from the config file, else the default; refuses wrong types.
+    private func number(_ flag: Double?, _ key: String, _ file: [String: Any], default value: Double) throws -> Double {
+        if let flag { return flag }
+        guard let raw = file[key] else { return value }
+        guard let n = raw as? NSNumber, !(raw is Bool) else {
+            throw ValidationError("config file \(config ?? ""): \(key) must be a number")
+        }
+        return n.doubleValue
+    }
 
     func run() throws {
         var file: [String: Any] = [:]
@@ -85,6 +107,18 @@ struct RegistryServe: ParsableCommand {
             throw ValidationError("--log-format must be text, json or none, not \(format)")
         }
         cfg.logFormat = lf
+        let maxConn = try number(maxConnections.map(Double.init), "maxConnections", file, default: Double(HTTPServerLimits().maxConnections))
+        guard maxConn >= 1, maxConn <= 1_000_000, maxConn == maxConn.rounded() else {
+            throw ValidationError("--max-connections must be a whole number from 1 to 1000000, not \(maxConn)")
+        }
+        cfg.limits.maxConnections = Int(maxConn)
+        cfg.limits.headerTimeout = try number(headerTimeout, "headerTimeout", file, default: cfg.limits.headerTimeout)
+        cfg.limits.idleTimeout = try number(idleTimeout, "idleTimeout", file, default: cfg.limits.idleTimeout)
+        cfg.uploadLifetime = try number(uploadLifetime, "uploadLifetime", file, default: cfg.uploadLifetime)
+        for (name, v) in [("--header-timeout", cfg.limits.headerTimeout), ("--idle-timeout", cfg.limits.idleTimeout), ("--upload-lifetime", cfg.uploadLifetime)]
+        where !(v > 0 && v <= 1e7) {
+            throw ValidationError("\(name) must be a number of seconds above 0, not \(v)")
+        }
         let server: RegistryServer
         do {
             server = try RegistryServer(configuration: cfg)
@@ -96,6 +130,11 @@ struct RegistryServe: ParsableCommand {
         let host = cfg.address.split(separator: ":").dropLast().joined(separator: ":")
         let line = "dockbuild registry listening on \(scheme)://\(host.isEmpty ? "0.0.0.0" : host):\(server.port) storage=\(storage)\(cfg.readOnly ? " read-only" : "")\(cfg.htpasswd != nil ? (cfg.tokenAuth ? " auth=token" : " auth=basic") : "")\n"
         FileHandle.standardError.write(Data(line.utf8))
+        let left = server.startupLeftovers
+        if !left.isEmpty {
+            let text = "removed crash leftovers: \(left.temporaries.count) temporary files, \(left.orphanedUploads.count) interrupted monolithic uploads, \(left.staleUploads.count) upload sessions idle over \(Int(cfg.uploadLifetime)) s\n"
+            FileHandle.standardError.write(Data(text.utf8))
+        }
         // Serve until SIGINT/SIGTERM.
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
