@@ -172,6 +172,18 @@ final class HTTPConnection {
         }
     }
 
+    /// Consumes exactly CR LF (the end of a chunk's data) or refuses the request.
+    func expectCRLF() throws {
+        while buffered < 2 {
+            if try fill() == 0 { throw HTTPError.closed }
+        }
+        let bytes = buffer.assumingMemoryBound(to: UInt8.self)
+        guard bytes[start] == 0x0D, bytes[start + 1] == 0x0A else {
+            throw HTTPError.rejected(status: 400, reason: "chunk data not followed by CRLF")
+        }
+        start += 2
+    }
+
     /// Reads the next request head; nil when the peer closed, or stayed silent past the
     /// deadline, before its first byte. `headerTimeout` counts from that first byte; the
     /// caller's `deadline` (if any) bounds the wait for it.
@@ -328,9 +340,7 @@ public final class HTTPRequestBody: @unchecked Sendable {
         chunkRemaining -= Int64(n)
         bytesRead += Int64(n)
         if chunkRemaining == 0 {
-            guard try connection.readLine(limit: 0).isEmpty else {
-                throw HTTPError.rejected(status: 400, reason: "chunk data not followed by CRLF")
-            }
+            try connection.expectCRLF()
         }
         return n
     }

@@ -310,7 +310,12 @@ public final class HTTPServer: @unchecked Sendable {
             if let logger {
                 logger(request, response, context, Double(HTTPConnection.now() - started) / 1e9)
             }
-            if !ok || !keepAlive { return }
+            if !ok { return }
+            if !keepAlive {
+                // Input may remain (a refused or broken body): drop it before closing.
+                if !request.body.finished { connection.lingeringClose() }
+                return
+            }
         }
     }
 

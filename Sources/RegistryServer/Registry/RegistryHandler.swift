@@ -158,6 +158,8 @@ public struct RegistryHandler: HTTPHandler {
             return RegistryHandler.error(e)
         } catch HTTPError.bodyTooLarge {
             return RegistryHandler.error(DistributionError(413, .manifestInvalid, "manifest is larger than \(store.maxManifestBytes) bytes"))
+        } catch HTTPError.rejected(let status, let reason) {
+            return RegistryHandler.error(DistributionError(status, .blobUploadInvalid, "request body framing: \(reason)"))
         } catch let e as HTTPError {
             return RegistryHandler.error(DistributionError(400, .blobUploadInvalid, "request body could not be read", detail: "\(e)"))
         } catch {

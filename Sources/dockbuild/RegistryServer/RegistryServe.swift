@@ -2,6 +2,10 @@ import ArgumentParser
 import Foundation
 import RegistryServer
 
+/// Write end of the pipe the SIGINT/SIGTERM handler of `registry serve` writes to; set once
+/// before the handler is installed, read only by the handler.
+nonisolated(unsafe) private var registryServeStopFD: Int32 = -1
+
 /// `dockbuild registry serve`: an OCI distribution-spec v1.1 registry in the foreground.
 struct RegistryServe: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -72,7 +76,7 @@ struct RegistryServe: ParsableCommand {
     private func number(_ flag: Double?, _ key: String, _ file: [String: Any], default value: Double) throws -> Double {
         if let flag { return flag }
         guard let raw = file[key] else { return value }
-        guard let n = raw as? NSNumber, !(raw is Bool) else {
+        guard let n = raw as? NSNumber else {
             throw ValidationError("config file \(config ?? ""): \(key) must be a number")
         }
         return n.doubleValue
@@ -119,6 +123,19 @@ struct RegistryServe: ParsableCommand {
         where !(v > 0 && v <= 1e7) {
             throw ValidationError("\(name) must be a number of seconds above 0, not \(v)")
         }
+        // Arm SIGINT/SIGTERM before anyone can learn the port: a signal sent right after the
+        // listening line must stop the server. sigaction installs at once (a dispatch source
+        // arms asynchronously); the handler only writes a byte to a pipe.
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw ValidationError("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        registryServeStopFD = fds[1]
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in
+            var byte: UInt8 = 1
+            _ = write(registryServeStopFD, &byte, 1)
+        }
+        for sig in [SIGINT, SIGTERM] { sigaction(sig, &action, nil) }
         let server: RegistryServer
         do {
             server = try RegistryServer(configuration: cfg)
@@ -136,18 +153,8 @@ struct RegistryServe: ParsableCommand {
             FileHandle.standardError.write(Data(text.utf8))
         }
         // Serve until SIGINT/SIGTERM.
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let group = DispatchGroup()
-        group.enter()
-        let sources = [SIGINT, SIGTERM].map { sig in
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { group.leave() }
-            s.resume()
-            return s
-        }
-        group.wait()
-        sources.forEach { $0.cancel() }
+        var byte: UInt8 = 0
+        while read(fds[0], &byte, 1) < 0 && errno == EINTR {}
         server.stop()
     }
 }
