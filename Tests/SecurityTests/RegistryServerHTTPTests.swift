@@ -13,10 +13,10 @@ final class RSHServer: @unchecked Sendable {
     private let stderr = Pipe()
     private let log = RSHLog()
 
-    init(storage: String, _ extra: [String] = []) throws {
+    init(storage: String, _ extra: [String] = [], logFormat: String = "none") throws {
         self.storage = storage
         process.executableURL = URL(fileURLWithPath: Sec.binary)
-        process.arguments = ["registry", "serve", "--addr", "127.0.0.1:0", "--storage", storage, "--log-format", "none"] + extra
+        process.arguments = ["registry", "serve", "--addr", "127.0.0.1:0", "--storage", storage, "--log-format", logFormat] + extra
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
@@ -409,6 +409,27 @@ struct RegistryServerLimitTests {
         let ninth = try RSHConn(port: server.port)
         #expect(ninth.readToEnd(timeout: 3).status == 503)
         _ = conns
+    }
+
+    /// Refusals reach the access log, so an operator sees the attack.
+    @Test func refusalsAreLogged() throws {
+        let dir = try RSH.storage("log")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try RSHServer(storage: dir, ["--max-connections", "1"], logFormat: "json")
+        defer { server.stop() }
+        let bad = try RSHConn(port: server.port)
+        bad.send("POST /v2/smug/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        #expect(bad.readToEnd().status == 400)
+        let holder = try RSHConn(port: server.port)
+        usleep(200_000)
+        let over = try RSHConn(port: server.port)
+        #expect(over.readToEnd().status == 503)
+        _ = holder
+        #expect(Sec.eventually(3) {
+            let lines = server.stderrText.split(separator: "\n").filter { $0.hasPrefix("{") }
+            return lines.contains { $0.contains(#""status":400"#) && $0.contains(#""method":"POST""#) }
+                && lines.contains { $0.contains(#""status":503"#) }
+        }, "\(server.stderrText)")
     }
 
     @Test func invalidLimitsAreRefusedAtStart() throws {

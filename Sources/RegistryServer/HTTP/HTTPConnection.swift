@@ -167,7 +167,8 @@ final class HTTPConnection {
                 }
                 i += 1
             }
-            scanned = end - start
+            // Rescan a trailing CR once the next byte is in.
+            scanned = max(0, end - start - 1)
             if try fill() == 0 { throw HTTPError.closed }
         }
     }

@@ -215,6 +215,8 @@ public final class HTTPServer: @unchecked Sendable {
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             if full {
                 refuseBusy(client)
+                let context = HTTPRequestContext(remoteAddress: HTTPServer.describe(ss), isTLS: transportFactory != nil)
+                logRefusal(nil, HTTPResponse(status: 503), context, started: HTTPConnection.now())
                 continue
             }
             var one: Int32 = 1
@@ -283,19 +285,19 @@ public final class HTTPServer: @unchecked Sendable {
         // The first request must arrive within the header timeout of the accept.
         connection.deadline = accepted + UInt64(max(0, limits.headerTimeout) * 1e9)
         while true {
-            let head: HTTPRequestHead
-            let started: UInt64
+            var head: HTTPRequestHead?
+            let started = HTTPConnection.now()
             let request: HTTPRequest
             do {
                 guard let h = try connection.readRequestHead(headerTimeout: limits.headerTimeout) else { return }
                 head = h
-                started = HTTPConnection.now()
-                request = try makeRequest(head, connection: connection)
+                request = try makeRequest(h, connection: connection)
             } catch HTTPError.rejected(let status, let reason) {
-                refuse(status, reason, on: connection)
+                refuse(status, reason, head: head, on: connection, context: context, started: started)
                 return
             } catch HTTPError.timeout {
-                refuse(408, "the request head did not arrive within \(limits.headerTimeout) seconds", on: connection)
+                refuse(408, "the request head did not arrive within \(limits.headerTimeout) seconds", head: head,
+                       on: connection, context: context, started: started)
                 return
             } catch {
                 return
@@ -321,11 +323,21 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Answers a request the server will not parse further, then closes the connection: after
     /// a framing error nothing that follows on it can be trusted to start a request.
-    private func refuse(_ status: Int, _ reason: String, on connection: HTTPConnection) {
+    private func refuse(_ status: Int, _ reason: String, head: HTTPRequestHead?, on connection: HTTPConnection,
+                        context: HTTPRequestContext, started: UInt64) {
         let body = Array("\(HTTPResponse.reason(status)): \(reason)\n".utf8)
         let response = HTTPResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: .bytes(body))
         _ = try? send(response, on: connection, keepAlive: false, isHead: false)
+        logRefusal(head, response, context, started: started)
         connection.lingeringClose()
+    }
+
+    /// An access-log line for a request no handler saw ("-" for what was never parsed).
+    private func logRefusal(_ head: HTTPRequestHead?, _ response: HTTPResponse, _ context: HTTPRequestContext, started: UInt64) {
+        guard let logger else { return }
+        let request = HTTPRequest(method: head?.method ?? "-", path: head?.target ?? "-", rawQuery: "",
+                                  version: head?.version ?? "-", headers: head?.headers ?? [], body: .empty)
+        logger(request, response, context, Double(HTTPConnection.now() - started) / 1e9)
     }
 
     private func makeRequest(_ head: HTTPRequestHead, connection: HTTPConnection) throws -> HTTPRequest {
