@@ -57,7 +57,7 @@ public final class RegistryServer: @unchecked Sendable {
         var factory: TransportFactory?
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
             let tls = try TLSContext(certificate: cert, key: key)
-            factory = { fd in try tls.accept(fd) }
+            factory = { fd, deadline in try tls.accept(fd, deadline: deadline) }
         } else if configuration.tlsCertificate != nil || configuration.tlsKey != nil {
             throw RegistryServerError.invalidConfiguration("TLS needs both --tls-cert and --tls-key")
         }

@@ -382,6 +382,33 @@ struct RegistryServerLimitTests {
         #expect(reply.closed)
     }
 
+    /// The same trickle during the TLS handshake: one deadline for the whole handshake, not
+    /// a timeout per `recv` that every byte restarts.
+    @Test(.enabled(if: Sec.which("openssl") != nil)) func tlsHandshakeTrickleIsClosedAfterTheHeaderTimeout() throws {
+        let dir = try RSH.storage("tls")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cert = dir + "/cert.pem", key = dir + "/key.pem"
+        let gen = try Sec.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                               "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"])
+        #expect(gen.status == 0, "openssl: \(gen.err)")
+        let server = try RSHServer(storage: dir + "/storage", ["--tls-cert", cert, "--tls-key", key,
+                                                             "--header-timeout", "2", "--idle-timeout", "60"])
+        defer { server.stop() }
+        let c = try RSHConn(port: server.port)
+        let start = Date()
+        // A TLS record header announcing a 512-byte handshake message, then one byte at a time.
+        c.send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        var closedAfter: Double?
+        for _ in 0..<60 {
+            if !c.send([0x00]) { closedAfter = Date().timeIntervalSince(start); break }
+            var pfd = pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 250) > 0 { closedAfter = Date().timeIntervalSince(start); break }
+        }
+        #expect(c.readToEnd(timeout: 3).closed)
+        let elapsed = try #require(closedAfter, "a handshake trickled byte by byte held the connection for 15 s")
+        #expect(elapsed >= 1.5 && elapsed < 5, "closed after \(elapsed) s with a 2 s header timeout")
+    }
+
     @Test func silentAndIdleConnectionsAreClosed() throws {
         let dir = try RSH.storage("idle")
         defer { try? FileManager.default.removeItem(atPath: dir) }

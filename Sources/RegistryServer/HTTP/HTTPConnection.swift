@@ -11,6 +11,8 @@ protocol HTTPTransport: AnyObject {
     /// Sends a file region; returns false when the transport cannot (TLS), so the caller copies.
     func sendFile(fd: Int32, offset: Int64, length: Int64) throws -> Bool
     func shutdown()
+    /// Bounds how long the next reads may wait.
+    func setReadTimeout(microseconds: Int)
     /// Half-closes: no more bytes go out, reading still works.
     func shutdownWrite()
     func close()
@@ -68,6 +70,12 @@ final class PlainTransport: HTTPTransport {
         return true
     }
 
+    /// SO_RCVTIMEO: each `recv` returns what arrived, so the caller re-arms with what is left.
+    func setReadTimeout(microseconds: Int) {
+        var tv = timeval(tv_sec: microseconds / 1_000_000, tv_usec: microseconds % 1_000_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     func shutdown() { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
     func shutdownWrite() { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
     func close() { _ = Glibc.close(fd) }
@@ -113,8 +121,7 @@ final class HTTPConnection {
         }
         let micros = max(1000, Int(seconds * 1e6))
         guard micros != armedMicros else { return }
-        var tv = timeval(tv_sec: micros / 1_000_000, tv_usec: Int(micros % 1_000_000))
-        setsockopt(transport.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        transport.setReadTimeout(microseconds: micros)
         armedMicros = micros
     }
 

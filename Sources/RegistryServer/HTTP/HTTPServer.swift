@@ -16,8 +16,9 @@ public protocol HTTPHandler: Sendable {
 /// Called once per finished exchange, for the access log.
 public typealias HTTPAccessLogger = @Sendable (_ request: HTTPRequest, _ response: HTTPResponse, _ context: HTTPRequestContext, _ seconds: Double) -> Void
 
-/// Wraps accepted sockets (TLS); plain TCP when nil.
-typealias TransportFactory = @Sendable (Int32) throws -> any HTTPTransport
+/// Wraps accepted sockets (TLS), finishing any handshake by the deadline (uptime
+/// nanoseconds); plain TCP when nil.
+typealias TransportFactory = @Sendable (_ fd: Int32, _ deadline: UInt64) throws -> any HTTPTransport
 
 /// What one server lets its clients hold: connections (each one thread) and time.
 public struct HTTPServerLimits: Sendable, Equatable {
@@ -221,10 +222,6 @@ public final class HTTPServer: @unchecked Sendable {
             }
             var one: Int32 = 1
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            // The TLS handshake is part of the request head: it gets the header timeout.
-            let handshake = max(0.001, min(limits.headerTimeout, limits.idleTimeout))
-            var rtv = timeval(tv_sec: Int(handshake), tv_usec: Int((handshake - handshake.rounded(.down)) * 1e6))
-            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &rtv, socklen_t(MemoryLayout<timeval>.size))
             let idle = max(1, limits.idleTimeout)
             var stv = timeval(tv_sec: Int(idle), tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &stv, socklen_t(MemoryLayout<timeval>.size))
@@ -263,7 +260,9 @@ public final class HTTPServer: @unchecked Sendable {
     private func serve(_ fd: Int32, remote: String, accepted: UInt64) {
         let transport: any HTTPTransport
         do {
-            transport = try transportFactory?(fd) ?? PlainTransport(fd: fd)
+            // The TLS handshake is part of the first request head: same deadline.
+            let deadline = accepted + UInt64(max(0, limits.headerTimeout) * 1e9)
+            transport = try transportFactory?(fd, deadline) ?? PlainTransport(fd: fd)
         } catch {
             Glibc.close(fd)
             return
