@@ -396,8 +396,9 @@ struct RegistryServerLimitTests {
         defer { server.stop() }
         let c = try RSHConn(port: server.port)
         let start = Date()
-        // A TLS record header announcing a 512-byte handshake message, then one byte at a time.
-        c.send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        // A TLS record of 512 bytes holding a ClientHello of 508 (OpenSSL waits for all of
+        // it before parsing), then its body one byte at a time.
+        c.send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xFC, 0x03, 0x03])
         var closedAfter: Double?
         for _ in 0..<60 {
             if !c.send([0x00]) { closedAfter = Date().timeIntervalSince(start); break }
