@@ -75,12 +75,29 @@ public final class RegistryServer: @unchecked Sendable {
 
     /// What `start` removed from an earlier, crashed process before it began to listen.
     public private(set) var startupLeftovers = LeftoverReport()
+    private let sweeper = NSCondition()
+    private var stopped = false
 
     /// Removes what a crashed predecessor left in the storage (`RegistryStore.removeLeftovers`),
     /// then starts listening; returns at once, requests are served on background threads.
+    /// While it runs, upload sessions idle past `uploadLifetime` are removed every half
+    /// lifetime (at least every second, at most every hour).
     public func start() throws {
         startupLeftovers = store.removeLeftovers(dryRun: false, uploadLifetime: configuration.uploadLifetime)
         try server.start(address: configuration.address)
+        let interval = min(3600, max(1, configuration.uploadLifetime / 2))
+        let thread = Thread { [self] in
+            sweeper.lock()
+            defer { sweeper.unlock() }
+            while !stopped {
+                if sweeper.wait(until: Date().addingTimeInterval(interval)) || stopped { continue }
+                sweeper.unlock()
+                _ = store.removeDeadUploads(dryRun: false, uploadLifetime: configuration.uploadLifetime)
+                sweeper.lock()
+            }
+        }
+        thread.name = "registry-upload-sweeper"
+        thread.start()
     }
 
     /// Connections being served now.
@@ -89,7 +106,13 @@ public final class RegistryServer: @unchecked Sendable {
     /// The bound port (after `start`).
     public var port: Int { server.port }
 
-    public func stop() { server.stop() }
+    public func stop() {
+        sweeper.lock()
+        stopped = true
+        sweeper.broadcast()
+        sweeper.unlock()
+        server.stop()
+    }
 
     static func log(_ format: RegistryServerConfiguration.LogFormat, _ request: HTTPRequest, _ response: HTTPResponse,
                     _ context: HTTPRequestContext, _ seconds: Double) {

@@ -583,6 +583,32 @@ struct RegistryServerLeftoverTests {
         #expect(fm.fileExists(atPath: "\(tags)/v3.tmp-\(live)-1234abcd"))
     }
 
+    /// A running server drops sessions left idle past their lifetime, and keeps one in use.
+    @Test func idleSessionsGoWhileTheServerRuns() throws {
+        let dir = try RSH.storage("sweep")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try RSHServer(storage: dir, ["--upload-lifetime", "2"])
+        defer { server.stop() }
+        var locations: [String] = []
+        for _ in 0..<2 {
+            let c = try RSHConn(port: server.port)
+            c.send("POST /v2/s/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            let reply = c.readToEnd()
+            let line = reply.text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") } ?? ""
+            locations.append(line.dropFirst("location:".count).trimmingCharacters(in: .whitespaces))
+        }
+        #expect(RSH.uploads(dir).count == 2)
+        // Keep the second one busy with a byte every half second for five seconds.
+        let busy = try RSHConn(port: server.port)
+        for i in 0..<10 {
+            busy.send("PATCH \(locations[1]) HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Range: \(i)-\(i)\r\nContent-Length: 1\r\n\r\nx")
+            #expect(busy.readUntil("\r\n\r\n").hasPrefix("HTTP/1.1 202"))
+            usleep(500_000)
+        }
+        let kept = String(locations[1].split(separator: "/").last ?? "")
+        #expect(RSH.uploads(dir) == [kept], "after 5 s with a 2 s lifetime: \(RSH.uploads(dir))")
+    }
+
     @Test func sessionsIdlePastTheirLifetimeGoOnStart() throws {
         let dir = try RSH.storage("stale")
         defer { try? FileManager.default.removeItem(atPath: dir) }

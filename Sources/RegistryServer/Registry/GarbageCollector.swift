@@ -79,8 +79,15 @@ extension RegistryStore {
     /// resumable across restarts until their lifetime is over. Unstamped temporaries (from
     /// older versions) count as dead after the same lifetime.
     public func removeLeftovers(dryRun: Bool, uploadLifetime: TimeInterval) -> LeftoverReport {
-        var report = LeftoverReport()
+        var report = removeDeadUploads(dryRun: dryRun, uploadLifetime: uploadLifetime)
         report.temporaries = driver.removeLeftovers(dryRun: dryRun, unstampedAge: uploadLifetime)
+        return report
+    }
+
+    /// The upload part of `removeLeftovers`, cheap enough to run periodically: only
+    /// `_uploads` is read, never the whole tree.
+    public func removeDeadUploads(dryRun: Bool, uploadLifetime: TimeInterval) -> LeftoverReport {
+        var report = LeftoverReport()
         let cutoff = Date().addingTimeInterval(-uploadLifetime)
         for id in driver.list("_uploads") {
             let dir = RegistryStore.uploadDir(id)

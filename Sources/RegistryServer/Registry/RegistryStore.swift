@@ -25,6 +25,8 @@ public final class RegistryStore: @unchecked Sendable {
     public let driver: any StorageDriver
     /// Largest manifest accepted (the spec asks registries to take at least 4 MiB).
     public var maxManifestBytes = 4 * 1024 * 1024
+    /// Upload sessions hashed while they stream (the rest hash their file at commit).
+    static let maxStreamingHashes = 4096
 
     let lock = NSLock()
     var hashes: [String: UploadHash] = [:]
@@ -132,7 +134,11 @@ public final class RegistryStore: @unchecked Sendable {
         r.close()
         let w = try driver.writer(RegistryStore.uploadDir(id) + "/data")
         w.close()
-        lock.lock(); hashes[id] = UploadHash(); lock.unlock()
+        // Sessions hash as they stream; past the cap a session is hashed from its file at
+        // commit instead, so opening sessions without end cannot grow memory without end.
+        lock.lock()
+        if hashes.count < RegistryStore.maxStreamingHashes { hashes[id] = UploadHash() }
+        lock.unlock()
         return id
     }
 
