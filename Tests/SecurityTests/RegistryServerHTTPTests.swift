@@ -410,6 +410,30 @@ struct RegistryServerLimitTests {
         #expect(elapsed >= 1.5 && elapsed < 5, "closed after \(elapsed) s with a 2 s header timeout")
     }
 
+    /// Slow read: a client that asks for a large blob and stops reading is dropped after the
+    /// idle timeout instead of holding its thread for as long as it likes.
+    @Test func aClientThatStopsReadingIsDropped() throws {
+        let dir = try RSH.storage("slowread")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try RSHServer(storage: dir, ["--idle-timeout", "2"])
+        defer { server.stop() }
+        let blob = [UInt8](repeating: 0x5A, count: 64 << 20)
+        let d = try RSH.sha256(blob)
+        let push = try RSHConn(port: server.port)
+        push.send("POST /v2/slow/blobs/uploads/?digest=\(d) HTTP/1.1\r\nHost: x\r\nContent-Length: \(blob.count)\r\nConnection: close\r\n\r\n")
+        push.send(blob)
+        #expect(push.readToEnd(timeout: 20).status == 201)
+        let c = try RSHConn(port: server.port)
+        var small: Int32 = 16 * 1024
+        setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        c.send("GET /v2/slow/blobs/\(d) HTTP/1.1\r\nHost: x\r\n\r\n")
+        // Read nothing for longer than the idle timeout, then everything that is left.
+        sleep(6)
+        let reply = c.readToEnd(timeout: 10)
+        #expect(reply.closed, "the server still held the connection of a client that stopped reading")
+        #expect(reply.text.utf8.count < blob.count, "the whole blob arrived after a 6 s stall with a 2 s idle timeout")
+    }
+
     @Test func silentAndIdleConnectionsAreClosed() throws {
         let dir = try RSH.storage("idle")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -55,13 +55,30 @@ final class PlainTransport: HTTPTransport {
         }
     }
 
+    /// `sendfile(2)` does not honour SO_SNDTIMEO, so the socket is non-blocking meanwhile and
+    /// each wait for room is a `poll` of at most the send timeout: a client that stops reading
+    /// gets its connection closed instead of holding the thread.
     func sendFile(fd file: Int32, offset: Int64, length: Int64) throws -> Bool {
+        var tv = timeval()
+        var len = socklen_t(MemoryLayout<timeval>.size)
+        getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len)
+        let waitMillis = tv.tv_sec > 0 || tv.tv_usec > 0 ? Int32(min(Int(Int32.max), tv.tv_sec * 1000 + tv.tv_usec / 1000)) : Int32(-1)
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        defer { _ = fcntl(fd, F_SETFL, flags) }
         var off = off_t(offset)
         var left = length
         while left > 0 {
             let n = Glibc.sendfile(fd, file, &off, Int(min(left, 1 << 30)))
             if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    let r = poll(&pfd, 1, waitMillis)
+                    if r == 0 { throw HTTPError.timeout }
+                    if r < 0 && errno != EINTR { throw HTTPError.io("poll", errno) }
+                    continue
+                }
                 throw HTTPError.io("sendfile", errno)
             }
             if n == 0 { throw HTTPError.io("sendfile: file shorter than announced", EIO) }
