@@ -18,6 +18,10 @@ public struct RegistryServerConfiguration: Sendable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var logFormat: LogFormat = .text
+    /// Connection cap and timeouts of the HTTP layer.
+    public var limits = HTTPServerLimits()
+    /// Seconds an upload session may sit idle before a restart or `registry gc` removes it.
+    public var uploadLifetime: TimeInterval = 3600
 
     public init(root: String) { self.root = root }
 }
@@ -53,20 +57,62 @@ public final class RegistryServer: @unchecked Sendable {
         var factory: TransportFactory?
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
             let tls = try TLSContext(certificate: cert, key: key)
-            factory = { fd in try tls.accept(fd) }
+            factory = { fd, deadline in try tls.accept(fd, deadline: deadline) }
         } else if configuration.tlsCertificate != nil || configuration.tlsKey != nil {
             throw RegistryServerError.invalidConfiguration("TLS needs both --tls-cert and --tls-key")
         }
-        server = HTTPServer(handler: handler, idleTimeoutSeconds: 120, logger: logger, transportFactory: factory)
+        guard configuration.limits.maxConnections >= 1 else {
+            throw RegistryServerError.invalidConfiguration("the connection limit must be at least 1, not \(configuration.limits.maxConnections)")
+        }
+        guard configuration.limits.headerTimeout > 0, configuration.limits.idleTimeout > 0 else {
+            throw RegistryServerError.invalidConfiguration("header and idle timeouts must be more than 0 seconds")
+        }
+        guard configuration.uploadLifetime > 0 else {
+            throw RegistryServerError.invalidConfiguration("the upload lifetime must be more than 0 seconds")
+        }
+        server = HTTPServer(handler: handler, limits: configuration.limits, logger: logger, transportFactory: factory)
     }
 
-    /// Starts listening; returns at once, requests are served on background threads.
-    public func start() throws { try server.start(address: configuration.address) }
+    /// What `start` removed from an earlier, crashed process before it began to listen.
+    public private(set) var startupLeftovers = LeftoverReport()
+    private let sweeper = NSCondition()
+    private var stopped = false
+
+    /// Removes what a crashed predecessor left in the storage (`RegistryStore.removeLeftovers`),
+    /// then starts listening; returns at once, requests are served on background threads.
+    /// While it runs, upload sessions idle past `uploadLifetime` are removed every half
+    /// lifetime (at least every second, at most every hour).
+    public func start() throws {
+        startupLeftovers = store.removeLeftovers(dryRun: false, uploadLifetime: configuration.uploadLifetime)
+        try server.start(address: configuration.address)
+        let interval = min(3600, max(1, configuration.uploadLifetime / 2))
+        let thread = Thread { [self] in
+            sweeper.lock()
+            defer { sweeper.unlock() }
+            while !stopped {
+                if sweeper.wait(until: Date().addingTimeInterval(interval)) || stopped { continue }
+                sweeper.unlock()
+                _ = store.removeDeadUploads(dryRun: false, uploadLifetime: configuration.uploadLifetime)
+                sweeper.lock()
+            }
+        }
+        thread.name = "registry-upload-sweeper"
+        thread.start()
+    }
+
+    /// Connections being served now.
+    public var activeConnections: Int { server.activeConnections }
 
     /// The bound port (after `start`).
     public var port: Int { server.port }
 
-    public func stop() { server.stop() }
+    public func stop() {
+        sweeper.lock()
+        stopped = true
+        sweeper.broadcast()
+        sweeper.unlock()
+        server.stop()
+    }
 
     static func log(_ format: RegistryServerConfiguration.LogFormat, _ request: HTTPRequest, _ response: HTTPResponse,
                     _ context: HTTPRequestContext, _ seconds: Double) {

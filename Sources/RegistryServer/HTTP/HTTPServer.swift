@@ -16,12 +16,33 @@ public protocol HTTPHandler: Sendable {
 /// Called once per finished exchange, for the access log.
 public typealias HTTPAccessLogger = @Sendable (_ request: HTTPRequest, _ response: HTTPResponse, _ context: HTTPRequestContext, _ seconds: Double) -> Void
 
-/// Wraps accepted sockets (TLS); plain TCP when nil.
-typealias TransportFactory = @Sendable (Int32) throws -> any HTTPTransport
+/// Wraps accepted sockets (TLS), finishing any handshake by the deadline (uptime
+/// nanoseconds); plain TCP when nil.
+typealias TransportFactory = @Sendable (_ fd: Int32, _ deadline: UInt64) throws -> any HTTPTransport
 
-/// A small HTTP/1.1 server on POSIX sockets: one accept thread and one thread per connection,
-/// keep-alive, chunked and Content-Length bodies, `Expect: 100-continue`, and `sendfile(2)`
-/// for file bodies. Chosen over an event-loop framework for build time and for zero-copy blobs.
+/// What one server lets its clients hold: connections (each one thread) and time.
+public struct HTTPServerLimits: Sendable, Equatable {
+    /// Connections served at once; one more is answered 503 and closed at once.
+    public var maxConnections = 512
+    /// Seconds a client has to send a whole request head, counted from its first byte (from
+    /// the accept for a connection's first request); past it the server answers 408 and closes.
+    public var headerTimeout: Double = 30
+    /// Seconds of silence allowed on a read: between keep-alive requests and inside a body.
+    public var idleTimeout: Double = 120
+
+    public init(maxConnections: Int = 512, headerTimeout: Double = 30, idleTimeout: Double = 120) {
+        self.maxConnections = maxConnections
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
+    }
+}
+
+/// A small HTTP/1.1 server on POSIX sockets: one accept thread and one thread per connection
+/// (at most `limits.maxConnections`), keep-alive, chunked and Content-Length bodies,
+/// `Expect: 100-continue`, and `sendfile(2)` for file bodies. Chosen over an event-loop
+/// framework for build time and for zero-copy blobs. Request heads are parsed strictly
+/// (RFC 9112): anything a second parser could read differently is refused and the
+/// connection closed, so no request can be smuggled behind another.
 public final class HTTPServer: @unchecked Sendable {
     private let handler: any HTTPHandler
     private let logger: HTTPAccessLogger?
@@ -31,25 +52,33 @@ public final class HTTPServer: @unchecked Sendable {
     private var connections: [ObjectIdentifier: any HTTPTransport] = [:]
     private var stopping = false
     private var acceptThread: Thread?
-    private let idleTimeoutSeconds: Int
+    private var active = 0
+    private var refusedTotal = 0
+    let limits: HTTPServerLimits
     /// The port actually bound (useful with port 0).
     public private(set) var port: Int = 0
     /// The host part the server was bound to.
     public private(set) var host: String = ""
 
-    public init(handler: any HTTPHandler, idleTimeoutSeconds: Int = 120, logger: HTTPAccessLogger? = nil) {
+    public init(handler: any HTTPHandler, limits: HTTPServerLimits = HTTPServerLimits(), logger: HTTPAccessLogger? = nil) {
         self.handler = handler
         self.logger = logger
         self.transportFactory = nil
-        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.limits = limits
     }
 
-    init(handler: any HTTPHandler, idleTimeoutSeconds: Int, logger: HTTPAccessLogger?, transportFactory: TransportFactory?) {
+    init(handler: any HTTPHandler, limits: HTTPServerLimits, logger: HTTPAccessLogger?, transportFactory: TransportFactory?) {
         self.handler = handler
         self.logger = logger
         self.transportFactory = transportFactory
-        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.limits = limits
     }
+
+    /// Connections being served now.
+    public var activeConnections: Int { lock.lock(); defer { lock.unlock() }; return active }
+
+    /// Connections refused with 503 since start because `maxConnections` were open.
+    public var refusedConnections: Int { lock.lock(); defer { lock.unlock() }; return refusedTotal }
 
     /// Splits `host:port`, `[v6]:port` or `:port`.
     static func splitAddress(_ address: String) throws -> (String, Int) {
@@ -180,25 +209,60 @@ public final class HTTPServer: @unchecked Sendable {
             }
             lock.lock()
             let stop = stopping
+            let full = active >= limits.maxConnections
+            if full { refusedTotal += 1 } else if !stop { active += 1 }
             lock.unlock()
             if stop { Glibc.close(client); return }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            if full {
+                refuseBusy(client)
+                let context = HTTPRequestContext(remoteAddress: HTTPServer.describe(ss), isTLS: transportFactory != nil)
+                logRefusal(nil, HTTPResponse(status: 503), context, started: HTTPConnection.now())
+                continue
+            }
             var one: Int32 = 1
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            var tv = timeval(tv_sec: idleTimeoutSeconds, tv_usec: 0)
-            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let idle = max(1, limits.idleTimeout)
+            var stv = timeval(tv_sec: Int(idle), tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &stv, socklen_t(MemoryLayout<timeval>.size))
             let remote = HTTPServer.describe(ss)
-            let thread = Thread { [self] in serve(client, remote: remote) }
+            let accepted = HTTPConnection.now()
+            let thread = Thread { [self] in
+                serve(client, remote: remote, accepted: accepted)
+                lock.lock()
+                active -= 1
+                lock.unlock()
+            }
             thread.stackSize = 1 << 20
             thread.start()
         }
     }
 
-    private func serve(_ fd: Int32, remote: String) {
+    /// Over the connection cap: a 503 with Retry-After, without a thread and without reading,
+    /// then close. Plain HTTP only; a TLS client just sees the connection close.
+    private func refuseBusy(_ fd: Int32) {
+        if transportFactory == nil {
+            let body = "too many connections (limit \(limits.maxConnections)); retry later\n"
+            let text = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+            _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+            // Drop what already arrived, so the close does not turn into a reset before the
+            // client has read the answer.
+            var scratch = [UInt8](repeating: 0, count: 4096)
+            for _ in 0..<16 {
+                let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                if n <= 0 { break }
+            }
+        }
+        Glibc.close(fd)
+    }
+
+    private func serve(_ fd: Int32, remote: String, accepted: UInt64) {
         let transport: any HTTPTransport
         do {
-            transport = try transportFactory?(fd) ?? PlainTransport(fd: fd)
+            // The TLS handshake is part of the first request head: same deadline.
+            let deadline = accepted + UInt64(max(0, limits.headerTimeout) * 1e9)
+            transport = try transportFactory?(fd, deadline) ?? PlainTransport(fd: fd)
         } catch {
             Glibc.close(fd)
             return
@@ -206,6 +270,7 @@ public final class HTTPServer: @unchecked Sendable {
         let key = ObjectIdentifier(transport)
         lock.lock()
         connections[key] = transport
+        let stop = stopping
         lock.unlock()
         defer {
             lock.lock()
@@ -213,28 +278,27 @@ public final class HTTPServer: @unchecked Sendable {
             lock.unlock()
             transport.close()
         }
-        let connection = HTTPConnection(transport: transport)
+        if stop { return }
+        let connection = HTTPConnection(transport: transport, idleTimeout: max(0.001, limits.idleTimeout))
         let context = HTTPRequestContext(remoteAddress: remote, isTLS: transportFactory != nil)
+        // The first request must arrive within the header timeout of the accept.
+        connection.deadline = accepted + UInt64(max(0, limits.headerTimeout) * 1e9)
         while true {
-            let head: (method: String, target: String, version: String, headers: [(name: String, value: String)])
+            var head: HTTPRequestHead?
+            let started = HTTPConnection.now()
+            let request: HTTPRequest
             do {
-                guard let h = try connection.readRequestHead() else { return }
+                guard let h = try connection.readRequestHead(headerTimeout: limits.headerTimeout) else { return }
                 head = h
-            } catch HTTPError.headersTooLarge {
-                _ = try? send(HTTPResponse(status: 431), on: connection, keepAlive: false, isHead: false)
+                request = try makeRequest(h, connection: connection)
+            } catch HTTPError.rejected(let status, let reason) {
+                refuse(status, reason, head: head, on: connection, context: context, started: started)
                 return
-            } catch HTTPError.malformed {
-                _ = try? send(HTTPResponse(status: 400), on: connection, keepAlive: false, isHead: false)
+            } catch HTTPError.timeout {
+                refuse(408, "the request head did not arrive within \(limits.headerTimeout) seconds", head: head,
+                       on: connection, context: context, started: started)
                 return
             } catch {
-                return
-            }
-            let started = DispatchTime.now().uptimeNanoseconds
-            let request: HTTPRequest
-            switch makeRequest(head, connection: connection) {
-            case .success(let r): request = r
-            case .failure(let status):
-                _ = try? send(HTTPResponse(status: status), on: connection, keepAlive: false, isHead: false)
                 return
             }
             var response = handler.handle(request, context: context)
@@ -245,18 +309,40 @@ public final class HTTPServer: @unchecked Sendable {
             if !request.body.drain(limit: 1 << 20) { keepAlive = false }
             let ok = (try? send(response, on: connection, keepAlive: keepAlive, isHead: isHead)) != nil
             if let logger {
-                logger(request, response, context, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+                logger(request, response, context, Double(HTTPConnection.now() - started) / 1e9)
             }
-            if !ok || !keepAlive { return }
+            if !ok { return }
+            if !keepAlive {
+                // Input may remain (a refused or broken body): drop it before closing.
+                if !request.body.finished { connection.lingeringClose() }
+                return
+            }
         }
     }
 
-    private enum RequestResult { case success(HTTPRequest), failure(Int) }
+    /// Answers a request the server will not parse further, then closes the connection: after
+    /// a framing error nothing that follows on it can be trusted to start a request.
+    private func refuse(_ status: Int, _ reason: String, head: HTTPRequestHead?, on connection: HTTPConnection,
+                        context: HTTPRequestContext, started: UInt64) {
+        let body = Array("\(HTTPResponse.reason(status)): \(reason)\n".utf8)
+        let response = HTTPResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: .bytes(body))
+        _ = try? send(response, on: connection, keepAlive: false, isHead: false)
+        logRefusal(head, response, context, started: started)
+        connection.lingeringClose()
+    }
 
-    private func makeRequest(_ head: (method: String, target: String, version: String, headers: [(name: String, value: String)]), connection: HTTPConnection) -> RequestResult {
+    /// An access-log line for a request no handler saw ("-" for what was never parsed).
+    private func logRefusal(_ head: HTTPRequestHead?, _ response: HTTPResponse, _ context: HTTPRequestContext, started: UInt64) {
+        guard let logger else { return }
+        let request = HTTPRequest(method: head?.method ?? "-", path: head?.target ?? "-", rawQuery: "",
+                                  version: head?.version ?? "-", headers: head?.headers ?? [], body: .empty)
+        logger(request, response, context, Double(HTTPConnection.now() - started) / 1e9)
+    }
+
+    private func makeRequest(_ head: HTTPRequestHead, connection: HTTPConnection) throws -> HTTPRequest {
         var target = head.target
         // Absolute-form targets (proxies) carry scheme and authority; keep the path.
-        if target.hasPrefix("http://") || target.hasPrefix("https://") {
+        if target.lowercased().hasPrefix("http://") || target.lowercased().hasPrefix("https://") {
             if let r = target.range(of: "://"), let slash = target[r.upperBound...].firstIndex(of: "/") {
                 target = String(target[slash...])
             } else { target = "/" }
@@ -267,26 +353,21 @@ public final class HTTPServer: @unchecked Sendable {
             rawPath = String(target[..<q])
             query = String(target[target.index(after: q)...])
         }
-        guard let path = rawPath.removingPercentEncoding else { return .failure(400) }
-        var contentLength: Int64?
-        var chunked = false
-        var expect = false
-        for h in head.headers {
-            if h.name.caseInsensitiveCompare("Content-Length") == .orderedSame {
-                guard let n = Int64(h.value), n >= 0 else { return .failure(400) }
-                if let c = contentLength, c != n { return .failure(400) }
-                contentLength = n
-            } else if h.name.caseInsensitiveCompare("Transfer-Encoding") == .orderedSame {
-                let codings = h.value.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                if codings.last == "chunked" { chunked = true } else { return .failure(501) }
-            } else if h.name.caseInsensitiveCompare("Expect") == .orderedSame {
-                if h.value.lowercased() == "100-continue" { expect = true } else { return .failure(417) }
-            }
+        guard let path = rawPath.removingPercentEncoding else {
+            throw HTTPError.rejected(status: 400, reason: "the request path has a malformed percent-escape")
         }
-        let body = HTTPRequestBody(connection: connection, contentLength: contentLength, chunked: chunked,
+        let framing = try HTTPFraming.bodyFraming(head.headers, version: head.version)
+        var expect = false
+        for h in head.headers where h.name.caseInsensitiveCompare("Expect") == .orderedSame {
+            guard h.value.lowercased() == "100-continue" else {
+                throw HTTPError.rejected(status: 417, reason: "only Expect: 100-continue is understood")
+            }
+            expect = true
+        }
+        let body = HTTPRequestBody(connection: connection, contentLength: framing.contentLength, chunked: framing.chunked,
                                    expectContinue: expect && head.version != "HTTP/1.0")
-        return .success(HTTPRequest(method: head.method, path: path, rawQuery: query, version: head.version,
-                                    headers: head.headers, body: body))
+        return HTTPRequest(method: head.method, path: path, rawQuery: query, version: head.version,
+                           headers: head.headers, body: body)
     }
 
     private func send(_ response: HTTPResponse, on connection: HTTPConnection, keepAlive: Bool, isHead: Bool) throws {

@@ -8,6 +8,20 @@ public struct GarbageCollectionReport: Sendable {
     public var freedBytes: Int64 = 0
     public var removedLinks = 0
     public var removedUploads: [String] = []
+    /// Temporary files and directories of interrupted writes (paths under the storage root).
+    public var removedTemporaries: [String] = []
+}
+
+/// What a crash-leftover sweep found (and removed unless it was a dry run).
+public struct LeftoverReport: Sendable, Equatable {
+    /// Temporary files and directories whose writer exited (paths under the storage root).
+    public var temporaries: [String] = []
+    /// Upload sessions only a dead server process knew (interrupted monolithic uploads).
+    public var orphanedUploads: [String] = []
+    /// Upload sessions idle for longer than the upload lifetime.
+    public var staleUploads: [String] = []
+
+    public var isEmpty: Bool { temporaries.isEmpty && orphanedUploads.isEmpty && staleUploads.isEmpty }
 }
 
 extension RegistryStore {
@@ -51,14 +65,45 @@ extension RegistryStore {
                 }
             }
         }
-        let cutoff = Date().addingTimeInterval(-uploadAge)
+        let leftovers = removeLeftovers(dryRun: dryRun, uploadLifetime: uploadAge)
+        report.removedUploads = (leftovers.orphanedUploads + leftovers.staleUploads).sorted()
+        report.removedTemporaries = leftovers.temporaries
+        report.removedBlobs.sort()
+        return report
+    }
+
+    /// Removes what a crashed or killed server left behind, and nothing a live one still uses:
+    /// temporary files whose writing process exited (see `ProcessStamp`), upload sessions
+    /// stamped with a process that exited (no client knows their id), and any upload session
+    /// idle for longer than `uploadLifetime` seconds. Sessions a client was told about stay
+    /// resumable across restarts until their lifetime is over. Unstamped temporaries (from
+    /// older versions) count as dead after the same lifetime.
+    public func removeLeftovers(dryRun: Bool, uploadLifetime: TimeInterval) -> LeftoverReport {
+        var report = removeDeadUploads(dryRun: dryRun, uploadLifetime: uploadLifetime)
+        report.temporaries = driver.removeLeftovers(dryRun: dryRun, unstampedAge: uploadLifetime)
+        return report
+    }
+
+    /// The upload part of `removeLeftovers`, cheap enough to run periodically: only
+    /// `_uploads` is read, never the whole tree.
+    public func removeDeadUploads(dryRun: Bool, uploadLifetime: TimeInterval) -> LeftoverReport {
+        var report = LeftoverReport()
+        let cutoff = Date().addingTimeInterval(-uploadLifetime)
         for id in driver.list("_uploads") {
-            if let info = driver.stat("_uploads/\(id)/data") ?? driver.stat("_uploads/\(id)"), info.modified < cutoff {
-                report.removedUploads.append(id)
-                if !dryRun { try driver.delete("_uploads/\(id)") }
+            let dir = RegistryStore.uploadDir(id)
+            if let owner = try? driver.getContent(dir + "/owner"),
+               let stamp = ProcessStamp(Substring(String(decoding: owner, as: UTF8.self))), !stamp.isAlive {
+                report.orphanedUploads.append(id)
+            } else if let info = driver.stat(dir + "/data") ?? driver.stat(dir), info.modified < cutoff {
+                report.staleUploads.append(id)
+            } else {
+                continue
+            }
+            if !dryRun {
+                lock.lock(); hashes[id] = nil; lock.unlock()
+                try? driver.delete(dir)
             }
         }
-        report.removedBlobs.sort()
         return report
     }
 }

@@ -158,6 +158,8 @@ public struct RegistryHandler: HTTPHandler {
             return RegistryHandler.error(e)
         } catch HTTPError.bodyTooLarge {
             return RegistryHandler.error(DistributionError(413, .manifestInvalid, "manifest is larger than \(store.maxManifestBytes) bytes"))
+        } catch HTTPError.rejected(let status, let reason) {
+            return RegistryHandler.error(DistributionError(status, .blobUploadInvalid, "request body framing: \(reason)"))
         } catch let e as HTTPError {
             return RegistryHandler.error(DistributionError(400, .blobUploadInvalid, "request body could not be read", detail: "\(e)"))
         } catch {
@@ -359,10 +361,9 @@ public struct RegistryHandler: HTTPHandler {
                 return HTTPResponse(status: 201, headers: [("Location", "/v2/\(name)/blobs/\(d)"), ("Docker-Content-Digest", d.description)])
             }
         }
-        let id = try store.startUpload(name)
         if let ds = q["digest"] {
-            let d: Digest
-            do { d = try RegistryHandler.digest(ds) } catch { try? store.cancelUpload(id); throw error }
+            let d = try RegistryHandler.digest(ds)
+            let id = try store.startUpload(name, ownedByProcess: true)
             do {
                 _ = try store.appendUpload(id, from: request.body)
                 _ = try store.commitUpload(name, id, digest: d)
@@ -372,6 +373,7 @@ public struct RegistryHandler: HTTPHandler {
             }
             return HTTPResponse(status: 201, headers: [("Location", "/v2/\(name)/blobs/\(d)"), ("Docker-Content-Digest", d.description)])
         }
+        let id = try store.startUpload(name)
         var size: Int64 = 0
         if request.body.isPresent { size = try store.appendUpload(id, from: request.body) }
         var r = RegistryHandler.uploadResponse(202, name, id, size)

@@ -18,14 +18,18 @@ public struct StoredManifest: Sendable {
 /// - `repositories/<name>/_manifests/revisions/<alg>/<hex>` — content: media type
 /// - `repositories/<name>/_manifests/tags/<tag>` — content: digest
 /// - `repositories/<name>/_referrers/<alg>/<subject hex>/<alg>-<hex>` — content: descriptor JSON
-/// - `_uploads/<uuid>/data`, `_uploads/<uuid>/repo` — sessions in progress, never visible as blobs
+/// - `_uploads/<uuid>/data`, `_uploads/<uuid>/repo` — sessions in progress, never visible as blobs;
+///   `_uploads/<uuid>/owner` (a `ProcessStamp`) marks a session only its server process knows
+///   (a monolithic upload), which dies with that process
 public final class RegistryStore: @unchecked Sendable {
     public let driver: any StorageDriver
     /// Largest manifest accepted (the spec asks registries to take at least 4 MiB).
     public var maxManifestBytes = 4 * 1024 * 1024
+    /// Upload sessions hashed while they stream (the rest hash their file at commit).
+    static let maxStreamingHashes = 4096
 
-    private let lock = NSLock()
-    private var hashes: [String: UploadHash] = [:]
+    let lock = NSLock()
+    var hashes: [String: UploadHash] = [:]
 
     public init(driver: any StorageDriver) {
         self.driver = driver
@@ -114,16 +118,27 @@ public final class RegistryStore: @unchecked Sendable {
         init() { hasher = Digest.Hasher(.sha256) }
     }
 
-    public func startUpload(_ name: String) throws -> String {
+    /// Opens an upload session. `ownedByProcess` sessions are ones no client was told the id of (a
+    /// monolithic POST): they are stamped with this process, so a restart can remove them.
+    public func startUpload(_ name: String, ownedByProcess: Bool = false) throws -> String {
         let id = UUID().uuidString.lowercased()
         // Sessions need no durability: after a power loss one is simply unknown, and the
         // client starts over.
+        if ownedByProcess {
+            let o = try driver.writer(RegistryStore.uploadDir(id) + "/owner")
+            try Array(ProcessStamp.current.description.utf8).withUnsafeBytes { try o.write($0) }
+            o.close()
+        }
         let r = try driver.writer(RegistryStore.uploadDir(id) + "/repo")
         try Array(name.utf8).withUnsafeBytes { try r.write($0) }
         r.close()
         let w = try driver.writer(RegistryStore.uploadDir(id) + "/data")
         w.close()
-        lock.lock(); hashes[id] = UploadHash(); lock.unlock()
+        // Sessions hash as they stream; past the cap a session is hashed from its file at
+        // commit instead, so opening sessions without end cannot grow memory without end.
+        lock.lock()
+        if hashes.count < RegistryStore.maxStreamingHashes { hashes[id] = UploadHash() }
+        lock.unlock()
         return id
     }
 

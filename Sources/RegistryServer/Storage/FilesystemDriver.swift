@@ -64,7 +64,7 @@ public struct FilesystemDriver: StorageDriver {
     public func putContent(_ path: String, _ bytes: [UInt8]) throws {
         let p = full(path)
         try makeParent(p)
-        let tmp = p + ".tmp-\(UUID().uuidString)"
+        let tmp = p + FilesystemDriver.tempSuffix()
         let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RegistryServerError.storage(path: tmp, reason: String(cString: strerror(errno))) }
         var done = 0
@@ -126,7 +126,7 @@ public struct FilesystemDriver: StorageDriver {
         guard lstat(p, &st) == 0 else { return }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             // Rename first so a half-deleted tree is never visible under its name.
-            let trash = p + ".tmp-del-\(UUID().uuidString)"
+            let trash = p + FilesystemDriver.tempSuffix(deletion: true)
             if rename(p, trash) == 0 {
                 try? FileManager.default.removeItem(atPath: trash)
             } else {

@@ -45,4 +45,8 @@ public protocol StorageDriver: Sendable {
     func writer(_ path: String) throws -> any StorageWriter
     /// Opens content for reading.
     func open(_ path: String) throws -> StorageContent
+    /// Finds (and unless `dryRun` removes) temporary files a crashed writer left behind: those
+    /// whose writing process provably exited, and unstamped ones older than `unstampedAge`
+    /// seconds. Returns their paths relative to the root, sorted.
+    func removeLeftovers(dryRun: Bool, unstampedAge: TimeInterval) -> [String]
 }

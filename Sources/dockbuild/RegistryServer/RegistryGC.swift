@@ -6,8 +6,12 @@ import RegistryServer
 struct RegistryGC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Remove registry blobs that no manifest references, and stale uploads.",
-        discussion: "Run it while nothing pushes to the registry (stop the server or restart it with --read-only)."
+        abstract: "Remove registry blobs that no manifest references, stale uploads and crash leftovers.",
+        discussion: """
+        Run it while nothing pushes to the registry (stop the server or restart it with --read-only).
+        Also removes temporary files of interrupted writes whose process exited, and upload
+        sessions of monolithic uploads whose server process exited; a running server's files stay.
+        """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -31,6 +35,7 @@ struct RegistryGC: ParsableCommand {
         let verb = dryRun ? "would remove" : "removed"
         for d in r.removedBlobs { print("\(verb) blob \(d)") }
         for u in r.removedUploads { print("\(verb) upload \(u)") }
-        print("\(verb) \(r.removedBlobs.count) blobs (\(r.freedBytes) bytes), \(r.removedLinks) links, \(r.removedUploads.count) uploads; kept \(r.keptBlobs) blobs")
+        for t in r.removedTemporaries { print("\(verb) temporary \(t)") }
+        print("\(verb) \(r.removedBlobs.count) blobs (\(r.freedBytes) bytes), \(r.removedLinks) links, \(r.removedUploads.count) uploads, \(r.removedTemporaries.count) temporaries; kept \(r.keptBlobs) blobs")
     }
 }

@@ -2,6 +2,10 @@ import ArgumentParser
 import Foundation
 import RegistryServer
 
+/// Write end of the pipe the SIGINT/SIGTERM handler of `registry serve` writes to; set once
+/// before the handler is installed, read only by the handler.
+nonisolated(unsafe) private var registryServeStopFD: Int32 = -1
+
 /// `dockbuild registry serve`: an OCI distribution-spec v1.1 registry in the foreground.
 struct RegistryServe: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,8 +57,30 @@ struct RegistryServe: ParsableCommand {
     @Option(help: "Access log format: text, json or none.")
     var logFormat = "text"
 
-    @Option(help: "Optional JSON config file with any of: addr, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat. Flags win.")
+    @Option(help: "Connections served at once (each one thread); more are answered 503 and closed. Default 512.")
+    var maxConnections: Int?
+
+    @Option(help: "Seconds a client has to send a request head; slower ones get 408 and are closed. Default 30.")
+    var headerTimeout: Double?
+
+    @Option(help: "Seconds of silence allowed between keep-alive requests and inside a body. Default 120.")
+    var idleTimeout: Double?
+
+    @Option(help: "Seconds an upload session may sit idle before a restart (or `registry gc`) removes it. Default 3600.")
+    var uploadLifetime: Double?
+
+    @Option(help: "Optional JSON config file with any of: addr, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat, maxConnections, headerTimeout, idleTimeout, uploadLifetime. Flags win.")
     var config: String?
+
+    /// A number from a flag, else from the config file, else the default; refuses wrong types.
+    private func number(_ flag: Double?, _ key: String, _ file: [String: Any], default value: Double) throws -> Double {
+        if let flag { return flag }
+        guard let raw = file[key] else { return value }
+        guard let n = raw as? NSNumber else {
+            throw ValidationError("config file \(config ?? ""): \(key) must be a number")
+        }
+        return n.doubleValue
+    }
 
     func run() throws {
         var file: [String: Any] = [:]
@@ -85,6 +111,31 @@ struct RegistryServe: ParsableCommand {
             throw ValidationError("--log-format must be text, json or none, not \(format)")
         }
         cfg.logFormat = lf
+        let maxConn = try number(maxConnections.map(Double.init), "maxConnections", file, default: Double(HTTPServerLimits().maxConnections))
+        guard maxConn >= 1, maxConn <= 1_000_000, maxConn == maxConn.rounded() else {
+            throw ValidationError("--max-connections must be a whole number from 1 to 1000000, not \(maxConn)")
+        }
+        cfg.limits.maxConnections = Int(maxConn)
+        cfg.limits.headerTimeout = try number(headerTimeout, "headerTimeout", file, default: cfg.limits.headerTimeout)
+        cfg.limits.idleTimeout = try number(idleTimeout, "idleTimeout", file, default: cfg.limits.idleTimeout)
+        cfg.uploadLifetime = try number(uploadLifetime, "uploadLifetime", file, default: cfg.uploadLifetime)
+        for (name, v) in [("--header-timeout", cfg.limits.headerTimeout), ("--idle-timeout", cfg.limits.idleTimeout), ("--upload-lifetime", cfg.uploadLifetime)]
+        where !(v > 0 && v <= 1e7) {
+            throw ValidationError("\(name) must be a number of seconds above 0, not \(v)")
+        }
+        // Arm SIGINT/SIGTERM before anyone can learn the port: a signal sent right after the
+        // listening line must stop the server. sigaction installs at once (a dispatch source
+        // arms asynchronously); the handler only writes a byte to a pipe.
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw ValidationError("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        registryServeStopFD = fds[1]
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in
+            var byte: UInt8 = 1
+            _ = write(registryServeStopFD, &byte, 1)
+        }
+        for sig in [SIGINT, SIGTERM] { sigaction(sig, &action, nil) }
         let server: RegistryServer
         do {
             server = try RegistryServer(configuration: cfg)
@@ -96,19 +147,14 @@ struct RegistryServe: ParsableCommand {
         let host = cfg.address.split(separator: ":").dropLast().joined(separator: ":")
         let line = "dockbuild registry listening on \(scheme)://\(host.isEmpty ? "0.0.0.0" : host):\(server.port) storage=\(storage)\(cfg.readOnly ? " read-only" : "")\(cfg.htpasswd != nil ? (cfg.tokenAuth ? " auth=token" : " auth=basic") : "")\n"
         FileHandle.standardError.write(Data(line.utf8))
-        // Serve until SIGINT/SIGTERM.
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let group = DispatchGroup()
-        group.enter()
-        let sources = [SIGINT, SIGTERM].map { sig in
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { group.leave() }
-            s.resume()
-            return s
+        let left = server.startupLeftovers
+        if !left.isEmpty {
+            let text = "removed crash leftovers: \(left.temporaries.count) temporary files, \(left.orphanedUploads.count) interrupted monolithic uploads, \(left.staleUploads.count) upload sessions idle over \(Int(cfg.uploadLifetime)) s\n"
+            FileHandle.standardError.write(Data(text.utf8))
         }
-        group.wait()
-        sources.forEach { $0.cancel() }
+        // Serve until SIGINT/SIGTERM.
+        var byte: UInt8 = 0
+        while read(fds[0], &byte, 1) < 0 && errno == EINTR {}
         server.stop()
     }
 }
