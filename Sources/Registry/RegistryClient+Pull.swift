@@ -144,6 +144,7 @@ extension RegistryClient {
         result.downloadedBlobs = stats.0
         result.skippedBlobs = stats.1
         result.downloadedBytes = stats.2
+        try await verifyLayers(repo, manifests, in: store, display: display, concurrency: options.maxConcurrent)
 
         do {
             for m in manifests where !store.has(m.digest) { _ = try store.writeBlob(m.data, expected: m.digest) }
@@ -159,6 +160,43 @@ extension RegistryClient {
             throw RegistryError.local("cannot record \(display) in the store at \(store.root): \(error)")
         }
         return result
+    }
+
+    /// Checks every layer of the pulled manifests against its config's diff_ids (the digests the
+    /// snapshots are named by), several layers at once, before anything names the image: a layer
+    /// whose compressed digest matches but whose content is not what the config says is refused.
+    func verifyLayers(_ repo: String, _ manifests: [FetchedManifest], in store: ImageStore, display: String, concurrency: Int) async throws {
+        var work: [(Descriptor, Digest, String)] = []
+        var seen: Set<Digest> = []
+        for m in manifests where !store.has(m.digest) { // a stored manifest was checked when it came in
+            let url = "\(endpoint.name)/\(repo)@\(m.digest)"
+            guard let parsed = try? ImageManifest.decode(m.data), MediaType.isConfig(parsed.config.mediaType) else { continue }
+            let config: ImageConfig
+            do { config = try ImageConfig.decode(try store.readBlob(parsed.config.digest)) } catch {
+                throw RegistryError.invalidResponse(url: url, reason: "config \(parsed.config.digest) is not an image config: \(error)")
+            }
+            guard config.rootfs.diffIDs.count == parsed.layers.count else {
+                throw RegistryError.invalidResponse(url: url, reason: "the manifest has \(parsed.layers.count) layers but config \(parsed.config.digest) lists \(config.rootfs.diffIDs.count) diff_ids; the image is corrupt")
+            }
+            for (l, d) in zip(parsed.layers, config.rootfs.diffIDs) where seen.insert(l.digest).inserted { work.append((l, d, url)) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func addNext() {
+                guard next < work.count else { return }
+                let (layer, diffID, url) = work[next]
+                next += 1
+                group.addTask {
+                    try await onOwnThread {
+                        do { try store.verifyLayer(layer, diffID: diffID, what: "\(display)") } catch {
+                            throw RegistryError.invalidResponse(url: url, reason: "\(error)")
+                        }
+                    }
+                }
+            }
+            for _ in 0..<max(1, concurrency) { addNext() }
+            while try await group.next() != nil { addNext() }
+        }
     }
 
     /// Downloads blobs the store lacks, `maxConcurrent` at a time, largest first. A download's

@@ -1,0 +1,31 @@
+import OCI
+
+/// A layer's diffID without unpacking it: the uncompressed stream read end to end through the
+/// same decompressors that `LayerApplier` uses, so every integrity check they make applies here
+/// too (gzip CRC-32 and ISIZE trailers, zstd frame checksums, truncation). `load` and `pull` use
+/// it to refuse an image whose layers do not match its config before anything is named.
+public enum LayerDigest {
+    /// Digest (of `algorithm`, sha256 by default) and size of the uncompressed stream of the
+    /// layer file at `path` (plain tar, gzip, zstd, or any compression libarchive knows).
+    public static func diffID(ofLayer path: String, algorithm: Digest.Algorithm = .sha256) throws -> (diffID: Digest, size: Int64) {
+        let reader = try DecompressingReader(path: path)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        var hasher = Digest.Hasher(algorithm)
+        var size: Int64 = 0
+        while true {
+            let n = try reader.read(into: buffer)
+            if n == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            size += Int64(n)
+        }
+        return (hasher.finalize(), size)
+    }
+
+    /// Throws `ArchiveError.diffIDMismatch` (naming `layer`, e.g. its blob digest) unless the
+    /// uncompressed stream of the file at `path` hashes to `expected`.
+    public static func verify(layer path: String, named layer: String, expected: Digest) throws {
+        let (actual, _) = try diffID(ofLayer: path, algorithm: expected.algorithm)
+        if actual != expected { throw ArchiveError.diffIDMismatch(layer: layer, expected: expected, actual: actual) }
+    }
+}

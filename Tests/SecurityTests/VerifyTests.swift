@@ -1,0 +1,182 @@
+import Foundation
+import ImageStore
+import OCI
+import Testing
+
+/// Issue #14, "Verification and parsing": an image whose layer blob is valid (its compressed
+/// digest matches the manifest) but whose uncompressed content is not the config's diff_id. The
+/// crafted image reuses busybox:test's config, so it claims busybox's diff_id and chain ID: if any
+/// path unpacked it unchecked, its files would be planted in the snapshot every busybox:test
+/// container runs from. Every path must refuse it, naming the layer and both digests, and leave
+/// nothing behind.
+@Suite(.serialized) struct VerifyTests {
+    /// The crafted image: busybox:test's config over a layer holding `/evil.txt`.
+    struct VerifyCrafted {
+        var dir: String
+        var layer: Data           // gzip of the evil tar
+        var layerDigest: Digest
+        var actualDiffID: Digest
+        var claimedDiffID: Digest
+        var config: Data
+        var configDigest: Digest
+        var manifest: Data
+        var manifestDigest: Digest
+
+        /// The error text must name the layer and both digests.
+        func expectNamed(_ r: Sec.Result, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(r.status != 0, "\(what) accepted the crafted image", sourceLocation: sourceLocation)
+            #expect(r.status < 128 && !r.err.contains("crashed"), "\(what) crashed: \(r.err)", sourceLocation: sourceLocation)
+            for d in [layerDigest, actualDiffID, claimedDiffID] {
+                #expect(r.err.contains(d.description), "\(what): the error does not name \(d): \(r.err)", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    static func verifyCraft(_ s: SecStore) throws -> VerifyCrafted {
+        let store = try ImageStore(root: s.root)
+        let busybox = try store.image("busybox:test")
+        let configData = try store.readBlob(busybox.manifest.config.digest)
+        let dir = try s.path("crafted")
+        try s.write("evil-rootfs/evil.txt", "planted\n")
+        try Sec.run(["/bin/tar", "--sort=name", "--owner=0", "--group=0", "--mtime=@0", "-C", s.dir + "/evil-rootfs", "-cf", dir + "/layer.tar", "."])
+        let tar = try Data(contentsOf: URL(fileURLWithPath: dir + "/layer.tar"))
+        let layer = try Data(contentsOf: URL(fileURLWithPath: try verifyGzip(dir + "/layer.tar")))
+        let layerDigest = Digest.compute(layer)
+        let manifest = ImageManifest(config: Descriptor(mediaType: MediaType.imageConfig, digest: busybox.manifest.config.digest, size: Int64(configData.count)),
+                                     layers: [Descriptor(mediaType: MediaType.layerGzip, digest: layerDigest, size: Int64(layer.count))])
+        let manifestData = try CanonicalJSON.encode(manifest)
+        return VerifyCrafted(dir: dir, layer: layer, layerDigest: layerDigest, actualDiffID: Digest.compute(tar),
+                             claimedDiffID: busybox.config.rootfs.diffIDs[0], config: configData,
+                             configDigest: busybox.manifest.config.digest, manifest: manifestData,
+                             manifestDigest: Digest.compute(manifestData))
+    }
+
+    /// `gzip -n` of `path` into `path.gz` (deterministic: no name, no time).
+    static func verifyGzip(_ path: String) throws -> String {
+        let r = try Sec.run(["/bin/sh", "-c", "gzip -n -c '\(path)' > '\(path).gz'"])
+        #expect(r.status == 0, "gzip: \(r.err)")
+        return path + ".gz"
+    }
+
+    /// The crafted image as an OCI image layout directory (what skopeo or `save --format oci` write).
+    static func verifyOCILayout(_ c: VerifyCrafted, tag: String = "evil") throws -> String {
+        let layout = c.dir + "/oci"
+        try FileManager.default.createDirectory(atPath: layout + "/blobs/sha256", withIntermediateDirectories: true)
+        for (d, data) in [(c.layerDigest, c.layer), (c.configDigest, c.config), (c.manifestDigest, c.manifest)] {
+            try data.write(to: URL(fileURLWithPath: "\(layout)/blobs/sha256/\(d.encoded)"))
+        }
+        try Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8).write(to: URL(fileURLWithPath: layout + "/oci-layout"))
+        let index = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(c.manifestDigest)","size":\#(c.manifest.count),"annotations":{"org.opencontainers.image.ref.name":"\#(tag)","io.containerd.image.name":"docker.io/library/evil:1"}}]}"#
+        try Data(index.utf8).write(to: URL(fileURLWithPath: layout + "/index.json"))
+        return layout
+    }
+
+    /// Puts the crafted image straight into the store's OCI layout, as a tool that does not check
+    /// diff_ids (or an older dockbuild) would have left it, named evil:1.
+    static func verifyInject(_ c: VerifyCrafted, _ s: SecStore) throws {
+        let store = try ImageStore(root: s.root)
+        _ = try store.writeBlob(c.layer)
+        _ = try store.writeBlob(c.manifest)
+        try store.tag(try ImageReference(parsing: "evil:1"), descriptor: Descriptor(mediaType: MediaType.imageManifest, digest: c.manifestDigest, size: Int64(c.manifest.count)))
+    }
+
+    static func verifyImages(_ s: SecStore) throws -> String { try s.ok(["images", "--no-trunc"]) }
+
+    @Test func loadOCILayoutRefusesLayerNotMatchingDiffID() throws {
+        let s = try SecStore(busybox: false)
+        try s.importBusybox()
+        let c = try Self.verifyCraft(s)
+        let layout = try Self.verifyOCILayout(c)
+        try Sec.run(["/bin/tar", "-C", layout, "-cf", c.dir + "/oci.tar", "."])
+        let before = try Self.verifyImages(s)
+        let r = try s.db(["load", "-i", c.dir + "/oci.tar"])
+        c.expectNamed(r, "load (OCI layout)")
+        #expect(try Self.verifyImages(s) == before)
+        #expect(!FileManager.default.fileExists(atPath: "\(s.root)/blobs/sha256/\(c.layerDigest.encoded)"), "the layer was stored")
+        #expect(!FileManager.default.fileExists(atPath: "\(s.root)/blobs/sha256/\(c.manifestDigest.encoded)"), "the manifest was stored")
+    }
+
+    @Test func loadDockerArchiveRefusesLayerNotMatchingDiffID() throws {
+        let s = try SecStore()
+        let c = try Self.verifyCraft(s)
+        let arch = try s.path("docker-archive")
+        try c.layer.write(to: URL(fileURLWithPath: arch + "/layer.tar.gz"))
+        try c.config.write(to: URL(fileURLWithPath: arch + "/config.json"))
+        try s.write("manifest.json", #"[{"Config":"config.json","RepoTags":["evil:1"],"Layers":["layer.tar.gz"]}]"#, in: arch)
+        try Sec.run(["/bin/tar", "-C", arch, "-cf", c.dir + "/docker.tar", "manifest.json", "config.json", "layer.tar.gz"])
+        let before = try Self.verifyImages(s)
+        let r = try s.db(["load", "-i", c.dir + "/docker.tar"])
+        c.expectNamed(r, "load (docker-archive)")
+        #expect(try Self.verifyImages(s) == before)
+        #expect(!FileManager.default.fileExists(atPath: "\(s.root)/blobs/sha256/\(c.layerDigest.encoded)"), "the layer was stored")
+    }
+
+    @Test func unpackRefusesLayerNotMatchingDiffID() throws {
+        let s = try SecStore()
+        let c = try Self.verifyCraft(s)
+        try Self.verifyInject(c, s)
+        let out = s.dir + "/unpacked"
+        let r = try s.db(["unpack", "evil:1", out])
+        c.expectNamed(r, "unpack")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        #expect(left.isEmpty, "unpack left \(left) behind")
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func runRefusesLayerNotMatchingDiffID() throws {
+        let s = try SecStore()
+        let c = try Self.verifyCraft(s)
+        try Self.verifyInject(c, s)
+        let r = try s.db(["run", "--rm", "--network", "none", "evil:1", "cat", "/evil.txt"])
+        c.expectNamed(r, "run")
+        #expect(!r.out.contains("planted"))
+        // No snapshot was made under busybox's chain ID, and busybox:test runs from its own files.
+        let snaps = (try? FileManager.default.contentsOfDirectory(atPath: s.root + "/snapshots")) ?? []
+        let store = try ImageStore(root: s.root)
+        if let chain = try store.image("busybox:test").chainID { #expect(!snaps.contains(chain.encoded), "a snapshot was left under the chain ID") }
+        let b = try s.db(["run", "--rm", "--network", "none", "busybox:test", "sh", "-c", "test -e /evil.txt && echo POISONED || echo clean"])
+        #expect(b.out.trimmingCharacters(in: .whitespacesAndNewlines) == "clean", "busybox:test: \(b.out) \(b.err)")
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func buildFromRefusesLayerNotMatchingDiffID() throws {
+        let s = try SecStore()
+        let c = try Self.verifyCraft(s)
+        try Self.verifyInject(c, s)
+        let ctx = try s.path("ctx")
+        try s.write("Dockerfile", "FROM evil:1\nRUN cat /evil.txt > /copied\n", in: ctx)
+        let r = try s.db(["build", "-t", "evil-child:1", ctx])
+        c.expectNamed(r, "build FROM")
+        #expect(!(try Self.verifyImages(s)).contains("evil-child"))
+    }
+
+    @Test func pullRefusesLayerNotMatchingDiffID() throws {
+        let s = try SecStore()
+        let c = try Self.verifyCraft(s)
+        let layout = try Self.verifyOCILayout(c)
+        // Our own registry on a loopback port, fed by skopeo (which copies blobs as they are).
+        var server: Process?
+        var port = 0
+        defer { server?.terminate(); server?.waitUntilExit() }
+        for _ in 0..<5 {
+            port = Int.random(in: 30000...60000)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Sec.binary)
+            p.arguments = ["registry", "serve", "--root", s.dir + "/registry-root", "--addr", "127.0.0.1:\(port)"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            if Sec.eventually(10, { (try? Sec.run(["curl", "-fsS", "http://127.0.0.1:\(port)/v2/"]))?.status == 0 || !p.isRunning }), p.isRunning {
+                server = p
+                break
+            }
+            p.terminate(); p.waitUntilExit()
+        }
+        guard server != nil else { Issue.record("registry serve did not start"); return }
+        let push = try Sec.run(["skopeo", "copy", "--dest-tls-verify=false", "oci:\(layout):evil", "docker://127.0.0.1:\(port)/evil:1"])
+        try #require(push.status == 0, "skopeo copy: \(push.err)")
+        let before = try Self.verifyImages(s)
+        let r = try s.db(["pull", "127.0.0.1:\(port)/evil:1"])
+        c.expectNamed(r, "pull")
+        #expect(try Self.verifyImages(s) == before)
+        #expect(!FileManager.default.fileExists(atPath: "\(s.root)/blobs/sha256/\(c.manifestDigest.encoded)"), "the manifest was stored")
+    }
+}
