@@ -180,3 +180,115 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(s.root)/blobs/sha256/\(c.manifestDigest.encoded)"), "the manifest was stored")
     }
 }
+
+/// Issue #14: compressed and tar streams are checked to their last byte — gzip CRC-32 and ISIZE
+/// trailers, zstd frame checksums, truncation, a tar that stops without its end-of-archive
+/// marker — and inputs that once trapped (`layer apply DIR`, a one-character symlink in `load`)
+/// are clear errors.
+@Suite(.serialized) struct VerifyStreamTests {
+    /// A small valid layer tar (GNU tar, with its end-of-archive blocks).
+    static func verifyLayerTar(_ s: SecStore) throws -> Data {
+        try s.write("src/etc/motd", String(repeating: "welcome to the layer\n", count: 200))
+        try s.write("src/bin/tool", "#!/bin/sh\necho tool\n")
+        let out = s.dir + "/layer.tar"
+        try Sec.run(["/bin/tar", "--sort=name", "--owner=0", "--group=0", "--mtime=@0", "-C", s.dir + "/src", "-cf", out, "."])
+        return try Data(contentsOf: URL(fileURLWithPath: out))
+    }
+
+    static func verifyCompress(_ s: SecStore, _ data: Data, _ cmd: String) throws -> Data {
+        let p = s.dir + "/in-\(UUID().uuidString.prefix(6))"
+        try data.write(to: URL(fileURLWithPath: p))
+        let r = try Sec.run(["/bin/sh", "-c", "\(cmd) < '\(p)' > '\(p).z'"])
+        #expect(r.status == 0, "\(cmd): \(r.err)")
+        return try Data(contentsOf: URL(fileURLWithPath: p + ".z"))
+    }
+
+    /// `dockbuild layer apply` of `data`; returns the result and what landed in the target.
+    static func verifyApply(_ s: SecStore, _ data: Data, _ name: String) throws -> (Sec.Result, [String]) {
+        let file = s.dir + "/" + name
+        try data.write(to: URL(fileURLWithPath: file))
+        let dir = try s.path("out-" + name)
+        let r = try Sec.run([Sec.binary, "layer", "apply", file, dir])
+        return (r, (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+    }
+
+    static func verifyRefused(_ r: Sec.Result, _ what: String, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status != 0, "\(what) was accepted", sourceLocation: sourceLocation)
+        #expect(r.status < 128 && !r.err.contains("crashed"), "\(what) crashed (status \(r.status)): \(r.err.prefix(400))", sourceLocation: sourceLocation)
+        for m in mentions { #expect(r.err.contains(m), "\(what): the error does not say \"\(m)\": \(r.err)", sourceLocation: sourceLocation) }
+    }
+
+    @Test func gzipTrailersAndTruncationAreChecked() throws {
+        let s = try SecStore(busybox: false)
+        let tar = try Self.verifyLayerTar(s)
+        let gz = try Self.verifyCompress(s, tar, "gzip -n -c")
+        let (ok, files) = try Self.verifyApply(s, gz, "good.tgz")
+        #expect(ok.status == 0 && files.sorted() == ["bin", "etc"], "the valid layer: \(ok.err)")
+        var crc = gz; crc[crc.count - 8] ^= 0xff
+        Self.verifyRefused(try Self.verifyApply(s, crc, "crc.tgz").0, "gzip with a wrong CRC-32", mentions: ["gzip", "checksum"])
+        var isize = gz; isize[isize.count - 4] ^= 0x01
+        Self.verifyRefused(try Self.verifyApply(s, isize, "isize.tgz").0, "gzip with a wrong ISIZE", mentions: ["gzip"])
+        Self.verifyRefused(try Self.verifyApply(s, gz.prefix(gz.count - 4), "trailer.tgz").0, "gzip cut inside its trailer", mentions: ["truncated"])
+        Self.verifyRefused(try Self.verifyApply(s, gz.prefix(gz.count / 2), "half.tgz").0, "gzip cut in half", mentions: ["truncated"])
+        var body = gz; body[body.count / 2] ^= 0x10
+        Self.verifyRefused(try Self.verifyApply(s, body, "body.tgz").0, "gzip with a flipped data byte", mentions: ["gzip"])
+    }
+
+    @Test func zstdChecksumsAndTruncationAreChecked() throws {
+        let s = try SecStore(busybox: false)
+        let tar = try Self.verifyLayerTar(s)
+        let zst = try Self.verifyCompress(s, tar, "zstd -q --check -c")
+        #expect(try Self.verifyApply(s, zst, "good.zst").0.status == 0)
+        var sum = zst; sum[sum.count - 1] ^= 0xff
+        Self.verifyRefused(try Self.verifyApply(s, sum, "sum.zst").0, "zstd with a wrong frame checksum", mentions: ["zstd"])
+        Self.verifyRefused(try Self.verifyApply(s, zst.prefix(zst.count - 3), "cut.zst").0, "zstd cut short", mentions: ["zstd"])
+    }
+
+    @Test func tarThatEndsEarlyIsRefused() throws {
+        let s = try SecStore(busybox: false)
+        let tar = try Self.verifyLayerTar(s)
+        // Strip the end-of-archive blocks (and the record padding): the stream stops between entries.
+        var end = tar.count
+        while end > 0 && tar[end - 1] == 0 { end -= 1 }
+        end = (end + 511) / 512 * 512
+        Self.verifyRefused(try Self.verifyApply(s, tar.prefix(end), "noeof.tar").0, "a tar without end-of-archive", mentions: ["end-of-archive"])
+        Self.verifyRefused(try Self.verifyApply(s, tar.prefix(end - 512 + 100), "cut.tar").0, "a tar cut inside an entry", mentions: ["malformed"])
+        let gz = try Self.verifyCompress(s, tar.prefix(end), "gzip -n -c")
+        Self.verifyRefused(try Self.verifyApply(s, gz, "noeof.tgz").0, "a gzip tar without end-of-archive", mentions: ["end-of-archive"])
+    }
+
+    @Test func layerApplyOfADirectoryIsAnError() throws {
+        let s = try SecStore(busybox: false)
+        let src = try s.path("a-directory")
+        let r = try Sec.run([Sec.binary, "layer", "apply", src, try s.path("target")])
+        Self.verifyRefused(r, "layer apply DIR", mentions: ["is a directory"])
+    }
+
+    @Test func loadWithAOneCharacterSymlinkIsAnError() throws {
+        let s = try SecStore(busybox: false)
+        let d = try s.path("arch")
+        symlink("a", d + "/a")
+        symlink("b", d + "/manifest.json")
+        try Sec.run(["/bin/tar", "-C", d, "-cf", s.dir + "/links.tar", "a", "manifest.json"])
+        let r = try s.db(["load", "-i", s.dir + "/links.tar"])
+        Self.verifyRefused(r, "load of an archive of symlinks", mentions: [])
+    }
+
+    /// A docker-archive whose gzip layer has the right content (its diff_id matches) but a broken
+    /// CRC-32: `load` reads layers through the same checking decompressor as everything else.
+    @Test func loadChecksGzipTrailersOfLayers() throws {
+        let s = try SecStore()
+        let tar = try Self.verifyLayerTar(s)
+        var gz = try Self.verifyCompress(s, tar, "gzip -n -c")
+        gz[gz.count - 8] ^= 0xff
+        let config = #"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["\#(Digest.compute(tar))"]}}"#
+        let arch = try s.path("docker-archive")
+        try gz.write(to: URL(fileURLWithPath: arch + "/layer.tar.gz"))
+        try s.write("config.json", config, in: arch)
+        try s.write("manifest.json", #"[{"Config":"config.json","RepoTags":["crc:1"],"Layers":["layer.tar.gz"]}]"#, in: arch)
+        try Sec.run(["/bin/tar", "-C", arch, "-cf", s.dir + "/docker.tar", "manifest.json", "config.json", "layer.tar.gz"])
+        let r = try s.db(["load", "-i", s.dir + "/docker.tar"])
+        Self.verifyRefused(r, "load of a layer with a wrong gzip CRC", mentions: ["checksum", Digest.compute(gz).description])
+        #expect(!(try s.ok(["images"])).contains("crc"))
+    }
+}
