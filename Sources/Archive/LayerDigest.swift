@@ -8,18 +8,26 @@ public enum LayerDigest {
     /// Digest (of `algorithm`, sha256 by default) and size of the uncompressed stream of the
     /// layer file at `path` (plain tar, gzip, zstd, or any compression libarchive knows).
     public static func diffID(ofLayer path: String, algorithm: Digest.Algorithm = .sha256) throws -> (diffID: Digest, size: Int64) {
+        var hasher = Digest.Hasher(algorithm)
+        var size: Int64 = 0
+        try read(layer: path) { buf in
+            hasher.update(buf)
+            size += Int64(buf.count)
+        }
+        return (hasher.finalize(), size)
+    }
+
+    /// Streams the uncompressed bytes of the layer file at `path` into `sink`, in order; the
+    /// decompressor's integrity checks run to the last byte (a stream that fails them throws).
+    public static func read(layer path: String, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let reader = try DecompressingReader(path: path)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
-        var hasher = Digest.Hasher(algorithm)
-        var size: Int64 = 0
         while true {
             let n = try reader.read(into: buffer)
             if n == 0 { break }
-            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            size += Int64(n)
+            try sink(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
-        return (hasher.finalize(), size)
     }
 
     /// Throws `ArchiveError.diffIDMismatch` (naming `layer`, e.g. its blob digest) unless the
