@@ -133,7 +133,11 @@ final class ArchiveSource: @unchecked Sendable {
 
     /// Whether the stream, read to its end, ends with at least the two zero blocks of a tar
     /// end-of-archive marker (libarchive accepts a stream that just stops between entries).
-    var endsWithEndOfArchive: Bool { monitor.locked { trailingZeros >= 1024 } }
+    var endsWithEndOfArchive: Bool {
+        monitor.locked { scanner.reachedEnd || (scanner.gaveUp && trailingZeros >= 1024) }
+    }
+    /// Follows the tar structure ahead of libarchive (PAX records checked; see `TarScanner`).
+    private var scanner = TarScanner()
 
     /// `hashing`: the algorithm of the digest of the whole stream to compute, if any.
     init(reader: DecompressingReader, hashing: Digest.Algorithm? = nil) {
@@ -141,13 +145,18 @@ final class ArchiveSource: @unchecked Sendable {
         if let hashing { hasher = Digest.Hasher(hashing) }
     }
 
-    /// Counts the run of zero bytes that ends the stream so far.
-    private func track(_ c: Chunk) {
+    /// Runs the chunk through the scanner before libarchive gets it, and counts the run of zero
+    /// bytes that ends the stream so far. Returns the scanner's error, if it found one.
+    private func track(_ c: Chunk) -> ArchiveError? {
         let b = c.bytes
         var i = b.count
         while i > 0 && b[i - 1] == 0 { i -= 1 }
         let zeros = b.count - i
-        monitor.locked { trailingZeros = i == 0 ? trailingZeros + zeros : zeros }
+        return monitor.locked {
+            trailingZeros = i == 0 ? trailingZeros + zeros : zeros
+            scanner.feed(b)
+            return scanner.error
+        }
     }
 
     /// Reads what libarchive left (end-of-archive padding), stops the thread, and returns the digest
@@ -175,7 +184,7 @@ final class ArchiveSource: @unchecked Sendable {
         let first = Chunk()
         first.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: first.base, count: first.capacity))
         hasher?.update(first.bytes)
-        track(first)
+        if let e = track(first) { throw e }
         if first.count == 0 { finished = true; return 0 }
         ready.append(first)
         let t = OSThread { [unowned self] in self.readAhead() }
@@ -196,7 +205,7 @@ final class ArchiveSource: @unchecked Sendable {
             do {
                 c.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: c.base, count: c.capacity))
                 hasher?.update(c.bytes)
-                if c.count > 0 { track(c) }
+                if c.count > 0 { failure = track(c) }
             } catch let e as ArchiveError {
                 failure = e
             } catch {
