@@ -7,14 +7,40 @@ import OCI
 public enum LayerDigest {
     /// Digest (of `algorithm`, sha256 by default) and size of the uncompressed stream of the
     /// layer file at `path` (plain tar, gzip, zstd, or any compression libarchive knows).
+    /// sha256 is computed on another thread than the decompression (the two overlap, as when
+    /// layers are written).
     public static func diffID(ofLayer path: String, algorithm: Digest.Algorithm = .sha256) throws -> (diffID: Digest, size: Int64) {
-        var hasher = Digest.Hasher(algorithm)
-        var size: Int64 = 0
-        try read(layer: path) { buf in
-            hasher.update(buf)
-            size += Int64(buf.count)
+        guard algorithm == .sha256 else {
+            var hasher = Digest.Hasher(algorithm)
+            var size: Int64 = 0
+            try read(layer: path) { buf in
+                hasher.update(buf)
+                size += Int64(buf.count)
+            }
+            return (hasher.finalize(), size)
         }
-        return (hasher.finalize(), size)
+        let reader = try DecompressingReader(path: path)
+        let hasher = try BackgroundHasher()
+        var size: Int64 = 0
+        do {
+            var end = false
+            while !end {
+                let c = Chunk()
+                while c.free > 0 {
+                    let n = try reader.read(into: UnsafeMutableRawBufferPointer(start: c.base + c.count, count: c.free))
+                    if n == 0 { end = true; break }
+                    c.count += n
+                }
+                if c.count > 0 {
+                    size += Int64(c.count)
+                    hasher.push(c)
+                }
+            }
+        } catch {
+            hasher.abandon()
+            throw error
+        }
+        return (hasher.finish(), size)
     }
 
     /// Streams the uncompressed bytes of the layer file at `path` into `sink`, in order; the
