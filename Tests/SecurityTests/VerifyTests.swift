@@ -234,6 +234,26 @@ import Testing
         Self.verifyRefused(try Self.verifyApply(s, body, "body.tgz").0, "gzip with a flipped data byte", mentions: ["gzip"])
     }
 
+    /// Layers written by dockbuild itself with ISA-L (gzip:1) and zlib (gzip:6), compressed by two
+    /// threads: a wrong CRC-32 or ISIZE, or a stream cut short, is refused.
+    @Test func gzipChecksOfLayersFromBothCompressors() throws {
+        let s = try SecStore(busybox: false)
+        for i in 0..<64 { try s.write("tree/d\(i % 4)/f\(i)", String(repeating: "line \(i) of a layer\n", count: 4000)) }
+        for level in ["gzip:1", "gzip:6"] {
+            let out = s.dir + "/layer-\(level)"
+            let made = try Sec.run([Sec.binary, "layer", "create", s.dir + "/tree", "-o", out, "-c", level, "--threads", "2"])
+            try #require(made.status == 0, "layer create -c \(level): \(made.err)")
+            let gz = try Data(contentsOf: URL(fileURLWithPath: out))
+            #expect(try Self.verifyApply(s, gz, "ok-\(level)").0.status == 0, "\(level): the valid layer")
+            var crc = gz; crc[crc.count - 8] ^= 0x01
+            Self.verifyRefused(try Self.verifyApply(s, crc, "crc-\(level)").0, "\(level) with a wrong CRC-32", mentions: ["checksum"])
+            var isize = gz; isize[isize.count - 2] ^= 0x01
+            Self.verifyRefused(try Self.verifyApply(s, isize, "isize-\(level)").0, "\(level) with a wrong ISIZE", mentions: ["gzip"])
+            Self.verifyRefused(try Self.verifyApply(s, gz.prefix(gz.count * 3 / 4), "cut-\(level)").0, "\(level) cut short",
+                               mentions: ["truncated"])
+        }
+    }
+
     @Test func zstdChecksumsAndTruncationAreChecked() throws {
         let s = try SecStore(busybox: false)
         let tar = try Self.verifyLayerTar(s)
