@@ -87,7 +87,7 @@ public enum LayerApplier {
         let digest = try source.finishDigest()
         if options.whiteouts != .literal && !source.endsWithEndOfArchive {
             throw ArchiveError.malformed(entry: nil, reason: "\(path): the tar stream ends without its end-of-archive marker "
-                + "(two zero blocks); the layer is truncated")
+                + "(zero blocks after the last entry); the layer is truncated")
         }
         try check(diffID: digest, expected: options.expectedDiffID, path: path)
     }

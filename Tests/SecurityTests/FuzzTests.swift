@@ -279,14 +279,32 @@ import Testing
                 }
             }
             do {
-                _ = try Dockerfile.parse(String(decoding: b, as: UTF8.self), fileName: "fuzz-\(n)")
+                let df = try Dockerfile.parse(String(decoding: b, as: UTF8.self), fileName: "fuzz-\(n)")
                 parsed += 1
+                // Expansion of every instruction (ARG/ENV words), as the builder does it.
+                let lex = df.shellLex
+                let env = ["a": "x y", "HOME": "/root", "EMPTY": "", "P": "/bin:/usr/bin"]
+                for inst in df.instructions {
+                    do { _ = try inst.expanded { word throws(ExpansionError) in try lex.processWord(word, env: env) } } catch {
+                        #expect(!"\(error)".isEmpty, "case \(n): an expansion error without a message")
+                    }
+                }
             } catch {
                 refused += 1
                 #expect(!"\(error)".isEmpty, "case \(n): an error without a message")
             }
         }
         #expect(parsed > 0 && refused > 0, "parsed \(parsed), refused \(refused)")
+        // .dockerignore patterns from the same mutated bytes.
+        for n in 0..<(500 * Self.fuzzScale) where Date().timeIntervalSince(start) < 2 * Self.fuzzBudget {
+            var b = Array("node_modules\n!keep/**\n*.log\n[a-z]?/\\*\n**/tmp\n".utf8)
+            for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                b.insert(Array(tokens[Int.random(in: 0..<tokens.count, using: &rng)].utf8)[0], at: Int.random(in: 0...b.count, using: &rng))
+            }
+            do { _ = try DockerIgnore(contents: String(decoding: b, as: UTF8.self)) } catch {
+                #expect(!"\(error)".isEmpty, "dockerignore case \(n): an error without a message")
+            }
+        }
     }
 
     // MARK: image references
