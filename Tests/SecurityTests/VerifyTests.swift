@@ -178,6 +178,14 @@ import Testing
         c.expectNamed(r, "pull")
         #expect(try Self.verifyImages(s) == before)
         #expect(!FileManager.default.fileExists(atPath: "\(s.root)/blobs/sha256/\(c.manifestDigest.encoded)"), "the manifest was stored")
+        #expect(!FileManager.default.fileExists(atPath: "\(s.root)/blobs/sha256/\(c.layerDigest.encoded)"), "the layer was stored")
+        // The same when the store already has the layer blob (so it is not downloaded): the pull
+        // still checks it against this image's config.
+        _ = try ImageStore(root: s.root).writeBlob(c.layer)
+        let again = try s.db(["pull", "127.0.0.1:\(port)/evil:1"])
+        c.expectNamed(again, "pull (layer already in the store)")
+        #expect(try Self.verifyImages(s) == before)
+        #expect(!FileManager.default.fileExists(atPath: "\(s.root)/blobs/sha256/\(c.manifestDigest.encoded)"), "the manifest was stored")
     }
 }
 
