@@ -80,7 +80,10 @@ import Testing
         try store.tag(try ImageReference(parsing: "evil:1"), descriptor: Descriptor(mediaType: MediaType.imageManifest, digest: c.manifestDigest, size: Int64(c.manifest.count)))
     }
 
-    static func verifyImages(_ s: SecStore) throws -> String { try s.ok(["images", "--no-trunc"]) }
+    /// The store's names and IDs (no CREATED column: "2 seconds ago" changes while a test runs).
+    static func verifyImages(_ s: SecStore) throws -> String {
+        try s.ok(["images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])
+    }
 
     @Test func loadOCILayoutRefusesLayerNotMatchingDiffID() throws {
         let s = try SecStore(busybox: false)
