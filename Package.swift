@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI", "RegistryServer"], swiftSettings: strict),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
         // Attacks as tests (issue #14): each drives the real CLI and asserts the attack fails.
-        .testTarget(name: "SecurityTests", swiftSettings: strict),
+        .testTarget(name: "SecurityTests", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import CArchive
 import Glibc
+import OCI
 
 /// Everything that can go wrong while writing, reading, applying or diffing a layer.
 /// Each case names the file or archive entry involved and says what to do about it.
@@ -14,6 +15,9 @@ public enum ArchiveError: Error, Equatable, Sendable, CustomStringConvertible {
     case compression(String)
     /// A caller-supplied argument is not usable.
     case invalidArgument(String)
+    /// A layer's uncompressed stream does not hash to the `diff_id` its image config gives:
+    /// the layer (or the config) is corrupt or was tampered with.
+    case diffIDMismatch(layer: String, expected: Digest, actual: Digest)
 
     public var description: String {
         switch self {
@@ -29,6 +33,10 @@ public enum ArchiveError: Error, Equatable, Sendable, CustomStringConvertible {
             return "compression failed: \(reason)"
         case let .invalidArgument(reason):
             return "invalid argument: \(reason)"
+        case let .diffIDMismatch(layer, expected, actual):
+            return "layer \(layer): its uncompressed content is \(actual) but the image config's diff_id is \(expected); "
+                + "the layer or the config is corrupt or was tampered with, nothing was unpacked or stored from it — "
+                + "pull or load the image again from a source you trust"
         }
     }
 

@@ -27,8 +27,20 @@ final class DecompressingReader {
 
     init(path: String) throws {
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw ArchiveError.sys(path, "open") }
+        var st = stat()
+        if fstat(fd, &st) != 0 {
+            let e = errno
+            close(fd)
+            throw ArchiveError.sys(path, "stat", e)
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw ArchiveError.invalidArgument("\(path) is a directory, not a layer; give a tar file (plain, gzip or zstd)")
+        }
+        self.fd = fd
+        // From here on a throw runs deinit (every stored property is set), which closes and frees.
         inBuf = UnsafeMutableRawPointer.allocate(byteCount: inCap, alignment: 64)
         var k = Kind.plain
         do {
@@ -44,10 +56,6 @@ final class DecompressingReader {
                                      || (b[0] == 0x04 && b[1] == 0x22 && b[2] == 0x4d)) { // lz4
                 k = .other
             }
-        } catch {
-            close(fd)
-            inBuf.deallocate()
-            throw error
         }
         kind = k
         switch k {

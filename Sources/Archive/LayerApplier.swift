@@ -45,7 +45,7 @@ public enum LayerApplier {
     /// Apply a layer (any compression, detected) onto `directory`, honouring OCI whiteouts, never writing outside it.
     public static func apply(layer path: String, to directory: String, options: LayerApplier.Options = .init()) throws {
         let reader = try DecompressingReader(path: path)
-        let source = ArchiveSource(reader: reader, hashing: options.expectedDiffID != nil)
+        let source = ArchiveSource(reader: reader, hashing: options.expectedDiffID?.algorithm)
         // Joins the read-ahead thread on every way out (it must never outlive `source`).
         defer { source.stop() }
         // A layer with no bytes at all (after decompression) is an empty layer, as Go's tar reader sees it.
@@ -82,15 +82,28 @@ public enum LayerApplier {
                 throw inner
             }
         }
-        if options.expectedDiffID != nil {
-            try check(diffID: source.finishDigest(), expected: options.expectedDiffID, path: path)
+        // Read to the end: the rest of the stream must be end-of-archive padding, the decompressor's
+        // trailer checks (gzip CRC-32/ISIZE, zstd checksums) must pass, and the diffID must match.
+        let digest = try source.finishDigest()
+        if options.whiteouts != .literal && !source.endsWithEndOfArchive {
+            throw ArchiveError.malformed(entry: nil, reason: "\(path): the tar stream ends without its end-of-archive marker "
+                + "(zero blocks after the last entry); the layer is truncated")
         }
+        try check(diffID: digest, expected: options.expectedDiffID, path: path)
     }
 
     private static func check(diffID: Digest?, expected: Digest?, path: String) throws {
         guard let expected, let diffID, diffID != expected else { return }
-        throw ArchiveError.malformed(entry: nil, reason: "\(path): the uncompressed layer is \(diffID) but the image config says \(expected); "
-            + "the layer or the config is corrupt — pull the image again")
+        throw ArchiveError.diffIDMismatch(layer: layerName(path), expected: expected, actual: diffID)
+    }
+
+    /// `sha256:<hex>` for a blob of a store or OCI layout (`.../blobs/sha256/<hex>`), else the path.
+    static func layerName(_ path: String) -> String {
+        let parts = path.split(separator: "/")
+        if parts.count >= 3, parts[parts.count - 3] == "blobs", let d = try? Digest(parsing: "\(parts[parts.count - 2]):\(parts[parts.count - 1])") {
+            return "\(d) (\(path))"
+        }
+        return path
     }
 
     static func libarchiveError(_ a: OpaquePointer) -> String {
@@ -115,10 +128,35 @@ final class ArchiveSource: @unchecked Sendable {
     var error: ArchiveError? { monitor.locked { storedError } }
 
     private var hasher: Digest.Hasher?
+    /// Zero bytes at the end of what has been read so far (written by whichever thread reads).
+    private var trailingZeros = 0
 
-    init(reader: DecompressingReader, hashing: Bool = false) {
+    /// Whether the stream, read to its end, ends with at least the two zero blocks of a tar
+    /// end-of-archive marker (libarchive accepts a stream that just stops between entries).
+    var endsWithEndOfArchive: Bool {
+        monitor.locked { scanner.reachedEnd || (scanner.gaveUp && trailingZeros >= 1024) }
+    }
+    /// Follows the tar structure ahead of libarchive (PAX records checked; see `TarScanner`).
+    private var scanner = TarScanner()
+
+    /// `hashing`: the algorithm of the digest of the whole stream to compute, if any.
+    init(reader: DecompressingReader, hashing: Digest.Algorithm? = nil) {
         self.reader = reader
-        if hashing { hasher = Digest.Hasher() }
+        if let hashing { hasher = Digest.Hasher(hashing) }
+    }
+
+    /// Runs the chunk through the scanner before libarchive gets it, and counts the run of zero
+    /// bytes that ends the stream so far. Returns the scanner's error, if it found one.
+    private func track(_ c: Chunk) -> ArchiveError? {
+        let b = c.bytes
+        var i = b.count
+        while i > 0 && b[i - 1] == 0 { i -= 1 }
+        let zeros = b.count - i
+        return monitor.locked {
+            trailingZeros = i == 0 ? trailingZeros + zeros : zeros
+            scanner.feed(b)
+            return scanner.error
+        }
     }
 
     /// Reads what libarchive left (end-of-archive padding), stops the thread, and returns the digest
@@ -146,6 +184,7 @@ final class ArchiveSource: @unchecked Sendable {
         let first = Chunk()
         first.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: first.base, count: first.capacity))
         hasher?.update(first.bytes)
+        if let e = track(first) { throw e }
         if first.count == 0 { finished = true; return 0 }
         ready.append(first)
         let t = OSThread { [unowned self] in self.readAhead() }
@@ -166,6 +205,7 @@ final class ArchiveSource: @unchecked Sendable {
             do {
                 c.count = try reader.read(into: UnsafeMutableRawBufferPointer(start: c.base, count: c.capacity))
                 hasher?.update(c.bytes)
+                if c.count > 0 { failure = track(c) }
             } catch let e as ArchiveError {
                 failure = e
             } catch {
@@ -250,6 +290,7 @@ private final class Applier {
                 throw ArchiveError.malformed(entry: name, reason: LayerApplier.libarchiveError(a))
             }
             do {
+                try validate(e)
                 try apply(e, raw: raw)
             } catch let ArchiveError.unsafeEntry(entry, reason) where entry != name {
                 throw ArchiveError.unsafeEntry(entry: name, reason: "\(reason) (at \"\(entry)\")")
@@ -258,6 +299,24 @@ private final class Applier {
             }
         }
         try finishDirectories()
+    }
+
+    /// Numbers from the archive that the system calls below take as narrower types (PAX `uid`,
+    /// `gid`, `size`, device numbers may hold anything): out of range is an error, never a trap.
+    func validate(_ e: OpaquePointer) throws {
+        let maxID = Int64(UInt32.max) - 1 // (uid_t)-1 means "leave unchanged" to chown
+        for (what, v) in [("uid", archive_entry_uid(e)), ("gid", archive_entry_gid(e))] where v < 0 || v > maxID {
+            throw ArchiveError.malformed(entry: nil, reason: "\(what) \(v) is out of range (0-\(maxID))")
+        }
+        if archive_entry_size_is_set(e) != 0 && archive_entry_size(e) < 0 {
+            throw ArchiveError.malformed(entry: nil, reason: "size \(archive_entry_size(e)) is negative")
+        }
+        let type = archive_entry_filetype(e)
+        if type == UInt32(Glibc.S_IFCHR) || type == UInt32(Glibc.S_IFBLK) {
+            for (what, v) in [("major", archive_entry_rdevmajor(e)), ("minor", archive_entry_rdevminor(e))] where UInt32(exactly: v) == nil {
+                throw ArchiveError.malformed(entry: nil, reason: "device \(what) number \(v) is out of range (0-\(UInt32.max))")
+            }
+        }
     }
 
     /// Splits an entry name into safe components or refuses it.
@@ -366,7 +425,7 @@ private final class Applier {
                 created.remove(key)
                 return
             }
-            let dev = FS.makedev(UInt32(archive_entry_rdevmajor(e)), UInt32(archive_entry_rdevminor(e)))
+            let dev = FS.makedev(UInt32(truncatingIfNeeded: archive_entry_rdevmajor(e)), UInt32(truncatingIfNeeded: archive_entry_rdevminor(e))) // checked in validate
             let kind = type == UInt32(Glibc.S_IFCHR) ? Glibc.S_IFCHR : Glibc.S_IFBLK
             try replacing(dir, base, parentComps, path) { d in
                 FS.withCString(base) { mknodat(d, $0, kind | mode_t(mode), dev_t(dev)) }
@@ -486,6 +545,8 @@ private final class Applier {
                 throw ArchiveError.malformed(entry: name, reason: LayerApplier.libarchiveError(a))
             }
             guard let block, size > 0 else { continue }
+            let (blockEnd, overflow) = Int64(offset).addingReportingOverflow(Int64(size))
+            if overflow || offset < 0 { throw ArchiveError.malformed(entry: name, reason: "data block at offset \(offset) is out of range") }
             var done = 0
             while done < size {
                 let n = pwrite(fd, block + done, size - done, off_t(offset) + off_t(done))
@@ -495,7 +556,7 @@ private final class Applier {
                 }
                 done += n
             }
-            end = max(end, Int64(offset) + Int64(size))
+            end = max(end, blockEnd)
         }
         let declared = archive_entry_size_is_set(e) != 0 ? Int64(archive_entry_size(e)) : end
         if declared > end, ftruncate(fd, off_t(declared)) != 0 { throw ArchiveError.sys(path, "truncate") }

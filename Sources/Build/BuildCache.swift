@@ -89,7 +89,7 @@ public final class BuildCache: @unchecked Sendable {
         let t = try tempDir("unpack")
         do {
             try LayerApplier.apply(layer: store.path(for: layer.descriptor.digest), to: t,
-                                   options: .init(whiteouts: .overlay))
+                                   options: .init(whiteouts: .overlay, expectedDiffID: layer.diffID))
         } catch {
             FS.removeTree(t)
             throw BuildError.system("cannot unpack layer \(layer.descriptor.digest): \(error)")

@@ -289,6 +289,9 @@ public final class Builder: @unchecked Sendable {
         } else {
             image = try pullBase(name, line: line)
         }
+        guard image.manifest.layers.count == image.config.rootfs.diffIDs.count else {
+            throw err(line, "base image \(name) has \(image.manifest.layers.count) layers but its config lists \(image.config.rootfs.diffIDs.count) diff_ids; the image is corrupt, pull or load it again")
+        }
         let layers = zip(image.manifest.layers, image.config.rootfs.diffIDs).map { LayerRef(descriptor: $0.0, diffID: $0.1) }
         var cfg = image.config
         if cfg.history == nil { cfg.history = [] }

@@ -46,8 +46,12 @@ extension Builder {
     /// Writes the image's flattened file system into `dest` (created if needed).
     public static func exportFilesystem(_ image: Image, store: ImageStore, to dest: String) throws {
         try FS.mkdirs(dest)
-        for l in image.manifest.layers {
-            try LayerApplier.apply(layer: store.path(for: l.digest), to: dest, options: .init(whiteouts: .apply))
+        let diffIDs = image.config.rootfs.diffIDs
+        guard diffIDs.count == image.manifest.layers.count else {
+            throw BuildError.system("image \(image.id) has \(image.manifest.layers.count) layers but \(diffIDs.count) diff_ids; it is corrupt")
+        }
+        for (l, diffID) in zip(image.manifest.layers, diffIDs) {
+            try LayerApplier.apply(layer: store.path(for: l.digest), to: dest, options: .init(whiteouts: .apply, expectedDiffID: diffID))
         }
     }
 }

@@ -177,7 +177,14 @@ public final class ContainerManager: Sendable {
         let tmp = "\(dir).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FS.mkdirs(tmp)
         do {
-            for layer in image.manifest.layers { try LayerApplier.apply(layer: s.path(for: layer.digest), to: tmp) }
+            // Each layer must match its diff_id (the snapshot is named by them); the store's own snapshot checks the same.
+            let diffIDs = image.config.rootfs.diffIDs
+            guard diffIDs.count == image.manifest.layers.count else {
+                throw ContainersError.invalidState("image \(image.id) has \(image.manifest.layers.count) layers but \(diffIDs.count) diff_ids; pull or load it again")
+            }
+            for (layer, diffID) in zip(image.manifest.layers, diffIDs) {
+                try LayerApplier.apply(layer: s.path(for: layer.digest), to: tmp, options: .init(expectedDiffID: diffID))
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
             throw error

@@ -21,7 +21,13 @@ public struct Image: Sendable, Hashable {
     /// Key of the unpacked root filesystem.
     public var chainID: Digest? { config.chainID }
     /// Sum of the (compressed) layer sizes plus config: the size `images` shows.
-    public var size: Int64 { manifest.layers.reduce(manifest.config.size) { $0 + $1.size } }
+    public var size: Int64 {
+        // Sizes come from manifest JSON: saturate instead of trapping on an absurd sum.
+        manifest.layers.reduce(manifest.config.size) { sum, l in
+            let (r, overflow) = sum.addingReportingOverflow(l.size)
+            return overflow ? (l.size < 0 ? Int64.min : Int64.max) : r
+        }
+    }
 }
 
 extension ImageStore {

@@ -2,6 +2,7 @@
 // image layout tar, compressed or not. Everything is verified before anything is stored: a
 // truncated archive, a blob that does not match its digest or a manifest that names a
 // missing blob leave the store as it was.
+import Archive
 import CArchive
 import Foundation
 import OCI
@@ -33,6 +34,13 @@ extension ImageStore {
             return nil
         }
 
+        /// The directory part of a cleaned entry name ("" at the top). Not NSString's
+        /// `deletingLastPathComponent`, which traps on some one-character names.
+        static func parent(of name: String) -> String {
+            guard let slash = name.lastIndex(of: "/") else { return "" }
+            return String(name[..<slash])
+        }
+
         static func clean(_ name: String) -> String {
             var parts: [Substring] = []
             for c in name.split(separator: "/") where c != "." && !c.isEmpty {
@@ -52,7 +60,7 @@ extension ImageStore {
                 guard !name.isEmpty, !entry.path.hasPrefix("/"), !entry.path.split(separator: "/").contains("..") else { return }
                 if let target = entry.linkTarget {
                     u.links[name] = entry.isHardlink ? Unpacked.clean(target)
-                        : Unpacked.clean((name as NSString).deletingLastPathComponent + "/" + target)
+                        : Unpacked.clean(Unpacked.parent(of: name) + "/" + target)
                     return
                 }
                 guard entry.isRegular else { return }
@@ -153,10 +161,7 @@ extension ImageStore {
                     throw ImageStoreError.invalidContent("manifest.json names layer \(l), which is not in \(what)")
                 }
                 let compression = TarReader.sniffCompression(f.file)
-                let diffID = compression == .uncompressed ? f.digest : try TarReader.diffID(of: f.file, what: "layer \(l) in \(what)").0
-                guard diffID == config.rootfs.diffIDs[i] else {
-                    throw ImageStoreError.invalidContent("layer \(l) in \(what) has diff_id \(diffID) but the config expects \(config.rootfs.diffIDs[i]); the archive is corrupt")
-                }
+                try verifyDiffID(file: f.file, digest: f.digest, expected: config.rootfs.diffIDs[i], layer: "\(f.digest) (\(l)) in \(what)")
                 let type = switch compression {
                 case .uncompressed: MediaType.layer
                 case .gzip: MediaType.layerGzip
@@ -232,6 +237,7 @@ extension ImageStore {
             }
             return f
         }
+        var verified: [Digest: Digest] = [:]  // layer -> diffID checked
         func walk(_ d: Descriptor, from parent: String) throws {
             let f = try blob(d, from: parent)
             install[d.digest] = f.file
@@ -254,6 +260,20 @@ extension ImageStore {
                 }
                 try walk(m.config, from: "manifest \(d.digest)")
                 for l in m.layers { try walk(l, from: "manifest \(d.digest)") }
+                // The layers must be what the config says they are (its diff_ids name the snapshots).
+                guard MediaType.isConfig(m.config.mediaType), let cfgFile = install[m.config.digest] else { return }
+                let config: ImageConfig
+                do { config = try ImageConfig.decode(try FileOps.readFile(cfgFile)) } catch {
+                    throw ImageStoreError.invalidContent("config \(m.config.digest) in \(what): \(error)")
+                }
+                guard config.rootfs.diffIDs.count == m.layers.count else {
+                    throw ImageStoreError.invalidContent("config \(m.config.digest) in \(what) lists \(config.rootfs.diffIDs.count) diff_ids but manifest \(d.digest) has \(m.layers.count) layers; the archive is corrupt")
+                }
+                for (l, expected) in zip(m.layers, config.rootfs.diffIDs) where verified[l.digest] != expected {
+                    guard let lf = install[l.digest] else { continue }
+                    try verifyDiffID(file: lf, digest: l.digest, expected: expected, layer: "\(l.digest) in \(what)")
+                    verified[l.digest] = expected
+                }
             }
         }
         guard !index.manifests.isEmpty else { throw ImageStoreError.invalidContent("index.json of \(what) lists no images") }
@@ -272,6 +292,23 @@ extension ImageStore {
             } else {
                 plan.append((clean, names))
             }
+        }
+    }
+
+    /// Checks that the layer file's uncompressed stream hashes to `expected` (a plain tar's
+    /// diffID is its digest; compressed ones are read through the decompressors, trailers checked).
+    func verifyDiffID(file: String, digest: Digest, expected: Digest, layer: String) throws {
+        if TarReader.sniffCompression(file) == .uncompressed && digest.algorithm == expected.algorithm {
+            guard digest == expected else {
+                throw ImageStoreError.invalidContent(ArchiveError.diffIDMismatch(layer: layer, expected: expected, actual: digest).description)
+            }
+            return
+        }
+        do {
+            try LayerDigest.verify(layer: file, named: layer, expected: expected)
+        } catch let e as ArchiveError {
+            if case .diffIDMismatch = e { throw ImageStoreError.invalidContent(e.description) }
+            throw ImageStoreError.invalidContent("layer \(layer) is unreadable: \(e)")
         }
     }
 }

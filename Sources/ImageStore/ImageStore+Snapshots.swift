@@ -20,15 +20,22 @@ extension ImageStore {
         }
         let dir = snapshotPath(chainID: chain)
         if FileOps.isDirectory(dir) { return dir }
+        // The snapshot is named by the config's diff_ids: each layer must hash to its diff_id while
+        // it is applied, or an image could plant its files under another image's chain ID.
+        let diffIDs = image.config.rootfs.diffIDs
+        guard diffIDs.count == image.manifest.layers.count else {
+            throw ImageStoreError.invalidContent("image \(image.id) has \(image.manifest.layers.count) layers but its config lists "
+                + "\(diffIDs.count) diff_ids; the image is corrupt — pull or load it again")
+        }
         try takeLease()
         let work = "\(root)/snapshots/tmp-\(UUID().uuidString)"
         activeTemps.withLock { _ = $0.insert(work) }
         defer { activeTemps.withLock { _ = $0.remove(work) } }
         try FileOps.mkdirs(work)
         do {
-            for layer in image.manifest.layers {
+            for (layer, diffID) in zip(image.manifest.layers, diffIDs) {
                 guard has(layer.digest) else { throw ImageStoreError.blobNotFound(layer.digest) }
-                try LayerApplier.apply(layer: path(for: layer.digest), to: work)
+                try LayerApplier.apply(layer: path(for: layer.digest), to: work, options: .init(expectedDiffID: diffID))
             }
             chmod(work, 0o755)
         } catch {
@@ -41,5 +48,22 @@ extension ImageStore {
             guard FileOps.isDirectory(dir) else { throw ImageStoreError.io("cannot create snapshot", path: dir, errno: errno) }
         }
         return dir
+    }
+
+    /// Checks every layer blob of `image` against its config's diff_ids by reading it end to end
+    /// (decompressor trailers included), without unpacking anything. `pull` calls it before it
+    /// names an image; snapshots check the same while they apply the layers.
+    public func verifyLayers(of manifest: ImageManifest, config: ImageConfig, what: String) throws {
+        let diffIDs = config.rootfs.diffIDs
+        guard diffIDs.count == manifest.layers.count else {
+            throw ImageStoreError.invalidContent("\(what) has \(manifest.layers.count) layers but its config lists \(diffIDs.count) diff_ids; the image is corrupt")
+        }
+        for (layer, diffID) in zip(manifest.layers, diffIDs) { try verifyLayer(layer, diffID: diffID, what: what) }
+    }
+
+    /// Checks one stored layer blob against the diff_id its config gives (see `verifyLayers`).
+    public func verifyLayer(_ layer: Descriptor, diffID: Digest, what: String) throws {
+        guard has(layer.digest) else { throw ImageStoreError.blobNotFound(layer.digest) }
+        try verifyDiffID(file: path(for: layer.digest), digest: layer.digest, expected: diffID, layer: "\(layer.digest) of \(what)")
     }
 }

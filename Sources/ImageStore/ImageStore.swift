@@ -245,10 +245,11 @@ public final class BlobIngest: @unchecked Sendable {
         for region in data.regions { try region.withUnsafeBytes { try write($0) } }
     }
 
-    /// Verifies and installs the blob; returns its digest and size. On a mismatch the temp
-    /// file is removed and the store is unchanged.
+    /// Verifies and installs the blob; returns its digest and size. With `diffID` the blob is a
+    /// layer whose uncompressed stream must hash to it (read back through the decompressor, trailers
+    /// checked). On a mismatch the temp file is removed and the store is unchanged.
     @discardableResult
-    public func commit(expected: Digest? = nil, expectedSize: Int64? = nil) throws -> (digest: Digest, size: Int64) {
+    public func commit(expected: Digest? = nil, expectedSize: Int64? = nil, diffID: Digest? = nil) throws -> (digest: Digest, size: Int64) {
         guard !finished else { throw ImageStoreError.invalidContent("ingest \(tempPath) is already finished") }
         finished = true
         defer { store.releaseTemp(tempPath) }
@@ -261,6 +262,12 @@ public final class BlobIngest: @unchecked Sendable {
         if let expected, expected != digest {
             close(fd); unlink(tempPath)
             throw ImageStoreError.digestMismatch(expected: expected, actual: digest)
+        }
+        if let diffID {
+            do { try store.verifyDiffID(file: tempPath, digest: digest, expected: diffID, layer: digest.description) } catch {
+                close(fd); unlink(tempPath)
+                throw error
+            }
         }
         guard fsync(fd) == 0 else {
             let e = errno

@@ -199,27 +199,15 @@ enum TarReader {
         }
     }
 
-    /// Streams the decompressed bytes of `path` (gzip, zstd, ... or plain) into `sink`.
+    /// Streams the decompressed bytes of `path` (gzip, zstd, ... or plain) into `sink`, through
+    /// Archive's decompressors, which check gzip CRC-32/ISIZE and zstd checksums (libarchive's
+    /// gzip filter does not check the trailer).
     static func decompress(path: String, what: String, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let h = try Handle(raw: true)
-        guard archive_read_open_filename(h.a, path, 1 << 20) == ARCHIVE_OK else {
-            throw ImageStoreError.invalidContent("cannot read \(what): \(h.error)")
+        do {
+            try LayerDigest.read(layer: path, sink)
+        } catch let e as ArchiveError {
+            throw ImageStoreError.invalidContent("\(what) is damaged: \(e)")
         }
-        var entry: OpaquePointer?
-        let r = archive_read_next_header(h.a, &entry)
-        if r == ARCHIVE_EOF { return }
-        guard r == ARCHIVE_OK || r == ARCHIVE_WARN else {
-            throw ImageStoreError.invalidContent("\(what) is damaged: \(h.error)")
-        }
-        try drain(h, what: what, sink)
-    }
-
-    /// Digest and size of the decompressed bytes of `path` (a layer's diffID).
-    static func diffID(of path: String, what: String) throws -> (Digest, Int64) {
-        var hasher = Digest.Hasher()
-        var n: Int64 = 0
-        try decompress(path: path, what: what) { hasher.update($0); n += Int64($0.count) }
-        return (hasher.finalize(), n)
     }
 
     /// The compression of the file at `path`, from its first bytes.

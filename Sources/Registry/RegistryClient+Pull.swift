@@ -69,7 +69,7 @@ final class IngestWriter: BlobWriter, @unchecked Sendable {
 enum BlobStep: Sendable {
     case skipped
     case fetched(Descriptor, TransferEvent.BlobKind, IngestWriter)
-    case committed(Int64)
+    case committed(Digest, Int64)
 }
 
 extension RegistryClient {
@@ -125,25 +125,31 @@ extension RegistryClient {
             manifests = [top]
         }
 
-        // Every blob the chosen manifests need, once.
-        var blobs: [(Descriptor, TransferEvent.BlobKind)] = []
+        // Every blob the chosen manifests need, once: configs first (small), so that each layer's
+        // diff_id is known when it is downloaded and is checked before the layer enters the store.
+        var configs: [(Descriptor, TransferEvent.BlobKind)] = []
+        var layers: [(Descriptor, TransferEvent.BlobKind)] = []
         var seen: Set<Digest> = []
+        var parsedManifests: [(FetchedManifest, ImageManifest)] = []
         for m in manifests {
             let parsed: ImageManifest
             do { parsed = try ImageManifest.decode(m.data) } catch {
                 throw RegistryError.invalidResponse(url: "\(endpoint.name)/\(repo)@\(m.digest)", reason: "bad manifest: \(error)")
             }
-            for (d, kind) in [(parsed.config, TransferEvent.BlobKind.config)] + parsed.layers.map({ ($0, TransferEvent.BlobKind.layer) })
-            where seen.insert(d.digest).inserted {
-                blobs.append((d, kind))
-            }
+            parsedManifests.append((m, parsed))
+            if seen.insert(parsed.config.digest).inserted { configs.append((parsed.config, .config)) }
+            for l in parsed.layers where seen.insert(l.digest).inserted { layers.append((l, .layer)) }
         }
 
         var result = PullResult(descriptor: topDesc, manifests: manifests.map { Descriptor(mediaType: $0.mediaType, digest: $0.digest, size: $0.size) })
-        let stats = try await fetchBlobs(repo, blobs, into: store, options: options)
-        result.downloadedBlobs = stats.0
-        result.skippedBlobs = stats.1
-        result.downloadedBytes = stats.2
+        let configStats = try await fetchBlobs(repo, configs, into: store, options: options)
+        let diffIDs = try layerDiffIDs(repo, parsedManifests, in: store)
+        let stats = try await fetchBlobs(repo, layers, into: store, options: options, diffIDs: diffIDs)
+        result.downloadedBlobs = configStats.0 + stats.0
+        result.skippedBlobs = configStats.1 + stats.1
+        result.downloadedBytes = configStats.2 + stats.2
+        // Layers the store already had were not checked on the way in: check them against these configs.
+        try await verifyLayers(repo, manifests, in: store, display: display, concurrency: options.maxConcurrent, except: stats.3)
 
         do {
             for m in manifests where !store.has(m.digest) { _ = try store.writeBlob(m.data, expected: m.digest) }
@@ -161,13 +167,79 @@ extension RegistryClient {
         return result
     }
 
+    /// Checks every layer of the pulled manifests against its config's diff_ids (the digests the
+    /// snapshots are named by), several layers at once, before anything names the image: a layer
+    /// whose compressed digest matches but whose content is not what the config says is refused.
+    /// The diff_id each layer of the (image) manifests must have, from their configs (already in
+    /// the store). A layer that two configs give different diff_ids is refused: one of them lies.
+    func layerDiffIDs(_ repo: String, _ manifests: [(FetchedManifest, ImageManifest)], in store: ImageStore) throws -> [Digest: Digest] {
+        var out: [Digest: Digest] = [:]
+        for (m, parsed) in manifests where MediaType.isConfig(parsed.config.mediaType) {
+            let url = "\(endpoint.name)/\(repo)@\(m.digest)"
+            let config: ImageConfig
+            do { config = try ImageConfig.decode(try store.readBlob(parsed.config.digest)) } catch {
+                throw RegistryError.invalidResponse(url: url, reason: "config \(parsed.config.digest) is not an image config: \(error)")
+            }
+            guard config.rootfs.diffIDs.count == parsed.layers.count else {
+                throw RegistryError.invalidResponse(url: url, reason: "the manifest has \(parsed.layers.count) layers but config \(parsed.config.digest) lists \(config.rootfs.diffIDs.count) diff_ids; the image is corrupt")
+            }
+            for (l, d) in zip(parsed.layers, config.rootfs.diffIDs) {
+                if let other = out[l.digest], other != d {
+                    throw RegistryError.invalidResponse(url: url, reason: "layer \(l.digest) has diff_id \(d) in config \(parsed.config.digest) but \(other) in another config of the same pull")
+                }
+                out[l.digest] = d
+            }
+        }
+        return out
+    }
+
+    func verifyLayers(_ repo: String, _ manifests: [FetchedManifest], in store: ImageStore, display: String, concurrency: Int,
+                      except checked: Set<Digest> = []) async throws {
+        var work: [(Descriptor, Digest, String)] = []
+        var seen: Set<Digest> = []
+        for m in manifests where !store.has(m.digest) { // a stored manifest was checked when it came in
+            let url = "\(endpoint.name)/\(repo)@\(m.digest)"
+            guard let parsed = try? ImageManifest.decode(m.data), MediaType.isConfig(parsed.config.mediaType) else { continue }
+            let config: ImageConfig
+            do { config = try ImageConfig.decode(try store.readBlob(parsed.config.digest)) } catch {
+                throw RegistryError.invalidResponse(url: url, reason: "config \(parsed.config.digest) is not an image config: \(error)")
+            }
+            guard config.rootfs.diffIDs.count == parsed.layers.count else {
+                throw RegistryError.invalidResponse(url: url, reason: "the manifest has \(parsed.layers.count) layers but config \(parsed.config.digest) lists \(config.rootfs.diffIDs.count) diff_ids; the image is corrupt")
+            }
+            for (l, d) in zip(parsed.layers, config.rootfs.diffIDs) where !checked.contains(l.digest) && seen.insert(l.digest).inserted {
+                work.append((l, d, url))
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func addNext() {
+                guard next < work.count else { return }
+                let (layer, diffID, url) = work[next]
+                next += 1
+                group.addTask {
+                    try await onOwnThread {
+                        do { try store.verifyLayer(layer, diffID: diffID, what: "\(display)") } catch {
+                            throw RegistryError.invalidResponse(url: url, reason: "\(error)")
+                        }
+                    }
+                }
+            }
+            for _ in 0..<max(1, concurrency) { addNext() }
+            while try await group.next() != nil { addNext() }
+        }
+    }
+
     /// Downloads blobs the store lacks, `maxConcurrent` at a time, largest first. A download's
     /// lane frees when its last byte is in the temp file: the commit (digest check, fsync,
     /// rename) runs beside the next downloads, on a thread of its own, so a blob's fsync never
-    /// delays the next transfer nor blocks the cooperative pool. Returns (downloaded, skipped, bytes).
+    /// delays the next transfer nor blocks the cooperative pool. A layer with an entry in `diffIDs`
+    /// is checked against it in its commit, before it enters the store. Returns (downloaded,
+    /// skipped, bytes, the layers checked against `diffIDs`).
     func fetchBlobs(_ repo: String, _ blobs: [(Descriptor, TransferEvent.BlobKind)], into store: ImageStore,
-                    options: PullOptions) async throws -> (Int, Int, Int64) {
+                    options: PullOptions, diffIDs: [Digest: Digest] = [:]) async throws -> (Int, Int, Int64, Set<Digest>) {
         var downloaded = 0, skipped = 0
+        var checked: Set<Digest> = []
         var bytes: Int64 = 0
         let progress = options.progress
         // Longest first: the last transfer to end is a small one, and so is its fsync.
@@ -204,17 +276,19 @@ extension RegistryClient {
                 group.addTask {
                     try await onOwnThread {
                         do {
-                            _ = try ingest.ingest.commit(expected: d.digest, expectedSize: d.size)
+                            _ = try ingest.ingest.commit(expected: d.digest, expectedSize: d.size, diffID: diffIDs[d.digest])
                         } catch let ImageStoreError.digestMismatch(expected, actual) {
                             throw RegistryError.digestMismatch(url: url, expected: expected, actual: actual)
                         } catch let ImageStoreError.sizeMismatch(_, expected, actual) {
                             throw RegistryError.sizeMismatch(url: url, expected: expected, actual: actual)
+                        } catch let ImageStoreError.invalidContent(reason) {
+                            throw RegistryError.invalidResponse(url: url, reason: reason) // the layer is not what its config says
                         } catch {
                             throw RegistryError.local("cannot store blob \(d.digest) in \(store.root): \(error)")
                         }
                     }
                     progress?(.finished(digest: d.digest, kind: kind, outcome: .downloaded, bytes: d.size))
-                    return .committed(d.size)
+                    return .committed(d.digest, d.size)
                 }
             }
             for _ in 0..<max(1, options.maxConcurrent) { addNext() }
@@ -227,7 +301,8 @@ extension RegistryClient {
                     case let .fetched(d, kind, ingest):
                         commit(d, kind, ingest)
                         addNext()
-                    case let .committed(n):
+                    case let .committed(digest, n):
+                        if diffIDs[digest] != nil { checked.insert(digest) }
                         downloaded += 1
                         bytes += n
                     }
@@ -247,7 +322,7 @@ extension RegistryClient {
                 throw error
             }
         }
-        return (downloaded, skipped, bytes)
+        return (downloaded, skipped, bytes, checked)
     }
 }
 

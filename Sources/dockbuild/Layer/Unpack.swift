@@ -44,6 +44,9 @@ struct Unpack: ParsableCommand {
         }
         let warn: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         let diffIDs = img.config.rootfs.diffIDs
+        // Every layer is checked against the config's diff_ids before the first is applied, so a
+        // corrupt or tampered image leaves nothing half-unpacked in DIR.
+        try store.verifyLayers(of: img.manifest, config: img.config, what: image)
         for (i, layer) in img.manifest.layers.enumerated() {
             let path = store.path(for: layer.digest)
             guard fm.fileExists(atPath: path) else {
