@@ -59,6 +59,6 @@ extension BuildCache {
     func fetchRemoteLayer(_ layer: LayerRef, from ref: ImageReference) -> Bool {
         let store = self.store
         let client = RegistryClientFactory.client(for: ref)
-        return (try? blocking { try await client.pullBlob(ref.path, layer.descriptor, into: store) }) != nil
+        return (try? blocking { try await client.pullBlob(ref.path, layer.descriptor, diffID: layer.diffID, into: store) }) != nil
     }
 }

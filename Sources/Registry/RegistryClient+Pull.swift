@@ -329,14 +329,16 @@ extension RegistryClient {
 extension RegistryClient {
     /// Fetches one blob of `repository` into `store` (digest and size verified on commit), unless
     /// the store has it: what a lazy user such as a build cache import needs, one layer at a time.
-    public func pullBlob(_ repository: String, _ descriptor: Descriptor, into store: ImageStore) async throws {
+    /// With `diffID` (a layer's uncompressed digest from its config) the layer is also checked
+    /// against it before it enters the store.
+    public func pullBlob(_ repository: String, _ descriptor: Descriptor, diffID: Digest? = nil, into store: ImageStore) async throws {
         if store.has(descriptor.digest) { return }
         let writer = try await fetchBlob(repository, descriptor.digest, expectedSize: descriptor.size) {
             IngestWriter(try store.ingest(algorithm: descriptor.digest.algorithm))
         }
         guard let ingest = writer as? IngestWriter else { writer.abort(); return }
         do {
-            _ = try await onOwnThread { try ingest.ingest.commit(expected: descriptor.digest, expectedSize: descriptor.size) }
+            _ = try await onOwnThread { try ingest.ingest.commit(expected: descriptor.digest, expectedSize: descriptor.size, diffID: diffID) }
         } catch {
             ingest.abort()
             throw error
