@@ -124,7 +124,12 @@ public final class Builder: @unchecked Sendable {
         }
         lex = dockerfile.shellLex
         do {
-            ignore = try options.contextDir.flatMap { try DockerIgnore.load(contextDirectory: $0) } ?? DockerIgnore(patterns: [])
+            // Read inside the context: a `.dockerignore` symlink to a host file is not followed out.
+            ignore = try options.contextDir.flatMap { ctx in
+                try ContextFile.read(".dockerignore", in: ctx).map {
+                    try DockerIgnore(contents: String(decoding: $0, as: UTF8.self), fileName: ctx + "/.dockerignore")
+                }
+            } ?? DockerIgnore(patterns: [])
         } catch {
             throw BuildError.context("\(error)")
         }

@@ -323,6 +323,28 @@ import Testing
         #expect(!(try build()).contains("CACHED"), "a mounted file is an input of the step")
     }
 
+    @Test(.enabled(if: Sec.canRun)) func contextDockerfileAndDockerignoreAreReadInsideTheContext() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        let token = "SECRETHASH\(UUID().uuidString.prefix(8))"
+        // A context's Dockerfile or .dockerignore linking to a host file made the builder read
+        // it and print its first line in the parse error.
+        try s.write("hostsecret", "root:\(token):19000:0:99999:7:::\n")
+        try s.write("hostignore", "[\(token)\n")
+        symlink(s.dir + "/hostsecret", ctx + "/Dockerfile")
+        let df = try s.db(["build", "--progress", "plain", "--network", "none", ctx])
+        #expect(df.status != 0)
+        #expect(!(df.out + df.err).contains(token), "the host file behind the context's Dockerfile leaked")
+        unlink(ctx + "/Dockerfile")
+        try s.write("docker/Dockerfile.prod", "FROM busybox:test\nRUN echo via-link\n", in: ctx)
+        symlink("docker/Dockerfile.prod", ctx + "/Dockerfile")   // inside the context: still works
+        symlink(s.dir + "/hostignore", ctx + "/.dockerignore")
+        let ok = try s.db(["build", "--progress", "plain", "--network", "none", "--no-cache", ctx])
+        #expect(ok.status == 0, "\(ok.err)")
+        #expect((ok.out + ok.err).contains("via-link"))
+        #expect(!(ok.out + ok.err).contains(token), "the host file behind the context's .dockerignore leaked")
+    }
+
     // MARK: 4. one RUN runner
 
     @Test(.enabled(if: Sec.canRun)) func theUnshareRunnerIsGone() throws {
