@@ -151,6 +151,28 @@ import Testing
         #expect((r.out + r.err).contains("PAYLOAD"))
     }
 
+    @Test(.enabled(if: Sec.canRun)) func fifosInImagesDoNotHangTheBuilder() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        // An image whose /etc/passwd is a FIFO, and a rw bind of a FIFO: opening either to read
+        // it blocked the builder for ever.
+        let df = s.dir + "/Dockerfile-fifo"
+        try s.write("Dockerfile-fifo", """
+            FROM busybox:test AS a
+            RUN mkfifo /f && rm /etc/passwd && mkfifo /etc/passwd
+            FROM busybox:test AS b
+            RUN --mount=type=bind,from=a,source=f,target=/x,rw ls -l /x
+            FROM a
+            USER someone
+            RUN id
+            """)
+        let r = try Sec.run(["timeout", "60", Sec.binary, "build", "--root", s.root, "--progress", "plain", "--network", "none", "-f", df, ctx])
+        #expect(r.status != 124, "the build hung on a FIFO")
+        #expect(r.err.contains("someone"), "\(r.err)")
+        let bind = try Sec.run(["timeout", "60", Sec.binary, "build", "--root", s.root, "--progress", "plain", "--network", "none", "--target", "b", "-f", df, ctx])
+        #expect(bind.status == 0, "\(bind.err)")
+    }
+
     // MARK: 2. rw is copy-on-write; the shared layers are never written
 
     @Test(.enabled(if: Sec.canRun)) func rwContextBindIsThrownAway() throws {
