@@ -139,10 +139,22 @@ public final class Builder: @unchecked Sendable {
         }
         lex = dockerfile.shellLex
         do {
-            // `NAME.dockerignore` beside the Dockerfile wins over the context's `.dockerignore`.
-            let dockerfilePath = options.dockerfileName == "<stdin>" || !FS.exists(options.dockerfileName) ? nil : options.dockerfileName
-            ignore = try options.contextDir.flatMap { try DockerIgnore.load(contextDirectory: $0, dockerfilePath: dockerfilePath) }
-                ?? DockerIgnore(patterns: [])
+            // `NAME.dockerignore` beside the Dockerfile wins over the context's `.dockerignore`; both
+            // are read inside the context when they lie in it, so a symlink to a host file is not
+            // followed out.
+            func readIgnore(_ path: String) throws -> DockerIgnore? {
+                let data: Data?
+                if let ctx = options.contextDir, path.hasPrefix(ctx + "/") {
+                    data = try ContextFile.read(String(path.dropFirst(ctx.count + 1)), in: ctx)
+                } else {
+                    data = FileManager.default.contents(atPath: path)
+                }
+                return try data.map { try DockerIgnore(contents: String(decoding: $0, as: UTF8.self), fileName: path) }
+            }
+            let named = options.dockerfileName == "<stdin>" ? nil : options.dockerfileName + ".dockerignore"
+            ignore = try options.contextDir.flatMap { ctx in
+                try named.flatMap(readIgnore) ?? readIgnore(ctx + "/.dockerignore")
+            } ?? DockerIgnore(patterns: [])
         } catch {
             throw BuildError.context("\(error)")
         }

@@ -113,7 +113,7 @@ struct LayerView: Sendable {
     /// The content of a regular file of the image (symlinks followed inside the image).
     func read(_ path: String) -> String? {
         guard let p = resolve(path, followFinal: true) else { return nil }
-        let fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)   // a FIFO must not block the build
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = StatBuf()

@@ -55,10 +55,12 @@ final class RunMountStaging {
     }
 
     /// A writable copy-on-write view of the object `fd` holds: an overlay (the read-only bind as
-    /// its lower, a throw-away upper) for a directory, a private copy for anything else.
+    /// its lower, a throw-away upper) for a directory, a private copy for a regular file, and a
+    /// read-only bind for anything else (a FIFO is never opened here: that would block).
     func copyOnWrite(_ fd: Int32, what: String) throws -> String {
         var st = StatBuf()
         guard fstat(fd, &st) == 0 else { throw FS.sys("stat", what) }
+        if !FS.isDir(st) && !FS.isReg(st) { return try bindReadOnly(fd, what: what) }
         guard FS.isDir(st) else {
             let copy = fresh("file")
             try FS.copyFile("/proc/self/fd/\(fd)", copy, st: st)

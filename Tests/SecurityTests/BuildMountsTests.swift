@@ -151,6 +151,28 @@ import Testing
         #expect((r.out + r.err).contains("PAYLOAD"))
     }
 
+    @Test(.enabled(if: Sec.canRun)) func fifosInImagesDoNotHangTheBuilder() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        // An image whose /etc/passwd is a FIFO, and a rw bind of a FIFO: opening either to read
+        // it blocked the builder for ever.
+        let df = s.dir + "/Dockerfile-fifo"
+        try s.write("Dockerfile-fifo", """
+            FROM busybox:test AS a
+            RUN mkfifo /f && rm /etc/passwd && mkfifo /etc/passwd
+            FROM busybox:test AS b
+            RUN --mount=type=bind,from=a,source=f,target=/x,rw ls -l /x
+            FROM a
+            USER someone
+            RUN id
+            """)
+        let r = try Sec.run(["timeout", "60", Sec.binary, "build", "--root", s.root, "--progress", "plain", "--network", "none", "-f", df, ctx])
+        #expect(r.status != 124, "the build hung on a FIFO")
+        #expect(r.err.contains("someone"), "\(r.err)")
+        let bind = try Sec.run(["timeout", "60", Sec.binary, "build", "--root", s.root, "--progress", "plain", "--network", "none", "--target", "b", "-f", df, ctx])
+        #expect(bind.status == 0, "\(bind.err)")
+    }
+
     // MARK: 2. rw is copy-on-write; the shared layers are never written
 
     @Test(.enabled(if: Sec.canRun)) func rwContextBindIsThrownAway() throws {
@@ -321,6 +343,28 @@ import Testing
         #expect(try build().contains("CACHED"), "an ignored file is not an input of the step")
         try s.write("shown.txt", "two", in: ctx)
         #expect(!(try build()).contains("CACHED"), "a mounted file is an input of the step")
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func contextDockerfileAndDockerignoreAreReadInsideTheContext() throws {
+        let s = try SecStore()
+        let ctx = try s.path("ctx")
+        let token = "SECRETHASH\(UUID().uuidString.prefix(8))"
+        // A context's Dockerfile or .dockerignore linking to a host file made the builder read
+        // it and print its first line in the parse error.
+        try s.write("hostsecret", "root:\(token):19000:0:99999:7:::\n")
+        try s.write("hostignore", "[\(token)\n")
+        symlink(s.dir + "/hostsecret", ctx + "/Dockerfile")
+        let df = try s.db(["build", "--progress", "plain", "--network", "none", ctx])
+        #expect(df.status != 0)
+        #expect(!(df.out + df.err).contains(token), "the host file behind the context's Dockerfile leaked")
+        unlink(ctx + "/Dockerfile")
+        try s.write("docker/Dockerfile.prod", "FROM busybox:test\nRUN echo via-link\n", in: ctx)
+        symlink("docker/Dockerfile.prod", ctx + "/Dockerfile")   // inside the context: still works
+        symlink(s.dir + "/hostignore", ctx + "/.dockerignore")
+        let ok = try s.db(["build", "--progress", "plain", "--network", "none", "--no-cache", ctx])
+        #expect(ok.status == 0, "\(ok.err)")
+        #expect((ok.out + ok.err).contains("via-link"))
+        #expect(!(ok.out + ok.err).contains(token), "the host file behind the context's .dockerignore leaked")
     }
 
     // MARK: 4. one RUN runner

@@ -82,7 +82,9 @@ struct BuildCommand: ParsableCommand {
                 dockerfileName = "<stdin>"
             } else {
                 let path = file ?? ((contextDir ?? ".") + "/Dockerfile")
-                guard let d = FileManager.default.contents(atPath: path) else {
+                // The default Dockerfile is read inside the context (symlinks resolved in it); -f is the user's own path.
+                let read = try file == nil ? contextDir.flatMap { try ContextFile.read("Dockerfile", in: $0) } : FileManager.default.contents(atPath: path)
+                guard let d = read else {
                     throw ValidationError("cannot read the Dockerfile \(path); pass -f FILE")
                 }
                 dockerfileText = String(decoding: d, as: UTF8.self)
