@@ -13,13 +13,9 @@ struct LogsCommand: ParsableCommand {
 
     func run() throws {
         try ContainerCLI.guarded {
+            let n = try FlagValue.tailLines(tail)
             let m = try ContainerCLI.manager(global)
             let c = try m.store.lookup(container)
-            var n: Int?
-            if tail != "all" {
-                guard let v = Int(tail) else { throw ContainersError.invalidArgument("--tail \(tail): a number or all") }
-                n = v
-            }
             let id = c.id
             LogReader.stream(path: "\(c.directory)/container.log", tail: n, follow: follow,
                              isRunning: { m.store.state(id).status == .running }) { e in

@@ -63,9 +63,16 @@ struct PsRow {
         case .running:
             let since = Time.parsePublic(s.startedAt).map { now.timeIntervalSince($0) } ?? 0
             status = "Up \(Time.humanPublic(since))"
-        case .exited, .dead:
-            let since = Time.parsePublic(s.finishedAt).map { now.timeIntervalSince($0) } ?? 0
-            status = "Exited (\(s.exitCode)) \(Time.humanPublic(since)) ago"
+        case .dead:
+            // docker's word for a container it lost track of (here: its monitor is gone)
+            status = "Dead"
+        case .exited:
+            // a time only when one was recorded (never "739955 days ago" for year 1)
+            if let end = Time.parsePublic(s.finishedAt), end.timeIntervalSince1970 > 0 {
+                status = "Exited (\(s.exitCode)) \(Time.humanPublic(max(0, now.timeIntervalSince(end)))) ago"
+            } else {
+                status = "Exited (\(s.exitCode))"
+            }
         }
         let created = Time.parsePublic(c.record.created).map { now.timeIntervalSince($0) } ?? 0
         var cmd = c.record.argv.joined(separator: " ")

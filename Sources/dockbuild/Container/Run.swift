@@ -19,12 +19,21 @@ struct RunCommand: AsyncParsableCommand {
         let code: Int32? = try ContainerCLI.guarded {
             let m = try ContainerCLI.manager(global)
             let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: "never")
-            if detach {
-                _ = try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: false, stdin: false)
-                ContainerCLI.out(rec.id)
-                return nil
+            do {
+                if detach {
+                    _ = try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: false, stdin: false)
+                    ContainerCLI.out(rec.id)
+                    return nil
+                }
+                return try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: true, stdin: flags.interactive)
+            } catch {
+                // --rm: a container that could not start is not kept, even when its monitor died
+                // before it could remove it
+                if rec.autoRemove, m.store.state(rec.id).status != .running {
+                    try? m.remove(rec.id, force: false, volumes: true)
+                }
+                throw error
             }
-            return try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: true, stdin: flags.interactive)
         }
         if let code, code != 0 { throw ExitCode(code) }
     }

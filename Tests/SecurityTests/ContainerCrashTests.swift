@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+/// Attacks on container crash safety (issue #14): a `run --rm` that cannot start must leave
+/// nothing behind, and a container whose monitor is killed must be reported as it is (dead,
+/// with a real time) and still be stoppable and removable, its processes killed, its rootfs
+/// unmounted.
+@Suite(.serialized) struct ContainerCrashTests {
+    /// Lines of the mount table that mention this store (overlay upperdir, binds, rootfs).
+    static func ctrcrashMounts(_ s: SecStore, id: String = "") -> [Substring] {
+        let m = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        return m.split(separator: "\n").filter { $0.contains(s.root) || (!id.isEmpty && $0.contains(id)) }
+    }
+
+    static func ctrcrashContainerDirs(_ s: SecStore) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: s.root + "/containers")) ?? []).sorted()
+    }
+
+    static func ctrcrashState(_ s: SecStore, _ id: String) throws -> [String: Any] {
+        let out = try s.ok(["inspect", id])
+        let json = try JSONSerialization.jsonObject(with: Data(out.utf8))
+        let obj = (json as? [[String: Any]])?.first ?? (json as? [String: Any]) ?? [:]
+        return obj["State"] as? [String: Any] ?? [:]
+    }
+
+    static func ctrcrashAlive(_ pid: Int32) -> Bool {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func runRmThatCannotStartLeavesNothing() throws {
+        let s = try SecStore()
+        let file = s.dir + "/ctrcrash-file"
+        try s.write("ctrcrash-file", "x")
+        let attempts: [(String, [String], [String])] = [
+            ("missing program", [], ["/ctrcrash-no-such-program"]),
+            ("bad mount (a file over a directory)", ["-v", "\(file):/bin"], ["true"]),
+            ("bad workdir (a file)", ["-w", "/etc/passwd"], ["true"]),
+            ("bad workdir (under a file)", ["-w", "/etc/passwd/sub"], ["true"]),
+        ]
+        for (what, flags, cmd) in attempts {
+            let r = try s.db(["run", "--rm", "--network", "none"] + flags + ["busybox:test"] + cmd)
+            #expect(r.status != 0, "\(what): run succeeded: \(r.out)")
+            #expect(!r.err.contains("Fatal error"), "\(what): \(r.err)")
+            let left = try s.db(["ps", "-a"]).out
+            #expect(try s.db(["ps", "-a", "-q"]).out.isEmpty, "\(what): a container is left: \(left)")
+            #expect(Self.ctrcrashContainerDirs(s).isEmpty, "\(what): left \(Self.ctrcrashContainerDirs(s))")
+            #expect(Self.ctrcrashMounts(s).isEmpty, "\(what): left mounted: \(Self.ctrcrashMounts(s))")
+        }
+    }
+
+    /// Starts `sleep 1000` detached, SIGKILLs its monitor, and returns (id, container pid).
+    static func ctrcrashKillMonitor(_ s: SecStore) throws -> (String, Int32) {
+        let id = try s.ok(["run", "-d", "--network", "none", "busybox:test", "sleep", "1000"])
+        let st = try ctrcrashState(s, id)
+        let pid = Int32(st["Pid"] as? Int ?? 0)
+        #expect(pid > 0 && ctrcrashAlive(pid))
+        let stateFile = "\(s.root)/containers/\(id)/state.json"
+        let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stateFile))) as? [String: Any]
+        let monitor = Int32(raw?["monitorPid"] as? Int ?? 0)
+        #expect(monitor > 0 && monitor != pid)
+        if monitor > 0 { kill(monitor, SIGKILL) }
+        #expect(Sec.eventually(10) { !ctrcrashAlive(monitor) })
+        return (id, pid)
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func killedMonitorIsReportedDeadAndStopKillsTheContainer() throws {
+        let s = try SecStore()
+        let (id, pid) = try Self.ctrcrashKillMonitor(s)
+        // the truth: the monitor is gone, the container's process is not
+        #expect(Self.ctrcrashAlive(pid))
+        let status = try s.ok(["ps", "-a", "--format", "{{.Status}}"])
+        #expect(status == "Dead", "ps -a says \(status)")
+        #expect(try s.ok(["ps", "-q"]).isEmpty, "a dead container is listed as running")
+        let st = try Self.ctrcrashState(s, id)
+        #expect(st["Status"] as? String == "dead")
+        #expect(st["Dead"] as? Bool == true && st["Running"] as? Bool == false)
+        let finished = (st["FinishedAt"] as? String).flatMap { ISO8601DateFormatter().date(from: String($0.prefix(19)) + "Z") }
+        #expect(finished.map { abs($0.timeIntervalSinceNow) < 120 } == true, "FinishedAt \(st["FinishedAt"] ?? "-")")
+        #expect((st["Error"] as? String)?.contains("monitor") == true)
+        // stop kills what is left and unmounts the rootfs
+        try s.ok(["stop", "-t", "1", id])
+        #expect(Sec.eventually(10) { !Self.ctrcrashAlive(pid) }, "the container's process \(pid) survived stop")
+        #expect(Self.ctrcrashMounts(s, id: id).isEmpty, "left mounted: \(Self.ctrcrashMounts(s, id: id))")
+        let after = try Self.ctrcrashState(s, id)
+        #expect(after["Status"] as? String == "exited" && after["ExitCode"] as? Int == 137, "\(after)")
+        let ps = try s.ok(["ps", "-a", "--format", "{{.Status}}"])
+        #expect(ps.hasPrefix("Exited (137)") && !ps.contains("days"), "ps -a says \(ps)")
+        // and it can run again
+        try s.ok(["start", id])
+        #expect(try s.ok(["ps", "-q"]) == String(id.prefix(12)))
+        try s.ok(["rm", "-f", id])
+        #expect(Self.ctrcrashContainerDirs(s).isEmpty && Self.ctrcrashMounts(s, id: id).isEmpty)
+    }
+
+    @Test(.enabled(if: Sec.canRun)) func killedMonitorThenRmForceKillsAndRemoves() throws {
+        let s = try SecStore()
+        let (id, pid) = try Self.ctrcrashKillMonitor(s)
+        try s.ok(["rm", "-f", id])
+        #expect(Sec.eventually(10) { !Self.ctrcrashAlive(pid) }, "the container's process \(pid) survived rm -f")
+        #expect(try s.ok(["ps", "-a", "-q"]).isEmpty)
+        #expect(Self.ctrcrashContainerDirs(s).isEmpty, "left \(Self.ctrcrashContainerDirs(s))")
+        #expect(Self.ctrcrashMounts(s, id: id).isEmpty, "left mounted: \(Self.ctrcrashMounts(s, id: id))")
+        #expect(!FileManager.default.fileExists(atPath: "/run/dockbuild/rootfs/\(id)"))
+    }
+}
