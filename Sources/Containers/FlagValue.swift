@@ -124,6 +124,26 @@ public enum FlagValue {
         return (key, kv.count > 1 ? kv[1] : "")
     }
 
+    // MARK: - process settings
+
+    /// `--hostname`: 1 to 64 letters, digits, `-`, `.` or `_` (the kernel's limit; no spaces or
+    /// newlines, which would add lines to the container's /etc/hosts).
+    public static func hostname(_ text: String, flag: String = "--hostname") throws -> String {
+        guard (1...64).contains(text.utf8.count), text.first != "-",
+              text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) }) else {
+            throw ContainersError.invalidArgument("\(flag) \(quote(text)): give 1 to 64 letters, digits, - . or _ (not starting with -)")
+        }
+        return text
+    }
+
+    /// `-w`: an absolute path in the container.
+    public static func workdir(_ text: String, flag: String = "--workdir") throws -> String {
+        guard text.hasPrefix("/"), !text.contains("\0") else {
+            throw ContainersError.invalidArgument("\(flag) \(quote(text)): give an absolute path in the container (starting with /)")
+        }
+        return text
+    }
+
     // MARK: - mounts
 
     /// A container path for a mount: absolute, no NUL, no `..` component.

@@ -92,6 +92,8 @@ import Testing
         _ = Self.check("-e", ["A=1", "PATH", "X="], seed: 9, { try FlagValue.env($0) },
                        valid: { !$0.isEmpty && !$0.hasPrefix("=") })
         _ = Self.check("--label", ["a=b", "k"], seed: 10, { try FlagValue.label($0) }, valid: { !$0.key.isEmpty })
+        _ = Self.check("--hostname", ["web", "db-1.local"], seed: 12, { try FlagValue.hostname($0) },
+                       valid: { !$0.contains(where: { $0.isWhitespace }) && $0.utf8.count <= 64 })
     }
 
     @Test func tmpfs() {

@@ -39,6 +39,8 @@ import Testing
             ("--mount", "="), ("--mount", ",="), ("--mount", "type=tmpfs,target=/x,tmpfs-size=inf"),
             ("--mount", "type=volume,target=relative"), ("--volume", ""), ("--volume", "::"), ("--volume", "x:y"),
             ("--volume", "/a:/b/../../etc"),
+            ("--hostname", "a\n10.0.0.1 evil"), ("--hostname", String(repeating: "h", count: 65)), ("--hostname", "-x"),
+            ("--workdir", "relative"),
         ]
         for (flag, value) in cases {
             // an empty value as its own argument: ArgumentParser reads `--flag=` as a flag without value

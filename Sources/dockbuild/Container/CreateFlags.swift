@@ -41,6 +41,8 @@ struct ContainerCreateFlags: ParsableArguments {
             _ = try memorySwap.map { try FlagValue.bytes($0, flag: "--memory-swap", unlimited: true) }
             _ = try cpus.map { try FlagValue.nanoCPUs($0) }
             _ = try pidsLimit.map { try FlagValue.pidsLimit($0) }
+            _ = try hostname.map { try FlagValue.hostname($0) }
+            _ = try workdir.map { try FlagValue.workdir($0) }
             for e in env { _ = try FlagValue.env(e) }
             for l in label { _ = try FlagValue.label(l) }
             for t in tmpfs { _ = try FlagValue.tmpfs(t) }
@@ -69,9 +71,9 @@ struct ContainerCreateFlags: ParsableArguments {
             }
         }
         o.env += try env.map { try FlagValue.env($0) }
-        o.workingDir = workdir
+        o.workingDir = try workdir.map { try FlagValue.workdir($0) }
         o.user = user
-        o.hostname = hostname
+        o.hostname = try hostname.map { try FlagValue.hostname($0) }
         o.tty = tty
         o.openStdin = interactive
         o.autoRemove = rm
