@@ -355,6 +355,40 @@ public final class ContainerManager: Sendable {
         if reaped && record.autoRemove { try removeFiles(record) }
     }
 
+    /// Removes a container whose record cannot be read (`ContainerStore.damagedID`), from what
+    /// its state and the id alone tell: its processes are killed (the runtime's view, then its
+    /// recorded init pid while still in its cgroup), its monitor is given time to exit, then the
+    /// runtime state, rootfs mount, network namespace, address lease, image hold and directory go.
+    public func removeDamaged(_ id: String) throws {
+        let s = store.rawState(id)
+        let rt = try? OCIRuntime(storeRoot: root, recorded: s.ociRuntime)
+        try? rt?.kill(id, signal: "SIGKILL", all: true)
+        func ownPid() -> Bool {
+            s.pid > 0 && ContainerStore.processStartTime(s.pid) != nil && !s.cgroupPaths.isEmpty
+                && Monitor.cgroupPaths(s.pid) == s.cgroupPaths
+        }
+        if ownPid() { _ = Foundation.kill(s.pid, SIGKILL) }
+        for _ in 0..<200 where ownPid() || (s.status == .running && ContainerStore.monitorAlive(s)) { usleep(50_000) }
+        rt?.delete(id)
+        let rootfs = store.rootfsPath(id)
+        FS.unmount(rootfs)
+        rmdir(rootfs)
+        if let n = try? BridgeNetwork.current() {
+            n.detach(containerID: id)
+            if !s.ipAddress.isEmpty { n.release(ip: s.ipAddress, containerID: id) }
+        }
+        if let images = try? images() { images.release(holder: "container-\(id)") }
+        let dir = store.directory(id)
+        var lastError: (any Error)?
+        for _ in 0..<100 {
+            do { try FileManager.default.removeItem(atPath: dir); return } catch {
+                lastError = error
+                usleep(100_000)
+            }
+        }
+        throw ContainersError.invalidState("cannot remove \(dir): \(lastError.map { "\($0)" } ?? "busy"); retry `dockbuild rm -f` in a moment")
+    }
+
     // MARK: - remove
 
     /// Removes a container (`force` kills it first; `volumes` removes its anonymous volumes).

@@ -115,6 +115,16 @@ public final class ContainerStore: Sendable {
         throw ContainersError.ambiguous(ref, candidates: matches.map { String($0.id.prefix(12)) })
     }
 
+    /// The id `ref` (a full id or a unique id prefix) names when that container's record can no
+    /// longer be read (a damaged config.json); nil otherwise. `rm -f` removes such containers.
+    public func damagedID(_ ref: String) -> String? {
+        let key = ref.lowercased()
+        guard !key.isEmpty, key.allSatisfy(\.isHexDigit) else { return nil }
+        let matches = ids().filter { $0.hasPrefix(key) }
+        guard matches.count == 1, let id = matches.first, (try? record(id)) == nil else { return nil }
+        return id
+    }
+
     public func nameInUse(_ name: String) -> String? {
         for id in ids() { if let r = try? record(id), r.name == name { return id } }
         return nil

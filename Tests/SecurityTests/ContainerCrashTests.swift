@@ -94,6 +94,25 @@ import Testing
         #expect(Self.ctrcrashContainerDirs(s).isEmpty && Self.ctrcrashMounts(s, id: id).isEmpty)
     }
 
+    /// A torn or tampered config.json: the error says `rm -f`, and `rm -f` must then work,
+    /// killing the still-running container and unmounting its rootfs.
+    @Test(.enabled(if: Sec.canRun)) func damagedRecordOfARunningContainerIsRemovedByRmForce() throws {
+        let s = try SecStore()
+        let id = try s.ok(["run", "-d", "--network", "none", "busybox:test", "sleep", "1000"])
+        let pid = Int32(try Self.ctrcrashState(s, id)["Pid"] as? Int ?? 0)
+        #expect(pid > 0 && Self.ctrcrashAlive(pid))
+        let config = "\(s.root)/containers/\(id)/config.json"
+        let whole = try Data(contentsOf: URL(fileURLWithPath: config))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: config))
+        let inspect = try s.db(["logs", id])
+        #expect(inspect.status != 0 && inspect.err.contains("rm -f"), "\(inspect.err)")
+        let rm = try s.db(["rm", "-f", String(id.prefix(12))])
+        #expect(rm.status == 0, "rm -f of a damaged record: \(rm.err)")
+        #expect(Sec.eventually(10) { !Self.ctrcrashAlive(pid) }, "the container's process \(pid) survived rm -f")
+        #expect(Self.ctrcrashContainerDirs(s).isEmpty, "left \(Self.ctrcrashContainerDirs(s))")
+        #expect(Self.ctrcrashMounts(s, id: id).isEmpty, "left mounted: \(Self.ctrcrashMounts(s, id: id))")
+    }
+
     @Test(.enabled(if: Sec.canRun)) func killedMonitorThenRmForceKillsAndRemoves() throws {
         let s = try SecStore()
         let (id, pid) = try Self.ctrcrashKillMonitor(s)

@@ -88,7 +88,21 @@ struct RmCommand: ParsableCommand {
     @Argument var containers: [String]
 
     func run() throws {
-        try ContainerCLI.forEach(global, containers) { m, c, ref in
+        // `rm -f` also removes a container whose record is damaged (the lookup cannot read it)
+        let damaged: [String] = force ? ((try? ContainerCLI.manager(global))
+            .map { m in containers.filter { m.store.damagedID($0) != nil } } ?? []) : []
+        if !damaged.isEmpty {
+            try ContainerCLI.guarded {
+                let m = try ContainerCLI.manager(global)
+                for ref in damaged {
+                    if let id = m.store.damagedID(ref) { try m.removeDamaged(id) }
+                    ContainerCLI.out(ref)
+                }
+            }
+        }
+        let rest = containers.filter { !damaged.contains($0) }
+        guard !rest.isEmpty || damaged.isEmpty else { return }
+        try ContainerCLI.forEach(global, rest) { m, c, ref in
             try m.remove(c.id, force: force, volumes: volumes)
             ContainerCLI.out(ref)
         }
