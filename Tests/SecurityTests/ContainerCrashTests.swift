@@ -113,6 +113,19 @@ import Testing
         #expect(Self.ctrcrashMounts(s, id: id).isEmpty, "left mounted: \(Self.ctrcrashMounts(s, id: id))")
     }
 
+    @Test(.enabled(if: Sec.canRun)) func killedMonitorThenStartReplacesTheOrphan() throws {
+        let s = try SecStore()
+        let (id, pid) = try Self.ctrcrashKillMonitor(s)
+        try s.ok(["start", id])
+        #expect(Sec.eventually(10) { !Self.ctrcrashAlive(pid) }, "the orphaned process \(pid) survived start")
+        let st = try Self.ctrcrashState(s, id)
+        let newPid = Int32(st["Pid"] as? Int ?? 0)
+        #expect(st["Status"] as? String == "running" && newPid > 0 && newPid != pid && Self.ctrcrashAlive(newPid), "\(st)")
+        try s.ok(["rm", "-f", id])
+        #expect(Sec.eventually(10) { !Self.ctrcrashAlive(newPid) })
+        #expect(Self.ctrcrashContainerDirs(s).isEmpty && Self.ctrcrashMounts(s, id: id).isEmpty)
+    }
+
     @Test(.enabled(if: Sec.canRun)) func killedMonitorThenRmForceKillsAndRemoves() throws {
         let s = try SecStore()
         let (id, pid) = try Self.ctrcrashKillMonitor(s)
