@@ -74,7 +74,9 @@ struct UpdateCommand: ParsableCommand {
         let (mem, swap, nano, pids) = try ContainerCLI.guarded {
             (try memory.map { try FlagValue.bytes($0, flag: "--memory") },
              try memorySwap.map { try FlagValue.bytes($0, flag: "--memory-swap", unlimited: true) },
-             try cpus.map { try FlagValue.nanoCPUs($0) }, try pidsLimit.map { try FlagValue.pidsLimit($0) })
+             try cpus.map { try FlagValue.nanoCPUs($0) },
+             // no limit is -1 for the runtimes' update (runc reads 0 as "unchanged")
+             try pidsLimit.map { try FlagValue.pidsLimit($0) }.map { $0 == 0 ? -1 : $0 })
         }
         try ContainerCLI.forEach(global, containers) { m, c, ref in
             try m.update(c.id, memory: mem, memorySwap: swap, nanoCpus: nano, pidsLimit: pids)
