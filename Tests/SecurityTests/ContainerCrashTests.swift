@@ -126,6 +126,36 @@ import Testing
         #expect(Self.ctrcrashContainerDirs(s).isEmpty && Self.ctrcrashMounts(s, id: id).isEmpty)
     }
 
+    /// A foreground `run --rm` whose monitor is killed: the CLI notices the lost attach socket
+    /// and reaps the container, so nothing is left running or listed.
+    @Test(.enabled(if: Sec.canRun)) func killedMonitorOfForegroundRunRmLeavesNothing() throws {
+        let s = try SecStore()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Sec.binary)
+        p.arguments = ["run", "--root", s.root, "--rm", "--network", "none", "busybox:test", "sleep", "1000"]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        var id = ""
+        #expect(Sec.eventually(20) {
+            id = (try? s.db(["ps", "-q", "--no-trunc"]).out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
+            return !id.isEmpty
+        })
+        try #require(!id.isEmpty)
+        let pid = Int32(try Self.ctrcrashState(s, id)["Pid"] as? Int ?? 0)
+        let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(s.root)/containers/\(id)/state.json"))) as? [String: Any]
+        let monitor = Int32(raw?["monitorPid"] as? Int ?? 0)
+        try #require(monitor > 0 && pid > 0)
+        kill(monitor, SIGKILL)
+        #expect(Sec.eventually(20) { !p.isRunning }, "the foreground run did not return after its monitor died")
+        #expect(Sec.eventually(10) { !Self.ctrcrashAlive(pid) }, "the container's process \(pid) survived")
+        #expect(try s.db(["ps", "-a", "-q"]).out.isEmpty)
+        #expect(Self.ctrcrashContainerDirs(s).isEmpty, "left \(Self.ctrcrashContainerDirs(s))")
+        #expect(Self.ctrcrashMounts(s, id: id).isEmpty, "left mounted: \(Self.ctrcrashMounts(s, id: id))")
+    }
+
     @Test(.enabled(if: Sec.canRun)) func killedMonitorThenRmForceKillsAndRemoves() throws {
         let s = try SecStore()
         let (id, pid) = try Self.ctrcrashKillMonitor(s)

@@ -25,7 +25,11 @@ struct RunCommand: AsyncParsableCommand {
                     ContainerCLI.out(rec.id)
                     return nil
                 }
-                return try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: true, stdin: flags.interactive)
+                let code = try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: true, stdin: flags.interactive)
+                // --rm whose monitor died under us: nobody else will ever remove it, so kill
+                // what is left of it and remove it now
+                if rec.autoRemove, m.store.state(rec.id).status == .dead { try? m.reapDead(rec.id) }
+                return code
             } catch {
                 // --rm: a container that could not start is not kept, even when its monitor died
                 // before it could remove it
