@@ -48,9 +48,13 @@ import Testing
             Self.ctrcrashExpectUsage(r, flag: flag == "--volume" ? "-v" : flag == "--publish" ? "-p" : flag == "--env" ? "-e" : flag,
                                      "\(flag)=\(value)")
         }
+        // negative values as separate arguments, as docker's documentation writes them
+        for (flag, v) in [("--cpus", "-1"), ("--memory", "-5m"), ("--pids-limit", "-9"), ("--memory-swap", "-3")] {
+            Self.ctrcrashExpectUsage(try Self.ctrcrashCreate(s, [flag, v]), flag: flag, "\(flag) \(v)")
+        }
         // extreme but valid values pass the checks and reach the image lookup (which fails here)
         for args in [["-m", "9223372036854775807"], ["--pids-limit", "9223372036854775807"], ["--cpus", "0"],
-                     ["-m", "8388607t"], ["--memory-swap=-1"], ["-p", "65535:65535/udp"]] {
+                     ["-m", "8388607t"], ["--memory-swap", "-1"], ["--pids-limit", "-1"], ["-p", "65535:65535/udp"]] {
             let r = try Self.ctrcrashCreate(s, args)
             #expect(r.status == 125 && r.err.contains("not in the store"), "\(args): exit \(r.status): \(r.err)")
         }
@@ -64,6 +68,8 @@ import Testing
             Self.ctrcrashExpectUsage(try s.db(["stop"] + v + ["ctrcrash-none"]), flag: "--time", "stop -t \(t)")
             Self.ctrcrashExpectUsage(try s.db(["restart"] + v + ["ctrcrash-none"]), flag: "--time", "restart -t \(t)")
         }
+        let stopNegative = try s.db(["stop", "-t", "-5", "ctrcrash-none"])
+        Self.ctrcrashExpectUsage(stopNegative, flag: "--time", "stop -t -5")
         for t in ["garbage", "99999999999999999999999", "1.5", ""] {
             let v = t.isEmpty ? ["--tail", t] : ["--tail=\(t)"]
             Self.ctrcrashExpectUsage(try s.db(["logs"] + v + ["ctrcrash-none"]), flag: "--tail", "logs --tail \(t)")

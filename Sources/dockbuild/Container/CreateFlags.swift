@@ -13,10 +13,10 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .shortAndLong, help: "Publish a port: [IP:]HOST:CTR[/udp].") var publish: [String] = []
     @Flag(name: [.customShort("P"), .customLong("publish-all")], help: "Publish every exposed port on a free host port.") var publishAll = false
     @Option(name: [.long, .customLong("net")], help: "Network: bridge (default), host, none, container:NAME.") var network = "bridge"
-    @Option(name: .shortAndLong, help: "Memory limit (e.g. 512M).") var memory: String?
-    @Option(name: .customLong("memory-swap"), help: "Memory plus swap limit (-1 for unlimited).") var memorySwap: String?
-    @Option(name: .long, help: "CPUs (e.g. 0.5).") var cpus: String?
-    @Option(name: .customLong("pids-limit"), help: "Maximum number of processes.") var pidsLimit: String?
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Memory limit (e.g. 512M).") var memory: String?
+    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory plus swap limit (-1 for unlimited).") var memorySwap: String?
+    @Option(name: .long, parsing: .unconditional, help: "CPUs (e.g. 0.5).") var cpus: String?
+    @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: "Maximum number of processes (0 or -1: no limit).") var pidsLimit: String?
     @Option(name: .long, help: "GPUs through CDI: all, a count, or device=NAME[,NAME].") var gpus: String?
     @Option(name: .shortAndLong, help: "Working directory inside the container.") var workdir: String?
     @Option(name: .shortAndLong, help: "User: name|uid[:group|gid].") var user: String?

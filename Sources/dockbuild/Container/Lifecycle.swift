@@ -34,7 +34,7 @@ struct StartCommand: ParsableCommand {
 struct StopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop one or more running containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .long], help: "Seconds to wait before killing (-1: no limit).") var time = "10"
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit).") var time = "10"
     @Argument var containers: [String]
 
     func run() throws {
@@ -50,7 +50,7 @@ struct StopCommand: ParsableCommand {
 struct RestartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart one or more containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .long], help: "Seconds to wait before killing (-1: no limit).") var time = "10"
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit).") var time = "10"
     @Argument var containers: [String]
 
     func run() throws {

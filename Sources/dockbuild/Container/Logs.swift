@@ -7,7 +7,7 @@ struct LogsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "logs", abstract: "Show a container's output.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Follow the output.") var follow = false
-    @Option(name: [.customShort("n"), .customLong("tail")], help: "Number of lines from the end (all by default).") var tail: String = "all"
+    @Option(name: [.customShort("n"), .customLong("tail")], parsing: .unconditional, help: "Number of lines from the end (all by default).") var tail: String = "all"
     @Flag(name: .shortAndLong, help: "Show timestamps.") var timestamps = false
     @Argument var container: String
 

@@ -64,10 +64,10 @@ struct CommitCommand: ParsableCommand {
 struct UpdateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "update", abstract: "Update the resource limits of containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: .shortAndLong, help: "Memory limit.") var memory: String?
-    @Option(name: .customLong("memory-swap"), help: "Memory plus swap limit.") var memorySwap: String?
-    @Option(name: .long, help: "CPUs.") var cpus: String?
-    @Option(name: .customLong("pids-limit"), help: "Process limit.") var pidsLimit: String?
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Memory limit.") var memory: String?
+    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory plus swap limit (-1 for unlimited).") var memorySwap: String?
+    @Option(name: .long, parsing: .unconditional, help: "CPUs.") var cpus: String?
+    @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: "Process limit (0 or -1: no limit).") var pidsLimit: String?
     @Argument var containers: [String]
 
     func run() throws {
