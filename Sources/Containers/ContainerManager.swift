@@ -288,11 +288,16 @@ public final class ContainerManager: Sendable {
         guard c.isRunning else { return }
         let rt = try runtime(for: id)
         try rt.kill(id, signal: c.record.stopSignal ?? "SIGTERM")
-        if waitStopped(id, timeout: Double(timeout)) { return }
+        // a monitor that dies meanwhile ends the wait as "dead": reap what it left
+        if waitStopped(id, timeout: Double(timeout)) {
+            if store.state(id).status == .dead { try reapDead(id) }
+            return
+        }
         try rt.kill(id, signal: "SIGKILL", all: true)
         if !waitStopped(id, timeout: 15) {
             throw ContainersError.runtime("container \(id.prefix(12)) did not stop after SIGKILL")
         }
+        if store.state(id).status == .dead { try reapDead(id) }
     }
 
     public func kill(_ id: String, signal: String) throws {
