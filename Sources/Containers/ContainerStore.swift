@@ -116,6 +116,11 @@ public final class ContainerStore: Sendable {
         throw ContainersError.ambiguous(ref, candidates: matches.map { String($0.id.prefix(12)) })
     }
 
+    /// Containers whose record cannot be read (a damaged config.json), which `list` leaves out.
+    public func damagedIDs() -> [String] {
+        ids().filter { (try? record($0)) == nil }
+    }
+
     /// The id `ref` (a full id or a unique id prefix) names when that container's record can no
     /// longer be read (a damaged config.json); nil otherwise. `rm -f` removes such containers.
     public func damagedID(_ ref: String) -> String? {

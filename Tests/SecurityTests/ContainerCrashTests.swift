@@ -106,6 +106,9 @@ import Testing
         try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: config))
         let inspect = try s.db(["logs", id])
         #expect(inspect.status != 0 && inspect.err.contains("rm -f"), "\(inspect.err)")
+        // still listed, so it can be found and removed
+        #expect(try s.ok(["ps", "-a", "-q"]) == String(id.prefix(12)))
+        #expect(try s.db(["ps", "-a"]).err.contains("rm -f \(id.prefix(12))"))
         let rm = try s.db(["rm", "-f", String(id.prefix(12))])
         #expect(rm.status == 0, "rm -f of a damaged record: \(rm.err)")
         #expect(Sec.eventually(10) { !Self.ctrcrashAlive(pid) }, "the container's process \(pid) survived rm -f")

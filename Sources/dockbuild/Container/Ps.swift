@@ -15,7 +15,17 @@ struct PsCommand: ParsableCommand {
         try ContainerCLI.guarded {
             let m = try ContainerCLI.manager(global)
             let list = m.store.list().filter { all || $0.isRunning }
-            if quiet { for c in list { ContainerCLI.out(noTrunc ? c.id : String(c.id.prefix(12))) }; return }
+            // containers whose record is damaged are listed too (with -a), so `rm -f` can be aimed
+            let damaged = all ? m.store.damagedIDs() : []
+            if quiet {
+                for id in list.map(\.id) + damaged { ContainerCLI.out(noTrunc ? id : String(id.prefix(12))) }
+                return
+            }
+            defer {
+                for id in damaged {
+                    FileHandle.standardError.write(Data("dockbuild: container \(id.prefix(12)) has a damaged record (config.json): remove it with `dockbuild rm -f \(id.prefix(12))`\n".utf8))
+                }
+            }
             let rows = list.map { PsRow($0, noTrunc: noTrunc) }
             if let format, format != "table" {
                 if format == "json" || format == "{{json .}}" {
