@@ -302,7 +302,11 @@ public final class ContainerManager: Sendable {
     /// Starts a created or exited container by launching its monitor (`monitorCommand` is the
     /// re-executed dockbuild binary with its hidden subcommand and arguments, id last).
     public func start(_ id: String, monitorCommand: [String], attach: Bool) throws -> Launch {
-        try store.withLock(id) {
+        if store.state(id).status == .dead {
+            try reapDead(id)
+            _ = try store.record(id)  // a --rm container is gone with the reap
+        }
+        return try store.withLock(id) {
             let st = store.state(id)
             if st.status == .running { throw ContainersError.invalidState("container \(id.prefix(12)) is already running") }
             let dir = store.directory(id)
@@ -336,18 +340,27 @@ public final class ContainerManager: Sendable {
     /// Sends the stop signal, then SIGKILL after `timeout` seconds, like `docker stop`.
     public func stop(_ id: String, timeout: Int) throws {
         let c = try store.container(id)
+        if c.state.status == .dead { try reapDead(id); return }
         guard c.isRunning else { return }
         let rt = try runtime(for: id)
         try rt.kill(id, signal: c.record.stopSignal ?? "SIGTERM")
-        if waitStopped(id, timeout: Double(timeout)) { return }
+        // a monitor that dies meanwhile ends the wait as "dead": reap what it left
+        if waitStopped(id, timeout: Double(timeout)) {
+            if store.state(id).status == .dead { try reapDead(id) }
+            return
+        }
         try rt.kill(id, signal: "SIGKILL", all: true)
         if !waitStopped(id, timeout: 15) {
             throw ContainersError.runtime("container \(id.prefix(12)) did not stop after SIGKILL")
         }
+        if store.state(id).status == .dead { try reapDead(id) }
     }
 
     public func kill(_ id: String, signal: String) throws {
         let c = try store.container(id)
+        if c.state.status == .dead {
+            throw ContainersError.invalidState("container \(c.name) is dead (its monitor is gone): `dockbuild stop \(c.name)` or `dockbuild rm -f \(c.name)` kills what is left of it")
+        }
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running") }
         try runtime(for: id).kill(id, signal: signal)
     }
@@ -360,10 +373,91 @@ public final class ContainerManager: Sendable {
 
     private func isStarting(_ id: String) -> Bool { false }
 
+    // MARK: - dead containers
+
+    /// Cleans up after a container whose monitor died while it ran (`ContainerState.Status.dead`):
+    /// kills every process left in it (through the runtime, and its recorded init pid when that
+    /// pid is still in the container's cgroup), deletes the runtime state, unmounts the rootfs,
+    /// frees its network address, and records it as exited (137 when something had to be
+    /// killed). `--rm` containers are then removed. Does nothing for any other state.
+    public func reapDead(_ id: String) throws {
+        let record = try store.record(id)
+        let reaped: Bool = try store.withLock(id) {
+            let s = store.rawState(id)
+            guard s.status == .dead || (s.status == .running && !ContainerStore.monitorAlive(s)) else { return false }
+            var killed = false
+            let rt = try? runtime(for: id)
+            if rt?.status(id) == "running" || rt?.status(id) == "paused" { killed = true }
+            try? rt?.kill(id, signal: "SIGKILL", all: true)
+            // the init pid, but only while it is still the container's (same cgroup): pids are reused
+            func ownPid() -> Bool {
+                s.pid > 0 && ContainerStore.processStartTime(s.pid) != nil && !s.cgroupPaths.isEmpty
+                    && Monitor.cgroupPaths(s.pid) == s.cgroupPaths
+            }
+            if ownPid() { killed = true; _ = Foundation.kill(s.pid, SIGKILL) }
+            for _ in 0..<100 where ownPid() || rt?.status(id) == "running" { usleep(50_000) }
+            rt?.delete(id)
+            let rootfs = store.rootfsPath(id)
+            FS.unmount(rootfs)
+            rmdir(rootfs)
+            unlink("\(store.directory(id))/attach.sock")
+            if record.network == "bridge", let n = try? BridgeNetwork.current() {
+                n.detach(containerID: id)
+                if !s.ipAddress.isEmpty { n.release(ip: s.ipAddress, containerID: id) }
+            }
+            var out = s
+            ContainerStore.markDead(&out)
+            out.status = .exited
+            if killed { out.exitCode = 137 }
+            out.pid = 0; out.ipAddress = ""; out.ports = []
+            try store.saveState(id, out)
+            return true
+        }
+        if reaped && record.autoRemove { try removeFiles(record) }
+    }
+
+    /// Removes a container whose record cannot be read (`ContainerStore.damagedID`), from what
+    /// its state and the id alone tell: its processes are killed (the runtime's view, then its
+    /// recorded init pid while still in its cgroup), its monitor is given time to exit, then the
+    /// runtime state, rootfs mount, network namespace, address lease, image hold and directory go.
+    public func removeDamaged(_ id: String) throws {
+        let s = store.rawState(id)
+        let rt = try? OCIRuntime(storeRoot: root, recorded: s.ociRuntime)
+        try? rt?.kill(id, signal: "SIGKILL", all: true)
+        func ownPid() -> Bool {
+            s.pid > 0 && ContainerStore.processStartTime(s.pid) != nil && !s.cgroupPaths.isEmpty
+                && Monitor.cgroupPaths(s.pid) == s.cgroupPaths
+        }
+        if ownPid() { _ = Foundation.kill(s.pid, SIGKILL) }
+        for _ in 0..<200 where ownPid() || (s.status == .running && ContainerStore.monitorAlive(s)) { usleep(50_000) }
+        rt?.delete(id)
+        let rootfs = store.rootfsPath(id)
+        FS.unmount(rootfs)
+        rmdir(rootfs)
+        if let n = try? BridgeNetwork.current() {
+            n.detach(containerID: id)
+            if !s.ipAddress.isEmpty { n.release(ip: s.ipAddress, containerID: id) }
+        }
+        if let images = try? images() { images.release(holder: "container-\(id)") }
+        let dir = store.directory(id)
+        var lastError: (any Error)?
+        for _ in 0..<100 {
+            do { try FileManager.default.removeItem(atPath: dir); return } catch {
+                lastError = error
+                usleep(100_000)
+            }
+        }
+        throw ContainersError.invalidState("cannot remove \(dir): \(lastError.map { "\($0)" } ?? "busy"); retry `dockbuild rm -f` in a moment")
+    }
+
     // MARK: - remove
 
     /// Removes a container (`force` kills it first; `volumes` removes its anonymous volumes).
     public func remove(_ id: String, force: Bool, volumes removeVolumes: Bool) throws {
+        if store.state(id).status == .dead {
+            try reapDead(id)
+            if (try? store.record(id)) == nil { return }  // a --rm container: gone with the reap
+        }
         let c = try store.container(id)
         if c.isRunning {
             guard force else {

@@ -84,17 +84,9 @@ func resolveUser(_ spec: String, rootfs: String) throws -> RuntimeSpec.User {
     return .init(uid: uid, gid: gid)
 }
 
-/// Parses `512M`, `1g`, `67108864` as bytes.
+/// Parses `512M`, `1g`, `67108864` as bytes (`-1` for unlimited); see `FlagValue.bytes`.
 public func parseBytes(_ s: String) throws -> Int64 {
-    let t = s.trimmingCharacters(in: .whitespaces).lowercased()
-    if t == "-1" { return -1 }
-    var num = t, mult: Int64 = 1
-    let units: [(String, Int64)] = [("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
-    for (u, m) in units where t.hasSuffix(u) { num = String(t.dropLast(u.count)); mult = m; break }
-    guard let v = Double(num), v >= 0 else {
-        throw ContainersError.invalidArgument("\"\(s)\" is not a size (e.g. 64M, 1G, 1048576)")
-    }
-    return Int64(v * Double(mult))
+    try FlagValue.bytes(s, flag: "size", unlimited: true)
 }
 
 /// RLIMIT_NOFILE for the container: the host's hard limit, as docker gives 1048576 where allowed.

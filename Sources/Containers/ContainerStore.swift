@@ -65,15 +65,35 @@ public final class ContainerStore: Sendable {
         }
     }
 
-    /// State with liveness checked: a container whose monitor is gone is not running.
+    /// State with liveness checked. A container recorded as running whose monitor is gone
+    /// (killed, crashed, the machine's OOM killer) is `dead`, as docker calls a container it
+    /// lost track of: its processes may still run and its rootfs may still be mounted until
+    /// `stop`, `rm` or `start` reap it (`ContainerManager.reapDead`). The first look that can
+    /// take the container's lock records the moment the loss was noticed as FinishedAt, so
+    /// `ps` and `inspect` show a real time instead of year 1.
     public func state(_ id: String) -> ContainerState {
         var s = rawState(id)
-        if s.status == .running && !Self.monitorAlive(s) {
-            s.status = .exited
-            if s.exitCode == 0 { s.exitCode = 255 }
-            if s.error.isEmpty { s.error = "the container's monitor process is gone" }
-        }
+        guard s.status == .running, !Self.monitorAlive(s) else { return s }
+        Self.markDead(&s)
+        // best effort: never wait here, a caller may already hold the lock
+        if let saved = try? withLockIfFree(id, {
+            var fresh = rawState(id)
+            guard fresh.status == .running, !Self.monitorAlive(fresh) else { return fresh }
+            Self.markDead(&fresh)
+            try saveState(id, fresh)
+            return fresh
+        }) { return saved }
         return s
+    }
+
+    static func markDead(_ s: inout ContainerState) {
+        s.status = .dead
+        s.ports = []  // the port forwarders lived in the monitor
+        if s.exitCode == 0 { s.exitCode = 255 }
+        if Time.parse(s.finishedAt).map({ $0.timeIntervalSince1970 <= 0 }) ?? true { s.finishedAt = Time.now() }
+        if s.error.isEmpty {
+            s.error = "the container's monitor (pid \(s.monitorPid)) is gone; its processes may still run: `dockbuild stop` or `dockbuild rm -f` kills and cleans up"
+        }
     }
 
     public func container(_ id: String) throws -> Container {
@@ -100,6 +120,21 @@ public final class ContainerStore: Sendable {
         throw ContainersError.ambiguous(ref, candidates: matches.map { String($0.id.prefix(12)) })
     }
 
+    /// Containers whose record cannot be read (a damaged config.json), which `list` leaves out.
+    public func damagedIDs() -> [String] {
+        ids().filter { (try? record($0)) == nil }
+    }
+
+    /// The id `ref` (a full id or a unique id prefix) names when that container's record can no
+    /// longer be read (a damaged config.json); nil otherwise. `rm -f` removes such containers.
+    public func damagedID(_ ref: String) -> String? {
+        let key = ref.lowercased()
+        guard !key.isEmpty, key.allSatisfy(\.isHexDigit) else { return nil }
+        let matches = ids().filter { $0.hasPrefix(key) }
+        guard matches.count == 1, let id = matches.first, (try? record(id)) == nil else { return nil }
+        return id
+    }
+
     public func nameInUse(_ name: String) -> String? {
         for id in ids() { if let r = try? record(id), r.name == name { return id } }
         return nil
@@ -114,6 +149,17 @@ public final class ContainerStore: Sendable {
         guard fd >= 0 else { throw ContainersError.system("cannot open \(p)", errno: errno) }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 { if errno != EINTR { throw ContainersError.system("cannot lock \(p)", errno: errno) } }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    /// Like `withLock`, but nil at once when another holder has the lock.
+    func withLockIfFree<T>(_ id: String, _ body: () throws -> T) throws -> T? {
+        let p = "\(directory(id))/lock"
+        let fd = open(p, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return nil }
         defer { flock(fd, LOCK_UN) }
         return try body()
     }

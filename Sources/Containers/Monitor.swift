@@ -177,9 +177,10 @@ public final class Monitor: @unchecked Sendable {
                 let msg = lastLogLines()
                 runtime.delete(id)
                 teardown()
-                fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
+                // record (and for --rm remove) first: the CLI returns as soon as it reads the error.
                 // A program that cannot run: 127 (not found) or 126 (not executable), as docker.
                 finish(exitCode: ExecFailure.exitCode(msg) ?? 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
+                fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
                 return 1
             }
             let cg = Self.cgroupPaths(pid)
@@ -218,8 +219,8 @@ public final class Monitor: @unchecked Sendable {
             runtime.delete(id)
             teardown()
             if listenFD >= 0 { unlink("\(dir)/attach.sock") }
-            fail("\(error)")
             finish(exitCode: 125, oom: false, error: "\(error)", clientsToo: true, remove: record.autoRemove)
+            fail("\(error)")
             return 1
         }
     }

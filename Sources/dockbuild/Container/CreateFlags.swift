@@ -13,10 +13,10 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .shortAndLong, help: "Publish a port: [IP:]HOST:CTR[/udp].") var publish: [String] = []
     @Flag(name: [.customShort("P"), .customLong("publish-all")], help: "Publish every exposed port on a free host port.") var publishAll = false
     @Option(name: [.long, .customLong("net")], help: "Network: bridge (default), host, none, container:NAME.") var network = "bridge"
-    @Option(name: .shortAndLong, help: "Memory limit (e.g. 512M).") var memory: String?
-    @Option(name: .customLong("memory-swap"), help: "Memory plus swap limit (-1 for unlimited).") var memorySwap: String?
-    @Option(name: .long, help: "CPUs (e.g. 0.5).") var cpus: Double?
-    @Option(name: .customLong("pids-limit"), help: "Maximum number of processes.") var pidsLimit: Int64?
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Memory limit (e.g. 512M).") var memory: String?
+    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory plus swap limit (-1 for unlimited).") var memorySwap: String?
+    @Option(name: .long, parsing: .unconditional, help: "CPUs (e.g. 0.5).") var cpus: String?
+    @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: "Maximum number of processes (0 or -1: no limit).") var pidsLimit: String?
     @Option(name: .long, help: "GPUs through CDI: all, a count, or device=NAME[,NAME].") var gpus: String?
     @Option(name: .shortAndLong, help: "Working directory inside the container.") var workdir: String?
     @Option(name: .shortAndLong, help: "User: name|uid[:group|gid].") var user: String?
@@ -35,6 +35,28 @@ struct ContainerCreateFlags: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Allocate a pseudo-terminal.") var tty = false
     @Flag(name: .long, help: "Remove the container when it exits.") var rm = false
 
+    /// Checks every value before anything is pulled or created: a bad one is a one-line
+    /// usage error naming the flag, exit 125 as in docker, never a crash.
+    func validate() throws {
+        do {
+            _ = try memory.map { try FlagValue.bytes($0, flag: "--memory") }
+            _ = try memorySwap.map { try FlagValue.bytes($0, flag: "--memory-swap", unlimited: true) }
+            _ = try cpus.map { try FlagValue.nanoCPUs($0) }
+            _ = try pidsLimit.map { try FlagValue.pidsLimit($0) }
+            _ = try hostname.map { try FlagValue.hostname($0) }
+            _ = try workdir.map { try FlagValue.workdir($0) }
+            for e in env { _ = try FlagValue.env(e) }
+            for l in label { _ = try FlagValue.label(l) }
+            for t in tmpfs { _ = try FlagValue.tmpfs(t) }
+            for p in publish { _ = try PortBinding(parsing: p) }
+            for m in mount { _ = try MountParser.mount(m) }
+            for v in volume { try MountParser.checkVolume(v) }
+        } catch {
+            FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
+            throw ExitCode(125)
+        }
+    }
+
     func options(image: String, command: [String]) throws -> CreateOptions {
         var o = CreateOptions(image: image)
         o.name = name
@@ -47,13 +69,13 @@ struct ContainerCreateFlags: ParsableArguments {
             for line in text.split(separator: "\n") {
                 let l = line.trimmingCharacters(in: .whitespaces)
                 if l.isEmpty || l.hasPrefix("#") { continue }
-                o.env.append(l)
+                o.env.append(try FlagValue.env(l, flag: "--env-file \(f)"))
             }
         }
-        o.env += env
-        o.workingDir = workdir
+        o.env += try env.map { try FlagValue.env($0) }
+        o.workingDir = try workdir.map { try FlagValue.workdir($0) }
         o.user = user
-        o.hostname = hostname
+        o.hostname = try hostname.map { try FlagValue.hostname($0) }
         o.tty = tty
         o.openStdin = interactive
         o.autoRemove = rm
@@ -66,21 +88,18 @@ struct ContainerCreateFlags: ParsableArguments {
             FileHandle.standardError.write(Data("dockbuild: notice: \(notice)\n".utf8))
         }
         o.initProcess = `init`
-        o.mounts = try volume.map(MountParser.volume) + mount.map(MountParser.mount) + tmpfs.map(MountParser.tmpfs)
+        o.mounts = try volume.map(MountParser.volume) + mount.map(MountParser.mount) + tmpfs.map { try FlagValue.tmpfs($0) }
         o.ports = try publish.map { try PortBinding(parsing: $0) }
         o.publishAll = publishAll
         o.network = network
-        o.memory = try memory.map(parseBytes)
-        o.memorySwap = try memorySwap.map(parseBytes)
-        if let cpus {
-            guard cpus > 0 else { throw ContainersError.invalidArgument("--cpus \(cpus): must be more than 0") }
-            o.nanoCpus = Int64((cpus * 1e9).rounded())
-        }
-        o.pidsLimit = pidsLimit
+        o.memory = try memory.map { try FlagValue.bytes($0, flag: "--memory") }
+        o.memorySwap = try memorySwap.map { try FlagValue.bytes($0, flag: "--memory-swap", unlimited: true) }
+        o.nanoCpus = try cpus.map { try FlagValue.nanoCPUs($0) }
+        o.pidsLimit = try pidsLimit.map { try FlagValue.pidsLimit($0) }
         o.gpus = gpus
         for l in label {
-            let kv = l.split(separator: "=", maxSplits: 1).map(String.init)
-            o.labels[kv[0]] = kv.count > 1 ? kv[1] : ""
+            let (k, v) = try FlagValue.label(l)
+            o.labels[k] = v
         }
         return o
     }
@@ -88,7 +107,28 @@ struct ContainerCreateFlags: ParsableArguments {
 
 /// Parses `-v`, `--mount` and `--tmpfs`.
 enum MountParser {
+    /// The checks of `volume` without its side effect (creating a missing host directory).
+    static func checkVolume(_ s: String) throws {
+        _ = try volumeFields(s)
+    }
+
     static func volume(_ s: String) throws -> MountPoint {
+        let (src, dst, ro) = try volumeFields(s)
+        guard let src else {
+            return MountPoint(type: .volume, source: "", destination: dst, anonymous: true)
+        }
+        if src.hasPrefix("/") || src.hasPrefix(".") {
+            let abs = src.hasPrefix("/") ? src : FileManager.default.currentDirectoryPath + "/" + src
+            if !FileManager.default.fileExists(atPath: abs) {
+                try? FileManager.default.createDirectory(atPath: abs, withIntermediateDirectories: true)
+            }
+            return MountPoint(type: .bind, source: URL(fileURLWithPath: abs).standardizedFileURL.path, destination: dst, readOnly: ro)
+        }
+        return MountPoint(type: .volume, source: src, destination: dst, readOnly: ro)
+    }
+
+    /// `-v` split into source (nil for an anonymous volume), container path and read-only.
+    static func volumeFields(_ s: String) throws -> (String?, String, Bool) {
         let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         var ro = false
         var fields = parts
@@ -104,17 +144,15 @@ enum MountParser {
         }
         switch fields.count {
         case 1:
-            return MountPoint(type: .volume, source: "", destination: fields[0], anonymous: true)
+            return (nil, try FlagValue.containerPath(fields[0], flag: "-v", text: s), ro)
         case 2:
-            let src = fields[0], dst = fields[1]
+            let src = fields[0]
+            let dst = try FlagValue.containerPath(fields[1], flag: "-v", text: s)
             if src.hasPrefix("/") || src.hasPrefix(".") {
-                let abs = src.hasPrefix("/") ? src : FileManager.default.currentDirectoryPath + "/" + src
-                if !FileManager.default.fileExists(atPath: abs) {
-                    try? FileManager.default.createDirectory(atPath: abs, withIntermediateDirectories: true)
-                }
-                return MountPoint(type: .bind, source: URL(fileURLWithPath: abs).standardizedFileURL.path, destination: dst, readOnly: ro)
+                guard !src.contains("\0") else { throw ContainersError.invalidArgument("-v \(s): the host path contains NUL") }
+                return (src, dst, ro)
             }
-            return MountPoint(type: .volume, source: src, destination: dst, readOnly: ro)
+            return (try FlagValue.volumeName(src, flag: "-v", text: s), dst, ro)
         default:
             throw ContainersError.invalidArgument("-v \(s): expected HOST:CONTAINER[:ro], NAME:CONTAINER[:ro] or CONTAINER")
         }
@@ -124,8 +162,11 @@ enum MountParser {
         var kv: [String: String] = [:]
         var ro = false
         for f in s.split(separator: ",") {
-            let p = f.split(separator: "=", maxSplits: 1).map(String.init)
-            let k = p[0].lowercased()
+            let p = f.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard let first = p.first, !first.isEmpty else {
+                throw ContainersError.invalidArgument("--mount \(s): \"\(f)\" has no key; give type=bind|volume|tmpfs,source=...,target=...[,readonly]")
+            }
+            let k = first.lowercased()
             if p.count == 1 {
                 if k == "readonly" || k == "ro" { ro = true; continue }
                 throw ContainersError.invalidArgument("--mount \(s): \"\(p[0])\" needs a value")
@@ -134,28 +175,26 @@ enum MountParser {
             kv[k] = p[1]
         }
         let type = kv["type"] ?? "volume"
-        guard let dst = kv["target"] ?? kv["destination"] ?? kv["dst"] else {
+        guard let target = kv["target"] ?? kv["destination"] ?? kv["dst"] else {
             throw ContainersError.invalidArgument("--mount \(s): target= is required")
         }
+        let dst = try FlagValue.containerPath(target, flag: "--mount", text: s)
         let src = kv["source"] ?? kv["src"] ?? ""
         switch type {
         case "bind":
             guard src.hasPrefix("/") else { throw ContainersError.invalidArgument("--mount \(s): a bind mount needs an absolute source=") }
             return MountPoint(type: .bind, source: src, destination: dst, readOnly: ro)
         case "volume":
+            if !src.isEmpty { _ = try FlagValue.volumeName(src, flag: "--mount", text: s) }
             return MountPoint(type: .volume, source: src, destination: dst, readOnly: ro, anonymous: src.isEmpty)
         case "tmpfs":
             var opts: [String] = []
-            if let size = kv["tmpfs-size"] { opts.append("size=\(size)") }
-            if let mode = kv["tmpfs-mode"] { opts.append("mode=\(mode)") }
+            if let size = kv["tmpfs-size"] { opts.append(try FlagValue.tmpfsOption("size=\(size)", flag: "--mount", text: s)) }
+            if let mode = kv["tmpfs-mode"] { opts.append(try FlagValue.tmpfsOption("mode=\(mode)", flag: "--mount", text: s)) }
             return MountPoint(type: .tmpfs, source: "", destination: dst, readOnly: ro, options: opts)
         default:
             throw ContainersError.invalidArgument("--mount \(s): type must be bind, volume or tmpfs")
         }
     }
 
-    static func tmpfs(_ s: String) throws -> MountPoint {
-        let p = s.split(separator: ":", maxSplits: 1).map(String.init)
-        return MountPoint(type: .tmpfs, source: "", destination: p[0], options: p.count > 1 ? p[1].split(separator: ",").map(String.init) : [])
-    }
 }

@@ -34,12 +34,13 @@ struct StartCommand: ParsableCommand {
 struct StopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop one or more running containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .long], help: "Seconds to wait before killing.") var time = 10
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit).") var time = "10"
     @Argument var containers: [String]
 
     func run() throws {
+        let timeout = try ContainerCLI.guarded { try FlagValue.timeoutSeconds(time, flag: "--time") }
         try ContainerCLI.forEach(global, containers) { m, c, ref in
-            try m.stop(c.id, timeout: time)
+            try m.stop(c.id, timeout: timeout)
             ContainerCLI.out(ref)
         }
     }
@@ -49,12 +50,13 @@ struct StopCommand: ParsableCommand {
 struct RestartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart one or more containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .long], help: "Seconds to wait before killing.") var time = 10
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit).") var time = "10"
     @Argument var containers: [String]
 
     func run() throws {
+        let timeout = try ContainerCLI.guarded { try FlagValue.timeoutSeconds(time, flag: "--time") }
         try ContainerCLI.forEach(global, containers) { m, c, ref in
-            try m.stop(c.id, timeout: time)
+            try m.stop(c.id, timeout: timeout)
             _ = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: false, stdin: false)
             ContainerCLI.out(ref)
         }
@@ -86,7 +88,21 @@ struct RmCommand: ParsableCommand {
     @Argument var containers: [String]
 
     func run() throws {
-        try ContainerCLI.forEach(global, containers) { m, c, ref in
+        // `rm -f` also removes a container whose record is damaged (the lookup cannot read it)
+        let damaged: [String] = force ? ((try? ContainerCLI.manager(global))
+            .map { m in containers.filter { m.store.damagedID($0) != nil } } ?? []) : []
+        if !damaged.isEmpty {
+            try ContainerCLI.guarded {
+                let m = try ContainerCLI.manager(global)
+                for ref in damaged {
+                    if let id = m.store.damagedID(ref) { try m.removeDamaged(id) }
+                    ContainerCLI.out(ref)
+                }
+            }
+        }
+        let rest = containers.filter { !damaged.contains($0) }
+        guard !rest.isEmpty || damaged.isEmpty else { return }
+        try ContainerCLI.forEach(global, rest) { m, c, ref in
             try m.remove(c.id, force: force, volumes: volumes)
             ContainerCLI.out(ref)
         }

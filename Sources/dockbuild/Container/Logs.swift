@@ -7,19 +7,15 @@ struct LogsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "logs", abstract: "Show a container's output.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Follow the output.") var follow = false
-    @Option(name: [.customShort("n"), .customLong("tail")], help: "Number of lines from the end (all by default).") var tail: String = "all"
+    @Option(name: [.customShort("n"), .customLong("tail")], parsing: .unconditional, help: "Number of lines from the end (all by default).") var tail: String = "all"
     @Flag(name: .shortAndLong, help: "Show timestamps.") var timestamps = false
     @Argument var container: String
 
     func run() throws {
         try ContainerCLI.guarded {
+            let n = try FlagValue.tailLines(tail)
             let m = try ContainerCLI.manager(global)
             let c = try m.store.lookup(container)
-            var n: Int?
-            if tail != "all" {
-                guard let v = Int(tail) else { throw ContainersError.invalidArgument("--tail \(tail): a number or all") }
-                n = v
-            }
             let id = c.id
             LogReader.stream(path: "\(c.directory)/container.log", tail: n, follow: follow,
                              isRunning: { m.store.state(id).status == .running }) { e in

@@ -64,16 +64,22 @@ struct CommitCommand: ParsableCommand {
 struct UpdateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "update", abstract: "Update the resource limits of containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: .shortAndLong, help: "Memory limit.") var memory: String?
-    @Option(name: .customLong("memory-swap"), help: "Memory plus swap limit.") var memorySwap: String?
-    @Option(name: .long, help: "CPUs.") var cpus: Double?
-    @Option(name: .customLong("pids-limit"), help: "Process limit.") var pidsLimit: Int64?
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Memory limit.") var memory: String?
+    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory plus swap limit (-1 for unlimited).") var memorySwap: String?
+    @Option(name: .long, parsing: .unconditional, help: "CPUs.") var cpus: String?
+    @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: "Process limit (0 or -1: no limit).") var pidsLimit: String?
     @Argument var containers: [String]
 
     func run() throws {
+        let (mem, swap, nano, pids) = try ContainerCLI.guarded {
+            (try memory.map { try FlagValue.bytes($0, flag: "--memory") },
+             try memorySwap.map { try FlagValue.bytes($0, flag: "--memory-swap", unlimited: true) },
+             try cpus.map { try FlagValue.nanoCPUs($0) },
+             // no limit is -1 for the runtimes' update (runc reads 0 as "unchanged")
+             try pidsLimit.map { try FlagValue.pidsLimit($0) }.map { $0 == 0 ? -1 : $0 })
+        }
         try ContainerCLI.forEach(global, containers) { m, c, ref in
-            try m.update(c.id, memory: try memory.map(parseBytes), memorySwap: try memorySwap.map(parseBytes),
-                         nanoCpus: cpus.map { Int64(($0 * 1e9).rounded()) }, pidsLimit: pidsLimit)
+            try m.update(c.id, memory: mem, memorySwap: swap, nanoCpus: nano, pidsLimit: pids)
             ContainerCLI.out(ref)
         }
     }

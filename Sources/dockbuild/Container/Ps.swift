@@ -15,7 +15,17 @@ struct PsCommand: ParsableCommand {
         try ContainerCLI.guarded {
             let m = try ContainerCLI.manager(global)
             let list = m.store.list().filter { all || $0.isRunning }
-            if quiet { for c in list { ContainerCLI.out(noTrunc ? c.id : String(c.id.prefix(12))) }; return }
+            // containers whose record is damaged are listed too (with -a), so `rm -f` can be aimed
+            let damaged = all ? m.store.damagedIDs() : []
+            if quiet {
+                for id in list.map(\.id) + damaged { ContainerCLI.out(noTrunc ? id : String(id.prefix(12))) }
+                return
+            }
+            defer {
+                for id in damaged {
+                    FileHandle.standardError.write(Data("dockbuild: container \(id.prefix(12)) has a damaged record (config.json): remove it with `dockbuild rm -f \(id.prefix(12))`\n".utf8))
+                }
+            }
             let rows = list.map { PsRow($0, noTrunc: noTrunc) }
             if let format, format != "table" {
                 if format == "json" || format == "{{json .}}" {
@@ -63,9 +73,16 @@ struct PsRow {
         case .running:
             let since = Time.parsePublic(s.startedAt).map { now.timeIntervalSince($0) } ?? 0
             status = "Up \(Time.humanPublic(since))"
-        case .exited, .dead:
-            let since = Time.parsePublic(s.finishedAt).map { now.timeIntervalSince($0) } ?? 0
-            status = "Exited (\(s.exitCode)) \(Time.humanPublic(since)) ago"
+        case .dead:
+            // docker's word for a container it lost track of (here: its monitor is gone)
+            status = "Dead"
+        case .exited:
+            // a time only when one was recorded (never "739955 days ago" for year 1)
+            if let end = Time.parsePublic(s.finishedAt), end.timeIntervalSince1970 > 0 {
+                status = "Exited (\(s.exitCode)) \(Time.humanPublic(max(0, now.timeIntervalSince(end)))) ago"
+            } else {
+                status = "Exited (\(s.exitCode))"
+            }
         }
         let created = Time.parsePublic(c.record.created).map { now.timeIntervalSince($0) } ?? 0
         var cmd = c.record.argv.joined(separator: " ")

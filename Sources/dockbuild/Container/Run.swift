@@ -25,10 +25,17 @@ struct RunCommand: AsyncParsableCommand {
                     ContainerCLI.out(rec.id)
                     return nil
                 }
-                return try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: true, stdin: flags.interactive)
+                let code = try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: true, stdin: flags.interactive)
+                // --rm whose monitor died under us: nobody else will ever remove it, so kill
+                // what is left of it and remove it now
+                if rec.autoRemove, m.store.state(rec.id).status == .dead { try? m.reapDead(rec.id) }
+                return code
             } catch {
-                // `--rm` holds when the container never started (its program missing, a bad mount).
-                if rec.autoRemove { try? m.remove(rec.id, force: true, volumes: false) }
+                // --rm: a container that could not start is not kept, even when its monitor died
+                // before it could remove it
+                if rec.autoRemove, m.store.state(rec.id).status != .running {
+                    try? m.remove(rec.id, force: false, volumes: true)
+                }
                 throw error
             }
         }
