@@ -203,6 +203,7 @@ extension Builder {
             do { return try v.resolveUser(user, chownRule: false) } catch { throw err(line, "USER \(user): \(error)") }
         }()
         var resolved: [(RunMount, String)] = []
+        var secretEnv: [String] = []
         /// Opens `source` inside a stage's or image's root (mounted read-only for the step).
         func openInState(_ from: String, _ source: String?, _ what: String) throws -> Int32 {
             let root = try mountedRoot(try sourceState(from, line: line))
@@ -246,9 +247,18 @@ extension Builder {
                     if m.required { throw err(line, "secret `\(m.id ?? "")` is required; pass --secret id=\(m.id ?? ""),src=FILE") }
                     continue
                 }
+                guard let data = FileManager.default.contents(atPath: src) else {
+                    throw err(line, "secret `\(m.id ?? "")`: cannot read \(src); check the path given with --secret")
+                }
+                if let name = m.env {
+                    // `env=`: the value as an environment variable of this step only.
+                    secretEnv.append(name + "=" + String(decoding: data, as: UTF8.self))
+                    if i < specs.count, specs[i].target == nil { continue }   // env= alone: no file
+                }
                 var sm = m
                 sm.readOnly = true
-                resolved.append((sm, src))
+                let copy = try staging.secretFile(data, mode: mode_t(m.mode ?? 0o400), uid: m.uid ?? 0, gid: m.gid ?? 0, what: m.id ?? "")
+                resolved.append((sm, copy))
             case .tmpfs:
                 resolved.append((m, ""))
             case .ssh:
@@ -275,7 +285,7 @@ extension Builder {
         // and the history unless the Dockerfile declares them (BuildKit's rule).
         let proxies = buildArgs.proxyEnvironment.sorted { $0.key < $1.key }
             .filter { p in !env.contains { $0.hasPrefix(p.key + "=") } }.map { $0.key + "=" + $0.value }
-        var req = RunRequest(argv: argv, env: env + proxies, workdir: workdir, uid: ids.uid, gid: ids.gid, lowers: v.dirs,
+        var req = RunRequest(argv: argv, env: env + proxies + secretEnv, workdir: workdir, uid: ids.uid, gid: ids.gid, lowers: v.dirs,
                              network: network, mounts: resolved, scriptFiles: scriptFiles)
         if !user.isEmpty, !user.contains(":") { req.additionalGids = v.supplementaryGroups(user).filter { $0 != ids.gid } }
         let stageName = st.name

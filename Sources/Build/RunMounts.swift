@@ -24,6 +24,42 @@ final class RunMountStaging {
         if mkdir(base, 0o700) != 0 { throw FS.sys("create directory", base) }
     }
 
+    /// A copy of a secret on a private tmpfs (never on disk), owned `uid:gid` with `mode`, as
+    /// BuildKit mounts secrets (default 0400, root): the step sees the copy, never the file given
+    /// with `--secret`.
+    func secretFile(_ data: Data, mode: mode_t, uid: UInt32, gid: UInt32, what: String) throws -> String {
+        if secretsDir == nil {
+            let d = fresh("secrets")
+            if mkdir(d, 0o700) != 0 { throw FS.sys("create directory", d) }
+            let size = max(1 << 20, (data.count + 4095) / 4096 * 4096 * 4)
+            if mount("tmpfs", d, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=0700,size=\(size)") != 0 {
+                let e = String(cString: strerror(errno))
+                rmdir(d)
+                throw BuildError.system("cannot mount a tmpfs for the secrets: \(e)")
+            }
+            mountPoints.append(d)
+            secretsDir = d
+        }
+        guard let dir = secretsDir else { throw BuildError.system("no secrets directory") }
+        count += 1
+        let f = "\(dir)/\(count)"
+        let fd = open(f, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FS.sys("create", "the copy of secret \(what)") }
+        defer { close(fd) }
+        let ok = data.withUnsafeBytes { b -> Bool in
+            var off = 0
+            while off < b.count {
+                let n = write(fd, b.baseAddress?.advanced(by: off), b.count - off)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                off += n
+            }
+            return true
+        }
+        guard ok, fchown(fd, uid, gid) == 0, fchmod(fd, mode) == 0 else { throw FS.sys("write", "the copy of secret \(what)") }
+        return f
+    }
+    private var secretsDir: String?
+
     /// A fresh name under `base`.
     func fresh(_ prefix: String) -> String {
         count += 1

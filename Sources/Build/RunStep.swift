@@ -19,6 +19,8 @@ struct RunMount: Sendable, Hashable {
     var gid: UInt32?
     /// tmpfs: the `size=` limit in bytes (0: the kernel's default, half the memory).
     var sizeLimit: Int64
+    /// secret: also expose the secret's value as this environment variable (`env=`).
+    var env: String?
 
     /// From the Dockerfile library's parsed mount: a secret's target defaults to
     /// `/run/secrets/<id>`, its id to the source's name; a cache's id to its target.
@@ -31,6 +33,7 @@ struct RunMount: Sendable, Hashable {
         readOnly = m.readOnly
         required = m.required
         sizeLimit = m.sizeLimit
+        env = m.env
         if let t = m.target {
             target = t
         } else if m.type == .secret {

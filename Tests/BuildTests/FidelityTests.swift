@@ -352,4 +352,37 @@ import ImageStore
         for _ in 0..<100 where !end.contains("FINISHED") { usleep(100_000); end = screen() }
         #expect(end.contains(" => CACHED [stage-0 2/3] RUN echo first-output"))
     }
+
+    /// `RUN --mount=type=secret`: a private copy (mode 0400 root by default, or `mode`/`uid`/`gid`),
+    /// never the host file itself; `env=` exposes the value as a variable (with no target, only
+    /// that); `required` fails without the secret.
+    @Test(.enabled(if: getuid() == 0)) func secretMountsAsBuildKitDoes() throws {
+        let ws = try Workspace()
+        let secret = ws.dir + "/token"
+        try Data("s3cr3t".utf8).write(to: URL(fileURLWithPath: secret))
+        chmod(secret, 0o644)
+        var o = BuildOptions(contextDir: nil, dockerfileText: """
+        FROM busybox:test
+        RUN --mount=type=secret,id=token stat -c '%a %u:%g' /run/secrets/token > /default.txt && cat /run/secrets/token >> /default.txt
+        RUN --mount=type=secret,id=token,target=/s,mode=0440,uid=1000,gid=100 stat -c '%a %u:%g' /s > /custom.txt
+        RUN --mount=type=secret,id=token,env=TOKEN echo "[$TOKEN]" > /env.txt && test ! -e /run/secrets/token
+        RUN --mount=type=secret,id=token,env=TOKEN2,target=/both echo "[$TOKEN2] $(cat /both)" > /both.txt
+        RUN --mount=type=secret,id=token,target=/w sh -c 'echo x > /w' 2>/dev/null; cat /w > /after.txt
+        """)
+        o.secrets = ["token": secret]
+        let r = try Builder(store: ws.store, options: o).build()
+        let fs = try ws.files(r.image)
+        #expect(ws.read(fs + "/default.txt") == "400 0:0\ns3cr3t")
+        #expect(ws.read(fs + "/custom.txt") == "440 1000:100\n")
+        #expect(ws.read(fs + "/env.txt") == "[s3cr3t]\n")
+        #expect(ws.read(fs + "/both.txt") == "[s3cr3t] s3cr3t\n")
+        #expect(ws.read(fs + "/after.txt") == "s3cr3t", "a secret mount is read-only")
+        #expect(ws.read(secret) == "s3cr3t")
+        #expect(!(r.image.config.config?.env ?? []).contains { $0.contains("s3cr3t") })
+        for h in r.image.config.history ?? [] { #expect(!(h.createdBy ?? "").contains("s3cr3t")) }
+
+        var req = BuildOptions(contextDir: nil, dockerfileText: "FROM busybox:test\nRUN --mount=type=secret,id=missing,required=true true\n")
+        req.noCache = true
+        #expect(throws: BuildError.self) { try Builder(store: ws.store, options: req).build() }
+    }
 }
