@@ -204,6 +204,8 @@ extension Builder {
         }()
         var resolved: [(RunMount, String)] = []
         var secretEnv: [String] = []
+        var cacheLocks: [Int32] = []
+        defer { for fd in cacheLocks { close(fd) } }
         /// Opens `source` inside a stage's or image's root (mounted read-only for the step).
         func openInState(_ from: String, _ source: String?, _ what: String) throws -> Int32 {
             let root = try mountedRoot(try sourceState(from, line: line))
@@ -216,7 +218,19 @@ extension Builder {
             switch m.kind {
             case .cache:
                 let name = Digest.compute(Data((m.id ?? m.target).utf8)).encoded.prefix(32)
-                let d = "\(cache.dir)/mounts/\(name)"
+                var d = "\(cache.dir)/mounts/\(name)"
+                // sharing=locked waits for the builds using the cache; private takes a throw-away
+                // directory of its own when another build holds it; shared (default) just mounts it.
+                if m.sharing != .shared {
+                    let lock = open(d + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+                    guard lock >= 0 else { throw FS.sys("open", d + ".lock") }
+                    cacheLocks.append(lock)
+                    if m.sharing == .locked {
+                        while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+                    } else if flock(lock, LOCK_EX | LOCK_NB) != 0 {
+                        d = staging.fresh("cache-private")
+                    }
+                }
                 let fresh = !FS.exists(d)
                 if fresh {
                     if let from = m.from {

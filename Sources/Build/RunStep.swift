@@ -21,6 +21,8 @@ struct RunMount: Sendable, Hashable {
     var sizeLimit: Int64
     /// secret: also expose the secret's value as this environment variable (`env=`).
     var env: String?
+    /// cache: how concurrent builds share it (`shared`, the default; `private`; `locked`).
+    var sharing: Mount.Sharing
 
     /// From the Dockerfile library's parsed mount: a secret's target defaults to
     /// `/run/secrets/<id>`, its id to the source's name; a cache's id to its target.
@@ -34,6 +36,7 @@ struct RunMount: Sendable, Hashable {
         required = m.required
         sizeLimit = m.sizeLimit
         env = m.env
+        sharing = m.sharing ?? .shared
         if let t = m.target {
             target = t
         } else if m.type == .secret {

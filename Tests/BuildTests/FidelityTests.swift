@@ -385,4 +385,41 @@ import ImageStore
         req.noCache = true
         #expect(throws: BuildError.self) { try Builder(store: ws.store, options: req).build() }
     }
+
+    /// `type=cache,sharing=`: `locked` makes concurrent builds take turns, `private` gives the
+    /// second one its own directory, `shared` lets them interleave.
+    @Test(.enabled(if: getuid() == 0)) func cacheMountSharingModes() throws {
+        let ws = try Workspace()
+        let store = ws.store
+        func together(_ sharing: String) throws -> String {
+            let errors = ErrorCollector()
+            DispatchQueue.concurrentPerform(iterations: 2) { n in
+                do {
+                    var o = BuildOptions(contextDir: nil, dockerfileText: """
+                    FROM busybox:test
+                    RUN --mount=type=cache,id=\(sharing),target=/c,sharing=\(sharing) sh -c 'echo start >> /c/log; sleep 1; echo end >> /c/log; echo \(n)'
+                    """)
+                    o.noCache = true
+                    o.network = "none"
+                    _ = try Builder(store: store, options: o).build()
+                } catch { errors.add(error) }
+            }
+            try errors.check()
+            var o = BuildOptions(contextDir: nil, dockerfileText: "FROM busybox:test\nRUN --mount=type=cache,id=\(sharing),target=/c cp /c/log /log\n")
+            o.noCache = true
+            o.network = "none"
+            let r = try Builder(store: ws.store, options: o).build()
+            return (ws.read(try ws.files(r.image) + "/log") ?? "").split(separator: "\n").joined(separator: " ")
+        }
+        #expect(try together("locked") == "start end start end")
+        #expect(try together("shared") == "start start end end")
+        #expect(try together("private") == "start end")
+    }
+}
+
+final class ErrorCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [any Error] = []
+    func add(_ e: any Error) { lock.lock(); errors.append(e); lock.unlock() }
+    func check() throws { if let e = errors.first { throw e } }
 }
