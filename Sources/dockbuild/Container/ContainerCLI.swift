@@ -19,11 +19,13 @@ enum ContainerCLI {
         return ValidationErrorless(message: "\(e)")
     }
 
-    /// Runs `body`, printing library errors as one line and exiting 1 (docker exits 125 for its own errors).
-    static func guarded<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as ExitCode { throw e } catch {
+    /// Runs `body`, printing library errors as one line and exiting with `code`: 1 as docker's
+    /// commands do, 125 for `run`/`create` (docker's own errors before a container runs).
+    /// Usage errors (exit 125) go on to the command line's handler.
+    static func guarded<T>(code: Int32 = 1, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ExitCode { throw e } catch let e as ValidationError { throw e } catch {
             FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
-            throw ExitCode(125)
+            throw ExitCode(code)
         }
     }
 
