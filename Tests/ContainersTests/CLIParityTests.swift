@@ -259,4 +259,40 @@ import Testing
         let cj = try s.db(["container", "inspect", "--format", "json", "clifmt"])
         #expect(cj.status == 0 && cj.out.hasPrefix("{"), "\(cj.out.prefix(80))")
     }
+
+    // MARK: system df / prune
+
+    @Test(.enabled(if: Scenario.canRun)) func systemDfAndPrune() throws {
+        let s = try Self.scenario(48)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        let src = s.root + "/importsrc"
+        try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
+        try "x".write(toFile: src + "/f", atomically: true, encoding: .utf8)
+        _ = try s.ok(["import", src, "unused:1"])
+        let id = try s.ok(["create", "busybox:test", "true"])
+        func df() throws -> [String: [String: Any]] {
+            let r = try Self.raw(s, ["--root", s.root, "system", "df", "--format", "json"])
+            var rows: [String: [String: Any]] = [:]
+            for line in r.out.split(separator: "\n") {
+                if let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let t = o["Type"] as? String { rows[t] = o }
+            }
+            return rows
+        }
+        let before = try df()
+        #expect(before["Images"]?["TotalCount"] as? String == "2" && before["Images"]?["Active"] as? String == "1", "\(before)")
+        #expect(before["Containers"]?["TotalCount"] as? String == "1" && before["Containers"]?["Active"] as? String == "0", "\(before)")
+        let table = try Self.raw(s, ["--root", s.root, "system", "df"])
+        #expect(table.out.hasPrefix("TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\nImages          2         1"), "\(table.out)")
+        // Without -f it asks; no answer removes nothing.
+        let asked = try Self.raw(s, ["--root", s.root, "system", "prune"])
+        #expect(asked.status == 0 && asked.out.contains("Are you sure you want to continue? [y/N]"), "\(asked)")
+        #expect(try df()["Containers"]?["TotalCount"] as? String == "1")
+        // -f: the stopped container goes; -a: then every image no container uses.
+        let pruned = try Self.raw(s, ["--root", s.root, "system", "prune", "-a", "-f"])
+        #expect(pruned.status == 0 && pruned.out.contains("Deleted Containers:\n\(id)") && pruned.out.contains("untagged: unused:1")
+                && pruned.out.contains("untagged: busybox:test") && pruned.out.contains("Total reclaimed space:"), "\(pruned)")
+        let after = try df()
+        #expect(after["Images"]?["TotalCount"] as? String == "0" && after["Containers"]?["TotalCount"] as? String == "0", "\(after)")
+    }
 }
