@@ -20,7 +20,7 @@ enum ContainerInspect {
 
     static func print(_ m: ContainerManager, ids: [String], format: String?) throws {
         if let format {
-            let t = try OutputFormat.parse(format == "json" ? "{{json .}}" : format, typeName: "types.ContainerJSON")
+            let t = try OutputFormat.parse(format == "json" ? "{{json .}}" : format, typeName: "types.ContainerJSON", strictMaps: true)
             for id in ids {
                 guard case let .array(docs) = OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: Data(try m.inspectJSON([id]).utf8))),
                       let doc = docs.first else { continue }

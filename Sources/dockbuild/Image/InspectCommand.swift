@@ -18,7 +18,7 @@ struct InspectCommand: ParsableCommand {
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("inspect needs at least one image") }
-        if let format, format != "json" { _ = try OutputFormat.parse(format, typeName: "types.ImageInspect") }
+        if let format, format != "json" { _ = try OutputFormat.parse(format, typeName: "types.ImageInspect", strictMaps: true) }
     }
 
     func run() throws {
@@ -36,7 +36,7 @@ struct InspectCommand: ParsableCommand {
             }
         }
         if let format {
-            let t = try OutputFormat.parse(format == "json" ? "{{json .}}" : format, typeName: "types.ImageInspect")
+            let t = try OutputFormat.parse(format == "json" ? "{{json .}}" : format, typeName: "types.ImageInspect", strictMaps: true)
             for d in docs { ImageCLI.writeStdout(try t.render(d)) }
         } else {
             ImageCLI.writeStdout(OrderedJSON.array(docs).pretty(indent: "    "))

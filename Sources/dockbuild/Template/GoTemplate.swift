@@ -14,13 +14,17 @@ struct TemplateError: Error, CustomStringConvertible {
 struct GoTemplate {
     /// The type name errors report, as docker's "can't evaluate field X in type T".
     var typeName = "struct"
+    /// Documents docker reads as plain JSON maps (`inspect`): every missing key is an error
+    /// ("map has no entry for key"), as docker's `missingkey=error`.
+    var strictMaps = false
     private var nodes: [Node]
     private let source: String
 
     /// Parses `text`; throws `TemplateError` of kind `.parse` with Go's message.
-    init(_ text: String, typeName: String = "struct") throws {
+    init(_ text: String, typeName: String = "struct", strictMaps: Bool = false) throws {
         source = text
         self.typeName = typeName
+        self.strictMaps = strictMaps
         var p = Parser(source: Array(text.utf8), text: text)
         nodes = try p.parseAll()
     }
@@ -29,6 +33,7 @@ struct GoTemplate {
     /// nothing instead of failing (docker renders table headers with the same template).
     func render(_ value: OrderedJSON, header: Bool = false) throws -> String {
         var ev = Evaluator(root: value, typeName: typeName, header: header, lines: lineStarts)
+        ev.strict = strictMaps
         var out = ""
         try ev.run(nodes, dot: value, into: &out)
         return out
@@ -367,6 +372,7 @@ struct GoTemplate {
         let typeName: String
         let header: Bool
         let lines: [Int]
+        var strict = false
         var vars: [(String, OrderedJSON)] = []
 
         init(root: OrderedJSON, typeName: String, header: Bool, lines: [Int]) {
@@ -490,6 +496,8 @@ struct GoTemplate {
                             cur = next
                         } else if header {
                             return .string("")
+                        } else if strict {
+                            throw fail(pos, describe(a), "map has no entry for key \"\(k)\"")
                         } else if Evaluator.mapFields.contains(parent) || Evaluator.mapFields.contains(k) {
                             // a map's missing key, or a map field left out of the document
                             cur = .missing
@@ -499,7 +507,7 @@ struct GoTemplate {
                     case .null, .missing:
                         if header { return .string("") }
                         // a nil map (no labels) reads as an empty one
-                        if Evaluator.mapFields.contains(parent) { return .missing }
+                        if !strict, Evaluator.mapFields.contains(parent) { return .missing }
                         throw fail(pos, describe(a), "nil pointer evaluating interface {}.\(k)")
                     default:
                         if header { return .string("") }

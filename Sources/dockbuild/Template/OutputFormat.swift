@@ -6,9 +6,9 @@ import Foundation
 /// (a header row, then rows, aligned by tabs) or a bare template (one line per row).
 enum OutputFormat {
     /// Parses a `--format` template; a malformed one is a usage error (exit 125) naming the flag.
-    static func parse(_ text: String, typeName: String, flag: String = "--format") throws -> GoTemplate {
+    static func parse(_ text: String, typeName: String, strictMaps: Bool = false, flag: String = "--format") throws -> GoTemplate {
         do {
-            return try GoTemplate(text, typeName: typeName)
+            return try GoTemplate(text, typeName: typeName, strictMaps: strictMaps)
         } catch let e as TemplateError {
             throw ValidationError("invalid \(flag) \(OrderedJSON.quote(text)): \(e.description) (use a Go template such as '{{.ID}}', 'table {{.ID}}\\t{{.Names}}', or json)")
         }
