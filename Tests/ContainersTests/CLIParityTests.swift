@@ -129,6 +129,8 @@ import Testing
         #expect(run.status == 3, "run returns the container's status: \(run)")
         let run64 = try s.db(["run", "--rm", "busybox:test", "sh", "-c", "exit 64"])
         #expect(run64.status == 64, "a container's 64 is not mistaken for a usage error: \(run64)")
+        let notFound = try s.db(["run", "--rm", "busybox:test", "no-such-command"])
+        #expect(notFound.status == 127 && notFound.err.contains("executable file not found"), "\(notFound)")
         let noImage = try s.db(["run", "--pull", "never", "no-such-image:1"])
         #expect(noImage.status == 125, "\(noImage)")
         let start = try s.db(["start", "no-such-container"])
