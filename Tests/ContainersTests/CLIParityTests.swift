@@ -224,6 +224,15 @@ import Testing
         let bad = try s.db(["images", "--format", "{{.Nope}}"])
         #expect(bad.status == 1 && bad.err.contains("can't evaluate field Nope"), "\(bad)")
 
+        let hist = try s.db(["history", "--format", "json", "imported:1"])
+        let h = try JSONSerialization.jsonObject(with: Data(hist.out.utf8)) as? [String: Any]
+        #expect(Set(h?.keys.map { $0 } ?? []) == ["Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID", "Size"], "\(hist)")
+        #expect(try s.db(["history", "--format", #"table {{.ID}}\t{{.Size}}"#, "imported:1"]).out.hasPrefix("IMAGE          SIZE\n"))
+        _ = try s.ok(["volume", "create", "-l", "k=v", "clivol"])
+        #expect(try s.db(["volume", "ls", "--format", "{{.Name}} {{.Labels}} {{.Driver}}"]).out == "clivol k=v local\n")
+        let vj = try JSONSerialization.jsonObject(with: Data(try s.db(["volume", "ls", "--format", "json"]).out.utf8)) as? [String: Any]
+        #expect(vj?["Name"] as? String == "clivol" && vj?["Scope"] as? String == "local")
+
         let ij = try s.db(["inspect", "--format", "json", "busybox:test"])
         #expect(ij.status == 0 && ij.out.hasPrefix("{\"Id\":\"sha256:"), "inspect --format json prints the JSON: \(ij.out.prefix(80))")
         let id = try s.db(["inspect", "-f", "{{.Os}}/{{.Architecture}} {{len .RootFS.Layers}} {{json .Config.Cmd}}", "busybox:test"])
