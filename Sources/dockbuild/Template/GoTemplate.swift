@@ -449,6 +449,19 @@ struct GoTemplate {
                 if let piped { args.append(piped) }
                 return try call(name, args, pos: pos)
             }
+            // docker's list contexts have a `Label` method: {{.Label "key"}} over "k=v,k2=v2" Labels
+            if case let .field(base, path, _) = first, path.last == "Label", c.args.count + (piped == nil ? 0 : 1) == 2 {
+                let owner = try value(.field(base: base, path: Array(path.dropLast()), pos: c.pos + 2), dot: dot)
+                if case let .object(o) = owner, o.first(where: { $0.0 == "Label" }) == nil,
+                   case let .string(labels)? = o.first(where: { $0.0 == "Labels" })?.1 {
+                    let key = Evaluator.string(c.args.count == 2 ? try value(c.args[1], dot: dot) : (piped ?? .null))
+                    for pair in labels.split(separator: ",") {
+                        let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                        if kv.first == key { return .string(kv.count > 1 ? kv[1] : "") }
+                    }
+                    return .string("")
+                }
+            }
             guard c.args.count == 1, piped == nil else {
                 throw fail(c.pos + 2, describe(first), "can't give argument to non-function \(describe(first))")
             }
