@@ -232,6 +232,8 @@ import Testing
         #expect(try s.db(["volume", "ls", "--format", "{{.Name}} {{.Labels}} {{.Driver}}"]).out == "clivol k=v local\n")
         let vj = try JSONSerialization.jsonObject(with: Data(try s.db(["volume", "ls", "--format", "json"]).out.utf8)) as? [String: Any]
         #expect(vj?["Name"] as? String == "clivol" && vj?["Scope"] as? String == "local")
+        let vi = try s.db(["volume", "inspect", "-f", "{{.Name}} {{.Labels.k}}", "clivol"])
+        #expect(vi.out == "clivol v\n", "\(vi)")
 
         let ij = try s.db(["inspect", "--format", "json", "busybox:test"])
         #expect(ij.status == 0 && ij.out.hasPrefix("{\"Id\":\"sha256:"), "inspect --format json prints the JSON: \(ij.out.prefix(80))")

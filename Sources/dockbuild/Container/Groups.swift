@@ -1,6 +1,7 @@
 import ArgumentParser
 import Containers
 import Foundation
+import OCI
 
 /// `container ...`: the lifecycle commands under one name, plus `prune`.
 struct ContainerGroup: ParsableCommand {
@@ -89,12 +90,19 @@ struct VolumeGroup: ParsableCommand {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show volumes as JSON.")
         @OptionGroup var global: GlobalOptions
+        @Option(name: .shortAndLong, help: "Format with a Go template ('{{.Mountpoint}}') or json.") var format: String?
         @Argument var names: [String]
         func run() throws {
+            let template = try format.map { try OutputFormat.parse($0 == "json" ? "{{json .}}" : $0, typeName: "volume.Volume", strictMaps: true) }
             try ContainerCLI.guarded {
                 let m = try ContainerCLI.manager(global)
                 let vs = try names.map { try m.volumes.inspect($0) }
                 let enc = JSONEncoder()
+                if let template {
+                    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    for v in vs { ContainerCLI.out(try template.render(OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: enc.encode(v))))) }
+                    return
+                }
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 ContainerCLI.out(String(decoding: try enc.encode(vs), as: UTF8.self))
             }
