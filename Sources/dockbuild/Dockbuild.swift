@@ -16,10 +16,21 @@ struct Dockbuild: AsyncParsableCommand {
               -l, --log-level LEVEL  debug, info, warn, error or fatal (default: info)
               -v, --version          Print version information and quit
             """,
-        subcommands: ImageCommands.all + DockerfileCommands.all + LayerCommands.all
-            + RegistryCommands.all + RegistryServerCommands.all + RuntimeCommands.all
-            + BuildCommands.all + ContainerCommands.all + SystemCommands.all
+        groupedSubcommands: [
+            CommandGroup(name: "Management", subcommands: byName(allCommands.filter { !$0.configuration.subcommands.isEmpty })),
+            CommandGroup(name: "Common", subcommands: byName(allCommands.filter { $0.configuration.subcommands.isEmpty })),
+        ]
     )
+
+    /// Every area's commands; `--help` lists them as docker does: management commands (the
+    /// ones with subcommands), then the others, each group in alphabetical order.
+    static let allCommands: [any ParsableCommand.Type] = ImageCommands.all + DockerfileCommands.all + LayerCommands.all
+        + RegistryCommands.all + RegistryServerCommands.all + RuntimeCommands.all
+        + BuildCommands.all + ContainerCommands.all + SystemCommands.all
+
+    static func byName(_ commands: [any ParsableCommand.Type]) -> [any ParsableCommand.Type] {
+        commands.sorted { $0._commandName < $1._commandName }
+    }
 
     /// The version `-v`/`--version` and `dockbuild version` print.
     static let version = "0.1.0"

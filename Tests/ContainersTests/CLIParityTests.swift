@@ -119,6 +119,13 @@ import Testing
         #expect(rt.status != 125 && rt.status != 0, "\(rt)")
         let help = try Self.raw(s, ["--help"])
         #expect(help.status == 0 && help.out.contains("--log-level") && help.out.contains("version"), "\(help)")
+        // grouped as docker's: management commands (with subcommands), then the common ones
+        let management = help.out.range(of: "MANAGEMENT SUBCOMMANDS:"), common = help.out.range(of: "COMMON SUBCOMMANDS:")
+        #expect(management != nil && common != nil, "\(help.out)")
+        if let management, let common {
+            #expect(help.out[management.upperBound..<common.lowerBound].contains("\n  system "), "\(help.out)")
+            #expect(help.out[common.upperBound...].contains("\n  images "), "\(help.out)")
+        }
     }
 
     @Test(.enabled(if: Scenario.canRun)) func containerErrorsAndRunStatus() throws {
