@@ -92,6 +92,8 @@ enum GlobalCommandLine {
         while i < args.count, args[i].hasPrefix("-"), args[i] != "-" {
             let a = args[i]
             if a == "--" { i += 1; break }
+            // what completion scripts call back with (`---completion ...`) goes to ArgumentParser
+            if a.hasPrefix("---") { return Array(args[i...]) }
             var name = a, inline: String?
             if a.hasPrefix("--"), let eq = a.firstIndex(of: "=") {
                 name = String(a[..<eq])
@@ -119,8 +121,9 @@ enum GlobalCommandLine {
             case "-v", "--version":
                 FileHandle.standardOutput.write(Data("dockbuild version \(Dockbuild.version)\n".utf8))
                 Foundation.exit(0)
-            case "-h", "--help":
-                return args
+            case "-h", "--help", "--help-hidden", "--generate-completion-script", "--experimental-dump-help":
+                // ArgumentParser's own: help, shell completion scripts, the help dump
+                return Array(args[i...])
             case "-H", "--host", "-c", "--context", "--tls", "--tlsverify", "--tlscacert", "--tlscert", "--tlskey":
                 throw ValidationError("\(name): dockbuild has no daemon to connect to; it works on the store under --root")
             default:

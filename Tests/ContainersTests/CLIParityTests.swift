@@ -117,6 +117,9 @@ import Testing
         // runc's command line keeps runc's exit codes (ArgumentParser's 64 for a bad flag).
         let rt = try Self.raw(s, ["runtime", "--bogus", "state", "x"])
         #expect(rt.status != 125 && rt.status != 0, "\(rt)")
+        // ArgumentParser's completion scripts still come out, and their callbacks still work
+        let bash = try Self.raw(s, ["--generate-completion-script", "bash"])
+        #expect(bash.status == 0 && bash.out.contains("complete") && bash.out.contains("dockbuild"), "\(bash.err)")
         let help = try Self.raw(s, ["--help"])
         #expect(help.status == 0 && help.out.contains("--log-level") && help.out.contains("version"), "\(help)")
         // grouped as docker's: management commands (with subcommands), then the common ones
