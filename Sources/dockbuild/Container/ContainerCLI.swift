@@ -20,11 +20,18 @@ enum ContainerCLI {
         return ValidationErrorless(message: "\(e)")
     }
 
-    /// Runs `body`, printing library errors as one line and exiting 1 (docker exits 125 for its own errors).
-    static func guarded<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as ExitCode { throw e } catch {
-            FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
-            throw ExitCode(125)
+    /// Runs `body`, printing library errors as one line and exiting with `code`: 1 as docker's
+    /// commands do, 125 for `run`/`create` (docker's own errors before a container runs).
+    /// Usage errors (exit 125) go on to the command line's handler. A command that cannot be
+    /// started is 127 (not found) or 126 (not executable), as docker's `run`.
+    static func guarded<T>(code: Int32 = 1, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ExitCode { throw e } catch let e as ValidationError { throw e } catch {
+            let message = "\(error)"
+            FileHandle.standardError.write(Data("dockbuild: \(message)\n".utf8))
+            // docker's statuses for a command that cannot be run: 127 not found, 126 not executable
+            if code == 125, message.contains("executable file not found") { throw ExitCode(127) }
+            if code == 125, message.contains("exec: \""), message.contains("permission denied") { throw ExitCode(126) }
+            throw ExitCode(code)
         }
     }
 

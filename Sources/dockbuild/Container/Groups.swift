@@ -1,6 +1,7 @@
 import ArgumentParser
 import Containers
 import Foundation
+import OCI
 
 /// `container ...`: the lifecycle commands under one name, plus `prune`.
 struct ContainerGroup: ParsableCommand {
@@ -35,6 +36,17 @@ struct VolumeGroup: ParsableCommand {
         commandName: "volume", abstract: "Manage named volumes.",
         subcommands: [Create.self, Ls.self, Inspect.self, Rm.self, Prune.self])
 
+    /// A volume as `volume ls --format` sees it (docker's fields).
+    static func row(_ v: Volume) -> OrderedJSON {
+        .object([("Driver", .string(v.driver)),
+                 ("Labels", .string(v.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))),
+                 ("Links", .string("N/A")), ("Mountpoint", .string(v.mountpoint)), ("Name", .string(v.name)),
+                 ("Scope", .string("local")), ("Size", .string("N/A"))])
+    }
+
+    static let headers = ["Driver": "DRIVER", "Labels": "LABELS", "Links": "LINKS", "Mountpoint": "MOUNTPOINT",
+                          "Name": "VOLUME NAME", "Scope": "SCOPE", "Size": "SIZE"]
+
     static func usedVolumes(_ m: ContainerManager) -> [String: [String]] {
         var used: [String: [String]] = [:]
         for c in m.store.list() { for v in c.record.mounts where v.type == .volume { used[v.source, default: []].append(c.name) } }
@@ -60,9 +72,15 @@ struct VolumeGroup: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "List volumes.", aliases: ["list"])
         @OptionGroup var global: GlobalOptions
         @Flag(name: .shortAndLong, help: "Only names.") var quiet = false
+        @Option(help: "Format with a Go template ('{{.Name}}'), table TEMPLATE, or json.") var format: String?
         func run() throws {
             try ContainerCLI.guarded {
                 let m = try ContainerCLI.manager(global)
+                if !quiet, let out = try OutputFormat.list(format, rows: m.volumes.list().map(VolumeGroup.row), headers: VolumeGroup.headers,
+                                                           typeName: "*formatter.volumeContext") {
+                    if !out.isEmpty { ContainerCLI.out(out) }
+                    return
+                }
                 if !quiet { ContainerCLI.out("DRIVER    VOLUME NAME") }
                 for v in m.volumes.list() { ContainerCLI.out(quiet ? v.name : "local     \(v.name)") }
             }
@@ -72,12 +90,19 @@ struct VolumeGroup: ParsableCommand {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show volumes as JSON.")
         @OptionGroup var global: GlobalOptions
+        @Option(name: .shortAndLong, help: "Format with a Go template ('{{.Mountpoint}}') or json.") var format: String?
         @Argument var names: [String]
         func run() throws {
+            let template = try format.map { try OutputFormat.parse($0 == "json" ? "{{json .}}" : $0, typeName: "volume.Volume", strictMaps: true) }
             try ContainerCLI.guarded {
                 let m = try ContainerCLI.manager(global)
                 let vs = try names.map { try m.volumes.inspect($0) }
                 let enc = JSONEncoder()
+                if let template {
+                    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    for v in vs { ContainerCLI.out(try template.render(OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: enc.encode(v))))) }
+                    return
+                }
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 ContainerCLI.out(String(decoding: try enc.encode(vs), as: UTF8.self))
             }

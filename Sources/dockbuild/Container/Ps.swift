@@ -2,7 +2,7 @@ import ArgumentParser
 import Containers
 import Foundation
 
-/// `ps`: list containers, docker's columns; `--format` takes Go-template-like `{{.Field}}`.
+/// `ps`: list containers, docker's columns; `--format` is a Go template (see OutputFormat) or json.
 struct PsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ps", abstract: "List containers.", aliases: ["ls"])
     @OptionGroup var global: GlobalOptions
@@ -27,20 +27,12 @@ struct PsCommand: ParsableCommand {
                 }
             }
             let rows = list.map { PsRow($0, noTrunc: noTrunc) }
-            if let format, format != "table" {
-                if format == "json" || format == "{{json .}}" {
-                    for r in rows { ContainerCLI.out(r.json) }
-                    return
-                }
-                var tmpl = format
-                var header = false
-                if tmpl.hasPrefix("table ") { tmpl = String(tmpl.dropFirst(6)); header = true }
-                tmpl = tmpl.replacingOccurrences(of: "\\t", with: "\t").replacingOccurrences(of: "\\n", with: "\n")
-                if header { ContainerCLI.out(PsRow.render(tmpl, PsRow.headers)) }
-                for r in rows { ContainerCLI.out(PsRow.render(tmpl, r.fields)) }
+            if let out = try OutputFormat.list(format, rows: rows.map(\.value), headers: PsRow.headers,
+                                               typeName: "*formatter.ContainerContext") {
+                if !out.isEmpty { ContainerCLI.out(out) }
                 return
             }
-            let cols = ["ID", "Image", "Command", "CreatedAt", "Status", "Ports", "Names"]
+            let cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
             let titles = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
             var table = [titles] + rows.map { r in cols.map { r.fields[$0] ?? "" } }
             table = table.map { $0 }
@@ -58,11 +50,13 @@ struct PsCommand: ParsableCommand {
 
 struct PsRow {
     var fields: [String: String]
-    var json: String
+    /// What `--format` sees: docker's fields, in docker's (sorted) JSON order.
+    var value: OrderedJSON { .object(fields.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }) }
 
-    static let headers = ["ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED",
+    static let headers = ["ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
                           "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "State": "STATE",
-                          "Networks": "NETWORKS", "Mounts": "MOUNTS", "Labels": "LABELS", "Size": "SIZE"]
+                          "Networks": "NETWORKS", "Mounts": "MOUNTS", "Labels": "LABELS", "Size": "SIZE",
+                          "LocalVolumes": "LOCAL VOLUMES"]
 
     init(_ c: Container, noTrunc: Bool) {
         let s = c.state
@@ -89,19 +83,11 @@ struct PsRow {
         if !noTrunc && cmd.count > 20 { cmd = String(cmd.prefix(19)) + "…" }
         let ports = s.ports.map(\.display).joined(separator: ", ")
         fields = ["ID": noTrunc ? c.id : String(c.id.prefix(12)), "Image": c.record.image, "Command": "\"\(cmd)\"",
-                  "CreatedAt": "\(Time.humanPublic(created)) ago", "RunningFor": "\(Time.humanPublic(created)) ago",
+                  "CreatedAt": OutputFormat.goTime(Time.parsePublic(c.record.created)), "RunningFor": "\(Time.humanPublic(created)) ago",
                   "Status": status, "Ports": ports, "Names": c.name, "State": s.status.rawValue,
                   "Networks": c.record.network, "Mounts": c.record.mounts.map(\.destination).joined(separator: ","),
                   "Labels": c.record.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
-                  "Size": ""]
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        json = String(decoding: (try? enc.encode(fields)) ?? Data("{}".utf8), as: UTF8.self)
+                  "Size": "0B", "LocalVolumes": String(c.record.mounts.filter { $0.type == .volume }.count)]
     }
 
-    static func render(_ tmpl: String, _ f: [String: String]) -> String {
-        var out = tmpl
-        for (k, v) in f { out = out.replacingOccurrences(of: "{{.\(k)}}", with: v).replacingOccurrences(of: "{{ .\(k) }}", with: v) }
-        return out
-    }
 }

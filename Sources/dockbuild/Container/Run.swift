@@ -16,7 +16,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await ImagePuller.ensure(image, policy: flags.pull, global)
-        let code: Int32? = try ContainerCLI.guarded {
+        let code: Int32? = try ContainerCLI.guarded(code: 125) {
             let m = try ContainerCLI.manager(global)
             let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: "never")
             do {
@@ -53,7 +53,7 @@ struct CreateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await ImagePuller.ensure(image, policy: flags.pull, global)
-        try ContainerCLI.guarded {
+        try ContainerCLI.guarded(code: 125) {
             let m = try ContainerCLI.manager(global)
             let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: "never")
             ContainerCLI.out(rec.id)

@@ -12,6 +12,7 @@ struct HistoryCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(name: .customLong("no-trunc"), help: "Don't truncate output.") var noTrunc = false
     @Flag(name: .shortAndLong, help: "Only show image IDs.") var quiet = false
+    @Option(help: "Format with a Go template ('{{.CreatedBy}} {{.Size}}'), table TEMPLATE, or json.") var format: String?
     @Argument(help: "Name, ID or digest.") var image: String
 
     func run() throws {
@@ -34,6 +35,23 @@ struct HistoryCommand: ParsableCommand {
         rows.reverse()
         if quiet {
             ImageCLI.writeStdout(noTrunc ? img.id.description : ImageCLI.shortID(img.id))
+            return
+        }
+        let values: [OrderedJSON] = rows.enumerated().map { i, row in
+            let (h, size) = row
+            let created = h.created.flatMap(ImageConfig.parseDate)
+            return .object([
+                ("Comment", .string(h.comment ?? "")),
+                ("CreatedAt", .string(created.map { ImageConfig.formatDate($0) } ?? "")),
+                ("CreatedBy", .string(h.createdBy ?? "")), ("CreatedSince", .string(ImageCLI.since(created))),
+                ("ID", .string(i == 0 ? (noTrunc ? img.id.description : ImageCLI.shortID(img.id)) : "<missing>")),
+                ("Size", .string(ImageCLI.humanSize(size))),
+            ])
+        }
+        let headers = ["ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                       "Size": "SIZE", "Comment": "COMMENT"]
+        if let out = try OutputFormat.list(format, rows: values, headers: headers, typeName: "*formatter.historyContext") {
+            if !out.isEmpty { ImageCLI.writeStdout(out) }
             return
         }
         var table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]

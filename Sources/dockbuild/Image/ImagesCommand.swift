@@ -39,8 +39,8 @@ struct ImagesCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard ["table", "json"].contains(format) || format.contains("{{") else {
-            throw ValidationError("--format must be table, json or a template like '{{.Repository}}:{{.Tag}}', not \(format)")
+        if !OutputFormat.isDefaultTable(format), format != "json" {
+            _ = try OutputFormat.parse(OutputFormat.listTemplate(format).text, typeName: "*formatter.ImageContext")
         }
     }
 
@@ -92,45 +92,19 @@ struct ImagesCommand: ParsableCommand {
             if !ids.isEmpty { ImageCLI.writeStdout(ids.joined(separator: "\n")) }
             return
         }
-        if format.contains("{{") {
-            var template = format.replacingOccurrences(of: "\\t", with: "\t").replacingOccurrences(of: "\\n", with: "\n")
-            var header = false
-            if template.hasPrefix("table ") { template = String(template.dropFirst(6)); header = true }
-            var lines: [String] = []
-            if header {
-                // Column titles as docker prints them: the field names in upper case, split into words.
-                let titles: OrderedJSON = .object(["Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST",
-                                                   "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE"]
-                    .map { ($0.key, OrderedJSON.string($0.value)) })
-                lines.append(try GoTemplate.render(template, titles))
-            }
-            for r in rows {
-                let o: OrderedJSON = .object([
-                    ("Repository", .string(r.repository)), ("Tag", .string(r.tag)), ("ID", .string(idText(r.id))),
-                    ("Digest", .string(r.digest)), ("CreatedSince", .string(ImageCLI.since(r.created))),
-                    ("CreatedAt", .string(r.created.map { ImageConfig.formatDate($0) } ?? "")), ("Size", .string(ImageCLI.humanSize(r.size))),
-                ])
-                lines.append(try GoTemplate.render(template, o))
-            }
-            if !lines.isEmpty { ImageCLI.writeStdout(lines.joined(separator: "\n")) }
-            return
+        let values: [OrderedJSON] = rows.map { r in
+            .object([
+                ("Containers", .string("N/A")), ("CreatedAt", .string(OutputFormat.goTime(r.created))),
+                ("CreatedSince", .string(ImageCLI.since(r.created))), ("Digest", .string(r.digest)), ("ID", .string(idText(r.id))),
+                ("Repository", .string(r.repository)), ("SharedSize", .string("N/A")), ("Size", .string(ImageCLI.humanSize(r.size))),
+                ("Tag", .string(r.tag)), ("UniqueSize", .string("N/A")), ("VirtualSize", .string(ImageCLI.humanSize(r.size))),
+            ])
         }
-        if format == "json" {
-            let f = DateFormatter()
-            f.dateFormat = "yyyy-MM-dd HH:mm:ss Z 'UTC'"
-            f.timeZone = TimeZone(identifier: "UTC")
-            f.locale = Locale(identifier: "en_US_POSIX")
-            var lines: [String] = []
-            for r in rows {
-                let o: [String: String] = [
-                    "Containers": "N/A", "CreatedAt": r.created.map { f.string(from: $0) } ?? "",
-                    "CreatedSince": ImageCLI.since(r.created), "Digest": r.digest, "ID": idText(r.id),
-                    "Repository": r.repository, "SharedSize": "N/A", "Size": ImageCLI.humanSize(r.size), "Tag": r.tag,
-                    "UniqueSize": "N/A", "VirtualSize": ImageCLI.humanSize(r.size),
-                ]
-                lines.append(String(decoding: try CanonicalJSON.encode(o), as: UTF8.self))
-            }
-            if !lines.isEmpty { ImageCLI.writeStdout(lines.joined(separator: "\n")) }
+        let headers = ["Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST", "CreatedSince": "CREATED",
+                       "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
+                       "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"]
+        if let out = try OutputFormat.list(format, rows: values, headers: headers, typeName: "*formatter.ImageContext") {
+            if !out.isEmpty { ImageCLI.writeStdout(out) }
             return
         }
         var table: [[String]] = [digests ? ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"]

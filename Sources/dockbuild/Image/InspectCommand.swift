@@ -10,7 +10,7 @@ struct InspectCommand: ParsableCommand {
         abstract: "Show containers or images as JSON (docker inspect's fields; images add their manifest).")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: .shortAndLong, help: "Go-template subset: '{{.Id}}', '{{.Config.Cmd}}', '{{json .RootFS}}'.")
+    @Option(name: .shortAndLong, help: "Format with a Go template: '{{.Id}}', '{{.Config.Cmd}}', '{{json .RootFS}}', or json.")
     var format: String?
     @Option(help: "Platform to show for multi-platform images (default: this machine's).")
     var platform: String?
@@ -18,6 +18,7 @@ struct InspectCommand: ParsableCommand {
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("inspect needs at least one image") }
+        if let format, format != "json" { _ = try OutputFormat.parse(format, typeName: "types.ImageInspect", strictMaps: true) }
     }
 
     func run() throws {
@@ -35,7 +36,8 @@ struct InspectCommand: ParsableCommand {
             }
         }
         if let format {
-            for d in docs { ImageCLI.writeStdout(try GoTemplate.render(format, d)) }
+            let t = try OutputFormat.parse(format == "json" ? "{{json .}}" : format, typeName: "types.ImageInspect", strictMaps: true)
+            for d in docs { ImageCLI.writeStdout(try t.render(d)) }
         } else {
             ImageCLI.writeStdout(OrderedJSON.array(docs).pretty(indent: "    "))
         }
@@ -88,6 +90,8 @@ indirect enum OrderedJSON {
     case string(String)
     case array([OrderedJSON])
     case object([(String, OrderedJSON)])
+    /// What a template gets for a map key that is not there (Go's `<no value>`); JSON null.
+    case missing
 
     /// Sorted keys for values that come from documents.
     init(_ v: JSONValue) {
@@ -110,7 +114,7 @@ indirect enum OrderedJSON {
 
     var compact: String {
         switch self {
-        case .null: "null"
+        case .null, .missing: "null"
         case let .bool(b): b ? "true" : "false"
         case let .int(i): String(i)
         case let .double(d): String(d)
@@ -149,34 +153,11 @@ indirect enum OrderedJSON {
     var goString: String {
         switch self {
         case .null: "<nil>"
+        case .missing: "<no value>"
         case let .string(s): s
         case let .array(a): "[" + a.map(\.goString).joined(separator: " ") + "]"
         case let .object(o): "map[" + o.sorted { $0.0 < $1.0 }.map { "\($0.0):\($0.1.goString)" }.joined(separator: " ") + "]"
         default: compact
         }
-    }
-}
-
-/// The part of Go templates people use with `inspect -f`: `{{.A.B}}` and `{{json .A}}`.
-enum GoTemplate {
-    static func render(_ template: String, _ value: OrderedJSON) throws -> String {
-        var out = ""
-        var rest = Substring(template)
-        while let open = rest.range(of: "{{") {
-            out += rest[..<open.lowerBound]
-            guard let close = rest[open.upperBound...].range(of: "}}") else {
-                throw UserError("template \(template): missing }}")
-            }
-            var expr = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
-            var json = false
-            if expr.hasPrefix("json ") { json = true; expr = String(expr.dropFirst(5)).trimmingCharacters(in: .whitespaces) }
-            guard expr.hasPrefix(".") else { throw UserError("template \(template): only {{.Field}} and {{json .Field}} are supported") }
-            let path = expr.dropFirst().split(separator: ".").map(String.init)
-            let v = path.isEmpty ? value : (value.lookup(path) ?? .null)
-            out += json ? v.compact : v.goString
-            rest = rest[close.upperBound...]
-        }
-        out += rest
-        return out
     }
 }
