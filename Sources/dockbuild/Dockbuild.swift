@@ -145,13 +145,13 @@ enum GlobalCommandLine {
             if config.subcommands.isEmpty || config.defaultSubcommand != nil { return nil }
             var names: [String: any ParsableCommand.Type] = [:]
             for s in config.subcommands {
-                let c = s.configuration
-                names[c.commandName ?? ""] = s
-                for alias in c.aliases { names[alias] = s }
+                // the name ArgumentParser uses: the configured one, else derived from the type
+                names[s._commandName] = s
+                for alias in s.configuration.aliases { names[alias] = s }
             }
             if path.count == 1 { names["help"] = Dockbuild.self }
             guard let next = names[a] else {
-                let visible = config.subcommands.filter { $0.configuration.shouldDisplay }.compactMap { $0.configuration.commandName }
+                let visible = config.subcommands.filter { $0.configuration.shouldDisplay }.map { $0._commandName }
                 let near = visible.filter { $0.hasPrefix(a) || distance($0, a) <= 2 }.sorted()
                 var msg = "\(path.joined(separator: " ")): '\(a)' is not a \(path.joined(separator: " ")) command.\n"
                 if !near.isEmpty { msg += "\nDid you mean this?\n" + near.map { "\t\($0)\n" }.joined() + "\n" }
