@@ -42,6 +42,11 @@ struct Dockbuild: AsyncParsableCommand {
 @main
 enum DockbuildMain {
     static func main() async {
+        // Start with no signal blocked, whatever the parent left in the mask (it is inherited
+        // across exec): SIGTERM/SIGINT must reach `registry serve`, builds and monitors.
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
         let args = Array(CommandLine.arguments.dropFirst())
         if args.first == "runtime", let call = RuntimeFastPath.parse(Array(args.dropFirst())) {
             exit(RuntimeFastPath.execute(call))

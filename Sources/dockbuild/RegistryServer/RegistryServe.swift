@@ -136,6 +136,14 @@ struct RegistryServe: ParsableCommand {
             _ = write(registryServeStopFD, &byte, 1)
         }
         for sig in [SIGINT, SIGTERM] { sigaction(sig, &action, nil) }
+        // A parent may have started us with these signals blocked (a blocked mask is inherited
+        // across exec: Foundation's Process from a dispatch worker does this): unblock them, or
+        // SIGTERM would never reach the handler and the server would never stop.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let server: RegistryServer
         do {
             server = try RegistryServer(configuration: cfg)
