@@ -191,8 +191,12 @@ enum GlobalCommandLine {
         if code == .success { Dockbuild.exit(withError: error) }
         var message = Dockbuild.fullMessage(for: error)
         if !message.hasSuffix("\n") { message += "\n" }
-        FileHandle.standardError.write(Data(message.utf8))
-        Foundation.exit(code == .validationFailure ? 125 : 1)
+        if !message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            FileHandle.standardError.write(Data(message.utf8))
+        }
+        // An ExitCode thrown from a `validate()` arrives wrapped: keep the status it chose.
+        let raw = code.rawValue
+        Foundation.exit(code == .validationFailure ? 125 : (raw == 0 || raw == 1 ? 1 : raw))
     }
 
     static func fail(_ message: String, hint: String, code: Int32) -> Never {

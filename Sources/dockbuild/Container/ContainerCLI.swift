@@ -27,6 +27,11 @@ enum ContainerCLI {
     static func guarded<T>(code: Int32 = 1, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as ExitCode { throw e } catch let e as ValidationError { throw e } catch {
             let message = "\(error)"
+            // A malformed flag value is a usage error: 125, as docker (FlagValue names the flag).
+            if case ContainersError.invalidArgument = error {
+                FileHandle.standardError.write(Data("dockbuild: \(message)\n".utf8))
+                throw ExitCode(125)
+            }
             FileHandle.standardError.write(Data("dockbuild: \(message)\n".utf8))
             // docker's statuses for a command that cannot be run: 127 not found, 126 not executable
             if code == 125, message.contains("executable file not found") { throw ExitCode(127) }
