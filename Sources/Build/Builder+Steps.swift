@@ -154,7 +154,11 @@ extension Builder {
             env.append(k + "=" + v)
         }
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0) }
-        let mounts = try specs.map { try RunMount($0, file: dockerfile.fileName, line: line) }
+        var sshCount = 0
+        let mounts = try specs.map { spec -> RunMount in
+            defer { if spec.type == .ssh { sshCount += 1 } }
+            return try RunMount(spec, file: dockerfile.fileName, line: line, sshIndex: sshCount)
+        }
         let network = ins.flagsUsed.contains("network") ? ins.network : options.network
         guard ["default", "host", "none"].contains(network) else { throw err(line, "--network=\(network): use default, host or none") }
         if ins.security != "sandbox" { throw err(line, "--security=\(ins.security) is not supported; only sandbox") }
@@ -276,7 +280,19 @@ extension Builder {
             case .tmpfs:
                 resolved.append((m, ""))
             case .ssh:
-                throw err(line, "--mount=type=ssh is not supported")
+                // The agent's socket, given with --ssh, bound at the target; SSH_AUTH_SOCK names
+                // the first one. Without it the mount is skipped, or the step fails if required.
+                guard let sock = options.ssh[m.id ?? "default"] else {
+                    if m.required { throw err(line, "--mount=type=ssh,id=\(m.id ?? "default") needs an SSH agent: pass --ssh \(m.id ?? "default")[=SOCKET]") }
+                    continue
+                }
+                guard let st = FS.follow(sock), st.st_mode & S_IFMT == S_IFSOCK else {
+                    throw err(line, "--ssh \(m.id ?? "default")=\(sock): not a socket; give the agent's socket (SSH_AUTH_SOCK)")
+                }
+                if !secretEnv.contains(where: { $0.hasPrefix("SSH_AUTH_SOCK=") }) { secretEnv.append("SSH_AUTH_SOCK=" + m.target) }
+                var sm = m
+                sm.readOnly = false
+                resolved.append((sm, sock))
             case .bind:
                 let fd: Int32
                 let what: String

@@ -27,6 +27,9 @@ public struct BuildOptions: Sendable {
     /// Named contexts (`--build-context NAME=VALUE`): a directory, `docker-image://REF` or
     /// `oci-layout://PATH[:TAG|@DIGEST]`, used where a FROM, `COPY --from` or mount names NAME.
     public var buildContexts: [String: String] = [:]
+    /// SSH agent sockets RUN may use (`--ssh ID=SOCKET`; `default` from `$SSH_AUTH_SOCK`):
+    /// `RUN --mount=type=ssh[,id=ID]` gets the socket and `SSH_AUTH_SOCK` pointing at it.
+    public var ssh: [String: String] = [:]
     /// `--cache-from type=local,src=DIR` directories.
     public var cacheFrom: [String] = []
     /// `--cache-to type=local,dest=DIR` directories.

@@ -26,7 +26,7 @@ struct RunMount: Sendable, Hashable {
 
     /// From the Dockerfile library's parsed mount: a secret's target defaults to
     /// `/run/secrets/<id>`, its id to the source's name; a cache's id to its target.
-    init(_ m: Mount, file: String, line: Int) throws {
+    init(_ m: Mount, file: String, line: Int, sshIndex: Int = 0) throws {
         kind = m.type
         id = m.cacheID
         from = m.from
@@ -41,6 +41,8 @@ struct RunMount: Sendable, Hashable {
             target = t
         } else if m.type == .secret {
             target = "/run/secrets/" + (id ?? (source.map { ($0 as NSString).lastPathComponent } ?? ""))
+        } else if m.type == .ssh {
+            target = "/run/buildkit/ssh_agent.\(sshIndex)"   // BuildKit's default
         } else {
             throw BuildError.dockerfile(file: file, line: line, message: "--mount=type=\(m.type.rawValue) needs target=PATH")
         }
@@ -49,6 +51,7 @@ struct RunMount: Sendable, Hashable {
         }
         if kind == .secret, id == nil { id = source.map { ($0 as NSString).lastPathComponent } ?? (target as NSString).lastPathComponent }
         if kind == .cache, id == nil { id = target }
+        if kind == .ssh, id == nil { id = "default" }
     }
 }
 
@@ -83,7 +86,7 @@ enum Runner {
         for (m, src) in req.mounts {
             let t = skel + "/" + cleanPath(m.target)
             let fileSource = m.kind == .bind && FS.follow(src).map { !FS.isDir($0) } == true
-            if m.kind == .secret || fileSource {
+            if m.kind == .secret || m.kind == .ssh || fileSource {
                 try FS.mkdirs((t as NSString).deletingLastPathComponent)
                 _ = FileManager.default.createFile(atPath: t, contents: Data())
             } else { try FS.mkdirs(t) }

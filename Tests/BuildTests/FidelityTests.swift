@@ -415,6 +415,40 @@ import ImageStore
         #expect(try together("shared") == "start start end end")
         #expect(try together("private") == "start end")
     }
+
+    /// `--ssh ID=SOCKET` and `RUN --mount=type=ssh`: the agent's socket at BuildKit's default
+    /// target (or `target=`), `SSH_AUTH_SOCK` set; without `--ssh` the mount is skipped, or the
+    /// step fails when `required=true`.
+    @Test(.enabled(if: getuid() == 0)) func sshAgentForwarding() throws {
+        let ws = try Workspace()
+        let sock = ws.dir + "/agent.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            for (i, b) in sock.utf8.enumerated() where i < p.count - 1 { p[i] = b }
+        }
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        try #require(bound == 0 && listen(fd, 4) == 0)
+        var o = BuildOptions(contextDir: nil, dockerfileText: """
+        FROM busybox:test
+        RUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /ssh.txt
+        RUN --mount=type=ssh,id=work,target=/agent test -S /agent && echo ok > /work.txt
+        RUN --mount=type=ssh,id=absent echo skipped > /absent.txt
+        """)
+        o.ssh = ["default": sock, "work": sock]
+        let r = try Builder(store: ws.store, options: o).build()
+        let fs = try ws.files(r.image)
+        #expect(ws.read(fs + "/ssh.txt") == "/run/buildkit/ssh_agent.0\n")
+        #expect(ws.read(fs + "/work.txt") == "ok\n")
+        #expect(ws.read(fs + "/absent.txt") == "skipped\n")
+        #expect(!FileManager.default.fileExists(atPath: fs + "/run/buildkit/ssh_agent.0") || ws.read(fs + "/run/buildkit/ssh_agent.0") == "")
+
+        let req = BuildOptions(contextDir: nil, dockerfileText: "FROM busybox:test\nRUN --mount=type=ssh,required=true true\n")
+        #expect(throws: BuildError.self) { try Builder(store: ws.store, options: req).build() }
+    }
 }
 
 final class ErrorCollector: @unchecked Sendable {

@@ -27,6 +27,8 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Add a label K=V to the image (repeatable).") var label: [String] = []
     @Option(help: "Network for RUN: default, host or none.") var network = "default"
     @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE (repeatable).") var secret: [String] = []
+    @Option(help: "Forward an SSH agent to RUN --mount=type=ssh: default (SSH_AUTH_SOCK) or ID=SOCKET (repeatable).")
+    var ssh: [String] = []
     @Option(name: .customLong("build-context"), help: "A named context NAME=VALUE for FROM, COPY --from and --mount from=: a directory, docker-image://REF or oci-layout://PATH[:TAG|@DIGEST] (repeatable).")
     var buildContext: [String] = []
     @Option(name: .customLong("cache-from"), help: ArgumentHelp("Import a cache (repeatable): REF or type=registry,ref=REF (a cache image, or any image built with type=inline), type=local,src=DIR.", discussion: "Layers of a registry cache are fetched only for the steps the build reuses."))
@@ -104,6 +106,15 @@ struct BuildCommand: ParsableCommand {
             let kv = Self.csv(s)
             guard let id = kv["id"], let src = kv["src"] ?? kv["source"] else { throw ValidationError("--secret \(s): use id=ID,src=FILE") }
             opts.secrets[id] = src
+        }
+        for spec in ssh {
+            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+            let id = parts[0]
+            let sock = parts.count > 1 ? parts[1].split(separator: ",").first.map(String.init) : ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"]
+            guard !id.isEmpty, let sock, !sock.isEmpty else {
+                throw ValidationError("--ssh \(spec): give default (with SSH_AUTH_SOCK set) or ID=SOCKET")
+            }
+            opts.ssh[id] = sock
         }
         for c in buildContext {
             guard let eq = c.firstIndex(of: "="), eq != c.startIndex, c.index(after: eq) != c.endIndex else {
