@@ -41,6 +41,29 @@ import Testing
         return s
     }
 
+    // MARK: run / create flags
+
+    /// `--label-file` (the file first, `--label` wins) and `--cidfile` (written at create, and a
+    /// file that exists already refused with 125 before anything is created), as docker does.
+    @Test func labelFileAndCidfile() throws {
+        let s = try Self.scenario(49)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        let labels = s.root + "/labels"
+        try Data("# team labels\nteam=infra\ntier=web\n\n".utf8).write(to: URL(fileURLWithPath: labels))
+        let cid = s.root + "/cid"
+        let id = try s.ok(["create", "--label-file", labels, "--label", "tier=db", "--cidfile", cid, "busybox:test", "true"])
+        #expect((try? String(contentsOfFile: cid, encoding: .utf8)) == id)
+        let shown = try s.ok(["container", "inspect", "--format", "{{json .Config.Labels}}", id])
+        #expect(shown.contains("\"team\":\"infra\"") && shown.contains("\"tier\":\"db\""), "\(shown)")
+        let before = try s.ok(["ps", "-aq"]).split(separator: "\n").count
+        let again = try s.db(["run", "--cidfile", cid, "busybox:test", "true"])
+        #expect(again.status == 125 && again.err.contains("container ID file found"), "\(again)")
+        #expect(try s.ok(["ps", "-aq"]).split(separator: "\n").count == before, "nothing was created")
+        let bad = try s.db(["create", "--label-file", s.root + "/missing", "busybox:test"])
+        #expect(bad.status == 125 && bad.err.contains("--label-file"), "\(bad)")
+    }
+
     // MARK: global options
 
     @Test func rootBeforeTheVerbAndAfterIt() throws {

@@ -31,6 +31,8 @@ struct ContainerCreateFlags: ParsableArguments {
     @Flag(name: .long, help: "Run an init (tini) as PID 1 that reaps zombies and forwards signals.") var `init` = false
     @Option(name: .long, help: "Pull policy: missing, always, never.") var pull = "missing"
     @Option(name: [.short, .long], help: "Set a label KEY=VALUE.") var label: [String] = []
+    @Option(name: .customLong("label-file"), help: "Read labels (KEY=VALUE lines, # comments) from a file.") var labelFile: [String] = []
+    @Option(help: "Write the container ID to this file (which must not exist yet).") var cidfile: String?
     @Flag(name: .shortAndLong, help: "Keep stdin open.") var interactive = false
     @Flag(name: .shortAndLong, help: "Allocate a pseudo-terminal.") var tty = false
     @Flag(name: .long, help: "Remove the container when it exits.") var rm = false
@@ -97,11 +99,38 @@ struct ContainerCreateFlags: ParsableArguments {
         o.nanoCpus = try cpus.map { try FlagValue.nanoCPUs($0) }
         o.pidsLimit = try pidsLimit.map { try FlagValue.pidsLimit($0) }
         o.gpus = gpus
+        for f in labelFile {
+            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
+                throw ContainersError.invalidArgument("--label-file \(f): cannot read the file")
+            }
+            for line in text.split(separator: "\n") {
+                let l = line.trimmingCharacters(in: .whitespaces)
+                if l.isEmpty || l.hasPrefix("#") { continue }
+                let (k, v) = try FlagValue.label(l)
+                o.labels[k] = v
+            }
+        }
         for l in label {
             let (k, v) = try FlagValue.label(l)
             o.labels[k] = v
         }
         return o
+    }
+
+    /// `--cidfile`: refused before anything is created when the file exists (docker's rule: it
+    /// may belong to a container still running).
+    func checkCidfile() throws {
+        if let cidfile, FileManager.default.fileExists(atPath: cidfile) {
+            throw ContainersError.invalidArgument("--cidfile \(cidfile): container ID file found, make sure the other container isn't running or delete \(cidfile)")
+        }
+    }
+
+    /// Writes the new container's ID to `--cidfile`.
+    func writeCidfile(_ id: String) throws {
+        guard let cidfile else { return }
+        guard FileManager.default.createFile(atPath: cidfile, contents: Data(id.utf8)) else {
+            throw ContainersError.invalidArgument("--cidfile \(cidfile): cannot write the container ID file")
+        }
     }
 }
 

@@ -18,7 +18,9 @@ struct RunCommand: AsyncParsableCommand {
         try await ImagePuller.ensure(image, policy: flags.pull, global)
         let code: Int32? = try ContainerCLI.guarded(code: 125) {
             let m = try ContainerCLI.manager(global)
+            try flags.checkCidfile()
             let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: "never")
+            try flags.writeCidfile(rec.id)
             do {
                 if detach {
                     _ = try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: false, stdin: false)
@@ -55,7 +57,9 @@ struct CreateCommand: AsyncParsableCommand {
         try await ImagePuller.ensure(image, policy: flags.pull, global)
         try ContainerCLI.guarded(code: 125) {
             let m = try ContainerCLI.manager(global)
+            try flags.checkCidfile()
             let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: "never")
+            try flags.writeCidfile(rec.id)
             ContainerCLI.out(rec.id)
         }
     }
