@@ -10,7 +10,6 @@ struct DockbuildRunc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dockbuild-runc",
         abstract: "dockbuild's OCI runtime with runc's command line.",
-        version: "0.1.0",
         subcommands: RuntimeCommand.configuration.subcommands + [CDICommand.self]
     )
     @OptionGroup var globals: RuntimeGlobals
@@ -22,6 +21,11 @@ struct DockbuildRunc: ParsableCommand {
 @main
 enum DockbuildRuncMain {
     static func main() {
+        // runc's `--version`/`-v` text (callers parse "runc version X" and "spec: Y" lines).
+        if CommandLine.arguments.count == 2, ["--version", "-v"].contains(CommandLine.arguments[1]) {
+            FileHandle.standardOutput.write(Data(RuntimeVersion.text("dockbuild-runc").utf8))
+            exit(0)
+        }
         if let call = RuntimeFastPath.parse(Array(CommandLine.arguments.dropFirst())) {
             exit(RuntimeFastPath.execute(call))
         }

@@ -10,7 +10,8 @@ struct RuntimeCommand: ParsableCommand {
         discussion: "Other tools can use it as their OCI runtime through a wrapper that runs `dockbuild runtime \"$@\"`.",
         subcommands: [RuntimeCreate.self, RuntimeStart.self, RuntimeState.self, RuntimeKill.self, RuntimeDelete.self,
                       RuntimeRun.self, RuntimeExec.self, RuntimeList.self, RuntimePs.self, RuntimeSpecCommand.self,
-                      RuntimeUpdate.self, RuntimePause.self, RuntimeResume.self, RuntimeEvents.self]
+                      RuntimeUpdate.self, RuntimePause.self, RuntimeResume.self, RuntimeEvents.self,
+                      RuntimeFeaturesCommand.self]
     )
     @OptionGroup var globals: RuntimeGlobals
 

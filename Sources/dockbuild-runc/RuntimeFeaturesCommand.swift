@@ -1,0 +1,1 @@
+../dockbuild/Runtime/RuntimeFeaturesCommand.swift
