@@ -445,32 +445,33 @@ final class BuildMountsHTTPServer: @unchecked Sendable {
     let port: Int
     private let process = Process()
 
+    /// The server binds port 0 and prints the port the kernel gave it: a port picked here at
+    /// random could be taken on the machine that runs the tests.
     init(body: String) throws {
-        port = Int.random(in: 40000..<60000)
         let script = """
             import http.server, sys
             class H(http.server.BaseHTTPRequestHandler):
                 def do_GET(self):
-                    b = sys.argv[2].encode()
+                    b = sys.argv[1].encode()
                     self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
                 def log_message(self, *a): pass
-            http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+            s = http.server.HTTPServer(("127.0.0.1", 0), H)
+            print(s.server_address[1], flush=True)
+            s.serve_forever()
             """
+        let pipe = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, String(port), body]
-        process.standardOutput = FileHandle.nullDevice
+        process.arguments = ["python3", "-c", script, body]
+        process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let port = self.port
-        _ = Sec.eventually(10) {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = in_port_t(UInt16(port).bigEndian)
-            a.sin_addr.s_addr = inet_addr("127.0.0.1")
-            return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+        let line = String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
+        guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)), port > 0 else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw POSIXError(.EADDRNOTAVAIL)
         }
+        self.port = port
     }
 
     /// SIGKILL: the child inherits the test thread's signal mask, where SIGTERM may be blocked.
