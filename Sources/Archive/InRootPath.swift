@@ -11,7 +11,7 @@ import Glibc
 /// roots, container root filesystems).
 public enum InRootPath {
     /// `O_PATH` (Linux), which Swift's Glibc module does not surface.
-    static let oPath: Int32 = 0o10_000_000
+    public static let oPath: Int32 = 0o10_000_000
 
     /// The host path `path` names under `root`. Symlinks in every component but the last are
     /// followed within `root`; the last one too when `followFinal` (a `COPY link` copies the

@@ -14,6 +14,9 @@ public struct LayerRef: Codable, Sendable, Hashable {
         self.descriptor = descriptor
         self.diffID = diffID
     }
+
+    /// The layer as the store's snapshotter names it.
+    public var snapshotLayer: SnapshotLayer { SnapshotLayer(blob: descriptor.digest, diffID: diffID) }
 }
 
 /// What one cached step produced: a layer, or nothing (an empty change).
@@ -22,8 +25,8 @@ public struct CacheRecord: Codable, Sendable, Hashable {
     public var created: String?
 }
 
-/// The builder's state next to the image store: unpacked layers (overlay lower dirs, by
-/// diffID), the step cache (key -> record, each record holding its blob against gc), cache
+/// The builder's state next to the image store (whose snapshotter holds the unpacked layers):
+/// the step cache (key -> record, each record holding its blob against gc), cache
 /// mounts, and imported caches (`--cache-from`).
 public final class BuildCache: @unchecked Sendable {
     public let store: ImageStore
@@ -40,7 +43,9 @@ public final class BuildCache: @unchecked Sendable {
         // there, setuid-root binaries included: only root may walk into them.
         try FS.mkdirs(dir)
         if chmod(dir, 0o700) != 0 { throw FS.sys("restrict the permissions of", dir) }
-        for d in ["layers", "cache", "tmp", "mounts"] { try FS.mkdirs(dir + "/" + d) }
+        for d in ["cache", "tmp", "mounts"] { try FS.mkdirs(dir + "/" + d) }
+        // Unpacked layers live in the store's snapshotter now; older versions kept them here.
+        FS.removeTree(dir + "/layers")
     }
 
     private let sessionLock = NSLock()
@@ -76,34 +81,6 @@ public final class BuildCache: @unchecked Sendable {
         let p = "\(tmp)/\(prefix)-\(UUID().uuidString.prefix(12))"
         if mkdir(p, 0o755) != 0 { throw FS.sys("create directory", p) }
         return p
-    }
-
-    // MARK: unpacked layers
-
-    func layerDir(_ diffID: Digest) -> String { "\(dir)/layers/\(diffID.encoded)" }
-
-    /// The layer unpacked with overlay whiteouts, ready as an overlay lower dir.
-    func unpacked(_ layer: LayerRef) throws -> String {
-        let d = layerDir(layer.diffID)
-        if FS.exists(d) { return d }
-        let t = try tempDir("unpack")
-        do {
-            try LayerApplier.apply(layer: store.path(for: layer.descriptor.digest), to: t,
-                                   options: .init(whiteouts: .overlay, expectedDiffID: layer.diffID))
-        } catch {
-            FS.removeTree(t)
-            throw BuildError.system("cannot unpack layer \(layer.descriptor.digest): \(error)")
-        }
-        adopt(t, as: d)
-        return d
-    }
-
-    /// An empty directory to put under a single layer, so that it can be mounted as a read-only
-    /// overlay (which needs two lower dirs); overlay lowers are never written.
-    func emptyLower() throws -> String {
-        let d = dir + "/empty"
-        try FS.mkdirs(d)
-        return d
     }
 
     /// Moves a finished directory into place; a concurrent winner keeps its copy.
@@ -223,7 +200,6 @@ public final class BuildCache: @unchecked Sendable {
         var n = 0
         for e in entries {
             if kept + e.size <= keepBytes && keepBytes > 0 { kept += e.size; continue }
-            if let l = record(e.key)?.layer { FS.removeTree(layerDir(l.diffID)) }
             unlink(recordPath(e.key))
             store.release(holder: "buildcache-\(e.key.prefix(32))")
             n += 1

@@ -12,9 +12,14 @@ extension Builder {
         Digest.compute(Data(parts.joined(separator: "\u{1}").utf8)).encoded
     }
 
-    /// The parent file system as a read-only view (unpacks layers the first time they are needed).
+    /// The parent file system as a read-only view of the store's layer snapshots (unpacks
+    /// layers the first time they are needed).
     func view(_ st: StageState) throws -> LayerView {
-        LayerView(dirs: try st.layers.reversed().map { try cache.unpacked($0) })
+        do {
+            return LayerView(dirs: try store.snapshotter.lowers(st.layers.map(\.snapshotLayer)))
+        } catch {
+            throw BuildError.system("cannot unpack the layers of \(st.name): \(error)")
+        }
     }
 
     var writerOptions: LayerWriter.Options { LayerWriter.Options(sourceDateEpoch: options.sourceDateEpoch) }
@@ -56,7 +61,8 @@ extension Builder {
                 throw BuildError.system("cannot write the layer for `\(createdBy)`: \(error)")
             }
             let ref = LayerRef(descriptor: Descriptor(mediaType: info.mediaType, digest: info.digest, size: info.size), diffID: info.diffID)
-            cache.adopt(dir, as: cache.layerDir(info.diffID))
+            // The directory becomes the layer's snapshot: nothing is unpacked again.
+            try store.snapshotter.commit(dir, parents: st.layers.map(\.diffID), layer: ref.snapshotLayer)
             rec.layer = ref
         } else {
             FS.removeTree(dir)
@@ -348,15 +354,14 @@ extension Builder {
     /// overlayfs needs two lowers without an upper; whiteouts are then hidden as in a RUN). The
     /// unpacked layer directories that builds share are never handed out themselves.
     func mountedRoot(_ st: StageState) throws -> (path: String, mounted: Bool) {
-        var dirs = try view(st).dirs
+        let dirs = try view(st).dirs
         if dirs.isEmpty { return (try cache.tempDir("empty"), false) }
-        if dirs.count == 1 { dirs.append(try cache.emptyLower()) }
         let m = try cache.tempDir("from")
-        let opts = "lowerdir=" + dirs.joined(separator: ":")
-        if mount("overlay", m, "overlay", UInt(MS_RDONLY | MS_NOSUID | MS_NODEV), opts) != 0 {
-            let e = String(cString: strerror(errno))
+        do {
+            try store.snapshotter.mount(lowers: dirs, at: m, flags: UInt(MS_NOSUID | MS_NODEV))
+        } catch {
             rmdir(m)
-            throw BuildError.system("cannot mount the layers of \(st.name) read-only: \(e)")
+            throw BuildError.system("cannot mount the layers of \(st.name) read-only: \(error)")
         }
         return (m, true)
     }

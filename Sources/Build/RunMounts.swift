@@ -1,6 +1,7 @@
 import Foundation
 import OCI
 import Archive
+import ImageStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -109,8 +110,10 @@ final class RunMountStaging {
         // The overlay's root directory is its upper's: give it the source's owner and mode.
         chmod(upper, st.st_mode & 0o7777)
         lchown(upper, st.st_uid, st.st_gid)
-        if mount("overlay", merged, "overlay", UInt(MS_NOSUID | MS_NODEV), "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)") != 0 {
-            throw BuildError.system("cannot mount a copy-on-write view of \(what) for RUN: \(String(cString: strerror(errno)))")
+        do {
+            try Overlay.mount(lowers: [lower], upper: upper, work: work, at: merged, flags: UInt(MS_NOSUID | MS_NODEV))
+        } catch {
+            throw BuildError.system("cannot mount a copy-on-write view of \(what) for RUN: \(error)")
         }
         mountPoints.append(merged)
         return merged

@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import ImageStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,9 +22,10 @@ extension Runner {
         let hosts = base + "/hosts", resolv = base + "/resolv.conf"
         _ = FileManager.default.createFile(atPath: hosts, contents: Data(net.hosts.utf8))
         _ = FileManager.default.createFile(atPath: resolv, contents: Data(net.resolvConf().utf8))
-        let opts = "lowerdir=" + (req.lowers + [skel]).joined(separator: ":") + ",upperdir=\(upper),workdir=\(work)"
-        if mount("overlay", merged, "overlay", 0, opts) != 0 {
-            throw BuildError.system("cannot mount the RUN overlay: \(String(cString: strerror(errno)))")
+        do {
+            try Overlay.mount(lowers: req.lowers + [skel], upper: upper, work: work, at: merged, flags: 0)
+        } catch {
+            throw BuildError.system("cannot mount the RUN overlay: \(error)")
         }
         defer { umount2(merged, Int32(MNT_DETACH)) }
 

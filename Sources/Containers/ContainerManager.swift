@@ -154,49 +154,22 @@ public final class ContainerManager: Sendable {
         try store.saveState(id, ContainerState())
         try imgStore.hold(image.descriptor.digest, by: "container-\(id)")
         // docker copies the image's files into a fresh volume mounted over them
-        let snap = try snapshot(imgStore, image)
-        for m in mounts where m.type == .volume && volumes.isEmpty(m.source) {
-            let src = snap + m.destination
-            if FS.isDir(src), let data = try? volumes.dataPath(m.source) {
-                _ = try? Shell.run(["cp", "-a", "\(src)/.", data])
+        let fresh = mounts.filter { $0.type == .volume && volumes.isEmpty($0.source) }
+        if !fresh.isEmpty {
+            let snaps = imgStore.snapshotter
+            try snaps.withView(try snaps.lowers(for: image)) { view in
+                for m in fresh {
+                    let src = view + m.destination
+                    if FS.isDir(src), let data = try? volumes.dataPath(m.source) {
+                        _ = try? Shell.run(["cp", "-a", "\(src)/.", data])
+                    }
+                }
             }
         }
         return record
     }
 
-    /// The image's unpacked layers (the store's snapshot, built here when the store cannot yet).
-    func snapshot(_ s: ImageStore, _ image: Image) throws -> String {
-        if let p = try? s.snapshot(for: image) { return p }
-        guard let chain = image.chainID else {
-            let empty = "\(root)/snapshots/empty"
-            try FS.mkdirs(empty)
-            return empty
-        }
-        let dir = s.snapshotPath(chainID: chain)
-        if FS.isDir(dir) { return dir }
-        let tmp = "\(dir).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FS.mkdirs(tmp)
-        do {
-            // Each layer must match its diff_id (the snapshot is named by them); the store's own snapshot checks the same.
-            let diffIDs = image.config.rootfs.diffIDs
-            guard diffIDs.count == image.manifest.layers.count else {
-                throw ContainersError.invalidState("image \(image.id) has \(image.manifest.layers.count) layers but \(diffIDs.count) diff_ids; pull or load it again")
-            }
-            for (layer, diffID) in zip(image.manifest.layers, diffIDs) {
-                try LayerApplier.apply(layer: s.path(for: layer.digest), to: tmp, options: .init(expectedDiffID: diffID))
-            }
-        } catch {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw error
-        }
-        if rename(tmp, dir) != 0 {
-            try? FileManager.default.removeItem(atPath: tmp)
-            guard FS.isDir(dir) else { throw ContainersError.system("cannot create snapshot \(dir)", errno: errno) }
-        }
-        return dir
-    }
-
-    /// Mounts the container's rootfs: an overlay whose lower layer is the image snapshot.
+    /// Mounts the container's rootfs: an overlay of the image's layer snapshots.
     /// Nothing is copied; the container's writes land in `upper/`.
     public func mountRootfs(_ r: ContainerRecord) throws -> String {
         let dir = store.directory(r.id)
@@ -204,17 +177,15 @@ public final class ContainerManager: Sendable {
         if FS.isMountPoint(rootfs) { return rootfs }
         let s = try images()
         let image = try s.image(for: r.imageDescriptor)
-        let lower = try snapshot(s, image)
+        let snaps = s.snapshotter
+        let lowers = try snaps.lowers(for: image)
         try FS.mkdirs("\(dir)/upper"); try FS.mkdirs("\(dir)/work")
         // the mounted image content (setuid binaries included) is for the container only
         let parent = (rootfs as NSString).deletingLastPathComponent
         try FS.mkdirs(parent)
         chmod(parent, 0o700)
         try FS.mkdirs(rootfs)
-        let opts = "lowerdir=\(lower),upperdir=\(dir)/upper,workdir=\(dir)/work"
-        if mount("overlay", rootfs, "overlay", 0, opts) != 0 {
-            throw ContainersError.system("cannot mount the overlay rootfs at \(rootfs) (\(opts))", errno: errno)
-        }
+        try snaps.mount(lowers: lowers, upper: "\(dir)/upper", work: "\(dir)/work", at: rootfs)
         return rootfs
     }
 

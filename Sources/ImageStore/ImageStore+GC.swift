@@ -1,4 +1,4 @@
-// Garbage collection: remove every blob and snapshot that no index entry or hold reaches.
+// Garbage collection: remove every blob and layer snapshot that no index entry or hold reaches.
 import Foundation
 import OCI
 #if canImport(Glibc)
@@ -20,7 +20,7 @@ extension ImageStore {
     /// then throws `.busy`. Stores that only read do not hold it up.
     @discardableResult
     public func gc(wait: Double = 10) throws -> GCResult {
-        let held = leaseHeld.withLock { $0 }
+        let held = lease.withLock { $0.held || $0.scoped > 0 }
         guard gcLease.tryLock(exclusive: true, timeout: wait) else {
             throw ImageStoreError.busy("another dockbuild process is writing to the store at \(root) (a pull, build, load or import); garbage collection waits for it — try again when it has finished")
         }
@@ -36,13 +36,19 @@ extension ImageStore {
         var result = GCResult()
         let idx = try readIndex()
         var roots = idx.manifests.map { d -> Descriptor in var c = d; c.annotations = nil; return c }
-        for (_, d) in holds() {
-            if let e = roots.first(where: { $0.digest == d }) { roots.append(e) } else if has(d), let t = try? sniffMediaType(d) {
-                roots.append(Descriptor(mediaType: t, digest: d, size: size(of: d) ?? 0))
-            }
-        }
         var live: Set<Digest> = []
         var chains: Set<String> = []
+        for (_, d) in holds() {
+            if let e = roots.first(where: { $0.digest == d }) { roots.append(e); continue }
+            guard has(d) else { continue }
+            // A held manifest or index keeps what it reaches; any other held blob (a build
+            // cache record's layer) keeps itself. Only small blobs can be manifests.
+            if (size(of: d) ?? 0) <= 4 << 20, let t = try? sniffMediaType(d) {
+                roots.append(Descriptor(mediaType: t, digest: d, size: size(of: d) ?? 0))
+            } else {
+                live.insert(d)
+            }
+        }
         for r in roots {
             live.formUnion(reachable(from: r))
         }
@@ -65,10 +71,20 @@ extension ImageStore {
                 result.reclaimedBytes += sz
             }
         }
-        let snapDir = root + "/snapshots"
         let active = activeTemps.withLock { $0 }
+        // A layer snapshot stays while its blob or an image with its chain does; anything else
+        // under snapshots/ (a crashed unpack, the flattened snapshots of older versions) goes.
+        let layersDir = root + "/snapshots/layers"
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: layersDir)) ?? [] where !active.contains(layersDir + "/" + n) {
+            if chains.contains(n) { continue }
+            if let text = try? String(contentsOfFile: "\(layersDir)/\(n)/blob", encoding: .utf8),
+               let blob = try? Digest(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines)), live.contains(blob) { continue }
+            FileOps.removeTree(layersDir + "/" + n)
+            result.removedSnapshots.append(n)
+        }
+        let snapDir = root + "/snapshots"
         for n in (try? FileManager.default.contentsOfDirectory(atPath: snapDir)) ?? []
-        where !chains.contains(n) && !active.contains(snapDir + "/" + n) {
+        where n != "layers" && n != "empty" && !active.contains(snapDir + "/" + n) {
             FileOps.removeTree(snapDir + "/" + n)
             result.removedSnapshots.append(n)
         }

@@ -1,4 +1,17 @@
-// Snapshots: unpacked root filesystems keyed by chain ID (image-spec config.md#layer-chainid).
+// The snapshotter: every layer unpacked once, read-only, and shared by builds, containers and
+// views, as overlayfs lower directories.
+//
+//   root/snapshots/layers/<chainID>/fs     the layer's own files, whiteouts as overlayfs reads
+//                                          them (0/0 character devices, trusted.overlay.opaque)
+//   root/snapshots/layers/<chainID>/blob   the layer blob it was unpacked from
+//   root/snapshots/empty                   an empty lower (overlayfs wants two lowers when
+//                                          there is no upper)
+//
+// A layer snapshot is named by the chain ID of the stack it tops (image-spec
+// config.md#layer-chainid), so one built or pulled image and every image or build step on top
+// of it share their lower layers. Snapshots are never written after they are made: containers
+// and RUN steps write to an overlay upper of their own. A snapshot lives as long as its layer
+// blob or an image whose chain it is part of (`gc`).
 import Archive
 import Foundation
 import OCI
@@ -6,53 +19,23 @@ import OCI
 import Glibc
 #endif
 
-extension ImageStore {
-    /// Directory of the snapshot for a chain ID (present or not).
-    public func snapshotPath(chainID: Digest) -> String { "\(root)/snapshots/\(chainID.encoded)" }
-
-    /// A directory holding the image's root filesystem with all layers applied, built once per
-    /// chain ID and reused by every image with the same layers. Treat it as read-only.
-    public func snapshot(for image: Image) throws -> String {
-        guard let chain = image.chainID else {
-            let empty = "\(root)/snapshots/empty"
-            try FileOps.mkdirs(empty)
-            return empty
-        }
-        let dir = snapshotPath(chainID: chain)
-        if FileOps.isDirectory(dir) { return dir }
-        // The snapshot is named by the config's diff_ids: each layer must hash to its diff_id while
-        // it is applied, or an image could plant its files under another image's chain ID.
-        let diffIDs = image.config.rootfs.diffIDs
-        guard diffIDs.count == image.manifest.layers.count else {
-            throw ImageStoreError.invalidContent("image \(image.id) has \(image.manifest.layers.count) layers but its config lists "
-                + "\(diffIDs.count) diff_ids; the image is corrupt — pull or load it again")
-        }
-        try takeLease()
-        let work = "\(root)/snapshots/tmp-\(UUID().uuidString)"
-        activeTemps.withLock { _ = $0.insert(work) }
-        defer { activeTemps.withLock { _ = $0.remove(work) } }
-        try FileOps.mkdirs(work)
-        do {
-            for (layer, diffID) in zip(image.manifest.layers, diffIDs) {
-                guard has(layer.digest) else { throw ImageStoreError.blobNotFound(layer.digest) }
-                try LayerApplier.apply(layer: path(for: layer.digest), to: work, options: .init(expectedDiffID: diffID))
-            }
-            chmod(work, 0o755)
-        } catch {
-            FileOps.removeTree(work)
-            throw ImageStoreError.invalidContent("cannot unpack image \(image.id): \(error)")
-        }
-        if rename(work, dir) != 0 {
-            // Another process made it first: use theirs.
-            FileOps.removeTree(work)
-            guard FileOps.isDirectory(dir) else { throw ImageStoreError.io("cannot create snapshot", path: dir, errno: errno) }
-        }
-        return dir
+/// One layer of a stack: the blob it is stored as and the digest of its uncompressed tar.
+public struct SnapshotLayer: Sendable, Hashable {
+    public var blob: Digest
+    public var diffID: Digest
+    public init(blob: Digest, diffID: Digest) {
+        self.blob = blob
+        self.diffID = diffID
     }
+}
+
+extension ImageStore {
+    /// The store's snapshotter (cheap to make; all of its state is on disk).
+    public var snapshotter: Snapshotter { Snapshotter(store: self) }
 
     /// Checks every layer blob of `image` against its config's diff_ids by reading it end to end
     /// (decompressor trailers included), without unpacking anything. `pull` calls it before it
-    /// names an image; snapshots check the same while they apply the layers.
+    /// names an image; snapshots check the same while they unpack the layers.
     public func verifyLayers(of manifest: ImageManifest, config: ImageConfig, what: String) throws {
         let diffIDs = config.rootfs.diffIDs
         guard diffIDs.count == manifest.layers.count else {
@@ -65,5 +48,182 @@ extension ImageStore {
     public func verifyLayer(_ layer: Descriptor, diffID: Digest, what: String) throws {
         guard has(layer.digest) else { throw ImageStoreError.blobNotFound(layer.digest) }
         try verifyDiffID(file: path(for: layer.digest), digest: layer.digest, expected: diffID, layer: "\(layer.digest) of \(what)")
+    }
+}
+
+/// Unpacked layers keyed by chain ID, and the one place that mounts overlays of them.
+public struct Snapshotter: Sendable {
+    public let store: ImageStore
+
+    public init(store: ImageStore) { self.store = store }
+
+    /// Where the layer snapshots live.
+    public var layersDir: String { store.root + "/snapshots/layers" }
+
+    /// The files of the snapshot of the layer that tops the chain `chainID` (present or not).
+    public func path(chainID: Digest) -> String { "\(layersDir)/\(chainID.encoded)/fs" }
+
+    /// True when the layer that tops `chainID` is unpacked.
+    public func has(chainID: Digest) -> Bool { FileOps.isDirectory(path(chainID: chainID)) }
+
+    /// The image's layers as a stack (its config's diff_ids beside its manifest's blobs).
+    public static func layers(of image: Image) throws -> [SnapshotLayer] {
+        let diffIDs = image.config.rootfs.diffIDs
+        guard diffIDs.count == image.manifest.layers.count else {
+            throw ImageStoreError.invalidContent("image \(image.id) has \(image.manifest.layers.count) layers but its config lists "
+                + "\(diffIDs.count) diff_ids; the image is corrupt — pull or load it again")
+        }
+        return zip(image.manifest.layers, diffIDs).map { SnapshotLayer(blob: $0.digest, diffID: $1) }
+    }
+
+    /// The overlayfs lower directories of `image`, top layer first.
+    public func lowers(for image: Image) throws -> [String] { try lowers(Self.layers(of: image)) }
+
+    /// The overlayfs lower directories of a stack of layers (bottom first), top layer first.
+    /// Each layer not yet unpacked is unpacked from its blob, which must hash to its diffID while
+    /// it is read: the snapshot is named by the diffIDs, so an image whose blob is not what its
+    /// config says could otherwise plant files under another image's chain ID.
+    public func lowers(_ layers: [SnapshotLayer]) throws -> [String] {
+        var diffIDs: [Digest] = []
+        var out: [String] = []
+        for layer in layers {
+            diffIDs.append(layer.diffID)
+            guard let chain = ImageConfig.chainID(diffIDs) else { continue }
+            let fs = path(chainID: chain)
+            if !FileOps.isDirectory(fs) { try unpack(layer, chainID: chain) }
+            out.append(fs)
+        }
+        return out.reversed()
+    }
+
+    /// Unpacks one layer into a fresh directory and moves it into place (a concurrent winner
+    /// keeps its copy).
+    func unpack(_ layer: SnapshotLayer, chainID: Digest) throws {
+        guard store.has(layer.blob) else { throw ImageStoreError.blobNotFound(layer.blob) }
+        try store.withScopedLease {
+            try FileOps.mkdirs(layersDir)
+            let work = "\(layersDir)/tmp-\(UUID().uuidString)"
+            store.activeTemps.withLock { _ = $0.insert(work) }
+            defer { store.activeTemps.withLock { _ = $0.remove(work) } }
+            do {
+                try FileOps.mkdirs(work + "/fs")
+                chmod(work + "/fs", 0o755)
+                try LayerApplier.apply(layer: store.path(for: layer.blob), to: work + "/fs",
+                                       options: .init(whiteouts: .overlay, expectedDiffID: layer.diffID))
+                try FileOps.writeAtomically(Data(layer.blob.description.utf8), to: work + "/blob", tempDir: work)
+            } catch {
+                FileOps.removeTree(work)
+                throw ImageStoreError.invalidContent("cannot unpack layer \(layer.blob) (diff_id \(layer.diffID)): \(error)")
+            }
+            try place(work, chainID: chainID)
+        }
+    }
+
+    /// Adopts `directory` (a finished overlay upper or staging tree, with overlay whiteouts, on
+    /// the store's file system) as the snapshot of `layer` on top of `parents` (their diffIDs,
+    /// bottom first), so that a build does not unpack the layer it has just written. The
+    /// directory is moved; when the snapshot exists already, it is removed.
+    public func commit(_ directory: String, parents: [Digest], layer: SnapshotLayer) throws {
+        guard let chain = ImageConfig.chainID(parents + [layer.diffID]) else { return }
+        if has(chainID: chain) { FileOps.removeTree(directory); return }
+        try store.withScopedLease {
+            try FileOps.mkdirs(layersDir)
+            let work = "\(layersDir)/tmp-\(UUID().uuidString)"
+            store.activeTemps.withLock { _ = $0.insert(work) }
+            defer { store.activeTemps.withLock { _ = $0.remove(work) } }
+            do {
+                try FileOps.mkdirs(work)
+                guard rename(directory, work + "/fs") == 0 else {
+                    throw ImageStoreError.io("cannot move the layer into the snapshots", path: directory, errno: errno)
+                }
+                try FileOps.writeAtomically(Data(layer.blob.description.utf8), to: work + "/blob", tempDir: work)
+            } catch {
+                FileOps.removeTree(work)
+                FileOps.removeTree(directory)
+                throw error
+            }
+            try place(work, chainID: chain)
+        }
+    }
+
+    private func place(_ work: String, chainID: Digest) throws {
+        let dir = "\(layersDir)/\(chainID.encoded)"
+        if rename(work, dir) != 0 {
+            FileOps.removeTree(work)
+            guard FileOps.isDirectory(dir + "/fs") else { throw ImageStoreError.io("cannot create snapshot", path: dir, errno: errno) }
+        }
+    }
+
+    /// Removes the snapshot of the layer that tops `chainID` (nothing may have it mounted).
+    public func remove(chainID: Digest) { FileOps.removeTree("\(layersDir)/\(chainID.encoded)") }
+
+    /// Bytes the unpacked layers take (apparent file sizes, each inode counted once).
+    public func usage() -> Int64 {
+        var seen = Set<UInt64>()
+        var total: Int64 = 0
+        guard let e = FileManager.default.enumerator(atPath: layersDir) else { return 0 }
+        while let rel = e.nextObject() as? String {
+            var st = stat()
+            guard lstat(layersDir + "/" + rel, &st) == 0, seen.insert(UInt64(st.st_ino)).inserted else { continue }
+            if st.st_mode & S_IFMT == S_IFREG { total += Int64(st.st_size) }
+        }
+        return total
+    }
+
+    /// An empty directory to stand in as a lower (never written: lowers are read-only).
+    public func emptyDir() throws -> String {
+        let d = store.root + "/snapshots/empty"
+        try FileOps.mkdirs(d)
+        return d
+    }
+
+    // MARK: mounting
+
+    /// Mounts an overlay of `lowers` (top first) at `target`: read-write with `upper` and its
+    /// `work` directory, else read-only. This is the only place that mounts layers. Lowers are
+    /// passed as `/proc/self/fd/N` of directories opened here, so a stack of any depth fits in
+    /// the mount's one page of options and no path needs escaping.
+    public func mount(lowers: [String], upper: String? = nil, work: String? = nil, at target: String, flags: UInt = 0) throws {
+        var dirs = lowers
+        if upper == nil && dirs.count < 2 { dirs += Array(repeating: try emptyDir(), count: 2 - dirs.count) }
+        if dirs.isEmpty { dirs = [try emptyDir()] }
+        try Overlay.mount(lowers: dirs, upper: upper, work: work, at: target, flags: upper == nil ? flags | UInt(MS_RDONLY) : flags)
+    }
+
+    /// Runs `body` with a read-only view of the stack mounted at a fresh directory, then
+    /// unmounts it.
+    public func withView<R>(_ lowers: [String], _ body: (String) throws -> R) throws -> R {
+        try FileOps.mkdirs(store.tempDir)
+        let m = "\(store.tempDir)/view-\(UUID().uuidString.prefix(12))"
+        guard mkdir(m, 0o700) == 0 else { throw ImageStoreError.io("cannot create a view directory", path: m, errno: errno) }
+        store.activeTemps.withLock { _ = $0.insert(m) }
+        defer {
+            umount2(m, Int32(MNT_DETACH))
+            rmdir(m)
+            store.activeTemps.withLock { _ = $0.remove(m) }
+        }
+        try mount(lowers: lowers, at: m, flags: UInt(MS_NOSUID | MS_NODEV))
+        return try body(m)
+    }
+}
+
+/// overlayfs mounts (lowers top first).
+public enum Overlay {
+    /// Mounts `lowers` with an optional `upper`/`work` at `target`. Each lower is opened (no
+    /// symlink followed at its last component) and named by its descriptor.
+    public static func mount(lowers: [String], upper: String?, work: String?, at target: String, flags: UInt) throws {
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        for l in lowers {
+            let fd = open(l, InRootPath.oPath | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { throw ImageStoreError.io("cannot open the overlay lower directory", path: l, errno: errno) }
+            fds.append(fd)
+        }
+        var opts = "lowerdir=" + fds.map { "/proc/self/fd/\($0)" }.joined(separator: ":")
+        if let upper, let work { opts += ",upperdir=\(upper),workdir=\(work)" }
+        if Glibc.mount("overlay", target, "overlay", flags, opts) != 0 {
+            let e = errno
+            throw ImageStoreError.io("cannot mount an overlay of \(lowers.count) layers at", path: target, errno: e)
+        }
     }
 }

@@ -6,7 +6,7 @@
 //                               unnamed entries for dangling images (<none>)
 //   root/blobs/<alg>/<hex>      content, verified on the way in
 //   root/tmp/                   ingest temp files (same filesystem, so rename is atomic)
-//   root/snapshots/<chainID>/   unpacked root filesystems, one per layer stack
+//   root/snapshots/layers/<chainID>/   each layer unpacked once, read-only (Snapshotter)
 //   root/holds/<holder>         digests that something else (a container) still needs
 //   root/index.lock, gc.lock    flock(2) files for cross-process safety
 import Foundation
@@ -29,7 +29,7 @@ public final class ImageStore: Sendable {
     /// released; `gc()` needs it exclusive, so it never deletes a blob that another process has
     /// written but not yet named. Stores that only read never hold it.
     let gcLease: FileLock
-    let leaseHeld = Locked<Bool>(false)
+    let lease = Locked<LeaseState>(LeaseState())
     let activeTemps = Locked<Set<String>>([])
     /// flock(2) does not exclude threads sharing one descriptor: this does, inside the process.
     let indexMutex = Locked<Void>(())
@@ -80,11 +80,27 @@ public final class ImageStore: Sendable {
     /// Takes the shared gc lease before this store writes its first blob (blocks while another
     /// process collects garbage).
     func takeLease() throws {
-        try leaseHeld.withLock { held in
-            if held { return }
-            try gcLease.lock(exclusive: false)
-            held = true
+        try lease.withLock { s in
+            if s.held { return }
+            if s.scoped == 0 { try gcLease.lock(exclusive: false) }
+            s.held = true
         }
+    }
+
+    /// Holds the shared gc lease while `body` runs only (unpacking a snapshot): a store that
+    /// has only read and unpacked does not hold `gc` up for the rest of its life.
+    func withScopedLease<R>(_ body: () throws -> R) throws -> R {
+        try lease.withLock { s in
+            if !s.held && s.scoped == 0 { try gcLease.lock(exclusive: false) }
+            s.scoped += 1
+        }
+        defer {
+            lease.withLock { s in
+                s.scoped -= 1
+                if !s.held && s.scoped == 0 { gcLease.unlock() }
+            }
+        }
+        return try body()
     }
 
     // MARK: blobs
@@ -287,4 +303,11 @@ public final class BlobIngest: @unchecked Sendable {
         unlink(tempPath)
         store.releaseTemp(tempPath)
     }
+}
+
+/// This store's share of the gc lease: held for good once it writes a blob, or for the
+/// duration of scoped work (unpacking) by any number of threads.
+struct LeaseState {
+    var held = false
+    var scoped = 0
 }

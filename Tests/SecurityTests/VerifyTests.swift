@@ -133,7 +133,7 @@ import Testing
         c.expectNamed(r, "run")
         #expect(!r.out.contains("planted"))
         // No snapshot was made under busybox's chain ID, and busybox:test runs from its own files.
-        let snaps = (try? FileManager.default.contentsOfDirectory(atPath: s.root + "/snapshots")) ?? []
+        let snaps = (try? FileManager.default.contentsOfDirectory(atPath: s.root + "/snapshots/layers")) ?? []
         let store = try ImageStore(root: s.root)
         if let chain = try store.image("busybox:test").chainID { #expect(!snaps.contains(chain.encoded), "a snapshot was left under the chain ID") }
         let b = try s.db(["run", "--rm", "--network", "none", "busybox:test", "sh", "-c", "test -e /evil.txt && echo POISONED || echo clean"])
