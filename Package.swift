@@ -48,19 +48,22 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime"], swiftSettings: strict),
         .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime"], swiftSettings: strict),
+        // runc's command line over the Runtime library, shared by `dockbuild runtime` and dockbuild-runc.
+        .target(name: "RuntimeCLI", dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: strict),
         .executableTarget(
             name: "dockbuild",
             dependencies: [
                 "OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "RegistryServer",
-                "Runtime", "Build", "Containers", "CRuntime",
+                "Runtime", "RuntimeCLI", "Build", "Containers", "CRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 
-        // The runtime verbs alone (same sources as `dockbuild runtime`), a lean runc-compatible binary.
+        // The runtime verbs alone (the RuntimeCLI library, as `dockbuild runtime`), a lean runc-compatible binary.
         .executableTarget(
             name: "dockbuild-runc",
-            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["RuntimeCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import Runtime
+import RuntimeCLI
 
 /// `dockbuild-runc`: the runtime commands alone, as a runc-compatible binary
 /// (`dockbuild-runc --root DIR run --bundle B ID`). It links only the Runtime
 /// library, so it starts in a fraction of the full CLI's time; the verbs are
-/// the same source files as `dockbuild runtime` (symlinked from Sources/dockbuild/Runtime).
+/// the RuntimeCLI library, which `dockbuild runtime` uses too.
 struct DockbuildRunc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dockbuild-runc",

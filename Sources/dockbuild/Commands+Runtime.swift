@@ -1,4 +1,5 @@
 import ArgumentParser
+import RuntimeCLI
 
 /// Commands of this area, in the order `dockbuild --help` lists them.
 enum RuntimeCommands {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RuntimeCLI
 
 /// The `dockbuild` command line. Each area lists its commands in its own
 /// `Commands+Area.swift` file, so areas can grow without touching this one.

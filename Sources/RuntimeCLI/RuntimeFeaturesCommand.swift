@@ -18,8 +18,8 @@ struct RuntimeFeaturesCommand: ParsableCommand {
 }
 
 /// runc's `--version` text: the name and version, the spec version, libseccomp's version.
-enum RuntimeVersion {
-    static func text(_ name: String) -> String {
+public enum RuntimeVersion {
+    public static func text(_ name: String) -> String {
         "\(name) version \(RuntimeFeatures.version)\nspec: \(RuntimeFeatures.ociVersionMax)\nlibseccomp: \(RuntimeFeatures.libseccompVersion)\n"
     }
 }

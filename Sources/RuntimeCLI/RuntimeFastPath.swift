@@ -7,10 +7,10 @@ import Runtime
 /// looks at an argument; that was about a quarter of a container's start-to-exit time. Any
 /// call this parser is not sure of (help, an unknown flag, a missing value, another verb)
 /// returns nil and goes to ArgumentParser, so errors and help read the same either way.
-enum RuntimeFastPath {
-    enum Verb: String { case create, start, state, kill, delete, run }
+public enum RuntimeFastPath {
+    public enum Verb: String { case create, start, state, kill, delete, run }
 
-    struct Call {
+    public struct Call {
         var verb: Verb
         var root: String?
         var log: String?
@@ -29,7 +29,7 @@ enum RuntimeFastPath {
     }
 
     /// `args` without the program name (and without `runtime` for the full CLI).
-    static func parse(_ args: [String]) -> Call? {
+    public static func parse(_ args: [String]) -> Call? {
         var i = 0
         var root: String?, log: String?, logFormat: String?
         // runc's global flags, before or after the verb: true when taken, false when not
@@ -117,7 +117,7 @@ enum RuntimeFastPath {
     }
 
     /// Runs a parsed call; returns the process's exit code (1 with a message on stderr on error).
-    static func execute(_ call: Call) -> Int32 {
+    public static func execute(_ call: Call) -> Int32 {
         RuntimeLog.configure(path: call.log, format: call.logFormat)
         let runtime = Runtime(root: call.root ?? Runtime.defaultRoot)
         let id = call.positionals[0]

@@ -3,10 +3,12 @@ import Foundation
 import Runtime
 
 /// `dockbuild cdi`: Container Device Interface specs.
-struct CDICommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct CDICommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "cdi", abstract: "Generate and list CDI (Container Device Interface) specs.",
         subcommands: [CDIGenerate.self, CDIList.self])
+
+    public init() {}
 }
 
 struct CDIGenerate: ParsableCommand {

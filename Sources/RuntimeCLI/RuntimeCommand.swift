@@ -3,8 +3,8 @@ import Foundation
 import Runtime
 
 /// `dockbuild runtime`: an OCI runtime with runc's command line.
-struct RuntimeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct RuntimeCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "runtime",
         abstract: "Run OCI bundles like runc (create, start, state, kill, delete, run, exec, ...).",
         discussion: "Other tools can use it as their OCI runtime through a wrapper that runs `dockbuild runtime \"$@\"`.",
@@ -15,12 +15,14 @@ struct RuntimeCommand: ParsableCommand {
     )
     @OptionGroup var globals: RuntimeGlobals
 
-    func validate() throws { RuntimeGlobals.beforeVerb.set(globals) }
+    public init() {}
+
+    public func validate() throws { RuntimeGlobals.beforeVerb.set(globals) }
 }
 
 /// runc's global flags, given before the verb. Only --root changes anything; the rest are
 /// accepted for compatibility. The parent command records them (`beforeVerb`) for the verb.
-struct RuntimeGlobals: ParsableArguments {
+public struct RuntimeGlobals: ParsableArguments {
     @Option(name: .long, help: "Directory for container state (default: /run/dockbuild as root).")
     var root: String?
     @Option(name: .long, help: "Log file (accepted for runc compatibility; errors go to stderr).")
@@ -34,13 +36,15 @@ struct RuntimeGlobals: ParsableArguments {
     @Option(name: .long, help: "Accepted for runc compatibility.")
     var rootless: String?
 
-    /// The values the parent command parsed; a verb falls back to them.
-    static let beforeVerb = Recorded()
+    public init() {}
 
-    final class Recorded: @unchecked Sendable {
+    /// The values the parent command parsed; a verb falls back to them.
+    public static let beforeVerb = Recorded()
+
+    public final class Recorded: @unchecked Sendable {
         private let lock = NSLock()
         private var value: RuntimeGlobals?
-        func set(_ v: RuntimeGlobals) {
+        public func set(_ v: RuntimeGlobals) {
             lock.lock(); value = v; lock.unlock()
             RuntimeLog.configure(path: v.log, format: v.logFormat)
         }

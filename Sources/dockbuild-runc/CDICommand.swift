@@ -1,1 +1,0 @@
-../dockbuild/Runtime/CDICommand.swift

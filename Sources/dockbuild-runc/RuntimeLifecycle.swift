@@ -1,1 +1,0 @@
-../dockbuild/Runtime/RuntimeLifecycle.swift
