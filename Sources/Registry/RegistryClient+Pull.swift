@@ -39,15 +39,16 @@ public struct PullResult: Sendable {
 /// the network does. One thread at a time uses it (the download's writer thread, then the
 /// commit's), hence the unchecked Sendable.
 final class IngestWriter: BlobWriter, @unchecked Sendable {
-    let ingest: BlobIngest
+    let ingest: any ContentIngest
     private var flushFD: Int32 = -1
     private var flushed: Int64 = 0
     private var written: Int64 = 0
     static let writebackStep: Int64 = 16 << 20
 
-    init(_ ingest: BlobIngest) {
+    init(_ ingest: any ContentIngest) {
         self.ingest = ingest
-        flushFD = open(ingest.tempPath, O_RDONLY | O_CLOEXEC)
+        // Write-back hints only where the bytes land in a file (the image store's ingest).
+        if let file = ingest as? BlobIngest { flushFD = open(file.tempPath, O_RDONLY | O_CLOEXEC) }
     }
 
     deinit { if flushFD >= 0 { close(flushFD) } }
@@ -77,7 +78,7 @@ extension RegistryClient {
     /// config and layers streamed through digest verification into the store, several at a
     /// time, skipping blobs the store has. Manifests are stored after their blobs and the name
     /// last, so a failed pull never leaves a name pointing at missing content.
-    public func pull(_ reference: ImageReference, into store: ImageStore, options: PullOptions = PullOptions()) async throws -> PullResult {
+    public func pull(_ reference: ImageReference, into store: any ContentStore, options: PullOptions = PullOptions()) async throws -> PullResult {
         let repo = reference.path
         let ref = reference.digest?.description ?? reference.tag ?? ImageReference.defaultTag
         let display = reference.familiarString
@@ -152,17 +153,13 @@ extension RegistryClient {
         try await verifyLayers(repo, manifests, in: store, display: display, concurrency: options.maxConcurrent, except: stats.3)
 
         do {
-            for m in manifests where !store.has(m.digest) { _ = try store.writeBlob(m.data, expected: m.digest) }
-            if MediaType.isIndex(top.mediaType), !store.has(top.digest) { _ = try store.writeBlob(top.data, expected: top.digest) }
-            if reference.tag != nil {
-                try store.tag(reference, descriptor: topDesc)
-            } else {
-                try store.addUnnamed(topDesc)
-            }
+            for m in manifests where !store.has(m.digest) { try store.writeData(m.data, expected: m.digest) }
+            if MediaType.isIndex(top.mediaType), !store.has(top.digest) { try store.writeData(top.data, expected: top.digest) }
+            try store.record(topDesc, as: reference.tag != nil ? reference : nil)
         } catch let e as RegistryError {
             throw e
         } catch {
-            throw RegistryError.local("cannot record \(display) in the store at \(store.root): \(error)")
+            throw RegistryError.local("cannot record \(display) in the store at \(store.location): \(error)")
         }
         return result
     }
@@ -172,7 +169,7 @@ extension RegistryClient {
     /// whose compressed digest matches but whose content is not what the config says is refused.
     /// The diff_id each layer of the (image) manifests must have, from their configs (already in
     /// the store). A layer that two configs give different diff_ids is refused: one of them lies.
-    func layerDiffIDs(_ repo: String, _ manifests: [(FetchedManifest, ImageManifest)], in store: ImageStore) throws -> [Digest: Digest] {
+    func layerDiffIDs(_ repo: String, _ manifests: [(FetchedManifest, ImageManifest)], in store: any ContentStore) throws -> [Digest: Digest] {
         var out: [Digest: Digest] = [:]
         for (m, parsed) in manifests where MediaType.isConfig(parsed.config.mediaType) {
             let url = "\(endpoint.name)/\(repo)@\(m.digest)"
@@ -193,7 +190,7 @@ extension RegistryClient {
         return out
     }
 
-    func verifyLayers(_ repo: String, _ manifests: [FetchedManifest], in store: ImageStore, display: String, concurrency: Int,
+    func verifyLayers(_ repo: String, _ manifests: [FetchedManifest], in store: any ContentStore, display: String, concurrency: Int,
                       except checked: Set<Digest> = []) async throws {
         var work: [(Descriptor, Digest, String)] = []
         var seen: Set<Digest> = []
@@ -236,7 +233,7 @@ extension RegistryClient {
     /// delays the next transfer nor blocks the cooperative pool. A layer with an entry in `diffIDs`
     /// is checked against it in its commit, before it enters the store. Returns (downloaded,
     /// skipped, bytes, the layers checked against `diffIDs`).
-    func fetchBlobs(_ repo: String, _ blobs: [(Descriptor, TransferEvent.BlobKind)], into store: ImageStore,
+    func fetchBlobs(_ repo: String, _ blobs: [(Descriptor, TransferEvent.BlobKind)], into store: any ContentStore,
                     options: PullOptions, diffIDs: [Digest: Digest] = [:]) async throws -> (Int, Int, Int64, Set<Digest>) {
         var downloaded = 0, skipped = 0
         var checked: Set<Digest> = []
@@ -260,8 +257,8 @@ extension RegistryClient {
                         repo, d.digest, expectedSize: d.size,
                         progress: progress.map { p in { @Sendable n in p(.progress(digest: d.digest, bytes: n)) } },
                         makeWriter: {
-                            do { return IngestWriter(try store.ingest(algorithm: d.digest.algorithm)) } catch {
-                                throw RegistryError.local("cannot write into the store at \(store.root): \(error)")
+                            do { return IngestWriter(try store.beginIngest(algorithm: d.digest.algorithm)) } catch {
+                                throw RegistryError.local("cannot write into the store at \(store.location): \(error)")
                             }
                         })
                     guard let ingest = writer as? IngestWriter else {
@@ -284,7 +281,7 @@ extension RegistryClient {
                         } catch let ImageStoreError.invalidContent(reason) {
                             throw RegistryError.invalidResponse(url: url, reason: reason) // the layer is not what its config says
                         } catch {
-                            throw RegistryError.local("cannot store blob \(d.digest) in \(store.root): \(error)")
+                            throw RegistryError.local("cannot store blob \(d.digest) in \(store.location): \(error)")
                         }
                     }
                     progress?(.finished(digest: d.digest, kind: kind, outcome: .downloaded, bytes: d.size))
@@ -331,10 +328,10 @@ extension RegistryClient {
     /// the store has it: what a lazy user such as a build cache import needs, one layer at a time.
     /// With `diffID` (a layer's uncompressed digest from its config) the layer is also checked
     /// against it before it enters the store.
-    public func pullBlob(_ repository: String, _ descriptor: Descriptor, diffID: Digest? = nil, into store: ImageStore) async throws {
+    public func pullBlob(_ repository: String, _ descriptor: Descriptor, diffID: Digest? = nil, into store: any ContentStore) async throws {
         if store.has(descriptor.digest) { return }
         let writer = try await fetchBlob(repository, descriptor.digest, expectedSize: descriptor.size) {
-            IngestWriter(try store.ingest(algorithm: descriptor.digest.algorithm))
+            IngestWriter(try store.beginIngest(algorithm: descriptor.digest.algorithm))
         }
         guard let ingest = writer as? IngestWriter else { writer.abort(); return }
         do {

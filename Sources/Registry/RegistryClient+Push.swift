@@ -39,15 +39,13 @@ extension RegistryClient {
     /// Pushes the image `descriptor` (a manifest or index in `store`) as `reference`: blobs
     /// first (HEAD, mount, monolithic or chunked upload), then manifests by digest, then the
     /// top-level document by tag.
-    public func push(_ descriptor: Descriptor, from store: ImageStore, to reference: ImageReference,
+    public func push(_ descriptor: Descriptor, from store: any ContentStore, to reference: ImageReference,
                      options: PushOptions = PushOptions()) async throws -> PushResult {
         try RegistryClient.checkChunkSize(options.chunkSize)
         let repo = reference.path
         var mountFrom = options.mountFrom
-        if let names = try? store.names(for: descriptor.digest) {
-            for n in names where n.domain == reference.domain && n.path != repo && !mountFrom.contains(n.path) {
-                mountFrom.append(n.path)
-            }
+        for n in store.names(pointingAt: descriptor.digest) where n.domain == reference.domain && n.path != repo && !mountFrom.contains(n.path) {
+            mountFrom.append(n.path)
         }
         let sources = blobSources(store, registry: reference.domain, except: repo)
         var result = PushResult(descriptor: descriptor)
@@ -86,14 +84,15 @@ extension RegistryClient {
     /// For each blob, the repositories of `registry` that the store knows hold it: those of every
     /// local name on that registry whose image lists the blob (a base pulled from there, an
     /// image pushed there before). A push mounts from them instead of uploading the bytes again.
-    func blobSources(_ store: ImageStore, registry: String, except repo: String) -> [Digest: [String]] {
+    func blobSources(_ store: any ContentStore, registry: String, except repo: String) -> [Digest: [String]] {
         var out: [Digest: [String]] = [:]
         func add(_ manifest: Digest, _ path: String) {
             guard let data = try? store.readBlob(manifest), let m = try? ImageManifest.decode(data) else { return }
             for d in [m.config] + m.layers where !(out[d.digest] ?? []).contains(path) { out[d.digest, default: []].append(path) }
         }
-        for e in (try? store.listImages()) ?? [] {
-            guard let n = e.reference, n.domain == registry, n.path != repo else { continue }
+        for e in store.imageNames() {
+            let n = e.reference
+            guard n.domain == registry, n.path != repo else { continue }
             if MediaType.isIndex(e.descriptor.mediaType) {
                 guard let data = try? store.readBlob(e.descriptor.digest), let idx = try? ImageIndex.decode(data) else { continue }
                 for c in idx.manifests { add(c.digest, n.path) }
@@ -104,9 +103,9 @@ extension RegistryClient {
         return out
     }
 
-    func readLocal(_ store: ImageStore, _ digest: Digest) throws -> Data {
+    func readLocal(_ store: any ContentStore, _ digest: Digest) throws -> Data {
         do { return try store.readBlob(digest) } catch {
-            throw RegistryError.local("cannot read \(digest) from the store at \(store.root): \(error)")
+            throw RegistryError.local("cannot read \(digest) from the store at \(store.location): \(error)")
         }
     }
 
@@ -120,7 +119,7 @@ extension RegistryClient {
     /// blob's last byte is sent, not when the registry answers: the registry then still hashes
     /// the tail and fsyncs the blob (about a tenth of a second for 80 MB), and the next blob's
     /// bytes keep its CPUs busy meanwhile.
-    private func pushManifestTree(_ manifestDesc: Descriptor, store: ImageStore, repo: String, mountFrom: [String],
+    private func pushManifestTree(_ manifestDesc: Descriptor, store: any ContentStore, repo: String, mountFrom: [String],
                                   sources: [Digest: [String]], options: PushOptions, result: inout PushResult) async throws {
         let manifest: ImageManifest
         do { manifest = try ImageManifest.decode(try readLocal(store, manifestDesc.digest)) } catch let e as RegistryError {
@@ -133,7 +132,7 @@ extension RegistryClient {
         for (d, kind) in [(manifest.config, TransferEvent.BlobKind.config)] + manifest.layers.map({ ($0, TransferEvent.BlobKind.layer) })
         where seen.insert(d.digest).inserted {
             guard store.has(d.digest) else {
-                throw RegistryError.local("blob \(d.digest) of \(manifestDesc.digest) is missing from the store at \(store.root); pull or build the image again")
+                throw RegistryError.local("blob \(d.digest) of \(manifestDesc.digest) is missing from the store at \(store.location); pull or build the image again")
             }
             blobs.append((d, kind))
         }
