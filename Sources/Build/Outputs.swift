@@ -43,6 +43,21 @@ public enum BuildOutput: Sendable, Equatable {
 }
 
 extension Builder {
+    /// Sends a built image where `outputs` say, in order: an archive, a directory, or each of
+    /// `tags` pushed to its registry (`pushed` hears of each push and its manifest digest).
+    public static func deliver(_ image: Image, to outputs: [BuildOutput], store: ImageStore, tags: [ImageReference],
+                               pushed: (ImageReference, Digest) -> Void = { _, _ in }) throws {
+        for o in outputs {
+            switch o {
+            case .archive(let format, let dest): try store.save([image.descriptor.digest.description], format: format, to: dest)
+            case .local(let dest): try exportFilesystem(image, store: store, to: dest)
+            case .registry:
+                for t in tags { pushed(t, try push(image, store: store, to: t)) }
+            case .image: break
+            }
+        }
+    }
+
     /// Writes the image's flattened file system into `dest` (created if needed).
     public static func exportFilesystem(_ image: Image, store: ImageStore, to dest: String) throws {
         try FS.mkdirs(dest)

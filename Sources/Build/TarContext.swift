@@ -17,6 +17,17 @@ public final class TarContext: @unchecked Sendable {
     /// What extraction dropped or changed, for a note in the build output.
     public private(set) var notes: [String] = []
 
+    /// Whether the bytes on standard input are a tar context (a tar, or gzip, zstd, bzip2 or xz
+    /// data) rather than a Dockerfile, as docker decides for `build -`.
+    public static func looksLikeTar(_ d: Data) -> Bool {
+        let b = [UInt8](d.prefix(512))
+        if b.count >= 2, b[0] == 0x1f, b[1] == 0x8b { return true }
+        if b.count >= 4, b[0...3] == [0x28, 0xb5, 0x2f, 0xfd] { return true }
+        if b.count >= 3, b[0...2] == [0x42, 0x5a, 0x68] { return true }
+        if b.count >= 6, b[0...5] == [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] { return true }
+        return b.count >= 262 && Array(b[257..<262]) == Array("ustar".utf8)
+    }
+
     /// Extracts `data` (a tar, optionally compressed) for a build in `store`.
     public init(data: Data, store: ImageStore) throws {
         session = try BuildSession.create(in: store.root + "/build/tmp")

@@ -31,28 +31,16 @@ public final class ContainerManager: Sendable {
 
     // MARK: - create
 
-    /// Creates a container from an image and flags. `pull` fetches an image that is missing
-    /// (or always, when `pullPolicy` is "always"); it is given the image reference.
-    public func create(_ o: CreateOptions, pullPolicy: String = "missing",
-                       pull: ((String) throws -> Void)? = nil) throws -> ContainerRecord {
+    /// Creates a container from an image in the store and flags (`ImagePull.ensure` fetches a
+    /// missing image first, as `--pull` asks).
+    public func create(_ o: CreateOptions) throws -> ContainerRecord {
         let imgStore = try images()
-        guard ["missing", "always", "never"].contains(pullPolicy) else {
-            throw ContainersError.invalidArgument("--pull \(pullPolicy): use missing, always or never")
-        }
-        if pullPolicy == "always" {
-            guard let pull else { throw ContainersError.invalidArgument("--pull always: pulling is not available here") }
-            try pull(o.image)
-        }
         let image: Image
         do { image = try imgStore.image(o.image) } catch let e as ImageStoreError {
-            guard case .imageNotFound = e, pullPolicy == "missing", let pull else {
-                if case .imageNotFound = e {
-                    throw ContainersError.invalidArgument("image \(o.image) is not in the store: pull it (`dockbuild pull \(o.image)`), build it, or drop --pull never")
-                }
-                throw e
+            if case .imageNotFound = e {
+                throw ContainersError.invalidArgument("image \(o.image) is not in the store: pull it (`dockbuild pull \(o.image)`), build it, or drop --pull never")
             }
-            try pull(o.image)
-            image = try imgStore.image(o.image)
+            throw e
         }
         let id = ContainerStore.newID()
         let name: String

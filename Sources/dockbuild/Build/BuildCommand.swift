@@ -55,7 +55,7 @@ struct BuildCommand: ParsableCommand {
         BuildInterrupts.install()
         if context == "-" {
             let data = FileHandle.standardInput.readDataToEndOfFile()
-            if Self.looksLikeTar(data) {
+            if TarContext.looksLikeTar(data) {
                 if file == "-" { throw ValidationError("-f - and a tar context on standard input cannot both be read from stdin: give -f PATH-IN-THE-TAR") }
                 let t = try TarContext(data: data, store: try ImageStore(root: global.resolvedRoot))
                 tarContext = t
@@ -178,17 +178,8 @@ struct BuildCommand: ParsableCommand {
         }
         tty?.finish(failed: false)
         let id = result.image.id.description
-        for o in outputs {
-            switch o {
-            case .archive(let format, let dest): try store.save([result.image.descriptor.digest.description], format: format, to: dest)
-            case .local(let dest): try Builder.exportFilesystem(result.image, store: store, to: dest)
-            case .registry:
-                for t in opts.tags {
-                    let d = try Builder.push(result.image, store: store, to: t)
-                    if mode != "quiet" { FileHandle.standardError.write(Data("pushed \(t.familiarString)@\(d)\n".utf8)) }
-                }
-            case .image: break
-            }
+        try Builder.deliver(result.image, to: outputs, store: store, tags: opts.tags) { t, d in
+            if mode != "quiet" { FileHandle.standardError.write(Data("pushed \(t.familiarString)@\(d)\n".utf8)) }
         }
         if let iidfile { try Data(id.utf8).write(to: URL(fileURLWithPath: iidfile)) }
         ProgressPrinter(mode: live ? "plain" : mode).summary(result: result, seconds: Date().timeIntervalSince(start), tags: opts.tags)
@@ -201,15 +192,6 @@ struct BuildCommand: ParsableCommand {
             if let eq = part.firstIndex(of: "=") { kv[part[..<eq].lowercased()] = String(part[part.index(after: eq)...]) }
         }
         return kv
-    }
-
-    static func looksLikeTar(_ d: Data) -> Bool {
-        let b = [UInt8](d.prefix(512))
-        if b.count >= 2, b[0] == 0x1f, b[1] == 0x8b { return true }
-        if b.count >= 4, b[0...3] == [0x28, 0xb5, 0x2f, 0xfd] { return true }
-        if b.count >= 3, b[0...2] == [0x42, 0x5a, 0x68] { return true }
-        if b.count >= 6, b[0...5] == [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] { return true }
-        return b.count >= 262 && Array(b[257..<262]) == Array("ustar".utf8)
     }
 }
 

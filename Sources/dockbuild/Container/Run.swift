@@ -19,7 +19,7 @@ struct RunCommand: AsyncParsableCommand {
         let code: Int32? = try ContainerCLI.guarded(code: 125) {
             let m = try ContainerCLI.manager(global)
             try flags.checkCidfile()
-            let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: "never")
+            let rec = try m.create(try flags.options(image: image, command: command))
             try flags.writeCidfile(rec.id)
             do {
                 if detach {
@@ -58,36 +58,27 @@ struct CreateCommand: AsyncParsableCommand {
         try ContainerCLI.guarded(code: 125) {
             let m = try ContainerCLI.manager(global)
             try flags.checkCidfile()
-            let rec = try m.create(try flags.options(image: image, command: command), pullPolicy: "never")
+            let rec = try m.create(try flags.options(image: image, command: command))
             try flags.writeCidfile(rec.id)
             ContainerCLI.out(rec.id)
         }
     }
 }
 
-/// Pulls an image that `run`/`create` need, following `--pull missing|always|never`.
+/// `--pull` for `run`/`create`: the library's `ImagePull`, with docker's messages and exit code.
 enum ImagePuller {
     static func ensure(_ image: String, policy: String, _ g: GlobalOptions) async throws {
-        guard ["missing", "always", "never"].contains(policy) else {
+        guard let policy = PullPolicy(rawValue: policy) else {
             FileHandle.standardError.write(Data("dockbuild: --pull \(policy): use missing, always or never\n".utf8))
             throw ExitCode(125)
         }
-        if policy == "never" { return }
-        if policy == "missing" {
-            do { _ = try ImageStore(root: g.resolvedRoot).image(image); return } catch let e as ImageStoreError {
-                guard case .imageNotFound = e else { return }
-            } catch { return }
-        }
-        // a digest or id prefix that is not here cannot be pulled by name
-        guard let ref = try? ImageReference(parsing: image) else { return }
-        FileHandle.standardError.write(Data("Pulling \(ref.familiarString) ...\n".utf8))
         do {
-            let store = try ImageStore(root: g.resolvedRoot)
-            let local = ref.domain.hasPrefix("localhost") || ref.domain.hasPrefix("127.0.0.1")
-            let client = RegistryClient(registry: ref.domain, insecure: local)
-            _ = try await client.pull(ref, into: store, options: PullOptions())
+            try await ImagePull.ensure(image, policy: policy, store: try ImageStore(root: g.resolvedRoot)) { ref in
+                FileHandle.standardError.write(Data("Pulling \(ref.familiarString) ...\n".utf8))
+            }
         } catch {
-            FileHandle.standardError.write(Data("dockbuild: cannot pull \(ref.familiarString): \(error)\n".utf8))
+            let why = error is ImagePull.Failure ? "\(error)" : "cannot pull \(image): \(error)"
+            FileHandle.standardError.write(Data("dockbuild: \(why)\n".utf8))
             throw ExitCode(125)
         }
     }

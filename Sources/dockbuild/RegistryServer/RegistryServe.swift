@@ -72,57 +72,37 @@ struct RegistryServe: ParsableCommand {
     @Option(help: "Optional JSON config file with any of: addr, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat, maxConnections, headerTimeout, idleTimeout, uploadLifetime. Flags win.")
     var config: String?
 
-    /// A number from a flag, else from the config file, else the default; refuses wrong types.
-    private func number(_ flag: Double?, _ key: String, _ file: [String: Any], default value: Double) throws -> Double {
-        if let flag { return flag }
-        guard let raw = file[key] else { return value }
-        guard let n = raw as? NSNumber else {
-            throw ValidationError("config file \(config ?? ""): \(key) must be a number")
-        }
-        return n.doubleValue
+    /// The flags as settings: a flag left at its default leaves the config file's value.
+    var flagSettings: RegistryServeSettings {
+        var s = RegistryServeSettings()
+        s.address = addr != "127.0.0.1:5000" ? addr : nil
+        s.storage = storage
+        s.htpasswd = htpasswd
+        s.tokenAuth = tokenAuth ? true : nil
+        s.tokenRealm = tokenRealm
+        s.tokenService = tokenService
+        s.tokenIssuer = tokenIssuer
+        s.tokenRootCert = tokenRootcert
+        s.tlsCertificate = tlsCert
+        s.tlsKey = tlsKey
+        s.readOnly = readOnly ? true : nil
+        s.logFormat = logFormat != "text" ? logFormat : nil
+        s.maxConnections = maxConnections.map(Double.init)
+        s.headerTimeout = headerTimeout
+        s.idleTimeout = idleTimeout
+        s.uploadLifetime = uploadLifetime
+        return s
     }
 
     func run() throws {
-        var file: [String: Any] = [:]
-        if let config {
-            guard let data = FileManager.default.contents(atPath: config),
-                  let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw ValidationError("cannot read config file \(config): expected a JSON object")
-            }
-            file = obj
+        let cfg: RegistryServerConfiguration
+        do {
+            let file = try config.map { try RegistryServeSettings.load(file: $0) } ?? RegistryServeSettings()
+            cfg = try flagSettings.over(file).configuration(defaultStorage: global.resolvedRoot + "/registry")
+        } catch let RegistryServerError.invalidConfiguration(message) {
+            throw ValidationError(message)
         }
-        let storage = storage ?? file["storage"] as? String ?? global.resolvedRoot + "/registry"
-        var cfg = RegistryServerConfiguration(root: storage)
-        cfg.address = addr != "127.0.0.1:5000" ? addr : (file["addr"] as? String ?? addr)
-        cfg.htpasswd = htpasswd ?? file["htpasswd"] as? String
-        cfg.tokenAuth = tokenAuth || (file["tokenAuth"] as? Bool ?? false)
-        let external = [tokenRealm, tokenService, tokenIssuer, tokenRootcert]
-        if external.contains(where: { $0 != nil }) {
-            guard let r = tokenRealm, let s = tokenService, let i = tokenIssuer, let c = tokenRootcert else {
-                throw ValidationError("--token-realm, --token-service, --token-issuer and --token-rootcert go together")
-            }
-            cfg.externalToken = (r, s, i, c)
-        }
-        cfg.tlsCertificate = tlsCert ?? file["tlsCert"] as? String
-        cfg.tlsKey = tlsKey ?? file["tlsKey"] as? String
-        cfg.readOnly = readOnly || (file["readOnly"] as? Bool ?? false)
-        let format = logFormat != "text" ? logFormat : (file["logFormat"] as? String ?? logFormat)
-        guard let lf = RegistryServerConfiguration.LogFormat(rawValue: format) else {
-            throw ValidationError("--log-format must be text, json or none, not \(format)")
-        }
-        cfg.logFormat = lf
-        let maxConn = try number(maxConnections.map(Double.init), "maxConnections", file, default: Double(HTTPServerLimits().maxConnections))
-        guard maxConn >= 1, maxConn <= 1_000_000, maxConn == maxConn.rounded() else {
-            throw ValidationError("--max-connections must be a whole number from 1 to 1000000, not \(maxConn)")
-        }
-        cfg.limits.maxConnections = Int(maxConn)
-        cfg.limits.headerTimeout = try number(headerTimeout, "headerTimeout", file, default: cfg.limits.headerTimeout)
-        cfg.limits.idleTimeout = try number(idleTimeout, "idleTimeout", file, default: cfg.limits.idleTimeout)
-        cfg.uploadLifetime = try number(uploadLifetime, "uploadLifetime", file, default: cfg.uploadLifetime)
-        for (name, v) in [("--header-timeout", cfg.limits.headerTimeout), ("--idle-timeout", cfg.limits.idleTimeout), ("--upload-lifetime", cfg.uploadLifetime)]
-        where !(v > 0 && v <= 1e7) {
-            throw ValidationError("\(name) must be a number of seconds above 0, not \(v)")
-        }
+        let storage = cfg.root
         // Arm SIGINT/SIGTERM before anyone can learn the port: a signal sent right after the
         // listening line must stop the server. sigaction installs at once (a dispatch source
         // arms asynchronously); the handler only writes a byte to a pipe.

@@ -1,0 +1,117 @@
+import Foundation
+
+/// What `registry serve` is told, from its flags and from an optional JSON config file (flags
+/// win): each setting optional until `configuration(defaultStorage:)` checks them all and builds
+/// the server's configuration. A library user embedding the server gets the same file format and
+/// the same checks.
+public struct RegistryServeSettings: Sendable {
+    public var address: String?
+    public var storage: String?
+    public var htpasswd: String?
+    public var tokenAuth: Bool?
+    public var tokenRealm: String?
+    public var tokenService: String?
+    public var tokenIssuer: String?
+    public var tokenRootCert: String?
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var readOnly: Bool?
+    public var logFormat: String?
+    public var maxConnections: Double?
+    public var headerTimeout: Double?
+    public var idleTimeout: Double?
+    public var uploadLifetime: Double?
+
+    public init() {}
+
+    /// The keys a config file may hold.
+    public static let fileKeys = ["addr", "storage", "htpasswd", "tokenAuth", "tlsCert", "tlsKey", "readOnly", "logFormat",
+                                  "maxConnections", "headerTimeout", "idleTimeout", "uploadLifetime"]
+
+    /// Reads a config file: a JSON object with any of `fileKeys`. A number of the wrong type is an
+    /// error naming the file and the key.
+    public static func load(file path: String) throws -> RegistryServeSettings {
+        guard let data = FileManager.default.contents(atPath: path),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw RegistryServerError.invalidConfiguration("cannot read config file \(path): expected a JSON object")
+        }
+        func number(_ key: String) throws -> Double? {
+            guard let raw = obj[key] else { return nil }
+            guard let n = raw as? NSNumber else { throw RegistryServerError.invalidConfiguration("config file \(path): \(key) must be a number") }
+            return n.doubleValue
+        }
+        var s = RegistryServeSettings()
+        s.address = obj["addr"] as? String
+        s.storage = obj["storage"] as? String
+        s.htpasswd = obj["htpasswd"] as? String
+        s.tokenAuth = obj["tokenAuth"] as? Bool
+        s.tlsCertificate = obj["tlsCert"] as? String
+        s.tlsKey = obj["tlsKey"] as? String
+        s.readOnly = obj["readOnly"] as? Bool
+        s.logFormat = obj["logFormat"] as? String
+        s.maxConnections = try number("maxConnections")
+        s.headerTimeout = try number("headerTimeout")
+        s.idleTimeout = try number("idleTimeout")
+        s.uploadLifetime = try number("uploadLifetime")
+        return s
+    }
+
+    /// These settings, with `base` filling in what they leave unset.
+    public func over(_ base: RegistryServeSettings) -> RegistryServeSettings {
+        var s = self
+        s.address = address ?? base.address
+        s.storage = storage ?? base.storage
+        s.htpasswd = htpasswd ?? base.htpasswd
+        s.tokenAuth = tokenAuth ?? base.tokenAuth
+        s.tokenRealm = tokenRealm ?? base.tokenRealm
+        s.tokenService = tokenService ?? base.tokenService
+        s.tokenIssuer = tokenIssuer ?? base.tokenIssuer
+        s.tokenRootCert = tokenRootCert ?? base.tokenRootCert
+        s.tlsCertificate = tlsCertificate ?? base.tlsCertificate
+        s.tlsKey = tlsKey ?? base.tlsKey
+        s.readOnly = readOnly ?? base.readOnly
+        s.logFormat = logFormat ?? base.logFormat
+        s.maxConnections = maxConnections ?? base.maxConnections
+        s.headerTimeout = headerTimeout ?? base.headerTimeout
+        s.idleTimeout = idleTimeout ?? base.idleTimeout
+        s.uploadLifetime = uploadLifetime ?? base.uploadLifetime
+        return s
+    }
+
+    /// Checks every setting and builds the configuration; storage defaults to `defaultStorage`.
+    /// Errors name the flag to change.
+    public func configuration(defaultStorage: String) throws -> RegistryServerConfiguration {
+        var cfg = RegistryServerConfiguration(root: storage ?? defaultStorage)
+        if let address { cfg.address = address }
+        cfg.htpasswd = htpasswd
+        cfg.tokenAuth = tokenAuth ?? false
+        let external = [tokenRealm, tokenService, tokenIssuer, tokenRootCert]
+        if external.contains(where: { $0 != nil }) {
+            guard let r = tokenRealm, let s = tokenService, let i = tokenIssuer, let c = tokenRootCert else {
+                throw RegistryServerError.invalidConfiguration("--token-realm, --token-service, --token-issuer and --token-rootcert go together")
+            }
+            cfg.externalToken = (r, s, i, c)
+        }
+        cfg.tlsCertificate = tlsCertificate
+        cfg.tlsKey = tlsKey
+        cfg.readOnly = readOnly ?? false
+        let format = logFormat ?? "text"
+        guard let lf = RegistryServerConfiguration.LogFormat(rawValue: format) else {
+            throw RegistryServerError.invalidConfiguration("--log-format must be text, json or none, not \(format)")
+        }
+        cfg.logFormat = lf
+        let maxConn = maxConnections ?? Double(HTTPServerLimits().maxConnections)
+        guard maxConn >= 1, maxConn <= 1_000_000, maxConn == maxConn.rounded() else {
+            throw RegistryServerError.invalidConfiguration("--max-connections must be a whole number from 1 to 1000000, not \(maxConn)")
+        }
+        cfg.limits.maxConnections = Int(maxConn)
+        cfg.limits.headerTimeout = headerTimeout ?? cfg.limits.headerTimeout
+        cfg.limits.idleTimeout = idleTimeout ?? cfg.limits.idleTimeout
+        cfg.uploadLifetime = uploadLifetime ?? cfg.uploadLifetime
+        for (name, v) in [("--header-timeout", cfg.limits.headerTimeout), ("--idle-timeout", cfg.limits.idleTimeout), ("--upload-lifetime", cfg.uploadLifetime)]
+        where !(v > 0 && v <= 1e7) {
+            throw RegistryServerError.invalidConfiguration("\(name) must be a number of seconds above 0, not \(v)")
+        }
+        return cfg
+    }
+}
