@@ -1,6 +1,7 @@
 import Foundation
 import ImageStore
 import OCI
+import Registry
 import Testing
 
 /// The built `dockbuild` binary next to this package's sources.
@@ -112,5 +113,53 @@ struct CLITests {
         let big = try dockbuild(["push", "--root", work.path + "/src", "--chunk-size", "99999999999999", "127.0.0.1:1/cli/app:1"], env: [:])
         #expect(big.0 == 125, "a usage error exits 125 as docker's")
         #expect(big.2.contains("--chunk-size"), "\(big.2)")
+    }
+}
+
+/// `create --pull missing|always|never` (the Containers library's `ImagePull`): an image that is
+/// not in the store is pulled from its registry by the client's own rules (a loopback registry
+/// over plain HTTP), `always` follows a moved tag, `never` refuses with exit 125.
+@Suite("create --pull against a registry")
+struct CreatePullTests {
+    @Test(arguments: RegistryKind.allCases)
+    func createPullsWhatItNeeds(_ kind: RegistryKind) async throws {
+        let registry = try TestRegistry(kind)
+        defer { registry.stop() }
+        let work = try TempDir("create-pull")
+        defer { work.remove() }
+        let (src, sdir) = try newStore()
+        defer { sdir.remove() }
+        let ref = "\(registry.host)/pulled/app:1"
+        let client = RegistryClient(registry: registry.host, credentials: .none)
+        let one = try TestImages.make(in: src, tag: ref, layers: [["a": Data("one".utf8)]])
+        _ = try await client.push(one.descriptor, from: src, to: try ImageReference(parsing: ref))
+        let root = work.path + "/root"
+        let env = ["DOCKER_CONFIG": work.path + "/docker"]
+
+        let never = try dockbuild(["create", "--root", root, "--pull", "never", ref, "true"], env: env)
+        #expect(never.0 == 125, "\(never.2)")
+        #expect(never.2.contains("not in the store"), "\(never.2)")
+
+        let first = try dockbuild(["create", "--root", root, ref, "true"], env: env)
+        #expect(first.0 == 0, "\(first.2)")
+        #expect(first.2.contains("Pulling \(ref)"), "\(first.2)")
+        #expect(try ImageStore(root: root).resolve(ref).digest == one.descriptor.digest)
+
+        // Present: `missing` does not pull again.
+        let second = try dockbuild(["create", "--root", root, ref, "true"], env: env)
+        #expect(second.0 == 0 && !second.2.contains("Pulling"), "\(second.2)")
+
+        // The tag moves: `always` follows it.
+        let two = try TestImages.make(in: src, tag: ref, layers: [["a": Data("two".utf8)]])
+        _ = try await client.push(two.descriptor, from: src, to: try ImageReference(parsing: ref))
+        let always = try dockbuild(["create", "--root", root, "--pull", "always", ref, "true"], env: env)
+        #expect(always.0 == 0, "\(always.2)")
+        #expect(try ImageStore(root: root).resolve(ref).digest == two.descriptor.digest)
+
+        let bad = try dockbuild(["create", "--root", root, "--pull", "sometimes", ref, "true"], env: env)
+        #expect(bad.0 == 125 && bad.2.contains("use missing, always or never"), "\(bad.2)")
+        let gone = try dockbuild(["create", "--root", root, "\(registry.host)/pulled/none:1", "true"], env: env)
+        #expect(gone.0 == 125 && gone.2.contains("cannot pull"), "\(gone.2)")
+        _ = try dockbuild(["rm", "-f", "--root", root] + (try dockbuild(["ps", "-aq", "--root", root], env: env).1.split(separator: "\n").map(String.init)), env: env)
     }
 }
