@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,31 +30,8 @@ public enum Shell {
         guard let first = args.first, let exe = which(first) else {
             throw ContainersError.missingTool(args.first ?? "?")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(args.dropFirst())
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        if let input {
-            let inp = Pipe()
-            p.standardInput = inp
-            try p.run()
-            inp.fileHandleForWriting.write(input)
-            try? inp.fileHandleForWriting.close()
-        } else {
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-        }
-        let errData = LockedData()
-        let t = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        t.start()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        while !errData.isSet { usleep(1000) }
-        return Output(status: p.terminationStatus,
-                      stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: errData.get(), as: UTF8.self))
+        let r = try Subprocess.run(exe, Array(args.dropFirst()), input: input)
+        return Output(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// Runs a command and throws with its stderr when it fails.

@@ -240,40 +240,13 @@ enum NetTool {
         return nil
     }
 
-    /// Runs a helper to completion, capturing its output (stderr through a file: no pipe deadlock).
+    /// Runs a helper to completion, capturing its output.
     static func run(_ args: [String], input: String? = nil) throws -> Output {
         guard let first = args.first, let exe = which(first) else {
             throw BridgeNetwork.error("\(args.first ?? "?") is needed and is not installed (apt-get install iproute2 iptables)")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(args.dropFirst())
-        let out = Pipe()
-        let errFile = tmpfile()
-        defer { if let errFile { fclose(errFile) } }
-        p.standardOutput = out
-        p.standardError = errFile.map { FileHandle(fileDescriptor: fileno($0), closeOnDealloc: false) } ?? FileHandle.nullDevice
-        if let input {
-            let inp = Pipe()
-            p.standardInput = inp
-            try p.run()
-            // a few short lines: they fit in the pipe, no writer thread needed
-            inp.fileHandleForWriting.write(Data(input.utf8))
-            try? inp.fileHandleForWriting.close()
-        } else {
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-        }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        var err = ""
-        if let errFile {
-            rewind(errFile)
-            var buf = [UInt8](repeating: 0, count: 4096)
-            let n = fread(&buf, 1, buf.count, errFile)
-            err = String(decoding: buf.prefix(n), as: UTF8.self)
-        }
-        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: err)
+        let r = try Subprocess.run(exe, Array(args.dropFirst()), input: input.map { Data($0.utf8) })
+        return Output(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// Runs a helper and throws with its stderr when it fails.
