@@ -100,22 +100,15 @@ public struct Snapshotter: Sendable {
     /// keeps its copy).
     func unpack(_ layer: SnapshotLayer, chainID: Digest) throws {
         guard store.has(layer.blob) else { throw ImageStoreError.blobNotFound(layer.blob) }
-        try store.withScopedLease {
-            try FileOps.mkdirs(layersDir)
-            let work = "\(layersDir)/tmp-\(UUID().uuidString)"
-            store.activeTemps.withLock { _ = $0.insert(work) }
-            defer { store.activeTemps.withLock { _ = $0.remove(work) } }
+        try make(chainID, layer: layer) { fs in
             do {
-                try FileOps.mkdirs(work + "/fs")
-                chmod(work + "/fs", 0o755)
-                try LayerApplier.apply(layer: store.path(for: layer.blob), to: work + "/fs",
+                try FileOps.mkdirs(fs)
+                chmod(fs, 0o755)
+                try LayerApplier.apply(layer: store.path(for: layer.blob), to: fs,
                                        options: .init(whiteouts: .overlay, expectedDiffID: layer.diffID))
-                try FileOps.writeAtomically(Data(layer.blob.description.utf8), to: work + "/blob", tempDir: work)
             } catch {
-                FileOps.removeTree(work)
                 throw ImageStoreError.invalidContent("cannot unpack layer \(layer.blob) (diff_id \(layer.diffID)): \(error)")
             }
-            try place(work, chainID: chainID)
         }
     }
 
@@ -126,6 +119,22 @@ public struct Snapshotter: Sendable {
     public func commit(_ directory: String, parents: [Digest], layer: SnapshotLayer) throws {
         guard let chain = ImageConfig.chainID(parents + [layer.diffID]) else { return }
         if has(chainID: chain) { FileOps.removeTree(directory); return }
+        do {
+            try make(chain, layer: layer) { fs in
+                guard rename(directory, fs) == 0 else {
+                    throw ImageStoreError.io("cannot move the layer into the snapshots", path: directory, errno: errno)
+                }
+            }
+        } catch {
+            FileOps.removeTree(directory)
+            throw error
+        }
+    }
+
+    /// Makes the snapshot of `chainID`: `fill` puts the files at the path it is given, in a temp
+    /// directory that gc leaves alone, which is then renamed into place (a concurrent maker's
+    /// copy wins). Nothing is left behind when `fill` throws.
+    private func make(_ chainID: Digest, layer: SnapshotLayer, _ fill: (String) throws -> Void) throws {
         try store.withScopedLease {
             try FileOps.mkdirs(layersDir)
             let work = "\(layersDir)/tmp-\(UUID().uuidString)"
@@ -133,24 +142,17 @@ public struct Snapshotter: Sendable {
             defer { store.activeTemps.withLock { _ = $0.remove(work) } }
             do {
                 try FileOps.mkdirs(work)
-                guard rename(directory, work + "/fs") == 0 else {
-                    throw ImageStoreError.io("cannot move the layer into the snapshots", path: directory, errno: errno)
-                }
+                try fill(work + "/fs")
                 try FileOps.writeAtomically(Data(layer.blob.description.utf8), to: work + "/blob", tempDir: work)
             } catch {
                 FileOps.removeTree(work)
-                FileOps.removeTree(directory)
                 throw error
             }
-            try place(work, chainID: chain)
-        }
-    }
-
-    private func place(_ work: String, chainID: Digest) throws {
-        let dir = "\(layersDir)/\(chainID.encoded)"
-        if rename(work, dir) != 0 {
-            FileOps.removeTree(work)
-            guard FileOps.isDirectory(dir + "/fs") else { throw ImageStoreError.io("cannot create snapshot", path: dir, errno: errno) }
+            let dir = "\(layersDir)/\(chainID.encoded)"
+            if rename(work, dir) != 0 {
+                FileOps.removeTree(work)
+                guard FileOps.isDirectory(dir + "/fs") else { throw ImageStoreError.io("cannot create snapshot", path: dir, errno: errno) }
+            }
         }
     }
 

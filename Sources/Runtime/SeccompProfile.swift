@@ -50,35 +50,27 @@ public struct SeccompProfile: Decodable, Sendable {
         }
     }
 
-    /// The Go architecture name docker's `includes.arches` use for this host.
-    static var hostGoArch: String {
+    /// This host's architecture as docker's `includes.arches` name it (Go's name) and as
+    /// libseccomp names it.
+    static let hostArch: (go: String, seccomp: String) = {
         #if arch(x86_64)
-        return "amd64"
+        return ("amd64", "SCMP_ARCH_X86_64")
         #elseif arch(arm64)
-        return "arm64"
+        return ("arm64", "SCMP_ARCH_AARCH64")
         #elseif arch(arm)
-        return "arm"
+        return ("arm", "SCMP_ARCH_ARM")
         #elseif arch(i386)
-        return "386"
+        return ("386", "SCMP_ARCH_X86")
         #else
-        return "unknown"
+        return ("unknown", "SCMP_ARCH_NATIVE")
         #endif
-    }
+    }()
+
+    /// The Go architecture name docker's `includes.arches` use for this host.
+    static var hostGoArch: String { hostArch.go }
 
     /// libseccomp's name for this host's native architecture.
-    static var hostSeccompArch: String {
-        #if arch(x86_64)
-        return "SCMP_ARCH_X86_64"
-        #elseif arch(arm64)
-        return "SCMP_ARCH_AARCH64"
-        #elseif arch(arm)
-        return "SCMP_ARCH_ARM"
-        #elseif arch(i386)
-        return "SCMP_ARCH_X86"
-        #else
-        return "SCMP_ARCH_NATIVE"
-        #endif
-    }
+    static var hostSeccompArch: String { hostArch.seccomp }
 
     /// The running kernel's version as (major, minor).
     static var kernelVersion: (Int, Int) {
