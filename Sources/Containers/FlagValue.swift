@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// Parsers for the values of the container flags (`run`, `create`, `update`, `stop`, `logs`).
 ///
@@ -18,36 +19,13 @@ public enum FlagValue {
         func bad(_ why: String) -> ContainersError {
             .invalidArgument("\(flag) \(quote(text)): \(why); give a size such as 64m, 1.5g or 1048576\(unlimited ? " (-1 for unlimited)" : "")")
         }
-        var rest = Substring(t)
-        var mult: Int64 = 1
-        if rest.hasSuffix("b") { rest = rest.dropLast() }
-        let binary = rest.hasSuffix("i")
-        if binary { rest = rest.dropLast() }
-        if let unit = rest.last, let shift = ["k": 10, "m": 20, "g": 30, "t": 40, "p": 50][String(unit)] {
-            mult = 1 << Int64(shift)
-            rest = rest.dropLast()
-        } else if binary {
-            throw bad("not a size")
+        do { return try ByteSize.parse(t, unlimited: unlimited) } catch {
+            switch error {
+            case .negative: throw bad("a size cannot be negative")
+            case .tooLarge: throw bad("too large (at most \(Int64.max) bytes)")
+            case .notASize: throw bad("not a size")
+            }
         }
-        if rest.hasSuffix(" ") { rest = rest.dropLast() }
-        let parts = rest.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts.allSatisfy({ $0.allSatisfy(isDigit) }),
-              parts.count == 1 || !parts[1].isEmpty else {
-            throw bad(t.hasPrefix("-") ? "a size cannot be negative" : "not a size")
-        }
-        guard let whole = Int64(parts[0]) else { throw bad("too large (at most \(Int64.max) bytes)") }
-        let (product, overflow) = whole.multipliedReportingOverflow(by: mult)
-        guard !overflow else { throw bad("too large (at most \(Int64.max) bytes)") }
-        guard parts.count == 2 else { return product }
-        // the fraction, at most 18 digits, is below one unit: it only adds bytes less than `mult`
-        let digits = parts[1].prefix(18)
-        guard let frac = Int64(digits) else { throw bad("not a size") }
-        var scale: Int64 = 1
-        for _ in 0..<digits.count { scale *= 10 }
-        let extra = Int64((Double(frac) / Double(scale) * Double(mult)).rounded(.down))
-        let (sum, o2) = product.addingReportingOverflow(min(max(extra, 0), mult))
-        guard !o2 else { throw bad("too large (at most \(Int64.max) bytes)") }
-        return sum
     }
 
     // MARK: - cpus, pids, times

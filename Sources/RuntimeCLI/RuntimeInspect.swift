@@ -168,20 +168,35 @@ struct RuntimeSpecCommand: ParsableCommand {
 struct RuntimeUpdate: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "update", abstract: "Change the resource limits of a running container.")
     @OptionGroup var globals: RuntimeVerbGlobals
-    @Option(name: [.short, .long], help: "JSON file with linux.resources (- for stdin).") var resources: String?
-    @Option(name: .long, help: "Memory limit in bytes.") var memory: Int64?
-    @Option(name: .customLong("memory-reservation"), help: "Memory soft limit in bytes.") var memoryReservation: Int64?
-    @Option(name: .customLong("memory-swap"), help: "Memory+swap limit in bytes (-1: unlimited).") var memorySwap: Int64?
+    @Option(name: [.short, .long], help: "JSON file with linux.resources (- for stdin); the other options are then ignored, as runc ignores them.") var resources: String?
+    @Option(name: .long, parsing: .unconditional, help: "Memory limit: bytes or a size such as 50M (-1: unlimited).") var memory: String?
+    @Option(name: .customLong("memory-reservation"), help: "Memory soft limit: bytes or a size such as 50M.") var memoryReservation: String?
+    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory+swap limit: bytes or a size (-1: unlimited swap).") var memorySwap: String?
     @Option(name: .customLong("cpu-period"), help: "CFS period in microseconds.") var cpuPeriod: UInt64?
-    @Option(name: .customLong("cpu-quota"), help: "CFS quota in microseconds.") var cpuQuota: Int64?
+    @Option(name: .customLong("cpu-quota"), parsing: .unconditional, help: "CFS quota in microseconds (-1: no limit).") var cpuQuota: Int64?
     @Option(name: .customLong("cpu-share"), help: "CPU shares.") var cpuShare: UInt64?
+    @Option(name: .customLong("cpu-rt-period"), help: "Realtime period in microseconds.") var cpuRtPeriod: UInt64?
+    @Option(name: .customLong("cpu-rt-runtime"), help: "Realtime runtime in microseconds.") var cpuRtRuntime: Int64?
     @Option(name: .customLong("cpuset-cpus"), help: "CPUs allowed.") var cpusetCpus: String?
     @Option(name: .customLong("cpuset-mems"), help: "Memory nodes allowed.") var cpusetMems: String?
     @Option(name: .customLong("pids-limit"), help: "Maximum number of tasks.") var pidsLimit: Int64?
     @Option(name: .customLong("blkio-weight"), help: "Block IO weight (10-1000).") var blkioWeight: UInt16?
+    @Option(name: .customLong("l3-cache-schema"), help: "Intel RDT/CAT L3 cache schema (not supported).") var l3CacheSchema: String?
+    @Option(name: .customLong("mem-bw-schema"), help: "Intel RDT/MBA memory bandwidth schema (not supported).") var memBwSchema: String?
     @Argument(help: "Container id.") var id: String
+
+    /// A memory flag's value as runc takes it: -1, or bytes with an optional unit (`50M`).
+    static func memoryBytes(_ text: String, flag: String) throws -> Int64 {
+        do { return try ByteSize.parse(text, unlimited: true) } catch {
+            throw RuntimeError(.usage, "invalid value for \(flag): \(text): give bytes or a size such as 50M, 1.5G (-1: unlimited)")
+        }
+    }
+
     func run() throws {
         try runtimeFail {
+            if l3CacheSchema != nil || memBwSchema != nil {
+                throw RuntimeError(.usage, "Intel RDT is not supported by this runtime: drop --l3-cache-schema and --mem-bw-schema")
+            }
             var r = RuntimeSpec.Resources()
             if let path = resources {
                 let data: Data? = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path)
@@ -189,21 +204,26 @@ struct RuntimeUpdate: ParsableCommand {
                 do { r = try JSONDecoder().decode(RuntimeSpec.Resources.self, from: data) } catch {
                     throw RuntimeError(.invalidSpec, "\(path) is not linux.resources JSON: \(error)")
                 }
+                try globals.runtime.update(id: id, resources: r)
+                return
             }
             if memory != nil || memoryReservation != nil || memorySwap != nil {
-                var m = r.memory ?? RuntimeSpec.Memory()
-                if let memory { m.limit = memory }
-                if let memoryReservation { m.reservation = memoryReservation }
-                if let memorySwap { m.swap = memorySwap }
+                var m = RuntimeSpec.Memory()
+                if let memory { m.limit = try Self.memoryBytes(memory, flag: "--memory") }
+                if let memoryReservation { m.reservation = try Self.memoryBytes(memoryReservation, flag: "--memory-reservation") }
+                if let memorySwap { m.swap = try Self.memoryBytes(memorySwap, flag: "--memory-swap") }
                 r.memory = m
             }
-            if cpuPeriod != nil || cpuQuota != nil || cpuShare != nil || cpusetCpus != nil || cpusetMems != nil {
-                var c = r.cpu ?? RuntimeSpec.CPU()
-                if let cpuPeriod { c.period = cpuPeriod }
-                if let cpuQuota { c.quota = cpuQuota }
-                if let cpuShare { c.shares = cpuShare }
-                if let cpusetCpus { c.cpus = cpusetCpus }
-                if let cpusetMems { c.mems = cpusetMems }
+            if cpuPeriod != nil || cpuQuota != nil || cpuShare != nil || cpusetCpus != nil || cpusetMems != nil
+                || cpuRtPeriod != nil || cpuRtRuntime != nil {
+                var c = RuntimeSpec.CPU()
+                c.period = cpuPeriod
+                c.quota = cpuQuota
+                c.shares = cpuShare
+                c.cpus = cpusetCpus
+                c.mems = cpusetMems
+                c.realtimePeriod = cpuRtPeriod
+                c.realtimeRuntime = cpuRtRuntime
                 r.cpu = c
             }
             if let pidsLimit { r.pids = .init(limit: pidsLimit) }
@@ -217,10 +237,13 @@ struct RuntimeEvents: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "events", abstract: "Print resource usage of a container as JSON.")
     @OptionGroup var globals: RuntimeVerbGlobals
     @Flag(name: .long, help: "Print the statistics once and exit.") var stats = false
-    @Option(name: .long, help: "Seconds between samples.") var interval: Double = 5
+    @Option(name: .long, help: "Time between samples, a Go duration such as 1s or 100ms.") var interval: String = "5s"
     @Argument(help: "Container id.") var id: String
     func run() throws {
         try runtimeFail {
+            guard let interval = GoDuration.seconds(interval), interval > 0 else {
+                throw RuntimeError(.usage, "invalid value \"\(self.interval)\" for flag --interval: give a duration such as 5s, 1s or 100ms")
+            }
             let rt = globals.runtime
             repeat {
                 let obj: [String: Any] = ["type": "stats", "id": id, "data": try rt.runcStats(id: id)]
