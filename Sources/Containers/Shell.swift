@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,15 +46,18 @@ public enum Shell {
             p.standardInput = FileHandle.nullDevice
             try p.run()
         }
-        let errData = LockedData()
-        let t = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        let errData = Locked<Data?>(nil)
+        let t = Thread {
+            let d = err.fileHandleForReading.readDataToEndOfFile()
+            errData.withLock { $0 = d }
+        }
         t.start()
         let o = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        while !errData.isSet { usleep(1000) }
+        while errData.current == nil { usleep(1000) }
         return Output(status: p.terminationStatus,
                       stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: errData.get(), as: UTF8.self))
+                      stderr: String(decoding: errData.current ?? Data(), as: UTF8.self))
     }
 
     /// Runs a command and throws with its stderr when it fails.
@@ -123,24 +127,6 @@ public enum Shell {
         if st & 0x7f == 0 { return (st >> 8) & 0xff }
         return 128 + (st & 0x7f)
     }
-}
-
-/// A tiny lock-protected box for values handed between threads.
-final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    private(set) var isSet = false
-    func set(_ d: Data) { lock.lock(); data = d; isSet = true; lock.unlock() }
-    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
-}
-
-/// A mutable value shared between threads behind a lock.
-public final class Locked<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
-    public init(_ v: T) { value = v }
-    public func withLock<R>(_ f: (inout T) throws -> R) rethrows -> R { lock.lock(); defer { lock.unlock() }; return try f(&value) }
-    public var current: T { withLock { $0 } }
 }
 
 /// Portable spellings of the GNU-only calls Glibc's module does not export.
