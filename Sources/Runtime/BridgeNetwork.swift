@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -102,13 +103,12 @@ public struct BridgeNetwork: Sendable {
     /// time) lives; the lease file is under /run (cleared at boot).
     public func allocate(containerID: String, holderPid: Int32) throws -> String {
         _ = try Sys.mkdirAll(leaseDir)
-        let lockFD = open("\(leaseDir)/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lockFD >= 0 else { throw RuntimeError.sys("network: cannot open \(leaseDir)/.lock") }
-        defer { close(lockFD) }
-        while flock(lockFD, LOCK_EX) != 0 {
-            if errno != EINTR { throw RuntimeError.sys("network: cannot lock \(leaseDir)/.lock") }
+        let lock: FileLock
+        do { lock = try FileLock(path: "\(leaseDir)/.lock", mode: 0o600) } catch {
+            throw RuntimeError.sys("network: cannot open \(leaseDir)/.lock", error.errno)
         }
-        defer { flock(lockFD, LOCK_UN) }
+        do { try lock.lock() } catch { throw RuntimeError.sys("network: cannot lock \(leaseDir)/.lock", error.errno) }
+        defer { lock.unlock() }
         let start = Self.liveStartTime(holderPid) ?? 0
         for host in 2...254 {
             let ip = "\(prefix).\(host)"
