@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// Temporary names and their cleanup after a crash.
 ///
@@ -39,7 +40,7 @@ extension FilesystemDriver {
             if FilesystemDriver.isDeadTemporary(name, modified: modified, unstampedAge: unstampedAge) {
                 found.append(rel)
                 if !dryRun {
-                    if (st.st_mode & S_IFMT) == S_IFDIR { try? FileManager.default.removeItem(atPath: full) } else { unlink(full) }
+                    try? FileSystem.removeTree(full)
                 }
             }
             // Never descend into a temporary tree: it goes (or stays) as a whole.
