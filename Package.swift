@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
         .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
         // runc's command line over the Runtime library, shared by `dockbuild runtime` and dockbuild-runc.
-        .target(name: "RuntimeCLI", dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        .target(name: "RuntimeCLI", dependencies: ["Runtime", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: strict),
         .executableTarget(
             name: "dockbuild",
