@@ -50,17 +50,9 @@ enum FS {
         .system("cannot \(what) \(path): \(String(cString: strerror(errno)))")
     }
 
+    /// The names in `dir`, sorted ([] when it cannot be read).
     static func list(_ dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { ptr in
-                ptr.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        (FileSystem.entryNames(atPath: dir) ?? []).sorted()
     }
 
     static func readLink(_ p: String) -> String? {
@@ -275,17 +267,7 @@ enum FS {
 
     /// The names in an open directory, sorted.
     static func names(_ dirfd: Int32, _ display: String) throws -> [String] {
-        let d = dup(dirfd)
-        guard d >= 0, let dir = fdopendir(d) else { if d >= 0 { close(d) }; throw sys("read directory", display) }
-        defer { closedir(dir) }
-        rewinddir(dir)
-        var names: [String] = []
-        while let e = readdir(dir) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { ptr in
-                ptr.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
+        guard let names = FileSystem.entryNames(dirfd) else { throw sys("read directory", display) }
         return names.sorted()
     }
 

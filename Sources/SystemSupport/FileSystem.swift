@@ -111,19 +111,7 @@ package enum FileSystem {
 
     /// Removes everything in the open directory `dirfd` (closes nothing); `path` names it in errors.
     private static func removeContents(_ dirfd: Int32, path: String) throws(SystemError) {
-        let dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)
-        guard dup >= 0, let dir = fdopendir(dup) else {
-            if dup >= 0 { close(dup) }
-            throw SystemError("read directory", path: path)
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
-                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
+        guard let names = entryNames(dirfd) else { throw SystemError("read directory", path: path) }
         for name in names {
             let child = path + "/" + name
             if unlinkat(dirfd, name, 0) == 0 || errno == ENOENT { continue }
@@ -134,6 +122,39 @@ package enum FileSystem {
             close(sub)
             if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT { throw SystemError("remove", path: child) }
         }
+    }
+
+    /// The names in the directory open as `dirfd`, read from its start, "." and ".." left out,
+    /// in directory order (sort them for a stable order); nil when it cannot be read. `dirfd`
+    /// stays open and unmoved.
+    package static func entryNames(_ dirfd: Int32) -> [String]? {
+        let dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)
+        guard dup >= 0 else { return nil }
+        guard let dir = fdopendir(dup) else {
+            close(dup)
+            return nil
+        }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        return readNames(dir)
+    }
+
+    /// The names in the directory at `path`, as `entryNames(_:)` gives them; nil when it cannot be read.
+    package static func entryNames(atPath path: String) -> [String]? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        return readNames(dir)
+    }
+
+    private static func readNames(_ dir: OpaquePointer) -> [String] {
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
+                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     /// Whether `path` is a directory (or a symlink to one).

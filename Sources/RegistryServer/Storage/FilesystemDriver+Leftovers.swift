@@ -54,15 +54,7 @@ extension FilesystemDriver {
     private func walk(_ rel: String, depth: Int, _ visit: (String, String, Glibc.stat) -> Bool) {
         guard depth < 64 else { return }
         let dirPath = rel.isEmpty ? root : root + "/" + rel
-        guard let dir = opendir(dirPath) else { return }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
-                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(dir)
+        guard let names = FileSystem.entryNames(atPath: dirPath) else { return }
         for name in names {
             let childRel = rel.isEmpty ? name : rel + "/" + name
             let full = root + "/" + childRel

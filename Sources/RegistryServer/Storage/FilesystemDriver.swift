@@ -76,17 +76,8 @@ public struct FilesystemDriver: StorageDriver {
     }
 
     public func list(_ path: String) -> [String] {
-        guard let dir = opendir(full(path)) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
-                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." || name.contains(".tmp-") { continue }
-            names.append(name)
-        }
-        return names.sorted()
+        let names = FileSystem.entryNames(atPath: full(path)) ?? []
+        return names.filter { !$0.contains(".tmp-") }.sorted()
     }
 
     public func move(_ from: String, to: String) throws {
