@@ -23,21 +23,45 @@ package enum FileSystem {
     package static func writeAtomically(_ bytes: some ContiguousBytes, to path: String, mode: mode_t = 0o644,
                                         durability: Durability = .fileAndDirectory,
                                         temporaryPath: String? = nil) throws(SystemError) {
-        let tmp = temporaryPath ?? path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let tmp = temporaryPath ?? temporaryName(for: path)
+        do {
+            try writeAtomically(to: path, mode: mode, durability: durability, temporaryPath: tmp) { fd in
+                try bytes.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
+            }
+        } catch let error as SystemError {
+            throw error
+        } catch {
+            throw SystemError("write", path: tmp, errno: EIO)  // not reached: only SystemErrors are thrown above
+        }
+    }
+
+    /// The streaming form: `contents` writes the new file through the descriptor it is given
+    /// (a tar, a large export); the rest is as for `writeAtomically(_:to:)`. An error `contents`
+    /// throws is rethrown as it is, after the temp file is removed.
+    package static func writeAtomically(to path: String, mode: mode_t = 0o644, durability: Durability = .fileAndDirectory,
+                                        temporaryPath: String? = nil, contents: (_ fd: Int32) throws -> Void) throws {
+        let tmp = temporaryPath ?? temporaryName(for: path)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SystemError("create", path: tmp) }
-        var failure: SystemError?
-        bytes.withUnsafeBytes { buffer in
-            do throws(SystemError) { try writeAll(fd, buffer, path: tmp) } catch { failure = error }
-        }
-        if failure == nil, durability != .none, fsync(fd) != 0 { failure = SystemError("fsync", path: tmp) }
-        close(fd)
-        if failure == nil, rename(tmp, path) != 0 { failure = SystemError("rename into", path: path) }
-        if let failure {
+        do {
+            defer { close(fd) }
+            try contents(fd)
+            if durability != .none, fsync(fd) != 0 { throw SystemError("fsync", path: tmp) }
+        } catch {
             unlink(tmp)
-            throw failure
+            throw error
+        }
+        if rename(tmp, path) != 0 {
+            let error = SystemError("rename into", path: path)
+            unlink(tmp)
+            throw error
         }
         if durability == .fileAndDirectory { syncDirectory(parent(of: path)) }
+    }
+
+    /// A fresh temp name next to `path`: `<path>.tmp-<pid>-<random>`.
+    package static func temporaryName(for path: String) -> String {
+        path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     }
 
     /// Writes all of `buffer` to `fd`, retrying short writes and EINTR; `path` names it in errors.

@@ -79,6 +79,29 @@ final class TempDir {
     }
 }
 
+extension AtomicWriteTests {
+    struct Interrupted: Error {}
+
+    @Test func theStreamingFormCommitsWhatItWroteOrNothing() throws {
+        let t = try TempDir()
+        let file = t.path + "/archive.tar"
+        try FileSystem.writeAtomically(to: file, durability: .file) { fd in
+            try Array("part one, ".utf8).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: file) }
+            try Array("part two".utf8).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: file) }
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "part one, part two")
+        // The writer fails half-way: its own error comes back, the old file stays, no temp is left.
+        #expect(throws: Interrupted.self) {
+            try FileSystem.writeAtomically(to: file) { fd in
+                try Array("half".utf8).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: file) }
+                throw Interrupted()
+            }
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "part one, part two")
+        #expect(t.names() == ["archive.tar"])
+    }
+}
+
 @Suite struct DirectoryTests {
     @Test func makeDirectoriesIsIdempotentAndReportsWhatItMade() throws {
         let t = try TempDir()
