@@ -146,15 +146,8 @@ final class FileWriter: StorageWriter {
     deinit { close() }
 
     func write(_ buffer: UnsafeRawBufferPointer) throws {
-        guard let base = buffer.baseAddress else { return }
-        var done = 0
-        while done < buffer.count {
-            let n = Glibc.write(fd, base + done, buffer.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw RegistryServerError.storage(path: path, reason: String(cString: strerror(errno)))
-            }
-            done += n
+        do { try FileSystem.writeAll(fd, buffer, path: path) } catch {
+            throw RegistryServerError.storage(path: path, reason: error.reason)
         }
         size += Int64(buffer.count)
     }
