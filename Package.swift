@@ -6,7 +6,7 @@ let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
 let package = Package(
     name: "dockbuild",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],  // Synchronization.Mutex
     products: [
         .executable(name: "dockbuild", targets: ["dockbuild"]),
         .executable(name: "dockbuild-runc", targets: ["dockbuild-runc"]),
@@ -39,23 +39,25 @@ let package = Package(
         // The runtime's pre-thread namespace work (runc's nsexec role).
         .target(name: "CRuntime", path: "Sources/CRuntime"),
 
+        // Internal (no product): atomic writes, mkdirs, removeTree, file locks, Locked — used by every module that does I/O.
+        .target(name: "SystemSupport", swiftSettings: strict),
         .target(name: "OCI", dependencies: ["CCrypto"], swiftSettings: strict),
         .target(name: "Dockerfile", swiftSettings: strict),
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
-        .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive"], swiftSettings: strict),
-        .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl"], swiftSettings: strict),
-        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS"], swiftSettings: strict),
-        .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
-        .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime"], swiftSettings: strict),
-        .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime"], swiftSettings: strict),
+        .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive", "SystemSupport"], swiftSettings: strict),
+        .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl", "SystemSupport"], swiftSettings: strict),
+        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "SystemSupport"], swiftSettings: strict),
+        .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", "SystemSupport", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
+        .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
         // runc's command line over the Runtime library, shared by `dockbuild runtime` and dockbuild-runc.
-        .target(name: "RuntimeCLI", dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        .target(name: "RuntimeCLI", dependencies: ["Runtime", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: strict),
         .executableTarget(
             name: "dockbuild",
             dependencies: [
                 "OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "RegistryServer",
-                "Runtime", "RuntimeCLI", "Build", "Containers", "CRuntime",
+                "Runtime", "RuntimeCLI", "Build", "Containers", "CRuntime", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -66,10 +68,11 @@ let package = Package(
             dependencies: ["RuntimeCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"], swiftSettings: strict),
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "OCI", "ImageStore"], swiftSettings: strict),
-        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "OCI"], swiftSettings: strict),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "OCI", "SystemSupport"], swiftSettings: strict),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryServerTests", dependencies: ["RegistryServer", "OCI"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CRuntime"], swiftSettings: strict),

@@ -116,9 +116,7 @@ public final class BuildCache: @unchecked Sendable {
 
     func save(_ key: String, _ record: CacheRecord) throws {
         let data = try CanonicalJSON.encode(record)
-        let t = "\(tmp)/rec-\(UUID().uuidString.prefix(12))"
-        guard FileManager.default.createFile(atPath: t, contents: data) else { throw FS.sys("write", t) }
-        if rename(t, recordPath(key)) != 0 { throw FS.sys("rename", t) }
+        try FS.writeAtomic(data, to: recordPath(key), temporaryPath: "\(tmp)/rec-\(UUID().uuidString.prefix(12))")
         if let l = record.layer { try store.hold(l.descriptor.digest, by: "buildcache-\(key.prefix(32))") }
     }
 
@@ -167,9 +165,7 @@ public final class BuildCache: @unchecked Sendable {
             }
         }
         let data = try CanonicalJSON.encode(ExportIndex(records: records))
-        let t = old + ".tmp"
-        guard FileManager.default.createFile(atPath: t, contents: data) else { throw FS.sys("write", t) }
-        rename(t, old)
+        try FS.writeAtomic(data, to: old)
     }
 
     /// Makes the records under `src` available as cache hits for this process.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Runtime
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,7 @@ public enum BuildInterrupts {
         var sessions: Set<String> = []
         var sources: [any DispatchSourceSignal] = []
     }
-    static let state = BuildLocked(State())
+    static let state = Mutex(State())
     /// Seconds the build gets to unwind after a signal before the handler exits for it.
     static let grace: Double = 10
 
@@ -84,15 +85,4 @@ public enum BuildInterrupts {
 
     static func register(session dir: String) { state.withLock { _ = $0.sessions.insert(dir) } }
     static func unregister(session dir: String) { state.withLock { _ = $0.sessions.remove(dir) } }
-}
-
-/// A lock around a value (kept small; no Synchronization import).
-final class BuildLocked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock(); defer { lock.unlock() }
-        return try body(&value)
-    }
 }

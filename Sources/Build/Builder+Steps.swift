@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import OCI
 import Archive
 import ImageStore
@@ -214,8 +215,8 @@ extension Builder {
         }()
         var resolved: [(RunMount, String)] = []
         var secretEnv: [String] = []
-        var cacheLocks: [Int32] = []
-        defer { for fd in cacheLocks { close(fd) } }
+        var cacheLocks: [FileLock] = []
+        defer { for l in cacheLocks { l.unlock() } }
         /// Opens `source` inside a stage's or image's root (mounted read-only for the step).
         func openInState(_ from: String, _ source: String?, _ what: String) throws -> Int32 {
             let root = try mountedRoot(try sourceState(from, line: line))
@@ -232,12 +233,11 @@ extension Builder {
                 // sharing=locked waits for the builds using the cache; private takes a throw-away
                 // directory of its own when another build holds it; shared (default) just mounts it.
                 if m.sharing != .shared {
-                    let lock = open(d + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-                    guard lock >= 0 else { throw FS.sys("open", d + ".lock") }
+                    let lock = try FS.io { try FileLock(path: d + ".lock", mode: 0o600) }
                     cacheLocks.append(lock)
                     if m.sharing == .locked {
-                        while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
-                    } else if flock(lock, LOCK_EX | LOCK_NB) != 0 {
+                        try FS.io { try lock.lock() }
+                    } else if !lock.tryLock() {
                         d = staging.fresh("cache-private")
                     }
                 }

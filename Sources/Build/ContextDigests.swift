@@ -71,9 +71,7 @@ final class ContextDigests: Sendable {
             return (out, true)
         }
         guard dirty else { return }
-        let tmp = file + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else { return }
-        if rename(tmp, file) != 0 { unlink(tmp) }
+        try? FS.writeAtomic(Data(text.utf8), to: file)
     }
 
     static func hash(_ path: String) throws -> String {

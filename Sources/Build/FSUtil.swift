@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import OCI
 #if canImport(Glibc)
 import Glibc
@@ -29,27 +30,29 @@ enum FS {
     static func exists(_ p: String) -> Bool { info(p) != nil }
 
     static func mkdirs(_ p: String, mode: mode_t = 0o755) throws {
-        if let st = follow(p), isDir(st) { return }
-        let parent = (p as NSString).deletingLastPathComponent
-        if !parent.isEmpty, parent != p { try mkdirs(parent, mode: mode) }
-        if mkdir(p, mode) != 0, errno != EEXIST { throw sys("create directory", p) }
+        try io { try FileSystem.makeDirectories(p, mode: mode) }
+    }
+
+    /// Temp file (`temporaryPath`, on the same file system), rename: readers see the old or the
+    /// new file. No fsync: what the builder writes this way (cache records, indexes) is rebuilt
+    /// when lost.
+    static func writeAtomic(_ data: Data, to path: String, temporaryPath: String? = nil) throws {
+        try io { try FileSystem.writeAtomically(data, to: path, durability: .none, temporaryPath: temporaryPath) }
+    }
+
+    /// Runs a SystemSupport call with its error as the builder's (the same "cannot … path: reason").
+    @discardableResult
+    static func io<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as SystemError { throw BuildError.system(error.description) }
     }
 
     static func sys(_ what: String, _ path: String) -> BuildError {
         .system("cannot \(what) \(path): \(String(cString: strerror(errno)))")
     }
 
+    /// The names in `dir`, sorted ([] when it cannot be read).
     static func list(_ dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { ptr in
-                ptr.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        (FileSystem.entryNames(atPath: dir) ?? []).sorted()
     }
 
     static func readLink(_ p: String) -> String? {
@@ -60,11 +63,7 @@ enum FS {
     }
 
     static func removeTree(_ p: String) {
-        guard let st = info(p) else { return }
-        if isDir(st) {
-            for n in list(p) { removeTree(p + "/" + n) }
-            rmdir(p)
-        } else { unlink(p) }
+        try? FileSystem.removeTree(p)
     }
 
     /// Copies one regular file's bytes, mode and times.
@@ -268,17 +267,7 @@ enum FS {
 
     /// The names in an open directory, sorted.
     static func names(_ dirfd: Int32, _ display: String) throws -> [String] {
-        let d = dup(dirfd)
-        guard d >= 0, let dir = fdopendir(d) else { if d >= 0 { close(d) }; throw sys("read directory", display) }
-        defer { closedir(dir) }
-        rewinddir(dir)
-        var names: [String] = []
-        while let e = readdir(dir) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { ptr in
-                ptr.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
+        guard let names = FileSystem.entryNames(dirfd) else { throw sys("read directory", display) }
         return names.sorted()
     }
 

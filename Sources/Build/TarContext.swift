@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Archive
 import ImageStore
 #if canImport(Glibc)
@@ -40,16 +41,16 @@ public final class TarContext: @unchecked Sendable {
             }
             defer { unlink(archive) }
             guard mkdir(directory, 0o755) == 0 else { throw FS.sys("create directory", directory) }
-            let collected = NoteBox()
+            let collected = Locked<[String]>([])
             do {
                 try LayerApplier.apply(layer: archive, to: directory,
                                        options: .init(preserveOwnership: false, whiteouts: .literal, xattrs: false,
-                                                      warn: { collected.add($0) }))
+                                                      warn: { note in collected.withLock { $0.append(note) } }))
             } catch {
                 throw BuildError.context("the tar on standard input cannot be used as a context: \(error)")
             }
             chmod(directory, 0o755)
-            var dropped = collected.items
+            var dropped = collected.current
             try Self.sanitize(directory, display: "", notes: &dropped)
             notes = dropped
             var st = stat()
@@ -148,12 +149,4 @@ public final class TarContext: @unchecked Sendable {
         }
         for s in subdirs { try sanitize(path + "/" + s, display: display.isEmpty ? s : display + "/" + s, notes: &notes) }
     }
-}
-
-/// Collects the extractor's warnings (called from its thread).
-final class NoteBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [String] = []
-    func add(_ s: String) { lock.lock(); list.append(s); lock.unlock() }
-    var items: [String] { lock.lock(); defer { lock.unlock() }; return list }
 }

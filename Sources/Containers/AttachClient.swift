@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// The client side of a monitor's attach socket: copies the terminal or stdin in, output out,
 /// sends window sizes, and detaches on ctrl-p ctrl-q when attached to a terminal.

@@ -1,5 +1,6 @@
 import Archive
 import Foundation
+import SystemSupport
 import struct Runtime.BridgeNetwork
 import ImageStore
 import OCI
@@ -401,7 +402,7 @@ public final class ContainerManager: Sendable {
         let dir = store.directory(id)
         var lastError: (any Error)?
         for _ in 0..<100 {
-            do { try FileManager.default.removeItem(atPath: dir); return } catch {
+            do { try FileSystem.removeTree(dir); return } catch {
                 lastError = error
                 usleep(100_000)
             }
@@ -444,7 +445,7 @@ public final class ContainerManager: Sendable {
         // the container is gone: retry for a while
         var lastError: (any Error)?
         for _ in 0..<100 {
-            do { try FileManager.default.removeItem(atPath: dir); return } catch {
+            do { try FileSystem.removeTree(dir); return } catch {
                 lastError = error
                 usleep(100_000)
             }

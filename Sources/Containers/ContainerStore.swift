@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import ImageStore
 import OCI
 
@@ -145,22 +146,17 @@ public final class ContainerStore: Sendable {
     /// Runs `body` holding an exclusive flock on the container's lock file.
     public func withLock<T>(_ id: String, _ body: () throws -> T) throws -> T {
         let p = "\(directory(id))/lock"
-        let fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ContainersError.system("cannot open \(p)", errno: errno) }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 { if errno != EINTR { throw ContainersError.system("cannot lock \(p)", errno: errno) } }
-        defer { flock(fd, LOCK_UN) }
+        let lock: FileLock
+        do { lock = try FileLock(path: p, mode: 0o600) } catch { throw ContainersError.system("cannot open \(p)", errno: error.errno) }
+        do { try lock.lock() } catch { throw ContainersError.system("cannot lock \(p)", errno: error.errno) }
+        defer { lock.unlock() }
         return try body()
     }
 
     /// Like `withLock`, but nil at once when another holder has the lock.
     func withLockIfFree<T>(_ id: String, _ body: () throws -> T) throws -> T? {
-        let p = "\(directory(id))/lock"
-        let fd = open(p, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return nil }
-        defer { flock(fd, LOCK_UN) }
+        guard let lock = FileLock(existing: "\(directory(id))/lock"), lock.tryLock() else { return nil }
+        defer { lock.unlock() }
         return try body()
     }
 
@@ -214,9 +210,7 @@ public final class ContainerStore: Sendable {
 /// Small file helpers: directories and atomic JSON writes.
 enum FS {
     static func mkdirs(_ p: String) throws {
-        do { try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true) } catch {
-            throw ContainersError.system("cannot create \(p)", errno: EIO)
-        }
+        do { try FileSystem.makeDirectories(p) } catch { throw ContainersError.system("cannot create \(error.path)", errno: error.errno) }
     }
 
     static func exists(_ p: String) -> Bool { access(p, F_OK) == 0 }
@@ -226,25 +220,10 @@ enum FS {
         return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// Temp file, fsync, rename: a crash leaves the old or the new record, never a mix.
     static func writeAtomic(_ data: Data, to path: String) throws {
-        let tmp = "\(path).tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ContainersError.system("cannot write \(tmp)", errno: errno) }
-        var ok = true
-        data.withUnsafeBytes { buf in
-            var off = 0
-            while off < buf.count {
-                let n = write(fd, buf.baseAddress! + off, buf.count - off)
-                if n <= 0 { if errno == EINTR { continue }; ok = false; break }
-                off += n
-            }
-        }
-        fsync(fd)
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw ContainersError.system("cannot write \(path)", errno: e)
+        do { try FileSystem.writeAtomically(data, to: path, durability: .file) } catch {
+            throw ContainersError.system("cannot write \(path)", errno: error.errno)
         }
     }
 

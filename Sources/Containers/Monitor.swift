@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import struct Runtime.BridgeNetwork
 
 /// The per-container monitor (podman's conmon role). It is the `dockbuild` binary re-executed

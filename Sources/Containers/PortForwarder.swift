@@ -54,7 +54,7 @@ final class PortForwarder: @unchecked Sendable {
     }
 
     private func udpLoop() {
-        let flows = Locked<[String: Int32]>([:])
+        var flows: [String: Int32] = [:]   // only this loop uses it
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             var from = sockaddr_in()
@@ -64,12 +64,12 @@ final class PortForwarder: @unchecked Sendable {
             }
             if n < 0 { if errno == EINTR { continue }; return }
             let key = "\(from.sin_addr.s_addr):\(from.sin_port)"
-            var up = flows.withLock { $0[key] } ?? -1
+            var up = flows[key] ?? -1
             if up < 0 {
                 up = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
                 var t = Sock.inetAddr(target, binding.containerPort)
                 _ = withUnsafePointer(to: &t) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(up, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-                flows.withLock { $0[key] = up }
+                flows[key] = up
                 let listenFD = fd, upFD = up, client = from
                 let th = Thread {
                     var b = [UInt8](repeating: 0, count: 65536)

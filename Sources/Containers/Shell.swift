@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -101,24 +102,6 @@ public enum Shell {
         if st & 0x7f == 0 { return (st >> 8) & 0xff }
         return 128 + (st & 0x7f)
     }
-}
-
-/// A tiny lock-protected box for values handed between threads.
-final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    private(set) var isSet = false
-    func set(_ d: Data) { lock.lock(); data = d; isSet = true; lock.unlock() }
-    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
-}
-
-/// A mutable value shared between threads behind a lock.
-public final class Locked<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
-    public init(_ v: T) { value = v }
-    public func withLock<R>(_ f: (inout T) throws -> R) rethrows -> R { lock.lock(); defer { lock.unlock() }; return try f(&value) }
-    public var current: T { withLock { $0 } }
 }
 
 /// Portable spellings of the GNU-only calls Glibc's module does not export.

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// A named volume: a directory under `<root>/volumes/<name>/_data` that outlives containers.
 public struct Volume: Codable, Sendable {
@@ -60,7 +61,9 @@ public struct VolumeStore: Sendable {
 
     public func remove(_ name: String) throws {
         _ = try inspect(name)
-        try FileManager.default.removeItem(atPath: "\(root)/\(name)")
+        do { try FileSystem.removeTree("\(root)/\(name)") } catch {
+            throw ContainersError.system("cannot remove volume \(name) (\(error.path))", errno: error.errno)
+        }
     }
 
     /// True when the volume directory holds nothing yet (docker then copies the image's content in).

@@ -1,17 +1,22 @@
 // Small POSIX helpers: the store writes nothing in place (temp file, fsync, rename).
 import Foundation
 import OCI
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 enum FileOps {
-    static func mkdirs(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw ImageStoreError.io("cannot create directory", path: path, errno: errno == 0 ? EACCES : errno)
+    /// Runs a SystemSupport call with its error as the store's own (same action and path).
+    @discardableResult
+    static func io<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as SystemError {
+            throw ImageStoreError.io("cannot \(error.action)", path: error.path, errno: error.errno)
         }
+    }
+
+    static func mkdirs(_ path: String) throws {
+        try io { try FileSystem.makeDirectories(path) }
     }
 
     static func exists(_ path: String) -> Bool {
@@ -31,41 +36,15 @@ enum FileOps {
     }
 
     static func writeAll(fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
-        guard var p = buffer.baseAddress else { return }
-        var left = buffer.count
-        while left > 0 {
-            let n = write(fd, p, left)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ImageStoreError.io("cannot write", path: path, errno: errno)
-            }
-            p += n
-            left -= n
-        }
+        try io { try FileSystem.writeAll(fd, buffer, path: path) }
     }
 
-    static func fsyncDirectory(_ dir: String) {
-        let fd = open(dir, O_RDONLY | O_DIRECTORY)
-        if fd >= 0 { fsync(fd); close(fd) }
-    }
+    static func fsyncDirectory(_ dir: String) { FileSystem.syncDirectory(dir) }
 
-    /// Writes `data` to `path` atomically: a temp file in `tempDir` (same filesystem),
-    /// fsync, rename over `path`, fsync of the directory.
+    /// Writes `data` to `path` atomically: a temp file in `tempDir` (same filesystem, where gc
+    /// finds leftovers), fsync, rename over `path`, fsync of the directory.
     static func writeAtomically(_ data: Data, to path: String, tempDir: String) throws {
-        let tmp = tempDir + "/write-\(UUID().uuidString)"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ImageStoreError.io("cannot create", path: tmp, errno: errno) }
-        do {
-            try data.withUnsafeBytes { try writeAll(fd: fd, $0, path: tmp) }
-            guard fsync(fd) == 0 else { throw ImageStoreError.io("cannot fsync", path: tmp, errno: errno) }
-            close(fd)
-            guard rename(tmp, path) == 0 else { throw ImageStoreError.io("cannot rename into", path: path, errno: errno) }
-            fsyncDirectory((path as NSString).deletingLastPathComponent)
-        } catch {
-            close(fd)
-            unlink(tmp)
-            throw error
-        }
+        try io { try FileSystem.writeAtomically(data, to: path, temporaryPath: tempDir + "/write-\(UUID().uuidString)") }
     }
 
     static func readFile(_ path: String) throws -> Data {
@@ -90,52 +69,6 @@ enum FileOps {
 
     /// Recursively removes `path` (no error if it does not exist).
     static func removeTree(_ path: String) {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
-
-/// A flock(2) on a file: shared or exclusive, across processes.
-final class FileLock: @unchecked Sendable {
-    let fd: Int32
-    let path: String
-
-    init(path: String) throws {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ImageStoreError.io("cannot open lock file", path: path, errno: errno) }
-        self.path = path
-    }
-
-    deinit { close(fd) }
-
-    func lock(exclusive: Bool) throws {
-        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
-            if errno == EINTR { continue }
-            throw ImageStoreError.io("cannot lock", path: path, errno: errno)
-        }
-    }
-
-    /// Tries to take the lock until `timeout` seconds have passed; false when it could not.
-    func tryLock(exclusive: Bool, timeout: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while true {
-            if flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0 { return true }
-            if errno != EWOULDBLOCK && errno != EINTR { return false }
-            if Date() >= deadline { return false }
-            usleep(50_000)
-        }
-    }
-
-    func unlock() { flock(fd, LOCK_UN) }
-}
-
-/// A value behind a lock, for the store's little in-memory state.
-final class Locked<T>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ value: T) { self.value = value }
-    func withLock<R>(_ body: (inout T) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
+        try? FileSystem.removeTree(path)
     }
 }

@@ -1,5 +1,6 @@
 // Garbage collection: remove every blob and layer snapshot that no index entry or hold reaches.
 import Foundation
+import SystemSupport
 import OCI
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +27,7 @@ extension ImageStore {
         }
         defer { if held { try? gcLease.lock(exclusive: false) } else { gcLease.unlock() } }
         return try indexMutex.withLock { _ in
-            try indexLock.lock(exclusive: true)
+            try FileOps.io { try indexLock.lock(exclusive: true) }
             defer { indexLock.unlock() }
             return try collect()
         }

@@ -1,5 +1,6 @@
 // Names: index.json of the layout maps full references to descriptors.
 import Foundation
+import SystemSupport
 import OCI
 #if canImport(Glibc)
 import Glibc
@@ -33,7 +34,7 @@ extension ImageStore {
     /// Read-modify-write of index.json under the cross-process lock.
     func updateIndex<R>(_ body: (inout ImageIndex) throws -> R) throws -> R {
         try indexMutex.withLock { _ in
-            try indexLock.lock(exclusive: true)
+            try FileOps.io { try indexLock.lock(exclusive: true) }
             defer { indexLock.unlock() }
             var idx = try readIndex()
             let r = try body(&idx)

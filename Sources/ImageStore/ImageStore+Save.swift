@@ -1,6 +1,7 @@
 // `save`: images out of the store as a docker-archive tar (docker save's manifest.json format,
 // which docker load, skopeo docker-archive: and podman read) or as an OCI image layout tar.
 import Foundation
+import SystemSupport
 import OCI
 #if canImport(Glibc)
 import Glibc
@@ -47,31 +48,20 @@ extension ImageStore {
     public func save(_ images: [String], format: ImageArchiveFormat, to output: String, platform: Platform = .host) throws {
         guard !images.isEmpty else { throw ImageStoreError.invalidContent("save needs at least one image") }
         let items = try saveItems(images, platform: platform)
-        var fd: Int32 = 1
-        var tmp: String?
-        if output != "-" {
-            let t = output + ".tmp-\(UUID().uuidString.prefix(8))"
-            fd = open(t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw ImageStoreError.io("cannot create", path: t, errno: errno) }
-            tmp = t
-        }
         var cleanup: [String] = []
         defer { for c in cleanup { unlink(c) } }
-        do {
+        func archive(to fd: Int32) throws {
             let tar = TarWriter(fd: fd, path: output == "-" ? "standard output" : output)
             switch format {
             case .docker: try writeDockerArchive(items, tar: tar, cleanup: &cleanup)
             case .oci: try writeOCILayout(items, tar: tar)
             }
             try tar.finish()
-            if let tmp {
-                guard fsync(fd) == 0 else { throw ImageStoreError.io("cannot fsync", path: tmp, errno: errno) }
-                close(fd)
-                guard rename(tmp, output) == 0 else { throw ImageStoreError.io("cannot rename into", path: output, errno: errno) }
-            }
-        } catch {
-            if let tmp { close(fd); unlink(tmp) }
-            throw error
+        }
+        if output == "-" { return try archive(to: 1) }
+        try FileOps.io {
+            try FileSystem.writeAtomically(to: output, durability: .file, temporaryPath: output + ".tmp-\(UUID().uuidString.prefix(8))",
+                                           contents: archive)
         }
     }
 

@@ -10,6 +10,8 @@
 //   root/holds/<holder>         digests that something else (a container) still needs
 //   root/index.lock, gc.lock    flock(2) files for cross-process safety
 import Foundation
+import SystemSupport
+import Synchronization
 import OCI
 #if canImport(Glibc)
 import Glibc
@@ -29,10 +31,10 @@ public final class ImageStore: Sendable {
     /// released; `gc()` needs it exclusive, so it never deletes a blob that another process has
     /// written but not yet named. Stores that only read never hold it.
     let gcLease: FileLock
-    let lease = Locked<LeaseState>(LeaseState())
-    let activeTemps = Locked<Set<String>>([])
+    let lease = Mutex<LeaseState>(LeaseState())
+    let activeTemps = Mutex<Set<String>>([])
     /// flock(2) does not exclude threads sharing one descriptor: this does, inside the process.
-    let indexMutex = Locked<Void>(())
+    let indexMutex = Mutex<Void>(())
 
     /// Opens (creating when absent) the store at `root`.
     public init(root: String) throws {
@@ -47,10 +49,10 @@ public final class ImageStore: Sendable {
         if !FileOps.exists(layout) {
             try FileOps.writeAtomically(Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: layout, tempDir: tempDir)
         }
-        indexLock = try FileLock(path: root + "/index.lock")
-        gcLease = try FileLock(path: root + "/gc.lock")
+        indexLock = try FileOps.io { try FileLock(path: root + "/index.lock") }
+        gcLease = try FileOps.io { try FileLock(path: root + "/gc.lock") }
         if !FileOps.exists(root + "/index.json") {
-            try indexLock.lock(exclusive: true)
+            try FileOps.io { try indexLock.lock(exclusive: true) }
             defer { indexLock.unlock() }
             if !FileOps.exists(root + "/index.json") {
                 try writeIndex(ImageIndex(manifests: []))
@@ -82,7 +84,7 @@ public final class ImageStore: Sendable {
     func takeLease() throws {
         try lease.withLock { s in
             if s.held { return }
-            if s.scoped == 0 { try gcLease.lock(exclusive: false) }
+            if s.scoped == 0 { try FileOps.io { try gcLease.lock(exclusive: false) } }
             s.held = true
         }
     }
@@ -91,7 +93,7 @@ public final class ImageStore: Sendable {
     /// has only read and unpacked does not hold `gc` up for the rest of its life.
     func withScopedLease<R>(_ body: () throws -> R) throws -> R {
         try lease.withLock { s in
-            if !s.held && s.scoped == 0 { try gcLease.lock(exclusive: false) }
+            if !s.held && s.scoped == 0 { try FileOps.io { try gcLease.lock(exclusive: false) } }
             s.scoped += 1
         }
         defer {

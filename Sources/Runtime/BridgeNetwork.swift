@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,12 +48,12 @@ public struct BridgeNetwork: Sendable {
 
     /// Bridges this process has set up (name, subnet, interface index): a builder attaches many
     /// RUN steps in a row, and the iptables checks are the slow part.
-    private static let ensured = EnsuredBridges()
+    private static let ensured = Mutex<Set<String>>([])
 
     /// Creates the bridge, its address, forwarding and the NAT rule when missing.
     public func ensureBridge() throws {
         let key = "\(bridge) \(subnet) " + (Sys.readFile("/sys/class/net/\(bridge)/ifindex") ?? "-")
-        if Self.ensured.contains(key) { return }
+        if Self.ensured.withLock({ $0.contains(key) }) { return }
         if !Sys.exists("/sys/class/net/\(bridge)") {
             let r = try NetTool.run(["ip", "link", "add", bridge, "type", "bridge"])
             if r.status != 0 && !Sys.exists("/sys/class/net/\(bridge)") {
@@ -67,7 +69,8 @@ public struct BridgeNetwork: Sendable {
             try? Sys.writeFile("/proc/sys/net/ipv4/ip_forward", "1\n")
         }
         for rule in rules { try ensureRule(rule) }
-        Self.ensured.insert("\(bridge) \(subnet) " + (Sys.readFile("/sys/class/net/\(bridge)/ifindex") ?? "-"))
+        let made = "\(bridge) \(subnet) " + (Sys.readFile("/sys/class/net/\(bridge)/ifindex") ?? "-")
+        Self.ensured.withLock { _ = $0.insert(made) }
     }
 
     /// The iptables rules the bridge uses (for teardown).
@@ -102,13 +105,12 @@ public struct BridgeNetwork: Sendable {
     /// time) lives; the lease file is under /run (cleared at boot).
     public func allocate(containerID: String, holderPid: Int32) throws -> String {
         _ = try Sys.mkdirAll(leaseDir)
-        let lockFD = open("\(leaseDir)/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lockFD >= 0 else { throw RuntimeError.sys("network: cannot open \(leaseDir)/.lock") }
-        defer { close(lockFD) }
-        while flock(lockFD, LOCK_EX) != 0 {
-            if errno != EINTR { throw RuntimeError.sys("network: cannot lock \(leaseDir)/.lock") }
+        let lock: FileLock
+        do { lock = try FileLock(path: "\(leaseDir)/.lock", mode: 0o600) } catch {
+            throw RuntimeError.sys("network: cannot open \(leaseDir)/.lock", error.errno)
         }
-        defer { flock(lockFD, LOCK_UN) }
+        do { try lock.lock() } catch { throw RuntimeError.sys("network: cannot lock \(leaseDir)/.lock", error.errno) }
+        defer { lock.unlock() }
         let start = Self.liveStartTime(holderPid) ?? 0
         for host in 2...254 {
             let ip = "\(prefix).\(host)"
@@ -258,12 +260,4 @@ enum NetTool {
         }
         return r.stdout
     }
-}
-
-/// A set of strings behind a lock.
-final class EnsuredBridges: @unchecked Sendable {
-    private let lock = NSLock()
-    private var keys: Set<String> = []
-    func contains(_ k: String) -> Bool { lock.lock(); defer { lock.unlock() }; return keys.contains(k) }
-    func insert(_ k: String) { lock.lock(); keys.insert(k); lock.unlock() }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,22 +46,9 @@ enum Sys {
     /// Temp file, (fsync,) rename: readers never see a partial file. Runtime
     /// state lives in /run and dies with the boot, so it skips the fsync.
     static func writeAtomic(_ path: String, _ data: Data, mode: mode_t = 0o644, durable: Bool = false) throws {
-        let tmp = path + ".tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        if fd < 0 { throw RuntimeError.sys("create \(tmp)") }
-        let ok = data.withUnsafeBytes { raw -> Bool in
-            var off = 0
-            while off < raw.count {
-                let n = write(fd, raw.baseAddress!.advanced(by: off), raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                off += n
-            }
-            return true
+        do { try FileSystem.writeAtomically(data, to: path, mode: mode, durability: durable ? .file : .none) } catch {
+            throw RuntimeError.sys("\(error.action) \(error.path)", error.errno)
         }
-        if !ok { let e = errno; close(fd); unlink(tmp); throw RuntimeError.sys("write \(tmp)", e) }
-        if durable { fsync(fd) }
-        close(fd)
-        if rename(tmp, path) != 0 { let e = errno; unlink(tmp); throw RuntimeError.sys("rename \(tmp)", e) }
     }
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
@@ -75,15 +63,7 @@ enum Sys {
     static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws -> [String] {
         // Usually only the last component is missing: one mkdir, walking up only on ENOENT.
         let clean = "/" + path.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
-        if clean == "/" { return [] }
-        if mkdir(clean, mode) == 0 { return [clean] }
-        if errno == EEXIST { return [] }
-        guard errno == ENOENT else { throw RuntimeError.sys("mkdir \(clean)") }
-        let parent = String(clean[..<(clean.lastIndex(of: "/") ?? clean.startIndex)])
-        var made = try mkdirAll(parent.isEmpty ? "/" : parent, mode: mode)
-        if mkdir(clean, mode) == 0 { made.append(clean) }
-        else if errno != EEXIST { throw RuntimeError.sys("mkdir \(clean)") }
-        return made
+        do { return try FileSystem.makeDirectories(clean, mode: mode) } catch { throw RuntimeError.sys("mkdir \(error.path)", error.errno) }
     }
 
     static func listDir(_ path: String) -> [String] {
@@ -91,7 +71,7 @@ enum Sys {
     }
 
     static func removeAll(_ path: String) {
-        try? FileManager.default.removeItem(atPath: path)
+        try? FileSystem.removeTree(path)
     }
 
     /// Field 22 of /proc/<pid>/stat: the start time, to tell a reused pid apart.

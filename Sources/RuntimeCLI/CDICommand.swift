@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SystemSupport
 import Runtime
 
 /// `dockbuild cdi`: Container Device Interface specs.
@@ -24,10 +25,11 @@ struct CDIGenerate: ParsableCommand {
             let json = format == "json" || (format == nil && (output ?? "").hasSuffix(".json"))
             let text = try CDIGenerator.encode(spec, json: json)
             if let output {
-                let url = URL(fileURLWithPath: output)
-                try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                do { try Data(text.utf8).write(to: url, options: .atomic) } catch {
-                    throw RuntimeError(.system, "cannot write \(output): \(error.localizedDescription)")
+                do {
+                    try FileSystem.makeDirectories(FileSystem.parent(of: output))
+                    try FileSystem.writeAtomically(Data(text.utf8), to: output)
+                } catch {
+                    throw RuntimeError(.system, "cannot write \(output): \(error)")
                 }
                 FileHandle.standardError.write(Data("wrote \(output): \(spec.devices.count) devices of \(spec.kind)\n".utf8))
             } else {

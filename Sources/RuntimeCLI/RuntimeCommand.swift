@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Runtime
 
 /// `dockbuild runtime`: an OCI runtime with runc's command line.
@@ -41,14 +42,14 @@ public struct RuntimeGlobals: ParsableArguments {
     /// The values the parent command parsed; a verb falls back to them.
     public static let beforeVerb = Recorded()
 
-    public final class Recorded: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value: RuntimeGlobals?
+    public final class Recorded: Sendable {
+        private let recordedRoot = Mutex<String?>(nil)
         public func set(_ v: RuntimeGlobals) {
-            lock.lock(); value = v; lock.unlock()
+            let root = v.root
+            recordedRoot.withLock { $0 = root }
             RuntimeLog.configure(path: v.log, format: v.logFormat)
         }
-        var root: String? { lock.lock(); defer { lock.unlock() }; return value?.root }
+        var root: String? { recordedRoot.withLock { $0 } }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Runtime
 
 /// runc's `--log FILE` and `--log-format text|json`: the runtime's errors go to stderr and,
@@ -6,27 +7,24 @@ import Runtime
 /// read why a verb failed (an exec whose program is missing) without parsing the stderr the
 /// container's process shares.
 enum RuntimeLog {
-    private final class Settings: @unchecked Sendable {
-        let lock = NSLock()
+    private struct Settings {
         var path: String?
         var json = false
     }
-    private static let settings = Settings()
+    private static let settings = Mutex(Settings())
 
     /// Remembers the global flags (the last given wins, as with runc).
     static func configure(path: String?, format: String?) {
-        settings.lock.lock()
-        defer { settings.lock.unlock() }
-        if let path, !path.isEmpty { settings.path = path }
-        if let format { settings.json = format == "json" }
+        settings.withLock { s in
+            if let path, !path.isEmpty { s.path = path }
+            if let format { s.json = format == "json" }
+        }
     }
 
     /// Prints `dockbuild runtime: MESSAGE` on stderr and appends it to the log file, if any.
     static func error(_ message: String) {
         FileHandle.standardError.write(Data("dockbuild runtime: \(message)\n".utf8))
-        settings.lock.lock()
-        let path = settings.path, json = settings.json
-        settings.lock.unlock()
+        let (path, json) = settings.withLock { ($0.path, $0.json) }
         guard let path else { return }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")

@@ -1,5 +1,6 @@
 import Archive
 import Foundation
+import SystemSupport
 import OCI
 import Testing
 @testable import ImageStore

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// A username and secret for one registry. `identityToken` (an OAuth2 refresh token) is used
 /// instead of the password when present, as docker does.
@@ -160,18 +161,14 @@ public struct DockerConfig: Sendable {
     func update(_ change: (inout [String: Any]) throws -> Void) throws {
         let dir = (path as NSString).deletingLastPathComponent
         do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileSystem.makeDirectories(dir, mode: 0o700)
         } catch {
-            throw RegistryError.config(path: path, reason: "cannot create \(dir): \(error.localizedDescription)")
+            throw RegistryError.config(path: path, reason: "cannot create \(dir): \(error.reason)")
         }
-        let lockFD = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if lockFD >= 0 { flock(lockFD, LOCK_EX) }
-        defer {
-            if lockFD >= 0 {
-                flock(lockFD, LOCK_UN)
-                close(lockFD)
-            }
-        }
+        // Best effort, as before: without a lock file (a read-only directory) the update still runs.
+        let lock = try? FileLock(path: path + ".lock", mode: 0o600)
+        try? lock?.lock()
+        defer { lock?.unlock() }
         var obj = try load()
         try change(&obj)
         let data: Data
@@ -180,31 +177,10 @@ public struct DockerConfig: Sendable {
         } catch {
             throw RegistryError.config(path: path, reason: "cannot encode: \(error.localizedDescription)")
         }
-        try AtomicFile.write(data + Data("\n".utf8), to: path, mode: 0o600)
-    }
-}
-
-/// Writes a file so readers see the old or the new content, never a mix.
-enum AtomicFile {
-    static func write(_ data: Data, to path: String, mode: mode_t) throws {
-        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw RegistryError.local("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = data.withUnsafeBytes { buf -> Bool in
-            var off = 0
-            while off < buf.count {
-                let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
-                if n <= 0 { return false }
-                off += n
-            }
-            return true
-        }
-        ok = ok && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            let err = String(cString: strerror(errno))
-            unlink(tmp)
-            throw RegistryError.local("cannot write \(path): \(err)")
+        do {
+            try FileSystem.writeAtomically(data + Data("\n".utf8), to: path, mode: 0o600, durability: .file)
+        } catch {
+            throw RegistryError.local(error.description)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// Temporary names and their cleanup after a crash.
 ///
@@ -39,7 +40,7 @@ extension FilesystemDriver {
             if FilesystemDriver.isDeadTemporary(name, modified: modified, unstampedAge: unstampedAge) {
                 found.append(rel)
                 if !dryRun {
-                    if (st.st_mode & S_IFMT) == S_IFDIR { try? FileManager.default.removeItem(atPath: full) } else { unlink(full) }
+                    try? FileSystem.removeTree(full)
                 }
             }
             // Never descend into a temporary tree: it goes (or stays) as a whole.
@@ -53,15 +54,7 @@ extension FilesystemDriver {
     private func walk(_ rel: String, depth: Int, _ visit: (String, String, Glibc.stat) -> Bool) {
         guard depth < 64 else { return }
         let dirPath = rel.isEmpty ? root : root + "/" + rel
-        guard let dir = opendir(dirPath) else { return }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
-                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(dir)
+        guard let names = FileSystem.entryNames(atPath: dirPath) else { return }
         for name in names {
             let childRel = rel.isEmpty ? name : rel + "/" + name
             let full = root + "/" + childRel

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// Stores everything under one local directory. Small files are written to a temp name,
 /// fsynced and renamed; directories are fsynced after a rename so commits survive power loss.
@@ -12,9 +13,9 @@ public struct FilesystemDriver: StorageDriver {
     public init(root: String) throws {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         do {
-            try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true)
+            try FileSystem.makeDirectories(self.root)
         } catch {
-            throw RegistryServerError.storage(path: root, reason: "cannot create the storage directory (\(error.localizedDescription)); pass a writable --root")
+            throw RegistryServerError.storage(path: root, reason: "cannot create the storage directory (\(error.path): \(error.reason)); pass a writable --root")
         }
     }
 
@@ -28,17 +29,12 @@ public struct FilesystemDriver: StorageDriver {
     func makeParent(_ fullPath: String) throws {
         let dir = FilesystemDriver.parent(fullPath)
         if Glibc.access(dir, F_OK) == 0 { return }
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            throw RegistryServerError.storage(path: dir, reason: "cannot create directory: \(error.localizedDescription)")
+        do { try FileSystem.makeDirectories(dir) } catch {
+            throw RegistryServerError.storage(path: dir, reason: "cannot create directory \(error.path): \(error.reason)")
         }
     }
 
-    static func fsyncDir(_ dir: String) {
-        let fd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { fsync(fd); Glibc.close(fd) }
-    }
+    static func fsyncDir(_ dir: String) { FileSystem.syncDirectory(dir) }
 
     public func getContent(_ path: String) throws -> [UInt8] {
         let p = full(path)
@@ -64,28 +60,12 @@ public struct FilesystemDriver: StorageDriver {
     public func putContent(_ path: String, _ bytes: [UInt8]) throws {
         let p = full(path)
         try makeParent(p)
-        let tmp = p + FilesystemDriver.tempSuffix()
-        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RegistryServerError.storage(path: tmp, reason: String(cString: strerror(errno))) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                Glibc.close(fd); unlink(tmp)
-                throw RegistryServerError.storage(path: tmp, reason: String(cString: strerror(e)))
-            }
-            done += n
+        do {
+            try FileSystem.writeAtomically(bytes, to: p, durability: syncDirectories ? .fileAndDirectory : .file,
+                                           temporaryPath: p + FilesystemDriver.tempSuffix())
+        } catch {
+            throw RegistryServerError.storage(path: error.path, reason: error.reason)
         }
-        fsync(fd)
-        Glibc.close(fd)
-        guard rename(tmp, p) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw RegistryServerError.storage(path: p, reason: String(cString: strerror(e)))
-        }
-        if syncDirectories { FilesystemDriver.fsyncDir(FilesystemDriver.parent(p)) }
     }
 
     public func stat(_ path: String) -> StorageFileInfo? {
@@ -96,17 +76,8 @@ public struct FilesystemDriver: StorageDriver {
     }
 
     public func list(_ path: String) -> [String] {
-        guard let dir = opendir(full(path)) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
-                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." || name.contains(".tmp-") { continue }
-            names.append(name)
-        }
-        return names.sorted()
+        let names = FileSystem.entryNames(atPath: full(path)) ?? []
+        return names.filter { !$0.contains(".tmp-") }.sorted()
     }
 
     public func move(_ from: String, to: String) throws {
@@ -127,11 +98,8 @@ public struct FilesystemDriver: StorageDriver {
         if (st.st_mode & S_IFMT) == S_IFDIR {
             // Rename first so a half-deleted tree is never visible under its name.
             let trash = p + FilesystemDriver.tempSuffix(deletion: true)
-            if rename(p, trash) == 0 {
-                try? FileManager.default.removeItem(atPath: trash)
-            } else {
-                try? FileManager.default.removeItem(atPath: p)
-            }
+            let doomed = rename(p, trash) == 0 ? trash : p
+            try? FileSystem.removeTree(doomed)
         } else if unlink(p) != 0 && errno != ENOENT {
             throw RegistryServerError.storage(path: p, reason: String(cString: strerror(errno)))
         }
@@ -178,15 +146,8 @@ final class FileWriter: StorageWriter {
     deinit { close() }
 
     func write(_ buffer: UnsafeRawBufferPointer) throws {
-        guard let base = buffer.baseAddress else { return }
-        var done = 0
-        while done < buffer.count {
-            let n = Glibc.write(fd, base + done, buffer.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw RegistryServerError.storage(path: path, reason: String(cString: strerror(errno)))
-            }
-            done += n
+        do { try FileSystem.writeAll(fd, buffer, path: path) } catch {
+            throw RegistryServerError.storage(path: path, reason: error.reason)
         }
         size += Int64(buffer.count)
     }

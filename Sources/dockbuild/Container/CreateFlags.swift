@@ -1,6 +1,7 @@
 import ArgumentParser
 import Containers
 import Foundation
+import SystemSupport
 
 /// The flags `run` and `create` share.
 struct ContainerCreateFlags: ParsableArguments {
@@ -149,7 +150,7 @@ enum MountParser {
         if src.hasPrefix("/") || src.hasPrefix(".") {
             let abs = src.hasPrefix("/") ? src : FileManager.default.currentDirectoryPath + "/" + src
             if !FileManager.default.fileExists(atPath: abs) {
-                try? FileManager.default.createDirectory(atPath: abs, withIntermediateDirectories: true)
+                _ = try? FileSystem.makeDirectories(abs)
             }
             return MountPoint(type: .bind, source: URL(fileURLWithPath: abs).standardizedFileURL.path, destination: dst, readOnly: ro)
         }

@@ -1,6 +1,7 @@
 import Archive
 import ArgumentParser
 import Foundation
+import SystemSupport
 
 /// `dockbuild layer create|apply|diff`: the layer engine on its own, for scripts and benchmarks.
 struct LayerCommand: ParsableCommand {
@@ -32,7 +33,7 @@ struct LayerCommand: ParsableCommand {
         @Flag(help: "Write overlayfs whiteouts instead of deleting (for overlay lower dirs).") var overlayWhiteouts = false
 
         func run() throws {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileSystem.makeDirectories(directory)
             let warn: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
             try LayerApplier.apply(layer: layer, to: directory,
                                    options: .init(whiteouts: overlayWhiteouts ? .overlay : .apply, warn: warn))

@@ -1,6 +1,7 @@
 import Archive
 import ArgumentParser
 import Foundation
+import SystemSupport
 import ImageStore
 import OCI
 
@@ -37,7 +38,7 @@ struct Unpack: ParsableCommand {
         let chosen = try platform.map { try Platform(parsing: $0) } ?? .host
         let img = try store.image(image, platform: chosen)
         let rootfs = bundle ? directory + "/rootfs" : directory
-        try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
+        try FileSystem.makeDirectories(rootfs)
         let fm = FileManager.default
         if let existing = try? fm.contentsOfDirectory(atPath: rootfs), !existing.isEmpty {
             FileHandle.standardError.write(Data("warning: \(rootfs) is not empty; layers are applied on top of what is there\n".utf8))
@@ -59,7 +60,7 @@ struct Unpack: ParsableCommand {
         if bundle {
             let spec = try BundleSpec.make(config: img.config, rootfs: rootfs, terminal: tty)
             let data = try JSONSerialization.data(withJSONObject: spec, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            try data.write(to: URL(fileURLWithPath: directory + "/config.json"), options: .atomic)
+            try FileSystem.writeAtomically(data, to: directory + "/config.json")
         }
         print("unpacked \(img.manifest.layers.count) layer(s) of \(image) into \(rootfs)")
     }

@@ -1,0 +1,189 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import SystemSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fresh directory per test, removed after.
+final class TempDir {
+    let path: String
+    init() throws {
+        var template = Array((NSTemporaryDirectory() + "/systemsupport-XXXXXX").utf8CString)
+        guard let p = mkdtemp(&template) else { throw SystemError("create", path: "temp dir") }
+        path = String(cString: p)
+    }
+    deinit { try? FileSystem.removeTree(path) }
+    func names(_ sub: String = "") -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path + sub)) ?? []).sorted()
+    }
+}
+
+@Suite struct AtomicWriteTests {
+    @Test func replacesContentAndLeavesNoTempFile() throws {
+        let t = try TempDir()
+        let file = t.path + "/state.json"
+        try FileSystem.writeAtomically(Data("old".utf8), to: file)
+        try FileSystem.writeAtomically(Array("new content".utf8), to: file, mode: 0o600)
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "new content")
+        var st = stat()
+        #expect(stat(file, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        #expect(t.names() == ["state.json"])
+    }
+
+    @Test func readersSeeOldOrNewNeverAMix() throws {
+        let t = try TempDir()
+        let file = t.path + "/f"
+        let a = Data(repeating: UInt8(ascii: "a"), count: 1 << 20), b = Data(repeating: UInt8(ascii: "b"), count: 1 << 20)
+        try FileSystem.writeAtomically(a, to: file, durability: .none)
+        let done = Atomic(false)
+        let mixed = Atomic(0)
+        let path = file
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            if i == 0 {
+                for n in 0..<40 { try? FileSystem.writeAtomically(n % 2 == 0 ? b : a, to: path, durability: .none) }
+                done.store(true, ordering: .releasing)
+            } else {
+                while !done.load(ordering: .acquiring) {
+                    guard let d = FileManager.default.contents(atPath: path) else { continue }
+                    if d != a && d != b { mixed.add(1, ordering: .relaxed) }
+                }
+            }
+        }
+        #expect(mixed.load(ordering: .relaxed) == 0)
+        #expect(t.names() == ["f"])
+    }
+
+    @Test func aFailedWriteLeavesTheTargetAndNoTempFile() throws {
+        let t = try TempDir()
+        let file = t.path + "/f"
+        try FileSystem.writeAtomically(Data("kept".utf8), to: file)
+        // The rename fails: the target is a non-empty directory.
+        let dir = t.path + "/d"
+        try FileSystem.makeDirectories(dir + "/inside")
+        #expect(throws: SystemError.self) { try FileSystem.writeAtomically(Data("x".utf8), to: dir) }
+        #expect(t.names() == ["d", "f"])
+        #expect(t.names("/d") == ["inside"])
+        // The temp file cannot be created: the error names it, nothing is left behind.
+        let tmp = t.path + "/missing/tmp"
+        do {
+            try FileSystem.writeAtomically(Data("x".utf8), to: file, temporaryPath: tmp)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.path == tmp && error.errno == ENOENT)
+            #expect(error.description.contains(tmp))
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "kept")
+        #expect(t.names() == ["d", "f"])
+    }
+}
+
+extension AtomicWriteTests {
+    struct Interrupted: Error {}
+
+    @Test func theStreamingFormCommitsWhatItWroteOrNothing() throws {
+        let t = try TempDir()
+        let file = t.path + "/archive.tar"
+        try FileSystem.writeAtomically(to: file, durability: .file) { fd in
+            try Array("part one, ".utf8).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: file) }
+            try Array("part two".utf8).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: file) }
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "part one, part two")
+        // The writer fails half-way: its own error comes back, the old file stays, no temp is left.
+        #expect(throws: Interrupted.self) {
+            try FileSystem.writeAtomically(to: file) { fd in
+                try Array("half".utf8).withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: file) }
+                throw Interrupted()
+            }
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "part one, part two")
+        #expect(t.names() == ["archive.tar"])
+    }
+}
+
+@Suite struct DirectoryTests {
+    @Test func makeDirectoriesIsIdempotentAndReportsWhatItMade() throws {
+        let t = try TempDir()
+        let deep = t.path + "/a/b/c"
+        #expect(try FileSystem.makeDirectories(deep, mode: 0o700) == [t.path + "/a", t.path + "/a/b", deep])
+        #expect(try FileSystem.makeDirectories(deep) == [])
+        #expect(FileSystem.isDirectory(deep))
+        var st = stat()
+        #expect(stat(t.path + "/a/b", &st) == 0 && st.st_mode & 0o777 == 0o700)
+    }
+
+    @Test func makeDirectoriesNamesThePathThatFails() throws {
+        let t = try TempDir()
+        try FileSystem.writeAtomically(Data(), to: t.path + "/file")
+        do {
+            try FileSystem.makeDirectories(t.path + "/file")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.path == t.path + "/file" && error.errno == ENOTDIR)
+            #expect(error.description == "cannot create directory \(t.path)/file: Not a directory")
+        }
+        do {
+            try FileSystem.makeDirectories(t.path + "/file/below/deeper")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.hasPrefix("cannot create directory \(t.path)/file"))
+        }
+    }
+
+    @Test func removeTreeRemovesAllAndNeverFollowsALink() throws {
+        let t = try TempDir()
+        try FileSystem.makeDirectories(t.path + "/keep")
+        try FileSystem.writeAtomically(Data("k".utf8), to: t.path + "/keep/file")
+        try FileSystem.makeDirectories(t.path + "/tree/a/b")
+        try FileSystem.writeAtomically(Data("x".utf8), to: t.path + "/tree/a/b/file")
+        #expect(symlink(t.path + "/keep", t.path + "/tree/a/link") == 0)
+        chmod(t.path + "/tree/a/b", 0o500)
+        try FileSystem.removeTree(t.path + "/tree")
+        #expect(t.names() == ["keep"])
+        #expect(t.names("/keep") == ["file"])
+        // A missing path, and a plain file.
+        try FileSystem.removeTree(t.path + "/tree")
+        try FileSystem.removeTree(t.path + "/keep/file")
+        #expect(t.names("/keep") == [])
+    }
+}
+
+@Suite struct LockTests {
+    @Test func aFileLockExcludesASecondDescriptorAndProcess() throws {
+        let t = try TempDir()
+        let path = t.path + "/lock"
+        let a = try FileLock(path: path), b = try FileLock(path: path)
+        try a.lock(exclusive: true)
+        #expect(!b.tryLock(exclusive: false))
+        #expect(!b.tryLock(exclusive: true, timeout: 0.1))
+        #expect(try Self.otherProcessCanLock(path) == false)
+        a.unlock()
+        #expect(b.tryLock(exclusive: false))
+        #expect(a.tryLock(exclusive: false), "shared locks share")
+        #expect(try Self.otherProcessCanLock(path) == false)
+        b.unlock(); a.unlock()
+        #expect(try Self.otherProcessCanLock(path) == true)
+        #expect(FileLock(existing: t.path + "/absent") == nil)
+        #expect(try a.withLock { 7 } == 7)
+        #expect(try Self.otherProcessCanLock(path) == true, "withLock releases")
+    }
+
+    /// Whether flock(1) in another process gets an exclusive lock at once.
+    static func otherProcessCanLock(_ path: String) throws -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        p.arguments = ["-n", "-x", path, "true"]
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+
+    @Test func lockedSerialisesThreads() {
+        let counter = Locked(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<1000 { counter.withLock { $0 += 1 } }
+        }
+        #expect(counter.current == 8000)
+    }
+}
