@@ -147,4 +147,88 @@ import Testing
         #expect(try s.db(["diff"]).status == 125)
         #expect(try s.db(["diff", "changed", "fresh"]).status == 125)
     }
+
+    // MARK: export
+
+    /// Runs `dockbuild export ARGS` with its stdout on `stdout` (a file or a terminal).
+    func export(_ s: Scenario, _ args: [String], stdout: FileHandle) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: s.binary)
+        p.arguments = ["export", "--root", s.root] + args
+        p.standardOutput = stdout
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// `tar -tv` of a file (GNU tar), one "mode owner path" a line.
+    func listing(_ tar: String) throws -> [String] {
+        let (status, out, err) = try Shell.run(["tar", "-tvf", tar])
+        #expect(status == 0, "GNU tar reads \(tar): \(err)")
+        return out.split(separator: "\n").map { line in
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            return "\(f[0]) \(f[1]) \(f[5...].joined(separator: " "))"
+        }
+    }
+
+    @Test(.enabled(if: Scenario.canRun)) func export() throws {
+        let s = try Self.scenario(64)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage { dir in
+            try "p\n".write(toFile: dir + "/root/.profile", atomically: true, encoding: .utf8)
+        }
+        // a container that never ran: the image's files
+        _ = try s.ok(["create", "--network", "none", "--name", "fresh", "busybox:test", "true"])
+        let fresh = s.root + "/fresh.tar"
+        #expect(try s.db(["export", "-o", fresh, "fresh"]).status == 0)
+        var st = stat()
+        #expect(stat(fresh, &st) == 0 && st.st_mode & 0o777 == 0o600, "docker's export -o writes mode 0600")
+        let before = try listing(fresh)
+        for entry in ["drwxr-xr-x root/root bin/", "-rw-r--r-- root/root etc/group", "-rw-r--r-- root/root root/.profile",
+                      "-rw-r--r-- root/root www/index.html", "lrwxrwxrwx root/root bin/sh -> busybox"] {
+            #expect(before.contains(entry), "\(entry) in \(before.filter { !$0.contains("bin/") })")
+        }
+        #expect(!before.contains { $0.hasSuffix(" ./") || $0.contains(" ./") }, "no ./ entries, as docker's")
+        // its changes: gone, new, changed, an opaque directory
+        let script = "rm /etc/group; echo new > /new; rm -rf /root; mkdir /root; touch /root/x; chmod 700 /data"
+        _ = try s.ok(["run", "--network", "none", "--name", "changed", "busybox:test", "sh", "-c", script])
+        let viaFile = s.root + "/changed.tar", viaStdout = s.root + "/stdout.tar"
+        #expect(try s.db(["container", "export", "--output", viaFile, "changed"]).status == 0)
+        _ = FileManager.default.createFile(atPath: viaStdout, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: viaStdout))
+        #expect(try export(s, ["changed"], stdout: out) == 0)
+        try out.close()
+        let after = try listing(viaFile)
+        #expect(after.contains("-rw-r--r-- root/root new") && after.contains("-rw-r--r-- root/root root/x")
+                && after.contains("drwx------ root/root data/"), "\(after.filter { !$0.contains("bin/") })")
+        #expect(!after.contains { $0.hasSuffix("etc/group") || $0.hasSuffix("root/.profile") }, "deleted files are not in it")
+        #expect(try Shell.run(["tar", "-xOf", viaFile, "new"]).1 == "new\n")
+        // stdout and -o give the same bytes (the tar is deterministic)
+        #expect(FileManager.default.contents(atPath: viaFile) == FileManager.default.contents(atPath: viaStdout))
+        // a running container: what it has written so far
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "live", "busybox:test", "sh", "-c", "echo hi > /live; sleep 30"])
+        let live = s.root + "/live.tar"
+        #expect(Scenario.eventually {
+            (try? s.db(["export", "-o", live, "live"]).status) == 0 && (try? Shell.run(["tar", "-xOf", live, "live"]).1) == "hi\n"
+        })
+        #expect(try s.db(["kill", "live"]).status == 0)
+        // refusals: a terminal as stdout, no such container, a directory that does not exist
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        var unlock: Int32 = 0, n: UInt32 = 0
+        try #require(master >= 0 && ioctl(master, 0x4004_5431 /* TIOCSPTLCK */, &unlock) == 0
+                     && ioctl(master, 0x8004_5430 /* TIOCGPTN */, &n) == 0)
+        defer { close(master) }
+        let tty = try #require(FileHandle(forWritingAtPath: "/dev/pts/\(n)"))
+        #expect(try export(s, ["changed"], stdout: tty) == 1, "docker refuses to write a tar to a terminal")
+        try tty.close()
+        let tty2 = try s.db(["export", "no-such"])
+        #expect(tty2.status == 1 && tty2.err.contains("no such container"), "\(tty2)")
+        let badDir = try s.db(["export", "-o", s.root + "/no-dir/x.tar", "changed"])
+        #expect(badDir.status == 1 && badDir.err.contains("no-dir"), "\(badDir)")
+        #expect(!((try? FileManager.default.contentsOfDirectory(atPath: s.root)) ?? []).contains { $0.hasPrefix(".dockbuild-export") })
+        #expect(try s.db(["export"]).status == 125)
+        #expect(try s.db(["export", "-o"]).status == 125)
+    }
 }

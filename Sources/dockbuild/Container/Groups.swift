@@ -12,7 +12,7 @@ struct ContainerGroup: ParsableCommand {
                       RmCommand.self, LogsCommand.self, ExecCommand.self, AttachCommand.self, WaitCommand.self,
                       TopCommand.self, PortCommand.self, CpCommand.self, CommitCommand.self, StatsCommand.self,
                       UpdateCommand.self, RenameCommand.self, PauseCommand.self,
-                      UnpauseCommand.self, DiffCommand.self])
+                      UnpauseCommand.self, DiffCommand.self, ExportCommand.self])
 }
 
 /// `container prune`: remove every stopped container.
