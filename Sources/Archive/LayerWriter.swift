@@ -71,6 +71,25 @@ public enum LayerWriter {
         }
     }
 
+    /// The same tar written to an open descriptor (a pipe, a terminal-less stdout, a file the
+    /// caller placed); the caller keeps and closes it. Nothing is removed when writing fails.
+    public static func write(directory: String, toDescriptor out: Int32, name: String, compression: Compression,
+                             options: LayerWriter.Options = .init()) throws -> LayerInfo {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw ArchiveError.sys(directory, "open directory") }
+        defer { close(fd) }
+        let output = HashingFileOutput(fd: out, name: name, hashes: compression != .none)
+        let sink = try LayerSink(output: output, compression: compression, threads: options.resolvedThreads,
+                                 gzipLibrary: options.gzipLibrary)
+        let tar = TarWriter(sink: sink, settings: options.tarSettings)
+        try tar.addTree(fd: fd, path: Array(directory.utf8), rel: [])
+        try tar.close()
+        // a pipe or a terminal cannot be synced
+        var st = stat()
+        let regular = fstat(out, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+        return try sink.finish(sync: options.sync && regular)
+    }
+
     /// Re-encode an existing tar file (plain or compressed, detected from its bytes) as a layer.
     /// The tar bytes are kept as they are, so the diffID is the digest of the tar inside `input`.
     public static func layer(fromTarball input: String, to output: String, compression: Compression) throws -> LayerInfo {

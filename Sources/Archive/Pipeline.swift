@@ -29,6 +29,8 @@ final class HashingFileOutput {
     private var hasher: Digest.Hasher? = Digest.Hasher()
     private(set) var size: Int64 = 0
     let hashes: Bool
+    /// False for a descriptor the caller gave (stdout): it stays open.
+    private let ownsFD: Bool
 
     init(path: String, hashes: Bool = true) throws {
         self.path = path
@@ -36,9 +38,19 @@ final class HashingFileOutput {
         if !hashes { hasher = nil }
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 { throw ArchiveError.sys(path, "create") }
+        ownsFD = true
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    /// Writes to an open descriptor (`name` is what errors call it); the caller closes it.
+    init(fd: Int32, name: String, hashes: Bool = true) {
+        path = name
+        self.hashes = hashes
+        if !hashes { hasher = nil }
+        self.fd = fd
+        ownsFD = false
+    }
+
+    deinit { if fd >= 0 && ownsFD { close(fd) } }
 
     func write(_ buf: UnsafeRawBufferPointer) throws {
         guard let base = buf.baseAddress, buf.count > 0 else { return }
@@ -418,10 +430,15 @@ final class LayerSink {
     private(set) var current = Chunk()
     private var finished = false
 
-    init(path: String, compression: Compression, threads: Int, gzipLibrary: GzipLibrary) throws {
-        self.compression = compression
+    convenience init(path: String, compression: Compression, threads: Int, gzipLibrary: GzipLibrary) throws {
         // Uncompressed, the digest is the diffID: one hash, on the background thread.
-        output = try HashingFileOutput(path: path, hashes: compression != .none)
+        try self.init(output: HashingFileOutput(path: path, hashes: compression != .none), compression: compression,
+                      threads: threads, gzipLibrary: gzipLibrary)
+    }
+
+    init(output: HashingFileOutput, compression: Compression, threads: Int, gzipLibrary: GzipLibrary) throws {
+        self.compression = compression
+        self.output = output
         switch compression {
         case .none:
             compressor = StoreCompressor(output: output)

@@ -6,7 +6,10 @@ import SystemSupport
 public enum AttachClient {
     /// Connects to a running (or starting) container's monitor.
     public static func connect(_ manager: ContainerManager, id: String) throws -> Int32 {
-        try Sock.unixConnect("\(manager.store.directory(id))/attach.sock")
+        if (try? manager.store.container(id))?.isPaused == true {
+            throw ContainersError.invalidState("you cannot attach to a paused container, unpause it first")
+        }
+        return try Sock.unixConnect("\(manager.store.directory(id))/attach.sock")
     }
 
     /// Sends the current terminal size of fd 0 (or 24x80).

@@ -10,6 +10,7 @@ extension ContainerManager {
                      env: [String], user: String?, workdir: String?) throws -> Int32 {
         let c = try store.container(id)
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running: start it first") }
+        guard !c.isPaused else { throw ContainersError.invalidState("container \(c.name) is paused, unpause the container before exec") }
         let rootfs = store.rootfsPath(id)
         let bundle = "\(c.directory)/bundle/config.json"
         guard let data = FileManager.default.contents(atPath: bundle),

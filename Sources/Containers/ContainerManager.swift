@@ -268,6 +268,9 @@ public final class ContainerManager: Sendable {
         }
         return try store.withLock(id) {
             let st = store.state(id)
+            if st.status == .running && ContainerStore.isFrozen(st.cgroupPaths) {
+                throw ContainersError.invalidState("cannot start a paused container, try unpause instead")
+            }
             if st.status == .running { throw ContainersError.invalidState("container \(id.prefix(12)) is already running") }
             let dir = store.directory(id)
             guard let pp = Sys.pipeCloexec() else { throw ContainersError.system("pipe", errno: errno) }
@@ -304,12 +307,15 @@ public final class ContainerManager: Sendable {
         guard c.isRunning else { return }
         let rt = try runtime(for: id)
         try rt.kill(id, signal: c.record.stopSignal ?? "SIGTERM")
+        // as docker: a paused container is thawed after the signal, so that it gets it
+        if c.isPaused { try? rt.resume(id) }
         // a monitor that dies meanwhile ends the wait as "dead": reap what it left
         if waitStopped(id, timeout: Double(timeout)) {
             if store.state(id).status == .dead { try reapDead(id) }
             return
         }
         try rt.kill(id, signal: "SIGKILL", all: true)
+        if (try? store.container(id))?.isPaused == true { try? rt.resume(id) }
         if !waitStopped(id, timeout: 15) {
             throw ContainersError.runtime("container \(id.prefix(12)) did not stop after SIGKILL")
         }
@@ -322,7 +328,14 @@ public final class ContainerManager: Sendable {
             throw ContainersError.invalidState("container \(c.name) is dead (its monitor is gone): `dockbuild stop \(c.name)` or `dockbuild rm -f \(c.name)` kills what is left of it")
         }
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running") }
-        try runtime(for: id).kill(id, signal: signal)
+        let rt = try runtime(for: id)
+        try rt.kill(id, signal: signal)
+        // docker thaws a paused container after SIGKILL or its stop signal (any signal when the
+        // container has no stop signal of its own); other signals wait for `unpause`
+        if c.isPaused {
+            let n = Runtime.signalNumber(signal), stop = c.record.stopSignal.flatMap(Runtime.signalNumber)
+            if stop == nil || n == SIGKILL || n == stop { try? rt.resume(id) }
+        }
     }
 
     /// Blocks until the container exits and returns its exit code.
@@ -347,8 +360,10 @@ public final class ContainerManager: Sendable {
             guard s.status == .dead || (s.status == .running && !ContainerStore.monitorAlive(s)) else { return false }
             var killed = false
             let rt = try? runtime(for: id)
-            if rt?.status(id) == "running" || rt?.status(id) == "paused" { killed = true }
+            let paused = rt?.status(id) == "paused"
+            if rt?.status(id) == "running" || paused { killed = true }
             try? rt?.kill(id, signal: "SIGKILL", all: true)
+            if paused { try? rt?.resume(id) }
             // the init pid, but only while it is still the container's (same cgroup): pids are reused
             func ownPid() -> Bool {
                 s.pid > 0 && ContainerStore.processStartTime(s.pid) != nil && !s.cgroupPaths.isEmpty
@@ -421,9 +436,14 @@ public final class ContainerManager: Sendable {
         let c = try store.container(id)
         if c.isRunning {
             guard force else {
+                if c.isPaused {
+                    throw ContainersError.invalidState("container \(c.name) is paused: you cannot remove a paused container; unpause and then stop it first, or use `rm -f`")
+                }
                 throw ContainersError.invalidState("container \(c.name) is running: stop it first or use `rm -f`")
             }
-            try? runtime(for: id).kill(id, signal: "SIGKILL", all: true)
+            let rt = try? runtime(for: id)
+            try? rt?.kill(id, signal: "SIGKILL", all: true)
+            if c.isPaused { try? rt?.resume(id) }
             _ = waitStopped(id, timeout: 15)
         }
         var r = c.record

@@ -98,7 +98,9 @@ public final class ContainerStore: Sendable {
     }
 
     public func container(_ id: String) throws -> Container {
-        Container(record: try record(id), state: state(id), directory: directory(id))
+        let s = state(id)
+        return Container(record: try record(id), state: s, directory: directory(id),
+                         isPaused: s.status == .running && Self.isFrozen(s.cgroupPaths))
     }
 
     public func list() -> [Container] {

@@ -6,7 +6,7 @@ extension ContainerManager {
     public func inspect(_ id: String) throws -> [String: Any] {
         let c = try store.container(id)
         let r = c.record, s = c.state
-        func statusName() -> String { s.status == .dead ? "dead" : s.status.rawValue }
+        func statusName() -> String { c.isPaused ? "paused" : s.status.rawValue }
         var portMap: [String: Any] = [:]
         for e in r.exposedPorts { portMap[e] = NSNull() }
         for p in s.ports {
@@ -48,7 +48,7 @@ extension ContainerManager {
             "Path": r.argv.first ?? "",
             "Args": Array(r.argv.dropFirst()),
             "State": [
-                "Status": statusName(), "Running": running, "Paused": false, "Restarting": false,
+                "Status": statusName(), "Running": running, "Paused": c.isPaused, "Restarting": false,
                 "OOMKilled": s.oomKilled, "Dead": s.status == .dead, "Pid": running ? Int(s.pid) : 0,
                 "ExitCode": Int(s.exitCode), "Error": s.error, "StartedAt": s.startedAt, "FinishedAt": s.finishedAt,
             ] as [String: Any],

@@ -177,6 +177,9 @@ public struct Container: Sendable {
     public var id: String { record.id }
     public var name: String { record.name }
     public var isRunning: Bool { state.status == .running }
+    /// Running with every process frozen (`pause`); docker's State.Paused. Read from the
+    /// container's cgroup when the container is looked up.
+    public var isPaused = false
 }
 
 public enum Time {

@@ -88,6 +88,24 @@ public struct OCIRuntime: Sendable {
         }
     }
 
+    /// Freezes every process of the container (the cgroup freezer).
+    public func pause(_ id: String) throws {
+        if let rt = library {
+            do { try rt.pause(id: id) } catch let e as RuntimeError { throw ContainersError.runtime("pause failed: \(e.message)") }
+            return
+        }
+        try Shell.check(cmd("pause", [id]), what: "pausing the container")
+    }
+
+    /// Thaws a paused container.
+    public func resume(_ id: String) throws {
+        if let rt = library {
+            do { try rt.resume(id: id) } catch let e as RuntimeError { throw ContainersError.runtime("unpause failed: \(e.message)") }
+            return
+        }
+        try Shell.check(cmd("resume", [id]), what: "unpausing the container")
+    }
+
     public func delete(_ id: String) {
         if let rt = library {
             // nothing to do for a container the runtime never saw (a fresh start)

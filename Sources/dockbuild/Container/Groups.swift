@@ -11,7 +11,8 @@ struct ContainerGroup: ParsableCommand {
                       CreateCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, KillCommand.self,
                       RmCommand.self, LogsCommand.self, ExecCommand.self, AttachCommand.self, WaitCommand.self,
                       TopCommand.self, PortCommand.self, CpCommand.self, CommitCommand.self, StatsCommand.self,
-                      UpdateCommand.self])
+                      UpdateCommand.self, RenameCommand.self, PauseCommand.self,
+                      UnpauseCommand.self, DiffCommand.self, ExportCommand.self])
 }
 
 /// `container prune`: remove every stopped container.

@@ -16,7 +16,8 @@ struct StartCommand: ParsableCommand {
             var last: Int32?
             for (i, ref) in containers.enumerated() {
                 let c = try m.store.lookup(ref)
-                if c.isRunning { if !attach { ContainerCLI.out(ref) }; continue }
+                // a paused one is refused by the start itself, as docker's
+                if c.isRunning && !c.isPaused { if !attach { ContainerCLI.out(ref) }; continue }
                 if attach && i == containers.count - 1 {
                     last = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: true, stdin: interactive)
                 } else {

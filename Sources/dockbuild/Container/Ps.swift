@@ -66,7 +66,7 @@ struct PsRow {
         case .created: status = "Created"
         case .running:
             let since = Time.parsePublic(s.startedAt).map { now.timeIntervalSince($0) } ?? 0
-            status = "Up \(Time.humanPublic(since))"
+            status = "Up \(Time.humanPublic(since))" + (c.isPaused ? " (Paused)" : "")
         case .dead:
             // docker's word for a container it lost track of (here: its monitor is gone)
             status = "Dead"
@@ -84,7 +84,7 @@ struct PsRow {
         let ports = s.ports.map(\.display).joined(separator: ", ")
         fields = ["ID": noTrunc ? c.id : String(c.id.prefix(12)), "Image": c.record.image, "Command": "\"\(cmd)\"",
                   "CreatedAt": OutputFormat.goTime(Time.parsePublic(c.record.created)), "RunningFor": "\(Time.humanPublic(created)) ago",
-                  "Status": status, "Ports": ports, "Names": c.name, "State": s.status.rawValue,
+                  "Status": status, "Ports": ports, "Names": c.name, "State": c.isPaused ? "paused" : s.status.rawValue,
                   "Networks": c.record.network, "Mounts": c.record.mounts.map(\.destination).joined(separator: ","),
                   "Labels": c.record.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
                   "Size": "0B", "LocalVolumes": String(c.record.mounts.filter { $0.type == .volume }.count)]

@@ -24,7 +24,9 @@ struct InfoCommand: ParsableCommand {
         let ids = Set(try images.listImages().map(\.descriptor.digest))
         let manager = try ContainerManager(root: root)
         let containers = manager.store.list()
-        let running = containers.filter(\.isRunning).count
+        // as docker counts them: a paused container is neither running nor stopped
+        let paused = containers.filter(\.isPaused).count
+        let running = containers.filter(\.isRunning).count - paused
         let runtime = (try? manager.runtime().command) ?? ["dockbuild", "runtime"]
         let host = SystemInfo.uname()
         let cgroupVersion = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") ? "2" : "1"
@@ -40,8 +42,8 @@ struct InfoCommand: ParsableCommand {
             ("ID", .string("")),
             ("Containers", .int(Int64(containers.count))),
             ("ContainersRunning", .int(Int64(running))),
-            ("ContainersPaused", .int(0)),
-            ("ContainersStopped", .int(Int64(containers.count - running))),
+            ("ContainersPaused", .int(Int64(paused))),
+            ("ContainersStopped", .int(Int64(containers.count - running - paused))),
             ("Images", .int(Int64(ids.count))),
             ("Driver", .string("overlay")),
             ("DriverStatus", .array([
