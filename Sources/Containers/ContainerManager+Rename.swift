@@ -8,7 +8,7 @@ extension ContainerManager {
         let clean = newName.hasPrefix("/") ? String(newName.dropFirst()) : newName
         guard !clean.isEmpty else { throw ContainersError.invalidArgument("the new name is empty: give a name such as web-1") }
         guard ContainerStore.validName(clean) else {
-            throw ContainersError.invalidArgument("invalid container name \"\(clean)\": use letters, digits, _ . - (starting with a letter or digit)")
+            throw ContainersError.invalidArgument("invalid container name \"\(clean)\": use two or more letters, digits, _ . - (starting with a letter or digit)")
         }
         try store.withLock(id) {
             var r = try store.record(id)

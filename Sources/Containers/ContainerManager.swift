@@ -48,7 +48,7 @@ public final class ContainerManager: Sendable {
         if let n = o.name {
             let clean = n.hasPrefix("/") ? String(n.dropFirst()) : n
             guard ContainerStore.validName(clean) else {
-                throw ContainersError.invalidArgument("--name \"\(n)\": use letters, digits, _ . - (starting with a letter or digit)")
+                throw ContainersError.invalidArgument("--name \"\(n)\": use two or more letters, digits, _ . - (starting with a letter or digit)")
             }
             if let other = store.nameInUse(clean) { throw ContainersError.nameInUse(clean, id: other) }
             name = clean

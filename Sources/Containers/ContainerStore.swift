@@ -203,8 +203,9 @@ public final class ContainerStore: Sendable {
         return "c_\(Self.newID().prefix(12))"
     }
 
+    /// docker's rule for container and volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (two characters at least).
     public static func validName(_ n: String) -> Bool {
-        guard let f = n.first, f.isLetter || f.isNumber else { return false }
+        guard n.count >= 2, let f = n.first, f.isLetter || f.isNumber else { return false }
         return n.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
     }
 }

@@ -27,8 +27,7 @@ public struct VolumeStore: Sendable {
     }
 
     public static func validName(_ n: String) -> Bool {
-        guard n.count >= 2 || n.count == 1, let f = n.first, f.isLetter || f.isNumber else { return false }
-        return n.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
+        ContainerStore.validName(n)
     }
 
     /// Creates the volume when missing; returns it either way (docker's `volume create` is idempotent).
@@ -36,7 +35,7 @@ public struct VolumeStore: Sendable {
     public func create(_ name: String?, labels: [String: String] = [:], anonymous: Bool = false) throws -> Volume {
         let n = name ?? ContainerStore.newID()
         guard Self.validName(n) else {
-            throw ContainersError.volume("\"\(n)\" is not a valid volume name: use letters, digits, _ . - (starting with a letter or digit)")
+            throw ContainersError.volume("\"\(n)\" is not a valid volume name: use two or more letters, digits, _ . - (starting with a letter or digit)")
         }
         if let v = try? inspect(n) { return v }
         let dir = "\(root)/\(n)"

@@ -34,6 +34,7 @@ import Testing
         // refusals are the daemon's in docker: exit 1, and nothing changes
         for (args, words) in [(["third", "other"], "already used by container"),
                               (["third", "bad name"], "invalid container name"),
+                              (["third", "q"], "two or more"),
                               (["third", "-x"], ""),
                               (["third", "third"], "current name"),
                               (["no-such", "fourth"], "no such container"),
@@ -63,54 +64,54 @@ import Testing
         defer { s.cleanup() }
         try s.makeBusyboxImage()
         // a counter the container bumps ten times a second, read from its upper dir
-        _ = try s.ok(["run", "-d", "--network", "none", "--name", "p", "busybox:test", "sh", "-c",
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "pz", "busybox:test", "sh", "-c",
                       "while true; do echo x >> /tmp/count; sleep 0.1; done"])
-        let upper = try s.ok(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", "p"])
+        let upper = try s.ok(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", "pz"])
         func count() -> Int { ((try? String(contentsOfFile: upper + "/tmp/count", encoding: .utf8)) ?? "").count }
         #expect(Scenario.eventually { count() > 0 })
-        let paused = try s.db(["pause", "p"])
-        #expect(paused.status == 0 && paused.out == "p\n", "\(paused)")
+        let paused = try s.db(["pause", "pz"])
+        #expect(paused.status == 0 && paused.out == "pz\n", "\(paused)")
         let frozenAt = count()
         usleep(500_000)
         #expect(count() == frozenAt, "a paused container runs nothing")
         #expect(try s.ok(["ps", "--format", "{{.State}}|{{.Status}}"]).range(of: #"^paused\|Up .+ \(Paused\)$"#, options: .regularExpression) != nil)
-        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.Paused}}", "p"]) == "paused true true")
+        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.Paused}}", "pz"]) == "paused true true")
         #expect(try s.ok(["info", "-f", "{{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}}"]) == "0 1 0")
         // what docker refuses on a paused container: exit 1
-        for (args, words) in [(["pause", "p"], "already paused"), (["exec", "p", "true"], "is paused, unpause the container before exec"),
-                              (["start", "p"], "cannot start a paused container"), (["attach", "p"], "cannot attach to a paused container"),
-                              (["rm", "p"], "paused")] {
+        for (args, words) in [(["pause", "pz"], "already paused"), (["exec", "pz", "true"], "is paused, unpause the container before exec"),
+                              (["start", "pz"], "cannot start a paused container"), (["attach", "pz"], "cannot attach to a paused container"),
+                              (["rm", "pz"], "paused")] {
             let r = try s.db(args)
             #expect(r.status == 1 && r.err.contains(words), "\(args): \(r)")
         }
         // unpause: it runs again; a second unpause is refused
-        let thawed = try s.db(["container", "unpause", "p"])
-        #expect(thawed.status == 0 && thawed.out == "p\n", "\(thawed)")
+        let thawed = try s.db(["container", "unpause", "pz"])
+        #expect(thawed.status == 0 && thawed.out == "pz\n", "\(thawed)")
         #expect(Scenario.eventually { count() > frozenAt })
-        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "p"]) == "running false")
-        let again = try s.db(["unpause", "p"])
+        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "pz"]) == "running false")
+        let again = try s.db(["unpause", "pz"])
         #expect(again.status == 1 && again.err.contains("is not paused"), "\(again)")
         // several at once: an error for one, the others still done, exit 1
         _ = try s.ok(["create", "--network", "none", "--name", "idle", "busybox:test", "true"])
-        let mixed = try s.db(["container", "pause", "idle", "p", "no-such"])
-        #expect(mixed.status == 1 && mixed.out == "p\n" && mixed.err.contains("idle is not running") && mixed.err.contains("no-such"), "\(mixed)")
+        let mixed = try s.db(["container", "pause", "idle", "pz", "no-such"])
+        #expect(mixed.status == 1 && mixed.out == "pz\n" && mixed.err.contains("idle is not running") && mixed.err.contains("no-such"), "\(mixed)")
         #expect(try s.db(["pause"]).status == 125)
         // stop thaws after the stop signal, then kills: sh as pid 1 ignores SIGTERM, so 137
-        let stop = try s.db(["stop", "-t", "1", "p"])
+        let stop = try s.db(["stop", "-t", "1", "pz"])
         #expect(stop.status == 0, "\(stop)")
-        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Paused}}", "p"]) == "exited 137 false")
+        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Paused}}", "pz"]) == "exited 137 false")
         // kill: any signal thaws a container without a stop signal of its own (docker 20.10)
-        _ = try s.ok(["start", "p"])
-        _ = try s.ok(["pause", "p"])
-        #expect(try s.db(["kill", "-s", "USR1", "p"]).status == 0)
-        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "p"]) == "running false")
-        _ = try s.ok(["pause", "p"])
-        #expect(try s.db(["kill", "p"]).status == 0)
-        #expect(Scenario.eventually { (try? s.ok(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "p"])) == "exited 137" })
+        _ = try s.ok(["start", "pz"])
+        _ = try s.ok(["pause", "pz"])
+        #expect(try s.db(["kill", "-s", "USR1", "pz"]).status == 0)
+        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "pz"]) == "running false")
+        _ = try s.ok(["pause", "pz"])
+        #expect(try s.db(["kill", "pz"]).status == 0)
+        #expect(Scenario.eventually { (try? s.ok(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "pz"])) == "exited 137" })
         // rm -f removes a paused container
-        _ = try s.ok(["start", "p"])
-        _ = try s.ok(["pause", "p"])
-        #expect(try s.db(["rm", "-f", "p"]).status == 0)
+        _ = try s.ok(["start", "pz"])
+        _ = try s.ok(["pause", "pz"])
+        #expect(try s.db(["rm", "-f", "pz"]).status == 0)
         #expect(try names(s) == ["idle"])
     }
 
