@@ -91,6 +91,41 @@ extension ImageStore {
         return Image(descriptor: descriptor, index: nil, manifest: m, config: config, configData: configData)
     }
 
+    /// What `images` lists for one name: the image ID, its creation time and its size, read
+    /// from the same verified blobs as `image(for:)` but decoding only those fields (a list of
+    /// a hundred images spent most of its time building full manifests and configs).
+    public struct Summary: Sendable, Hashable {
+        public var id: Digest
+        public var created: Date?
+        public var size: Int64
+    }
+
+    public func summary(for descriptor: Descriptor, platform: Platform = .host) throws -> Summary {
+        if MediaType.isIndex(descriptor.mediaType) {
+            return try summary(for: try image(for: descriptor, platform: platform).descriptor, platform: platform)
+        }
+        guard MediaType.isManifest(descriptor.mediaType) else {
+            throw ImageStoreError.invalidContent("\(descriptor.digest) has media type \(descriptor.mediaType), which is not an image manifest or index")
+        }
+        struct Sized: Decodable { var size: Int64 }
+        struct Config: Decodable { var digest: Digest; var size: Int64 }
+        struct Manifest: Decodable { var config: Config; var layers: [Sized]? }
+        struct Created: Decodable { var created: String? }
+        let m: Manifest
+        do { m = try JSONDecoder().decode(Manifest.self, from: try readBlob(descriptor.digest)) } catch let e as ImageStoreError { throw e } catch {
+            throw ImageStoreError.invalidContent("manifest \(descriptor.digest): \(error)")
+        }
+        let c: Created
+        do { c = try JSONDecoder().decode(Created.self, from: try readBlob(m.config.digest)) } catch let e as ImageStoreError { throw e } catch {
+            throw ImageStoreError.invalidContent("config \(m.config.digest) of \(descriptor.digest): \(error)")
+        }
+        let size = (m.layers ?? []).reduce(m.config.size) { sum, l in
+            let (r, overflow) = sum.addingReportingOverflow(l.size)
+            return overflow ? (l.size < 0 ? Int64.min : Int64.max) : r
+        }
+        return Summary(id: m.config.digest, created: c.created.flatMap(ImageConfig.parseDate), size: size)
+    }
+
     /// Resolves `name` (see `resolve`) and loads the image for `platform`.
     public func image(_ name: String, platform: Platform = .host) throws -> Image {
         try image(for: try resolve(name), platform: platform)

@@ -2,6 +2,9 @@
 // writes and reads there (Healthcheck, OnBuild, Shell, ...): the whole config, so that
 // `inspect` shows what docker shows and a config we rewrite keeps what it had.
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// JSON `{}`: the value of each entry in `ExposedPorts` and `Volumes`.
 public struct EmptyObject: Codable, Hashable, Sendable {
@@ -146,10 +149,17 @@ public struct ImageConfig: Codable, Hashable, Sendable {
 
     /// RFC 3339 in UTC, seconds precision: the form dockbuild writes.
     public static func formatDate(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: d)
+        var t = time_t(d.timeIntervalSince1970.rounded(.down))
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        return pad(Int(tmv.tm_year) + 1900, 4) + "-" + pad(Int(tmv.tm_mon) + 1, 2) + "-" + pad(Int(tmv.tm_mday), 2) + "T"
+            + pad(Int(tmv.tm_hour), 2) + ":" + pad(Int(tmv.tm_min), 2) + ":" + pad(Int(tmv.tm_sec), 2) + "Z"
+    }
+
+    /// `n` in decimal, zero-padded to `width` digits.
+    public static func pad(_ n: Int, _ width: Int) -> String {
+        let s = String(n)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
     }
 
     /// The chain ID of the layers (image-spec config.md#layer-chainid): the key of the

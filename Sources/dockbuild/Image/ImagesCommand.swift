@@ -76,8 +76,8 @@ struct ImagesCommand: ParsableCommand {
             // same image read its manifest and config once.
             let info: (Digest, Date?, Int64)
             if let cached = infos[e.descriptor.digest] { info = cached } else {
-                let img = try? store.image(for: e.descriptor)
-                info = (img?.id ?? e.descriptor.digest, img?.config.createdDate, img.map(imageSize) ?? e.descriptor.size)
+                let img = try? store.summary(for: e.descriptor)
+                info = (img?.id ?? e.descriptor.digest, img?.created, img?.size ?? e.descriptor.size)
                 infos[e.descriptor.digest] = info
             }
             rows.append(Row(repository: e.reference?.familiarName ?? "<none>", tag: e.reference?.tag ?? "<none>",
@@ -118,5 +118,4 @@ struct ImagesCommand: ParsableCommand {
         ImageCLI.writeStdout(ImageCLI.table(table))
     }
 
-    func imageSize(_ img: Image) -> Int64 { img.size }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OCI
 
 /// How every listing and inspecting command applies `--format`, the way docker's formatter
 /// does: `table` (the command's own columns), `json` (one object per line), `table TEMPLATE`
@@ -73,11 +74,17 @@ enum OutputFormat {
     /// Go's time.String() as docker prints CreatedAt in lists: "2006-01-02 15:04:05 -0700 MST".
     static func goTime(_ d: Date?) -> String {
         guard let d else { return "" }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone.current
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss Z"
-        let zone = TimeZone.current.abbreviation(for: d) ?? "UTC"
-        return f.string(from: d) + " " + (zone == "GMT" || zone == "GMT+0" ? "UTC" : zone)
+        // localtime_r rather than a DateFormatter: `ps`/`images` print one per row, and building
+        // an ICU formatter per row was a third of their run time.
+        var t = time_t(d.timeIntervalSince1970.rounded(.down))
+        var tmv = tm()
+        localtime_r(&t, &tmv)
+        let off = Int(tmv.tm_gmtoff)
+        let sign = off < 0 ? "-" : "+"
+        let zone = tmv.tm_zone.map { String(cString: $0) } ?? "UTC"
+        let p = ImageConfig.pad
+        return p(Int(tmv.tm_year) + 1900, 4) + "-" + p(Int(tmv.tm_mon) + 1, 2) + "-" + p(Int(tmv.tm_mday), 2) + " "
+            + p(Int(tmv.tm_hour), 2) + ":" + p(Int(tmv.tm_min), 2) + ":" + p(Int(tmv.tm_sec), 2) + " "
+            + sign + p(abs(off) / 3600, 2) + p(abs(off) % 3600 / 60, 2) + " " + (zone == "GMT" ? "UTC" : zone)
     }
 }
