@@ -64,6 +64,35 @@ row() {  # name, dockbuild command..., then podman command after "--"
 PF="podman --root $W/p-root --runroot $W/p-run --storage-driver overlay --runtime runc --cgroup-manager cgroupfs --events-backend none"
 row "images" "$BIN" images --root "$W/d-root" -- $PF images
 row "ps -a" "$BIN" ps -a --root "$W/d-root" -- $PF ps -a
-row "inspect (container)" "$BIN" inspect --root "$W/d-root" c25 -- $PF container inspect c25
-row "inspect (image)" "$BIN" image inspect --root "$W/d-root" bench/img:50 -- $PF image inspect localhost/bench/img:50
+row "inspect (container)" "$BIN" inspect --root "$W/d-root" c$(( (CONTAINERS + 1) / 2 )) -- $PF container inspect c$(( (CONTAINERS + 1) / 2 ))
+row "inspect (image)" "$BIN" image inspect --root "$W/d-root" bench/img:$(( (IMAGES + 1) / 2 )) -- $PF image inspect localhost/bench/img:$(( (IMAGES + 1) / 2 ))
 row "version" "$BIN" version -- $PF version
+
+# run --rm: start to exit of `true` in a new container (no network), against docker (Debian's
+# docker.io, started by shared/peers/docker-ref.sh, with the same image loaded from
+# `dockbuild save`) and podman. Goal (issue #19): dockbuild <= 0.3x docker.
+REF=${DOCKER_REF:-$(dirname "$0")/../../shared/peers/docker-ref.sh}
+[ -f "$REF" ] || REF=$(dirname "$0")/../shared/peers/docker-ref.sh
+hyperfine -N -w 3 -r "$RUNS" --export-json "$W/d.json" "$BIN run --root $W/d-root --rm --network none bench/img:1 true" >/dev/null 2>&1
+d=$(median_ms "$W/d.json")
+line="run --rm true         dockbuild $(printf '%6.1f' "$d") ms"
+if [ -f "$REF" ] && bash "$REF" start >/dev/null 2>&1; then
+  eval "$(bash "$REF" env)"
+  "$BIN" save --root "$W/d-root" -o "$W/img.tar" bench/img:1 && docker load -i "$W/img.tar" >/dev/null
+  hyperfine -N -w 3 -r "$RUNS" --export-json "$W/k.json" "docker run --rm --network none bench/img:1 true" >/dev/null 2>&1
+  k=$(median_ms "$W/k.json")
+  line+="   docker $(printf '%7.1f' "$k") ms   dockbuild/docker $(printf '%5.2f' "$(echo "$d / $k" | bc -l)")x (goal <= 0.3x)"
+  docker rmi bench/img:1 >/dev/null 2>&1 || true
+else
+  line+="   (docker-ref did not start)"
+fi
+if [ $HAVE_PODMAN = 1 ]; then
+  # podman 4.3 needs a nofile limit on this machine (see the project notes).
+  if hyperfine -N -w 3 -r "$RUNS" --export-json "$W/p.json" "$PF run --rm --network none --ulimit nofile=16384:16384 localhost/bench/img:1 true" >/dev/null 2>&1; then
+    p=$(median_ms "$W/p.json")
+    line+="   podman $(printf '%7.1f' "$p") ms"
+  else
+    line+="   (podman run failed)"
+  fi
+fi
+echo "$line"

@@ -186,6 +186,13 @@ public enum Time {
     /// RFC 3339 with nanoseconds, UTC, as docker prints times.
     static func now() -> String { format(timespecNow()) }
 
+    /// Seconds on the monotonic clock, for timeouts.
+    static func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     static func timespecNow() -> timespec {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
