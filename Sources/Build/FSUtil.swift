@@ -67,12 +67,19 @@ enum FS {
     }
 
     /// Copies one regular file's bytes, mode and times.
-    static func copyFile(_ src: String, _ dst: String, st: StatBuf) throws {
+    /// Copies the regular file `src` to `dst` (replacing a file there) with `st`'s mode and
+    /// times, or `mode`, and `owner` when given: everything through the new file's descriptor,
+    /// with no path lookup after the open (a COPY of many small files spends its time in
+    /// syscalls).
+    static func copyFile(_ src: String, _ dst: String, st: StatBuf, owner: (UInt32, UInt32)? = nil, mode: mode_t? = nil) throws {
         let i = open(src, O_RDONLY | O_CLOEXEC)
         guard i >= 0 else { throw sys("open", src) }
         defer { close(i) }
-        unlink(dst)
-        let o = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0o7777)
+        var o = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if o < 0 && errno == EEXIST {
+            unlink(dst)
+            o = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        }
         guard o >= 0 else { throw sys("create", dst) }
         defer { close(o) }
         var left = Int(st.st_size)
@@ -86,7 +93,9 @@ enum FS {
             if n == 0 { break }
             left -= n
         }
-        fchmod(o, st.st_mode & 0o7777)
+        // owner before mode: a chown clears the setuid and setgid bits
+        if let owner { fchown(o, owner.0, owner.1) }
+        fchmod(o, mode ?? (st.st_mode & 0o7777))
         var times = [st.st_atim, st.st_mtim]
         futimens(o, &times)
     }
@@ -135,8 +144,8 @@ enum FS {
             unlink(dst)
             if symlink(target, dst) != 0 { throw sys("create link", dst) }
         } else if isReg(st) {
-            try copyFile(src, dst, st: st)
-            if let mode { chmod(dst, mode) }
+            try copyFile(src, dst, st: st, owner: owner ?? (keepOwner ? (st.st_uid, st.st_gid) : nil), mode: mode)
+            return
         } else {
             unlink(dst)
             if mknod(dst, st.st_mode, st.st_rdev) != 0 { throw sys("create node", dst) }
