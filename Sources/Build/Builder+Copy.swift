@@ -204,7 +204,10 @@ extension Builder {
                     lchown(target, o.0, o.1)
                 }
             }
-            if let owner, FS.exists(stagedDest), !v.isDirectory(destPath) { lchown(stagedDest, owner.0, owner.1) }
+            // (only where the owner differs: a chown clears the setuid and setgid bits)
+            if let owner, let dst = FS.info(stagedDest), !v.isDirectory(destPath), dst.st_uid != owner.0 || dst.st_gid != owner.1 {
+                lchown(stagedDest, owner.0, owner.1)
+            }
             if !link { copyAncestorMetadata(staging: staging, path: destPath == "/" ? "/" : destPath + "/x", view: v) }
         } catch {
             FS.removeTree(staging)
