@@ -192,9 +192,35 @@ public struct Runtime: Sendable {
         publicState(try loadRecord(id))
     }
 
-    /// All containers under `root`, sorted by id.
+    /// All containers under `root`, sorted by id, each with its owner: the user that owns
+    /// its state directory (runc's `list` column; `#uid` for a uid without a passwd entry).
     public func list() -> [ContainerState] {
-        Sys.listDir(root).sorted().compactMap { try? state(id: $0) }
+        Sys.listDir(root).sorted().compactMap { id in
+            guard var s = try? state(id: id) else { return nil }
+            var st = stat()
+            if stat(dir(id), &st) == 0 { s.owner = Runtime.userName(st.st_uid) }
+            return s
+        }
+    }
+
+    /// The login name of `uid` from the passwd database, or `#uid`.
+    static func userName(_ uid: uid_t) -> String {
+        var pw = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buf = [CChar](repeating: 0, count: 4096)
+        let rc = buf.withUnsafeMutableBufferPointer { getpwuid_r(uid, &pw, $0.baseAddress!, $0.count, &result) }
+        if rc == 0, result != nil, pw.pw_name != nil { return String(cString: pw.pw_name) }
+        return "#\(uid)"
+    }
+
+    /// A `created` time as Go's RFC3339Nano prints it: trailing zeros of the fraction
+    /// dropped (and the dot with them), so `…:05.120000000Z` reads `…:05.12Z`.
+    public static func rfc3339Nano(_ t: String) -> String {
+        guard t.hasSuffix("Z"), let dot = t.lastIndex(of: ".") else { return t }
+        var frac = t[t.index(after: dot)..<t.index(before: t.endIndex)]
+        guard frac.allSatisfy(\.isNumber) else { return t }
+        while frac.last == "0" { frac = frac.dropLast() }
+        return String(t[..<dot]) + (frac.isEmpty ? "" : "." + frac) + "Z"
     }
 
     // MARK: start, kill, delete

@@ -86,21 +86,42 @@ struct RuntimeList: ParsableCommand {
     @OptionGroup var globals: RuntimeVerbGlobals
     @Option(name: [.short, .long], help: "table or json.") var format: String = "table"
     @Flag(name: [.short, .long], help: "Print only ids.") var quiet = false
-    func run() throws {
-        let all = globals.runtime.list()
-        if quiet { all.forEach { print($0.id) }; return }
-        if format == "json" {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: (try? enc.encode(all)) ?? Data("[]".utf8), as: UTF8.self))
-            return
-        }
+
+    /// runc's JSON for `list --format json`: its containerState fields in their order, `null`
+    /// for no containers (Go's nil slice).
+    static func json(_ all: [ContainerState]) -> String {
+        if all.isEmpty { return "null" }
+        return OrderedJSON.array(all.map { s in
+            var f: [(String, OrderedJSON)] = [
+                ("ociVersion", .string(s.ociVersion)), ("id", .string(s.id)), ("pid", .int(Int64(s.pid))),
+                ("status", .string(s.status)), ("bundle", .string(s.bundle)), ("rootfs", .string(s.rootfs)),
+                ("created", .string(Runtime.rfc3339Nano(s.created))),
+            ]
+            if let a = s.annotations, !a.isEmpty {
+                f.append(("annotations", .object(a.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+            }
+            f.append(("owner", .string(s.owner)))
+            return .object(f)
+        }).rendered
+    }
+
+    /// runc's table: Go's tabwriter with a minimum cell width of 12 and a padding of 3.
+    static func table(_ all: [ContainerState]) -> String {
         let rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]] + all.map {
-            [$0.id, "\($0.pid)", $0.status, $0.bundle, $0.created, $0.owner.isEmpty ? "root" : $0.owner]
+            [$0.id, "\($0.pid)", $0.status, $0.bundle, Runtime.rfc3339Nano($0.created), $0.owner]
         }
-        let widths = (0..<6).map { i in rows.map { $0[i].count }.max() ?? 0 }
-        for r in rows {
-            print(r.enumerated().map { i, s in i == 5 ? s : s.padding(toLength: widths[i] + 3, withPad: " ", startingAt: 0) }.joined())
+        let widths = (0..<5).map { i in max(12, (rows.map { $0[i].count }.max() ?? 0) + 3) }
+        return rows.map { r in
+            r.enumerated().map { i, s in i == 5 ? s : s.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined()
+        }.joined(separator: "\n") + "\n"
+    }
+
+    func run() throws {
+        try runtimeFail {
+            guard format == "table" || format == "json" else { throw RuntimeError(.usage, "invalid format option") }
+            let all = globals.runtime.list()
+            if quiet { all.forEach { print($0.id) }; return }
+            if format == "json" { print(Self.json(all)) } else { print(Self.table(all), terminator: "") }
         }
     }
 }

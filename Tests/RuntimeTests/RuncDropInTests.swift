@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+@testable import Runtime
+
+/// `dockbuild-runc` as a drop-in for runc (issue #16): each test drives the real binary and,
+/// where runc is installed, runs runc on the same bundle and compares what both print.
+@Suite("runc drop-in", .serialized)
+struct RuncDropInTests {
+    static var ours: String {
+        get throws {
+            try #require(V2.runtimeBinary, "no .build/debug/dockbuild-runc: run `swift build` before the tests")
+        }
+    }
+
+    /// runc, when installed (the comparisons are skipped without it).
+    static let runc: String? = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"]
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    static func call(_ argv: [String]) throws -> (code: Int32, out: String, err: String) {
+        try RuntimeCLITests.call(["/usr/bin/timeout", "-k", "5", "60"] + argv)
+    }
+
+    /// The spec of `b` running `args` in cgroup `/name` (so that runc's and ours never share one).
+    static func write(_ b: Bundle, _ args: [String], cgroup name: String) throws {
+        var s = b.spec(args)
+        s.linux?.cgroupsPath = "/" + name
+        try b.write(s)
+    }
+
+    /// A `sleep` container started detached by `runtime` (stdio in files through `call`).
+    static func startSleeper(_ runtime: String, root: String, _ b: Bundle, id: String, cgroup: String) throws {
+        try write(b, ["sleep", "1000"], cgroup: cgroup)
+        let r = try call([runtime, "--root", root, "run", "-d", "--bundle", b.dir, id])
+        try #require(r.code == 0, "\(runtime) run -d: \(r)")
+    }
+
+    static func remove(_ runtime: String, root: String, id: String) {
+        _ = try? call([runtime, "--root", root, "delete", "--force", id])
+    }
+
+    /// Go's RFC3339Nano in UTC: no trailing zeros in the fraction.
+    static func isRFC3339Nano(_ s: String) -> Bool {
+        s.wholeMatch(of: #/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d*[1-9])?Z/#) != nil
+    }
+
+    @Test("list: runc's table (tabwriter columns), -q, --format json (null when empty), and its error for another format")
+    func list() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try Self.ours, root = b.dir + "/state", rroot = b.dir + "/runc-state"
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+
+        // No containers.
+        let empty = try Self.call([bin, "--root", root, "list"])
+        #expect(empty.code == 0 && empty.out == "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n", "\(empty)")
+        #expect(try Self.call([bin, "--root", root, "list", "--format", "json"]).out == "null\n")
+        #expect(try Self.call([bin, "--root", root, "list", "-q"]).out == "")
+        let bad = try Self.call([bin, "--root", root, "list", "--format", "yaml"])
+        #expect(bad.code == 1 && bad.err.contains("invalid format option"), "\(bad)")
+        if let runc = Self.runc {
+            for args in [["list"], ["list", "-f", "json"], ["list", "-q"], ["list", "--format", "yaml"]] {
+                let o = try Self.call([bin, "--root", root] + args), r = try Self.call([runc, "--root", rroot] + args)
+                #expect(o.code == r.code && o.out == r.out, "\(args): ours \(o), runc \(r)")
+            }
+        }
+
+        // One running container.
+        try Self.startSleeper(bin, root: root, b, id: "l1", cgroup: "dockbuild-list-\(tag)")
+        defer { Self.remove(bin, root: root, id: "l1") }
+        let state = try b.runtime.state(id: "l1")
+        let table = try Self.call([bin, "--root", root, "list"])
+        let lines = table.out.split(separator: "\n").map(String.init)
+        try #require(lines.count == 2, "\(table)")
+        let created = Runtime.rfc3339Nano(state.created)
+        #expect(Self.isRFC3339Nano(created), "\(created)")
+        let pidCell = "\(state.pid)".padding(toLength: 12, withPad: " ", startingAt: 0)
+        let bundleCell = b.dir.padding(toLength: b.dir.count + 3, withPad: " ", startingAt: 0)
+        #expect(lines[1] == "l1          " + pidCell + "running     " + bundleCell + created + "   root", "\(lines)")
+        #expect(lines[0] == "ID          PID         STATUS      " + "BUNDLE".padding(toLength: b.dir.count + 3, withPad: " ", startingAt: 0)
+                + "CREATED".padding(toLength: created.count + 3, withPad: " ", startingAt: 0) + "OWNER", "\(lines)")
+        #expect(try Self.call([bin, "--root", root, "list", "-q"]).out == "l1\n")
+        let json = try Self.call([bin, "--root", root, "list", "--format", "json"]).out
+        #expect(json == "[{\"ociVersion\":\"\(state.ociVersion)\",\"id\":\"l1\",\"pid\":\(state.pid),\"status\":\"running\",\"bundle\":\"\(b.dir)\",\"rootfs\":\"\(b.rootfs)\",\"created\":\"\(created)\",\"owner\":\"root\"}]\n", "\(json)")
+
+        if let runc = Self.runc {
+            try Self.startSleeper(runc, root: rroot, b, id: "l1", cgroup: "dockbuild-list-runc-\(tag)")
+            defer { Self.remove(runc, root: rroot, id: "l1") }
+            let r = try Self.call([runc, "--root", rroot, "list"]).out.split(separator: "\n").map(String.init)
+            try #require(r.count == 2, "\(r)")
+            // Same columns up to CREATED (pids differ, and so may the length of the time).
+            let upTo = lines[0].range(of: "CREATED")!.lowerBound.utf16Offset(in: lines[0])
+            #expect(r[0].hasPrefix(String(lines[0].prefix(upTo))), "runc \(r[0]) ours \(lines[0])")
+            let mine = lines[1].split(separator: " "), theirs = r[1].split(separator: " ")
+            #expect(theirs.count == 6 && mine.count == 6 && [0, 2, 3, 5].allSatisfy { mine[$0] == theirs[$0] }, "runc \(r) ours \(lines)")
+            #expect(Self.isRFC3339Nano(String(theirs[4])))
+            // JSON: the same keys in the same order.
+            let rj = try Self.call([runc, "--root", rroot, "list", "-f", "json"]).out
+            let keys = #/"([a-zA-Z]+)":/#
+            #expect(rj.matches(of: keys).map(\.1) == json.matches(of: keys).map(\.1), "runc \(rj) ours \(json)")
+            #expect(try Self.call([runc, "--root", rroot, "list", "-q"]).out == "l1\n")
+        }
+    }
+}
