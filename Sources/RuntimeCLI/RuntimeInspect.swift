@@ -19,7 +19,8 @@ struct RuntimeExec: ParsableCommand {
     @Option(name: .customLong("preserve-fds"), help: "Pass this many extra fds (from 3).") var preserveFDs: Int = 0
     @Option(name: .customLong("process-label"), help: "Accepted for runc compatibility.") var processLabel: String?
     @Option(name: .long, help: "Accepted for runc compatibility.") var apparmor: String?
-    @Flag(name: .customLong("ignore-paused"), help: "Accepted for runc compatibility.") var ignorePaused = false
+    @Flag(name: .customLong("ignore-paused"), help: "Exec into a paused container too (the process starts frozen).") var ignorePaused = false
+    @Option(name: .customLong("cgroup"), help: "Join an existing sub-cgroup of the container: [CONTROLLER[,CONTROLLER...]:]PATH; repeatable.") var cgroups: [String] = []
     @Argument(help: "Container id.") var id: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
 
@@ -74,6 +75,8 @@ struct RuntimeExec: ParsableCommand {
             }
             var o = ExecOptions(consoleSocket: consoleSocket, pidFile: pidFile, detach: detach)
             o.preserveFDs = preserveFDs
+            o.ignorePaused = ignorePaused
+            o.subCgroups = try Cgroup.parseSubCgroups(cgroups)
             let r = try rt.exec(id: id, process: proc, options: o)
             code = detach ? 0 : r
         }

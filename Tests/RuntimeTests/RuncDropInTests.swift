@@ -38,6 +38,47 @@ struct RuncDropInTests {
         _ = try? call([runtime, "--root", root, "delete", "--force", id])
     }
 
+    /// Starts `argv` without waiting (stdout and stderr into `out`); returns its pid.
+    static func spawn(_ argv: [String], out: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for a in cargs { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cargs, environ)
+        try #require(rc == 0, "spawn \(argv[0]): \(String(cString: strerror(rc)))")
+        return pid
+    }
+
+    /// Waits for `pid` (at most `seconds`, then kills it); its exit code, nil when it had to be killed.
+    static func reap(_ pid: pid_t, seconds: Double) -> Int32? {
+        var status: Int32 = 0
+        for _ in 0..<Int(seconds * 100) {
+            if waitpid(pid, &status, WNOHANG) == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            usleep(10_000)
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, nil, 0)
+        return nil
+    }
+
+    /// The memory cgroup directory (v1) or the cgroup (v2) of process `pid`, from /proc.
+    static func cgroupDir(of pid: Int32) throws -> String {
+        let (v2, v1) = Cgroup.hierarchies()
+        let lines = (readFile("/proc/\(pid)/cgroup") ?? "").split(separator: "\n")
+        if Cgroup.isUnified, let v2 {
+            let line = try #require(lines.first { $0.hasPrefix("0::") })
+            return v2.mountPoint + line.dropFirst(3)
+        }
+        let mem = try #require(v1.first { $0.controllers.contains("memory") }, "no memory hierarchy")
+        let line = try #require(lines.first { $0.split(separator: ":").dropFirst().first?.split(separator: ",").contains("memory") == true })
+        return mem.mountPoint + line.split(separator: ":", maxSplits: 2)[2]
+    }
+
     /// Go's RFC3339Nano in UTC: no trailing zeros in the fraction.
     static func isRFC3339Nano(_ s: String) -> Bool {
         s.wholeMatch(of: #/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d*[1-9])?Z/#) != nil
@@ -99,5 +140,61 @@ struct RuncDropInTests {
             #expect(rj.matches(of: keys).map(\.1) == json.matches(of: keys).map(\.1), "runc \(rj) ours \(json)")
             #expect(try Self.call([runc, "--root", rroot, "list", "-q"]).out == "l1\n")
         }
+    }
+
+    @Test("exec refuses a paused container without --ignore-paused (runc's message, exit 255); with it the process runs once thawed")
+    func execIgnorePaused() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try Self.ours, root = b.dir + "/state", rroot = b.dir + "/runc-state"
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var runtimes = [(bin, root)]
+        if let runc = Self.runc { runtimes.append((runc, rroot)) }
+        for (rt, r) in runtimes {
+            try Self.startSleeper(rt, root: r, b, id: "p1", cgroup: "dockbuild-paused-\(rt == bin ? "ours" : "runc")-\(tag)")
+            defer { Self.remove(rt, root: r, id: "p1") }
+            #expect(try Self.call([rt, "--root", r, "pause", "p1"]).code == 0)
+            let refused = try Self.call([rt, "--root", r, "exec", "p1", "true"])
+            #expect(refused.code == 255 && refused.err.contains("cannot exec in a paused container (use --ignore-paused to override)"), "\(rt): \(refused)")
+            let out = b.dir + "/ignore-paused.out"
+            let pid = try Self.spawn([rt, "--root", r, "exec", "--ignore-paused", "p1", "sh", "-c", "echo thawed"], out: out)
+            usleep(300_000)
+            #expect(waitpid(pid, nil, WNOHANG) == 0, "\(rt): the exec'd process must wait while the container is frozen")
+            #expect(try Self.call([rt, "--root", r, "resume", "p1"]).code == 0)
+            #expect(Self.reap(pid, seconds: 20) == 0, "\(rt)")
+            #expect(readFile(out) == "thawed\n", "\(rt): \(readFile(out) ?? "")")
+        }
+    }
+
+    @Test("exec --cgroup joins an existing sub-cgroup: PATH for every hierarchy, CONTROLLER:PATH for one; bad paths exit 255")
+    func execSubCgroup() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try Self.ours, root = b.dir + "/state", rroot = b.dir + "/runc-state"
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var runtimes = [(bin, root)]
+        if let runc = Self.runc { runtimes.append((runc, rroot)) }
+        for (rt, r) in runtimes {
+            try Self.startSleeper(rt, root: r, b, id: "g1", cgroup: "dockbuild-subcg-\(rt == bin ? "ours" : "runc")-\(tag)")
+            defer { Self.remove(rt, root: r, id: "g1") }
+            let initPid = try #require(Int32((try Self.call([rt, "--root", r, "state", "g1"]).out.firstMatch(of: #/"pid" *: *(\d+)/#)?.1) ?? ""))
+            let dir = try Self.cgroupDir(of: initPid)
+            try #require(mkdir(dir + "/sub", 0o755) == 0, "mkdir \(dir)/sub")
+            defer { rmdir(dir + "/sub") }
+            let flag = Cgroup.isUnified ? "/sub" : "memory:/sub"
+            let joined = try Self.call([rt, "--root", r, "exec", "--cgroup", flag, "g1", "cat", "/proc/self/cgroup"])
+            let line = joined.out.split(separator: "\n").first {
+                Cgroup.isUnified ? $0.hasPrefix("0::") : $0.split(separator: ":").dropFirst().first == "memory"
+            }
+            #expect(joined.code == 0 && line?.hasSuffix("/sub") == true, "\(rt): \(joined)")
+            for bad in ["../x", "nosuch"] + (Cgroup.isUnified ? [] : ["bogus:x"]) {
+                let e = try Self.call([rt, "--root", r, "exec", "--cgroup", bad, "g1", "true"])
+                #expect(e.code == 255, "\(rt) --cgroup \(bad): \(e)")
+            }
+        }
+        // Ours, the parse: plain, several controllers, conflicts.
+        #expect(try Cgroup.parseSubCgroups(["a", "cpu,cpuacct:b"]) == ["": "a", "cpu": "b", "cpuacct": "b"])
+        #expect(throws: RuntimeError.self) { try Cgroup.parseSubCgroups(["memory:a", "memory:b"]) }
+        #expect(throws: RuntimeError.self) { try Cgroup.parseSubCgroups([":a"]) }
     }
 }
