@@ -197,4 +197,36 @@ struct RuncDropInTests {
         #expect(throws: RuntimeError.self) { try Cgroup.parseSubCgroups(["memory:a", "memory:b"]) }
         #expect(throws: RuntimeError.self) { try Cgroup.parseSubCgroups([":a"]) }
     }
+
+    @Test("exec --user 0 (and run) enter a working directory only CAP_DAC_OVERRIDE opens, which the process then lacks, as runc does")
+    func cwdNeedingDacOverride() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try Self.ours, root = b.dir + "/state", rroot = b.dir + "/runc-state"
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try #require(mkdir(b.rootfs + "/secret", 0o700) == 0 && chown(b.rootfs + "/secret", 1000, 1000) == 0)
+        chmod(b.rootfs + "/secret", 0o700)
+        var s = b.spec(["sleep", "1000"])
+        let effective = s.process?.capabilities?.effective ?? []
+        #expect(!effective.contains("CAP_DAC_OVERRIDE"), "runc's default spec has no CAP_DAC_OVERRIDE")
+        var runtimes = [(bin, root)]
+        if let runc = Self.runc { runtimes.append((runc, rroot)) }
+        for (rt, r) in runtimes {
+            try Self.startSleeper(rt, root: r, b, id: "w1", cgroup: "dockbuild-cwd-\(rt == bin ? "ours" : "runc")-\(tag)")
+            defer { Self.remove(rt, root: r, id: "w1") }
+            for user in ["0", "0:0", "1000"] {
+                let e = try Self.call([rt, "--root", r, "exec", "--user", user, "--cwd", "/secret", "w1", "pwd"])
+                #expect(e.code == 0 && e.out == "/secret\n", "\(rt) --user \(user): \(e)")
+            }
+            // A directory that does not exist is still an error.
+            #expect(try Self.call([rt, "--root", r, "exec", "--cwd", "/nosuch", "w1", "true"]).code == 255, "\(rt)")
+        }
+        // The container's own process too (create/start through run).
+        s = b.spec(["pwd"])
+        s.process?.cwd = "/secret"
+        s.linux?.cgroupsPath = "/dockbuild-cwd-run-\(tag)"
+        try b.write(s)
+        let run = try Self.call([bin, "--root", root, "run", "--bundle", b.dir, "w2"])
+        #expect(run.code == 0 && run.out == "/secret\n", "\(run)")
+    }
 }
