@@ -229,4 +229,86 @@ struct RuncDropInTests {
         let run = try Self.call([bin, "--root", root, "run", "--bundle", b.dir, "w2"])
         #expect(run.code == 0 && run.out == "/secret\n", "\(run)")
     }
+
+    @Test("cgroup v1 CFS: update to a shorter or a longer period under a parent with a quota writes quota and period in a valid order")
+    func cfsOrderUnderLimitedParent() throws {
+        try #require(!Cgroup.isUnified, "cgroup v1 only: on v2 cpu.max takes quota and period in one write")
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try Self.ours, root = b.dir + "/state"
+        let cpu = try #require(Cgroup.hierarchies().v1.first { $0.controllers.contains("cpu") }, "no v1 cpu hierarchy")
+        let name = "dockbuild-cfs-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let parent = cpu.mountPoint + "/" + name
+        try #require(mkdir(parent, 0o755) == 0, "mkdir \(parent)")
+        defer { rmdir(parent) }
+        try Sys.writeFile(parent + "/cpu.cfs_period_us", "100000")
+        try Sys.writeFile(parent + "/cpu.cfs_quota_us", "50000")   // half a CPU for everything below
+        var s = b.spec(["sleep", "1000"])
+        s.linux?.cgroupsPath = "/\(name)/c"
+        var res = s.linux?.resources ?? RuntimeSpec.Resources()
+        res.cpu = .init(quota: 50000, period: 100000)
+        s.linux?.resources = res
+        try b.write(s)
+        let started = try Self.call([bin, "--root", root, "run", "-d", "--bundle", b.dir, "q1"])
+        try #require(started.code == 0, "\(started)")
+        defer { Self.remove(bin, root: root, id: "q1") }
+        func cfs() -> String {
+            ["cpu.cfs_quota_us", "cpu.cfs_period_us"].map { (readFile(parent + "/c/" + $0) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines) }
+                .joined(separator: "/")
+        }
+        #expect(cfs() == "50000/100000")
+        // Period first would make 50000/10000 (5 CPUs) for a moment: the quota must go first.
+        let shorter = try Self.call([bin, "--root", root, "update", "--cpu-period", "10000", "--cpu-quota", "5000", "q1"])
+        #expect(shorter.code == 0 && cfs() == "5000/10000", "\(shorter) \(cfs())")
+        // Quota first would make 50000/10000: the period must go first.
+        let longer = try Self.call([bin, "--root", root, "update", "--cpu-period", "100000", "--cpu-quota", "50000", "q1"])
+        #expect(longer.code == 0 && cfs() == "50000/100000", "\(longer) \(cfs())")
+        // More than the parent allows still fails, with the kernel's word and the file.
+        let over = try Self.call([bin, "--root", root, "update", "--cpu-period", "100000", "--cpu-quota", "80000", "q1"])
+        #expect(over.code == 1 && over.err.contains("cpu.cfs_quota_us"), "\(over)")
+    }
+
+    @Test("device rules: access must be a non-empty subset of rwm and type a, b or c, else a clear error (create and update -r)")
+    func deviceAccessValidation() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try Self.ours, root = b.dir + "/state"
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        func rules(_ access: String?, type: String = "c") -> [RuntimeSpec.DeviceCgroup] {
+            [.init(allow: false, access: "rwm"), .init(allow: true, type: type, major: 1, minor: 3, access: access)]
+        }
+        func write(_ devices: [RuntimeSpec.DeviceCgroup], _ args: [String] = ["true"]) throws {
+            var s = b.spec(args)
+            s.linux?.cgroupsPath = "/dockbuild-devacc-\(tag)"
+            var res = s.linux?.resources ?? RuntimeSpec.Resources()
+            res.devices = devices
+            s.linux?.resources = res
+            try b.write(s)
+        }
+        for (access, type, message) in [("rwx", "c", "linux.resources.devices[1]: access \"rwx\" has \"x\"; it must be a subset of \"rwm\""),
+                                        ("", "c", "linux.resources.devices[1]: access is empty"),
+                                        ("rw", "u", "linux.resources.devices[1]: type \"u\" is not a")] {
+            try write(rules(access, type: type))
+            let r = try Self.call([bin, "--root", root, "run", "--bundle", b.dir, "d1"])
+            #expect(r.code == 1 && r.err.contains(message), "\(access) \(type): \(r)")
+            #expect(!FileManager.default.fileExists(atPath: root + "/d1"), "nothing is left of the refused container")
+        }
+        if let runc = Self.runc {
+            try write(rules(""))
+            #expect(try Self.call([runc, "--root", b.dir + "/runc-state", "run", "--bundle", b.dir, "d1"]).code != 0, "runc refuses an empty access too")
+        }
+        for access in ["rw", "wr", "m", "rr"] {
+            try write(rules(access), ["sh", "-c", "echo ok > /dev/null"])
+            let r = try Self.call([bin, "--root", root, "run", "--bundle", b.dir, "d2"])
+            #expect(r.code == 0, "\(access): \(r)")
+        }
+        // update -r checks them before writing anything.
+        try write(rules("rwm"), ["sleep", "1000"])
+        #expect(try Self.call([bin, "--root", root, "run", "-d", "--bundle", b.dir, "d3"]).code == 0)
+        defer { Self.remove(bin, root: root, id: "d3") }
+        let file = b.dir + "/res.json"
+        try Data(#"{"devices":[{"allow":true,"type":"c","major":1,"minor":5,"access":"rwq"}]}"#.utf8).write(to: URL(fileURLWithPath: file))
+        let u = try Self.call([bin, "--root", root, "update", "-r", file, "d3"])
+        #expect(u.code == 1 && u.err.contains("linux.resources.devices[0]: access \"rwq\" has \"q\""), "\(u)")
+    }
 }
