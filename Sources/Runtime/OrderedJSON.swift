@@ -13,6 +13,19 @@ public indirect enum OrderedJSON: Sendable, Equatable {
 
     public static func == (a: OrderedJSON, b: OrderedJSON) -> Bool { a.rendered == b.rendered }
 
+    /// The value as JSONSerialization would give it: dictionaries, arrays, NSNumber, NSNull.
+    public var foundationValue: Any {
+        switch self {
+        case .object(let fields): return Dictionary(fields.map { ($0.0, $0.1.foundationValue) }, uniquingKeysWith: { _, b in b })
+        case .array(let items): return items.map(\.foundationValue)
+        case .string(let s): return s
+        case .uint(let v): return NSNumber(value: v)
+        case .int(let v): return NSNumber(value: v)
+        case .bool(let v): return NSNumber(value: v)
+        case .null: return NSNull()
+        }
+    }
+
     /// Compact JSON text, as Go's encoding/json writes it (no spaces; `<`, `>`, `&` escaped).
     public var rendered: String {
         var out = ""

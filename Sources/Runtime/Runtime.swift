@@ -410,25 +410,21 @@ extension Runtime {
     /// A signal given as a number, NAME or SIGNAME (`15`, `TERM`, `SIGTERM`, `RTMIN+3`); nil if unknown.
     public static func signalNumber(_ name: String) -> Int32? { Sys.signal(name) }
 
-    /// `stats` in runc's `events --stats` layout (libcontainer's types.Stats), which tools parse:
-    /// cpu.usage.{total,user,kernel}, cpu.throttling, memory.usage.{usage,max,limit,failcnt}, pids.
+    /// `stats` in runc's `events --stats` layout (libcontainer's types.Stats), as Foundation
+    /// values (dictionaries, arrays, NSNumber) for tools that pick fields out of it.
     public func runcStats(id: String) throws -> [String: Any] {
-        let s = try stats(id: id)
-        var out: [String: Any] = [:]
-        if let c = s["cpu"] {
-            out["cpu"] = ["usage": ["total": c["total"] ?? 0, "user": c["user"] ?? 0, "kernel": c["kernel"] ?? 0],
-                          "throttling": ["throttled_periods": c["throttled_periods"] ?? 0]]
-        }
-        if let m = s["memory"] {
-            var usage: [String: UInt64] = ["usage": m["usage"] ?? 0, "limit": m["limit"] ?? 0]
-            if let v = m["failcnt"] { usage["failcnt"] = v; usage["max"] = m["max"] ?? 0 }
-            var mem: [String: Any] = ["usage": usage]
-            if let v = m["oom_kill"] { mem["oom_kill"] = v }
-            out["memory"] = mem
-        }
-        if let p = s["pids"] { out["pids"] = p }
-        return out
+        (try runcStatsJSON(id: id).foundationValue as? [String: Any]) ?? [:]
     }
+
+    /// `stats` in runc's `events --stats` layout, keys in runc's order (see `Cgroup.runcStats`).
+    public func runcStatsJSON(id: String) throws -> OrderedJSON {
+        let r = try loadRecord(id)
+        guard let cg = r.cgroup else { return .object([]) }
+        return cg.runcStats()
+    }
+
+    /// The container's cgroup (nil for one created without).
+    public func cgroup(id: String) throws -> Cgroup? { try loadRecord(id).cgroup }
 
     /// The spec a container was created with (defaults for `exec`).
     public func spec(id: String) throws -> RuntimeSpec { try loadRecord(id).spec }

@@ -258,26 +258,55 @@ struct RuntimeUpdate: ParsableCommand {
 }
 
 struct RuntimeEvents: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print resource usage of a container as JSON.")
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Print a container's events as JSON lines: stats every interval, and oom when the OOM killer kills in it.")
     @OptionGroup var globals: RuntimeVerbGlobals
     @Flag(name: .long, help: "Print the statistics once and exit.") var stats = false
     @Option(name: .long, help: "Time between samples, a Go duration such as 1s or 100ms.") var interval: String = "5s"
     @Argument(help: "Container id.") var id: String
+
+    /// One event line in runc's shape: type, id, then data unless there is none.
+    static func line(_ type: String, _ id: String, _ data: OrderedJSON? = nil) -> String {
+        var f: [(String, OrderedJSON)] = [("type", .string(type)), ("id", .string(id))]
+        if let data { f.append(("data", data)) }
+        return OrderedJSON.object(f).rendered
+    }
+
     func run() throws {
         try runtimeFail {
             guard let interval = GoDuration.seconds(interval), interval > 0 else {
                 throw RuntimeError(.usage, "invalid value \"\(self.interval)\" for flag --interval: give a duration such as 5s, 1s or 100ms")
             }
             let rt = globals.runtime
-            repeat {
-                let obj: [String: Any] = ["type": "stats", "id": id, "data": try rt.runcStats(id: id)]
-                let json = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
-                print(String(decoding: json, as: UTF8.self))
-                if stats { return }
-                fflush(nil)
-                Thread.sleep(forTimeInterval: interval)
-                guard (try? rt.state(id: id).status) != "stopped" else { return }
-            } while true
+            if stats {
+                print(Self.line("stats", id, try rt.runcStatsJSON(id: id)))
+                return
+            }
+            // As runc: a stats event every interval, an oom event as soon as the cgroup's OOM-kill
+            // count rises (polled a few times a second; memory.events or memory.oom_control).
+            guard (try rt.state(id: id).status) != "stopped" else {
+                throw RuntimeError(.invalidState, "container \"\(id)\" is stopped")
+            }
+            let cgroup = try rt.cgroup(id: id)
+            var ooms = cgroup?.oomKillCount() ?? 0
+            let poll = min(interval, 0.1)
+            var nextStats = Date().addingTimeInterval(interval)
+            while true {
+                Thread.sleep(forTimeInterval: poll)
+                let stopped = (try? rt.state(id: id).status) ?? "stopped" == "stopped"
+                if let n = cgroup?.oomKillCount(), n > ooms {
+                    ooms = n
+                    print(Self.line("oom", id))
+                    fflush(nil)
+                }
+                if stopped { return }
+                if Date() >= nextStats {
+                    nextStats = Date().addingTimeInterval(interval)
+                    guard let data = try? rt.runcStatsJSON(id: id) else { return }
+                    print(Self.line("stats", id, data))
+                    fflush(nil)
+                }
+            }
         }
     }
 }

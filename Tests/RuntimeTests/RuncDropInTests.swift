@@ -311,4 +311,109 @@ struct RuncDropInTests {
         let u = try Self.call([bin, "--root", root, "update", "-r", file, "d3"])
         #expect(u.code == 1 && u.err.contains("linux.resources.devices[0]: access \"rwq\" has \"q\""), "\(u)")
     }
+
+    /// The keys of a JSON object in the order the text gives them (one level).
+    static func keys(_ json: String, at path: [String]) throws -> [String] {
+        var obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        for p in path { obj = try #require(obj[p] as? [String: Any], "\(path) in \(json.prefix(300))") }
+        return Array(obj.keys)
+    }
+
+    static func object(_ json: String, _ path: [String]) throws -> [String: Any] {
+        var obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], "\(json.prefix(300))")
+        for p in path { obj = try #require(obj[p] as? [String: Any], "\(path) in \(json.prefix(300))") }
+        return obj
+    }
+
+    @Test("a live container: run -d, update --memory 50M reaches the cgroup, events --stats in runc's shape, kill and delete")
+    func updateAndEventsOnLiveContainer() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try Self.ours, root = b.dir + "/state", rroot = b.dir + "/runc-state"
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var runtimes = [(bin, root)]
+        if let runc = Self.runc { runtimes.append((runc, rroot)) }
+        var lines: [String] = []
+        for (rt, r) in runtimes {
+            try Self.startSleeper(rt, root: r, b, id: "u1", cgroup: "dockbuild-live-\(rt == bin ? "ours" : "runc")-\(tag)")
+            defer { Self.remove(rt, root: r, id: "u1") }
+            let initPid = try #require(Int32((try Self.call([rt, "--root", r, "state", "u1"]).out.firstMatch(of: #/"pid" *: *(\d+)/#)?.1) ?? ""))
+            let up = try Self.call([rt, "--root", r, "update", "--memory", "50M", "u1"])
+            #expect(up.code == 0, "\(rt): \(up)")
+            let dir = try Self.cgroupDir(of: initPid)
+            let file = Cgroup.isUnified ? "/memory.max" : "/memory.limit_in_bytes"
+            #expect(readFile(dir + file) == "52428800\n", "\(rt): \(dir + file)")
+            let ev = try Self.call([rt, "--root", r, "events", "--stats", "u1"])
+            #expect(ev.code == 0 && ev.out.hasPrefix("{\"type\":\"stats\",\"id\":\"u1\",\"data\":{\"cpu\":{\"usage\":{"), "\(rt): \(ev)")
+            let usage = try Self.object(ev.out, ["data", "memory", "usage"])
+            #expect((usage["limit"] as? NSNumber)?.uint64Value == 52_428_800, "\(rt): \(usage)")
+            // Ours has only the sleep in it; runc's may still hold a moment of its own `runc init`.
+            let pids = ((try Self.object(ev.out, ["data", "pids"]))["current"] as? NSNumber)?.intValue ?? 0
+            #expect(rt == bin ? pids == 1 : pids >= 1, "\(rt): \(pids) pids")
+            lines.append(ev.out)
+            // kill, wait for stopped, delete
+            #expect(try Self.call([rt, "--root", r, "kill", "u1", "KILL"]).code == 0)
+            var stopped = false
+            for _ in 0..<200 where !stopped {
+                stopped = try Self.call([rt, "--root", r, "state", "u1"]).out.contains("stopped")
+                if !stopped { usleep(20_000) }
+            }
+            #expect(stopped, "\(rt)")
+            #expect(try Self.call([rt, "--root", r, "delete", "u1"]).code == 0, "\(rt)")
+            #expect(try Self.call([rt, "--root", r, "state", "u1"]).code != 0, "\(rt): deleted")
+        }
+        if lines.count == 2 {
+            // The same keys in the same order as runc's (cache only appears when it is not zero).
+            for path in [["data"], ["data", "cpu"], ["data", "cpu", "usage"], ["data", "memory", "usage"], ["data", "pids"]] {
+                let ours = try Self.keys(lines[0], at: path), runc = try Self.keys(lines[1], at: path)
+                #expect(Set(ours) == Set(runc), "\(path): ours \(ours), runc \(runc)")
+            }
+            let ours = lines[0].matches(of: #/"([a-zA-Z_]+)":/#).map { String($0.1) }.filter { $0 != "cache" }
+            let runc = lines[1].matches(of: #/"([a-zA-Z_]+)":/#).map { String($0.1) }.filter { $0 != "cache" }
+            let cut = { (k: [String]) in Array(k.prefix { $0 != "raw" }) }   // memory.stat's own keys vary with what was used
+            #expect(cut(ours) == cut(runc), "ours \(cut(ours)), runc \(cut(runc))")
+        }
+    }
+
+    @Test("events prints {\"type\":\"oom\",\"id\":..} when the OOM killer kills in the container, and stats lines every interval")
+    func eventsReportsOOM() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try Self.ours, root = b.dir + "/state", rroot = b.dir + "/runc-state"
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var runtimes = [(bin, root)]
+        if let runc = Self.runc { runtimes.append((runc, rroot)) }
+        for (rt, r) in runtimes {
+            var s = b.spec(["sleep", "1000"])
+            s.linux?.cgroupsPath = "/dockbuild-oom-\(rt == bin ? "ours" : "runc")-\(tag)"
+            var res = s.linux?.resources ?? RuntimeSpec.Resources()
+            var m = RuntimeSpec.Memory()
+            m.limit = 20 << 20
+            m.swap = 20 << 20
+            res.memory = m
+            s.linux?.resources = res
+            try b.write(s)
+            let started = try Self.call([rt, "--root", r, "run", "-d", "--bundle", b.dir, "o1"])
+            try #require(started.code == 0, "\(rt): \(started)")
+            defer { Self.remove(rt, root: r, id: "o1") }
+            let out = b.dir + "/events.out"
+            let events = try Self.spawn(["/usr/bin/timeout", "30", rt, "--root", r, "events", "--interval", "200ms", "o1"], out: out)
+            defer { kill(events, SIGKILL); waitpid(events, nil, 0) }
+            usleep(300_000)
+            // tail keeps a line that never ends: it grows until the OOM killer takes it.
+            let hog = try Self.call([rt, "--root", r, "exec", "o1", "tail", "/dev/zero"])
+            #expect(hog.code == 137, "\(rt): \(hog)")
+            var text = ""
+            for _ in 0..<50 {
+                text = readFile(out) ?? ""
+                if text.contains("{\"type\":\"oom\",\"id\":\"o1\"}\n") && text.contains("{\"type\":\"stats\",\"id\":\"o1\",\"data\":{") { break }
+                usleep(100_000)
+            }
+            #expect(text.split(separator: "\n").filter { $0 == "{\"type\":\"oom\",\"id\":\"o1\"}" }.count == 1, "\(rt): \(text.prefix(400))")
+            #expect(text.contains("{\"type\":\"stats\",\"id\":\"o1\",\"data\":{\"cpu\""), "\(rt): \(text.prefix(400))")
+            #expect(try Self.call([rt, "--root", r, "state", "o1"]).out.contains("running"), "\(rt): the init (sleep) survives")
+        }
+        // The count it watches, straight from the cgroup.
+        #expect(try Cgroup.resolve(cgroupsPath: "/dockbuild-oom-none-\(tag)", id: "x").oomKillCount() == nil, "no cgroup, no count")
+    }
 }
