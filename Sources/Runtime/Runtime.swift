@@ -391,7 +391,8 @@ public struct Runtime: Sendable {
         }
     }
 
-    /// RFC 3339 UTC time with nanoseconds, like runc's `created` (no ICU on the start path).
+    /// RFC 3339 UTC time with nanoseconds as Go's RFC3339Nano writes runc's `created`: no
+    /// trailing zeros in the fraction (no ICU on the start path).
     static func now() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
@@ -402,7 +403,9 @@ public struct Runtime: Sendable {
             let s = String(v)
             return String(repeating: "0", count: max(0, w - s.count)) + s
         }
-        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2)).\(p(Int32(ts.tv_nsec), 9))Z"
+        var frac = p(Int32(ts.tv_nsec), 9)
+        while frac.last == "0" { frac.removeLast() }
+        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2))\(frac.isEmpty ? "" : "." + frac)Z"
     }
 }
 

@@ -113,7 +113,7 @@ struct RuncDropInTests {
         let lines = table.out.split(separator: "\n").map(String.init)
         try #require(lines.count == 2, "\(table)")
         let created = Runtime.rfc3339Nano(state.created)
-        #expect(Self.isRFC3339Nano(created), "\(created)")
+        #expect(Self.isRFC3339Nano(created) && created == state.created, "\(created): state prints it as runc does too")
         let pidCell = "\(state.pid)".padding(toLength: 12, withPad: " ", startingAt: 0)
         let bundleCell = b.dir.padding(toLength: b.dir.count + 3, withPad: " ", startingAt: 0)
         #expect(lines[1] == "l1          " + pidCell + "running     " + bundleCell + created + "   root", "\(lines)")
