@@ -196,6 +196,22 @@ struct RuncDropInTests {
         #expect(try Cgroup.parseSubCgroups(["a", "cpu,cpuacct:b"]) == ["": "a", "cpu": "b", "cpuacct": "b"])
         #expect(throws: RuntimeError.self) { try Cgroup.parseSubCgroups(["memory:a", "memory:b"]) }
         #expect(throws: RuntimeError.self) { try Cgroup.parseSubCgroups([":a"]) }
+        // Ours, the directories, on made-up trees of both versions (whichever this host runs).
+        let t = b.dir + "/cgtree"
+        for d in ["v2/sub/deeper", "cpu/a", "memory/a", "memory/b"] {
+            try FileManager.default.createDirectory(atPath: t + "/" + d, withIntermediateDirectories: true)
+        }
+        let v2 = Cgroup(version: "v2", paths: ["": t + "/v2"])
+        #expect(try v2.joining(sub: ["": "/sub/deeper"]).paths == ["": t + "/v2/sub/deeper"])
+        #expect(throws: RuntimeError.self) { try v2.joining(sub: ["memory": "sub"]) }
+        #expect(throws: RuntimeError.self) { try v2.joining(sub: ["": "missing"]) }
+        let v1 = Cgroup(version: "v1", paths: ["cpu,cpuacct": t + "/cpu", "memory": t + "/memory"])
+        #expect(try v1.joining(sub: ["cpuacct": "a", "memory": "b"]).paths == ["cpu,cpuacct": t + "/cpu/a", "memory": t + "/memory/b"])
+        #expect(try v1.joining(sub: ["": "a", "memory": "b"]).paths == ["cpu,cpuacct": t + "/cpu/a", "memory": t + "/memory/b"])
+        #expect(try v1.joining(sub: ["memory": "a"]).paths == ["cpu,cpuacct": t + "/cpu", "memory": t + "/memory/a"])
+        #expect(throws: RuntimeError.self) { try v1.joining(sub: ["cpu": "a", "cpuacct": "b"]) }
+        #expect(throws: RuntimeError.self) { try v1.joining(sub: ["": "b"]) }   // cpu/b does not exist
+        #expect(throws: RuntimeError.self) { try v1.joining(sub: ["": "a/../../x"]) }
     }
 
     @Test("exec --user 0 (and run) enter a working directory only CAP_DAC_OVERRIDE opens, which the process then lacks, as runc does")
