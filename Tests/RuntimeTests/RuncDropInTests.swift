@@ -432,4 +432,38 @@ struct RuncDropInTests {
         // The count it watches, straight from the cgroup.
         #expect(try Cgroup.resolve(cgroupsPath: "/dockbuild-oom-none-\(tag)", id: "x").oomKillCount() == nil, "no cgroup, no count")
     }
+
+    @Test("stats and the OOM-kill count read from made-up cgroup v2 and v1 files, in runc's shape")
+    func statsFromFiles() throws {
+        let t = FileManager.default.temporaryDirectory.path + "/cgstats-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: t) }
+        func put(_ path: String, _ text: String) throws {
+            try FileManager.default.createDirectory(atPath: (t + "/" + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: t + "/" + path))
+        }
+        try put("v2/memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\n")
+        try put("v2/memory.current", "1048576\n")
+        try put("v2/memory.max", "max\n")
+        try put("v2/memory.stat", "anon 4096\nfile 8192\n")
+        try put("v2/cpu.stat", "usage_usec 10\nuser_usec 6\nsystem_usec 4\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n")
+        try put("v2/pids.current", "3\n")
+        try put("v2/pids.max", "max\n")
+        try put("v2/io.stat", "8:0 rbytes=512 wbytes=1024 rios=1 wios=2 dbytes=0 dios=0\n")
+        let v2 = Cgroup(version: "v2", paths: ["": t + "/v2"])
+        #expect(v2.oomKillCount() == 2)
+        let max = UInt64.max
+        #expect(v2.runcStats().rendered == """
+            {"cpu":{"usage":{"total":10000,"kernel":4000,"user":6000},"throttling":{}},\
+            "memory":{"cache":8192,"usage":{"limit":\(max),"usage":1048576,"failcnt":4},"swap":{"limit":\(max),"usage":1048576,"failcnt":0},\
+            "raw":{"anon":4096,"file":8192}},"pids":{"current":3},\
+            "blkio":{"io_service_bytes_recursive":[{"major":8,"minor":0,"op":"Read","value":512},{"major":8,"minor":0,"op":"Write","value":1024}],\
+            "io_serviced_recursive":[{"major":8,"minor":0,"op":"Read","value":1},{"major":8,"minor":0,"op":"Write","value":2}]},\
+            "hugetlb":{},"intel_rdt":{},"network_interfaces":null}
+            """)
+        try put("mem/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n")
+        #expect(Cgroup(version: "v1", paths: ["memory": t + "/mem"]).oomKillCount() == 5)
+        try put("old/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n")
+        #expect(Cgroup(version: "v1", paths: ["memory": t + "/old"]).oomKillCount() == nil, "a kernel before 4.13 keeps no count")
+        #expect(Cgroup.cpuList("0-2,5\n") == [0, 1, 2, 5])
+    }
 }
