@@ -867,13 +867,21 @@ static void container_process(struct plan *pl, int fifo) {
         struct rlimit r = { .rlim_cur = pl->rlims[i].soft, .rlim_max = pl->rlims[i].hard };
         if (setrlimit((int)pl->rlims[i].res, &r) < 0) die("setrlimit %u", pl->rlims[i].res);
     }
-    if (pl->cwd && chdir(pl->cwd) < 0 && errno != EACCES) die("chdir %s", pl->cwd);
+    /* The working directory is entered while the process still has every capability (a
+     * directory only CAP_DAC_OVERRIDE opens works for a user 0 without it, as with runc); only
+     * when that is refused is it tried again as the process's own user, for a directory the
+     * container user may enter but root may not (root squashed by NFS, say). */
+    int cwd_later = 0;
+    if (pl->cwd && chdir(pl->cwd) < 0) {
+        if (errno != EACCES && errno != EPERM) die("chdir %s", pl->cwd);
+        cwd_later = 1;
+    }
     char *exe = resolve_exe(pl);
     /* Before seccomp, which may allow only some personas. */
     if (pl->has_persona && personality(pl->persona) < 0) die("personality 0x%x", pl->persona);
     if (!pl->nnp) load_seccomp(pl);
     set_credentials(pl);
-    if (pl->cwd && chdir(pl->cwd) < 0) die("chdir %s", pl->cwd);
+    if (cwd_later && chdir(pl->cwd) < 0) die("chdir %s", pl->cwd);
     if (pl->has_umask) umask(pl->umask_v);
     if (pl->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("set no_new_privs");
 

@@ -34,8 +34,48 @@ extension Cgroup {
         return Sys.exists(dir + "/" + file)
     }
 
+    /// Checks `linux.resources.devices` before any of it is written: each type is a, b or c and
+    /// each access a non-empty subset of "rwm" (the kernel's v1 files would refuse anything else
+    /// with a bare EINVAL, and a BPF program has no meaning for it).
+    public static func validateDeviceRules(_ rules: [RuntimeSpec.DeviceCgroup]) throws {
+        for (i, d) in rules.enumerated() {
+            let at = "linux.resources.devices[\(i)]"
+            if let t = d.type, t != "a" && t != "b" && t != "c" {
+                throw RuntimeError(.invalidSpec, "\(at): type \"\(t)\" is not a (all), b (block) or c (char)")
+            }
+            guard let access = d.access else { continue }
+            guard !access.isEmpty else {
+                throw RuntimeError(.invalidSpec, "\(at): access is empty; give a subset of \"rwm\" (r read, w write, m mknod), or leave it out for all three")
+            }
+            if let bad = access.first(where: { $0 != "r" && $0 != "w" && $0 != "m" }) {
+                throw RuntimeError(.invalidSpec, "\(at): access \"\(access)\" has \"\(bad)\"; it must be a subset of \"rwm\" (r read, w write, m mknod)")
+            }
+        }
+    }
+
+    /// Writes the CFS period and quota (v1) in an order that is valid under a parent with a
+    /// limit: the kernel refuses any moment at which quota/period exceeds the parent's, so a
+    /// shorter period goes after the quota and a longer one before it. A new cgroup (`initial`)
+    /// has no quota yet, so the period can go first without reading the current one.
+    private func setCFS(period: UInt64?, quota: Int64?, initial: Bool) throws {
+        let p = period.flatMap { $0 > 0 ? $0 : nil }, q = quota.flatMap { $0 != 0 ? $0 : nil }
+        let writePeriod = { if let p { try self.set("cpu", "cpu.cfs_period_us", "\(p)") } }
+        let writeQuota = { if let q { try self.set("cpu", "cpu.cfs_quota_us", "\(q)") } }
+        guard let p, q != nil, !initial else { try writePeriod(); try writeQuota(); return }
+        let current = path(for: "cpu").flatMap { Sys.readFile($0 + "/cpu.cfs_period_us") }
+            .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let quotaFirst = current.map { p < $0 } ?? false
+        do {
+            if quotaFirst { try writeQuota(); try writePeriod() } else { try writePeriod(); try writeQuota() }
+        } catch {
+            // The other order, for a parent that changed under us (or a period we could not read).
+            if quotaFirst { try writePeriod(); try writeQuota() } else { try writeQuota(); try writePeriod() }
+        }
+    }
+
     /// Applies `linux.resources` (also used by `update` on a running container).
     public func apply(_ r: RuntimeSpec.Resources, initial: Bool = true) throws {
+        if let d = r.devices { try Cgroup.validateDeviceRules(d) }
         if version == "v2" {
             try applyV2(r)
             if initial || r.devices != nil { try applyDevicesV2(r.devices ?? []) }
@@ -67,8 +107,7 @@ extension Cgroup {
         }
         if let c = r.cpu {
             if let s = c.shares, s > 0 { try set("cpu", "cpu.shares", "\(s)") }
-            if let p = c.period, p > 0 { try set("cpu", "cpu.cfs_period_us", "\(p)") }
-            if let q = c.quota, q != 0 { try set("cpu", "cpu.cfs_quota_us", "\(q)") }
+            if c.period != nil || c.quota != nil { try setCFS(period: c.period, quota: c.quota, initial: initial) }
             if let p = c.realtimePeriod, p > 0 { try set("cpu", "cpu.rt_period_us", "\(p)") }
             if let q = c.realtimeRuntime, q != 0 { try set("cpu", "cpu.rt_runtime_us", "\(q)") }
             if let cpus = c.cpus, !cpus.isEmpty { try set("cpuset", "cpuset.cpus", cpus) }

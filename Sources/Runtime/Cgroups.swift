@@ -223,3 +223,68 @@ public struct Cgroup: Codable, Sendable, Equatable {
         for dir in (createdParents ?? []).sorted(by: { $0.count > $1.count }) { rmdir(dir) }
     }
 }
+
+extension Cgroup {
+    /// `exec --cgroup` values, `[controller[,controller...]:]path`, as controller -> path
+    /// ("" for every controller). A controller named twice with different paths is an error.
+    public static func parseSubCgroups(_ values: [String]) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for v in values {
+            var ctrls: [String] = [""], path = v
+            if let colon = v.firstIndex(of: ":") {
+                ctrls = v[..<colon].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                path = String(v[v.index(after: colon)...])
+                guard !ctrls.contains("") else {
+                    throw RuntimeError(.usage, "invalid --cgroup \(v): give PATH or CONTROLLER[,CONTROLLER...]:PATH")
+                }
+            }
+            guard !path.isEmpty else { throw RuntimeError(.usage, "invalid --cgroup \(v): the path is empty") }
+            for c in ctrls {
+                if let old = out[c], old != path {
+                    throw RuntimeError(.usage, "duplicate --cgroup for \(c.isEmpty ? "all controllers" : c): \(old) and \(path)")
+                }
+                out[c] = path
+            }
+        }
+        return out
+    }
+
+    /// This cgroup with `exec --cgroup`'s sub-cgroups in place of its directories: each path
+    /// is taken below the container's cgroup (a leading `/` too), must not climb out of it and
+    /// must exist already. On v2 only a path without a controller is meaningful.
+    public func joining(sub: [String: String]) throws -> Cgroup {
+        func below(_ dir: String, _ rel: String) throws -> String {
+            let parts = rel.split(separator: "/")
+            guard !parts.contains("..") else { throw RuntimeError(.usage, "\(rel) is not a sub cgroup path") }
+            let d = Sys.lexicallyClean(dir + "/" + rel)
+            guard Sys.isDir(d) else {
+                throw RuntimeError(.cgroup, "sub-cgroup \(d) does not exist: exec --cgroup joins an existing cgroup; create it first")
+            }
+            return d
+        }
+        var c = self
+        c.createdParents = nil
+        if version == "v2" {
+            guard let dir = paths[""] else { return c }
+            if let bad = sub.keys.first(where: { !$0.isEmpty }) {
+                throw RuntimeError(.usage, "--cgroup \(bad):\(sub[bad] ?? ""): cgroup v2 has one hierarchy; give the path without a controller")
+            }
+            if let rel = sub[""] { c.paths[""] = try below(dir, rel) }
+            return c
+        }
+        for ctrl in sub.keys where !ctrl.isEmpty {
+            guard paths.keys.contains(where: { $0.split(separator: ",").contains(Substring(ctrl)) }) else {
+                throw RuntimeError(.usage, "unknown controller \(ctrl) in --cgroup (mounted: \(paths.keys.sorted().joined(separator: " ")))")
+            }
+        }
+        for (key, dir) in paths {
+            let named = key.split(separator: ",").compactMap { sub[String($0)] }
+            guard let rel = named.first ?? sub[""] else { continue }
+            if named.count > 1 && Set(named).count > 1 {
+                throw RuntimeError(.usage, "--cgroup gives \(key), one hierarchy, two paths: \(named.joined(separator: " and "))")
+            }
+            c.paths[key] = try below(dir, rel)
+        }
+        return c
+    }
+}

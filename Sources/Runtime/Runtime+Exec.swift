@@ -11,6 +11,11 @@ public struct ExecOptions: Sendable {
     /// Return once the process runs instead of waiting for it.
     public var detach: Bool = false
     public var preserveFDs: Int = 0
+    /// Exec into a paused container too (runc's `--ignore-paused`): the process starts frozen.
+    public var ignorePaused: Bool = false
+    /// Sub-cgroups to join instead of the container's (`--cgroup`): controller ("" for all) -> path
+    /// below the container's cgroup; see `Cgroup.joining(sub:)`.
+    public var subCgroups: [String: String] = [:]
     /// File descriptors that become the process's stdin/stdout/stderr (nil: this process's).
     public var stdin: Int32?
     public var stdout: Int32?
@@ -28,8 +33,16 @@ extension Runtime {
     public func exec(id: String, process: RuntimeSpec.Process, options: ExecOptions = ExecOptions()) throws -> Int32 {
         let r = try loadRecord(id)
         let st = status(of: r)
-        guard st == "running" || st == "created" else {
+        if st == "paused" && !options.ignorePaused {
+            throw RuntimeError(.invalidState, "cannot exec in a paused container (use --ignore-paused to override)")
+        }
+        guard st == "running" || st == "created" || st == "paused" else {
             throw RuntimeError(.invalidState, "cannot exec in container \"\(id)\": it is \(st)")
+        }
+        var cgroup = r.cgroup
+        if !options.subCgroups.isEmpty {
+            guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup; --cgroup needs one") }
+            cgroup = try cg.joining(sub: options.subCgroups)
         }
         var relay: TerminalRelay?
         if process.terminal == true && options.consoleSocket == nil {
@@ -56,7 +69,7 @@ extension Runtime {
         copts.stdout = options.stdout
         copts.stderr = options.stderr
         copts.consoleConnection = relay?.theirs
-        let pid = try launch(plan: p, options: copts, cgroup: r.cgroup, spec: r.spec, exec: true) { _ in r }
+        let pid = try launch(plan: p, options: copts, cgroup: cgroup, spec: r.spec, exec: true) { _ in r }
         if let relay {
             do { try relay.start(consoleSize: process.consoleSize) } catch {
                 Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0)

@@ -192,9 +192,35 @@ public struct Runtime: Sendable {
         publicState(try loadRecord(id))
     }
 
-    /// All containers under `root`, sorted by id.
+    /// All containers under `root`, sorted by id, each with its owner: the user that owns
+    /// its state directory (runc's `list` column; `#uid` for a uid without a passwd entry).
     public func list() -> [ContainerState] {
-        Sys.listDir(root).sorted().compactMap { try? state(id: $0) }
+        Sys.listDir(root).sorted().compactMap { id in
+            guard var s = try? state(id: id) else { return nil }
+            var st = stat()
+            if stat(dir(id), &st) == 0 { s.owner = Runtime.userName(st.st_uid) }
+            return s
+        }
+    }
+
+    /// The login name of `uid` from the passwd database, or `#uid`.
+    static func userName(_ uid: uid_t) -> String {
+        var pw = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buf = [CChar](repeating: 0, count: 4096)
+        let rc = buf.withUnsafeMutableBufferPointer { getpwuid_r(uid, &pw, $0.baseAddress!, $0.count, &result) }
+        if rc == 0, result != nil, pw.pw_name != nil { return String(cString: pw.pw_name) }
+        return "#\(uid)"
+    }
+
+    /// A `created` time as Go's RFC3339Nano prints it: trailing zeros of the fraction
+    /// dropped (and the dot with them), so `…:05.120000000Z` reads `…:05.12Z`.
+    public static func rfc3339Nano(_ t: String) -> String {
+        guard t.hasSuffix("Z"), let dot = t.lastIndex(of: ".") else { return t }
+        var frac = t[t.index(after: dot)..<t.index(before: t.endIndex)]
+        guard frac.allSatisfy(\.isNumber) else { return t }
+        while frac.last == "0" { frac = frac.dropLast() }
+        return String(t[..<dot]) + (frac.isEmpty ? "" : "." + frac) + "Z"
     }
 
     // MARK: start, kill, delete
@@ -365,7 +391,8 @@ public struct Runtime: Sendable {
         }
     }
 
-    /// RFC 3339 UTC time with nanoseconds, like runc's `created` (no ICU on the start path).
+    /// RFC 3339 UTC time with nanoseconds as Go's RFC3339Nano writes runc's `created`: no
+    /// trailing zeros in the fraction (no ICU on the start path).
     static func now() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
@@ -376,7 +403,9 @@ public struct Runtime: Sendable {
             let s = String(v)
             return String(repeating: "0", count: max(0, w - s.count)) + s
         }
-        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2)).\(p(Int32(ts.tv_nsec), 9))Z"
+        var frac = p(Int32(ts.tv_nsec), 9)
+        while frac.last == "0" { frac.removeLast() }
+        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2))\(frac.isEmpty ? "" : "." + frac)Z"
     }
 }
 
@@ -384,25 +413,21 @@ extension Runtime {
     /// A signal given as a number, NAME or SIGNAME (`15`, `TERM`, `SIGTERM`, `RTMIN+3`); nil if unknown.
     public static func signalNumber(_ name: String) -> Int32? { Sys.signal(name) }
 
-    /// `stats` in runc's `events --stats` layout (libcontainer's types.Stats), which tools parse:
-    /// cpu.usage.{total,user,kernel}, cpu.throttling, memory.usage.{usage,max,limit,failcnt}, pids.
+    /// `stats` in runc's `events --stats` layout (libcontainer's types.Stats), as Foundation
+    /// values (dictionaries, arrays, NSNumber) for tools that pick fields out of it.
     public func runcStats(id: String) throws -> [String: Any] {
-        let s = try stats(id: id)
-        var out: [String: Any] = [:]
-        if let c = s["cpu"] {
-            out["cpu"] = ["usage": ["total": c["total"] ?? 0, "user": c["user"] ?? 0, "kernel": c["kernel"] ?? 0],
-                          "throttling": ["throttled_periods": c["throttled_periods"] ?? 0]]
-        }
-        if let m = s["memory"] {
-            var usage: [String: UInt64] = ["usage": m["usage"] ?? 0, "limit": m["limit"] ?? 0]
-            if let v = m["failcnt"] { usage["failcnt"] = v; usage["max"] = m["max"] ?? 0 }
-            var mem: [String: Any] = ["usage": usage]
-            if let v = m["oom_kill"] { mem["oom_kill"] = v }
-            out["memory"] = mem
-        }
-        if let p = s["pids"] { out["pids"] = p }
-        return out
+        (try runcStatsJSON(id: id).foundationValue as? [String: Any]) ?? [:]
     }
+
+    /// `stats` in runc's `events --stats` layout, keys in runc's order (see `Cgroup.runcStats`).
+    public func runcStatsJSON(id: String) throws -> OrderedJSON {
+        let r = try loadRecord(id)
+        guard let cg = r.cgroup else { return .object([]) }
+        return cg.runcStats()
+    }
+
+    /// The container's cgroup (nil for one created without).
+    public func cgroup(id: String) throws -> Cgroup? { try loadRecord(id).cgroup }
 
     /// The spec a container was created with (defaults for `exec`).
     public func spec(id: String) throws -> RuntimeSpec { try loadRecord(id).spec }

@@ -19,7 +19,8 @@ struct RuntimeExec: ParsableCommand {
     @Option(name: .customLong("preserve-fds"), help: "Pass this many extra fds (from 3).") var preserveFDs: Int = 0
     @Option(name: .customLong("process-label"), help: "Accepted for runc compatibility.") var processLabel: String?
     @Option(name: .long, help: "Accepted for runc compatibility.") var apparmor: String?
-    @Flag(name: .customLong("ignore-paused"), help: "Accepted for runc compatibility.") var ignorePaused = false
+    @Flag(name: .customLong("ignore-paused"), help: "Exec into a paused container too (the process starts frozen).") var ignorePaused = false
+    @Option(name: .customLong("cgroup"), help: "Join an existing sub-cgroup of the container: [CONTROLLER[,CONTROLLER...]:]PATH; repeatable.") var cgroups: [String] = []
     @Argument(help: "Container id.") var id: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
 
@@ -74,6 +75,8 @@ struct RuntimeExec: ParsableCommand {
             }
             var o = ExecOptions(consoleSocket: consoleSocket, pidFile: pidFile, detach: detach)
             o.preserveFDs = preserveFDs
+            o.ignorePaused = ignorePaused
+            o.subCgroups = try Cgroup.parseSubCgroups(cgroups)
             let r = try rt.exec(id: id, process: proc, options: o)
             code = detach ? 0 : r
         }
@@ -86,21 +89,42 @@ struct RuntimeList: ParsableCommand {
     @OptionGroup var globals: RuntimeVerbGlobals
     @Option(name: [.short, .long], help: "table or json.") var format: String = "table"
     @Flag(name: [.short, .long], help: "Print only ids.") var quiet = false
-    func run() throws {
-        let all = globals.runtime.list()
-        if quiet { all.forEach { print($0.id) }; return }
-        if format == "json" {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: (try? enc.encode(all)) ?? Data("[]".utf8), as: UTF8.self))
-            return
-        }
+
+    /// runc's JSON for `list --format json`: its containerState fields in their order, `null`
+    /// for no containers (Go's nil slice).
+    static func json(_ all: [ContainerState]) -> String {
+        if all.isEmpty { return "null" }
+        return OrderedJSON.array(all.map { s in
+            var f: [(String, OrderedJSON)] = [
+                ("ociVersion", .string(s.ociVersion)), ("id", .string(s.id)), ("pid", .int(Int64(s.pid))),
+                ("status", .string(s.status)), ("bundle", .string(s.bundle)), ("rootfs", .string(s.rootfs)),
+                ("created", .string(Runtime.rfc3339Nano(s.created))),
+            ]
+            if let a = s.annotations, !a.isEmpty {
+                f.append(("annotations", .object(a.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+            }
+            f.append(("owner", .string(s.owner)))
+            return .object(f)
+        }).rendered
+    }
+
+    /// runc's table: Go's tabwriter with a minimum cell width of 12 and a padding of 3.
+    static func table(_ all: [ContainerState]) -> String {
         let rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]] + all.map {
-            [$0.id, "\($0.pid)", $0.status, $0.bundle, $0.created, $0.owner.isEmpty ? "root" : $0.owner]
+            [$0.id, "\($0.pid)", $0.status, $0.bundle, Runtime.rfc3339Nano($0.created), $0.owner]
         }
-        let widths = (0..<6).map { i in rows.map { $0[i].count }.max() ?? 0 }
-        for r in rows {
-            print(r.enumerated().map { i, s in i == 5 ? s : s.padding(toLength: widths[i] + 3, withPad: " ", startingAt: 0) }.joined())
+        let widths = (0..<5).map { i in max(12, (rows.map { $0[i].count }.max() ?? 0) + 3) }
+        return rows.map { r in
+            r.enumerated().map { i, s in i == 5 ? s : s.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined()
+        }.joined(separator: "\n") + "\n"
+    }
+
+    func run() throws {
+        try runtimeFail {
+            guard format == "table" || format == "json" else { throw RuntimeError(.usage, "invalid format option") }
+            let all = globals.runtime.list()
+            if quiet { all.forEach { print($0.id) }; return }
+            if format == "json" { print(Self.json(all)) } else { print(Self.table(all), terminator: "") }
         }
     }
 }
@@ -234,26 +258,55 @@ struct RuntimeUpdate: ParsableCommand {
 }
 
 struct RuntimeEvents: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print resource usage of a container as JSON.")
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Print a container's events as JSON lines: stats every interval, and oom when the OOM killer kills in it.")
     @OptionGroup var globals: RuntimeVerbGlobals
     @Flag(name: .long, help: "Print the statistics once and exit.") var stats = false
     @Option(name: .long, help: "Time between samples, a Go duration such as 1s or 100ms.") var interval: String = "5s"
     @Argument(help: "Container id.") var id: String
+
+    /// One event line in runc's shape: type, id, then data unless there is none.
+    static func line(_ type: String, _ id: String, _ data: OrderedJSON? = nil) -> String {
+        var f: [(String, OrderedJSON)] = [("type", .string(type)), ("id", .string(id))]
+        if let data { f.append(("data", data)) }
+        return OrderedJSON.object(f).rendered
+    }
+
     func run() throws {
         try runtimeFail {
             guard let interval = GoDuration.seconds(interval), interval > 0 else {
                 throw RuntimeError(.usage, "invalid value \"\(self.interval)\" for flag --interval: give a duration such as 5s, 1s or 100ms")
             }
             let rt = globals.runtime
-            repeat {
-                let obj: [String: Any] = ["type": "stats", "id": id, "data": try rt.runcStats(id: id)]
-                let json = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
-                print(String(decoding: json, as: UTF8.self))
-                if stats { return }
-                fflush(nil)
-                Thread.sleep(forTimeInterval: interval)
-                guard (try? rt.state(id: id).status) != "stopped" else { return }
-            } while true
+            if stats {
+                print(Self.line("stats", id, try rt.runcStatsJSON(id: id)))
+                return
+            }
+            // As runc: a stats event every interval, an oom event as soon as the cgroup's OOM-kill
+            // count rises (polled a few times a second; memory.events or memory.oom_control).
+            guard (try rt.state(id: id).status) != "stopped" else {
+                throw RuntimeError(.invalidState, "container \"\(id)\" is stopped")
+            }
+            let cgroup = try rt.cgroup(id: id)
+            var ooms = cgroup?.oomKillCount() ?? 0
+            let poll = min(interval, 0.1)
+            var nextStats = Date().addingTimeInterval(interval)
+            while true {
+                Thread.sleep(forTimeInterval: poll)
+                let stopped = (try? rt.state(id: id).status) ?? "stopped" == "stopped"
+                if let n = cgroup?.oomKillCount(), n > ooms {
+                    ooms = n
+                    print(Self.line("oom", id))
+                    fflush(nil)
+                }
+                if stopped { return }
+                if Date() >= nextStats {
+                    nextStats = Date().addingTimeInterval(interval)
+                    guard let data = try? rt.runcStatsJSON(id: id) else { return }
+                    print(Self.line("stats", id, data))
+                    fflush(nil)
+                }
+            }
         }
     }
 }

@@ -1,0 +1,84 @@
+import Foundation
+
+/// A JSON value whose objects keep their keys in the order given, so that output can follow
+/// runc's (Go's struct field order) byte for byte; Foundation's encoders sort keys or scramble them.
+public indirect enum OrderedJSON: Sendable, Equatable {
+    case object([(String, OrderedJSON)])
+    case array([OrderedJSON])
+    case string(String)
+    case uint(UInt64)
+    case int(Int64)
+    case bool(Bool)
+    case null
+
+    public static func == (a: OrderedJSON, b: OrderedJSON) -> Bool { a.rendered == b.rendered }
+
+    /// The value as JSONSerialization would give it: dictionaries, arrays, NSNumber, NSNull.
+    public var foundationValue: Any {
+        switch self {
+        case .object(let fields): return Dictionary(fields.map { ($0.0, $0.1.foundationValue) }, uniquingKeysWith: { _, b in b })
+        case .array(let items): return items.map(\.foundationValue)
+        case .string(let s): return s
+        case .uint(let v): return NSNumber(value: v)
+        case .int(let v): return NSNumber(value: v)
+        case .bool(let v): return NSNumber(value: v)
+        case .null: return NSNull()
+        }
+    }
+
+    /// Compact JSON text, as Go's encoding/json writes it (no spaces; `<`, `>`, `&` escaped).
+    public var rendered: String {
+        var out = ""
+        write(into: &out)
+        return out
+    }
+
+    func write(into out: inout String) {
+        switch self {
+        case .object(let fields):
+            out += "{"
+            for (i, (k, v)) in fields.enumerated() {
+                if i > 0 { out += "," }
+                OrderedJSON.quote(k, into: &out)
+                out += ":"
+                v.write(into: &out)
+            }
+            out += "}"
+        case .array(let items):
+            out += "["
+            for (i, v) in items.enumerated() {
+                if i > 0 { out += "," }
+                v.write(into: &out)
+            }
+            out += "]"
+        case .string(let s): OrderedJSON.quote(s, into: &out)
+        case .uint(let v): out += String(v)
+        case .int(let v): out += String(v)
+        case .bool(let v): out += v ? "true" : "false"
+        case .null: out += "null"
+        }
+    }
+
+    static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "<", ">", "&", "\u{2028}", "\u{2029}":
+                out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        out += "\""
+    }
+}
