@@ -171,3 +171,30 @@ struct UpperChanges {
         return out.sorted { $0.lexicographicallyPrecedes($1) }
     }
 }
+
+extension ContainerManager {
+    /// `ps -s`: bytes the container wrote (regular files in its upper dir, links not followed),
+    /// and those plus its image's size (docker's "virtual" size).
+    public func size(_ c: Container) -> (rw: Int64, virtual: Int64) {
+        var rw: Int64 = 0
+        func walk(_ dir: String) {
+            guard let d = opendir(dir) else { return }
+            defer { closedir(d) }
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name == "." || name == ".." { continue }
+                let p = dir + "/" + name
+                var st = stat()
+                guard lstat(p, &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: walk(p)
+                case S_IFREG: rw += Int64(st.st_size)
+                default: break
+                }
+            }
+        }
+        walk("\(c.directory)/upper")
+        let image = (try? images().summary(for: c.record.imageDescriptor).size) ?? 0
+        return (rw, rw + image)
+    }
+}

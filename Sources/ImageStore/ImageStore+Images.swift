@@ -98,6 +98,8 @@ extension ImageStore {
         public var id: Digest
         public var created: Date?
         public var size: Int64
+        /// The config's labels (`images --filter label=`).
+        public var labels: [String: String] = [:]
     }
 
     public func summary(for descriptor: Descriptor, platform: Platform = .host) throws -> Summary {
@@ -110,7 +112,8 @@ extension ImageStore {
         struct Sized: Decodable { var size: Int64 }
         struct Config: Decodable { var digest: Digest; var size: Int64 }
         struct Manifest: Decodable { var config: Config; var layers: [Sized]? }
-        struct Created: Decodable { var created: String? }
+        struct Labels: Decodable { var Labels: [String: String]? }
+        struct Created: Decodable { var created: String?; var config: Labels? }
         let m: Manifest
         do { m = try JSONDecoder().decode(Manifest.self, from: try readBlob(descriptor.digest)) } catch let e as ImageStoreError { throw e } catch {
             throw ImageStoreError.invalidContent("manifest \(descriptor.digest): \(error)")
@@ -123,7 +126,8 @@ extension ImageStore {
             let (r, overflow) = sum.addingReportingOverflow(l.size)
             return overflow ? (l.size < 0 ? Int64.min : Int64.max) : r
         }
-        return Summary(id: m.config.digest, created: c.created.flatMap(ImageConfig.parseDate), size: size)
+        return Summary(id: m.config.digest, created: c.created.flatMap(ImageConfig.parseDate), size: size,
+                       labels: c.config?.Labels ?? [:])
     }
 
     /// Resolves `name` (see `resolve`) and loads the image for `platform`.

@@ -10,13 +10,23 @@ struct PsCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Only ids.") var quiet = false
     @Flag(name: .customLong("no-trunc"), help: "Do not truncate output.") var noTrunc = false
     @Option(name: .long, help: "Format: table, json, or a template like '{{.ID}} {{.Names}} {{.Status}}'.") var format: String?
+    @Option(name: .shortAndLong, help: ArgumentHelp("Filter output (repeatable): id=, name= (regular expressions), label=KEY[=VALUE], status=created|running|paused|exited|dead, exited=CODE, ancestor=IMAGE, before=CONTAINER, since=CONTAINER, volume=, network=, publish=PORT[/PROTO], expose=PORT[/PROTO], health=none.", valueName: "filter"))
+    var filter: [String] = []
+    @Option(name: [.customShort("n"), .customLong("last")], help: "Show the n most recently created containers (all states).") var last: Int = -1
+    @Flag(name: [.customShort("l"), .customLong("latest")], help: "Show the most recently created container (all states).") var latest = false
+    @Flag(name: .shortAndLong, help: "Display total file sizes (written by the container, and with its image: virtual).") var size = false
 
     func run() throws {
         try ContainerCLI.guarded {
             let m = try ContainerCLI.manager(global)
-            let list = m.store.list().filter { all || $0.isRunning }
+            let filters = try ContainerFilter(filter)
+            let limit = latest ? 1 : last
+            let everything = all || filters.listsStopped || limit > 0
+            var list = try filters.apply(m.store.list(), images: filters.terms["ancestor"] == nil ? nil : m.images())
+                .filter { everything || $0.isRunning }
+            if limit > 0 { list = Array(list.prefix(limit)) }
             // containers whose record is damaged are listed too (with -a), so `rm -f` can be aimed
-            let damaged = all ? m.store.damagedIDs() : []
+            let damaged = all && filters.isEmpty && limit <= 0 ? m.store.damagedIDs() : []
             if quiet {
                 for id in list.map(\.id) + damaged { ContainerCLI.out(noTrunc ? id : String(id.prefix(12))) }
                 return
@@ -26,14 +36,21 @@ struct PsCommand: ParsableCommand {
                     FileHandle.standardError.write(Data("dockbuild: container \(id.prefix(12)) has a damaged record (config.json): remove it with `dockbuild rm -f \(id.prefix(12))`\n".utf8))
                 }
             }
-            let rows = list.map { PsRow($0, noTrunc: noTrunc) }
+            let rows = list.map { c in
+                var r = PsRow(c, noTrunc: noTrunc)
+                if size || format.map({ $0.contains(".Size") || $0 == "json" }) == true {
+                    let (rw, virtual) = m.size(c)
+                    r.fields["Size"] = "\(ImageCLI.humanSize(rw)) (virtual \(ImageCLI.humanSize(virtual)))"
+                }
+                return r
+            }
             if let out = try OutputFormat.list(format, rows: rows.map(\.value), headers: PsRow.headers,
                                                typeName: "*formatter.ContainerContext") {
                 if !out.isEmpty { ContainerCLI.out(out) }
                 return
             }
-            let cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-            let titles = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+            let cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"] + (size ? ["Size"] : [])
+            let titles = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] + (size ? ["SIZE"] : [])
             var table = [titles] + rows.map { r in cols.map { r.fields[$0] ?? "" } }
             table = table.map { $0 }
             let widths = (0..<cols.count).map { i in table.map { $0[i].count }.max() ?? 0 }

@@ -26,8 +26,11 @@ struct ImagesCommand: ParsableCommand {
     @Flag(name: .customLong("no-trunc"), help: "Don't truncate IDs.")
     var noTrunc = false
 
-    @Option(name: .shortAndLong, help: "Filter: dangling=true|false, reference=PATTERN.")
+    @Option(name: .shortAndLong, help: "Filter (repeatable): dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE.")
     var filter: [String] = []
+
+    @Flag(name: .shortAndLong, help: "Show all images (BuildKit-style builds keep no intermediate images, so the same list).")
+    var all = false
 
     struct Row {
         var repository: String
@@ -54,16 +57,32 @@ struct ImagesCommand: ParsableCommand {
         }
         var dangling: Bool?
         var refPatterns: [String] = []
+        var labels: [String] = []
+        var before: [Date] = [], since: [Date] = []
         for f in filter {
             let kv = f.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { throw ValidationError("--filter takes key=value, got \(f)") }
+            guard kv.count == 2 else { throw ValidationError("--filter \(f): bad format of filter (expected name=value)") }
             switch kv[0] {
-            case "dangling": dangling = kv[1] == "true" || kv[1] == "1"
+            case "dangling":
+                switch kv[1].lowercased() {
+                case "true", "1": dangling = true
+                case "false", "0": dangling = false
+                default: throw ValidationError("--filter \(f): invalid filter 'dangling=\(kv[1])': use true or false")
+                }
             case "reference": refPatterns.append(kv[1])
-            default: throw ValidationError("unknown filter \(kv[0]) (dangling, reference)")
+            case "label": labels.append(kv[1])
+            case "before", "since":
+                let when = try ImageCLI.run { () throws -> Date? in
+                    let img = try store.image(kv[1])
+                    return img.config.createdDate
+                }
+                guard let when else { throw ValidationError("--filter \(f): image \(kv[1]) has no creation time") }
+                if kv[0] == "before" { before.append(when) } else { since.append(when) }
+            default: throw ValidationError("--filter \(f): invalid filter '\(kv[0])': use dangling, reference, label, before or since")
             }
         }
         var infos: [Digest: (Digest, Date?, Int64)] = [:]
+        var labelsOf: [Digest: [String: String]] = [:]
         for e in entries {
             if let dangling, dangling != (e.reference == nil) { continue }
             if let repoFilter {
@@ -79,6 +98,18 @@ struct ImagesCommand: ParsableCommand {
                 let img = try? store.summary(for: e.descriptor)
                 info = (img?.id ?? e.descriptor.digest, img?.created, img?.size ?? e.descriptor.size)
                 infos[e.descriptor.digest] = info
+                labelsOf[e.descriptor.digest] = img?.labels ?? [:]
+            }
+            if !labels.isEmpty {
+                let have = labelsOf[e.descriptor.digest] ?? [:]
+                // every label filter must match (docker ANDs them)
+                guard labels.allSatisfy({ l in
+                    if let eq = l.firstIndex(of: "=") { return have[String(l[..<eq])] == String(l[l.index(after: eq)...]) }
+                    return have[l] != nil
+                }) else { continue }
+            }
+            if !before.isEmpty || !since.isEmpty {
+                guard let c = info.1, before.allSatisfy({ c < $0 }), since.allSatisfy({ c > $0 }) else { continue }
             }
             rows.append(Row(repository: e.reference?.familiarName ?? "<none>", tag: e.reference?.tag ?? "<none>",
                             digest: e.descriptor.digest.description,
