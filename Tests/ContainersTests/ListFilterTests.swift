@@ -82,4 +82,27 @@ import Testing
             #expect(r.status != 0 && r.err.contains(words) && r.out.isEmpty, "\(f): \(r)")
         }
     }
+
+    /// `logs --since/--until/--details`: docker's time forms (RFC 3339, Unix time, a duration
+    /// before now), and the bad value refused with docker's words.
+    @Test(.enabled(if: Scenario.canRun)) func logsSinceUntilDetails() throws {
+        let s = try Scenario(72)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        _ = try s.db(["run", "--network", "none", "--name", "talk", "busybox:test", "sh", "-c", "echo one; sleep 2; echo two"])
+        let stamped = try s.ok(["logs", "-t", "talk"]).split(separator: "\n").map(String.init)
+        try #require(stamped.count == 2, "\(stamped)")
+        let t1 = String(stamped[0].split(separator: " ")[0]), t2 = String(stamped[1].split(separator: " ")[0])
+        #expect(try s.ok(["logs", "--since", t2, "talk"]) == "two")
+        #expect(try s.ok(["logs", "--until", t1, "talk"]) == "one")
+        #expect(try s.ok(["logs", "--since", "1s", "--until", "1s", "talk"]).isEmpty)
+        #expect(try s.ok(["logs", "--since", "10m", "talk"]) == "one\ntwo")
+        #expect(try s.ok(["logs", "--since", "0", "talk"]) == "one\ntwo")
+        #expect(try s.ok(["logs", "--since", "2000-01-01", "-n", "1", "talk"]) == "two")
+        let future = String(Int(Date().timeIntervalSince1970) + 3600)
+        #expect(try s.ok(["logs", "--since", future, "talk"]).isEmpty)
+        #expect(try s.db(["logs", "--details", "talk"]).out == " one\n two\n")
+        let bad = try s.db(["logs", "--since", "yesterday", "talk"])
+        #expect(bad.status == 125 && bad.err.contains("invalid value for \"since\""), "\(bad)")
+    }
 }
