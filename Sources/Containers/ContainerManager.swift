@@ -112,7 +112,7 @@ public final class ContainerManager: Sendable {
             let vol = try volumes.create(nil, anonymous: true)
             mounts.append(MountPoint(type: .volume, source: vol.name, destination: v, anonymous: true))
         }
-        let record = ContainerRecord(
+        var record = ContainerRecord(
             id: id, name: name, created: Time.now(), image: o.image, imageID: image.id.description,
             imageDescriptor: image.descriptor, chainID: image.chainID?.description,
             entrypoint: entrypoint, cmd: cmd, env: env,
@@ -124,6 +124,14 @@ public final class ContainerManager: Sendable {
             publishAll: o.publishAll, network: o.network, memory: o.memory ?? 0, memorySwap: o.memorySwap ?? 0,
             nanoCpus: o.nanoCpus ?? 0, pidsLimit: o.pidsLimit ?? 0, gpus: o.gpus,
             securityOpt: o.securityOpt.isEmpty ? nil : o.securityOpt)
+        func nonEmpty<T>(_ a: [T]) -> [T]? { a.isEmpty ? nil : a }
+        record.extraHosts = nonEmpty(try o.extraHosts.map { try FlagValue.extraHost($0) })
+        if record.extraHosts?.contains(where: { $0.hasSuffix(":host-gateway") }) == true, !["bridge", "host"].contains(o.network) {
+            throw ContainersError.invalidArgument("--add-host HOST:host-gateway needs --network bridge or host: a container on network \(o.network) has no gateway")
+        }
+        record.dns = nonEmpty(try o.dns.map { try FlagValue.dnsServer($0) })
+        record.dnsSearch = nonEmpty(try o.dnsSearch.map { try FlagValue.dnsSearch($0) })
+        record.dnsOptions = nonEmpty(try o.dnsOptions.map { try FlagValue.dnsOption($0) })
         let caps = try effectiveCapabilities(record)
         if let seccompProfile, case let .profile(path) = security.seccomp {
             // a profile that cannot be compiled fails here, not at every start

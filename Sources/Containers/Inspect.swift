@@ -72,6 +72,8 @@ extension ContainerManager {
                 "CapAdd": r.capAdd, "CapDrop": r.capDrop,
                 "SecurityOpt": r.securityOpt.map { $0 as Any } ?? NSNull(),
                 "Init": r.initProcess,
+                "ExtraHosts": r.extraHosts.map { $0 as Any } ?? NSNull(),
+                "Dns": r.dns ?? [], "DnsSearch": r.dnsSearch ?? [], "DnsOptions": r.dnsOptions ?? [],
                 "Memory": r.memory,
                 "MemorySwap": r.memorySwap,
                 "NanoCpus": r.nanoCpus,

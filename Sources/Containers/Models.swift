@@ -99,6 +99,12 @@ public struct CreateOptions: Codable, Sendable {
     /// `--security-opt` values (seccomp=, no-new-privileges, label=, apparmor=).
     public var securityOpt: [String] = []
     public var labels: [String: String] = [:]
+    /// `--add-host` entries, `HOST:IP` (see `FlagValue.extraHost`).
+    public var extraHosts: [String] = []
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    public var dns: [String] = []
+    public var dnsSearch: [String] = []
+    public var dnsOptions: [String] = []
     public init(image: String) { self.image = image }
 }
 
@@ -139,6 +145,12 @@ public struct ContainerRecord: Codable, Sendable {
     public var gpus: String?
     /// `--security-opt` values; nil in records written before the option existed.
     public var securityOpt: [String]?
+    /// `--add-host` entries (`HOST:IP`); nil when none (and in older records).
+    public var extraHosts: [String]?
+    /// `--dns`, `--dns-search`, `--dns-option`; nil when not given.
+    public var dns: [String]?
+    public var dnsSearch: [String]?
+    public var dnsOptions: [String]?
 
     /// The argv the container runs: entrypoint then cmd.
     public var argv: [String] { entrypoint + cmd }

@@ -94,7 +94,7 @@ public final class Monitor: @unchecked Sendable {
                     throw ContainersError.network("unknown network \"\(record.network)\" (use bridge, host, none or container:NAME)")
                 }
             }
-            try writeEtcFiles(ip: ip)
+            try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
             var bound: [PortBinding] = []
             if record.network == "bridge" {
                 for b in manager.portRequests(record) {
@@ -253,17 +253,17 @@ public final class Monitor: @unchecked Sendable {
 
     // MARK: - /etc files
 
-    private func writeEtcFiles(ip: String) throws {
-        var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        if !ip.isEmpty { hosts += "\(ip)\t\(record.hostname)\n" }
-        if record.network == "host" { hosts = (try? String(contentsOfFile: "/etc/hosts", encoding: .utf8)) ?? hosts }
+    private func writeEtcFiles(ip: String, gateway: String) throws {
+        var base = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        if record.network == "host" { base = (try? String(contentsOfFile: "/etc/hosts", encoding: .utf8)) ?? base }
+        let hosts = EtcFiles.hosts(base: base, extraHosts: record.extraHosts ?? [],
+                                   gateway: record.network == "host" ? "127.0.0.1" : gateway,
+                                   ownIP: ip, hostname: record.hostname)
         try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts")
         try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname")
-        var resolv = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
-        if record.network != "host" {
-            // loopback resolvers of the host are unreachable from the container's namespace
-            resolv = resolv.split(separator: "\n").filter { !$0.contains("nameserver 127.") }.joined(separator: "\n") + "\n"
-        }
+        let resolv = EtcFiles.resolvConf(host: (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "",
+                                         dns: record.dns ?? [], search: record.dnsSearch ?? [], options: record.dnsOptions ?? [],
+                                         dropLoopback: record.network != "host")
         try FS.writeAtomic(Data(resolv.utf8), to: "\(dir)/resolv.conf")
     }
 

@@ -37,6 +37,10 @@ struct ContainerCreateFlags: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Keep stdin open.") var interactive = false
     @Flag(name: .shortAndLong, help: "Allocate a pseudo-terminal.") var tty = false
     @Flag(name: .long, help: "Remove the container when it exits.") var rm = false
+    @Option(name: .customLong("add-host"), help: "Add a line to the container's /etc/hosts: HOST:IP (or HOST:host-gateway).") var addHost: [String] = []
+    @Option(name: .long, help: "A name server for the container's /etc/resolv.conf (IP address).") var dns: [String] = []
+    @Option(name: .customLong("dns-search"), help: "A search domain for /etc/resolv.conf (. for none).") var dnsSearch: [String] = []
+    @Option(name: [.customLong("dns-option"), .customLong("dns-opt")], help: "A resolver option for /etc/resolv.conf (e.g. ndots:2).") var dnsOption: [String] = []
 
     /// Checks every value before anything is pulled or created: a bad one is a one-line
     /// usage error naming the flag, exit 125 as in docker, never a crash.
@@ -54,6 +58,10 @@ struct ContainerCreateFlags: ParsableArguments {
             for p in publish { _ = try PortBinding(parsing: p) }
             for m in mount { _ = try MountParser.mount(m) }
             for v in volume { try MountParser.checkVolume(v) }
+            for h in addHost { _ = try FlagValue.extraHost(h) }
+            for d in dns { _ = try FlagValue.dnsServer(d) }
+            for d in dnsSearch { _ = try FlagValue.dnsSearch(d) }
+            for d in dnsOption { _ = try FlagValue.dnsOption(d) }
         } catch {
             FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
             throw ExitCode(125)
@@ -100,6 +108,10 @@ struct ContainerCreateFlags: ParsableArguments {
         o.nanoCpus = try cpus.map { try FlagValue.nanoCPUs($0) }
         o.pidsLimit = try pidsLimit.map { try FlagValue.pidsLimit($0) }
         o.gpus = gpus
+        o.extraHosts = addHost
+        o.dns = dns
+        o.dnsSearch = dnsSearch
+        o.dnsOptions = dnsOption
         for f in labelFile {
             guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
                 throw ContainersError.invalidArgument("--label-file \(f): cannot read the file")

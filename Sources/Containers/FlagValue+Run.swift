@@ -1,0 +1,63 @@
+import Foundation
+
+/// Parsers for the `run`/`create` flags of issue #17 that shape the container's /etc files,
+/// limits, namespaces, stop and restart behaviour and devices. Same contract as `FlagValue`:
+/// a value in range, or one line naming the flag, the value and the accepted form.
+extension FlagValue {
+    // MARK: - /etc/hosts and /etc/resolv.conf
+
+    /// True for an IPv4 or IPv6 address in its usual notation.
+    public static func isIPAddress(_ s: String) -> Bool {
+        var a4 = in_addr(), a6 = in6_addr()
+        return inet_pton(AF_INET, s, &a4) == 1 || inet_pton(AF_INET6, s, &a6) == 1
+    }
+
+    /// What a name written into /etc/hosts or /etc/resolv.conf may hold: no space, no control
+    /// character and no `#`, which would add lines or comments to the file.
+    static func isFileWord(_ s: String) -> Bool {
+        !s.isEmpty && s.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value != 0x7f && $0 != "#" }
+    }
+
+    /// `--add-host HOST:IP` (docker 25's `HOST=IP` too; an IPv6 address may be bracketed), or
+    /// `HOST:host-gateway`. Returned as docker keeps it in HostConfig.ExtraHosts: `HOST:IP`.
+    public static func extraHost(_ text: String, flag: String = "--add-host") throws -> String {
+        func bad(_ why: String) -> ContainersError {
+            .invalidArgument("\(flag) \(quote(text)): \(why); give HOST:IP, e.g. db.local:10.0.0.5, HOST:::1 or HOST:host-gateway")
+        }
+        guard let sep = text.firstIndex(of: "=") ?? text.firstIndex(of: ":") else { throw bad("no IP address") }
+        let host = String(text[..<sep])
+        var ip = String(text[text.index(after: sep)...])
+        guard isFileWord(host), host.utf8.count <= 255 else { throw bad("the host name is empty or has spaces, # or control characters") }
+        if ip.hasPrefix("[") && ip.hasSuffix("]") && ip.count > 2 { ip = String(ip.dropFirst().dropLast()) }
+        guard ip == "host-gateway" || isIPAddress(ip) else { throw bad("\(quote(ip)) is not an IP address") }
+        return "\(host):\(ip)"
+    }
+
+    /// `--dns`: a name server's IP address.
+    public static func dnsServer(_ text: String, flag: String = "--dns") throws -> String {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        guard isIPAddress(t) else {
+            throw ContainersError.invalidArgument("\(flag) \(quote(text)): not an IP address; give a name server's address, e.g. 1.1.1.1 or 2606:4700::1111")
+        }
+        return t
+    }
+
+    /// `--dns-search`: a domain (letters, digits, `-`, `_`, `.`), or `.` for no search domain.
+    public static func dnsSearch(_ text: String, flag: String = "--dns-search") throws -> String {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t == "." { return t }
+        guard (1...255).contains(t.utf8.count), !t.hasPrefix("."), !t.hasPrefix("-"), !t.contains(".."),
+              t.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw ContainersError.invalidArgument("\(flag) \(quote(text)): not a domain; give a domain such as example.com (or . for none)")
+        }
+        return t
+    }
+
+    /// `--dns-option`: one resolver option (`ndots:2`, `timeout:1`, `rotate`, ...).
+    public static func dnsOption(_ text: String, flag: String = "--dns-option") throws -> String {
+        guard isFileWord(text) else {
+            throw ContainersError.invalidArgument("\(flag) \(quote(text)): give one resolver option without spaces, e.g. ndots:2 or rotate")
+        }
+        return text
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// docker's `run`/`create` flags of issue #17 that shape what the process sees: /etc/hosts and
+/// /etc/resolv.conf, limits, namespaces, stop behaviour, devices. Each test runs the real binary
+/// and looks from inside the container; every malformed value is a one-line error naming the
+/// flag, exit 125, and no container is left.
+@Suite(.serialized) struct RunFlagsTests {
+    static func scenario(_ tag: Int) throws -> Scenario {
+        let s = try Scenario(tag)
+        try #require(FileManager.default.isExecutableFile(atPath: s.binary), "\(s.binary) is missing: run `swift build` first")
+        return s
+    }
+
+    /// `run` with each bad value: exit 125, one line on stderr that names the flag and the
+    /// accepted form, nothing on stdout, and no container created.
+    func expectRefused(_ s: Scenario, _ cases: [[String]], words: String = "give", sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for args in cases {
+            let r = try s.db(["run", "--rm", "--network", "none"] + args + ["busybox:test", "true"])
+            let lines = r.err.split(separator: "\n")
+            #expect(r.status == 125 && lines.count == 1 && r.err.contains(args[0]) && r.err.contains(words) && r.out.isEmpty,
+                    "\(args): \(r)", sourceLocation: sourceLocation)
+        }
+        #expect(try s.ok(["ps", "-aq"]).isEmpty, "a refused run creates no container", sourceLocation: sourceLocation)
+    }
+
+    // MARK: --add-host, --dns, --dns-search, --dns-option
+
+    @Test(.enabled(if: Scenario.canRun)) func hostsAndDNS() throws {
+        let s = try Self.scenario(81)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        // extra hosts follow the defaults, in the order given; IPv6 bracketed or not; HOST=IP too
+        let hosts = try s.ok(["run", "--rm", "--network", "none", "--add-host", "db.local:10.1.2.3", "--add-host", "v6:[fe80::1]",
+                              "--add-host", "cache=192.168.7.7", "busybox:test", "cat", "/etc/hosts"])
+        #expect(hosts.hasSuffix("10.1.2.3\tdb.local\nfe80::1\tv6\n192.168.7.7\tcache"), "\(hosts)")
+        #expect(hosts.hasPrefix("127.0.0.1\tlocalhost\n"))
+        // on the bridge: host-gateway is the bridge's address; the container's own line comes last
+        let bridged = try s.ok(["run", "--rm", "--hostname", "web", "--add-host", "gw:host-gateway", "busybox:test", "cat", "/etc/hosts"])
+        let last = bridged.split(separator: "\n").suffix(2).map(String.init)
+        #expect(last.count == 2 && last[0] == "10.89.181.1\tgw" && last[1].hasPrefix("10.89.181.") && last[1].hasSuffix("\tweb"), "\(bridged)")
+        // resolv.conf: docker's layout, search then name servers then options
+        let resolv = try s.db(["run", "--rm", "--network", "none", "--dns", "1.1.1.1", "--dns", "2606:4700::1111",
+                               "--dns-search", "example.com", "--dns-search", "corp.example", "--dns-option", "ndots:2",
+                               "--dns-opt", "rotate", "busybox:test", "cat", "/etc/resolv.conf"])
+        #expect(resolv.status == 0 && resolv.out == "search example.com corp.example\nnameserver 1.1.1.1\nnameserver 2606:4700::1111\noptions ndots:2 rotate\n",
+                "\(resolv)")
+        // only --dns: the name servers are replaced, nothing else is invented; `.` drops the search list
+        let onlyDNS = try s.ok(["run", "--rm", "--network", "none", "--dns", "9.9.9.9", "--dns-search", ".", "busybox:test", "cat", "/etc/resolv.conf"])
+        let servers = onlyDNS.split(separator: "\n").filter { $0.hasPrefix("nameserver") }
+        #expect(servers == ["nameserver 9.9.9.9"] && !onlyDNS.contains("search"), "\(onlyDNS)")
+        // inspect shows them as docker's HostConfig
+        _ = try s.ok(["create", "--network", "none", "--name", "c", "--add-host", "a:1.2.3.4", "--dns", "8.8.8.8",
+                      "--dns-search", "x.y", "--dns-option", "ndots:1", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.ExtraHosts}} {{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}} {{json .HostConfig.DnsOptions}}", "c"])
+                == #"["a:1.2.3.4"] ["8.8.8.8"] ["x.y"] ["ndots:1"]"#)
+        _ = try s.ok(["create", "--network", "none", "--name", "plain", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.ExtraHosts}} {{json .HostConfig.Dns}}", "plain"]) == "null []")
+        _ = try s.ok(["rm", "c", "plain"])
+        try expectRefused(s, [["--add-host", "nohost"], ["--add-host", "h:1.2.3"], ["--add-host", ":1.2.3.4"],
+                              ["--add-host", "a b:1.2.3.4"], ["--add-host", "h:"], ["--dns", "dns.google"], ["--dns", ""],
+                              ["--dns-search", ".bad"], ["--dns-search", "a b"], ["--dns-option", "a b"], ["--dns-option", ""]])
+        // host-gateway on a network without one
+        let noGateway = try s.db(["run", "--rm", "--network", "none", "--add-host", "gw:host-gateway", "busybox:test", "true"])
+        #expect(noGateway.status == 125 && noGateway.err.contains("--add-host"), "\(noGateway)")
+    }
+}
