@@ -132,6 +132,24 @@ public final class ContainerManager: Sendable {
         record.dns = nonEmpty(try o.dns.map { try FlagValue.dnsServer($0) })
         record.dnsSearch = nonEmpty(try o.dnsSearch.map { try FlagValue.dnsSearch($0) })
         record.dnsOptions = nonEmpty(try o.dnsOptions.map { try FlagValue.dnsOption($0) })
+        var ulimits: [Ulimit] = []
+        for u in o.ulimits {
+            if let i = ulimits.firstIndex(where: { $0.name == u.name }) { ulimits[i] = u } else { ulimits.append(u) }
+        }
+        record.ulimits = nonEmpty(ulimits)
+        if let shm = o.shmSize {
+            guard shm >= 0 else { throw ContainersError.invalidArgument("--shm-size \(shm): a size cannot be negative") }
+            record.shmSize = shm > 0 ? shm : nil
+        }
+        record.groupAdd = nonEmpty(try o.groupAdd.map { try FlagValue.groupAdd($0) })
+        // group names must be in the image's /etc/group (they are looked up again at each start)
+        if let names = record.groupAdd?.filter({ UInt32($0) == nil }), !names.isEmpty {
+            let snaps = imgStore.snapshotter
+            let groupFile = try snaps.withView(try snaps.lowers(for: image)) { view in SpecGenerator.readInRoot(view, "etc/group") ?? "" }
+            for n in names where groupID(n, groupFile: groupFile) == nil {
+                throw ContainersError.invalidArgument("--group-add \(n): no such group in the image's /etc/group; give a gid or a group name from it")
+            }
+        }
         let caps = try effectiveCapabilities(record)
         if let seccompProfile, case let .profile(path) = security.seccomp {
             // a profile that cannot be compiled fails here, not at every start

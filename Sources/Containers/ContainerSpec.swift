@@ -120,11 +120,34 @@ enum ContainerSpec {
         spec.process?.terminal = r.tty
         if let (h, w) = consoleSize { spec.process?.consoleSize = .rows(h, columns: w) }
         spec.process?.capabilities = .init(bounding: caps, effective: caps, permitted: caps)
-        spec.process?.rlimits = [nofileLimit()]
+        var rlimits = [nofileLimit()]
+        for u in r.ulimits ?? [] {
+            guard let type = Ulimit.names[u.name] else { continue }
+            let l = RuntimeSpec.Rlimit(type: type, hard: u.hard < 0 ? UInt64.max : UInt64(u.hard), soft: u.soft < 0 ? UInt64.max : UInt64(u.soft))
+            if let i = rlimits.firstIndex(where: { $0.type == type }) { rlimits[i] = l } else { rlimits.append(l) }
+        }
+        spec.process?.rlimits = rlimits
+        if let groups = r.groupAdd, !groups.isEmpty {
+            let groupFile = SpecGenerator.readInRoot(rootfs, "etc/group") ?? ""
+            spec.process?.user.additionalGids = try groups.map { g in
+                guard let n = groupID(g, groupFile: groupFile) else {
+                    throw ContainersError.invalidArgument("--group-add \(g): no such group in the container's /etc/group; give a gid or a group name from it")
+                }
+                return n
+            }
+        }
         spec.process?.noNewPrivileges = security.noNewPrivileges
         spec.root = .init(path: rootfs, readonly: r.readOnly)
 
         var mounts = spec.mounts ?? []
+        if let shm = r.shmSize {
+            mounts = mounts.map { m in
+                guard m.destination == "/dev/shm" else { return m }
+                var m = m
+                m.options = (m.options ?? []).filter { !$0.hasPrefix("size=") } + ["size=\(shm)"]
+                return m
+            }
+        }
         if r.privileged {
             // docker: /sys and the cgroup tree writable for a privileged container
             mounts = mounts.map { m in

@@ -60,4 +60,44 @@ extension FlagValue {
         }
         return text
     }
+
+    // MARK: - limits and groups
+
+    /// `--ulimit NAME=SOFT[:HARD]` (HARD defaults to SOFT; -1 is unlimited), docker's names.
+    public static func ulimit(_ text: String, flag: String = "--ulimit") throws -> Ulimit {
+        func bad(_ why: String) -> ContainersError {
+            .invalidArgument("\(flag) \(quote(text)): \(why); give NAME=SOFT[:HARD] (-1 for unlimited) with NAME one of \(Ulimit.names.keys.sorted().joined(separator: ", ")), e.g. nofile=1024:2048")
+        }
+        let kv = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard kv.count == 2 else { throw bad("no limit given") }
+        let name = kv[0].trimmingCharacters(in: .whitespaces).lowercased()
+        guard Ulimit.names[name] != nil else { throw bad("unknown limit \(quote(kv[0]))") }
+        let values = kv[1].split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(values.count) else { throw bad("too many values") }
+        let numbers = try values.map { v -> Int64 in
+            guard let n = Int64(v.trimmingCharacters(in: .whitespaces)), n >= -1 else { throw bad("\(quote(v)) is not a whole number from -1 up") }
+            return n
+        }
+        let soft = numbers[0], hard = numbers.count == 2 ? numbers[1] : numbers[0]
+        if hard != -1 && (soft == -1 || soft > hard) {
+            throw bad("the soft limit \(soft) is above the hard limit \(hard)")
+        }
+        return Ulimit(name: name, soft: soft, hard: hard)
+    }
+
+    /// `--shm-size`: the size of the container's /dev/shm, more than 0 bytes (0 leaves docker's 64m).
+    public static func shmSize(_ text: String, flag: String = "--shm-size") throws -> Int64 {
+        try bytes(text, flag: flag)
+    }
+
+    /// `--group-add`: a gid (0 to 4294967294) or a group name to look up in the image's /etc/group.
+    public static func groupAdd(_ text: String, flag: String = "--group-add") throws -> String {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if let n = UInt32(t), n != UInt32.max { return t }
+        guard !t.isEmpty, t.utf8.count <= 256, t.first?.isNumber == false, !t.hasPrefix("-"),
+              t.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.$".contains($0)) }) else {
+            throw ContainersError.invalidArgument("\(flag) \(quote(text)): give a gid (0 to 4294967294) or a group name from the image's /etc/group")
+        }
+        return t
+    }
 }

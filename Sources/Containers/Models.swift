@@ -105,6 +105,10 @@ public struct CreateOptions: Codable, Sendable {
     public var dns: [String] = []
     public var dnsSearch: [String] = []
     public var dnsOptions: [String] = []
+    /// `--ulimit` (the last one for a name wins), `--shm-size` bytes, `--group-add` gids or names.
+    public var ulimits: [Ulimit] = []
+    public var shmSize: Int64?
+    public var groupAdd: [String] = []
     public init(image: String) { self.image = image }
 }
 
@@ -151,6 +155,12 @@ public struct ContainerRecord: Codable, Sendable {
     public var dns: [String]?
     public var dnsSearch: [String]?
     public var dnsOptions: [String]?
+    /// `--ulimit` limits; nil when none.
+    public var ulimits: [Ulimit]?
+    /// `--shm-size` in bytes; nil for docker's 64m.
+    public var shmSize: Int64?
+    /// `--group-add` gids or group names of the image; nil when none.
+    public var groupAdd: [String]?
 
     /// The argv the container runs: entrypoint then cmd.
     public var argv: [String] { entrypoint + cmd }

@@ -13,7 +13,7 @@ public struct Ulimit: Codable, Sendable, Hashable {
         "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
         "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK", "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE",
         "nofile": "RLIMIT_NOFILE", "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
-        "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK", "as": "RLIMIT_AS",
+        "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK",
     ]
 }
 
@@ -36,4 +36,14 @@ public struct DeviceMapping: Codable, Sendable, Hashable {
     public init(pathOnHost: String, pathInContainer: String, cgroupPermissions: String) {
         self.pathOnHost = pathOnHost; self.pathInContainer = pathInContainer; self.cgroupPermissions = cgroupPermissions
     }
+}
+
+/// A group of `--group-add` against an image's /etc/group: a number as it is, a name by its gid.
+func groupID(_ g: String, groupFile: String) -> UInt32? {
+    if let n = UInt32(g) { return n }
+    for line in groupFile.split(separator: "\n") {
+        let f = line.split(separator: ":", omittingEmptySubsequences: false)
+        if f.count >= 3, f[0] == g, let n = UInt32(f[2]) { return n }
+    }
+    return nil
 }

@@ -64,4 +64,56 @@ import Testing
         let noGateway = try s.db(["run", "--rm", "--network", "none", "--add-host", "gw:host-gateway", "busybox:test", "true"])
         #expect(noGateway.status == 125 && noGateway.err.contains("--add-host"), "\(noGateway)")
     }
+
+    // MARK: --ulimit, --shm-size, --group-add
+
+    /// The soft and hard values of a line of /proc/self/limits ("Max open files  512  4096  files").
+    func limit(_ limits: String, _ name: String) -> [String] {
+        guard let line = limits.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return [] }
+        return Array(line.dropFirst(name.count).split(separator: " ").prefix(2).map(String.init))
+    }
+
+    @Test(.enabled(if: Scenario.canRun)) func limitsAndGroups() throws {
+        let s = try Self.scenario(82)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        // docker's names; the last --ulimit for a name wins; -1 is unlimited; HARD defaults to SOFT
+        let limits = try s.ok(["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:2048", "--ulimit", "core=-1",
+                               "--ulimit", "nproc=50", "--ulimit", "NOFILE=512:4096", "--ulimit", "stack=8388608:-1",
+                               "busybox:test", "cat", "/proc/self/limits"])
+        #expect(limit(limits, "Max open files") == ["512", "4096"], "\(limits)")
+        #expect(limit(limits, "Max core file size") == ["unlimited", "unlimited"])
+        #expect(limit(limits, "Max processes") == ["50", "50"])
+        #expect(limit(limits, "Max stack size") == ["8388608", "unlimited"])
+        // /dev/shm: docker's 64m by default, --shm-size otherwise
+        func shmKiB(_ extra: [String]) throws -> String {
+            let df = try s.ok(["run", "--rm", "--network", "none"] + extra + ["busybox:test", "df", "-k", "/dev/shm"])
+            return df.split(separator: "\n").last.map { String($0.split(separator: " ")[1]) } ?? df
+        }
+        #expect(try shmKiB([]) == "65536")
+        #expect(try shmKiB(["--shm-size", "128m"]) == "131072")
+        #expect(try shmKiB(["--shm-size", "1g"]) == "1048576")
+        // additional groups by number and by the image's group name, for root and for another user
+        let groups = try s.ok(["run", "--rm", "--network", "none", "--group-add", "1234", "--group-add", "nogroup",
+                               "busybox:test", "grep", "^Groups:", "/proc/self/status"])
+        #expect(groups.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst() == ["1234", "65534"], "\(groups)")
+        let asNobody = try s.ok(["run", "--rm", "--network", "none", "-u", "nobody", "--group-add", "root", "busybox:test", "id"])
+        #expect(asNobody.contains("uid=65534(nobody)") && asNobody.contains("groups=0(root)"), "\(asNobody)")
+        // inspect: HostConfig.Ulimits, ShmSize, GroupAdd
+        _ = try s.ok(["create", "--network", "none", "--name", "c", "--ulimit", "nofile=10:20", "--shm-size", "2m",
+                      "--group-add", "nogroup", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}:{{.Hard}}{{end}} {{.HostConfig.ShmSize}} {{json .HostConfig.GroupAdd}}", "c"])
+                == #"nofile=10:20 2097152 ["nogroup"]"#)
+        _ = try s.ok(["create", "--network", "none", "--name", "plain", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.Ulimits}} {{.HostConfig.ShmSize}}", "plain"]) == "null 67108864")
+        _ = try s.ok(["rm", "c", "plain"])
+        try expectRefused(s, [["--ulimit", "nofile"], ["--ulimit", "bogus=1"], ["--ulimit", "nofile=2:1"], ["--ulimit", "nofile=a"],
+                              ["--ulimit", "nofile=1:2:3"], ["--ulimit", "nofile=-2"], ["--ulimit", "nofile=-1:5"],
+                              ["--ulimit", "nofile=99999999999999999999"], ["--shm-size", "-1"], ["--shm-size", "abc"],
+                              ["--shm-size", "1x"], ["--group-add", "a b"], ["--group-add", ""], ["--group-add", "4294967295"]])
+        // a name the image's /etc/group lacks: refused at create
+        let missing = try s.db(["run", "--rm", "--network", "none", "--group-add", "wheel", "busybox:test", "true"])
+        #expect(missing.status == 125 && missing.err.contains("--group-add wheel"), "\(missing)")
+        #expect(try s.ok(["ps", "-aq"]).isEmpty)
+    }
 }

@@ -40,6 +40,9 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .customLong("add-host"), help: "Add a line to the container's /etc/hosts: HOST:IP (or HOST:host-gateway).") var addHost: [String] = []
     @Option(name: .long, help: "A name server for the container's /etc/resolv.conf (IP address).") var dns: [String] = []
     @Option(name: .customLong("dns-search"), help: "A search domain for /etc/resolv.conf (. for none).") var dnsSearch: [String] = []
+    @Option(name: .long, help: "A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048 (-1 for unlimited).") var ulimit: [String] = []
+    @Option(name: .customLong("shm-size"), parsing: .unconditional, help: "Size of /dev/shm (e.g. 128m; default 64m).") var shmSize: String?
+    @Option(name: .customLong("group-add"), help: "An additional group: a gid or a group name from the image.") var groupAdd: [String] = []
     @Option(name: [.customLong("dns-option"), .customLong("dns-opt")], help: "A resolver option for /etc/resolv.conf (e.g. ndots:2).") var dnsOption: [String] = []
 
     /// Checks every value before anything is pulled or created: a bad one is a one-line
@@ -62,6 +65,9 @@ struct ContainerCreateFlags: ParsableArguments {
             for d in dns { _ = try FlagValue.dnsServer(d) }
             for d in dnsSearch { _ = try FlagValue.dnsSearch(d) }
             for d in dnsOption { _ = try FlagValue.dnsOption(d) }
+            for u in ulimit { _ = try FlagValue.ulimit(u) }
+            _ = try shmSize.map { try FlagValue.shmSize($0) }
+            for g in groupAdd { _ = try FlagValue.groupAdd(g) }
         } catch {
             FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
             throw ExitCode(125)
@@ -112,6 +118,9 @@ struct ContainerCreateFlags: ParsableArguments {
         o.dns = dns
         o.dnsSearch = dnsSearch
         o.dnsOptions = dnsOption
+        o.ulimits = try ulimit.map { try FlagValue.ulimit($0) }
+        o.shmSize = try shmSize.map { try FlagValue.shmSize($0) }
+        o.groupAdd = groupAdd
         for f in labelFile {
             guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
                 throw ContainersError.invalidArgument("--label-file \(f): cannot read the file")
