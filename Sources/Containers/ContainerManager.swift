@@ -75,7 +75,19 @@ public final class ContainerManager: Sendable {
             env.removeAll { $0 == key || $0.hasPrefix(key + "=") }
             env.append(kv)
         }
-        let hostname = o.hostname ?? (o.network == "host" ? ProcessInfo.processInfo.hostName : String(id.prefix(12)))
+        let ipcMode = try FlagValue.namespaceMode(o.ipcMode, flag: "--ipc", modes: ["host", "none", "shareable"], container: true)
+        let pidMode = try FlagValue.namespaceMode(o.pidMode, flag: "--pid", modes: ["host"], container: true)
+        let utsMode = try FlagValue.namespaceMode(o.utsMode, flag: "--uts", modes: ["host"], container: false)
+        for (flag, mode) in [("--ipc", ipcMode), ("--pid", pidMode)] {
+            guard let mode, mode.hasPrefix("container:") else { continue }
+            do { _ = try store.lookup(String(mode.dropFirst(10))) } catch {
+                throw ContainersError.invalidArgument("\(flag) \(mode): \(error)")
+            }
+        }
+        if utsMode == "host", o.hostname != nil {
+            throw ContainersError.invalidArgument("--hostname and --uts host conflict: with the host's UTS namespace the container has the host's name")
+        }
+        let hostname = o.hostname ?? (o.network == "host" || utsMode == "host" ? ProcessInfo.processInfo.hostName : String(id.prefix(12)))
         setEnv("HOSTNAME=\(hostname)")
         if o.tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         for e in o.env {
@@ -132,6 +144,9 @@ public final class ContainerManager: Sendable {
         record.dns = nonEmpty(try o.dns.map { try FlagValue.dnsServer($0) })
         record.dnsSearch = nonEmpty(try o.dnsSearch.map { try FlagValue.dnsSearch($0) })
         record.dnsOptions = nonEmpty(try o.dnsOptions.map { try FlagValue.dnsOption($0) })
+        record.ipcMode = ipcMode
+        record.pidMode = pidMode
+        record.utsMode = utsMode
         var ulimits: [Ulimit] = []
         for u in o.ulimits {
             if let i = ulimits.firstIndex(where: { $0.name == u.name }) { ulimits[i] = u } else { ulimits.append(u) }

@@ -106,7 +106,8 @@ enum ContainerSpec {
 
     /// Builds the runtime spec for a container whose rootfs is mounted at `rootfs`.
     static func build(_ r: ContainerRecord, dir: String, rootfs: String, netnsPath: String?,
-                      volumes: VolumeStore, initPath: String?, consoleSize: (UInt, UInt)?) throws -> RuntimeSpec {
+                      volumes: VolumeStore, initPath: String?, consoleSize: (UInt, UInt)?,
+                      peers: [String: Int32] = [:]) throws -> RuntimeSpec {
         var args = r.argv
         guard !args.isEmpty else {
             throw ContainersError.invalidArgument("no command: the image has no Entrypoint or Cmd; give one after the image name")
@@ -140,7 +141,21 @@ enum ContainerSpec {
         spec.root = .init(path: rootfs, readonly: r.readOnly)
 
         var mounts = spec.mounts ?? []
-        if let shm = r.shmSize {
+        // --ipc: the host's /dev/shm (and message queues) with the host's namespace, none at all
+        // with "none"; container:NAME joins the namespace only (its /dev/shm is a mount in the other
+        // container's mount namespace, which cannot be bind-mounted from here)
+        switch r.ipcMode {
+        case "host":
+            mounts = mounts.compactMap { m in
+                guard m.destination == "/dev/shm" || m.destination == "/dev/mqueue" else { return m }
+                guard FS.isDir(m.destination) else { return nil }
+                return .init(destination: m.destination, type: "bind", source: m.destination, options: ["rbind", "rprivate"])
+            }
+        case "none":
+            mounts.removeAll { $0.destination == "/dev/shm" }
+        default: break
+        }
+        if let shm = r.shmSize, r.ipcMode == nil || r.ipcMode == "shareable" {
             mounts = mounts.map { m in
                 guard m.destination == "/dev/shm" else { return m }
                 var m = m
@@ -180,7 +195,13 @@ enum ContainerSpec {
         spec.mounts = mounts
 
         var linux = spec.linux ?? RuntimeSpec.Linux()
-        var namespaces: [RuntimeSpec.Namespace] = [.init(type: "pid"), .init(type: "ipc"), .init(type: "uts"), .init(type: "mount")]
+        // --pid/--ipc/--uts host leave the namespace out (the runtime's own is kept); container:NAME joins that one's
+        var namespaces: [RuntimeSpec.Namespace] = []
+        for (type, mode) in [("pid", r.pidMode), ("ipc", r.ipcMode), ("uts", r.utsMode)] where mode != "host" {
+            namespaces.append(.init(type: type, path: mode?.hasPrefix("container:") == true ? peers[type].map { "/proc/\($0)/ns/\(type)" } : nil))
+        }
+        if r.utsMode == "host" { spec.hostname = nil }
+        namespaces.append(.init(type: "mount"))
         // docker's default: a private cgroup namespace on cgroup v2, the host's on v1
         if FS.exists("/sys/fs/cgroup/cgroup.controllers") { namespaces.append(.init(type: "cgroup")) }
         if r.network != "host" { namespaces.append(.init(type: "network", path: netnsPath)) }

@@ -100,4 +100,17 @@ extension FlagValue {
         }
         return t
     }
+
+    // MARK: - namespaces
+
+    /// `--ipc`, `--pid`, `--uts`: one of `modes`, or `container:NAME` where `container` allows.
+    /// "" and "private" mean the container's own namespace (returned as nil).
+    public static func namespaceMode(_ text: String, flag: String, modes: [String], container: Bool) throws -> String? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t.isEmpty || t == "private" { return nil }
+        if modes.contains(t) { return t }
+        if container, t.hasPrefix("container:"), t.count > 10, ContainerStore.validName(String(t.dropFirst(10))) { return t }
+        let forms = (["private"] + modes + (container ? ["container:NAME"] : [])).joined(separator: ", ")
+        throw ContainersError.invalidArgument("\(flag) \(quote(text)): give \(forms)")
+    }
 }

@@ -76,6 +76,7 @@ extension ContainerManager {
                 "Ulimits": r.ulimits.map { $0.map { ["Name": $0.name, "Soft": $0.soft, "Hard": $0.hard] as [String: Any] } as Any } ?? NSNull(),
                 "ShmSize": r.shmSize ?? 67_108_864,
                 "GroupAdd": r.groupAdd.map { $0 as Any } ?? NSNull(),
+                "IpcMode": r.ipcMode ?? "private", "PidMode": r.pidMode ?? "", "UTSMode": r.utsMode ?? "",
                 "Dns": r.dns ?? [], "DnsSearch": r.dnsSearch ?? [], "DnsOptions": r.dnsOptions ?? [],
                 "Memory": r.memory,
                 "MemorySwap": r.memorySwap,

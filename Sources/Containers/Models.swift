@@ -109,6 +109,10 @@ public struct CreateOptions: Codable, Sendable {
     public var ulimits: [Ulimit] = []
     public var shmSize: Int64?
     public var groupAdd: [String] = []
+    /// `--ipc`, `--pid`, `--uts` as given ("" for the container's own namespace).
+    public var ipcMode = ""
+    public var pidMode = ""
+    public var utsMode = ""
     public init(image: String) { self.image = image }
 }
 
@@ -161,6 +165,11 @@ public struct ContainerRecord: Codable, Sendable {
     public var shmSize: Int64?
     /// `--group-add` gids or group names of the image; nil when none.
     public var groupAdd: [String]?
+    /// `--ipc` (host, none, shareable, container:NAME), `--pid` (host, container:NAME), `--uts`
+    /// (host); nil for the container's own namespace.
+    public var ipcMode: String?
+    public var pidMode: String?
+    public var utsMode: String?
 
     /// The argv the container runs: entrypoint then cmd.
     public var argv: [String] { entrypoint + cmd }

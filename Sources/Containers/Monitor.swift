@@ -118,8 +118,18 @@ public final class Monitor: @unchecked Sendable {
                 }
             }
             try manager.makeWorkingDirectory(record, rootfs: rootfs)
+            // --ipc/--pid container:NAME: that container's init, which must be running
+            var peers: [String: Int32] = [:]
+            for (type, mode) in [("ipc", record.ipcMode), ("pid", record.pidMode)] {
+                guard let mode, mode.hasPrefix("container:") else { continue }
+                let other = try manager.store.lookup(String(mode.dropFirst(10)))
+                guard other.isRunning, other.state.pid > 0 else {
+                    throw ContainersError.invalidState("--\(type) \(mode): that container is not running")
+                }
+                peers[type] = other.state.pid
+            }
             let spec = try ContainerSpec.build(record, dir: dir, rootfs: rootfs, netnsPath: nsPath, volumes: manager.volumes,
-                                               initPath: manager.initBinary(record), consoleSize: size)
+                                               initPath: manager.initBinary(record), consoleSize: size, peers: peers)
             try FS.mkdirs("\(dir)/bundle")
             try FS.writeJSON(spec, to: "\(dir)/bundle/config.json")
 

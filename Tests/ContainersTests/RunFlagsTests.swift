@@ -116,4 +116,54 @@ import Testing
         #expect(missing.status == 125 && missing.err.contains("--group-add wheel"), "\(missing)")
         #expect(try s.ok(["ps", "-aq"]).isEmpty)
     }
+
+    // MARK: --ipc, --pid, --uts
+
+    @Test(.enabled(if: Scenario.canRun)) func namespaces() throws {
+        let s = try Self.scenario(83)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        func hostNS(_ t: String) throws -> String { try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/\(t)") }
+        let script = "for n in ipc pid uts; do readlink /proc/self/ns/$n; done; hostname"
+        let own = try s.ok(["run", "--rm", "--network", "none", "busybox:test", "sh", "-c", script]).split(separator: "\n").map(String.init)
+        let hostNames = [try hostNS("ipc"), try hostNS("pid"), try hostNS("uts")]
+        #expect(own.count == 4 && own[0] != hostNames[0] && own[1] != hostNames[1] && own[2] != hostNames[2], "\(own)")
+        // host: the namespace is the host's (the runtime's), so are the host name and PID 1
+        let host = try s.ok(["run", "--rm", "--network", "none", "--ipc", "host", "--pid", "host", "--uts", "host", "busybox:test", "sh", "-c", script])
+            .split(separator: "\n").map(String.init)
+        #expect(host == hostNames + [ProcessInfo.processInfo.hostName], "\(host)")
+        let init1 = try s.ok(["run", "--rm", "--network", "none", "--pid", "host", "busybox:test", "cat", "/proc/1/comm"])
+        let hostInit = try String(contentsOfFile: "/proc/1/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(init1 == hostInit)
+        // --ipc host shares the host's /dev/shm; none mounts none
+        let mark = "dbtest-\(getpid())"
+        try "shared\n".write(toFile: "/dev/shm/\(mark)", atomically: false, encoding: .utf8)
+        defer { unlink("/dev/shm/\(mark)") }
+        #expect(try s.ok(["run", "--rm", "--network", "none", "--ipc", "host", "busybox:test", "cat", "/dev/shm/\(mark)"]) == "shared")
+        #expect(try s.db(["run", "--rm", "--network", "none", "busybox:test", "cat", "/dev/shm/\(mark)"]).status != 0)
+        let none = try s.db(["run", "--rm", "--network", "none", "--ipc", "none", "busybox:test", "grep", " /dev/shm ", "/proc/mounts"])
+        #expect(none.status == 1 && none.out.isEmpty, "\(none)")
+        // container:NAME joins a running container's namespaces: its processes are seen
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "owner", "busybox:test", "sleep", "30"])
+        let twoNS = "readlink /proc/self/ns/ipc; readlink /proc/self/ns/pid"
+        let ownerNS = try s.ok(["exec", "owner", "sh", "-c", twoNS])
+        let joined = try s.ok(["run", "--rm", "--network", "none", "--ipc", "container:owner", "--pid", "container:owner", "busybox:test",
+                               "sh", "-c", twoNS + "; cat /proc/1/comm"])
+        #expect(joined == ownerNS + "\nsleep", "\(joined) vs \(ownerNS)")
+        // inspect: docker's HostConfig names
+        _ = try s.ok(["create", "--network", "none", "--name", "c", "--ipc", "host", "--pid", "container:owner", "--uts", "host", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{.HostConfig.IpcMode}} {{.HostConfig.PidMode}} {{.HostConfig.UTSMode}} {{.Config.Hostname}}", "c"])
+                == "host container:owner host \(ProcessInfo.processInfo.hostName)")
+        _ = try s.ok(["create", "--network", "none", "--name", "plain", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{.HostConfig.IpcMode}}|{{.HostConfig.PidMode}}|{{.HostConfig.UTSMode}}", "plain"]) == "private||")
+        _ = try s.ok(["rm", "-f", "c", "plain", "owner"])
+        try expectRefused(s, [["--ipc", "hots"], ["--ipc", "container:"], ["--pid", "none"], ["--pid", "private:x"], ["--uts", "container:x"],
+                              ["--uts", "bogus"]])
+        // a container that does not exist; a host name with the host's UTS namespace
+        let gone = try s.db(["run", "--rm", "--network", "none", "--pid", "container:nosuch", "busybox:test", "true"])
+        #expect(gone.status == 125 && gone.err.contains("--pid container:nosuch"), "\(gone)")
+        let conflict = try s.db(["run", "--rm", "--network", "none", "--uts", "host", "--hostname", "x", "busybox:test", "true"])
+        #expect(conflict.status == 125 && conflict.err.contains("--uts host"), "\(conflict)")
+        #expect(try s.ok(["ps", "-aq"]).isEmpty)
+    }
 }

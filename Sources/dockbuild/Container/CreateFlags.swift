@@ -43,6 +43,9 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .long, help: "A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048 (-1 for unlimited).") var ulimit: [String] = []
     @Option(name: .customLong("shm-size"), parsing: .unconditional, help: "Size of /dev/shm (e.g. 128m; default 64m).") var shmSize: String?
     @Option(name: .customLong("group-add"), help: "An additional group: a gid or a group name from the image.") var groupAdd: [String] = []
+    @Option(name: .long, help: "IPC namespace: private (default), shareable, host, none, container:NAME.") var ipc: String?
+    @Option(name: .long, help: "PID namespace: host or container:NAME (default: the container's own).") var pid: String?
+    @Option(name: .long, help: "UTS namespace: host (default: the container's own).") var uts: String?
     @Option(name: [.customLong("dns-option"), .customLong("dns-opt")], help: "A resolver option for /etc/resolv.conf (e.g. ndots:2).") var dnsOption: [String] = []
 
     /// Checks every value before anything is pulled or created: a bad one is a one-line
@@ -68,6 +71,9 @@ struct ContainerCreateFlags: ParsableArguments {
             for u in ulimit { _ = try FlagValue.ulimit(u) }
             _ = try shmSize.map { try FlagValue.shmSize($0) }
             for g in groupAdd { _ = try FlagValue.groupAdd(g) }
+            _ = try ipc.map { try FlagValue.namespaceMode($0, flag: "--ipc", modes: ["host", "none", "shareable"], container: true) }
+            _ = try pid.map { try FlagValue.namespaceMode($0, flag: "--pid", modes: ["host"], container: true) }
+            _ = try uts.map { try FlagValue.namespaceMode($0, flag: "--uts", modes: ["host"], container: false) }
         } catch {
             FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
             throw ExitCode(125)
@@ -121,6 +127,9 @@ struct ContainerCreateFlags: ParsableArguments {
         o.ulimits = try ulimit.map { try FlagValue.ulimit($0) }
         o.shmSize = try shmSize.map { try FlagValue.shmSize($0) }
         o.groupAdd = groupAdd
+        o.ipcMode = ipc ?? ""
+        o.pidMode = pid ?? ""
+        o.utsMode = uts ?? ""
         for f in labelFile {
             guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
                 throw ContainersError.invalidArgument("--label-file \(f): cannot read the file")
