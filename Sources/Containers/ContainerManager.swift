@@ -131,7 +131,7 @@ public final class ContainerManager: Sendable {
             workingDir: o.workingDir ?? ic.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/",
             user: o.user ?? ic.user ?? "", hostname: hostname, tty: o.tty, openStdin: o.openStdin,
             labels: (ic.labels ?? [:]).merging(o.labels) { $1 }, exposedPorts: exposed.sorted(),
-            stopSignal: ic.stopSignal, autoRemove: o.autoRemove, readOnly: o.readOnly, privileged: o.privileged,
+            stopSignal: try o.stopSignal.map { try FlagValue.stopSignal($0) } ?? ic.stopSignal, autoRemove: o.autoRemove, readOnly: o.readOnly, privileged: o.privileged,
             capAdd: o.capAdd, capDrop: o.capDrop, initProcess: o.initProcess, mounts: mounts, ports: o.ports,
             publishAll: o.publishAll, network: o.network, memory: o.memory ?? 0, memorySwap: o.memorySwap ?? 0,
             nanoCpus: o.nanoCpus ?? 0, pidsLimit: o.pidsLimit ?? 0, gpus: o.gpus,
@@ -144,6 +144,7 @@ public final class ContainerManager: Sendable {
         record.dns = nonEmpty(try o.dns.map { try FlagValue.dnsServer($0) })
         record.dnsSearch = nonEmpty(try o.dnsSearch.map { try FlagValue.dnsSearch($0) })
         record.dnsOptions = nonEmpty(try o.dnsOptions.map { try FlagValue.dnsOption($0) })
+        record.stopTimeout = o.stopTimeout
         record.ipcMode = ipcMode
         record.pidMode = pidMode
         record.utsMode = utsMode
@@ -341,9 +342,11 @@ public final class ContainerManager: Sendable {
         return true
     }
 
-    /// Sends the stop signal, then SIGKILL after `timeout` seconds, like `docker stop`.
-    public func stop(_ id: String, timeout: Int) throws {
+    /// Sends the stop signal, then SIGKILL after `timeout` seconds (the container's
+    /// `--stop-timeout` when nil, else 10), like `docker stop`.
+    public func stop(_ id: String, timeout: Int? = nil) throws {
         let c = try store.container(id)
+        let timeout = timeout ?? c.record.defaultStopTimeout
         if c.state.status == .dead { try reapDead(id); return }
         guard c.isRunning else { return }
         let rt = try runtime(for: id)

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// Parsers for the `run`/`create` flags of issue #17 that shape the container's /etc files,
 /// limits, namespaces, stop and restart behaviour and devices. Same contract as `FlagValue`:
@@ -112,5 +113,22 @@ extension FlagValue {
         if container, t.hasPrefix("container:"), t.count > 10, ContainerStore.validName(String(t.dropFirst(10))) { return t }
         let forms = (["private"] + modes + (container ? ["container:NAME"] : [])).joined(separator: ", ")
         throw ContainersError.invalidArgument("\(flag) \(quote(text)): give \(forms)")
+    }
+
+    // MARK: - stopping
+
+    /// `--stop-signal`: a signal name (`SIGUSR1`, `USR1`, `RTMIN+3`) or number (1 to 64), kept as given.
+    public static func stopSignal(_ text: String, flag: String = "--stop-signal") throws -> String {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        guard Runtime.signalNumber(t) != nil else {
+            throw ContainersError.invalidArgument("\(flag) \(quote(text)): not a signal; give a name such as SIGTERM, SIGINT or USR1, or a number from 1 to 64")
+        }
+        return t
+    }
+
+    /// `--stop-timeout`: whole seconds from 0 up, or -1 to wait without a limit (kept as -1).
+    public static func stopTimeout(_ text: String, flag: String = "--stop-timeout") throws -> Int {
+        _ = try timeoutSeconds(text, flag: flag)
+        return Int(text.trimmingCharacters(in: .whitespaces)) ?? -1
     }
 }

@@ -42,6 +42,16 @@ extension ContainerManager {
         } else {
             networks[r.network] = ["IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": ""]
         }
+        var config: [String: Any] = [
+            "Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.openStdin, "AttachStdin": r.openStdin,
+            "Env": r.env, "Cmd": r.cmd.isEmpty ? NSNull() : r.cmd as Any, "Entrypoint": r.entrypoint.isEmpty ? NSNull() : r.entrypoint as Any,
+            "Image": r.image, "WorkingDir": r.workingDir, "Labels": r.labels,
+            "ExposedPorts": Dictionary(uniqueKeysWithValues: r.exposedPorts.map { ($0, [String: String]()) }),
+            "Volumes": Dictionary(uniqueKeysWithValues: r.mounts.filter { $0.type == .volume }.map { ($0.destination, [String: String]()) }),
+            "StopSignal": r.stopSignal ?? "SIGTERM",
+        ]
+        // docker's Config.StopTimeout is there only when set
+        if let t = r.stopTimeout { config["StopTimeout"] = t }
         return [
             "Id": r.id,
             "Created": r.created,
@@ -90,14 +100,7 @@ extension ContainerManager {
             "GraphDriver": ["Name": "overlay", "Data": ["UpperDir": "\(c.directory)/upper", "WorkDir": "\(c.directory)/work",
                                                         "MergedDir": store.rootfsPath(id)]],
             "Mounts": mounts,
-            "Config": [
-                "Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.openStdin, "AttachStdin": r.openStdin,
-                "Env": r.env, "Cmd": r.cmd.isEmpty ? NSNull() : r.cmd as Any, "Entrypoint": r.entrypoint.isEmpty ? NSNull() : r.entrypoint as Any,
-                "Image": r.image, "WorkingDir": r.workingDir, "Labels": r.labels,
-                "ExposedPorts": Dictionary(uniqueKeysWithValues: r.exposedPorts.map { ($0, [String: String]()) }),
-                "Volumes": Dictionary(uniqueKeysWithValues: r.mounts.filter { $0.type == .volume }.map { ($0.destination, [String: String]()) }),
-                "StopSignal": r.stopSignal ?? "SIGTERM",
-            ] as [String: Any],
+            "Config": config,
             "NetworkSettings": [
                 "IPAddress": s.ipAddress, "Gateway": s.gateway, "IPPrefixLen": s.ipAddress.isEmpty ? 0 : 24,
                 "MacAddress": s.macAddress, "Ports": portMap, "Networks": networks,

@@ -113,6 +113,9 @@ public struct CreateOptions: Codable, Sendable {
     public var ipcMode = ""
     public var pidMode = ""
     public var utsMode = ""
+    /// `--stop-signal` (else the image's STOPSIGNAL) and `--stop-timeout` seconds (-1: no limit).
+    public var stopSignal: String?
+    public var stopTimeout: Int?
     public init(image: String) { self.image = image }
 }
 
@@ -170,6 +173,14 @@ public struct ContainerRecord: Codable, Sendable {
     public var ipcMode: String?
     public var pidMode: String?
     public var utsMode: String?
+    /// `--stop-timeout`: the seconds `stop` waits by default (-1: no limit); nil for docker's 10.
+    public var stopTimeout: Int?
+
+    /// The seconds `stop` and `restart` wait when not told.
+    public var defaultStopTimeout: Int {
+        guard let t = stopTimeout else { return 10 }
+        return t < 0 ? FlagValue.maxTimeoutSeconds : t
+    }
 
     /// The argv the container runs: entrypoint then cmd.
     public var argv: [String] { entrypoint + cmd }

@@ -1,4 +1,6 @@
 import Foundation
+import ImageStore
+import OCI
 import Testing
 
 /// docker's `run`/`create` flags of issue #17 that shape what the process sees: /etc/hosts and
@@ -165,5 +167,67 @@ import Testing
         let conflict = try s.db(["run", "--rm", "--network", "none", "--uts", "host", "--hostname", "x", "busybox:test", "true"])
         #expect(conflict.status == 125 && conflict.err.contains("--uts host"), "\(conflict)")
         #expect(try s.ok(["ps", "-aq"]).isEmpty)
+    }
+
+    // MARK: --stop-signal, --stop-timeout
+
+    /// `busybox:test` again as `tag`, with a STOPSIGNAL.
+    func tagWithStopSignal(_ s: Scenario, _ signal: String, as tag: String) throws {
+        let store = try ImageStore(root: s.root)
+        let image = try store.image("busybox:test")
+        var cfg = image.config
+        var cc = cfg.config ?? ContainerConfig()
+        cc.stopSignal = signal
+        cfg.config = cc
+        try store.putImage(config: cfg, layers: image.manifest.layers, tag: try ImageReference(parsing: tag))
+    }
+
+    /// Runs `stop ARGS NAME`; its status, the seconds it took, and the container's exit code.
+    func timedStop(_ s: Scenario, _ name: String, _ args: [String] = []) throws -> (Int32, Double, String) {
+        let start = Date()
+        let r = try s.db(["stop"] + args + [name])
+        let took = Date().timeIntervalSince(start)
+        return (r.status, took, try s.ok(["inspect", "-f", "{{.State.ExitCode}}", name]))
+    }
+
+    @Test(.enabled(if: Scenario.canRun)) func stopSignalAndTimeout() throws {
+        let s = try Self.scenario(84)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        // a shell that exits 7 on USR1 and ignores TERM (as PID 1 it is not killed by it)
+        let trap = "trap 'exit 7' USR1; while true; do sleep 0.1; done"
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "sig", "--stop-signal", "USR1", "busybox:test", "sh", "-c", trap])
+        #expect(try s.ok(["inspect", "-f", "{{.Config.StopSignal}}", "sig"]) == "USR1")
+        let (st1, took1, code1) = try timedStop(s, "sig")
+        #expect(st1 == 0 && code1 == "7" && took1 < 5, "stopped by USR1: \(st1) \(code1) after \(took1)s")
+        // the image's STOPSIGNAL is the default; the flag overrides it
+        try tagWithStopSignal(s, "SIGUSR1", as: "busybox:usr1")
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "img", "busybox:usr1", "sh", "-c", trap])
+        #expect(try s.ok(["inspect", "-f", "{{.Config.StopSignal}}", "img"]) == "SIGUSR1")
+        let (st2, _, code2) = try timedStop(s, "img")
+        #expect(st2 == 0 && code2 == "7")
+        _ = try s.ok(["create", "--network", "none", "--name", "over", "--stop-signal", "SIGINT", "busybox:usr1"])
+        #expect(try s.ok(["inspect", "-f", "{{.Config.StopSignal}}", "over"]) == "SIGINT")
+        // --stop-timeout: TERM is ignored, so stop kills after that many seconds (not docker's 10)
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "slow", "--stop-timeout", "1", "busybox:test", "sleep", "60"])
+        #expect(try s.ok(["inspect", "-f", "{{.Config.StopTimeout}}", "slow"]) == "1")
+        let (st3, took3, code3) = try timedStop(s, "slow")
+        #expect(st3 == 0 && code3 == "137" && took3 >= 1 && took3 < 6, "\(st3) \(code3) after \(took3)s")
+        // stop -t still wins over it; restart uses it too
+        _ = try s.ok(["start", "slow"])
+        let (st4, took4, _) = try timedStop(s, "slow", ["-t", "0"])
+        #expect(st4 == 0 && took4 < 1, "\(took4)s")
+        _ = try s.ok(["start", "slow"])
+        let start = Date()
+        #expect(try s.db(["restart", "slow"]).status == 0)
+        #expect(Date().timeIntervalSince(start) < 6)
+        #expect(try s.ok(["inspect", "-f", "{{.State.Status}}", "slow"]) == "running")
+        _ = try s.ok(["kill", "slow"])
+        // without the flag: no Config.StopTimeout, as docker's inspect
+        #expect(try s.db(["inspect", "-f", "{{.Config.StopTimeout}}", "sig"]).status == 1)
+        _ = try s.ok(["rm", "-f", "sig", "img", "over", "slow"])
+        try expectRefused(s, [["--stop-signal", "SIGFOO"], ["--stop-signal", "0"], ["--stop-signal", "99"], ["--stop-signal", ""],
+                              ["--stop-timeout", "soon"], ["--stop-timeout", "-2"], ["--stop-timeout", "1.5"],
+                              ["--stop-timeout", "99999999999"]])
     }
 }

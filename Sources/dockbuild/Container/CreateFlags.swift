@@ -46,6 +46,8 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .long, help: "IPC namespace: private (default), shareable, host, none, container:NAME.") var ipc: String?
     @Option(name: .long, help: "PID namespace: host or container:NAME (default: the container's own).") var pid: String?
     @Option(name: .long, help: "UTS namespace: host (default: the container's own).") var uts: String?
+    @Option(name: .customLong("stop-signal"), help: "Signal that stops the container (default: the image's STOPSIGNAL, else SIGTERM).") var stopSignal: String?
+    @Option(name: .customLong("stop-timeout"), parsing: .unconditional, help: "Seconds `stop` waits before SIGKILL (default 10; -1: no limit).") var stopTimeout: String?
     @Option(name: [.customLong("dns-option"), .customLong("dns-opt")], help: "A resolver option for /etc/resolv.conf (e.g. ndots:2).") var dnsOption: [String] = []
 
     /// Checks every value before anything is pulled or created: a bad one is a one-line
@@ -71,6 +73,8 @@ struct ContainerCreateFlags: ParsableArguments {
             for u in ulimit { _ = try FlagValue.ulimit(u) }
             _ = try shmSize.map { try FlagValue.shmSize($0) }
             for g in groupAdd { _ = try FlagValue.groupAdd(g) }
+            _ = try stopSignal.map { try FlagValue.stopSignal($0) }
+            _ = try stopTimeout.map { try FlagValue.stopTimeout($0) }
             _ = try ipc.map { try FlagValue.namespaceMode($0, flag: "--ipc", modes: ["host", "none", "shareable"], container: true) }
             _ = try pid.map { try FlagValue.namespaceMode($0, flag: "--pid", modes: ["host"], container: true) }
             _ = try uts.map { try FlagValue.namespaceMode($0, flag: "--uts", modes: ["host"], container: false) }
@@ -128,6 +132,8 @@ struct ContainerCreateFlags: ParsableArguments {
         o.shmSize = try shmSize.map { try FlagValue.shmSize($0) }
         o.groupAdd = groupAdd
         o.ipcMode = ipc ?? ""
+        o.stopSignal = stopSignal
+        o.stopTimeout = try stopTimeout.map { try FlagValue.stopTimeout($0) }
         o.pidMode = pid ?? ""
         o.utsMode = uts ?? ""
         for f in labelFile {
