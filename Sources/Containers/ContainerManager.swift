@@ -145,6 +145,8 @@ public final class ContainerManager: Sendable {
         record.dnsSearch = nonEmpty(try o.dnsSearch.map { try FlagValue.dnsSearch($0) })
         record.dnsOptions = nonEmpty(try o.dnsOptions.map { try FlagValue.dnsOption($0) })
         record.stopTimeout = o.stopTimeout
+        record.devices = nonEmpty(o.devices)
+        for d in o.devices { _ = try d.hostDevice() }
         record.ipcMode = ipcMode
         record.pidMode = pidMode
         record.utsMode = utsMode

@@ -214,6 +214,13 @@ enum ContainerSpec {
             rules.append(.init(allow: true, type: t, major: ma, minor: mi, access: "rwm"))
         }
         rules.append(.init(allow: true, type: "c", major: 136, access: "rwm"))
+        // --device: the node (as the host's now is) and a rule that allows what was asked
+        var added: [RuntimeSpec.Device] = []
+        for d in r.devices ?? [] {
+            let node = try d.hostDevice()
+            added.append(node)
+            rules.append(.init(allow: true, type: node.type, major: node.major, minor: node.minor, access: d.cgroupPermissions))
+        }
         res.devices = rules
         if r.memory > 0 { res.memory = .init(limit: r.memory, swap: r.memorySwap != 0 ? r.memorySwap : nil) }
         if r.nanoCpus > 0 { res.cpu = .init(quota: r.nanoCpus / 10_000, period: 100_000) }
@@ -225,8 +232,9 @@ enum ContainerSpec {
             linux.maskedPaths = nil
             linux.readonlyPaths = nil
             linux.seccomp = nil
-            linux.devices = hostDevices()
+            linux.devices = hostDevices().filter { h in !added.contains { $0.path == h.path } } + added
         } else {
+            linux.devices = (linux.devices ?? []) + added
             switch security.seccomp {
             case .default: linux.seccomp = DefaultSeccompProfile.forCapabilities(caps)
             case .unconfined: linux.seccomp = nil

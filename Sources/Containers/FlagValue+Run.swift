@@ -131,4 +131,37 @@ extension FlagValue {
         _ = try timeoutSeconds(text, flag: flag)
         return Int(text.trimmingCharacters(in: .whitespaces)) ?? -1
     }
+
+    // MARK: - devices
+
+    /// `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's forms: `/dev/sdc`, `/dev/sdc:/dev/xvdc`,
+    /// `/dev/sdc:rw`, `/dev/sdc:/dev/xvdc:rwm`); PERMISSIONS some of r, w, m (default rwm).
+    public static func device(_ text: String, flag: String = "--device") throws -> DeviceMapping {
+        func bad(_ why: String) -> ContainersError {
+            .invalidArgument("\(flag) \(quote(text)): \(why); give HOST[:CONTAINER][:PERMISSIONS] with absolute paths and PERMISSIONS of r, w, m, e.g. /dev/sdc:/dev/xvdc:rw")
+        }
+        func isPermissions(_ p: String) -> Bool {
+            !p.isEmpty && p.count <= 3 && p.allSatisfy { "rwm".contains($0) } && Set(p).count == p.count
+        }
+        let f = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var host = f[0], ctr = f[0], perms = "rwm"
+        switch f.count {
+        case 1: break
+        case 2:
+            if isPermissions(f[1]) { perms = f[1] } else { ctr = f[1] }
+        case 3:
+            ctr = f[1]
+            guard isPermissions(f[2]) else { throw bad("\(quote(f[2])) is not a set of permissions") }
+            perms = f[2]
+        default: throw bad("too many fields")
+        }
+        for p in [host, ctr] {
+            guard p.hasPrefix("/"), !p.contains("\0"), !p.split(separator: "/").contains("..") else {
+                throw bad("\(quote(p)) is not an absolute path without ..")
+            }
+        }
+        host = URL(fileURLWithPath: host).standardizedFileURL.path
+        ctr = URL(fileURLWithPath: ctr).standardizedFileURL.path
+        return DeviceMapping(pathOnHost: host, pathInContainer: ctr, cgroupPermissions: perms)
+    }
 }

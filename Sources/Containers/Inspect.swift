@@ -87,6 +87,7 @@ extension ContainerManager {
                 "ShmSize": r.shmSize ?? 67_108_864,
                 "GroupAdd": r.groupAdd.map { $0 as Any } ?? NSNull(),
                 "IpcMode": r.ipcMode ?? "private", "PidMode": r.pidMode ?? "", "UTSMode": r.utsMode ?? "",
+                "Devices": (r.devices ?? []).map { ["PathOnHost": $0.pathOnHost, "PathInContainer": $0.pathInContainer, "CgroupPermissions": $0.cgroupPermissions] },
                 "Dns": r.dns ?? [], "DnsSearch": r.dnsSearch ?? [], "DnsOptions": r.dnsOptions ?? [],
                 "Memory": r.memory,
                 "MemorySwap": r.memorySwap,

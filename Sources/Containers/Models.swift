@@ -116,6 +116,8 @@ public struct CreateOptions: Codable, Sendable {
     /// `--stop-signal` (else the image's STOPSIGNAL) and `--stop-timeout` seconds (-1: no limit).
     public var stopSignal: String?
     public var stopTimeout: Int?
+    /// `--device` mappings.
+    public var devices: [DeviceMapping] = []
     public init(image: String) { self.image = image }
 }
 
@@ -175,6 +177,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var utsMode: String?
     /// `--stop-timeout`: the seconds `stop` waits by default (-1: no limit); nil for docker's 10.
     public var stopTimeout: Int?
+    /// `--device` mappings; nil when none.
+    public var devices: [DeviceMapping]?
 
     /// The seconds `stop` and `restart` wait when not told.
     public var defaultStopTimeout: Int {

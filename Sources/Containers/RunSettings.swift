@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// `--ulimit name=soft[:hard]`: one resource limit of the container's processes (docker's
 /// HostConfig.Ulimits entry). -1 is unlimited.
@@ -46,4 +47,22 @@ func groupID(_ g: String, groupFile: String) -> UInt32? {
         if f.count >= 3, f[0] == g, let n = UInt32(f[2]) { return n }
     }
     return nil
+}
+
+extension DeviceMapping {
+    /// The host's device node behind the mapping (links followed): its type, numbers and mode,
+    /// or why it cannot be given to a container.
+    func hostDevice() throws -> RuntimeSpec.Device {
+        var st = stat()
+        guard stat(pathOnHost, &st) == 0 else {
+            throw ContainersError.invalidArgument("--device \(pathOnHost): cannot use it: \(String(cString: strerror(errno)))")
+        }
+        let fmt = st.st_mode & S_IFMT
+        guard fmt == S_IFCHR || fmt == S_IFBLK else {
+            throw ContainersError.invalidArgument("--device \(pathOnHost): not a character or block device")
+        }
+        let rdev = UInt64(st.st_rdev)
+        return .init(type: fmt == S_IFCHR ? "c" : "b", path: pathInContainer, major: Int64(Sys.major(rdev)), minor: Int64(Sys.minor(rdev)),
+                     fileMode: UInt32(st.st_mode & 0o777), uid: 0, gid: 0)
+    }
 }

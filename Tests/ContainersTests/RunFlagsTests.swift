@@ -230,4 +230,39 @@ import Testing
                               ["--stop-timeout", "soon"], ["--stop-timeout", "-2"], ["--stop-timeout", "1.5"],
                               ["--stop-timeout", "99999999999"]])
     }
+
+    // MARK: --device
+
+    @Test(.enabled(if: Scenario.canRun && FileManager.default.fileExists(atPath: "/dev/loop0"))) func devices() throws {
+        let s = try Self.scenario(85)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        // /dev/loop0 (block 7:0) is not in docker's default allow list: absent, then given read-only
+        let script = "ls -l /dev/xloop; cat /dev/xloop > /dev/null && echo read; (echo x > /dev/xloop) 2>/dev/null || echo nowrite"
+        let without = try s.db(["run", "--rm", "--network", "none", "busybox:test", "sh", "-c", "test -e /dev/xloop || echo absent"])
+        #expect(without.out == "absent\n", "\(without)")
+        let ro = try s.ok(["run", "--rm", "--network", "none", "--device", "/dev/loop0:/dev/xloop:r", "busybox:test", "sh", "-c", script])
+        let lines = ro.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3 && lines[0].hasPrefix("brw") && lines[0].contains("7,") && lines[1] == "read" && lines[2] == "nowrite", "\(ro)")
+        // the same path by default, rwm: writable (an unbound loop device takes nothing, but opens)
+        let rw = try s.ok(["run", "--rm", "--network", "none", "--device", "/dev/loop0", "busybox:test", "sh", "-c",
+                           "exec 3>/dev/loop0 && echo opened"])
+        #expect(rw == "opened", "\(rw)")
+        // HOST:PERMISSIONS
+        let perms = try s.ok(["run", "--rm", "--network", "none", "--device", "/dev/loop0:r", "busybox:test", "sh", "-c",
+                              "(exec 3>/dev/loop0) 2>/dev/null || echo denied"])
+        #expect(perms == "denied", "\(perms)")
+        _ = try s.ok(["create", "--network", "none", "--name", "c", "--device", "/dev/loop0:/dev/xloop:rw", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.Devices}}", "c"])
+                == #"[{"CgroupPermissions":"rw","PathInContainer":"/dev/xloop","PathOnHost":"/dev/loop0"}]"#)
+        _ = try s.ok(["rm", "c"])
+        try expectRefused(s, [["--device", "loop0"], ["--device", "/dev/loop0:xloop"], ["--device", "/dev/loop0:/dev/x:rwx"],
+                              ["--device", "/dev/loop0:/dev/x:rw:m"], ["--device", "/dev/../etc/passwd"], ["--device", ""]])
+        // what is not a device node, or not there: refused at create
+        for path in ["/dev/no-such-device", "/etc/passwd"] {
+            let r = try s.db(["run", "--rm", "--network", "none", "--device", path, "busybox:test", "true"])
+            #expect(r.status == 125 && r.err.contains("--device \(path)"), "\(r)")
+        }
+        #expect(try s.ok(["ps", "-aq"]).isEmpty)
+    }
 }
