@@ -146,6 +146,10 @@ public final class ContainerManager: Sendable {
         record.dnsOptions = nonEmpty(try o.dnsOptions.map { try FlagValue.dnsOption($0) })
         record.stopTimeout = o.stopTimeout
         record.devices = nonEmpty(o.devices)
+        record.restartPolicy = o.restartPolicy
+        if o.restartPolicy != nil && o.autoRemove {
+            throw ContainersError.invalidArgument("--restart and --rm conflict: a container that restarts is not removed when it exits")
+        }
         for d in o.devices { _ = try d.hostDevice() }
         record.ipcMode = ipcMode
         record.pidMode = pidMode
@@ -351,6 +355,7 @@ public final class ContainerManager: Sendable {
         let timeout = timeout ?? c.record.defaultStopTimeout
         if c.state.status == .dead { try reapDead(id); return }
         guard c.isRunning else { return }
+        try markStopped(id)
         let rt = try runtime(for: id)
         try rt.kill(id, signal: c.record.stopSignal ?? "SIGTERM")
         // as docker: a paused container is thawed after the signal, so that it gets it
@@ -368,12 +373,20 @@ public final class ContainerManager: Sendable {
         if store.state(id).status == .dead { try reapDead(id) }
     }
 
+    /// Records that the container was asked to end, so that its monitor does not restart it.
+    func markStopped(_ id: String) throws {
+        try store.updateState(id) { $0.manuallyStopped = true }
+    }
+
     public func kill(_ id: String, signal: String) throws {
         let c = try store.container(id)
         if c.state.status == .dead {
             throw ContainersError.invalidState("container \(c.name) is dead (its monitor is gone): `dockbuild stop \(c.name)` or `dockbuild rm -f \(c.name)` kills what is left of it")
         }
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running") }
+        // as docker: SIGKILL or the stop signal is a manual stop, which a restart policy respects
+        let n = Runtime.signalNumber(signal)
+        if n == SIGKILL || n == Runtime.signalNumber(c.record.stopSignal ?? "SIGTERM") { try markStopped(id) }
         let rt = try runtime(for: id)
         try rt.kill(id, signal: signal)
         // docker thaws a paused container after SIGKILL or its stop signal (any signal when the
@@ -487,6 +500,7 @@ public final class ContainerManager: Sendable {
                 }
                 throw ContainersError.invalidState("container \(c.name) is running: stop it first or use `rm -f`")
             }
+            try? markStopped(id)
             let rt = try? runtime(for: id)
             try? rt?.kill(id, signal: "SIGKILL", all: true)
             if c.isPaused { try? rt?.resume(id) }

@@ -164,4 +164,30 @@ extension FlagValue {
         ctr = URL(fileURLWithPath: ctr).standardizedFileURL.path
         return DeviceMapping(pathOnHost: host, pathInContainer: ctr, cgroupPermissions: perms)
     }
+
+    // MARK: - restart
+
+    /// `--restart no|always|unless-stopped|on-failure[:N]` (N restarts at most, 0 or none: no
+    /// limit); nil for "no".
+    public static func restartPolicy(_ text: String, flag: String = "--restart") throws -> RestartPolicy? {
+        func bad(_ why: String) -> ContainersError {
+            .invalidArgument("\(flag) \(quote(text)): \(why); give no, always, unless-stopped or on-failure[:MAX-RETRIES]")
+        }
+        let t = text.trimmingCharacters(in: .whitespaces)
+        let parts = t.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        switch parts[0] {
+        case "", "no":
+            guard parts.count == 1 else { throw bad("\"no\" takes no retry count") }
+            return nil
+        case "always", "unless-stopped":
+            guard parts.count == 1 else { throw bad("a retry count goes with on-failure only") }
+            return RestartPolicy(name: parts[0])
+        case "on-failure":
+            guard parts.count == 2 else { return RestartPolicy(name: "on-failure") }
+            guard let n = Int(parts[1]), n >= 0, n <= Int(Int32.max) else { throw bad("\(quote(parts[1])) is not a number of retries") }
+            return RestartPolicy(name: "on-failure", maximumRetryCount: n)
+        default:
+            throw bad("unknown policy")
+        }
+    }
 }

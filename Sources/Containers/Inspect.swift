@@ -6,7 +6,7 @@ extension ContainerManager {
     public func inspect(_ id: String) throws -> [String: Any] {
         let c = try store.container(id)
         let r = c.record, s = c.state
-        func statusName() -> String { c.isPaused ? "paused" : s.status.rawValue }
+        func statusName() -> String { c.isPaused ? "paused" : s.restarting == true && s.status == .running ? "restarting" : s.status.rawValue }
         var portMap: [String: Any] = [:]
         for e in r.exposedPorts { portMap[e] = NSNull() }
         for p in s.ports {
@@ -58,7 +58,7 @@ extension ContainerManager {
             "Path": r.argv.first ?? "",
             "Args": Array(r.argv.dropFirst()),
             "State": [
-                "Status": statusName(), "Running": running, "Paused": c.isPaused, "Restarting": false,
+                "Status": statusName(), "Running": running, "Paused": c.isPaused, "Restarting": s.restarting == true,
                 "OOMKilled": s.oomKilled, "Dead": s.status == .dead, "Pid": running ? Int(s.pid) : 0,
                 "ExitCode": Int(s.exitCode), "Error": s.error, "StartedAt": s.startedAt, "FinishedAt": s.finishedAt,
             ] as [String: Any],
@@ -88,6 +88,7 @@ extension ContainerManager {
                 "GroupAdd": r.groupAdd.map { $0 as Any } ?? NSNull(),
                 "IpcMode": r.ipcMode ?? "private", "PidMode": r.pidMode ?? "", "UTSMode": r.utsMode ?? "",
                 "Devices": (r.devices ?? []).map { ["PathOnHost": $0.pathOnHost, "PathInContainer": $0.pathInContainer, "CgroupPermissions": $0.cgroupPermissions] },
+                "RestartPolicy": ["Name": r.restartPolicy?.name ?? "no", "MaximumRetryCount": r.restartPolicy?.maximumRetryCount ?? 0] as [String: Any],
                 "Dns": r.dns ?? [], "DnsSearch": r.dnsSearch ?? [], "DnsOptions": r.dnsOptions ?? [],
                 "Memory": r.memory,
                 "MemorySwap": r.memorySwap,

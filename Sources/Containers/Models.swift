@@ -118,6 +118,8 @@ public struct CreateOptions: Codable, Sendable {
     public var stopTimeout: Int?
     /// `--device` mappings.
     public var devices: [DeviceMapping] = []
+    /// `--restart`; nil for "no".
+    public var restartPolicy: RestartPolicy?
     public init(image: String) { self.image = image }
 }
 
@@ -179,6 +181,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var stopTimeout: Int?
     /// `--device` mappings; nil when none.
     public var devices: [DeviceMapping]?
+    /// `--restart`, applied by the container's monitor; nil for "no".
+    public var restartPolicy: RestartPolicy?
 
     /// The seconds `stop` and `restart` wait when not told.
     public var defaultStopTimeout: Int {
@@ -208,6 +212,10 @@ public struct ContainerState: Codable, Sendable {
     public var macAddress: String = ""
     public var ports: [PortBinding] = []
     public var restartCount = 0
+    /// Between two runs of a `--restart` policy (docker's State.Restarting); status stays running.
+    public var restarting: Bool?
+    /// `stop`, `kill` or `rm -f` asked for the end: the restart policy no longer applies.
+    public var manuallyStopped: Bool?
     public var cgroupPaths: [String: String] = [:]
     /// The OCI runtime command the container was started with (`OCIRuntime.command`), so that
     /// kill, exec and delete reach the same runtime whatever the default is later.

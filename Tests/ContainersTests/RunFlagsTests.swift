@@ -265,4 +265,70 @@ import Testing
         }
         #expect(try s.ok(["ps", "-aq"]).isEmpty)
     }
+
+    // MARK: --restart
+
+    @Test(.enabled(if: Scenario.canRun)) func restartPolicies() throws {
+        let s = try Self.scenario(86)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        func state(_ name: String) -> String {
+            (try? s.ok(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}", name])) ?? ""
+        }
+        func runs(_ name: String) throws -> Int {
+            let upper = try s.ok(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", name])
+            return ((try? String(contentsOfFile: upper + "/runs", encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        // on-failure:2 — a failing process runs three times, then stays exited with its status
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "fails", "--restart", "on-failure:2", "busybox:test",
+                      "sh", "-c", "echo x >> /runs; exit 3"])
+        #expect(Scenario.eventually(15) { state("fails") == "exited 3 2" }, "\(state("fails"))")
+        usleep(500_000)
+        let failRuns = try runs("fails")
+        #expect(state("fails") == "exited 3 2" && failRuns == 3)
+        #expect(try s.ok(["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "fails"]) == "on-failure:2")
+        // on-failure does not restart a success
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "fine", "--restart", "on-failure", "busybox:test", "sh", "-c", "echo x >> /runs"])
+        #expect(Scenario.eventually { state("fine") == "exited 0 0" })
+        usleep(500_000)
+        #expect(try runs("fine") == 1)
+        // always: restarts whatever the status until `stop`, which ends it for good
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "loop", "--restart", "always", "busybox:test",
+                      "sh", "-c", "echo x >> /runs; sleep 0.2"])
+        #expect(Scenario.eventually(15) { (try? runs("loop")) ?? 0 >= 3 })
+        let status = try s.ok(["inspect", "-f", "{{.State.Running}} {{.HostConfig.RestartPolicy.Name}}", "loop"])
+        #expect(status == "true always", "running or restarting: \(status)")
+        // between two runs: docker's restarting state, in inspect and ps
+        #expect(Scenario.eventually {
+            (try? s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Restarting}}", "loop"])) == "restarting true"
+                && ((try? s.ok(["ps", "--format", "{{.State}}|{{.Status}}"])) ?? "").hasPrefix("restarting|Restarting (0) ")
+        })
+        #expect(try s.db(["stop", "-t", "1", "loop"]).status == 0)
+        let stopped = try runs("loop")
+        usleep(1_500_000)
+        let afterStop = try runs("loop")
+        #expect(state("loop").hasPrefix("exited ") && afterStop == stopped, "\(state("loop"))")
+        // a start runs it again under the policy; kill (SIGKILL) is a manual stop too
+        _ = try s.ok(["start", "loop"])
+        #expect(Scenario.eventually { (try? runs("loop")) ?? 0 >= stopped + 2 })
+        #expect(try s.db(["kill", "loop"]).status == 0)
+        #expect(Scenario.eventually { state("loop").hasPrefix("exited ") })
+        let killed = try runs("loop")
+        usleep(1_500_000)
+        #expect(try runs("loop") == killed)
+        // attached: run returns the first exit status; the container goes on restarting by itself
+        let attached = try s.db(["run", "--network", "none", "--name", "att", "--restart", "on-failure:1", "busybox:test", "sh", "-c",
+                                 "echo x >> /runs; exit 5"])
+        #expect(attached.status == 5, "\(attached)")
+        #expect(Scenario.eventually { state("att") == "exited 5 1" }, "\(state("att"))")
+        // no, the default
+        _ = try s.ok(["create", "--network", "none", "--name", "plain", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Restarting}}", "plain"]) == "no false")
+        _ = try s.ok(["rm", "-f", "fails", "fine", "loop", "att", "plain"])
+        try expectRefused(s, [["--restart", "sometimes"], ["--restart", "on-failure:x"], ["--restart", "on-failure:-1"],
+                              ["--restart", "always:3"], ["--restart", "no:1"], ["--restart", "on-failure:"]])
+        let conflict = try s.db(["run", "--rm", "--network", "none", "--restart", "always", "busybox:test", "true"])
+        #expect(conflict.status == 125 && conflict.err.contains("--restart and --rm"), "\(conflict)")
+        #expect(try s.ok(["ps", "-aq"]).isEmpty)
+    }
 }

@@ -49,6 +49,7 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .customLong("stop-signal"), help: "Signal that stops the container (default: the image's STOPSIGNAL, else SIGTERM).") var stopSignal: String?
     @Option(name: .customLong("stop-timeout"), parsing: .unconditional, help: "Seconds `stop` waits before SIGKILL (default 10; -1: no limit).") var stopTimeout: String?
     @Option(name: .long, help: "Give a host device: HOST[:CONTAINER][:PERMISSIONS], PERMISSIONS of r, w, m.") var device: [String] = []
+    @Option(name: .long, help: "Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].") var restart: String?
     @Option(name: [.customLong("dns-option"), .customLong("dns-opt")], help: "A resolver option for /etc/resolv.conf (e.g. ndots:2).") var dnsOption: [String] = []
 
     /// Checks every value before anything is pulled or created: a bad one is a one-line
@@ -77,6 +78,7 @@ struct ContainerCreateFlags: ParsableArguments {
             _ = try stopSignal.map { try FlagValue.stopSignal($0) }
             _ = try stopTimeout.map { try FlagValue.stopTimeout($0) }
             for d in device { _ = try FlagValue.device(d) }
+            _ = try restart.map { try FlagValue.restartPolicy($0) }
             _ = try ipc.map { try FlagValue.namespaceMode($0, flag: "--ipc", modes: ["host", "none", "shareable"], container: true) }
             _ = try pid.map { try FlagValue.namespaceMode($0, flag: "--pid", modes: ["host"], container: true) }
             _ = try uts.map { try FlagValue.namespaceMode($0, flag: "--uts", modes: ["host"], container: false) }
@@ -136,6 +138,7 @@ struct ContainerCreateFlags: ParsableArguments {
         o.ipcMode = ipc ?? ""
         o.stopSignal = stopSignal
         o.devices = try device.map { try FlagValue.device($0) }
+        o.restartPolicy = try restart.flatMap { try FlagValue.restartPolicy($0) }
         o.stopTimeout = try stopTimeout.map { try FlagValue.stopTimeout($0) }
         o.pidMode = pid ?? ""
         o.utsMode = uts ?? ""
