@@ -128,15 +128,33 @@ enum ContainerSpec {
             if let i = rlimits.firstIndex(where: { $0.type == type }) { rlimits[i] = l } else { rlimits.append(l) }
         }
         spec.process?.rlimits = rlimits
-        if let groups = r.groupAdd, !groups.isEmpty {
-            let groupFile = SpecGenerator.readInRoot(rootfs, "etc/group") ?? ""
-            spec.process?.user.additionalGids = try groups.map { g in
-                guard let n = groupID(g, groupFile: groupFile) else {
-                    throw ContainersError.invalidArgument("--group-add \(g): no such group in the container's /etc/group; give a gid or a group name from it")
+        // docker's supplementary groups: the primary one, the image's groups that list the user
+        // (for `-u NAME` or `-u UID` without a group), then --group-add
+        let groupFile = SpecGenerator.readInRoot(rootfs, "etc/group") ?? ""
+        var gids = [user.gid]
+        if !r.user.contains(":") {
+            let passwd = SpecGenerator.readInRoot(rootfs, "etc/passwd") ?? ""
+            let name = r.user.isEmpty ? "root" : r.user
+            var userName: String?
+            for line in passwd.split(separator: "\n") {
+                let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                if f.count >= 3, f[0] == name || f[2] == name { userName = String(f[0]); break }
+            }
+            if let userName {
+                for line in groupFile.split(separator: "\n") {
+                    let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                    if f.count >= 4, f[3].split(separator: ",").contains(where: { $0 == userName }), let g = UInt32(f[2]) { gids.append(g) }
                 }
-                return n
             }
         }
+        for g in r.groupAdd ?? [] {
+            guard let n = groupID(g, groupFile: groupFile) else {
+                throw ContainersError.invalidArgument("--group-add \(g): no such group in the container's /etc/group; give a gid or a group name from it")
+            }
+            gids.append(n)
+        }
+        var seen = Set<UInt32>()
+        spec.process?.user.additionalGids = gids.filter { seen.insert($0).inserted }
         spec.process?.noNewPrivileges = security.noNewPrivileges
         spec.root = .init(path: rootfs, readonly: r.readOnly)
 

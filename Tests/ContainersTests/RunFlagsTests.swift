@@ -98,7 +98,17 @@ import Testing
         // additional groups by number and by the image's group name, for root and for another user
         let groups = try s.ok(["run", "--rm", "--network", "none", "--group-add", "1234", "--group-add", "nogroup",
                                "busybox:test", "grep", "^Groups:", "/proc/self/status"])
-        #expect(groups.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst() == ["1234", "65534"], "\(groups)")
+        func gids(_ line: String) -> [String] { line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().map(String.init) }
+        #expect(gids(groups) == ["0", "1234", "65534"], "the primary group first, as docker's: \(groups)")
+        // docker's supplementary groups without the flag: the primary one, and the groups that list the user
+        let plain = try s.ok(["run", "--rm", "--network", "none", "busybox:test", "grep", "^Groups:", "/proc/self/status"])
+        #expect(gids(plain) == ["0"], "\(plain)")
+        let member = try s.ok(["run", "--rm", "--network", "none", "-u", "nobody", "busybox:test", "sh", "-c",
+                               "grep ^Groups: /proc/self/status"])
+        #expect(gids(member) == ["65534"], "\(member)")
+        let explicit = try s.ok(["run", "--rm", "--network", "none", "-u", "1000:1000", "--group-add", "5", "busybox:test",
+                                 "grep", "^Groups:", "/proc/self/status"])
+        #expect(gids(explicit) == ["5", "1000"], "\(explicit)")
         let asNobody = try s.ok(["run", "--rm", "--network", "none", "-u", "nobody", "--group-add", "root", "busybox:test", "id"])
         #expect(asNobody.contains("uid=65534(nobody)") && asNobody.contains("groups=0(root)"), "\(asNobody)")
         // inspect: HostConfig.Ulimits, ShmSize, GroupAdd
