@@ -23,14 +23,20 @@ deps:
 		{ echo "make deps: apt-get failed; install these as root:$$missing" >&2; exit 1; }; \
 	fi
 
+# `run --init`'s PID 1, static C beside the dockbuild binary (SwiftPM cannot link it statically)
+INIT_SRC := Sources/dockbuild-init/main.c
+
 build: deps
 	$(SWIFT) build
+	cc -static -Os -Wall -Wextra -Werror -o .build/debug/dockbuild-init $(INIT_SRC)
 
 release: deps
 	$(SWIFT) build -c release
+	cc -static -Os -Wall -Wextra -Werror -o .build/release/dockbuild-init $(INIT_SRC)
 
 test: deps
 	$(SWIFT) build --build-tests
+	cc -static -Os -Wall -Wextra -Werror -o .build/debug/dockbuild-init $(INIT_SRC)
 	$(SWIFT) test --skip-build --no-parallel
 
 demo: deps build

@@ -180,6 +180,9 @@ public final class ContainerManager: Sendable {
             }
         }
         if record.initProcess && initBinary(record) == nil {
+            if let p = ProcessInfo.processInfo.environment["DOCKBUILD_INIT"], !p.isEmpty {
+                throw ContainersError.invalidArgument("--init: $DOCKBUILD_INIT \(p) is not an executable file")
+            }
             throw ContainersError.missingTool("tini")
         }
         let dir = store.directory(id)
@@ -268,10 +271,19 @@ public final class ContainerManager: Sendable {
         return out
     }
 
-    /// A static init for `--init`: docker-init, tini-static (Debian's tini package) or catatonit
-    /// from the host; a dynamically linked tini is the last resort (it needs libc in the image).
+    /// A static init for `--init`: `$DOCKBUILD_INIT`, dockbuild's own (`dockbuild-init`, built
+    /// by `make build` beside the dockbuild binary), or docker-init, tini-static (Debian's tini
+    /// package) or catatonit from the host; a dynamically linked tini is the last resort (it
+    /// needs libc in the image).
     func initBinary(_ r: ContainerRecord) -> String? {
         guard r.initProcess else { return nil }
+        if let p = ProcessInfo.processInfo.environment["DOCKBUILD_INIT"], !p.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: p) ? p : nil
+        }
+        if let exe = Bundle.main.executablePath {
+            let own = URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("dockbuild-init").path
+            if FileManager.default.isExecutableFile(atPath: own) { return own }
+        }
         for n in ["docker-init", "tini-static", "catatonit", "tini"] { if let p = Shell.which(n) { return p } }
         return nil
     }

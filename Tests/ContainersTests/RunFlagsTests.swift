@@ -342,4 +342,54 @@ import Testing
         #expect(conflict.status == 125 && conflict.err.contains("--restart and --rm"), "\(conflict)")
         #expect(try s.ok(["ps", "-aq"]).isEmpty)
     }
+
+    // MARK: --init with dockbuild's own init
+
+    static var hasCC: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") }
+
+    @Test(.enabled(if: Scenario.canRun && hasCC)) func ownInit() throws {
+        let s = try Self.scenario(87)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        // built as `make build` builds it
+        let pkg = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let initPath = s.root + "/dockbuild-init"
+        let cc = try Shell.run(["/usr/bin/cc", "-static", "-Os", "-Wall", "-Wextra", "-Werror", "-o", initPath, pkg + "/Sources/dockbuild-init/main.c"])
+        try #require(cc.0 == 0, "cc: \(cc.2)")
+        let env = ["DOCKBUILD_INIT": initPath]
+        // PID 1 is the init at /dev/init, the command its child
+        let ps = try s.ok(["run", "--rm", "--network", "none", "--init", "busybox:test", "sh", "-c", "grep -c dockbuild-init /dev/init; ps -o pid,args"], env: env)
+        let lines = ps.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(lines.first.map { Int($0) ?? 0 > 0 } == true, "/dev/init is dockbuild-init: \(ps)")
+        #expect(lines.contains("1 /dev/init -- sh -c grep -c dockbuild-init /dev/init; ps -o pid,args"), "\(ps)")
+        // statuses pass through: exit codes, 128+signal, 127 for a command that is not there
+        #expect(try s.db(["run", "--rm", "--network", "none", "--init", "busybox:test", "sh", "-c", "exit 4"], env: env).status == 4)
+        #expect(try s.db(["run", "--rm", "--network", "none", "--init", "busybox:test", "sh", "-c", "kill -9 $$"], env: env).status == 137)
+        #expect(try s.db(["run", "--rm", "--network", "none", "--init", "busybox:test", "no-such-command"], env: env).status == 127)
+        // zombies: an orphan whose parent is gone is reaped by the init; without it PID 1 (a
+        // sleep that never waits) leaves it a zombie
+        let orphan = "(sleep 0.2 &); exec sleep 30"
+        _ = try s.ok(["run", "-d", "--network", "none", "--init", "--name", "reaped", "busybox:test", "sh", "-c", orphan], env: env)
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "zombie", "busybox:test", "sh", "-c", orphan], env: env)
+        usleep(1_000_000)
+        func states(_ name: String) throws -> String { try s.ok(["exec", name, "ps", "-o", "stat,comm"]) }
+        let withInit = try states("reaped"), without = try states("zombie")
+        #expect(!withInit.contains("Z"), "\(withInit)")
+        #expect(without.contains("Z"), "the contrast: \(without)")
+        // signals are forwarded to the command: kill and stop reach it although it is not PID 1
+        let trap = "trap 'exit 10' USR1; trap 'exit 9' TERM; while true; do sleep 0.1; done"
+        _ = try s.ok(["run", "-d", "--network", "none", "--init", "--name", "sig", "busybox:test", "sh", "-c", trap], env: env)
+        usleep(300_000)
+        #expect(try s.db(["kill", "-s", "USR1", "sig"]).status == 0)
+        #expect(Scenario.eventually { (try? s.ok(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "sig"])) == "exited 10" })
+        _ = try s.ok(["start", "sig"], env: env)
+        usleep(300_000)
+        let start = Date()
+        #expect(try s.db(["stop", "sig"]).status == 0)
+        #expect(Date().timeIntervalSince(start) < 5)
+        #expect(try s.ok(["inspect", "-f", "{{.State.ExitCode}} {{.HostConfig.Init}}", "sig"]) == "9 true")
+        // an init that is not there
+        let missing = try s.db(["run", "--rm", "--network", "none", "--init", "busybox:test", "true"], env: ["DOCKBUILD_INIT": s.root + "/nope"])
+        #expect(missing.status == 125 && missing.err.contains("DOCKBUILD_INIT"), "\(missing)")
+    }
 }
