@@ -575,6 +575,19 @@ public final class ContainerManager: Sendable {
         }
     }
 
+    /// `update --restart`: a new restart policy (nil for "no"); a running container's monitor
+    /// applies it at the next exit.
+    public func updateRestartPolicy(_ id: String, _ policy: RestartPolicy?) throws {
+        try store.withLock(id) {
+            var r = try store.record(id)
+            if policy != nil && r.autoRemove {
+                throw ContainersError.invalidArgument("--restart: the restart policy of a container started with --rm cannot be changed")
+            }
+            r.restartPolicy = policy
+            try store.save(r)
+        }
+    }
+
     // MARK: - commit
 
     /// Turns the container's changes (its overlay upper dir) into a layer on top of its image.

@@ -301,7 +301,8 @@ public final class Monitor: @unchecked Sendable {
     /// docker's rules: always and unless-stopped restart whatever the status, on-failure[:N] a
     /// non-zero one (at most N times when N > 0); none after a stop.
     private func shouldRestart(status: Int32, restarts: Int) -> Bool {
-        guard let policy = record.restartPolicy, !stopRequested() else { return false }
+        // read again: `update --restart` may have changed it
+        guard let policy = (try? manager.store.record(id))?.restartPolicy, !stopRequested() else { return false }
         switch policy.name {
         case "always", "unless-stopped": return true
         case "on-failure": return status != 0 && (policy.maximumRetryCount == 0 || restarts < policy.maximumRetryCount)

@@ -332,6 +332,17 @@ import Testing
                                  "echo x >> /runs; exit 5"])
         #expect(attached.status == 5, "\(attached)")
         #expect(Scenario.eventually { state("att") == "exited 5 1" }, "\(state("att"))")
+        // update --restart: a running container's monitor applies the new policy at the next exit
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "upd", "busybox:test", "sh", "-c", "echo x >> /runs; sleep 1; exit 2"])
+        let updated = try s.db(["update", "--restart", "on-failure:1", "upd"])
+        #expect(updated.status == 0 && updated.out == "upd\n", "\(updated)")
+        #expect(try s.ok(["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "upd"]) == "on-failure:1")
+        #expect(Scenario.eventually(15) { state("upd") == "exited 2 1" }, "\(state("upd"))")
+        #expect(try runs("upd") == 2)
+        #expect(try s.db(["update", "--restart", "bogus", "upd"]).status == 125)
+        _ = try s.ok(["update", "--restart", "no", "upd"])
+        #expect(try s.ok(["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "upd"]) == "no")
+        _ = try s.ok(["rm", "upd"])
         // no, the default
         _ = try s.ok(["create", "--network", "none", "--name", "plain", "busybox:test"])
         #expect(try s.ok(["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Restarting}}", "plain"]) == "no false")
