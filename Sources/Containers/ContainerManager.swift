@@ -80,9 +80,11 @@ public final class ContainerManager: Sendable {
         let utsMode = try FlagValue.namespaceMode(o.utsMode, flag: "--uts", modes: ["host"], container: false)
         for (flag, mode) in [("--ipc", ipcMode), ("--pid", pidMode)] {
             guard let mode, mode.hasPrefix("container:") else { continue }
-            do { _ = try store.lookup(String(mode.dropFirst(10))) } catch {
+            let other: Container
+            do { other = try store.lookup(String(mode.dropFirst(10))) } catch {
                 throw ContainersError.invalidArgument("\(flag) \(mode): \(error)")
             }
+            if flag == "--ipc" && other.record.ipcMode != "shareable" { throw ContainersError.invalidArgument(Self.notShareable(mode)) }
         }
         if utsMode == "host", o.hostname != nil {
             throw ContainersError.invalidArgument("--hostname and --uts host conflict: with the host's UTS namespace the container has the host's name")
@@ -385,6 +387,11 @@ public final class ContainerManager: Sendable {
         if store.state(id).status == .dead { try reapDead(id) }
     }
 
+    /// docker's refusal to join the IPC namespace of a container that did not offer it.
+    static func notShareable(_ mode: String) -> String {
+        "--ipc \(mode): that container's IPC is not shareable; create it with --ipc shareable"
+    }
+
     /// Records that the container was asked to end, so that its monitor does not restart it.
     func markStopped(_ id: String) throws {
         try store.updateState(id) { $0.manuallyStopped = true }
@@ -446,6 +453,7 @@ public final class ContainerManager: Sendable {
             let rootfs = store.rootfsPath(id)
             FS.unmount(rootfs)
             rmdir(rootfs)
+            FS.unmount("\(store.directory(id))/shm")
             unlink("\(store.directory(id))/attach.sock")
             if record.network == "bridge", let n = try? BridgeNetwork.current() {
                 n.detach(containerID: id)
@@ -530,6 +538,7 @@ public final class ContainerManager: Sendable {
         let rootfs = store.rootfsPath(r.id)
         FS.unmount(rootfs)
         rmdir(rootfs)
+        FS.unmount("\(dir)/shm")  // --ipc shareable's tmpfs, should its monitor have died
         if r.network == "bridge", let n = try? BridgeNetwork.current() { n.detach(containerID: r.id) }
         for m in r.mounts where m.anonymous && m.type == .volume { try? volumes.remove(m.source) }
         if let s = try? images() { s.release(holder: "container-\(r.id)") }

@@ -107,7 +107,7 @@ enum ContainerSpec {
     /// Builds the runtime spec for a container whose rootfs is mounted at `rootfs`.
     static func build(_ r: ContainerRecord, dir: String, rootfs: String, netnsPath: String?,
                       volumes: VolumeStore, initPath: String?, consoleSize: (UInt, UInt)?,
-                      peers: [String: Int32] = [:]) throws -> RuntimeSpec {
+                      peers: [String: Int32] = [:], shmSource: String? = nil) throws -> RuntimeSpec {
         var args = r.argv
         guard !args.isEmpty else {
             throw ContainersError.invalidArgument("no command: the image has no Entrypoint or Cmd; give one after the image name")
@@ -160,8 +160,13 @@ enum ContainerSpec {
 
         var mounts = spec.mounts ?? []
         // --ipc: the host's /dev/shm (and message queues) with the host's namespace, none at all
-        // with "none"; container:NAME joins the namespace only (its /dev/shm is a mount in the other
-        // container's mount namespace, which cannot be bind-mounted from here)
+        // with "none"; shareable and container:NAME bind the host-side tmpfs (`shmSource`)
+        if let shmSource {
+            mounts = mounts.map { m in
+                guard m.destination == "/dev/shm" else { return m }
+                return .init(destination: m.destination, type: "bind", source: shmSource, options: ["rbind", "rprivate"])
+            }
+        }
         switch r.ipcMode {
         case "host":
             mounts = mounts.compactMap { m in
@@ -173,7 +178,7 @@ enum ContainerSpec {
             mounts.removeAll { $0.destination == "/dev/shm" }
         default: break
         }
-        if let shm = r.shmSize, r.ipcMode == nil || r.ipcMode == "shareable" {
+        if let shm = r.shmSize, r.ipcMode == nil {
             mounts = mounts.map { m in
                 guard m.destination == "/dev/shm" else { return m }
                 var m = m

@@ -67,6 +67,7 @@ public final class Monitor: @unchecked Sendable {
             let rootfs = manager.store.rootfsPath(id)
             FS.unmount(rootfs)
             rmdir(rootfs)
+            FS.unmount("\(dir)/shm")
         }
 
         var runtimePid: pid_t = 0
@@ -120,16 +121,33 @@ public final class Monitor: @unchecked Sendable {
             try manager.makeWorkingDirectory(record, rootfs: rootfs)
             // --ipc/--pid container:NAME: that container's init, which must be running
             var peers: [String: Int32] = [:]
+            var shmSource: String?
             for (type, mode) in [("ipc", record.ipcMode), ("pid", record.pidMode)] {
                 guard let mode, mode.hasPrefix("container:") else { continue }
                 let other = try manager.store.lookup(String(mode.dropFirst(10)))
                 guard other.isRunning, other.state.pid > 0 else {
                     throw ContainersError.invalidState("--\(type) \(mode): that container is not running")
                 }
+                if type == "ipc" {
+                    guard other.record.ipcMode == "shareable" else { throw ContainersError.invalidArgument(ContainerManager.notShareable(mode)) }
+                    shmSource = "\(other.directory)/shm"
+                }
                 peers[type] = other.state.pid
             }
+            // --ipc shareable: /dev/shm is a tmpfs on the host side, which joiners bind too (docker's way)
+            if record.ipcMode == "shareable" {
+                let shm = "\(dir)/shm"
+                try FS.mkdirs(shm)
+                if !FS.isMountPoint(shm) {
+                    let opts = "mode=1777,size=\(record.shmSize ?? 67_108_864)"
+                    guard Glibc.mount("shm", shm, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), opts) == 0 else {
+                        throw ContainersError.system("cannot mount the container's shareable /dev/shm at \(shm)", errno: errno)
+                    }
+                }
+                shmSource = shm
+            }
             let spec = try ContainerSpec.build(record, dir: dir, rootfs: rootfs, netnsPath: nsPath, volumes: manager.volumes,
-                                               initPath: manager.initBinary(record), consoleSize: size, peers: peers)
+                                               initPath: manager.initBinary(record), consoleSize: size, peers: peers, shmSource: shmSource)
             try FS.mkdirs("\(dir)/bundle")
             try FS.writeJSON(spec, to: "\(dir)/bundle/config.json")
 
