@@ -2,6 +2,7 @@ import Foundation
 import ImageStore
 import OCI
 import Testing
+@testable import Containers
 
 /// docker's `run`/`create` flags of issue #17 that shape what the process sees: /etc/hosts and
 /// /etc/resolv.conf, limits, namespaces, stop behaviour, devices. Each test runs the real binary
@@ -413,5 +414,57 @@ import Testing
         // an init that is not there
         let missing = try s.db(["run", "--rm", "--network", "none", "--init", "busybox:test", "true"], env: ["DOCKBUILD_INIT": s.root + "/nope"])
         #expect(missing.status == 125 && missing.err.contains("DOCKBUILD_INIT"), "\(missing)")
+    }
+}
+
+/// The parsers and file builders behind those flags, without a container (no root needed).
+struct RunFlagValueTests {
+    @Test func parsersAcceptDockersForms() throws {
+        #expect(try FlagValue.extraHost("a:1.2.3.4") == "a:1.2.3.4")
+        #expect(try FlagValue.extraHost("a=::1") == "a:::1")
+        #expect(try FlagValue.extraHost("a:[fe80::1]") == "a:fe80::1")
+        #expect(try FlagValue.extraHost("gw:host-gateway") == "gw:host-gateway")
+        #expect(try FlagValue.ulimit("nofile=1024") == Ulimit(name: "nofile", soft: 1024, hard: 1024))
+        #expect(try FlagValue.ulimit("core=0:-1") == Ulimit(name: "core", soft: 0, hard: -1))
+        #expect(try FlagValue.restartPolicy("no") == nil)
+        #expect(try FlagValue.restartPolicy("on-failure:3") == RestartPolicy(name: "on-failure", maximumRetryCount: 3))
+        #expect(try FlagValue.restartPolicy("unless-stopped") == RestartPolicy(name: "unless-stopped"))
+        #expect(try FlagValue.device("/dev/sdc:rw") == DeviceMapping(pathOnHost: "/dev/sdc", pathInContainer: "/dev/sdc", cgroupPermissions: "rw"))
+        #expect(try FlagValue.device("/dev/sdc:/dev/xvdc") == DeviceMapping(pathOnHost: "/dev/sdc", pathInContainer: "/dev/xvdc", cgroupPermissions: "rwm"))
+        #expect(try FlagValue.namespaceMode("private", flag: "--ipc", modes: ["host"], container: true) == nil)
+        #expect(try FlagValue.namespaceMode("container:db", flag: "--pid", modes: ["host"], container: true) == "container:db")
+        #expect(try FlagValue.stopSignal("RTMIN+3") == "RTMIN+3")
+        #expect(try FlagValue.stopTimeout("-1") == -1)
+        #expect(try FlagValue.groupAdd("audio") == "audio")
+    }
+
+    @Test func badValuesNameTheFlag() {
+        let cases: [(String, () throws -> Void)] = [
+            ("--add-host", { _ = try FlagValue.extraHost("a:b") }), ("--dns", { _ = try FlagValue.dnsServer("x") }),
+            ("--dns-search", { _ = try FlagValue.dnsSearch("a..b") }), ("--dns-option", { _ = try FlagValue.dnsOption("a\nb") }),
+            ("--ulimit", { _ = try FlagValue.ulimit("nofile=3:2") }), ("--shm-size", { _ = try FlagValue.shmSize("-1") }),
+            ("--group-add", { _ = try FlagValue.groupAdd("a:b") }), ("--stop-signal", { _ = try FlagValue.stopSignal("SIGNOPE") }),
+            ("--stop-timeout", { _ = try FlagValue.stopTimeout("x") }), ("--restart", { _ = try FlagValue.restartPolicy("always:1") }),
+            ("--device", { _ = try FlagValue.device("/dev/a:/dev/b:q") }),
+            ("--uts", { _ = try FlagValue.namespaceMode("container:x", flag: "--uts", modes: ["host"], container: false) }),
+        ]
+        for (flag, parse) in cases {
+            do { try parse(); Issue.record("\(flag): accepted") } catch {
+                let text = "\(error)"
+                #expect(text.contains(flag) && !text.contains("\n"), "\(flag): \(text)")
+            }
+        }
+    }
+
+    @Test func resolvConfKeepsWhatTheFlagsDoNotReplace() {
+        let host = "# generated\nsearch corp.example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0\n"
+        #expect(EtcFiles.resolvConf(host: host, dns: [], search: [], options: [], dropLoopback: true)
+                == "# generated\nsearch corp.example\nnameserver 10.0.0.2\noptions edns0\n")
+        #expect(EtcFiles.resolvConf(host: host, dns: ["1.1.1.1"], search: [], options: [], dropLoopback: true)
+                == "search corp.example\nnameserver 1.1.1.1\noptions edns0\n")
+        #expect(EtcFiles.resolvConf(host: host, dns: [], search: ["."], options: ["ndots:2"], dropLoopback: false)
+                == "nameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n")
+        #expect(EtcFiles.hosts(base: "127.0.0.1\tlocalhost\n", extraHosts: ["gw:host-gateway", "a:1.2.3.4"], gateway: "",
+                               ownIP: "10.0.0.5", hostname: "web") == "127.0.0.1\tlocalhost\n1.2.3.4\ta\n10.0.0.5\tweb\n")
     }
 }
