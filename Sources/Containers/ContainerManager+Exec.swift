@@ -17,7 +17,10 @@ extension ContainerManager {
               let spec = try? JSONDecoder().decode(RuntimeSpec.self, from: data), var proc = spec.process else {
             throw ContainersError.invalidState("container \(c.name) has no readable runtime spec (\(bundle)): restart it")
         }
-        if let user { proc.user = try resolveUser(user, rootfs: rootfs) }
+        if let user {
+            proc.user = try resolveUser(user, rootfs: rootfs)
+            proc.user.additionalGids = try supplementaryGroups(userSpec: user, user: proc.user, groupAdd: c.record.groupAdd ?? [], rootfs: rootfs)
+        }
         var fullEnv = proc.env ?? []
         func setEnv(_ kv: String) {
             let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv

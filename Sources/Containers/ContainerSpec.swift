@@ -84,6 +84,37 @@ func resolveUser(_ spec: String, rootfs: String) throws -> RuntimeSpec.User {
     return .init(uid: uid, gid: gid)
 }
 
+/// docker's supplementary groups of a container's process: the primary gid, then (for `-u NAME`
+/// or `-u UID` without a group) the groups of the image's /etc/group that list the user, then
+/// `--group-add` (numbers, or names looked up in the container's /etc/group); no repeats.
+func supplementaryGroups(userSpec: String, user: RuntimeSpec.User, groupAdd: [String], rootfs: String) throws -> [UInt32] {
+    let groupFile = SpecGenerator.readInRoot(rootfs, "etc/group") ?? ""
+    var gids = [user.gid]
+    if !userSpec.contains(":") {
+        let passwd = SpecGenerator.readInRoot(rootfs, "etc/passwd") ?? ""
+        let name = userSpec.isEmpty ? "root" : userSpec
+        var userName: String?
+        for line in passwd.split(separator: "\n") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            if f.count >= 3, f[0] == name || f[2] == name { userName = String(f[0]); break }
+        }
+        if let userName {
+            for line in groupFile.split(separator: "\n") {
+                let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                if f.count >= 4, f[3].split(separator: ",").contains(where: { $0 == userName }), let g = UInt32(f[2]) { gids.append(g) }
+            }
+        }
+    }
+    for g in groupAdd {
+        guard let n = groupID(g, groupFile: groupFile) else {
+            throw ContainersError.invalidArgument("--group-add \(g): no such group in the container's /etc/group; give a gid or a group name from it")
+        }
+        gids.append(n)
+    }
+    var seen = Set<UInt32>()
+    return gids.filter { seen.insert($0).inserted }
+}
+
 /// Parses `512M`, `1g`, `67108864` as bytes (`-1` for unlimited); see `FlagValue.bytes`.
 public func parseBytes(_ s: String) throws -> Int64 {
     try FlagValue.bytes(s, flag: "size", unlimited: true)
@@ -128,33 +159,7 @@ enum ContainerSpec {
             if let i = rlimits.firstIndex(where: { $0.type == type }) { rlimits[i] = l } else { rlimits.append(l) }
         }
         spec.process?.rlimits = rlimits
-        // docker's supplementary groups: the primary one, the image's groups that list the user
-        // (for `-u NAME` or `-u UID` without a group), then --group-add
-        let groupFile = SpecGenerator.readInRoot(rootfs, "etc/group") ?? ""
-        var gids = [user.gid]
-        if !r.user.contains(":") {
-            let passwd = SpecGenerator.readInRoot(rootfs, "etc/passwd") ?? ""
-            let name = r.user.isEmpty ? "root" : r.user
-            var userName: String?
-            for line in passwd.split(separator: "\n") {
-                let f = line.split(separator: ":", omittingEmptySubsequences: false)
-                if f.count >= 3, f[0] == name || f[2] == name { userName = String(f[0]); break }
-            }
-            if let userName {
-                for line in groupFile.split(separator: "\n") {
-                    let f = line.split(separator: ":", omittingEmptySubsequences: false)
-                    if f.count >= 4, f[3].split(separator: ",").contains(where: { $0 == userName }), let g = UInt32(f[2]) { gids.append(g) }
-                }
-            }
-        }
-        for g in r.groupAdd ?? [] {
-            guard let n = groupID(g, groupFile: groupFile) else {
-                throw ContainersError.invalidArgument("--group-add \(g): no such group in the container's /etc/group; give a gid or a group name from it")
-            }
-            gids.append(n)
-        }
-        var seen = Set<UInt32>()
-        spec.process?.user.additionalGids = gids.filter { seen.insert($0).inserted }
+        spec.process?.user.additionalGids = try supplementaryGroups(userSpec: r.user, user: user, groupAdd: r.groupAdd ?? [], rootfs: rootfs)
         spec.process?.noNewPrivileges = security.noNewPrivileges
         spec.root = .init(path: rootfs, readonly: r.readOnly)
 

@@ -113,6 +113,11 @@ import Testing
         #expect(gids(explicit) == ["5", "1000"], "\(explicit)")
         let asNobody = try s.ok(["run", "--rm", "--network", "none", "-u", "nobody", "--group-add", "root", "busybox:test", "id"])
         #expect(asNobody.contains("uid=65534(nobody)") && asNobody.contains("groups=0(root)"), "\(asNobody)")
+        // exec gets them too, for the container's user and for `exec -u`
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "g", "--group-add", "1234", "busybox:test", "sleep", "30"])
+        #expect(Scenario.eventually { gids((try? s.ok(["exec", "g", "grep", "^Groups:", "/proc/self/status"])) ?? "") == ["0", "1234"] })
+        #expect(gids(try s.ok(["exec", "-u", "nobody", "g", "grep", "^Groups:", "/proc/self/status"])) == ["1234", "65534"])
+        _ = try s.ok(["rm", "-f", "g"])
         // inspect: HostConfig.Ulimits, ShmSize, GroupAdd
         _ = try s.ok(["create", "--network", "none", "--name", "c", "--ulimit", "nofile=10:20", "--shm-size", "2m",
                       "--group-add", "nogroup", "busybox:test"])
