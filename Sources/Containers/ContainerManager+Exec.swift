@@ -11,6 +11,9 @@ extension ContainerManager {
         let c = try store.container(id)
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running: start it first") }
         guard !c.isPaused else { throw ContainersError.invalidState("container \(c.name) is paused, unpause the container before exec") }
+        guard c.state.restarting != true else {
+            throw ContainersError.invalidState("container \(c.name) is restarting, wait until the container is running")
+        }
         let rootfs = store.rootfsPath(id)
         let bundle = "\(c.directory)/bundle/config.json"
         guard let data = FileManager.default.contents(atPath: bundle),

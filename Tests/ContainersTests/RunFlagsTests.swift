@@ -331,6 +331,11 @@ import Testing
             (try? s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Restarting}}", "loop"])) == "restarting true"
                 && ((try? s.ok(["ps", "--format", "{{.State}}|{{.Status}}"])) ?? "").hasPrefix("restarting|Restarting (0) ")
         })
+        // exec waits for a running process, as docker's ("is restarting")
+        #expect(Scenario.eventually {
+            let r = try? s.db(["exec", "loop", "true"])
+            return r?.status == 1 && r?.err.contains("is restarting, wait until the container is running") == true
+        })
         #expect(try s.db(["stop", "-t", "1", "loop"]).status == 0)
         let stopped = try runs("loop")
         usleep(1_500_000)
