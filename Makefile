@@ -10,7 +10,7 @@ DEPS_DEB := pkg-config libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-
 	docker-registry skopeo umoci runc busybox-static libarchive-tools oci-image-tool \
 	jq curl tar gzip pigz zstd apache2-utils iproute2 iptables util-linux tmux libcrypt-dev \
 	openssl wrk python3 xz-utils bzip2 hyperfine crun \
-	buildah bc tini
+	buildah bc tini gcc libc6-dev
 
 .PHONY: deps build release test demo bench clean
 
@@ -23,14 +23,20 @@ deps:
 		{ echo "make deps: apt-get failed; install these as root:$$missing" >&2; exit 1; }; \
 	fi
 
+# `run --init`'s PID 1, static C beside the dockbuild binary (SwiftPM cannot link it statically)
+INIT_SRC := Sources/dockbuild-init/main.c
+
 build: deps
 	$(SWIFT) build
+	cc -static -Os -Wall -Wextra -Werror -o .build/debug/dockbuild-init $(INIT_SRC)
 
 release: deps
 	$(SWIFT) build -c release
+	cc -static -Os -Wall -Wextra -Werror -o .build/release/dockbuild-init $(INIT_SRC)
 
 test: deps
 	$(SWIFT) build --build-tests
+	cc -static -Os -Wall -Wextra -Werror -o .build/debug/dockbuild-init $(INIT_SRC)
 	$(SWIFT) test --skip-build --no-parallel
 
 demo: deps build

@@ -11,13 +11,19 @@ extension ContainerManager {
         let c = try store.container(id)
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running: start it first") }
         guard !c.isPaused else { throw ContainersError.invalidState("container \(c.name) is paused, unpause the container before exec") }
+        guard c.state.restarting != true else {
+            throw ContainersError.invalidState("container \(c.name) is restarting, wait until the container is running")
+        }
         let rootfs = store.rootfsPath(id)
         let bundle = "\(c.directory)/bundle/config.json"
         guard let data = FileManager.default.contents(atPath: bundle),
               let spec = try? JSONDecoder().decode(RuntimeSpec.self, from: data), var proc = spec.process else {
             throw ContainersError.invalidState("container \(c.name) has no readable runtime spec (\(bundle)): restart it")
         }
-        if let user { proc.user = try resolveUser(user, rootfs: rootfs) }
+        if let user {
+            proc.user = try resolveUser(user, rootfs: rootfs)
+            proc.user.additionalGids = try supplementaryGroups(userSpec: user, user: proc.user, groupAdd: c.record.groupAdd ?? [], rootfs: rootfs)
+        }
         var fullEnv = proc.env ?? []
         func setEnv(_ kv: String) {
             let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv

@@ -75,7 +75,21 @@ public final class ContainerManager: Sendable {
             env.removeAll { $0 == key || $0.hasPrefix(key + "=") }
             env.append(kv)
         }
-        let hostname = o.hostname ?? (o.network == "host" ? ProcessInfo.processInfo.hostName : String(id.prefix(12)))
+        let ipcMode = try FlagValue.namespaceMode(o.ipcMode, flag: "--ipc", modes: ["host", "none", "shareable"], container: true)
+        let pidMode = try FlagValue.namespaceMode(o.pidMode, flag: "--pid", modes: ["host"], container: true)
+        let utsMode = try FlagValue.namespaceMode(o.utsMode, flag: "--uts", modes: ["host"], container: false)
+        for (flag, mode) in [("--ipc", ipcMode), ("--pid", pidMode)] {
+            guard let mode, mode.hasPrefix("container:") else { continue }
+            let other: Container
+            do { other = try store.lookup(String(mode.dropFirst(10))) } catch {
+                throw ContainersError.invalidArgument("\(flag) \(mode): \(error)")
+            }
+            if flag == "--ipc" && other.record.ipcMode != "shareable" { throw ContainersError.invalidArgument(Self.notShareable(mode)) }
+        }
+        if utsMode == "host", o.hostname != nil {
+            throw ContainersError.invalidArgument("--hostname and --uts host conflict: with the host's UTS namespace the container has the host's name")
+        }
+        let hostname = o.hostname ?? (o.network == "host" || utsMode == "host" ? ProcessInfo.processInfo.hostName : String(id.prefix(12)))
         setEnv("HOSTNAME=\(hostname)")
         if o.tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         for e in o.env {
@@ -112,18 +126,54 @@ public final class ContainerManager: Sendable {
             let vol = try volumes.create(nil, anonymous: true)
             mounts.append(MountPoint(type: .volume, source: vol.name, destination: v, anonymous: true))
         }
-        let record = ContainerRecord(
+        var record = ContainerRecord(
             id: id, name: name, created: Time.now(), image: o.image, imageID: image.id.description,
             imageDescriptor: image.descriptor, chainID: image.chainID?.description,
             entrypoint: entrypoint, cmd: cmd, env: env,
             workingDir: o.workingDir ?? ic.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/",
             user: o.user ?? ic.user ?? "", hostname: hostname, tty: o.tty, openStdin: o.openStdin,
             labels: (ic.labels ?? [:]).merging(o.labels) { $1 }, exposedPorts: exposed.sorted(),
-            stopSignal: ic.stopSignal, autoRemove: o.autoRemove, readOnly: o.readOnly, privileged: o.privileged,
+            stopSignal: try o.stopSignal.map { try FlagValue.stopSignal($0) } ?? ic.stopSignal, autoRemove: o.autoRemove, readOnly: o.readOnly, privileged: o.privileged,
             capAdd: o.capAdd, capDrop: o.capDrop, initProcess: o.initProcess, mounts: mounts, ports: o.ports,
             publishAll: o.publishAll, network: o.network, memory: o.memory ?? 0, memorySwap: o.memorySwap ?? 0,
             nanoCpus: o.nanoCpus ?? 0, pidsLimit: o.pidsLimit ?? 0, gpus: o.gpus,
             securityOpt: o.securityOpt.isEmpty ? nil : o.securityOpt)
+        func nonEmpty<T>(_ a: [T]) -> [T]? { a.isEmpty ? nil : a }
+        record.extraHosts = nonEmpty(try o.extraHosts.map { try FlagValue.extraHost($0) })
+        if record.extraHosts?.contains(where: { $0.hasSuffix(":host-gateway") }) == true, !["bridge", "host"].contains(o.network) {
+            throw ContainersError.invalidArgument("--add-host HOST:host-gateway needs --network bridge or host: a container on network \(o.network) has no gateway")
+        }
+        record.dns = nonEmpty(try o.dns.map { try FlagValue.dnsServer($0) })
+        record.dnsSearch = nonEmpty(try o.dnsSearch.map { try FlagValue.dnsSearch($0) })
+        record.dnsOptions = nonEmpty(try o.dnsOptions.map { try FlagValue.dnsOption($0) })
+        record.stopTimeout = o.stopTimeout
+        record.devices = nonEmpty(o.devices)
+        record.restartPolicy = o.restartPolicy
+        if o.restartPolicy != nil && o.autoRemove {
+            throw ContainersError.invalidArgument("--restart and --rm conflict: a container that restarts is not removed when it exits")
+        }
+        for d in o.devices { _ = try d.hostDevice() }
+        record.ipcMode = ipcMode
+        record.pidMode = pidMode
+        record.utsMode = utsMode
+        var ulimits: [Ulimit] = []
+        for u in o.ulimits {
+            if let i = ulimits.firstIndex(where: { $0.name == u.name }) { ulimits[i] = u } else { ulimits.append(u) }
+        }
+        record.ulimits = nonEmpty(ulimits)
+        if let shm = o.shmSize {
+            guard shm >= 0 else { throw ContainersError.invalidArgument("--shm-size \(shm): a size cannot be negative") }
+            record.shmSize = shm > 0 ? shm : nil
+        }
+        record.groupAdd = nonEmpty(try o.groupAdd.map { try FlagValue.groupAdd($0) })
+        // group names must be in the image's /etc/group (they are looked up again at each start)
+        if let names = record.groupAdd?.filter({ UInt32($0) == nil }), !names.isEmpty {
+            let snaps = imgStore.snapshotter
+            let groupFile = try snaps.withView(try snaps.lowers(for: image)) { view in SpecGenerator.readInRoot(view, "etc/group") ?? "" }
+            for n in names where groupID(n, groupFile: groupFile) == nil {
+                throw ContainersError.invalidArgument("--group-add \(n): no such group in the image's /etc/group; give a gid or a group name from it")
+            }
+        }
         let caps = try effectiveCapabilities(record)
         if let seccompProfile, case let .profile(path) = security.seccomp {
             // a profile that cannot be compiled fails here, not at every start
@@ -132,6 +182,9 @@ public final class ContainerManager: Sendable {
             }
         }
         if record.initProcess && initBinary(record) == nil {
+            if let p = ProcessInfo.processInfo.environment["DOCKBUILD_INIT"], !p.isEmpty {
+                throw ContainersError.invalidArgument("--init: $DOCKBUILD_INIT \(p) is not an executable file")
+            }
             throw ContainersError.missingTool("tini")
         }
         let dir = store.directory(id)
@@ -220,10 +273,19 @@ public final class ContainerManager: Sendable {
         return out
     }
 
-    /// A static init for `--init`: docker-init, tini-static (Debian's tini package) or catatonit
-    /// from the host; a dynamically linked tini is the last resort (it needs libc in the image).
+    /// A static init for `--init`: `$DOCKBUILD_INIT`, dockbuild's own (`dockbuild-init`, built
+    /// by `make build` beside the dockbuild binary), or docker-init, tini-static (Debian's tini
+    /// package) or catatonit from the host; a dynamically linked tini is the last resort (it
+    /// needs libc in the image).
     func initBinary(_ r: ContainerRecord) -> String? {
         guard r.initProcess else { return nil }
+        if let p = ProcessInfo.processInfo.environment["DOCKBUILD_INIT"], !p.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: p) ? p : nil
+        }
+        if let exe = Bundle.main.executablePath {
+            let own = URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("dockbuild-init").path
+            if FileManager.default.isExecutableFile(atPath: own) { return own }
+        }
         for n in ["docker-init", "tini-static", "catatonit", "tini"] { if let p = Shell.which(n) { return p } }
         return nil
     }
@@ -300,11 +362,14 @@ public final class ContainerManager: Sendable {
         return true
     }
 
-    /// Sends the stop signal, then SIGKILL after `timeout` seconds, like `docker stop`.
-    public func stop(_ id: String, timeout: Int) throws {
+    /// Sends the stop signal, then SIGKILL after `timeout` seconds (the container's
+    /// `--stop-timeout` when nil, else 10), like `docker stop`.
+    public func stop(_ id: String, timeout: Int? = nil) throws {
         let c = try store.container(id)
+        let timeout = timeout ?? c.record.defaultStopTimeout
         if c.state.status == .dead { try reapDead(id); return }
         guard c.isRunning else { return }
+        try markStopped(id)
         let rt = try runtime(for: id)
         try rt.kill(id, signal: c.record.stopSignal ?? "SIGTERM")
         // as docker: a paused container is thawed after the signal, so that it gets it
@@ -322,12 +387,25 @@ public final class ContainerManager: Sendable {
         if store.state(id).status == .dead { try reapDead(id) }
     }
 
+    /// docker's refusal to join the IPC namespace of a container that did not offer it.
+    static func notShareable(_ mode: String) -> String {
+        "--ipc \(mode): that container's IPC is not shareable; create it with --ipc shareable"
+    }
+
+    /// Records that the container was asked to end, so that its monitor does not restart it.
+    func markStopped(_ id: String) throws {
+        try store.updateState(id) { $0.manuallyStopped = true }
+    }
+
     public func kill(_ id: String, signal: String) throws {
         let c = try store.container(id)
         if c.state.status == .dead {
             throw ContainersError.invalidState("container \(c.name) is dead (its monitor is gone): `dockbuild stop \(c.name)` or `dockbuild rm -f \(c.name)` kills what is left of it")
         }
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running") }
+        // as docker: SIGKILL or the stop signal is a manual stop, which a restart policy respects
+        let n = Runtime.signalNumber(signal)
+        if n == SIGKILL || n == Runtime.signalNumber(c.record.stopSignal ?? "SIGTERM") { try markStopped(id) }
         let rt = try runtime(for: id)
         try rt.kill(id, signal: signal)
         // docker thaws a paused container after SIGKILL or its stop signal (any signal when the
@@ -375,6 +453,7 @@ public final class ContainerManager: Sendable {
             let rootfs = store.rootfsPath(id)
             FS.unmount(rootfs)
             rmdir(rootfs)
+            FS.unmount("\(store.directory(id))/shm")
             unlink("\(store.directory(id))/attach.sock")
             if record.network == "bridge", let n = try? BridgeNetwork.current() {
                 n.detach(containerID: id)
@@ -441,6 +520,7 @@ public final class ContainerManager: Sendable {
                 }
                 throw ContainersError.invalidState("container \(c.name) is running: stop it first or use `rm -f`")
             }
+            try? markStopped(id)
             let rt = try? runtime(for: id)
             try? rt?.kill(id, signal: "SIGKILL", all: true)
             if c.isPaused { try? rt?.resume(id) }
@@ -458,6 +538,7 @@ public final class ContainerManager: Sendable {
         let rootfs = store.rootfsPath(r.id)
         FS.unmount(rootfs)
         rmdir(rootfs)
+        FS.unmount("\(dir)/shm")  // --ipc shareable's tmpfs, should its monitor have died
         if r.network == "bridge", let n = try? BridgeNetwork.current() { n.detach(containerID: r.id) }
         for m in r.mounts where m.anonymous && m.type == .volume { try? volumes.remove(m.source) }
         if let s = try? images() { s.release(holder: "container-\(r.id)") }
@@ -499,6 +580,19 @@ public final class ContainerManager: Sendable {
             if let memorySwap { r.memorySwap = memorySwap }
             if let nanoCpus { r.nanoCpus = nanoCpus }
             if let pidsLimit { r.pidsLimit = pidsLimit }
+            try store.save(r)
+        }
+    }
+
+    /// `update --restart`: a new restart policy (nil for "no"); a running container's monitor
+    /// applies it at the next exit.
+    public func updateRestartPolicy(_ id: String, _ policy: RestartPolicy?) throws {
+        try store.withLock(id) {
+            var r = try store.record(id)
+            if policy != nil && r.autoRemove {
+                throw ContainersError.invalidArgument("--restart: the restart policy of a container started with --rm cannot be changed")
+            }
+            r.restartPolicy = policy
             try store.save(r)
         }
     }

@@ -84,6 +84,37 @@ func resolveUser(_ spec: String, rootfs: String) throws -> RuntimeSpec.User {
     return .init(uid: uid, gid: gid)
 }
 
+/// docker's supplementary groups of a container's process: the primary gid, then (for `-u NAME`
+/// or `-u UID` without a group) the groups of the image's /etc/group that list the user, then
+/// `--group-add` (numbers, or names looked up in the container's /etc/group); no repeats.
+func supplementaryGroups(userSpec: String, user: RuntimeSpec.User, groupAdd: [String], rootfs: String) throws -> [UInt32] {
+    let groupFile = SpecGenerator.readInRoot(rootfs, "etc/group") ?? ""
+    var gids = [user.gid]
+    if !userSpec.contains(":") {
+        let passwd = SpecGenerator.readInRoot(rootfs, "etc/passwd") ?? ""
+        let name = userSpec.isEmpty ? "root" : userSpec
+        var userName: String?
+        for line in passwd.split(separator: "\n") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            if f.count >= 3, f[0] == name || f[2] == name { userName = String(f[0]); break }
+        }
+        if let userName {
+            for line in groupFile.split(separator: "\n") {
+                let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                if f.count >= 4, f[3].split(separator: ",").contains(where: { $0 == userName }), let g = UInt32(f[2]) { gids.append(g) }
+            }
+        }
+    }
+    for g in groupAdd {
+        guard let n = groupID(g, groupFile: groupFile) else {
+            throw ContainersError.invalidArgument("--group-add \(g): no such group in the container's /etc/group; give a gid or a group name from it")
+        }
+        gids.append(n)
+    }
+    var seen = Set<UInt32>()
+    return gids.filter { seen.insert($0).inserted }
+}
+
 /// Parses `512M`, `1g`, `67108864` as bytes (`-1` for unlimited); see `FlagValue.bytes`.
 public func parseBytes(_ s: String) throws -> Int64 {
     try FlagValue.bytes(s, flag: "size", unlimited: true)
@@ -106,7 +137,8 @@ enum ContainerSpec {
 
     /// Builds the runtime spec for a container whose rootfs is mounted at `rootfs`.
     static func build(_ r: ContainerRecord, dir: String, rootfs: String, netnsPath: String?,
-                      volumes: VolumeStore, initPath: String?, consoleSize: (UInt, UInt)?) throws -> RuntimeSpec {
+                      volumes: VolumeStore, initPath: String?, consoleSize: (UInt, UInt)?,
+                      peers: [String: Int32] = [:], shmSource: String? = nil) throws -> RuntimeSpec {
         var args = r.argv
         guard !args.isEmpty else {
             throw ContainersError.invalidArgument("no command: the image has no Entrypoint or Cmd; give one after the image name")
@@ -120,11 +152,45 @@ enum ContainerSpec {
         spec.process?.terminal = r.tty
         if let (h, w) = consoleSize { spec.process?.consoleSize = .rows(h, columns: w) }
         spec.process?.capabilities = .init(bounding: caps, effective: caps, permitted: caps)
-        spec.process?.rlimits = [nofileLimit()]
+        var rlimits = [nofileLimit()]
+        for u in r.ulimits ?? [] {
+            guard let type = Ulimit.names[u.name] else { continue }
+            let l = RuntimeSpec.Rlimit(type: type, hard: u.hard < 0 ? UInt64.max : UInt64(u.hard), soft: u.soft < 0 ? UInt64.max : UInt64(u.soft))
+            if let i = rlimits.firstIndex(where: { $0.type == type }) { rlimits[i] = l } else { rlimits.append(l) }
+        }
+        spec.process?.rlimits = rlimits
+        spec.process?.user.additionalGids = try supplementaryGroups(userSpec: r.user, user: user, groupAdd: r.groupAdd ?? [], rootfs: rootfs)
         spec.process?.noNewPrivileges = security.noNewPrivileges
         spec.root = .init(path: rootfs, readonly: r.readOnly)
 
         var mounts = spec.mounts ?? []
+        // --ipc: the host's /dev/shm (and message queues) with the host's namespace, none at all
+        // with "none"; shareable and container:NAME bind the host-side tmpfs (`shmSource`)
+        if let shmSource {
+            mounts = mounts.map { m in
+                guard m.destination == "/dev/shm" else { return m }
+                return .init(destination: m.destination, type: "bind", source: shmSource, options: ["rbind", "rprivate"])
+            }
+        }
+        switch r.ipcMode {
+        case "host":
+            mounts = mounts.compactMap { m in
+                guard m.destination == "/dev/shm" || m.destination == "/dev/mqueue" else { return m }
+                guard FS.isDir(m.destination) else { return nil }
+                return .init(destination: m.destination, type: "bind", source: m.destination, options: ["rbind", "rprivate"])
+            }
+        case "none":
+            mounts.removeAll { $0.destination == "/dev/shm" }
+        default: break
+        }
+        if let shm = r.shmSize, r.ipcMode == nil {
+            mounts = mounts.map { m in
+                guard m.destination == "/dev/shm" else { return m }
+                var m = m
+                m.options = (m.options ?? []).filter { !$0.hasPrefix("size=") } + ["size=\(shm)"]
+                return m
+            }
+        }
         if r.privileged {
             // docker: /sys and the cgroup tree writable for a privileged container
             mounts = mounts.map { m in
@@ -157,7 +223,13 @@ enum ContainerSpec {
         spec.mounts = mounts
 
         var linux = spec.linux ?? RuntimeSpec.Linux()
-        var namespaces: [RuntimeSpec.Namespace] = [.init(type: "pid"), .init(type: "ipc"), .init(type: "uts"), .init(type: "mount")]
+        // --pid/--ipc/--uts host leave the namespace out (the runtime's own is kept); container:NAME joins that one's
+        var namespaces: [RuntimeSpec.Namespace] = []
+        for (type, mode) in [("pid", r.pidMode), ("ipc", r.ipcMode), ("uts", r.utsMode)] where mode != "host" {
+            namespaces.append(.init(type: type, path: mode?.hasPrefix("container:") == true ? peers[type].map { "/proc/\($0)/ns/\(type)" } : nil))
+        }
+        if r.utsMode == "host" { spec.hostname = nil }
+        namespaces.append(.init(type: "mount"))
         // docker's default: a private cgroup namespace on cgroup v2, the host's on v1
         if FS.exists("/sys/fs/cgroup/cgroup.controllers") { namespaces.append(.init(type: "cgroup")) }
         if r.network != "host" { namespaces.append(.init(type: "network", path: netnsPath)) }
@@ -170,6 +242,13 @@ enum ContainerSpec {
             rules.append(.init(allow: true, type: t, major: ma, minor: mi, access: "rwm"))
         }
         rules.append(.init(allow: true, type: "c", major: 136, access: "rwm"))
+        // --device: the node (as the host's now is) and a rule that allows what was asked
+        var added: [RuntimeSpec.Device] = []
+        for d in r.devices ?? [] {
+            let node = try d.hostDevice()
+            added.append(node)
+            rules.append(.init(allow: true, type: node.type, major: node.major, minor: node.minor, access: d.cgroupPermissions))
+        }
         res.devices = rules
         if r.memory > 0 { res.memory = .init(limit: r.memory, swap: r.memorySwap != 0 ? r.memorySwap : nil) }
         if r.nanoCpus > 0 { res.cpu = .init(quota: r.nanoCpus / 10_000, period: 100_000) }
@@ -181,8 +260,9 @@ enum ContainerSpec {
             linux.maskedPaths = nil
             linux.readonlyPaths = nil
             linux.seccomp = nil
-            linux.devices = hostDevices()
+            linux.devices = hostDevices().filter { h in !added.contains { $0.path == h.path } } + added
         } else {
+            linux.devices = (linux.devices ?? []) + added
             switch security.seccomp {
             case .default: linux.seccomp = DefaultSeccompProfile.forCapabilities(caps)
             case .unconfined: linux.seccomp = nil

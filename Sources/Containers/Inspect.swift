@@ -6,7 +6,7 @@ extension ContainerManager {
     public func inspect(_ id: String) throws -> [String: Any] {
         let c = try store.container(id)
         let r = c.record, s = c.state
-        func statusName() -> String { c.isPaused ? "paused" : s.status.rawValue }
+        func statusName() -> String { c.isPaused ? "paused" : s.restarting == true && s.status == .running ? "restarting" : s.status.rawValue }
         var portMap: [String: Any] = [:]
         for e in r.exposedPorts { portMap[e] = NSNull() }
         for p in s.ports {
@@ -42,13 +42,23 @@ extension ContainerManager {
         } else {
             networks[r.network] = ["IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": ""]
         }
+        var config: [String: Any] = [
+            "Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.openStdin, "AttachStdin": r.openStdin,
+            "Env": r.env, "Cmd": r.cmd.isEmpty ? NSNull() : r.cmd as Any, "Entrypoint": r.entrypoint.isEmpty ? NSNull() : r.entrypoint as Any,
+            "Image": r.image, "WorkingDir": r.workingDir, "Labels": r.labels,
+            "ExposedPorts": Dictionary(uniqueKeysWithValues: r.exposedPorts.map { ($0, [String: String]()) }),
+            "Volumes": Dictionary(uniqueKeysWithValues: r.mounts.filter { $0.type == .volume }.map { ($0.destination, [String: String]()) }),
+            "StopSignal": r.stopSignal ?? "SIGTERM",
+        ]
+        // docker's Config.StopTimeout is there only when set
+        if let t = r.stopTimeout { config["StopTimeout"] = t }
         return [
             "Id": r.id,
             "Created": r.created,
             "Path": r.argv.first ?? "",
             "Args": Array(r.argv.dropFirst()),
             "State": [
-                "Status": statusName(), "Running": running, "Paused": c.isPaused, "Restarting": false,
+                "Status": statusName(), "Running": running, "Paused": c.isPaused, "Restarting": s.restarting == true,
                 "OOMKilled": s.oomKilled, "Dead": s.status == .dead, "Pid": running ? Int(s.pid) : 0,
                 "ExitCode": Int(s.exitCode), "Error": s.error, "StartedAt": s.startedAt, "FinishedAt": s.finishedAt,
             ] as [String: Any],
@@ -72,6 +82,14 @@ extension ContainerManager {
                 "CapAdd": r.capAdd, "CapDrop": r.capDrop,
                 "SecurityOpt": r.securityOpt.map { $0 as Any } ?? NSNull(),
                 "Init": r.initProcess,
+                "ExtraHosts": r.extraHosts.map { $0 as Any } ?? NSNull(),
+                "Ulimits": r.ulimits.map { $0.map { ["Name": $0.name, "Soft": $0.soft, "Hard": $0.hard] as [String: Any] } as Any } ?? NSNull(),
+                "ShmSize": r.shmSize ?? 67_108_864,
+                "GroupAdd": r.groupAdd.map { $0 as Any } ?? NSNull(),
+                "IpcMode": r.ipcMode ?? "private", "PidMode": r.pidMode ?? "", "UTSMode": r.utsMode ?? "",
+                "Devices": (r.devices ?? []).map { ["PathOnHost": $0.pathOnHost, "PathInContainer": $0.pathInContainer, "CgroupPermissions": $0.cgroupPermissions] },
+                "RestartPolicy": ["Name": r.restartPolicy?.name ?? "no", "MaximumRetryCount": r.restartPolicy?.maximumRetryCount ?? 0] as [String: Any],
+                "Dns": r.dns ?? [], "DnsSearch": r.dnsSearch ?? [], "DnsOptions": r.dnsOptions ?? [],
                 "Memory": r.memory,
                 "MemorySwap": r.memorySwap,
                 "NanoCpus": r.nanoCpus,
@@ -84,14 +102,7 @@ extension ContainerManager {
             "GraphDriver": ["Name": "overlay", "Data": ["UpperDir": "\(c.directory)/upper", "WorkDir": "\(c.directory)/work",
                                                         "MergedDir": store.rootfsPath(id)]],
             "Mounts": mounts,
-            "Config": [
-                "Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.openStdin, "AttachStdin": r.openStdin,
-                "Env": r.env, "Cmd": r.cmd.isEmpty ? NSNull() : r.cmd as Any, "Entrypoint": r.entrypoint.isEmpty ? NSNull() : r.entrypoint as Any,
-                "Image": r.image, "WorkingDir": r.workingDir, "Labels": r.labels,
-                "ExposedPorts": Dictionary(uniqueKeysWithValues: r.exposedPorts.map { ($0, [String: String]()) }),
-                "Volumes": Dictionary(uniqueKeysWithValues: r.mounts.filter { $0.type == .volume }.map { ($0.destination, [String: String]()) }),
-                "StopSignal": r.stopSignal ?? "SIGTERM",
-            ] as [String: Any],
+            "Config": config,
             "NetworkSettings": [
                 "IPAddress": s.ipAddress, "Gateway": s.gateway, "IPPrefixLen": s.ipAddress.isEmpty ? 0 : 24,
                 "MacAddress": s.macAddress, "Ports": portMap, "Networks": networks,

@@ -99,6 +99,27 @@ public struct CreateOptions: Codable, Sendable {
     /// `--security-opt` values (seccomp=, no-new-privileges, label=, apparmor=).
     public var securityOpt: [String] = []
     public var labels: [String: String] = [:]
+    /// `--add-host` entries, `HOST:IP` (see `FlagValue.extraHost`).
+    public var extraHosts: [String] = []
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    public var dns: [String] = []
+    public var dnsSearch: [String] = []
+    public var dnsOptions: [String] = []
+    /// `--ulimit` (the last one for a name wins), `--shm-size` bytes, `--group-add` gids or names.
+    public var ulimits: [Ulimit] = []
+    public var shmSize: Int64?
+    public var groupAdd: [String] = []
+    /// `--ipc`, `--pid`, `--uts` as given ("" for the container's own namespace).
+    public var ipcMode = ""
+    public var pidMode = ""
+    public var utsMode = ""
+    /// `--stop-signal` (else the image's STOPSIGNAL) and `--stop-timeout` seconds (-1: no limit).
+    public var stopSignal: String?
+    public var stopTimeout: Int?
+    /// `--device` mappings.
+    public var devices: [DeviceMapping] = []
+    /// `--restart`; nil for "no".
+    public var restartPolicy: RestartPolicy?
     public init(image: String) { self.image = image }
 }
 
@@ -139,6 +160,35 @@ public struct ContainerRecord: Codable, Sendable {
     public var gpus: String?
     /// `--security-opt` values; nil in records written before the option existed.
     public var securityOpt: [String]?
+    /// `--add-host` entries (`HOST:IP`); nil when none (and in older records).
+    public var extraHosts: [String]?
+    /// `--dns`, `--dns-search`, `--dns-option`; nil when not given.
+    public var dns: [String]?
+    public var dnsSearch: [String]?
+    public var dnsOptions: [String]?
+    /// `--ulimit` limits; nil when none.
+    public var ulimits: [Ulimit]?
+    /// `--shm-size` in bytes; nil for docker's 64m.
+    public var shmSize: Int64?
+    /// `--group-add` gids or group names of the image; nil when none.
+    public var groupAdd: [String]?
+    /// `--ipc` (host, none, shareable, container:NAME), `--pid` (host, container:NAME), `--uts`
+    /// (host); nil for the container's own namespace.
+    public var ipcMode: String?
+    public var pidMode: String?
+    public var utsMode: String?
+    /// `--stop-timeout`: the seconds `stop` waits by default (-1: no limit); nil for docker's 10.
+    public var stopTimeout: Int?
+    /// `--device` mappings; nil when none.
+    public var devices: [DeviceMapping]?
+    /// `--restart`, applied by the container's monitor; nil for "no".
+    public var restartPolicy: RestartPolicy?
+
+    /// The seconds `stop` and `restart` wait when not told.
+    public var defaultStopTimeout: Int {
+        guard let t = stopTimeout else { return 10 }
+        return t < 0 ? FlagValue.maxTimeoutSeconds : t
+    }
 
     /// The argv the container runs: entrypoint then cmd.
     public var argv: [String] { entrypoint + cmd }
@@ -162,6 +212,10 @@ public struct ContainerState: Codable, Sendable {
     public var macAddress: String = ""
     public var ports: [PortBinding] = []
     public var restartCount = 0
+    /// Between two runs of a `--restart` policy (docker's State.Restarting); status stays running.
+    public var restarting: Bool?
+    /// `stop`, `kill` or `rm -f` asked for the end: the restart policy no longer applies.
+    public var manuallyStopped: Bool?
     public var cgroupPaths: [String: String] = [:]
     /// The OCI runtime command the container was started with (`OCIRuntime.command`), so that
     /// kill, exec and delete reach the same runtime whatever the default is later.

@@ -67,6 +67,7 @@ public final class Monitor: @unchecked Sendable {
             let rootfs = manager.store.rootfsPath(id)
             FS.unmount(rootfs)
             rmdir(rootfs)
+            FS.unmount("\(dir)/shm")
         }
 
         var runtimePid: pid_t = 0
@@ -94,7 +95,7 @@ public final class Monitor: @unchecked Sendable {
                     throw ContainersError.network("unknown network \"\(record.network)\" (use bridge, host, none or container:NAME)")
                 }
             }
-            try writeEtcFiles(ip: ip)
+            try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
             var bound: [PortBinding] = []
             if record.network == "bridge" {
                 for b in manager.portRequests(record) {
@@ -118,107 +119,170 @@ public final class Monitor: @unchecked Sendable {
                 }
             }
             try manager.makeWorkingDirectory(record, rootfs: rootfs)
+            // --ipc/--pid container:NAME: that container's init, which must be running
+            var peers: [String: Int32] = [:]
+            var shmSource: String?
+            for (type, mode) in [("ipc", record.ipcMode), ("pid", record.pidMode)] {
+                guard let mode, mode.hasPrefix("container:") else { continue }
+                let other = try manager.store.lookup(String(mode.dropFirst(10)))
+                guard other.isRunning, other.state.pid > 0 else {
+                    throw ContainersError.invalidState("--\(type) \(mode): that container is not running")
+                }
+                if type == "ipc" {
+                    guard other.record.ipcMode == "shareable" else { throw ContainersError.invalidArgument(ContainerManager.notShareable(mode)) }
+                    shmSource = "\(other.directory)/shm"
+                }
+                peers[type] = other.state.pid
+            }
+            // --ipc shareable: /dev/shm is a tmpfs on the host side, which joiners bind too (docker's way)
+            if record.ipcMode == "shareable" {
+                let shm = "\(dir)/shm"
+                try FS.mkdirs(shm)
+                if !FS.isMountPoint(shm) {
+                    let opts = "mode=1777,size=\(record.shmSize ?? 67_108_864)"
+                    guard Glibc.mount("shm", shm, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), opts) == 0 else {
+                        throw ContainersError.system("cannot mount the container's shareable /dev/shm at \(shm)", errno: errno)
+                    }
+                }
+                shmSource = shm
+            }
             let spec = try ContainerSpec.build(record, dir: dir, rootfs: rootfs, netnsPath: nsPath, volumes: manager.volumes,
-                                               initPath: manager.initBinary(record), consoleSize: size)
+                                               initPath: manager.initBinary(record), consoleSize: size, peers: peers, shmSource: shmSource)
             try FS.mkdirs("\(dir)/bundle")
             try FS.writeJSON(spec, to: "\(dir)/bundle/config.json", durable: false)
 
-            // stdio
-            let pidFile = "\(dir)/bundle/pid"
-            unlink(pidFile)
-            var readers: [(Int32, String)] = []
-            var spawnOpts: Shell.SpawnOptions
-            let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
-            if record.tty {
-                let (m, slave) = try Self.openPTY()
-                ptyMaster = m
-                if let size { Self.setSize(m, rows: size.0, cols: size.1) }
-                spawnOpts = Shell.SpawnOptions(fds: [])
-                spawnOpts.controllingTTY = slave
-                readers.append((m, "stdout"))
-                stdinFD.withLock { $0 = m }
-            } else {
-                guard let op = Sys.pipeCloexec(), let ep = Sys.pipeCloexec(), let ip2 = Sys.pipeCloexec() else {
-                    throw ContainersError.system("pipe", errno: errno)
+            // each pass runs the container's process once; a --restart policy may ask for another
+            var restarts = 0
+            var delay: UInt32 = 100_000
+            while true {
+                let first = restarts == 0
+                // stdio
+                let pidFile = "\(dir)/bundle/pid"
+                unlink(pidFile)
+                var readers: [(Int32, String)] = []
+                var spawnOpts: Shell.SpawnOptions
+                let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
+                if record.tty {
+                    let (m, slave) = try Self.openPTY()
+                    ptyMaster = m
+                    if let size { Self.setSize(m, rows: size.0, cols: size.1) }
+                    spawnOpts = Shell.SpawnOptions(fds: [])
+                    spawnOpts.controllingTTY = slave
+                    readers.append((m, "stdout"))
+                    stdinFD.withLock { $0 = m }
+                    runtimePid = try Shell.spawn(runtime.runArgs(id: id, bundle: "\(dir)/bundle", pidFile: pidFile), spawnOpts)
+                } else {
+                    guard let op = Sys.pipeCloexec(), let ep = Sys.pipeCloexec(), let ip2 = Sys.pipeCloexec() else {
+                        throw ContainersError.system("pipe", errno: errno)
+                    }
+                    let o = [op.0, op.1], e = [ep.0, ep.1], i = [ip2.0, ip2.1]
+                    var inRead = devnull
+                    if record.openStdin { inRead = i[0]; stdinFD.withLock { $0 = i[1] } } else { close(i[0]); close(i[1]) }
+                    spawnOpts = Shell.SpawnOptions(fds: [inRead, o[1], e[1]])
+                    spawnOpts.newSession = true
+                    readers.append((o[0], "stdout"))
+                    readers.append((e[0], "stderr"))
+                    defer { close(o[1]); close(e[1]); if record.openStdin { close(i[0]) } }
+                    runtimePid = try Shell.spawn(runtime.runArgs(id: id, bundle: "\(dir)/bundle", pidFile: pidFile), spawnOpts)
                 }
-                let o = [op.0, op.1], e = [ep.0, ep.1], i = [ip2.0, ip2.1]
-                var inRead = devnull
-                if record.openStdin { inRead = i[0]; stdinFD.withLock { $0 = i[1] } } else { close(i[0]); close(i[1]) }
-                spawnOpts = Shell.SpawnOptions(fds: [inRead, o[1], e[1]])
-                spawnOpts.newSession = true
-                readers.append((o[0], "stdout"))
-                readers.append((e[0], "stderr"))
-                defer { close(o[1]); close(e[1]); if record.openStdin { close(i[0]) } }
-                runtimePid = try Shell.spawn(runtime.runArgs(id: id, bundle: "\(dir)/bundle", pidFile: pidFile), spawnOpts)
-            }
-            if record.tty {
-                runtimePid = try Shell.spawn(runtime.runArgs(id: id, bundle: "\(dir)/bundle", pidFile: pidFile), spawnOpts)
-            }
-            close(devnull)
-            let group = DispatchGroup()
-            for (fd, stream) in readers {
-                group.enter()
-                let t = Thread { [self] in pumpOutput(fd, stream: stream); group.leave() }
-                t.start()
-            }
-            if firstClient >= 0 { addClient(firstClient) }
+                close(devnull)
+                let group = DispatchGroup()
+                for (fd, stream) in readers {
+                    group.enter()
+                    let t = Thread { [self] in pumpOutput(fd, stream: stream); group.leave() }
+                    t.start()
+                }
+                if first && firstClient >= 0 { addClient(firstClient) }
 
-            // wait for the container's pid (or the runtime's early exit)
-            var early: Int32?
-            var pid: Int32 = 0
-            // Polled every millisecond for the first half second (a container starts in about
-            // 15 ms, and a 10 ms step added 5 ms to every `run` on average), every 10 ms after
-            // that, for 30 seconds at most.
-            let waitStart = Time.monotonic()
-            while Time.monotonic() - waitStart < 30 {
-                if let s = try? String(contentsOfFile: pidFile, encoding: .utf8), let p = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) { pid = p; break }
-                var st: Int32 = 0
-                if waitpid(runtimePid, &st, WNOHANG) == runtimePid { early = (st & 0x7f == 0) ? (st >> 8) & 0xff : 128 + (st & 0x7f); break }
-                usleep(Time.monotonic() - waitStart < 0.5 ? 1_000 : 10_000)
-            }
-            if pid == 0 {
-                if early == nil { _ = kill(runtimePid, SIGKILL); early = Shell.wait(runtimePid) }
-                _ = group.wait(timeout: .now() + 2)
-                let msg = lastLogLines()
+                // wait for the container's pid (or the runtime's early exit)
+                var early: Int32?
+                var pid: Int32 = 0
+                // Polled every millisecond for the first half second (a container starts in about
+                // 15 ms, and a 10 ms step added 5 ms to every `run` on average), every 10 ms after
+                // that, for 30 seconds at most.
+                let waitStart = Time.monotonic()
+                while Time.monotonic() - waitStart < 30 {
+                    if let s = try? String(contentsOfFile: pidFile, encoding: .utf8), let p = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) { pid = p; break }
+                    var st: Int32 = 0
+                    if waitpid(runtimePid, &st, WNOHANG) == runtimePid { early = (st & 0x7f == 0) ? (st >> 8) & 0xff : 128 + (st & 0x7f); break }
+                    usleep(Time.monotonic() - waitStart < 0.5 ? 1_000 : 10_000)
+                }
+                if pid == 0 {
+                    if early == nil { _ = kill(runtimePid, SIGKILL); early = Shell.wait(runtimePid) }
+                    runtimePid = 0
+                    _ = group.wait(timeout: .now() + 2)
+                    let msg = lastLogLines()
+                    runtime.delete(id)
+                    teardown()
+                    if listenFD >= 0 { unlink("\(dir)/attach.sock") }
+                    // record (and for --rm remove) first: the CLI returns as soon as it reads the error.
+                    // A program that cannot run: 127 (not found) or 126 (not executable), as docker.
+                    finish(exitCode: ExecFailure.exitCode(msg) ?? 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
+                    fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
+                    return 1
+                }
+                let cg = Self.cgroupPaths(pid)
+                let mac = net?.macAddress(containerID: id) ?? ""
+                let gw = net?.gateway ?? ""
+                let me = getpid()
+                let startedAt = Date()
+                try manager.store.updateState(id) { s in
+                    s.status = .running; s.pid = pid; s.monitorPid = me
+                    s.monitorStartTime = ContainerStore.processStartTime(me) ?? 0
+                    s.exitCode = 0; s.oomKilled = false; s.error = ""
+                    s.startedAt = Time.now(); s.ipAddress = ip; s.gateway = gw; s.macAddress = mac
+                    s.ports = bound; s.cgroupPaths = cg
+                    s.restartCount = restarts; s.restarting = nil
+                    if first { s.manuallyStopped = nil }
+                }
+                if first {
+                    for f in forwarders { f.start() }
+                    ready("ok", close: true)
+                    let lfd = listenFD
+                    let acceptThread = Thread { [self] in
+                        while true {
+                            let c = Sys.acceptCloexec(lfd)
+                            if c < 0 { if errno == EINTR { continue }; return }
+                            addClient(c)
+                        }
+                    }
+                    acceptThread.start()
+                }
+
+                let status = Shell.wait(runtimePid)
+                runtimePid = 0
+                let drained = group.wait(timeout: .now() + 5) == .success
+                if record.tty && ptyMaster >= 0 && drained {
+                    stdinFD.withLock { $0 = -1 }
+                    close(ptyMaster); ptyMaster = -1
+                }
+                let oom = Self.oomKilled(cg) || (status == 137 && Self.memoryFailed(cg))
                 runtime.delete(id)
-                teardown()
-                // record (and for --rm remove) first: the CLI returns as soon as it reads the error.
-                // A program that cannot run: 127 (not found) or 126 (not executable), as docker.
-                finish(exitCode: ExecFailure.exitCode(msg) ?? 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
-                fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
-                return 1
-            }
-            let cg = Self.cgroupPaths(pid)
-            let mac = net?.macAddress(containerID: id) ?? ""
-            let gw = net?.gateway ?? ""
-            let me = getpid()
-            try manager.store.updateState(id) { s in
-                s.status = .running; s.pid = pid; s.monitorPid = me
-                s.monitorStartTime = ContainerStore.processStartTime(me) ?? 0
-                s.exitCode = 0; s.oomKilled = false; s.error = ""
-                s.startedAt = Time.now(); s.ipAddress = ip; s.gateway = gw; s.macAddress = mac
-                s.ports = bound; s.cgroupPaths = cg
-            }
-            for f in forwarders { f.start() }
-            ready("ok", close: true)
-            let lfd = listenFD
-            let acceptThread = Thread { [self] in
-                while true {
-                    let c = Sys.acceptCloexec(lfd)
-                    if c < 0 { if errno == EINTR { continue }; return }
-                    addClient(c)
-                }
-            }
-            acceptThread.start()
 
-            let status = Shell.wait(runtimePid)
-            _ = group.wait(timeout: .now() + 5)
-            let oom = Self.oomKilled(cg) || (status == 137 && Self.memoryFailed(cg))
-            runtime.delete(id)
-            unlink("\(dir)/attach.sock")
-            teardown()
-            finish(exitCode: status, oom: oom, error: "", clientsToo: true, remove: record.autoRemove)
-            return 0
+                // --restart: the policy, unless `stop` (or kill, rm -f) asked for the end
+                if shouldRestart(status: status, restarts: restarts) {
+                    // a process that ran a while starts the back-off again, as docker's
+                    if Date().timeIntervalSince(startedAt) >= 10 { delay = 100_000 }
+                    notifyExit(status)
+                    try manager.store.updateState(id) { s in
+                        s.exitCode = status; s.oomKilled = oom; s.pid = 0; s.finishedAt = Time.now()
+                        s.restarting = true
+                    }
+                    var waited: UInt32 = 0
+                    while waited < delay && !stopRequested() {
+                        usleep(50_000); waited += 50_000
+                    }
+                    delay = min(delay * 2, 60_000_000)
+                    if !stopRequested() {
+                        restarts += 1
+                        continue
+                    }
+                }
+                unlink("\(dir)/attach.sock")
+                teardown()
+                finish(exitCode: status, oom: oom, error: "", clientsToo: true, remove: record.autoRemove)
+                return 0
+            }
         } catch {
             if runtimePid > 0 { _ = kill(runtimePid, SIGKILL); _ = Shell.wait(runtimePid) }
             runtime.delete(id)
@@ -238,9 +302,38 @@ public final class Monitor: @unchecked Sendable {
         _ = try? manager.store.updateState(id) { s in
             s.status = .exited; s.exitCode = exitCode; s.oomKilled = oom; s.pid = 0
             s.finishedAt = Time.now(); s.error = error; s.ipAddress = ""; s.ports = []
+            s.restarting = nil
         }
         // `run --rm` returns once the container is gone, so remove it before reporting the exit
         if remove { try? manager.removeFiles(record) }
+        let frame = AttachFrame.encode(.exit, Data(String(exitCode).utf8))
+        for c in clients.withLock({ l in defer { l = [] }; return l }) {
+            _ = Sock.writeAll(c, frame)
+            shutdown(c, Int32(SHUT_RDWR))
+            close(c)
+        }
+    }
+
+    /// Whether `stop`, `kill` or `rm -f` asked the container to end (which disables `--restart`), or it is gone.
+    private func stopRequested() -> Bool {
+        guard (try? manager.store.record(id)) != nil else { return true }
+        return manager.store.rawState(id).manuallyStopped == true
+    }
+
+    /// docker's rules: always and unless-stopped restart whatever the status, on-failure[:N] a
+    /// non-zero one (at most N times when N > 0); none after a stop.
+    private func shouldRestart(status: Int32, restarts: Int) -> Bool {
+        // read again: `update --restart` may have changed it
+        guard let policy = (try? manager.store.record(id))?.restartPolicy, !stopRequested() else { return false }
+        switch policy.name {
+        case "always", "unless-stopped": return true
+        case "on-failure": return status != 0 && (policy.maximumRetryCount == 0 || restarts < policy.maximumRetryCount)
+        default: return false
+        }
+    }
+
+    /// Tells the attached clients that the process exited (the container restarts without them).
+    private func notifyExit(_ exitCode: Int32) {
         let frame = AttachFrame.encode(.exit, Data(String(exitCode).utf8))
         for c in clients.withLock({ l in defer { l = [] }; return l }) {
             _ = Sock.writeAll(c, frame)
@@ -257,17 +350,19 @@ public final class Monitor: @unchecked Sendable {
 
     // MARK: - /etc files
 
-    private func writeEtcFiles(ip: String) throws {
-        var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        if !ip.isEmpty { hosts += "\(ip)\t\(record.hostname)\n" }
-        if record.network == "host" { hosts = (try? String(contentsOfFile: "/etc/hosts", encoding: .utf8)) ?? hosts }
+    private func writeEtcFiles(ip: String, gateway: String) throws {
+        // docker's default entries
+        var base = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+            + "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        if record.network == "host" { base = (try? String(contentsOfFile: "/etc/hosts", encoding: .utf8)) ?? base }
+        let hosts = EtcFiles.hosts(base: base, extraHosts: record.extraHosts ?? [],
+                                   gateway: record.network == "host" ? "127.0.0.1" : gateway,
+                                   ownIP: ip, hostname: record.hostname)
         try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts", durable: false)
         try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname", durable: false)
-        var resolv = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
-        if record.network != "host" {
-            // loopback resolvers of the host are unreachable from the container's namespace
-            resolv = resolv.split(separator: "\n").filter { !$0.contains("nameserver 127.") }.joined(separator: "\n") + "\n"
-        }
+        let resolv = EtcFiles.resolvConf(host: (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "",
+                                         dns: record.dns ?? [], search: record.dnsSearch ?? [], options: record.dnsOptions ?? [],
+                                         dropLoopback: record.network != "host")
         try FS.writeAtomic(Data(resolv.utf8), to: "\(dir)/resolv.conf", durable: false)
     }
 

@@ -37,6 +37,20 @@ struct ContainerCreateFlags: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Keep stdin open.") var interactive = false
     @Flag(name: .shortAndLong, help: "Allocate a pseudo-terminal.") var tty = false
     @Flag(name: .long, help: "Remove the container when it exits.") var rm = false
+    @Option(name: .customLong("add-host"), help: "Add a line to the container's /etc/hosts: HOST:IP (or HOST:host-gateway).") var addHost: [String] = []
+    @Option(name: .long, help: "A name server for the container's /etc/resolv.conf (IP address).") var dns: [String] = []
+    @Option(name: .customLong("dns-search"), help: "A search domain for /etc/resolv.conf (. for none).") var dnsSearch: [String] = []
+    @Option(name: .long, help: "A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048 (-1 for unlimited).") var ulimit: [String] = []
+    @Option(name: .customLong("shm-size"), parsing: .unconditional, help: "Size of /dev/shm (e.g. 128m; default 64m).") var shmSize: String?
+    @Option(name: .customLong("group-add"), help: "An additional group: a gid or a group name from the image.") var groupAdd: [String] = []
+    @Option(name: .long, help: "IPC namespace: private (default), shareable, host, none, container:NAME.") var ipc: String?
+    @Option(name: .long, help: "PID namespace: host or container:NAME (default: the container's own).") var pid: String?
+    @Option(name: .long, help: "UTS namespace: host (default: the container's own).") var uts: String?
+    @Option(name: .customLong("stop-signal"), help: "Signal that stops the container (default: the image's STOPSIGNAL, else SIGTERM).") var stopSignal: String?
+    @Option(name: .customLong("stop-timeout"), parsing: .unconditional, help: "Seconds `stop` waits before SIGKILL (default 10; -1: no limit).") var stopTimeout: String?
+    @Option(name: .long, help: "Give a host device: HOST[:CONTAINER][:PERMISSIONS], PERMISSIONS of r, w, m.") var device: [String] = []
+    @Option(name: .long, help: "Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].") var restart: String?
+    @Option(name: [.customLong("dns-option"), .customLong("dns-opt")], help: "A resolver option for /etc/resolv.conf (e.g. ndots:2).") var dnsOption: [String] = []
 
     /// Checks every value before anything is pulled or created: a bad one is a one-line
     /// usage error naming the flag, exit 125 as in docker, never a crash.
@@ -54,6 +68,20 @@ struct ContainerCreateFlags: ParsableArguments {
             for p in publish { _ = try PortBinding(parsing: p) }
             for m in mount { _ = try MountParser.mount(m) }
             for v in volume { try MountParser.checkVolume(v) }
+            for h in addHost { _ = try FlagValue.extraHost(h) }
+            for d in dns { _ = try FlagValue.dnsServer(d) }
+            for d in dnsSearch { _ = try FlagValue.dnsSearch(d) }
+            for d in dnsOption { _ = try FlagValue.dnsOption(d) }
+            for u in ulimit { _ = try FlagValue.ulimit(u) }
+            _ = try shmSize.map { try FlagValue.shmSize($0) }
+            for g in groupAdd { _ = try FlagValue.groupAdd(g) }
+            _ = try stopSignal.map { try FlagValue.stopSignal($0) }
+            _ = try stopTimeout.map { try FlagValue.stopTimeout($0) }
+            for d in device { _ = try FlagValue.device(d) }
+            _ = try restart.map { try FlagValue.restartPolicy($0) }
+            _ = try ipc.map { try FlagValue.namespaceMode($0, flag: "--ipc", modes: ["host", "none", "shareable"], container: true) }
+            _ = try pid.map { try FlagValue.namespaceMode($0, flag: "--pid", modes: ["host"], container: true) }
+            _ = try uts.map { try FlagValue.namespaceMode($0, flag: "--uts", modes: ["host"], container: false) }
         } catch {
             FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
             throw ExitCode(125)
@@ -100,6 +128,20 @@ struct ContainerCreateFlags: ParsableArguments {
         o.nanoCpus = try cpus.map { try FlagValue.nanoCPUs($0) }
         o.pidsLimit = try pidsLimit.map { try FlagValue.pidsLimit($0) }
         o.gpus = gpus
+        o.extraHosts = addHost
+        o.dns = dns
+        o.dnsSearch = dnsSearch
+        o.dnsOptions = dnsOption
+        o.ulimits = try ulimit.map { try FlagValue.ulimit($0) }
+        o.shmSize = try shmSize.map { try FlagValue.shmSize($0) }
+        o.groupAdd = groupAdd
+        o.ipcMode = ipc ?? ""
+        o.stopSignal = stopSignal
+        o.devices = try device.map { try FlagValue.device($0) }
+        o.restartPolicy = try restart.flatMap { try FlagValue.restartPolicy($0) }
+        o.stopTimeout = try stopTimeout.map { try FlagValue.stopTimeout($0) }
+        o.pidMode = pid ?? ""
+        o.utsMode = uts ?? ""
         for f in labelFile {
             guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
                 throw ContainersError.invalidArgument("--label-file \(f): cannot read the file")

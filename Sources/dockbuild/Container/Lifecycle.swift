@@ -35,11 +35,11 @@ struct StartCommand: ParsableCommand {
 struct StopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop one or more running containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit).") var time = "10"
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit; default: the container's --stop-timeout, else 10).") var time: String?
     @Argument var containers: [String]
 
     func run() throws {
-        let timeout = try ContainerCLI.guarded { try FlagValue.timeoutSeconds(time, flag: "--time") }
+        let timeout = try ContainerCLI.guarded { try time.map { try FlagValue.timeoutSeconds($0, flag: "--time") } }
         try ContainerCLI.forEach(global, containers) { m, c, ref in
             try m.stop(c.id, timeout: timeout)
             ContainerCLI.out(ref)
@@ -51,11 +51,11 @@ struct StopCommand: ParsableCommand {
 struct RestartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart one or more containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit).") var time = "10"
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit; default: the container's --stop-timeout, else 10).") var time: String?
     @Argument var containers: [String]
 
     func run() throws {
-        let timeout = try ContainerCLI.guarded { try FlagValue.timeoutSeconds(time, flag: "--time") }
+        let timeout = try ContainerCLI.guarded { try time.map { try FlagValue.timeoutSeconds($0, flag: "--time") } }
         try ContainerCLI.forEach(global, containers) { m, c, ref in
             try m.stop(c.id, timeout: timeout)
             _ = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: false, stdin: false)

@@ -81,6 +81,10 @@ struct PsRow {
         var status: String
         switch s.status {
         case .created: status = "Created"
+        case .running where s.restarting == true:
+            // docker's words between two runs of a restart policy
+            let end = Time.parsePublic(s.finishedAt).map { max(0, now.timeIntervalSince($0)) } ?? 0
+            status = "Restarting (\(s.exitCode)) \(Time.humanPublic(end)) ago"
         case .running:
             let since = Time.parsePublic(s.startedAt).map { now.timeIntervalSince($0) } ?? 0
             status = "Up \(Time.humanPublic(since))" + (c.isPaused ? " (Paused)" : "")
@@ -101,7 +105,7 @@ struct PsRow {
         let ports = s.ports.map(\.display).joined(separator: ", ")
         fields = ["ID": noTrunc ? c.id : String(c.id.prefix(12)), "Image": c.record.image, "Command": "\"\(cmd)\"",
                   "CreatedAt": OutputFormat.goTime(Time.parsePublic(c.record.created)), "RunningFor": "\(Time.humanPublic(created)) ago",
-                  "Status": status, "Ports": ports, "Names": c.name, "State": c.isPaused ? "paused" : s.status.rawValue,
+                  "Status": status, "Ports": ports, "Names": c.name, "State": c.isPaused ? "paused" : s.restarting == true && s.status == .running ? "restarting" : s.status.rawValue,
                   "Networks": c.record.network, "Mounts": c.record.mounts.map(\.destination).joined(separator: ","),
                   "Labels": c.record.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
                   "Size": "0B", "LocalVolumes": String(c.record.mounts.filter { $0.type == .volume }.count)]

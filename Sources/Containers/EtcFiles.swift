@@ -1,0 +1,53 @@
+import Foundation
+
+/// The contents of the /etc/hosts and /etc/resolv.conf the monitor bind-mounts into a
+/// container, with docker's layout: default entries, `--add-host` lines, then the
+/// container's own address; `--dns*` replacing the host's name servers, search list and
+/// options each on its own.
+enum EtcFiles {
+    /// /etc/hosts: `base` (the defaults, or the host's file with `--network host`), then one
+    /// `IP<TAB>HOST` line per extra host (`host-gateway` read as `gateway`, and left out when
+    /// there is none), then `ownIP<TAB>hostname`.
+    static func hosts(base: String, extraHosts: [String], gateway: String, ownIP: String, hostname: String) -> String {
+        var out = base
+        if !out.isEmpty && !out.hasSuffix("\n") { out += "\n" }
+        for e in extraHosts {
+            guard let sep = e.firstIndex(of: ":") else { continue }
+            var ip = String(e[e.index(after: sep)...])
+            if ip == "host-gateway" { ip = gateway }
+            if ip.isEmpty { continue }
+            out += "\(ip)\t\(e[..<sep])\n"
+        }
+        if !ownIP.isEmpty { out += "\(ownIP)\t\(hostname)\n" }
+        return out
+    }
+
+    /// /etc/resolv.conf from the host's: without any `--dns*` it is the host's file (loopback
+    /// name servers dropped when `dropLoopback`, as they cannot be reached from another network
+    /// namespace); otherwise docker's three parts, each given or else the host's.
+    static func resolvConf(host: String, dns: [String], search: [String], options: [String], dropLoopback: Bool) -> String {
+        let lines = host.split(separator: "\n").map(String.init)
+        func isLoopbackServer(_ l: String) -> Bool {
+            let f = l.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            return f.count >= 2 && f[0] == "nameserver" && (f[1].hasPrefix("127.") || f[1] == "::1")
+        }
+        if dns.isEmpty && search.isEmpty && options.isEmpty {
+            let kept = dropLoopback ? lines.filter { !isLoopbackServer($0) } : lines
+            return kept.joined(separator: "\n") + "\n"
+        }
+        func fields(_ key: String) -> [String] {
+            lines.flatMap { l -> [String] in
+                let f = l.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                guard f.first == key, !(dropLoopback && isLoopbackServer(l)) else { return [] }
+                return Array(f.dropFirst())
+            }
+        }
+        var out = ""
+        let searchList = search.isEmpty ? fields("search") : search
+        if !searchList.isEmpty, searchList != ["."] { out += "search \(searchList.joined(separator: " "))\n" }
+        for s in dns.isEmpty ? fields("nameserver") : dns { out += "nameserver \(s)\n" }
+        let opts = options.isEmpty ? fields("options") : options
+        if !opts.isEmpty { out += "options \(opts.joined(separator: " "))\n" }
+        return out
+    }
+}
