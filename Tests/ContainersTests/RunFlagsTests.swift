@@ -54,13 +54,13 @@ import Testing
         let servers = onlyDNS.split(separator: "\n").filter { $0.hasPrefix("nameserver") }
         #expect(servers == ["nameserver 9.9.9.9"] && !onlyDNS.contains("search"), "\(onlyDNS)")
         // inspect shows them as docker's HostConfig
-        _ = try s.ok(["create", "--network", "none", "--name", "c", "--add-host", "a:1.2.3.4", "--dns", "8.8.8.8",
+        _ = try s.ok(["create", "--network", "none", "--name", "cx", "--add-host", "a:1.2.3.4", "--dns", "8.8.8.8",
                       "--dns-search", "x.y", "--dns-option", "ndots:1", "busybox:test"])
-        #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.ExtraHosts}} {{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}} {{json .HostConfig.DnsOptions}}", "c"])
+        #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.ExtraHosts}} {{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}} {{json .HostConfig.DnsOptions}}", "cx"])
                 == #"["a:1.2.3.4"] ["8.8.8.8"] ["x.y"] ["ndots:1"]"#)
         _ = try s.ok(["create", "--network", "none", "--name", "plain", "busybox:test"])
         #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.ExtraHosts}} {{json .HostConfig.Dns}}", "plain"]) == "null []")
-        _ = try s.ok(["rm", "c", "plain"])
+        _ = try s.ok(["rm", "cx", "plain"])
         try expectRefused(s, [["--add-host", "nohost"], ["--add-host", "h:1.2.3"], ["--add-host", ":1.2.3.4"],
                               ["--add-host", "a b:1.2.3.4"], ["--add-host", "h:"], ["--dns", "dns.google"], ["--dns", ""],
                               ["--dns-search", ".bad"], ["--dns-search", "a b"], ["--dns-option", "a b"], ["--dns-option", ""]])
@@ -114,18 +114,18 @@ import Testing
         let asNobody = try s.ok(["run", "--rm", "--network", "none", "-u", "nobody", "--group-add", "root", "busybox:test", "id"])
         #expect(asNobody.contains("uid=65534(nobody)") && asNobody.contains("groups=0(root)"), "\(asNobody)")
         // exec gets them too, for the container's user and for `exec -u`
-        _ = try s.ok(["run", "-d", "--network", "none", "--name", "g", "--group-add", "1234", "busybox:test", "sleep", "30"])
-        #expect(Scenario.eventually { gids((try? s.ok(["exec", "g", "grep", "^Groups:", "/proc/self/status"])) ?? "") == ["0", "1234"] })
-        #expect(gids(try s.ok(["exec", "-u", "nobody", "g", "grep", "^Groups:", "/proc/self/status"])) == ["1234", "65534"])
-        _ = try s.ok(["rm", "-f", "g"])
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "gx", "--group-add", "1234", "busybox:test", "sleep", "30"])
+        #expect(Scenario.eventually { gids((try? s.ok(["exec", "gx", "grep", "^Groups:", "/proc/self/status"])) ?? "") == ["0", "1234"] })
+        #expect(gids(try s.ok(["exec", "-u", "nobody", "gx", "grep", "^Groups:", "/proc/self/status"])) == ["1234", "65534"])
+        _ = try s.ok(["rm", "-f", "gx"])
         // inspect: HostConfig.Ulimits, ShmSize, GroupAdd
-        _ = try s.ok(["create", "--network", "none", "--name", "c", "--ulimit", "nofile=10:20", "--shm-size", "2m",
+        _ = try s.ok(["create", "--network", "none", "--name", "cx", "--ulimit", "nofile=10:20", "--shm-size", "2m",
                       "--group-add", "nogroup", "busybox:test"])
-        #expect(try s.ok(["inspect", "-f", "{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}:{{.Hard}}{{end}} {{.HostConfig.ShmSize}} {{json .HostConfig.GroupAdd}}", "c"])
+        #expect(try s.ok(["inspect", "-f", "{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}:{{.Hard}}{{end}} {{.HostConfig.ShmSize}} {{json .HostConfig.GroupAdd}}", "cx"])
                 == #"nofile=10:20 2097152 ["nogroup"]"#)
         _ = try s.ok(["create", "--network", "none", "--name", "plain", "busybox:test"])
         #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.Ulimits}} {{.HostConfig.ShmSize}}", "plain"]) == "null 67108864")
-        _ = try s.ok(["rm", "c", "plain"])
+        _ = try s.ok(["rm", "cx", "plain"])
         try expectRefused(s, [["--ulimit", "nofile"], ["--ulimit", "bogus=1"], ["--ulimit", "nofile=2:1"], ["--ulimit", "nofile=a"],
                               ["--ulimit", "nofile=1:2:3"], ["--ulimit", "nofile=-2"], ["--ulimit", "nofile=-1:5"],
                               ["--ulimit", "nofile=99999999999999999999"], ["--shm-size", "-1"], ["--shm-size", "abc"],
@@ -181,12 +181,12 @@ import Testing
         #expect(try s.db(["run", "--rm", "--network", "none", "--pid", "container:private", "busybox:test", "true"]).status == 0)
         _ = try s.ok(["rm", "-f", "private"])
         // inspect: docker's HostConfig names
-        _ = try s.ok(["create", "--network", "none", "--name", "c", "--ipc", "host", "--pid", "container:owner", "--uts", "host", "busybox:test"])
-        #expect(try s.ok(["inspect", "-f", "{{.HostConfig.IpcMode}} {{.HostConfig.PidMode}} {{.HostConfig.UTSMode}} {{.Config.Hostname}}", "c"])
+        _ = try s.ok(["create", "--network", "none", "--name", "cx", "--ipc", "host", "--pid", "container:owner", "--uts", "host", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{.HostConfig.IpcMode}} {{.HostConfig.PidMode}} {{.HostConfig.UTSMode}} {{.Config.Hostname}}", "cx"])
                 == "host container:owner host \(ProcessInfo.processInfo.hostName)")
         _ = try s.ok(["create", "--network", "none", "--name", "plain", "busybox:test"])
         #expect(try s.ok(["inspect", "-f", "{{.HostConfig.IpcMode}}|{{.HostConfig.PidMode}}|{{.HostConfig.UTSMode}}", "plain"]) == "private||")
-        _ = try s.ok(["rm", "-f", "c", "plain", "owner"])
+        _ = try s.ok(["rm", "-f", "cx", "plain", "owner"])
         try expectRefused(s, [["--ipc", "hots"], ["--ipc", "container:"], ["--pid", "none"], ["--pid", "private:x"], ["--uts", "container:x"],
                               ["--uts", "bogus"]])
         // a container that does not exist; a host name with the host's UTS namespace
@@ -280,10 +280,10 @@ import Testing
         let perms = try s.ok(["run", "--rm", "--network", "none", "--device", "/dev/loop0:r", "busybox:test", "sh", "-c",
                               "(exec 3>/dev/loop0) 2>/dev/null || echo denied"])
         #expect(perms == "denied", "\(perms)")
-        _ = try s.ok(["create", "--network", "none", "--name", "c", "--device", "/dev/loop0:/dev/xloop:rw", "busybox:test"])
-        #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.Devices}}", "c"])
+        _ = try s.ok(["create", "--network", "none", "--name", "cx", "--device", "/dev/loop0:/dev/xloop:rw", "busybox:test"])
+        #expect(try s.ok(["inspect", "-f", "{{json .HostConfig.Devices}}", "cx"])
                 == #"[{"CgroupPermissions":"rw","PathInContainer":"/dev/xloop","PathOnHost":"/dev/loop0"}]"#)
-        _ = try s.ok(["rm", "c"])
+        _ = try s.ok(["rm", "cx"])
         try expectRefused(s, [["--device", "loop0"], ["--device", "/dev/loop0:xloop"], ["--device", "/dev/loop0:/dev/x:rwx"],
                               ["--device", "/dev/loop0:/dev/x:rw:m"], ["--device", "/dev/../etc/passwd"], ["--device", ""]])
         // what is not a device node, or not there: refused at create
