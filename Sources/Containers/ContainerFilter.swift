@@ -119,3 +119,39 @@ public struct ContainerFilter: Sendable {
         return w == h
     }
 }
+
+/// `container prune --filter` (and `volume prune --filter label`): docker's `until=TIME`
+/// (created before: an RFC 3339 time, a Unix time or a duration before now), `label=KEY[=VALUE]`
+/// and `label!=KEY[=VALUE]`.
+public struct PruneFilter: Sendable {
+    public var until: [Date] = []
+    public var labels: [String] = []
+    public var notLabels: [String] = []
+
+    public init(_ args: [String], allowUntil: Bool = true, now: Date = Date()) throws {
+        for a in args {
+            if a.hasPrefix("label!=") { notLabels.append(String(a.dropFirst(7))); continue }
+            guard let eq = a.firstIndex(of: "=") else {
+                throw ContainersError.invalidArgument("bad format of filter (expected name=value): \(a)")
+            }
+            let key = String(a[..<eq]), value = String(a[a.index(after: eq)...])
+            switch key {
+            case "label": labels.append(value)
+            case "until" where allowUntil: until.append(try LogReader.parseTime(value, flag: "until", now: now))
+            default:
+                throw ContainersError.invalidArgument("invalid filter '\(key)': use \(allowUntil ? "until, " : "")label or label!")
+            }
+        }
+    }
+
+    static func has(_ labels: [String: String], _ want: String) -> Bool {
+        if let eq = want.firstIndex(of: "=") { return labels[String(want[..<eq])] == String(want[want.index(after: eq)...]) }
+        return labels[want] != nil
+    }
+
+    /// Whether something with these labels, created at `created`, may be pruned.
+    public func matches(labels l: [String: String], created: Date?) -> Bool {
+        labels.allSatisfy { Self.has(l, $0) } && !notLabels.contains { Self.has(l, $0) }
+            && (until.isEmpty || created.map { c in until.allSatisfy { c < $0 } } == true)
+    }
+}

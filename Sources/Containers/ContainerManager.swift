@@ -196,7 +196,8 @@ public final class ContainerManager: Sendable {
         try store.saveState(id, ContainerState())
         try imgStore.hold(image.descriptor.digest, by: "container-\(id)")
         // docker copies the image's files into a fresh volume mounted over them
-        let fresh = mounts.filter { $0.type == .volume && volumes.isEmpty($0.source) }
+        // (not one made with --opt: its content is whatever its options mount)
+        let fresh = mounts.filter { $0.type == .volume && volumes.isEmpty($0.source) && (try? volumes.inspect($0.source))?.optionMount == nil }
         if !fresh.isEmpty {
             let snaps = imgStore.snapshotter
             try snaps.withView(try snaps.lowers(for: image)) { view in
@@ -555,9 +556,10 @@ public final class ContainerManager: Sendable {
     }
 
     /// Removes every stopped container; returns their ids.
-    public func prune() -> [String] {
+    public func prune(_ filter: PruneFilter? = nil) -> [String] {
         var out: [String] = []
         for c in store.list() where !c.isRunning {
+            if let filter, !filter.matches(labels: c.record.labels, created: Time.parse(c.record.created)) { continue }
             if (try? remove(c.id, force: false, volumes: false)) != nil { out.append(c.id) }
         }
         return out

@@ -213,6 +213,12 @@ enum ContainerSpec {
                                     options: ["rbind", "rprivate"] + (m.readOnly ? ["ro"] : []) + m.options))
             case .volume:
                 let path = try volumes.dataPath(m.source)
+                if let om = try volumes.inspect(m.source).optionMount {
+                    // a volume made with --opt: mounted from its options, as docker's local driver
+                    mounts.append(.init(destination: m.destination, type: om.type, source: om.source,
+                                        options: om.options + (om.type == "bind" ? ["rprivate"] : []) + (m.readOnly ? ["ro"] : [])))
+                    continue
+                }
                 mounts.append(.init(destination: m.destination, type: "bind", source: path,
                                     options: ["rbind", "rprivate"] + (m.readOnly ? ["ro"] : [])))
             case .tmpfs:

@@ -9,9 +9,36 @@ public struct Volume: Codable, Sendable {
     public var labels: [String: String]
     public var anonymous: Bool
     public var mountpoint: String
+    /// The local driver's options (`volume create --opt`): `type`, `device` and `o`, as mount(8)
+    /// takes them. A volume with options is mounted from them into each container that uses it.
+    public var options: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case name = "Name", driver = "Driver", createdAt = "CreatedAt", labels = "Labels", anonymous = "Anonymous", mountpoint = "Mountpoint"
+        case options = "Options"
+    }
+
+    /// The mount a container gets for a volume with options: (type, source, options).
+    /// `type=none` with `o=bind` binds `device`; any other type mounts `device` as that file
+    /// system with `o`'s options (as docker's local driver).
+    public var optionMount: (type: String, source: String, options: [String])? {
+        guard let o = options, !o.isEmpty, let type = o["type"], let device = o["device"] else { return nil }
+        let opts = (o["o"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
+        if type == "none" { return ("bind", device, opts.contains("bind") || opts.contains("rbind") ? opts : ["rbind"] + opts) }
+        return (type, device, opts)
+    }
+
+    /// docker's local driver: only `type`, `device` and `o`; `type` and `device` go together.
+    public static func validateOptions(_ o: [String: String]) throws {
+        for k in o.keys.sorted() where !["type", "device", "o"].contains(k) {
+            throw ContainersError.invalidArgument("--opt \(k): invalid option \"\(k)\" (the local driver takes type, device and o)")
+        }
+        if !o.isEmpty, o["type"] == nil || o["device"] == nil {
+            throw ContainersError.invalidArgument("--opt: give type and device together, e.g. --opt type=tmpfs --opt device=tmpfs --opt o=size=100m")
+        }
+        if o["type"] == "none", let d = o["device"], !FS.isDir(d) && !FS.exists(d) {
+            throw ContainersError.invalidArgument("--opt device=\(d): no such file or directory to bind")
+        }
     }
 }
 
@@ -32,7 +59,8 @@ public struct VolumeStore: Sendable {
 
     /// Creates the volume when missing; returns it either way (docker's `volume create` is idempotent).
     @discardableResult
-    public func create(_ name: String?, labels: [String: String] = [:], anonymous: Bool = false) throws -> Volume {
+    public func create(_ name: String?, labels: [String: String] = [:], options: [String: String] = [:], anonymous: Bool = false) throws -> Volume {
+        try Volume.validateOptions(options)
         let n = name ?? ContainerStore.newID()
         guard Self.validName(n) else {
             throw ContainersError.volume("\"\(n)\" is not a valid volume name: use two or more letters, digits, _ . - (starting with a letter or digit)")
@@ -40,7 +68,8 @@ public struct VolumeStore: Sendable {
         if let v = try? inspect(n) { return v }
         let dir = "\(root)/\(n)"
         try FS.mkdirs("\(dir)/_data")
-        let v = Volume(name: n, createdAt: Time.now(), labels: labels, anonymous: anonymous, mountpoint: "\(dir)/_data")
+        let v = Volume(name: n, createdAt: Time.now(), labels: labels, anonymous: anonymous, mountpoint: "\(dir)/_data",
+                       options: options.isEmpty ? nil : options)
         try FS.writeJSON(v, to: "\(dir)/volume.json")
         return v
     }

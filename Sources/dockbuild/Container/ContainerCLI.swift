@@ -42,6 +42,14 @@ enum ContainerCLI {
 
     static func out(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
 
+    /// docker's prune prompt: the warning, then "Are you sure you want to continue? [y/N] ";
+    /// only y or yes (any case) goes on; no input is a no.
+    static func confirm(_ warning: String) -> Bool {
+        FileHandle.standardOutput.write(Data((warning + "\nAre you sure you want to continue? [y/N] ").utf8))
+        let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        return answer == "y" || answer == "yes"
+    }
+
     /// Runs `body` for each named container, as docker's multi-container verbs do: an error for
     /// one (no such container, refused) is printed and the others still run; the exit code is 1
     /// when any failed.

@@ -19,14 +19,18 @@ struct ContainerGroup: ParsableCommand {
 struct ContainerPruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove all stopped containers.")
     @OptionGroup var global: GlobalOptions
-    @Flag(name: .shortAndLong, help: "Do not ask (dockbuild never asks).") var force = false
+    @Flag(name: .shortAndLong, help: "Do not prompt for confirmation.") var force = false
+    @Option(help: ArgumentHelp("Only containers created before a time (until=2026-01-02T15:04:05Z, a Unix time, or a duration like until=24h) or with (label=KEY[=VALUE]) or without (label!=KEY[=VALUE]) a label.", valueName: "filter"))
+    var filter: [String] = []
 
     func run() throws {
         try ContainerCLI.guarded {
+            let f = try PruneFilter(filter)
+            guard force || ContainerCLI.confirm("WARNING! This will remove all stopped containers.") else { return }
             let m = try ContainerCLI.manager(global)
-            let ids = m.prune()
-            if !ids.isEmpty { ContainerCLI.out("Deleted Containers:") }
-            for id in ids { ContainerCLI.out(id) }
+            let ids = m.prune(f)
+            if !ids.isEmpty { ContainerCLI.out("Deleted Containers:\n" + ids.joined(separator: "\n") + "\n") }
+            ContainerCLI.out("Total reclaimed space: 0B")
         }
     }
 }
@@ -58,13 +62,23 @@ struct VolumeGroup: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a volume.")
         @OptionGroup var global: GlobalOptions
         @Option(name: .shortAndLong, help: "Label KEY=VALUE.") var label: [String] = []
-        @Argument var name: String?
+        @Option(name: [.customShort("o"), .customLong("opt")], help: "Driver option KEY=VALUE: type, device, o (as mount(8): --opt type=tmpfs --opt device=tmpfs --opt o=size=100m).")
+        var opt: [String] = []
+        @Option(name: .shortAndLong, help: "Volume driver (only local).") var driver = "local"
+        @Argument(help: "The volume's name (a random one when left out).") var name: String?
         func run() throws {
             try ContainerCLI.guarded {
                 let m = try ContainerCLI.manager(global)
+                guard driver == "local" else { throw ContainersError.invalidArgument("--driver \(driver): only the local driver exists") }
                 var labels: [String: String] = [:]
                 for l in label { let kv = l.split(separator: "=", maxSplits: 1).map(String.init); labels[kv[0]] = kv.count > 1 ? kv[1] : "" }
-                ContainerCLI.out(try m.volumes.create(name, labels: labels).name)
+                var options: [String: String] = [:]
+                for o in opt {
+                    let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard kv.count == 2, !kv[0].isEmpty else { throw ContainersError.invalidArgument("--opt \(o): use KEY=VALUE") }
+                    options[kv[0]] = kv[1]
+                }
+                ContainerCLI.out(try m.volumes.create(name, labels: labels, options: options).name)
             }
         }
     }
@@ -93,19 +107,28 @@ struct VolumeGroup: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(name: .shortAndLong, help: "Format with a Go template ('{{.Mountpoint}}') or json.") var format: String?
         @Argument var names: [String]
-        func run() throws {
+        func run() throws { try Self.show(global, names: names, format: format) }
+
+        /// docker's volume document: its seven fields in its order, indented as docker prints it.
+        static func document(_ v: Volume) -> OrderedJSON {
+            .object([("CreatedAt", .string(v.createdAt.split(separator: ".").first.map { String($0) + (v.createdAt.contains(".") ? "Z" : "") } ?? v.createdAt)),
+                     ("Driver", .string(v.driver)),
+                     ("Labels", .object(v.labels.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+                     ("Mountpoint", .string(v.mountpoint)), ("Name", .string(v.name)),
+                     ("Options", .object((v.options ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+                     ("Scope", .string("local"))])
+        }
+
+        static func show(_ global: GlobalOptions, names: [String], format: String?) throws {
             let template = try format.map { try OutputFormat.parse($0 == "json" ? "{{json .}}" : $0, typeName: "volume.Volume", strictMaps: true) }
             try ContainerCLI.guarded {
                 let m = try ContainerCLI.manager(global)
-                let vs = try names.map { try m.volumes.inspect($0) }
-                let enc = JSONEncoder()
+                let docs = try names.map { document(try m.volumes.inspect($0)) }
                 if let template {
-                    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                    for v in vs { ContainerCLI.out(try template.render(OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: enc.encode(v))))) }
+                    for d in docs { ContainerCLI.out(try template.render(d)) }
                     return
                 }
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                ContainerCLI.out(String(decoding: try enc.encode(vs), as: UTF8.self))
+                ContainerCLI.out(OrderedJSON.array(docs).pretty(indent: "    "))
             }
         }
     }
@@ -134,15 +157,22 @@ struct VolumeGroup: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove unused anonymous volumes (-a: all unused).")
         @OptionGroup var global: GlobalOptions
         @Flag(name: .shortAndLong, help: "Remove unused named volumes too.") var all = false
-        @Flag(name: .shortAndLong, help: "Do not ask (dockbuild never asks).") var force = false
+        @Flag(name: .shortAndLong, help: "Do not prompt for confirmation.") var force = false
+        @Option(help: ArgumentHelp("Only volumes with (label=KEY[=VALUE]) or without (label!=KEY[=VALUE]) a label.", valueName: "filter"))
+        var filter: [String] = []
         func run() throws {
             try ContainerCLI.guarded {
+                let f = try PruneFilter(filter, allowUntil: false)
+                guard force || ContainerCLI.confirm("WARNING! This will remove all local volumes not used by at least one container.") else { return }
                 let m = try ContainerCLI.manager(global)
                 let used = VolumeGroup.usedVolumes(m)
-                for v in m.volumes.list() where used[v.name] == nil && (all || v.anonymous) {
+                var removed: [String] = []
+                for v in m.volumes.list() where used[v.name] == nil && (all || v.anonymous) && f.matches(labels: v.labels, created: nil) {
                     try m.volumes.remove(v.name)
-                    ContainerCLI.out(v.name)
+                    removed.append(v.name)
                 }
+                if !removed.isEmpty { ContainerCLI.out("Deleted Volumes:\n" + removed.joined(separator: "\n") + "\n") }
+                ContainerCLI.out("Total reclaimed space: 0B")
             }
         }
     }

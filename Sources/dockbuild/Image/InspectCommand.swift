@@ -14,16 +14,36 @@ struct InspectCommand: ParsableCommand {
     var format: String?
     @Option(help: "Platform to show for multi-platform images (default: this machine's).")
     var platform: String?
-    @Argument(help: "Names, IDs or digests.") var images: [String]
+    @Option(help: "Only objects of this type: container, image or volume (default: a container, else an image).")
+    var type: String?
+    @Argument(help: "Names, IDs or digests of containers, images or volumes.") var images: [String]
 
     func validate() throws {
-        if images.isEmpty { throw ValidationError("inspect needs at least one image") }
-        if let format, format != "json" { _ = try OutputFormat.parse(format, typeName: "types.ImageInspect", strictMaps: true) }
+        if images.isEmpty { throw ValidationError("inspect needs at least one container, image or volume") }
+        if let type, !["container", "image", "volume"].contains(type) {
+            throw ValidationError("\"\(type)\" is not a valid value for --type (container, image or volume)")
+        }
+        if let format, format != "json", type == nil || type == "image" {
+            _ = try OutputFormat.parse(format, typeName: "types.ImageInspect", strictMaps: true)
+        }
     }
 
     func run() throws {
-        // Containers first, as docker's top-level inspect does; images otherwise.
-        if try ContainerInspect.tryContainers(global, names: images, format: format) { return }
+        switch type {
+        case "container":
+            try ContainerCLI.guarded {
+                let m = try ContainerCLI.manager(global)
+                try ContainerInspect.print(m, ids: try images.map { try m.store.lookup($0).id }, format: format)
+            }
+            return
+        case "volume":
+            try VolumeGroup.Inspect.show(global, names: images, format: format)
+            return
+        case "image": break
+        default:
+            // Containers first, as docker's top-level inspect does; images otherwise.
+            if try ContainerInspect.tryContainers(global, names: images, format: format) { return }
+        }
         let store = try ImageCLI.run { try ImageCLI.openStore(global) }
         let plat = try ImageCLI.run { try platform.map { try Platform(parsing: $0) } ?? .host }
         var docs: [OrderedJSON] = []

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+
+/// `inspect --type`, `volume create --opt` / `volume inspect` as docker prints them, and the
+/// prune prompts and filters (issue #17), through the real binary.
+@Suite(.serialized) struct PruneVolumeInspectTests {
+    @Test(.enabled(if: Scenario.canRun)) func inspectTypeAndVolumes() throws {
+        let s = try Scenario(73)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        // docker 20.10's document: seven fields, four-space indent, {} for no labels/options
+        _ = try s.ok(["volume", "create", "plain"])
+        let doc = try s.ok(["volume", "inspect", "plain"])
+        let mp = s.root + "/volumes/plain/_data"
+        #expect(doc.range(of: #"^\[\n    \{\n        "CreatedAt": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",\n        "Driver": "local",\n        "Labels": \{\},\n        "Mountpoint": ""#
+                          + NSRegularExpression.escapedPattern(for: mp) + #"",\n        "Name": "plain",\n        "Options": \{\},\n        "Scope": "local"\n    \}\n\]$"#,
+                          options: .regularExpression) != nil, "\(doc)")
+        // --opt: a tmpfs volume is mounted from its options in the container
+        #expect(try s.ok(["volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=10m", "--label", "a=b", "scratch"]) == "scratch")
+        #expect(try s.ok(["volume", "inspect", "-f", "{{.Options}} {{.Labels}} {{.Scope}}", "scratch"]) == "map[device:tmpfs o:size=10m type:tmpfs] map[a:b] local")
+        let mounted = try s.ok(["run", "--rm", "--network", "none", "-v", "scratch:/data", "busybox:test", "grep", " /data ", "/proc/mounts"])
+        #expect(mounted.hasPrefix("tmpfs /data tmpfs") && mounted.contains("size=10240k"), "\(mounted)")
+        // type=none,o=bind binds the device path
+        _ = try s.ok(["volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", "device=/etc", "hostetc"])
+        #expect(try s.ok(["run", "--rm", "--network", "none", "-v", "hostetc:/data:ro", "busybox:test", "cat", "/data/hostname"])
+                == (try String(contentsOfFile: "/etc/hostname", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
+        for (opts, words) in [(["--opt", "foo=bar"], "invalid option \"foo\""), (["--opt", "type=tmpfs"], "type and device together"),
+                              (["--opt", "nonsense"], "KEY=VALUE"), (["-d", "nfs"], "only the local driver")] {
+            let r = try s.db(["volume", "create"] + opts + ["bad-one"])
+            #expect(r.status == 125 && r.err.contains(words), "\(opts): \(r)")
+        }
+        #expect(!(try s.ok(["volume", "ls", "-q"]).contains("bad-one")))
+        // inspect --type: only that kind is looked up
+        _ = try s.ok(["create", "--network", "none", "--name", "box", "busybox:test", "true"])
+        #expect(try s.ok(["inspect", "--type", "volume", "-f", "{{.Name}}", "plain"]) == "plain")
+        #expect(try s.ok(["inspect", "--type", "container", "-f", "{{.Name}}", "box"]) == "/box")
+        #expect(try s.ok(["inspect", "--type", "image", "-f", "{{.RepoTags}}", "busybox:test"]) == "[busybox:test]")
+        let notImage = try s.db(["inspect", "--type", "image", "box"])
+        #expect(notImage.status == 1 && notImage.err.contains("no such image"), "\(notImage)")
+        let notContainer = try s.db(["inspect", "--type", "container", "busybox:test"])
+        #expect(notContainer.status == 1 && notContainer.err.contains("no such container"), "\(notContainer)")
+        let badType = try s.db(["inspect", "--type", "network", "box"])
+        #expect(badType.status == 125 && badType.err.contains("is not a valid value for --type"), "\(badType)")
+    }
+
+    @Test(.enabled(if: Scenario.canRun)) func prunePromptsAndFilters() throws {
+        let s = try Scenario(74)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        _ = try s.ok(["create", "--network", "none", "--name", "keep", "-l", "keep=yes", "busybox:test", "true"])
+        _ = try s.ok(["create", "--network", "none", "--name", "drop", "busybox:test", "true"])
+        func names() throws -> [String] { try s.ok(["ps", "-a", "--format", "{{.Names}}"]).split(separator: "\n").map(String.init).sorted() }
+        // no answer, or anything but y/yes: nothing removed, exit 0
+        for answer in [nil, "n\n", "maybe\n"] {
+            let r = try s.db(["container", "prune"], input: answer)
+            #expect(r.status == 0 && r.out.hasPrefix("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "), "\(r)")
+            #expect(try names() == ["drop", "keep"])
+        }
+        let yes = try s.db(["container", "prune", "--filter", "label!=keep"], input: "y\n")
+        #expect(yes.status == 0 && yes.out.contains("Deleted Containers:\n") && yes.out.hasSuffix("Total reclaimed space: 0B\n"), "\(yes)")
+        #expect(try names() == ["keep"])
+        // until: only containers created before it
+        #expect(try s.db(["container", "prune", "-f", "--filter", "until=1h"]).status == 0)
+        #expect(try names() == ["keep"])
+        #expect(try s.db(["container", "prune", "-f", "--filter", "until=" + String(Int(Date().timeIntervalSince1970) + 60)]).status == 0)
+        #expect(try names().isEmpty)
+        let bad = try s.db(["container", "prune", "-f", "--filter", "colour=red"])
+        #expect(bad.status == 125 && bad.err.contains("invalid filter 'colour'"), "\(bad)")
+        // volume prune: the same prompt; label filters
+        _ = try s.ok(["volume", "create", "--label", "tier=a", "va"])
+        _ = try s.ok(["volume", "create", "vb"])
+        #expect(try s.db(["volume", "prune", "-a"], input: "no\n").status == 0)
+        #expect(try s.ok(["volume", "ls", "-q"]) == "va\nvb")
+        let v = try s.db(["volume", "prune", "-a", "--filter", "label=tier"], input: "yes\n")
+        #expect(v.status == 0 && v.out.contains("Deleted Volumes:\nva\n"), "\(v)")
+        #expect(try s.ok(["volume", "ls", "-q"]) == "vb")
+        #expect(try s.db(["volume", "prune", "-f", "--filter", "until=1h"]).status == 125, "volume prune takes no until, as docker")
+    }
+}
