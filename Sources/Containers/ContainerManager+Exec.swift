@@ -7,7 +7,7 @@ extension ContainerManager {
     /// no_new_privs, rlimits and environment), as `docker exec` does, with HOME and the
     /// default PATH set for the user it runs as.
     public func exec(_ id: String, command: [String], tty: Bool, interactive: Bool, detach: Bool,
-                     env: [String], user: String?, workdir: String?) throws -> Int32 {
+                     env: [String], user: String?, workdir: String?, privileged: Bool = false) throws -> Int32 {
         let c = try store.container(id)
         guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running: start it first") }
         guard !c.isPaused else { throw ContainersError.invalidState("container \(c.name) is paused, unpause the container before exec") }
@@ -41,6 +41,11 @@ extension ContainerManager {
         proc.terminal = tty
         proc.consoleSize = nil
         if let workdir { proc.cwd = workdir }
+        if privileged {
+            // docker's exec --privileged: every capability, whatever the container was given
+            let all = hostCapabilities()
+            proc.capabilities = .init(bounding: all, effective: all, permitted: all)
+        }
         let processFile = "\(c.directory)/exec-\(UUID().uuidString.lowercased()).json"
         try FS.writeJSON(proc, to: processFile)
         defer { unlink(processFile) }

@@ -602,9 +602,26 @@ public final class ContainerManager: Sendable {
     // MARK: - commit
 
     /// Turns the container's changes (its overlay upper dir) into a layer on top of its image.
-    public func commit(_ id: String, tag: String?, author: String?, message: String?) throws -> Image {
+    /// `changes` are Dockerfile instructions applied to the new config (`import --change`'s
+    /// set); `pause` freezes a running container while its layer is written, as docker's
+    /// default (`--pause=false` to not).
+    public func commit(_ id: String, tag: String?, author: String?, message: String?,
+                       changes: [String] = [], pause: Bool = true) throws -> Image {
+        // the changes are checked before anything is written
+        var probe = ContainerConfig()
+        for ch in changes { try ConfigChange.apply(ch, to: &probe) }
         let c = try store.container(id)
         let s = try images()
+        if pause, c.isRunning, !c.isPaused, (try? self.pause(id)) != nil {
+            defer { try? self.unpause(id) }
+            return try commitFrozen(c, s, tag: tag, author: author, message: message, changes: changes)
+        }
+        return try commitFrozen(c, s, tag: tag, author: author, message: message, changes: changes)
+    }
+
+    private func commitFrozen(_ c: Container, _ s: ImageStore, tag: String?, author: String?, message: String?,
+                              changes: [String]) throws -> Image {
+        let id = c.id
         let base = try s.image(for: c.record.imageDescriptor)
         let tmp = "\(s.tempDir)/commit-\(id.prefix(12))-\(getpid()).tar.gz"
         defer { unlink(tmp) }
@@ -621,6 +638,7 @@ public final class ContainerManager: Sendable {
         cc.workingDir = c.record.workingDir
         cc.user = c.record.user.isEmpty ? nil : c.record.user
         cc.labels = c.record.labels.isEmpty ? nil : c.record.labels
+        for ch in changes { try ConfigChange.apply(ch, to: &cc) }
         cfg.config = cc
         cfg.rootfs.diffIDs.append(info.diffID)
         cfg.history = (cfg.history ?? []) + [History(created: now, author: author, createdBy: "dockbuild commit \(c.name)", comment: message)]

@@ -83,6 +83,21 @@ public enum FlagValue {
 
     // MARK: - environment and labels
 
+    /// `--env-file FILE`: one KEY=VALUE (or KEY, taken from this environment) per line; blank
+    /// lines and lines starting with # are skipped.
+    public static func envFile(_ path: String) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ContainersError.invalidArgument("--env-file \(path): cannot read the file")
+        }
+        var out: [String] = []
+        for line in text.split(separator: "\n") {
+            let l = line.trimmingCharacters(in: .whitespaces)
+            if l.isEmpty || l.hasPrefix("#") { continue }
+            out.append(try env(l, flag: "--env-file \(path)"))
+        }
+        return out
+    }
+
     /// `-e KEY=VALUE` or `-e KEY` (copied from the caller's environment): the key must be
     /// non-empty and free of whitespace and NUL.
     public static func env(_ text: String, flag: String = "-e") throws -> String {

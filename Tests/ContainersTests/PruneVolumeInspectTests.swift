@@ -76,4 +76,53 @@ import Testing
         #expect(try s.ok(["volume", "ls", "-q"]) == "vb")
         #expect(try s.db(["volume", "prune", "-f", "--filter", "until=1h"]).status == 125, "volume prune takes no until, as docker")
     }
+
+    /// `commit --change` (the instructions `import --change` takes) and `--pause` (docker's default
+    /// freezes a running container while its layer is written, and thaws it after).
+    @Test(.enabled(if: Scenario.canRun)) func commitChangesAndPause() throws {
+        let s = try Scenario(75)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "live", "busybox:test", "sh", "-c", "echo made > /made; sleep 30"])
+        #expect(Scenario.eventually { (try? s.ok(["exec", "live", "cat", "/made"])) == "made" })
+        _ = try s.ok(["commit", "-c", "ENV FOO=bar", "--change", #"CMD ["cat", "/made"]"#, "-c", "LABEL tier=gold", "live", "snap:1"])
+        #expect(try s.ok(["run", "--rm", "--network", "none", "snap:1"]) == "made")
+        #expect(try s.ok(["inspect", "-f", "{{index .Config.Labels \"tier\"}} {{range .Config.Env}}{{.}};{{end}}", "snap:1"]) == "gold PATH=/bin;FOO=bar;")
+        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "live"]) == "running false", "thawed after the commit")
+        // a paused container stays paused; --pause=false leaves a running one running
+        _ = try s.ok(["pause", "live"])
+        _ = try s.ok(["commit", "live", "snap:2"])
+        #expect(try s.ok(["inspect", "-f", "{{.State.Paused}}", "live"]) == "true")
+        _ = try s.ok(["unpause", "live"])
+        _ = try s.ok(["commit", "--pause=false", "live", "snap:3"])
+        #expect(try s.ok(["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "live"]) == "running false")
+        // an instruction import --change does not take: refused before anything is written
+        let bad = try s.db(["commit", "-c", "RUN echo no", "live", "snap:4"])
+        #expect(bad.status == 1 && bad.err.contains("RUN is not allowed"), "\(bad)")
+        #expect(try s.db(["inspect", "--type", "image", "snap:4"]).status != 0)
+        #expect(try s.db(["kill", "live"]).status == 0)
+    }
+
+    /// `exec --env-file` (the same file format as `run --env-file`) and `exec --privileged`
+    /// (every capability this process can hand on, whatever the container has).
+    @Test(.enabled(if: Scenario.canRun)) func execEnvFileAndPrivileged() throws {
+        let s = try Scenario(76)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        let file = s.root + "/vars"
+        try "A=1\n# a comment\n\nB=two words\nC=from file\n".write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try s.ok(["run", "-d", "--network", "none", "--cap-drop", "ALL", "--name", "ex", "busybox:test", "sleep", "30"])
+        // -e wins over the file, as in docker (the file is read first)
+        #expect(try s.ok(["exec", "--env-file", file, "-e", "C=flag", "ex", "sh", "-c", "echo $A/$B/$C"]) == "1/two words/flag")
+        func capEff(_ extra: [String]) throws -> UInt64 {
+            let line = try s.ok(["exec"] + extra + ["ex", "grep", "CapEff", "/proc/self/status"])
+            return UInt64(line.split(separator: "\t").last.map(String.init) ?? "", radix: 16) ?? 99
+        }
+        #expect(try capEff([]) == 0, "the container dropped every capability")
+        let all = try capEff(["--privileged"])
+        #expect(all & (1 << 21) != 0 && all & 1 != 0, "CAP_SYS_ADMIN and CAP_CHOWN: \(String(all, radix: 16))")
+        let bad = try s.db(["exec", "--env-file", s.root + "/missing", "ex", "true"])
+        #expect(bad.status == 125 && bad.err.contains("--env-file"), "\(bad)")
+        #expect(try s.db(["kill", "ex"]).status == 0)
+    }
 }

@@ -93,16 +93,7 @@ struct ContainerCreateFlags: ParsableArguments {
         o.name = name
         o.command = command
         if let entrypoint { o.entrypoint = [entrypoint] }
-        for f in envFile {
-            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
-                throw ContainersError.invalidArgument("--env-file \(f): cannot read the file")
-            }
-            for line in text.split(separator: "\n") {
-                let l = line.trimmingCharacters(in: .whitespaces)
-                if l.isEmpty || l.hasPrefix("#") { continue }
-                o.env.append(try FlagValue.env(l, flag: "--env-file \(f)"))
-            }
-        }
+        for f in envFile { o.env += try FlagValue.envFile(f) }
         o.env += try env.map { try FlagValue.env($0) }
         o.workingDir = try workdir.map { try FlagValue.workdir($0) }
         o.user = user
