@@ -12,7 +12,7 @@ DEPS_DEB := pkg-config libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-
 	openssl wrk python3 xz-utils bzip2 hyperfine crun \
 	buildah bc tini gcc libc6-dev
 
-.PHONY: deps build release test demo bench clean
+.PHONY: deps build release test demo bench clean install install-files uninstall
 
 deps:
 	@missing=""; for p in $(DEPS_DEB); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,7 +31,7 @@ build: deps
 	cc -static -Os -Wall -Wextra -Werror -o .build/debug/dockbuild-init $(INIT_SRC)
 
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 	cc -static -Os -Wall -Wextra -Werror -o .build/release/dockbuild-init $(INIT_SRC)
 
 test: deps
@@ -44,6 +44,34 @@ demo: deps build
 
 bench: deps release
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
+
+# `make install` (PREFIX=/usr/local, DESTDIR for staging): the release binaries (the Swift runtime
+# linked in), shell completions and man pages, all generated from the command definitions.
+# `make install-files BUILD=.build/debug` installs an existing build without building.
+PREFIX ?= /usr/local
+BUILD ?= .build/release
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+SHAREDIR = $(DESTDIR)$(PREFIX)/share
+
+install: release install-files
+
+install-files:
+	@test -x $(BUILD)/dockbuild || { echo "make install: $(BUILD)/dockbuild is not built (make release)" >&2; exit 1; }
+	install -d $(BINDIR) $(SHAREDIR)/man/man1 $(SHAREDIR)/bash-completion/completions \
+		$(SHAREDIR)/zsh/site-functions $(SHAREDIR)/fish/vendor_completions.d
+	install -m 0755 $(BUILD)/dockbuild $(BINDIR)/dockbuild
+	if [ -x $(BUILD)/dockbuild-runc ]; then install -m 0755 $(BUILD)/dockbuild-runc $(BINDIR)/dockbuild-runc; fi
+	if [ -x $(BUILD)/dockbuild-init ]; then install -m 0755 $(BUILD)/dockbuild-init $(BINDIR)/dockbuild-init; fi
+	$(BUILD)/dockbuild --generate-completion-script bash > $(SHAREDIR)/bash-completion/completions/dockbuild
+	$(BUILD)/dockbuild --generate-completion-script zsh > $(SHAREDIR)/zsh/site-functions/_dockbuild
+	$(BUILD)/dockbuild --generate-completion-script fish > $(SHAREDIR)/fish/vendor_completions.d/dockbuild.fish
+	$(BUILD)/dockbuild --experimental-dump-help | python3 scripts/gen-man.py $(SHAREDIR)/man/man1 \
+		"$$($(BUILD)/dockbuild --version 2>/dev/null | head -1)"
+
+uninstall:
+	rm -f $(BINDIR)/dockbuild $(BINDIR)/dockbuild-runc $(BINDIR)/dockbuild-init \
+		$(SHAREDIR)/bash-completion/completions/dockbuild $(SHAREDIR)/zsh/site-functions/_dockbuild \
+		$(SHAREDIR)/fish/vendor_completions.d/dockbuild.fish $(SHAREDIR)/man/man1/dockbuild.1 $(SHAREDIR)/man/man1/dockbuild-*.1
 
 clean:
 	rm -rf .build
