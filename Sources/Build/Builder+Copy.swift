@@ -61,7 +61,6 @@ extension Builder {
             return m
         }
         let chownSpec = ins.chown
-        let checksum = ins.checksum
         if ins.keepGitDir { throw err(ins.line, "ADD of git repositories is not supported") }
         let unpack = isAdd && ins.unpack
 
@@ -74,11 +73,117 @@ extension Builder {
         }
         let work = try cache.tempDir("copysrc")
         defer { FS.removeTree(work) }
-        var sources: [CopySource] = []
         var hasher = Digest.Hasher()
         var keyParts = [link ? "link" : st.key, kw, imageDest + (destSlash ? "/" : ""), "parents=\(parents)",
                         "exclude=\(ins.excludes.joined(separator: ","))", "chmod=\(chmodSpec ?? "")",
                         "chown=\(chownSpec ?? "")", "unpack=\(unpack)"]
+        var sources = try copySources(ins, kw: kw, fromState: fromState, fromRoot: &fromRoot, work: work, hasher: &hasher, st)
+        if let fromState { keyParts.append("from=" + fromState.key) }
+        for s in sources where !s.isHeredoc && !s.isURL {
+            hasher.update(Data("src\u{0}\(s.rel)\u{0}\(s.realRel ?? "")\u{0}".utf8))
+            if fromState == nil {
+                try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) }, withOwner: false,
+                                digests: contextDigests)
+            } else if !excludes.patterns.isEmpty {
+                try FS.hashTree(s.abs, into: &hasher, skip: { r in excludes.matches(r) }, withOwner: true)
+            }
+        }
+        keyParts.append(hasher.finalize().encoded)
+        let key = stepKey(keyParts)
+        let shown = (srcWords + ins.contents.map { "<<" + $0.path } + [ins.destination]).joined(separator: " ")   // expanded, as BuildKit
+        let by = "\(kw) \(shown) # buildkit"
+        if hit(key, &st, createdBy: by) { return true }
+
+        // Miss: stage the files as they will appear in the image, then write the layer.
+        let v = link ? LayerView(dirs: []) : try view(st)
+        let owner: (UInt32, UInt32)? = try chownSpec.map {
+            do { let ids = try v.resolveUser($0, chownRule: true); return (ids.uid, ids.gid) } catch {
+                throw err(ins.line, "--chown=\($0): \(error)")
+            }
+        }
+        // The destination is reached through the image's symlinks (`COPY f /link/` writes into the
+        // link's target), resolved inside the image so no link points the staging outside it.
+        let destPath = link ? imageDest : {
+            let parent = v.imagePath((imageDest as NSString).deletingLastPathComponent)
+            let full = parent == "/" ? "/" + (imageDest as NSString).lastPathComponent : parent + "/" + (imageDest as NSString).lastPathComponent
+            return imageDest == "/" ? "/" : (destSlash || v.isDirectory(full, followFinal: true) ? v.imagePath(full) : full)
+        }()
+        // BuildKit counts the words (and heredocs) for its trailing-slash rule; a wildcard that
+        // matches one file copies to a file, several make the destination a directory.
+        let words = srcWords.count + ins.contents.count
+        let destIsDir = destSlash || words > 1 || sources.count > 1 || v.isDirectory(destPath)
+        if words > 1 && !destSlash && !v.isDirectory(destPath) {
+            throw err(ins.line, "when using \(kw) with more than one source file, the destination must be a directory and end with a /")
+        }
+        // Context sources are copied from private views built through descriptors opened inside
+        // the context, never from path strings a concurrent change could redirect.
+        for i in sources.indices where sources[i].ctxRel != nil && !sources[i].isHeredoc && !sources[i].isURL {
+            // (a source that is a symlink was followed inside the context: its target is copied)
+            sources[i].abs = try contextCopyView(sources[i].realRel ?? sources[i].rel, into: "\(work)/ctx-\(i)", line: ins.line, kw: kw)
+        }
+        let staging = try cache.tempDir("copy")
+        let stagedDest = staging + (destPath == "/" ? "" : destPath)
+        let ctxOwner: (UInt32, UInt32)? = owner ?? (fromState == nil ? (0, 0) : nil)
+        do {
+            try place(sources, at: stagedDest, destIsDir: destIsDir, destSlash: destSlash, parents: parents, unpack: unpack,
+                      mode: mode, owner: owner, contextOwner: ctxOwner, excludes: excludes, line: ins.line)
+            // (only where the owner differs: a chown clears the setuid and setgid bits)
+            if let owner, let dst = FS.info(stagedDest), !v.isDirectory(destPath), dst.st_uid != owner.0 || dst.st_gid != owner.1 {
+                lchown(stagedDest, owner.0, owner.1)
+            }
+            if !link { copyAncestorMetadata(staging: staging, path: destPath == "/" ? "/" : destPath + "/x", view: v) }
+        } catch {
+            FS.removeTree(staging)
+            throw error
+        }
+        try commit(dir: staging, fromUpper: false, key: key, &st, createdBy: by)
+        return false
+    }
+
+    /// Puts each source where COPY/ADD's rules say under the staged destination: a directory's
+    /// contents into it (or under its path with --parents), a file into a directory destination
+    /// or as the destination itself, a local archive extracted (ADD).
+    func place(_ sources: [CopySource], at stagedDest: String, destIsDir: Bool, destSlash: Bool, parents: Bool, unpack: Bool,
+               mode: mode_t?, owner: (UInt32, UInt32)?, contextOwner ctxOwner: (UInt32, UInt32)?, excludes: DockerIgnore, line: Int) throws {
+        for s in sources {
+            guard let sst = FS.info(s.abs) else { continue }
+            var target: String
+            if FS.isDir(sst) {
+                target = parents && !s.rel.isEmpty ? stagedDest + "/" + s.rel : stagedDest
+            } else if destIsDir {
+                target = stagedDest + "/" + (parents ? s.rel : (s.rel as NSString).lastPathComponent)
+            } else {
+                target = stagedDest
+            }
+            try FS.mkdirs((target as NSString).deletingLastPathComponent)
+            if unpack && !s.isURL && FS.isReg(sst), isArchive(s.abs) {
+                let dir = destIsDir || destSlash ? stagedDest : target
+                try FS.mkdirs(dir)
+                try extract(s.abs, into: dir, line: line)
+                continue
+            }
+            let fileMode: mode_t? = mode ?? (s.isURL ? 0o600 : nil)
+            try FS.copyTree(s.abs, target, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) },
+                            owner: s.isHeredoc ? (owner ?? (0, 0)) : ctxOwner, keepOwner: true, mode: fileMode)
+            if FS.isDir(sst) {
+                // The destination directory is made fresh, as BuildKit's copy does: root-owned
+                // 0755 (or --chown's owner), never the source directory's mode and owner (one
+                // that exists in the image keeps its own: copyAncestorMetadata below).
+                chmod(target, 0o755)
+                let o = owner ?? (0, 0)
+                lchown(target, o.0, o.1)
+            }
+        }
+    }
+
+    /// COPY/ADD's sources, matched and resolved inside their root (the context, a stage or an
+    /// image, a downloaded URL, a heredoc), each hashed into `hasher` for the step's cache key.
+    func copySources(_ ins: CopySpec, kw: String, fromState: StageState?, fromRoot: inout (path: String, mounted: Bool)?,
+                     work: String, hasher: inout Digest.Hasher, _ st: StageState) throws -> [CopySource] {
+        let isAdd = ins.isAdd
+        let srcWords = ins.sources
+        let checksum = ins.checksum
+        var sources: [CopySource] = []
         for (i, word) in srcWords.enumerated() {
             if isAdd, word.hasPrefix("http://") || word.hasPrefix("https://") {
                 let file = try download(word, checksum: checksum, into: "\(work)/url-\(i)", line: ins.line)
@@ -128,93 +233,7 @@ extension Builder {
             sources.append(CopySource(abs: p + "/" + name, rel: name, ctxRel: nil, isHeredoc: true))
             hasher.update(Data("heredoc\u{0}\(name)\u{0}\(body)".utf8))
         }
-        if let fromState { keyParts.append("from=" + fromState.key) }
-        for s in sources where !s.isHeredoc && !s.isURL {
-            hasher.update(Data("src\u{0}\(s.rel)\u{0}\(s.realRel ?? "")\u{0}".utf8))
-            if fromState == nil {
-                try FS.hashTree(s.abs, into: &hasher, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) }, withOwner: false,
-                                digests: contextDigests)
-            } else if !excludes.patterns.isEmpty {
-                try FS.hashTree(s.abs, into: &hasher, skip: { r in excludes.matches(r) }, withOwner: true)
-            }
-        }
-        keyParts.append(hasher.finalize().encoded)
-        let key = stepKey(keyParts)
-        let shown = (srcWords + ins.contents.map { "<<" + $0.path } + [ins.destination]).joined(separator: " ")   // expanded, as BuildKit
-        let by = "\(kw) \(shown) # buildkit"
-        if hit(key, &st, createdBy: by) { return true }
-
-        // Miss: stage the files as they will appear in the image, then write the layer.
-        let v = link ? LayerView(dirs: []) : try view(st)
-        let owner: (UInt32, UInt32)? = try chownSpec.map {
-            do { let ids = try v.resolveUser($0, chownRule: true); return (ids.uid, ids.gid) } catch {
-                throw err(ins.line, "--chown=\($0): \(error)")
-            }
-        }
-        // The destination is reached through the image's symlinks (`COPY f /link/` writes into the
-        // link's target), resolved inside the image so no link points the staging outside it.
-        let destPath = link ? imageDest : {
-            let parent = v.imagePath((imageDest as NSString).deletingLastPathComponent)
-            let full = parent == "/" ? "/" + (imageDest as NSString).lastPathComponent : parent + "/" + (imageDest as NSString).lastPathComponent
-            return imageDest == "/" ? "/" : (destSlash || v.isDirectory(full, followFinal: true) ? v.imagePath(full) : full)
-        }()
-        // BuildKit counts the words (and heredocs) for its trailing-slash rule; a wildcard that
-        // matches one file copies to a file, several make the destination a directory.
-        let words = srcWords.count + ins.contents.count
-        let destIsDir = destSlash || words > 1 || sources.count > 1 || v.isDirectory(destPath)
-        if words > 1 && !destSlash && !v.isDirectory(destPath) {
-            throw err(ins.line, "when using \(kw) with more than one source file, the destination must be a directory and end with a /")
-        }
-        // Context sources are copied from private views built through descriptors opened inside
-        // the context, never from path strings a concurrent change could redirect.
-        for i in sources.indices where sources[i].ctxRel != nil && !sources[i].isHeredoc && !sources[i].isURL {
-            // (a source that is a symlink was followed inside the context: its target is copied)
-            sources[i].abs = try contextCopyView(sources[i].realRel ?? sources[i].rel, into: "\(work)/ctx-\(i)", line: ins.line, kw: kw)
-        }
-        let staging = try cache.tempDir("copy")
-        let stagedDest = staging + (destPath == "/" ? "" : destPath)
-        let ctxOwner: (UInt32, UInt32)? = owner ?? (fromState == nil ? (0, 0) : nil)
-        do {
-            for s in sources {
-                guard let sst = FS.info(s.abs) else { continue }
-                var target: String
-                if FS.isDir(sst) {
-                    target = parents && !s.rel.isEmpty ? stagedDest + "/" + s.rel : stagedDest
-                } else if destIsDir {
-                    target = stagedDest + "/" + (parents ? s.rel : (s.rel as NSString).lastPathComponent)
-                } else {
-                    target = stagedDest
-                }
-                try FS.mkdirs((target as NSString).deletingLastPathComponent)
-                if unpack && !s.isURL && FS.isReg(sst), isArchive(s.abs) {
-                    let dir = destIsDir || destSlash ? stagedDest : target
-                    try FS.mkdirs(dir)
-                    try extract(s.abs, into: dir, line: ins.line)
-                    continue
-                }
-                let fileMode: mode_t? = mode ?? (s.isURL ? 0o600 : nil)
-                try FS.copyTree(s.abs, target, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) },
-                                owner: s.isHeredoc ? (owner ?? (0, 0)) : ctxOwner, keepOwner: true, mode: fileMode)
-                if FS.isDir(sst) {
-                    // The destination directory is made fresh, as BuildKit's copy does: root-owned
-                    // 0755 (or --chown's owner), never the source directory's mode and owner (one
-                    // that exists in the image keeps its own: copyAncestorMetadata below).
-                    chmod(target, 0o755)
-                    let o = owner ?? (0, 0)
-                    lchown(target, o.0, o.1)
-                }
-            }
-            // (only where the owner differs: a chown clears the setuid and setgid bits)
-            if let owner, let dst = FS.info(stagedDest), !v.isDirectory(destPath), dst.st_uid != owner.0 || dst.st_gid != owner.1 {
-                lchown(stagedDest, owner.0, owner.1)
-            }
-            if !link { copyAncestorMetadata(staging: staging, path: destPath == "/" ? "/" : destPath + "/x", view: v) }
-        } catch {
-            FS.removeTree(staging)
-            throw error
-        }
-        try commit(dir: staging, fromUpper: false, key: key, &st, createdBy: by)
-        return false
+        return sources
     }
 
     /// Whether a walk must enter `rel`, an excluded directory of source `s`, because a
