@@ -121,24 +121,7 @@ extension RegistryClient {
     /// bytes keep its CPUs busy meanwhile.
     private func pushManifestTree(_ manifestDesc: Descriptor, store: any ContentStore, repo: String, mountFrom: [String],
                                   sources: [Digest: [String]], options: PushOptions, result: inout PushResult) async throws {
-        let manifest: ImageManifest
-        do { manifest = try ImageManifest.decode(try readLocal(store, manifestDesc.digest)) } catch let e as RegistryError {
-            throw e
-        } catch {
-            throw RegistryError.local("manifest \(manifestDesc.digest) in the store is invalid: \(error)")
-        }
-        var blobs: [(Descriptor, TransferEvent.BlobKind)] = []
-        var seen: Set<Digest> = []
-        for (d, kind) in [(manifest.config, TransferEvent.BlobKind.config)] + manifest.layers.map({ ($0, TransferEvent.BlobKind.layer) })
-        where seen.insert(d.digest).inserted {
-            guard store.has(d.digest) else {
-                throw RegistryError.local("blob \(d.digest) of \(manifestDesc.digest) is missing from the store at \(store.location); pull or build the image again")
-            }
-            blobs.append((d, kind))
-        }
-        // Stable: equal sizes keep the manifest's order.
-        blobs = blobs.enumerated().sorted { ($0.element.0.size, $1.offset) > ($1.element.0.size, $0.offset) }.map(\.element)
-
+        let blobs = try blobsToPush(manifestDesc, store: store)
         let progress = options.progress
         let lanes = max(1, options.maxConcurrent)
         enum Step: Sendable {
@@ -238,6 +221,34 @@ extension RegistryClient {
             }
             throw error
         }
+        Self.tally(outcomes, into: &result)
+    }
+
+    /// The manifest's config and layers, each once, all present in the store, biggest first
+    /// (equal sizes keep the manifest's order).
+    private func blobsToPush(_ manifestDesc: Descriptor, store: any ContentStore) throws -> [(Descriptor, TransferEvent.BlobKind)] {
+        let manifest: ImageManifest
+        do { manifest = try ImageManifest.decode(try readLocal(store, manifestDesc.digest)) } catch let e as RegistryError {
+            throw e
+        } catch {
+            throw RegistryError.local("manifest \(manifestDesc.digest) in the store is invalid: \(error)")
+        }
+        var blobs: [(Descriptor, TransferEvent.BlobKind)] = []
+        var seen: Set<Digest> = []
+        for (d, kind) in [(manifest.config, TransferEvent.BlobKind.config)] + manifest.layers.map({ ($0, TransferEvent.BlobKind.layer) })
+        where seen.insert(d.digest).inserted {
+            guard store.has(d.digest) else {
+                throw RegistryError.local("blob \(d.digest) of \(manifestDesc.digest) is missing from the store at \(store.location); pull or build the image again")
+            }
+            blobs.append((d, kind))
+        }
+        // Stable: equal sizes keep the manifest's order.
+        blobs = blobs.enumerated().sorted { ($0.element.0.size, $1.offset) > ($1.element.0.size, $0.offset) }.map(\.element)
+        return blobs
+    }
+
+    /// Counts what each blob's upload came to in the push's result.
+    private static func tally(_ outcomes: [(BlobUploadOutcome, Int64)], into result: inout PushResult) {
         for (o, n) in outcomes {
             switch o {
             case .alreadyPresent: result.skippedBlobs += 1
