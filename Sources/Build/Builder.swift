@@ -476,16 +476,5 @@ func goQuoteRune(_ n: Int) -> String {
 
 func goList(_ l: [String]) -> String { "[" + l.map(goQuoteString).joined(separator: " ") + "]" }
 
-func goQuoteString(_ s: String) -> String {
-    var out = "\""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default: out.unicodeScalars.append(c)
-        }
-    }
-    return out + "\""
-}
+/// Go's `%q`, as BuildKit quotes the words of CMD/ENTRYPOINT in history.
+func goQuoteString(_ s: String) -> String { GoString.quote(s) }

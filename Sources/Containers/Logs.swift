@@ -11,21 +11,8 @@ public enum LogReader {
         "{\"log\":\(jsonString(text)),\"stream\":\"\(stream)\",\"time\":\"\(time)\"}\n"
     }
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// As docker's json-file driver (Go's encoding/json) writes the text.
+    static func jsonString(_ s: String) -> String { OrderedJSON.quote(s) }
 
     public static func decode(_ line: String) -> Entry? {
         guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],

@@ -85,6 +85,12 @@ private func isGoPrint(_ s: Unicode.Scalar) -> Bool {
     }
 }
 
+/// Go's text rules for other modules: `GoString.quote` is strconv.Quote (`%q`), as BuildKit
+/// writes strings in image history.
+public enum GoString {
+    public static func quote(_ s: String) -> String { goQuote(s) }
+}
+
 /// Go's strconv.Quote.
 func goQuote(_ s: String) -> String {
     var out = "\""

@@ -59,7 +59,15 @@ public indirect enum OrderedJSON: Sendable, Equatable {
         }
     }
 
-    static func quote(_ s: String, into out: inout String) {
+    /// `s` as a JSON string the way Go's encoding/json writes it (`<`, `>`, `&`, U+2028 and
+    /// U+2029 escaped): runc's output and docker's json-file log lines both use it.
+    public static func quote(_ s: String) -> String {
+        var out = ""
+        quote(s, into: &out)
+        return out
+    }
+
+    public static func quote(_ s: String, into out: inout String) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {

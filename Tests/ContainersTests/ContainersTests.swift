@@ -210,7 +210,7 @@ private func curl(_ args: [String]) -> (Int32, String) {
         #expect(try s.ok(["run", "--rm", "-v", "keep:/data", "busybox:test", "cat", "/data/x"]) == "persisted")
         #expect(try s.ok(["volume", "ls", "-q"]).split(separator: "\n").contains("keep"))
         let v = try s.ok(["volume", "inspect", "keep"])
-        #expect(v.contains("\"Name\" : \"keep\""))
+        #expect(v.contains("\"Name\": \"keep\""), "docker's document: \(v)")
         try s.ok(["run", "--rm", "--mount", "type=volume,source=keep,target=/m", "busybox:test", "sh", "-c", "test -f /m/x"])
         try s.ok(["volume", "rm", "keep"])
         #expect(try s.ok(["volume", "ls", "-q"]) == "")
