@@ -1,5 +1,6 @@
 import CArchive
 import Foundation
+import Runtime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -129,54 +130,25 @@ struct LayerView: Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// Resolves `user[:group]` (names or numbers) as docker does: names through /etc/passwd and
-    /// /etc/group of the image; a user without group takes the user's primary group.
+    /// Resolves `user[:group]` (names or numbers) as docker does (`Runtime.UserDatabase`):
+    /// names through the image's /etc/passwd and /etc/group; a user without a group takes its
+    /// primary group (with `chownRule`, a uid not in /etc/passwd takes the same number).
     func resolveUser(_ spec: String, chownRule: Bool) throws -> (uid: UInt32, gid: UInt32) {
-        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
-        let user = parts.first ?? ""
-        var uid: UInt32
-        var primary: UInt32?
-        if let n = UInt32(user) {
-            uid = n
-            if !chownRule, let line = passwd().first(where: { $0.count > 3 && UInt32($0[2]) == n }) { primary = UInt32(line[3]) }
-        } else {
-            guard let line = passwd().first(where: { $0.first == user }), line.count > 3,
-                  let u = UInt32(line[2]) else {
-                throw BuildError.notFound("user `\(user)` is not in the image's /etc/passwd; use a numeric uid or add the user first")
-            }
-            uid = u
-            primary = UInt32(line[3])
+        do {
+            let r = try users().resolve(spec, chownRule: chownRule)
+            return (r.uid, r.gid)
+        } catch {
+            throw BuildError.notFound("\(error)")
         }
-        var gid: UInt32
-        if parts.count > 1 {
-            let g = parts[1]
-            if let n = UInt32(g) { gid = n } else {
-                guard let line = group().first(where: { $0.first == g }), line.count > 2, let n = UInt32(line[2]) else {
-                    throw BuildError.notFound("group `\(g)` is not in the image's /etc/group; use a numeric gid")
-                }
-                gid = n
-            }
-        } else if chownRule {
-            gid = primary ?? uid
-        } else {
-            gid = primary ?? 0
-        }
-        return (uid, gid)
     }
 
     /// Supplementary groups of a user: the /etc/group entries that list it as a member.
     func supplementaryGroups(_ spec: String) -> [UInt32] {
+        let db = users()
         var name = String(spec.split(separator: ":", maxSplits: 1).first ?? "")
-        if let n = UInt32(name), let line = passwd().first(where: { $0.count > 2 && UInt32($0[2]) == n }) { name = line[0] }
-        return group().compactMap { g in
-            guard g.count > 3, g[3].split(separator: ",").contains(Substring(name)) else { return nil }
-            return UInt32(g[2])
-        }
+        if let n = UInt32(name), let row = db.passwd.first(where: { $0.count > 2 && UInt32($0[2]) == n }) { name = row[0] }
+        return db.memberGroups(of: name)
     }
 
-    private func passwd() -> [[String]] { table("/etc/passwd") }
-    private func group() -> [[String]] { table("/etc/group") }
-    private func table(_ p: String) -> [[String]] {
-        (read(p) ?? "").split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
-    }
+    private func users() -> UserDatabase { UserDatabase(passwd: read("/etc/passwd") ?? "", group: read("/etc/group") ?? "") }
 }

@@ -169,8 +169,8 @@ public final class ContainerManager: Sendable {
         // group names must be in the image's /etc/group (they are looked up again at each start)
         if let names = record.groupAdd?.filter({ UInt32($0) == nil }), !names.isEmpty {
             let snaps = imgStore.snapshotter
-            let groupFile = try snaps.withView(try snaps.lowers(for: image)) { view in SpecGenerator.readInRoot(view, "etc/group") ?? "" }
-            for n in names where groupID(n, groupFile: groupFile) == nil {
+            let users = try snaps.withView(try snaps.lowers(for: image)) { view in UserDatabase(rootfs: view) }
+            for n in names where users.groupID(n) == nil {
                 throw ContainersError.invalidArgument("--group-add \(n): no such group in the image's /etc/group; give a gid or a group name from it")
             }
         }

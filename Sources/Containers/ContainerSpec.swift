@@ -50,63 +50,30 @@ func effectiveCapabilities(_ r: ContainerRecord) throws -> [String] {
 }
 
 /// uid/gid for `-u` against the container's /etc/passwd and /etc/group (read without
-/// following links out of the root filesystem).
+/// following links out of the root filesystem): `Runtime.UserDatabase`'s rules.
 func resolveUser(_ spec: String, rootfs: String) throws -> RuntimeSpec.User {
-    if spec.isEmpty { return .init(uid: 0, gid: 0) }
-    let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
-    let passwd = SpecGenerator.readInRoot(rootfs, "etc/passwd") ?? ""
-    let group = SpecGenerator.readInRoot(rootfs, "etc/group") ?? ""
-    func lookup(_ text: String, _ name: String) -> [String]? {
-        for line in text.split(separator: "\n") {
-            let f = line.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            if f.count >= 4, f[0] == name || f[2] == name { return f }
-        }
-        return nil
+    do {
+        let r = try UserDatabase(rootfs: rootfs).resolve(spec)
+        return .init(uid: r.uid, gid: r.gid)
+    } catch {
+        throw ContainersError.invalidArgument("\(error)")
     }
-    var uid: UInt32, gid: UInt32 = 0
-    if let u = UInt32(parts[0]) {
-        uid = u
-        if let f = lookup(passwd, parts[0]), let g = UInt32(f[3]) { gid = g }
-    } else {
-        guard let f = lookup(passwd, parts[0]), let u = UInt32(f[2]), let g = UInt32(f[3]) else {
-            throw ContainersError.invalidArgument("user \"\(parts[0])\" is not in the image's /etc/passwd: give a numeric uid[:gid]")
-        }
-        uid = u; gid = g
-    }
-    if parts.count == 2 {
-        if let g = UInt32(parts[1]) { gid = g } else {
-            guard let f = lookup(group, parts[1]), let g = UInt32(f[2]) else {
-                throw ContainersError.invalidArgument("group \"\(parts[1])\" is not in the image's /etc/group: give a numeric gid")
-            }
-            gid = g
-        }
-    }
-    return .init(uid: uid, gid: gid)
 }
 
 /// docker's supplementary groups of a container's process: the primary gid, then (for `-u NAME`
 /// or `-u UID` without a group) the groups of the image's /etc/group that list the user, then
 /// `--group-add` (numbers, or names looked up in the container's /etc/group); no repeats.
 func supplementaryGroups(userSpec: String, user: RuntimeSpec.User, groupAdd: [String], rootfs: String) throws -> [UInt32] {
-    let groupFile = SpecGenerator.readInRoot(rootfs, "etc/group") ?? ""
+    let db = UserDatabase(rootfs: rootfs)
     var gids = [user.gid]
     if !userSpec.contains(":") {
-        let passwd = SpecGenerator.readInRoot(rootfs, "etc/passwd") ?? ""
         let name = userSpec.isEmpty ? "root" : userSpec
-        var userName: String?
-        for line in passwd.split(separator: "\n") {
-            let f = line.split(separator: ":", omittingEmptySubsequences: false)
-            if f.count >= 3, f[0] == name || f[2] == name { userName = String(f[0]); break }
-        }
-        if let userName {
-            for line in groupFile.split(separator: "\n") {
-                let f = line.split(separator: ":", omittingEmptySubsequences: false)
-                if f.count >= 4, f[3].split(separator: ",").contains(where: { $0 == userName }), let g = UInt32(f[2]) { gids.append(g) }
-            }
+        if let row = db.passwd.first(where: { $0.count >= 3 && ($0[0] == name || $0[2] == name) }) {
+            gids += db.memberGroups(of: row[0])
         }
     }
     for g in groupAdd {
-        guard let n = groupID(g, groupFile: groupFile) else {
+        guard let n = db.groupID(g) else {
             throw ContainersError.invalidArgument("--group-add \(g): no such group in the container's /etc/group; give a gid or a group name from it")
         }
         gids.append(n)

@@ -39,16 +39,6 @@ public struct DeviceMapping: Codable, Sendable, Hashable {
     }
 }
 
-/// A group of `--group-add` against an image's /etc/group: a number as it is, a name by its gid.
-func groupID(_ g: String, groupFile: String) -> UInt32? {
-    if let n = UInt32(g) { return n }
-    for line in groupFile.split(separator: "\n") {
-        let f = line.split(separator: ":", omittingEmptySubsequences: false)
-        if f.count >= 3, f[0] == g, let n = UInt32(f[2]) { return n }
-    }
-    return nil
-}
-
 extension DeviceMapping {
     /// The host's device node behind the mapping (links followed): its type, numbers and mode,
     /// or why it cannot be given to a container.

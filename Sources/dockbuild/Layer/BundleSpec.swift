@@ -1,6 +1,7 @@
 import Archive
 import Foundation
 import OCI
+import Runtime
 
 /// An OCI runtime-spec config.json for an unpacked image: runc's `spec` defaults, with the
 /// process taken from the image config (Entrypoint + Cmd, Env, WorkingDir, User).
@@ -65,52 +66,13 @@ enum BundleSpec {
 
     struct User { var uid: UInt32; var gid: UInt32; var additional: [UInt32] }
 
-    /// `user`, `uid`, `user:group`, `uid:gid` — names looked up in the image's /etc/passwd and /etc/group.
+    /// `user`, `uid`, `user:group`, `uid:gid`: `Runtime.UserDatabase`'s rules against the image's
+    /// /etc/passwd and /etc/group; a user given alone also gets the groups that list it.
     static func resolveUser(_ spec: String, rootfs: String) throws -> User {
-        if spec.isEmpty { return User(uid: 0, gid: 0, additional: []) }
-        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
-        let passwd = parse(try RootFile.read(root: rootfs, path: "/etc/passwd"))
-        let group = parse(try RootFile.read(root: rootfs, path: "/etc/group"))
-        var uid: UInt32
-        var gid: UInt32 = 0
-        var userName: String?
-        if let n = UInt32(parts[0]) {
-            uid = n
-            if let row = passwd.first(where: { $0.count > 3 && UInt32($0[2]) == n }) {
-                gid = UInt32(row[3]) ?? 0
-                userName = row[0]
-            }
-        } else if let row = passwd.first(where: { $0.count > 3 && $0[0] == parts[0] }), let u = UInt32(row[2]) {
-            uid = u
-            gid = UInt32(row[3]) ?? 0
-            userName = row[0]
-        } else {
-            throw ArchiveError.invalidArgument("user \"\(parts[0])\" of the image config is not in the image's /etc/passwd")
-        }
-        if parts.count == 2 {
-            if let g = UInt32(parts[1]) {
-                gid = g
-            } else if let row = group.first(where: { $0.count > 2 && $0[0] == parts[1] }), let g = UInt32(row[2]) {
-                gid = g
-            } else {
-                throw ArchiveError.invalidArgument("group \"\(parts[1])\" of the image config is not in the image's /etc/group")
-            }
-        }
-        var additional: [UInt32] = []
-        if let userName, parts.count == 1 {
-            for row in group where row.count > 3 {
-                if row[3].split(separator: ",").contains(where: { $0 == userName }), let g = UInt32(row[2]), g != gid {
-                    additional.append(g)
-                }
-            }
-        }
-        return User(uid: uid, gid: gid, additional: additional)
-    }
-
-    private static func parse(_ bytes: [UInt8]?) -> [[String]] {
-        guard let bytes else { return [] }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map {
-            $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        }
+        let db = UserDatabase(rootfs: rootfs)
+        let r: UserDatabase.Resolved
+        do { r = try db.resolve(spec) } catch { throw ArchiveError.invalidArgument("the image config's \(error)") }
+        let additional = !spec.isEmpty && !spec.contains(":") ? (r.name.map { db.memberGroups(of: $0) } ?? []).filter { $0 != r.gid } : []
+        return User(uid: r.uid, gid: r.gid, additional: additional)
     }
 }
