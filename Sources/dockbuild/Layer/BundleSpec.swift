@@ -6,62 +6,25 @@ import Runtime
 /// An OCI runtime-spec config.json for an unpacked image: runc's `spec` defaults, with the
 /// process taken from the image config (Entrypoint + Cmd, Env, WorkingDir, User).
 enum BundleSpec {
-    static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-    static func make(config: ImageConfig, rootfs: String, terminal: Bool) throws -> [String: Any] {
+    /// `runc spec`'s defaults (`SpecGenerator.runcDefault`, the runtime's own) with the image's
+    /// process: Entrypoint + Cmd (or `sh`), Env (PATH added when missing), WorkingDir, User with
+    /// its groups, and the image's labels as annotations.
+    static func make(config: ImageConfig, rootfs: String, terminal: Bool) throws -> RuntimeSpec {
         let c = config.config
-        var env = c?.env ?? []
-        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert(defaultPath, at: 0) }
-        if terminal && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         var args = (c?.entrypoint ?? []) + (c?.cmd ?? [])
         if args.isEmpty { args = ["sh"] }
-        var cwd = c?.workingDir ?? "/"
-        if cwd.isEmpty { cwd = "/" }
+        var spec = SpecGenerator.runcDefault(args: args, terminal: terminal)
+        var env = c?.env ?? []
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert(SpecGenerator.defaultPath, at: 0) }
+        if terminal && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         let user = try resolveUser(c?.user ?? "", rootfs: rootfs)
-        var userJSON: [String: Any] = ["uid": user.uid, "gid": user.gid]
-        if !user.additional.isEmpty { userJSON["additionalGids"] = user.additional }
-        let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-        var annotations: [String: String] = [:]
-        for (k, v) in c?.labels ?? [:] { annotations[k] = v }
-        var spec: [String: Any] = [
-            "ociVersion": "1.0.2-dev",
-            "process": [
-                "terminal": terminal,
-                "user": userJSON,
-                "args": args,
-                "env": env,
-                "cwd": cwd,
-                "capabilities": ["bounding": caps, "effective": caps, "permitted": caps, "ambient": caps],
-                "rlimits": [["type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024]],
-                "noNewPrivileges": true,
-            ] as [String: Any],
-            "root": ["path": "rootfs", "readonly": true] as [String: Any],
-            "hostname": "runc",
-            "mounts": [
-                mount("/proc", "proc", "proc", nil),
-                mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
-                mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
-                mount("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-                mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
-                mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
-                mount("/sys/fs/cgroup", "cgroup", "cgroup", ["nosuid", "noexec", "nodev", "relatime", "ro"]),
-            ],
-            "linux": [
-                "resources": ["devices": [["allow": false, "access": "rwm"]]],
-                "namespaces": ["pid", "network", "ipc", "uts", "mount"].map { ["type": $0] },
-                "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-            ] as [String: Any],
-        ]
-        if !annotations.isEmpty { spec["annotations"] = annotations }
+        var process = spec.process ?? RuntimeSpec.Process(args: args)
+        process.env = env
+        process.cwd = (c?.workingDir ?? "").isEmpty ? "/" : c?.workingDir ?? "/"
+        process.user = RuntimeSpec.User(uid: user.uid, gid: user.gid, additionalGids: user.additional.isEmpty ? nil : user.additional)
+        spec.process = process
+        if let labels = c?.labels, !labels.isEmpty { spec.annotations = labels }
         return spec
-    }
-
-    private static func mount(_ dest: String, _ type: String, _ source: String, _ options: [String]?) -> [String: Any] {
-        var m: [String: Any] = ["destination": dest, "type": type, "source": source]
-        if let options { m["options"] = options }
-        return m
     }
 
     struct User { var uid: UInt32; var gid: UInt32; var additional: [UInt32] }

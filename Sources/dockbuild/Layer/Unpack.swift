@@ -1,6 +1,7 @@
 import Archive
 import ArgumentParser
 import Foundation
+import Runtime
 import SystemSupport
 import ImageStore
 import OCI
@@ -59,7 +60,9 @@ struct Unpack: ParsableCommand {
         }
         if bundle {
             let spec = try BundleSpec.make(config: img.config, rootfs: rootfs, terminal: tty)
-            let data = try JSONSerialization.data(withJSONObject: spec, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let data = try enc.encode(spec)
             try FileSystem.writeAtomically(data, to: directory + "/config.json")
         }
         print("unpacked \(img.manifest.layers.count) layer(s) of \(image) into \(rootfs)")
