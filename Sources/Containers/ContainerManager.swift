@@ -14,6 +14,7 @@ public final class ContainerManager: Sendable {
     public let volumes: VolumeStore
 
     public init(root: String) throws {
+        let root = ImageStore.absolute(root)
         self.root = root
         store = try ContainerStore(root: root)
         volumes = VolumeStore(root: root)

@@ -37,8 +37,18 @@ public final class ImageStore: Sendable {
     let indexMutex = Mutex<Void>(())
 
     /// Opens (creating when absent) the store at `root`.
+    /// `path` made absolute against the current directory (unchanged when it already is).
+    public static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        let cwd = FileManager.default.currentDirectoryPath
+        return path == "." ? cwd : (cwd.hasSuffix("/") ? cwd : cwd + "/") + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+    }
+
     public init(root: String) throws {
-        let root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        var root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        // Paths under the root end up in mount options and runtime bundles, which other
+        // processes read from other directories: the root is made absolute.
+        root = Self.absolute(root)
         self.root = root
         tempDir = root + "/tmp"
         for d in [root, root + "/blobs/sha256", tempDir, root + "/snapshots", root + "/holds"] {

@@ -8,8 +8,6 @@ struct GlobalOptions: ParsableArguments {
     var root: String?
 
     /// The store root after defaults are applied.
-    var resolvedRoot: String {
-        if let root { return root }
-        return ImageStore.defaultRoot()
-    }
+    /// Absolute: paths under the root go into mount options and runtime bundles.
+    var resolvedRoot: String { ImageStore.absolute(root ?? ImageStore.defaultRoot()) }
 }

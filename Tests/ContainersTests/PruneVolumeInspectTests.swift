@@ -125,4 +125,20 @@ import Testing
         #expect(bad.status == 125 && bad.err.contains("--env-file"), "\(bad)")
         #expect(try s.db(["kill", "ex"]).status == 0)
     }
+
+    /// A relative `--root` (before or after the command): its paths end up in mount options and
+    /// runtime bundles read from other directories, so the root is made absolute first.
+    @Test(.enabled(if: Scenario.canRun)) func relativeRootBuildsAndRuns() throws {
+        let s = try Scenario(77)
+        defer { s.cleanup() }
+        let ctx = s.root + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: ctx + "/busybox")
+        try "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo built > /made\"]\n"
+            .write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        let b = try Shell.run(["sh", "-c", "cd \(s.root) && \(s.binary) build --root rel -t rel:1 ctx"])
+        #expect(b.0 == 0, "\(b)")
+        let r = try Shell.run(["sh", "-c", "cd \(s.root) && \(s.binary) --root ./rel run --rm --network none rel:1 /bin/busybox cat /made"])
+        #expect(r.0 == 0 && r.1 == "built\n", "\(r)")
+    }
 }
