@@ -23,16 +23,53 @@ final class ContextDigests: Sendable {
     /// The index for `contextDir`, kept under `dir` (one file per context path).
     init(contextDir: String, dir: String) {
         file = dir + "/" + Digest.compute(Data(contextDir.utf8)).encoded.prefix(32) + ".idx"
+        let entries = FileManager.default.contents(atPath: file).map(Self.parse) ?? [:]
+        state = Mutex((entries, false))
+    }
+
+    /// Reads the index's lines (`PATH\tDEV\tINO\tSIZE\tMTIME\tCTIME\tDIGEST`) straight from the
+    /// bytes: a fully cached build of a 3,500-file context spent a third of its time splitting
+    /// them as Strings. A malformed line is skipped.
+    static func parse(_ data: Data) -> [String: Entry] {
         var entries: [String: Entry] = [:]
-        if let data = FileManager.default.contents(atPath: file) {
-            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-                let f = line.split(separator: "\t", omittingEmptySubsequences: false)
-                guard f.count == 7, let dev = UInt64(f[1]), let ino = UInt64(f[2]), let size = Int64(f[3]),
-                      let mt = Int64(f[4]), let ct = Int64(f[5]), f[6].count == 64 else { continue }
-                entries[String(f[0])] = Entry(dev: dev, ino: ino, size: size, mtime: mt, ctime: ct, digest: String(f[6]))
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let b = raw.bindMemory(to: UInt8.self)
+            var i = 0
+            let n = b.count
+            while i < n {
+                var end = i
+                while end < n && b[end] != 10 { end += 1 }
+                // the seven fields of b[i..<end]
+                var cuts: [Int] = []
+                cuts.reserveCapacity(6)
+                var j = i
+                while j < end { if b[j] == 9 { cuts.append(j) }; j += 1 }
+                defer { i = end + 1 }
+                guard cuts.count == 6, end - cuts[5] - 1 == 64 else { continue }
+                func number(_ from: Int, _ to: Int) -> Int64? {
+                    guard to > from, to - from <= 19 else { return nil }
+                    var v: Int64 = 0
+                    var k = from
+                    var negative = false
+                    if b[k] == 45 { negative = true; k += 1 }
+                    guard k < to else { return nil }
+                    while k < to {
+                        let c = b[k]
+                        guard c >= 48 && c <= 57 else { return nil }
+                        v = v &* 10 &+ Int64(c - 48)
+                        k += 1
+                    }
+                    return negative ? -v : v
+                }
+                guard let dev = number(cuts[0] + 1, cuts[1]), let ino = number(cuts[1] + 1, cuts[2]),
+                      let size = number(cuts[2] + 1, cuts[3]), let mt = number(cuts[3] + 1, cuts[4]),
+                      let ct = number(cuts[4] + 1, cuts[5]) else { continue }
+                let path = String(decoding: UnsafeBufferPointer(rebasing: b[i..<cuts[0]]), as: UTF8.self)
+                let digest = String(decoding: UnsafeBufferPointer(rebasing: b[(cuts[5] + 1)..<end]), as: UTF8.self)
+                entries[path] = Entry(dev: UInt64(bitPattern: dev), ino: UInt64(bitPattern: ino), size: size, mtime: mt, ctime: ct, digest: digest)
             }
         }
-        state = Mutex((entries, false))
+        return entries
     }
 
     /// The hex SHA-256 of the regular file at `path` whose `lstat` is `st`: remembered when the

@@ -86,6 +86,7 @@ public struct DockerIgnore: Sendable, Hashable {
 
     /// True when `path` (relative to the context, `/`-separated) is excluded from the context.
     public func matches(_ path: String) -> Bool {
+        if compiled.isEmpty { return false }   // no .dockerignore: nothing to clean or match
         let file = Self.cleanPath(path)
         if file == "." { return false }
         var parentDirs: [Substring] = []
@@ -170,6 +171,8 @@ public struct DockerIgnore: Sendable, Hashable {
     /// Go's filepath.Clean for `/` paths.
     static func cleanPath(_ path: String) -> String {
         if path.isEmpty { return "." }
+        // Already clean (the common case, a path a walk built): no empty, `.` or `..` component.
+        if Self.isClean(path) { return path }
         let rooted = path.hasPrefix("/")
         var parts: [Substring] = []
         for comp in path.split(separator: "/", omittingEmptySubsequences: true) {
@@ -187,6 +190,25 @@ public struct DockerIgnore: Sendable, Hashable {
         let joined = parts.joined(separator: "/")
         if rooted { return "/" + joined }
         return joined.isEmpty ? "." : joined
+    }
+
+    static func isClean(_ path: String) -> Bool {
+        var prev: UInt8 = 47   // as if after a "/": a leading "/" is fine, "//" is not
+        var dots = 0            // dots since the last "/", -1 once another byte came
+        var first = true
+        for c in path.utf8 {
+            if c == 47 {
+                if (prev == 47 && !first) || dots == 1 || dots == 2 { return false }
+                dots = 0
+            } else if c == 46 {
+                if dots >= 0 { dots += 1 }
+            } else {
+                dots = -1
+            }
+            prev = c
+            first = false
+        }
+        return prev != 47 && dots != 1 && dots != 2
     }
 
     /// filepath.Match's syntax check.

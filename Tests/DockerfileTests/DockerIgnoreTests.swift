@@ -158,3 +158,38 @@ let ignoreTable: [I] = [
         #expect(!DockerIgnore.containsWildcards("src/a.txt"))
     }
 }
+
+/// The clean-path fast path (a path a walk built is returned as it is) agrees with the full
+/// cleaning on every path made of these components, and `matches` without patterns is false.
+@Suite struct CleanPathFastPathTests {
+    @Test func fastPathAgreesWithTheFullClean() throws {
+        let parts = ["a", ".", "..", "", "...", ".h", "b.c", "x..", ".."]
+        var checked = 0
+        func slow(_ path: String) -> String {
+            if path.isEmpty { return "." }
+            let rooted = path.hasPrefix("/")
+            var out: [Substring] = []
+            for comp in path.split(separator: "/", omittingEmptySubsequences: true) {
+                if comp == "." { continue }
+                if comp == ".." {
+                    if let last = out.last, last != ".." { out.removeLast() } else if !rooted { out.append(comp) }
+                    continue
+                }
+                out.append(comp)
+            }
+            let joined = out.joined(separator: "/")
+            return rooted ? "/" + joined : (joined.isEmpty ? "." : joined)
+        }
+        for lead in ["", "/"] {
+            for a in parts { for b in parts { for c in parts {
+                for trail in ["", "/"] {
+                    let p = lead + [a, b, c].joined(separator: "/") + trail
+                    #expect(DockerIgnore.cleanPath(p) == slow(p), "\(p)")
+                    checked += 1
+                }
+            } } }
+        }
+        #expect(checked == 2 * 9 * 9 * 9 * 2)
+        #expect(try DockerIgnore(patterns: []).matches("anything/at/all") == false)
+    }
+}
