@@ -15,6 +15,8 @@ struct CopySource {
     var isHeredoc = false
     var isURL = false
     var realRel: String? = nil   // where `rel` leads once its symlinks are followed inside the root
+    /// A context directory opened inside the context: copied through descriptors (`FS.copyTreeAt`).
+    var dirFD: Int32? = nil
 }
 
 /// A COPY or ADD, its words expanded (heredoc bodies not yet).
@@ -115,11 +117,20 @@ extension Builder {
         if words > 1 && !destSlash && !v.isDirectory(destPath) {
             throw err(ins.line, "when using \(kw) with more than one source file, the destination must be a directory and end with a /")
         }
-        // Context sources are copied from private views built through descriptors opened inside
-        // the context, never from path strings a concurrent change could redirect.
+        // Context sources are opened inside the context and copied through descriptors, never
+        // from path strings a concurrent change could redirect (a source that is a symlink was
+        // followed inside the context: its target is copied).
+        var opened: [Int32] = []
+        defer { for fd in opened { close(fd) } }
         for i in sources.indices where sources[i].ctxRel != nil && !sources[i].isHeredoc && !sources[i].isURL {
-            // (a source that is a symlink was followed inside the context: its target is copied)
-            sources[i].abs = try contextCopyView(sources[i].realRel ?? sources[i].rel, into: "\(work)/ctx-\(i)", line: ins.line, kw: kw)
+            let rel = sources[i].realRel ?? sources[i].rel
+            if let (fd, isDir) = try openContextSource(rel, line: ins.line, kw: kw) {
+                opened.append(fd)
+                sources[i].abs = "/proc/self/fd/\(fd)"
+                if isDir { sources[i].dirFD = fd }
+            } else {
+                sources[i].abs = try contextCopyView(rel, into: "\(work)/ctx-\(i)", line: ins.line, kw: kw)
+            }
         }
         let staging = try cache.tempDir("copy")
         let stagedDest = staging + (destPath == "/" ? "" : destPath)
@@ -146,7 +157,9 @@ extension Builder {
     func place(_ sources: [CopySource], at stagedDest: String, destIsDir: Bool, destSlash: Bool, parents: Bool, unpack: Bool,
                mode: mode_t?, owner: (UInt32, UInt32)?, contextOwner ctxOwner: (UInt32, UInt32)?, excludes: DockerIgnore, line: Int) throws {
         for s in sources {
-            guard let sst = FS.info(s.abs) else { continue }
+            // (a context source is a descriptor's /proc/self/fd path: what it names, not the link)
+            let viaFD = s.abs.hasPrefix("/proc/self/fd/")
+            guard let sst = viaFD ? FS.follow(s.abs) : FS.info(s.abs) else { continue }
             var target: String
             if FS.isDir(sst) {
                 target = parents && !s.rel.isEmpty ? stagedDest + "/" + s.rel : stagedDest
@@ -163,8 +176,16 @@ extension Builder {
                 continue
             }
             let fileMode: mode_t? = mode ?? (s.isURL ? 0o600 : nil)
-            try FS.copyTree(s.abs, target, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) },
-                            owner: s.isHeredoc ? (owner ?? (0, 0)) : ctxOwner, keepOwner: true, mode: fileMode)
+            if let dirFD = s.dirFD {
+                try FS.copyTreeAt(dirFD, to: target, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) },
+                                  owner: ctxOwner, keepOwner: true, mode: fileMode)
+            } else if viaFD {
+                guard FS.isReg(sst) else { throw err(line, "\(s.rel) changed in the build context while it was read") }
+                try FS.copyFile(s.abs, target, st: sst, owner: ctxOwner ?? (sst.st_uid, sst.st_gid), mode: fileMode)
+            } else {
+                try FS.copyTree(s.abs, target, skip: { r in self.skip(s, r, excludes) }, descend: { r in self.descend(s, r) },
+                                owner: s.isHeredoc ? (owner ?? (0, 0)) : ctxOwner, keepOwner: true, mode: fileMode)
+            }
             if FS.isDir(sst) {
                 // The destination directory is made fresh, as BuildKit's copy does: root-owned
                 // 0755 (or --chown's owner), never the source directory's mode and owner (one
@@ -241,6 +262,26 @@ extension Builder {
     func descend(_ s: CopySource, _ rel: String) -> Bool {
         guard let c = s.ctxRel else { return false }
         return ignore.mayIncludeBelow(c.isEmpty ? rel : c + "/" + rel)
+    }
+
+    /// The context's `rel` (a directory or a regular file) opened inside the context for
+    /// reading, and whether it is a directory; nil for any other kind (a device node, a FIFO),
+    /// which `contextCopyView` recreates.
+    func openContextSource(_ rel: String, line: Int, kw: String) throws -> (Int32, Bool)? {
+        guard let ctx = options.contextDir else { throw err(line, "\(kw) \(rel): this build has no context") }
+        let pathFD: Int32
+        do { pathFD = try InRootPath.openPath(rel, in: ctx, followFinal: false) } catch {
+            throw err(line, "\(kw) failed: \(rel) changed in the build context while it was read: \(error)")
+        }
+        defer { close(pathFD) }
+        var st = StatBuf()
+        guard fstat(pathFD, &st) == 0 else { throw FS.sys("stat", "the context's \(rel)") }
+        let isDir = FS.isDir(st)
+        guard isDir || FS.isReg(st) else { return nil }
+        let fd = isDir ? openat(pathFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                       : open("/proc/self/fd/\(pathFD)", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        guard fd >= 0 else { throw FS.sys("open", "the context's \(rel)") }
+        return (fd, isDir)
     }
 
     /// A private copy of the context's `rel` at `view` for COPY/ADD: opened inside the context

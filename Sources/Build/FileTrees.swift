@@ -154,6 +154,72 @@ enum FS {
         setTimes(dst, st)
     }
 
+    /// `copyTree`'s rules for a directory of the build context, read through descriptors only:
+    /// each entry is opened with O_NOFOLLOW under its parent's descriptor, so nothing can swap a
+    /// component for a symlink to a host path between the match and the copy, and no source
+    /// file is hard-linked (a link changes the file's ctime, which the context index keys on, and
+    /// costs a directory entry per file). Sockets are left out. `skip`/`descend` see paths
+    /// relative to the copied directory, as `copyTree`'s.
+    static func copyTreeAt(_ dirfd: Int32, to dst: String, rel: String = "", skip: (String) -> Bool,
+                           descend: (String) -> Bool, owner: (UInt32, UInt32)?, keepOwner: Bool, mode: mode_t?) throws {
+        var st = StatBuf()
+        guard fstat(dirfd, &st) == 0 else { throw sys("stat", dst) }
+        if let d = follow(dst), isDir(d) {} else {
+            unlink(dst)
+            if mkdir(dst, 0o755) != 0 { throw sys("create directory", dst) }
+        }
+        for name in try names(dirfd, dst) {
+            let r = rel.isEmpty ? name : rel + "/" + name
+            var cst = StatBuf()
+            guard fstatat(dirfd, name, &cst, AT_SYMLINK_NOFOLLOW) == 0 else { throw sys("stat", dst + "/" + name) }
+            let target = dst + "/" + name
+            if skip(r) {
+                // An excluded directory an exception may re-include something from: walk it,
+                // keep it only when something inside survives.
+                guard descend(r), isDir(cst) else { continue }
+                try copyDirectoryAt(dirfd, name, to: target, rel: r, skip: skip, descend: descend, owner: owner, keepOwner: keepOwner, mode: mode)
+                rmdir(target)
+                continue
+            }
+            switch cst.st_mode & S_IFMT {
+            case S_IFDIR:
+                try copyDirectoryAt(dirfd, name, to: target, rel: r, skip: skip, descend: descend, owner: owner, keepOwner: keepOwner, mode: mode)
+                continue
+            case S_IFREG:
+                let f = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+                guard f >= 0 else { throw sys("open", target) }
+                defer { close(f) }
+                var fst = StatBuf()
+                guard fstat(f, &fst) == 0, isReg(fst) else { throw BuildError.context("\(r) changed in the build context while it was copied") }
+                try copyFile("/proc/self/fd/\(f)", target, st: cst, owner: owner ?? (keepOwner ? (cst.st_uid, cst.st_gid) : nil), mode: mode)
+                continue
+            case S_IFLNK:
+                guard let link = readLinkAt(dirfd, name) else { throw sys("read link", target) }
+                unlink(target)
+                if symlink(link, target) != 0 { throw sys("create link", target) }
+            case S_IFIFO, S_IFCHR, S_IFBLK:
+                unlink(target)
+                if mknod(target, cst.st_mode, cst.st_rdev) != 0 { throw sys("create node", target) }
+            default:
+                continue   // sockets
+            }
+            if let owner { lchown(target, owner.0, owner.1) } else if keepOwner { lchown(target, cst.st_uid, cst.st_gid) }
+            setTimes(target, cst)
+        }
+        // --chmod keeps directories traversable: x wherever the mode grants r (current BuildKit).
+        chmod(dst, mode.map { $0 | (($0 & 0o444) >> 2) } ?? (st.st_mode & 0o7777))
+        if let owner { lchown(dst, owner.0, owner.1) } else if keepOwner { lchown(dst, st.st_uid, st.st_gid) }
+        setTimes(dst, st)
+    }
+
+    private static func copyDirectoryAt(_ dirfd: Int32, _ name: String, to target: String, rel: String, skip: (String) -> Bool,
+                                        descend: (String) -> Bool, owner: (UInt32, UInt32)?, keepOwner: Bool, mode: mode_t?) throws {
+        let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard child >= 0 else { throw sys("open directory", target) }
+        defer { close(child) }
+        try copyTreeAt(child, to: target, rel: rel, skip: skip, descend: descend, owner: owner, keepOwner: keepOwner, mode: mode)
+    }
+
     /// Recreates the directory `dirfd` at `dst` (created, mode, owner and times kept) from
     /// descriptors only, never following a symlink: regular files hard-linked (copied where a
     /// link fails, e.g. across file systems), symlinks recreated, FIFOs made; device nodes made

@@ -229,7 +229,7 @@ import ImageStore
         try FileManager.default.createDirectory(atPath: ctx + "/d", withIntermediateDirectories: true)
         for i in 0..<20 { try Data("file \(i)\n".utf8).write(to: URL(fileURLWithPath: ctx + "/d/f\(i)")) }
         let text = "FROM busybox:test\nCOPY d /d\n"
-        func build() throws -> (BuildResult, Builder) {
+        func build(text: String = text) throws -> (BuildResult, Builder) {
             var o = BuildOptions(contextDir: ctx, dockerfileText: text)
             o.tags = []
             let b = try Builder(store: ws.store, options: o)
@@ -240,10 +240,20 @@ import ImageStore
         let index = try #require(b0.contextDigests).file
         #expect(!(FileManager.default.contents(atPath: index).map { String(decoding: $0, as: UTF8.self) } ?? "").contains("/d/f1\t"))
         usleep(1_200_000)
+        var before = stat()
+        lstat(ctx + "/d/f1", &before)
         let (r1, _) = try build()
         #expect(r1.image.descriptor.digest == r0.image.descriptor.digest)
         let lines = String(decoding: FileManager.default.contents(atPath: index) ?? Data(), as: UTF8.self)
         #expect(lines.split(separator: "\n").count == 20)
+        // A COPY (even one that misses the cache) never touches the context's files: a hard link
+        // would move their ctime (the store and the context share a file system here) and every
+        // rebuild would hash the whole context again.
+        let (missed, _) = try build(text: "FROM busybox:test\nCOPY d /elsewhere\n")
+        #expect(missed.cachedSteps == 0)
+        var after = stat()
+        lstat(ctx + "/d/f1", &after)
+        #expect(after.st_ctim.tv_sec == before.st_ctim.tv_sec && after.st_ctim.tv_nsec == before.st_ctim.tv_nsec && after.st_nlink == 1)
 
         // The index is what a rebuild trusts: a doctored digest for an unchanged file changes the key.
         let doctored = lines.split(separator: "\n").map { l -> String in
