@@ -103,8 +103,17 @@ public final class ContainerStore: Sendable {
                          isPaused: s.status == .running && Self.isFrozen(s.cgroupPaths))
     }
 
-    public func list() -> [Container] {
-        ids().compactMap { try? container($0) }.sorted { $0.record.created > $1.record.created }
+    public func list() -> [Container] { listWithDamaged().containers }
+
+    /// Every container, newest first, and the ids whose record cannot be read, in one pass
+    /// (`ps -a` lists both; reading every record twice was a tenth of its time).
+    public func listWithDamaged() -> (containers: [Container], damaged: [String]) {
+        var out: [Container] = []
+        var damaged: [String] = []
+        for id in ids() {
+            if let c = try? container(id) { out.append(c) } else { damaged.append(id) }
+        }
+        return (out.sorted { $0.record.created > $1.record.created }, damaged)
     }
 
     /// Finds a container by full id, name, or unique id prefix.
@@ -124,9 +133,7 @@ public final class ContainerStore: Sendable {
     }
 
     /// Containers whose record cannot be read (a damaged config.json), which `list` leaves out.
-    public func damagedIDs() -> [String] {
-        ids().filter { (try? record($0)) == nil }
-    }
+    public func damagedIDs() -> [String] { listWithDamaged().damaged }
 
     /// The id `ref` (a full id or a unique id prefix) names when that container's record can no
     /// longer be read (a damaged config.json); nil otherwise. `rm -f` removes such containers.

@@ -22,11 +22,12 @@ struct PsCommand: ParsableCommand {
             let filters = try ContainerFilter(filter)
             let limit = latest ? 1 : last
             let everything = all || filters.listsStopped || limit > 0
-            var list = try filters.apply(m.store.list(), images: filters.terms["ancestor"] == nil ? nil : m.images())
+            let (stored, unreadable) = m.store.listWithDamaged()
+            var list = try filters.apply(stored, images: filters.terms["ancestor"] == nil ? nil : m.images())
                 .filter { everything || $0.isRunning }
             if limit > 0 { list = Array(list.prefix(limit)) }
             // containers whose record is damaged are listed too (with -a), so `rm -f` can be aimed
-            let damaged = all && filters.isEmpty && limit <= 0 ? m.store.damagedIDs() : []
+            let damaged = all && filters.isEmpty && limit <= 0 ? unreadable : []
             if quiet {
                 for id in list.map(\.id) + damaged { ContainerCLI.out(noTrunc ? id : String(id.prefix(12))) }
                 return
