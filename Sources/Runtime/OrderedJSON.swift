@@ -26,6 +26,40 @@ public indirect enum OrderedJSON: Sendable, Equatable {
         }
     }
 
+    /// Indented JSON text, as Go's json.MarshalIndent(v, "", indent) writes it (runc's
+    /// `features` and `state`): `"key": value`, one element per line, `[]` and `{}` when empty.
+    public func indented(_ indent: String = "    ") -> String {
+        var out = ""
+        writeIndented(into: &out, indent: indent, level: 0)
+        return out
+    }
+
+    func writeIndented(into out: inout String, indent: String, level: Int) {
+        let pad = String(repeating: indent, count: level + 1), end = String(repeating: indent, count: level)
+        switch self {
+        case .object(let fields) where !fields.isEmpty:
+            out += "{\n"
+            for (i, (k, v)) in fields.enumerated() {
+                out += pad
+                OrderedJSON.quote(k, into: &out)
+                out += ": "
+                v.writeIndented(into: &out, indent: indent, level: level + 1)
+                out += i == fields.count - 1 ? "\n" : ",\n"
+            }
+            out += end + "}"
+        case .array(let items) where !items.isEmpty:
+            out += "[\n"
+            for (i, v) in items.enumerated() {
+                out += pad
+                v.writeIndented(into: &out, indent: indent, level: level + 1)
+                out += i == items.count - 1 ? "\n" : ",\n"
+            }
+            out += end + "]"
+        default:
+            write(into: &out)
+        }
+    }
+
     /// Compact JSON text, as Go's encoding/json writes it (no spaces; `<`, `>`, `&` escaped).
     public var rendered: String {
         var out = ""

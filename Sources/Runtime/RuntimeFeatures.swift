@@ -26,29 +26,32 @@ public enum RuntimeFeatures {
         let archs = ["AARCH64", "ARM", "MIPS", "MIPS64", "MIPS64N32", "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC",
                      "PPC64", "PPC64LE", "RISCV64", "S390", "S390X", "X32", "X86", "X86_64"]
             .filter { seccomp_arch_resolve_name($0.lowercased()) != 0 }.map { "SCMP_ARCH_" + $0 }
-        let doc: [String: Any] = [
-            "ociVersionMin": ociVersionMin,
-            "ociVersionMax": ociVersionMax,
-            "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-            "mountOptions": mountOptions,
-            "linux": [
-                "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
-                "capabilities": Kernel.capabilities.map { "CAP_" + $0 },
-                "cgroup": ["v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false],
-                "seccomp": [
-                    "enabled": true,
-                    "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                                "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
-                    "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
-                                  "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                    "archs": archs,
-                ] as [String: Any],
-                "apparmor": ["enabled": false],
-                "selinux": ["enabled": false],
-            ] as [String: Any],
-            "annotations": ["io.github.seccomp.libseccomp.version": libseccompVersion,
-                            "org.dockbuild.runtime.version": RuntimeFeatures.version],
-        ]
-        return try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        func strings(_ l: [String]) -> OrderedJSON { .array(l.map { .string($0) }) }
+        // runc's keys in runc's order (Go's struct order), indented as runc prints them.
+        let doc: OrderedJSON = .object([
+            ("ociVersionMin", .string(ociVersionMin)),
+            ("ociVersionMax", .string(ociVersionMax)),
+            ("hooks", strings(["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"])),
+            ("mountOptions", strings(mountOptions)),
+            ("linux", .object([
+                ("namespaces", strings(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"])),
+                ("capabilities", strings(Kernel.capabilities.map { "CAP_" + $0 })),
+                ("cgroup", .object([("v1", .bool(true)), ("v2", .bool(true)), ("systemd", .bool(false)), ("systemdUser", .bool(false)),
+                                    ("rdma", .bool(false))])),
+                ("seccomp", .object([
+                    ("enabled", .bool(true)),
+                    ("actions", strings(["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                                         "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"])),
+                    ("operators", strings(["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                                           "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"])),
+                    ("archs", strings(archs)),
+                ])),
+                ("apparmor", .object([("enabled", .bool(false))])),
+                ("selinux", .object([("enabled", .bool(false))])),
+            ])),
+            ("annotations", .object([("io.github.seccomp.libseccomp.version", .string(libseccompVersion)),
+                                     ("org.dockbuild.runtime.version", .string(RuntimeFeatures.version))])),
+        ])
+        return Data(doc.indented().utf8)
     }
 }

@@ -43,6 +43,13 @@ import Testing
         guard let runc = ["/usr/sbin/runc", "/usr/bin/runc"].first(where: FileManager.default.isExecutableFile(atPath:)) else { return }
         let theirs = try #require(try JSONSerialization.jsonObject(with: try output([runc, "features"]).1) as? [String: Any])
         #expect(Set(ours.keys) == Set(theirs.keys))
+        // the same top-level order and indentation as runc prints (Go's MarshalIndent)
+        let text = String(decoding: data, as: UTF8.self), theirText = String(decoding: try output([runc, "features"]).1, as: UTF8.self)
+        func topKeys(_ t: String) -> [String] {
+            t.split(separator: "\n").filter { $0.hasPrefix("    \"") }.map { String($0.dropFirst(5).prefix { $0 != "\"" }) }
+        }
+        #expect(topKeys(text) == topKeys(theirText), "\(topKeys(text)) vs \(topKeys(theirText))")
+        #expect(text.hasPrefix("{\n    \"ociVersionMin\": \"1.0.0\",\n"))
         let theirLinux = try #require(theirs["linux"] as? [String: Any])
         #expect(Set(linux.keys) == Set(theirLinux.keys))
         // runc's mount options, namespaces and capabilities are all here (tmpcopyup aside:
