@@ -16,6 +16,18 @@ public struct ContainerState: Codable, Sendable, Equatable {
     public var created: String
     public var owner: String
     public var annotations: [String: String]?
+
+    /// As `runc state` prints it: runc's key order, two-space indent (Go's MarshalIndent), no
+    /// trailing newline; annotations only when there are some.
+    public var runcJSON: String {
+        var fields: [(String, OrderedJSON)] = [("ociVersion", .string(ociVersion)), ("id", .string(id)), ("pid", .int(Int64(pid))),
+                                               ("status", .string(status)), ("bundle", .string(bundle)), ("rootfs", .string(rootfs)),
+                                               ("created", .string(created)), ("owner", .string(owner))]
+        if let annotations, !annotations.isEmpty {
+            fields.append(("annotations", .object(annotations.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+        }
+        return OrderedJSON.object(fields).indented("  ")
+    }
 }
 
 /// What the runtime keeps on disk per container (`<root>/<id>/state.json`).

@@ -132,9 +132,7 @@ public enum RuntimeFastPath {
             case .run:
                 return try runtime.run(id: id, bundle: call.bundle, options: options, detach: call.detach, keep: call.keep)
             case .state:
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try enc.encode(try runtime.state(id: id)), as: UTF8.self))
+                FileHandle.standardOutput.write(Data(try runtime.state(id: id).runcJSON.utf8))
             case .kill:
                 let name = call.positionals.count > 1 ? call.positionals[1] : "SIGTERM"
                 guard let sig = Runtime.signalNumber(name) else {

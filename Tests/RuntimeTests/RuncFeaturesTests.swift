@@ -72,4 +72,25 @@ import Testing
             #expect(lines.contains { $0.hasPrefix("libseccomp: 2.") })
         }
     }
+
+    /// `state` as runc 1.1 prints it (checked against runc on this machine): runc's key order,
+    /// two-space indent, annotations only when present, no trailing newline.
+    @Test func stateInRuncsLayout() {
+        var st = ContainerState(ociVersion: "1.0.2-dev", id: "s1", status: "running", pid: 42, bundle: "/b", rootfs: "/b/rootfs",
+                                created: "2026-12-05T12:59:18.07171Z", owner: "", annotations: nil)
+        #expect(st.runcJSON == """
+        {
+          "ociVersion": "1.0.2-dev",
+          "id": "s1",
+          "pid": 42,
+          "status": "running",
+          "bundle": "/b",
+          "rootfs": "/b/rootfs",
+          "created": "2026-12-05T12:59:18.07171Z",
+          "owner": ""
+        }
+        """)
+        st.annotations = ["b": "2", "a": "<1>"]
+        #expect(st.runcJSON.hasSuffix("  \"owner\": \"\",\n  \"annotations\": {\n    \"a\": \"\\u003c1\\u003e\",\n    \"b\": \"2\"\n  }\n}"))
+    }
 }

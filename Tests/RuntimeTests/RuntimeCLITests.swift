@@ -54,13 +54,13 @@ import Testing
             try b.write(b.spec(["sleep", "100"]))
             #expect(try Self.call(cmd + ["create", "--root", root, "-b", b.dir, "--no-new-keyring", "c2"]).code == 0)
             let created = try Self.call(cmd + ["--root", root, "state", "c2"])
-            #expect(created.code == 0 && created.out.contains("\"status\" : \"created\""), "\(cmd): \(created)")
+            #expect(created.code == 0 && created.out.contains("\"status\": \"created\""), "\(cmd): \(created)")
             #expect(try Self.call(cmd + ["--root", root, "start", "c2"]).code == 0)
-            #expect(try Self.call(cmd + ["state", "--root", root, "c2"]).out.contains("\"status\" : \"running\""))
+            #expect(try Self.call(cmd + ["state", "--root", root, "c2"]).out.contains("\"status\": \"running\""))
             #expect(try Self.call(cmd + ["--root", root, "kill", "--all", "c2", "KILL"]).code == 0)
             var stopped = false
             for _ in 0..<200 where !stopped {
-                stopped = try Self.call(cmd + ["--root", root, "state", "c2"]).out.contains("\"status\" : \"stopped\"")
+                stopped = try Self.call(cmd + ["--root", root, "state", "c2"]).out.contains("\"status\": \"stopped\"")
                 if !stopped { usleep(20_000) }
             }
             #expect(stopped, "\(cmd): kill --all c2 KILL did not stop it")
@@ -71,7 +71,7 @@ import Testing
             // --keep leaves a stopped container behind
             try b.write(b.spec(["true"]))
             #expect(try Self.call(cmd + ["--root", root, "run", "--keep", "--bundle", b.dir, "c3"]).code == 0)
-            #expect(try Self.call(cmd + ["--root", root, "state", "c3"]).out.contains("\"status\" : \"stopped\""))
+            #expect(try Self.call(cmd + ["--root", root, "state", "c3"]).out.contains("\"status\": \"stopped\""))
             #expect(try Self.call(cmd + ["--root", root, "delete", "c3"]).code == 0)
             let unknown = try Self.call(cmd + ["--root", root, "kill", "c3", "SIGNOPE"])
             #expect(unknown.code == 1 && unknown.err.contains("unknown signal"), "\(cmd): \(unknown)")
