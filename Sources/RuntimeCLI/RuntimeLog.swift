@@ -6,10 +6,13 @@ import Runtime
 /// when a log file is given, are appended there too in runc's formats, so that an engine can
 /// read why a verb failed (an exec whose program is missing) without parsing the stderr the
 /// container's process shares.
-enum RuntimeLog {
+public enum RuntimeLog {
     private struct Settings {
         var path: String?
         var json = false
+        /// `dockbuild-runc`: runc's own stderr (a logrus line without `--log`; with it, the
+        /// line goes to the file and the bare message to stderr), as callers of runc parse it.
+        var runcStyle = false
     }
     private static let settings = Mutex(Settings())
 
@@ -21,16 +24,33 @@ enum RuntimeLog {
         }
     }
 
-    /// Prints `dockbuild runtime: MESSAGE` on stderr and appends it to the log file, if any.
+    /// Makes the errors read as runc's (the `dockbuild-runc` binary).
+    public static func useRuncStyle() { settings.withLock { $0.runcStyle = true } }
+
+    /// Prints `dockbuild runtime: MESSAGE` on stderr and appends it to the log file, if any;
+    /// in runc's style, see `Settings.runcStyle`.
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data("dockbuild runtime: \(message)\n".utf8))
-        let (path, json) = settings.withLock { ($0.path, $0.json) }
+        let (path, json, runc) = settings.withLock { ($0.path, $0.json, $0.runcStyle) }
+        let line = format(message, json: json)
+        if runc {
+            FileHandle.standardError.write(Data((path == nil ? line : message + "\n").utf8))
+        } else {
+            FileHandle.standardError.write(Data("dockbuild runtime: \(message)\n".utf8))
+        }
         guard let path else { return }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
-        let time = f.string(from: Date())
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+    }
+
+    /// One error line in runc's (logrus') text or JSON format.
+    static func format(_ message: String, json: Bool) -> String {
+        var t = time(nil)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        func p(_ n: Int32, _ w: Int) -> String { let s = String(n); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        let time = "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1, 2))-\(p(tmv.tm_mday, 2))T\(p(tmv.tm_hour, 2)):\(p(tmv.tm_min, 2)):\(p(tmv.tm_sec, 2))Z"
         let line: String
         if json {
             let obj: [String: String] = ["level": "error", "msg": message, "time": time]
@@ -41,9 +61,6 @@ enum RuntimeLog {
                 .replacingOccurrences(of: "\n", with: "\\n")
             line = "time=\"\(time)\" level=error msg=\"\(quoted)\"\n"
         }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        return line
     }
 }

@@ -21,6 +21,7 @@ struct DockbuildRunc: ParsableCommand {
 @main
 enum DockbuildRuncMain {
     static func main() {
+        RuntimeLog.useRuncStyle()
         // runc's `--version`/`-v` text (callers parse "runc version X" and "spec: Y" lines).
         if CommandLine.arguments.count == 2, ["--version", "-v"].contains(CommandLine.arguments[1]) {
             FileHandle.standardOutput.write(Data(RuntimeVersion.text("dockbuild-runc").utf8))

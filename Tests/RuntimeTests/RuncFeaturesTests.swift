@@ -93,4 +93,41 @@ import Testing
         st.annotations = ["b": "2", "a": "<1>"]
         #expect(st.runcJSON.hasSuffix("  \"owner\": \"\",\n  \"annotations\": {\n    \"a\": \"\\u003c1\\u003e\",\n    \"b\": \"2\"\n  }\n}"))
     }
+
+    /// Errors on stderr as runc writes them: a logrus line without `--log` (text, or JSON with
+    /// `--log-format json`), the bare message with `--log` (the line goes to the file). Compared
+    /// with runc's own output for a missing container.
+    @Test func errorsInRuncsShape() throws {
+        let bin = Self.pkg + "/.build/debug/dockbuild-runc"
+        try #require(FileManager.default.isExecutableFile(atPath: bin))
+        let root = NSTemporaryDirectory() + "runc-errors-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func stderr(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: args[0])
+            p.arguments = Array(args.dropFirst())
+            let e = Pipe()
+            p.standardError = e
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let d = e.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: d, as: UTF8.self))
+        }
+        let text = try stderr([bin, "--root", root, "delete", "nosuch"])
+        #expect(text.0 == 1 && text.1.range(of: #"^time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" level=error msg="container \\"nosuch\\" does not exist in .*"\n$"#,
+                                              options: .regularExpression) != nil, "\(text)")
+        let json = try stderr([bin, "--root", root, "--log-format", "json", "delete", "nosuch"])
+        let obj = try JSONSerialization.jsonObject(with: Data(json.1.utf8)) as? [String: String]
+        #expect(obj?["level"] == "error" && obj?["msg"]?.contains("does not exist") == true && obj?.keys.sorted() == ["level", "msg", "time"])
+        let log = root + ".log"
+        defer { unlink(log) }
+        let logged = try stderr([bin, "--root", root, "--log", log, "delete", "nosuch"])
+        #expect(logged.1.hasPrefix("container \"nosuch\" does not exist"), "\(logged)")
+        #expect(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("level=error msg="))
+        if let runc = ["/usr/sbin/runc", "/usr/bin/runc"].first(where: FileManager.default.isExecutableFile(atPath:)) {
+            let theirs = try stderr([runc, "--root", root, "delete", "nosuch"])
+            #expect(theirs.0 == text.0 && theirs.1.hasPrefix("time=\"") && theirs.1.contains(" level=error msg=\""), "\(theirs)")
+        }
+    }
 }
