@@ -113,6 +113,7 @@ extension Builder {
     // MARK: RUN
 
     func runStep(_ ins: RunInstruction, mounts specs: [Mount], line: Int, _ st: inout StageState, number: Int) throws -> Bool {
+        try checkRunnable(st, line: line)
         let cc = st.config.config ?? ContainerConfig()
         var scriptFiles: [String: String] = [:]
         var argv: [String]

@@ -279,34 +279,38 @@ public final class Builder: @unchecked Sendable {
     /// The PATH a stage gets when its base has none (BuildKit's, on Linux).
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    /// The state of `FROM scratch`.
-    func scratchState() -> StageState {
+    /// The state of `FROM scratch` for `platform` (the target platform by default); the cache
+    /// key names the platform, so steps on scratch are not shared between platforms.
+    func scratchState(platform: Platform? = nil) -> StageState {
         var cc = ContainerConfig(env: ["PATH=" + Self.defaultPath])
         cc.workingDir = "/"
-        let cfg = ImageConfig(created: nil, platform: options.platform, config: cc, rootfs: RootFS(diffIDs: []), history: [])
-        return StageState(config: cfg, layers: [], key: "scratch", name: "scratch")
+        let p = platform ?? options.platform
+        let cfg = ImageConfig(created: nil, platform: p, config: cc, rootfs: RootFS(diffIDs: []), history: [])
+        return StageState(config: cfg, layers: [], key: "scratch;platform=\(p)", name: "scratch")
     }
 
     /// The state of an image (`scratch`, or from the store, pulled when missing or with `--pull`).
-    func baseState(_ name: String, line: Int) throws -> StageState {
+    func baseState(_ name: String, line: Int, platform: Platform? = nil) throws -> StageState {
         if let named = try namedContext(name, line: line) { return named }
-        return try imageState(name, line: line)
+        return try imageState(name, line: line, platform: platform)
     }
 
     /// The state of an image by reference (`scratch`, or from the store, pulled when missing or with `--pull`).
-    func imageState(_ name: String, line: Int) throws -> StageState {
-        if name.lowercased() == "scratch" { return scratchState() }
+    func imageState(_ name: String, line: Int, platform: Platform? = nil) throws -> StageState {
+        let wanted = platform ?? options.platform
+        if name.lowercased() == "scratch" { return scratchState(platform: wanted) }
         let image: Image
         if options.pull {
-            image = try pullBase(name, line: line)
-        } else if let local = try? store.image(name, platform: options.platform) {
+            image = try pullBase(name, line: line, platform: wanted)
+        } else if let local = try? store.image(name, platform: wanted) {
             image = local
         } else {
-            image = try pullBase(name, line: line)
+            image = try pullBase(name, line: line, platform: wanted)
         }
         guard image.manifest.layers.count == image.config.rootfs.diffIDs.count else {
             throw err(line, "base image \(name) has \(image.manifest.layers.count) layers but its config lists \(image.config.rootfs.diffIDs.count) diff_ids; the image is corrupt, pull or load it again")
         }
+        try checkBasePlatform(image, name: name, wanted: wanted, line: line)
         let layers = zip(image.manifest.layers, image.config.rootfs.diffIDs).map { LayerRef(descriptor: $0.0, diffID: $0.1) }
         var cfg = image.config
         if cfg.history == nil { cfg.history = [] }
@@ -325,9 +329,10 @@ public final class Builder: @unchecked Sendable {
         let line = stage.from.source.startLine
         let base = resolved.baseName
         var st: StageState
+        let platform = try stagePlatform(resolved)
         switch resolved.base {
-        case .scratch: st = scratchState()
-        case .image(let ref): st = try baseState(ref, line: line)
+        case .scratch: st = scratchState(platform: platform)
+        case .image(let ref): st = try baseState(ref, line: line, platform: platform)
         case .stage(let i):
             guard let r = stageResult(i) else { throw err(line, "stage \(base) is not built yet") }
             st = r

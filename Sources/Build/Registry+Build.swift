@@ -22,12 +22,12 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) thr
 
 extension Builder {
     /// Pulls a base image into the store (FROM of an image the store lacks, or `--pull`).
-    func pullBase(_ name: String, line: Int) throws -> Image {
+    func pullBase(_ name: String, line: Int, platform wanted: Platform? = nil) throws -> Image {
         let ref: ImageReference
         do { ref = try ImageReference(parsing: name) } catch { throw err(line, "FROM \(name): \(error)") }
         progress(.note("pulling \(ref.familiarString)"))
         let store = self.store
-        let platform = options.platform
+        let platform = wanted ?? options.platform
         do {
             _ = try blocking {
                 try await RegistryClient(registry: ref.domain).pull(ref, into: store, options: PullOptions(platform: platform))
@@ -40,7 +40,11 @@ extension Builder {
 
     /// Pushes a built image to `reference` (`--push`, `--output type=registry`).
     public static func push(_ image: Image, store: ImageStore, to reference: ImageReference) throws -> Digest {
-        let desc = image.descriptor
+        try push(descriptor: image.descriptor, store: store, to: reference)
+    }
+
+    /// Pushes an image or an index (a multi-platform build) to `reference`.
+    public static func push(descriptor desc: Descriptor, store: ImageStore, to reference: ImageReference) throws -> Digest {
         do {
             return try blocking {
                 try await RegistryClient(registry: reference.domain).push(desc, from: store, to: reference).descriptor.digest

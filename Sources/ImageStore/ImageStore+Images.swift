@@ -172,3 +172,20 @@ extension ImageStore {
         return seen
     }
 }
+
+extension ImageStore {
+    /// Writes an OCI image index over `manifests` (each already in the store, with its
+    /// `platform`) and names it `tag` (or records it as a dangling image). The children's own
+    /// dangling entries go: the index holds them now, so `images` lists the index once.
+    @discardableResult
+    public func putIndex(manifests: [Descriptor], tag: ImageReference?, annotations: [String: String]? = nil) throws -> Descriptor {
+        for m in manifests where !has(m.digest) { throw ImageStoreError.blobNotFound(m.digest) }
+        let desc = try putJSON(ImageIndex(manifests: manifests, annotations: annotations), mediaType: MediaType.imageIndex)
+        if let tag { try self.tag(tag, descriptor: desc) } else { try addUnnamed(desc) }
+        let children = Set(manifests.map(\.digest))
+        try updateIndex { idx in
+            idx.manifests.removeAll { children.contains($0.digest) && ImageStore.entryName($0) == nil }
+        }
+        return desc
+    }
+}

@@ -21,7 +21,8 @@ struct BuildCommand: ParsableCommand {
     @Option(name: [.short, .customLong("file")], help: "The Dockerfile (default: CONTEXT/Dockerfile; - for stdin).") var file: String?
     @Option(name: .customLong("build-arg"), help: "Set a build argument K=V (K alone takes it from the environment).") var buildArg: [String] = []
     @Option(help: "Build this stage and the stages it needs.") var target: String?
-    @Option(help: "Target platform (os/arch[/variant]).") var platform: String?
+    @Option(help: ArgumentHelp("Target platform(s): os/arch[/variant], comma-separated or repeated.", discussion: "Several platforms build every stage once per platform and name an OCI image index; RUN of a foreign architecture runs through QEMU (qemu-user-static in binfmt_misc with the F flag)."))
+    var platform: [String] = []
     @Flag(name: .customLong("no-cache"), help: "Run every step, ignoring the cache.") var noCache = false
     @Flag(help: "Pull base images even when present (needs the registry client).") var pull = false
     @Option(help: "Add a label K=V to the image (repeatable).") var label: [String] = []
@@ -147,7 +148,10 @@ struct BuildCommand: ParsableCommand {
         opts.target = target
         opts.noCache = noCache
         opts.network = network
-        if let platform { opts.platform = try Platform(parsing: platform) }
+        let platforms = try platform.flatMap { $0.split(separator: ",").map(String.init) }.map { p in
+            do { return try Platform(parsing: p) } catch { throw ValidationError("--platform \(p): \(error)") }
+        }
+        if platforms.count == 1 { opts.platform = platforms[0] }
         var outputs = try output.map { try BuildOutput(parsing: $0) }
         if push { outputs.append(.registry) }
         if outputs.contains(.registry) && tag.isEmpty {
@@ -158,6 +162,12 @@ struct BuildCommand: ParsableCommand {
         let store = try ImageStore(root: global.resolvedRoot)
         // `auto` is BuildKit's live view on a terminal, plain lines otherwise.
         let live = mode == "tty" || (mode == "auto" && isatty(2) != 0 && ProcessInfo.processInfo.environment["TERM"] != "dumb")
+        if platforms.count > 1 {
+            // several builds at once: plain lines (the live view follows one build)
+            try runMultiPlatform(store: store, options: opts, platforms: platforms, outputs: outputs,
+                                 printer: ProgressPrinter(mode: live ? "plain" : mode), mode: mode)
+            return
+        }
         let printer = ProgressPrinter(mode: live ? "quiet" : mode)
         let tty = live ? TTYProgress() : nil
         let builder = try Builder(store: store, options: opts, progress: { e in
@@ -183,6 +193,52 @@ struct BuildCommand: ParsableCommand {
         }
         if let iidfile { try Data(id.utf8).write(to: URL(fileURLWithPath: iidfile)) }
         ProgressPrinter(mode: live ? "plain" : mode).summary(result: result, seconds: Date().timeIntervalSince(start), tags: opts.tags)
+        print(id)
+    }
+
+    /// `--platform P1,P2,...`: one build per platform, an index over them, and the outputs of the index.
+    func runMultiPlatform(store: ImageStore, options opts: BuildOptions, platforms: [Platform], outputs: [BuildOutput],
+                          printer: ProgressPrinter, mode: String) throws {
+        for o in outputs {
+            if case .archive(.docker, _) = o {
+                throw ValidationError("--output type=docker holds one platform; use type=oci for several platforms, or build one --platform")
+            }
+        }
+        let start = Date()
+        let result: MultiPlatformResult
+        do { result = try Builder.buildPlatforms(store: store, options: opts, platforms: platforms, progress: { printer.handle($0) }) } catch {
+            let sig = BuildInterrupts.received
+            if sig != 0 {
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                Foundation.exit(128 + sig)
+            }
+            throw error
+        }
+        for o in outputs {
+            switch o {
+            case .archive(let format, let dest): try store.save([result.descriptor.digest.description], format: format, to: dest)
+            case .local(let dest):
+                // One directory per platform, as BuildKit's local exporter names them (linux_arm64).
+                for r in result.results {
+                    let p = Platform(os: r.image.config.os, architecture: r.image.config.architecture, variant: r.image.config.variant)
+                    try Builder.exportFilesystem(r.image, store: store, to: dest + "/" + p.description.replacingOccurrences(of: "/", with: "_"))
+                }
+            case .registry:
+                for t in opts.tags {
+                    let d = try Builder.push(descriptor: result.descriptor, store: store, to: t)
+                    if mode != "quiet" { FileHandle.standardError.write(Data("pushed \(t.familiarString)@\(d)\n".utf8)) }
+                }
+            case .image: break
+            }
+        }
+        let id = result.id.description
+        if let iidfile { try Data(id.utf8).write(to: URL(fileURLWithPath: iidfile)) }
+        if mode != "quiet" {
+            let steps = result.results.reduce(0) { $0 + $1.steps }, cached = result.results.reduce(0) { $0 + $1.cachedSteps }
+            let text = "built index \(id) for \(platforms.map(\.description).joined(separator: ", ")) in \(String(format: "%.2fs", Date().timeIntervalSince(start)))"
+                + " (\(steps) steps, \(cached) cached)" + (opts.tags.isEmpty ? "" : ", named " + opts.tags.map(\.description).joined(separator: ", "))
+            printer.write(text)
+        }
         print(id)
     }
 

@@ -1,0 +1,109 @@
+// Platforms of a build: per-stage platforms (`FROM --platform`), base images that must match
+// them, RUN through QEMU for foreign architectures, and multi-platform builds into an index.
+import Foundation
+import OCI
+import ImageStore
+import Dockerfile
+import Runtime
+
+extension Builder {
+    /// The platform a stage builds for: its `FROM --platform=`, else the build's target.
+    func stagePlatform(_ r: ResolvedStage) throws -> Platform {
+        guard let p = r.platform else { return options.platform }
+        do { return try Platform(parsing: p) } catch {
+            throw err(r.stage.from.source.startLine, "FROM --platform=\(p): \(error)")
+        }
+    }
+
+    /// Refuses a base image whose config is for another platform than the stage's: building on
+    /// it would label one architecture's binaries as another's.
+    func checkBasePlatform(_ image: Image, name: String, wanted: Platform, line: Int) throws {
+        let c = image.config
+        guard !c.architecture.isEmpty else { return }
+        let have = Platform(os: c.os, architecture: c.architecture, variant: c.variant).normalized()
+        let w = wanted.normalized()
+        if have.os == w.os, have.architecture == w.architecture, w.matches(have) { return }
+        var offered = ""
+        if let idx = image.index, let index = try? store.index(idx) {
+            offered = " (its index offers " + index.manifests.compactMap { $0.platform?.description }.joined(separator: ", ") + ")"
+        }
+        throw err(line, "base image `\(name)` is \(have), not \(w)\(offered): name an image or index that offers \(w), "
+                  + "pull it with `dockbuild pull --platform \(w) \(name)`, or build with --platform \(have)")
+    }
+
+    /// Fails a RUN whose stage's architecture cannot execute here (natively or through a QEMU
+    /// binfmt_misc handler with the F flag), naming the architecture and the package to install.
+    func checkRunnable(_ st: StageState, line: Int) throws {
+        let arch = st.config.architecture
+        guard !arch.isEmpty else { return }
+        switch Emulation.support(architecture: Platform(os: st.config.os, architecture: arch).normalized().architecture) {
+        case .native, .emulated: return
+        case .unavailable(let reason):
+            throw err(line, "RUN cannot execute \(st.config.os)/\(arch) binaries on this \(Emulation.hostArchitecture) machine: \(reason)")
+        }
+    }
+
+    /// Builds `options` once per platform in `platforms` and writes an OCI image index over the
+    /// results, named by `options.tags` (a single platform gives a plain image, as docker does).
+    /// Every stage is built once per platform; the cache keys differ by platform through the
+    /// base images and `scratch`. Progress names each step's platform.
+    public static func buildPlatforms(store: ImageStore, options: BuildOptions, platforms: [Platform],
+                                      progress: @escaping @Sendable (BuildEvent) -> Void = { _ in }) throws -> MultiPlatformResult {
+        var seen: Set<String> = []
+        for p in platforms {
+            let s = p.normalized().description
+            if !seen.insert(s).inserted { throw BuildError.invalidOption("--platform lists \(s) more than once") }
+        }
+        guard !platforms.isEmpty else { throw BuildError.invalidOption("--platform needs at least one platform") }
+        if platforms.count == 1 {
+            var o = options
+            o.platform = platforms[0]
+            let r = try Builder(store: store, options: o, progress: progress).build()
+            return MultiPlatformResult(descriptor: r.image.descriptor, results: [r])
+        }
+        var results: [BuildResult] = []
+        for p in platforms {
+            var o = options
+            o.platform = p.normalized()
+            o.tags = []
+            let label = o.platform.description
+            let r = try Builder(store: store, options: o, progress: { e in progress(e.prefixed(label)) }).build()
+            results.append(r)
+        }
+        let manifests = results.map { r -> Descriptor in
+            var d = r.image.descriptor
+            d.annotations = nil
+            d.platform = Platform(os: r.image.config.os, architecture: r.image.config.architecture, variant: r.image.config.variant)
+            return d
+        }
+        let desc = try store.putIndex(manifests: manifests, tag: options.tags.first)
+        for t in options.tags.dropFirst() { try store.tag(t, descriptor: desc) }
+        return MultiPlatformResult(descriptor: desc, results: results)
+    }
+}
+
+/// What a multi-platform build produced: the index (or, for one platform, the image) and each
+/// platform's build.
+public struct MultiPlatformResult: Sendable {
+    /// The index over the platforms' images, or the image itself when one platform was asked for.
+    public var descriptor: Descriptor
+    /// One result per platform, in the order asked.
+    public var results: [BuildResult]
+    /// The ID `build` prints: the index digest, or the image's config digest.
+    public var id: Digest {
+        results.count == 1 ? results[0].image.id : descriptor.digest
+    }
+}
+
+extension BuildEvent {
+    /// The event with its stage named after the platform too (`linux/arm64 build`).
+    func prefixed(_ platform: String) -> BuildEvent {
+        switch self {
+        case let .step(stage, number, total, text): return .step(stage: platform + " " + stage, number: number, total: total, text: text)
+        case let .cached(stage, number): return .cached(stage: platform + " " + stage, number: number)
+        case let .finished(stage, number, seconds): return .finished(stage: platform + " " + stage, number: number, seconds: seconds)
+        case let .output(stage, number, line): return .output(stage: platform + " " + stage, number: number, line: line)
+        case .note: return self
+        }
+    }
+}
