@@ -9,7 +9,7 @@
 set -euo pipefail
 BIN=$(realpath "${1:-.build/release/dockbuild}")
 REPS=${2:-3}
-PEERS=${PEERS:-docker buildah}
+PEERS=${PEERS-docker buildah}   # PEERS="" for dockbuild alone
 # BENCH_ON=tmpfs puts everything (context, dockbuild's store, buildah's, and a dockerd of its own
 # started for the run) in /dev/shm: on this VM's ext4 (no journal) creating a file after many
 # deletions costs ~0.3 ms in the kernel's inode allocator (recently_deleted), which otherwise
@@ -55,7 +55,7 @@ DF
 echo "context: $(du -sh "$W/app" | cut -f1), $(find "$W/app" -type f | wc -l) files"
 
 now() { date +%s.%N; }
-D() { "$BIN" build --root "$W/d-store" "$@" >/dev/null 2>&1; }
+D() { "$BIN" build --network host --root "$W/d-store" "$@" >/dev/null 2>&1; }   # --network host, as docker is run below
 B() { buildah --storage-driver vfs --root "$W/b-store" --runroot "$W/b-run" "$@" >/dev/null 2>&1; }
 K() { DOCKER_HOST=unix://$DREF_DIR/docker.sock DOCKER_BUILDKIT=1 /usr/bin/docker "$@" >/dev/null 2>&1; }
 time_cmd() { local t0 t1; t0=$(now); "$@"; t1=$(now); echo "$t1 - $t0" | bc; }
@@ -65,32 +65,40 @@ if has docker; then bash "$REF" start >/dev/null || { echo "docker-ref did not s
 if has buildah && ! command -v buildah >/dev/null; then echo "buildah missing; leaving it out"; PEERS=${PEERS/buildah/}; fi
 
 declare -A R
+# Each tool's repetitions run back to back, so one tool's background work (dockerd pruning its
+# cache, buildah's storage) never lands in another tool's timings.
+quiet() { sync; sleep 1; }
 for rep in $(seq 1 "$REPS"); do
-  rm -rf "$W/d-store" "$W/b-store" "$W/b-run"
+  rm -rf "$W/d-store"
   printf 'int f1(void) { return 1; }\n' > "$W/app/src/m1/f1.c"
-  D -t bench-base "$W/base"
+  D -t bench-base "$W/base"; quiet
   R[dcold]+="$(time_cmd D -t app "$W/app")"$'\n'
   R[dcached]+="$(time_cmd D -t app "$W/app")"$'\n'
   echo "int changed_$rep;" >> "$W/app/src/m1/f1.c"
   R[dchanged]+="$(time_cmd D -t app "$W/app")"$'\n'
-  if has docker; then
+done
+if has docker; then
+  for rep in $(seq 1 "$REPS"); do
     printf 'int f1(void) { return 1; }\n' > "$W/app/src/m1/f1.c"
     K rmi -f app >/dev/null 2>&1 || true; K builder prune -af || true
-    K build --network host -t bench-base "$W/base"
+    K build --network host -t bench-base "$W/base"; quiet
     R[kcold]+="$(time_cmd K build --network host -t app "$W/app")"$'\n'
     R[kcached]+="$(time_cmd K build --network host -t app "$W/app")"$'\n'
     echo "int changed_$rep;" >> "$W/app/src/m1/f1.c"
     R[kchanged]+="$(time_cmd K build --network host -t app "$W/app")"$'\n'
-  fi
-  if has buildah; then
+  done
+fi
+if has buildah; then
+  for rep in $(seq 1 "$REPS"); do
+    rm -rf "$W/b-store" "$W/b-run"
     printf 'int f1(void) { return 1; }\n' > "$W/app/src/m1/f1.c"
-    B bud --isolation chroot -t bench-base "$W/base"
+    B bud --isolation chroot -t bench-base "$W/base"; quiet
     R[bcold]+="$(time_cmd B bud --isolation chroot --layers -t app "$W/app")"$'\n'
     R[bcached]+="$(time_cmd B bud --isolation chroot --layers -t app "$W/app")"$'\n'
     echo "int changed_$rep;" >> "$W/app/src/m1/f1.c"
     R[bchanged]+="$(time_cmd B bud --isolation chroot --layers -t app "$W/app")"$'\n'
-  fi
-done
+  done
+fi
 
 printf '%-10s %10s %10s %10s %12s %12s\n' case dockbuild docker buildah "vs docker" "vs buildah"
 for c in cold cached changed; do
