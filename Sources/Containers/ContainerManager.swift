@@ -149,6 +149,8 @@ public final class ContainerManager: Sendable {
         record.stopTimeout = o.stopTimeout
         record.devices = nonEmpty(o.devices)
         record.restartPolicy = o.restartPolicy
+        record.healthcheck = HealthCheck.merge(user: o.healthcheck, image: ic.healthcheck)
+        if let h = record.healthcheck { try HealthCheck.validate(h) }
         if o.restartPolicy != nil && o.autoRemove {
             throw ContainersError.invalidArgument("--restart and --rm conflict: a container that restarts is not removed when it exits")
         }
