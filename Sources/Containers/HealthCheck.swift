@@ -51,12 +51,13 @@ public enum HealthCheck {
         return u
     }
 
-    /// The command a check runs in the container, nil for none (`NONE`, or no test at all).
-    public static func command(_ c: HealthConfig?) -> [String]? {
+    /// The command a check runs in the container, nil for none (`NONE`, or no test at all). A
+    /// CMD-SHELL test runs in the image's SHELL, else `/bin/sh -c`, as docker's.
+    public static func command(_ c: HealthConfig?, shell: [String]? = nil) -> [String]? {
         guard let test = c?.test, let kind = test.first else { return nil }
         switch kind {
         case "CMD" where test.count > 1: return Array(test.dropFirst())
-        case "CMD-SHELL" where test.count > 1: return ["/bin/sh", "-c", test.dropFirst().joined(separator: " ")]
+        case "CMD-SHELL" where test.count > 1: return (shell ?? ["/bin/sh", "-c"]) + [test.dropFirst().joined(separator: " ")]
         default: return nil
         }
     }
@@ -198,13 +199,9 @@ extension FlagValue {
             }
             h.retries = r
         }
-        if let cmd {
-            guard !cmd.trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw ContainersError.invalidArgument("--health-cmd \(quote(cmd)): give a command for the container's shell, e.g. 'wget -q -O /dev/null http://localhost/'")
-            }
-            h.test = ["CMD-SHELL", cmd]
-        }
-        let any = cmd != nil || [h.interval, h.timeout, h.startPeriod, h.startInterval].contains { ($0 ?? 0) != 0 } || (h.retries ?? 0) != 0
+        // as docker's CLI: an empty --health-cmd is no command (the image's stays)
+        if let cmd, !cmd.isEmpty { h.test = ["CMD-SHELL", cmd] }
+        let any = h.test != nil || [h.interval, h.timeout, h.startPeriod, h.startInterval].contains { ($0 ?? 0) != 0 } || (h.retries ?? 0) != 0
         if none {
             guard !any else { throw ContainersError.invalidArgument("--no-healthcheck conflicts with --health-* options") }
             return HealthConfig(test: ["NONE"])
@@ -247,7 +244,7 @@ final class HealthMonitor: Sendable {
     /// Starts the checks of a container that just started; nil when it has none. As docker,
     /// the health is `starting` with no failures again (earlier results stay in the log).
     static func start(manager: ContainerManager, record: ContainerRecord) -> HealthMonitor? {
-        guard let c = record.healthcheck, let argv = HealthCheck.command(c) else { return nil }
+        guard let c = record.healthcheck, let argv = HealthCheck.command(c, shell: record.shell) else { return nil }
         let m = HealthMonitor(manager: manager, id: record.id, config: c, argv: argv)
         _ = try? manager.store.updateState(record.id) { s in
             var h = s.health ?? HealthState()

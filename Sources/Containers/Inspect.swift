@@ -53,6 +53,7 @@ extension ContainerManager {
         // docker's Config.StopTimeout is there only when set
         if let t = r.stopTimeout { config["StopTimeout"] = t }
         if let h = r.healthcheck { config["Healthcheck"] = HealthCheck.inspect(h) }
+        if let sh = r.shell { config["Shell"] = sh }
         var state: [String: Any] = [
             "Status": statusName(), "Running": running, "Paused": c.isPaused, "Restarting": s.restarting == true,
             "OOMKilled": s.oomKilled, "Dead": s.status == .dead, "Pid": running ? Int(s.pid) : 0,

@@ -188,6 +188,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var restartPolicy: RestartPolicy?
     /// The health check (docker's Config.Healthcheck): the flags' over the image's; nil for none.
     public var healthcheck: HealthConfig?
+    /// The image's SHELL (docker's Config.Shell), which runs a CMD-SHELL health check; nil for /bin/sh -c.
+    public var shell: [String]?
 
     /// The seconds `stop` and `restart` wait when not told.
     public var defaultStopTimeout: Int {

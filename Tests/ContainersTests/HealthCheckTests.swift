@@ -1,5 +1,7 @@
 import Foundation
+import OCI
 import Testing
+@testable import Containers
 
 /// Health checks as docker runs them, with the container's monitor in the daemon's place
 /// (issue #17): `--health-*` and the image's HEALTHCHECK, State.Health in `inspect`, the
@@ -181,6 +183,14 @@ import Testing
         #expect(try health(s, "nocheck") == nil)
         #expect(try psStatus(s, "nocheck").hasPrefix("Up ") && !(try psStatus(s, "nocheck")).contains("("))
         #expect(try filtered(s, "none") == ["base", "nocheck"])
+        // commit keeps the container's check; the image's SHELL runs a CMD-SHELL check
+        _ = try s.ok(["commit", "--change", "SHELL [\"/bin/sh\", \"-c\", \"echo via $0\"]", "override", "shell:test"])
+        _ = try s.ok(["run", "-d", "--network", "none", "--name", "shelled", "--health-cmd", "mycheck", "shell:test"])
+        let sh = try #require(try s.inspect("shelled")["Config"] as? [String: Any])
+        #expect(sh["Shell"] as? [String] == ["/bin/sh", "-c", "echo via $0"])
+        #expect((sh["Healthcheck"] as? [String: Any])?["Retries"] as? Int == 4, "committed from override: \(sh)")
+        #expect(try Scenario.eventually(10) { try status(s, "shelled") == "healthy" })
+        #expect(try log(s, "shelled").first?["Output"] as? String == "via mycheck\n")
     }
 
     // MARK: bad values
@@ -198,7 +208,6 @@ import Testing
                               (["--health-retries", "-2"], "--health-retries \"-2\""),
                               (["--health-retries", "99999999999999999999999"], "--health-retries"),
                               (["--health-interval", "99999999999h"], "invalid duration"),
-                              (["--health-cmd", " "], "--health-cmd"),
                               (["--no-healthcheck", "--health-cmd", "true"], "--no-healthcheck conflicts with --health-* options")] {
             for verb in ["run", "create"] {
                 let r = try s.db([verb, "--network", "none"] + args + ["busybox:test", "true"])
@@ -215,5 +224,70 @@ import Testing
         // a created container has no State.Health yet, and counts as none
         #expect(try health(s, id) == nil)
         #expect(try filtered(s, "none").count == 1)
+    }
+}
+
+/// The rules of the checks without containers: Go durations, docker's merge, the health
+/// state machine, Go's duration text.
+@Suite struct HealthCheckRuleTests {
+    @Test func goDurations() throws {
+        let good: [(String, Int64)] = [("0", 0), ("1s", 1_000_000_000), ("1m30s", 90_000_000_000), ("1.5h", 5_400_000_000_000),
+                                       ("500ms", 500_000_000), ("10us", 10_000), ("10µs", 10_000), ("7ns", 7), (".5s", 500_000_000),
+                                       ("+2s", 2_000_000_000), ("-1s", -1_000_000_000), ("1h2m3s4ms", 3_723_004_000_000)]
+        for (text, ns) in good { #expect(try FlagValue.duration(text, flag: "--x") == ns, "\(text)") }
+        for text in ["", "s", "5", "1x", "1.s.", "-", ".", "1e3s", "99999999999h", "1 s", "nan", "\u{0}"] {
+            #expect(throws: ContainersError.self, "\(text)") { try FlagValue.duration(text, flag: "--x") }
+        }
+        for (ns, text) in [(Int64(0), "0s"), (1_000_000_000, "1s"), (90_000_000_000, "1m30s"), (500_000_000, "500ms"),
+                           (1_500_000_000, "1.5s"), (3_600_000_000_000, "1h0m0s"), (1_500, "1.5µs"), (7, "7ns")] {
+            #expect(HealthCheck.goDuration(ns) == text)
+        }
+    }
+
+    @Test func flagsAndMerge() throws {
+        #expect(try FlagValue.healthConfig(cmd: nil, interval: nil, timeout: nil, startPeriod: nil, startInterval: nil, retries: nil, none: false) == nil)
+        #expect(try FlagValue.healthConfig(cmd: "", interval: nil, timeout: nil, startPeriod: nil, startInterval: nil, retries: nil, none: false) == nil)
+        #expect(try FlagValue.healthConfig(cmd: nil, interval: nil, timeout: nil, startPeriod: nil, startInterval: nil, retries: nil, none: true)?.test == ["NONE"])
+        let user = try #require(try FlagValue.healthConfig(cmd: nil, interval: "2s", timeout: nil, startPeriod: nil, startInterval: nil, retries: "5", none: false))
+        let image = HealthConfig(test: ["CMD", "check"], interval: 30_000_000_000, timeout: 3_000_000_000, retries: 2)
+        #expect(HealthCheck.merge(user: user, image: image) == HealthConfig(test: ["CMD", "check"], interval: 2_000_000_000, timeout: 3_000_000_000, retries: 5))
+        #expect(HealthCheck.merge(user: nil, image: image) == image)
+        #expect(HealthCheck.merge(user: HealthConfig(test: ["NONE"]), image: image).flatMap { HealthCheck.command($0) } == nil)
+        #expect(HealthCheck.command(HealthConfig(test: ["CMD-SHELL", "a b"])) == ["/bin/sh", "-c", "a b"])
+        #expect(HealthCheck.command(HealthConfig(test: ["CMD-SHELL", "a"]), shell: ["bash", "-ec"]) == ["bash", "-ec", "a"])
+        #expect(HealthCheck.command(HealthConfig(test: ["CMD"])) == nil)
+        #expect(throws: ContainersError.self) { try HealthCheck.validate(HealthConfig(interval: 10)) }
+        #expect(throws: ContainersError.self) { try HealthCheck.validate(HealthConfig(retries: -1)) }
+        #expect(throws: ContainersError.self) { try HealthCheck.validate(HealthConfig(test: ["SHELL", "x"])) }
+    }
+
+    @Test func stateMachine() {
+        let started = Date()
+        let cfg = HealthConfig(test: ["CMD", "x"], startPeriod: 10_000_000_000, retries: 2)
+        func result(_ code: Int) -> HealthResult { HealthResult(start: "s", end: "e", exitCode: code, output: "\(code)") }
+        var h = HealthState()
+        // within the start period, before any success: logged, not counted
+        HealthCheck.record(result(1), startedAt: started, checkStart: started.addingTimeInterval(1), config: cfg, into: &h)
+        #expect(h.status == .starting && h.failingStreak == 0 && h.log.count == 1)
+        // after it: counted, unhealthy at Retries
+        HealthCheck.record(result(1), startedAt: started, checkStart: started.addingTimeInterval(11), config: cfg, into: &h)
+        #expect(h.status == .starting && h.failingStreak == 1)
+        HealthCheck.record(result(2), startedAt: started, checkStart: started.addingTimeInterval(12), config: cfg, into: &h)
+        #expect(h.status == .unhealthy && h.failingStreak == 2)
+        // a success: healthy, streak cleared; then failures count even within the start period
+        HealthCheck.record(result(0), startedAt: started, checkStart: started.addingTimeInterval(13), config: cfg, into: &h)
+        #expect(h.status == .healthy && h.failingStreak == 0)
+        var early = HealthState(status: .healthy)
+        HealthCheck.record(result(1), startedAt: started, checkStart: started.addingTimeInterval(1), config: cfg, into: &early)
+        #expect(early.status == .healthy && early.failingStreak == 1)
+        // the log keeps the last five
+        for i in 0..<7 { HealthCheck.record(result(i == 6 ? 0 : 9), startedAt: started, checkStart: started, config: cfg, into: &h) }
+        #expect(h.log.count == HealthCheck.maxLogEntries && h.log.last?.exitCode == 0 && h.log.first?.exitCode == 9)
+        // no Retries: docker's 3
+        var d = HealthState()
+        for _ in 0..<2 { HealthCheck.record(result(1), startedAt: started, checkStart: started, config: HealthConfig(test: ["CMD", "x"]), into: &d) }
+        #expect(d.status == .starting)
+        HealthCheck.record(result(1), startedAt: started, checkStart: started, config: HealthConfig(test: ["CMD", "x"]), into: &d)
+        #expect(d.status == .unhealthy)
     }
 }
