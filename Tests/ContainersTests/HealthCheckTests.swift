@@ -244,6 +244,20 @@ import Testing
         }
     }
 
+    /// Mutated and random values never trap: each is a duration in range or one line naming the flag.
+    @Test func fuzzedValues() {
+        let d = FlagValueFuzzTests.check("--health-interval", ["30s", "1m30s", "500ms", "1.5h", "0", "10us"], seed: 90,
+                                         { try FlagValue.duration($0, flag: "--health-interval") }, valid: { $0.magnitude < 9_300_000_000_000_000_000 as UInt64 })
+        #expect(d.ok > 0 && d.refused > 0)
+        let h = FlagValueFuzzTests.check("--health-timeout", ["30s", "2ms", "0"], seed: 91, {
+            try FlagValue.healthConfig(cmd: nil, interval: nil, timeout: $0, startPeriod: nil, startInterval: nil, retries: nil, none: false)
+        }, valid: { ($0?.timeout ?? 0) == 0 || ($0?.timeout ?? 0) >= HealthCheck.minimumDuration })
+        #expect(h.ok > 0 && h.refused > 0)
+        _ = FlagValueFuzzTests.check("--health-retries", ["3", "0", "10"], seed: 92, {
+            try FlagValue.healthConfig(cmd: nil, interval: nil, timeout: nil, startPeriod: nil, startInterval: nil, retries: $0, none: false)
+        }, valid: { ($0?.retries ?? 0) >= 0 })
+    }
+
     @Test func flagsAndMerge() throws {
         #expect(try FlagValue.healthConfig(cmd: nil, interval: nil, timeout: nil, startPeriod: nil, startInterval: nil, retries: nil, none: false) == nil)
         #expect(try FlagValue.healthConfig(cmd: "", interval: nil, timeout: nil, startPeriod: nil, startInterval: nil, retries: nil, none: false) == nil)
