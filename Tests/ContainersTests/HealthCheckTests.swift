@@ -192,6 +192,14 @@ import Testing
         #expect((sh["Healthcheck"] as? [String: Any])?["Retries"] as? Int == 4, "committed from override: \(sh)")
         #expect(try Scenario.eventually(10) { try status(s, "shelled") == "healthy" })
         #expect(try log(s, "shelled").first?["Output"] as? String == "via mycheck\n")
+        // a container whose monitor is gone (Dead) has no checks: unhealthy, as a stopped one
+        let st = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath:
+            "\(s.root)/containers/\(try s.ok(["inspect", "-f", "{{.Id}}", "shelled"]))/state.json"))) as? [String: Any])
+        let monitor = try #require(st["monitorPid"] as? Int)
+        #expect(kill(Int32(monitor), SIGKILL) == 0)
+        #expect(try Scenario.eventually(5) { try s.ok(["inspect", "-f", "{{.State.Status}}", "shelled"]) == "dead" })
+        #expect(try status(s, "shelled") == "unhealthy")
+        #expect(try filtered(s, "healthy") == ["override"])
     }
 
     // MARK: bad values
