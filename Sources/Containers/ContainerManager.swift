@@ -149,8 +149,9 @@ public final class ContainerManager: Sendable {
         record.stopTimeout = o.stopTimeout
         record.devices = nonEmpty(o.devices)
         record.restartPolicy = o.restartPolicy
+        // the flags' values are checked, the image's taken as they are (as docker's daemon)
+        if let h = o.healthcheck { try HealthCheck.validate(h) }
         record.healthcheck = HealthCheck.merge(user: o.healthcheck, image: ic.healthcheck)
-        if let h = record.healthcheck { try HealthCheck.validate(h) }
         record.shell = ic.shell.flatMap { $0.isEmpty ? nil : $0 }
         if o.restartPolicy != nil && o.autoRemove {
             throw ContainersError.invalidArgument("--restart and --rm conflict: a container that restarts is not removed when it exits")

@@ -266,7 +266,10 @@ final class HealthMonitor: Sendable {
         _ = try? manager.store.updateState(id) { s in s.health?.status = .unhealthy }
     }
 
-    private var interval: Double { Double((config.interval ?? 0) > 0 ? config.interval ?? 0 : HealthCheck.defaultInterval) / 1e9 }
+    /// Seconds between checks; an image's interval under docker's 1ms minimum counts as 1ms.
+    private var interval: Double {
+        Double(max((config.interval ?? 0) > 0 ? config.interval ?? 0 : HealthCheck.defaultInterval, HealthCheck.minimumDuration)) / 1e9
+    }
     private var timeout: Int64 { (config.timeout ?? 0) > 0 ? config.timeout ?? 0 : HealthCheck.defaultTimeout }
 
     private func loop() {
@@ -275,7 +278,7 @@ final class HealthMonitor: Sendable {
             var next = interval
             if let si = config.startInterval, si > 0, Date().timeIntervalSince(startedAt) < Double(config.startPeriod ?? 0) / 1e9,
                manager.store.rawState(id).health?.status == .starting {
-                next = Double(si) / 1e9
+                next = Double(max(si, HealthCheck.minimumDuration)) / 1e9
             }
             if wake.wait(timeout: .now() + next) == .success || stopped.current { return }
             // a frozen container cannot run the check: wait for it to thaw
