@@ -344,8 +344,9 @@ final class HealthMonitor: Sendable {
             } else if eof { usleep(20_000) }
             if status == nil {
                 var st: Int32 = 0
-                if waitpid(pid, &st, WNOHANG) == pid {
-                    status = st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+                let w = waitpid(pid, &st, WNOHANG)
+                if w == pid || (w < 0 && errno == ECHILD) {
+                    status = w < 0 ? -1 : st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
                     exitedAt = Time.monotonic()
                 } else if !timedOut && Time.monotonic() - t0 > limit {
                     // the process in the container, then the runtime that waits for it
