@@ -9,7 +9,7 @@ import OCI
 /// `ancestor` (an image name, ID or ID prefix: containers of that image), `before` and `since`
 /// (a container: those created before or after it), `volume` (a volume name or a mount
 /// destination), `network` (the network mode), `publish` and `expose` (a port, `PORT/PROTO`),
-/// `is-task` (always false: no swarm), `health` (`none` for containers without a health check).
+/// `is-task` (always false: no swarm), `health` (starting, healthy, unhealthy, or `none` for containers without a health check).
 public struct ContainerFilter: Sendable {
     public private(set) var terms: [String: [String]] = [:]
     static let keys: Set<String> = ["id", "name", "label", "status", "exited", "ancestor", "before", "since",
@@ -104,7 +104,7 @@ public struct ContainerFilter: Sendable {
                 && any("expose") { p in c.record.exposedPorts.contains { Self.portText(p, $0) } || c.record.ports.contains { Self.port(p, $0.containerPort, $0.proto) } }
                 && any("is-task") { $0 == "false" }
                 && any("isolation") { $0 == "default" }
-                && any("health") { $0 == "none" }
+                && any("health") { $0 == c.healthStatus }
         }
     }
 

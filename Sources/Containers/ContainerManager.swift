@@ -150,6 +150,10 @@ public final class ContainerManager: Sendable {
         record.stopTimeout = o.stopTimeout
         record.devices = nonEmpty(o.devices)
         record.restartPolicy = o.restartPolicy
+        // the flags' values are checked, the image's taken as they are (as docker's daemon)
+        if let h = o.healthcheck { try HealthCheck.validate(h) }
+        record.healthcheck = HealthCheck.merge(user: o.healthcheck, image: ic.healthcheck)
+        record.shell = ic.shell.flatMap { $0.isEmpty ? nil : $0 }
         if o.restartPolicy != nil && o.autoRemove {
             throw ContainersError.invalidArgument("--restart and --rm conflict: a container that restarts is not removed when it exits")
         }
@@ -639,6 +643,8 @@ public final class ContainerManager: Sendable {
         cc.workingDir = c.record.workingDir
         cc.user = c.record.user.isEmpty ? nil : c.record.user
         cc.labels = c.record.labels.isEmpty ? nil : c.record.labels
+        // as docker: the container's health check (flags over the image's) goes into the image
+        if let h = c.record.healthcheck { cc.healthcheck = h }
         for ch in changes { try ConfigChange.apply(ch, to: &cc) }
         cfg.config = cc
         cfg.rootfs.diffIDs.append(info.diffID)

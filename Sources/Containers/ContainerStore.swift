@@ -90,6 +90,7 @@ public final class ContainerStore: Sendable {
     static func markDead(_ s: inout ContainerState) {
         s.status = .dead
         s.ports = []  // the port forwarders lived in the monitor
+        s.health?.status = .unhealthy  // so did the health checks (docker's status once they stop)
         if s.exitCode == 0 { s.exitCode = 255 }
         if Time.parse(s.finishedAt).map({ $0.timeIntervalSince1970 <= 0 }) ?? true { s.finishedAt = Time.now() }
         if s.error.isEmpty {

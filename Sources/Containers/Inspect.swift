@@ -52,16 +52,20 @@ extension ContainerManager {
         ]
         // docker's Config.StopTimeout is there only when set
         if let t = r.stopTimeout { config["StopTimeout"] = t }
+        if let h = r.healthcheck { config["Healthcheck"] = HealthCheck.inspect(h) }
+        if let sh = r.shell { config["Shell"] = sh }
+        var state: [String: Any] = [
+            "Status": statusName(), "Running": running, "Paused": c.isPaused, "Restarting": s.restarting == true,
+            "OOMKilled": s.oomKilled, "Dead": s.status == .dead, "Pid": running ? Int(s.pid) : 0,
+            "ExitCode": Int(s.exitCode), "Error": s.error, "StartedAt": s.startedAt, "FinishedAt": s.finishedAt,
+        ]
+        if let h = s.health { state["Health"] = HealthCheck.inspect(h) }
         return [
             "Id": r.id,
             "Created": r.created,
             "Path": r.argv.first ?? "",
             "Args": Array(r.argv.dropFirst()),
-            "State": [
-                "Status": statusName(), "Running": running, "Paused": c.isPaused, "Restarting": s.restarting == true,
-                "OOMKilled": s.oomKilled, "Dead": s.status == .dead, "Pid": running ? Int(s.pid) : 0,
-                "ExitCode": Int(s.exitCode), "Error": s.error, "StartedAt": s.startedAt, "FinishedAt": s.finishedAt,
-            ] as [String: Any],
+            "State": state,
             "Image": r.imageID,
             "ResolvConfPath": "\(c.directory)/resolv.conf",
             "HostnamePath": "\(c.directory)/hostname",

@@ -120,6 +120,9 @@ public struct CreateOptions: Codable, Sendable {
     public var devices: [DeviceMapping] = []
     /// `--restart`; nil for "no".
     public var restartPolicy: RestartPolicy?
+    /// `--health-*` (`FlagValue.healthConfig`), merged over the image's HEALTHCHECK; `["NONE"]`
+    /// for `--no-healthcheck`; nil for the image's.
+    public var healthcheck: HealthConfig?
     public init(image: String) { self.image = image }
 }
 
@@ -183,6 +186,10 @@ public struct ContainerRecord: Codable, Sendable {
     public var devices: [DeviceMapping]?
     /// `--restart`, applied by the container's monitor; nil for "no".
     public var restartPolicy: RestartPolicy?
+    /// The health check (docker's Config.Healthcheck): the flags' over the image's; nil for none.
+    public var healthcheck: HealthConfig?
+    /// The image's SHELL (docker's Config.Shell), which runs a CMD-SHELL health check; nil for /bin/sh -c.
+    public var shell: [String]?
 
     /// The seconds `stop` and `restart` wait when not told.
     public var defaultStopTimeout: Int {
@@ -220,6 +227,8 @@ public struct ContainerState: Codable, Sendable {
     /// The OCI runtime command the container was started with (`OCIRuntime.command`), so that
     /// kill, exec and delete reach the same runtime whatever the default is later.
     public var ociRuntime: [String]?
+    /// docker's State.Health, kept by the monitor of a container with a health check.
+    public var health: HealthState?
     public init() {}
 }
 

@@ -235,6 +235,7 @@ public final class Monitor: @unchecked Sendable {
                     s.restartCount = restarts; s.restarting = nil
                     if first { s.manuallyStopped = nil }
                 }
+                let health = HealthMonitor.start(manager: manager, record: record)
                 if first {
                     for f in forwarders { f.start() }
                     ready("ok", close: true)
@@ -250,6 +251,7 @@ public final class Monitor: @unchecked Sendable {
                 }
 
                 let status = Shell.wait(runtimePid)
+                health?.stop()
                 runtimePid = 0
                 let drained = group.wait(timeout: .now() + 5) == .success
                 if record.tty && ptyMaster >= 0 && drained {

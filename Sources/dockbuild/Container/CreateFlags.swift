@@ -1,6 +1,7 @@
 import ArgumentParser
 import Containers
 import Foundation
+import OCI
 import SystemSupport
 
 /// The flags `run` and `create` share.
@@ -50,6 +51,13 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .customLong("stop-timeout"), parsing: .unconditional, help: "Seconds `stop` waits before SIGKILL (default 10; -1: no limit).") var stopTimeout: String?
     @Option(name: .long, help: "Give a host device: HOST[:CONTAINER][:PERMISSIONS], PERMISSIONS of r, w, m.") var device: [String] = []
     @Option(name: .long, help: "Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].") var restart: String?
+    @Option(name: .customLong("health-cmd"), parsing: .unconditional, help: "Command to run to check health (run by the container's shell).") var healthCmd: String?
+    @Option(name: .customLong("health-interval"), parsing: .unconditional, help: "Time between running the check (ms|s|m|h) (default 30s).") var healthInterval: String?
+    @Option(name: .customLong("health-timeout"), parsing: .unconditional, help: "Maximum time to allow one check to run (ms|s|m|h) (default 30s).") var healthTimeout: String?
+    @Option(name: .customLong("health-start-period"), parsing: .unconditional, help: "Start period for the container to initialize before failures count toward retries (ms|s|m|h) (default 0s).") var healthStartPeriod: String?
+    @Option(name: .customLong("health-start-interval"), parsing: .unconditional, help: "Time between running the check during the start period (ms|s|m|h) (default: the interval).") var healthStartInterval: String?
+    @Option(name: .customLong("health-retries"), parsing: .unconditional, help: "Consecutive failures needed to report unhealthy (default 3).") var healthRetries: String?
+    @Flag(name: .customLong("no-healthcheck"), help: "Disable any container-specified HEALTHCHECK.") var noHealthcheck = false
     @Option(name: [.customLong("dns-option"), .customLong("dns-opt")], help: "A resolver option for /etc/resolv.conf (e.g. ndots:2).") var dnsOption: [String] = []
 
     /// Checks every value before anything is pulled or created: a bad one is a one-line
@@ -79,6 +87,7 @@ struct ContainerCreateFlags: ParsableArguments {
             _ = try stopTimeout.map { try FlagValue.stopTimeout($0) }
             for d in device { _ = try FlagValue.device(d) }
             _ = try restart.map { try FlagValue.restartPolicy($0) }
+            _ = try healthConfig()
             _ = try ipc.map { try FlagValue.namespaceMode($0, flag: "--ipc", modes: ["host", "none", "shareable"], container: true) }
             _ = try pid.map { try FlagValue.namespaceMode($0, flag: "--pid", modes: ["host"], container: true) }
             _ = try uts.map { try FlagValue.namespaceMode($0, flag: "--uts", modes: ["host"], container: false) }
@@ -131,6 +140,7 @@ struct ContainerCreateFlags: ParsableArguments {
         o.devices = try device.map { try FlagValue.device($0) }
         o.restartPolicy = try restart.flatMap { try FlagValue.restartPolicy($0) }
         o.stopTimeout = try stopTimeout.map { try FlagValue.stopTimeout($0) }
+        o.healthcheck = try healthConfig()
         o.pidMode = pid ?? ""
         o.utsMode = uts ?? ""
         for f in labelFile {
@@ -149,6 +159,12 @@ struct ContainerCreateFlags: ParsableArguments {
             o.labels[k] = v
         }
         return o
+    }
+
+    /// `--health-*` and `--no-healthcheck`; nil when none is given.
+    func healthConfig() throws -> HealthConfig? {
+        try FlagValue.healthConfig(cmd: healthCmd, interval: healthInterval, timeout: healthTimeout, startPeriod: healthStartPeriod,
+                                   startInterval: healthStartInterval, retries: healthRetries, none: noHealthcheck)
     }
 
     /// `--cidfile`: refused before anything is created when the file exists (docker's rule: it

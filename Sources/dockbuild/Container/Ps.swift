@@ -10,7 +10,7 @@ struct PsCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Only ids.") var quiet = false
     @Flag(name: .customLong("no-trunc"), help: "Do not truncate output.") var noTrunc = false
     @Option(name: .long, help: "Format: table, json, or a template like '{{.ID}} {{.Names}} {{.Status}}'.") var format: String?
-    @Option(name: .shortAndLong, help: ArgumentHelp("Filter output (repeatable): id=, name= (regular expressions), label=KEY[=VALUE], status=created|running|paused|exited|dead, exited=CODE, ancestor=IMAGE, before=CONTAINER, since=CONTAINER, volume=, network=, publish=PORT[/PROTO], expose=PORT[/PROTO], health=none.", valueName: "filter"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Filter output (repeatable): id=, name= (regular expressions), label=KEY[=VALUE], status=created|running|paused|exited|dead, exited=CODE, ancestor=IMAGE, before=CONTAINER, since=CONTAINER, volume=, network=, publish=PORT[/PROTO], expose=PORT[/PROTO], health=starting|healthy|unhealthy|none.", valueName: "filter"))
     var filter: [String] = []
     @Option(name: [.customShort("n"), .customLong("last")], help: "Show the n most recently created containers (all states).") var last: Int = -1
     @Flag(name: [.customShort("l"), .customLong("latest")], help: "Show the most recently created container (all states).") var latest = false
@@ -88,7 +88,7 @@ struct PsRow {
             status = "Restarting (\(s.exitCode)) \(Time.humanPublic(end)) ago"
         case .running:
             let since = Time.parsePublic(s.startedAt).map { now.timeIntervalSince($0) } ?? 0
-            status = "Up \(Time.humanPublic(since))" + (c.isPaused ? " (Paused)" : "")
+            status = "Up \(Time.humanPublic(since))" + (c.isPaused ? " (Paused)" : c.healthSuffix)
         case .dead:
             // docker's word for a container it lost track of (here: its monitor is gone)
             status = "Dead"
