@@ -155,3 +155,49 @@ public struct PruneFilter: Sendable {
             && (until.isEmpty || created.map { c in until.allSatisfy { c < $0 } } == true)
     }
 }
+
+/// `events --filter`: docker's keys. Values of one key are alternatives; different keys must
+/// all match. `container=` (a name, an ID or an ID prefix), `image=` (the container's image, or
+/// an image event's name or ID), `event=` (the action), `label=KEY[=VALUE]`,
+/// `type=container|image|volume|network`, `volume=` (a volume name).
+public struct EventFilter: Sendable {
+    public private(set) var terms: [String: [String]] = [:]
+    static let keys: Set<String> = ["container", "image", "event", "label", "type", "volume", "network", "scope"]
+
+    public init(_ args: [String]) throws {
+        for a in args {
+            guard let eq = a.firstIndex(of: "=") else {
+                throw ContainersError.invalidArgument("bad format of filter (expected name=value): \(a)")
+            }
+            let key = a[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = String(a[a.index(after: eq)...])
+            guard Self.keys.contains(key) else {
+                throw ContainersError.invalidArgument("invalid filter '\(key)': use one of \(Self.keys.sorted().joined(separator: ", "))")
+            }
+            if key == "type", !["container", "image", "volume", "network", "daemon", "plugin", "node", "service", "secret", "config"].contains(value) {
+                throw ContainersError.invalidArgument("invalid filter 'type=\(value)': use container, image, volume or network")
+            }
+            terms[key, default: []].append(value)
+        }
+    }
+
+    public func matches(_ e: StoreEvent) -> Bool {
+        func any(_ key: String, _ test: (String) -> Bool) -> Bool { terms[key].map { $0.contains(where: test) } ?? true }
+        let name = e.attributes["name"] ?? ""
+        return any("type") { $0 == e.type }
+            && any("event") { $0 == e.action }
+            && any("container") { c in e.type == "container" && (e.id == c || name == c || (c.count >= 3 && e.id.hasPrefix(c))) }
+            && any("image") { i in
+                let short = i.contains(":") || i.contains("@") ? i : i + ":latest"
+                if e.type == "container" { return e.attributes["image"] == i || e.attributes["image"] == short }
+                return e.type == "image" && (name == i || name == short || e.id == i || e.id.hasPrefix("sha256:" + i) || e.id.hasPrefix(i))
+            }
+            && any("label") { l in
+                if let eq = l.firstIndex(of: "=") { return e.attributes[String(l[..<eq])] == String(l[l.index(after: eq)...]) }
+                return e.attributes[l] != nil
+            }
+            && any("volume") { e.type == "volume" && e.id == $0 }
+            && any("network") { _ in false }
+            && any("scope") { $0 == "local" }
+    }
+}

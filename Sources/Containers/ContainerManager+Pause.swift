@@ -10,6 +10,7 @@ extension ContainerManager {
             guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running") }
             guard !c.isPaused else { throw ContainersError.invalidState("container \(c.name) is already paused") }
             try runtime(for: id).pause(id)
+            event("pause", c.record)
         }
     }
 
@@ -19,6 +20,7 @@ extension ContainerManager {
             let c = try store.container(id)
             guard c.isRunning, c.isPaused else { throw ContainersError.invalidState("container \(c.name) is not paused") }
             try runtime(for: id).resume(id)
+            event("unpause", c.record)
         }
     }
 }

@@ -16,8 +16,10 @@ extension ContainerManager {
                 throw ContainersError.invalidArgument("container \(r.name) already has the name \"\(clean)\": renaming a container to its current name does nothing")
             }
             if let other = store.nameInUse(clean), other != id { throw ContainersError.nameInUse(clean, id: other) }
+            let oldName = r.name
             r.name = clean
             try store.save(r)
+            event("rename", r, ["oldName": "/" + oldName])
         }
     }
 }

@@ -197,6 +197,7 @@ public final class ContainerManager: Sendable {
         try FS.mkdirs("\(dir)/upper")
         try FS.mkdirs("\(dir)/work")
         try store.save(record)
+        event("create", record)
         if let seccompProfile { try FS.writeAtomic(seccompProfile, to: "\(dir)/\(ContainerSpec.seccompFile)") }
         try store.saveState(id, ContainerState())
         try imgStore.hold(image.descriptor.digest, by: "container-\(id)")
@@ -376,7 +377,9 @@ public final class ContainerManager: Sendable {
         if c.state.status == .dead { try reapDead(id); return }
         guard c.isRunning else { return }
         try markStopped(id)
+        defer { event("stop", c.record) }
         let rt = try runtime(for: id)
+        event("kill", c.record, ["signal": String(Runtime.signalNumber(c.record.stopSignal ?? "SIGTERM") ?? 15)])
         try rt.kill(id, signal: c.record.stopSignal ?? "SIGTERM")
         // as docker: a paused container is thawed after the signal, so that it gets it
         if c.isPaused { try? rt.resume(id) }
@@ -414,6 +417,7 @@ public final class ContainerManager: Sendable {
         if n == SIGKILL || n == Runtime.signalNumber(c.record.stopSignal ?? "SIGTERM") { try markStopped(id) }
         let rt = try runtime(for: id)
         try rt.kill(id, signal: signal)
+        event("kill", c.record, ["signal": n.map { String($0) } ?? signal])
         // docker thaws a paused container after SIGKILL or its stop signal (any signal when the
         // container has no stop signal of its own); other signals wait for `unpause`
         if c.isPaused {
@@ -535,6 +539,17 @@ public final class ContainerManager: Sendable {
         var r = c.record
         if !removeVolumes { r.mounts = r.mounts.map { var m = $0; m.anonymous = false; return m } }
         try removeFiles(r)
+        event("destroy", c.record)
+    }
+
+    /// Records a container event in the store's log (`dockbuild events`), with docker's
+    /// attributes: the image, the name, the container's labels, and `extra`.
+    func event(_ action: String, _ r: ContainerRecord, _ extra: [String: String] = [:]) {
+        var attrs = r.labels
+        attrs["image"] = r.image
+        attrs["name"] = r.name
+        for (k, v) in extra { attrs[k] = v }
+        EventLog(root: root).record(StoreEvent(type: "container", action: action, id: r.id, attributes: attrs))
     }
 
     /// Deletes everything a stopped container left: runtime state, mounts, namespace, files, hold.
@@ -651,6 +666,8 @@ public final class ContainerManager: Sendable {
         cfg.history = (cfg.history ?? []) + [History(created: now, author: author, createdBy: "dockbuild commit \(c.name)", comment: message)]
         let layer = Descriptor(mediaType: info.mediaType, digest: info.digest, size: info.size)
         let ref = try tag.map { try ImageReference(parsing: $0) }
-        return try s.putImage(config: cfg, layers: base.manifest.layers + [layer], tag: ref)
+        let image = try s.putImage(config: cfg, layers: base.manifest.layers + [layer], tag: ref)
+        event("commit", c.record, ["comment": message ?? ""])
+        return image
     }
 }

@@ -235,6 +235,7 @@ public final class Monitor: @unchecked Sendable {
                     s.restartCount = restarts; s.restarting = nil
                     if first { s.manuallyStopped = nil }
                 }
+                manager.event("start", record)
                 let health = HealthMonitor.start(manager: manager, record: record)
                 if first {
                     for f in forwarders { f.start() }
@@ -265,6 +266,7 @@ public final class Monitor: @unchecked Sendable {
                 if shouldRestart(status: status, restarts: restarts) {
                     // a process that ran a while starts the back-off again, as docker's
                     if Date().timeIntervalSince(startedAt) >= 10 { delay = 100_000 }
+                    manager.event("die", (try? manager.store.record(id)) ?? record, ["exitCode": String(status)])
                     notifyExit(status)
                     try manager.store.updateState(id) { s in
                         s.exitCode = status; s.oomKilled = oom; s.pid = 0; s.finishedAt = Time.now()
@@ -301,6 +303,10 @@ public final class Monitor: @unchecked Sendable {
     }
 
     private func finish(exitCode: Int32, oom: Bool, error: String, clientsToo: Bool, remove: Bool = false) {
+        // (the record as it is now: a rename since the start shows)
+        let now = (try? manager.store.record(id)) ?? record
+        if oom { manager.event("oom", now) }
+        manager.event("die", now, ["exitCode": String(exitCode)])
         _ = try? manager.store.updateState(id) { s in
             s.status = .exited; s.exitCode = exitCode; s.oomKilled = oom; s.pid = 0
             s.finishedAt = Time.now(); s.error = error; s.ipAddress = ""; s.ports = []

@@ -1,4 +1,5 @@
 import Foundation
+import ImageStore
 import SystemSupport
 
 /// A named volume: a directory under `<root>/volumes/<name>/_data` that outlives containers.
@@ -71,6 +72,7 @@ public struct VolumeStore: Sendable {
         let v = Volume(name: n, createdAt: Time.now(), labels: labels, anonymous: anonymous, mountpoint: "\(dir)/_data",
                        options: options.isEmpty ? nil : options)
         try FS.writeJSON(v, to: "\(dir)/volume.json")
+        EventLog(root: (root as NSString).deletingLastPathComponent).record(StoreEvent(type: "volume", action: "create", id: n, attributes: ["driver": "local"]))
         return v
     }
 
@@ -92,6 +94,7 @@ public struct VolumeStore: Sendable {
         do { try FileSystem.removeTree("\(root)/\(name)") } catch {
             throw ContainersError.system("cannot remove volume \(name) (\(error.path))", errno: error.errno)
         }
+        EventLog(root: (root as NSString).deletingLastPathComponent).record(StoreEvent(type: "volume", action: "destroy", id: name, attributes: ["driver": "local"]))
     }
 
     /// True when the volume directory holds nothing yet (docker then copies the image's content in).

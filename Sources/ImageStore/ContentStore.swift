@@ -71,6 +71,9 @@ extension ImageStore: ContentStore {
         } else {
             try addUnnamed(descriptor)
         }
+        // a pulled image, as docker reports it: the reference pulled
+        events.record(StoreEvent(type: "image", action: "pull", id: reference?.familiarString ?? descriptor.digest.description,
+                                 attributes: ["name": reference?.familiarString ?? descriptor.digest.description]))
     }
 
     public func imageNames() -> [(reference: ImageReference, descriptor: Descriptor)] {

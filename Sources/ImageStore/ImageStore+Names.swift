@@ -60,6 +60,7 @@ extension ImageStore {
     public func tag(_ name: ImageReference, descriptor: Descriptor) throws {
         guard has(descriptor.digest) else { throw ImageStoreError.blobNotFound(descriptor.digest) }
         let key = ImageStore.indexKey(name)
+        defer { events.record(StoreEvent(type: "image", action: "tag", id: descriptor.digest.description, attributes: ["name": name.familiarString])) }
         try updateIndex { idx in
             let old = idx.manifests.first { ImageStore.entryName($0) == key }
             idx.manifests.removeAll { ImageStore.entryName($0) == key || ($0.digest == descriptor.digest && ImageStore.entryName($0) == nil) }
@@ -90,7 +91,7 @@ extension ImageStore {
     @discardableResult
     public func untag(_ name: ImageReference, keepDangling: Bool = false) throws -> Descriptor? {
         let key = ImageStore.indexKey(name)
-        return try updateIndex { idx in
+        let old: Descriptor? = try updateIndex { idx in
             guard var old = idx.manifests.first(where: { ImageStore.entryName($0) == key }) else { return nil }
             old.annotations = nil
             idx.manifests.removeAll { ImageStore.entryName($0) == key }
@@ -99,17 +100,23 @@ extension ImageStore {
             }
             return old
         }
+        if let old { events.record(StoreEvent(type: "image", action: "untag", id: old.digest.description, attributes: ["name": name.familiarString])) }
+        return old
     }
 
     /// Removes every index entry (names and dangling) that points at `digest`; returns the
     /// names removed.
     @discardableResult
     public func removeImage(_ digest: Digest) throws -> [ImageReference] {
-        try updateIndex { idx in
+        let names: [ImageReference] = try updateIndex { idx in
             let names = idx.manifests.filter { $0.digest == digest }.compactMap(ImageStore.entryName)
             idx.manifests.removeAll { $0.digest == digest }
             return names.compactMap { try? ImageReference.parseNormalized($0) }
         }
+        for n in names { events.record(StoreEvent(type: "image", action: "untag", id: digest.description, attributes: ["name": n.familiarString])) }
+        events.record(StoreEvent(type: "image", action: "delete", id: digest.description,
+                                 attributes: names.first.map { ["name": $0.familiarString] } ?? [:]))
+        return names
     }
 
     /// Every entry of the index, sorted by name (dangling images last).
