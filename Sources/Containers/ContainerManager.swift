@@ -166,6 +166,9 @@ public final class ContainerManager: Sendable {
             if let i = ulimits.firstIndex(where: { $0.name == u.name }) { ulimits[i] = u } else { ulimits.append(u) }
         }
         record.ulimits = nonEmpty(ulimits)
+        let logConfig = try LogConfig(driver: o.logDriver, options: o.logOpts)
+        record.logDriver = logConfig.driver == "json-file" ? nil : logConfig.driver
+        record.logOpts = o.logOpts.isEmpty ? nil : o.logOpts
         if let shm = o.shmSize {
             guard shm >= 0 else { throw ContainersError.invalidArgument("--shm-size \(shm): a size cannot be negative") }
             record.shmSize = shm > 0 ? shm : nil

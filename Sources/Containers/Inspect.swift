@@ -89,6 +89,7 @@ extension ContainerManager {
                 "ExtraHosts": r.extraHosts.map { $0 as Any } ?? NSNull(),
                 "Ulimits": r.ulimits.map { $0.map { ["Name": $0.name, "Soft": $0.soft, "Hard": $0.hard] as [String: Any] } as Any } ?? NSNull(),
                 "ShmSize": r.shmSize ?? 67_108_864,
+                "LogConfig": ["Type": r.logDriver ?? "json-file", "Config": r.logOpts ?? [:]] as [String: Any],
                 "GroupAdd": r.groupAdd.map { $0 as Any } ?? NSNull(),
                 "IpcMode": r.ipcMode ?? "private", "PidMode": r.pidMode ?? "", "UTSMode": r.utsMode ?? "",
                 "Devices": (r.devices ?? []).map { ["PathOnHost": $0.pathOnHost, "PathInContainer": $0.pathInContainer, "CgroupPermissions": $0.cgroupPermissions] },

@@ -45,7 +45,7 @@ public enum LogReader {
             if let until, t > until { return false }
             return true
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        var fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }
         var pending = Data()
@@ -64,16 +64,142 @@ public enum LogReader {
             }
             return lines
         }
-        var first = readAvailable()
+        /// After a rotation (`--log-opt max-size`) the path names a new file, or the same one cut
+        /// short: read on from its start.
+        func followRotation() -> [String] {
+            var here = stat(), there = stat()
+            guard fstat(fd, &here) == 0 else { return [] }
+            if stat(path, &there) == 0, there.st_ino != here.st_ino {
+                let n = open(path, O_RDONLY | O_CLOEXEC)
+                guard n >= 0 else { return [] }
+                var rest = readAvailable()   // what the old file got before it was renamed
+                // rotated twice since the last look: the file between is .1 now, read it whole
+                var mid = stat()
+                if stat("\(path).1", &mid) == 0, mid.st_ino != here.st_ino, mid.st_ino != there.st_ino,
+                   let d = FileManager.default.contents(atPath: "\(path).1") {
+                    rest += d.split(separator: 10).map { String(decoding: $0, as: UTF8.self) }
+                }
+                close(fd)
+                fd = n
+                return rest
+            } else if lseek(fd, 0, SEEK_CUR) > here.st_size {
+                lseek(fd, 0, SEEK_SET)
+            }
+            return []
+        }
+        // the rotated files first, oldest first (container.log.N ... container.log.1)
+        var older: [String] = []
+        var n = 1
+        while access("\(path).\(n)", R_OK) == 0 { n += 1 }
+        while n > 1 {
+            n -= 1
+            if let d = FileManager.default.contents(atPath: "\(path).\(n)") {
+                older += d.split(separator: 10).map { String(decoding: $0, as: UTF8.self) }
+            }
+        }
+        var first = older + readAvailable()
         if let tail { first = Array(first.suffix(max(0, tail))) }
         for l in first { if let e = decode(l), wanted(e) { emit(e) } }
         guard follow else { return }
         while true {
             let running = isRunning()
-            for l in readAvailable() { if let e = decode(l), wanted(e) { emit(e) } }
+            for l in followRotation() + readAvailable() { if let e = decode(l), wanted(e) { emit(e) } }
             if !running { return }
             if let until, Date() > until { return }
             usleep(100_000)
         }
+    }
+}
+
+/// `--log-driver` and `--log-opt`: docker's json-file driver (with `max-size`/`max-file`
+/// rotation) or `none`.
+public struct LogConfig: Sendable, Equatable {
+    public var driver: String
+    /// Rotate when the log passes this many bytes (nil: never).
+    public var maxSize: Int64?
+    /// Files kept in all, the current one included (docker's default 1: the log is cut).
+    public var maxFile: Int
+
+    public init(driver: String?, options: [String: String]) throws {
+        let d = driver ?? "json-file"
+        guard ["json-file", "none"].contains(d) else {
+            throw ContainersError.invalidArgument("--log-driver \(d): use json-file or none (the drivers dockbuild has)")
+        }
+        self.driver = d
+        maxFile = 1
+        for (k, v) in options.sorted(by: { $0.key < $1.key }) {
+            guard d == "json-file" else {
+                throw ContainersError.invalidArgument("--log-opt \(k)=\(v): the none log driver takes no options")
+            }
+            switch k {
+            case "max-size":
+                let n = try FlagValue.bytes(v, flag: "--log-opt max-size", unlimited: true)
+                maxSize = n > 0 ? n : nil
+            case "max-file":
+                guard let n = Int(v), n >= 1 else {
+                    throw ContainersError.invalidArgument("--log-opt max-file=\(v): give a whole number of files, 1 or more")
+                }
+                maxFile = n
+            default:
+                throw ContainersError.invalidArgument("--log-opt \(k): unknown log opt '\(k)' for json-file log driver (use max-size=SIZE, max-file=N)")
+            }
+        }
+        if maxFile > 1 && maxSize == nil {
+            throw ContainersError.invalidArgument("--log-opt max-file=\(maxFile): max-file needs max-size (e.g. --log-opt max-size=10m)")
+        }
+    }
+
+    public init(record r: ContainerRecord) {
+        self = (try? LogConfig(driver: r.logDriver, options: r.logOpts ?? [:])) ?? (try! LogConfig(driver: nil, options: [:]))
+    }
+}
+
+/// The monitor's writer of `container.log`: appends lines, and rotates as `LogConfig` says
+/// (`container.log` → `.1` → `.2` ..., the oldest dropped; with one file the log is cut).
+final class RotatingLog: @unchecked Sendable {
+    let path: String
+    let config: LogConfig
+    private var fd: Int32 = -1
+    private var size: Int64 = 0
+    private let lock = NSLock()
+
+    init(path: String, config: LogConfig) {
+        self.path = path
+        self.config = config
+        guard config.driver == "json-file" else { return }
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        var st = stat()
+        if fd >= 0, fstat(fd, &st) == 0 { size = Int64(st.st_size) }
+    }
+
+    func write(_ line: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard fd >= 0 else { return }
+        let data = Data(line.utf8)
+        if let max = config.maxSize, size > 0, size + Int64(data.count) > max { rotate() }
+        _ = Sock.writeAll(fd, data)
+        size += Int64(data.count)
+    }
+
+    private func rotate() {
+        if config.maxFile <= 1 {
+            _ = ftruncate(fd, 0)
+            size = 0
+            return
+        }
+        Glibc.close(fd)
+        unlink("\(path).\(config.maxFile - 1)")
+        var i = config.maxFile - 2
+        while i >= 1 { rename("\(path).\(i)", "\(path).\(i + 1)"); i -= 1 }
+        rename(path, "\(path).1")
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        size = 0
+    }
+
+    func close() {
+        lock.lock()
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
+        lock.unlock()
     }
 }

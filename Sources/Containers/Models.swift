@@ -109,6 +109,9 @@ public struct CreateOptions: Codable, Sendable {
     public var ulimits: [Ulimit] = []
     public var shmSize: Int64?
     public var groupAdd: [String] = []
+    /// `--log-driver` (json-file or none) and `--log-opt` (max-size, max-file).
+    public var logDriver: String?
+    public var logOpts: [String: String] = [:]
     /// `--ipc`, `--pid`, `--uts` as given ("" for the container's own namespace).
     public var ipcMode = ""
     public var pidMode = ""
@@ -173,6 +176,9 @@ public struct ContainerRecord: Codable, Sendable {
     public var ulimits: [Ulimit]?
     /// `--shm-size` in bytes; nil for docker's 64m.
     public var shmSize: Int64?
+    /// `--log-driver` (nil: json-file) and `--log-opt` (`LogConfig`).
+    public var logDriver: String?
+    public var logOpts: [String: String]?
     /// `--group-add` gids or group names of the image; nil when none.
     public var groupAdd: [String]?
     /// `--ipc` (host, none, shareable, container:NAME), `--pid` (host, container:NAME), `--uts`

@@ -15,8 +15,7 @@ public final class Monitor: @unchecked Sendable {
     let clients = Locked<[Int32]>([])
     var ptyMaster: Int32 = -1
     let stdinFD = Locked<Int32>(-1)
-    var logFD: Int32 = -1
-    let logLock = NSLock()
+    var log: RotatingLog?
     var readyFD: Int32
 
     init(manager: ContainerManager, id: String, readyFD: Int32) throws {
@@ -59,7 +58,7 @@ public final class Monitor: @unchecked Sendable {
         var forwarders: [PortForwarder] = []
         let runtime: OCIRuntime
         do { runtime = try OCIRuntime(storeRoot: manager.root) } catch { fail("\(error)"); return 1 }
-        logFD = open("\(dir)/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        log = RotatingLog(path: "\(dir)/container.log", config: LogConfig(record: record))
 
         func teardown() {
             if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
@@ -427,11 +426,8 @@ public final class Monitor: @unchecked Sendable {
     }
 
     private func writeLog(_ d: Data, stream: String) {
-        guard logFD >= 0 else { return }
-        let line = LogReader.encode(text: String(decoding: d, as: UTF8.self), stream: stream, time: Time.now())
-        logLock.lock()
-        _ = Sock.writeAll(logFD, Data(line.utf8))
-        logLock.unlock()
+        guard let log else { return }
+        log.write(LogReader.encode(text: String(decoding: d, as: UTF8.self), stream: stream, time: Time.now()))
     }
 
     // MARK: - pty and cgroups

@@ -43,6 +43,8 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .customLong("dns-search"), help: "A search domain for /etc/resolv.conf (. for none).") var dnsSearch: [String] = []
     @Option(name: .long, help: "A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048 (-1 for unlimited).") var ulimit: [String] = []
     @Option(name: .customLong("shm-size"), parsing: .unconditional, help: "Size of /dev/shm (e.g. 128m; default 64m).") var shmSize: String?
+    @Option(name: .customLong("log-driver"), help: "Logging driver: json-file (default) or none.") var logDriver: String?
+    @Option(name: .customLong("log-opt"), help: "Log driver option: max-size=SIZE (rotate past it), max-file=N (files kept).") var logOpt: [String] = []
     @Option(name: .customLong("group-add"), help: "An additional group: a gid or a group name from the image.") var groupAdd: [String] = []
     @Option(name: .long, help: "IPC namespace: private (default), shareable, host, none, container:NAME.") var ipc: String?
     @Option(name: .long, help: "PID namespace: host or container:NAME (default: the container's own).") var pid: String?
@@ -82,6 +84,7 @@ struct ContainerCreateFlags: ParsableArguments {
             for d in dnsOption { _ = try FlagValue.dnsOption(d) }
             for u in ulimit { _ = try FlagValue.ulimit(u) }
             _ = try shmSize.map { try FlagValue.shmSize($0) }
+            _ = try LogConfig(driver: logDriver, options: try logOptions())
             for g in groupAdd { _ = try FlagValue.groupAdd(g) }
             _ = try stopSignal.map { try FlagValue.stopSignal($0) }
             _ = try stopTimeout.map { try FlagValue.stopTimeout($0) }
@@ -95,6 +98,17 @@ struct ContainerCreateFlags: ParsableArguments {
             FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
             throw ExitCode(125)
         }
+    }
+
+    /// `--log-opt KEY=VALUE` pairs.
+    func logOptions() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for o in logOpt {
+            let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, !kv[0].isEmpty else { throw ContainersError.invalidArgument("--log-opt \(o): use KEY=VALUE, e.g. max-size=10m") }
+            out[kv[0]] = kv[1]
+        }
+        return out
     }
 
     func options(image: String, command: [String]) throws -> CreateOptions {
@@ -134,6 +148,8 @@ struct ContainerCreateFlags: ParsableArguments {
         o.dnsOptions = dnsOption
         o.ulimits = try ulimit.map { try FlagValue.ulimit($0) }
         o.shmSize = try shmSize.map { try FlagValue.shmSize($0) }
+        o.logDriver = logDriver
+        o.logOpts = try logOptions()
         o.groupAdd = groupAdd
         o.ipcMode = ipc ?? ""
         o.stopSignal = stopSignal

@@ -22,6 +22,9 @@ struct LogsCommand: ParsableCommand {
             let to = try until.map { try LogReader.parseTime($0, flag: "until", now: now) }
             let m = try ContainerCLI.manager(global)
             let c = try m.store.lookup(container)
+            if c.record.logDriver == "none" {
+                throw ContainersError.invalidState("configured logging driver does not support reading (container \(c.name) runs with --log-driver none)")
+            }
             let id = c.id
             LogReader.stream(path: "\(c.directory)/container.log", tail: n, since: from, until: to, follow: follow,
                              isRunning: { m.store.state(id).status == .running }) { e in
