@@ -20,9 +20,18 @@ public enum AttachClient {
         _ = Sock.writeAll(fd, AttachFrame.encode(.resize, p))
     }
 
+    /// The signals `--sig-proxy` passes on to the container (docker's: every signal a
+    /// process can catch, less SIGCHLD, SIGPIPE, SIGURG and SIGWINCH, which concern the client,
+    /// and the faults a process raises itself).
+    public static let proxiedSignals: [Int32] = [SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCONT, SIGTSTP,
+                                                 SIGTTIN, SIGTTOU, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO, SIGPWR]
+
     /// Runs the session; returns the container's exit code, or nil when the user detached
-    /// (or the monitor went away without reporting one).
-    public static func run(socket fd: Int32, tty: Bool, forwardStdin: Bool, onSignal: (@Sendable (Int32) -> Void)? = nil) -> Int32? {
+    /// (or the monitor went away without reporting one). `stdout`/`stderr` false drop that
+    /// stream (`run -a`); `onSignal` (the `--sig-proxy`) gets the signals the client receives
+    /// when there is no terminal.
+    public static func run(socket fd: Int32, tty: Bool, forwardStdin: Bool, stdout: Bool = true, stderr: Bool = true,
+                           onSignal: (@Sendable (Int32) -> Void)? = nil) -> Int32? {
         var saved = termios()
         let raw = tty && isatty(0) == 1 && forwardStdin
         if raw {
@@ -41,7 +50,7 @@ public enum AttachClient {
             s.resume()
             sources.append(s)
         } else if let onSignal {
-            for sig in [SIGINT, SIGTERM, SIGHUP] {
+            for sig in proxiedSignals {
                 signal(sig, SIG_IGN)
                 let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
                 s.setEventHandler { onSignal(sig) }
@@ -81,8 +90,8 @@ public enum AttachClient {
         var code: Int32?
         while let (kind, payload) = AttachFrame.read(fd) {
             switch kind {
-            case .stdout: _ = payload.withUnsafeBytes { Sock.writeAll(1, $0) }
-            case .stderr: _ = payload.withUnsafeBytes { Sock.writeAll(2, $0) }
+            case .stdout where stdout: _ = payload.withUnsafeBytes { Sock.writeAll(1, $0) }
+            case .stderr where stderr: _ = payload.withUnsafeBytes { Sock.writeAll(2, $0) }
             case .exit: code = Int32(String(decoding: payload, as: UTF8.self)) ?? 0
             default: break
             }

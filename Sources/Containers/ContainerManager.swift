@@ -38,11 +38,20 @@ public final class ContainerManager: Sendable {
     public func create(_ o: CreateOptions) throws -> ContainerRecord {
         let imgStore = try images()
         let image: Image
-        do { image = try imgStore.image(o.image) } catch let e as ImageStoreError {
+        let wanted: Platform?
+        do { wanted = try o.platform.map { try Platform(parsing: $0) } } catch {
+            throw ContainersError.invalidArgument("--platform \(o.platform ?? ""): \(error)")
+        }
+        do { image = try imgStore.image(o.image, platform: wanted ?? .host) } catch let e as ImageStoreError {
             if case .imageNotFound = e {
-                throw ContainersError.invalidArgument("image \(o.image) is not in the store: pull it (`dockbuild pull \(o.image)`), build it, or drop --pull never")
+                let pull = wanted.map { "dockbuild pull --platform \($0) \(o.image)" } ?? "dockbuild pull \(o.image)"
+                throw ContainersError.invalidArgument("image \(o.image) is not in the store\(wanted.map { " for \($0)" } ?? ""): pull it (`\(pull)`), build it, or drop --pull never")
             }
             throw e
+        }
+        if let wanted, !wanted.matches(image.platform) {
+            // docker's refusal of a stored image of another platform
+            throw ContainersError.invalidArgument("image \(o.image) was found but does not match the specified platform: wanted \(wanted), actual: \(image.platform) (pull it with `dockbuild pull --platform \(wanted) \(o.image)`)")
         }
         let id = ContainerStore.newID()
         let name: String
@@ -60,6 +69,7 @@ public final class ContainerManager: Sendable {
             throw ContainersError.invalidArgument("--network \(o.network): use bridge, host, none or container:NAME")
         }
         if let gpus = o.gpus { _ = try ContainerSpec.gpuRequests(gpus) }
+        if !o.cdiDevices.isEmpty { _ = try ContainerSpec.cdiRegistry(for: o.cdiDevices) }
         let security = try SecurityOptions(o.securityOpt)
         var seccompProfile: Data?
         if case let .profile(path) = security.seccomp {
@@ -166,6 +176,8 @@ public final class ContainerManager: Sendable {
             if let i = ulimits.firstIndex(where: { $0.name == u.name }) { ulimits[i] = u } else { ulimits.append(u) }
         }
         record.ulimits = nonEmpty(ulimits)
+        record.platform = image.platform.description
+        record.cdiDevices = nonEmpty(o.cdiDevices)
         let logConfig = try LogConfig(driver: o.logDriver, options: o.logOpts)
         record.logDriver = logConfig.driver == "json-file" ? nil : logConfig.driver
         record.logOpts = o.logOpts.isEmpty ? nil : o.logOpts

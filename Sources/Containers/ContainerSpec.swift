@@ -257,7 +257,24 @@ enum ContainerSpec {
                 throw ContainersError.invalidArgument("--gpus \(gpus): \(e.message)")
             }
         }
+        if let names = r.cdiDevices {
+            do { try cdiRegistry(for: names).apply(names, to: &spec) } catch let e as RuntimeError {
+                throw ContainersError.invalidArgument("--device: \(e.message)")
+            }
+        }
         return spec
+    }
+
+    /// The CDI specs (`cdiDirectories`), checked to define every one of `names`.
+    static func cdiRegistry(for names: [String]) throws -> CDIRegistry {
+        let dirs = cdiDirectories
+        do {
+            let registry = try CDIRegistry.load(directories: dirs)
+            for n in names { _ = try registry.edits(for: n) }
+            return registry
+        } catch let e as RuntimeError {
+            throw ContainersError.invalidArgument("--device \(names.joined(separator: ",")): \(e.message) (CDI specs are read from \(dirs.joined(separator: ", ")))")
+        }
     }
 
     /// Every character and block device under the host's /dev, as docker gives a privileged

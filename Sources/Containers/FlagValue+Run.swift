@@ -136,6 +136,13 @@ extension FlagValue {
 
     /// `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's forms: `/dev/sdc`, `/dev/sdc:/dev/xvdc`,
     /// `/dev/sdc:rw`, `/dev/sdc:/dev/xvdc:rwm`); PERMISSIONS some of r, w, m (default rwm).
+    /// Whether a `--device` value names a CDI device (`vendor.com/class=name`, as docker 25
+    /// takes it) rather than a host path.
+    public static func isCDIDevice(_ value: String) -> Bool {
+        guard !value.hasPrefix("/"), let eq = value.firstIndex(of: "=") else { return false }
+        return value[..<eq].contains("/") && !value[value.index(after: eq)...].isEmpty
+    }
+
     public static func device(_ text: String, flag: String = "--device") throws -> DeviceMapping {
         func bad(_ why: String) -> ContainersError {
             .invalidArgument("\(flag) \(quote(text)): \(why); give HOST[:CONTAINER][:PERMISSIONS] with absolute paths and PERMISSIONS of r, w, m, e.g. /dev/sdc:/dev/xvdc:rw")

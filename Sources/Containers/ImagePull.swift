@@ -27,18 +27,23 @@ public enum ImagePull {
     /// credentials from docker's config.json). A digest or ID prefix that is not in the store
     /// cannot be pulled by name: it is left for `create` to report. `onPull` is told before a
     /// pull starts.
-    public static func ensure(_ image: String, policy: PullPolicy, store: ImageStore,
+    /// With `platform` (`run --platform`), an image stored for another platform counts as
+    /// missing, as in docker, and the pull takes that platform from an index.
+    public static func ensure(_ image: String, policy: PullPolicy, store: ImageStore, platform: Platform? = nil,
                               onPull: (ImageReference) -> Void = { _ in }) async throws {
         if policy == .never { return }
         if policy == .missing {
-            do { _ = try store.image(image); return } catch let e as ImageStoreError {
+            do {
+                let img = try store.image(image, platform: platform ?? .host)
+                if let platform, !platform.matches(img.platform) {} else { return }
+            } catch let e as ImageStoreError {
                 guard case .imageNotFound = e else { return }
             } catch { return }
         }
         guard let ref = try? ImageReference(parsing: image) else { return }
         onPull(ref)
         do {
-            _ = try await RegistryClient(registry: ref.domain).pull(ref, into: store, options: PullOptions())
+            _ = try await RegistryClient(registry: ref.domain).pull(ref, into: store, options: PullOptions(platform: platform ?? .host))
         } catch {
             throw Failure(reference: ref, underlying: error)
         }

@@ -74,7 +74,7 @@ extension ContainerManager {
             "Name": "/\(r.name)",
             "RestartCount": s.restartCount,
             "Driver": "overlay",
-            "Platform": "linux",
+            "Platform": r.platform.map { String($0.prefix { $0 != "/" }) } ?? "linux",
             "HostConfig": [
                 "Binds": r.mounts.filter { $0.type != .tmpfs }.map { "\($0.source):\($0.destination)\($0.readOnly ? ":ro" : "")" },
                 "NetworkMode": r.network == "bridge" ? "bridge" : r.network,
@@ -102,7 +102,7 @@ extension ContainerManager {
                 "CpuPeriod": r.nanoCpus > 0 ? 100_000 : 0,
                 "PidsLimit": r.pidsLimit,
                 "Tmpfs": Dictionary(uniqueKeysWithValues: r.mounts.filter { $0.type == .tmpfs }.map { ($0.destination, $0.options.joined(separator: ",")) }),
-                "DeviceRequests": r.gpus.map { [["Driver": "cdi", "Count": $0 == "all" ? -1 : (Int($0) ?? 0), "Capabilities": [["gpu"]]] as [String: Any]] } ?? NSNull(),
+                "DeviceRequests": deviceRequests(r),
             ] as [String: Any],
             "GraphDriver": ["Name": "overlay", "Data": ["UpperDir": "\(c.directory)/upper", "WorkDir": "\(c.directory)/work",
                                                         "MergedDir": store.rootfsPath(id)]],
@@ -129,6 +129,19 @@ extension ContainerManager {
         public var memoryUsage: UInt64
         public var memoryLimit: UInt64
         public var pids: UInt64
+    }
+
+    /// HostConfig.DeviceRequests as docker 25 shows them: `--gpus` as a request for the gpu
+    /// capability, `--device vendor/class=name` as CDI device IDs.
+    func deviceRequests(_ r: ContainerRecord) -> Any {
+        var out: [[String: Any]] = []
+        if let g = r.gpus {
+            out.append(["Driver": "cdi", "Count": g == "all" ? -1 : (Int(g) ?? 0), "DeviceIDs": NSNull(), "Capabilities": [["gpu"]], "Options": [:]])
+        }
+        if let names = r.cdiDevices {
+            out.append(["Driver": "cdi", "Count": 0, "DeviceIDs": names, "Capabilities": NSNull(), "Options": [:]])
+        }
+        return out.isEmpty ? NSNull() : out
     }
 
     public func stats(_ id: String) throws -> Stats {

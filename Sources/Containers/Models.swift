@@ -109,6 +109,10 @@ public struct CreateOptions: Codable, Sendable {
     public var ulimits: [Ulimit] = []
     public var shmSize: Int64?
     public var groupAdd: [String] = []
+    /// `--platform`: the image's platform to use (an index's manifest; a plain image must match).
+    public var platform: String?
+    /// `--device vendor.com/class=name`: CDI devices by fully-qualified name (`name` may be `all`).
+    public var cdiDevices: [String] = []
     /// `--log-driver` (json-file or none) and `--log-opt` (max-size, max-file).
     public var logDriver: String?
     public var logOpts: [String: String] = [:]
@@ -176,6 +180,11 @@ public struct ContainerRecord: Codable, Sendable {
     public var ulimits: [Ulimit]?
     /// `--shm-size` in bytes; nil for docker's 64m.
     public var shmSize: Int64?
+    /// The image's platform (`os/arch[/variant]`, from its config); nil in records written
+    /// before it was kept.
+    public var platform: String?
+    /// CDI devices named with `--device vendor.com/class=name`; nil when none.
+    public var cdiDevices: [String]?
     /// `--log-driver` (nil: json-file) and `--log-opt` (`LogConfig`).
     public var logDriver: String?
     public var logOpts: [String: String]?

@@ -20,6 +20,10 @@ public struct Image: Sendable, Hashable {
     public var repoDigest: Digest { index?.digest ?? descriptor.digest }
     /// Key of the unpacked root filesystem.
     public var chainID: Digest? { config.chainID }
+    /// The platform its config names (normalised: `aarch64` is `arm64`).
+    public var platform: Platform {
+        Platform(os: config.os, architecture: config.architecture, variant: config.variant).normalized()
+    }
     /// Sum of the (compressed) layer sizes plus config: the size `images` shows.
     public var size: Int64 {
         // Sizes come from manifest JSON: saturate instead of trapping on an absurd sum.

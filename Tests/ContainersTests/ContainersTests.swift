@@ -238,6 +238,19 @@ private func curl(_ args: [String]) -> (Int32, String) {
         #expect(one.split(separator: "\n").sorted() == ["/dev/nvidia0", "/dev/nvidiactl"], "\(one)")
         let none = try s.db(["run", "--rm", "--gpus", "all", "busybox:test", "true"], env: ["DOCKBUILD_CDI_DIRS": "\(s.root)/empty"])
         #expect(none.status != 0 && none.err.contains("CDI"))
+        // --device with CDI names, as docker 25 takes them, beside a host path
+        let named = try s.ok(["run", "--rm", "--device", "nvidia.com/gpu=1", "--device", "/dev/null:/dev/mynull", "busybox:test", "sh", "-c",
+                              "ls /dev/nvidia* /dev/mynull; echo $NVIDIA_VISIBLE_DEVICES"], env: env)
+        #expect(named.split(separator: "\n").sorted() == ["/dev/mynull", "/dev/nvidia1", "/dev/nvidiactl", "all"], "\(named)")
+        let all = try s.ok(["run", "--rm", "--device", "nvidia.com/gpu=all", "busybox:test", "sh", "-c", "ls /dev/nvidia*"], env: env)
+        #expect(all.split(separator: "\n").sorted() == ["/dev/nvidia0", "/dev/nvidia1", "/dev/nvidiactl"], "\(all)")
+        _ = try s.ok(["create", "--name", "cdi1", "--device", "nvidia.com/gpu=0", "busybox:test", "true"], env: env)
+        let req = try s.ok(["inspect", "--format", "{{json .HostConfig.DeviceRequests}}", "cdi1"])
+        #expect(req.contains("\"DeviceIDs\":[\"nvidia.com/gpu=0\"]") && req.contains("\"Driver\":\"cdi\""), "\(req)")
+        for bad in ["nvidia.com/gpu=7", "example.com/fpga=all"] {
+            let r = try s.db(["run", "--rm", "--device", bad, "busybox:test", "true"], env: env)
+            #expect(r.status == 125 && r.err.contains("--device") && r.err.contains("CDI"), "\(bad): \(r.err)")
+        }
     }
 
     @Test func psIsRightWhenTheMonitorDies() throws {

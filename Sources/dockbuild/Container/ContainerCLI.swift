@@ -83,7 +83,10 @@ enum ContainerCLI {
     }
 
     /// Starts (and attaches to, unless detached) a container; returns its exit code when attached.
-    static func startContainer(_ m: ContainerManager, id: String, global: GlobalOptions, attach: Bool, stdin: Bool) throws -> Int32? {
+    /// Starts a container; attached, copies its streams (`streams`, docker's `-a`) and, with
+    /// `sigProxy`, passes the signals the client gets on to it.
+    static func startContainer(_ m: ContainerManager, id: String, global: GlobalOptions, attach: Bool, stdin: Bool,
+                               streams: AttachStreams = .all, sigProxy: Bool = true) throws -> Int32? {
         let rec = try m.store.record(id)
         let launch = try m.start(id, monitorCommand: monitorCommand(global), attach: attach)
         guard attach else {
@@ -98,12 +101,38 @@ enum ContainerCLI {
         if rec.tty { AttachClient.sendSize(fd) }
         do { try launch.waitStarted() } catch ContainersError.runtime(let message) { try execFailure(message) }
         let rt = try m.runtime(for: id)
-        let code = AttachClient.run(socket: fd, tty: rec.tty, forwardStdin: stdin && rec.openStdin) { sig in
-            try? rt.kill(id, signal: String(sig))
-        }
+        var proxy: (@Sendable (Int32) -> Void)?
+        if sigProxy { proxy = { @Sendable sig in _ = try? rt.kill(id, signal: String(sig)) } }
+        let code = AttachClient.run(socket: fd, tty: rec.tty, forwardStdin: stdin && streams.stdin && rec.openStdin,
+                                    stdout: streams.stdout, stderr: streams.stderr, onSignal: proxy)
         if let code { return code }
         if m.store.state(id).status == .running { return nil }
         return m.store.state(id).exitCode
+    }
+}
+
+/// docker's `-a/--attach` streams: STDIN, STDOUT, STDERR (any case); none named means stdout
+/// and stderr, and `-i` adds stdin.
+struct AttachStreams: Sendable {
+    var stdin = true, stdout = true, stderr = true
+    static let all = AttachStreams()
+
+    init() {}
+
+    init(_ names: [String], interactive: Bool) throws {
+        if names.isEmpty { stdin = interactive; return }
+        stdin = interactive
+        stdout = false
+        stderr = false
+        for n in names {
+            switch n.lowercased() {
+            case "stdin": stdin = true
+            case "stdout": stdout = true
+            case "stderr": stderr = true
+            default:
+                throw ValidationError("invalid argument \"\(n)\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR")
+            }
+        }
     }
 }
 

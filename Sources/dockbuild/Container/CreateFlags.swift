@@ -43,6 +43,7 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .customLong("dns-search"), help: "A search domain for /etc/resolv.conf (. for none).") var dnsSearch: [String] = []
     @Option(name: .long, help: "A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048 (-1 for unlimited).") var ulimit: [String] = []
     @Option(name: .customLong("shm-size"), parsing: .unconditional, help: "Size of /dev/shm (e.g. 128m; default 64m).") var shmSize: String?
+    @Option(name: .long, help: "Platform of the image to use: os/arch[/variant], e.g. linux/arm64 (pulled from an index when missing).") var platform: String?
     @Option(name: .customLong("log-driver"), help: "Logging driver: json-file (default) or none.") var logDriver: String?
     @Option(name: .customLong("log-opt"), help: "Log driver option: max-size=SIZE (rotate past it), max-file=N (files kept).") var logOpt: [String] = []
     @Option(name: .customLong("group-add"), help: "An additional group: a gid or a group name from the image.") var groupAdd: [String] = []
@@ -51,7 +52,7 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .long, help: "UTS namespace: host (default: the container's own).") var uts: String?
     @Option(name: .customLong("stop-signal"), help: "Signal that stops the container (default: the image's STOPSIGNAL, else SIGTERM).") var stopSignal: String?
     @Option(name: .customLong("stop-timeout"), parsing: .unconditional, help: "Seconds `stop` waits before SIGKILL (default 10; -1: no limit).") var stopTimeout: String?
-    @Option(name: .long, help: "Give a host device: HOST[:CONTAINER][:PERMISSIONS], PERMISSIONS of r, w, m.") var device: [String] = []
+    @Option(name: .long, help: "Give a host device: HOST[:CONTAINER][:PERMISSIONS], PERMISSIONS of r, w, m; or a CDI device, vendor.com/class=NAME (NAME or all).") var device: [String] = []
     @Option(name: .long, help: "Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].") var restart: String?
     @Option(name: .customLong("health-cmd"), parsing: .unconditional, help: "Command to run to check health (run by the container's shell).") var healthCmd: String?
     @Option(name: .customLong("health-interval"), parsing: .unconditional, help: "Time between running the check (ms|s|m|h) (default 30s).") var healthInterval: String?
@@ -85,10 +86,13 @@ struct ContainerCreateFlags: ParsableArguments {
             for u in ulimit { _ = try FlagValue.ulimit(u) }
             _ = try shmSize.map { try FlagValue.shmSize($0) }
             _ = try LogConfig(driver: logDriver, options: try logOptions())
+            if let platform {
+                do { _ = try Platform(parsing: platform) } catch { throw ContainersError.invalidArgument("--platform \(platform): \(error)") }
+            }
             for g in groupAdd { _ = try FlagValue.groupAdd(g) }
             _ = try stopSignal.map { try FlagValue.stopSignal($0) }
             _ = try stopTimeout.map { try FlagValue.stopTimeout($0) }
-            for d in device { _ = try FlagValue.device(d) }
+            for d in device where !FlagValue.isCDIDevice(d) { _ = try FlagValue.device(d) }
             _ = try restart.map { try FlagValue.restartPolicy($0) }
             _ = try healthConfig()
             _ = try ipc.map { try FlagValue.namespaceMode($0, flag: "--ipc", modes: ["host", "none", "shareable"], container: true) }
@@ -148,12 +152,14 @@ struct ContainerCreateFlags: ParsableArguments {
         o.dnsOptions = dnsOption
         o.ulimits = try ulimit.map { try FlagValue.ulimit($0) }
         o.shmSize = try shmSize.map { try FlagValue.shmSize($0) }
+        o.platform = platform
         o.logDriver = logDriver
         o.logOpts = try logOptions()
         o.groupAdd = groupAdd
         o.ipcMode = ipc ?? ""
         o.stopSignal = stopSignal
-        o.devices = try device.map { try FlagValue.device($0) }
+        o.devices = try device.filter { !FlagValue.isCDIDevice($0) }.map { try FlagValue.device($0) }
+        o.cdiDevices = device.filter { FlagValue.isCDIDevice($0) }
         o.restartPolicy = try restart.flatMap { try FlagValue.restartPolicy($0) }
         o.stopTimeout = try stopTimeout.map { try FlagValue.stopTimeout($0) }
         o.healthcheck = try healthConfig()

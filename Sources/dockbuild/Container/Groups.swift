@@ -106,7 +106,7 @@ struct VolumeGroup: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show volumes as JSON.")
         @OptionGroup var global: GlobalOptions
         @Option(name: .shortAndLong, help: "Format with a Go template ('{{.Mountpoint}}') or json.") var format: String?
-        @Argument var names: [String]
+        @Argument(help: "Volume names.") var names: [String]
         func run() throws { try Self.show(global, names: names, format: format) }
 
         /// docker's volume document: its seven fields in its order, indented as docker prints it.
@@ -137,7 +137,7 @@ struct VolumeGroup: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove volumes.", aliases: ["remove"])
         @OptionGroup var global: GlobalOptions
         @Flag(name: .shortAndLong, help: "Remove even when a container uses it.") var force = false
-        @Argument var names: [String]
+        @Argument(help: "Volume names.") var names: [String]
         func run() throws {
             try ContainerCLI.guarded {
                 let m = try ContainerCLI.manager(global)

@@ -37,7 +37,7 @@ struct ContainerInspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show containers as JSON.")
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Template, e.g. '{{.State.ExitCode}}'.") var format: String?
-    @Argument var containers: [String]
+    @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
         try ContainerCLI.guarded {

@@ -8,7 +8,9 @@ struct StartCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Attach to the container's output.") var attach = false
     @Flag(name: .shortAndLong, help: "Attach stdin.") var interactive = false
-    @Argument var containers: [String]
+    @Option(name: .customLong("sig-proxy"), help: "With -a, pass the signals the client receives on to the container (true by default).")
+    var sigProxy = true
+    @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
         let code: Int32? = try ContainerCLI.guarded {
@@ -19,7 +21,7 @@ struct StartCommand: ParsableCommand {
                 // a paused one is refused by the start itself, as docker's
                 if c.isRunning && !c.isPaused { if !attach { ContainerCLI.out(ref) }; continue }
                 if attach && i == containers.count - 1 {
-                    last = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: true, stdin: interactive)
+                    last = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: true, stdin: interactive, sigProxy: sigProxy)
                 } else {
                     _ = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: false, stdin: false)
                     ContainerCLI.out(ref)
@@ -36,7 +38,7 @@ struct StopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop one or more running containers.")
     @OptionGroup var global: GlobalOptions
     @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit; default: the container's --stop-timeout, else 10).") var time: String?
-    @Argument var containers: [String]
+    @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
         let timeout = try ContainerCLI.guarded { try time.map { try FlagValue.timeoutSeconds($0, flag: "--time") } }
@@ -52,7 +54,7 @@ struct RestartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart one or more containers.")
     @OptionGroup var global: GlobalOptions
     @Option(name: [.short, .long], parsing: .unconditional, help: "Seconds to wait before killing (-1: no limit; default: the container's --stop-timeout, else 10).") var time: String?
-    @Argument var containers: [String]
+    @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
         let timeout = try ContainerCLI.guarded { try time.map { try FlagValue.timeoutSeconds($0, flag: "--time") } }
@@ -69,7 +71,7 @@ struct KillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal to one or more running containers.")
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Signal (name or number).") var signal = "KILL"
-    @Argument var containers: [String]
+    @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
         let sig = signal.uppercased().hasPrefix("SIG") || Int(signal) != nil ? signal.uppercased() : "SIG\(signal.uppercased())"
@@ -86,7 +88,7 @@ struct RmCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Kill and remove a running container.") var force = false
     @Flag(name: .shortAndLong, help: "Remove anonymous volumes too.") var volumes = false
-    @Argument var containers: [String]
+    @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
         // `rm -f` also removes a container whose record is damaged (the lookup cannot read it)
@@ -114,7 +116,7 @@ struct RmCommand: ParsableCommand {
 struct WaitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "wait", abstract: "Block until containers stop, then print their exit codes.")
     @OptionGroup var global: GlobalOptions
-    @Argument var containers: [String]
+    @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
         try ContainerCLI.guarded {
@@ -132,7 +134,9 @@ struct AttachCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "attach", abstract: "Attach to a running container's input and output.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .customLong("no-stdin"), help: "Do not attach stdin.") var noStdin = false
-    @Argument var container: String
+    @Option(name: .customLong("sig-proxy"), help: "Pass the signals the client receives on to the container (true by default).")
+    var sigProxy = true
+    @Argument(help: "Container name or ID.") var container: String
 
     func run() throws {
         let code: Int32? = try ContainerCLI.guarded {
@@ -143,9 +147,9 @@ struct AttachCommand: ParsableCommand {
             if c.record.tty { AttachClient.sendSize(fd) }
             let id = c.id
             let rt = try m.runtime(for: id)
-            let code = AttachClient.run(socket: fd, tty: c.record.tty, forwardStdin: !noStdin && c.record.openStdin) { sig in
-                try? rt.kill(id, signal: String(sig))
-            }
+            var proxy: (@Sendable (Int32) -> Void)?
+            if sigProxy { proxy = { @Sendable sig in _ = try? rt.kill(id, signal: String(sig)) } }
+            let code = AttachClient.run(socket: fd, tty: c.record.tty, forwardStdin: !noStdin && c.record.openStdin, onSignal: proxy)
             return code
         }
         if let code, code != 0 { throw ExitCode(code) }

@@ -6,7 +6,7 @@ import Foundation
 struct PortCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "port", abstract: "List a container's published ports.")
     @OptionGroup var global: GlobalOptions
-    @Argument var container: String
+    @Argument(help: "Container name or ID.") var container: String
     @Argument(help: "PORT[/PROTO] to show only that one.") var port: String?
 
     func run() throws {

@@ -4,6 +4,7 @@ import Foundation
 import ImageStore
 import OCI
 import Registry
+import Runtime
 
 /// `run`: create a container from an image and start it (attached, or with -d in the background).
 struct RunCommand: AsyncParsableCommand {
@@ -11,15 +12,29 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var flags: ContainerCreateFlags
     @Flag(name: .shortAndLong, help: "Run in the background and print the container id.") var detach = false
+    @Option(name: .shortAndLong, help: "Attach to STDIN, STDOUT or STDERR (repeatable; default: STDOUT and STDERR, and STDIN with -i).")
+    var attach: [String] = []
+    @Option(name: .customLong("sig-proxy"), help: "Pass the signals the client receives on to the container (true by default; not with -t).")
+    var sigProxy = true
     @Argument(help: "Image.") var image: String
+
+    func validate() throws {
+        _ = try AttachStreams(attach, interactive: flags.interactive)
+    }
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
 
     func run() async throws {
-        try await ImagePuller.ensure(image, policy: flags.pull, global)
+        if detach && !attach.isEmpty {
+            FileHandle.standardError.write(Data("dockbuild: conflicting options: cannot specify both --attach and --detach\n".utf8))
+            throw ExitCode(1)
+        }
+        let streams = try AttachStreams(attach, interactive: flags.interactive)
+        try await ImagePuller.ensure(image, policy: flags.pull, platform: flags.platform, global)
         let code: Int32? = try ContainerCLI.guarded(code: 125) {
             let m = try ContainerCLI.manager(global)
             try flags.checkCidfile()
             let rec = try m.create(try flags.options(image: image, command: command))
+            ImagePuller.warnPlatform(rec, requested: flags.platform)
             try flags.writeCidfile(rec.id)
             do {
                 if detach {
@@ -27,7 +42,8 @@ struct RunCommand: AsyncParsableCommand {
                     ContainerCLI.out(rec.id)
                     return nil
                 }
-                let code = try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: true, stdin: flags.interactive)
+                let code = try ContainerCLI.startContainer(m, id: rec.id, global: global, attach: true, stdin: flags.interactive,
+                                                            streams: streams, sigProxy: sigProxy)
                 // --rm whose monitor died under us: nobody else will ever remove it, so kill
                 // what is left of it and remove it now
                 if rec.autoRemove, m.store.state(rec.id).status == .dead { try? m.reapDead(rec.id) }
@@ -54,11 +70,12 @@ struct CreateCommand: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
 
     func run() async throws {
-        try await ImagePuller.ensure(image, policy: flags.pull, global)
+        try await ImagePuller.ensure(image, policy: flags.pull, platform: flags.platform, global)
         try ContainerCLI.guarded(code: 125) {
             let m = try ContainerCLI.manager(global)
             try flags.checkCidfile()
             let rec = try m.create(try flags.options(image: image, command: command))
+            ImagePuller.warnPlatform(rec, requested: flags.platform)
             try flags.writeCidfile(rec.id)
             ContainerCLI.out(rec.id)
         }
@@ -67,13 +84,27 @@ struct CreateCommand: AsyncParsableCommand {
 
 /// `--pull` for `run`/`create`: the library's `ImagePull`, with docker's messages and exit code.
 enum ImagePuller {
-    static func ensure(_ image: String, policy: String, _ g: GlobalOptions) async throws {
+    /// docker's warning for an image of another platform than the host's when none was asked
+    /// for, and a warning when that architecture cannot execute here (no QEMU binfmt handler).
+    static func warnPlatform(_ rec: ContainerRecord, requested: String?) {
+        guard let text = rec.platform, let p = try? Platform(parsing: text) else { return }
+        let host = Platform.host
+        if requested == nil, !host.matches(p) {
+            FileHandle.standardError.write(Data("WARNING: The requested image's platform (\(p)) does not match the detected host platform (\(host)) and no specific platform was requested\n".utf8))
+        }
+        if case let .unavailable(reason) = Emulation.support(architecture: p.architecture) {
+            FileHandle.standardError.write(Data("WARNING: \(p) binaries cannot execute on this machine: \(reason)\n".utf8))
+        }
+    }
+
+    static func ensure(_ image: String, policy: String, platform: String? = nil, _ g: GlobalOptions) async throws {
         guard let policy = PullPolicy(rawValue: policy) else {
             FileHandle.standardError.write(Data("dockbuild: --pull \(policy): use missing, always or never\n".utf8))
             throw ExitCode(125)
         }
         do {
-            try await ImagePull.ensure(image, policy: policy, store: try ImageStore(root: g.resolvedRoot)) { ref in
+            let wanted = try platform.map { try Platform(parsing: $0) }
+            try await ImagePull.ensure(image, policy: policy, store: try ImageStore(root: g.resolvedRoot), platform: wanted) { ref in
                 FileHandle.standardError.write(Data("Pulling \(ref.familiarString) ...\n".utf8))
             }
         } catch {

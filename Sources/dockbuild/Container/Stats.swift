@@ -8,7 +8,7 @@ struct StatsCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(name: .customLong("no-stream"), help: "Print one sample and exit.") var noStream = false
     @Flag(name: .shortAndLong, help: "All containers (default: running).") var all = false
-    @Argument var containers: [String] = []
+    @Argument(help: "Container names or IDs (default: the running ones).") var containers: [String] = []
 
     func run() throws {
         try ContainerCLI.guarded {

@@ -6,8 +6,8 @@ import Foundation
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "top", abstract: "Show a container's processes.")
     @OptionGroup var global: GlobalOptions
-    @Argument var container: String
-    @Argument(parsing: .captureForPassthrough) var psArgs: [String] = []
+    @Argument(help: "Container name or ID.") var container: String
+    @Argument(parsing: .captureForPassthrough, help: "ps options (default -ef).") var psArgs: [String] = []
 
     func run() throws {
         try ContainerCLI.guarded {

@@ -11,7 +11,7 @@ struct UpdateCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "CPUs.") var cpus: String?
     @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: "Process limit (0 or -1: no limit).") var pidsLimit: String?
     @Option(name: .long, help: "Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].") var restart: String?
-    @Argument var containers: [String]
+    @Argument(help: "Container names or IDs.") var containers: [String]
 
     func run() throws {
         let (mem, swap, nano, pids) = try ContainerCLI.guarded {
