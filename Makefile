@@ -52,13 +52,14 @@ PREFIX ?= /usr/local
 BUILD ?= .build/release
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 SHAREDIR = $(DESTDIR)$(PREFIX)/share
+UNITDIR = $(DESTDIR)$(PREFIX)/lib/systemd/system
 
 install: release install-files
 
 install-files:
 	@test -x $(BUILD)/dockbuild || { echo "make install: $(BUILD)/dockbuild is not built (make release)" >&2; exit 1; }
 	install -d $(BINDIR) $(SHAREDIR)/man/man1 $(SHAREDIR)/bash-completion/completions \
-		$(SHAREDIR)/zsh/site-functions $(SHAREDIR)/fish/vendor_completions.d
+		$(SHAREDIR)/zsh/site-functions $(SHAREDIR)/fish/vendor_completions.d $(UNITDIR)
 	install -m 0755 $(BUILD)/dockbuild $(BINDIR)/dockbuild
 	if [ -x $(BUILD)/dockbuild-runc ]; then install -m 0755 $(BUILD)/dockbuild-runc $(BINDIR)/dockbuild-runc; fi
 	if [ -x $(BUILD)/dockbuild-init ]; then install -m 0755 $(BUILD)/dockbuild-init $(BINDIR)/dockbuild-init; fi
@@ -67,11 +68,14 @@ install-files:
 	$(BUILD)/dockbuild --generate-completion-script fish > $(SHAREDIR)/fish/vendor_completions.d/dockbuild.fish
 	$(BUILD)/dockbuild --experimental-dump-help | python3 scripts/gen-man.py $(SHAREDIR)/man/man1 \
 		"$$($(BUILD)/dockbuild --version 2>/dev/null | head -1)"
+	sed 's|@BINDIR@|$(PREFIX)/bin|' contrib/systemd/dockbuild-start.service > $(UNITDIR)/dockbuild-start.service
+	chmod 0644 $(UNITDIR)/dockbuild-start.service
 
 uninstall:
 	rm -f $(BINDIR)/dockbuild $(BINDIR)/dockbuild-runc $(BINDIR)/dockbuild-init \
 		$(SHAREDIR)/bash-completion/completions/dockbuild $(SHAREDIR)/zsh/site-functions/_dockbuild \
-		$(SHAREDIR)/fish/vendor_completions.d/dockbuild.fish $(SHAREDIR)/man/man1/dockbuild.1 $(SHAREDIR)/man/man1/dockbuild-*.1
+		$(SHAREDIR)/fish/vendor_completions.d/dockbuild.fish $(SHAREDIR)/man/man1/dockbuild.1 $(SHAREDIR)/man/man1/dockbuild-*.1 \
+		$(UNITDIR)/dockbuild-start.service
 
 clean:
 	rm -rf .build

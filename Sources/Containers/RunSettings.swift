@@ -26,6 +26,21 @@ public struct RestartPolicy: Codable, Sendable, Hashable {
     /// For on-failure: the most restarts (0: no limit).
     public var maximumRetryCount: Int
     public init(name: String, maximumRetryCount: Int = 0) { self.name = name; self.maximumRetryCount = maximumRetryCount }
+
+    /// Whether a container that is not running should be started again when the machine
+    /// comes back (what dockerd does with its containers at boot; `start --all` here): `always`
+    /// whatever happened, `unless-stopped` unless `stop`/`kill` ended it, `on-failure` after
+    /// a non-zero status or a run cut short (the monitor gone: docker's 255), not after `stop`.
+    /// A container never started stays as it is.
+    public func wantsRunning(_ s: ContainerState) -> Bool {
+        guard s.status == .exited || s.status == .dead else { return false }
+        switch name {
+        case "always": return true
+        case "unless-stopped": return s.manuallyStopped != true
+        case "on-failure": return s.manuallyStopped != true && (s.status == .dead || s.exitCode != 0)
+        default: return false
+        }
+    }
 }
 
 /// `--device HOST[:CONTAINER[:PERMISSIONS]]` (docker's HostConfig.Devices entry).

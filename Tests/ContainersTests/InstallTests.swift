@@ -34,6 +34,15 @@ import Testing
         #expect(top.hasPrefix(".TH \"DOCKBUILD\" \"1\"") && top.contains(".SH COMMANDS") && top.contains("\\fBbuild\\fR"))
         let logs = read("/share/man/man1/dockbuild-logs.1")
         #expect(logs.contains("\\fB--since\\fR \\fIsince\\fR") && logs.contains("\\fB-f\\fR, \\fB--follow\\fR"), "\(logs)")
+        // the boot unit for restart policies, pointing at the installed binary
+        let unit = read("/lib/systemd/system/dockbuild-start.service")
+        #expect(unit.contains("ExecStart=/usr/bin/dockbuild start --all") && unit.contains("WantedBy=multi-user.target"), "\(unit)")
+        if Shell.which("systemd-analyze") != nil {
+            let v = try Shell.run(["systemd-analyze", "verify", "--man=no", usr + "/lib/systemd/system/dockbuild-start.service"])
+            // (staged under DESTDIR, the binary is not at the path the unit names yet)
+            let complaints = v.2.split(separator: "\n").filter { $0.contains("dockbuild-start.service:") && !$0.contains("is not executable") }
+            #expect(complaints.isEmpty, "\(v.2)")
+        }
         if Shell.which("groff") != nil {
             // roff that groff reads without a warning
             let g = try Shell.run(["sh", "-c", "groff -man -Tutf8 -ww -z \(man)/*.1"])

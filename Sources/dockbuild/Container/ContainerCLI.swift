@@ -82,7 +82,6 @@ enum ContainerCLI {
         throw ContainersError.runtime(message)
     }
 
-    /// Starts (and attaches to, unless detached) a container; returns its exit code when attached.
     /// Starts a container; attached, copies its streams (`streams`, docker's `-a`) and, with
     /// `sigProxy`, passes the signals the client gets on to it.
     static func startContainer(_ m: ContainerManager, id: String, global: GlobalOptions, attach: Bool, stdin: Bool,

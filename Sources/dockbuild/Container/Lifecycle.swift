@@ -10,9 +10,18 @@ struct StartCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Attach stdin.") var interactive = false
     @Option(name: .customLong("sig-proxy"), help: "With -a, pass the signals the client receives on to the container (true by default).")
     var sigProxy = true
-    @Argument(help: "Container names or IDs.") var containers: [String]
+    @Flag(name: .customLong("all"), help: ArgumentHelp("Start every stopped container whose --restart policy wants it running (what a daemon does at boot; for a systemd unit).",
+                                                       discussion: "always: any stopped one; unless-stopped: unless stop or kill ended it; on-failure: after a non-zero status or a run cut short."))
+    var all = false
+    @Argument(help: "Container names or IDs.") var containers: [String] = []
+
+    func validate() throws {
+        if all && (!containers.isEmpty || attach || interactive) { throw ValidationError("--all takes no container names, -a or -i") }
+        if !all && containers.isEmpty { throw ValidationError("Missing expected argument '<containers> ...'") }
+    }
 
     func run() throws {
+        if all { return try startAll() }
         let code: Int32? = try ContainerCLI.guarded {
             let m = try ContainerCLI.manager(global)
             var last: Int32?
@@ -30,6 +39,26 @@ struct StartCommand: ParsableCommand {
             return last
         }
         if let code, code != 0 { throw ExitCode(code) }
+    }
+
+    /// `--all`: starts what the restart policies want running, printing each name; one that
+    /// fails is reported and the others still start (exit 1 at the end).
+    func startAll() throws {
+        let m = try ContainerCLI.guarded { try ContainerCLI.manager(global) }
+        var failed = false
+        for c in m.store.list().sorted(by: { $0.record.created < $1.record.created }) {
+            guard let policy = c.record.restartPolicy, policy.wantsRunning(c.state) else { continue }
+            do {
+                _ = try ContainerCLI.startContainer(m, id: c.id, global: global, attach: false, stdin: false)
+                ContainerCLI.out(c.name)
+            } catch is ExitCode {
+                failed = true  // the reason is printed already
+            } catch {
+                failed = true
+                FileHandle.standardError.write(Data("dockbuild: start \(c.name): \(error)\n".utf8))
+            }
+        }
+        if failed { throw ExitCode(1) }
     }
 }
 
