@@ -52,240 +52,22 @@ public final class Monitor: @unchecked Sendable {
 
     // MARK: - run
 
+    // What one monitor holds while the container lives (the monitor is single-purpose: these
+    // are set by `prepare` and released by `teardown`).
+    var net: BridgeNetwork?
+    var ip = ""
+    var forwarders: [PortForwarder] = []
+    var bound: [PortBinding] = []
+    var runtimePid: pid_t = 0
+    var listenFD: Int32 = -1
+
     func run(waitAttach: Bool) -> Int32 {
-        var net: BridgeNetwork?
-        var ip = ""
-        var forwarders: [PortForwarder] = []
         let runtime: OCIRuntime
         do { runtime = try OCIRuntime(storeRoot: manager.root) } catch { fail("\(error)"); return 1 }
         log = RotatingLog(path: "\(dir)/container.log", config: LogConfig(record: record))
-
-        func teardown() {
-            if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
-            for f in forwarders { close(f.fd) }
-            let rootfs = manager.store.rootfsPath(id)
-            FS.unmount(rootfs)
-            rmdir(rootfs)
-            FS.unmount("\(dir)/shm")
-        }
-
-        var runtimePid: pid_t = 0
-        var listenFD: Int32 = -1
         do {
-            // what a previous run left, under the runtime that ran it, then under this one
-            if let old = try? manager.runtime(for: id), old.command != runtime.command { old.delete(id) }
-            runtime.delete(id)
-            try manager.store.updateState(id) { $0.ociRuntime = runtime.command }
-            let rootfs = try manager.mountRootfs(record)
-            var nsPath: String?
-            switch record.network {
-            case "bridge":
-                let n = try BridgeNetwork.current()
-                net = n
-                ip = try n.allocate(containerID: id, holderPid: getpid())
-                nsPath = try n.attach(containerID: id, ip: ip)
-            case "none", "host": break
-            default:
-                if record.network.hasPrefix("container:") {
-                    let other = try manager.store.lookup(String(record.network.dropFirst(10)))
-                    guard other.isRunning else { throw ContainersError.invalidState("--network \(record.network): that container is not running") }
-                    nsPath = "/proc/\(other.state.pid)/ns/net"
-                } else {
-                    throw ContainersError.network("unknown network \"\(record.network)\" (use bridge, host, none or container:NAME)")
-                }
-            }
-            try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
-            var bound: [PortBinding] = []
-            if record.network == "bridge" {
-                for b in manager.portRequests(record) {
-                    let f = try PortForwarder(b, target: ip)
-                    forwarders.append(f)
-                    bound.append(f.binding)
-                }
-            }
-            listenFD = try Sock.unixListen("\(dir)/attach.sock")
-            var firstClient: Int32 = -1
-            var size: (UInt, UInt)?
-            if waitAttach {
-                ready("listening", close: false)
-                var pfd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
-                if poll(&pfd, 1, 30_000) > 0 {
-                    firstClient = Sys.acceptCloexec(listenFD)
-                    if firstClient >= 0, record.tty, let (k, p) = AttachFrame.read(firstClient), k == .resize, p.count == 4 {
-                        size = (UInt(UInt16(p[p.startIndex]) << 8 | UInt16(p[p.startIndex + 1])),
-                                UInt(UInt16(p[p.startIndex + 2]) << 8 | UInt16(p[p.startIndex + 3])))
-                    }
-                }
-            }
-            try manager.makeWorkingDirectory(record, rootfs: rootfs)
-            // --ipc/--pid container:NAME: that container's init, which must be running
-            var peers: [String: Int32] = [:]
-            var shmSource: String?
-            for (type, mode) in [("ipc", record.ipcMode), ("pid", record.pidMode)] {
-                guard let mode, mode.hasPrefix("container:") else { continue }
-                let other = try manager.store.lookup(String(mode.dropFirst(10)))
-                guard other.isRunning, other.state.pid > 0 else {
-                    throw ContainersError.invalidState("--\(type) \(mode): that container is not running")
-                }
-                if type == "ipc" {
-                    guard other.record.ipcMode == "shareable" else { throw ContainersError.invalidArgument(ContainerManager.notShareable(mode)) }
-                    shmSource = "\(other.directory)/shm"
-                }
-                peers[type] = other.state.pid
-            }
-            // --ipc shareable: /dev/shm is a tmpfs on the host side, which joiners bind too (docker's way)
-            if record.ipcMode == "shareable" {
-                let shm = "\(dir)/shm"
-                try FS.mkdirs(shm)
-                if !FS.isMountPoint(shm) {
-                    let opts = "mode=1777,size=\(record.shmSize ?? 67_108_864)"
-                    guard Glibc.mount("shm", shm, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), opts) == 0 else {
-                        throw ContainersError.system("cannot mount the container's shareable /dev/shm at \(shm)", errno: errno)
-                    }
-                }
-                shmSource = shm
-            }
-            let spec = try ContainerSpec.build(record, dir: dir, rootfs: rootfs, netnsPath: nsPath, volumes: manager.volumes,
-                                               initPath: manager.initBinary(record), consoleSize: size, peers: peers, shmSource: shmSource)
-            try FS.mkdirs("\(dir)/bundle")
-            try FS.writeJSON(spec, to: "\(dir)/bundle/config.json", durable: false)
-
-            // each pass runs the container's process once; a --restart policy may ask for another
-            var restarts = 0
-            var delay: UInt32 = 100_000
-            while true {
-                let first = restarts == 0
-                // stdio
-                let pidFile = "\(dir)/bundle/pid"
-                unlink(pidFile)
-                var readers: [(Int32, String)] = []
-                var spawnOpts: Shell.SpawnOptions
-                let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
-                if record.tty {
-                    let (m, slave) = try Self.openPTY()
-                    ptyMaster = m
-                    if let size { Self.setSize(m, rows: size.0, cols: size.1) }
-                    spawnOpts = Shell.SpawnOptions(fds: [])
-                    spawnOpts.controllingTTY = slave
-                    readers.append((m, "stdout"))
-                    stdinFD.withLock { $0 = m }
-                    runtimePid = try Shell.spawn(runtime.runArgs(id: id, bundle: "\(dir)/bundle", pidFile: pidFile), spawnOpts)
-                } else {
-                    guard let op = Sys.pipeCloexec(), let ep = Sys.pipeCloexec(), let ip2 = Sys.pipeCloexec() else {
-                        throw ContainersError.system("pipe", errno: errno)
-                    }
-                    let o = [op.0, op.1], e = [ep.0, ep.1], i = [ip2.0, ip2.1]
-                    var inRead = devnull
-                    if record.openStdin { inRead = i[0]; stdinFD.withLock { $0 = i[1] } } else { close(i[0]); close(i[1]) }
-                    spawnOpts = Shell.SpawnOptions(fds: [inRead, o[1], e[1]])
-                    spawnOpts.newSession = true
-                    readers.append((o[0], "stdout"))
-                    readers.append((e[0], "stderr"))
-                    defer { close(o[1]); close(e[1]); if record.openStdin { close(i[0]) } }
-                    runtimePid = try Shell.spawn(runtime.runArgs(id: id, bundle: "\(dir)/bundle", pidFile: pidFile), spawnOpts)
-                }
-                close(devnull)
-                let group = DispatchGroup()
-                for (fd, stream) in readers {
-                    group.enter()
-                    let t = Thread { [self] in pumpOutput(fd, stream: stream); group.leave() }
-                    t.start()
-                }
-                if first && firstClient >= 0 { addClient(firstClient) }
-
-                // wait for the container's pid (or the runtime's early exit)
-                var early: Int32?
-                var pid: Int32 = 0
-                // Polled every millisecond for the first half second (a container starts in about
-                // 15 ms, and a 10 ms step added 5 ms to every `run` on average), every 10 ms after
-                // that, for 30 seconds at most.
-                let waitStart = Time.monotonic()
-                while Time.monotonic() - waitStart < 30 {
-                    if let s = try? String(contentsOfFile: pidFile, encoding: .utf8), let p = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) { pid = p; break }
-                    var st: Int32 = 0
-                    if waitpid(runtimePid, &st, WNOHANG) == runtimePid { early = (st & 0x7f == 0) ? (st >> 8) & 0xff : 128 + (st & 0x7f); break }
-                    usleep(Time.monotonic() - waitStart < 0.5 ? 1_000 : 10_000)
-                }
-                if pid == 0 {
-                    if early == nil { _ = kill(runtimePid, SIGKILL); early = Shell.wait(runtimePid) }
-                    runtimePid = 0
-                    _ = group.wait(timeout: .now() + 2)
-                    let msg = lastLogLines()
-                    runtime.delete(id)
-                    teardown()
-                    if listenFD >= 0 { unlink("\(dir)/attach.sock") }
-                    // record (and for --rm remove) first: the CLI returns as soon as it reads the error.
-                    // A program that cannot run: 127 (not found) or 126 (not executable), as docker.
-                    finish(exitCode: ExecFailure.exitCode(msg) ?? 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
-                    fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
-                    return 1
-                }
-                let cg = Self.cgroupPaths(pid)
-                let mac = net?.macAddress(containerID: id) ?? ""
-                let gw = net?.gateway ?? ""
-                let me = getpid()
-                let startedAt = Date()
-                try manager.store.updateState(id) { s in
-                    s.status = .running; s.pid = pid; s.monitorPid = me
-                    s.monitorStartTime = ContainerStore.processStartTime(me) ?? 0
-                    s.exitCode = 0; s.oomKilled = false; s.error = ""
-                    s.startedAt = Time.now(); s.ipAddress = ip; s.gateway = gw; s.macAddress = mac
-                    s.ports = bound; s.cgroupPaths = cg
-                    s.restartCount = restarts; s.restarting = nil
-                    if first { s.manuallyStopped = nil }
-                }
-                manager.event("start", record)
-                let health = HealthMonitor.start(manager: manager, record: record)
-                if first {
-                    for f in forwarders { f.start() }
-                    ready("ok", close: true)
-                    let lfd = listenFD
-                    let acceptThread = Thread { [self] in
-                        while true {
-                            let c = Sys.acceptCloexec(lfd)
-                            if c < 0 { if errno == EINTR { continue }; return }
-                            addClient(c)
-                        }
-                    }
-                    acceptThread.start()
-                }
-
-                let status = Shell.wait(runtimePid)
-                health?.stop()
-                runtimePid = 0
-                let drained = group.wait(timeout: .now() + 5) == .success
-                if record.tty && ptyMaster >= 0 && drained {
-                    stdinFD.withLock { $0 = -1 }
-                    close(ptyMaster); ptyMaster = -1
-                }
-                let oom = Self.oomKilled(cg) || (status == 137 && Self.memoryFailed(cg))
-                runtime.delete(id)
-
-                // --restart: the policy, unless `stop` (or kill, rm -f) asked for the end
-                if shouldRestart(status: status, restarts: restarts) {
-                    // a process that ran a while starts the back-off again, as docker's
-                    if Date().timeIntervalSince(startedAt) >= 10 { delay = 100_000 }
-                    manager.event("die", (try? manager.store.record(id)) ?? record, ["exitCode": String(status)])
-                    notifyExit(status)
-                    try manager.store.updateState(id) { s in
-                        s.exitCode = status; s.oomKilled = oom; s.pid = 0; s.finishedAt = Time.now()
-                        s.restarting = true
-                    }
-                    var waited: UInt32 = 0
-                    while waited < delay && !stopRequested() {
-                        usleep(50_000); waited += 50_000
-                    }
-                    delay = min(delay * 2, 60_000_000)
-                    if !stopRequested() {
-                        restarts += 1
-                        continue
-                    }
-                }
-                unlink("\(dir)/attach.sock")
-                teardown()
-                finish(exitCode: status, oom: oom, error: "", clientsToo: true, remove: record.autoRemove)
-                return 0
-            }
+            let (firstClient, size) = try prepare(runtime: runtime, waitAttach: waitAttach)
+            return try runLoop(runtime: runtime, firstClient: firstClient, size: size)
         } catch {
             if runtimePid > 0 { _ = kill(runtimePid, SIGKILL); _ = Shell.wait(runtimePid) }
             runtime.delete(id)
@@ -295,6 +77,282 @@ public final class Monitor: @unchecked Sendable {
             fail("\(error)")
             return 1
         }
+    }
+
+    /// Releases what `prepare` set up: the network, the port forwarders, the root file system
+    /// and a shareable /dev/shm.
+    private func teardown() {
+        if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
+        for f in forwarders { close(f.fd) }
+        let rootfs = manager.store.rootfsPath(id)
+        FS.unmount(rootfs)
+        rmdir(rootfs)
+        FS.unmount("\(dir)/shm")
+    }
+
+    /// Everything before the first run of the process: what a previous run left, the root file
+    /// system, the network and /etc files, the port forwarders, the attach socket (and, for an
+    /// attached start, the first client with its terminal size), the working directory, the
+    /// namespaces to join and the bundle's spec.
+    private func prepare(runtime: OCIRuntime, waitAttach: Bool) throws -> (firstClient: Int32, size: (UInt, UInt)?) {
+        // what a previous run left, under the runtime that ran it, then under this one
+        if let old = try? manager.runtime(for: id), old.command != runtime.command { old.delete(id) }
+        runtime.delete(id)
+        try manager.store.updateState(id) { $0.ociRuntime = runtime.command }
+        let rootfs = try manager.mountRootfs(record)
+        let nsPath = try joinNetwork()
+        try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
+        if record.network == "bridge" {
+            for b in manager.portRequests(record) {
+                let f = try PortForwarder(b, target: ip)
+                forwarders.append(f)
+                bound.append(f.binding)
+            }
+        }
+        listenFD = try Sock.unixListen("\(dir)/attach.sock")
+        let (firstClient, size) = waitAttach ? awaitFirstClient() : (-1, nil)
+        try manager.makeWorkingDirectory(record, rootfs: rootfs)
+        let (peers, shmSource) = try namespacePeers()
+        let spec = try ContainerSpec.build(record, dir: dir, rootfs: rootfs, netnsPath: nsPath, volumes: manager.volumes,
+                                           initPath: manager.initBinary(record), consoleSize: size, peers: peers, shmSource: shmSource)
+        try FS.mkdirs("\(dir)/bundle")
+        try FS.writeJSON(spec, to: "\(dir)/bundle/config.json", durable: false)
+        return (firstClient, size)
+    }
+
+    /// `--network`: an address on the bridge, or another container's namespace; returns the
+    /// network namespace to join (nil: the container's own, or the host's).
+    private func joinNetwork() throws -> String? {
+        switch record.network {
+        case "bridge":
+            let n = try BridgeNetwork.current()
+            net = n
+            ip = try n.allocate(containerID: id, holderPid: getpid())
+            return try n.attach(containerID: id, ip: ip)
+        case "none", "host":
+            return nil
+        default:
+            guard record.network.hasPrefix("container:") else {
+                throw ContainersError.network("unknown network \"\(record.network)\" (use bridge, host, none or container:NAME)")
+            }
+            let other = try manager.store.lookup(String(record.network.dropFirst(10)))
+            guard other.isRunning else { throw ContainersError.invalidState("--network \(record.network): that container is not running") }
+            return "/proc/\(other.state.pid)/ns/net"
+        }
+    }
+
+    /// An attached start: tells the CLI the socket listens and takes its connection (30 s at
+    /// most), with the terminal size it sends first for a tty.
+    private func awaitFirstClient() -> (Int32, (UInt, UInt)?) {
+        ready("listening", close: false)
+        var pfd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, 30_000) > 0 else { return (-1, nil) }
+        let client = Sys.acceptCloexec(listenFD)
+        var size: (UInt, UInt)?
+        if client >= 0, record.tty, let (k, p) = AttachFrame.read(client), k == .resize, p.count == 4 {
+            size = (UInt(UInt16(p[p.startIndex]) << 8 | UInt16(p[p.startIndex + 1])),
+                    UInt(UInt16(p[p.startIndex + 2]) << 8 | UInt16(p[p.startIndex + 3])))
+        }
+        return (client, size)
+    }
+
+    /// `--ipc`/`--pid container:NAME` (that container's init, which must be running) and a
+    /// shareable /dev/shm: the pids to join by namespace type, and the /dev/shm to bind.
+    private func namespacePeers() throws -> (peers: [String: Int32], shmSource: String?) {
+        var peers: [String: Int32] = [:]
+        var shmSource: String?
+        for (type, mode) in [("ipc", record.ipcMode), ("pid", record.pidMode)] {
+            guard let mode, mode.hasPrefix("container:") else { continue }
+            let other = try manager.store.lookup(String(mode.dropFirst(10)))
+            guard other.isRunning, other.state.pid > 0 else {
+                throw ContainersError.invalidState("--\(type) \(mode): that container is not running")
+            }
+            if type == "ipc" {
+                guard other.record.ipcMode == "shareable" else { throw ContainersError.invalidArgument(ContainerManager.notShareable(mode)) }
+                shmSource = "\(other.directory)/shm"
+            }
+            peers[type] = other.state.pid
+        }
+        // --ipc shareable: /dev/shm is a tmpfs on the host side, which joiners bind too (docker's way)
+        if record.ipcMode == "shareable" {
+            let shm = "\(dir)/shm"
+            try FS.mkdirs(shm)
+            if !FS.isMountPoint(shm) {
+                let opts = "mode=1777,size=\(record.shmSize ?? 67_108_864)"
+                guard Glibc.mount("shm", shm, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), opts) == 0 else {
+                    throw ContainersError.system("cannot mount the container's shareable /dev/shm at \(shm)", errno: errno)
+                }
+            }
+            shmSource = shm
+        }
+        return (peers, shmSource)
+    }
+
+    /// Runs the container's process, once, or again and again as a `--restart` policy asks;
+    /// returns the monitor's exit status.
+    private func runLoop(runtime: OCIRuntime, firstClient: Int32, size: (UInt, UInt)?) throws -> Int32 {
+        var restarts = 0
+        var delay: UInt32 = 100_000
+        while true {
+            let first = restarts == 0
+            let pidFile = "\(dir)/bundle/pid"
+            unlink(pidFile)
+            let readers = try spawnRuntime(runtime, pidFile: pidFile, size: size)
+            let group = DispatchGroup()
+            for (fd, stream) in readers {
+                group.enter()
+                let t = Thread { [self] in pumpOutput(fd, stream: stream); group.leave() }
+                t.start()
+            }
+            if first && firstClient >= 0 { addClient(firstClient) }
+
+            let (pid, early) = waitForPid(pidFile)
+            if pid == 0 {
+                startFailed(runtime, early: early, output: group)
+                return 1
+            }
+            let cg = Self.cgroupPaths(pid)
+            let startedAt = Date()
+            try markRunning(pid: pid, cgroups: cg, restarts: restarts, first: first)
+            manager.event("start", record)
+            let health = HealthMonitor.start(manager: manager, record: record)
+            if first { serveClients() }
+
+            let status = Shell.wait(runtimePid)
+            health?.stop()
+            runtimePid = 0
+            let drained = group.wait(timeout: .now() + 5) == .success
+            if record.tty && ptyMaster >= 0 && drained {
+                stdinFD.withLock { $0 = -1 }
+                close(ptyMaster); ptyMaster = -1
+            }
+            let oom = Self.oomKilled(cg) || (status == 137 && Self.memoryFailed(cg))
+            runtime.delete(id)
+
+            // --restart: the policy, unless `stop` (or kill, rm -f) asked for the end
+            if shouldRestart(status: status, restarts: restarts) {
+                // a process that ran a while starts the back-off again, as docker's
+                if Date().timeIntervalSince(startedAt) >= 10 { delay = 100_000 }
+                if try waitToRestart(status: status, oom: oom, delay: delay) {
+                    delay = min(delay * 2, 60_000_000)
+                    restarts += 1
+                    continue
+                }
+            }
+            unlink("\(dir)/attach.sock")
+            teardown()
+            finish(exitCode: status, oom: oom, error: "", clientsToo: true, remove: record.autoRemove)
+            return 0
+        }
+    }
+
+    /// Starts the OCI runtime's `run` with the container's stdio: a pty for `-t`, else pipes
+    /// (stdin only for `-i`). Returns the descriptors to copy out, with their stream names.
+    private func spawnRuntime(_ runtime: OCIRuntime, pidFile: String, size: (UInt, UInt)?) throws -> [(Int32, String)] {
+        let args = runtime.runArgs(id: id, bundle: "\(dir)/bundle", pidFile: pidFile)
+        let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(devnull) }
+        if record.tty {
+            let (m, slave) = try Self.openPTY()
+            ptyMaster = m
+            if let size { Self.setSize(m, rows: size.0, cols: size.1) }
+            var spawnOpts = Shell.SpawnOptions(fds: [])
+            spawnOpts.controllingTTY = slave
+            stdinFD.withLock { $0 = m }
+            runtimePid = try Shell.spawn(args, spawnOpts)
+            return [(m, "stdout")]
+        }
+        guard let op = Sys.pipeCloexec(), let ep = Sys.pipeCloexec(), let ip2 = Sys.pipeCloexec() else {
+            throw ContainersError.system("pipe", errno: errno)
+        }
+        let o = [op.0, op.1], e = [ep.0, ep.1], i = [ip2.0, ip2.1]
+        var inRead = devnull
+        if record.openStdin { inRead = i[0]; stdinFD.withLock { $0 = i[1] } } else { close(i[0]); close(i[1]) }
+        var spawnOpts = Shell.SpawnOptions(fds: [inRead, o[1], e[1]])
+        spawnOpts.newSession = true
+        defer { close(o[1]); close(e[1]); if record.openStdin { close(i[0]) } }
+        runtimePid = try Shell.spawn(args, spawnOpts)
+        return [(o[0], "stdout"), (e[0], "stderr")]
+    }
+
+    /// The container's pid from the runtime's pid file, or the runtime's early exit status.
+    /// Polled every millisecond for the first half second (a container starts in about 15 ms,
+    /// and a 10 ms step added 5 ms to every `run` on average), every 10 ms after that, for 30
+    /// seconds at most.
+    private func waitForPid(_ pidFile: String) -> (pid: Int32, early: Int32?) {
+        let waitStart = Time.monotonic()
+        while Time.monotonic() - waitStart < 30 {
+            if let s = try? String(contentsOfFile: pidFile, encoding: .utf8), let p = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) { return (p, nil) }
+            var st: Int32 = 0
+            if waitpid(runtimePid, &st, WNOHANG) == runtimePid { return (0, (st & 0x7f == 0) ? (st >> 8) & 0xff : 128 + (st & 0x7f)) }
+            usleep(Time.monotonic() - waitStart < 0.5 ? 1_000 : 10_000)
+        }
+        return (0, nil)
+    }
+
+    /// The runtime exited (or hung) before the process ran: records the failure, with 127 (not
+    /// found) or 126 (not executable) for a program that cannot run, as docker.
+    private func startFailed(_ runtime: OCIRuntime, early: Int32?, output: DispatchGroup) {
+        var early = early
+        if early == nil { _ = kill(runtimePid, SIGKILL); early = Shell.wait(runtimePid) }
+        runtimePid = 0
+        _ = output.wait(timeout: .now() + 2)
+        let msg = lastLogLines()
+        runtime.delete(id)
+        teardown()
+        if listenFD >= 0 { unlink("\(dir)/attach.sock") }
+        // record (and for --rm remove) first: the CLI returns as soon as it reads the error
+        finish(exitCode: ExecFailure.exitCode(msg) ?? 127, oom: false, error: msg, clientsToo: true, remove: record.autoRemove)
+        fail("the OCI runtime could not start the container (exit \(early ?? -1)): \(msg)")
+    }
+
+    /// Records the running process in the container's state.
+    private func markRunning(pid: Int32, cgroups: [String: String], restarts: Int, first: Bool) throws {
+        let mac = net?.macAddress(containerID: id) ?? ""
+        let gw = net?.gateway ?? ""
+        let me = getpid()
+        let (ip, bound) = (ip, bound)
+        try manager.store.updateState(id) { s in
+            s.status = .running; s.pid = pid; s.monitorPid = me
+            s.monitorStartTime = ContainerStore.processStartTime(me) ?? 0
+            s.exitCode = 0; s.oomKilled = false; s.error = ""
+            s.startedAt = Time.now(); s.ipAddress = ip; s.gateway = gw; s.macAddress = mac
+            s.ports = bound; s.cgroupPaths = cgroups
+            s.restartCount = restarts; s.restarting = nil
+            if first { s.manuallyStopped = nil }
+        }
+    }
+
+    /// After the first start: the port forwarders run, the CLI is told, and attach clients are
+    /// accepted for the rest of the container's life.
+    private func serveClients() {
+        for f in forwarders { f.start() }
+        ready("ok", close: true)
+        let lfd = listenFD
+        let acceptThread = Thread { [self] in
+            while true {
+                let c = Sys.acceptCloexec(lfd)
+                if c < 0 { if errno == EINTR { continue }; return }
+                addClient(c)
+            }
+        }
+        acceptThread.start()
+    }
+
+    /// Between two runs of a restart policy: docker's "restarting" state for `delay`
+    /// microseconds; false when `stop` (or kill, rm -f) asked for the end meanwhile.
+    private func waitToRestart(status: Int32, oom: Bool, delay: UInt32) throws -> Bool {
+        manager.event("die", (try? manager.store.record(id)) ?? record, ["exitCode": String(status)])
+        notifyExit(status)
+        try manager.store.updateState(id) { s in
+            s.exitCode = status; s.oomKilled = oom; s.pid = 0; s.finishedAt = Time.now()
+            s.restarting = true
+        }
+        var waited: UInt32 = 0
+        while waited < delay && !stopRequested() {
+            usleep(50_000); waited += 50_000
+        }
+        return !stopRequested()
     }
 
     private func fail(_ message: String) {
