@@ -1,5 +1,7 @@
 import Foundation
 import struct Runtime.BridgeNetwork
+import enum Runtime.OrderedJSON
+import enum Runtime.SpecGenerator
 
 extension ContainerManager {
     /// The container as `docker inspect` shows it (the fields tools look at).
@@ -60,7 +62,7 @@ extension ContainerManager {
             "ExitCode": Int(s.exitCode), "Error": s.error, "StartedAt": s.startedAt, "FinishedAt": s.finishedAt,
         ]
         if let h = s.health { state["Health"] = HealthCheck.inspect(h) }
-        return [
+        let doc: [String: Any] = [
             "Id": r.id,
             "Created": r.created,
             "Path": r.argv.first ?? "",
@@ -114,13 +116,135 @@ extension ContainerManager {
                 "SandboxKey": r.network == "host" ? "" : "/run/netns/dockbuild-\(r.id.prefix(12))",
             ] as [String: Any],
         ]
+        return Self.withDockerDefaults(doc, privileged: r.privileged)
+    }
+
+    /// The fields docker always shows that dockbuild has nothing of its own for, with docker's
+    /// values for a container that does not use them (so that `{{.HostConfig.CpuShares}}` and
+    /// the like work as in docker); a field already set is kept.
+    static func withDockerDefaults(_ doc: [String: Any], privileged: Bool) -> [String: Any] {
+        let none = NSNull()
+        let top: [String: Any] = ["MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": none]
+        let host: [String: Any] = [
+            "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": none, "CgroupnsMode": "host", "Cgroup": "", "Links": none,
+            "OomScoreAdj": 0, "UsernsMode": "", "Runtime": "runc", "ConsoleSize": [0, 0], "Isolation": "", "CpuShares": 0,
+            "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [Any](), "BlkioDeviceReadBps": [Any](),
+            "BlkioDeviceWriteBps": [Any](), "BlkioDeviceReadIOps": [Any](), "BlkioDeviceWriteIOps": [Any](),
+            "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "DeviceCgroupRules": none,
+            "KernelMemory": 0, "KernelMemoryTCP": 0, "MemoryReservation": 0, "MemorySwappiness": none, "OomKillDisable": false,
+            "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+            "MaskedPaths": privileged ? none : SpecGenerator.defaultMaskedPaths,
+            "ReadonlyPaths": privileged ? none : SpecGenerator.defaultReadonlyPaths,
+        ]
+        let config: [String: Any] = ["Domainname": "", "AttachStdout": true, "AttachStderr": true, "StdinOnce": false, "OnBuild": none]
+        let net: [String: Any] = [
+            "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": none, "SecondaryIPv6Addresses": none, "EndpointID": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
+        ]
+        let endpoint: [String: Any] = [
+            "IPAMConfig": none, "Links": none, "Aliases": none, "NetworkID": "", "EndpointID": "", "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": none,
+        ]
+        func fill(_ d: Any?, _ defaults: [String: Any]) -> [String: Any] {
+            (d as? [String: Any] ?? [:]).merging(defaults) { mine, _ in mine }
+        }
+        var out = fill(doc, top)
+        out["HostConfig"] = fill(doc["HostConfig"], host)
+        out["Config"] = fill(doc["Config"], config)
+        var n = fill(doc["NetworkSettings"], net)
+        if let nets = n["Networks"] as? [String: Any] {
+            n["Networks"] = nets.mapValues { fill($0, endpoint) }
+        }
+        out["NetworkSettings"] = n
+        return out
     }
 
     /// JSON text for `inspect` of several containers (docker prints an array).
+    /// `docker inspect`'s text: the objects in docker's field order (Go's struct order; map
+    /// keys sorted), four-space indent, `<`, `>` and `&` left as they are.
     public func inspectJSON(_ ids: [String]) throws -> String {
         let objs = try ids.map { try inspect($0) }
-        let d = try JSONSerialization.data(withJSONObject: objs, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: d, as: UTF8.self)
+        return OrderedJSON.array(objs.map { Self.dockerOrdered($0, path: "") }).indented("    ", escapeHTML: false)
+    }
+
+    /// docker's field order per object (types.ContainerJSON and what it holds), by path from the
+    /// top (`[]` for an array's elements, `*` for any key of a map). Objects not listed are maps:
+    /// their keys sorted, as Go writes maps; a listed object's other keys follow, sorted.
+    static let dockerFieldOrder: [String: [String]] = [
+        "": ["Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath", "Node",
+             "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel", "AppArmorProfile", "ExecIDs", "HostConfig",
+             "GraphDriver", "SizeRw", "SizeRootFs", "Mounts", "Config", "NetworkSettings"],
+        "State": ["Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid", "ExitCode", "Error", "StartedAt",
+                  "FinishedAt", "Health"],
+        "State.Health": ["Status", "FailingStreak", "Log"],
+        "State.Health.Log[]": ["Start", "End", "ExitCode", "Output"],
+        "HostConfig": ["Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove",
+                       "VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "CgroupnsMode", "Dns", "DnsOptions", "DnsSearch",
+                       "ExtraHosts", "GroupAdd", "IpcMode", "Cgroup", "Links", "OomScoreAdj", "PidMode", "Privileged",
+                       "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt", "StorageOpt", "Tmpfs", "UTSMode", "UsernsMode", "ShmSize",
+                       "Sysctls", "Runtime", "ConsoleSize", "Isolation", "CpuShares", "Memory", "NanoCpus", "CgroupParent",
+                       "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
+                       "BlkioDeviceWriteIOps", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus",
+                       "CpusetMems", "Devices", "DeviceCgroupRules", "DeviceRequests", "KernelMemory", "KernelMemoryTCP",
+                       "MemoryReservation", "MemorySwap", "MemorySwappiness", "OomKillDisable", "PidsLimit", "Ulimits", "CpuCount",
+                       "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "Mounts", "MaskedPaths", "ReadonlyPaths", "Init"],
+        "HostConfig.LogConfig": ["Type", "Config"],
+        "HostConfig.RestartPolicy": ["Name", "MaximumRetryCount"],
+        "HostConfig.PortBindings.*[]": ["HostIp", "HostPort"],
+        "HostConfig.Devices[]": ["PathOnHost", "PathInContainer", "CgroupPermissions"],
+        "HostConfig.DeviceRequests[]": ["Driver", "Count", "DeviceIDs", "Capabilities", "Options"],
+        "HostConfig.Ulimits[]": ["Name", "Hard", "Soft"],
+        "HostConfig.Mounts[]": ["Type", "Source", "Target", "ReadOnly", "Consistency", "BindOptions", "VolumeOptions", "TmpfsOptions"],
+        "GraphDriver": ["Data", "Name"],
+        "Mounts[]": ["Type", "Name", "Source", "Destination", "Driver", "Mode", "RW", "Propagation"],
+        "Config": ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
+                   "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
+                   "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell"],
+        "Config.Healthcheck": ["Test", "Interval", "Timeout", "StartPeriod", "Retries"],
+        "NetworkSettings": ["Bridge", "SandboxID", "HairpinMode", "LinkLocalIPv6Address", "LinkLocalIPv6PrefixLen", "Ports",
+                            "SandboxKey", "SecondaryIPAddresses", "SecondaryIPv6Addresses", "EndpointID", "Gateway",
+                            "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPAddress", "IPPrefixLen", "IPv6Gateway", "MacAddress",
+                            "Networks"],
+        "NetworkSettings.Ports.*[]": ["HostIp", "HostPort"],
+        "NetworkSettings.Networks.*": ["IPAMConfig", "Links", "Aliases", "NetworkID", "EndpointID", "Gateway", "IPAddress",
+                                       "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress",
+                                       "DriverOpts"],
+    ]
+
+    /// A value of `inspect`'s dictionary as ordered JSON (see `dockerFieldOrder`).
+    static func dockerOrdered(_ value: Any, path: String) -> OrderedJSON {
+        switch value {
+        case let d as [String: Any]:
+            var order = dockerFieldOrder[path]
+            if order == nil, let dot = path.lastIndex(of: ".") { order = dockerFieldOrder[path[..<dot] + ".*"] }
+            let rank = Dictionary((order ?? []).enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            let keys = d.keys.sorted { a, b in
+                switch (rank[a], rank[b]) {
+                case let (x?, y?): return x < y
+                case (.some, nil): return true
+                case (nil, .some): return false
+                case (nil, nil): return a < b
+                }
+            }
+            return .object(keys.map { k in (k, dockerOrdered(d[k] as Any, path: path.isEmpty ? k : path + "." + k)) })
+        case let a as [Any]:
+            return .array(a.map { dockerOrdered($0, path: path + "[]") })
+        case let s as String: return .string(s)
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .int(Int64(i))
+        case let i as Int32: return .int(Int64(i))
+        case let i as Int64: return .int(i)
+        case let u as UInt64: return .uint(u)
+        case let u as UInt32: return .uint(UInt64(u))
+        case let x as Double: return x == x.rounded() && abs(x) < 9e15 ? .int(Int64(x)) : .string(String(x))
+        case let n as NSNumber:
+            if String(cString: n.objCType) == "c" { return .bool(n.boolValue) }
+            return n.doubleValue == Double(n.int64Value) ? .int(n.int64Value) : .string(n.stringValue)
+        case is NSNull: return .null
+        case Optional<Any>.none: return .null
+        default: return .string("\(value)")
+        }
     }
 
     /// One sample of cpu (ns), memory (bytes) and pids from the container's cgroup.

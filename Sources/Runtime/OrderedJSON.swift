@@ -28,22 +28,24 @@ public indirect enum OrderedJSON: Sendable, Equatable {
 
     /// Indented JSON text, as Go's json.MarshalIndent(v, "", indent) writes it (runc's
     /// `features` and `state`): `"key": value`, one element per line, `[]` and `{}` when empty.
-    public func indented(_ indent: String = "    ") -> String {
+    /// `escapeHTML: false` leaves `<`, `>` and `&` as they are (Go's `SetEscapeHTML(false)`, as
+    /// docker's API and `inspect` write JSON).
+    public func indented(_ indent: String = "    ", escapeHTML: Bool = true) -> String {
         var out = ""
-        writeIndented(into: &out, indent: indent, level: 0)
+        writeIndented(into: &out, indent: indent, level: 0, escapeHTML: escapeHTML)
         return out
     }
 
-    func writeIndented(into out: inout String, indent: String, level: Int) {
+    func writeIndented(into out: inout String, indent: String, level: Int, escapeHTML: Bool = true) {
         let pad = String(repeating: indent, count: level + 1), end = String(repeating: indent, count: level)
         switch self {
         case .object(let fields) where !fields.isEmpty:
             out += "{\n"
             for (i, (k, v)) in fields.enumerated() {
                 out += pad
-                OrderedJSON.quote(k, into: &out)
+                OrderedJSON.quote(k, into: &out, escapeHTML: escapeHTML)
                 out += ": "
-                v.writeIndented(into: &out, indent: indent, level: level + 1)
+                v.writeIndented(into: &out, indent: indent, level: level + 1, escapeHTML: escapeHTML)
                 out += i == fields.count - 1 ? "\n" : ",\n"
             }
             out += end + "}"
@@ -51,12 +53,12 @@ public indirect enum OrderedJSON: Sendable, Equatable {
             out += "[\n"
             for (i, v) in items.enumerated() {
                 out += pad
-                v.writeIndented(into: &out, indent: indent, level: level + 1)
+                v.writeIndented(into: &out, indent: indent, level: level + 1, escapeHTML: escapeHTML)
                 out += i == items.count - 1 ? "\n" : ",\n"
             }
             out += end + "]"
         default:
-            write(into: &out)
+            write(into: &out, escapeHTML: escapeHTML)
         }
     }
 
@@ -67,25 +69,25 @@ public indirect enum OrderedJSON: Sendable, Equatable {
         return out
     }
 
-    func write(into out: inout String) {
+    func write(into out: inout String, escapeHTML: Bool = true) {
         switch self {
         case .object(let fields):
             out += "{"
             for (i, (k, v)) in fields.enumerated() {
                 if i > 0 { out += "," }
-                OrderedJSON.quote(k, into: &out)
+                OrderedJSON.quote(k, into: &out, escapeHTML: escapeHTML)
                 out += ":"
-                v.write(into: &out)
+                v.write(into: &out, escapeHTML: escapeHTML)
             }
             out += "}"
         case .array(let items):
             out += "["
             for (i, v) in items.enumerated() {
                 if i > 0 { out += "," }
-                v.write(into: &out)
+                v.write(into: &out, escapeHTML: escapeHTML)
             }
             out += "]"
-        case .string(let s): OrderedJSON.quote(s, into: &out)
+        case .string(let s): OrderedJSON.quote(s, into: &out, escapeHTML: escapeHTML)
         case .uint(let v): out += String(v)
         case .int(let v): out += String(v)
         case .bool(let v): out += v ? "true" : "false"
@@ -101,7 +103,7 @@ public indirect enum OrderedJSON: Sendable, Equatable {
         return out
     }
 
-    public static func quote(_ s: String, into out: inout String) {
+    public static func quote(_ s: String, into out: inout String, escapeHTML: Bool = true) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {
@@ -110,7 +112,7 @@ public indirect enum OrderedJSON: Sendable, Equatable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case "<", ">", "&", "\u{2028}", "\u{2029}":
+            case "<" where escapeHTML, ">" where escapeHTML, "&" where escapeHTML, "\u{2028}", "\u{2029}":
                 out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
             default:
                 if u.value < 0x20 {

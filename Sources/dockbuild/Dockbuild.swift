@@ -120,7 +120,7 @@ enum GlobalCommandLine {
             case "-l", "--log-level":
                 let v = try value(name, inline)
                 guard logLevels.contains(v) else {
-                    throw ValidationError("invalid --log-level \(OrderedJSON.quote(v)): use debug, info, warn, error or fatal")
+                    throw ValidationError("invalid --log-level \(TemplateValue.quote(v)): use debug, info, warn, error or fatal")
                 }
                 // -D wins over a level given with it, as in docker.
                 if getenv("DOCKBUILD_DEBUG") == nil { setenv("DOCKBUILD_LOG_LEVEL", v, 1) }

@@ -183,3 +183,34 @@ import Testing
         _ = try s.ok(["rm", "-f", "always1", "fail1", "unless1"])
     }
 }
+
+/// `inspect` of a container and `ps`'s COMMAND as docker 20.10 prints them (issue #17),
+/// compared with docker on this machine: Go's field order, four-space indent, no HTML escaping,
+/// the fields docker always has, and the command quoted as strconv.Quote.
+@Suite(.serialized) struct InspectLayoutTests {
+    @Test(.enabled(if: Scenario.canRun)) func inspectAndCommandAsDocker() throws {
+        let s = try Scenario(109)
+        defer { s.cleanup() }
+        try #require(FileManager.default.isExecutableFile(atPath: s.binary), "\(s.binary) is missing: run `swift build` first")
+        try s.makeBusyboxImage()
+        _ = try s.ok(["create", "--name", "lay", "--network", "none", "busybox:test", "sh", "-c", "echo \"x y\" a>b&"])
+        let text = try s.db(["inspect", "lay"]).out
+        #expect(text.hasPrefix("[\n    {\n        \"Id\": \""), "\(text.prefix(60))")
+        #expect(text.contains("\"echo \\\"x y\\\" a>b&\""), "no \\u003e escapes, as docker's API writes")
+        // the top-level keys in docker's order
+        let keys = text.split(separator: "\n").filter { $0.hasPrefix("        \"") && !$0.hasPrefix("         ") }
+            .compactMap { $0.split(separator: "\"").dropFirst().first.map(String.init) }
+        #expect(keys == ["Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath",
+                         "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel", "AppArmorProfile", "ExecIDs",
+                         "HostConfig", "GraphDriver", "Mounts", "Config", "NetworkSettings"], "\(keys)")
+        #expect(text.contains("\"State\": {\n            \"Status\": \"created\",\n            \"Running\": false,"))
+        // fields docker always shows, with its values for a container that does not use them
+        #expect(try s.ok(["inspect", "--format", "{{.HostConfig.CpuShares}} {{.HostConfig.Runtime}} {{json .HostConfig.ReadonlyPaths}}", "lay"])
+                == "0 runc [\"/proc/bus\",\"/proc/fs\",\"/proc/irq\",\"/proc/sys\",\"/proc/sysrq-trigger\"]")
+        #expect(try s.ok(["inspect", "--format", "{{.Config.AttachStdout}} {{.NetworkSettings.Bridge}}|{{.NetworkSettings.HairpinMode}}", "lay"])
+                == "true |false")
+        // COMMAND: arguments with a space in single quotes, cut at 20, Go-quoted
+        #expect(try s.ok(["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]) == "\"sh -c 'echo \\\"x y\\\" a>b&'\"")
+        #expect(try s.ok(["ps", "-a", "--format", "{{.Command}}"]) == "\"sh -c 'echo \\\"x y\\\" a…\"")
+    }
+}

@@ -42,7 +42,7 @@ struct VolumeGroup: ParsableCommand {
         subcommands: [Create.self, Ls.self, Inspect.self, Rm.self, Prune.self])
 
     /// A volume as `volume ls --format` sees it (docker's fields).
-    static func row(_ v: Volume) -> OrderedJSON {
+    static func row(_ v: Volume) -> TemplateValue {
         .object([("Driver", .string(v.driver)),
                  ("Labels", .string(v.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))),
                  ("Links", .string("N/A")), ("Mountpoint", .string(v.mountpoint)), ("Name", .string(v.name)),
@@ -110,7 +110,7 @@ struct VolumeGroup: ParsableCommand {
         func run() throws { try Self.show(global, names: names, format: format) }
 
         /// docker's volume document: its seven fields in its order, indented as docker prints it.
-        static func document(_ v: Volume) -> OrderedJSON {
+        static func document(_ v: Volume) -> TemplateValue {
             .object([("CreatedAt", .string(v.createdAt.split(separator: ".").first.map { String($0) + (v.createdAt.contains(".") ? "Z" : "") } ?? v.createdAt)),
                      ("Driver", .string(v.driver)),
                      ("Labels", .object(v.labels.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
@@ -128,7 +128,7 @@ struct VolumeGroup: ParsableCommand {
                     for d in docs { ContainerCLI.out(try template.render(d)) }
                     return
                 }
-                ContainerCLI.out(OrderedJSON.array(docs).pretty(indent: "    "))
+                ContainerCLI.out(TemplateValue.array(docs).pretty(indent: "    "))
             }
         }
     }

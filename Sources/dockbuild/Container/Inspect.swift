@@ -22,7 +22,7 @@ enum ContainerInspect {
         if let format {
             let t = try OutputFormat.parse(format == "json" ? "{{json .}}" : format, typeName: "types.ContainerJSON", strictMaps: true)
             for id in ids {
-                guard case let .array(docs) = OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: Data(try m.inspectJSON([id]).utf8))),
+                guard case let .array(docs) = TemplateValue(try JSONDecoder().decode(JSONValue.self, from: Data(try m.inspectJSON([id]).utf8))),
                       let doc = docs.first else { continue }
                 ContainerCLI.out(try t.render(doc))
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Containers
+import Dockerfile
 import Foundation
 
 /// `ps`: list containers, docker's columns; `--format` is a Go template (see OutputFormat) or json.
@@ -69,7 +70,7 @@ struct PsCommand: ParsableCommand {
 struct PsRow {
     var fields: [String: String]
     /// What `--format` sees: docker's fields, in docker's (sorted) JSON order.
-    var value: OrderedJSON { .object(fields.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }) }
+    var value: TemplateValue { .object(fields.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }) }
 
     static let headers = ["ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
                           "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "State": "STATE",
@@ -101,10 +102,12 @@ struct PsRow {
             }
         }
         let created = Time.parsePublic(c.record.created).map { now.timeIntervalSince($0) } ?? 0
-        var cmd = c.record.argv.joined(separator: " ")
+        // docker's: arguments with a space single-quoted, cut to 20 characters, then Go-quoted
+        let argv = c.record.argv
+        var cmd = (argv.first.map { [$0] } ?? []).joined() + argv.dropFirst().map { $0.contains(" ") ? " '\($0)'" : " \($0)" }.joined()
         if !noTrunc && cmd.count > 20 { cmd = String(cmd.prefix(19)) + "…" }
         let ports = s.ports.map(\.display).joined(separator: ", ")
-        fields = ["ID": noTrunc ? c.id : String(c.id.prefix(12)), "Image": c.record.image, "Command": "\"\(cmd)\"",
+        fields = ["ID": noTrunc ? c.id : String(c.id.prefix(12)), "Image": c.record.image, "Command": GoString.quote(cmd),
                   "CreatedAt": OutputFormat.goTime(Time.parsePublic(c.record.created)), "RunningFor": "\(Time.humanPublic(created)) ago",
                   "Status": status, "Ports": ports, "Names": c.name, "State": c.isPaused ? "paused" : s.restarting == true && s.status == .running ? "restarting" : s.status.rawValue,
                   "Networks": c.record.network, "Mounts": c.record.mounts.map(\.destination).joined(separator: ","),

@@ -37,7 +37,7 @@ struct HistoryCommand: ParsableCommand {
             ImageCLI.writeStdout(noTrunc ? img.id.description : ImageCLI.shortID(img.id))
             return
         }
-        let values: [OrderedJSON] = rows.enumerated().map { i, row in
+        let values: [TemplateValue] = rows.enumerated().map { i, row in
             let (h, size) = row
             let created = h.created.flatMap(ImageConfig.parseDate)
             return .object([

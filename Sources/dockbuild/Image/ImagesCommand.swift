@@ -123,7 +123,7 @@ struct ImagesCommand: ParsableCommand {
             if !ids.isEmpty { ImageCLI.writeStdout(ids.joined(separator: "\n")) }
             return
         }
-        let values: [OrderedJSON] = rows.map { r in
+        let values: [TemplateValue] = rows.map { r in
             .object([
                 ("Containers", .string("N/A")), ("CreatedAt", .string(OutputFormat.goTime(r.created))),
                 ("CreatedSince", .string(ImageCLI.since(r.created))), ("Digest", .string(r.digest)), ("ID", .string(idText(r.id))),

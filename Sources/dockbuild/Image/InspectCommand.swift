@@ -46,7 +46,7 @@ struct InspectCommand: ParsableCommand {
         }
         let store = try ImageCLI.run { try ImageCLI.openStore(global) }
         let plat = try ImageCLI.run { try platform.map { try Platform(parsing: $0) } ?? .host }
-        var docs: [OrderedJSON] = []
+        var docs: [TemplateValue] = []
         var failures: [String] = []
         for arg in images {
             do {
@@ -59,12 +59,12 @@ struct InspectCommand: ParsableCommand {
             let t = try OutputFormat.parse(format == "json" ? "{{json .}}" : format, typeName: "types.ImageInspect", strictMaps: true)
             for d in docs { ImageCLI.writeStdout(try t.render(d)) }
         } else {
-            ImageCLI.writeStdout(OrderedJSON.array(docs).pretty(indent: "    "))
+            ImageCLI.writeStdout(TemplateValue.array(docs).pretty(indent: "    "))
         }
         if !failures.isEmpty { throw UserError(failures.joined(separator: "\nError: ")) }
     }
 
-    static func describe(_ arg: String, store: ImageStore, platform: Platform) throws -> OrderedJSON {
+    static func describe(_ arg: String, store: ImageStore, platform: Platform) throws -> TemplateValue {
         let desc = try store.resolve(arg)
         let img = try store.image(for: desc, platform: platform)
         let names = try store.names(for: desc.digest)
@@ -75,7 +75,7 @@ struct InspectCommand: ParsableCommand {
         }
         let cfg = img.config
         let repoDigests = Array(Set(names.map { "\($0.familiarName)@\(img.repoDigest)" })).sorted()
-        var fields: [(String, OrderedJSON)] = [
+        var fields: [(String, TemplateValue)] = [
             ("Id", .string(img.id.description)),
             ("RepoTags", .array(names.map { .string($0.familiarString) })),
             ("RepoDigests", .array(repoDigests.map { .string($0) })),
@@ -84,7 +84,7 @@ struct InspectCommand: ParsableCommand {
             ("Created", .string(cfg.created ?? "")),
             ("DockerVersion", .string(cfg.dockerVersion ?? "")),
             ("Author", .string(cfg.author ?? "")),
-            ("Config", field("config").map(OrderedJSON.init) ?? .null),
+            ("Config", field("config").map(TemplateValue.init) ?? .null),
             ("Architecture", .string(cfg.architecture)),
         ]
         if let v = cfg.variant { fields.append(("Variant", .string(v))) }
@@ -94,22 +94,25 @@ struct InspectCommand: ParsableCommand {
             ("RootFS", .object([("Type", .string(cfg.rootfs.type)),
                                 ("Layers", .array(cfg.rootfs.diffIDs.map { .string($0.description) }))])),
             ("Metadata", .object([("LastTagTime", .string("0001-01-01T00:00:00Z"))])),
-            ("Descriptor", OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: CanonicalJSON.encode(desc)))),
-            ("Manifest", OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: CanonicalJSON.encode(img.manifest)))),
+            ("Descriptor", TemplateValue(try JSONDecoder().decode(JSONValue.self, from: CanonicalJSON.encode(desc)))),
+            ("Manifest", TemplateValue(try JSONDecoder().decode(JSONValue.self, from: CanonicalJSON.encode(img.manifest)))),
         ]
         return .object(fields)
     }
 }
 
-/// JSON with object keys in a chosen order (docker's field order), printed docker-style.
-indirect enum OrderedJSON {
+/// A value as docker's Go templates see it: JSON with object keys in a chosen order (docker's
+/// field order), printed docker-style (no HTML escaping, as docker's `json` function and
+/// API), with Go's `<no value>` for a missing map key. Runtime's `OrderedJSON` is the other
+/// ordered JSON: Go's encoding/json defaults (HTML escaped), for runc's output and the logs.
+indirect enum TemplateValue {
     case null
     case bool(Bool)
     case int(Int64)
     case double(Double)
     case string(String)
-    case array([OrderedJSON])
-    case object([(String, OrderedJSON)])
+    case array([TemplateValue])
+    case object([(String, TemplateValue)])
     /// What a template gets for a map key that is not there (Go's `<no value>`); JSON null.
     case missing
 
@@ -121,8 +124,8 @@ indirect enum OrderedJSON {
         case let .int(i): self = .int(i)
         case let .double(d): self = .double(d)
         case let .string(s): self = .string(s)
-        case let .array(a): self = .array(a.map(OrderedJSON.init))
-        case let .object(o): self = .object(o.keys.sorted().map { ($0, OrderedJSON(o[$0] ?? .null)) })
+        case let .array(a): self = .array(a.map(TemplateValue.init))
+        case let .object(o): self = .object(o.keys.sorted().map { ($0, TemplateValue(o[$0] ?? .null)) })
         }
     }
 
@@ -138,9 +141,9 @@ indirect enum OrderedJSON {
         case let .bool(b): b ? "true" : "false"
         case let .int(i): String(i)
         case let .double(d): String(d)
-        case let .string(s): OrderedJSON.quote(s)
+        case let .string(s): TemplateValue.quote(s)
         case let .array(a): "[" + a.map(\.compact).joined(separator: ",") + "]"
-        case let .object(o): "{" + o.map { OrderedJSON.quote($0.0) + ":" + $0.1.compact }.joined(separator: ",") + "}"
+        case let .object(o): "{" + o.map { TemplateValue.quote($0.0) + ":" + $0.1.compact }.joined(separator: ",") + "}"
         }
     }
 
@@ -153,14 +156,14 @@ indirect enum OrderedJSON {
             return "[\n" + a.map { pad + $0.pretty(indent: indent, level: level + 1) }.joined(separator: ",\n") + "\n\(end)]"
         case let .object(o):
             if o.isEmpty { return "{}" }
-            return "{\n" + o.map { pad + OrderedJSON.quote($0.0) + ": " + $0.1.pretty(indent: indent, level: level + 1) }
+            return "{\n" + o.map { pad + TemplateValue.quote($0.0) + ": " + $0.1.pretty(indent: indent, level: level + 1) }
                 .joined(separator: ",\n") + "\n\(end)}"
         default:
             return compact
         }
     }
 
-    func lookup(_ path: [String]) -> OrderedJSON? {
+    func lookup(_ path: [String]) -> TemplateValue? {
         var cur = self
         for k in path {
             guard case let .object(o) = cur, let next = o.first(where: { $0.0 == k })?.1 else { return nil }

@@ -29,7 +29,7 @@ struct EventsCommand: ParsableCommand {
                 guard e.timeNano >= fromNs, toNs.map({ e.timeNano <= $0 }) ?? true, filters.matches(e) else { return }
                 if let template {
                     let data = try JSONSerialization.data(withJSONObject: e.document, options: [.sortedKeys])
-                    ContainerCLI.out(try template.render(OrderedJSON(try JSONDecoder().decode(JSONValue.self, from: data))))
+                    ContainerCLI.out(try template.render(TemplateValue(try JSONDecoder().decode(JSONValue.self, from: data))))
                 } else {
                     ContainerCLI.out(Self.text(e))
                 }

@@ -19,7 +19,7 @@ struct InfoCommand: ParsableCommand {
     }
 
     /// docker's `types.Info` fields that mean something here, plus `ClientInfo`.
-    static func document(root: String) throws -> OrderedJSON {
+    static func document(root: String) throws -> TemplateValue {
         let images = try ImageStore(root: root)
         let ids = Set(try images.listImages().map(\.descriptor.digest))
         let manager = try ContainerManager(root: root)
@@ -30,7 +30,7 @@ struct InfoCommand: ParsableCommand {
         let runtime = (try? manager.runtime().command) ?? ["dockbuild", "runtime"]
         let host = SystemInfo.uname()
         let cgroupVersion = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") ? "2" : "1"
-        var security: [OrderedJSON] = []
+        var security: [TemplateValue] = []
         if FileManager.default.fileExists(atPath: "/proc/sys/kernel/seccomp/actions_avail") {
             security.append(.string("name=seccomp,profile=builtin"))
         }
@@ -65,7 +65,7 @@ struct InfoCommand: ParsableCommand {
             ("DefaultRuntime", .string(runtime.joined(separator: " "))),
             ("SecurityOptions", .array(security)),
             ("Rootless", .bool(rootless)),
-            ("RegistryConfig", .object([("Auths", .array(registries().map(OrderedJSON.string)))])),
+            ("RegistryConfig", .object([("Auths", .array(registries().map(TemplateValue.string)))])),
             ("ClientInfo", .object([
                 ("Debug", .bool(level == "debug")), ("LogLevel", .string(level)),
                 ("Version", .string(Dockbuild.version)),

@@ -88,7 +88,7 @@ struct SystemDf: ParsableCommand {
             let pct = u.size > 0 ? " (\(Int((Double(u.reclaimable) * 100 / Double(u.size)).rounded()))%)" : ""
             return ImageCLI.humanSize(u.reclaimable) + pct
         }
-        let values: [OrderedJSON] = rows.map { u in
+        let values: [TemplateValue] = rows.map { u in
             .object([("Active", .string(String(u.active))), ("Reclaimable", .string(reclaim(u))),
                      ("Size", .string(ImageCLI.humanSize(u.size))), ("TotalCount", .string(String(u.total))), ("Type", .string(u.type))])
         }

@@ -21,13 +21,13 @@ struct VersionCommand: ParsableCommand {
     }
 
     /// The document `--format` sees: `.Client` and `.Server` (the library, as docker's engine).
-    static func document() -> OrderedJSON {
+    static func document() -> TemplateValue {
         let host = SystemInfo.uname()
-        let components: [OrderedJSON] = [
+        let components: [TemplateValue] = [
             .object([("Name", .string("dockbuild")), ("Version", .string(Dockbuild.version)),
                      ("Details", .object([("Runtime", .string("dockbuild runtime (runc's command line)"))]))]),
         ] + specs.map { .object([("Name", .string($0.0)), ("Version", .string($0.1)), ("Details", .object([]))]) }
-        let client: OrderedJSON = .object([
+        let client: TemplateValue = .object([
             ("Platform", .object([("Name", .string("dockbuild"))])),
             ("Version", .string(Dockbuild.version)),
             ("ApiVersion", .string("none (daemonless)")),
@@ -37,7 +37,7 @@ struct VersionCommand: ParsableCommand {
             ("Arch", .string(SystemInfo.goArch(host.machine))),
             ("Context", .string("default")),
         ])
-        let server: OrderedJSON = .object([
+        let server: TemplateValue = .object([
             ("Platform", .object([("Name", .string("dockbuild (daemonless library)"))])),
             ("Components", .array(components)),
             ("Version", .string(Dockbuild.version)),
@@ -54,7 +54,7 @@ struct VersionCommand: ParsableCommand {
             ImageCLI.writeStdout(try OutputFormat.single(format, doc, typeName: "types.VersionInfo"))
             return
         }
-        func field(_ o: OrderedJSON, _ k: String) -> String { o.lookup([k]).map { $0.goString } ?? "" }
+        func field(_ o: TemplateValue, _ k: String) -> String { o.lookup([k]).map { $0.goString } ?? "" }
         let c = doc.lookup(["Client"]) ?? .null, s = doc.lookup(["Server"]) ?? .null
         var lines = ["Client:",
                      " Version:           \(field(c, "Version"))",

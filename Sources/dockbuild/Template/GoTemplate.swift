@@ -10,7 +10,7 @@ struct TemplateError: Error, CustomStringConvertible {
 
 /// The one engine behind every `--format` (ps, images, inspect, version, info, ...): Go's
 /// text/template language with docker's extra functions (`json`, `join`, `split`, `lower`,
-/// `upper`, `title`, `pad`, `truncate`) over `OrderedJSON` values. Parse once, run per row.
+/// `upper`, `title`, `pad`, `truncate`) over `TemplateValue` values. Parse once, run per row.
 struct GoTemplate {
     /// The type name errors report, as docker's "can't evaluate field X in type T".
     var typeName = "struct"
@@ -31,7 +31,7 @@ struct GoTemplate {
 
     /// Renders the template over `value`. With `header`, fields that are missing print as
     /// nothing instead of failing (docker renders table headers with the same template).
-    func render(_ value: OrderedJSON, header: Bool = false) throws -> String {
+    func render(_ value: TemplateValue, header: Bool = false) throws -> String {
         var ev = Evaluator(root: value, typeName: typeName, header: header, lines: lineStarts)
         ev.strict = strictMaps
         var out = ""
@@ -40,7 +40,7 @@ struct GoTemplate {
     }
 
     /// Parses and renders in one call.
-    static func render(_ template: String, _ value: OrderedJSON, typeName: String = "struct") throws -> String {
+    static func render(_ template: String, _ value: TemplateValue, typeName: String = "struct") throws -> String {
         try GoTemplate(template, typeName: typeName).render(value)
     }
 
@@ -368,14 +368,14 @@ struct GoTemplate {
             "json", "join", "split", "lower", "upper", "title", "pad", "truncate", "println", "print", "printf",
             "index", "len", "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "slice",
         ]
-        let root: OrderedJSON
+        let root: TemplateValue
         let typeName: String
         let header: Bool
         let lines: [Int]
         var strict = false
-        var vars: [(String, OrderedJSON)] = []
+        var vars: [(String, TemplateValue)] = []
 
-        init(root: OrderedJSON, typeName: String, header: Bool, lines: [Int]) {
+        init(root: TemplateValue, typeName: String, header: Bool, lines: [Int]) {
             self.root = root
             self.typeName = typeName
             self.header = header
@@ -392,7 +392,7 @@ struct GoTemplate {
             TemplateError(kind: .exec, description: "template: \(where_(pos)): executing \"\" at <\(node)>: \(msg)")
         }
 
-        mutating func run(_ nodes: [Node], dot: OrderedJSON, into out: inout String) throws {
+        mutating func run(_ nodes: [Node], dot: TemplateValue, into out: inout String) throws {
             for n in nodes {
                 switch n {
                 case let .text(t): out += t
@@ -413,7 +413,7 @@ struct GoTemplate {
                     var plain = p
                     plain.declarations = []
                     let v = try pipeline(plain, dot: dot)
-                    var elements: [(OrderedJSON, OrderedJSON)] = []
+                    var elements: [(TemplateValue, TemplateValue)] = []
                     switch v {
                     case let .array(arr): elements = arr.enumerated().map { (.int(Int64($0.offset)), $0.element) }
                     case let .object(o): elements = o.sorted { $0.0 < $1.0 }.map { (.string($0.0), $0.1) }
@@ -433,18 +433,18 @@ struct GoTemplate {
             }
         }
 
-        mutating func pipeline(_ p: Pipeline, dot: OrderedJSON) throws -> OrderedJSON {
-            var value: OrderedJSON?
+        mutating func pipeline(_ p: Pipeline, dot: TemplateValue) throws -> TemplateValue {
+            var value: TemplateValue?
             for c in p.commands { value = try command(c, dot: dot, piped: value) }
             let v = value ?? .null
             for d in p.declarations { vars.append((d, v)) }
             return v
         }
 
-        mutating func command(_ c: Command, dot: OrderedJSON, piped: OrderedJSON?) throws -> OrderedJSON {
+        mutating func command(_ c: Command, dot: TemplateValue, piped: TemplateValue?) throws -> TemplateValue {
             guard let first = c.args.first else { return .null }
             if case let .function(name, pos) = first {
-                var args: [OrderedJSON] = []
+                var args: [TemplateValue] = []
                 for a in c.args.dropFirst() { args.append(try value(a, dot: dot)) }
                 if let piped { args.append(piped) }
                 return try call(name, args, pos: pos)
@@ -472,7 +472,7 @@ struct GoTemplate {
             switch a {
             case let .field(.dot, path, _): return "." + path.joined(separator: ".")
             case let .field(.variable(v), path, _): return ([v] + path).joined(separator: ".")
-            case let .string(s): return OrderedJSON.quote(s)
+            case let .string(s): return TemplateValue.quote(s)
             case let .int(i): return String(i)
             case let .double(d): return String(d)
             case let .bool(b): return String(b)
@@ -482,7 +482,7 @@ struct GoTemplate {
             }
         }
 
-        mutating func value(_ a: Arg, dot: OrderedJSON) throws -> OrderedJSON {
+        mutating func value(_ a: Arg, dot: TemplateValue) throws -> TemplateValue {
             switch a {
             case let .string(s): return .string(s)
             case let .int(i): return .int(i)
@@ -492,7 +492,7 @@ struct GoTemplate {
             case let .function(name, pos): return try call(name, [], pos: pos)
             case let .pipe(p): return try pipeline(p, dot: dot)
             case let .field(base, path, pos):
-                var cur: OrderedJSON
+                var cur: TemplateValue
                 switch base {
                 case .dot: cur = dot
                 case let .variable(name):
@@ -538,7 +538,7 @@ struct GoTemplate {
             "Env", "Data", "Platforms", "Registries", "Plugins",
         ]
 
-        static func goType(_ v: OrderedJSON) -> String {
+        static func goType(_ v: TemplateValue) -> String {
             switch v {
             case .null, .missing: "interface {}"
             case .bool: "bool"
@@ -550,7 +550,7 @@ struct GoTemplate {
             }
         }
 
-        static func truth(_ v: OrderedJSON) -> Bool {
+        static func truth(_ v: TemplateValue) -> Bool {
             switch v {
             case .null, .missing: false
             case let .bool(b): b
@@ -563,19 +563,19 @@ struct GoTemplate {
         }
 
         /// Go's fmt %v for a value, with `<no value>` for a missing one as text/template prints it.
-        static func print(_ v: OrderedJSON) -> String {
+        static func print(_ v: TemplateValue) -> String {
             switch v {
             case .missing, .null: return "<no value>"
             default: return v.goString
             }
         }
 
-        static func string(_ v: OrderedJSON) -> String {
+        static func string(_ v: TemplateValue) -> String {
             if case let .string(s) = v { return s }
             return v.goString
         }
 
-        func int(_ v: OrderedJSON, _ fn: String, pos: Int) throws -> Int {
+        func int(_ v: TemplateValue, _ fn: String, pos: Int) throws -> Int {
             switch v {
             case let .int(i): return Int(i)
             case let .double(d) where d == d.rounded(): return Int(d)
@@ -584,7 +584,7 @@ struct GoTemplate {
             }
         }
 
-        func call(_ name: String, _ args: [OrderedJSON], pos: Int) throws -> OrderedJSON {
+        func call(_ name: String, _ args: [TemplateValue], pos: Int) throws -> TemplateValue {
             func need(_ n: Int) throws {
                 guard args.count == n else {
                     throw fail(pos, name, "wrong number of args for \(name): want \(n) got \(args.count)")
@@ -602,7 +602,7 @@ struct GoTemplate {
                 try need(2)
                 let s = Evaluator.string(args[0]), sep = Evaluator.string(args[1])
                 let parts = sep.isEmpty ? s.map(String.init) : s.components(separatedBy: sep)
-                return .array(parts.map(OrderedJSON.string))
+                return .array(parts.map(TemplateValue.string))
             case "lower": try need(1); return .string(Evaluator.string(args[0]).lowercased())
             case "upper": try need(1); return .string(Evaluator.string(args[0]).uppercased())
             case "title":
@@ -628,7 +628,7 @@ struct GoTemplate {
             case "print":
                 var out = ""
                 for (k, a) in args.enumerated() {
-                    let isString: (OrderedJSON) -> Bool = { if case .string = $0 { return true } else { return false } }
+                    let isString: (TemplateValue) -> Bool = { if case .string = $0 { return true } else { return false } }
                     if k > 0, !isString(a), !isString(args[k - 1]) { out += " " }
                     out += Evaluator.print(a)
                 }
@@ -701,8 +701,8 @@ struct GoTemplate {
             }
         }
 
-        static func compare(_ a: OrderedJSON, _ b: OrderedJSON) -> Int? {
-            func num(_ v: OrderedJSON) -> Double? {
+        static func compare(_ a: TemplateValue, _ b: TemplateValue) -> Int? {
+            func num(_ v: TemplateValue) -> Double? {
                 switch v {
                 case let .int(i): Double(i)
                 case let .double(d): d
@@ -718,7 +718,7 @@ struct GoTemplate {
             }
         }
 
-        func printf(_ format: String, _ args: [OrderedJSON]) -> String {
+        func printf(_ format: String, _ args: [TemplateValue]) -> String {
             var out = ""
             var k = 0
             var it = format.makeIterator()
@@ -730,7 +730,7 @@ struct GoTemplate {
                 let a = args[k]
                 k += 1
                 switch verb {
-                case "q": out += OrderedJSON.quote(Evaluator.string(a))
+                case "q": out += TemplateValue.quote(Evaluator.string(a))
                 case "d":
                     if case let .int(i) = a { out += String(i) } else { out += "%!d(\(Evaluator.print(a)))" }
                 default: out += Evaluator.print(a)
@@ -741,7 +741,7 @@ struct GoTemplate {
     }
 }
 
-extension OrderedJSON {
+extension TemplateValue {
     /// JSON as Go's encoding/json writes it: compact, with <, > and & escaped.
     var goJSON: String {
         compact.replacingOccurrences(of: "<", with: "\\u003c").replacingOccurrences(of: ">", with: "\\u003e")

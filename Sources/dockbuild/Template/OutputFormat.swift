@@ -11,7 +11,7 @@ enum OutputFormat {
         do {
             return try GoTemplate(text, typeName: typeName, strictMaps: strictMaps)
         } catch let e as TemplateError {
-            throw ValidationError("invalid \(flag) \(OrderedJSON.quote(text)): \(e.description) (use a Go template such as '{{.ID}}', 'table {{.ID}}\\t{{.Names}}', or json)")
+            throw ValidationError("invalid \(flag) \(TemplateValue.quote(text)): \(e.description) (use a Go template such as '{{.ID}}', 'table {{.ID}}\\t{{.Names}}', or json)")
         }
     }
 
@@ -33,13 +33,13 @@ enum OutputFormat {
 
     /// Renders `rows` for a list command; nil when `format` asks for the default table.
     /// `headers` maps field names to column titles (docker's header context).
-    static func list(_ format: String?, rows: [OrderedJSON], headers: [String: String], typeName: String) throws -> String? {
+    static func list(_ format: String?, rows: [TemplateValue], headers: [String: String], typeName: String) throws -> String? {
         guard !isDefaultTable(format), let format else { return nil }
         let (text, table) = format == "json" ? ("{{json .}}", false) : listTemplate(format)
         let t = try parse(text, typeName: typeName)
         var lines: [String] = []
         if table {
-            let h = OrderedJSON.object(headers.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
+            let h = TemplateValue.object(headers.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
             lines.append(try t.render(h, header: true))
         }
         for r in rows { lines.append(try t.render(r)) }
@@ -66,7 +66,7 @@ enum OutputFormat {
     }
 
     /// A single-document format (`version`, `info`, `inspect`): "json" is `{{json .}}`.
-    static func single(_ format: String, _ value: OrderedJSON, typeName: String) throws -> String {
+    static func single(_ format: String, _ value: TemplateValue, typeName: String) throws -> String {
         let t = try parse(format == "json" ? "{{json .}}" : format, typeName: typeName)
         return try t.render(value)
     }
