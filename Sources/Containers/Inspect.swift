@@ -247,12 +247,18 @@ extension ContainerManager {
         }
     }
 
-    /// One sample of cpu (ns), memory (bytes) and pids from the container's cgroup.
+    /// One sample of cpu (ns), memory (bytes, less the inactive page cache as docker counts
+    /// it), pids, block I/O (bytes read and written) and network I/O (bytes received and sent on
+    /// the container's interfaces other than lo).
     public struct Stats: Sendable {
         public var cpuNanos: UInt64
         public var memoryUsage: UInt64
         public var memoryLimit: UInt64
         public var pids: UInt64
+        public var blockRead: UInt64 = 0
+        public var blockWrite: UInt64 = 0
+        public var netReceived: UInt64 = 0
+        public var netSent: UInt64 = 0
     }
 
     /// HostConfig.DeviceRequests as docker 25 shows them: `--gpus` as a request for the gpu
@@ -275,7 +281,31 @@ extension ContainerManager {
         let pids = (d["pids"] as? [String: Any])?["current"] as? NSNumber
         var limit = (memUsage?["limit"] as? NSNumber)?.uint64Value ?? 0
         if limit == 0 || limit > 1 << 60 { limit = UInt64(ProcessInfo.processInfo.physicalMemory) }
-        return Stats(cpuNanos: cpu?.uint64Value ?? 0, memoryUsage: (memUsage?["usage"] as? NSNumber)?.uint64Value ?? 0,
-                     memoryLimit: limit, pids: pids?.uint64Value ?? 0)
+        var usage = (memUsage?["usage"] as? NSNumber)?.uint64Value ?? 0
+        // docker's calculateMemUsageUnixNoCache: the inactive file pages are not the container's
+        let raw = (d["memory"] as? [String: Any])?["raw"] as? [String: Any]
+        if let inactive = ((raw?["total_inactive_file"] ?? raw?["inactive_file"]) as? NSNumber)?.uint64Value, inactive < usage {
+            usage -= inactive
+        }
+        var out = Stats(cpuNanos: cpu?.uint64Value ?? 0, memoryUsage: usage, memoryLimit: limit, pids: pids?.uint64Value ?? 0)
+        for e in ((d["blkio"] as? [String: Any])?["ioServiceBytesRecursive"] as? [[String: Any]]) ?? [] {
+            let v = (e["value"] as? NSNumber)?.uint64Value ?? 0
+            switch (e["op"] as? String)?.lowercased() {
+            case "read": out.blockRead &+= v
+            case "write": out.blockWrite &+= v
+            default: break
+            }
+        }
+        let pid = store.state(id).pid
+        if pid > 0, let dev = try? String(contentsOfFile: "/proc/\(pid)/net/dev", encoding: .utf8) {
+            // "  eth0: rxbytes rxpackets ... (8 receive fields) txbytes ..."
+            for line in dev.split(separator: "\n").dropFirst(2) {
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) != "lo" else { continue }
+                let f = parts[1].split(separator: " ").compactMap { UInt64($0) }
+                if f.count >= 9 { out.netReceived &+= f[0]; out.netSent &+= f[8] }
+            }
+        }
+        return out
     }
 }

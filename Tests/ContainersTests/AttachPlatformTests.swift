@@ -213,4 +213,25 @@ import Testing
         #expect(try s.ok(["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]) == "\"sh -c 'echo \\\"x y\\\" a>b&'\"")
         #expect(try s.ok(["ps", "-a", "--format", "{{.Command}}"]) == "\"sh -c 'echo \\\"x y\\\" a…\"")
     }
+
+    @Test(.enabled(if: Scenario.canRun)) func statsAsDocker() throws {
+        let s = try Scenario(110)
+        defer { s.cleanup() }
+        try #require(FileManager.default.isExecutableFile(atPath: s.binary), "\(s.binary) is missing: run `swift build` first")
+        try s.makeBusyboxImage()
+        _ = try s.ok(["run", "-d", "--name", "st", "--network", "none", "busybox:test", "sleep", "60"])
+        let table = try s.ok(["stats", "--no-stream"]).split(separator: "\n").map(String.init)
+        // docker's columns (the MEM USAGE column is as wide as its longest value)
+        let header = try #require(table.first)
+        #expect(header.hasPrefix("CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   "), "\(header)")
+        #expect(header.hasSuffix("MEM %     NET I/O   BLOCK I/O   PIDS"), "\(header)")
+        let json = try s.ok(["stats", "--no-stream", "--format", "json", "st"])
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String])
+        #expect(obj.keys.sorted() == ["BlockIO", "CPUPerc", "Container", "ID", "MemPerc", "MemUsage", "Name", "NetIO", "PIDs"])
+        #expect(obj["Container"] == "st" && obj["Name"] == "st" && obj["PIDs"] == "1" && obj["NetIO"] == "0B / 0B", "\(obj)")
+        let mem = try #require(obj["MemUsage"])
+        #expect(mem.range(of: #"^[0-9.]+(B|KiB|MiB) / [0-9.]+(MiB|GiB|TiB)$"#, options: .regularExpression) != nil, "\(mem)")
+        #expect(try s.ok(["stats", "--no-stream", "--format", "table {{.Name}}\t{{.PIDs}}", "st"]) == "NAME      PIDS\nst        1")
+        _ = try s.ok(["rm", "-f", "st"])
+    }
 }

@@ -53,16 +53,8 @@ struct PsCommand: ParsableCommand {
             }
             let cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"] + (size ? ["Size"] : [])
             let titles = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] + (size ? ["SIZE"] : [])
-            var table = [titles] + rows.map { r in cols.map { r.fields[$0] ?? "" } }
-            table = table.map { $0 }
-            let widths = (0..<cols.count).map { i in table.map { $0[i].count }.max() ?? 0 }
-            for row in table {
-                var line = ""
-                for (i, cell) in row.enumerated() {
-                    line += i == row.count - 1 ? cell : cell.padding(toLength: widths[i] + 3, withPad: " ", startingAt: 0)
-                }
-                ContainerCLI.out(line)
-            }
+            let table = [titles] + rows.map { r in cols.map { r.fields[$0] ?? "" } }
+            ContainerCLI.out(ImageCLI.table(table))
         }
     }
 }

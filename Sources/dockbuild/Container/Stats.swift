@@ -2,61 +2,112 @@ import ArgumentParser
 import Containers
 import Foundation
 
-/// `stats`: cpu, memory and pids from each running container's cgroup.
+/// `stats`: cpu, memory, network and block I/O and pids from each container's cgroup, in
+/// docker's columns and units; `--format` as docker's (table, json, Go template).
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show containers' resource usage.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .customLong("no-stream"), help: "Print one sample and exit.") var noStream = false
     @Flag(name: .shortAndLong, help: "All containers (default: running).") var all = false
+    @Flag(name: .customLong("no-trunc"), help: "Do not truncate output.") var noTrunc = false
+    @Option(name: .long, help: "Format: table (default), json, or a Go template (e.g. '{{.Name}} {{.CPUPerc}}').") var format: String?
     @Argument(help: "Container names or IDs (default: the running ones).") var containers: [String] = []
+
+    static let defaultFormat = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+    static let headers = ["ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT",
+                          "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"]
 
     func run() throws {
         try ContainerCLI.guarded {
             let m = try ContainerCLI.manager(global)
-            func targets() throws -> [Container] {
-                if containers.isEmpty { return m.store.list().filter { all || $0.isRunning } }
-                return try containers.map { try m.store.lookup($0) }
+            func targets() throws -> [(Container, String)] {
+                if containers.isEmpty { return m.store.list().filter { all || $0.isRunning }.map { ($0, String($0.id.prefix(12))) } }
+                return try containers.map { (try m.store.lookup($0), $0) }
             }
-            var prev: [String: (UInt64, Date)] = [:]
-            let cpus = Double(ProcessInfo.processInfo.activeProcessorCount)
-            var first = true
-            repeat {
-                var lines = ["CONTAINER ID   NAME                 CPU %     MEM USAGE / LIMIT       MEM %     PIDS"]
-                for c in try targets() {
-                    guard c.isRunning, let s = try? m.stats(c.id) else {
-                        lines.append("\(c.id.prefix(12))   \(c.name.padding(toLength: 20, withPad: " ", startingAt: 0)) --        -- / --                 --        --")
-                        continue
-                    }
-                    let now = Date()
-                    var cpu = 0.0
-                    if let (n, t) = prev[c.id], now > t {
-                        cpu = Double(s.cpuNanos &- n) / (now.timeIntervalSince(t) * 1e9) * 100
-                    } else if first {
-                        usleep(200_000)
-                        if let s2 = try? m.stats(c.id) { cpu = Double(s2.cpuNanos &- s.cpuNanos) / 0.2e9 * 100 }
-                    }
-                    _ = cpus
-                    prev[c.id] = (s.cpuNanos, now)
-                    let memPct = s.memoryLimit > 0 ? Double(s.memoryUsage) / Double(s.memoryLimit) * 100 : 0
-                    let mem = "\(Self.size(s.memoryUsage)) / \(Self.size(s.memoryLimit))"
-                    lines.append("\(c.id.prefix(12))   \(c.name.padding(toLength: 20, withPad: " ", startingAt: 0)) "
-                                 + String(format: "%.2f%%", cpu).padding(toLength: 10, withPad: " ", startingAt: 0)
-                                 + mem.padding(toLength: 24, withPad: " ", startingAt: 0)
-                                 + String(format: "%.2f%%", memPct).padding(toLength: 10, withPad: " ", startingAt: 0) + "\(s.pids)")
+            let fmt = OutputFormat.isDefaultTable(format) ? Self.defaultFormat : format ?? Self.defaultFormat
+            _ = try OutputFormat.list(fmt, rows: [], headers: Self.headers, typeName: "*formatter.statsContext")  // a bad template fails now
+            // docker's CPU %: the use between two samples; the first one is taken 0.5 s before
+            var prev: [String: (UInt64, Double)] = [:]
+            for (c, _) in try targets() where c.isRunning {
+                if let s = try? m.stats(c.id) { prev[c.id] = (s.cpuNanos, Self.now()) }
+            }
+            usleep(500_000)
+            while true {
+                var rows: [TemplateValue] = []
+                for (c, given) in try targets() {
+                    rows.append(row(c, given: given, sample: c.isRunning ? try? m.stats(c.id) : nil, prev: &prev))
                 }
+                let out = try OutputFormat.list(fmt, rows: rows, headers: Self.headers, typeName: "*formatter.statsContext") ?? ""
                 if !noStream { FileHandle.standardOutput.write(Data("\u{1b}[2J\u{1b}[H".utf8)) }
-                for l in lines { ContainerCLI.out(l) }
-                first = false
-                if !noStream { sleep(1) }
-            } while !noStream
+                if !out.isEmpty { ContainerCLI.out(out) }
+                if noStream { return }
+                sleep(1)
+            }
         }
     }
 
-    static func size(_ b: UInt64) -> String {
-        let d = Double(b)
-        if d >= 1_073_741_824 { return String(format: "%.2fGiB", d / 1_073_741_824) }
-        if d >= 1_048_576 { return String(format: "%.2fMiB", d / 1_048_576) }
-        if d >= 1024 { return String(format: "%.2fKiB", d / 1024) }
-        return "\(b)B"
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// One container's fields, as docker's stats formatter names them.
+    func row(_ c: Container, given: String, sample: ContainerManager.Stats?, prev: inout [String: (UInt64, Double)]) -> TemplateValue {
+        let id = noTrunc ? c.id : String(c.id.prefix(12))
+        guard let s = sample else {
+            return .object([("BlockIO", .string("--")), ("CPUPerc", .string("0.00%")), ("Container", .string(given)), ("ID", .string(id)),
+                            ("MemPerc", .string("0.00%")), ("MemUsage", .string("0B / 0B")), ("Name", .string(c.name)),
+                            ("NetIO", .string("--")), ("PIDs", .string("0"))])
+        }
+        let t = Self.now()
+        var cpu = 0.0
+        if let (n, t0) = prev[c.id], t > t0 { cpu = Double(s.cpuNanos &- n) / ((t - t0) * 1e9) * 100 }
+        prev[c.id] = (s.cpuNanos, t)
+        let memPct = s.memoryLimit > 0 ? Double(s.memoryUsage) / Double(s.memoryLimit) * 100 : 0
+        return .object([
+            ("BlockIO", .string("\(Self.decimal(s.blockRead)) / \(Self.decimal(s.blockWrite))")),
+            ("CPUPerc", .string(String(format: "%.2f%%", cpu))),
+            ("Container", .string(given)),
+            ("ID", .string(id)),
+            ("MemPerc", .string(String(format: "%.2f%%", memPct))),
+            ("MemUsage", .string("\(Self.binary(s.memoryUsage)) / \(Self.binary(s.memoryLimit))")),
+            ("Name", .string(c.name)),
+            ("NetIO", .string("\(Self.decimal(s.netReceived)) / \(Self.decimal(s.netSent))")),
+            ("PIDs", .string(String(s.pids))),
+        ])
+    }
+
+    /// docker's units.BytesSize: 1024-based, four significant digits ("1.074MiB", "23.54GiB").
+    static func binary(_ b: UInt64) -> String { scaled(Double(b), base: 1024, units: ["B", "KiB", "MiB", "GiB", "TiB", "PiB"], digits: 4) }
+
+    /// docker's units.HumanSizeWithPrecision(n, 3): 1000-based ("0B", "1.23kB", "5.24MB").
+    static func decimal(_ b: UInt64) -> String { scaled(Double(b), base: 1000, units: ["B", "kB", "MB", "GB", "TB", "PB"], digits: 3) }
+
+    static func scaled(_ v: Double, base: Double, units: [String], digits: Int) -> String {
+        var v = v, i = 0
+        while v >= base && i < units.count - 1 { v /= base; i += 1 }
+        return GoFormat.g(v, precision: digits) + units[i]
+    }
+}
+
+/// Go's `%.Ng`: N significant digits, no trailing zeros, exponent form for large or tiny values.
+enum GoFormat {
+    static func g(_ v: Double, precision: Int) -> String {
+        if v == 0 { return "0" }
+        let exp = Int(floor(log10(abs(v))))
+        if exp < -4 || exp >= precision {
+            var s = String(format: "%.\(precision - 1)e", v)
+            // Go trims zeros in the mantissa and writes at least two exponent digits (as C does)
+            if let e = s.firstIndex(of: "e") {
+                var mant = String(s[..<e]), rest = String(s[e...])
+                if mant.contains(".") { while mant.hasSuffix("0") { mant.removeLast() }; if mant.hasSuffix(".") { mant.removeLast() } }
+                s = mant + rest
+            }
+            return s
+        }
+        var s = String(format: "%.\(max(0, precision - 1 - exp))f", v)
+        if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
+        return s
     }
 }

@@ -58,15 +58,10 @@ enum ImageCLI {
         return "\(days / 365) years ago"
     }
 
-    /// Columns padded like Go's tabwriter with 3 spaces between them.
+    /// Columns as docker's tables (Go's tabwriter, minwidth 10, padding 3; see
+    /// `OutputFormat.tabwrite`).
     static func table(_ rows: [[String]]) -> String {
-        guard let width = rows.map(\.count).max() else { return "" }
-        var widths = [Int](repeating: 0, count: width)
-        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
-        return rows.map { r in
-            r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i] + 3, withPad: " ", startingAt: 0) }
-                .joined()
-        }.joined(separator: "\n")
+        OutputFormat.tabwrite(rows.map { $0.joined(separator: "\t") }.joined(separator: "\n"))
     }
 
     static func shortID(_ d: Digest) -> String { String(d.encoded.prefix(12)) }
