@@ -212,6 +212,13 @@ import Testing
         // COMMAND: arguments with a space in single quotes, cut at 20, Go-quoted
         #expect(try s.ok(["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]) == "\"sh -c 'echo \\\"x y\\\" a>b&'\"")
         #expect(try s.ok(["ps", "-a", "--format", "{{.Command}}"]) == "\"sh -c 'echo \\\"x y\\\" a…\"")
+        // a container, an image and a volume in one array, as docker's top-level inspect
+        _ = try s.ok(["volume", "create", "vol1"])
+        let mixed = try s.db(["inspect", "lay", "busybox:test", "vol1", "nosuch"])
+        #expect(mixed.status == 1 && mixed.err.contains("No such object: nosuch"), "\(mixed.err)")
+        let docs = try #require(try JSONSerialization.jsonObject(with: Data(mixed.out.utf8)) as? [[String: Any]])
+        #expect(docs.count == 3 && (docs[0]["Name"] as? String) == "/lay" && (docs[1]["RepoTags"] as? [String]) == ["busybox:test"]
+                && (docs[2]["Name"] as? String) == "vol1", "\(mixed.out.prefix(300))")
     }
 
     @Test(.enabled(if: Scenario.canRun)) func statsAsDocker() throws {

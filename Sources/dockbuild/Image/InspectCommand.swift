@@ -1,4 +1,5 @@
 import ArgumentParser
+import Containers
 import Foundation
 import ImageStore
 import OCI
@@ -43,6 +44,7 @@ struct InspectCommand: ParsableCommand {
         default:
             // Containers first, as docker's top-level inspect does; images otherwise.
             if try ContainerInspect.tryContainers(global, names: images, format: format) { return }
+            return try inspectAny()
         }
         let store = try ImageCLI.run { try ImageCLI.openStore(global) }
         let plat = try ImageCLI.run { try platform.map { try Platform(parsing: $0) } ?? .host }
@@ -60,6 +62,40 @@ struct InspectCommand: ParsableCommand {
             for d in docs { ImageCLI.writeStdout(try t.render(d)) }
         } else {
             ImageCLI.writeStdout(TemplateValue.array(docs).pretty(indent: "    "))
+        }
+        if !failures.isEmpty { throw UserError(failures.joined(separator: "\nError: ")) }
+    }
+
+    /// No `--type`: each name is a container, else an image, else a volume (docker's order),
+    /// all printed in one array; a name that is none of them is docker's "No such object".
+    func inspectAny() throws {
+        let m = try? ContainerManager(root: global.resolvedRoot)
+        let store = try? ImageCLI.openStore(global)
+        let plat = try ImageCLI.run { try platform.map { try Platform(parsing: $0) } ?? .host }
+        var parts: [(text: String, value: TemplateValue)] = []
+        var failures: [String] = []
+        for arg in images {
+            if let m, let c = try? m.store.lookup(arg) {
+                // the container's text as `inspect` prints it, without the array around it
+                let text = try ContainerCLI.guarded { try m.inspectJSON([c.id]) }
+                let inner = text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst().dropLast().joined(separator: "\n")
+                guard case let .array(docs) = TemplateValue(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))),
+                      let doc = docs.first else { continue }
+                parts.append((inner, doc))
+            } else if let store, let doc = try? Self.describe(arg, store: store, platform: plat) {
+                parts.append(("    " + doc.pretty(indent: "    ", level: 1), doc))
+            } else if let m, let v = try? m.volumes.inspect(arg) {
+                let doc = VolumeGroup.Inspect.document(v)
+                parts.append(("    " + doc.pretty(indent: "    ", level: 1), doc))
+            } else {
+                failures.append("No such object: \(arg)")
+            }
+        }
+        if let format {
+            let t = try OutputFormat.parse(format == "json" ? "{{json .}}" : format, typeName: "types.ContainerJSON", strictMaps: true)
+            for p in parts { ImageCLI.writeStdout(try t.render(p.value)) }
+        } else {
+            ImageCLI.writeStdout(parts.isEmpty ? "[]" : "[\n" + parts.map(\.text).joined(separator: ",\n") + "\n]")
         }
         if !failures.isEmpty { throw UserError(failures.joined(separator: "\nError: ")) }
     }
