@@ -17,6 +17,34 @@ public enum InRootPath {
     /// followed within `root`; the last one too when `followFinal` (a `COPY link` copies the
     /// link itself, a `cp` follows it). Components need not exist.
     public static func resolve(_ path: String, in root: String, followFinal: Bool = true) throws -> String {
+        let resolved = try walk(path, followFinal: followFinal, under: root) { components in
+            let candidate = root + "/" + components.joined(separator: "/")
+            return (try? FileManager.default.destinationOfSymbolicLink(atPath: candidate)).map { .link($0) } ?? .other
+        } ?? []  // (a walk that is not strict always ends)
+        return resolved.isEmpty ? root : root + "/" + resolved.joined(separator: "/")
+    }
+
+    /// What a walk finds at a path under its root.
+    public enum Entry: Sendable, Equatable {
+        /// Nothing there: the walk goes on (`resolve`), or the caller's lookup gave up.
+        case missing
+        /// A symbolic link, with its target.
+        case link(String)
+        /// A directory.
+        case directory
+        /// Anything else (or a kind the caller does not tell apart).
+        case other
+    }
+
+    /// The one symlink walk every resolver under a root uses (`resolve` here, the builder's
+    /// layered image view): `path`'s components from the root, `..` stopping at it, each
+    /// symlink's target (absolute: from the root; relative: from its directory) spliced in, 40
+    /// links at most. `lookup` says what lies at the components resolved so far (which hold no
+    /// symlink). Returns the resolved components; nil when `strict` and a component is missing, or
+    /// a component before the last is not a directory.
+    /// - Throws: `ArchiveError.invalidArgument` past 40 links (a loop).
+    public static func walk(_ path: String, followFinal: Bool, strict: Bool = false, under root: String,
+                            lookup: ([String]) -> Entry) throws -> [String]? {
         var pending = path.split(separator: "/").map(String.init)
         var resolved: [String] = []
         var hops = 0
@@ -25,23 +53,27 @@ public enum InRootPath {
             if part == "." || part.isEmpty { continue }
             if part == ".." { _ = resolved.popLast(); continue }
             let isFinal = pending.isEmpty
-            let candidate = root + "/" + (resolved + [part]).joined(separator: "/")
-            if isFinal && !followFinal {
+            if isFinal && !followFinal && !strict {
                 resolved.append(part)
                 continue
             }
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: candidate) else {
-                resolved.append(part)
+            let found = lookup(resolved + [part])
+            if case let .link(target) = found, followFinal || !isFinal {
+                hops += 1
+                if hops > 40 {
+                    throw ArchiveError.invalidArgument("\(path): too many levels of symbolic links under \(root)")
+                }
+                if target.hasPrefix("/") { resolved = [] }
+                pending = target.split(separator: "/").map(String.init) + pending
                 continue
             }
-            hops += 1
-            if hops > 40 {
-                throw ArchiveError.invalidArgument("\(path): too many levels of symbolic links under \(root)")
+            if strict {
+                if found == .missing { return nil }
+                if !isFinal && found != .directory { return nil }
             }
-            if target.hasPrefix("/") { resolved = [] }
-            pending = target.split(separator: "/").map(String.init) + pending
+            resolved.append(part)
         }
-        return resolved.isEmpty ? root : root + "/" + resolved.joined(separator: "/")
+        return resolved
     }
 
     /// Opens what `path` names under `root` as an `O_PATH` descriptor, resolved as `resolve`

@@ -1,3 +1,4 @@
+import Archive
 import CArchive
 import Foundation
 import Runtime
@@ -21,24 +22,14 @@ struct LayerView: Sendable {
     /// The host path `path` names in the merged image, every symlink followed inside the image
     /// (the last one too when `followFinal`), or nil when it does not exist.
     func resolve(_ path: String, followFinal: Bool) -> String? {
-        var pending = path.split(separator: "/").map(String.init)
-        var resolved: [String] = []
-        var hops = 0
-        while !pending.isEmpty {
-            let part = pending.removeFirst()
-            if part == "." || part.isEmpty { continue }
-            if part == ".." { _ = resolved.popLast(); continue }
-            guard let host = entry(resolved + [part]), let st = FS.info(host) else { return nil }
-            if FS.isLink(st) && (followFinal || !pending.isEmpty) {
-                hops += 1
-                guard hops <= 40, let target = FS.readLink(host) else { return nil }
-                if target.hasPrefix("/") { resolved = [] }
-                pending = target.split(separator: "/").map(String.init) + pending
-                continue
-            }
-            if !pending.isEmpty && !FS.isDir(st) { return nil }
-            resolved.append(part)
+        // InRootPath's walk over the merged layers: a missing component or a non-directory
+        // parent ends it; a loop of links is "not there"
+        let walked = try? InRootPath.walk(path, followFinal: followFinal, strict: true, under: "the image") { components in
+            guard let host = entry(components), let st = FS.info(host) else { return .missing }
+            if FS.isLink(st) { return FS.readLink(host).map { .link($0) } ?? .missing }
+            return FS.isDir(st) ? .directory : .other
         }
+        guard let resolved = walked.flatMap({ $0 }) else { return nil }
         return resolved.isEmpty ? dirs.first : entry(resolved)
     }
 
