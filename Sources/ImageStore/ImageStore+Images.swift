@@ -101,6 +101,7 @@ extension ImageStore {
     public struct Summary: Sendable, Hashable {
         public var id: Digest
         public var created: Date?
+        /// docker's size: the layers' files, uncompressed (`contentSize`).
         public var size: Int64
         /// The config's labels (`images --filter label=`).
         public var labels: [String: String] = [:]
@@ -113,7 +114,7 @@ extension ImageStore {
         guard MediaType.isManifest(descriptor.mediaType) else {
             throw ImageStoreError.invalidContent("\(descriptor.digest) has media type \(descriptor.mediaType), which is not an image manifest or index")
         }
-        struct Sized: Decodable { var size: Int64 }
+        struct Sized: Decodable { var mediaType: String; var digest: Digest; var size: Int64 }
         struct Config: Decodable { var digest: Digest; var size: Int64 }
         struct Manifest: Decodable { var config: Config; var layers: [Sized]? }
         struct Labels: Decodable { var Labels: [String: String]? }
@@ -126,10 +127,7 @@ extension ImageStore {
         do { c = try JSONDecoder().decode(Created.self, from: try readBlob(m.config.digest)) } catch let e as ImageStoreError { throw e } catch {
             throw ImageStoreError.invalidContent("config \(m.config.digest) of \(descriptor.digest): \(error)")
         }
-        let size = (m.layers ?? []).reduce(m.config.size) { sum, l in
-            let (r, overflow) = sum.addingReportingOverflow(l.size)
-            return overflow ? (l.size < 0 ? Int64.min : Int64.max) : r
-        }
+        let size = contentSize(of: (m.layers ?? []).map { Descriptor(mediaType: $0.mediaType, digest: $0.digest, size: $0.size) })
         return Summary(id: m.config.digest, created: c.created.flatMap(ImageConfig.parseDate), size: size,
                        labels: c.config?.Labels ?? [:])
     }

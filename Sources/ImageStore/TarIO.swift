@@ -142,7 +142,7 @@ enum TarReader {
 
     /// Calls `body` for each entry of the tar at `path` (or fd 0 when `path` is "-"); `read`
     /// streams the entry's bytes. Truncated or damaged archives throw, naming `what`.
-    static func forEachEntry(path: String, what: String,
+    static func forEachEntry(path: String, what: String, allowEmpty: Bool = false,
                              _ body: (Entry, (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Void) throws {
         let h = try Handle(raw: false)
         let rc = path == "-" ? archive_read_open_fd(h.a, 0, 1 << 20) : archive_read_open_filename(h.a, path, 1 << 20)
@@ -182,7 +182,7 @@ enum TarReader {
                 }
             }
         }
-        if count == 0 { throw ImageStoreError.invalidContent("\(what) holds no files; is it a tar archive?") }
+        if count == 0 && !allowEmpty { throw ImageStoreError.invalidContent("\(what) holds no files; is it a tar archive?") }
     }
 
     static func drain(_ h: Handle, what: String, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {

@@ -241,4 +241,24 @@ import Testing
         #expect(try s.ok(["stats", "--no-stream", "--format", "table {{.Name}}\t{{.PIDs}}", "st"]) == "NAME      PIDS\nst        1")
         _ = try s.ok(["rm", "-f", "st"])
     }
+
+    /// Image sizes as docker counts them: the files' bytes, uncompressed, not the gzip blobs.
+    @Test(.enabled(if: Scenario.canRun)) func imageSizesUncompressed() throws {
+        let s = try Scenario(111)
+        defer { s.cleanup() }
+        try #require(FileManager.default.isExecutableFile(atPath: s.binary), "\(s.binary) is missing: run `swift build` first")
+        let dir = "\(s.root)/src"
+        try FileManager.default.createDirectory(atPath: "\(dir)/d", withIntermediateDirectories: true)
+        // 5000 zero bytes gzip to almost nothing; a hard link and a symlink add no bytes
+        try Data(count: 5000).write(to: URL(fileURLWithPath: "\(dir)/d/zeros"))
+        try "12345".write(toFile: "\(dir)/five", atomically: true, encoding: .utf8)
+        try FileManager.default.linkItem(atPath: "\(dir)/d/zeros", toPath: "\(dir)/hard")
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/soft", withDestinationPath: "five")
+        _ = try s.ok(["import", dir, "sized:1"])
+        #expect(try s.ok(["inspect", "--format", "{{.Size}} {{.VirtualSize}}", "sized:1"]) == "5005 5005")
+        #expect(try s.ok(["images", "--format", "{{.Size}}", "sized"]) == "5kB")
+        #expect(try s.ok(["history", "--format", "{{.Size}}", "sized:1"]) == "5kB")
+        let blob = try s.ok(["inspect", "--format", "{{(index .Manifest.layers 0).size}}", "sized:1"])
+        #expect((Int(blob) ?? 0) < 1000, "the blob is compressed: \(blob)")
+    }
 }

@@ -16,7 +16,8 @@ struct HistoryCommand: ParsableCommand {
     @Argument(help: "Name, ID or digest.") var image: String
 
     func run() throws {
-        let img = try ImageCLI.run { try ImageCLI.openStore(global).image(image) }
+        let store = try ImageCLI.run { try ImageCLI.openStore(global) }
+        let img = try ImageCLI.run { try store.image(image) }
         var steps = img.config.history ?? []
         if steps.isEmpty {
             steps = img.manifest.layers.map { _ in History() }
@@ -27,7 +28,7 @@ struct HistoryCommand: ParsableCommand {
         for h in steps {
             var size: Int64 = 0
             if h.emptyLayer != true, layerIndex < img.manifest.layers.count {
-                size = img.manifest.layers[layerIndex].size
+                size = store.contentSize(ofLayer: img.manifest.layers[layerIndex])  // docker's: uncompressed
                 layerIndex += 1
             }
             rows.append((h, size))

@@ -126,7 +126,8 @@ struct InspectCommand: ParsableCommand {
         if let v = cfg.variant { fields.append(("Variant", .string(v))) }
         fields += [
             ("Os", .string(cfg.os)),
-            ("Size", .int(img.size)),
+            ("Size", .int(store.contentSize(of: img.manifest.layers))),  // docker's: uncompressed
+            ("VirtualSize", .int(store.contentSize(of: img.manifest.layers))),
             ("RootFS", .object([("Type", .string(cfg.rootfs.type)),
                                 ("Layers", .array(cfg.rootfs.diffIDs.map { .string($0.description) }))])),
             ("Metadata", .object([("LastTagTime", .string("0001-01-01T00:00:00Z"))])),

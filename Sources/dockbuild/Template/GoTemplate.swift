@@ -61,6 +61,8 @@ struct GoTemplate {
         case null
         case function(String, pos: Int)
         case pipe(Pipeline)
+        /// `(pipeline).Field.Field`: fields of a parenthesized pipeline's value (Go's chain node).
+        case chain(Pipeline, path: [String], pos: Int)
     }
 
     fileprivate enum Base { case dot, variable(String) }
@@ -95,6 +97,8 @@ struct GoTemplate {
             case word(String)   // identifier, field, variable, number, keyword
             case string(String)
             case lparen, rparen, pipe, declare, assign, comma
+            /// `.Field...` written right after a `)`.
+            case chain(String)
         }
 
         func line(_ pos: Int) -> Int { source[..<min(pos, source.count)].filter { $0 == UInt8(ascii: "\n") }.count + 1 }
@@ -208,7 +212,12 @@ struct GoTemplate {
                     guard i > start else {
                         throw error(open, "unexpected \"\(String(decoding: [c], as: UTF8.self))\" in command")
                     }
-                    tokens.append(.word(String(decoding: source[start..<i], as: UTF8.self)))
+                    let word = String(decoding: source[start..<i], as: UTF8.self)
+                    if word.hasPrefix("."), word.count > 1, start > 0, source[start - 1] == UInt8(ascii: ")") {
+                        tokens.append(.chain(word))
+                    } else {
+                        tokens.append(.word(word))
+                    }
                 }
             }
         }
@@ -323,10 +332,18 @@ struct GoTemplate {
                     guard depth == 0 else { throw error(pos, "unclosed left paren") }
                     var sub = try parsePipeline(inner, pos: pos, allowDecl: false)
                     sub.pos = pos
-                    // (x).Field
-                    current.append(.pipe(sub))
+                    if case let .chain(w)? = toks.first {
+                        // (x).Field.Field
+                        toks = toks.dropFirst()
+                        let path = w.dropFirst().split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+                        guard !path.contains(where: \.isEmpty) else { throw error(pos, "bad field \(w)") }
+                        current.append(.chain(sub, path: path, pos: pos + 2))
+                    } else {
+                        current.append(.pipe(sub))
+                    }
                 case .rparen: throw error(pos, "unexpected right paren")
                 case .comma, .declare, .assign: throw error(pos, "unexpected \(t) in command")
+                case let .chain(w): throw error(pos, "unexpected \(w) in operand")
                 case let .string(s): current.append(.string(s))
                 case let .word(w): current.append(try arg(w, pos: pos))
                 }
@@ -479,6 +496,7 @@ struct GoTemplate {
             case .null: return "nil"
             case let .function(f, _): return f
             case .pipe: return "(...)"
+            case let .chain(_, path, _): return "(...)." + path.joined(separator: ".")
             }
         }
 
@@ -491,6 +509,9 @@ struct GoTemplate {
             case .null: return .null
             case let .function(name, pos): return try call(name, [], pos: pos)
             case let .pipe(p): return try pipeline(p, dot: dot)
+            case let .chain(p, path, pos):
+                // the fields of the pipeline's value, read as fields of a dot that is that value
+                return try value(.field(base: .dot, path: path, pos: pos), dot: try pipeline(p, dot: dot))
             case let .field(base, path, pos):
                 var cur: TemplateValue
                 switch base {
