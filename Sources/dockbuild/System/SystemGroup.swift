@@ -38,8 +38,8 @@ struct SystemDf: ParsableCommand {
         for e in try store.listImages() where blobsOf[e.descriptor.digest] == nil {
             guard let img = try? store.image(for: e.descriptor) else { continue }
             var blobs: Set<Digest> = [img.manifest.config.digest]
-            sizeOf[img.manifest.config.digest] = img.manifest.config.size
-            for l in img.manifest.layers { blobs.insert(l.digest); sizeOf[l.digest] = l.size }
+            sizeOf[img.manifest.config.digest] = 0  // docker counts the layers' files only
+            for l in img.manifest.layers { blobs.insert(l.digest); sizeOf[l.digest] = store.contentSize(ofLayer: l) }
             blobsOf[e.descriptor.digest] = blobs
         }
         let all = blobsOf.values.reduce(into: Set<Digest>()) { $0.formUnion($1) }
