@@ -1,0 +1,229 @@
+// Manifest lists (`dockbuild manifest ...`, buildah/podman's local lists): an OCI image index
+// (image-spec image-index.md) stored under a name like any image, edited entry by entry. Every
+// edit writes a new index blob and moves the name to it in one locked read-modify-write of
+// index.json, so a refused edit leaves the list as it was.
+import Foundation
+import OCI
+
+/// Platform fields and annotations that `manifest add`/`annotate` set on an entry; nil leaves a
+/// field as it is (or as the image's config says, for `add`).
+public struct ManifestEntryEdit: Sendable, Hashable {
+    public var os: String?
+    public var architecture: String?
+    public var variant: String?
+    public var osVersion: String?
+    public var osFeatures: [String]?
+    public var features: [String]?
+    /// Added to (or replacing keys of) the entry's annotations.
+    public var annotations: [String: String]
+
+    public init(os: String? = nil, architecture: String? = nil, variant: String? = nil, osVersion: String? = nil,
+                osFeatures: [String]? = nil, features: [String]? = nil, annotations: [String: String] = [:]) {
+        self.os = os
+        self.architecture = architecture
+        self.variant = variant
+        self.osVersion = osVersion
+        self.osFeatures = osFeatures
+        self.features = features
+        self.annotations = annotations
+    }
+
+    /// True when the edit changes nothing.
+    public var isEmpty: Bool {
+        os == nil && architecture == nil && variant == nil && osVersion == nil && osFeatures == nil
+            && features == nil && annotations.isEmpty
+    }
+
+    /// `entry` with this edit applied; the resulting platform is checked (`Platform.validated`).
+    func apply(to entry: Descriptor) throws -> Descriptor {
+        var d = entry
+        if os != nil || architecture != nil || variant != nil || osVersion != nil || osFeatures != nil || features != nil {
+            var p = entry.platform ?? Platform(os: "", architecture: "")
+            if let os { p.os = os }
+            if let architecture { p.architecture = architecture }
+            if let variant { p.variant = variant.isEmpty ? nil : variant }
+            if let osVersion { p.osVersion = osVersion.isEmpty ? nil : osVersion }
+            if let osFeatures { p.osFeatures = osFeatures.isEmpty ? nil : osFeatures }
+            if let features { p.features = features.isEmpty ? nil : features }
+            if p.os.isEmpty || p.architecture.isEmpty {
+                throw ImageStoreError.manifestList("entry \(entry.digest) has no platform: give both --os and --arch")
+            }
+            d.platform = try p.validated()
+        }
+        if !annotations.isEmpty {
+            d.annotations = (d.annotations ?? [:]).merging(annotations) { _, new in new }
+        }
+        return d
+    }
+}
+
+extension ImageStore {
+    /// The manifest list named `name`: its descriptor and the index it points at.
+    public func manifestList(_ name: ImageReference) throws -> (descriptor: Descriptor, index: ImageIndex) {
+        guard let d = try listEntry(name) else {
+            throw ImageStoreError.manifestList("no manifest list named \(name.familiarString) in the store; create it with `dockbuild manifest create \(name.familiarString)`")
+        }
+        guard MediaType.isIndex(d.mediaType) else {
+            throw ImageStoreError.manifestList("\(name.familiarString) is an image, not a manifest list; give the list's name, or make one with `dockbuild manifest create LIST \(name.familiarString)`")
+        }
+        return (d, try index(d))
+    }
+
+    /// Makes the list `name` holding `images` (names, IDs or digests in the store; an index
+    /// adds all its manifests). An existing name is refused unless `amend`, which adds `images`
+    /// to the list already there.
+    @discardableResult
+    public func createManifestList(_ name: ImageReference, images: [String], amend: Bool = false) throws -> Descriptor {
+        let existing = try listEntry(name)
+        var index = ImageIndex(manifests: [])
+        if existing != nil {
+            guard amend else {
+                throw ImageStoreError.manifestList("\(name.familiarString) already exists in the store; pass --amend to add to it, or choose another name")
+            }
+            index = try manifestList(name).index
+        }
+        for image in images {
+            try add(try entries(for: image, edit: ManifestEntryEdit()), to: &index, list: name)
+        }
+        return try commitList(name, index, replacing: existing?.digest)
+    }
+
+    /// Adds `image` (a name, ID or digest in the store) to the list `name`, its platform read
+    /// from its config and then overridden by `edit`; an index adds all its manifests (no
+    /// `edit` then). An entry with the same digest is replaced; another digest for a platform the
+    /// list already has is refused. Returns the list's new descriptor and the entries added.
+    @discardableResult
+    public func addToManifestList(_ name: ImageReference, image: String, edit: ManifestEntryEdit = ManifestEntryEdit()) throws -> (descriptor: Descriptor, added: [Descriptor]) {
+        let (current, idx) = try manifestList(name)
+        var index = idx
+        let new = try entries(for: image, edit: edit)
+        try add(new, to: &index, list: name)
+        return (try commitList(name, index, replacing: current.digest), new)
+    }
+
+    /// Changes the platform fields and annotations of the list's entry for `entry` (a digest,
+    /// or an image in the store whose manifest the list holds). Returns the list's new
+    /// descriptor and the changed entry.
+    @discardableResult
+    public func annotateManifestList(_ name: ImageReference, entry: String, edit: ManifestEntryEdit) throws -> (descriptor: Descriptor, entry: Descriptor) {
+        let (current, idx) = try manifestList(name)
+        var index = idx
+        var digests: Set<Digest> = []
+        if let d = try? Digest(parsing: entry) {
+            digests.insert(d)
+        }
+        if digests.isEmpty || !index.manifests.contains(where: { digests.contains($0.digest) }) {
+            if let d = try? resolve(entry) { digests.insert(d.digest) }
+        }
+        let positions = index.manifests.indices.filter { digests.contains(index.manifests[$0].digest) }
+        guard let i = positions.first else {
+            throw ImageStoreError.manifestList("\(name.familiarString) has no entry for \(entry); see `dockbuild manifest inspect \(name.familiarString)` for its digests, or add the image with `dockbuild manifest add`")
+        }
+        index.manifests[i] = try edit.apply(to: index.manifests[i])
+        try ImageStore.checkPlatforms(index.manifests, list: name)
+        return (try commitList(name, index, replacing: current.digest), index.manifests[i])
+    }
+
+    /// Removes the list `name` (not the images it lists); returns the index's digest.
+    @discardableResult
+    public func removeManifestList(_ name: ImageReference) throws -> Digest {
+        let (current, _) = try manifestList(name)
+        let key = ImageStore.indexKey(name)
+        try updateIndex { idx in
+            guard idx.manifests.first(where: { ImageStore.entryName($0) == key })?.digest == current.digest else {
+                throw ImageStoreError.busy("\(name.familiarString) was changed by another command meanwhile; run the command again")
+            }
+            idx.manifests.removeAll { ImageStore.entryName($0) == key }
+        }
+        events.record(StoreEvent(type: "image", action: "untag", id: current.digest.description, attributes: ["name": name.familiarString]))
+        return current.digest
+    }
+
+    // MARK: internals
+
+    func listEntry(_ name: ImageReference) throws -> Descriptor? {
+        let key = ImageStore.indexKey(name)
+        return try readIndex().manifests.first { ImageStore.entryName($0) == key }.map {
+            Descriptor(mediaType: $0.mediaType, digest: $0.digest, size: $0.size)
+        }
+    }
+
+    /// The index entries `image` contributes: its manifest with the platform of its config (and
+    /// `edit`), or every manifest of an index as the index lists them.
+    func entries(for image: String, edit: ManifestEntryEdit) throws -> [Descriptor] {
+        let d = try resolve(image)
+        if MediaType.isIndex(d.mediaType) {
+            guard edit.isEmpty else {
+                throw ImageStoreError.manifestList("\(image) is a multi-platform index; platform flags and annotations apply to one image: add it, then change its entries with `dockbuild manifest annotate`")
+            }
+            let children = try index(d).manifests
+            guard !children.isEmpty else { throw ImageStoreError.manifestList("\(image) is an empty index; there is nothing to add") }
+            return children
+        }
+        let img = try self.image(for: d)
+        let c = img.config
+        var platform = Platform(os: c.os, architecture: c.architecture, variant: c.variant,
+                                osVersion: c.osVersion, osFeatures: c.osFeatures)
+        platform = platform.normalized()
+        let entry = Descriptor(mediaType: d.mediaType, digest: d.digest, size: d.size,
+                               platform: platform, artifactType: nil)
+        return [try edit.apply(to: entry)]
+    }
+
+    /// Puts `new` into `index`: an entry with the same digest is replaced in place, others are
+    /// appended; then no two entries may claim one platform.
+    func add(_ new: [Descriptor], to index: inout ImageIndex, list: ImageReference) throws {
+        for e in new {
+            if let i = index.manifests.firstIndex(where: { $0.digest == e.digest }) {
+                index.manifests[i] = e
+                index.manifests = index.manifests.enumerated().filter { $0.offset == i || $0.element.digest != e.digest }.map(\.element)
+            } else {
+                index.manifests.append(e)
+            }
+        }
+        try ImageStore.checkPlatforms(index.manifests, list: list)
+    }
+
+    /// Refuses two different manifests for the same platform (after normalisation: arm64 and
+    /// arm64/v8 are one). Entries that are not images (attestations: `unknown/unknown`, or
+    /// marked with `vnd.docker.reference.type`) and entries without a platform are not compared.
+    static func checkPlatforms(_ manifests: [Descriptor], list: ImageReference) throws {
+        struct Key: Hashable { var os, arch: String; var variant, osVersion: String?; var osFeatures, features: [String] }
+        var seen: [Key: Digest] = [:]
+        for m in manifests {
+            guard let p = m.platform, p.os != "unknown", m.annotations?["vnd.docker.reference.type"] == nil else { continue }
+            let n = p.normalized()
+            let key = Key(os: n.os, arch: n.architecture, variant: n.variant, osVersion: n.osVersion,
+                          osFeatures: (n.osFeatures ?? []).sorted(), features: (n.features ?? []).sorted())
+            if let other = seen[key], other != m.digest {
+                throw ImageStoreError.manifestList("\(list.familiarString) would have two manifests for \(p) (\(other) and \(m.digest)); a list holds one image per platform: tell them apart with --variant or --os-version, or use another list")
+            }
+            seen[key] = m.digest
+        }
+    }
+
+    /// Writes `index` and points `name` at it, provided the name still points at `replacing`
+    /// (nil: the name must be free). The previous index blob is left for gc.
+    @discardableResult
+    func commitList(_ name: ImageReference, _ index: ImageIndex, replacing: Digest?) throws -> Descriptor {
+        var index = index
+        index.schemaVersion = 2
+        index.mediaType = MediaType.imageIndex
+        let desc = try putJSON(index, mediaType: MediaType.imageIndex)
+        let key = ImageStore.indexKey(name)
+        try updateIndex { idx in
+            let cur = idx.manifests.first { ImageStore.entryName($0) == key }
+            guard cur?.digest == replacing else {
+                throw ImageStoreError.busy(replacing == nil
+                    ? "\(name.familiarString) was created by another command meanwhile; pass --amend to add to it"
+                    : "\(name.familiarString) was changed by another command meanwhile; run the command again")
+            }
+            idx.manifests.removeAll { ImageStore.entryName($0) == key }
+            var d = Descriptor(mediaType: desc.mediaType, digest: desc.digest, size: desc.size)
+            d.annotations = [AnnotationKey.refName: key]
+            idx.manifests.append(d)
+        }
+        events.record(StoreEvent(type: "image", action: "tag", id: desc.digest.description, attributes: ["name": name.familiarString]))
+        return desc
+    }
+}
