@@ -60,13 +60,17 @@ public struct ManifestEntryEdit: Sendable, Hashable {
 extension ImageStore {
     /// The manifest list named `name`: its descriptor and the index it points at.
     public func manifestList(_ name: ImageReference) throws -> (descriptor: Descriptor, index: ImageIndex) {
-        guard let d = try listEntry(name) else {
-            throw ImageStoreError.manifestList("no manifest list named \(name.familiarString) in the store; create it with `dockbuild manifest create \(name.familiarString)`")
-        }
-        guard MediaType.isIndex(d.mediaType) else {
-            throw ImageStoreError.manifestList("\(name.familiarString) is an image, not a manifest list; give the list's name, or make one with `dockbuild manifest create LIST \(name.familiarString)`")
-        }
+        guard let d = try listEntry(name) else { throw ImageStore.noList(name) }
+        guard MediaType.isIndex(d.mediaType) else { throw ImageStore.notAList(name) }
         return (d, try index(d))
+    }
+
+    static func noList(_ name: ImageReference) -> ImageStoreError {
+        .manifestList("no manifest list named \(name.familiarString) in the store; create it with `dockbuild manifest create \(name.familiarString)`")
+    }
+
+    static func notAList(_ name: ImageReference) -> ImageStoreError {
+        .manifestList("\(name.familiarString) is an image, not a manifest list; give the list's name, or make one with `dockbuild manifest create LIST \(name.familiarString)`")
     }
 
     /// Makes the list `name` holding `images` (names, IDs or digests in the store; an index
@@ -74,18 +78,11 @@ extension ImageStore {
     /// to the list already there.
     @discardableResult
     public func createManifestList(_ name: ImageReference, images: [String], amend: Bool = false) throws -> Descriptor {
-        let existing = try listEntry(name)
-        var index = ImageIndex(manifests: [])
-        if existing != nil {
-            guard amend else {
-                throw ImageStoreError.manifestList("\(name.familiarString) already exists in the store; pass --amend to add to it, or choose another name")
+        try editList(name, create: true, amend: amend) { index in
+            for image in images {
+                try add(try entries(for: image, edit: ManifestEntryEdit()), to: &index, list: name)
             }
-            index = try manifestList(name).index
         }
-        for image in images {
-            try add(try entries(for: image, edit: ManifestEntryEdit()), to: &index, list: name)
-        }
-        return try commitList(name, index, replacing: existing?.digest)
     }
 
     /// Adds `image` (a name, ID or digest in the store) to the list `name`, its platform read
@@ -94,11 +91,12 @@ extension ImageStore {
     /// list already has is refused. Returns the list's new descriptor and the entries added.
     @discardableResult
     public func addToManifestList(_ name: ImageReference, image: String, edit: ManifestEntryEdit = ManifestEntryEdit()) throws -> (descriptor: Descriptor, added: [Descriptor]) {
-        let (current, idx) = try manifestList(name)
-        var index = idx
-        let new = try entries(for: image, edit: edit)
-        try add(new, to: &index, list: name)
-        return (try commitList(name, index, replacing: current.digest), new)
+        var new: [Descriptor] = []
+        let desc = try editList(name) { index in
+            new = try entries(for: image, edit: edit)
+            try add(new, to: &index, list: name)
+        }
+        return (desc, new)
     }
 
     /// Changes the platform fields and annotations of the list's entry for `entry` (a digest,
@@ -106,37 +104,36 @@ extension ImageStore {
     /// descriptor and the changed entry.
     @discardableResult
     public func annotateManifestList(_ name: ImageReference, entry: String, edit: ManifestEntryEdit) throws -> (descriptor: Descriptor, entry: Descriptor) {
-        let (current, idx) = try manifestList(name)
-        var index = idx
-        var digests: Set<Digest> = []
-        if let d = try? Digest(parsing: entry) {
-            digests.insert(d)
+        var changed: Descriptor?
+        let desc = try editList(name) { index in
+            var digests: Set<Digest> = []
+            if let d = try? Digest(parsing: entry) { digests.insert(d) }
+            if digests.isEmpty || !index.manifests.contains(where: { digests.contains($0.digest) }) {
+                if let d = try? resolve(entry) { digests.insert(d.digest) }
+            }
+            guard let i = index.manifests.firstIndex(where: { digests.contains($0.digest) }) else {
+                throw ImageStoreError.manifestList("\(name.familiarString) has no entry for \(entry); see `dockbuild manifest inspect \(name.familiarString)` for its digests, or add the image with `dockbuild manifest add`")
+            }
+            index.manifests[i] = try edit.apply(to: index.manifests[i])
+            try ImageStore.checkPlatforms(index.manifests, list: name)
+            changed = index.manifests[i]
         }
-        if digests.isEmpty || !index.manifests.contains(where: { digests.contains($0.digest) }) {
-            if let d = try? resolve(entry) { digests.insert(d.digest) }
-        }
-        let positions = index.manifests.indices.filter { digests.contains(index.manifests[$0].digest) }
-        guard let i = positions.first else {
-            throw ImageStoreError.manifestList("\(name.familiarString) has no entry for \(entry); see `dockbuild manifest inspect \(name.familiarString)` for its digests, or add the image with `dockbuild manifest add`")
-        }
-        index.manifests[i] = try edit.apply(to: index.manifests[i])
-        try ImageStore.checkPlatforms(index.manifests, list: name)
-        return (try commitList(name, index, replacing: current.digest), index.manifests[i])
+        guard let changed else { throw ImageStoreError.manifestList("\(name.familiarString): the entry for \(entry) was not changed") }
+        return (desc, changed)
     }
 
     /// Removes the list `name` (not the images it lists); returns the index's digest.
     @discardableResult
     public func removeManifestList(_ name: ImageReference) throws -> Digest {
-        let (current, _) = try manifestList(name)
         let key = ImageStore.indexKey(name)
-        try updateIndex { idx in
-            guard idx.manifests.first(where: { ImageStore.entryName($0) == key })?.digest == current.digest else {
-                throw ImageStoreError.busy("\(name.familiarString) was changed by another command meanwhile; run the command again")
-            }
+        let digest: Digest = try updateIndex { idx in
+            guard let cur = idx.manifests.first(where: { ImageStore.entryName($0) == key }) else { throw ImageStore.noList(name) }
+            guard MediaType.isIndex(cur.mediaType) else { throw ImageStore.notAList(name) }
             idx.manifests.removeAll { ImageStore.entryName($0) == key }
+            return cur.digest
         }
-        events.record(StoreEvent(type: "image", action: "untag", id: current.digest.description, attributes: ["name": name.familiarString]))
-        return current.digest
+        events.record(StoreEvent(type: "image", action: "untag", id: digest.description, attributes: ["name": name.familiarString]))
+        return digest
     }
 
     // MARK: internals
@@ -202,26 +199,36 @@ extension ImageStore {
         }
     }
 
-    /// Writes `index` and points `name` at it, provided the name still points at `replacing`
-    /// (nil: the name must be free). The previous index blob is left for gc.
-    @discardableResult
-    func commitList(_ name: ImageReference, _ index: ImageIndex, replacing: Digest?) throws -> Descriptor {
-        var index = index
-        index.schemaVersion = 2
-        index.mediaType = MediaType.imageIndex
-        let desc = try putJSON(index, mediaType: MediaType.imageIndex)
+    /// Reads the list `name` (a new empty one with `create`), lets `body` change it, writes the
+    /// result and points `name` at it, all under the index lock: concurrent edits of one list
+    /// queue up instead of losing each other's entries, and a `body` that throws leaves the list
+    /// as it was. The previous index blob is left for gc.
+    func editList(_ name: ImageReference, create: Bool = false, amend: Bool = false,
+                  _ body: (inout ImageIndex) throws -> Void) throws -> Descriptor {
+        // The gc lease first: taking it while holding the index lock could wait on a gc that
+        // waits on the index lock.
+        try takeLease()
         let key = ImageStore.indexKey(name)
-        try updateIndex { idx in
-            let cur = idx.manifests.first { ImageStore.entryName($0) == key }
-            guard cur?.digest == replacing else {
-                throw ImageStoreError.busy(replacing == nil
-                    ? "\(name.familiarString) was created by another command meanwhile; pass --amend to add to it"
-                    : "\(name.familiarString) was changed by another command meanwhile; run the command again")
+        let desc: Descriptor = try updateIndex { idx in
+            var index = ImageIndex(manifests: [])
+            if let cur = idx.manifests.first(where: { ImageStore.entryName($0) == key }) {
+                guard !create || amend else {
+                    throw ImageStoreError.manifestList("\(name.familiarString) already exists in the store; pass --amend to add to it, or choose another name")
+                }
+                guard MediaType.isIndex(cur.mediaType) else { throw ImageStore.notAList(name) }
+                index = try self.index(Descriptor(mediaType: cur.mediaType, digest: cur.digest, size: cur.size))
+            } else if !create {
+                throw ImageStore.noList(name)
             }
+            try body(&index)
+            index.schemaVersion = 2
+            index.mediaType = MediaType.imageIndex
+            let desc = try putJSON(index, mediaType: MediaType.imageIndex)
             idx.manifests.removeAll { ImageStore.entryName($0) == key }
             var d = Descriptor(mediaType: desc.mediaType, digest: desc.digest, size: desc.size)
             d.annotations = [AnnotationKey.refName: key]
             idx.manifests.append(d)
+            return desc
         }
         events.record(StoreEvent(type: "image", action: "tag", id: desc.digest.description, attributes: ["name": name.familiarString]))
         return desc

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ImageStore
 import OCI
 import Testing
@@ -174,5 +175,32 @@ struct ManifestCommandTests {
         #expect(throws: (any Error).self) { try store.resolve("copy:list") }
         #expect(throws: (any Error).self) { try store.resolve("empty:list") }
         #expect(try store.resolve("app:list").mediaType == MediaType.imageIndex)
+    }
+
+    /// Edits of one list from several stores at once (as from several processes) queue up on the
+    /// index lock: every entry lands, none is lost to a concurrent read-modify-write.
+    @Test func concurrentAddsAllLand() throws {
+        let work = try TempDir("manifest")
+        defer { work.remove() }
+        let root = work.path + "/src"
+        let platforms = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/386"]
+        let setup = try ImageStore(root: root)
+        var digests: [Digest] = []
+        for (i, p) in platforms.enumerated() {
+            let img = try TestImages.make(in: setup, tag: "img:\(i)", layers: [["p": Data(p.utf8)]], platform: try Platform(parsing: p))
+            digests.append(img.descriptor.digest)
+        }
+        let list = try ImageReference(parsing: "many:list")
+        try setup.createManifestList(list, images: [])
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: platforms.count) { i in
+            do { try ImageStore(root: root).addToManifestList(list, image: "img:\(i)") } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        let index = try ImageStore(root: root).manifestList(list).index
+        #expect(Set(index.manifests.map(\.digest)) == Set(digests))
+        #expect(Set(index.manifests.compactMap { $0.platform?.description }) == Set(platforms))
     }
 }
