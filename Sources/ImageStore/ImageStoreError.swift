@@ -12,6 +12,8 @@ public enum ImageStoreError: Error, Equatable, Sendable, CustomStringConvertible
     case busy(String)
     case inUse(String)
     case unsupported(String)
+    /// A manifest list (`manifest create/add/annotate/rm`) that is missing, or a change it refuses.
+    case manifestList(String)
 
     public var description: String {
         switch self {
@@ -34,6 +36,8 @@ public enum ImageStoreError: Error, Equatable, Sendable, CustomStringConvertible
         case let .inUse(m):
             m
         case let .unsupported(m):
+            m
+        case let .manifestList(m):
             m
         }
     }

@@ -5,6 +5,7 @@ enum ImageCommands {
     static let all: [any ParsableCommand.Type] = [
         ImagesCommand.self, TagCommand.self, RmiCommand.self, InspectCommand.self,
         SaveCommand.self, LoadCommand.self, ImportCommand.self, HistoryCommand.self, ImageGroup.self,
+        ManifestGroup.self,
     ]
 }
 
