@@ -49,7 +49,7 @@ enum ManifestCLI {
                            "urls", "data", "platform", "architecture", "os", "os.version", "os.features", "variant",
                            "features", "subject", "annotations"]
 
-    static func ordered(_ v: JSONValue) -> OrderedJSON {
+    static func ordered(_ v: JSONValue) -> TemplateValue {
         switch v {
         case let .array(a): return .array(a.map(ordered))
         case let .object(o):
@@ -58,7 +58,7 @@ enum ManifestCLI {
                 return ia != ib ? ia < ib : a < b
             }
             return .object(keys.map { ($0, ordered(o[$0] ?? .null)) })
-        default: return OrderedJSON(v)
+        default: return TemplateValue(v)
         }
     }
 
