@@ -35,6 +35,8 @@ public final class ImageStore: Sendable {
     let activeTemps = Mutex<Set<String>>([])
     /// flock(2) does not exclude threads sharing one descriptor: this does, inside the process.
     let indexMutex = Mutex<Void>(())
+    /// `layer-sizes` as read once by this store (`contentSize`); nil until first needed.
+    let layerSizes = Mutex<[String: Int64]?>(nil)
 
     /// Opens (creating when absent) the store at `root`.
     /// `path` made absolute against the current directory (unchanged when it already is).
