@@ -218,7 +218,8 @@ public final class Monitor: @unchecked Sendable {
             let health = HealthMonitor.start(manager: manager, record: record)
             if first { serveClients() }
 
-            let status = Shell.wait(runtimePid)
+            // (a runtime reaped while its pid file was awaited: its status is the container's)
+            let status = early ?? Shell.wait(runtimePid)
             health?.stop()
             runtimePid = 0
             let drained = group.wait(timeout: .now() + 5) == .success
@@ -279,12 +280,21 @@ public final class Monitor: @unchecked Sendable {
     /// Polled every millisecond for the first half second (a container starts in about 15 ms,
     /// and a 10 ms step added 5 ms to every `run` on average), every 10 ms after that, for 30
     /// seconds at most.
+    /// When the runtime has exited already (a process that ran and ended between two looks),
+    /// `early` is its status: with a pid, the container's exit status; without, the start failed.
     private func waitForPid(_ pidFile: String) -> (pid: Int32, early: Int32?) {
+        func readPid() -> Int32? {
+            guard let s = try? String(contentsOfFile: pidFile, encoding: .utf8) else { return nil }
+            return Int32(s.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         let waitStart = Time.monotonic()
         while Time.monotonic() - waitStart < 30 {
-            if let s = try? String(contentsOfFile: pidFile, encoding: .utf8), let p = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) { return (p, nil) }
+            if let p = readPid() { return (p, nil) }
             var st: Int32 = 0
-            if waitpid(runtimePid, &st, WNOHANG) == runtimePid { return (0, (st & 0x7f == 0) ? (st >> 8) & 0xff : 128 + (st & 0x7f)) }
+            if waitpid(runtimePid, &st, WNOHANG) == runtimePid {
+                // the pid file may have come between the two looks: the process ran
+                return (readPid() ?? 0, (st & 0x7f == 0) ? (st >> 8) & 0xff : 128 + (st & 0x7f))
+            }
             usleep(Time.monotonic() - waitStart < 0.5 ? 1_000 : 10_000)
         }
         return (0, nil)
