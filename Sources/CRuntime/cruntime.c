@@ -72,6 +72,7 @@ struct plan {
     int userns_maps, readonly_root, nnp, terminal, no_pivot, sync_hooks, dev_symlinks, setsid, dev_bind;
     int console_fd, has_oom, has_caps, has_umask, has_uid, has_persona;
     int dev_readonly; /* 0: no, 1: /dev only, 2: /dev and the mounts below it */
+    int seccomp_notify, seccomp_loaded;
     uint32_t persona;
     char *time_offsets;
     int32_t oom;
@@ -284,6 +285,7 @@ static void read_plan(int fd, struct plan *pl) {
             }
             break;
         case CR_DEV_READONLY: pl->dev_readonly = u32at(p) ? 2 : 1; break;
+        case CR_SECCOMP_NOTIFY: pl->seccomp_notify = 1; break;
         default: break;
         }
     }
@@ -612,10 +614,25 @@ static int cap_last(void) {
     return last;
 }
 
+#ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)
+#endif
 static void load_seccomp(struct plan *pl) {
-    if (!pl->nbpf) return;
+    if (!pl->nbpf || pl->seccomp_loaded) return;
+    pl->seccomp_loaded = 1;
     struct sock_fprog prog = { .len = (unsigned short)pl->nbpf, .filter = pl->bpf };
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) die("load seccomp filter");
+    if (!pl->seccomp_notify) {
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) die("load seccomp filter");
+        return;
+    }
+    /* SCMP_ACT_NOTIFY rules: the filter comes with a listener descriptor, which the runtime
+     * passes on to the agent at linux.seccomp.listenerPath. Only the sendmsg and write of this
+     * hand-over run under the filter before the agent has it (the runtime refuses NOTIFY for them). */
+    int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    if (fd < 0) die("load seccomp filter with a notification listener");
+    reply(CR_REPLY_SECCOMP, NULL, 0);
+    if (cruntime_send_fd(g_sock, fd) < 0) die("send the seccomp listener to the runtime");
+    close(fd);
 }
 
 static void set_credentials(struct plan *pl) {
@@ -896,6 +913,9 @@ static void container_process(struct plan *pl, int fifo) {
     if (cwd_later && chdir(pl->cwd) < 0) die("chdir %s", pl->cwd);
     if (pl->has_umask) umask(pl->umask_v);
     if (pl->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("set no_new_privs");
+    /* The listener goes to the runtime over the init socket, closed after READY: a filter
+     * with one is loaded now, before the wait for `start` (as runc 1.1 does), not just before exec. */
+    if (pl->nnp && pl->seccomp_notify) load_seccomp(pl);
 
     trace("ready");
     reply(CR_REPLY_READY, NULL, 0);
@@ -1191,6 +1211,32 @@ int cruntime_send_fd(int sock, int fd) {
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
     return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
+}
+
+int cruntime_send_fd_with(int sock, int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    int attached = 0;
+    while (len > 0 || !attached) {
+        struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
+        union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+        memset(&u, 0, sizeof u);
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (!attached) {
+            msg.msg_control = u.buf;
+            msg.msg_controllen = sizeof u.buf;
+            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        if (n < 0) { if (errno == EINTR) continue; return -1; }
+        attached = 1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
 int cruntime_recv_fd(int sock) {
