@@ -259,6 +259,23 @@ extension RuncDropIn2Tests {
         let initPID = try b.runtime.state(id: "se").pid
         #expect(msgs.last?.contains("\"state\":{\"ociVersion\":\"\(s.ociVersion)\",\"id\":\"se\",\"status\":\"running\",\"pid\":\(initPID),") == true, "\(msgs)")
         #expect(msgs.last?.contains("\"fds\":[\"seccompFd\"],\"pid\":\(initPID),") == false, "the exec'd process's pid, not the init's: \(msgs)")
+        if let runc = RuncDropInTests.runc {
+            // runc sends the same two states, pids aside.
+            let theirs = try RuncDropIn2NotifyAgent(path: b.dir + "/agent-runc.sock", answer: EXDEV)
+            defer { theirs.stop() }
+            var rs = s
+            rs.linux?.seccomp = Self.notifyProfile(listener: theirs.path)
+            rs.linux?.cgroupsPath = "/dockbuild-notify-exec-runc-\(tag)"
+            try b.write(rs)
+            let rroot = b.dir + "/runc-state"
+            let r = try RuncDropInTests.call([runc, "--root", rroot, "run", "-d", "--bundle", b.dir, "se"])
+            try #require(r.code == 0, "\(r)")
+            defer { RuncDropInTests.remove(runc, root: rroot, id: "se") }
+            let re = try RuncDropInTests.call([runc, "--root", rroot, "exec", "se", "sh", "-c", "mkdir /tmp/e; echo rc=$?"])
+            #expect(re.out == e.out && re.err == e.err, "runc \(re), ours \(e)")
+            let ours = msgs.map(Self.withoutPIDs)
+            #expect(theirs.messages.map(Self.withoutPIDs) == ours, "runc \(theirs.messages), ours \(msgs)")
+        }
 
         // Refused at create: no listenerPath (runc says "listenerPath is not set" too), NOTIFY as the
         // default action or on write, and an agent that is not there.
