@@ -61,7 +61,7 @@ static void strv_push(struct strv *s, char *p) {
     s->v[s->n] = NULL;
 }
 
-struct mnt { uint32_t flags, pflags, kind; uint64_t attr_set, attr_clr; char *src, *dst, *fstype, *data; };
+struct mnt { uint32_t flags, pflags, kind; uint64_t attr_set, attr_clr; char *src, *dst, *fstype, *data; int srcfd; };
 struct dev { uint32_t type, major, minor, mode, uid, gid; char *path; };
 struct rlim { uint32_t res; uint64_t soft, hard; };
 struct nsj { uint32_t flag; char *path; int fd; };
@@ -72,6 +72,7 @@ struct plan {
     int userns_maps, readonly_root, nnp, terminal, no_pivot, sync_hooks, dev_symlinks, setsid, dev_bind;
     int console_fd, has_oom, has_caps, has_umask, has_uid, has_persona;
     int dev_readonly; /* 0: no, 1: /dev only, 2: /dev and the mounts below it */
+    int seccomp_notify, seccomp_loaded;
     uint32_t persona;
     char *time_offsets;
     int32_t oom;
@@ -220,6 +221,7 @@ static void read_plan(int fd, struct plan *pl) {
             GROW(pl->mounts, pl->nmounts);
             struct mnt *m = &pl->mounts[pl->nmounts++];
             memset(m, 0, sizeof *m);
+            m->srcfd = -1;
             m->flags = u32at(p); m->pflags = u32at(p + 4); m->kind = u32at(p + 8);
             cur = p + 12;
             m->src = next_str(&cur, end); m->dst = next_str(&cur, end);
@@ -283,6 +285,7 @@ static void read_plan(int fd, struct plan *pl) {
             }
             break;
         case CR_DEV_READONLY: pl->dev_readonly = u32at(p) ? 2 : 1; break;
+        case CR_SECCOMP_NOTIFY: pl->seccomp_notify = 1; break;
         default: break;
         }
     }
@@ -424,11 +427,22 @@ static void do_mounts(struct plan *pl) {
         secure_join(pl->rootfs, m->dst, dst, sizeof dst);
         unsigned long flags = m->flags & ~propmask;
         if (m->kind == CR_MOUNT_BIND) {
+            /* With a user namespace the source was opened by the host's root (see
+             * open_bind_sources) and is mounted through its descriptor. */
+            char fdpath[64];
+            const char *src = m->src;
             struct stat st;
-            if (stat(m->src, &st) < 0) die("bind mount source %s", m->src);
+            if (m->srcfd >= 0) {
+                snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", m->srcfd);
+                src = fdpath;
+                if (fstat(m->srcfd, &st) < 0) die("bind mount source %s", m->src);
+            } else if (stat(m->src, &st) < 0) {
+                die("bind mount source %s", m->src);
+            }
             if (S_ISDIR(st.st_mode)) mkdir_p(dst, 0755); else ensure_file(dst);
-            if (mount(m->src, dst, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
+            if (mount(src, dst, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
                 die("bind mount %s on %s", m->src, m->dst);
+            if (m->srcfd >= 0) { close(m->srcfd); m->srcfd = -1; }
             unsigned long rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
             if (rest) {
                 if (rest & MS_RDONLY) remount_ro_keep(dst, rest & ~MS_RDONLY);
@@ -600,10 +614,25 @@ static int cap_last(void) {
     return last;
 }
 
+#ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)
+#endif
 static void load_seccomp(struct plan *pl) {
-    if (!pl->nbpf) return;
+    if (!pl->nbpf || pl->seccomp_loaded) return;
+    pl->seccomp_loaded = 1;
     struct sock_fprog prog = { .len = (unsigned short)pl->nbpf, .filter = pl->bpf };
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) die("load seccomp filter");
+    if (!pl->seccomp_notify) {
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) die("load seccomp filter");
+        return;
+    }
+    /* SCMP_ACT_NOTIFY rules: the filter comes with a listener descriptor, which the runtime
+     * passes on to the agent at linux.seccomp.listenerPath. Only the sendmsg and write of this
+     * hand-over run under the filter before the agent has it (the runtime refuses NOTIFY for them). */
+    int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    if (fd < 0) die("load seccomp filter with a notification listener");
+    reply(CR_REPLY_SECCOMP, NULL, 0);
+    if (cruntime_send_fd(g_sock, fd) < 0) die("send the seccomp listener to the runtime");
+    close(fd);
 }
 
 static void set_credentials(struct plan *pl) {
@@ -884,6 +913,9 @@ static void container_process(struct plan *pl, int fifo) {
     if (cwd_later && chdir(pl->cwd) < 0) die("chdir %s", pl->cwd);
     if (pl->has_umask) umask(pl->umask_v);
     if (pl->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("set no_new_privs");
+    /* The listener goes to the runtime over the init socket, closed after READY: a filter
+     * with one is loaded now, before the wait for `start` (as runc 1.1 does), not just before exec. */
+    if (pl->nnp && pl->seccomp_notify) load_seccomp(pl);
 
     trace("ready");
     reply(CR_REPLY_READY, NULL, 0);
@@ -940,6 +972,101 @@ static void close_inherited(int keep1, int keep2) {
     closedir(d);
 }
 
+/* ---------- bind mount sources and user namespaces ---------- */
+
+/* In a new user namespace the container's root is an unprivileged host user: a bind mount
+ * source under a directory only the host's root may enter would be refused. As runc does,
+ * the sources are opened (O_PATH) by a helper that stays the host's root, inside the
+ * container's new mount namespace (a bind mount's source must belong to the namespace it
+ * is mounted in), and handed over as descriptors; do_mounts mounts /proc/self/fd/N.
+ * The helper is forked before any namespace changes; open_bind_sources_finish tells it
+ * which process's mount namespace to enter once that exists. */
+static int plan_needs_bind_fds(const struct plan *pl, int userns) {
+    if (!userns || pl->mode != 1) return 0;
+    for (size_t i = 0; i < pl->nmounts; i++)
+        if (pl->mounts[i].kind == CR_MOUNT_BIND) return 1;
+    return 0;
+}
+
+/* Sends one descriptor (or, with fd < 0, the errno `err`) with a 4-byte status. */
+static int send_src(int sock, int fd, int32_t err) {
+    struct iovec iov = { .iov_base = &err, .iov_len = sizeof err };
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (fd >= 0) {
+        msg.msg_control = u.buf;
+        msg.msg_controllen = sizeof u.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+__attribute__((noreturn))
+static void bind_source_helper(struct plan *pl, int sock) {
+    g_sock = -1; /* errors go to the stage 0 process, not to the runtime */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    uint32_t pid;
+    if (read_all(sock, &pid, 4) < 0) _exit(0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%u/ns/mnt", pid);
+    int ns = open(path, O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNS) < 0) {
+        send_src(sock, -1, -(int32_t)errno); /* negative: entering the namespace failed */
+        _exit(1);
+    }
+    for (size_t i = 0; i < pl->nmounts; i++) {
+        if (pl->mounts[i].kind != CR_MOUNT_BIND) continue;
+        int fd = open(pl->mounts[i].src, O_PATH | O_CLOEXEC);
+        if (send_src(sock, fd, fd < 0 ? errno : 0) < 0) _exit(1);
+        if (fd >= 0) close(fd);
+    }
+    _exit(0);
+}
+
+struct bind_helper { pid_t pid; int sock; };
+
+static struct bind_helper open_bind_sources_start(struct plan *pl) {
+    struct bind_helper h = { -1, -1 };
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) die("socketpair");
+    pid_t pid = fork();
+    if (pid < 0) die("fork bind mount source helper");
+    if (pid == 0) { close(sp[0]); bind_source_helper(pl, sp[1]); }
+    close(sp[1]);
+    h.pid = pid;
+    h.sock = sp[0];
+    return h;
+}
+
+/* Called in stage 0 once its mount namespace exists: receives one descriptor per bind mount. */
+static void open_bind_sources_finish(struct plan *pl, struct bind_helper h) {
+    uint32_t self = (uint32_t)getpid();
+    if (write_all(h.sock, &self, 4) < 0) die("bind mount source helper");
+    for (size_t i = 0; i < pl->nmounts; i++) {
+        struct mnt *m = &pl->mounts[i];
+        if (m->kind != CR_MOUNT_BIND) continue;
+        int32_t err = 0;
+        struct iovec iov = { .iov_base = &err, .iov_len = sizeof err };
+        union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+        ssize_t r;
+        while ((r = recvmsg(h.sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
+        if (r != (ssize_t)sizeof err) { errno = 0; die("bind mount source helper went away"); }
+        if (err < 0) { errno = -err; die("open bind mount sources in the container's mount namespace"); }
+        if (err > 0) { errno = err; die("bind mount source %s", m->src); }
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        if (!c || c->cmsg_type != SCM_RIGHTS) { errno = 0; die("bind mount source %s: no descriptor", m->src); }
+        memcpy(&m->srcfd, CMSG_DATA(c), sizeof(int));
+    }
+    close(h.sock);
+    while (waitpid(h.pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
 __attribute__((noreturn))
 static void stage0(int sock) {
     g_sock = sock;
@@ -974,6 +1101,9 @@ static void stage0(int sock) {
         if (fifo < 0) die("open exec fifo %s", pl.fifo);
     }
 
+    struct bind_helper bh = { -1, -1 };
+    if (plan_needs_bind_fds(&pl, userns)) bh = open_bind_sources_start(&pl);
+
     for (size_t i = 0; i < pl.njoins; i++) {
         pl.joins[i].fd = open(pl.joins[i].path, O_RDONLY | O_CLOEXEC);
         if (pl.joins[i].fd < 0) die("open namespace %s", pl.joins[i].path);
@@ -1005,6 +1135,7 @@ static void stage0(int sock) {
         close(fd);
     }
     trace("unshared");
+    if (bh.pid > 0) open_bind_sources_finish(&pl, bh);
 
     /* The child waits until its pid has been reported, so replies arrive in order. */
     int gate[2];
@@ -1080,6 +1211,32 @@ int cruntime_send_fd(int sock, int fd) {
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
     return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
+}
+
+int cruntime_send_fd_with(int sock, int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    int attached = 0;
+    while (len > 0 || !attached) {
+        struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
+        union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+        memset(&u, 0, sizeof u);
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (!attached) {
+            msg.msg_control = u.buf;
+            msg.msg_controllen = sizeof u.buf;
+            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        if (n < 0) { if (errno == EINTR) continue; return -1; }
+        attached = 1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
 int cruntime_recv_fd(int sock) {

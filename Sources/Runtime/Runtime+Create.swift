@@ -215,6 +215,15 @@ extension Runtime {
                     throw error
                 }
                 try Runtime.sendAck(sv[0])
+            case UInt8(ascii: "S"):
+                // The seccomp listener (SCMP_ACT_NOTIFY rules): on to the agent with the process state.
+                do {
+                    let status = exec ? publicState(recordFor(pid)).status : "creating"
+                    try Runtime.sendSeccompListener(from: sv[0], spec: spec, processPID: pid, record: recordFor(pid), status: status)
+                } catch {
+                    if pid > 0 { Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) }
+                    throw error
+                }
             case UInt8(ascii: "R"):
                 do { try attach.wait() } catch {
                     Glibc.kill(pid, SIGKILL); _ = waitpid(pid, nil, 0)
@@ -240,7 +249,7 @@ extension Runtime {
         return p
     }
 
-    static func connectUnix(_ path: String) throws -> Int32 {
+    static func connectUnix(_ path: String, what: String = "console socket") throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw RuntimeError.sys("socket") }
         var addr = sockaddr_un()
@@ -248,7 +257,7 @@ extension Runtime {
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
             close(fd)
-            throw RuntimeError(.usage, "console socket path is too long: \(path)")
+            throw RuntimeError(.usage, "\(what) path is too long: \(path)")
         }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
             for (i, b) in bytes.enumerated() { raw[i] = b }
@@ -256,7 +265,7 @@ extension Runtime {
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        if rc != 0 { let e = errno; close(fd); throw RuntimeError.sys("connect to console socket \(path)", e) }
+        if rc != 0 { let e = errno; close(fd); throw RuntimeError.sys("connect to \(what) \(path)", e) }
         return fd
     }
 

@@ -208,7 +208,9 @@ extension Runtime {
         }
         if proc.terminal == true { p.flag(CR_TERMINAL) }
         if let s = seccomp {
+            let notify = try SeccompCompiler.usesNotify(s)
             p.record(CR_SECCOMP, try SeccompCompiler.compile(s))
+            if notify { p.flag(CR_SECCOMP_NOTIFY) }
         }
     }
 }

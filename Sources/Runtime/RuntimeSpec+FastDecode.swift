@@ -684,6 +684,8 @@ extension RuntimeSpec.Seccomp {
         self.init(defaultAction: try o.required("defaultAction").string(), defaultErrnoRet: try o.uint32("defaultErrnoRet"),
                   architectures: try o.strings("architectures"))
         flags = try o.strings("flags")
+        listenerPath = try o.string("listenerPath")
+        listenerMetadata = try o.string("listenerMetadata")
         if let a = try o.array("syscalls") {
             var out: [RuntimeSpec.Syscall] = []
             out.reserveCapacity(a.count)

@@ -309,6 +309,11 @@ public struct RuntimeSpec: Codable, Sendable, Equatable {
         public var defaultErrnoRet: UInt32?
         public var architectures: [String]?
         public var flags: [String]?
+        /// The unix socket an agent listens on: with an SCMP_ACT_NOTIFY rule the runtime sends it the
+        /// container process state and the seccomp notification descriptor (runtime.md, containerProcessState).
+        public var listenerPath: String?
+        /// Opaque to the runtime: passed to the agent as the state's `metadata`.
+        public var listenerMetadata: String?
         public var syscalls: [Syscall]?
         public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil, syscalls: [Syscall]? = nil) {
             self.defaultAction = defaultAction

@@ -17,8 +17,9 @@ public enum SeccompCompiler {
         case "SCMP_ACT_TRACE": return 0x7ff0_0000 | ((e ?? defaultErrno ?? UInt32(EPERM)) & 0xffff)
         case "SCMP_ACT_LOG": return 0x7ffc_0000
         case "SCMP_ACT_ALLOW": return 0x7fff_0000
+        case "SCMP_ACT_NOTIFY": return notifyAction
         default:
-            throw RuntimeError(.seccomp, "unsupported seccomp action \"\(name)\"; use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, SCMP_ACT_TRACE or SCMP_ACT_LOG")
+            throw RuntimeError(.seccomp, "unsupported seccomp action \"\(name)\"; use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, SCMP_ACT_TRACE, SCMP_ACT_LOG or SCMP_ACT_NOTIFY (with linux.seccomp.listenerPath)")
         }
     }
 

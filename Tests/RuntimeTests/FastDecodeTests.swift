@@ -93,7 +93,7 @@ struct FastDecodeTests {
           "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
           "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
           "flags": ["SECCOMP_FILTER_FLAG_LOG"],
-          "listenerPath": "/run/l.sock",
+          "listenerPath": "/run/l.sock", "listenerMetadata": "m\\u00e9ta",
           "syscalls": [
             {"names": ["getcwd", "chmod"], "action": "SCMP_ACT_ALLOW"},
             {"names": ["personality"], "action": "SCMP_ACT_ALLOW",

@@ -64,6 +64,7 @@ enum cr_record {
     CR_TIME_OFFSETS = 41,   /* timens_offsets text, written after unshare(CLONE_NEWTIME) */
     CR_MOUNT_ATTR = 42,     /* u64 attr_set, u64 attr_clr: mount_setattr(AT_RECURSIVE) on the last CR_MOUNT */
     CR_DEV_READONLY = 43,   /* u32 recursive: make /dev read-only once its nodes and links exist */
+    CR_SECCOMP_NOTIFY = 44, /* the filter has SCMP_ACT_NOTIFY rules: load it with a listener, reply 'S' */
 };
 
 enum cr_mount_kind { CR_MOUNT_NORMAL = 0, CR_MOUNT_BIND = 1 };
@@ -74,6 +75,7 @@ enum cr_mount_kind { CR_MOUNT_NORMAL = 0, CR_MOUNT_BIND = 1 };
 #define CR_REPLY_HOOKS 'H'    /* parent runs prestart/createRuntime/createContainer */
 #define CR_REPLY_READY 'R'    /* set up; waiting on the exec fifo */
 #define CR_REPLY_ERROR 'E'    /* message */
+#define CR_REPLY_SECCOMP 'S'  /* no payload; the seccomp listener fd follows (cruntime_send_fd) */
 #define CR_REPLY_ACK 'A'      /* from the parent: continue; payload: state JSON */
 
 int cruntime_version(void);
@@ -94,6 +96,8 @@ pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], c
 
 /* Send and receive a file descriptor over a unix socket (console sockets). */
 int cruntime_send_fd(int sock, int fd);
+/* Sends `len` bytes of `buf` with `fd` attached (SCM_RIGHTS) on the first part; 0 or -1 with errno. */
+int cruntime_send_fd_with(int sock, int fd, const void *buf, size_t len);
 int cruntime_recv_fd(int sock);
 
 /* Thin wrappers for syscalls Swift cannot reach directly. */
