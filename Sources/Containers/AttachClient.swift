@@ -42,23 +42,28 @@ public enum AttachClient {
         }
         defer { if raw { var s = saved; tcsetattr(0, TCSANOW, &s) } }
         let detached = Locked(false)
-        var sources: [any DispatchSourceSignal] = []
+        // Signals reach a handler that writes their number to a pipe, and a thread acts on them.
+        // (libdispatch's signal sources on Linux lose a process-directed signal that lands on a
+        // thread that does not block it: the async runtime's threads predate the source.)
+        var watched: [Int32] = []
         if tty {
-            signal(SIGWINCH, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: SIGWINCH, queue: .global())
-            s.setEventHandler { sendSize(fd) }
-            s.resume()
-            sources.append(s)
-        } else if let onSignal {
-            for sig in proxiedSignals {
-                signal(sig, SIG_IGN)
-                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                s.setEventHandler { onSignal(sig) }
-                s.resume()
-                sources.append(s)
-            }
+            watched = [SIGWINCH]
+        } else if onSignal != nil {
+            watched = proxiedSignals
         }
-        defer { for s in sources { s.cancel() } }
+        if !watched.isEmpty {
+            let pipeFDs = SignalPipe.fds
+            for sig in watched { signal(sig, SignalPipe.handler) }
+            let t = Thread {
+                var b: UInt8 = 0
+                while read(pipeFDs.read, &b, 1) == 1 {
+                    let sig = Int32(b)
+                    if sig == SIGWINCH { sendSize(fd) } else { onSignal?(sig) }
+                }
+            }
+            t.start()
+        }
+        defer { for sig in watched { signal(sig, SIG_IGN) } }  // a late one must not end the client
         if forwardStdin {
             let t = Thread {
                 var buf = [UInt8](repeating: 0, count: 8192)
@@ -100,5 +105,21 @@ public enum AttachClient {
         close(fd)
         if detached.current { return nil }
         return code
+    }
+}
+
+/// A pipe the attach client's signal handler writes signal numbers to (a write(2) of one byte
+/// is all a handler may safely do); made before any handler is installed.
+enum SignalPipe {
+    static let fds: (read: Int32, write: Int32) = {
+        let p = Sys.pipeCloexec() ?? (-1, -1)
+        return (p.0, p.1)
+    }()
+
+    static let handler: @convention(c) (Int32) -> Void = { sig in
+        var b = UInt8(truncatingIfNeeded: sig)
+        let saved = errno
+        _ = write(SignalPipe.fds.write, &b, 1)
+        errno = saved
     }
 }
