@@ -178,6 +178,7 @@ public final class ContainerManager: Sendable {
         record.ulimits = nonEmpty(ulimits)
         record.platform = image.platform.description
         record.cdiDevices = nonEmpty(o.cdiDevices)
+        record.attach = o.attach
         let logConfig = try LogConfig(driver: o.logDriver, options: o.logOpts)
         record.logDriver = logConfig.driver == "json-file" ? nil : logConfig.driver
         record.logOpts = o.logOpts.isEmpty ? nil : o.logOpts

@@ -45,7 +45,10 @@ extension ContainerManager {
             networks[r.network] = ["IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": ""]
         }
         var config: [String: Any] = [
-            "Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.openStdin, "AttachStdin": r.openStdin,
+            "Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.openStdin,
+            "AttachStdin": r.attach.map { $0.contains("stdin") } ?? r.openStdin,
+            "AttachStdout": r.attach.map { $0.contains("stdout") } ?? true,
+            "AttachStderr": r.attach.map { $0.contains("stderr") } ?? true,
             "Env": r.env, "Cmd": r.cmd.isEmpty ? NSNull() : r.cmd as Any, "Entrypoint": r.entrypoint.isEmpty ? NSNull() : r.entrypoint as Any,
             "Image": r.image, "WorkingDir": r.workingDir, "Labels": r.labels,
             "ExposedPorts": Dictionary(uniqueKeysWithValues: r.exposedPorts.map { ($0, [String: String]()) }),
@@ -136,7 +139,7 @@ extension ContainerManager {
             "MaskedPaths": privileged ? none : SpecGenerator.defaultMaskedPaths,
             "ReadonlyPaths": privileged ? none : SpecGenerator.defaultReadonlyPaths,
         ]
-        let config: [String: Any] = ["Domainname": "", "AttachStdout": true, "AttachStderr": true, "StdinOnce": false, "OnBuild": none]
+        let config: [String: Any] = ["Domainname": "", "StdinOnce": false, "OnBuild": none]
         let net: [String: Any] = [
             "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "SecondaryIPAddresses": none, "SecondaryIPv6Addresses": none, "EndpointID": "", "GlobalIPv6Address": "",

@@ -111,6 +111,9 @@ public struct CreateOptions: Codable, Sendable {
     public var groupAdd: [String] = []
     /// `--platform`: the image's platform to use (an index's manifest; a plain image must match).
     public var platform: String?
+    /// The streams `run` attaches (docker's Config.AttachStdin/out/err): stdin, stdout,
+    /// stderr; nil for `create`'s default (stdout and stderr, stdin with -i), [] for `run -d`.
+    public var attach: [String]?
     /// `--device vendor.com/class=name`: CDI devices by fully-qualified name (`name` may be `all`).
     public var cdiDevices: [String] = []
     /// `--log-driver` (json-file or none) and `--log-opt` (max-size, max-file).
@@ -185,6 +188,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var platform: String?
     /// CDI devices named with `--device vendor.com/class=name`; nil when none.
     public var cdiDevices: [String]?
+    /// `CreateOptions.attach` as given (nil: docker's default for `create`).
+    public var attach: [String]?
     /// `--log-driver` (nil: json-file) and `--log-opt` (`LogConfig`).
     public var logDriver: String?
     public var logOpts: [String: String]?

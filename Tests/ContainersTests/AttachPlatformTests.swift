@@ -34,6 +34,13 @@ import Testing
         r = try s.db(["run", "--rm", "--network", "none", "-i", "-a", "stdin", "busybox:test", "sh", "-c", "cat; exit 4"], input: "hi\n")
         #expect(r.status == 4 && r.out.isEmpty, "only stdin attached, the status still returned: \(r)")
         // docker's refusals
+        // Config.Attach* as docker records them: -d none, -a the ones named
+        _ = try s.ok(["run", "-d", "--name", "det", "--network", "none", "busybox:test", "true"])
+        _ = try s.db(["run", "--name", "errs", "-a", "stderr", "--network", "none", "busybox:test", "true"])
+        let attachFormat = "{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}}"
+        #expect(try s.ok(["inspect", "--format", attachFormat, "det"]) == "false false false")
+        #expect(try s.ok(["inspect", "--format", attachFormat, "errs"]) == "false false true")
+        _ = try s.ok(["rm", "-f", "det", "errs"])
         r = try s.db(["run", "-d", "-a", "stdout", "busybox:test", "true"])
         #expect(r.status == 1 && r.err.contains("conflicting options: cannot specify both --attach and --detach"), "\(r)")
         r = try s.db(["run", "-a", "foo", "busybox:test", "true"])

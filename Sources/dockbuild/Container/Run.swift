@@ -33,7 +33,11 @@ struct RunCommand: AsyncParsableCommand {
         let code: Int32? = try ContainerCLI.guarded(code: 125) {
             let m = try ContainerCLI.manager(global)
             try flags.checkCidfile()
-            let rec = try m.create(try flags.options(image: image, command: command))
+            var options = try flags.options(image: image, command: command)
+            options.attach = detach ? [] : ["stdin", "stdout", "stderr"].filter {
+                $0 == "stdin" ? streams.stdin : $0 == "stdout" ? streams.stdout : streams.stderr
+            }
+            let rec = try m.create(options)
             ImagePuller.warnPlatform(rec, requested: flags.platform)
             try flags.writeCidfile(rec.id)
             do {
