@@ -179,13 +179,8 @@ enum ContainerSpec {
                 mounts.append(.init(destination: m.destination, type: "bind", source: m.source,
                                     options: ["rbind", "rprivate"] + (m.readOnly ? ["ro"] : []) + m.options))
             case .volume:
-                let path = try volumes.dataPath(m.source)
-                if let om = try volumes.inspect(m.source).optionMount {
-                    // a volume made with --opt: mounted from its options, as docker's local driver
-                    mounts.append(.init(destination: m.destination, type: om.type, source: om.source,
-                                        options: om.options + (om.type == "bind" ? ["rprivate"] : []) + (m.readOnly ? ["ro"] : [])))
-                    continue
-                }
+                // a volume made with --opt is mounted once on the host, as docker's local driver
+                let path = try volumes.mountedDataPath(m.source)
                 mounts.append(.init(destination: m.destination, type: "bind", source: path,
                                     options: ["rbind", "rprivate"] + (m.readOnly ? ["ro"] : [])))
             case .tmpfs:

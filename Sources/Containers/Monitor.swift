@@ -88,6 +88,13 @@ public final class Monitor: @unchecked Sendable {
         FS.unmount(rootfs)
         rmdir(rootfs)
         FS.unmount("\(dir)/shm")
+        // volumes made with --opt: the last running container using one unmounts it
+        for m in record.mounts where m.type == .volume {
+            let shared = manager.store.list().contains { c in
+                c.id != id && c.isRunning && c.record.mounts.contains { $0.type == .volume && $0.source == m.source }
+            }
+            if !shared { manager.volumes.release(m.source) }
+        }
     }
 
     /// Everything before the first run of the process: what a previous run left, the root file

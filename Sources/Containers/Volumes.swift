@@ -11,7 +11,8 @@ public struct Volume: Codable, Sendable {
     public var anonymous: Bool
     public var mountpoint: String
     /// The local driver's options (`volume create --opt`): `type`, `device` and `o`, as mount(8)
-    /// takes them. A volume with options is mounted from them into each container that uses it.
+    /// takes them. A volume with options is mounted from them once, at its `_data` directory
+    /// (`VolumeStore.mountedDataPath`), and containers bind that mount.
     public var options: [String: String]?
 
     enum CodingKeys: String, CodingKey {
@@ -89,8 +90,45 @@ public struct VolumeStore: Sendable {
         return names.sorted().compactMap { try? inspect($0) }
     }
 
+    /// The path to bind into a container. A volume made with `--opt` is mounted from its
+    /// options once, at its `_data` directory, the first time a container needs it, and every
+    /// container binds that one mount (docker's local driver shares one mount too), so two
+    /// containers on a tmpfs volume see the same files. The last container to stop unmounts it
+    /// (`release`).
+    public func mountedDataPath(_ name: String) throws -> String {
+        let path = try dataPath(name)
+        guard let o = try inspect(name).options, let type = o["type"], let device = o["device"] else { return path }
+        let lock: FileLock
+        do { lock = try FileLock(path: "\(root)/\(name)/mount.lock"); try lock.lock() } catch {
+            throw ContainersError.system("cannot lock volume \(name) to mount it", errno: error.errno)
+        }
+        defer { lock.unlock() }
+        if FS.isMountPoint(path) { return path }
+        var args = ["mount", "-t", type]
+        if let opts = o["o"], !opts.isEmpty { args += ["-o", opts] }
+        args += ["--", device, path]
+        try Shell.check(args, what: "mounting volume \(name) (type=\(type) device=\(device))")
+        return path
+    }
+
+    /// Unmounts a volume made with `--opt` when the last container using it stops (docker's
+    /// local driver does the same: a tmpfs volume's files live as long as some container uses it).
+    public func release(_ name: String) {
+        guard let v = try? inspect(name), v.options?["type"] != nil, let path = try? dataPath(name),
+              let lock = try? FileLock(path: "\(root)/\(name)/mount.lock"), (try? lock.lock()) != nil else { return }
+        defer { lock.unlock() }
+        FS.unmount(path)
+    }
+
     public func remove(_ name: String) throws {
         _ = try inspect(name)
+        // a volume mounted from its options: unmount it first, so that only the volume's own
+        // directory is removed and never what the mount shows (a bound host directory)
+        let data = "\(root)/\(name)/_data"
+        FS.unmount(data)
+        guard !FS.isMountPoint(data) else {
+            throw ContainersError.volume("volume \(name) is still mounted at \(data) and cannot be unmounted; stop the containers using it")
+        }
         do { try FileSystem.removeTree("\(root)/\(name)") } catch {
             throw ContainersError.system("cannot remove volume \(name) (\(error.path))", errno: error.errno)
         }

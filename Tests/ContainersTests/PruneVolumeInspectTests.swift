@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Containers
 
 /// `inspect --type`, `volume create --opt` / `volume inspect` as docker prints them, and the
 /// prune prompts and filters (issue #17), through the real binary.
@@ -20,10 +21,25 @@ import Testing
         #expect(try s.ok(["volume", "inspect", "-f", "{{.Options}} {{.Labels}} {{.Scope}}", "scratch"]) == "map[device:tmpfs o:size=10m type:tmpfs] map[a:b] local")
         let mounted = try s.ok(["run", "--rm", "--network", "none", "-v", "scratch:/data", "busybox:test", "grep", " /data ", "/proc/mounts"])
         #expect(mounted.hasPrefix("tmpfs /data tmpfs") && mounted.contains("size=10240k"), "\(mounted)")
-        // type=none,o=bind binds the device path
-        _ = try s.ok(["volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", "device=/etc", "hostetc"])
-        #expect(try s.ok(["run", "--rm", "--network", "none", "-v", "hostetc:/data:ro", "busybox:test", "cat", "/data/hostname"])
-                == (try String(contentsOfFile: "/etc/hostname", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
+        // one mount shared by the containers using it, as docker's local driver: what one writes
+        // in a tmpfs volume the other reads; the last one to stop unmounts it
+        _ = try s.ok(["run", "-d", "--name", "w1", "--network", "none", "-v", "scratch:/data", "busybox:test", "sh", "-c",
+                      "echo shared > /data/f; sleep 60"])
+        #expect(Scenario.eventually(5) { (try? s.ok(["run", "--rm", "--network", "none", "-v", "scratch:/data", "busybox:test", "cat", "/data/f"])) == "shared" })
+        let data = "\(s.root)/volumes/scratch/_data"
+        #expect(FS.isMountPoint(data))
+        _ = try s.ok(["rm", "-f", "w1"])
+        #expect(Scenario.eventually(5) { !FS.isMountPoint(data) }, "unmounted when no container uses it")
+        // type=none,o=bind binds the device path; removing the volume never touches the device's files
+        let device = "\(s.root)/device-dir"
+        try FileManager.default.createDirectory(atPath: device, withIntermediateDirectories: true)
+        try "kept\n".write(toFile: "\(device)/hostname", atomically: true, encoding: .utf8)
+        _ = try s.ok(["volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", "device=\(device)", "hostdir"])
+        _ = try s.ok(["run", "-d", "--name", "w2", "--network", "none", "-v", "hostdir:/data:ro", "busybox:test", "sleep", "60"])
+        #expect(try s.ok(["exec", "w2", "cat", "/data/hostname"]) == "kept")
+        _ = try s.ok(["volume", "rm", "-f", "hostdir"])
+        _ = try s.ok(["rm", "-f", "w2"])
+        #expect(try String(contentsOfFile: "\(device)/hostname", encoding: .utf8) == "kept\n", "the bound directory is left alone")
         for (opts, words) in [(["--opt", "foo=bar"], "invalid option \"foo\""), (["--opt", "type=tmpfs"], "type and device together"),
                               (["--opt", "nonsense"], "KEY=VALUE"), (["-d", "nfs"], "only the local driver")] {
             let r = try s.db(["volume", "create"] + opts + ["bad-one"])
