@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OCI
 import Runtime
 
@@ -156,50 +157,51 @@ public struct LogConfig: Sendable, Equatable {
 
 /// The monitor's writer of `container.log`: appends lines, and rotates as `LogConfig` says
 /// (`container.log` → `.1` → `.2` ..., the oldest dropped; with one file the log is cut).
-final class RotatingLog: @unchecked Sendable {
+final class RotatingLog: Sendable {
     let path: String
     let config: LogConfig
-    private var fd: Int32 = -1
-    private var size: Int64 = 0
-    private let lock = NSLock()
+    /// The open log and its size (-1: not writing).
+    private let file: Mutex<(fd: Int32, size: Int64)>
 
     init(path: String, config: LogConfig) {
         self.path = path
         self.config = config
-        guard config.driver == "json-file" else { return }
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        var st = stat()
-        if fd >= 0, fstat(fd, &st) == 0 { size = Int64(st.st_size) }
+        var fd: Int32 = -1, size: Int64 = 0
+        if config.driver == "json-file" {
+            fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            var st = stat()
+            if fd >= 0, fstat(fd, &st) == 0 { size = Int64(st.st_size) }
+        }
+        file = Mutex((fd, size))
     }
 
     func write(_ line: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard fd >= 0 else { return }
         let data = Data(line.utf8)
-        if let max = config.maxSize, size > 0, size + Int64(data.count) > max { rotate() }
-        _ = Sock.writeAll(fd, data)
-        size += Int64(data.count)
+        file.withLock { f in
+            guard f.fd >= 0 else { return }
+            if let max = config.maxSize, f.size > 0, f.size + Int64(data.count) > max { rotate(&f) }
+            _ = Sock.writeAll(f.fd, data)
+            f.size += Int64(data.count)
+        }
     }
 
-    private func rotate() {
+    private func rotate(_ f: inout (fd: Int32, size: Int64)) {
+        f.size = 0
         if config.maxFile <= 1 {
-            _ = ftruncate(fd, 0)
-            size = 0
+            _ = ftruncate(f.fd, 0)
             return
         }
-        Glibc.close(fd)
+        Glibc.close(f.fd)
         unlink("\(path).\(config.maxFile - 1)")
         var i = config.maxFile - 2
         while i >= 1 { rename("\(path).\(i)", "\(path).\(i + 1)"); i -= 1 }
         rename(path, "\(path).1")
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        size = 0
+        f.fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
     }
 
     func close() {
-        lock.lock()
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
-        lock.unlock()
+        file.withLock { f in
+            if f.fd >= 0 { Glibc.close(f.fd); f.fd = -1 }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OCI
 
 /// Retry settings for registry requests.
@@ -155,33 +156,34 @@ public final class RegistryClient: Sendable {
 }
 
 /// The endpoint of a client, settled once for insecure registries (HTTPS or plain HTTP).
-final class EndpointState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: RegistryEndpoint
-    private var settled: Bool
-    private var probing: Task<RegistryEndpoint, Never>?
+final class EndpointState: Sendable {
+    private struct State {
+        var current: RegistryEndpoint
+        var settled: Bool
+        var probing: Task<RegistryEndpoint, Never>?
+    }
+    private let state: Mutex<State>
 
     init(_ endpoint: RegistryEndpoint) {
-        current = endpoint
-        settled = !endpoint.insecure
+        state = Mutex(State(current: endpoint, settled: !endpoint.insecure, probing: nil))
     }
 
-    var endpoint: RegistryEndpoint { lock.withLock { current } }
-    var needsProbe: Bool { lock.withLock { !settled } }
+    var endpoint: RegistryEndpoint { state.withLock { $0.current } }
+    var needsProbe: Bool { state.withLock { !$0.settled } }
 
     /// Runs `check` once however many requests ask at the same time; all of them wait for it.
     func probe(_ check: @escaping @Sendable (RegistryEndpoint) async -> RegistryEndpoint) async {
-        let task: Task<RegistryEndpoint, Never> = lock.withLock {
-            if let probing { return probing }
-            let e = current
+        let task: Task<RegistryEndpoint, Never> = state.withLock { s in
+            if let probing = s.probing { return probing }
+            let e = s.current
             let t = Task { await check(e) }
-            probing = t
+            s.probing = t
             return t
         }
         let result = await task.value
-        lock.withLock {
-            current = result
-            settled = true
+        state.withLock {
+            $0.current = result
+            $0.settled = true
         }
     }
 }

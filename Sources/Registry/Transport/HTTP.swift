@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One HTTP header field as sent or received.
 public struct HTTPHeader: Sendable, Equatable {
@@ -105,20 +106,20 @@ extension BodySink {
 }
 
 /// Collects a body in memory, up to a limit (manifests, tokens, configs).
-public final class DataSink: BodySink, @unchecked Sendable {
-    private let lock = NSLock()
-    private var buffer = Data()
+public final class DataSink: BodySink, Sendable {
+    private let buffer = Mutex(Data())
     private let limit: Int
 
     public init(limit: Int = 64 << 20) { self.limit = limit }
 
     public func begin(_ head: HTTPResponseHead) throws -> Bool {
-        lock.withLock { buffer.removeAll(keepingCapacity: true) }
+        buffer.withLock { $0.removeAll(keepingCapacity: true) }
         return true
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        try lock.withLock {
+        let limit = limit
+        try buffer.withLock { (buffer: inout Data) throws(RegistryError) in
             guard buffer.count + bytes.count <= limit else {
                 throw RegistryError.local("response body exceeds \(limit) bytes")
             }
@@ -126,5 +127,5 @@ public final class DataSink: BodySink, @unchecked Sendable {
         }
     }
 
-    public var data: Data { lock.withLock { buffer } }
+    public var data: Data { buffer.withLock { $0 } }
 }
