@@ -89,9 +89,17 @@ extension Runtime {
             var o = MountOptions.parse(m.options ?? [])
             let isBind = o.bind || m.type == "bind"
             if isBind && !o.data.isEmpty {
-                // mount(2) ignores filesystem options on a bind mount: refuse them rather than drop them.
-                let words = o.data.map { "\"\($0)\"" }.joined(separator: ", ")
-                throw RuntimeError(.invalidSpec, "mount \(m.destination): unknown option \(words) for a bind mount; use mount(8) flags (ro, nosuid, nodev, noexec, ...), propagation (rprivate, ...) or recursive options (rro, rnosuid, rnodev, rnoexec, ...)")
+                // mount(2) ignores filesystem data on a bind mount. A bare word there is no
+                // filesystem setting but a flag the runtime does not know (a typo such as
+                // "r-ro" would leave the mount writable): refuse it. "key=value" words
+                // (mode=755, size=1k) are filesystem settings the kernel would ignore, as
+                // runc and crun let it: drop them, so bundles written for those work.
+                let unknown = o.data.filter { !$0.contains("=") }
+                if !unknown.isEmpty {
+                    let words = unknown.map { "\"\($0)\"" }.joined(separator: ", ")
+                    throw RuntimeError(.invalidSpec, "mount \(m.destination): unknown option \(words) for a bind mount; use mount(8) flags (ro, nosuid, nodev, noexec, ...), propagation (rprivate, ...) or recursive options (rro, rnosuid, rnodev, rnoexec, ...)")
+                }
+                o.data = []
             }
             var src = m.source ?? ""
             if isBind && !src.hasPrefix("/") { src = Sys.lexicallyClean(bundle + "/" + src) }

@@ -168,6 +168,32 @@ struct SpecDefectTests {
         #expect(r.code == 0, "\(r.err)")
     }
 
+    @Test("key=value filesystem data on a bind mount is ignored (runc, crun); bare unknown words stay errors")
+    func bindMountFilesystemData() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        // runtime-tools' `mounts` test: tmpfs-style data next to the flags of a bind mount.
+        var s = b.spec(["sh", "-c", Self.mountsUnderMnt])
+        s.mounts?.append(.init(destination: "/mnt", type: "bind", source: b.rootfs + "/tmp",
+                               options: ["nosuid", "strictatime", "mode=755", "size=1k", "bind", "shared"]))
+        let r = try b.run(s)
+        #expect(r.code == 0, "\(r.err)")
+        #expect(Self.options(r.out, "/mnt").contains("nosuid"), "the flags still apply: \(r.out)")
+
+        // A bare word among them is still refused, and only it is named.
+        s.mounts?.removeLast()
+        s.mounts?.append(.init(destination: "/mnt", type: "bind", source: b.rootfs + "/tmp",
+                               options: ["rbind", "mode=755", "r-ro"]))
+        try b.write(s)
+        #expect {
+            try b.runtime.create(id: "bind-data-typo", bundle: b.dir)
+        } throws: { e in
+            let m = (e as? RuntimeError)?.message ?? ""
+            return m.contains("\"r-ro\"") && !m.contains("mode=755") && m.contains("/mnt")
+        }
+        #expect(b.runtime.list().isEmpty, "nothing left behind")
+    }
+
     @Test("a read-only /dev gets its nodes, links and submounts first, then turns read-only (nosuid kept)")
     func readOnlyDev() throws {
         let b = try Bundle.make()
