@@ -43,6 +43,16 @@ extension Builder {
         }
     }
 
+    /// One platform's build; a failed RUN names the platform, since an index build runs the
+    /// same step once per platform.
+    private static func labelled(_ b: Builder) -> Result<BuildResult, any Error> {
+        Result { try b.build() }.mapError { e in
+            guard case let BuildError.runFailed(command, status, output, line, nil) = e else { return e }
+            return BuildError.runFailed(command: command, status: status, output: output, line: line,
+                                        platform: b.options.platform.description)
+        }
+    }
+
     /// Builds `options` once per platform in `platforms` and writes an OCI image index over the
     /// results, named by `options.tags` (a single platform gives a plain image, as docker does).
     /// Every stage is built once per platform; the cache keys differ by platform through the
@@ -75,10 +85,10 @@ extension Builder {
         // alone first and the others find that stage in the cache instead of building it again.
         let outcomes = PlatformOutcomes(count: builders.count)
         let first = builders[0].plan.stages.contains(where: { $0.platform != nil }) ? 1 : 0
-        if first == 1 { outcomes.set(0, .success(try builders[0].build())) }
+        if first == 1 { outcomes.set(0, .success(try labelled(builders[0]).get())) }
         let rest = Array(builders[first...])
         DispatchQueue.concurrentPerform(iterations: rest.count) { n in
-            outcomes.set(first + n, Result { try rest[n].build() })
+            outcomes.set(first + n, labelled(rest[n]))
         }
         // The first failing platform in the order asked, whatever order they failed in.
         let results = try outcomes.all()

@@ -35,6 +35,14 @@ import RegistryServer
         #expect(try w.ok(["run", "--rm", "--network", "none", "--platform", "linux/amd64", "app:multi", "cat", "/arch"]) == "x86_64\n")
         #expect(try w.ok(["run", "--rm", "--network", "none", "--platform", "linux/arm64", "base:multi", "uname", "-m"]) == "aarch64\n")
 
+        // A RUN that fails under emulation only says for which platform.
+        let bad = w.dir + "/bad"
+        try FileManager.default.createDirectory(atPath: bad, withIntermediateDirectories: true)
+        try Data("FROM base:multi\nRUN [ \"$(uname -m)\" = x86_64 ]\n".utf8).write(to: URL(fileURLWithPath: bad + "/Dockerfile"))
+        let (bst, _, berr) = try w.run(["build", "--platform", "linux/amd64,linux/arm64", "-t", "bad:1", bad])
+        #expect(bst != 0)
+        #expect(berr.contains("RUN failed for linux/arm64 (Dockerfile line 2)"), "\(berr)")
+
         // Through the store: the index names both images, each with its platform and its files.
         let store = try ImageStore(root: w.root)
         let index = try store.index(try store.resolve("app:multi"))
