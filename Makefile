@@ -10,7 +10,7 @@ DEPS_DEB := pkg-config libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-
 	docker-registry skopeo umoci runc busybox-static libarchive-tools oci-image-tool \
 	jq curl tar gzip pigz zstd apache2-utils iproute2 iptables util-linux tmux libcrypt-dev \
 	openssl wrk python3 xz-utils bzip2 hyperfine crun \
-	buildah bc tini gcc libc6-dev
+	buildah bc tini gcc libc6-dev qemu-user-static binfmt-support
 
 .PHONY: deps build release test demo bench clean install install-files uninstall
 
@@ -22,6 +22,12 @@ deps:
 		apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null || \
 		{ echo "make deps: apt-get failed; install these as root:$$missing" >&2; exit 1; }; \
 	fi
+# The foreign-binary build tests (Tests/BuildTests/ForeignRunTests.swift) fetch Debian's
+# busybox-static:arm64 with apt-get download, which needs arm64 known to dpkg and apt.
+	@dpkg --print-foreign-architectures | grep -qx arm64 || { \
+		echo "make deps: adding arm64 to dpkg's architectures (for busybox-static:arm64 in the tests)"; \
+		dpkg --add-architecture arm64 && apt-get update -q >/dev/null || \
+		echo "make deps: could not add arm64 (dpkg --add-architecture arm64 && apt-get update); the foreign-binary tests will be skipped" >&2; }
 
 # `run --init`'s PID 1, static C beside the dockbuild binary (SwiftPM cannot link it statically)
 INIT_SRC := Sources/dockbuild-init/main.c

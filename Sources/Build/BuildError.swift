@@ -6,8 +6,8 @@ public enum BuildError: Error, Sendable, CustomStringConvertible {
     case dockerfile(file: String, line: Int, message: String)
     /// A file or directory the build needs is missing or unreadable.
     case context(String)
-    /// A RUN step exited with a status other than 0.
-    case runFailed(command: String, status: Int32, output: String, line: Int)
+    /// A RUN step exited with a status other than 0 (`platform`: which one, in a multi-platform build).
+    case runFailed(command: String, status: Int32, output: String, line: Int, platform: String? = nil)
     /// A flag or option given to the build is malformed.
     case invalidOption(String)
     /// An image, stage or cache entry could not be found or read.
@@ -20,8 +20,8 @@ public enum BuildError: Error, Sendable, CustomStringConvertible {
         case let .dockerfile(file, line, message):
             return line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)"
         case let .context(m): return "build context: \(m)"
-        case let .runFailed(command, status, output, line):
-            var s = "RUN failed (Dockerfile line \(line)): `\(command)` exited with status \(status)"
+        case let .runFailed(command, status, output, line, platform):
+            var s = "RUN failed" + (platform.map { " for " + $0 } ?? "") + " (Dockerfile line \(line)): `\(command)` exited with status \(status)"
             let tail = output.split(separator: "\n", omittingEmptySubsequences: false).suffix(30).joined(separator: "\n")
             if !tail.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { s += "\n--- output ---\n" + tail }
             return s

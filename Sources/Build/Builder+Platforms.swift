@@ -43,6 +43,16 @@ extension Builder {
         }
     }
 
+    /// One platform's build; a failed RUN names the platform, since an index build runs the
+    /// same step once per platform.
+    private static func labelled(_ b: Builder) -> Result<BuildResult, any Error> {
+        Result { try b.build() }.mapError { e in
+            guard case let BuildError.runFailed(command, status, output, line, nil) = e else { return e }
+            return BuildError.runFailed(command: command, status: status, output: output, line: line,
+                                        platform: b.options.platform.description)
+        }
+    }
+
     /// Builds `options` once per platform in `platforms` and writes an OCI image index over the
     /// results, named by `options.tags` (a single platform gives a plain image, as docker does).
     /// Every stage is built once per platform; the cache keys differ by platform through the
@@ -61,15 +71,27 @@ extension Builder {
             let r = try Builder(store: store, options: o, progress: progress).build()
             return MultiPlatformResult(descriptor: r.image.descriptor, results: [r])
         }
-        var results: [BuildResult] = []
+        var builders: [Builder] = []
         for p in platforms {
             var o = options
             o.platform = p.normalized()
             o.tags = []
             let label = o.platform.description
-            let r = try Builder(store: store, options: o, progress: { e in progress(e.prefixed(label)) }).build()
-            results.append(r)
+            builders.append(try Builder(store: store, options: o, progress: { e in progress(e.prefixed(label)) }))
         }
+        // The platforms build side by side: a foreign one spends most of its time in QEMU, which
+        // then overlaps the others. A stage pinned with `FROM --platform=` (a cross-compiling
+        // stage on $BUILDPLATFORM) is the same for every target, so the first platform builds
+        // alone first and the others find that stage in the cache instead of building it again.
+        let outcomes = PlatformOutcomes(count: builders.count)
+        let first = builders[0].plan.stages.contains(where: { $0.platform != nil }) ? 1 : 0
+        if first == 1 { outcomes.set(0, .success(try labelled(builders[0]).get())) }
+        let rest = Array(builders[first...])
+        DispatchQueue.concurrentPerform(iterations: rest.count) { n in
+            outcomes.set(first + n, labelled(rest[n]))
+        }
+        // The first failing platform in the order asked, whatever order they failed in.
+        let results = try outcomes.all()
         let manifests = results.map { r -> Descriptor in
             var d = r.image.descriptor
             d.annotations = nil
@@ -79,6 +101,25 @@ extension Builder {
         let desc = try store.putIndex(manifests: manifests, tag: options.tags.first)
         for t in options.tags.dropFirst() { try store.tag(t, descriptor: desc) }
         return MultiPlatformResult(descriptor: desc, results: results)
+    }
+}
+
+/// Each platform's build outcome, filled in from the threads that build them.
+final class PlatformOutcomes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Result<BuildResult, any Error>?]
+
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ r: Result<BuildResult, any Error>) { lock.lock(); items[i] = r; lock.unlock() }
+
+    /// The results in order, or the first platform's error (in the order asked).
+    func all() throws -> [BuildResult] {
+        lock.lock(); defer { lock.unlock() }
+        return try items.map { r in
+            guard let r else { throw BuildError.system("a platform's build produced no result") }
+            return try r.get()
+        }
     }
 }
 

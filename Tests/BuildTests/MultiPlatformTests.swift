@@ -32,6 +32,31 @@ import Testing
         #expect(MediaType.isManifest(one.descriptor.mediaType))
     }
 
+    /// The platforms build side by side, except that a stage pinned to `$BUILDPLATFORM` (the
+    /// cross-compiling stage) runs once: the first platform builds it, the others hit the cache.
+    @Test func pinnedStageRunsOnceAcrossPlatforms() throws {
+        let ws = try Workspace()
+        var o = BuildOptions(contextDir: nil, dockerfileText: """
+            FROM --platform=$BUILDPLATFORM busybox:test AS tools
+            RUN echo built-on-$(uname -m) > /out
+            FROM scratch
+            ARG TARGETARCH
+            COPY --from=tools /out /out-$TARGETARCH
+            """)
+        o.tags = [try ImageReference(parsing: "pinned:1")]
+        let arm = try Platform(parsing: "linux/arm64"), amd = try Platform(parsing: "linux/amd64")
+        let r = try Builder.buildPlatforms(store: ws.store, options: o, platforms: [amd, arm])
+        #expect(r.results[0].executed.filter { $0.hasPrefix("RUN") }.count == 1)
+        #expect(r.results[1].executed.filter { $0.hasPrefix("RUN") }.isEmpty, "the pinned stage came from the cache: \(r.results[1].executed)")
+        var outs: [String?] = []
+        for (p, arch) in [(amd, "amd64"), (arm, "arm64")] {
+            let img = try ws.store.image("pinned:1", platform: p)
+            #expect(img.config.architecture == arch)
+            outs.append(ws.read(try ws.files(img) + "/out-\(arch)"))
+        }
+        #expect(outs[0] != nil && outs[0]?.hasPrefix("built-on-") == true && outs[0] == outs[1])
+    }
+
     @Test func refusals() throws {
         let ws = try Workspace()
         let arm = try Platform(parsing: "linux/arm64")
