@@ -26,8 +26,9 @@ deps:
 # busybox-static:arm64 with apt-get download, which needs arm64 known to dpkg and apt.
 	@dpkg --print-foreign-architectures | grep -qx arm64 || { \
 		echo "make deps: adding arm64 to dpkg's architectures (for busybox-static:arm64 in the tests)"; \
-		dpkg --add-architecture arm64 && apt-get update -q >/dev/null || \
-		echo "make deps: could not add arm64 (dpkg --add-architecture arm64 && apt-get update); the foreign-binary tests will be skipped" >&2; }
+		{ dpkg --add-architecture arm64 && apt-get update -q >/dev/null; } || \
+		{ dpkg --remove-architecture arm64 2>/dev/null; apt-get update -q >/dev/null 2>&1; \
+		  echo "make deps: could not add arm64 (dpkg --add-architecture arm64 && apt-get update); the foreign-binary tests will be skipped" >&2; }; }
 
 # `run --init`'s PID 1, static C beside the dockbuild binary (SwiftPM cannot link it statically)
 INIT_SRC := Sources/dockbuild-init/main.c
