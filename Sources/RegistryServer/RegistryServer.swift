@@ -6,6 +6,8 @@ public struct RegistryServerConfiguration: Sendable {
 
     /// `host:port`; port 0 picks a free port.
     public var address = "127.0.0.1:5000"
+    /// `host:port` of the debug listener (health probes, metrics); nil serves none.
+    public var debugAddress: String?
     /// Storage directory of the filesystem driver.
     public var root: String
     public var readOnly = false
@@ -31,6 +33,8 @@ public final class RegistryServer: @unchecked Sendable {
     public let configuration: RegistryServerConfiguration
     public let store: RegistryStore
     private let server: HTTPServer
+    /// The debug listener, when `debugAddress` is set.
+    private let debugServer: HTTPServer?
     private static let logLock = NSLock()
 
     public init(configuration: RegistryServerConfiguration) throws {
@@ -71,6 +75,13 @@ public final class RegistryServer: @unchecked Sendable {
             throw RegistryServerError.invalidConfiguration("the upload lifetime must be more than 0 seconds")
         }
         server = HTTPServer(handler: handler, limits: configuration.limits, logger: logger, transportFactory: factory)
+        if configuration.debugAddress != nil {
+            // Plain HTTP, no access log: probes and scrapes every few seconds would drown it.
+            let debug = DebugHandler(storage: StorageHealthCheck(root: configuration.root))
+            debugServer = HTTPServer(handler: debug, limits: HTTPServerLimits(maxConnections: 16, headerTimeout: 10, idleTimeout: 30))
+        } else {
+            debugServer = nil
+        }
     }
 
     /// What `start` removed from an earlier, crashed process before it began to listen.
@@ -85,6 +96,14 @@ public final class RegistryServer: @unchecked Sendable {
     public func start() throws {
         startupLeftovers = store.removeLeftovers(dryRun: false, uploadLifetime: configuration.uploadLifetime)
         try server.start(address: configuration.address)
+        if let debugServer, let debugAddress = configuration.debugAddress {
+            do {
+                try debugServer.start(address: debugAddress)
+            } catch {
+                server.stop()
+                throw error
+            }
+        }
         let interval = min(3600, max(1, configuration.uploadLifetime / 2))
         let thread = Thread { [self] in
             sweeper.lock()
@@ -106,12 +125,16 @@ public final class RegistryServer: @unchecked Sendable {
     /// The bound port (after `start`).
     public var port: Int { server.port }
 
+    /// The debug listener's bound port (after `start`); nil without `debugAddress`.
+    public var debugPort: Int? { debugServer?.port }
+
     public func stop() {
         sweeper.lock()
         stopped = true
         sweeper.broadcast()
         sweeper.unlock()
         server.stop()
+        debugServer?.stop()
     }
 
     static func log(_ format: RegistryServerConfiguration.LogFormat, _ request: HTTPRequest, _ response: HTTPResponse,
