@@ -35,6 +35,8 @@ public final class RegistryServer: @unchecked Sendable {
     private let server: HTTPServer
     /// The debug listener, when `debugAddress` is set.
     private let debugServer: HTTPServer?
+    /// Request counts, durations, bytes and gauges, served on the debug address's `/metrics`.
+    public let metrics: RegistryMetrics
     private static let logLock = NSLock()
 
     public init(configuration: RegistryServerConfiguration) throws {
@@ -52,11 +54,15 @@ public final class RegistryServer: @unchecked Sendable {
         }
         let handler = RegistryHandler(store: store, readOnly: configuration.readOnly, authorizer: authorizer)
         let format = configuration.logFormat
-        var logger: HTTPAccessLogger?
-        if format != .none {
-            logger = { @Sendable request, response, context, seconds in
-                RegistryServer.log(format, request, response, context, seconds)
-            }
+        let metrics = RegistryMetrics()
+        self.metrics = metrics
+        // Every finished exchange, refusals included, is counted, then logged.
+        let logger: HTTPAccessLogger = { @Sendable request, response, context, seconds in
+            let route = RegistryHandler.routeLabel(request.path)
+            metrics.observe(method: request.method, route: route.name, status: response.status,
+                            received: request.body.bytesRead, sent: response.bodyLength,
+                            nanoseconds: UInt64(max(0, seconds) * 1e9))
+            if format != .none { RegistryServer.log(format, request, response, context, seconds) }
         }
         var factory: TransportFactory?
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
@@ -77,7 +83,11 @@ public final class RegistryServer: @unchecked Sendable {
         server = HTTPServer(handler: handler, limits: configuration.limits, logger: logger, transportFactory: factory)
         if configuration.debugAddress != nil {
             // Plain HTTP, no access log: probes and scrapes every few seconds would drown it.
-            let debug = DebugHandler(storage: StorageHealthCheck(root: configuration.root))
+            let store = self.store
+            let main = server
+            let debug = DebugHandler(storage: StorageHealthCheck(root: configuration.root)) {
+                metrics.scrape(openConnections: main.activeConnections, uploadSessions: store.uploadSessionCount())
+            }
             debugServer = HTTPServer(handler: debug, limits: HTTPServerLimits(maxConnections: 16, headerTimeout: 10, idleTimeout: 30))
         } else {
             debugServer = nil

@@ -117,4 +117,79 @@ struct OperabilityTests {
         #expect(s.debugPort != nil)
         #expect(try await http("GET", "\(s.debug)/livez").status == 200)
     }
+
+    @Test func metricsMoveByWhatWasPushedAndPulled() async throws {
+        let s = try OpsServe()
+        let before = try await opsScrape(s)
+        #expect(before.type["registry_http_received_bytes_total"] == "counter")
+        #expect(before.type["registry_http_open_connections"] == "gauge")
+
+        let blob = Data((0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        let blobDigest = try await pushBlob(s.base, "ops/metrics", blob)
+        let manifest = try JSONSerialization.data(withJSONObject: [
+            "schemaVersion": 2, "mediaType": ParsedManifest.ociManifest,
+            "config": ["mediaType": "application/vnd.oci.image.config.v1+json", "digest": blobDigest, "size": blob.count],
+            "layers": [] as [Any],
+        ] as [String: Any], options: [.sortedKeys])
+        let put = try await http("PUT", "\(s.base)/v2/ops/metrics/manifests/v1", body: manifest,
+                                 headers: ["Content-Type": ParsedManifest.ociManifest])
+        #expect(put.status == 201)
+        #expect(try await http("GET", "\(s.base)/v2/ops/metrics/blobs/\(blobDigest)").body == blob)
+        #expect(try await http("GET", "\(s.base)/v2/ops/metrics/manifests/nope").status == 404)
+        // An upload session left open shows in the gauge.
+        let session = try await http("POST", "\(s.base)/v2/ops/metrics/blobs/uploads/")
+        #expect(session.status == 202)
+
+        let after = try await opsScrape(s)
+        #expect(after.type["registry_http_requests_total"] == "counter")
+        #expect(after.type["registry_http_request_duration_seconds"] == "histogram")
+        func delta(_ key: String) -> Double { (after.values[key] ?? 0) - (before.values[key] ?? 0) }
+        #expect(delta(#"registry_http_requests_total{method="POST",route="blob_upload",code="201"}"#) == 1)
+        #expect(delta(#"registry_http_requests_total{method="POST",route="blob_upload",code="202"}"#) == 1)
+        #expect(delta(#"registry_http_requests_total{method="PUT",route="manifest",code="201"}"#) == 1)
+        #expect(delta(#"registry_http_requests_total{method="GET",route="blob",code="200"}"#) == 1)
+        #expect(delta(#"registry_http_requests_total{method="GET",route="manifest",code="404"}"#) == 1)
+        #expect(delta(#"registry_http_request_duration_seconds_count{route="manifest"}"#) == 2)
+        #expect(delta(#"registry_http_request_duration_seconds_count{route="blob_upload"}"#) == 2)
+        #expect(delta("registry_http_received_bytes_total") == Double(blob.count + manifest.count))
+        // Sent: the blob, the 404's error body; 201 and 202 answers have none.
+        let notFoundBody = try await http("GET", "\(s.base)/v2/ops/metrics/manifests/nope").body.count
+        #expect(delta("registry_http_sent_bytes_total") == Double(blob.count + notFoundBody))
+        #expect(after.values["registry_storage_upload_sessions"] == 1)
+
+        // A connection held open counts while it is open.
+        let fd = try rawConnect(port: s.port)
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect((try await opsScrape(s).values["registry_http_open_connections"] ?? 0) >= 1)
+        close(fd)
+        // Cancelling the session takes it out of the gauge.
+        let loc = try #require(session.header("Location"))
+        #expect(try await http("DELETE", "\(s.base)\(loc)").status == 204)
+        #expect(try await opsScrape(s).values["registry_storage_upload_sessions"] == 0)
+    }
+}
+
+/// One scrape of `/metrics`: sample values by `name{labels}` and `# TYPE` by family.
+struct OpsScrape {
+    var values: [String: Double] = [:]
+    var type: [String: String] = [:]
+}
+
+func opsScrape(_ s: OpsServe) async throws -> OpsScrape {
+    let r = try await http("GET", "\(s.debug)/metrics")
+    guard r.status == 200, r.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true else {
+        throw RegistryServerError.invalidConfiguration("scrape got \(r.status) \(r.header("Content-Type") ?? "")")
+    }
+    var out = OpsScrape()
+    for line in String(decoding: r.body, as: UTF8.self).split(separator: "\n") {
+        if line.hasPrefix("# TYPE ") {
+            let parts = line.split(separator: " ")
+            if parts.count == 4 { out.type[String(parts[2])] = String(parts[3]) }
+            continue
+        }
+        if line.hasPrefix("#") { continue }
+        guard let space = line.lastIndex(of: " "), let v = Double(line[line.index(after: space)...]) else { continue }
+        out.values[String(line[..<space])] = v
+    }
+    return out
 }

@@ -7,8 +7,11 @@ import Foundation
 /// - `/livez`: 200 while the process serves at all.
 /// - `/readyz`: 200 when the storage root is reachable and writable, else 503 with the reason.
 /// - `/debug/health`: distribution's format, `{}` when healthy, else check name → error (503).
+/// - `/metrics`: Prometheus text format 0.0.4.
 struct DebugHandler: HTTPHandler {
     let storage: StorageHealthCheck
+    /// The metrics exposition, read at each scrape.
+    let scrape: @Sendable () -> [UInt8]
 
     func handle(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse {
         guard request.method == "GET" || request.method == "HEAD" else {
@@ -25,8 +28,11 @@ struct DebugHandler: HTTPHandler {
             if let failure = storage.run() { failures[StorageHealthCheck.name] = failure }
             let data = (try? JSONSerialization.data(withJSONObject: failures, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
             return HTTPResponse(status: failures.isEmpty ? 200 : 503, headers: [("Content-Type", "application/json; charset=utf-8")], data: data)
+        case "/metrics":
+            return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), ("Cache-Control", "no-store")],
+                                body: .bytes(scrape()))
         default:
-            return DebugHandler.text(404, "no such debug endpoint: \(request.path) (try /livez, /readyz, /debug/health)\n")
+            return DebugHandler.text(404, "no such debug endpoint: \(request.path) (try /livez, /readyz, /debug/health, /metrics)\n")
         }
     }
 
