@@ -23,6 +23,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // Metrics of `registry serve`: swift-prometheus 2 needs only swift-metrics and swift-atomics (no SwiftNIO).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages, each behind a modulemap and a shim.h.
@@ -46,7 +49,10 @@ let package = Package(
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
         .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive", "SystemSupport"], swiftSettings: strict),
         .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl", "SystemSupport"], swiftSettings: strict),
-        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "SystemSupport"], swiftSettings: strict),
+        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "SystemSupport",
+                                                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                                                 .product(name: "Prometheus", package: "swift-prometheus")],
+                swiftSettings: strict),
         .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", "SystemSupport", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
         .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),

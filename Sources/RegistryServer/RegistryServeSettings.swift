@@ -6,6 +6,7 @@ import Foundation
 /// the same checks.
 public struct RegistryServeSettings: Sendable {
     public var address: String?
+    public var debugAddress: String?
     public var storage: String?
     public var htpasswd: String?
     public var tokenAuth: Bool?
@@ -25,11 +26,12 @@ public struct RegistryServeSettings: Sendable {
     public init() {}
 
     /// The keys a config file may hold.
-    public static let fileKeys = ["addr", "storage", "htpasswd", "tokenAuth", "tlsCert", "tlsKey", "readOnly", "logFormat",
+    public static let fileKeys = ["addr", "http.debug.addr", "log.formatter", "storage", "htpasswd", "tokenAuth", "tlsCert", "tlsKey", "readOnly", "logFormat",
                                   "maxConnections", "headerTimeout", "idleTimeout", "uploadLifetime"]
 
-    /// Reads a config file: a JSON object with any of `fileKeys`. A number of the wrong type is an
-    /// error naming the file and the key.
+    /// Reads a config file: a JSON object with any of `fileKeys`; a dotted key is distribution's
+    /// nesting (`{"http": {"debug": {"addr": "127.0.0.1:5001"}}}`). A number of the wrong type
+    /// is an error naming the file and the key.
     public static func load(file path: String) throws -> RegistryServeSettings {
         guard let data = FileManager.default.contents(atPath: path),
               let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
@@ -48,7 +50,8 @@ public struct RegistryServeSettings: Sendable {
         s.tlsCertificate = obj["tlsCert"] as? String
         s.tlsKey = obj["tlsKey"] as? String
         s.readOnly = obj["readOnly"] as? Bool
-        s.logFormat = obj["logFormat"] as? String
+        s.logFormat = obj["logFormat"] as? String ?? (obj["log"] as? [String: Any])?["formatter"] as? String
+        s.debugAddress = ((obj["http"] as? [String: Any])?["debug"] as? [String: Any])?["addr"] as? String
         s.maxConnections = try number("maxConnections")
         s.headerTimeout = try number("headerTimeout")
         s.idleTimeout = try number("idleTimeout")
@@ -60,6 +63,7 @@ public struct RegistryServeSettings: Sendable {
     public func over(_ base: RegistryServeSettings) -> RegistryServeSettings {
         var s = self
         s.address = address ?? base.address
+        s.debugAddress = debugAddress ?? base.debugAddress
         s.storage = storage ?? base.storage
         s.htpasswd = htpasswd ?? base.htpasswd
         s.tokenAuth = tokenAuth ?? base.tokenAuth
@@ -83,6 +87,10 @@ public struct RegistryServeSettings: Sendable {
     public func configuration(defaultStorage: String) throws -> RegistryServerConfiguration {
         var cfg = RegistryServerConfiguration(root: storage ?? defaultStorage)
         if let address { cfg.address = address }
+        if let debugAddress {
+            _ = try HTTPServer.splitAddress(debugAddress)
+            cfg.debugAddress = debugAddress
+        }
         cfg.htpasswd = htpasswd
         cfg.tokenAuth = tokenAuth ?? false
         let external = [tokenRealm, tokenService, tokenIssuer, tokenRootCert]

@@ -6,6 +6,8 @@ public struct RegistryServerConfiguration: Sendable {
 
     /// `host:port`; port 0 picks a free port.
     public var address = "127.0.0.1:5000"
+    /// `host:port` of the debug listener (health probes, metrics); nil serves none.
+    public var debugAddress: String?
     /// Storage directory of the filesystem driver.
     public var root: String
     public var readOnly = false
@@ -31,6 +33,10 @@ public final class RegistryServer: @unchecked Sendable {
     public let configuration: RegistryServerConfiguration
     public let store: RegistryStore
     private let server: HTTPServer
+    /// The debug listener, when `debugAddress` is set.
+    private let debugServer: HTTPServer?
+    /// Request counts, durations, bytes and gauges, served on the debug address's `/metrics`.
+    public let metrics: RegistryMetrics
     private static let logLock = NSLock()
 
     public init(configuration: RegistryServerConfiguration) throws {
@@ -48,11 +54,15 @@ public final class RegistryServer: @unchecked Sendable {
         }
         let handler = RegistryHandler(store: store, readOnly: configuration.readOnly, authorizer: authorizer)
         let format = configuration.logFormat
-        var logger: HTTPAccessLogger?
-        if format != .none {
-            logger = { @Sendable request, response, context, seconds in
-                RegistryServer.log(format, request, response, context, seconds)
-            }
+        let metrics = RegistryMetrics()
+        self.metrics = metrics
+        // Every finished exchange, refusals included, is counted, then logged.
+        let logger: HTTPAccessLogger = { @Sendable request, response, context, seconds in
+            let route = RegistryHandler.routeLabel(request.path)
+            metrics.observe(method: request.method, route: route.name, status: response.status,
+                            received: request.body.bytesRead, sent: response.bodyLength,
+                            nanoseconds: UInt64(max(0, seconds) * 1e9))
+            if format != .none { RegistryServer.log(format, request, response, context, seconds) }
         }
         var factory: TransportFactory?
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
@@ -71,6 +81,17 @@ public final class RegistryServer: @unchecked Sendable {
             throw RegistryServerError.invalidConfiguration("the upload lifetime must be more than 0 seconds")
         }
         server = HTTPServer(handler: handler, limits: configuration.limits, logger: logger, transportFactory: factory)
+        if configuration.debugAddress != nil {
+            // Plain HTTP, no access log: probes and scrapes every few seconds would drown it.
+            let store = self.store
+            let main = server
+            let debug = DebugHandler(storage: StorageHealthCheck(root: configuration.root)) {
+                metrics.scrape(openConnections: main.activeConnections, uploadSessions: store.uploadSessionCount())
+            }
+            debugServer = HTTPServer(handler: debug, limits: HTTPServerLimits(maxConnections: 16, headerTimeout: 10, idleTimeout: 30))
+        } else {
+            debugServer = nil
+        }
     }
 
     /// What `start` removed from an earlier, crashed process before it began to listen.
@@ -85,6 +106,14 @@ public final class RegistryServer: @unchecked Sendable {
     public func start() throws {
         startupLeftovers = store.removeLeftovers(dryRun: false, uploadLifetime: configuration.uploadLifetime)
         try server.start(address: configuration.address)
+        if let debugServer, let debugAddress = configuration.debugAddress {
+            do {
+                try debugServer.start(address: debugAddress)
+            } catch {
+                server.stop()
+                throw error
+            }
+        }
         let interval = min(3600, max(1, configuration.uploadLifetime / 2))
         let thread = Thread { [self] in
             sweeper.lock()
@@ -106,12 +135,16 @@ public final class RegistryServer: @unchecked Sendable {
     /// The bound port (after `start`).
     public var port: Int { server.port }
 
+    /// The debug listener's bound port (after `start`); nil without `debugAddress`.
+    public var debugPort: Int? { debugServer?.port }
+
     public func stop() {
         sweeper.lock()
         stopped = true
         sweeper.broadcast()
         sweeper.unlock()
         server.stop()
+        debugServer?.stop()
     }
 
     static func log(_ format: RegistryServerConfiguration.LogFormat, _ request: HTTPRequest, _ response: HTTPResponse,

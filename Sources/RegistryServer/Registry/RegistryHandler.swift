@@ -57,6 +57,23 @@ public struct RegistryHandler: HTTPHandler {
         }
     }
 
+    /// The route's name for metrics and the access log (one of `RegistryMetrics.routes`) and
+    /// the repository it names, if any.
+    static func routeLabel(_ path: String) -> (name: String, repository: String?) {
+        guard let route = route(path) else { return ("other", nil) }
+        let name = switch route {
+        case .base: "base"
+        case .catalog: "catalog"
+        case .token: "token"
+        case .tags: "tags"
+        case .manifest: "manifest"
+        case .blob: "blob"
+        case .uploads, .upload: "blob_upload"
+        case .referrers: "referrers"
+        }
+        return (name, route.repository)
+    }
+
     static func route(_ path: String) -> Route? {
         if path == "/v2" || path == "/v2/" { return .base }
         if path == "/token" || path == "/v2/token" || path == "/auth/token" { return .token }

@@ -142,7 +142,11 @@ public final class RegistryStore: @unchecked Sendable {
         return id
     }
 
+    /// Upload sessions present in storage (started, not finished or cancelled yet).
+    public func uploadSessionCount() -> Int { driver.list("_uploads").count }
+
     /// The upload's current size; nil when no session `id` exists for repository `name`.
+
     public func uploadSize(_ name: String, _ id: String) -> Int64? {
         guard RegistryStore.validUploadID(id),
               let repo = try? driver.getContent(RegistryStore.uploadDir(id) + "/repo"),

@@ -24,6 +24,9 @@ struct RegistryServe: ParsableCommand {
     @Option(help: "Address to listen on, host:port (port 0 picks a free one).")
     var addr = "127.0.0.1:5000"
 
+    @Option(name: .customLong("debug-addr"), help: "Debug address, host:port: /livez, /readyz, /debug/health and /metrics on a separate plain-HTTP listener (port 0 picks a free one).")
+    var debugAddr: String?
+
     @Option(help: "Storage directory (default: <root>/registry).")
     var storage: String?
 
@@ -69,13 +72,14 @@ struct RegistryServe: ParsableCommand {
     @Option(help: "Seconds an upload session may sit idle before a restart (or `registry gc`) removes it. Default 3600.")
     var uploadLifetime: Double?
 
-    @Option(help: "Optional JSON config file with any of: addr, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat, maxConnections, headerTimeout, idleTimeout, uploadLifetime. Flags win.")
+    @Option(help: "Optional JSON config file with any of: addr, http.debug.addr, log.formatter, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat, maxConnections, headerTimeout, idleTimeout, uploadLifetime. Flags win.")
     var config: String?
 
     /// The flags as settings: a flag left at its default leaves the config file's value.
     var flagSettings: RegistryServeSettings {
         var s = RegistryServeSettings()
         s.address = addr != "127.0.0.1:5000" ? addr : nil
+        s.debugAddress = debugAddr
         s.storage = storage
         s.htpasswd = htpasswd
         s.tokenAuth = tokenAuth ? true : nil
@@ -133,7 +137,7 @@ struct RegistryServe: ParsableCommand {
         }
         let scheme = cfg.tlsCertificate == nil ? "http" : "https"
         let host = cfg.address.split(separator: ":").dropLast().joined(separator: ":")
-        let line = "dockbuild registry listening on \(scheme)://\(host.isEmpty ? "0.0.0.0" : host):\(server.port) storage=\(storage)\(cfg.readOnly ? " read-only" : "")\(cfg.htpasswd != nil ? (cfg.tokenAuth ? " auth=token" : " auth=basic") : "")\n"
+        let line = "dockbuild registry listening on \(scheme)://\(host.isEmpty ? "0.0.0.0" : host):\(server.port) storage=\(storage)\(cfg.readOnly ? " read-only" : "")\(cfg.htpasswd != nil ? (cfg.tokenAuth ? " auth=token" : " auth=basic") : "")\(debugURL(cfg, server))\n"
         FileHandle.standardError.write(Data(line.utf8))
         let left = server.startupLeftovers
         if !left.isEmpty {
@@ -144,5 +148,12 @@ struct RegistryServe: ParsableCommand {
         var byte: UInt8 = 0
         while read(fds[0], &byte, 1) < 0 && errno == EINTR {}
         server.stop()
+    }
+
+    /// ` debug=http://HOST:PORT` for the startup line, empty without a debug address.
+    func debugURL(_ cfg: RegistryServerConfiguration, _ server: RegistryServer) -> String {
+        guard let address = cfg.debugAddress, let port = server.debugPort else { return "" }
+        let host = address.split(separator: ":").dropLast().joined(separator: ":")
+        return " debug=http://\(host.isEmpty ? "0.0.0.0" : host):\(port)"
     }
 }

@@ -1,0 +1,80 @@
+import CoreMetrics
+import Foundation
+import Prometheus
+
+/// The registry's metrics, kept in one Prometheus collector registry per server (not the
+/// process-wide swift-metrics bootstrap, so several servers in one process, as in tests, keep
+/// apart) and served as text format 0.0.4 on the debug address's `/metrics`.
+///
+/// Label values come from fixed sets (method, route name, status code), never from the
+/// request's path, so a client cannot grow the number of series.
+public final class RegistryMetrics: Sendable {
+    /// Where the metrics live; `factory` writes into the same one.
+    public let collectors: PrometheusCollectorRegistry
+    private let receivedBytes: Prometheus.Counter
+    private let sentBytes: Prometheus.Counter
+    private let openConnections: Prometheus.Gauge
+    private let uploadSessions: Prometheus.Gauge
+
+    /// Routes of the distribution API as metric and log labels; `other` for anything else.
+    public static let routes = ["base", "blob", "blob_upload", "catalog", "manifest", "referrers", "tags", "token", "other"]
+    static let methods: Set<String> = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"]
+
+    /// Request durations; the Prometheus defaults stop at 10 s, blobs take longer.
+    static let durationBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5),
+        .seconds(10), .seconds(30), .seconds(60), .seconds(300),
+    ]
+
+    public init() {
+        collectors = PrometheusCollectorRegistry()
+        receivedBytes = collectors.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "registry", subsystem: "http", metricName: "received_bytes", unitName: "total",
+            helpText: "Request body bytes read from clients."))
+        sentBytes = collectors.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "registry", subsystem: "http", metricName: "sent_bytes", unitName: "total",
+            helpText: "Response body bytes sent to clients (HEAD sends none)."))
+        openConnections = collectors.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "registry", subsystem: "http", metricName: "open_connections", unitName: "",
+            helpText: "Client connections open on the registry address."))
+        uploadSessions = collectors.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "registry", subsystem: "storage", metricName: "upload_sessions", unitName: "",
+            helpText: "Blob upload sessions started and not yet finished or cancelled."))
+    }
+
+    /// A swift-metrics factory over the same collectors, for code that records through the
+    /// swift-metrics API (`Counter(label:dimensions:factory:)`) into this server's `/metrics`.
+    public var factory: any CoreMetrics.MetricsFactory { PrometheusMetricsFactory(registry: collectors) }
+
+    static func requestsDescriptor() -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "registry", subsystem: "http", metricName: "requests", unitName: "total",
+                             helpText: "Requests answered, by method, route and status code.")
+    }
+
+    static func durationDescriptor() -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "registry", subsystem: "http", metricName: "request_duration", unitName: "seconds",
+                             helpText: "Time from the first byte of a request to the last byte of its answer, by route.")
+    }
+
+    /// Counts one finished exchange.
+    func observe(method: String, route: String, status: Int, received: Int64, sent: Int64, nanoseconds: UInt64) {
+        let m = RegistryMetrics.methods.contains(method) ? method : "other"
+        collectors.makeCounter(descriptor: RegistryMetrics.requestsDescriptor(),
+                               labels: [("method", m), ("route", route), ("code", String(status))]).increment()
+        collectors.makeDurationHistogram(descriptor: RegistryMetrics.durationDescriptor(), labels: [("route", route)],
+                                         buckets: RegistryMetrics.durationBuckets)
+            .record(.nanoseconds(Int64(clamping: nanoseconds)))
+        if received > 0 { receivedBytes.increment(by: received) }
+        if sent > 0 { sentBytes.increment(by: sent) }
+    }
+
+    /// The text exposition, with the gauges read now.
+    func scrape(openConnections connections: Int, uploadSessions uploads: Int) -> [UInt8] {
+        openConnections.set(to: Double(connections))
+        uploadSessions.set(to: Double(uploads))
+        var out: [UInt8] = []
+        collectors.emit(into: &out)
+        return out
+    }
+}
