@@ -988,9 +988,10 @@ static int plan_needs_bind_fds(const struct plan *pl, int userns) {
     return 0;
 }
 
-/* Sends one descriptor (or, with fd < 0, the errno `err`) with a 4-byte status. */
-static int send_src(int sock, int fd, int32_t err) {
-    struct iovec iov = { .iov_base = &err, .iov_len = sizeof err };
+/* One sendmsg of `len` bytes from `buf`, with `fd` attached (SCM_RIGHTS) when fd >= 0: the one
+   place descriptors are sent (console, seccomp listener, bind mount sources). */
+static ssize_t send_one(int sock, int fd, const void *buf, size_t len, int flags) {
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
     union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
     memset(&u, 0, sizeof u);
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -1003,7 +1004,12 @@ static int send_src(int sock, int fd, int32_t err) {
         c->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(c), &fd, sizeof(int));
     }
-    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+    return sendmsg(sock, &msg, flags);
+}
+
+/* Sends one descriptor (or, with fd < 0, the errno `err`) with a 4-byte status. */
+static int send_src(int sock, int fd, int32_t err) {
+    return send_one(sock, fd, &err, sizeof err, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
 __attribute__((noreturn))
@@ -1201,36 +1207,14 @@ void cruntime_forward_signals(pid_t pid) {
 
 int cruntime_send_fd(int sock, int fd) {
     char dummy = 'F';
-    struct iovec iov = { .iov_base = &dummy, .iov_len = 1 };
-    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
+    return send_one(sock, fd, &dummy, 1, 0) < 0 ? -1 : 0;
 }
 
 int cruntime_send_fd_with(int sock, int fd, const void *buf, size_t len) {
     const char *p = buf;
     int attached = 0;
     while (len > 0 || !attached) {
-        struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
-        union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-        memset(&u, 0, sizeof u);
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-        if (!attached) {
-            msg.msg_control = u.buf;
-            msg.msg_controllen = sizeof u.buf;
-            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        }
-        ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        ssize_t n = send_one(sock, attached ? -1 : fd, p, len, MSG_NOSIGNAL);
         if (n < 0) { if (errno == EINTR) continue; return -1; }
         attached = 1;
         p += n;

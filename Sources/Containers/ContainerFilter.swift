@@ -20,14 +20,7 @@ public struct ContainerFilter: Sendable {
     /// Parses each `KEY=VALUE` given to `--filter`, with docker's messages for bad ones.
     public init(_ args: [String]) throws {
         for a in args {
-            guard let eq = a.firstIndex(of: "=") else {
-                throw ContainersError.invalidArgument("bad format of filter (expected name=value): \(a)")
-            }
-            let key = a[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-            let value = String(a[a.index(after: eq)...])
-            guard Self.keys.contains(key) else {
-                throw ContainersError.invalidArgument("invalid filter '\(key)': use one of \(Self.keys.sorted().joined(separator: ", "))")
-            }
+            let (key, value) = try FilterTerm.split(a, keys: Self.keys)
             switch key {
             case "status" where !Self.statuses.contains(value):
                 throw ContainersError.invalidArgument("invalid filter 'status=\(value)': use one of \(Self.statuses.sorted().joined(separator: ", "))")
@@ -166,14 +159,7 @@ public struct EventFilter: Sendable {
 
     public init(_ args: [String]) throws {
         for a in args {
-            guard let eq = a.firstIndex(of: "=") else {
-                throw ContainersError.invalidArgument("bad format of filter (expected name=value): \(a)")
-            }
-            let key = a[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-            let value = String(a[a.index(after: eq)...])
-            guard Self.keys.contains(key) else {
-                throw ContainersError.invalidArgument("invalid filter '\(key)': use one of \(Self.keys.sorted().joined(separator: ", "))")
-            }
+            let (key, value) = try FilterTerm.split(a, keys: Self.keys)
             if key == "type", !["container", "image", "volume", "network", "daemon", "plugin", "node", "service", "secret", "config"].contains(value) {
                 throw ContainersError.invalidArgument("invalid filter 'type=\(value)': use container, image, volume or network")
             }
@@ -199,5 +185,19 @@ public struct EventFilter: Sendable {
             && any("volume") { e.type == "volume" && e.id == $0 }
             && any("network") { _ in false }
             && any("scope") { $0 == "local" }
+    }
+}
+
+/// One `--filter KEY=VALUE`, with docker's messages: no `=`, or a key the command does not take.
+enum FilterTerm {
+    static func split(_ a: String, keys: Set<String>) throws -> (key: String, value: String) {
+        guard let eq = a.firstIndex(of: "=") else {
+            throw ContainersError.invalidArgument("bad format of filter (expected name=value): \(a)")
+        }
+        let key = a[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
+        guard keys.contains(key) else {
+            throw ContainersError.invalidArgument("invalid filter '\(key)': use one of \(keys.sorted().joined(separator: ", "))")
+        }
+        return (key, String(a[a.index(after: eq)...]))
     }
 }

@@ -35,7 +35,8 @@ public enum ImagePull {
         if policy == .missing {
             do {
                 let img = try store.image(image, platform: platform ?? .host)
-                if let platform, !platform.matches(img.platform) {} else { return }
+                // stored for another platform than the one asked: pulled, as docker does
+                if platform?.matches(img.platform) ?? true { return }
             } catch let e as ImageStoreError {
                 guard case .imageNotFound = e else { return }
             } catch { return }

@@ -150,8 +150,16 @@ public struct LogConfig: Sendable, Equatable {
         }
     }
 
+    /// The record's configuration; docker's default (json-file, one file, never cut) when what
+    /// was recorded no longer parses.
     public init(record r: ContainerRecord) {
-        self = (try? LogConfig(driver: r.logDriver, options: r.logOpts ?? [:])) ?? (try! LogConfig(driver: nil, options: [:]))
+        self = (try? LogConfig(driver: r.logDriver, options: r.logOpts ?? [:])) ?? LogConfig(driver: "json-file", maxSize: nil, maxFile: 1)
+    }
+
+    private init(driver: String, maxSize: Int64?, maxFile: Int) {
+        self.driver = driver
+        self.maxSize = maxSize
+        self.maxFile = maxFile
     }
 }
 

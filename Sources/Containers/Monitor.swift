@@ -89,11 +89,11 @@ public final class Monitor: @unchecked Sendable {
         rmdir(rootfs)
         FS.unmount("\(dir)/shm")
         // volumes made with --opt: the last running container using one unmounts it
-        for m in record.mounts where m.type == .volume {
-            let shared = manager.store.list().contains { c in
-                c.id != id && c.isRunning && c.record.mounts.contains { $0.type == .volume && $0.source == m.source }
-            }
-            if !shared { manager.volumes.release(m.source) }
+        let mounted = record.mounts.filter { $0.type == .volume && (try? manager.volumes.inspect($0.source))?.options != nil }
+        if !mounted.isEmpty {
+            let inUse = Set(manager.store.list().filter { $0.id != id && $0.isRunning }
+                .flatMap { $0.record.mounts.filter { $0.type == .volume }.map(\.source) })
+            for m in mounted where !inUse.contains(m.source) { manager.volumes.release(m.source) }
         }
     }
 

@@ -82,6 +82,14 @@ enum ContainerCLI {
         throw ContainersError.runtime(message)
     }
 
+    /// `--sig-proxy`: what passes a signal the client gets on to the container's process
+    /// (nil when disabled).
+    static func signalProxy(_ m: ContainerManager, id: String, enabled: Bool) throws -> (@Sendable (Int32) -> Void)? {
+        guard enabled else { return nil }
+        let rt = try m.runtime(for: id)
+        return { sig in _ = try? rt.kill(id, signal: String(sig)) }
+    }
+
     /// Starts a container; attached, copies its streams (`streams`, docker's `-a`) and, with
     /// `sigProxy`, passes the signals the client gets on to it.
     static func startContainer(_ m: ContainerManager, id: String, global: GlobalOptions, attach: Bool, stdin: Bool,
@@ -99,11 +107,8 @@ enum ContainerCLI {
         let fd = try AttachClient.connect(m, id: id)
         if rec.tty { AttachClient.sendSize(fd) }
         do { try launch.waitStarted() } catch ContainersError.runtime(let message) { try execFailure(message) }
-        let rt = try m.runtime(for: id)
-        var proxy: (@Sendable (Int32) -> Void)?
-        if sigProxy { proxy = { @Sendable sig in _ = try? rt.kill(id, signal: String(sig)) } }
         let code = AttachClient.run(socket: fd, tty: rec.tty, forwardStdin: stdin && streams.stdin && rec.openStdin,
-                                    stdout: streams.stdout, stderr: streams.stderr, onSignal: proxy)
+                                    stdout: streams.stdout, stderr: streams.stderr, onSignal: try signalProxy(m, id: id, enabled: sigProxy))
         if let code { return code }
         if m.store.state(id).status == .running { return nil }
         return m.store.state(id).exitCode

@@ -174,12 +174,8 @@ struct AttachCommand: ParsableCommand {
             guard c.isRunning else { throw ContainersError.invalidState("container \(c.name) is not running: start it with `dockbuild start -a \(c.name)`") }
             let fd = try AttachClient.connect(m, id: c.id)
             if c.record.tty { AttachClient.sendSize(fd) }
-            let id = c.id
-            let rt = try m.runtime(for: id)
-            var proxy: (@Sendable (Int32) -> Void)?
-            if sigProxy { proxy = { @Sendable sig in _ = try? rt.kill(id, signal: String(sig)) } }
-            let code = AttachClient.run(socket: fd, tty: c.record.tty, forwardStdin: !noStdin && c.record.openStdin, onSignal: proxy)
-            return code
+            return AttachClient.run(socket: fd, tty: c.record.tty, forwardStdin: !noStdin && c.record.openStdin,
+                                    onSignal: try ContainerCLI.signalProxy(m, id: c.id, enabled: sigProxy))
         }
         if let code, code != 0 { throw ExitCode(code) }
     }

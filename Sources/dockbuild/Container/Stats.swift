@@ -66,48 +66,15 @@ struct StatsCommand: ParsableCommand {
         prev[c.id] = (s.cpuNanos, t)
         let memPct = s.memoryLimit > 0 ? Double(s.memoryUsage) / Double(s.memoryLimit) * 100 : 0
         return .object([
-            ("BlockIO", .string("\(Self.decimal(s.blockRead)) / \(Self.decimal(s.blockWrite))")),
+            ("BlockIO", .string("\(ImageCLI.humanSize(Int64(clamping: s.blockRead))) / \(ImageCLI.humanSize(Int64(clamping: s.blockWrite)))")),
             ("CPUPerc", .string(String(format: "%.2f%%", cpu))),
             ("Container", .string(given)),
             ("ID", .string(id)),
             ("MemPerc", .string(String(format: "%.2f%%", memPct))),
-            ("MemUsage", .string("\(Self.binary(s.memoryUsage)) / \(Self.binary(s.memoryLimit))")),
+            ("MemUsage", .string("\(ImageCLI.binarySize(s.memoryUsage)) / \(ImageCLI.binarySize(s.memoryLimit))")),
             ("Name", .string(c.name)),
-            ("NetIO", .string("\(Self.decimal(s.netReceived)) / \(Self.decimal(s.netSent))")),
+            ("NetIO", .string("\(ImageCLI.humanSize(Int64(clamping: s.netReceived))) / \(ImageCLI.humanSize(Int64(clamping: s.netSent)))")),
             ("PIDs", .string(String(s.pids))),
         ])
-    }
-
-    /// docker's units.BytesSize: 1024-based, four significant digits ("1.074MiB", "23.54GiB").
-    static func binary(_ b: UInt64) -> String { scaled(Double(b), base: 1024, units: ["B", "KiB", "MiB", "GiB", "TiB", "PiB"], digits: 4) }
-
-    /// docker's units.HumanSizeWithPrecision(n, 3): 1000-based ("0B", "1.23kB", "5.24MB").
-    static func decimal(_ b: UInt64) -> String { scaled(Double(b), base: 1000, units: ["B", "kB", "MB", "GB", "TB", "PB"], digits: 3) }
-
-    static func scaled(_ v: Double, base: Double, units: [String], digits: Int) -> String {
-        var v = v, i = 0
-        while v >= base && i < units.count - 1 { v /= base; i += 1 }
-        return GoFormat.g(v, precision: digits) + units[i]
-    }
-}
-
-/// Go's `%.Ng`: N significant digits, no trailing zeros, exponent form for large or tiny values.
-enum GoFormat {
-    static func g(_ v: Double, precision: Int) -> String {
-        if v == 0 { return "0" }
-        let exp = Int(floor(log10(abs(v))))
-        if exp < -4 || exp >= precision {
-            var s = String(format: "%.\(precision - 1)e", v)
-            // Go trims zeros in the mantissa and writes at least two exponent digits (as C does)
-            if let e = s.firstIndex(of: "e") {
-                var mant = String(s[..<e]), rest = String(s[e...])
-                if mant.contains(".") { while mant.hasSuffix("0") { mant.removeLast() }; if mant.hasSuffix(".") { mant.removeLast() } }
-                s = mant + rest
-            }
-            return s
-        }
-        var s = String(format: "%.\(max(0, precision - 1 - exp))f", v)
-        if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
-        return s
     }
 }

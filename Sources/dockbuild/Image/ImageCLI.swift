@@ -25,14 +25,25 @@ enum ImageCLI {
         }
     }
 
-    /// docker's sizes: decimal units, 3 significant digits ("4.26MB", "812kB").
+    /// docker's sizes: decimal units, 3 significant digits ("4.26MB", "812kB"), as
+    /// units.HumanSizeWithPrecision(size, 3) prints them.
     static func humanSize(_ bytes: Int64) -> String {
-        let units = ["B", "kB", "MB", "GB", "TB", "PB"]
-        var v = Double(bytes)
+        scaledSize(Double(bytes), base: 1000, units: ["B", "kB", "MB", "GB", "TB", "PB"], digits: 3)
+    }
+
+    /// docker's memory sizes: 1024-based units, 4 significant digits ("1.074MiB", "23.54GiB"),
+    /// as units.BytesSize prints them.
+    static func binarySize(_ bytes: UInt64) -> String {
+        scaledSize(Double(bytes), base: 1024, units: ["B", "KiB", "MiB", "GiB", "TiB", "PiB"], digits: 4)
+    }
+
+    /// `value` divided by `base` until below it, with Go's `%.<digits>g` (C's `%g` is the same
+    /// but for the exponent form, printed here as a whole number) and the unit reached.
+    static func scaledSize(_ value: Double, base: Double, units: [String], digits: Int) -> String {
+        var v = value
         var i = 0
-        while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
-        // Go's %.3g, as docker's units.HumanSizeWithPrecision(size, 3) prints.
-        var t = String(format: "%.3g", v)
+        while v >= base && i < units.count - 1 { v /= base; i += 1 }
+        var t = String(format: "%.\(digits)g", v)
         if t.contains("e") { t = String(format: "%.0f", v) }
         return t + units[i]
     }

@@ -124,10 +124,11 @@ struct InspectCommand: ParsableCommand {
             ("Architecture", .string(cfg.architecture)),
         ]
         if let v = cfg.variant { fields.append(("Variant", .string(v))) }
+        let size = store.contentSize(of: img.manifest.layers)
         fields += [
             ("Os", .string(cfg.os)),
-            ("Size", .int(store.contentSize(of: img.manifest.layers))),  // docker's: uncompressed
-            ("VirtualSize", .int(store.contentSize(of: img.manifest.layers))),
+            ("Size", .int(size)),  // docker's: the layers' files, uncompressed
+            ("VirtualSize", .int(size)),
             ("RootFS", .object([("Type", .string(cfg.rootfs.type)),
                                 ("Layers", .array(cfg.rootfs.diffIDs.map { .string($0.description) }))])),
             ("Metadata", .object([("LastTagTime", .string("0001-01-01T00:00:00Z"))])),

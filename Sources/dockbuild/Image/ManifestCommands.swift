@@ -186,12 +186,10 @@ struct ManifestAnnotate: AsyncParsableCommand {
     @Argument(help: "The entry: its manifest digest, or an image in the store whose manifest the list holds.") var entry: String
 
     func validate() throws {
-        guard platform.os != nil || platform.arch != nil || platform.variant != nil || platform.osVersion != nil
-            || !platform.osFeatures.isEmpty || !platform.features.isEmpty || !platform.annotation.isEmpty else {
+        _ = try ManifestCLI.listName(list)
+        guard !(try platform.edit()).isEmpty else {
             throw ValidationError("nothing to change: give --os, --arch, --variant, --os-version, --os-features, --features or --annotation")
         }
-        _ = try ManifestCLI.listName(list)
-        _ = try platform.edit()
     }
 
     func run() async throws {
