@@ -147,6 +147,10 @@ public final class RegistryServer: @unchecked Sendable {
         debugServer?.stop()
     }
 
+    /// One access-log line: what distribution's request log carries (request id, method,
+    /// target, route, repository, status, bytes, duration, client address, authenticated user),
+    /// as `key=value` text or one JSON object. Text fields are escaped, so a path cannot
+    /// forge a line.
     static func log(_ format: RegistryServerConfiguration.LogFormat, _ request: HTTPRequest, _ response: HTTPResponse,
                     _ context: HTTPRequestContext, _ seconds: Double) {
         let time = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC") ?? .current,
@@ -154,18 +158,42 @@ public final class RegistryServer: @unchecked Sendable {
         let bytes = response.contentLengthOverride ?? response.bodyLength
         let target = request.rawQuery.isEmpty ? request.path : request.path + "?" + request.rawQuery
         let ms = (seconds * 1000 * 1000).rounded() / 1000
+        let id = response.header("X-Request-Id") ?? UUID().uuidString.lowercased()
+        let route = RegistryHandler.routeLabel(request.path)
+        let repository = route.repository.flatMap { Names.isValidRepository($0) ? $0 : nil }
         var line: String
         if format == .json {
-            let obj: [String: Any] = ["time": time, "remote": context.remoteAddress, "method": request.method, "path": target,
-                                      "status": response.status, "bytes": bytes, "duration_ms": ms,
+            var obj: [String: Any] = ["time": time, "request_id": id, "remote": context.remoteAddress, "method": request.method,
+                                      "path": target, "route": route.name, "status": response.status, "bytes": bytes,
+                                      "bytes_received": request.body.bytesRead, "duration_ms": ms,
                                       "user_agent": request.header("User-Agent") ?? ""]
+            if let repository { obj["repository"] = repository }
+            if let user = response.user { obj["user"] = user }
             line = (try? String(decoding: JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)) ?? "{}"
         } else {
-            line = "\(time) \(context.remoteAddress) \"\(request.method) \(target) \(request.version)\" \(response.status) \(bytes) \(ms)ms"
+            line = "\(time) \(context.remoteAddress) \"\(escape(request.method)) \(escape(target)) \(escape(request.version))\" \(response.status) \(bytes) \(ms)ms"
+                + " id=\(id) route=\(route.name) repo=\(repository ?? "-") user=\(response.user.map(escape) ?? "-") in=\(request.body.bytesRead)"
         }
         line += "\n"
         logLock.lock()
         defer { logLock.unlock() }
         line.utf8CString.withUnsafeBufferPointer { p in _ = write(2, p.baseAddress, p.count - 1) }
     }
+
+    /// Percent-escapes what would break a text log line: controls, space, `"`, `%` and non-ASCII.
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            if b <= 0x20 || b >= 0x7f || b == UInt8(ascii: "\"") || b == UInt8(ascii: "%") {
+                out += "%" + String(b, radix: 16, uppercase: true).leftPad(2)
+            } else {
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            }
+        }
+        return out
+    }
+}
+
+private extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

@@ -167,6 +167,50 @@ struct OperabilityTests {
         #expect(try await http("DELETE", "\(s.base)\(loc)").status == 204)
         #expect(try await opsScrape(s).values["registry_storage_upload_sessions"] == 0)
     }
+
+    @Test func jsonAccessLogCarriesIdRouteRepositoryAndUser() async throws {
+        let pwDir = URL(fileURLWithPath: "/var/tmp/rs-ops-pw-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: pwDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: pwDir) }
+        try Data(try htpasswdLine("alice", "s3cret").utf8).write(to: pwDir.appendingPathComponent("htpasswd"))
+        let s = try OpsServe(["--log-format", "json", "--htpasswd", pwDir.path + "/htpasswd"], debug: false)
+        let anon = try await http("GET", "\(s.base)/v2/")
+        #expect(anon.status == 401)
+        let put = try await http("PUT", "\(s.base)/v2/team/app/manifests/v1", body: Data("{}".utf8),
+                                 headers: ["Authorization": basic("alice", "s3cret"), "Content-Type": ParsedManifest.ociManifest])
+        #expect(put.status == 400)
+        let lines = s.stopAndReadLog().split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(lines.count == 2)
+        let entries = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        try #require(entries.count == 2)
+        let (first, second) = (entries[0], entries[1])
+        #expect(first["status"] as? Int == 401 && first["route"] as? String == "base" && first["method"] as? String == "GET")
+        #expect(first["user"] == nil && first["repository"] == nil)
+        #expect(second["status"] as? Int == 400 && second["method"] as? String == "PUT")
+        #expect(second["route"] as? String == "manifest" && second["repository"] as? String == "team/app")
+        #expect(second["user"] as? String == "alice")
+        #expect(second["bytes_received"] as? Int == 2)
+        #expect((second["bytes"] as? Int ?? 0) > 0 && second["duration_ms"] is Double)
+        #expect((second["remote"] as? String)?.hasPrefix("127.0.0.1:") == true)
+        // The request id is the one the client was given, and unique per request.
+        #expect(second["request_id"] as? String == put.header("X-Request-Id"))
+        #expect(first["request_id"] as? String == anon.header("X-Request-Id"))
+        #expect(first["request_id"] as? String != second["request_id"] as? String)
+    }
+
+    @Test func textAccessLogEscapesWhatCouldForgeALine() async throws {
+        let s = try OpsServe(["--log-format", "text"], debug: false)
+        let fd = try rawConnect(port: s.port)
+        rawSend(fd, Array("GET /v2/a%0A2026-01-01T00:00:00Z%20forged/tags/list HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        var buf = [UInt8](repeating: 0, count: 4096)
+        _ = recv(fd, &buf, buf.count, 0)
+        close(fd)
+        try await Task.sleep(nanoseconds: 300_000_000)  // the line is written after the answer is sent
+        let lines = s.stopAndReadLog().split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.contains("/v2/a%0A2026-01-01T00:00:00Z%20forged/tags/list") == true)
+        #expect(lines.first?.contains(" route=tags ") == true)
+    }
 }
 
 /// One scrape of `/metrics`: sample values by `name{labels}` and `# TYPE` by family.

@@ -15,6 +15,8 @@ public struct HTTPResponse: Sendable {
     public var body: Body
     /// Set when the body is sent elsewhere (HEAD): the Content-Length to announce.
     public var contentLengthOverride: Int64?
+    /// The user whose credentials the handler verified, for the access log; never sent.
+    public var user: String?
 
     public init(status: Int, headers: [(name: String, value: String)] = [], body: Body = .empty) {
         self.status = status

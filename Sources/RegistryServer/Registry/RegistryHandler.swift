@@ -20,6 +20,20 @@ public protocol RegistryAuthorizer: Sendable {
 }
 
 extension RegistryAuthorizer {
+    /// Who sent `request`, for the access log, read from its `Authorization` header: a Basic
+    /// user or a bearer token's `sub`. Only meaningful once `authorize` accepted that header
+    /// (the token's signature is not checked again here).
+    public func user(of request: HTTPRequest) -> String? {
+        guard let h = request.header("Authorization") else { return nil }
+        if h.lowercased().hasPrefix("bearer ") {
+            let parts = h.dropFirst(7).trimmingCharacters(in: .whitespaces).split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 3, let cb = Base64URL.decode(parts[1]),
+                  let claims = try? JSONSerialization.jsonObject(with: Data(cb)) as? [String: Any] else { return nil }
+            return claims["sub"] as? String
+        }
+        return basicCredentials(request)?.user
+    }
+
     /// By default the request's credentials must grant `repository:<name>:pull`.
     public func mayPull(_ repository: String, request: HTTPRequest, context: HTTPRequestContext) -> Bool {
         authorize(request, context: context, scope: AccessScope(type: "repository", name: repository, action: "pull")) == nil
@@ -105,6 +119,8 @@ public struct RegistryHandler: HTTPHandler {
     public func handle(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse {
         var response = dispatch(request, context: context)
         response.headers.append(("Docker-Distribution-API-Version", "registry/2.0"))
+        // The id of this exchange, also in its access-log line, so a client's report can be found.
+        response.headers.append(("X-Request-Id", UUID().uuidString.lowercased()))
         return response
     }
 
@@ -113,8 +129,11 @@ public struct RegistryHandler: HTTPHandler {
             return RegistryHandler.error(DistributionError(404, .unsupported, "no such endpoint", detail: request.path))
         }
         if case .token = route {
-            return authorizer?.tokenResponse(request, context: context)
-                ?? RegistryHandler.error(DistributionError(404, .unsupported, "this registry issues no tokens"))
+            guard let authorizer, var r = authorizer.tokenResponse(request, context: context) else {
+                return RegistryHandler.error(DistributionError(404, .unsupported, "this registry issues no tokens"))
+            }
+            if r.status == 200 { r.user = basicCredentials(request)?.user }
+            return r
         }
         if let name = route.repository, !Names.isValidRepository(name) {
             return RegistryHandler.error(DistributionError(400, .nameInvalid, "invalid repository name", detail: name))
@@ -127,7 +146,15 @@ public struct RegistryHandler: HTTPHandler {
             default: scope = AccessScope(type: "repository", name: route.repository ?? "", action: RegistryHandler.action(for: request.method))
             }
             if let denied = authorizer.authorize(request, context: context, scope: scope) { return denied }
+            var r = serve(route, request, context: context)
+            r.user = authorizer.user(of: request)
+            return r
         }
+        return serve(route, request, context: context)
+    }
+
+    /// A request that passed routing and authorization.
+    func serve(_ route: Route, _ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse {
         let isRead = request.method == "GET" || request.method == "HEAD"
         if readOnly && !isRead {
             return RegistryHandler.error(.unsupported("the registry is read-only (started with --read-only)"))
