@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
         .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive", "SystemSupport"], swiftSettings: strict),
         .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl", "SystemSupport"], swiftSettings: strict),
-        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "SystemSupport",
+        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "SystemSupport", .product(name: "Yams", package: "Yams"),
                                                  .product(name: "CoreMetrics", package: "swift-metrics"),
                                                  .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "OCI", "SystemSupport"], swiftSettings: strict),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryServer", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryServerTests", dependencies: ["RegistryServer", "OCI"], swiftSettings: strict),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CRuntime"], swiftSettings: strict),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CRuntime", "SystemSupport"], swiftSettings: strict),
         .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI", "RegistryServer"], swiftSettings: strict),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
         // Attacks as tests (issue #14): each drives the real CLI and asserts the attack fails.

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import OCI
 import Runtime
+import SystemSupport
 
 /// The container log: one JSON object per line, `{"log":"...","stream":"stdout","time":"..."}`,
 /// as docker's json-file driver writes it.

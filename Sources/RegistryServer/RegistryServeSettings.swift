@@ -22,6 +22,12 @@ public struct RegistryServeSettings: Sendable {
     public var headerTimeout: Double?
     public var idleTimeout: Double?
     public var uploadLifetime: Double?
+    public var drainTimeout: Double?
+    /// Whether DELETE of manifests and blobs is allowed (distribution's `storage.delete.enabled`,
+    /// off by default there; on by default without a distribution config).
+    public var deleteEnabled: Bool?
+    /// Headers added to every registry response (distribution's `http.headers`).
+    public var headers: [(String, String)]?
 
     public init() {}
 
@@ -29,13 +35,18 @@ public struct RegistryServeSettings: Sendable {
     public static let fileKeys = ["addr", "http.debug.addr", "log.formatter", "storage", "htpasswd", "tokenAuth", "tlsCert", "tlsKey", "readOnly", "logFormat",
                                   "maxConnections", "headerTimeout", "idleTimeout", "uploadLifetime"]
 
-    /// Reads a config file: a JSON object with any of `fileKeys`; a dotted key is distribution's
-    /// nesting (`{"http": {"debug": {"addr": "127.0.0.1:5001"}}}`). A number of the wrong type
-    /// is an error naming the file and the key.
-    public static func load(file path: String) throws -> RegistryServeSettings {
-        guard let data = FileManager.default.contents(atPath: path),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw RegistryServerError.invalidConfiguration("cannot read config file \(path): expected a JSON object")
+    /// Reads a config file. One with a `version` key is distribution's `config.yml` layout
+    /// (`DistributionConfig`), checked key by key, with `REGISTRY_*` variables of `environment`
+    /// overriding it. Otherwise it is the older JSON object with any of `fileKeys`; a dotted
+    /// key is distribution's nesting (`{"http": {"debug": {"addr": "127.0.0.1:5001"}}}`). A
+    /// value of the wrong type is an error naming the file and the key.
+    public static func load(file path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RegistryServeSettings {
+        let obj = try DistributionConfig.loadObject(path)
+        if DistributionConfig.isDistributionLayout(obj) {
+            return try DistributionConfig.settings(DistributionConfig.flatten(obj, file: path, environment: environment), file: path)
+        }
+        for key in obj.keys.sorted() where !fileKeys.contains(key) && key != "log" && key != "http" {
+            throw RegistryServerError.invalidConfiguration("config file \(path): unknown key \(key) (known: \(fileKeys.joined(separator: ", ")); or give distribution's config.yml with version: 0.1)")
         }
         func number(_ key: String) throws -> Double? {
             guard let raw = obj[key] else { return nil }
@@ -79,6 +90,9 @@ public struct RegistryServeSettings: Sendable {
         s.headerTimeout = headerTimeout ?? base.headerTimeout
         s.idleTimeout = idleTimeout ?? base.idleTimeout
         s.uploadLifetime = uploadLifetime ?? base.uploadLifetime
+        s.drainTimeout = drainTimeout ?? base.drainTimeout
+        s.deleteEnabled = deleteEnabled ?? base.deleteEnabled
+        s.headers = headers ?? base.headers
         return s
     }
 
@@ -116,6 +130,12 @@ public struct RegistryServeSettings: Sendable {
         cfg.limits.headerTimeout = headerTimeout ?? cfg.limits.headerTimeout
         cfg.limits.idleTimeout = idleTimeout ?? cfg.limits.idleTimeout
         cfg.uploadLifetime = uploadLifetime ?? cfg.uploadLifetime
+        cfg.deleteEnabled = deleteEnabled ?? true
+        cfg.headers = headers ?? []
+        cfg.drainTimeout = drainTimeout ?? cfg.drainTimeout
+        guard cfg.drainTimeout >= 0, cfg.drainTimeout <= 86400 else {
+            throw RegistryServerError.invalidConfiguration("--drain-timeout must be a number of seconds from 0 to 86400, not \(cfg.drainTimeout)")
+        }
         for (name, v) in [("--header-timeout", cfg.limits.headerTimeout), ("--idle-timeout", cfg.limits.idleTimeout), ("--upload-lifetime", cfg.uploadLifetime)]
         where !(v > 0 && v <= 1e7) {
             throw RegistryServerError.invalidConfiguration("\(name) must be a number of seconds above 0, not \(v)")

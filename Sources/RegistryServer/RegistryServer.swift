@@ -24,6 +24,13 @@ public struct RegistryServerConfiguration: Sendable {
     public var limits = HTTPServerLimits()
     /// Seconds an upload session may sit idle before a restart or `registry gc` removes it.
     public var uploadLifetime: TimeInterval = 3600
+    /// Seconds a graceful stop (SIGTERM) lets requests in flight finish before cutting them
+    /// (distribution's `http.draintimeout`).
+    public var drainTimeout: TimeInterval = 10
+    /// Whether DELETE of manifests and blobs is served (distribution's `storage.delete.enabled`).
+    public var deleteEnabled = true
+    /// Headers added to every registry response (distribution's `http.headers`).
+    public var headers: [(name: String, value: String)] = []
 
     public init(root: String) { self.root = root }
 }
@@ -38,21 +45,28 @@ public final class RegistryServer: @unchecked Sendable {
     /// Request counts, durations, bytes and gauges, served on the debug address's `/metrics`.
     public let metrics: RegistryMetrics
     private static let logLock = NSLock()
+    /// The htpasswd users, when authentication uses them: `reloadAuthentication` re-reads them.
+    private let users: Htpasswd?
 
     public init(configuration: RegistryServerConfiguration) throws {
         self.configuration = configuration
         store = RegistryStore(driver: try FilesystemDriver(root: configuration.root))
         var authorizer: (any RegistryAuthorizer)?
+        var users: Htpasswd?
         if let t = configuration.externalToken {
             if configuration.htpasswd != nil {
                 throw RegistryServerError.invalidConfiguration("--htpasswd and an external token service exclude each other")
             }
             authorizer = try ExternalTokenAuthorizer(realm: t.realm, service: t.service, issuer: t.issuer, rootCertBundle: t.rootCertBundle)
         } else if let path = configuration.htpasswd {
-            let users = try Htpasswd(path: path)
-            authorizer = configuration.tokenAuth ? try TokenAuthorizer(users: users) : BasicAuthorizer(users: users)
+            let htpasswd = try Htpasswd(path: path)
+            users = htpasswd
+            authorizer = configuration.tokenAuth ? try TokenAuthorizer(users: htpasswd) : BasicAuthorizer(users: htpasswd)
         }
-        let handler = RegistryHandler(store: store, readOnly: configuration.readOnly, authorizer: authorizer)
+        self.users = users
+        var handler = RegistryHandler(store: store, readOnly: configuration.readOnly, authorizer: authorizer)
+        handler.deleteEnabled = configuration.deleteEnabled
+        handler.extraHeaders = configuration.headers
         let format = configuration.logFormat
         let metrics = RegistryMetrics()
         self.metrics = metrics
@@ -85,7 +99,7 @@ public final class RegistryServer: @unchecked Sendable {
             // Plain HTTP, no access log: probes and scrapes every few seconds would drown it.
             let store = self.store
             let main = server
-            let debug = DebugHandler(storage: StorageHealthCheck(root: configuration.root)) {
+            let debug = DebugHandler(storage: StorageHealthCheck(root: configuration.root), draining: { main.isStopping }) {
                 metrics.scrape(openConnections: main.activeConnections, uploadSessions: store.uploadSessionCount())
             }
             debugServer = HTTPServer(handler: debug, limits: HTTPServerLimits(maxConnections: 16, headerTimeout: 10, idleTimeout: 30))
@@ -139,12 +153,38 @@ public final class RegistryServer: @unchecked Sendable {
     public var debugPort: Int? { debugServer?.port }
 
     public func stop() {
+        stopSweeper()
+        server.stop()
+        debugServer?.stop()
+    }
+
+    /// Stops gracefully (SIGTERM): accepts nothing new, lets requests in flight finish for up
+    /// to `configuration.drainTimeout` seconds, then cuts what is left and stops. `/readyz`
+    /// answers 503 from the start, so a load balancer stops sending. Returns how many
+    /// connections were cut.
+    @discardableResult
+    public func drain() -> Int {
+        stopSweeper()
+        let cut = server.drain(timeout: configuration.drainTimeout)
+        debugServer?.stop()
+        return cut
+    }
+
+    /// Reads the authentication files again (SIGHUP): the htpasswd users. On an error the
+    /// users stay as they were and the error says why. Returns the number of users now known,
+    /// nil when authentication does not use an htpasswd file.
+    @discardableResult
+    public func reloadAuthentication() throws -> Int? {
+        guard let users else { return nil }
+        try users.reload()
+        return users.users.count
+    }
+
+    private func stopSweeper() {
         sweeper.lock()
         stopped = true
         sweeper.broadcast()
         sweeper.unlock()
-        server.stop()
-        debugServer?.stop()
     }
 
     /// One access-log line: what distribution's request log carries (request id, method,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Runtime
+import SystemSupport
 
 struct RuntimeExec: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a process in a running container.")

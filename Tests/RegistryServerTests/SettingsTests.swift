@@ -26,7 +26,7 @@ import Testing
     @Test func badValuesAreRefusedWithWhatToChange() throws {
         let notObject = try file("[1]")
         defer { unlink(notObject) }
-        #expect(throws: RegistryServerError.invalidConfiguration("cannot read config file \(notObject): expected a JSON object")) {
+        #expect(throws: RegistryServerError.invalidConfiguration("config file \(notObject): expected a map of keys at the top level")) {
             try RegistryServeSettings.load(file: notObject)
         }
         let wrongType = try file(#"{"idleTimeout": "soon"}"#)
@@ -50,5 +50,111 @@ import Testing
         s = RegistryServeSettings()
         s.tokenRealm = "https://auth.example/token"
         #expect(throws: RegistryServerError.self) { try s.configuration(defaultStorage: "/x") }
+    }
+
+    /// distribution's own sample config (its layout, as `registry serve /etc/docker/registry/config.yml`
+    /// reads it): what this server honours is taken, what changes nothing here is accepted.
+    static let distributionSample = """
+    version: 0.1
+    log:
+      level: info
+      formatter: json
+      fields:
+        service: registry
+    storage:
+      cache:
+        blobdescriptor: inmemory
+      filesystem:
+        rootdirectory: /var/lib/registry
+      delete:
+        enabled: true
+      maintenance:
+        uploadpurging:
+          enabled: true
+          age: 168h
+          interval: 24h
+          dryrun: false
+    http:
+      addr: :5000
+      draintimeout: 60s
+      debug:
+        addr: 127.0.0.1:5001
+        prometheus:
+          enabled: true
+          path: /metrics
+      headers:
+        X-Content-Type-Options: [nosniff]
+    auth:
+      htpasswd:
+        realm: basic-realm
+        path: /etc/registry/htpasswd
+    health:
+      storagedriver:
+        enabled: true
+        interval: 10s
+        threshold: 3
+    """
+
+    @Test func distributionConfigYmlIsReadAsDistributionReadsIt() throws {
+        let path = try file(Self.distributionSample)
+        defer { unlink(path) }
+        let cfg = try RegistryServeSettings.load(file: path, environment: [:]).configuration(defaultStorage: "/unused")
+        #expect(cfg.address == ":5000")
+        #expect(cfg.root == "/var/lib/registry")
+        #expect(cfg.logFormat == .json)
+        #expect(cfg.debugAddress == "127.0.0.1:5001")
+        #expect(cfg.drainTimeout == 60)
+        #expect(cfg.uploadLifetime == 168 * 3600)
+        #expect(cfg.deleteEnabled)
+        #expect(cfg.htpasswd == "/etc/registry/htpasswd")
+        #expect(cfg.headers.map { "\($0.name): \($0.value)" } == ["X-Content-Type-Options: nosniff"])
+    }
+
+    @Test func registryEnvironmentVariablesOverrideTheFileAndFlagsOverrideBoth() throws {
+        let path = try file(Self.distributionSample)
+        defer { unlink(path) }
+        let env = ["REGISTRY_HTTP_ADDR": "127.0.0.1:6000", "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/srv/reg",
+                   "REGISTRY_STORAGE_DELETE_ENABLED": "false", "REGISTRY_HTTP_DRAINTIMEOUT": "5s", "UNRELATED": "x"]
+        let file = try RegistryServeSettings.load(file: path, environment: env)
+        var flags = RegistryServeSettings()
+        flags.storage = "/flag/wins"
+        let cfg = try flags.over(file).configuration(defaultStorage: "/unused")
+        #expect(cfg.address == "127.0.0.1:6000")
+        #expect(cfg.root == "/flag/wins")
+        #expect(!cfg.deleteEnabled)
+        #expect(cfg.drainTimeout == 5)
+        let bad = ["REGISTRY_HTTP_DRAINTIMEOUT": "soon"]
+        #expect(throws: RegistryServerError.invalidConfiguration("environment variable REGISTRY_HTTP_DRAINTIMEOUT: http.draintimeout must be a duration such as 30s, 5m or 168h, not soon")) {
+            try RegistryServeSettings.load(file: path, environment: bad)
+        }
+    }
+
+    @Test func distributionConfigErrorsNameTheKeyPath() throws {
+        let typo = try file("version: 0.1\nhttp:\n  adress: :5000\n")
+        defer { unlink(typo) }
+        #expect(throws: RegistryServerError.invalidConfiguration("config file \(typo): unknown key http.adress (known here: addr, debug, draintimeout, headers, host, http2, net, prefix, relativeurls, secret, tls)")) {
+            try RegistryServeSettings.load(file: typo, environment: [:])
+        }
+        let s3 = try file("version: 0.1\nstorage:\n  s3:\n    bucket: images\n")
+        defer { unlink(s3) }
+        #expect(throws: RegistryServerError.invalidConfiguration("config file \(s3): storage.s3: the s3 driver is not supported yet (issue #23); use storage.filesystem")) {
+            try RegistryServeSettings.load(file: s3, environment: [:])
+        }
+        let proxy = try file("version: 0.1\nproxy:\n  remoteurl: https://registry-1.docker.io\n")
+        defer { unlink(proxy) }
+        #expect(throws: RegistryServerError.invalidConfiguration("config file \(proxy): proxy: a pull-through cache (proxy) is not supported")) {
+            try RegistryServeSettings.load(file: proxy, environment: [:])
+        }
+        let badYAML = try file("version: 0.1\nhttp: [unclosed\n")
+        defer { unlink(badYAML) }
+        #expect(throws: RegistryServerError.self) { try RegistryServeSettings.load(file: badYAML, environment: [:]) }
+        let legacyTypo = try file(#"{"adr": "127.0.0.1:1"}"#)
+        defer { unlink(legacyTypo) }
+        #expect(throws: RegistryServerError.self) { try RegistryServeSettings.load(file: legacyTypo, environment: [:]) }
+        let version = try file("version: 0.2\n")
+        defer { unlink(version) }
+        #expect(throws: RegistryServerError.invalidConfiguration("config file \(version): version must be 0.1, not 0.2")) {
+            try RegistryServeSettings.load(file: version, environment: [:])
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Runtime
+import SystemSupport
 
 /// The value syntaxes runc's flags take: Go durations (`events --interval`) and sizes with
 /// units (`update --memory 50M`), shared with the container flags.

@@ -1,23 +1,36 @@
 import CXCrypt
 import Foundation
+import SystemSupport
 
 /// Users from an Apache htpasswd file. Only bcrypt entries (`htpasswd -B`) are accepted, as in
-/// distribution: the older formats are too weak to guard a registry.
+/// distribution: the older formats are too weak to guard a registry. Copies share their
+/// entries, so `reload()` (SIGHUP) reaches every authorizer holding one.
 public struct Htpasswd: Sendable {
     public let path: String
-    private let entries: [String: String]
+    private let entries: Locked<[String: String]>
 
     public init(path: String) throws {
         self.path = path
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw RegistryServerError.auth("cannot read htpasswd file \(path); create one with `htpasswd -cB \(path) USER`")
-        }
-        self.entries = try Htpasswd.parse(String(decoding: data, as: UTF8.self), path: path)
+        entries = Locked(try Htpasswd.read(path))
     }
 
     public init(contents: String, path: String = "<memory>") throws {
         self.path = path
-        entries = try Htpasswd.parse(contents, path: path)
+        entries = Locked(try Htpasswd.parse(contents, path: path))
+    }
+
+    /// Reads the file at `path` again and, when it parses, serves its users from now on; on an
+    /// error the users stay as they were and the error says why.
+    public func reload() throws {
+        let fresh = try Htpasswd.read(path)
+        entries.withLock { $0 = fresh }
+    }
+
+    private static func read(_ path: String) throws -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RegistryServerError.auth("cannot read htpasswd file \(path); create one with `htpasswd -cB \(path) USER`")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), path: path)
     }
 
     static func parse(_ text: String, path: String) throws -> [String: String] {
@@ -38,11 +51,11 @@ public struct Htpasswd: Sendable {
         return out
     }
 
-    public var users: [String] { entries.keys.sorted() }
+    public var users: [String] { entries.current.keys.sorted() }
 
     /// Checks a password with bcrypt (constant-time comparison of the hashes).
     public func verify(user: String, password: String) -> Bool {
-        guard let hash = entries[user] else {
+        guard let hash = entries.withLock({ $0[user] }) else {
             // Spend the same time as a real check so user names cannot be probed.
             _ = Htpasswd.crypt(password, setting: "$2y$05$abcdefghijklmnopqrstuu5sNbGfKVyTw6EEb0h2N1LuhVTP7IuRC")
             return false

@@ -50,6 +50,8 @@ public final class HTTPServer: @unchecked Sendable {
     private let lock = NSLock()
     private var listenFD: Int32 = -1
     private var connections: [ObjectIdentifier: any HTTPTransport] = [:]
+    /// Connections waiting for their next request head: a drain closes these at once.
+    private var idle: Set<ObjectIdentifier> = []
     private var stopping = false
     private var acceptThread: Thread?
     private var active = 0
@@ -180,6 +182,33 @@ public final class HTTPServer: @unchecked Sendable {
         return Int32(ss.ss_family) == AF_INET6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
+    /// Stops gracefully: no new connections; connections waiting for a request are closed at
+    /// once; a request in flight is finished and its connection then closed (its response says
+    /// `Connection: close`). After `timeout` seconds whatever is still open is cut, as by `stop`.
+    /// Returns how many connections had to be cut.
+    @discardableResult
+    public func drain(timeout: Double) -> Int {
+        lock.lock()
+        stopping = true
+        let fd = listenFD
+        listenFD = -1
+        let waiting = idle.compactMap { connections[$0] }
+        lock.unlock()
+        if fd >= 0 {
+            _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+            Glibc.close(fd)
+        }
+        for t in waiting { t.shutdown() }
+        let deadline = HTTPConnection.now() + UInt64(max(0, timeout) * 1e9)
+        while activeConnections > 0 && HTTPConnection.now() < deadline { usleep(5_000) }
+        let cut = activeConnections
+        stop()
+        return cut
+    }
+
+    /// Whether `drain` or `stop` has begun.
+    public var isStopping: Bool { lock.lock(); defer { lock.unlock() }; return stopping }
+
     /// Stops accepting and closes every open connection.
     public func stop() {
         lock.lock()
@@ -285,10 +314,20 @@ public final class HTTPServer: @unchecked Sendable {
         connection.deadline = accepted + UInt64(max(0, limits.headerTimeout) * 1e9)
         while true {
             var head: HTTPRequestHead?
-            let started = HTTPConnection.now()
             let request: HTTPRequest
+            // Between requests the connection is idle: a drain may close it now.
+            lock.lock()
+            let draining = stopping
+            if !draining { idle.insert(key) }
+            lock.unlock()
+            if draining { return }
+            let headResult = Result { try connection.readRequestHead(headerTimeout: limits.headerTimeout) }
+            lock.lock()
+            idle.remove(key)
+            lock.unlock()
+            let started = HTTPConnection.now()
             do {
-                guard let h = try connection.readRequestHead(headerTimeout: limits.headerTimeout) else { return }
+                guard let h = try headResult.get() else { return }
                 head = h
                 request = try makeRequest(h, connection: connection)
             } catch HTTPError.rejected(let status, let reason) {
@@ -305,7 +344,7 @@ public final class HTTPServer: @unchecked Sendable {
             let isHead = request.method == "HEAD"
             if isHead { response = response.headOnly() }
             // A body left unread must be consumed before the next request can be parsed.
-            var keepAlive = request.keepAlive
+            var keepAlive = request.keepAlive && !isStopping
             if !request.body.drain(limit: 1 << 20) { keepAlive = false }
             let ok = (try? send(response, on: connection, keepAlive: keepAlive, isHead: isHead)) != nil
             if let logger {

@@ -5,11 +5,14 @@ import Foundation
 /// exposed with it and never need its credentials.
 ///
 /// - `/livez`: 200 while the process serves at all.
-/// - `/readyz`: 200 when the storage root is reachable and writable, else 503 with the reason.
+/// - `/readyz`: 200 when the storage root is reachable and writable, else 503 with the reason;
+///   503 while the server drains.
 /// - `/debug/health`: distribution's format, `{}` when healthy, else check name → error (503).
 /// - `/metrics`: Prometheus text format 0.0.4.
 struct DebugHandler: HTTPHandler {
     let storage: StorageHealthCheck
+    /// Whether the registry is draining (stopping): not ready, whatever the storage says.
+    let draining: @Sendable () -> Bool
     /// The metrics exposition, read at each scrape.
     let scrape: @Sendable () -> [UInt8]
 
@@ -21,6 +24,7 @@ struct DebugHandler: HTTPHandler {
         case "/livez":
             return DebugHandler.text(200, "ok\n")
         case "/readyz":
+            if draining() { return DebugHandler.text(503, "not ready: draining, the server is stopping\n") }
             if let failure = storage.run() { return DebugHandler.text(503, "not ready: \(failure)\n") }
             return DebugHandler.text(200, "ok\n")
         case "/debug/health":

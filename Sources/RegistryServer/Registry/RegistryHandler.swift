@@ -45,6 +45,10 @@ public struct RegistryHandler: HTTPHandler {
     public let store: RegistryStore
     public var readOnly: Bool
     public var authorizer: (any RegistryAuthorizer)?
+    /// Whether DELETE of manifests and blobs is served; refused with 405 UNSUPPORTED when not.
+    public var deleteEnabled = true
+    /// Added to every response (distribution's `http.headers`).
+    public var extraHeaders: [(name: String, value: String)] = []
 
     public init(store: RegistryStore, readOnly: Bool = false, authorizer: (any RegistryAuthorizer)? = nil) {
         self.store = store
@@ -121,6 +125,7 @@ public struct RegistryHandler: HTTPHandler {
         response.headers.append(("Docker-Distribution-API-Version", "registry/2.0"))
         // The id of this exchange, also in its access-log line, so a client's report can be found.
         response.headers.append(("X-Request-Id", UUID().uuidString.lowercased()))
+        response.headers.append(contentsOf: extraHeaders)
         return response
     }
 
@@ -158,6 +163,13 @@ public struct RegistryHandler: HTTPHandler {
         let isRead = request.method == "GET" || request.method == "HEAD"
         if readOnly && !isRead {
             return RegistryHandler.error(.unsupported("the registry is read-only (started with --read-only)"))
+        }
+        if !deleteEnabled && request.method == "DELETE" {
+            switch route {
+            case .manifest, .blob:
+                return RegistryHandler.error(DistributionError(405, .unsupported, "deletion is disabled (storage.delete.enabled is false in the config file)"))
+            default: break
+            }
         }
         do {
             switch (route, request.method) {

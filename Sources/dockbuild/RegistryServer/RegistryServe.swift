@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
 import RegistryServer
+import SystemSupport
 
-/// Write end of the pipe the SIGINT/SIGTERM handler of `registry serve` writes to; set once
-/// before the handler is installed, read only by the handler.
-nonisolated(unsafe) private var registryServeStopFD: Int32 = -1
+/// Write end of the pipe the SIGINT/SIGTERM/SIGHUP handler of `registry serve` writes to (the
+/// signal number, one byte); set once before the handler is installed, read only by the handler.
+nonisolated(unsafe) private var registryServeSignalFD: Int32 = -1
 
 /// `dockbuild registry serve`: an OCI distribution-spec v1.1 registry in the foreground.
 struct RegistryServe: ParsableCommand {
@@ -12,10 +13,16 @@ struct RegistryServe: ParsableCommand {
         commandName: "serve",
         abstract: "Serve an OCI registry (distribution-spec v1.1) from a local directory.",
         discussion: """
-        Blobs and manifests live under <root>/registry (or --storage). Stop with Ctrl-C.
+        Blobs and manifests live under <root>/registry (or --storage).
         With --htpasswd, every request needs a user from that file (bcrypt entries,
         `htpasswd -cB FILE USER`); add --token-auth to hand out Docker bearer tokens
         from /token instead of checking Basic credentials on each request.
+        --config takes distribution's config.yml (version 0.1); REGISTRY_* variables
+        override it as in distribution, and flags override both.
+
+        SIGTERM or Ctrl-C stops gracefully: nothing new is accepted, requests in flight
+        get --drain-timeout seconds to finish, then the rest are cut (a second signal
+        cuts them at once). SIGHUP reads the htpasswd file again.
         """
     )
 
@@ -72,7 +79,10 @@ struct RegistryServe: ParsableCommand {
     @Option(help: "Seconds an upload session may sit idle before a restart (or `registry gc`) removes it. Default 3600.")
     var uploadLifetime: Double?
 
-    @Option(help: "Optional JSON config file with any of: addr, http.debug.addr, log.formatter, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat, maxConnections, headerTimeout, idleTimeout, uploadLifetime. Flags win.")
+    @Option(help: "Seconds a graceful stop (SIGTERM) lets requests in flight finish before cutting them. Default 10.")
+    var drainTimeout: Double?
+
+    @Option(help: "Config file: distribution's config.yml (version 0.1; unsupported keys are named as errors), or the older JSON object with any of: addr, http.debug.addr, log.formatter, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat, maxConnections, headerTimeout, idleTimeout, uploadLifetime. Flags win.")
     var config: String?
 
     /// The flags as settings: a flag left at its default leaves the config file's value.
@@ -95,6 +105,7 @@ struct RegistryServe: ParsableCommand {
         s.headerTimeout = headerTimeout
         s.idleTimeout = idleTimeout
         s.uploadLifetime = uploadLifetime
+        s.drainTimeout = drainTimeout
         return s
     }
 
@@ -113,13 +124,13 @@ struct RegistryServe: ParsableCommand {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw ValidationError("cannot create a pipe: \(String(cString: strerror(errno)))") }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        registryServeStopFD = fds[1]
+        registryServeSignalFD = fds[1]
         var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in
-            var byte: UInt8 = 1
-            _ = write(registryServeStopFD, &byte, 1)
+        action.__sigaction_handler.sa_handler = { sig in
+            var byte = UInt8(truncatingIfNeeded: sig)
+            _ = write(registryServeSignalFD, &byte, 1)
         }
-        for sig in [SIGINT, SIGTERM] { sigaction(sig, &action, nil) }
+        for sig in [SIGINT, SIGTERM, SIGHUP] { sigaction(sig, &action, nil) }
         // A parent may have started us with these signals blocked (a blocked mask is inherited
         // across exec: Foundation's Process from a dispatch worker does this): unblock them, or
         // SIGTERM would never reach the handler and the server would never stop.
@@ -127,6 +138,7 @@ struct RegistryServe: ParsableCommand {
         sigemptyset(&unblock)
         sigaddset(&unblock, SIGINT)
         sigaddset(&unblock, SIGTERM)
+        sigaddset(&unblock, SIGHUP)
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let server: RegistryServer
         do {
@@ -144,10 +156,52 @@ struct RegistryServe: ParsableCommand {
             let text = "removed crash leftovers: \(left.temporaries.count) temporary files, \(left.orphanedUploads.count) interrupted monolithic uploads, \(left.staleUploads.count) upload sessions idle over \(Int(cfg.uploadLifetime)) s\n"
             FileHandle.standardError.write(Data(text.utf8))
         }
-        // Serve until SIGINT/SIGTERM.
-        var byte: UInt8 = 0
-        while read(fds[0], &byte, 1) < 0 && errno == EINTR {}
-        server.stop()
+        // Serve until SIGINT/SIGTERM; SIGHUP reloads the htpasswd file.
+        func nextSignal() -> Int32 {
+            var byte: UInt8 = 0
+            while true {
+                let n = read(fds[0], &byte, 1)
+                if n == 1 { return Int32(byte) }
+                if n < 0 && errno == EINTR { continue }
+                return SIGTERM
+            }
+        }
+        while nextSignal() == SIGHUP {
+            do {
+                let count = try server.reloadAuthentication()
+                RegistryServe.log(count.map { "SIGHUP: reloaded \(cfg.htpasswd ?? "htpasswd"): \($0) users" } ?? "SIGHUP: nothing to reload (no htpasswd file)")
+            } catch {
+                RegistryServe.log("SIGHUP: kept the users as they were: \(error)")
+            }
+        }
+        RegistryServe.log("stopping: draining connections for up to \(RegistryServe.seconds(cfg.drainTimeout)) (a second signal stops at once)")
+        // The drain runs beside this thread, which cuts it short on another SIGINT/SIGTERM.
+        let done = Locked(false)
+        let wake = fds[1]
+        let drainer = Thread {
+            let cut = server.drain()
+            done.withLock { $0 = true }
+            RegistryServe.log(cut == 0 ? "stopped: every request finished" : "stopped: cut \(cut) connections still busy after the drain timeout")
+            var byte: UInt8 = 0
+            _ = write(wake, &byte, 1)
+        }
+        drainer.start()
+        while true {
+            let sig = nextSignal()
+            if done.current { break }
+            if sig == SIGINT || sig == SIGTERM {
+                RegistryServe.log("stopping at once: second signal")
+                server.stop()
+            }
+        }
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))s" : String(format: "%.3fs", value)
+    }
+
+    private static func log(_ text: String) {
+        FileHandle.standardError.write(Data(("dockbuild registry: " + text + "\n").utf8))
     }
 
     /// ` debug=http://HOST:PORT` for the startup line, empty without a debug address.
