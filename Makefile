@@ -76,13 +76,14 @@ install-files:
 	$(BUILD)/dockbuild --experimental-dump-help | python3 scripts/gen-man.py $(SHAREDIR)/man/man1 \
 		"$$($(BUILD)/dockbuild --version 2>/dev/null | head -1)"
 	sed 's|@BINDIR@|$(PREFIX)/bin|' contrib/systemd/dockbuild-start.service > $(UNITDIR)/dockbuild-start.service
-	chmod 0644 $(UNITDIR)/dockbuild-start.service
+	sed 's|@BINDIR@|$(PREFIX)/bin|' contrib/systemd/dockbuild-registry.service > $(UNITDIR)/dockbuild-registry.service
+	chmod 0644 $(UNITDIR)/dockbuild-start.service $(UNITDIR)/dockbuild-registry.service
 
 uninstall:
 	rm -f $(BINDIR)/dockbuild $(BINDIR)/dockbuild-runc $(BINDIR)/dockbuild-init \
 		$(SHAREDIR)/bash-completion/completions/dockbuild $(SHAREDIR)/zsh/site-functions/_dockbuild \
 		$(SHAREDIR)/fish/vendor_completions.d/dockbuild.fish $(SHAREDIR)/man/man1/dockbuild.1 $(SHAREDIR)/man/man1/dockbuild-*.1 \
-		$(UNITDIR)/dockbuild-start.service
+		$(UNITDIR)/dockbuild-start.service $(UNITDIR)/dockbuild-registry.service
 
 clean:
 	rm -rf .build

@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
         .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive", "SystemSupport"], swiftSettings: strict),
         .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl", "SystemSupport"], swiftSettings: strict),
-        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "SystemSupport", .product(name: "Yams", package: "Yams"),
+        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "CCurl", "SystemSupport", .product(name: "Yams", package: "Yams"),
                                                  .product(name: "CoreMetrics", package: "swift-metrics"),
                                                  .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),

@@ -13,6 +13,8 @@ public enum DistributionConfig {
         case string, bool, duration, int
         /// A map of header name to a list of values (`http.headers`).
         case headers
+        /// `notifications.endpoints`: a list of webhooks.
+        case endpoints
         /// Accepted and checked for shape only: it changes nothing here (documented).
         case ignored
         /// A distribution feature this server does not have: naming it is an error.
@@ -72,7 +74,7 @@ public enum DistributionConfig {
         "reporting": .ignored,
         "redis": .unsupported("redis is not supported (no blob descriptor cache needed)"),
         "proxy": .unsupported("a pull-through cache (proxy) is not supported"),
-        "notifications": .unsupported("notifications are not supported yet"),
+        "notifications": .section(["events": .ignored, "endpoints": .endpoints]),
         "middleware": .unsupported("storage and registry middleware (CDN redirects) is not supported"),
     ]
 
@@ -142,7 +144,7 @@ public enum DistributionConfig {
             let path = prefix.isEmpty ? key : prefix + "." + key
             switch kind {
             case .section(let inner): return leaves(inner, prefix: path)
-            case .unsupported, .ignored, .headers: return []
+            case .unsupported, .ignored, .headers, .endpoints: return []
             default: return [(path, kind)]
             }
         }
@@ -180,11 +182,49 @@ public enum DistributionConfig {
                 for v in values { headers.append((name, v)) }
             }
             return headers
+        case .endpoints:
+            guard let list = raw as? [Any] else { throw fail("a list of endpoints") }
+            return try list.enumerated().compactMap { i, item in try endpoint(item, path: "\(path)[\(i)]", where: place) }
         case .ignored:
             return raw
         case .section, .unsupported:
             return raw
         }
+    }
+
+    /// The keys of one `notifications.endpoints` entry.
+    static let endpointLayout: [String: Kind] = [
+        "name": .string, "disabled": .bool, "url": .string, "headers": .ignored, "timeout": .duration,
+        "threshold": .int, "backoff": .duration, "ignoredmediatypes": .ignored,
+        "ignore": .section(["mediatypes": .ignored, "actions": .ignored]), "queuelimit": .int,
+    ]
+
+    /// One endpoint of `notifications.endpoints`; nil when it is disabled.
+    private static func endpoint(_ raw: Any, path: String, where place: String) throws -> NotificationEndpoint? {
+        guard let map = raw as? [String: Any] else {
+            throw RegistryServerError.invalidConfiguration("\(place): \(path) must be a map with name and url")
+        }
+        var flat: [String: Any] = [:]
+        try walk(map, endpointLayout, prefix: "", file: place.replacingOccurrences(of: "config file ", with: ""), into: &flat)
+        if flat["disabled"] as? Bool == true { return nil }
+        guard let name = flat["name"] as? String, let url = flat["url"] as? String else {
+            throw RegistryServerError.invalidConfiguration("\(place): \(path) needs a name and a url")
+        }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw RegistryServerError.invalidConfiguration("\(place): \(path).url must be an http:// or https:// URL, not \(url)")
+        }
+        func strings(_ any: Any?) -> [String] { (any as? [Any])?.map { "\($0)" } ?? [] }
+        var e = NotificationEndpoint(name: name, url: url)
+        if let headers = map["headers"] as? [String: Any] {
+            for (k, v) in headers { e.headers[k] = (v as? [Any])?.map { "\($0)" } ?? ["\(v)"] }
+        }
+        if let t = flat["timeout"] as? Double, t > 0 { e.timeout = t }
+        if let t = flat["threshold"] as? Int, t > 0 { e.threshold = t }
+        if let b = flat["backoff"] as? Double, b > 0 { e.backoff = b }
+        if let q = flat["queuelimit"] as? Int, q > 0 { e.queueLimit = q }
+        e.ignoredMediaTypes = strings(map["ignoredmediatypes"]) + strings((map["ignore"] as? [String: Any])?["mediatypes"])
+        e.ignoredActions = strings((map["ignore"] as? [String: Any])?["actions"])
+        return e
     }
 
     /// Settings from a distribution-layout object (already checked by `flatten`).
@@ -235,6 +275,7 @@ public enum DistributionConfig {
         }
         s.drainTimeout = seconds("http.draintimeout")
         s.headers = flat["http.headers"] as? [(String, String)]
+        s.notifications = flat["notifications.endpoints"] as? [NotificationEndpoint]
         return s
     }
 }

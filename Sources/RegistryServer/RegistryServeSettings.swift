@@ -28,6 +28,8 @@ public struct RegistryServeSettings: Sendable {
     public var deleteEnabled: Bool?
     /// Headers added to every registry response (distribution's `http.headers`).
     public var headers: [(String, String)]?
+    /// Webhooks for push, pull, mount and delete events (distribution's `notifications.endpoints`).
+    public var notifications: [NotificationEndpoint]?
 
     public init() {}
 
@@ -93,6 +95,7 @@ public struct RegistryServeSettings: Sendable {
         s.drainTimeout = drainTimeout ?? base.drainTimeout
         s.deleteEnabled = deleteEnabled ?? base.deleteEnabled
         s.headers = headers ?? base.headers
+        s.notifications = notifications ?? base.notifications
         return s
     }
 
@@ -132,6 +135,10 @@ public struct RegistryServeSettings: Sendable {
         cfg.uploadLifetime = uploadLifetime ?? cfg.uploadLifetime
         cfg.deleteEnabled = deleteEnabled ?? true
         cfg.headers = headers ?? []
+        cfg.notifications = notifications ?? []
+        for e in cfg.notifications where !(e.url.hasPrefix("http://") || e.url.hasPrefix("https://")) {
+            throw RegistryServerError.invalidConfiguration("--notify \(e.url): a notification endpoint must be an http:// or https:// URL")
+        }
         cfg.drainTimeout = drainTimeout ?? cfg.drainTimeout
         guard cfg.drainTimeout >= 0, cfg.drainTimeout <= 86400 else {
             throw RegistryServerError.invalidConfiguration("--drain-timeout must be a number of seconds from 0 to 86400, not \(cfg.drainTimeout)")

@@ -31,6 +31,8 @@ public struct RegistryServerConfiguration: Sendable {
     public var deleteEnabled = true
     /// Headers added to every registry response (distribution's `http.headers`).
     public var headers: [(name: String, value: String)] = []
+    /// Webhooks that receive push, pull, mount and delete events.
+    public var notifications: [NotificationEndpoint] = []
 
     public init(root: String) { self.root = root }
 }
@@ -47,10 +49,14 @@ public final class RegistryServer: @unchecked Sendable {
     private static let logLock = NSLock()
     /// The htpasswd users, when authentication uses them: `reloadAuthentication` re-reads them.
     private let users: Htpasswd?
+    /// Delivers events to the configured webhooks; nil without any.
+    let notifier: RegistryNotifier?
 
     public init(configuration: RegistryServerConfiguration) throws {
         self.configuration = configuration
-        store = RegistryStore(driver: try FilesystemDriver(root: configuration.root))
+        let metrics = RegistryMetrics()
+        self.metrics = metrics
+        store = RegistryStore(driver: MeasuredDriver(try FilesystemDriver(root: configuration.root), name: "filesystem", metrics: metrics))
         var authorizer: (any RegistryAuthorizer)?
         var users: Htpasswd?
         if let t = configuration.externalToken {
@@ -68,8 +74,10 @@ public final class RegistryServer: @unchecked Sendable {
         handler.deleteEnabled = configuration.deleteEnabled
         handler.extraHeaders = configuration.headers
         let format = configuration.logFormat
-        let metrics = RegistryMetrics()
-        self.metrics = metrics
+        let notifier = configuration.notifications.isEmpty ? nil
+            : RegistryNotifier(endpoints: configuration.notifications, sourceAddress: configuration.address)
+        self.notifier = notifier
+        let eventStore = store
         // Every finished exchange, refusals included, is counted, then logged.
         let logger: HTTPAccessLogger = { @Sendable request, response, context, seconds in
             let route = RegistryHandler.routeLabel(request.path)
@@ -77,6 +85,9 @@ public final class RegistryServer: @unchecked Sendable {
                             received: request.body.bytesRead, sent: response.bodyLength,
                             nanoseconds: UInt64(max(0, seconds) * 1e9))
             if format != .none { RegistryServer.log(format, request, response, context, seconds) }
+            if let notifier, let event = RegistryEvent.from(request, response, context, store: eventStore) {
+                notifier.publish(event)
+            }
         }
         var factory: TransportFactory?
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
@@ -100,7 +111,11 @@ public final class RegistryServer: @unchecked Sendable {
             let store = self.store
             let main = server
             let debug = DebugHandler(storage: StorageHealthCheck(root: configuration.root), draining: { main.isStopping }) {
-                metrics.scrape(openConnections: main.activeConnections, uploadSessions: store.uploadSessionCount())
+                let counts = notifier?.senders.map { sender -> (endpoint: String, delivered: Int, failed: Int, dropped: Int, waiting: Int) in
+                    let c = sender.counts
+                    return (sender.endpoint.name, c.delivered, c.failed, c.dropped, c.waiting)
+                } ?? []
+                return metrics.scrape(openConnections: main.activeConnections, uploadSessions: store.uploadSessionCount(), notifications: counts)
             }
             debugServer = HTTPServer(handler: debug, limits: HTTPServerLimits(maxConnections: 16, headerTimeout: 10, idleTimeout: 30))
         } else {
@@ -120,6 +135,7 @@ public final class RegistryServer: @unchecked Sendable {
     public func start() throws {
         startupLeftovers = store.removeLeftovers(dryRun: false, uploadLifetime: configuration.uploadLifetime)
         try server.start(address: configuration.address)
+        notifier?.start()
         if let debugServer, let debugAddress = configuration.debugAddress {
             do {
                 try debugServer.start(address: debugAddress)
@@ -156,6 +172,7 @@ public final class RegistryServer: @unchecked Sendable {
         stopSweeper()
         server.stop()
         debugServer?.stop()
+        notifier?.stop(deadline: HTTPConnection.now() + 1_000_000_000)
     }
 
     /// Stops gracefully (SIGTERM): accepts nothing new, lets requests in flight finish for up
@@ -167,6 +184,8 @@ public final class RegistryServer: @unchecked Sendable {
         stopSweeper()
         let cut = server.drain(timeout: configuration.drainTimeout)
         debugServer?.stop()
+        // Events of the last requests still go out, for a moment.
+        notifier?.stop(deadline: HTTPConnection.now() + 2_000_000_000)
         return cut
     }
 

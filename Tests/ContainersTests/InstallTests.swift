@@ -37,11 +37,17 @@ import Testing
         // the boot unit for restart policies, pointing at the installed binary
         let unit = read("/lib/systemd/system/dockbuild-start.service")
         #expect(unit.contains("ExecStart=/usr/bin/dockbuild start --all") && unit.contains("WantedBy=multi-user.target"), "\(unit)")
+        // the registry's unit: reload is SIGHUP, the stop waits longer than a drain
+        let registry = read("/lib/systemd/system/dockbuild-registry.service")
+        #expect(registry.contains("ExecStart=/usr/bin/dockbuild registry serve --config /etc/dockbuild/registry.yml")
+            && registry.contains("ExecReload=/bin/kill -HUP $MAINPID"), "\(registry)")
         if Shell.which("systemd-analyze") != nil {
-            let v = try Shell.run(["systemd-analyze", "verify", "--man=no", usr + "/lib/systemd/system/dockbuild-start.service"])
-            // (staged under DESTDIR, the binary is not at the path the unit names yet)
-            let complaints = v.2.split(separator: "\n").filter { $0.contains("dockbuild-start.service:") && !$0.contains("is not executable") }
-            #expect(complaints.isEmpty, "\(v.2)")
+            for name in ["dockbuild-start.service", "dockbuild-registry.service"] {
+                let v = try Shell.run(["systemd-analyze", "verify", "--man=no", usr + "/lib/systemd/system/" + name])
+                // (staged under DESTDIR, the binary is not at the path the unit names yet)
+                let complaints = v.2.split(separator: "\n").filter { $0.contains(name + ":") && !$0.contains("is not executable") }
+                #expect(complaints.isEmpty, "\(v.2)")
+            }
         }
         if Shell.which("groff") != nil {
             // roff that groff reads without a warning

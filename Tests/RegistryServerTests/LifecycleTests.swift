@@ -144,3 +144,137 @@ struct LifecycleTests {
         #expect(String(decoding: delete.body, as: UTF8.self).contains("storage.delete.enabled"))
     }
 }
+
+/// A webhook listener on loopback (this project's own HTTP server): records each envelope,
+/// answering the first `failFirst` deliveries with 500.
+final class EventListener: HTTPHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var envelopes: [[String: Any]] = []
+    private var contentTypes: [String] = []
+    private var failuresLeft: Int
+    private var attemptCount = 0
+    private var server: HTTPServer?
+
+    init(failFirst: Int = 0) throws {
+        failuresLeft = failFirst
+        let s = HTTPServer(handler: self)
+        try s.start(address: "127.0.0.1:0")
+        server = s
+    }
+
+    var url: String { "http://127.0.0.1:\(server?.port ?? 0)/events" }
+    var attempts: Int { lock.lock(); defer { lock.unlock() }; return attemptCount }
+
+    func handle(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse {
+        let body = (try? request.body.readAll(limit: 1 << 20)) ?? []
+        lock.lock()
+        defer { lock.unlock() }
+        attemptCount += 1
+        if failuresLeft > 0 {
+            failuresLeft -= 1
+            return HTTPResponse(status: 500)
+        }
+        if let obj = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] { envelopes.append(obj) }
+        contentTypes.append(request.header("Content-Type") ?? "")
+        return HTTPResponse(status: 200)
+    }
+
+    /// Every event received, in order.
+    var events: [[String: Any]] {
+        lock.lock()
+        defer { lock.unlock() }
+        return envelopes.flatMap { ($0["events"] as? [[String: Any]]) ?? [] }
+    }
+
+    var types: [String] { lock.lock(); defer { lock.unlock() }; return contentTypes }
+
+    func waitFor(_ count: Int) async throws -> [[String: Any]] {
+        for _ in 0..<250 where events.count < count { try await Task.sleep(nanoseconds: 20_000_000) }
+        return events
+    }
+
+    deinit { server?.stop() }
+}
+
+@Suite("notifications: webhooks for push, pull, mount and delete", .serialized)
+struct NotificationTests {
+    @Test func pushesAndDeletesReachTheEndpointInDistributionsEnvelope() async throws {
+        let listener = try EventListener(failFirst: 2)
+        let dir = URL(fileURLWithPath: "/var/tmp/rs-notify-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("config.yml")
+        try Data("""
+        version: 0.1
+        log:
+          accesslog:
+            disabled: true
+        storage:
+          filesystem:
+            rootdirectory: \(dir.path)/storage
+          delete:
+            enabled: true
+        http:
+          addr: 127.0.0.1:0
+        notifications:
+          endpoints:
+            - name: listener
+              url: \(listener.url)
+              headers:
+                Authorization: [Bearer hook-secret]
+              timeout: 2s
+              threshold: 5
+              backoff: 100ms
+              ignore:
+                actions: [pull]
+        """.utf8).write(to: config)
+        let s = try OpsServe(["--config", config.path])
+
+        let layer = Data("layer bytes for the webhook test\n".utf8)
+        let layerDigest = Digest.compute(layer).description
+        let put = try await http("POST", "\(s.base)/v2/hooks/app/blobs/uploads/?digest=\(layerDigest)", body: layer)
+        #expect(put.status == 201)
+        let configBlob = Data("{}".utf8)
+        let configDigest = Digest.compute(configBlob).description
+        #expect(try await http("POST", "\(s.base)/v2/hooks/app/blobs/uploads/?digest=\(configDigest)", body: configBlob).status == 201)
+        let manifest = Data("""
+        {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\(configDigest)","size":\(configBlob.count)},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"\(layerDigest)","size":\(layer.count)}]}
+        """.utf8)
+        let manifestDigest = Digest.compute(manifest).description
+        let pm = try await http("PUT", "\(s.base)/v2/hooks/app/manifests/v1", body: manifest,
+                                headers: ["Content-Type": "application/vnd.oci.image.manifest.v1+json"])
+        #expect(pm.status == 201)
+        // A pull is ignored by this endpoint's `ignore.actions`.
+        #expect(try await http("GET", "\(s.base)/v2/hooks/app/manifests/v1").status == 200)
+        #expect(try await http("DELETE", "\(s.base)/v2/hooks/app/manifests/\(manifestDigest)").status == 202)
+
+        let events = try await listener.waitFor(4)
+        #expect(listener.attempts >= 3, "the first two deliveries failed and were retried")
+        let summary = events.map { e -> String in
+            let t = e["target"] as? [String: Any] ?? [:]
+            return "\(e["action"] ?? "") \(t["repository"] ?? "") \(t["digest"] ?? "") \(t["tag"] ?? "-") \(t["size"] ?? "-")"
+        }
+        #expect(summary == [
+            "push hooks/app \(layerDigest) - \(layer.count)",
+            "push hooks/app \(configDigest) - \(configBlob.count)",
+            "push hooks/app \(manifestDigest) v1 \(manifest.count)",
+            "delete hooks/app \(manifestDigest) - -",
+        ], "\(summary)")
+        let push = events[2]
+        #expect((push["target"] as? [String: Any])?["mediaType"] as? String == "application/vnd.oci.image.manifest.v1+json")
+        #expect(((push["request"] as? [String: Any])?["method"] as? String) == "PUT")
+        #expect(((push["source"] as? [String: Any])?["instanceID"] as? String)?.isEmpty == false)
+        #expect(listener.types.allSatisfy { $0 == "application/vnd.docker.distribution.events.v1+json" })
+        let scrape = try await opsScrape(s)
+        #expect(scrape.values[#"registry_notifications_events{endpoint="listener",state="delivered"}"#] == 4)
+        #expect((scrape.values[#"registry_notifications_events{endpoint="listener",state="failed"}"#] ?? 0) >= 2)
+    }
+
+    @Test func aBadEndpointURLIsRefusedAtStart() throws {
+        var s = RegistryServeSettings()
+        s.notifications = [NotificationEndpoint(name: "x", url: "ftp://example/")]
+        #expect(throws: RegistryServerError.invalidConfiguration("--notify ftp://example/: a notification endpoint must be an http:// or https:// URL")) {
+            try s.configuration(defaultStorage: "/x")
+        }
+    }
+}

@@ -156,6 +156,10 @@ struct OperabilityTests {
         let notFoundBody = try await http("GET", "\(s.base)/v2/ops/metrics/manifests/nope").body.count
         #expect(delta("registry_http_sent_bytes_total") == Double(blob.count + notFoundBody))
         #expect(after.values["registry_storage_upload_sessions"] == 1)
+        // Storage actions are timed by driver and action: the upload's writer, the manifest's write.
+        #expect(after.type["registry_storage_action_seconds"] == "histogram")
+        #expect(delta(#"registry_storage_action_seconds_count{driver="filesystem",action="writer"}"#) >= 1)
+        #expect(delta(#"registry_storage_action_seconds_count{driver="filesystem",action="put_content"}"#) >= 1)
 
         // A connection held open counts while it is open.
         let fd = try rawConnect(port: s.port)

@@ -69,10 +69,19 @@ public final class RegistryMetrics: Sendable {
         if sent > 0 { sentBytes.increment(by: sent) }
     }
 
-    /// The text exposition, with the gauges read now.
-    func scrape(openConnections connections: Int, uploadSessions uploads: Int) -> [UInt8] {
+    /// The text exposition, with the gauges read now; `notifications` are each endpoint's
+    /// delivery counts (`NotificationSender.counts`).
+    func scrape(openConnections connections: Int, uploadSessions uploads: Int,
+                notifications: [(endpoint: String, delivered: Int, failed: Int, dropped: Int, waiting: Int)] = []) -> [UInt8] {
         openConnections.set(to: Double(connections))
         uploadSessions.set(to: Double(uploads))
+        let events = MetricNameDescriptor(namespace: "registry", subsystem: "notifications", metricName: "events", unitName: "",
+                                          helpText: "Notification events by endpoint and state: delivered, failed deliveries, dropped from a full queue, waiting.")
+        for n in notifications {
+            for (state, value) in [("delivered", n.delivered), ("failed", n.failed), ("dropped", n.dropped), ("waiting", n.waiting)] {
+                collectors.makeGauge(descriptor: events, labels: [("endpoint", n.endpoint), ("state", state)]).set(to: Double(value))
+            }
+        }
         var out: [UInt8] = []
         collectors.emit(into: &out)
         return out

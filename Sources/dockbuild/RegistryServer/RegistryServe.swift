@@ -79,6 +79,9 @@ struct RegistryServe: ParsableCommand {
     @Option(help: "Seconds an upload session may sit idle before a restart (or `registry gc`) removes it. Default 3600.")
     var uploadLifetime: Double?
 
+    @Option(help: ArgumentHelp("Webhook URL that receives push, pull, mount and delete events in distribution's notification envelope (repeatable; the config file's notifications.endpoints set more options).", valueName: "url"))
+    var notify: [String] = []
+
     @Option(help: "Seconds a graceful stop (SIGTERM) lets requests in flight finish before cutting them. Default 10.")
     var drainTimeout: Double?
 
@@ -106,6 +109,9 @@ struct RegistryServe: ParsableCommand {
         s.idleTimeout = idleTimeout
         s.uploadLifetime = uploadLifetime
         s.drainTimeout = drainTimeout
+        if !notify.isEmpty {
+            s.notifications = notify.enumerated().map { NotificationEndpoint(name: "notify\($0.offset + 1)", url: $0.element) }
+        }
         return s
     }
 

@@ -1,0 +1,71 @@
+import Foundation
+import Prometheus
+
+/// A storage driver that times every action of the driver it wraps, for `/metrics`
+/// (`registry_storage_action_seconds{driver,action}`, as distribution names it). Writers are
+/// timed at their commit, where the durable write happens.
+struct MeasuredDriver: StorageDriver {
+    let base: any StorageDriver
+    let driverName: String
+    let histograms: [String: DurationHistogram]
+
+    static let actions = ["get_content", "put_content", "stat", "list", "move", "delete", "writer", "open", "commit"]
+    static let buckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+        .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5),
+    ]
+
+    init(_ base: any StorageDriver, name: String, metrics: RegistryMetrics) {
+        self.base = base
+        driverName = name
+        let descriptor = MetricNameDescriptor(namespace: "registry", subsystem: "storage", metricName: "action", unitName: "seconds",
+                                              helpText: "Time of each storage driver action, by driver and action.")
+        var h: [String: DurationHistogram] = [:]
+        for a in MeasuredDriver.actions {
+            h[a] = metrics.collectors.makeDurationHistogram(descriptor: descriptor, labels: [("driver", name), ("action", a)],
+                                                            buckets: MeasuredDriver.buckets)
+        }
+        histograms = h
+    }
+
+    private func timed<R>(_ action: String, _ body: () throws -> R) rethrows -> R {
+        let start = ContinuousClock.now
+        defer { histograms[action]?.record(ContinuousClock.now - start) }
+        return try body()
+    }
+
+    func getContent(_ path: String) throws -> [UInt8] { try timed("get_content") { try base.getContent(path) } }
+    func putContent(_ path: String, _ bytes: [UInt8]) throws { try timed("put_content") { try base.putContent(path, bytes) } }
+    func stat(_ path: String) -> StorageFileInfo? { timed("stat") { base.stat(path) } }
+    func list(_ path: String) -> [String] { timed("list") { base.list(path) } }
+    func move(_ from: String, to: String) throws { try timed("move") { try base.move(from, to: to) } }
+    func delete(_ path: String) throws { try timed("delete") { try base.delete(path) } }
+    func writer(_ path: String) throws -> any StorageWriter {
+        let w = try timed("writer") { try base.writer(path) }
+        return MeasuredWriter(base: w, commitTime: histograms["commit"])
+    }
+    func open(_ path: String) throws -> StorageContent { try timed("open") { try base.open(path) } }
+    func removeLeftovers(dryRun: Bool, unstampedAge: TimeInterval) -> [String] {
+        base.removeLeftovers(dryRun: dryRun, unstampedAge: unstampedAge)
+    }
+}
+
+/// A writer whose commit (fsync and close) is timed.
+final class MeasuredWriter: StorageWriter {
+    let base: any StorageWriter
+    let commitTime: DurationHistogram?
+
+    init(base: any StorageWriter, commitTime: DurationHistogram?) {
+        self.base = base
+        self.commitTime = commitTime
+    }
+
+    var size: Int64 { base.size }
+    func write(_ buffer: UnsafeRawBufferPointer) throws { try base.write(buffer) }
+    func commit() throws {
+        let start = ContinuousClock.now
+        defer { commitTime?.record(ContinuousClock.now - start) }
+        try base.commit()
+    }
+    func close() { base.close() }
+}
