@@ -24,8 +24,12 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/v2/" >/dev/null && return 0; sleep 0.1; done; echo "bench: server on $1 did not start" >&2; exit 1; }
 
-P1=$(free_port); P2=$(free_port)
+P1=$(free_port); P2=$(free_port); P3=$(free_port)
 "$BIN" registry serve --addr 127.0.0.1:$P1 --storage "$WORK/dockbuild" --log-format none 2>"$WORK/d.log" &
+PIDS+=($!)
+# The same server with everything an operator turns on: the JSON access log (to a file, as a
+# journal would take it) and metrics (a debug address), over the same storage.
+"$BIN" registry serve --addr 127.0.0.1:$P3 --storage "$WORK/dockbuild" --log-format json --debug-addr 127.0.0.1:0 2>"$WORK/d-ops.log" &
 PIDS+=($!)
 cat > "$WORK/distribution.yml" <<YML
 version: 0.1
@@ -38,7 +42,7 @@ http: { addr: 127.0.0.1:$P2 }
 YML
 docker-registry serve "$WORK/distribution.yml" >"$WORK/r.log" 2>&1 &
 PIDS+=($!)
-wait_up $P1; wait_up $P2
+wait_up $P1; wait_up $P2; wait_up $P3
 
 # Content: a 50 MB blob, a config, a manifest.
 head -c 50000000 /dev/urandom > "$WORK/big"
@@ -65,6 +69,8 @@ mbps() { awk '/Transfer\/sec/{v=$2; u=substr(v,length(v)-1); n=substr(v,1,length
 HDR='Accept: application/vnd.oci.image.manifest.v1+json'
 M1=$(wrk -t2 -c$CONNS -d${DURATION}s -H "$HDR" "http://127.0.0.1:$P1/v2/bench/img/manifests/latest" | rps)
 M2=$(wrk -t2 -c$CONNS -d${DURATION}s -H "$HDR" "http://127.0.0.1:$P2/v2/bench/img/manifests/latest" | rps)
+M3=$(wrk -t2 -c$CONNS -d${DURATION}s -H "$HDR" "http://127.0.0.1:$P3/v2/bench/img/manifests/latest" | rps)
+M1b=$(wrk -t2 -c$CONNS -d${DURATION}s -H "$HDR" "http://127.0.0.1:$P1/v2/bench/img/manifests/latest" | rps)
 B1=$(wrk -t2 -c4 -d${DURATION}s "http://127.0.0.1:$P1/v2/bench/img/blobs/$BIG" | mbps)
 B2=$(wrk -t2 -c4 -d${DURATION}s "http://127.0.0.1:$P2/v2/bench/img/blobs/$BIG" | mbps)
 
@@ -105,3 +111,8 @@ printf '%-28s %14s %16s %8s\n' "" "dockbuild" "docker-registry" "ratio"
 printf '%-28s %14s %16s %8s\n' "manifest GET (req/s)" "$M1" "$M2" "$(ratio "$M1" "$M2")"
 printf '%-28s %14s %16s %8s\n' "50 MB blob GET (MB/s)" "$B1" "$B2" "$(ratio "$B1" "$B2")"
 printf '%-28s %14s %16s %8s\n' "push $IMAGES small images (img/s)" "$S1" "$S2" "$(ratio "$S1" "$S2")"
+echo
+echo "operability cost: manifest GET with the JSON access log and metrics on, against both off (runs before and after)"
+printf '%-28s %14s %16s %8s\n' "" "log+metrics" "off (mean)" "ratio"
+OFF=$(awk -v a="$M1" -v b="$M1b" 'BEGIN{printf "%.0f", (a+b)/2}')
+printf '%-28s %14s %16s %8s\n' "manifest GET (req/s)" "$M3" "$OFF" "$(ratio "$M3" "$OFF")"

@@ -63,8 +63,7 @@ public enum DistributionConfig {
         "auth": .section([
             "htpasswd": .section(["realm": .string, "path": .string]),
             "token": .section(["realm": .string, "service": .string, "issuer": .string, "rootcertbundle": .string,
-                               "autoredirect": .bool,
-                               "jwks": .unsupported("a JWKS file (auth.token.jwks) is not supported yet; give rootcertbundle")]),
+                               "autoredirect": .bool, "jwks": .string]),
             "silly": .unsupported("silly auth is not supported; use auth.htpasswd"),
         ]),
         "health": .ignored,
@@ -259,6 +258,7 @@ public enum DistributionConfig {
         s.tokenService = string("auth.token.service")
         s.tokenIssuer = string("auth.token.issuer")
         s.tokenRootCert = string("auth.token.rootcertbundle")
+        s.tokenJWKS = string("auth.token.jwks")
         s.tlsCertificate = string("http.tls.certificate")
         s.tlsKey = string("http.tls.key")
         s.readOnly = bool("storage.maintenance.readonly.enabled")

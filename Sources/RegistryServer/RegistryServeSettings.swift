@@ -14,6 +14,8 @@ public struct RegistryServeSettings: Sendable {
     public var tokenService: String?
     public var tokenIssuer: String?
     public var tokenRootCert: String?
+    /// A JSON Web Key Set file with the external token service's keys.
+    public var tokenJWKS: String?
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var readOnly: Bool?
@@ -84,6 +86,7 @@ public struct RegistryServeSettings: Sendable {
         s.tokenService = tokenService ?? base.tokenService
         s.tokenIssuer = tokenIssuer ?? base.tokenIssuer
         s.tokenRootCert = tokenRootCert ?? base.tokenRootCert
+        s.tokenJWKS = tokenJWKS ?? base.tokenJWKS
         s.tlsCertificate = tlsCertificate ?? base.tlsCertificate
         s.tlsKey = tlsKey ?? base.tlsKey
         s.readOnly = readOnly ?? base.readOnly
@@ -110,12 +113,13 @@ public struct RegistryServeSettings: Sendable {
         }
         cfg.htpasswd = htpasswd
         cfg.tokenAuth = tokenAuth ?? false
-        let external = [tokenRealm, tokenService, tokenIssuer, tokenRootCert]
+        let external = [tokenRealm, tokenService, tokenIssuer, tokenRootCert, tokenJWKS]
         if external.contains(where: { $0 != nil }) {
-            guard let r = tokenRealm, let s = tokenService, let i = tokenIssuer, let c = tokenRootCert else {
-                throw RegistryServerError.invalidConfiguration("--token-realm, --token-service, --token-issuer and --token-rootcert go together")
+            guard let r = tokenRealm, let s = tokenService, let i = tokenIssuer, tokenRootCert != nil || tokenJWKS != nil else {
+                throw RegistryServerError.invalidConfiguration("--token-realm, --token-service, --token-issuer and --token-rootcert (or --token-jwks) go together")
             }
-            cfg.externalToken = (r, s, i, c)
+            cfg.externalToken = (r, s, i, tokenRootCert ?? "")
+            cfg.tokenJWKS = tokenJWKS
         }
         cfg.tlsCertificate = tlsCertificate
         cfg.tlsKey = tlsKey

@@ -17,6 +17,9 @@ public struct RegistryServerConfiguration: Sendable {
     public var tokenAuth = false
     /// An external token service instead of htpasswd (distribution's `auth: token`).
     public var externalToken: (realm: String, service: String, issuer: String, rootCertBundle: String)?
+    /// A JSON Web Key Set file whose keys may also sign external tokens (then `rootCertBundle`
+    /// may be empty).
+    public var tokenJWKS: String?
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var logFormat: LogFormat = .text
@@ -44,7 +47,8 @@ public final class RegistryServer: @unchecked Sendable {
     private let server: HTTPServer
     /// The debug listener, when `debugAddress` is set.
     private let debugServer: HTTPServer?
-    /// Request counts, durations, bytes and gauges, served on the debug address's `/metrics`.
+    /// Request counts, durations, bytes and gauges, served on the debug address's `/metrics`;
+    /// recorded only when there is a debug address to read them from.
     public let metrics: RegistryMetrics
     private static let logLock = NSLock()
     /// The htpasswd users, when authentication uses them: `reloadAuthentication` re-reads them.
@@ -56,14 +60,19 @@ public final class RegistryServer: @unchecked Sendable {
         self.configuration = configuration
         let metrics = RegistryMetrics()
         self.metrics = metrics
-        store = RegistryStore(driver: MeasuredDriver(try FilesystemDriver(root: configuration.root), name: "filesystem", metrics: metrics))
+        // Metrics are kept only where they can be read: with a debug address.
+        let measured = configuration.debugAddress != nil
+        let driver = try FilesystemDriver(root: configuration.root)
+        store = RegistryStore(driver: measured ? MeasuredDriver(driver, name: "filesystem", metrics: metrics) : driver)
         var authorizer: (any RegistryAuthorizer)?
         var users: Htpasswd?
         if let t = configuration.externalToken {
             if configuration.htpasswd != nil {
                 throw RegistryServerError.invalidConfiguration("--htpasswd and an external token service exclude each other")
             }
-            authorizer = try ExternalTokenAuthorizer(realm: t.realm, service: t.service, issuer: t.issuer, rootCertBundle: t.rootCertBundle)
+            authorizer = try ExternalTokenAuthorizer(realm: t.realm, service: t.service, issuer: t.issuer,
+                                                     rootCertBundle: t.rootCertBundle.isEmpty ? nil : t.rootCertBundle,
+                                                     jwks: configuration.tokenJWKS)
         } else if let path = configuration.htpasswd {
             let htpasswd = try Htpasswd(path: path)
             users = htpasswd
@@ -80,10 +89,11 @@ public final class RegistryServer: @unchecked Sendable {
         let eventStore = store
         // Every finished exchange, refusals included, is counted, then logged.
         let logger: HTTPAccessLogger = { @Sendable request, response, context, seconds in
-            let route = RegistryHandler.routeLabel(request.path)
-            metrics.observe(method: request.method, route: route.name, status: response.status,
-                            received: request.body.bytesRead, sent: response.bodyLength,
-                            nanoseconds: UInt64(max(0, seconds) * 1e9))
+            if measured {
+                metrics.observe(method: request.method, route: RegistryHandler.routeLabel(request.path).name, status: response.status,
+                                received: request.body.bytesRead, sent: response.bodyLength,
+                                nanoseconds: UInt64(max(0, seconds) * 1e9))
+            }
             if format != .none { RegistryServer.log(format, request, response, context, seconds) }
             if let notifier, let event = RegistryEvent.from(request, response, context, store: eventStore) {
                 notifier.publish(event)

@@ -119,11 +119,11 @@ struct TLSTests {
 @Suite("external token service")
 struct ExternalTokenTests {
     /// Signs `claims` as an RS256 JWT with `openssl dgst`, as an external token service would.
-    func jwt(_ claims: [String: Any], key: String, dir: String) throws -> String {
+    func jwt(_ claims: [String: Any], key: String, dir: String, header extra: [String: Any] = [:]) throws -> String {
         func b64(_ d: Data) -> String {
             d.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         }
-        let h = b64(try JSONSerialization.data(withJSONObject: ["alg": "RS256", "typ": "JWT"]))
+        let h = b64(try JSONSerialization.data(withJSONObject: (["alg": "RS256", "typ": "JWT"] as [String: Any]).merging(extra) { $1 }))
         let c = b64(try JSONSerialization.data(withJSONObject: claims))
         try Data("\(h).\(c)".utf8).write(to: URL(fileURLWithPath: dir + "/input"))
         guard let openssl = which("openssl") else { throw RegistryServerError.auth("openssl CLI is not installed") }
@@ -160,5 +160,90 @@ struct ExternalTokenTests {
         let old = try jwt(expired, key: dir + "/key.pem", dir: dir)
         #expect(try await http("GET", "\(reg.base)/v2/ext/app/tags/list", headers: ["Authorization": "Bearer \(old)"]).status == 401)
         #expect(try await http("GET", "\(reg.base)/token").status == 404)
+    }
+
+    /// openssl with `args`, failing the test on an error.
+    func openssl(_ args: [String]) throws -> String {
+        guard let tool = which("openssl") else { throw RegistryServerError.auth("openssl CLI is not installed") }
+        let (st, out) = try run(tool, args)
+        guard st == 0 else { throw RegistryServerError.auth("openssl \(args.joined(separator: " ")): \(out)") }
+        return out
+    }
+
+    func claims(_ repo: String) -> [String: Any] {
+        let now = Int(Date().timeIntervalSince1970)
+        return ["iss": "the-issuer", "aud": "svc", "exp": now + 300, "nbf": now - 5, "sub": "u",
+                "access": [["type": "repository", "name": repo, "actions": ["pull"]]]]
+    }
+
+    /// A token whose header carries its signer's certificate chain (`x5c`) is accepted only when
+    /// the chain leads to the root bundle, as distribution checks it.
+    @Test func x5cChainsMustLeadToTheRootBundle() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rs-x5c-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem",
+                         "-days", "1", "-subj", "/CN=token-ca"])
+        _ = try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/leaf.key", "-out", dir + "/leaf.csr", "-subj", "/CN=signer"])
+        _ = try openssl(["x509", "-req", "-in", dir + "/leaf.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
+                         "-CAcreateserial", "-out", dir + "/leaf.pem", "-days", "1"])
+        _ = try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/rogue.key", "-out", dir + "/rogue.pem",
+                         "-days", "1", "-subj", "/CN=signer"])
+        func der(_ pem: String) throws -> String {
+            _ = try openssl(["x509", "-in", pem, "-outform", "DER", "-out", pem + ".der"])
+            return try Data(contentsOf: URL(fileURLWithPath: pem + ".der")).base64EncodedString()
+        }
+        let reg = try TestRegistry(externalToken: ("http://auth.example/token", "svc", "the-issuer", dir + "/ca.pem"))
+        defer { reg.stop() }
+        let url = "\(reg.base)/v2/ext/x5c/tags/list"
+        let chained = try jwt(claims("ext/x5c"), key: dir + "/leaf.key", dir: dir, header: ["x5c": [try der(dir + "/leaf.pem")]])
+        #expect(try await http("GET", url, headers: ["Authorization": "Bearer \(chained)"]).status == 404)
+        // Signed by its own key, but that certificate does not lead to the root: refused.
+        let rogue = try jwt(claims("ext/x5c"), key: dir + "/rogue.key", dir: dir, header: ["x5c": [try der(dir + "/rogue.pem")]])
+        #expect(try await http("GET", url, headers: ["Authorization": "Bearer \(rogue)"]).status == 401)
+        // The leaf's chain named, but the token signed by another key: refused.
+        let mismatched = try jwt(claims("ext/x5c"), key: dir + "/rogue.key", dir: dir, header: ["x5c": [try der(dir + "/leaf.pem")]])
+        #expect(try await http("GET", url, headers: ["Authorization": "Bearer \(mismatched)"]).status == 401)
+    }
+
+    /// Keys from a JSON Web Key Set file (`--token-jwks`, `auth.token.jwks`), picked by `kid`.
+    @Test func jwksKeysSignTokens() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rs-jwks-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try openssl(["genrsa", "-out", dir + "/k1.key", "2048"])
+        _ = try openssl(["genrsa", "-out", dir + "/other.key", "2048"])
+        let modulus = try openssl(["rsa", "-in", dir + "/k1.key", "-noout", "-modulus"])
+            .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "Modulus=", with: "")
+        var bytes: [UInt8] = []
+        var i = modulus.startIndex
+        while i < modulus.endIndex {
+            let j = modulus.index(i, offsetBy: 2)
+            bytes.append(UInt8(modulus[i..<j], radix: 16) ?? 0)
+            i = j
+        }
+        func b64url(_ b: [UInt8]) -> String {
+            Data(b).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let set: [String: Any] = ["keys": [["kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": b64url(bytes), "e": "AQAB"]]]
+        try JSONSerialization.data(withJSONObject: set).write(to: URL(fileURLWithPath: dir + "/jwks.json"))
+        var cfg = RegistryServerConfiguration(root: dir + "/storage")
+        cfg.address = "127.0.0.1:0"
+        cfg.logFormat = .none
+        cfg.externalToken = ("http://auth.example/token", "svc", "the-issuer", "")
+        cfg.tokenJWKS = dir + "/jwks.json"
+        let server = try RegistryServer(configuration: cfg)
+        try server.start()
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)/v2/ext/jwks/tags/list"
+        let good = try jwt(claims("ext/jwks"), key: dir + "/k1.key", dir: dir, header: ["kid": "k1"])
+        #expect(try await http("GET", url, headers: ["Authorization": "Bearer \(good)"]).status == 404)
+        let other = try jwt(claims("ext/jwks"), key: dir + "/other.key", dir: dir, header: ["kid": "k1"])
+        #expect(try await http("GET", url, headers: ["Authorization": "Bearer \(other)"]).status == 401)
+        // A JWKS that is not one is an error naming the file.
+        try Data("[]".utf8).write(to: URL(fileURLWithPath: dir + "/bad.json"))
+        #expect(throws: RegistryServerError.self) {
+            try ExternalTokenAuthorizer(realm: "r", service: "s", issuer: "i", rootCertBundle: nil, jwks: dir + "/bad.json")
+        }
     }
 }

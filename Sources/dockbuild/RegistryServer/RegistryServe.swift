@@ -55,6 +55,9 @@ struct RegistryServe: ParsableCommand {
     @Option(name: .customLong("token-rootcert"), help: "PEM bundle with the certificate(s) of the external token signer.")
     var tokenRootcert: String?
 
+    @Option(name: .customLong("token-jwks"), help: "JSON Web Key Set file with the external token signer's keys (instead of or beside --token-rootcert).")
+    var tokenJWKS: String?
+
     @Option(name: .customLong("tls-cert"), help: "PEM certificate for HTTPS.")
     var tlsCert: String?
 
@@ -100,6 +103,7 @@ struct RegistryServe: ParsableCommand {
         s.tokenService = tokenService
         s.tokenIssuer = tokenIssuer
         s.tokenRootCert = tokenRootcert
+        s.tokenJWKS = tokenJWKS
         s.tlsCertificate = tlsCert
         s.tlsKey = tlsKey
         s.readOnly = readOnly ? true : nil
