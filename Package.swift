@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         // Metrics of `registry serve`: swift-prometheus 2 needs only swift-metrics and swift-atomics (no SwiftNIO).
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -48,8 +49,10 @@ let package = Package(
         .target(name: "Dockerfile", swiftSettings: strict),
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
         .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive", "SystemSupport"], swiftSettings: strict),
-        .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl", "SystemSupport"], swiftSettings: strict),
+        .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl", "SystemSupport", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "CCurl", "SystemSupport", .product(name: "Yams", package: "Yams"),
+                                                 .product(name: "Logging", package: "swift-log"),
                                                  .product(name: "CoreMetrics", package: "swift-metrics"),
                                                  .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),
@@ -65,6 +68,7 @@ let package = Package(
                 "OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "RegistryServer",
                 "Runtime", "RuntimeCLI", "Build", "Containers", "CRuntime", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
 

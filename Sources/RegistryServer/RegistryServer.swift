@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Settings of one registry server.
 public struct RegistryServerConfiguration: Sendable {
@@ -36,6 +37,9 @@ public struct RegistryServerConfiguration: Sendable {
     public var headers: [(name: String, value: String)] = []
     /// Webhooks that receive push, pull, mount and delete events.
     public var notifications: [NotificationEndpoint] = []
+    /// Where the server logs what an operator should know (notification failures, ...); the
+    /// access log is separate (`logFormat`).
+    public var logger = Logger(label: "dockbuild.registry-server")
 
     public init(root: String) { self.root = root }
 }
@@ -84,7 +88,7 @@ public final class RegistryServer: @unchecked Sendable {
         handler.extraHeaders = configuration.headers
         let format = configuration.logFormat
         let notifier = configuration.notifications.isEmpty ? nil
-            : RegistryNotifier(endpoints: configuration.notifications, sourceAddress: configuration.address)
+            : RegistryNotifier(endpoints: configuration.notifications, sourceAddress: configuration.address, logger: configuration.logger)
         self.notifier = notifier
         let eventStore = store
         // Every finished exchange, refusals included, is counted, then logged.

@@ -58,6 +58,8 @@ enum DockbuildMain {
         } catch {
             GlobalCommandLine.fail("\(error)", hint: "See 'dockbuild --help'.", code: 125)
         }
+        // What the libraries log is printed at the level --log-level / --debug chose.
+        CLILogHandler.bootstrap()
         // runc's command line keeps runc's exit codes.
         if rest.first == "runtime" {
             await Dockbuild.main(rest)

@@ -82,6 +82,12 @@ struct CLITests {
         #expect(pull.0 == 0, "\(pull.2)")
         #expect(pull.1 == image.descriptor.digest.description + "\n")
         #expect(pull.2.isEmpty)
+        // --debug prints the client's exchanges, one swift-log line each, in docker's logrus format.
+        let debug = try dockbuild(["--debug", "pull", "-q", "--root", work.path + "/dst3", "\(registry.host)/cli/app:1"], env: env)
+        #expect(debug.0 == 0, "\(debug.2)")
+        let traces = debug.2.split(separator: "\n").filter { $0.contains("level=debug msg=\"registry-trace") }
+        #expect(traces.contains { $0.contains("GET /v2/cli/app/manifests/1 -> 200") }, "\(debug.2)")
+        #expect(traces.allSatisfy { $0.hasPrefix("time=\"") })
 
         let out = try dockbuild(["logout", registry.host], env: env)
         #expect(out.0 == 0)

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Logging
 
 /// Settings of the HTTP transport.
 public struct TransportOptions: Sendable {
@@ -13,8 +14,15 @@ public struct TransportOptions: Sendable {
     /// Where docker keeps per-registry CAs and client certificates (`HOST[:PORT]/ca.crt`).
     public var certsDirectory: String = "/etc/docker/certs.d"
     public var userAgent: String = "dockbuild/0.1"
+    /// Where the transport logs: at debug level, one line per HTTP exchange (see
+    /// `RegistryTrace`). `DOCKBUILD_REGISTRY_TRACE` turns debug on for this logger alone.
+    public var logger: Logger
 
-    public init() {}
+    public init(logger: Logger = Logger(label: "dockbuild.registry")) {
+        var logger = logger
+        if getenv("DOCKBUILD_REGISTRY_TRACE") != nil { logger.logLevel = .debug }
+        self.logger = logger
+    }
 }
 
 /// The one type that owns libcurl. It performs single HTTP exchanges on its own threads
@@ -203,9 +211,10 @@ final class CurlHandle: @unchecked Sendable {
         }
         if let headerList { _ = dockbuild_curl_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList) }
 
-        let traceStart = RegistryTrace.enabled ? RegistryTrace.elapsedMs() : 0
+        let tracing = options.logger.logLevel <= .debug
+        let traceStart = tracing ? RegistryTrace.elapsedMs() : 0
         let code = dockbuild_curl_easy_perform(easy)
-        if RegistryTrace.enabled { trace(method, request, code, start: traceStart) }
+        if tracing { trace(method, request, code, start: traceStart, logger: options.logger) }
         if let failure = state.failure { throw failure }
         if code != CURLE_OK {
             let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: dockbuild_curl_easy_strerror(code))
@@ -222,7 +231,7 @@ final class CurlHandle: @unchecked Sendable {
     }
 
     /// The trace line of the transfer just performed (see `RegistryTrace`).
-    private func trace(_ method: String, _ request: HTTPRequest, _ code: CURLcode, start: Double) {
+    private func trace(_ method: String, _ request: HTTPRequest, _ code: CURLcode, start: Double, logger: Logger) {
         let end = RegistryTrace.elapsedMs()
         var status = 0
         _ = dockbuild_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
@@ -238,9 +247,9 @@ final class CurlHandle: @unchecked Sendable {
         let pre = off(CURLINFO_PRETRANSFER_TIME_T), first = off(CURLINFO_STARTTRANSFER_TIME_T), total = off(CURLINFO_TOTAL_TIME_T)
         var path = request.url.path
         if let q = request.url.query { path += "?" + q.prefix(24) }
-        RegistryTrace.emit(String(format: "registry-trace %9.1f %9.1f ms", start, end)
+        logger.debug(Logger.Message(stringLiteral: String(format: "registry-trace %9.1f %9.1f ms", start, end)
             + " \(method) \(path) -> \(code == CURLE_OK ? String(status) : "curl error \(code.rawValue)")"
-            + " up=\(up) down=\(down) new-conn=\(connects) pretransfer=\(ms(pre)) first-byte=\(ms(first)) total=\(ms(total))")
+            + " up=\(up) down=\(down) new-conn=\(connects) pretransfer=\(ms(pre)) first-byte=\(ms(first)) total=\(ms(total))"))
     }
 
     static func retryable(_ code: CURLcode) -> Bool {

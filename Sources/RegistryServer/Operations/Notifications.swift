@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Logging
 import OCI
 import SystemSupport
 
@@ -165,8 +166,8 @@ final class RegistryNotifier: Sendable {
     let senders: [NotificationSender]
     let source: [String: String]
 
-    init(endpoints: [NotificationEndpoint], sourceAddress: String) {
-        senders = endpoints.map { NotificationSender($0) }
+    init(endpoints: [NotificationEndpoint], sourceAddress: String, logger: Logger) {
+        senders = endpoints.map { NotificationSender($0, logger: logger) }
         source = ["addr": sourceAddress, "instanceID": UUID().uuidString.lowercased()]
     }
 
@@ -187,6 +188,7 @@ final class RegistryNotifier: Sendable {
 /// One endpoint's queue and sender thread.
 final class NotificationSender: @unchecked Sendable {
     let endpoint: NotificationEndpoint
+    let logger: Logger
     private let condition = NSCondition()
     /// Guarded by `condition`.
     private var queue: [Data] = []
@@ -196,7 +198,10 @@ final class NotificationSender: @unchecked Sendable {
     private var failedCount = 0
     private var droppedCount = 0
 
-    init(_ endpoint: NotificationEndpoint) { self.endpoint = endpoint }
+    init(_ endpoint: NotificationEndpoint, logger: Logger) {
+        self.endpoint = endpoint
+        self.logger = logger
+    }
 
     /// Deliveries that succeeded, failed (each retry counts) and events dropped from a full queue.
     var counts: (delivered: Int, failed: Int, dropped: Int, waiting: Int) {
@@ -237,8 +242,7 @@ final class NotificationSender: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
         if lost > 0 {
-            let line = "dockbuild registry: notifications: \(lost) events for \(endpoint.name) not delivered before the stop\n"
-            FileHandle.standardError.write(Data(line.utf8))
+            logger.warning("notifications: events not delivered before the stop", metadata: ["endpoint": "\(endpoint.name)", "events": "\(lost)"])
         }
     }
 
@@ -264,9 +268,9 @@ final class NotificationSender: @unchecked Sendable {
                 envelope.append(e)
             }
             envelope.append(contentsOf: Array("]}".utf8))
-            let ok = NotificationSender.post(endpoint, body: envelope)
+            let failure = NotificationSender.post(endpoint, body: envelope)
             condition.lock()
-            if ok {
+            if failure == nil {
                 // The queue only grows at its end (or loses its head when full): drop what was sent.
                 queue.removeFirst(min(events.count, queue.count))
                 deliveredCount += events.count
@@ -276,6 +280,13 @@ final class NotificationSender: @unchecked Sendable {
             }
             failedCount += 1
             failuresInARow += 1
+            if failuresInARow == endpoint.threshold {
+                logger.warning("notifications: endpoint failing, backing off", metadata: [
+                    "endpoint": "\(endpoint.name)", "failures": "\(failuresInARow)", "error": "\(failure ?? "")",
+                    "backoff": "\(endpoint.backoff)s", "waiting": "\(queue.count)"])
+            } else {
+                logger.debug("notifications: delivery failed", metadata: ["endpoint": "\(endpoint.name)", "error": "\(failure ?? "")"])
+            }
             let wait = failuresInARow >= endpoint.threshold ? endpoint.backoff : min(endpoint.backoff, 0.05 * Double(failuresInARow))
             _ = condition.wait(until: Date().addingTimeInterval(wait))
             let done = finished
@@ -284,9 +295,9 @@ final class NotificationSender: @unchecked Sendable {
         }
     }
 
-    /// One POST of an envelope; true on a 2xx or 3xx answer, as distribution counts it.
-    static func post(_ endpoint: NotificationEndpoint, body: Data) -> Bool {
-        guard let easy = dockbuild_curl_easy_init() else { return false }
+    /// One POST of an envelope: nil on a 2xx or 3xx answer (as distribution counts it), else why not.
+    static func post(_ endpoint: NotificationEndpoint, body: Data) -> String? {
+        guard let easy = dockbuild_curl_easy_init() else { return "libcurl cannot be loaded: \(String(cString: dockbuild_curl_error()))" }
         defer { dockbuild_curl_easy_cleanup(easy) }
         var headers: UnsafeMutablePointer<curl_slist>?
         headers = dockbuild_curl_slist_append(headers, "Content-Type: application/vnd.docker.distribution.events.v1+json")
@@ -307,9 +318,9 @@ final class NotificationSender: @unchecked Sendable {
             _ = dockbuild_curl_setopt_pointer(easy, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress))
             return dockbuild_curl_easy_perform(easy)
         }
-        guard code == CURLE_OK else { return false }
+        guard code == CURLE_OK else { return String(cString: dockbuild_curl_easy_strerror(code)) }
         var status = 0
         _ = dockbuild_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        return (200..<400).contains(status)
+        return (200..<400).contains(status) ? nil : "HTTP \(status)"
     }
 }
