@@ -26,6 +26,7 @@ let package = Package(
         // Metrics of `registry serve`: swift-prometheus 2 needs only swift-metrics and swift-atomics (no SwiftNIO).
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -53,6 +54,7 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "CCurl", "SystemSupport", .product(name: "Yams", package: "Yams"),
                                                  .product(name: "Logging", package: "swift-log"),
+                                                 .product(name: "Atomics", package: "swift-atomics"),
                                                  .product(name: "CoreMetrics", package: "swift-metrics"),
                                                  .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),

@@ -54,7 +54,8 @@ public final class RegistryServer: @unchecked Sendable {
     /// Request counts, durations, bytes and gauges, served on the debug address's `/metrics`;
     /// recorded only when there is a debug address to read them from.
     public let metrics: RegistryMetrics
-    private static let logLock = NSLock()
+    /// Writes the access log from a thread of its own; nil with `logFormat` none.
+    private let accessLog: AccessLogWriter?
     /// The htpasswd users, when authentication uses them: `reloadAuthentication` re-reads them.
     private let users: Htpasswd?
     /// Delivers events to the configured webhooks; nil without any.
@@ -87,18 +88,22 @@ public final class RegistryServer: @unchecked Sendable {
         handler.deleteEnabled = configuration.deleteEnabled
         handler.extraHeaders = configuration.headers
         let format = configuration.logFormat
+        let accessLog = format == .none ? nil : AccessLogWriter()
+        self.accessLog = accessLog
         let notifier = configuration.notifications.isEmpty ? nil
             : RegistryNotifier(endpoints: configuration.notifications, sourceAddress: configuration.address, logger: configuration.logger)
         self.notifier = notifier
         let eventStore = store
         // Every finished exchange, refusals included, is counted, then logged.
         let logger: HTTPAccessLogger = { @Sendable request, response, context, seconds in
+            guard measured || accessLog != nil || notifier != nil else { return }
+            let route = RegistryHandler.routeLabel(request.path)
             if measured {
-                metrics.observe(method: request.method, route: RegistryHandler.routeLabel(request.path).name, status: response.status,
+                metrics.observe(method: request.method, route: route.name, status: response.status,
                                 received: request.body.bytesRead, sent: response.bodyLength,
                                 nanoseconds: UInt64(max(0, seconds) * 1e9))
             }
-            if format != .none { RegistryServer.log(format, request, response, context, seconds) }
+            if let accessLog { accessLog.append(RegistryServer.logLine(format, request, response, context, seconds, route: route)) }
             if let notifier, let event = RegistryEvent.from(request, response, context, store: eventStore) {
                 notifier.publish(event)
             }
@@ -187,6 +192,7 @@ public final class RegistryServer: @unchecked Sendable {
         server.stop()
         debugServer?.stop()
         notifier?.stop(deadline: HTTPConnection.now() + 1_000_000_000)
+        accessLog?.stop()
     }
 
     /// Stops gracefully (SIGTERM): accepts nothing new, lets requests in flight finish for up
@@ -200,6 +206,7 @@ public final class RegistryServer: @unchecked Sendable {
         debugServer?.stop()
         // Events of the last requests still go out, for a moment.
         notifier?.stop(deadline: HTTPConnection.now() + 2_000_000_000)
+        accessLog?.stop()
         return cut
     }
 
@@ -224,33 +231,83 @@ public final class RegistryServer: @unchecked Sendable {
     /// target, route, repository, status, bytes, duration, client address, authenticated user),
     /// as `key=value` text or one JSON object. Text fields are escaped, so a path cannot
     /// forge a line.
-    static func log(_ format: RegistryServerConfiguration.LogFormat, _ request: HTTPRequest, _ response: HTTPResponse,
-                    _ context: HTTPRequestContext, _ seconds: Double) {
-        let time = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC") ?? .current,
-                                               formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+    static func logLine(_ format: RegistryServerConfiguration.LogFormat, _ request: HTTPRequest, _ response: HTTPResponse,
+                    _ context: HTTPRequestContext, _ seconds: Double,
+                    route: (name: String, repository: String?)? = nil) -> [UInt8] {
+        // Built as bytes by hand: a formatter or JSONSerialization per line cost most of a
+        // manifest GET (bench/registry-server.sh measures the access log's cost).
         let bytes = response.contentLengthOverride ?? response.bodyLength
-        let target = request.rawQuery.isEmpty ? request.path : request.path + "?" + request.rawQuery
         let ms = (seconds * 1000 * 1000).rounded() / 1000
         let id = response.header("X-Request-Id") ?? UUID().uuidString.lowercased()
-        let route = RegistryHandler.routeLabel(request.path)
+        let route = route ?? RegistryHandler.routeLabel(request.path)
         let repository = route.repository.flatMap { Names.isValidRepository($0) ? $0 : nil }
-        var line: String
+        var line: [UInt8] = []
+        line.reserveCapacity(384)
         if format == .json {
-            var obj: [String: Any] = ["time": time, "request_id": id, "remote": context.remoteAddress, "method": request.method,
-                                      "path": target, "route": route.name, "status": response.status, "bytes": bytes,
-                                      "bytes_received": request.body.bytesRead, "duration_ms": ms,
-                                      "user_agent": request.header("User-Agent") ?? ""]
-            if let repository { obj["repository"] = repository }
-            if let user = response.user { obj["user"] = user }
-            line = (try? String(decoding: JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)) ?? "{}"
+            // Keys in sorted order, as before.
+            func key(_ k: String, first: Bool = false) {
+                if !first { line.append(UInt8(ascii: ",")) }
+                line.append(UInt8(ascii: "\""))
+                line += k.utf8
+                line += "\":".utf8
+            }
+            line.append(UInt8(ascii: "{"))
+            key("bytes", first: true); line += String(bytes).utf8
+            key("bytes_received"); line += String(request.body.bytesRead).utf8
+            key("duration_ms"); line += String(ms).utf8
+            key("method"); appendJSONString(&line, request.method)
+            key("path"); appendJSONString(&line, request.rawQuery.isEmpty ? request.path : request.path + "?" + request.rawQuery)
+            key("remote"); appendJSONString(&line, context.remoteAddress)
+            if let repository { key("repository"); appendJSONString(&line, repository) }
+            key("request_id"); appendJSONString(&line, id)
+            key("route"); appendJSONString(&line, route.name)
+            key("status"); line += String(response.status).utf8
+            key("time"); line += "\"\(timestamp())\"".utf8
+            if let user = response.user { key("user"); appendJSONString(&line, user) }
+            key("user_agent"); appendJSONString(&line, request.header("User-Agent") ?? "")
+            line.append(UInt8(ascii: "}"))
         } else {
-            line = "\(time) \(context.remoteAddress) \"\(escape(request.method)) \(escape(target)) \(escape(request.version))\" \(response.status) \(bytes) \(ms)ms"
-                + " id=\(id) route=\(route.name) repo=\(repository ?? "-") user=\(response.user.map(escape) ?? "-") in=\(request.body.bytesRead)"
+            let target = request.rawQuery.isEmpty ? request.path : request.path + "?" + request.rawQuery
+            line += "\(timestamp()) \(context.remoteAddress) \"\(escape(request.method)) \(escape(target)) \(escape(request.version))\" \(response.status) \(bytes) \(ms)ms".utf8
+            line += " id=\(id) route=\(route.name) repo=\(repository ?? "-") user=\(response.user.map(escape) ?? "-") in=\(request.body.bytesRead)".utf8
         }
-        line += "\n"
-        logLock.lock()
-        defer { logLock.unlock() }
-        line.utf8CString.withUnsafeBufferPointer { p in _ = write(2, p.baseAddress, p.count - 1) }
+        line.append(UInt8(ascii: "\n"))
+        return line
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped; `/` and non-ASCII kept.
+    static func appendJSONString(_ out: inout [UInt8], _ s: String) {
+        out.append(UInt8(ascii: "\""))
+        let hex = Array("0123456789abcdef".utf8)
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case UInt8(ascii: "\r"): out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20, 0x7f:
+                out += Array("\\u00".utf8)
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 0xf)])
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Now in UTC as RFC 3339 with milliseconds (`2026-12-05T17:23:47.424Z`), without a formatter.
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ n: Int) -> String {
+            let s = String(v)
+            return s.count >= n ? s : String(repeating: "0", count: n - s.count) + s
+        }
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
     }
 
     /// Percent-escapes what would break a text log line: controls, space, `"`, `%` and non-ASCII.

@@ -114,13 +114,13 @@ enum HTTPFraming {
         var codings: [String] = []
         var hosts = 0
         for h in headers {
-            if h.name.caseInsensitiveCompare("Content-Length") == .orderedSame {
+            if h.name.equalsHeaderName("Content-Length") {
                 lengths.append(h.value)
-            } else if h.name.caseInsensitiveCompare("Transfer-Encoding") == .orderedSame {
+            } else if h.name.equalsHeaderName("Transfer-Encoding") {
                 for c in h.value.split(separator: ",", omittingEmptySubsequences: false) {
                     codings.append(c.trimmingCharacters(in: CharacterSet(charactersIn: " \t")).lowercased())
                 }
-            } else if h.name.caseInsensitiveCompare("Host") == .orderedSame {
+            } else if h.name.equalsHeaderName("Host") {
                 hosts += 1
             }
         }

@@ -14,7 +14,7 @@ public struct HTTPRequest: Sendable {
 
     /// First value of a header, compared case-insensitively.
     public func header(_ name: String) -> String? {
-        for h in headers where h.name.caseInsensitiveCompare(name) == .orderedSame { return h.value }
+        for h in headers where h.name.equalsHeaderName(name) { return h.value }
         return nil
     }
 

@@ -29,12 +29,12 @@ public struct HTTPResponse: Sendable {
     }
 
     public mutating func setHeader(_ name: String, _ value: String) {
-        headers.removeAll { $0.name.caseInsensitiveCompare(name) == .orderedSame }
+        headers.removeAll { $0.name.equalsHeaderName(name) }
         headers.append((name, value))
     }
 
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { $0.name.equalsHeaderName(name) }?.value
     }
 
     var bodyLength: Int64 {

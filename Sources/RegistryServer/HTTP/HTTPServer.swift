@@ -397,7 +397,7 @@ public final class HTTPServer: @unchecked Sendable {
         }
         let framing = try HTTPFraming.bodyFraming(head.headers, version: head.version)
         var expect = false
-        for h in head.headers where h.name.caseInsensitiveCompare("Expect") == .orderedSame {
+        for h in head.headers where h.name.equalsHeaderName("Expect") {
             guard h.value.lowercased() == "100-continue" else {
                 throw HTTPError.rejected(status: 417, reason: "only Expect: 100-continue is understood")
             }
@@ -413,7 +413,7 @@ public final class HTTPServer: @unchecked Sendable {
         var head = "HTTP/1.1 \(response.status) \(HTTPResponse.reason(response.status))\r\n"
         var hasLength = false
         for h in response.headers {
-            if h.name.caseInsensitiveCompare("Content-Length") == .orderedSame { hasLength = true }
+            if h.name.equalsHeaderName("Content-Length") { hasLength = true }
             head += "\(h.name): \(h.value)\r\n"
         }
         if !hasLength && response.status != 204 && response.status != 304 && !(100..<200).contains(response.status) {
