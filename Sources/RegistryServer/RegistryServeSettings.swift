@@ -25,6 +25,8 @@ public struct RegistryServeSettings: Sendable {
     public var idleTimeout: Double?
     public var uploadLifetime: Double?
     public var drainTimeout: Double?
+    public var maxHeaderBytes: Double?
+    public var maxManifestBytes: Double?
     /// Whether DELETE of manifests and blobs is allowed (distribution's `storage.delete.enabled`,
     /// off by default there; on by default without a distribution config).
     public var deleteEnabled: Bool?
@@ -37,7 +39,7 @@ public struct RegistryServeSettings: Sendable {
 
     /// The keys a config file may hold.
     public static let fileKeys = ["addr", "http.debug.addr", "log.formatter", "storage", "htpasswd", "tokenAuth", "tlsCert", "tlsKey", "readOnly", "logFormat",
-                                  "maxConnections", "headerTimeout", "idleTimeout", "uploadLifetime"]
+                                  "maxConnections", "headerTimeout", "idleTimeout", "uploadLifetime", "maxHeaderBytes", "maxManifestBytes", "drainTimeout"]
 
     /// Reads a config file. One with a `version` key is distribution's `config.yml` layout
     /// (`DistributionConfig`), checked key by key, with `REGISTRY_*` variables of `environment`
@@ -71,6 +73,9 @@ public struct RegistryServeSettings: Sendable {
         s.headerTimeout = try number("headerTimeout")
         s.idleTimeout = try number("idleTimeout")
         s.uploadLifetime = try number("uploadLifetime")
+        s.maxHeaderBytes = try number("maxHeaderBytes")
+        s.maxManifestBytes = try number("maxManifestBytes")
+        s.drainTimeout = try number("drainTimeout")
         return s
     }
 
@@ -96,6 +101,8 @@ public struct RegistryServeSettings: Sendable {
         s.idleTimeout = idleTimeout ?? base.idleTimeout
         s.uploadLifetime = uploadLifetime ?? base.uploadLifetime
         s.drainTimeout = drainTimeout ?? base.drainTimeout
+        s.maxHeaderBytes = maxHeaderBytes ?? base.maxHeaderBytes
+        s.maxManifestBytes = maxManifestBytes ?? base.maxManifestBytes
         s.deleteEnabled = deleteEnabled ?? base.deleteEnabled
         s.headers = headers ?? base.headers
         s.notifications = notifications ?? base.notifications
@@ -144,6 +151,18 @@ public struct RegistryServeSettings: Sendable {
             throw RegistryServerError.invalidConfiguration("--notify \(e.url): a notification endpoint must be an http:// or https:// URL")
         }
         cfg.drainTimeout = drainTimeout ?? cfg.drainTimeout
+        if let h = maxHeaderBytes {
+            guard h >= 1024, h <= 16 * 1024 * 1024, h == h.rounded() else {
+                throw RegistryServerError.invalidConfiguration("--max-header-bytes must be a whole number of bytes from 1024 to 16777216, not \(h)")
+            }
+            cfg.limits.maxHeaderBytes = Int(h)
+        }
+        if let m = maxManifestBytes {
+            guard m >= 1024, m <= 1024 * 1024 * 1024, m == m.rounded() else {
+                throw RegistryServerError.invalidConfiguration("--max-manifest-bytes must be a whole number of bytes from 1024 to 1073741824, not \(m)")
+            }
+            cfg.maxManifestBytes = Int(m)
+        }
         guard cfg.drainTimeout >= 0, cfg.drainTimeout <= 86400 else {
             throw RegistryServerError.invalidConfiguration("--drain-timeout must be a number of seconds from 0 to 86400, not \(cfg.drainTimeout)")
         }

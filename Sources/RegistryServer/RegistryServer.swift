@@ -31,6 +31,8 @@ public struct RegistryServerConfiguration: Sendable {
     /// Seconds a graceful stop (SIGTERM) lets requests in flight finish before cutting them
     /// (distribution's `http.draintimeout`).
     public var drainTimeout: TimeInterval = 10
+    /// Largest manifest a push may send; more is 413 (distribution's limit, 4 MiB).
+    public var maxManifestBytes = 4 * 1024 * 1024
     /// Whether DELETE of manifests and blobs is served (distribution's `storage.delete.enabled`).
     public var deleteEnabled = true
     /// Headers added to every registry response (distribution's `http.headers`).
@@ -84,6 +86,7 @@ public final class RegistryServer: @unchecked Sendable {
             authorizer = configuration.tokenAuth ? try TokenAuthorizer(users: htpasswd) : BasicAuthorizer(users: htpasswd)
         }
         self.users = users
+        store.maxManifestBytes = configuration.maxManifestBytes
         var handler = RegistryHandler(store: store, readOnly: configuration.readOnly, authorizer: authorizer)
         handler.deleteEnabled = configuration.deleteEnabled
         handler.extraHeaders = configuration.headers

@@ -202,6 +202,20 @@ struct OperabilityTests {
         #expect(first["request_id"] as? String != second["request_id"] as? String)
     }
 
+    @Test func headerAndManifestSizeLimitsAreConfigurable() async throws {
+        let s = try OpsServe(["--max-header-bytes", "2048", "--max-manifest-bytes", "2048"], debug: false)
+        let big = String(repeating: "x", count: 3000)
+        #expect(try await http("GET", "\(s.base)/v2/", headers: ["X-Big": big]).status == 431)
+        #expect(try await http("GET", "\(s.base)/v2/", headers: ["X-Small": "y"]).status == 200)
+        let manifest = Data(("{\"schemaVersion\":2,\"pad\":\"" + big + "\"}").utf8)
+        let put = try await http("PUT", "\(s.base)/v2/ops/limits/manifests/v1", body: manifest,
+                                 headers: ["Content-Type": "application/vnd.oci.image.manifest.v1+json"])
+        #expect(put.status == 413)
+        // The defaults take both.
+        let d = try OpsServe([], debug: false)
+        #expect(try await http("GET", "\(d.base)/v2/", headers: ["X-Big": big]).status == 200)
+    }
+
     @Test func textAccessLogEscapesWhatCouldForgeALine() async throws {
         let s = try OpsServe(["--log-format", "text"], debug: false)
         let fd = try rawConnect(port: s.port)

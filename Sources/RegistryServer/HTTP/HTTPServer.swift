@@ -29,11 +29,23 @@ public struct HTTPServerLimits: Sendable, Equatable {
     public var headerTimeout: Double = 30
     /// Seconds of silence allowed on a read: between keep-alive requests and inside a body.
     public var idleTimeout: Double = 120
+    /// Bytes all header fields of one request may take together; more is 431. A single field
+    /// line may take at most this too (and at most 16 KiB).
+    public var maxHeaderBytes = 64 * 1024
 
-    public init(maxConnections: Int = 512, headerTimeout: Double = 30, idleTimeout: Double = 120) {
+    public init(maxConnections: Int = 512, headerTimeout: Double = 30, idleTimeout: Double = 120, maxHeaderBytes: Int = 64 * 1024) {
         self.maxConnections = maxConnections
         self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
+        self.maxHeaderBytes = maxHeaderBytes
+    }
+
+    /// The request-head limits these give.
+    var headLimits: HTTPHeadLimits {
+        var l = HTTPHeadLimits()
+        l.totalBytes = maxHeaderBytes
+        l.fieldLine = min(l.fieldLine, maxHeaderBytes)
+        return l
     }
 }
 
@@ -308,7 +320,7 @@ public final class HTTPServer: @unchecked Sendable {
             transport.close()
         }
         if stop { return }
-        let connection = HTTPConnection(transport: transport, idleTimeout: max(0.001, limits.idleTimeout))
+        let connection = HTTPConnection(transport: transport, limits: limits.headLimits, idleTimeout: max(0.001, limits.idleTimeout))
         let context = HTTPRequestContext(remoteAddress: remote, isTLS: transportFactory != nil)
         // The first request must arrive within the header timeout of the accept.
         connection.deadline = accepted + UInt64(max(0, limits.headerTimeout) * 1e9)

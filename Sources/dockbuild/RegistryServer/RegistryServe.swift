@@ -85,6 +85,12 @@ struct RegistryServe: ParsableCommand {
     @Option(help: ArgumentHelp("Webhook URL that receives push, pull, mount and delete events in distribution's notification envelope (repeatable; the config file's notifications.endpoints set more options).", valueName: "url"))
     var notify: [String] = []
 
+    @Option(help: "Bytes all header fields of a request may take together; more is answered 431. Default 65536.")
+    var maxHeaderBytes: Int?
+
+    @Option(help: "Bytes a pushed manifest may take; more is answered 413. Default 4194304 (4 MiB, as distribution).")
+    var maxManifestBytes: Int?
+
     @Option(help: "Seconds a graceful stop (SIGTERM) lets requests in flight finish before cutting them. Default 10.")
     var drainTimeout: Double?
 
@@ -113,6 +119,8 @@ struct RegistryServe: ParsableCommand {
         s.idleTimeout = idleTimeout
         s.uploadLifetime = uploadLifetime
         s.drainTimeout = drainTimeout
+        s.maxHeaderBytes = maxHeaderBytes.map(Double.init)
+        s.maxManifestBytes = maxManifestBytes.map(Double.init)
         if !notify.isEmpty {
             s.notifications = notify.enumerated().map { NotificationEndpoint(name: "notify\($0.offset + 1)", url: $0.element) }
         }
