@@ -91,9 +91,20 @@ extension ImageStore {
     /// list already has is refused. Returns the list's new descriptor and the entries added.
     @discardableResult
     public func addToManifestList(_ name: ImageReference, image: String, edit: ManifestEntryEdit = ManifestEntryEdit()) throws -> (descriptor: Descriptor, added: [Descriptor]) {
+        try addToManifestList(name, resolved: try resolve(image), label: image, edit: edit)
+    }
+
+    /// `addToManifestList` for a manifest or index the store holds by digest, named or not
+    /// (one platform's manifest of a pulled index, say).
+    @discardableResult
+    public func addToManifestList(_ name: ImageReference, manifest: Descriptor, edit: ManifestEntryEdit = ManifestEntryEdit()) throws -> (descriptor: Descriptor, added: [Descriptor]) {
+        try addToManifestList(name, resolved: manifest, label: manifest.digest.description, edit: edit)
+    }
+
+    private func addToManifestList(_ name: ImageReference, resolved: Descriptor, label: String, edit: ManifestEntryEdit) throws -> (descriptor: Descriptor, added: [Descriptor]) {
         var new: [Descriptor] = []
         let desc = try editList(name) { index in
-            new = try entries(for: image, edit: edit)
+            new = try entries(for: resolved, label: label, edit: edit)
             try add(new, to: &index, list: name)
         }
         return (desc, new)
@@ -106,11 +117,7 @@ extension ImageStore {
     public func annotateManifestList(_ name: ImageReference, entry: String, edit: ManifestEntryEdit) throws -> (descriptor: Descriptor, entry: Descriptor) {
         var changed: Descriptor?
         let desc = try editList(name) { index in
-            var digests: Set<Digest> = []
-            if let d = try? Digest(parsing: entry) { digests.insert(d) }
-            if digests.isEmpty || !index.manifests.contains(where: { digests.contains($0.digest) }) {
-                if let d = try? resolve(entry) { digests.insert(d.digest) }
-            }
+            let digests = entryDigests(entry, in: index)
             guard let i = index.manifests.firstIndex(where: { digests.contains($0.digest) }) else {
                 throw ImageStoreError.manifestList("\(name.familiarString) has no entry for \(entry); see `dockbuild manifest inspect \(name.familiarString)` for its digests, or add the image with `dockbuild manifest add`")
             }
@@ -120,6 +127,19 @@ extension ImageStore {
         }
         guard let changed else { throw ImageStoreError.manifestList("\(name.familiarString): the entry for \(entry) was not changed") }
         return (desc, changed)
+    }
+
+    /// Takes the entry for `entry` (a digest, or an image in the store whose manifest the list
+    /// holds) out of the list `name`; returns the list's new descriptor.
+    @discardableResult
+    public func removeFromManifestList(_ name: ImageReference, entry: String) throws -> Descriptor {
+        try editList(name) { index in
+            let digests = entryDigests(entry, in: index)
+            guard index.manifests.contains(where: { digests.contains($0.digest) }) else {
+                throw ImageStoreError.manifestList("\(name.familiarString) has no entry for \(entry); see `dockbuild manifest inspect \(name.familiarString)` for its digests")
+            }
+            index.manifests.removeAll { digests.contains($0.digest) }
+        }
     }
 
     /// Removes the list `name` (not the images it lists); returns the index's digest.
@@ -138,6 +158,17 @@ extension ImageStore {
 
     // MARK: internals
 
+    /// The digests `entry` can mean in `index`: the digest it spells, and the manifest of the
+    /// image of that name in the store when the digest alone matches no entry.
+    func entryDigests(_ entry: String, in index: ImageIndex) -> Set<Digest> {
+        var digests: Set<Digest> = []
+        if let d = try? Digest(parsing: entry) { digests.insert(d) }
+        if digests.isEmpty || !index.manifests.contains(where: { digests.contains($0.digest) }) {
+            if let d = try? resolve(entry) { digests.insert(d.digest) }
+        }
+        return digests
+    }
+
     func listEntry(_ name: ImageReference) throws -> Descriptor? {
         let key = ImageStore.indexKey(name)
         return try readIndex().manifests.first { ImageStore.entryName($0) == key }.map {
@@ -148,7 +179,10 @@ extension ImageStore {
     /// The index entries `image` contributes: its manifest with the platform of its config (and
     /// `edit`), or every manifest of an index as the index lists them.
     func entries(for image: String, edit: ManifestEntryEdit) throws -> [Descriptor] {
-        let d = try resolve(image)
+        try entries(for: try resolve(image), label: image, edit: edit)
+    }
+
+    func entries(for d: Descriptor, label image: String, edit: ManifestEntryEdit) throws -> [Descriptor] {
         if MediaType.isIndex(d.mediaType) {
             guard edit.isEmpty else {
                 throw ImageStoreError.manifestList("\(image) is a multi-platform index; platform flags and annotations apply to one image: add it, then change its entries with `dockbuild manifest annotate`")

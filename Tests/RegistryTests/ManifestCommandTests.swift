@@ -98,6 +98,64 @@ struct ManifestCommandTests {
         #expect(try store.resolve("app:arm64").digest == arm)
     }
 
+    /// docker's `manifest create` and podman's `manifest add` take registry references: an image
+    /// not in the store is pulled first (all platforms of an index with --all, the one of --arch
+    /// otherwise). podman's `manifest remove LIST DIGEST` takes an entry out.
+    @Test func remoteReferencesArePulledAndEntriesRemoved() throws {
+        let registry = try TestRegistry(.dockbuild, asProcess: true)
+        defer { registry.stop() }
+        let work = try TempDir("manifest-remote")
+        defer { work.remove() }
+        let src = work.path + "/src"
+        let amd = try Self.manifestImport(root: src, work: work, platform: "linux/amd64", tag: "app:amd64")
+        let arm = try Self.manifestImport(root: src, work: work, platform: "linux/arm64", tag: "app:arm64")
+        let repo = "\(registry.host)/remote/app"
+        for arch in ["amd64", "arm64"] {
+            #expect(try dockbuild(["tag", "--root", src, "app:\(arch)", "\(repo):\(arch)"], env: [:]).0 == 0)
+            let p = try dockbuild(["push", "-q", "--root", src, "\(repo):\(arch)"], env: [:])
+            #expect(p.0 == 0, "\(p.2)")
+        }
+        #expect(try dockbuild(["manifest", "create", "--root", src, "app:multi", "app:amd64", "app:arm64"], env: [:]).0 == 0)
+        #expect(try dockbuild(["manifest", "push", "-q", "--root", src, "app:multi", "\(repo):multi"], env: [:]).0 == 0)
+
+        // A fresh store: every image comes from the registry.
+        let dst = work.path + "/dst"
+        let created = try dockbuild(["manifest", "create", "--root", dst, "mine:list", "\(repo):amd64"], env: [:])
+        #expect(created.0 == 0, "\(created.2)")
+        let added = try dockbuild(["manifest", "add", "--root", dst, "mine:list", "\(repo):arm64"], env: [:])
+        #expect(added.0 == 0, "\(added.2)")
+        let both = try dockbuild(["manifest", "inspect", "--root", dst, "mine:list"], env: [:])
+        #expect(try ImageIndex.decode(Data(both.1.utf8)).manifests.map(\.digest) == [amd, arm])
+
+        let removed = try dockbuild(["manifest", "remove", "--root", dst, "mine:list", arm.description], env: [:])
+        #expect(removed.0 == 0, "\(removed.2)")
+        let one = try dockbuild(["manifest", "inspect", "--root", dst, "mine:list"], env: [:])
+        #expect(try ImageIndex.decode(Data(one.1.utf8)).manifests.map(\.digest) == [amd])
+        let again = try dockbuild(["manifest", "remove", "--root", dst, "mine:list", arm.description], env: [:])
+        #expect(again.0 == 1 && again.2.contains("has no entry for"), "\(again.2)")
+
+        // A remote index: --all adds every platform, --arch picks one.
+        #expect(try dockbuild(["manifest", "create", "--root", dst, "all:list"], env: [:]).0 == 0)
+        let all = try dockbuild(["manifest", "add", "--all", "--root", work.path + "/dst2", "all:list", "\(repo):multi"], env: [:])
+        #expect(all.0 != 0, "no such list in that store")
+        let allInto = try dockbuild(["manifest", "add", "--all", "--root", dst, "all:list", "\(repo):multi"], env: [:])
+        #expect(allInto.0 == 0, "\(allInto.2)")
+        let allList = try dockbuild(["manifest", "inspect", "--root", dst, "all:list"], env: [:])
+        #expect(try Self.manifestPlatforms(allList.1) == ["linux/amd64", "linux/arm64"])
+        let dst3 = work.path + "/dst3"
+        #expect(try dockbuild(["manifest", "create", "--root", dst3, "arm:list"], env: [:]).0 == 0)
+        let picked = try dockbuild(["manifest", "add", "--arch", "arm64", "--root", dst3, "arm:list", "\(repo):multi"], env: [:])
+        #expect(picked.0 == 0, "\(picked.2)")
+        let armList = try dockbuild(["manifest", "inspect", "--root", dst3, "arm:list"], env: [:])
+        #expect(try ImageIndex.decode(Data(armList.1.utf8)).manifests.map(\.digest) == [arm])
+
+        // Neither in the store nor in the registry: a clear error, the list unchanged.
+        let missing = try dockbuild(["manifest", "add", "--root", dst, "mine:list", "\(repo):nope"], env: [:])
+        #expect(missing.0 == 1 && missing.2.contains("no such image: \(repo):nope in the store, and pulling it from its registry failed"), "\(missing.2)")
+        let same = try dockbuild(["manifest", "inspect", "--root", dst, "mine:list"], env: [:])
+        #expect(same.1 == one.1)
+    }
+
     /// `push --rm` removes the list once it is in the registry.
     @Test func pushRmRemovesTheList() throws {
         let registry = try TestRegistry(.dockbuild)

@@ -18,7 +18,7 @@ struct ManifestGroup: ParsableCommand {
         annotate, and push it with the images it lists.
         """,
         subcommands: [ManifestCreate.self, ManifestAdd.self, ManifestAnnotate.self, ManifestInspect.self,
-                      ManifestPush.self, ManifestRm.self]
+                      ManifestPush.self, ManifestRm.self, ManifestRemove.self]
     )
 }
 
@@ -42,6 +42,28 @@ enum ManifestCLI {
         } catch let e as RegistryError {
             throw UserError(e.description)
         }
+    }
+
+    /// What to add for `image`: itself when the store has it; otherwise, when it is a registry
+    /// reference, it is pulled first (every platform of an index with `all`, else the one of
+    /// `platform`, or this machine's) and the pulled manifest or index is added. docker's
+    /// `manifest create` and podman's `manifest add` take registry references this way; here the
+    /// images come into the store, so `manifest push` has what it pushes.
+    static func localOrPulled(_ image: String, store: ImageStore, all: Bool, platform: Platform?, insecure: Bool) async throws -> Descriptor {
+        if let local = try? store.resolve(image) { return local }
+        guard let ref = try? parseReference(image) else { return try store.resolve(image) }
+        var options = PullOptions()
+        options.allPlatforms = all
+        if let platform { options.platform = platform }
+        let client = RegistryClient(registry: ref.domain, insecure: insecure)
+        let result: PullResult
+        do {
+            result = try await client.pull(ref, into: store, options: options)
+        } catch let e as RegistryError {
+            throw UserError("no such image: \(image) in the store, and pulling it from its registry failed: \(e.description)")
+        }
+        if !all, result.manifests.count == 1 { return result.manifests[0] }
+        return result.descriptor
     }
 
     /// Keys in the order docker's `manifest inspect` prints them, the rest sorted after.
@@ -126,15 +148,22 @@ struct ManifestCreate: AsyncParsableCommand {
     @Flag(name: [.short, .long], help: "Add to the list if LIST already exists.") var amend = false
     @Flag(name: .long, help: "Add every manifest of an IMAGE that is an index (what is always done; for podman's command lines).")
     var all = false
+    @Flag(name: .long, help: "HTTPS without checking the certificate, else plain HTTP, when an image is pulled (localhost gets plain HTTP anyway).")
+    var insecure = false
     @Argument(help: "Name of the new list, e.g. registry.example.com/team/app:1.0.") var list: String
-    @Argument(help: "Images in the store to put in the list (names, IDs or digests).") var images: [String] = []
+    @Argument(help: "Images to put in the list: names, IDs or digests in the store, or registry references (pulled first).") var images: [String] = []
 
     func validate() throws { _ = try ManifestCLI.listName(list) }
 
     func run() async throws {
         let name = try ManifestCLI.listName(list)
+        let store = try ImageCLI.run { try ImageCLI.openStore(global) }
         let desc = try await ManifestCLI.run {
-            try ImageCLI.openStore(global).createManifestList(name, images: images, amend: amend)
+            var local: [String] = []
+            for image in images {
+                local.append(try await ManifestCLI.localOrPulled(image, store: store, all: true, platform: nil, insecure: insecure).digest.description)
+            }
+            return try store.createManifestList(name, images: local, amend: amend)
         }
         ImageCLI.writeStdout(desc.digest.description)
     }
@@ -144,10 +173,12 @@ struct ManifestCreate: AsyncParsableCommand {
 struct ManifestAdd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
-        abstract: "Add an image from the local store to a manifest list.",
+        abstract: "Add an image to a manifest list.",
         discussion: """
         The entry's platform is the image's (from its config), changed by the flags. An image the \
         list already holds is replaced; another image for a platform the list has is refused. \
+        An IMAGE that is not in the store is pulled from its registry first: with --all every \
+        platform of an index, else the one of --os/--arch/--variant (this machine's by default). \
         Prints the digest of the changed list.
         """)
 
@@ -155,8 +186,10 @@ struct ManifestAdd: AsyncParsableCommand {
     @OptionGroup var platform: ManifestPlatformOptions
     @Flag(name: .long, help: "Add every manifest of an IMAGE that is an index (what is always done; for podman's command lines).")
     var all = false
+    @Flag(name: .long, help: "HTTPS without checking the certificate, else plain HTTP, when the image is pulled (localhost gets plain HTTP anyway).")
+    var insecure = false
     @Argument(help: "Name of the manifest list.") var list: String
-    @Argument(help: "Image in the store to add (name, ID or digest).") var image: String
+    @Argument(help: "Image to add: a name, ID or digest in the store, or a registry reference (pulled first).") var image: String
 
     func validate() throws {
         _ = try ManifestCLI.listName(list)
@@ -166,8 +199,16 @@ struct ManifestAdd: AsyncParsableCommand {
     func run() async throws {
         let name = try ManifestCLI.listName(list)
         let edit = try platform.edit()
+        let store = try ImageCLI.run { try ImageCLI.openStore(global) }
+        // The platform to pull from a remote index: the one the flags name, if they name one.
+        let wanted = platform.arch.map {
+            Platform(os: platform.os ?? "linux", architecture: $0, variant: platform.variant.flatMap { $0.isEmpty ? nil : $0 })
+        }
         let r = try await ManifestCLI.run {
-            try ImageCLI.openStore(global).addToManifestList(name, image: image, edit: edit)
+            // --all with a single image is what is always done; with a remote index it pulls all.
+            let local = try await ManifestCLI.localOrPulled(image, store: store, all: all, platform: wanted, insecure: insecure)
+            // An entry pulled for a named platform already has it; the flags' edit still applies.
+            return try store.addToManifestList(name, manifest: local, edit: edit)
         }
         ImageCLI.writeStdout(r.descriptor.digest.description)
     }
@@ -279,8 +320,7 @@ struct ManifestPush: AsyncParsableCommand {
 struct ManifestRm: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rm",
-        abstract: "Remove manifest lists from the local store (not the images they list).",
-        aliases: ["remove"])
+        abstract: "Remove manifest lists from the local store (not the images they list).")
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Names of the manifest lists.") var lists: [String] = []
@@ -303,5 +343,27 @@ struct ManifestRm: ParsableCommand {
             }
         }
         if !failures.isEmpty { throw UserError(failures.joined(separator: "\nError: ")) }
+    }
+}
+
+/// `manifest remove LIST DIGEST`: podman's verb for taking one entry out of a list.
+struct ManifestRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove an entry from a manifest list.",
+        discussion: "ENTRY is the entry's manifest digest, or an image in the store whose manifest the list holds. Prints the digest of the changed list. (To remove whole lists, use `manifest rm`.)")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Name of the manifest list.") var list: String
+    @Argument(help: "The entry: its manifest digest, or an image in the store whose manifest the list holds.") var entry: String
+
+    func validate() throws { _ = try ManifestCLI.listName(list) }
+
+    func run() async throws {
+        let name = try ManifestCLI.listName(list)
+        let desc = try await ManifestCLI.run {
+            try ImageCLI.openStore(global).removeFromManifestList(name, entry: entry)
+        }
+        ImageCLI.writeStdout(desc.digest.description)
     }
 }
