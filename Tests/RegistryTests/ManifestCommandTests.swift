@@ -79,6 +79,17 @@ struct ManifestCommandTests {
             #expect(Digest.compute(raw) == listDigest)
             #expect(try Self.manifestPlatforms(String(decoding: raw, as: UTF8.self)) == ["linux/amd64", "linux/arm64/v8"])
         }
+        // podman picks the arm64 image out of the pushed index
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/podman") {
+            let p = work.path + "/podman"
+            let storage = ["--root", p + "/root", "--runroot", p + "/run", "--storage-driver", "vfs"]
+            _ = try runTool(["podman"] + storage + ["pull", "-q", "--platform", "linux/arm64", "--tls-verify=false", dest])
+            let info = try runTool(["podman"] + storage + ["image", "inspect", "--format", "{{.Architecture}} {{.Digest}}", dest])
+            let fields = String(decoding: info, as: UTF8.self).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            #expect(fields.first == "arm64", "\(fields)")
+            // podman records the digest it pulled by: the list's, or the arm64 manifest's
+            #expect([listDigest.description, arm.description].contains(fields.last ?? ""), "\(fields)")
+        }
         // and so does `manifest inspect` of the remote reference
         let remote = try dockbuild(["manifest", "inspect", "--root", work.path + "/empty", dest], env: [:])
         #expect(remote.0 == 0, "\(remote.2)")
