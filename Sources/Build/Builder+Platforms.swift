@@ -76,6 +76,7 @@ extension Builder {
             var o = options
             o.platform = p.normalized()
             o.tags = []
+            o.deferCacheExport = true
             let label = o.platform.description
             builders.append(try Builder(store: store, options: o, progress: { e in progress(e.prefixed(label)) }))
         }
@@ -100,6 +101,13 @@ extension Builder {
         }
         let desc = try store.putIndex(manifests: manifests, tag: options.tags.first)
         for t in options.tags.dropFirst() { try store.tag(t, descriptor: desc) }
+        // One export with every platform's records: per platform, each would replace the last.
+        var keys: [String] = []
+        var seenKeys: Set<String> = []
+        for r in results { for k in r.exportKeys where seenKeys.insert(k).inserted { keys.append(k) } }
+        let cache = builders[0].cache
+        for dir in options.cacheTo { try cache.exportLocal(keys: keys, to: dir) }
+        for ref in options.cacheToRegistry { try cache.exportRegistry(keys: keys, to: ref) }
         return MultiPlatformResult(descriptor: desc, results: results)
     }
 }

@@ -44,6 +44,9 @@ public struct BuildOptions: Sendable {
     /// `mode=max` exports every step of every stage built; `min` (the default, as BuildKit)
     /// only the steps whose layers are in the result.
     public var cacheModeMax = false
+    /// Leave `cacheTo`/`cacheToRegistry` to the caller (a multi-platform build exports every
+    /// platform's records together, once, instead of each platform overwriting the others).
+    var deferCacheExport = false
     public var platform: Platform = .host
     public var compression: Compression = .default
     /// Clamps layer mtimes and sets `created` (defaults to `$SOURCE_DATE_EPOCH`).
@@ -77,6 +80,9 @@ public struct BuildResult: Sendable {
     public var cachedSteps: Int
     /// Cache keys of the steps of the stages that were built (for `--cache-to`).
     public var cacheKeys: [String]
+    /// The keys `--cache-to` exports for this build: all with `mode=max`, else those whose
+    /// layers are in the result.
+    public var exportKeys: [String] = []
     /// Steps that did work (not cached), by their text, in order.
     public var executed: [String]
 }
@@ -265,9 +271,11 @@ public final class Builder: @unchecked Sendable {
         }
         let image = try store.putImage(config: final.config, layers: final.layers.map(\.descriptor), tag: options.tags.first)
         for t in options.tags.dropFirst() { try store.tag(t, descriptor: image.descriptor) }
-        for dir in options.cacheTo { try cache.exportLocal(keys: exportKeys, to: dir) }
-        for ref in options.cacheToRegistry { try cache.exportRegistry(keys: exportKeys, to: ref) }
-        return BuildResult(image: image, steps: steps, cachedSteps: cachedSteps, cacheKeys: keys, executed: executed)
+        if !options.deferCacheExport {
+            for dir in options.cacheTo { try cache.exportLocal(keys: exportKeys, to: dir) }
+            for ref in options.cacheToRegistry { try cache.exportRegistry(keys: exportKeys, to: ref) }
+        }
+        return BuildResult(image: image, steps: steps, cachedSteps: cachedSteps, cacheKeys: keys, exportKeys: exportKeys, executed: executed)
     }
 
 

@@ -62,6 +62,36 @@ import RegistryServer
         for d in cachedLayers { #expect(!partial.store.has(d), "layer \(d) was not needed, so not fetched") }
     }
 
+    /// A multi-platform build exports every platform's records into one cache image (each
+    /// platform used to push its own, the last replacing the others), and a fresh store hits
+    /// the cache for every platform.
+    @Test func registryCacheCoversEveryPlatform() throws {
+        let ws = try Workspace()
+        var cfg = RegistryServerConfiguration(root: ws.dir + "/registry")
+        cfg.address = "127.0.0.1:0"
+        cfg.logFormat = .none
+        let server = try RegistryServer(configuration: cfg)
+        try server.start()
+        defer { server.stop() }
+        let cacheRef = try ImageReference(parsing: "127.0.0.1:\(server.port)/cache/multi:buildcache")
+        func build(_ w: Workspace, _ edit: (inout BuildOptions) -> Void) throws -> MultiPlatformResult {
+            let ctx = w.dir + "/ctx"
+            try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+            try Data("hello\n".utf8).write(to: URL(fileURLWithPath: ctx + "/f"))
+            try Data("more\n".utf8).write(to: URL(fileURLWithPath: ctx + "/g"))
+            var o = BuildOptions(contextDir: ctx, dockerfileText: "FROM scratch\nARG TARGETARCH\nCOPY f /f-$TARGETARCH\nCOPY g /g\n")
+            o.tags = [try ImageReference(parsing: "multi:1")]
+            o.cacheModeMax = true
+            edit(&o)
+            return try Builder.buildPlatforms(store: w.store, options: o, platforms: [try Platform(parsing: "linux/amd64"), try Platform(parsing: "linux/arm64")])
+        }
+        let first = try build(ws) { $0.cacheToRegistry = [cacheRef] }
+        let fresh = try Workspace()
+        let again = try build(fresh) { $0.cacheFromRegistry = [cacheRef] }
+        for r in again.results { #expect(r.executed.isEmpty, "\(r.image.config.architecture): \(r.executed)") }
+        #expect(again.results.map(\.image.manifest.layers) == first.results.map(\.image.manifest.layers))
+    }
+
     /// `--cache-to type=inline`: the records ride in the pushed image's config, and a fresh store
     /// given `--cache-from IMAGE` reuses every step; mode=min leaves out steps of other stages.
     @Test func inlineCacheTravelsWithTheImage() throws {
