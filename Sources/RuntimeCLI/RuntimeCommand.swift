@@ -21,16 +21,16 @@ public struct RuntimeCommand: ParsableCommand {
     public func validate() throws { RuntimeGlobals.beforeVerb.set(globals) }
 }
 
-/// runc's global flags, given before the verb. Only --root changes anything; the rest are
-/// accepted for compatibility. The parent command records them (`beforeVerb`) for the verb.
+/// runc's global flags, given before the verb. --root, --log and --log-format take effect;
+/// the rest are accepted for compatibility. The parent command records them (`beforeVerb`) for the verb.
 public struct RuntimeGlobals: ParsableArguments {
     @Option(name: .long, help: "Directory for container state (default: /run/dockbuild as root).")
     var root: String?
-    @Option(name: .long, help: "Log file (accepted for runc compatibility; errors go to stderr).")
+    @Option(name: .long, help: "Log file: errors are appended there in runc's format (stderr keeps the bare message).")
     var log: String?
-    @Option(name: .customLong("log-format"), help: "text or json (accepted for runc compatibility).")
+    @Option(name: .customLong("log-format"), help: "Format of the log records: text (default) or json, as runc writes them.")
     var logFormat: String?
-    @Flag(name: .long, help: "Accepted for runc compatibility.")
+    @Flag(name: .long, help: "Accepted for runc compatibility (no debug records are written).")
     var debug = false
     @Flag(name: .customLong("systemd-cgroup"), help: "Accepted for runc compatibility; cgroupfs is used.")
     var systemdCgroup = false

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+/// `dockbuild-runc -h`, `--help` and `help` in runc's layout (urfave/cli's NAME, USAGE,
+/// VERSION, COMMANDS, GLOBAL OPTIONS), for callers and people used to runc's. The command
+/// list comes from the verbs' own configurations, so it cannot fall behind them; the help of
+/// one verb (`dockbuild-runc kill -h`) stays ArgumentParser's.
+public enum RuntimeHelp {
+    /// The help text of binary `name`, listing `commands` (the root command's subcommands).
+    public static func runcText(name: String, about: String, commands: [any ParsableCommand.Type]) -> String {
+        var rows: [(String, String)] = commands.map { c in
+            let conf = c.configuration
+            let names = [conf.commandName ?? "\(c)"] + conf.aliases
+            return (names.joined(separator: ", "), sentence(conf.abstract))
+        }
+        rows.append(("help, h", "Shows a list of commands or help for one command"))
+        let globals: [(String, String)] = [
+            ("--debug", "enable debug logging (accepted; no debug records are written)"),
+            ("--log value", "set the log file to write runtime errors to, in runc's format (default is '/dev/stderr')"),
+            ("--log-format value", "set the log format ('text' (default), or 'json') (default: \"text\")"),
+            ("--root value", "root directory for storage of container state (this should be located in tmpfs) (default: \"\(Runtime.defaultRoot)\")"),
+            ("--systemd-cgroup", "accepted for runc compatibility; cgroupfs is used"),
+            ("--rootless value", "accepted for runc compatibility ('true', 'false', or 'auto') (default: \"auto\")"),
+            ("--help, -h", "show help"),
+            ("--version, -v", "print the version"),
+        ]
+        let version = RuntimeVersion.text(name).split(separator: "\n").map(String.init)
+        var out = "NAME:\n   \(name) - \(sentence(about))\n\n"
+        out += "USAGE:\n   \(name) [global options] command [command options] [arguments...]\n\n"
+        out += "VERSION:\n   \(version.first.map { $0.replacingOccurrences(of: "\(name) version ", with: "") } ?? "")\n"
+        out += version.dropFirst().map { $0 + "\n" }.joined()
+        out += "\nCOMMANDS:\n" + table(rows) + "\nGLOBAL OPTIONS:\n" + table(globals)
+        return out
+    }
+
+    /// urfave/cli's two columns: three spaces, the names padded to the widest plus two.
+    static func table(_ rows: [(String, String)]) -> String {
+        let width = (rows.map(\.0.count).max() ?? 0) + 2
+        return rows.map { "   " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + $0.1 + "\n" }.joined()
+    }
+
+    /// An abstract as runc words its usage lines: lower-case start, no final full stop.
+    static func sentence(_ s: String) -> String {
+        var t = s
+        if t.hasSuffix(".") { t.removeLast() }
+        // "Run ..." becomes "run ...", an acronym ("CDI ...") stays.
+        guard let first = t.first, t.dropFirst().first?.isUppercase != true else { return t }
+        return first.lowercased() + t.dropFirst()
+    }
+}
