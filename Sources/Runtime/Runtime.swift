@@ -277,7 +277,9 @@ public struct Runtime: Sendable {
         let st = status(of: r)
         // `--all` also reaches what is left in a stopped container's cgroup (runc does the same).
         guard st == "created" || st == "running" || st == "paused" || (all && st == "stopped") else {
-            throw RuntimeError(.invalidState, "cannot kill container \"\(id)\": it is \(st)")
+            // "container not running" is runc's phrase: containerd's shim looks for it to tell
+            // "already finished" from a failed kill.
+            throw RuntimeError(.invalidState, "cannot kill container \"\(id)\": container not running (it is \(st)); kill --all reaches what is left in its cgroup")
         }
         if all && st == "stopped" {
             for p in r.cgroup?.pids() ?? [] { Glibc.kill(p, signal) }
@@ -349,7 +351,7 @@ public struct Runtime: Sendable {
     public func update(id: String, resources: RuntimeSpec.Resources) throws {
         var r = try loadRecord(id)
         let st = status(of: r)
-        guard st != "stopped" else { throw RuntimeError(.invalidState, "container \"\(id)\" is stopped") }
+        guard st != "stopped" else { throw RuntimeError(.invalidState, "cannot update container \"\(id)\": container not running (it is stopped)") }
         guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup") }
         try cg.apply(resources, initial: false)
         var linux = r.spec.linux ?? RuntimeSpec.Linux()

@@ -135,7 +135,8 @@ public enum RuntimeFastPath {
                 FileHandle.standardOutput.write(Data(try runtime.state(id: id).runcJSON.utf8))
             case .kill:
                 let name = call.positionals.count > 1 ? call.positionals[1] : "SIGTERM"
-                guard let sig = Runtime.signalNumber(name) else {
+                // Signal 0 only checks that the container is alive (runc passes any number on).
+                guard let sig = name == "0" ? 0 : Runtime.signalNumber(name) else {
                     RuntimeLog.error("unknown signal \"\(name)\": give a name (TERM, SIGKILL, RTMIN+3) or a number (9)")
                     return 1
                 }
