@@ -16,7 +16,7 @@ public enum RuntimeHelp {
         }
         rows.append(("help, h", "Shows a list of commands or help for one command"))
         let globals: [(String, String)] = [
-            ("--debug", "enable debug logging (accepted; no debug records are written)"),
+            ("--debug", "enable debug logging"),
             ("--log value", "set the log file to write runtime errors to, in runc's format (default is '/dev/stderr')"),
             ("--log-format value", "set the log format ('text' (default), or 'json') (default: \"text\")"),
             ("--root value", "root directory for storage of container state (this should be located in tmpfs) (default: \"\(Runtime.defaultRoot)\")"),

@@ -113,6 +113,31 @@ import Testing
         }
     }
 
+    /// `--debug` adds `level=debug` records where errors go (the `--log` file, else stderr),
+    /// in the same text or JSON shape as runc's; without it there are none.
+    @Test func debugRecords() throws {
+        let bin = Self.pkg + "/.build/debug/dockbuild-runc"
+        try #require(FileManager.default.isExecutableFile(atPath: bin))
+        let root = NSTemporaryDirectory() + "runc-debug-\(getpid())-\(UInt32.random(in: 0...UInt32.max))", log = root + ".log"
+        defer { unlink(log) }
+        func records() -> [[String: String]] {
+            (readFile(log) ?? "").split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        }
+        for args in [["--debug", "--log", log, "--log-format", "json", "state", "nosuch"],
+                     ["--log", log, "--log-format", "json", "--debug", "ps", "nosuch"]] {   // the fast path and ArgumentParser's verbs
+            unlink(log)
+            #expect(try RuncDropInTests.call([bin, "--root", root] + args).code == 1)
+            let r = records()
+            #expect(r.count >= 2 && r.allSatisfy { Set($0.keys) == ["level", "msg", "time"] }, "\(args): \(r)")
+            #expect(r.first?["level"] == "debug" && r.last?["level"] == "error", "\(args): \(r)")
+        }
+        unlink(log)
+        _ = try RuncDropInTests.call([bin, "--root", root, "--log", log, "--log-format", "json", "state", "nosuch"])
+        #expect(records().map { $0["level"] } == ["error"], "no debug records without --debug")
+        let text = try RuncDropInTests.call([bin, "--root", root, "--debug", "state", "nosuch"])
+        #expect(text.err.split(separator: "\n").first?.contains(" level=debug msg=\"state container") == true, "\(text)")
+    }
+
     /// `state` as runc 1.1 prints it (checked against runc on this machine): runc's key order,
     /// two-space indent, annotations only when present, no trailing newline.
     @Test func stateInRuncsLayout() {
