@@ -29,11 +29,20 @@ enum DockbuildRuncMain {
             exit(0)
         }
         let args = Array(CommandLine.arguments.dropFirst())
-        // runc's top-level help layout; `help VERB` and `VERB -h` stay ArgumentParser's.
+        // runc's top-level help layout.
         if args.count == 1, ["-h", "--help", "help", "h"].contains(args[0]) {
             FileHandle.standardOutput.write(Data(RuntimeHelp.runcText(
                 name: "dockbuild-runc", about: DockbuildRunc.configuration.abstract,
                 commands: DockbuildRunc.configuration.subcommands).utf8))
+            exit(0)
+        }
+        // A verb's help (`kill -h`, `help kill`) in runc's layout too.
+        if args.count == 2, let verb = ["-h", "--help"].contains(args[1]) ? args[0] : (["help", "h"].contains(args[0]) ? args[1] : nil),
+           let command = DockbuildRunc.configuration.subcommands.first(where: {
+               $0.configuration.commandName == verb || $0.configuration.aliases.contains(verb) }) {
+            FileHandle.standardOutput.write(Data(RuntimeHelp.runcVerbText(
+                name: "dockbuild-runc", verb: verb, abstract: command.configuration.abstract,
+                helpText: DockbuildRunc.helpMessage(for: command, columns: 10_000)).utf8))
             exit(0)
         }
         if let call = RuntimeFastPath.parse(args) {

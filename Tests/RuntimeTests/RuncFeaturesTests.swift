@@ -111,6 +111,16 @@ import Testing
         for args in [["start"], ["kill"], ["update", "--pids-limit", "lots", "x"]] {
             #expect(try RuncDropInTests.call([runc, "--root", root] + args).code == 1, "runc \(args)")
         }
+        // A verb's help: NAME, USAGE, OPTIONS as runc's, with every option runc's verb has.
+        for verb in ["kill", "delete", "update", "events", "list", "ps", "create", "start"] {
+            let mine = String(decoding: try output([bin, verb, "-h"]).1, as: UTF8.self)
+            let theirsVerb = String(decoding: try output([runc, verb, "-h"]).1, as: UTF8.self)
+            #expect(mine == String(decoding: try output([bin, "help", verb]).1, as: UTF8.self), "\(verb)")
+            #expect(mine.hasPrefix("NAME:\n   dockbuild-runc \(verb) - ") && mine.contains("\nUSAGE:\n   dockbuild-runc \(verb) "), "\(mine)")
+            let theirOptions = rows(theirsVerb, "OPTIONS:"), myOptions = rows(mine, "OPTIONS:")
+            #expect(theirOptions.isSubset(of: myOptions), "\(verb): runc \(theirOptions) ours \(myOptions)")
+            #expect(!myOptions.contains("--help"), "\(verb)")
+        }
     }
 
     /// `--debug` adds `level=debug` records where errors go (the `--log` file, else stderr),
