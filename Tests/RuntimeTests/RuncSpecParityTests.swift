@@ -1,3 +1,4 @@
+import CRuntime
 import Foundation
 import Testing
 @testable import Runtime
@@ -99,6 +100,47 @@ import Testing
                 #expect(r.code == 0 && r.out == "from-process-json\n", "\(form): \(r)")
             }
         }
+    }
+
+    @Test("terminal: true with process.user 1000: the pty belongs to uid 1000 (group tty), through --console-socket, in both")
+    func terminalOwner() throws {
+        let runc = try #require(RuncDropInTests.runc, "runc is not installed")
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try RuncDropInTests.ours
+        var outputs: [String] = []
+        for rt in [bin, runc] {
+            let name = rt == bin ? "ours" : "runc"
+            var s = b.spec(["sh", "-c", "stat -c 'owner %u %g' $(tty)"])
+            s.process?.terminal = true
+            s.process?.user = .init(uid: 1000, gid: 1000)
+            s.linux?.cgroupsPath = "/dockbuild-parity-tty-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            try b.write(s)
+            let path = b.dir + "/\(name).sock", root = b.dir + "/root-\(name)"
+            let srv = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(srv >= 0)
+            defer { close(srv) }
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, c) in path.utf8.enumerated() { raw[i] = c } }
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(srv, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            try #require(rc == 0 && listen(srv, 1) == 0)
+            defer { RuncDropInTests.remove(rt, root: root, id: "tty") }
+            let created = try RuncDropInTests.call([rt, "--root", root, "create", "--console-socket", path, "--bundle", b.dir, "tty"])
+            try #require(created.code == 0, "\(rt): \(created)")
+            let conn = accept(srv, nil, nil)
+            try #require(conn >= 0)
+            defer { close(conn) }
+            let master = cruntime_recv_fd(conn)
+            try #require(master >= 0, "\(rt): no pty master arrived on the console socket")
+            defer { close(master) }
+            #expect(try RuncDropInTests.call([rt, "--root", root, "start", "tty"]).code == 0)
+            #expect(LifecyclePoll.eventually(20) { (try? RuncDropInTests.call([rt, "--root", root, "state", "tty"]).out.contains("stopped")) == true })
+            outputs.append(TerminalTests.drain(master))
+        }
+        #expect(outputs[0].contains("owner 1000 5") && outputs[0] == outputs[1], "ours \(outputs[0]), runc \(outputs[1])")
     }
 
     @Test("create into a frozen v1 cgroup fails instead of hanging, in both")
