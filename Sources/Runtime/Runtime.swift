@@ -295,6 +295,9 @@ public struct Runtime: Sendable {
             return
         }
         if Glibc.kill(r.pid, signal) != 0 { throw RuntimeError.sys("kill container \"\(id)\" (pid \(r.pid))") }
+        // A frozen process does not die until thawed: SIGKILL of a paused container thaws it
+        // so that it stops now, as runc does (other signals wait for `resume`).
+        if st == "paused" && signal == SIGKILL { try? r.cgroup?.setFrozen(false) }
     }
 
     /// Removes a stopped (or, with `force`, any) container: processes, cgroup, state; runs poststop hooks.

@@ -103,4 +103,30 @@ import Testing
         #expect(runs.first == expected, "ours \(runs.first ?? [])")
         if runs.count == 2 { #expect(runs[0] == runs[1], "ours \(runs[0])\nrunc \(runs[1])") }
     }
+
+    @Test("kill KILL of a paused container stops it (runc thaws it); TERM waits for resume; both runtimes alike")
+    func killPausedContainer() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try RuncDropInTests.ours
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var runtimes = [bin]
+        if let runc = RuncDropInTests.runc { runtimes.append(runc) }
+        for rt in runtimes {
+            let name = rt == bin ? "ours" : "runc", root = b.dir + "/root-\(name)"
+            func status() -> String {
+                (try? RuncDropInTests.call([rt, "--root", root, "state", "kp"]).out.firstMatch(of: #/"status": "(\w+)"/#).map { String($0.1) }) ?? "gone"
+            }
+            // sh as the init: unlike a bare sleep it dies of TERM (a trap exits).
+            try RuncDropInTests.write(b, ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"], cgroup: "dockbuild-killpaused-\(name)-\(tag)")
+            #expect(try RuncDropInTests.call([rt, "--root", root, "run", "-d", "--bundle", b.dir, "kp"]).code == 0)
+            defer { RuncDropInTests.remove(rt, root: root, id: "kp") }
+            #expect(try RuncDropInTests.call([rt, "--root", root, "pause", "kp"]).code == 0)
+            #expect(try RuncDropInTests.call([rt, "--root", root, "kill", "kp", "TERM"]).code == 0)
+            usleep(300_000)
+            #expect(status() == "paused", "\(name): TERM waits while frozen")
+            #expect(try RuncDropInTests.call([rt, "--root", root, "kill", "kp", "KILL"]).code == 0)
+            #expect(LifecyclePoll.eventually(10) { status() == "stopped" }, "\(name): KILL of a paused container stops it: \(status())")
+        }
+    }
 }
