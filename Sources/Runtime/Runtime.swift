@@ -339,7 +339,11 @@ public struct Runtime: Sendable {
     /// Freezes every process of the container.
     public func pause(id: String) throws {
         let r = try loadRecord(id)
-        guard status(of: r) == "running" else { throw RuntimeError(.invalidState, "container \"\(id)\" is not running") }
+        // A created container may be paused too (its init waits frozen), as with runc.
+        let st = status(of: r)
+        guard st == "running" || st == "created" else {
+            throw RuntimeError(.invalidState, "cannot pause container \"\(id)\": container not running (it is \(st))")
+        }
         guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup") }
         try cg.setFrozen(true)
     }

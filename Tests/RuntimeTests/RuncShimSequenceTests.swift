@@ -129,4 +129,44 @@ import Testing
             #expect(LifecyclePoll.eventually(10) { status() == "stopped" }, "\(name): KILL of a paused container stops it: \(status())")
         }
     }
+
+    @Test("pause and resume of a created container, then start; pause of a stopped one fails with runc's phrase; both runtimes alike")
+    func pauseCreatedContainer() throws {
+        let b = try Bundle.make()
+        defer { b.cleanup() }
+        let bin = try RuncDropInTests.ours
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var runs: [[String]] = []
+        var runtimes = [bin]
+        if let runc = RuncDropInTests.runc { runtimes.append(runc) }
+        for rt in runtimes {
+            let name = rt == bin ? "ours" : "runc", root = b.dir + "/root-\(name)"
+            var seen: [String] = []
+            func status() -> String {
+                (try? RuncDropInTests.call([rt, "--root", root, "state", "pc"]).out.firstMatch(of: #/"status": "(\w+)"/#).map { String($0.1) }) ?? "gone"
+            }
+            func step(_ args: [String]) throws {
+                let r = try RuncDropInTests.call([rt, "--root", root] + args + ["pc"])
+                seen.append("\(args[0]) \(r.code)" + (r.code == 0 ? "" : r.err.contains("container not running") ? " not-running" : " other"))
+            }
+            try RuncDropInTests.write(b, ["sleep", "1000"], cgroup: "dockbuild-pausecreated-\(name)-\(tag)")
+            defer { RuncDropInTests.remove(rt, root: root, id: "pc") }
+            try step(["create", "--bundle", b.dir])
+            try step(["pause"])
+            seen.append(status())
+            try step(["resume"])
+            seen.append(status())
+            try step(["start"])
+            seen.append(status())
+            try step(["kill"])          // TERM: sleep as pid 1 ignores it
+            try step(["kill", "--all"]) // TERM to every process: the same
+            _ = try RuncDropInTests.call([rt, "--root", root, "kill", "pc", "KILL"])
+            _ = LifecyclePoll.eventually(10) { status() == "stopped" }
+            try step(["pause"])
+            runs.append(seen)
+        }
+        #expect(runs[0] == ["create 0", "pause 0", "paused", "resume 0", "created", "start 0", "running", "kill 0", "kill 0", "pause 1 not-running"],
+                "\(runs[0])")
+        if runs.count == 2 { #expect(runs[0] == runs[1], "ours \(runs[0]), runc \(runs[1])") }
+    }
 }
