@@ -277,7 +277,9 @@ public struct Runtime: Sendable {
         let st = status(of: r)
         // `--all` also reaches what is left in a stopped container's cgroup (runc does the same).
         guard st == "created" || st == "running" || st == "paused" || (all && st == "stopped") else {
-            throw RuntimeError(.invalidState, "cannot kill container \"\(id)\": it is \(st)")
+            // "container not running" is runc's phrase: containerd's shim looks for it to tell
+            // "already finished" from a failed kill.
+            throw RuntimeError(.invalidState, "cannot kill container \"\(id)\": container not running (it is \(st)); kill --all reaches what is left in its cgroup")
         }
         if all && st == "stopped" {
             for p in r.cgroup?.pids() ?? [] { Glibc.kill(p, signal) }
@@ -293,6 +295,9 @@ public struct Runtime: Sendable {
             return
         }
         if Glibc.kill(r.pid, signal) != 0 { throw RuntimeError.sys("kill container \"\(id)\" (pid \(r.pid))") }
+        // A frozen process does not die until thawed: SIGKILL of a paused container thaws it
+        // so that it stops now, as runc does (other signals wait for `resume`).
+        if st == "paused" && signal == SIGKILL { try? r.cgroup?.setFrozen(false) }
     }
 
     /// Removes a stopped (or, with `force`, any) container: processes, cgroup, state; runs poststop hooks.
@@ -334,7 +339,11 @@ public struct Runtime: Sendable {
     /// Freezes every process of the container.
     public func pause(id: String) throws {
         let r = try loadRecord(id)
-        guard status(of: r) == "running" else { throw RuntimeError(.invalidState, "container \"\(id)\" is not running") }
+        // A created container may be paused too (its init waits frozen), as with runc.
+        let st = status(of: r)
+        guard st == "running" || st == "created" else {
+            throw RuntimeError(.invalidState, "cannot pause container \"\(id)\": container not running (it is \(st))")
+        }
         guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup") }
         try cg.setFrozen(true)
     }
@@ -349,7 +358,7 @@ public struct Runtime: Sendable {
     public func update(id: String, resources: RuntimeSpec.Resources) throws {
         var r = try loadRecord(id)
         let st = status(of: r)
-        guard st != "stopped" else { throw RuntimeError(.invalidState, "container \"\(id)\" is stopped") }
+        guard st != "stopped" else { throw RuntimeError(.invalidState, "cannot update container \"\(id)\": container not running (it is stopped)") }
         guard let cg = r.cgroup else { throw RuntimeError(.cgroup, "container \"\(id)\" has no cgroup") }
         try cg.apply(resources, initial: false)
         var linux = r.spec.linux ?? RuntimeSpec.Linux()

@@ -21,16 +21,16 @@ public struct RuntimeCommand: ParsableCommand {
     public func validate() throws { RuntimeGlobals.beforeVerb.set(globals) }
 }
 
-/// runc's global flags, given before the verb. Only --root changes anything; the rest are
-/// accepted for compatibility. The parent command records them (`beforeVerb`) for the verb.
+/// runc's global flags, given before the verb. --root, --log and --log-format take effect;
+/// the rest are accepted for compatibility. The parent command records them (`beforeVerb`) for the verb.
 public struct RuntimeGlobals: ParsableArguments {
     @Option(name: .long, help: "Directory for container state (default: /run/dockbuild as root).")
     var root: String?
-    @Option(name: .long, help: "Log file (accepted for runc compatibility; errors go to stderr).")
+    @Option(name: .long, help: "Log file: errors are appended there in runc's format (stderr keeps the bare message).")
     var log: String?
-    @Option(name: .customLong("log-format"), help: "text or json (accepted for runc compatibility).")
+    @Option(name: .customLong("log-format"), help: "Format of the log records: text (default) or json, as runc writes them.")
     var logFormat: String?
-    @Flag(name: .long, help: "Accepted for runc compatibility.")
+    @Flag(name: .long, help: "Write debug records (what each call does) where errors go, as runc's --debug.")
     var debug = false
     @Flag(name: .customLong("systemd-cgroup"), help: "Accepted for runc compatibility; cgroupfs is used.")
     var systemdCgroup = false
@@ -47,7 +47,7 @@ public struct RuntimeGlobals: ParsableArguments {
         public func set(_ v: RuntimeGlobals) {
             let root = v.root
             recordedRoot.withLock { $0 = root }
-            RuntimeLog.configure(path: v.log, format: v.logFormat)
+            RuntimeLog.configure(path: v.log, format: v.logFormat, debug: v.debug)
         }
         var root: String? { recordedRoot.withLock { $0 } }
     }
@@ -67,8 +67,10 @@ struct RuntimeVerbGlobals: ParsableArguments {
     @Option(name: .long, help: .hidden) var rootless: String?
 
     var runtime: Runtime {
-        RuntimeLog.configure(path: log, format: logFormat)
-        return Runtime(root: root ?? RuntimeGlobals.beforeVerb.root ?? Runtime.defaultRoot)
+        RuntimeLog.configure(path: log, format: logFormat, debug: debug)
+        let rt = Runtime(root: root ?? RuntimeGlobals.beforeVerb.root ?? Runtime.defaultRoot)
+        RuntimeLog.debug("container state in \(rt.root)")
+        return rt
     }
 }
 

@@ -15,6 +15,7 @@ public enum RuntimeFastPath {
         var root: String?
         var log: String?
         var logFormat: String?
+        var debug = false
         var bundle = "."
         var consoleSocket: String?
         var pidFile: String?
@@ -31,12 +32,16 @@ public enum RuntimeFastPath {
     /// `args` without the program name (and without `runtime` for the full CLI).
     public static func parse(_ args: [String]) -> Call? {
         var i = 0
-        var root: String?, log: String?, logFormat: String?
+        var root: String?, log: String?, logFormat: String?, debug = false
         // runc's global flags, before or after the verb: true when taken, false when not
         // a global flag, nil when malformed.
         func global(_ name: String, _ inline: String?) -> Bool? {
             switch name {
-            case "--debug", "--systemd-cgroup": return inline == nil ? true : nil
+            case "--debug":
+                guard inline == nil else { return nil }
+                debug = true
+                return true
+            case "--systemd-cgroup": return inline == nil ? true : nil
             case "--root", "--log", "--log-format", "--rootless":
                 let value: String
                 if let inline { value = inline } else {
@@ -113,14 +118,17 @@ public enum RuntimeFastPath {
         call.root = root
         call.log = log
         call.logFormat = logFormat
+        call.debug = debug
         return call
     }
 
     /// Runs a parsed call; returns the process's exit code (1 with a message on stderr on error).
     public static func execute(_ call: Call) -> Int32 {
-        RuntimeLog.configure(path: call.log, format: call.logFormat)
+        RuntimeLog.configure(path: call.log, format: call.logFormat, debug: call.debug)
         let runtime = Runtime(root: call.root ?? Runtime.defaultRoot)
         let id = call.positionals[0]
+        RuntimeLog.debug("\(call.verb.rawValue) container \"\(id)\" (state in \(runtime.root)"
+                         + (call.verb == .create || call.verb == .run ? ", bundle \(call.bundle))" : ")"))
         var options = CreateOptions(consoleSocket: call.consoleSocket, pidFile: call.pidFile,
                                     noPivot: call.noPivot, preserveFDs: call.preserveFDs)
         options.cdiDevices = call.cdiDevices
@@ -135,7 +143,8 @@ public enum RuntimeFastPath {
                 FileHandle.standardOutput.write(Data(try runtime.state(id: id).runcJSON.utf8))
             case .kill:
                 let name = call.positionals.count > 1 ? call.positionals[1] : "SIGTERM"
-                guard let sig = Runtime.signalNumber(name) else {
+                // Signal 0 only checks that the container is alive (runc passes any number on).
+                guard let sig = name == "0" ? 0 : Runtime.signalNumber(name) else {
                     RuntimeLog.error("unknown signal \"\(name)\": give a name (TERM, SIGKILL, RTMIN+3) or a number (9)")
                     return 1
                 }
@@ -148,6 +157,7 @@ public enum RuntimeFastPath {
             RuntimeLog.error("\(error)")
             return 1
         }
+        RuntimeLog.debug("\(call.verb.rawValue) container \"\(id)\": done")
         return 0
     }
 }

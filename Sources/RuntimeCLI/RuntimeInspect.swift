@@ -195,16 +195,16 @@ struct RuntimeUpdate: ParsableCommand {
     @OptionGroup var globals: RuntimeVerbGlobals
     @Option(name: [.short, .long], help: "JSON file with linux.resources (- for stdin); the other options are then ignored, as runc ignores them.") var resources: String?
     @Option(name: .long, parsing: .unconditional, help: "Memory limit: bytes or a size such as 50M (-1: unlimited).") var memory: String?
-    @Option(name: .customLong("memory-reservation"), help: "Memory soft limit: bytes or a size such as 50M.") var memoryReservation: String?
+    @Option(name: .customLong("memory-reservation"), parsing: .unconditional, help: "Memory soft limit: bytes or a size such as 50M (-1: unlimited).") var memoryReservation: String?
     @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory+swap limit: bytes or a size (-1: unlimited swap).") var memorySwap: String?
     @Option(name: .customLong("cpu-period"), help: "CFS period in microseconds.") var cpuPeriod: UInt64?
     @Option(name: .customLong("cpu-quota"), parsing: .unconditional, help: "CFS quota in microseconds (-1: no limit).") var cpuQuota: Int64?
     @Option(name: .customLong("cpu-share"), help: "CPU shares.") var cpuShare: UInt64?
     @Option(name: .customLong("cpu-rt-period"), help: "Realtime period in microseconds.") var cpuRtPeriod: UInt64?
-    @Option(name: .customLong("cpu-rt-runtime"), help: "Realtime runtime in microseconds.") var cpuRtRuntime: Int64?
+    @Option(name: .customLong("cpu-rt-runtime"), parsing: .unconditional, help: "Realtime runtime in microseconds (-1: no limit).") var cpuRtRuntime: Int64?
     @Option(name: .customLong("cpuset-cpus"), help: "CPUs allowed.") var cpusetCpus: String?
     @Option(name: .customLong("cpuset-mems"), help: "Memory nodes allowed.") var cpusetMems: String?
-    @Option(name: .customLong("pids-limit"), help: "Maximum number of tasks.") var pidsLimit: Int64?
+    @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: "Maximum number of tasks (-1: no limit).") var pidsLimit: Int64?
     @Option(name: .customLong("blkio-weight"), help: "Block IO weight (10-1000).") var blkioWeight: UInt16?
     @Option(name: .customLong("l3-cache-schema"), help: "Intel RDT/CAT L3 cache schema (not supported).") var l3CacheSchema: String?
     @Option(name: .customLong("mem-bw-schema"), help: "Intel RDT/MBA memory bandwidth schema (not supported).") var memBwSchema: String?
@@ -279,15 +279,16 @@ struct RuntimeEvents: ParsableCommand {
                 throw RuntimeError(.usage, "invalid value \"\(self.interval)\" for flag --interval: give a duration such as 5s, 1s or 100ms")
             }
             let rt = globals.runtime
+            // runc refuses a stopped container, with --stats too (its cgroup may be gone).
+            guard (try rt.state(id: id).status) != "stopped" else {
+                throw RuntimeError(.invalidState, "container \"\(id)\" is not running (it is stopped): no events or stats to show")
+            }
             if stats {
                 print(Self.line("stats", id, try rt.runcStatsJSON(id: id)))
                 return
             }
             // As runc: a stats event every interval, an oom event as soon as the cgroup's OOM-kill
             // count rises (polled a few times a second; memory.events or memory.oom_control).
-            guard (try rt.state(id: id).status) != "stopped" else {
-                throw RuntimeError(.invalidState, "container \"\(id)\" is stopped")
-            }
             let cgroup = try rt.cgroup(id: id)
             var ooms = cgroup?.oomKillCount() ?? 0
             let poll = min(interval, 0.1)

@@ -13,15 +13,26 @@ public enum RuntimeLog {
         /// `dockbuild-runc`: runc's own stderr (a logrus line without `--log`; with it, the
         /// line goes to the file and the bare message to stderr), as callers of runc parse it.
         var runcStyle = false
+        /// `--debug`: debug records too (runc's logrus at debug level).
+        var debug = false
     }
     private static let settings = Mutex(Settings())
 
     /// Remembers the global flags (the last given wins, as with runc).
-    static func configure(path: String?, format: String?) {
+    static func configure(path: String?, format: String?, debug: Bool = false) {
         settings.withLock { s in
             if let path, !path.isEmpty { s.path = path }
             if let format { s.json = format == "json" }
+            if debug { s.debug = true }
         }
+    }
+
+    /// With `--debug`, a `level=debug` record of what the runtime is doing, where errors go
+    /// (the log file, else stderr), as runc's debug records.
+    static func debug(_ message: @autoclosure () -> String) {
+        let (path, json, on) = settings.withLock { ($0.path, $0.json, $0.debug) }
+        guard on else { return }
+        emit(format(message(), json: json, level: "debug"), to: path)
     }
 
     /// Makes the errors read as runc's (the `dockbuild-runc` binary).
@@ -38,6 +49,15 @@ public enum RuntimeLog {
             FileHandle.standardError.write(Data("dockbuild runtime: \(message)\n".utf8))
         }
         guard let path else { return }
+        emit(line, to: path)
+    }
+
+    /// Appends `line` to the log file, or writes it on stderr without one.
+    private static func emit(_ line: String, to path: String?) {
+        guard let path else {
+            FileHandle.standardError.write(Data(line.utf8))
+            return
+        }
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard fd >= 0 else { return }
         defer { close(fd) }
@@ -45,7 +65,7 @@ public enum RuntimeLog {
     }
 
     /// One error line in runc's (logrus') text or JSON format.
-    static func format(_ message: String, json: Bool) -> String {
+    static func format(_ message: String, json: Bool, level: String = "error") -> String {
         var t = time(nil)
         var tmv = tm()
         gmtime_r(&t, &tmv)
@@ -53,13 +73,13 @@ public enum RuntimeLog {
         let time = "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1, 2))-\(p(tmv.tm_mday, 2))T\(p(tmv.tm_hour, 2)):\(p(tmv.tm_min, 2)):\(p(tmv.tm_sec, 2))Z"
         let line: String
         if json {
-            let obj: [String: String] = ["level": "error", "msg": message, "time": time]
+            let obj: [String: String] = ["level": level, "msg": message, "time": time]
             let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             line = String(decoding: data, as: UTF8.self) + "\n"
         } else {
             let quoted = message.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
                 .replacingOccurrences(of: "\n", with: "\\n")
-            line = "time=\"\(time)\" level=error msg=\"\(quoted)\"\n"
+            line = "time=\"\(time)\" level=\(level) msg=\"\(quoted)\"\n"
         }
         return line
     }

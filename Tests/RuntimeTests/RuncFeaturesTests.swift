@@ -73,6 +73,81 @@ import Testing
         }
     }
 
+    /// `-h`, `--help` and `help` in runc's layout; usage errors exit 1 as runc's do (not
+    /// ArgumentParser's 64). Compared with the runc installed here.
+    @Test func helpAndUsageErrorsInRuncsShape() throws {
+        let bin = Self.pkg + "/.build/debug/dockbuild-runc"
+        try #require(FileManager.default.isExecutableFile(atPath: bin))
+        let (status, data) = try output([bin, "-h"])
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(status == 0)
+        for flag in ["--help", "help"] { #expect(String(decoding: try output([bin, flag]).1, as: UTF8.self) == text, "\(flag)") }
+        func sections(_ t: String) -> [String] { t.split(separator: "\n").filter { $0.hasSuffix(":") && $0.allSatisfy { $0.isUppercase || $0 == " " || $0 == ":" } }.map(String.init) }
+        #expect(sections(text) == ["NAME:", "USAGE:", "VERSION:", "COMMANDS:", "GLOBAL OPTIONS:"], "\(text)")
+        #expect(text.hasPrefix("NAME:\n   dockbuild-runc - "))
+        #expect(text.contains("\n   dockbuild-runc [global options] command [command options] [arguments...]\n"))
+        /// The first word of each row of a section (a command or a flag).
+        func rows(_ t: String, _ section: String) -> Set<String> {
+            let lines = t.split(separator: "\n", omittingEmptySubsequences: false)
+            guard let start = lines.firstIndex(of: Substring(section)) else { return [] }
+            return Set(lines[(start + 1)...].prefix { $0.hasPrefix("   ") }.compactMap { $0.split(separator: " ").first.map { String($0.trimmingCharacters(in: .punctuationCharacters.subtracting(["-"]))) } })
+        }
+        #expect(rows(text, "COMMANDS:").isSuperset(of: ["create", "start", "state", "kill", "delete", "run", "exec", "list", "ps",
+                                                          "spec", "update", "pause", "resume", "events", "features", "help"]))
+        // Bad usage: exit 1 with the reason on stderr.
+        let root = NSTemporaryDirectory() + "runc-usage-\(getpid())"
+        for args in [["start"], ["kill"], ["update", "--pids-limit", "lots", "x"], ["run", "--bogus", "x"]] {
+            let ours = try RuncDropInTests.call([bin, "--root", root] + args)
+            #expect(ours.code == 1 && !ours.err.isEmpty, "\(args): \(ours)")
+        }
+        guard let runc = ["/usr/sbin/runc", "/usr/bin/runc"].first(where: FileManager.default.isExecutableFile(atPath:)) else { return }
+        let theirs = String(decoding: try output([runc, "-h"]).1, as: UTF8.self)
+        #expect(sections(theirs) == sections(text))
+        // What runc lists is here too (checkpoint/restore and --criu aside: no CRIU support).
+        #expect(rows(theirs, "COMMANDS:").subtracting(["checkpoint", "restore"]).isSubset(of: rows(text, "COMMANDS:")),
+                "\(rows(theirs, "COMMANDS:").subtracting(rows(text, "COMMANDS:")))")
+        #expect(rows(theirs, "GLOBAL OPTIONS:").subtracting(["--criu"]) == rows(text, "GLOBAL OPTIONS:"),
+                "runc \(rows(theirs, "GLOBAL OPTIONS:")) ours \(rows(text, "GLOBAL OPTIONS:"))")
+        for args in [["start"], ["kill"], ["update", "--pids-limit", "lots", "x"]] {
+            #expect(try RuncDropInTests.call([runc, "--root", root] + args).code == 1, "runc \(args)")
+        }
+        // A verb's help: NAME, USAGE, OPTIONS as runc's, with every option runc's verb has.
+        for verb in ["kill", "delete", "update", "events", "list", "ps", "create", "start"] {
+            let mine = String(decoding: try output([bin, verb, "-h"]).1, as: UTF8.self)
+            let theirsVerb = String(decoding: try output([runc, verb, "-h"]).1, as: UTF8.self)
+            #expect(mine == String(decoding: try output([bin, "help", verb]).1, as: UTF8.self), "\(verb)")
+            #expect(mine.hasPrefix("NAME:\n   dockbuild-runc \(verb) - ") && mine.contains("\nUSAGE:\n   dockbuild-runc \(verb) "), "\(mine)")
+            let theirOptions = rows(theirsVerb, "OPTIONS:"), myOptions = rows(mine, "OPTIONS:")
+            #expect(theirOptions.isSubset(of: myOptions), "\(verb): runc \(theirOptions) ours \(myOptions)")
+            #expect(!myOptions.contains("--help"), "\(verb)")
+        }
+    }
+
+    /// `--debug` adds `level=debug` records where errors go (the `--log` file, else stderr),
+    /// in the same text or JSON shape as runc's; without it there are none.
+    @Test func debugRecords() throws {
+        let bin = Self.pkg + "/.build/debug/dockbuild-runc"
+        try #require(FileManager.default.isExecutableFile(atPath: bin))
+        let root = NSTemporaryDirectory() + "runc-debug-\(getpid())-\(UInt32.random(in: 0...UInt32.max))", log = root + ".log"
+        defer { unlink(log) }
+        func records() -> [[String: String]] {
+            (readFile(log) ?? "").split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        }
+        for args in [["--debug", "--log", log, "--log-format", "json", "state", "nosuch"],
+                     ["--log", log, "--log-format", "json", "--debug", "ps", "nosuch"]] {   // the fast path and ArgumentParser's verbs
+            unlink(log)
+            #expect(try RuncDropInTests.call([bin, "--root", root] + args).code == 1)
+            let r = records()
+            #expect(r.count >= 2 && r.allSatisfy { Set($0.keys) == ["level", "msg", "time"] }, "\(args): \(r)")
+            #expect(r.first?["level"] == "debug" && r.last?["level"] == "error", "\(args): \(r)")
+        }
+        unlink(log)
+        _ = try RuncDropInTests.call([bin, "--root", root, "--log", log, "--log-format", "json", "state", "nosuch"])
+        #expect(records().map { $0["level"] } == ["error"], "no debug records without --debug")
+        let text = try RuncDropInTests.call([bin, "--root", root, "--debug", "state", "nosuch"])
+        #expect(text.err.split(separator: "\n").first?.contains(" level=debug msg=\"state container") == true, "\(text)")
+    }
+
     /// `state` as runc 1.1 prints it (checked against runc on this machine): runc's key order,
     /// two-space indent, annotations only when present, no trailing newline.
     @Test func stateInRuncsLayout() {

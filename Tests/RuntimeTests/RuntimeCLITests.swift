@@ -81,10 +81,12 @@ import Testing
     /// What the hand-written parser is not sure of goes to ArgumentParser: its errors and help.
     @Test func unknownFlagsAndHelpGoToArgumentParser() throws {
         for cmd in try Self.commands() {
+            // dockbuild-runc exits 1 on a usage error, as runc does; `dockbuild runtime` keeps 64.
+            let usage: Int32 = cmd.count == 1 ? 1 : 64
             let bad = try Self.call(cmd + ["run", "--bundle", "/nonexistent", "--bogus", "x"])
-            #expect(bad.code == 64 && bad.err.contains("Unknown option '--bogus'"), "\(cmd): \(bad)")
+            #expect(bad.code == usage && bad.err.contains("Unknown option '--bogus'"), "\(cmd): \(bad)")
             let missing = try Self.call(cmd + ["start"])
-            #expect(missing.code == 64 && missing.err.contains("Missing expected argument"), "\(cmd): \(missing)")
+            #expect(missing.code == usage && missing.err.contains("Missing expected argument"), "\(cmd): \(missing)")
             let help = try Self.call(cmd + ["run", "--help"])
             #expect(help.code == 0 && help.out.contains("--console-socket"), "\(cmd): \(help)")
             let noBundle = try Self.call(cmd + ["--root", "/tmp/none-\(getpid())", "run", "-b", "/nonexistent", "x"])
