@@ -58,11 +58,13 @@ let package = Package(
                                                  .product(name: "CoreMetrics", package: "swift-metrics"),
                                                  .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),
-        .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", "SystemSupport", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        .target(name: "Runtime", dependencies: ["CRuntime", "CSeccomp", "SystemSupport", .product(name: "Yams", package: "Yams"),
+                                          .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
         .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
         // runc's command line over the Runtime library, shared by `dockbuild runtime` and dockbuild-runc.
-        .target(name: "RuntimeCLI", dependencies: ["Runtime", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        .target(name: "RuntimeCLI", dependencies: ["Runtime", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                             .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .executableTarget(
             name: "dockbuild",

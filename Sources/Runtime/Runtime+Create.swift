@@ -9,11 +9,11 @@ extension Runtime {
     /// filesystem and process are set up, and the process waits for `start`.
     @discardableResult
     public func create(id: String, bundle: String, options: CreateOptions = CreateOptions()) throws -> ContainerState {
-        Trace.mark("create")
+        trace("create")
         try Runtime.validate(id: id)
         let bundle = Sys.absolute(bundle)
         let (spec, json) = try Runtime.bundleSpec(bundle, cdiDevices: options.cdiDevices)
-        Trace.mark("spec loaded")
+        trace("spec loaded")
         let record = try createRecord(id: id, bundle: bundle, spec: spec, options: options, specJSON: json)
         return publicState(record, status: "created")
     }
@@ -68,7 +68,7 @@ extension Runtime {
             var cgroup: Cgroup?
             let linux = spec.linux ?? RuntimeSpec.Linux()
             var cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
-            Trace.mark("cgroup resolved")
+            trace("cgroup resolved")
             // A frozen cgroup (paused by someone else) would freeze the init as it joins.
             try cg.requireThawed(for: id)
             try cg.create()
@@ -86,7 +86,7 @@ extension Runtime {
                 try saveRecord(record)
                 return record
             }
-            Trace.mark("cgroup ready")
+            trace("cgroup ready")
             var plan = try Runtime.containerPlan(spec: spec, rootfs: rootfs, bundle: bundle, cgroup: cg,
                                                  fifo: fifo, options: options)
             var record = ContainerRecord(id: id, bundle: bundle, rootfs: rootfs, pid: 0, startTime: 0,
@@ -97,7 +97,7 @@ extension Runtime {
                 record.startTime = Sys.processStat(pid)?.startTime ?? 0
                 return record
             }
-            Trace.mark("init ready")
+            trace("init ready")
             record.pid = pid
             record.startTime = Sys.processStat(pid)?.startTime ?? 0
             try saveRecord(record)
@@ -154,7 +154,7 @@ extension Runtime {
             if stage0 < 0 { let e = errno; close(sv[1]); throw RuntimeError.sys("fork container init", e) }
         }
         close(sv[1])
-        Trace.mark("forked")
+        trace("forked")
         var reaped = false
         defer { if !reaped { Glibc.kill(stage0, SIGKILL); _ = waitpid(stage0, nil, 0) } }
         // The first cgroup.procs write of a run waits for an RCU grace period

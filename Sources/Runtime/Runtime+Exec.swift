@@ -106,13 +106,13 @@ extension Runtime {
             try? delete(record: record, force: true)
             throw error
         }
-        Trace.mark("started")
+        trace("started")
         if detach { return 0 }
         let code = Runtime.waitForwarding(record.pid)
         relay?.finish()
-        Trace.mark("exited")
+        trace("exited")
         if !keep { try? delete(record: record, force: true) }
-        Trace.mark("deleted")
+        trace("deleted")
         return code
     }
 

@@ -1,5 +1,6 @@
 import CRuntime
 import Foundation
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -93,10 +94,16 @@ public struct Runtime: Sendable {
     /// Binary re-executed as the container init (it must link CRuntime); nil
     /// forks the init straight from this process, which saves an exec.
     public var initPath: String?
+    /// Where the runtime logs: warnings (a failing poststart/poststop hook) and, at debug
+    /// level, the phases of a start (`trace`). `DOCKBUILD_RUNTIME_TRACE` turns debug on for it.
+    public var logger: Logger
 
-    public init(root: String, initPath: String? = nil) {
+    public init(root: String, initPath: String? = nil, logger: Logger = Logger(label: "dockbuild.runtime")) {
         self.root = root
         self.initPath = initPath
+        var logger = logger
+        if getenv("DOCKBUILD_RUNTIME_TRACE") != nil { logger.logLevel = .debug }
+        self.logger = logger
     }
 
     /// The default state directory: /run/dockbuild as root, $XDG_RUNTIME_DIR/dockbuild otherwise.
@@ -267,7 +274,7 @@ public struct Runtime: Sendable {
             // fifo open (close-on-exec) until its execve.
             Runtime.waitForExec(pid: r.pid, fifo: fst)
             // A failing poststart hook is a warning; the others and the container go on (runtime-spec).
-            try? Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "running")), kind: "poststart", warnOnly: true)
+            try? Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "running")), kind: "poststart", warnOnly: true, logger: logger)
         }
     }
 
@@ -332,7 +339,7 @@ public struct Runtime: Sendable {
         Sys.removeAll(dir(id))
         if let hooks = r.spec.hooks?.poststop, !hooks.isEmpty {
             // A failing poststop hook is a warning; the others still run and the delete succeeds.
-            try? Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "stopped")), kind: "poststop", warnOnly: true)
+            try? Hooks.run(hooks, state: Runtime.stateJSON(publicState(r, status: "stopped")), kind: "poststop", warnOnly: true, logger: logger)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import CRuntime
 #if canImport(Glibc)
 import Glibc
@@ -78,14 +79,17 @@ enum Hooks {
     /// `warnOnly`: a failing hook is a warning on stderr and the remaining hooks still run
     /// (poststart and poststop, runtime-spec config.md#poststart); otherwise the first failure throws.
     static func run(_ hooks: [RuntimeSpec.Hook], state: Data, kind: String, inNamespacesOf target: Int32? = nil,
-                    warnOnly: Bool = false) throws {
+                    warnOnly: Bool = false, logger: Logger? = nil) throws {
         for h in hooks {
             guard warnOnly else {
                 try runOne(h, state: state, kind: kind, inNamespacesOf: target)
                 continue
             }
             do { try runOne(h, state: state, kind: kind, inNamespacesOf: target) } catch {
-                FileHandle.standardError.write(Data("dockbuild runtime: warning: \(error); the remaining \(kind) hooks still run\n".utf8))
+                let text = "\(error); the remaining \(kind) hooks still run"
+                if let logger { logger.warning(Logger.Message(stringLiteral: text)) } else {
+                    FileHandle.standardError.write(Data("dockbuild runtime: warning: \(text)\n".utf8))
+                }
             }
         }
     }

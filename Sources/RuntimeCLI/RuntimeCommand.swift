@@ -68,7 +68,7 @@ struct RuntimeVerbGlobals: ParsableArguments {
 
     var runtime: Runtime {
         RuntimeLog.configure(path: log, format: logFormat, debug: debug)
-        let rt = Runtime(root: root ?? RuntimeGlobals.beforeVerb.root ?? Runtime.defaultRoot)
+        let rt = Runtime(root: root ?? RuntimeGlobals.beforeVerb.root ?? Runtime.defaultRoot, logger: RuntimeLog.logger())
         RuntimeLog.debug("container state in \(rt.root)")
         return rt
     }

@@ -125,7 +125,7 @@ public enum RuntimeFastPath {
     /// Runs a parsed call; returns the process's exit code (1 with a message on stderr on error).
     public static func execute(_ call: Call) -> Int32 {
         RuntimeLog.configure(path: call.log, format: call.logFormat, debug: call.debug)
-        let runtime = Runtime(root: call.root ?? Runtime.defaultRoot)
+        let runtime = Runtime(root: call.root ?? Runtime.defaultRoot, logger: RuntimeLog.logger())
         let id = call.positionals[0]
         RuntimeLog.debug("\(call.verb.rawValue) container \"\(id)\" (state in \(runtime.root)"
                          + (call.verb == .create || call.verb == .run ? ", bundle \(call.bundle))" : ")"))

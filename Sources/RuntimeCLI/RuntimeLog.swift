@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import Runtime
 
@@ -33,6 +34,28 @@ public enum RuntimeLog {
         let (path, json, on) = settings.withLock { ($0.path, $0.json, $0.debug) }
         guard on else { return }
         emit(format(message(), json: json, level: "debug"), to: path)
+    }
+
+    /// A debug record whatever `--debug` says: the logger's own level already chose it
+    /// (`DOCKBUILD_RUNTIME_TRACE` turns the runtime's phases on without `--debug`).
+    static func debugRecord(_ message: String) {
+        let (path, json) = settings.withLock { ($0.path, $0.json) }
+        emit(format(message, json: json, level: "debug"), to: path)
+    }
+
+    /// A warning record (a failing poststart hook, say), where errors go, in the log's format.
+    static func warning(_ message: String) {
+        let (path, json) = settings.withLock { ($0.path, $0.json) }
+        emit(format(message, json: json, level: "warning"), to: path)
+    }
+
+    /// The runtime library's logger for this command line: its warnings and errors become
+    /// runc's records, its debug output (`trace`) debug records with `--debug`.
+    static func logger() -> Logger {
+        let debug = settings.withLock { $0.debug }
+        var logger = Logger(label: "dockbuild.runtime") { _ in RuntimeLogHandler() }
+        logger.logLevel = debug ? .debug : .info
+        return logger
     }
 
     /// Makes the errors read as runc's (the `dockbuild-runc` binary).
@@ -82,5 +105,26 @@ public enum RuntimeLog {
             line = "time=\"\(time)\" level=\(level) msg=\"\(quoted)\"\n"
         }
         return line
+    }
+}
+
+/// swift-log's handler for the runtime library under runc's command line: each message goes
+/// through `RuntimeLog`, so it lands where runc's records land (`--log FILE`, `--log-format`).
+struct RuntimeLogHandler: LogHandler {
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let text = event.message.description
+        switch event.level {
+        case .trace, .debug: RuntimeLog.debugRecord(text)
+        case .info, .notice, .warning: RuntimeLog.warning(text)
+        case .error, .critical: RuntimeLog.error(text)
+        }
     }
 }
