@@ -63,6 +63,36 @@ import RegistryServer
         """)
     }
 
+    /// ARG history shows the Dockerfile's default (expanded), never the `--build-arg` value;
+    /// a declared proxy arg is in `RUN |N`, undeclared ones reach RUN but no history; ONBUILD
+    /// writes no history entry; a cache mount's `uid`, `gid` and `mode` apply.
+    @Test(.enabled(if: canRun)) func argHistoryProxiesOnbuildAndCacheMountOwner() throws {
+        let ws = try Workspace()
+        let r = try build(ws, """
+        FROM busybox:test
+        ARG FOO
+        ARG BAR=dflt
+        ARG BAZ=d2
+        ARG http_proxy
+        ARG D2=${BAR}-x
+        RUN echo "[$http_proxy] [$HTTPS_PROXY] [$NO_PROXY] $D2" > /p.txt
+        RUN --mount=type=cache,target=/c,uid=1000,gid=100,mode=0750,id=fid-\(UUID().uuidString) stat -c '%u:%g %a' /c > /c.txt
+        ONBUILD RUN x
+        """, ["-t", "args:test", "--build-arg", "FOO=v1", "--build-arg", "BAR=v2", "--build-arg", "http_proxy=http://a:1",
+              "--build-arg", "HTTPS_PROXY=http://b:2", "--build-arg", "NO_PROXY=loc"])
+        try #require(r.status == 0, "\(r.out)")
+        let image = try ws.store.image("args:test")
+        let fs = try ws.files(image)
+        #expect(ws.read(fs + "/p.txt") == "[http://a:1] [http://b:2] [loc] v2-x\n")
+        #expect(ws.read(fs + "/c.txt") == "1000:100 750\n")
+        let history = (image.config.history ?? []).dropFirst().compactMap(\.createdBy)   // after the base's entry
+        let run1 = #"RUN |5 FOO=v1 BAR=v2 BAZ=d2 http_proxy=http://a:1 D2=v2-x /bin/sh -c echo "[$http_proxy] [$HTTPS_PROXY] [$NO_PROXY] $D2" > /p.txt # buildkit"#
+        #expect(Array(history.prefix(6)) == ["ARG FOO", "ARG BAR=dflt", "ARG BAZ=d2", "ARG http_proxy", "ARG D2=v2-x", run1])
+        #expect(history.count == 7, "no ONBUILD entry: \(history)")
+        #expect(!history.joined().contains("http://b:2") && !history.joined().contains("loc"))
+        #expect(image.config.config?.onBuild == ["RUN x"])
+    }
+
     /// `--build-context NAME=DIR|docker-image://REF` and `--ssh default=SOCKET` as flags.
     @Test(.enabled(if: canRun)) func buildContextAndSSHFlags() throws {
         let ws = try Workspace()
