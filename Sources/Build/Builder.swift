@@ -110,6 +110,9 @@ public final class Builder: @unchecked Sendable {
     let contextDigests: ContextDigests?
     let lock = NSLock()
     var results: [Int: StageState] = [:]
+    /// The background context hashing (`startContextPrefetchOnce`), under `lock`.
+    private var prefetchStarted = false
+    private var prefetchJob: ContextPrefetch?
     /// Named build contexts already turned into states (each made once per build).
     var namedStates: [String: StageState] = [:]
     var keys: [String] = []
@@ -199,8 +202,7 @@ public final class Builder: @unchecked Sendable {
     public func build() throws -> BuildResult {
         BuildSession.reapDead(store: store.root)
         defer { cache.endSession(); contextDigests?.save() }
-        let prefetch = startContextPrefetch()
-        defer { prefetch?.stop() }
+        defer { stopContextPrefetch() }
         do {
             try BuildInterrupts.check()
             return try buildStages()
@@ -214,10 +216,28 @@ public final class Builder: @unchecked Sendable {
         }
     }
 
-    /// Starts hashing, in the background, the context paths that the needed stages' COPY and ADD
-    /// name (up to their first wildcard; words with variables are left to their step), so a
-    /// cold build reads its context while its first steps run.
-    private func startContextPrefetch() -> ContextPrefetch? {
+    /// At the first step that misses the cache (a fully cached build never starts it), starts
+    /// hashing in the background the context paths that the needed stages' COPY and ADD name (up
+    /// to their first wildcard; words with variables are left to their step), so a cold build
+    /// reads its context while its steps run.
+    func startContextPrefetchOnce() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !prefetchStarted else { return }
+        prefetchStarted = true
+        prefetchJob = makeContextPrefetch()
+    }
+
+    private func stopContextPrefetch() {
+        lock.lock()
+        let job = prefetchJob
+        prefetchJob = nil
+        prefetchStarted = true
+        lock.unlock()
+        job?.stop()
+    }
+
+    private func makeContextPrefetch() -> ContextPrefetch? {
         guard let digests = contextDigests, let ctx = options.contextDir else { return nil }
         var roots: [String] = []
         for r in plan.stages {
