@@ -156,9 +156,12 @@ final class ContextDigests: Sendable {
     }
 
     static func hash(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // O_NONBLOCK: a file swapped for a FIFO after its lstat must not hang the build.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { throw FS.sys("open", path) }
         defer { close(fd) }
+        var st = StatBuf()
+        guard fstat(fd, &st) == 0, FS.isReg(st) else { throw BuildError.context("\(path) changed in the build context while it was read") }
         var h = Digest.Hasher()
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 16)
         defer { buf.deallocate() }
