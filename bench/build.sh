@@ -6,6 +6,7 @@
 # 2 kB) with RUN steps between COPYs. Offline; the base is made in each tool's store first
 # (not timed). Usage: bench/build.sh [path/to/dockbuild] [repetitions]   (run as root)
 # PEERS="docker buildah" picks the peers (either may be left out).
+# BASELINE=path/to/other/dockbuild also times a second dockbuild binary (before/after a change) in the same run.
 set -euo pipefail
 BIN=$(realpath "${1:-.build/release/dockbuild}")
 REPS=${2:-3}
@@ -77,6 +78,19 @@ for rep in $(seq 1 "$REPS"); do
   echo "int changed_$rep;" >> "$W/app/src/m1/f1.c"
   R[dchanged]+="$(time_cmd D -t app "$W/app")"$'\n'
 done
+if [ -n "${BASELINE:-}" ]; then
+  BASE_BIN=$(realpath "$BASELINE")
+  X() { "$BASE_BIN" build --network host --root "$W/x-store" "$@" >/dev/null 2>&1; }
+  for rep in $(seq 1 "$REPS"); do
+    rm -rf "$W/x-store"
+    printf 'int f1(void) { return 1; }\n' > "$W/app/src/m1/f1.c"
+    X -t bench-base "$W/base"; quiet
+    R[xcold]+="$(time_cmd X -t app "$W/app")"$'\n'
+    R[xcached]+="$(time_cmd X -t app "$W/app")"$'\n'
+    echo "int changed_$rep;" >> "$W/app/src/m1/f1.c"
+    R[xchanged]+="$(time_cmd X -t app "$W/app")"$'\n'
+  done
+fi
 if has docker; then
   for rep in $(seq 1 "$REPS"); do
     printf 'int f1(void) { return 1; }\n' > "$W/app/src/m1/f1.c"
@@ -108,5 +122,10 @@ for c in cold cached changed; do
   [ -n "$k" ] && rk=$(printf '%.3f' "$(echo "$d / $k" | bc -l)")
   [ -n "$b" ] && rb=$(printf '%.3f' "$(echo "$d / $b" | bc -l)")
   printf '%-10s %9.3fs %10s %10s %12s %12s\n' "$c" "$d" "${k:--}" "${b:--}" "$rk" "$rb"
+  if [ -n "${BASELINE:-}" ]; then
+    x=$(printf '%s' "${R[x$c]}" | median); rx=-
+    [ -n "$k" ] && rx=$(printf '%.3f' "$(echo "$x / $k" | bc -l)")
+    printf '%-10s %9.3fs %10s %10s %12s %12s   (BASELINE)\n' "$c" "$x" "${k:--}" "${b:--}" "$rx" -
+  fi
 done
 echo "(median of $REPS, on $ON; ratio = dockbuild / peer; goals against docker: cold <= 0.5, cached <= 0.3, changed <= 0.5)"

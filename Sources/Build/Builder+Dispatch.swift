@@ -14,7 +14,7 @@ extension Builder {
         case (.env(let e), _): try dispatchEnv(e, line: line, &st)
         case (.label, .label(let l)): dispatchLabel(l, &st)
         case (.maintainer(let m), _): try dispatchMaintainer(m, line: line, &st)
-        case (.arg(let a), _): dispatchArg(a, scope: scope, &st)
+        case (.arg, .arg(let a)): dispatchArg(a, scope: scope, &st)
         case (.expose(let e), _): try dispatchExpose(e, line: line, &st)
         case (.volume, .volume(let v)): try dispatchVolume(v, line: line, &st)
         case (.user, .user(let u)): update(&st, "USER " + u.user) { $0.user = u.user }
@@ -22,7 +22,11 @@ extension Builder {
         case (.shell(let s), _): update(&st, "SHELL [" + s.shell.joined(separator: " ") + "]") { $0.shell = s.shell }
         case (.cmd(let c), _): dispatchCmd(c, &st)
         case (.entrypoint(let e), _): dispatchEntrypoint(e, &st)
-        case (.onbuild(let o), _): update(&st, "ONBUILD " + o.expression) { $0.onBuild = ($0.onBuild ?? []) + [o.expression] }
+        case (.onbuild(let o), _):
+            // BuildKit stores the trigger and writes no history entry for ONBUILD.
+            var cc = st.config.config ?? ContainerConfig()
+            cc.onBuild = (cc.onBuild ?? []) + [o.expression]
+            st.config.config = cc
         case (.healthcheck(let h), _): dispatchHealthcheck(h, &st)
         case (.workdir, .workdir(let w)): return try dispatchWorkdir(w, &st)
         case (.run(let r), .run(let x)): return try runStep(r, mounts: x.mounts, line: line, &st, number: number)
@@ -86,12 +90,10 @@ extension Builder {
         history(&st, "MAINTAINER " + (st.config.author ?? ""), empty: true)
     }
 
+    /// `a` is the expanded instruction. Its history entry shows each ARG's default as written in
+    /// the Dockerfile (expanded), never a `--build-arg` value, as BuildKit writes it.
     private func dispatchArg(_ a: ArgInstruction, scope: StageEnvironment, _ st: inout StageState) {
-        var committed: [String] = []
-        for decl in a.args {
-            let v: String? = scope.args[decl.key] ?? nil
-            committed.append(v.map { "\(decl.key)=\($0)" } ?? decl.key)
-        }
+        let committed = a.args.map { decl in decl.value.map { "\(decl.key)=\($0)" } ?? decl.key }
         st.args = scope.args.compactMapValues { $0 }
         st.argOrder += a.args.map(\.key)
         history(&st, "ARG " + committed.joined(separator: " "), empty: true)

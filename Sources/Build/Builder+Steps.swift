@@ -27,8 +27,10 @@ extension Builder {
 
     /// Looks a step up in the cache; on a hit applies it to `st`.
     func hit(_ key: String, _ st: inout StageState, createdBy: String) -> Bool {
-        if options.noCache { return false }
-        guard let rec = cache.lookup(key) else { return false }
+        guard !options.noCache, let rec = cache.lookup(key) else {
+            startContextPrefetchOnce()
+            return false
+        }
         apply(rec, key: key, &st, createdBy: createdBy)
         return true
     }

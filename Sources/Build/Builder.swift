@@ -116,6 +116,9 @@ public final class Builder: @unchecked Sendable {
     let contextDigests: ContextDigests?
     let lock = NSLock()
     var results: [Int: StageState] = [:]
+    /// The background context hashing (`startContextPrefetchOnce`), under `lock`.
+    private var prefetchStarted = false
+    private var prefetchJob: ContextPrefetch?
     /// Named build contexts already turned into states (each made once per build).
     var namedStates: [String: StageState] = [:]
     var keys: [String] = []
@@ -205,6 +208,7 @@ public final class Builder: @unchecked Sendable {
     public func build() throws -> BuildResult {
         BuildSession.reapDead(store: store.root)
         defer { cache.endSession(); contextDigests?.save() }
+        defer { stopContextPrefetch() }
         do {
             try BuildInterrupts.check()
             return try buildStages()
@@ -216,6 +220,52 @@ public final class Builder: @unchecked Sendable {
             }
             throw error
         }
+    }
+
+    /// At the first step that misses the cache (a fully cached build never starts it), starts
+    /// hashing in the background the context paths that the needed stages' COPY and ADD name (up
+    /// to their first wildcard; words with variables are left to their step), so a cold build
+    /// reads its context while its steps run.
+    func startContextPrefetchOnce() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !prefetchStarted else { return }
+        prefetchStarted = true
+        prefetchJob = makeContextPrefetch()
+    }
+
+    private func stopContextPrefetch() {
+        lock.lock()
+        let job = prefetchJob
+        prefetchJob = nil
+        prefetchStarted = true
+        lock.unlock()
+        job?.stop()
+    }
+
+    private func makeContextPrefetch() -> ContextPrefetch? {
+        guard let digests = contextDigests, let ctx = options.contextDir else { return nil }
+        var roots: [String] = []
+        for r in plan.stages {
+            for ins in r.stage.instructions {
+                let words: [String]
+                switch ins {
+                case .copy(let c) where c.from == nil: words = c.sources
+                case .add(let a): words = a.sources
+                default: continue
+                }
+                for w in words where !w.contains("$") && !w.contains("://") && !w.hasPrefix("git@") {
+                    let fixed = cleanPath(w).split(separator: "/").prefix { !$0.contains(where: { "*?[\\".contains($0) }) }
+                    roots.append(fixed.joined(separator: "/"))
+                }
+            }
+        }
+        // A root under another one is walked with it.
+        let kept = roots.enumerated().filter { i, r in
+            !roots.enumerated().contains { j, q in j != i && (q == r ? j < i : (q.isEmpty || r.hasPrefix(q + "/"))) }
+        }.map(\.element)
+        guard !kept.isEmpty else { return nil }
+        return digests.prefetch(contextDir: ctx, roots: kept, ignore: ignore)
     }
 
     private func buildStages() throws -> BuildResult {

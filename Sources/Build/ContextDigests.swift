@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import Dockerfile
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -19,6 +20,8 @@ final class ContextDigests: Sendable {
 
     let file: String
     private let state: Mutex<(entries: [String: Entry], dirty: Bool)>
+    /// This build's digests, racy files included, and the files being hashed right now.
+    private let session = SessionDigests()
 
     /// The index for `contextDir`, kept under `dir` (one file per context path).
     init(contextDir: String, dir: String) {
@@ -84,7 +87,7 @@ final class ContextDigests: Sendable {
             return e.digest
         }
         if let known { return known }
-        let hex = try Self.hash(path)
+        let hex = try session.digest(path, key) { try Self.hash(path) }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let nowNs = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
@@ -94,6 +97,47 @@ final class ContextDigests: Sendable {
             state.withLock { s in s.entries[path] = e; s.dirty = true }
         }
         return hex
+    }
+
+    /// Hashes the regular files under `roots` (paths relative to `contextDir`, in the order the
+    /// build's COPY steps will ask for them) on a thread of its own, so a cold build's context
+    /// hashing overlaps its first steps; what `ignore` leaves out is skipped, and a root reached
+    /// through a symlink is left to the COPY that names it. A COPY asking for a file this thread
+    /// is hashing waits for it rather than reading it twice. Stop it with `stop()`.
+    func prefetch(contextDir: String, roots: [String], ignore: DockerIgnore) -> ContextPrefetch {
+        let job = ContextPrefetch()
+        let thread = Thread { [self] in
+            defer { job.finished() }
+            for root in roots {
+                // Every component of the root a real directory (or the final a regular file).
+                var path = contextDir
+                var ok = true
+                for c in root.split(separator: "/") {
+                    path += "/" + c
+                    guard let st = FS.info(path), !FS.isLink(st) else { ok = false; break }
+                }
+                if ok { walk(path, rel: root, ignore: ignore, job: job) }
+            }
+        }
+        thread.name = "context-prefetch"
+        thread.start()
+        return job
+    }
+
+    private func walk(_ path: String, rel: String, ignore: DockerIgnore, job: ContextPrefetch) {
+        guard !job.stopped, let st = FS.info(path) else { return }
+        if FS.isDir(st) {
+            for n in FS.list(path) {
+                let r = rel.isEmpty ? n : rel + "/" + n
+                let child = path + "/" + n
+                if ignore.matches(r) {
+                    guard ignore.mayIncludeBelow(r), let cst = FS.info(child), FS.isDir(cst) else { continue }
+                }
+                walk(child, rel: r, ignore: ignore, job: job)
+            }
+        } else if FS.isReg(st) {
+            _ = try? digest(of: path, st)
+        }
     }
 
     /// Writes the index back when it changed (temp file and rename; a lost index only costs a rehash).
@@ -112,9 +156,12 @@ final class ContextDigests: Sendable {
     }
 
     static func hash(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // O_NONBLOCK: a file swapped for a FIFO after its lstat must not hang the build.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { throw FS.sys("open", path) }
         defer { close(fd) }
+        var st = StatBuf()
+        guard fstat(fd, &st) == 0, FS.isReg(st) else { throw BuildError.context("\(path) changed in the build context while it was read") }
         var h = Digest.Hasher()
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 16)
         defer { buf.deallocate() }
@@ -125,5 +172,51 @@ final class ContextDigests: Sendable {
             h.update(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
         }
         return h.finalize().encoded
+    }
+}
+
+/// The digests computed during one build, keyed by path and checked against the file's stat,
+/// and the files being hashed now: a second caller for one of those waits for the first.
+private final class SessionDigests: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var done: [String: ContextDigests.Entry] = [:]
+    private var busy: Set<String> = []
+
+    func digest(_ path: String, _ key: ContextDigests.Entry, compute: () throws -> String) throws -> String {
+        cond.lock()
+        while true {
+            if let e = done[path], e.dev == key.dev, e.ino == key.ino, e.size == key.size, e.mtime == key.mtime, e.ctime == key.ctime {
+                cond.unlock()
+                return e.digest
+            }
+            guard busy.contains(path) else { break }
+            cond.wait()
+        }
+        busy.insert(path)
+        cond.unlock()
+        let hex: String
+        do { hex = try compute() } catch {
+            cond.lock(); busy.remove(path); cond.broadcast(); cond.unlock()
+            throw error
+        }
+        var e = key
+        e.digest = hex
+        cond.lock(); busy.remove(path); done[path] = e; cond.broadcast(); cond.unlock()
+        return hex
+    }
+}
+
+/// A running `ContextDigests.prefetch`.
+final class ContextPrefetch: Sendable {
+    private let flag = Mutex(false)
+    private let done = DispatchSemaphore(value: 0)
+
+    var stopped: Bool { flag.withLock { $0 } }
+    fileprivate func finished() { done.signal() }
+
+    /// Ends the prefetch (after the file it is reading) and waits for its thread.
+    func stop() {
+        flag.withLock { $0 = true }
+        done.wait()
     }
 }

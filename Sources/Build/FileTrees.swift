@@ -75,12 +75,19 @@ enum FS {
         let i = open(src, O_RDONLY | O_CLOEXEC)
         guard i >= 0 else { throw sys("open", src) }
         defer { close(i) }
-        var o = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        try copyOpened(i, display: src, to: AT_FDCWD, dst, st: st, owner: owner, mode: mode)
+    }
+
+    /// `copyFile` from the open file `i` to `name` under the directory descriptor `dirfd` (or a
+    /// path with `AT_FDCWD`).
+    static func copyOpened(_ i: Int32, display: String, to dirfd: Int32, _ name: String, st: StatBuf,
+                           owner: (UInt32, UInt32)? = nil, mode: mode_t? = nil) throws {
+        var o = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         if o < 0 && errno == EEXIST {
-            unlink(dst)
-            o = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            unlinkat(dirfd, name, 0)
+            o = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
-        guard o >= 0 else { throw sys("create", dst) }
+        guard o >= 0 else { throw sys("create", name) }
         defer { close(o) }
         var left = Int(st.st_size)
         var off: off_t = 0
@@ -88,7 +95,7 @@ enum FS {
             let n = Glibc.sendfile(o, i, &off, min(left, 1 << 30))
             if n < 0 {
                 if errno == EINVAL || errno == ENOSYS { try copyRead(i, o); break }
-                throw sys("copy", src)
+                throw sys("copy", display)
             }
             if n == 0 { break }
             left -= n
@@ -168,6 +175,7 @@ enum FS {
             unlink(dst)
             if mkdir(dst, 0o755) != 0 { throw sys("create directory", dst) }
         }
+        var files: [(name: String, rel: String, st: StatBuf)] = []
         for name in try names(dirfd, dst) {
             let r = rel.isEmpty ? name : rel + "/" + name
             var cst = StatBuf()
@@ -186,12 +194,7 @@ enum FS {
                 try copyDirectoryAt(dirfd, name, to: target, rel: r, skip: skip, descend: descend, owner: owner, keepOwner: keepOwner, mode: mode)
                 continue
             case S_IFREG:
-                let f = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
-                guard f >= 0 else { throw sys("open", target) }
-                defer { close(f) }
-                var fst = StatBuf()
-                guard fstat(f, &fst) == 0, isReg(fst) else { throw BuildError.context("\(r) changed in the build context while it was copied") }
-                try copyFile("/proc/self/fd/\(f)", target, st: cst, owner: owner ?? (keepOwner ? (cst.st_uid, cst.st_gid) : nil), mode: mode)
+                files.append((name, r, cst))
                 continue
             case S_IFLNK:
                 guard let link = readLinkAt(dirfd, name) else { throw sys("read link", target) }
@@ -206,10 +209,44 @@ enum FS {
             if let owner { lchown(target, owner.0, owner.1) } else if keepOwner { lchown(target, cst.st_uid, cst.st_gid) }
             setTimes(target, cst)
         }
-        // --chmod keeps directories traversable: x wherever the mode grants r (current BuildKit).
+        try copyFilesAt(dirfd, files, to: dst, owner: owner, keepOwner: keepOwner, mode: mode)
+        // --chmod keeps directories traversable: x wherever the mode grants r (issue #15's rule).
         chmod(dst, mode.map { $0 | (($0 & 0o444) >> 2) } ?? (st.st_mode & 0o7777))
         if let owner { lchown(dst, owner.0, owner.1) } else if keepOwner { lchown(dst, st.st_uid, st.st_gid) }
         setTimes(dst, st)
+    }
+
+    /// Copies the regular files `files` of the directory `dirfd` into `dst`: each opened under
+    /// `dirfd` with O_NOFOLLOW and created under `dst`'s descriptor (no path lookups per file), on
+    /// every core when there are enough of them.
+    private static func copyFilesAt(_ dirfd: Int32, _ files: [(name: String, rel: String, st: StatBuf)], to dst: String,
+                                    owner: (UInt32, UInt32)?, keepOwner: Bool, mode: mode_t?) throws {
+        guard !files.isEmpty else { return }
+        let out = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard out >= 0 else { throw sys("open directory", dst) }
+        defer { close(out) }
+        @Sendable func one(_ f: (name: String, rel: String, st: StatBuf)) throws {
+            let i = openat(dirfd, f.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+            guard i >= 0 else { throw sys("open", dst + "/" + f.name) }
+            defer { close(i) }
+            var fst = StatBuf()
+            guard fstat(i, &fst) == 0, isReg(fst) else { throw BuildError.context("\(f.rel) changed in the build context while it was copied") }
+            try copyOpened(i, display: f.rel, to: out, f.name, st: f.st,
+                           owner: owner ?? (keepOwner ? (f.st.st_uid, f.st.st_gid) : nil), mode: mode)
+        }
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        let bytes = files.reduce(0) { $0 + Int($1.st.st_size) }
+        guard workers > 1, files.count >= 16, bytes >= 1 << 20 else {
+            for f in files { try one(f) }
+            return
+        }
+        let errors = ErrorBox()
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for i in stride(from: w, to: files.count, by: workers) {
+                do { try one(files[i]) } catch { errors.set(error) }
+            }
+        }
+        if let e = errors.error { throw e }
     }
 
     private static func copyDirectoryAt(_ dirfd: Int32, _ name: String, to target: String, rel: String, skip: (String) -> Bool,
@@ -355,31 +392,88 @@ enum FS {
 
     /// Feeds a content digest of `path` (recursively) into `h`: names, types, modes, sizes,
     /// link targets and file contents; never times. `skip` works as in `copyTree`.
+    ///
+    /// The tree is walked first; the regular files' own digests (the context index's, or read
+    /// and hashed) are then computed on every core, and everything is fed into `h` in walk order,
+    /// so the digest is the same as a one-pass walk's.
     static func hashTree(_ path: String, rel: String = "", into h: inout Digest.Hasher, skip: (String) -> Bool,
                          descend: (String) -> Bool = { _ in false }, withOwner: Bool, digests: ContextDigests? = nil) throws {
+        var parts: [HashPart] = []
+        try collectHashParts(path, rel: rel, into: &parts, skip: skip, descend: descend, withOwner: withOwner)
+        let files = parts.indices.filter { parts[$0].file != nil }
+        let hexes = try fileDigests(files.map { i in parts[i].file.map { ($0, parts[i].st) } ?? ("", StatBuf()) }, digests: digests)
+        var next = 0
+        for part in parts {
+            if part.file != nil {
+                h.update(Data((part.text + hexes[next] + "\u{0}").utf8))
+                next += 1
+            } else {
+                h.update(Data(part.text.utf8))
+            }
+        }
+    }
+
+    /// One piece of a tree digest: its text, and for a regular file its path and stat (the
+    /// file's own digest and a NUL follow the text).
+    private struct HashPart {
+        var text: String
+        var file: String?
+        var st: StatBuf
+    }
+
+    private static func collectHashParts(_ path: String, rel: String, into parts: inout [HashPart], skip: (String) -> Bool,
+                                         descend: (String) -> Bool, withOwner: Bool) throws {
         guard let st = info(path) else { throw BuildError.context("\(path) does not exist") }
         var head = "\(rel)\u{0}\(st.st_mode)\u{0}"
         if withOwner { head += "\(st.st_uid):\(st.st_gid)\u{0}" }
         if isDir(st) {
-            h.update(Data(head.utf8))
+            parts.append(HashPart(text: head, file: nil, st: st))
             for n in list(path) {
                 let r = rel.isEmpty ? n : rel + "/" + n
                 if skip(r) {
                     guard descend(r), let cst = info(path + "/" + n), isDir(cst) else { continue }
-                    h.update(Data("descend\u{0}\(r)\u{0}".utf8))
+                    parts.append(HashPart(text: "descend\u{0}\(r)\u{0}", file: nil, st: cst))
                 }
-                try hashTree(path + "/" + n, rel: r, into: &h, skip: skip, descend: descend, withOwner: withOwner, digests: digests)
+                try collectHashParts(path + "/" + n, rel: r, into: &parts, skip: skip, descend: descend, withOwner: withOwner)
             }
         } else if isLink(st) {
-            h.update(Data((head + (readLink(path) ?? "") + "\u{0}").utf8))
+            parts.append(HashPart(text: head + (readLink(path) ?? "") + "\u{0}", file: nil, st: st))
         } else if isReg(st) {
-            // The file's own SHA-256, remembered across builds when the context index has it.
-            let hex = try digests?.digest(of: path, st) ?? ContextDigests.hash(path)
-            h.update(Data((head + "\(st.st_size)\u{0}" + hex + "\u{0}").utf8))
+            parts.append(HashPart(text: head + "\(st.st_size)\u{0}", file: path, st: st))
         } else {
-            h.update(Data((head + "\(st.st_rdev)\u{0}").utf8))
+            parts.append(HashPart(text: head + "\(st.st_rdev)\u{0}", file: nil, st: st))
         }
     }
+
+    /// The SHA-256 (hex) of each file, from the context index when it knows the file, else read
+    /// and hashed; on every core when there is enough to share.
+    static func fileDigests(_ files: [(path: String, st: StatBuf)], digests: ContextDigests?) throws -> [String] {
+        @Sendable func one(_ f: (path: String, st: StatBuf)) throws -> String {
+            try digests?.digest(of: f.path, f.st) ?? ContextDigests.hash(f.path)
+        }
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        let bytes = files.reduce(0) { $0 + Int($1.st.st_size) }
+        guard workers > 1, files.count >= 16, bytes >= 1 << 20 else { return try files.map(one) }
+        let out = DigestSlots(count: files.count)
+        let errors = ErrorBox()
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            // Interleaved: neighbouring files (often of one size) go to different workers.
+            for i in stride(from: w, to: files.count, by: workers) {
+                do { out.set(i, try one(files[i])) } catch { errors.set(error) }
+            }
+        }
+        if let e = errors.error { throw e }
+        return out.values
+    }
+}
+
+/// Results written by concurrent workers, one slot each.
+private final class DigestSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [String]
+    init(count: Int) { slots = [String](repeating: "", count: count) }
+    func set(_ i: Int, _ v: String) { lock.lock(); slots[i] = v; lock.unlock() }
+    var values: [String] { lock.lock(); defer { lock.unlock() }; return slots }
 }
 
 /// `filepath.Clean` for slash paths, without a leading `/` ("" for the root).

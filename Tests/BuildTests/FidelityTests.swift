@@ -275,6 +275,48 @@ import ImageStore
         #expect(ws.read(fs + "/d/f5") == "FILE 5\n")
     }
 
+    /// The context prefetch (a build that misses the cache hashes its COPY sources in the
+    /// background from its first executed step) reads only
+    /// what the COPYs name, skips what `.dockerignore` leaves out, never walks a root that is a
+    /// symlink (here to a host directory), and gives the same image as a build without it.
+    @Test func contextPrefetchStaysInsideWhatTheBuildReads() throws {
+        let ws = try Workspace()
+        let ctx = ws.dir + "/ctx"
+        let host = ws.dir + "/hostdir"
+        let fm = FileManager.default
+        for d in ["app/sub", "unused"] { try fm.createDirectory(atPath: ctx + "/" + d, withIntermediateDirectories: true) }
+        try fm.createDirectory(atPath: host, withIntermediateDirectories: true)
+        for i in 0..<40 { try Data("file \(i)\n".utf8).write(to: URL(fileURLWithPath: ctx + "/app/sub/f\(i)")) }
+        try Data(repeating: 7, count: 1 << 21).write(to: URL(fileURLWithPath: ctx + "/app/big.bin"))
+        try Data("ignored".utf8).write(to: URL(fileURLWithPath: ctx + "/app/secret.txt"))
+        try Data("unused".utf8).write(to: URL(fileURLWithPath: ctx + "/unused/u.txt"))
+        try Data("host".utf8).write(to: URL(fileURLWithPath: host + "/h.txt"))
+        symlink(host, ctx + "/h")
+        try Data("app/secret.txt\n".utf8).write(to: URL(fileURLWithPath: ctx + "/.dockerignore"))
+        usleep(1_200_000)   // not racy: every file hashed is remembered in the index
+        func build(_ text: String) throws -> (BuildResult, String) {
+            var o = BuildOptions(contextDir: ctx, dockerfileText: text)
+            o.tags = []
+            let b = try Builder(store: ws.store, options: o)
+            let r = try b.build()
+            let index = try #require(b.contextDigests).file
+            return (r, String(decoding: fm.contents(atPath: index) ?? Data(), as: UTF8.self))
+        }
+        let (r, index) = try build("FROM busybox:test\nCOPY app/ /app/\n")
+        #expect(index.contains(ctx + "/app/big.bin\t") && index.contains(ctx + "/app/sub/f39\t"))
+        #expect(!index.contains("secret.txt") && !index.contains("/unused/") && !index.contains("h.txt"))
+        let fs = try ws.files(r.image)
+        #expect(ws.read(fs + "/app/sub/f7") == "file 7\n" && !fm.fileExists(atPath: fs + "/app/secret.txt"))
+        // the same layer as a build that found every digest in the index (prefetched or not)
+        let (again, _) = try build("FROM busybox:test\nCOPY app/ /app/\n")
+        #expect(again.image.manifest.layers == r.image.manifest.layers && again.cachedSteps == 1)
+        // a root that is a symlink out of the context: left to the COPY, which fails inside the context
+        // (the prefetch starts at the first step that misses the cache: the RUN, which gives it time)
+        #expect(throws: BuildError.self) { try build("FROM busybox:test\nRUN sleep 0.3\nCOPY h/ /x/\n") }
+        let after = String(decoding: fm.contents(atPath: try #require(Builder(store: ws.store, options: BuildOptions(contextDir: ctx, dockerfileText: "FROM busybox:test\n")).contextDigests).file) ?? Data(), as: UTF8.self)
+        #expect(!after.contains("h.txt"), "nothing behind the link was hashed")
+    }
+
     /// `--build-context`: a directory, an image and an OCI layout stand in for a name in FROM,
     /// `COPY --from` and RUN mounts.
     @Test(.enabled(if: getuid() == 0)) func namedBuildContexts() throws {
