@@ -304,7 +304,7 @@ public struct RuntimeSpec: Codable, Sendable, Equatable {
         public var priority: UInt32
     }
 
-    public struct Seccomp: Codable, Sendable, Equatable {
+    public struct Seccomp: Codable, Sendable, Hashable {
         public var defaultAction: String
         public var defaultErrnoRet: UInt32?
         public var architectures: [String]?
@@ -323,7 +323,7 @@ public struct RuntimeSpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Syscall: Codable, Sendable, Equatable {
+    public struct Syscall: Codable, Sendable, Hashable {
         public var names: [String]
         public var action: String
         public var errnoRet: UInt32?
@@ -336,7 +336,7 @@ public struct RuntimeSpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct SyscallArg: Codable, Sendable, Equatable {
+    public struct SyscallArg: Codable, Sendable, Hashable {
         public var index: UInt32
         public var value: UInt64
         public var valueTwo: UInt64?

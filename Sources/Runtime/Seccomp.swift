@@ -1,6 +1,7 @@
 import CRuntime
 import CSeccomp
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,6 +46,20 @@ public enum SeccompCompiler {
     /// default has the same conditional `socket` rule twice, and rules that overlap on x86);
     /// a rule libseccomp reports as already covered (EEXIST) is skipped, as runc tolerates.
     public static func compile(_ s: RuntimeSpec.Seccomp) throws -> [UInt8] {
+        // A build runs every RUN with the same profile: compiling docker's default costs
+        // milliseconds, so the programs of the last few profiles are kept for this process.
+        if let done = compiled.withLock({ $0[s] }) { return done }
+        let program = try compileAnew(s)
+        compiled.withLock { cache in
+            if cache.count >= 8 { cache.removeAll() }
+            cache[s] = program
+        }
+        return program
+    }
+
+    private static let compiled = Mutex<[RuntimeSpec.Seccomp: [UInt8]]>([:])
+
+    private static func compileAnew(_ s: RuntimeSpec.Seccomp) throws -> [UInt8] {
         let def = try action(s.defaultAction, errno: s.defaultErrnoRet, defaultErrno: nil)
         var tokens: [(String, UInt32)] = []
         for a in s.architectures ?? [] {

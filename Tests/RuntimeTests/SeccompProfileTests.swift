@@ -92,4 +92,17 @@ import Testing
         #expect(admin.syscalls?.contains { $0.names == ["clone"] } == false)
         for s in [plain, admin] { _ = try SeccompCompiler.compile(s) }
     }
+
+    @Test("a profile compiled before gives the same program again, and another profile its own")
+    func compiledProgramsAreKeptPerProfile() throws {
+        let plain = DefaultSeccompProfile.forCapabilities(SpecGenerator.defaultCapabilities)
+        let admin = DefaultSeccompProfile.forCapabilities(SpecGenerator.defaultCapabilities + ["CAP_SYS_ADMIN"])
+        let first = try SeccompCompiler.compile(plain)
+        let other = try SeccompCompiler.compile(admin)
+        #expect(first != other)
+        #expect(try SeccompCompiler.compile(plain) == first)
+        var changed = plain
+        changed.defaultErrnoRet = 38
+        #expect(try SeccompCompiler.compile(changed) != first, "a changed profile is compiled anew")
+    }
 }
