@@ -157,6 +157,12 @@ struct PullPushTests {
         #expect(r.manifests.map(\.digest) == [arm.descriptor.digest])
         #expect(dst.has(arm.manifest.layers[0].digest))
         #expect(!dst.has(amd.manifest.layers[0].digest))
+        // `manifest inspect` of the pulled list prints it as pulled: docker's list media type,
+        // byte for byte the registry's document (the store keeps the bytes), from the store.
+        registry.stop()
+        let inspect = try dockbuild(["manifest", "inspect", "--root", dst.root, "\(registry.host)/list/app:1"], env: [:])
+        #expect(inspect.0 == 0, "\(inspect.2)")
+        #expect(inspect.1.contains("\"mediaType\": \"\(MediaType.dockerManifestList)\""), "\(inspect.1)")
     }
 
     @Test(arguments: RegistryKind.allCases)
