@@ -33,7 +33,23 @@ extension Builder {
                 try await RegistryClient(registry: ref.domain).pull(ref, into: store, options: PullOptions(platform: platform))
             }
         } catch {
-            throw err(line, "base image `\(name)` is not in the store and pulling it failed: \(error)")
+            // The store may hold the name for other platforms: say which, as the fix is often
+            // another --platform rather than a network.
+            var offered = ""
+            if let d = try? store.resolve(name) {
+                let platforms: [String]
+                if MediaType.isIndex(d.mediaType) {
+                    platforms = ((try? store.index(d).manifests) ?? []).compactMap { $0.platform?.description }
+                } else if let image = try? store.image(for: d) {
+                    platforms = [Platform(os: image.config.os, architecture: image.config.architecture, variant: image.config.variant).description]
+                } else {
+                    platforms = []
+                }
+                if !platforms.isEmpty {
+                    offered = "; the store has it for \(platforms.joined(separator: ", ")) only, not \(platform.description) (build with one of those in --platform)"
+                }
+            }
+            throw err(line, "base image `\(name)` for \(platform.description) is not in the store and pulling it failed: \(error)\(offered)")
         }
         return try store.image(ref.description, platform: platform)
     }

@@ -23,6 +23,25 @@ import RegistryServer
         return (st, out, ctx)
     }
 
+    /// Bad platforms (issue #20): an unknown one is a usage error (125) naming it; a base image
+    /// the store holds only for other platforms, and the registry cannot give, names those.
+    @Test(.enabled(if: canRun)) func platformErrorsNameWhatIsWrong() throws {
+        let ws = try Workspace()
+        let bad = try build(ws, "FROM busybox:test\n", ["--platform", "linux/amd64,linux/bogus"])
+        #expect(bad.status == 125, "\(bad.out)")
+        #expect(bad.out.contains("unknown architecture \"bogus\""), "\(bad.out)")
+        let single = try build(ws, "FROM busybox:test\n", ["--platform", "linux/s390x"])
+        #expect(single.status == 1 && single.out.contains("base image `busybox:test` is linux/amd64, not linux/s390x"), "\(single.out)")
+        // An index in the store without the platform: the pull fails (no such registry), and the
+        // error lists what the store's index offers.
+        let (st, out) = try sh([Self.bin, "manifest", "create", "--root", ws.store.root, "onlyamd:list", "busybox:test"])
+        #expect(st == 0, "\(out)")
+        let missing = try build(ws, "FROM onlyamd:list\n", ["--platform", "linux/s390x"])
+        #expect(missing.status == 1, "\(missing.out)")
+        #expect(missing.out.contains("base image `onlyamd:list` for linux/s390x is not in the store"), "\(missing.out)")
+        #expect(missing.out.contains("the store has it for linux/amd64 only, not linux/s390x"), "\(missing.out)")
+    }
+
     /// `COPY --from` of a directory owned 100:200: the destination directory is made fresh (root,
     /// 0755) while the copied entries keep their owners; `--chown` owns them all; an existing
     /// destination keeps its own metadata; a single file keeps its owner. Every line is docker's.

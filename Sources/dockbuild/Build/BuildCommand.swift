@@ -149,7 +149,7 @@ struct BuildCommand: ParsableCommand {
         opts.noCache = noCache
         opts.network = network
         let platforms = try platform.flatMap { $0.split(separator: ",").map(String.init) }.map { p in
-            do { return try Platform(parsing: p) } catch { throw ValidationError("--platform \(p): \(error)") }
+            do { return try Platform(parsing: p).validated() } catch { throw ValidationError("--platform \(p): \(error)") }
         }
         if platforms.count == 1 { opts.platform = platforms[0] }
         var outputs = try output.map { try BuildOutput(parsing: $0) }

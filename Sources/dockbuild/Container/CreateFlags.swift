@@ -87,7 +87,7 @@ struct ContainerCreateFlags: ParsableArguments {
             _ = try shmSize.map { try FlagValue.shmSize($0) }
             _ = try LogConfig(driver: logDriver, options: try logOptions())
             if let platform {
-                do { _ = try Platform(parsing: platform) } catch { throw ContainersError.invalidArgument("--platform \(platform): \(error)") }
+                do { _ = try Platform(parsing: platform).validated() } catch { throw ContainersError.invalidArgument("--platform \(platform): \(error)") }
             }
             for g in groupAdd { _ = try FlagValue.groupAdd(g) }
             _ = try stopSignal.map { try FlagValue.stopSignal($0) }

@@ -30,7 +30,7 @@ struct PullCommand: AsyncParsableCommand {
         var options = PullOptions(maxConcurrent: transfer.maxConcurrent)
         options.allPlatforms = allPlatforms
         if let platform {
-            do { options.platform = try Platform(parsing: platform) } catch { throw ValidationError("--platform: \(error)") }
+            do { options.platform = try Platform(parsing: platform).validated() } catch { throw ValidationError("--platform: \(error)") }
         }
         let printer = RegistryProgressPrinter(quiet: transfer.quiet, verb: "Downloading")
         options.progress = printer.handler
