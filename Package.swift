@@ -46,7 +46,7 @@ let package = Package(
 
         // Internal (no product): atomic writes, mkdirs, removeTree, file locks, Locked — used by every module that does I/O.
         .target(name: "SystemSupport", swiftSettings: strict),
-        .target(name: "OCI", dependencies: ["CCrypto"], swiftSettings: strict),
+        .target(name: "OCI", dependencies: ["CCrypto", "SystemSupport"], swiftSettings: strict),
         .target(name: "Dockerfile", swiftSettings: strict),
         .target(name: "Archive", dependencies: ["OCI", "CZlib", "CIsal", "CZstd", "CArchive"], swiftSettings: strict),
         .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive", "SystemSupport"], swiftSettings: strict),

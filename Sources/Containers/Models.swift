@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import OCI
 
 /// A published port: `[hostIP:]hostPort:containerPort/proto`; hostPort 0 asks for a free one.
@@ -282,13 +283,7 @@ public enum Time {
         return ts
     }
 
-    static func format(_ ts: timespec) -> String {
-        var t = ts.tv_sec
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
-                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), ts.tv_nsec)
-    }
+    static func format(_ ts: timespec) -> String { UTCTime.format(ts, .nanos) }
 
     /// RFC 3339 by hand (ImageConfig.parseDate): `ps` parses two times per container, and an
     /// ISO8601DateFormatter per call was most of its run time.

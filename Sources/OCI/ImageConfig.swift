@@ -2,6 +2,7 @@
 // writes and reads there (Healthcheck, OnBuild, Shell, ...): the whole config, so that
 // `inspect` shows what docker shows and a config we rewrite keeps what it had.
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -149,18 +150,11 @@ public struct ImageConfig: Codable, Hashable, Sendable {
 
     /// RFC 3339 in UTC, seconds precision: the form dockbuild writes.
     public static func formatDate(_ d: Date) -> String {
-        var t = time_t(d.timeIntervalSince1970.rounded(.down))
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        return pad(Int(tmv.tm_year) + 1900, 4) + "-" + pad(Int(tmv.tm_mon) + 1, 2) + "-" + pad(Int(tmv.tm_mday), 2) + "T"
-            + pad(Int(tmv.tm_hour), 2) + ":" + pad(Int(tmv.tm_min), 2) + ":" + pad(Int(tmv.tm_sec), 2) + "Z"
+        UTCTime.format(seconds: Int(d.timeIntervalSince1970.rounded(.down)), .none)
     }
 
     /// `n` in decimal, zero-padded to `width` digits.
-    public static func pad(_ n: Int, _ width: Int) -> String {
-        let s = String(n)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-    }
+    public static func pad(_ n: Int, _ width: Int) -> String { UTCTime.pad(n, width) }
 
     /// The chain ID of the layers (image-spec config.md#layer-chainid): the key of the
     /// unpacked filesystem, equal for any image with the same layer stack.

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Logging
 
 /// Settings of one registry server.
@@ -265,13 +266,13 @@ public final class RegistryServer: @unchecked Sendable {
             key("request_id"); appendJSONString(&line, id)
             key("route"); appendJSONString(&line, route.name)
             key("status"); line += String(response.status).utf8
-            key("time"); line += "\"\(timestamp())\"".utf8
+            key("time"); line += "\"\(UTCTime.format(UTCTime.now(), .millis))\"".utf8
             if let user = response.user { key("user"); appendJSONString(&line, user) }
             key("user_agent"); appendJSONString(&line, request.header("User-Agent") ?? "")
             line.append(UInt8(ascii: "}"))
         } else {
             let target = request.rawQuery.isEmpty ? request.path : request.path + "?" + request.rawQuery
-            line += "\(timestamp()) \(context.remoteAddress) \"\(escape(request.method)) \(escape(target)) \(escape(request.version))\" \(response.status) \(bytes) \(ms)ms".utf8
+            line += "\(UTCTime.format(UTCTime.now(), .millis)) \(context.remoteAddress) \"\(escape(request.method)) \(escape(target)) \(escape(request.version))\" \(response.status) \(bytes) \(ms)ms".utf8
             line += " id=\(id) route=\(route.name) repo=\(repository ?? "-") user=\(response.user.map(escape) ?? "-") in=\(request.body.bytesRead)".utf8
         }
         line.append(UInt8(ascii: "\n"))
@@ -297,20 +298,6 @@ public final class RegistryServer: @unchecked Sendable {
             }
         }
         out.append(UInt8(ascii: "\""))
-    }
-
-    /// Now in UTC as RFC 3339 with milliseconds (`2026-12-05T17:23:47.424Z`), without a formatter.
-    static func timestamp() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func pad(_ v: Int32, _ n: Int) -> String {
-            let s = String(v)
-            return s.count >= n ? s : String(repeating: "0", count: n - s.count) + s
-        }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
     }
 
     /// Percent-escapes what would break a text log line: controls, space, `"`, `%` and non-ASCII.

@@ -1,5 +1,6 @@
 import CRuntime
 import Foundation
+import SystemSupport
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -421,20 +422,7 @@ public struct Runtime: Sendable {
 
     /// RFC 3339 UTC time with nanoseconds as Go's RFC3339Nano writes runc's `created`: no
     /// trailing zeros in the fraction (no ICU on the start path).
-    static func now() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func p(_ v: Int32, _ w: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, w - s.count)) + s
-        }
-        var frac = p(Int32(ts.tv_nsec), 9)
-        while frac.last == "0" { frac.removeLast() }
-        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2))\(frac.isEmpty ? "" : "." + frac)Z"
-    }
+    static func now() -> String { UTCTime.format(UTCTime.now(), .trimmedNanos) }
 }
 
 extension Runtime {

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Logging
 import Synchronization
 import Runtime
@@ -89,11 +90,7 @@ public enum RuntimeLog {
 
     /// One error line in runc's (logrus') text or JSON format.
     static func format(_ message: String, json: Bool, level: String = "error") -> String {
-        var t = time(nil)
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        func p(_ n: Int32, _ w: Int) -> String { let s = String(n); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        let time = "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1, 2))-\(p(tmv.tm_mday, 2))T\(p(tmv.tm_hour, 2)):\(p(tmv.tm_min, 2)):\(p(tmv.tm_sec, 2))Z"
+        let time = UTCTime.format(UTCTime.now(), .none)
         let line: String
         if json {
             let obj: [String: String] = ["level": level, "msg": message, "time": time]

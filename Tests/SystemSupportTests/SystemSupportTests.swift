@@ -187,3 +187,21 @@ extension AtomicWriteTests {
         #expect(counter.current == 8000)
     }
 }
+
+@Suite struct UTCTimeTests {
+    @Test func everyFractionAsItsUsersWriteIt() {
+        // 2026-12-05T17:23:47Z, 50 ms and 600 ns into the second
+        let s = 1_796_491_427, ns = 50_000_600
+        #expect(UTCTime.format(seconds: s, nanoseconds: ns, .none) == "2026-12-05T17:23:47Z")
+        #expect(UTCTime.format(seconds: s, nanoseconds: ns, .millis) == "2026-12-05T17:23:47.050Z")
+        #expect(UTCTime.format(seconds: s, nanoseconds: ns, .nanos) == "2026-12-05T17:23:47.050000600Z")
+        #expect(UTCTime.format(seconds: s, nanoseconds: ns, .trimmedNanos) == "2026-12-05T17:23:47.0500006Z")
+        #expect(UTCTime.format(seconds: s, nanoseconds: 0, .trimmedNanos) == "2026-12-05T17:23:47Z")
+        #expect(UTCTime.format(seconds: 0, .none) == "1970-01-01T00:00:00Z")
+        // the same as Foundation's formatter, for a sample of times
+        let iso = ISO8601DateFormatter()
+        for t in stride(from: 0, to: 4_000_000_000, by: 123_456_789) {
+            #expect(UTCTime.format(seconds: t, .none) == iso.string(from: Date(timeIntervalSince1970: Double(t))))
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Containers
 import Foundation
+import SystemSupport
 import ImageStore
 import OCI
 
@@ -48,12 +49,7 @@ struct EventsCommand: ParsableCommand {
 
     /// docker's line: `TIME TYPE ACTION ID (k=v, ...)`, the time in RFC 3339 with nanoseconds.
     static func text(_ e: StoreEvent) -> String {
-        var t = time_t(e.timeNano / 1_000_000_000)
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        let p = ImageConfig.pad
-        let stamp = p(Int(tmv.tm_year) + 1900, 4) + "-" + p(Int(tmv.tm_mon) + 1, 2) + "-" + p(Int(tmv.tm_mday), 2) + "T"
-            + p(Int(tmv.tm_hour), 2) + ":" + p(Int(tmv.tm_min), 2) + ":" + p(Int(tmv.tm_sec), 2) + "." + p(Int(e.timeNano % 1_000_000_000), 9) + "Z"
+        let stamp = UTCTime.format(seconds: Int(e.timeNano / 1_000_000_000), nanoseconds: Int(e.timeNano % 1_000_000_000), .nanos)
         let attrs = e.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
         return "\(stamp) \(e.type) \(e.action) \(e.id)" + (attrs.isEmpty ? "" : " (\(attrs))")
     }

@@ -1,0 +1,58 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// RFC 3339 times in UTC, written by hand: an ICU date formatter per call cost more than the
+/// work around it in every place that writes times (the access log, runc's state, docker's
+/// container times, event lines, image configs). The one place that formats them.
+package enum UTCTime {
+    /// How much of the second is written.
+    package enum Fraction: Sendable {
+        /// `…:05Z`
+        case none
+        /// `…:05.123Z`
+        case millis
+        /// `…:05.123456789Z` (docker's container and event times)
+        case nanos
+        /// Nanoseconds without trailing zeros, none at all for a whole second (Go's RFC3339Nano).
+        case trimmedNanos
+    }
+
+    /// The real-time clock now.
+    package static func now() -> timespec {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return ts
+    }
+
+    /// `seconds` since the epoch (and `nanoseconds` into that second) as RFC 3339 in UTC.
+    package static func format(seconds: Int, nanoseconds: Int = 0, _ fraction: Fraction) -> String {
+        var t = time_t(seconds)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        var s = pad(Int(tmv.tm_year) + 1900, 4) + "-" + pad(Int(tmv.tm_mon) + 1, 2) + "-" + pad(Int(tmv.tm_mday), 2) + "T"
+            + pad(Int(tmv.tm_hour), 2) + ":" + pad(Int(tmv.tm_min), 2) + ":" + pad(Int(tmv.tm_sec), 2)
+        switch fraction {
+        case .none: break
+        case .millis: s += "." + pad(nanoseconds / 1_000_000, 3)
+        case .nanos: s += "." + pad(nanoseconds, 9)
+        case .trimmedNanos:
+            var frac = pad(nanoseconds, 9)
+            while frac.last == "0" { frac.removeLast() }
+            if !frac.isEmpty { s += "." + frac }
+        }
+        return s + "Z"
+    }
+
+    /// `ts` as RFC 3339 in UTC.
+    package static func format(_ ts: timespec, _ fraction: Fraction) -> String {
+        format(seconds: Int(ts.tv_sec), nanoseconds: Int(ts.tv_nsec), fraction)
+    }
+
+    /// `n` in decimal, zero-padded to `width` digits.
+    package static func pad(_ n: Int, _ width: Int) -> String {
+        let s = String(n)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+}
