@@ -157,6 +157,9 @@ public final class RegistryServer: @unchecked Sendable {
     /// lifetime (at least every second, at most every hour).
     public func start() throws {
         startupLeftovers = store.removeLeftovers(dryRun: false, uploadLifetime: configuration.uploadLifetime)
+        let left = startupLeftovers
+        metrics.observeSweep(kind: "startup", removed: left.temporaries.count + left.orphanedUploads.count + left.staleUploads.count,
+                             reclaimedBytes: left.reclaimedBytes)
         try server.start(address: configuration.address)
         notifier?.start()
         if let debugServer, let debugAddress = configuration.debugAddress {
@@ -174,7 +177,9 @@ public final class RegistryServer: @unchecked Sendable {
             while !stopped {
                 if sweeper.wait(until: Date().addingTimeInterval(interval)) || stopped { continue }
                 sweeper.unlock()
-                _ = store.removeDeadUploads(dryRun: false, uploadLifetime: configuration.uploadLifetime)
+                let swept = store.removeDeadUploads(dryRun: false, uploadLifetime: configuration.uploadLifetime)
+                metrics.observeSweep(kind: "uploads", removed: swept.orphanedUploads.count + swept.staleUploads.count,
+                                     reclaimedBytes: swept.reclaimedBytes)
                 sweeper.lock()
             }
         }

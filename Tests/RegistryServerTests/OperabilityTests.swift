@@ -202,6 +202,30 @@ struct OperabilityTests {
         #expect(first["request_id"] as? String != second["request_id"] as? String)
     }
 
+    /// The running server's purge of idle upload sessions is counted: runs, sessions removed,
+    /// bytes freed.
+    @Test func uploadPurgesAreCountedInMetrics() async throws {
+        let s = try OpsServe(["--upload-lifetime", "1"])
+        let session = try await http("POST", "\(s.base)/v2/ops/purge/blobs/uploads/")
+        #expect(session.status == 202)
+        guard let location = session.header("Location") else { Issue.record("no Location"); return }
+        let url = location.hasPrefix("http") ? location : s.base + location
+        let chunk = Data(repeating: 7, count: 5000)
+        let patch = try await http("PATCH", url, body: chunk, headers: ["Content-Range": "0-4999"])
+        #expect(patch.status == 202, "\(patch.status)")
+        var removed = 0.0, bytes = 0.0
+        for _ in 0..<60 {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            let m = try await opsScrape(s)
+            removed = m.values[#"registry_gc_removed_total{kind="uploads"}"#] ?? 0
+            bytes = m.values[#"registry_gc_reclaimed_bytes_total{kind="uploads"}"#] ?? 0
+            if removed >= 1 { break }
+        }
+        #expect(removed == 1, "the idle session is swept within a few seconds")
+        #expect(bytes == Double(chunk.count))
+        #expect((try await opsScrape(s).values[#"registry_gc_runs_total{kind="uploads"}"#] ?? 0) >= 1)
+    }
+
     @Test func headerAndManifestSizeLimitsAreConfigurable() async throws {
         let s = try OpsServe(["--max-header-bytes", "2048", "--max-manifest-bytes", "2048"], debug: false)
         let big = String(repeating: "x", count: 3000)

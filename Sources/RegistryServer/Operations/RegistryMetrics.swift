@@ -105,6 +105,20 @@ public final class RegistryMetrics: Sendable {
         if sent > 0 { sentBytes.increment(by: sent) }
     }
 
+    /// Counts one sweep of the storage (`kind`: `uploads` for the running server's purge of idle
+    /// upload sessions, `startup` for the leftovers of a crashed predecessor).
+    func observeSweep(kind: String, removed: Int, reclaimedBytes: Int64) {
+        let labels = [("kind", kind)]
+        collectors.makeCounter(descriptor: MetricNameDescriptor(namespace: "registry", subsystem: "gc", metricName: "runs", unitName: "total",
+                                                                helpText: "Sweeps of the storage by the running server, by kind."), labels: labels).increment()
+        collectors.makeCounter(descriptor: MetricNameDescriptor(namespace: "registry", subsystem: "gc", metricName: "removed", unitName: "total",
+                                                                helpText: "Upload sessions and temporary files removed by sweeps, by kind."), labels: labels)
+            .increment(by: Int64(removed))
+        collectors.makeCounter(descriptor: MetricNameDescriptor(namespace: "registry", subsystem: "gc", metricName: "reclaimed_bytes", unitName: "total",
+                                                                helpText: "Bytes the sweeps freed, by kind."), labels: labels)
+            .increment(by: reclaimedBytes)
+    }
+
     /// The text exposition, with the gauges read now; `notifications` are each endpoint's
     /// delivery counts (`NotificationSender.counts`).
     func scrape(openConnections connections: Int, uploadSessions uploads: Int,

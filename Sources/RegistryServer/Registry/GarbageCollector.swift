@@ -20,6 +20,8 @@ public struct LeftoverReport: Sendable, Equatable {
     public var orphanedUploads: [String] = []
     /// Upload sessions idle for longer than the upload lifetime.
     public var staleUploads: [String] = []
+    /// Bytes of the upload sessions removed (their data so far).
+    public var reclaimedBytes: Int64 = 0
 
     public var isEmpty: Bool { temporaries.isEmpty && orphanedUploads.isEmpty && staleUploads.isEmpty }
 }
@@ -99,6 +101,7 @@ extension RegistryStore {
             } else {
                 continue
             }
+            report.reclaimedBytes += driver.stat(dir + "/data")?.size ?? 0
             if !dryRun {
                 lock.lock(); hashes[id] = nil; lock.unlock()
                 try? driver.delete(dir)
