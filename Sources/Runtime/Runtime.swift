@@ -1,5 +1,6 @@
 import CRuntime
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,12 +100,9 @@ public struct Runtime: Sendable {
         self.initPath = initPath
     }
 
-    /// The default state directory: /run/dockbuild as root, $XDG_RUNTIME_DIR/dockbuild otherwise.
-    public static var defaultRoot: String {
-        if geteuid() == 0 { return "/run/dockbuild" }
-        if let x = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !x.isEmpty { return x + "/dockbuild" }
-        return "/tmp/dockbuild-\(geteuid())"
-    }
+    /// The default state directory: /run/dockbuild as root, $XDG_RUNTIME_DIR/dockbuild otherwise
+    /// (`StatePaths.runtimeDir`).
+    public static var defaultRoot: String { StatePaths.runtimeDir() }
 
     func dir(_ id: String) -> String { root + "/" + id }
 
