@@ -186,3 +186,22 @@ public enum RootlessNamespace {
         return pid
     }
 }
+
+/// The id ranges of this process's user namespace (`/proc/self/uid_map`, `gid_map`).
+struct IDMap {
+    var ranges: [(inside: UInt32, count: UInt32)]
+
+    /// The map in force; all ids when it cannot be read (the initial namespace maps all).
+    static func current(_ file: String) -> IDMap {
+        guard let text = Sys.readFile("/proc/self/" + file) else { return IDMap(ranges: [(0, UInt32.max)]) }
+        return IDMap(ranges: text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ")
+            guard f.count == 3, let i = UInt32(f[0]), let c = UInt32(f[2]) else { return nil }
+            return (i, c)
+        })
+    }
+
+    func contains(_ id: UInt32) -> Bool {
+        ranges.contains { id >= $0.inside && UInt64(id) < UInt64($0.inside) + UInt64($0.count) }
+    }
+}

@@ -26,4 +26,15 @@ enum Rootless {
         FileHandle.standardError.write(Data(("WARNING: \(flags.joined(separator: ", ")) not applied: running rootless without a "
             + "delegated cgroup v2 subtree, the container gets no cgroup of its own (see docs/rootless.md)\n").utf8))
     }
+
+    /// `info`'s rows for an ordinary user: how layers are mounted, the id mapping in force.
+    static func driverStatus() -> [(String, String)] {
+        guard StatePaths.isRootless else { return [] }
+        var rows = [("Rootless Overlay", "kernel overlayfs in the user namespace")]
+        if StatePaths.inRootlessNamespace, let text = try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8) {
+            let maps = text.split(separator: "\n").map { $0.split(separator: " ").joined(separator: ":") }
+            rows.append(("Rootless UID Map", maps.joined(separator: ",")))
+        }
+        return rows
+    }
 }
