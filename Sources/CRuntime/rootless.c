@@ -44,8 +44,8 @@ static void hold(const char *value) {
     /* mounts made in this namespace (containers' root filesystems) stay in it */
     if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) { hold_report(out, 'E', errno); _exit(1); }
     hold_report(out, 'R', 0);
-    close(in);
-    close(out);
+    /* nothing of the caller's may stay open here (a pipe its parent reads to the end) */
+    close_range(3, ~0U, 0);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) { dup2(null, 0); dup2(null, 1); dup2(null, 2); }
     if (chdir("/") < 0) {}
