@@ -202,6 +202,12 @@ final class RootlessUser: @unchecked Sendable {
         #expect(lines == ["0", "0 \(u.uid) 1"])
         // a terminal works too (devpts without the unmapped tty group)
         #expect(try u.ok(["run", "--rm", "-t", "--network", "none", "bb:1", "sh", "-c", "test -t 1 && echo tty"]).hasPrefix("tty"))
+        // an image's files of ids that are not mapped become the user's (root inside)
+        let owned = u.dir + "/owned.tar"
+        #expect(try Shell.status(["tar", "-C", u.dir + "/rootfs", "--owner=1000", "--group=1000", "-cf", owned, "."]) == 0)
+        chmod(owned, 0o644)
+        try u.ok(["import", owned, "owned:1"])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "owned:1", "stat", "-c", "%u:%g", "/etc/passwd"]) == "0:0")
         // other owners cannot be made: a chown fails inside
         let chown = try u.db(["run", "--rm", "--network", "none", "bb:1", "chown", "1000", "/tmp"])
         #expect(chown.status != 0)
