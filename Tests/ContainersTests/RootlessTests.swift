@@ -145,6 +145,11 @@ final class RootlessUser: @unchecked Sendable {
         #expect(Scenario.eventually { (try? u.ok(["logs", "rl1"])) == "started" })
         #expect(try u.ok(["exec", "rl1", "sh", "-c", "echo in-exec; id -u"]) == "in-exec\n0")
         #expect(try u.ok(["ps", "--format", "{{.Names}}"]) == "rl1")
+        // cp out: the copy is the user's on the host, not a subordinate id's
+        try u.ok(["exec", "rl1", "sh", "-c", "echo made > /made && chown 1000:1000 /made"])
+        try u.ok(["cp", "rl1:/made", u.home + "/made"])
+        var st = stat()
+        #expect(lstat(u.home + "/made", &st) == 0 && st.st_uid == u.uid)
         try u.ok(["stop", "-t", "1", "rl1"])
         #expect(try u.ok(["container", "inspect", "-f", "{{.State.Status}}", "rl1"]) == "exited")
         try u.ok(["rm", "rl1"])
