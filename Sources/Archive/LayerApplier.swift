@@ -481,7 +481,7 @@ private final class Applier {
         let d = try root.directory(parentComps, create: true)
         if options.preserveOwnership {
             let rc = FS.withCString(base) { fchownat(d, $0, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) }
-            if rc != 0 && !(errno == EPERM && !isRoot) { throw ArchiveError.sys(path, "chown") }
+            if rc != 0 && !(errno == EPERM && !isRoot) && !Self.unmappedID(errno) { throw ArchiveError.sys(path, "chown") }
         }
         if let mode, FS.withCString(base, { fchmodat(d, $0, mode_t(mode), 0) }) != 0 {
             throw ArchiveError.sys(path, "chmod")
@@ -513,10 +513,16 @@ private final class Applier {
         guard options.preserveOwnership else { return }
         // A new file already belongs to us; most image files are root's, so this saves a syscall each.
         if archive_entry_uid(e) == Int64(euid) && archive_entry_gid(e) == Int64(egid) { return }
-        if fchown(fd, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e))) != 0 && !(errno == EPERM && !isRoot) {
+        if fchown(fd, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e))) != 0 && !(errno == EPERM && !isRoot)
+            && !Self.unmappedID(errno) {
             throw ArchiveError.sys(path, "chown")
         }
     }
+
+    /// chown's EINVAL: the id has no mapping in this user namespace (rootless with only the
+    /// user's own id mapped). The file stays the user's (root inside), as rootless podman keeps
+    /// it with ignore_chown_errors; the engine warned when it set the namespace up.
+    private static func unmappedID(_ err: Int32) -> Bool { err == EINVAL }
 
     private func setXattrs(fd: Int32, _ e: OpaquePointer, _ path: String) throws {
         guard options.xattrs, archive_entry_xattr_reset(e) > 0 else { return }

@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,8 +24,10 @@ struct RunNetwork {
     /// Sets up the network for `mode`, recording it in `stepDir` first.
     static func setUp(_ mode: String, stepDir: String) throws -> RunNetwork {
         let id = "bld" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(9).lowercased()
-        var n = RunNetwork(mode: mode, id: id)
-        guard mode == "default" else { return n }
+        // An ordinary user has no bridge: its RUN steps use the host's network by default, as
+        // rootless BuildKit's do (docs/rootless.md).
+        var n = RunNetwork(mode: mode == "default" && StatePaths.isRootless ? "host" : mode, id: id)
+        guard n.mode == "default" else { return n }
         let b: BridgeNetwork
         do { b = try BridgeNetwork.current() } catch { throw BuildError.system("RUN network: \(error)") }
         n.bridge = b

@@ -68,6 +68,11 @@ public final class ContainerManager: Sendable {
         guard ["bridge", "host", "none"].contains(o.network) || o.network.hasPrefix("container:") else {
             throw ContainersError.invalidArgument("--network \(o.network): use bridge, host, none or container:NAME")
         }
+        if o.network == "bridge", StatePaths.isRootless {
+            throw ContainersError.invalidArgument("--network bridge needs root (a bridge, veth pairs and iptables rules on the host): "
+                + "as an ordinary user, run with --network none or --network host (rootless networking with pasta or "
+                + "slirp4netns, and -p with it, is not supported yet; see docs/rootless.md)")
+        }
         if let gpus = o.gpus { _ = try ContainerSpec.gpuRequests(gpus) }
         if !o.cdiDevices.isEmpty { _ = try ContainerSpec.cdiRegistry(for: o.cdiDevices) }
         let security = try SecurityOptions(o.securityOpt)
@@ -232,6 +237,21 @@ public final class ContainerManager: Sendable {
             }
         }
         return record
+    }
+
+    /// The resource flags of `r` that cannot be applied: for an ordinary user without a delegated
+    /// cgroup subtree the container runs in no cgroup of its own (as rootless podman and docker),
+    /// and the engine says so once. Empty for root and for a user whose cgroup tree is delegated.
+    public static func unappliedLimits(_ r: ContainerRecord) -> [String] {
+        guard StatePaths.isRootless else { return [] }
+        var flags: [String] = []
+        if r.memory > 0 { flags.append("--memory") }
+        if r.memorySwap > 0 { flags.append("--memory-swap") }
+        if r.nanoCpus > 0 { flags.append("--cpus") }
+        if r.pidsLimit > 0 { flags.append("--pids-limit") }
+        guard !flags.isEmpty, let cg = try? Cgroup.resolve(cgroupsPath: ContainerSpec.cgroupsPath(r.id), id: r.id),
+              !cg.isCreatable else { return [] }
+        return flags
     }
 
     /// Mounts the container's rootfs: an overlay of the image's layer snapshots.

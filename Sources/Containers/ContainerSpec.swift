@@ -99,6 +99,9 @@ func nofileLimit() -> RuntimeSpec.Rlimit {
 /// steps get) with the container's process, mounts, namespaces, resources, security options
 /// and CDI devices applied.
 enum ContainerSpec {
+    /// The container's cgroup, below the runtime's own (`dockbuild/<id>`).
+    static func cgroupsPath(_ id: String) -> String { "dockbuild/\(id)" }
+
     /// The file in the container's directory that keeps the `--security-opt seccomp=FILE` profile as read at create.
     static let seccompFile = "seccomp-profile.json"
 
@@ -222,7 +225,7 @@ enum ContainerSpec {
         if r.nanoCpus > 0 { res.cpu = .init(quota: r.nanoCpus / 10_000, period: 100_000) }
         if r.pidsLimit > 0 { res.pids = .init(limit: r.pidsLimit) }
         linux.resources = res
-        linux.cgroupsPath = "dockbuild/\(r.id)"
+        linux.cgroupsPath = cgroupsPath(r.id)
 
         if r.privileged {
             linux.maskedPaths = nil

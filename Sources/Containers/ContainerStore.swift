@@ -24,7 +24,7 @@ public final class ContainerStore: Sendable {
     /// Where the container's root filesystem is mounted. It lives under /run (cleared at boot),
     /// not in the container's directory: other containers' mount namespaces may keep a copy of
     /// the mount point busy for a while, and that must not stop `rm` from removing the directory.
-    public func rootfsPath(_ id: String) -> String { "/run/dockbuild/rootfs/\(id)" }
+    public func rootfsPath(_ id: String) -> String { StatePaths.rootfsDir() + "/\(id)" }
 
     // MARK: - records
 

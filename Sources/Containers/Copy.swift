@@ -1,5 +1,6 @@
 import Archive
 import Foundation
+import SystemSupport
 
 extension ContainerManager {
     /// Copies between the host and a container's filesystem (`cp`); the rootfs is mounted for
@@ -18,7 +19,9 @@ extension ContainerManager {
             guard FS.exists(inside) || (try? FileManager.default.destinationOfSymbolicLink(atPath: inside)) != nil else {
                 throw ContainersError.invalidArgument("cp: \(containerPath) does not exist in container \(c.name)")
             }
-            try Shell.check(["cp", "-a", "--", inside, hostPath], what: "copying \(containerPath) out of the container")
+            // rootless: the copy is the user's own on the host, not a subordinate id it cannot change
+            let keep = StatePaths.isRootless ? ["--no-preserve=ownership"] : []
+            try Shell.check(["cp", "-a"] + keep + ["--", inside, hostPath], what: "copying \(containerPath) out of the container")
         }
     }
 

@@ -11,6 +11,7 @@ enum FileOps {
     @discardableResult
     static func io<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as SystemError {
+            if error.hint != nil { throw ImageStoreError.unsupported(error.description) }
             throw ImageStoreError.io("cannot \(error.action)", path: error.path, errno: error.errno)
         }
     }

@@ -53,6 +53,8 @@ public final class ImageStore: Sendable {
         root = Self.absolute(root)
         self.root = root
         tempDir = root + "/tmp"
+        // an ordinary user's store must be its own (a store someone else owns could be changed under it)
+        try FileOps.io { try StatePaths.checkOwned(root) }
         for d in [root, root + "/blobs/sha256", tempDir, root + "/snapshots", root + "/holds"] {
             try FileOps.mkdirs(d)
         }
@@ -83,12 +85,9 @@ public final class ImageStore: Sendable {
     }
 
     /// The default store root: `$DOCKBUILD_ROOT`, else `/var/lib/dockbuild` for root,
-    /// else `~/.local/share/dockbuild`.
+    /// else `$XDG_DATA_HOME/dockbuild` (`~/.local/share/dockbuild`); see `StatePaths`.
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let env = environment["DOCKBUILD_ROOT"], !env.isEmpty { return env }
-        if getuid() == 0 { return "/var/lib/dockbuild" }
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        return home + "/.local/share/dockbuild"
+        StatePaths.dataRoot(environment: environment)
     }
 
     /// Takes the shared gc lease before this store writes its first blob (blocks while another

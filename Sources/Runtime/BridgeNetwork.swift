@@ -42,7 +42,7 @@ public struct BridgeNetwork: Sendable {
     public var subnet: String { "\(prefix).0/24" }
     /// The bridge's own address, the attachments' default route.
     public var gateway: String { "\(prefix).1" }
-    var leaseDir: String { "/run/dockbuild/ipam/\(bridge)" }
+    var leaseDir: String { StatePaths.ipamDir() + "/\(bridge)" }
 
     static func error(_ message: String) -> RuntimeError { RuntimeError(.system, "network: \(message)") }
 

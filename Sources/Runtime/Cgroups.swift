@@ -98,6 +98,16 @@ public struct Cgroup: Codable, Sendable, Equatable {
         return nil
     }
 
+    /// Whether this process may create every hierarchy's directory: the nearest existing
+    /// ancestor of each is writable. False for an ordinary user without a delegated subtree.
+    public var isCreatable: Bool {
+        paths.values.allSatisfy { dir in
+            var d = dir
+            while !Sys.exists(d) && d != "/" { d = (d as NSString).deletingLastPathComponent }
+            return Sys.exists(dir) ? access(dir, W_OK) == 0 : access(d, W_OK) == 0
+        }
+    }
+
     /// Creates the directories (and on v1 seeds cpuset, on v2 enables controllers).
     public mutating func create() throws {
         var parents: [String] = []

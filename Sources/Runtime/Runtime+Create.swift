@@ -1,5 +1,6 @@
 import CRuntime
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,16 +68,24 @@ extension Runtime {
             // cgroup first, so that the init is placed in it before it forks.
             var cgroup: Cgroup?
             let linux = spec.linux ?? RuntimeSpec.Linux()
-            var cg = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
+            var cg: Cgroup? = try Cgroup.resolve(cgroupsPath: linux.cgroupsPath, id: id)
             trace("cgroup resolved")
-            // A frozen cgroup (paused by someone else) would freeze the init as it joins.
-            try cg.requireThawed(for: id)
-            try cg.create()
-            let made = cg
-            cleanup.append { made.destroy() }
-            try made.requireThawed(for: id)
+            // An ordinary user without a delegated cgroup subtree runs with none, as rootless
+            // podman and docker do (the engine says which limits it could not apply).
+            if StatePaths.isRootless, let c = cg, !c.isCreatable { cg = nil }
+            var made: Cgroup?
+            if var c = cg {
+                // A frozen cgroup (paused by someone else) would freeze the init as it joins.
+                try c.requireThawed(for: id)
+                try c.create()
+                let m = c
+                cleanup.append { m.destroy() }
+                try m.requireThawed(for: id)
+                made = m
+                cg = c
+            }
             let resources = linux.resources ?? RuntimeSpec.Resources()
-            let applyResources: @Sendable () throws -> Void = { try made.apply(resources) }
+            let applyResources: @Sendable () throws -> Void = { [made] in try made?.apply(resources) }
             cgroup = cg
 
             guard spec.process != nil else {

@@ -101,6 +101,15 @@ extension Runtime {
                 }
                 o.data = []
             }
+            if flags & 0x1000_0000 == 0, o.data.contains(where: { $0.hasPrefix("uid=") || $0.hasPrefix("gid=") }) {
+                // In a user namespace that maps few ids (rootless with no subordinate ids) the
+                // kernel refuses a devpts or tmpfs owner it cannot map: drop it, as runc does.
+                o.data.removeAll { d in
+                    let kv = d.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2, kv[0] == "uid" || kv[0] == "gid", let id = UInt32(kv[1]) else { return false }
+                    return !IDMap.current(kv[0] == "uid" ? "uid_map" : "gid_map").contains(id)
+                }
+            }
             var src = m.source ?? ""
             if isBind && !src.hasPrefix("/") { src = Sys.lexicallyClean(bundle + "/" + src) }
             var fl = o.flags

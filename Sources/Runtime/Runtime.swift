@@ -107,12 +107,9 @@ public struct Runtime: Sendable {
         self.logger = logger
     }
 
-    /// The default state directory: /run/dockbuild as root, $XDG_RUNTIME_DIR/dockbuild otherwise.
-    public static var defaultRoot: String {
-        if geteuid() == 0 { return "/run/dockbuild" }
-        if let x = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !x.isEmpty { return x + "/dockbuild" }
-        return "/tmp/dockbuild-\(geteuid())"
-    }
+    /// The default state directory: /run/dockbuild as root, $XDG_RUNTIME_DIR/dockbuild otherwise
+    /// (`StatePaths.runtimeDir`).
+    public static var defaultRoot: String { StatePaths.runtimeDir() }
 
     func dir(_ id: String) -> String { root + "/" + id }
 

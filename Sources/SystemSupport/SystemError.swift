@@ -11,15 +11,18 @@ package struct SystemError: Error, CustomStringConvertible, Sendable, Equatable 
     /// The path the call was made on (the temp file for a failed write, the target for a rename).
     package let path: String
     package let errno: Int32
+    /// What to do about it, when the errno alone does not say (a directory owned by another user).
+    package let hint: String?
 
-    package init(_ action: String, path: String, errno: Int32 = Glibc.errno) {
+    package init(_ action: String, path: String, errno: Int32 = Glibc.errno, hint: String? = nil) {
         self.action = action
         self.path = path
         self.errno = errno
+        self.hint = hint
     }
 
     /// `strerror` of `errno`: "No such file or directory".
     package var reason: String { String(cString: strerror(errno)) }
 
-    package var description: String { "cannot \(action) \(path): \(reason)" }
+    package var description: String { "cannot \(action) \(path): " + (hint ?? reason) }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Runtime
 import RuntimeCLI
+import SystemSupport
 
 /// The `dockbuild` command line. Each area lists its commands in its own
 /// `Commands+Area.swift` file, so areas can grow without touching this one.
@@ -57,6 +59,13 @@ enum DockbuildMain {
             rest = try GlobalCommandLine.apply(args)
         } catch {
             GlobalCommandLine.fail("\(error)", hint: "See 'dockbuild --help'.", code: 125)
+        }
+        // An ordinary user's commands run in its user namespace (docs/rootless.md).
+        if Rootless.needsNamespace(rest) {
+            do { try RootlessNamespace.enter(arguments: CommandLine.arguments) } catch {
+                FileHandle.standardError.write(Data("dockbuild: \(error)\n".utf8))
+                exit(125)
+            }
         }
         // What the libraries log is printed at the level --log-level / --debug chose.
         CLILogHandler.bootstrap()

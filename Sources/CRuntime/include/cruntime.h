@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "rootless.h"
+
 #define CRUNTIME_INIT_ENV "_DOCKBUILD_INIT_FD"
 
 enum cr_record {

@@ -39,6 +39,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             let rec = try m.create(options)
             ImagePuller.warnPlatform(rec, requested: flags.platform)
+            Rootless.warnLimits(rec)
             try flags.writeCidfile(rec.id)
             do {
                 if detach {
@@ -80,6 +81,7 @@ struct CreateCommand: AsyncParsableCommand {
             try flags.checkCidfile()
             let rec = try m.create(try flags.options(image: image, command: command))
             ImagePuller.warnPlatform(rec, requested: flags.platform)
+            Rootless.warnLimits(rec)
             try flags.writeCidfile(rec.id)
             ContainerCLI.out(rec.id)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Containers
 import Foundation
+import SystemSupport
 import ImageStore
 
 /// `dockbuild info`: docker's system-wide information for the store under `--root` (there is
@@ -34,7 +35,7 @@ struct InfoCommand: ParsableCommand {
         if FileManager.default.fileExists(atPath: "/proc/sys/kernel/seccomp/actions_avail") {
             security.append(.string("name=seccomp,profile=builtin"))
         }
-        let rootless = geteuid() != 0
+        let rootless = StatePaths.isRootless
         if rootless { security.append(.string("name=rootless")) }
         if cgroupVersion == "2" { security.append(.string("name=cgroupns")) }
         let level = ProcessInfo.processInfo.environment["DOCKBUILD_LOG_LEVEL"] ?? "info"
@@ -49,7 +50,7 @@ struct InfoCommand: ParsableCommand {
             ("DriverStatus", .array([
                 .array([.string("Content Store"), .string("oci-layout at \(root)")]),
                 .array([.string("Snapshots"), .string("\(root)/snapshots")]),
-            ])),
+            ] + Rootless.driverStatus().map { .array([.string($0.0), .string($0.1)]) })),
             ("Debug", .bool(level == "debug")),
             ("KernelVersion", .string(host.release)),
             ("OperatingSystem", .string(SystemInfo.operatingSystem)),

@@ -1,0 +1,234 @@
+import Foundation
+import ImageStore
+import OCI
+import Testing
+
+/// An ordinary user made for one test (useradd), with its own HOME and XDG_RUNTIME_DIR and a copy
+/// of the dockbuild binary it can reach; `cleanup` removes its containers, its user-namespace
+/// holder, the user and every file.
+final class RootlessUser: @unchecked Sendable {
+    let name: String
+    let uid: UInt32
+    let gid: UInt32
+    let dir: String
+    var home: String { dir + "/home" }
+    var runDir: String { dir + "/run" }
+    var binary: String { dir + "/bin/dockbuild" }
+    /// busybox-static with a few applets and /etc/passwd, as a tar for `import`.
+    var busyboxTar: String { dir + "/busybox.tar" }
+
+    static var canRun: Bool {
+        Scenario.canRun && ["setpriv", "useradd", "userdel", "usermod", "newuidmap", "newgidmap"].allSatisfy { Shell.which($0) != nil }
+    }
+
+    /// A system user (no subordinate ids of its own), given `subordinateIDs` explicitly when asked.
+    init(_ tag: String, subordinateIDs: Bool) throws {
+        name = "dbrl\(getpid() % 100_000)\(tag)"
+        dir = "/var/tmp/dbrl-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        chmod(dir, 0o755); chmod(dir + "/bin", 0o755)
+        let pkg = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        try fm.copyItem(atPath: "\(pkg)/.build/debug/dockbuild", toPath: dir + "/bin/dockbuild")
+        chmod(dir + "/bin/dockbuild", 0o755)
+        _ = try? Shell.run(["userdel", name])
+        let add = try Shell.run(["useradd", "-r", "-M", "-d", dir + "/home", "-s", "/bin/sh", name])
+        guard add.0 == 0, let pw = getpwnam(name) else {
+            throw NSError(domain: "RootlessUser", code: 1, userInfo: [NSLocalizedDescriptionKey: "useradd \(name): \(add.2)"])
+        }
+        uid = pw.pointee.pw_uid
+        gid = pw.pointee.pw_gid
+        if subordinateIDs {
+            // a range of this test's own, far above the ones useradd hands out
+            let start = 1_000_000 + UInt32(getpid() % 20_000) * 65_536 + (tag == "a" ? 0 : 65_536 * 20_000)
+            let range = "\(start)-\(start + 65_535)"
+            let mod = try Shell.run(["usermod", "--add-subuids", range, "--add-subgids", range, name])
+            #expect(mod.0 == 0, "usermod: \(mod.2)")
+        }
+        for d in [home, runDir] {
+            try fm.createDirectory(atPath: d, withIntermediateDirectories: true)
+            chown(d, uid, gid)
+            chmod(d, 0o700)
+        }
+        // the image: busybox-static and a few applets
+        let rf = dir + "/rootfs"
+        for d in ["bin", "etc", "tmp"] { try fm.createDirectory(atPath: "\(rf)/\(d)", withIntermediateDirectories: true) }
+        try fm.copyItem(atPath: "/bin/busybox", toPath: "\(rf)/bin/busybox")
+        for a in ["sh", "echo", "id", "cat", "chown", "touch", "stat", "sleep", "true", "mkdir"] {
+            try fm.createSymbolicLink(atPath: "\(rf)/bin/\(a)", withDestinationPath: "busybox")
+        }
+        try "root:x:0:0:root:/root:/bin/sh\n".write(toFile: "\(rf)/etc/passwd", atomically: true, encoding: .utf8)
+        #expect(try Shell.status(["tar", "-C", rf, "-cf", busyboxTar, "."]) == 0)
+        chmod(busyboxTar, 0o644)
+    }
+
+    /// Runs `dockbuild args...` as the user, with HOME and XDG_RUNTIME_DIR of its own.
+    @discardableResult
+    func db(_ args: [String], env: [String: String] = [:], cwd: String = "/") throws -> Scenario.Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Shell.which("setpriv") ?? "/usr/bin/setpriv")
+        var vars = ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": home, "XDG_RUNTIME_DIR": runDir]
+        vars.merge(env) { $1 }
+        p.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "/usr/bin/env", "-i"]
+            + vars.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [binary] + args
+        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        let o = Pipe(), e = Pipe()
+        p.standardOutput = o; p.standardError = e; p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let errBox = Box()
+        let t = Thread { errBox.data = e.fileHandleForReading.readDataToEndOfFile(); errBox.done = true }
+        t.start()
+        let out = o.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !errBox.done { usleep(1000) }
+        return Scenario.Result(status: p.terminationStatus, out: String(decoding: out, as: UTF8.self),
+                               err: String(decoding: errBox.data, as: UTF8.self))
+    }
+
+    /// `db` that expects success; trimmed stdout.
+    @discardableResult
+    func ok(_ args: [String], env: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let r = try db(args, env: env)
+        #expect(r.status == 0, "dockbuild \(args.joined(separator: " ")) as \(name) exited \(r.status): \(r.err)", sourceLocation: sourceLocation)
+        return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The pid of the user's namespace holder.
+    var holder: Int32? {
+        guard let t = try? String(contentsOfFile: runDir + "/dockbuild/userns.pid", encoding: .utf8) else { return nil }
+        return t.split(separator: " ").first.flatMap { Int32($0) }
+    }
+
+    func cleanup() {
+        if let r = try? db(["ps", "-aq", "--no-trunc"]) {
+            for id in r.out.split(separator: "\n") { _ = try? db(["rm", "-f", String(id)]) }
+        }
+        if let pid = holder, pid > 0 { kill(pid, SIGKILL) }
+        usleep(100_000)
+        _ = try? Shell.run(["userdel", name])
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+/// Rootless dockbuild (docs/rootless.md): the real CLI run by an ordinary user.
+@Suite(.serialized) struct RootlessTests {
+    @Test(.enabled(if: RootlessUser.canRun)) func containersRunForAnOrdinaryUser() throws {
+        let u = try RootlessUser("a", subordinateIDs: true)
+        defer { u.cleanup() }
+        try u.ok(["import", u.busyboxTar, "bb:1"])
+        #expect(try u.ok(["images", "--format", "{{.Repository}}:{{.Tag}}"]) == "bb:1")
+        // the store and the state are the user's, under XDG's directories
+        #expect(FileManager.default.fileExists(atPath: u.home + "/.local/share/dockbuild/index.json"))
+        let info = try u.ok(["info"])
+        #expect(info.contains("Rootless: true"))
+        #expect(info.contains("Rootless UID Map: 0:\(u.uid):1,1:"))
+
+        // root in the container is the user; ids 1.. are its subordinate ids
+        let out = try u.ok(["run", "--rm", "--network", "none", "bb:1", "sh", "-c", "id -u; cat /proc/self/uid_map; echo hi > /tmp/f; chown 1000 /tmp/f && stat -c %u /tmp/f"])
+        let lines = out.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines.first == "0")
+        #expect(lines.contains("0 \(u.uid) 1"))
+        #expect(lines.last == "1000")
+        #expect(try u.ok(["run", "--rm", "--network", "host", "bb:1", "echo", "host"]) == "host")
+
+        // no bridge without root; limits without a delegated cgroup are named, not applied
+        let bridge = try u.db(["run", "--rm", "bb:1", "true"])
+        #expect(bridge.status == 125)
+        #expect(bridge.err.contains("--network bridge needs root") && bridge.err.contains("--network none"))
+        let limited = try u.db(["run", "--rm", "--network", "none", "-m", "64m", "--pids-limit", "20", "bb:1", "true"])
+        #expect(limited.status == 0, "\(limited.err)")
+        #expect(limited.err.contains("WARNING: --memory, --pids-limit not applied"))
+
+        // the lifecycle: detached, logs, exec, stop, rm
+        let id = try u.ok(["run", "-d", "--network", "none", "--name", "rl1", "bb:1", "sh", "-c", "echo started; exec sleep 300"])
+        #expect(id.count == 64)
+        #expect(Scenario.eventually { (try? u.ok(["logs", "rl1"])) == "started" })
+        #expect(try u.ok(["exec", "rl1", "sh", "-c", "echo in-exec; id -u"]) == "in-exec\n0")
+        #expect(try u.ok(["ps", "--format", "{{.Names}}"]) == "rl1")
+        // cp out: the copy is the user's on the host, not a subordinate id's
+        try u.ok(["exec", "rl1", "sh", "-c", "echo made > /made && chown 1000:1000 /made"])
+        try u.ok(["cp", "rl1:/made", u.home + "/made"])
+        var st = stat()
+        #expect(lstat(u.home + "/made", &st) == 0 && st.st_uid == u.uid)
+        try u.ok(["stop", "-t", "1", "rl1"])
+        #expect(try u.ok(["container", "inspect", "-f", "{{.State.Status}}", "rl1"]) == "exited")
+        try u.ok(["rm", "rl1"])
+        #expect(try u.ok(["ps", "-aq"]) == "")
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func rootlessBuildKeepsOwnershipAndDigestsOfARootBuild() throws {
+        let u = try RootlessUser("b", subordinateIDs: true)
+        defer { u.cleanup() }
+        let ctx = u.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        chmod(ctx, 0o755)
+        try """
+            FROM bb:1
+            RUN mkdir /data && echo owned > /data/user && chown 1000:1000 /data/user && echo root > /data/root
+            RUN echo second > /data/second && chown 1234:5678 /data/second
+
+            """.write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        chmod(ctx + "/Dockerfile", 0o644)
+        let epoch = ["SOURCE_DATE_EPOCH": "1700000000"]
+        try u.ok(["import", u.busyboxTar, "bb:1"])
+        // the default network of a rootless RUN is the host's
+        try u.ok(["build", "-q", "-t", "rl:b", ctx], env: epoch)
+        let rootless = try u.ok(["image", "inspect", "-f", "{{json .RootFS.Layers}}", "rl:b"])
+
+        let s = try Scenario(71)
+        defer { s.cleanup() }
+        try s.ok(["import", u.busyboxTar, "bb:1"])
+        try s.ok(["build", "-q", "--network", "none", "-t", "rl:b", ctx], env: epoch)
+        let root = try Shell.out([s.binary, "--root", s.root, "image", "inspect", "-f", "{{json .RootFS.Layers}}", "rl:b"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(rootless == root, "the rootless build's layers differ from the root build's")
+        #expect(rootless.split(separator: ",").count == 3)
+
+        // and the layer holds uid 1000 (read from the root store's blob)
+        let store = try ImageStore(root: s.root)
+        let image = try store.image("rl:b")
+        guard let layer = image.manifest.layers.dropFirst().first else { Issue.record("no RUN layer"); return }
+        let listing = try Shell.out(["tar", "--numeric-owner", "-tvzf", store.path(for: layer.digest)])
+        #expect(listing.contains("1000/1000") && listing.contains("data/user"), "\(listing)")
+        let out = try u.ok(["run", "--rm", "--network", "none", "rl:b", "stat", "-c", "%u:%g %n", "/data/user", "/data/root", "/data/second"])
+        #expect(out == "1000:1000 /data/user\n0:0 /data/root\n1234:5678 /data/second")
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func withoutSubordinateIDsOneIDIsMappedAndSaidOnce() throws {
+        let u = try RootlessUser("c", subordinateIDs: false)
+        defer { u.cleanup() }
+        let first = try u.db(["import", u.busyboxTar, "bb:1"])
+        #expect(first.status == 0, "\(first.err)")
+        #expect(first.err.contains("WARNING: no subordinate ids for \(u.name)"))
+        let second = try u.db(["images", "-q"])
+        #expect(second.status == 0 && !second.err.contains("WARNING"))
+        let out = try u.ok(["run", "--rm", "--network", "none", "bb:1", "sh", "-c", "id -u; cat /proc/self/uid_map"])
+        let lines = out.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines == ["0", "0 \(u.uid) 1"])
+        // a terminal works too (devpts without the unmapped tty group)
+        #expect(try u.ok(["run", "--rm", "-t", "--network", "none", "bb:1", "sh", "-c", "test -t 1 && echo tty"]).hasPrefix("tty"))
+        // an image's files of ids that are not mapped become the user's (root inside)
+        let owned = u.dir + "/owned.tar"
+        #expect(try Shell.status(["tar", "-C", u.dir + "/rootfs", "--owner=1000", "--group=1000", "-cf", owned, "."]) == 0)
+        chmod(owned, 0o644)
+        try u.ok(["import", owned, "owned:1"])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "owned:1", "stat", "-c", "%u:%g", "/etc/passwd"]) == "0:0")
+        // other owners cannot be made: a chown fails inside
+        let chown = try u.db(["run", "--rm", "--network", "none", "bb:1", "chown", "1000", "/tmp"])
+        #expect(chown.status != 0)
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func aStoreOrStateDirectoryOfAnotherUserIsRefused() throws {
+        let u = try RootlessUser("d", subordinateIDs: false)
+        defer { u.cleanup() }
+        let foreign = u.dir + "/foreign"
+        try FileManager.default.createDirectory(atPath: foreign + "/dockbuild", withIntermediateDirectories: true)
+        chmod(foreign, 0o777); chmod(foreign + "/dockbuild", 0o777)
+        let store = try u.db(["--root", foreign + "/dockbuild", "images"])
+        #expect(store.status != 0)
+        #expect(store.err.contains("\(foreign)/dockbuild: it is owned by") && store.err.contains("--root"), "\(store.err)")
+        let state = try u.db(["images"], env: ["XDG_RUNTIME_DIR": foreign])
+        #expect(state.status == 125)
+        #expect(state.err.contains("\(foreign)/dockbuild: it is owned by uid 0") && state.err.contains("XDG_RUNTIME_DIR"), "\(state.err)")
+    }
+}
