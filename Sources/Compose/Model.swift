@@ -28,6 +28,9 @@ public struct ComposeVolume: Sendable, Equatable, Codable {
     public var name: String
     public var external: Bool
     public var labels: [String: String]
+    public init(key: String, name: String, external: Bool, labels: [String: String]) {
+        self.key = key; self.name = name; self.external = external; self.labels = labels
+    }
 }
 
 /// `depends_on`'s conditions.
@@ -42,6 +45,9 @@ public struct Dependency: Sendable, Equatable, Codable {
     public var service: String
     public var condition: DependencyCondition
     public var required: Bool
+    public init(service: String, condition: DependencyCondition, required: Bool) {
+        self.service = service; self.condition = condition; self.required = required
+    }
 }
 
 /// One `ports` entry in long form.
@@ -51,6 +57,9 @@ public struct ServicePort: Sendable, Equatable, Codable {
     public var published: String
     public var target: Int
     public var proto: String
+    public init(hostIP: String, published: String, target: Int, proto: String) {
+        self.hostIP = hostIP; self.published = published; self.target = target; self.proto = proto
+    }
 }
 
 /// One `volumes` entry in long form.
@@ -61,6 +70,9 @@ public struct ServiceMount: Sendable, Equatable, Codable {
     public var source: String
     public var target: String
     public var readOnly: Bool
+    public init(type: Kind, source: String, target: String, readOnly: Bool) {
+        self.type = type; self.source = source; self.target = target; self.readOnly = readOnly
+    }
 }
 
 /// `healthcheck`; durations in nanoseconds.
@@ -72,6 +84,11 @@ public struct ServiceHealthcheck: Sendable, Equatable, Codable {
     public var startInterval: Int64?
     public var retries: Int?
     public var disable: Bool
+    public init(test: [String]? = nil, interval: Int64? = nil, timeout: Int64? = nil, startPeriod: Int64? = nil,
+                startInterval: Int64? = nil, retries: Int? = nil, disable: Bool = false) {
+        self.test = test; self.interval = interval; self.timeout = timeout; self.startPeriod = startPeriod
+        self.startInterval = startInterval; self.retries = retries; self.disable = disable
+    }
 }
 
 /// A service, with every supported key typed and normalised.
