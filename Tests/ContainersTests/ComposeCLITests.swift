@@ -219,4 +219,57 @@ import Testing
         let none = try s.db(["compose", "--project-directory", dir, "config"])
         #expect(none.status == 1 && none.err.contains("no configuration file provided"))
     }
+
+    @Test(.enabled(if: Scenario.canRun)) func attachedUpPrintsOutputAndExitCodes() throws {
+        let s = try Self.scenario(146)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              a:
+                image: busybox:test
+                command: sh -c 'for i in 1 2 3; do echo a$$i; sleep 0.2; done'
+              b:
+                image: busybox:test
+                command: sh -c 'echo b; exit 2'
+            """])
+        let r = try compose(s, dir, "att", ["up"])
+        #expect(r.status == 0, "\(r.err)")
+        for l in ["a-1  | a1\n", "a-1  | a3\n", "b-1  | b\n", "b-1 exited with code 2\n", "a-1 exited with code 0\n"] {
+            #expect(r.out.contains(l), "\(r.out) lacks \(l)")
+        }
+        // a second attached run shows that run's output only
+        let again = try compose(s, dir, "att", ["up"])
+        #expect(again.out.components(separatedBy: "a-1  | a1\n").count == 2, "\(again.out)")
+        #expect(try compose(s, dir, "att", ["down"]).status == 0)
+    }
+
+    @Test(.enabled(if: Scenario.canRun)) func portInUseFailsNamingTheServiceAndDownCleansUp() throws {
+        let s = try Self.scenario(147)
+        defer { s.cleanup() }
+        // hold a port on the host
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        try #require(bound == 0 && listen(fd, 1) == 0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port = Int(UInt16(bigEndian: a.sin_port))
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              web:
+                image: busybox:test
+                command: sleep 30
+                ports: ["127.0.0.1:\(port):80"]
+            """])
+        let r = try compose(s, dir, "busy", ["up", "-d"])
+        #expect(r.status == 1)
+        #expect(r.err.contains("service \"web\""), "\(r.err)")
+        #expect(try compose(s, dir, "busy", ["down"]).status == 0)
+        #expect(try ids(s, "busy").isEmpty)
+    }
 }

@@ -120,6 +120,11 @@ enum ComposeCLI {
             if notYet.contains(verb) { throw usage("`compose \(verb)` is not supported yet (see docs/compose.md for what is)") }
             throw usage("unknown compose command \"\(verb)\"; see 'dockbuild compose --help'")
         }
+        let options = rest.prefix { $0 != "--" && (verb != "exec" || $0.hasPrefix("-")) }
+        if options.contains("--help") || options.contains("-h") {
+            print(type.helpMessage())
+            return
+        }
         let cmd: any ComposeSubcommand
         do {
             guard let parsed = try type.parseAsRoot(rest) as? any ComposeSubcommand else { throw ExitCode(1) }
@@ -182,6 +187,7 @@ struct ComposeUp: ComposeSubcommand {
 
     func run(_ ctx: ComposeContext) async throws {
         let e = try ctx.engine()
+        let began = Date()
         try await e.up(services, forceRecreate: forceRecreate, noDeps: noDeps, removeOrphans: removeOrphans)
         if wait {
             try e.waitRunningOrHealthy(services, timeout: waitTimeout.map(Double.init))
@@ -190,8 +196,9 @@ struct ComposeUp: ComposeSubcommand {
         if detach { return }
         // attached: the services' output until they all stop; ctrl-c stops them
         ComposeSignals.install()
-        ComposeLogPrinter.run(e, services: services, tail: nil, follow: true, timestamps: false, prefix: true,
-                              stopWhen: { ComposeSignals.interrupted })
+        // (what this `up` started: a container left running from before shows its new lines only)
+        ComposeLogPrinter.run(e, services: services, tail: nil, since: began, follow: true, timestamps: false,
+                              prefix: true, announceExit: true, stopWhen: { ComposeSignals.interrupted })
         if ComposeSignals.interrupted {
             ComposeCLI.err("Gracefully stopping...")
             signal(SIGINT, SIG_DFL)
@@ -291,8 +298,8 @@ enum ComposeLogPrinter {
         }
     }
 
-    static func run(_ e: ComposeEngine, services: [String], tail: Int?, follow: Bool, timestamps: Bool, prefix: Bool,
-                    stopWhen: @escaping @Sendable () -> Bool) {
+    static func run(_ e: ComposeEngine, services: [String], tail: Int?, since: Date? = nil, follow: Bool, timestamps: Bool, prefix: Bool,
+                    announceExit: Bool = false, stopWhen: @escaping @Sendable () -> Bool) {
         let list = e.containers(services)
         let width = (list.map { ComposeEngine.shortName($0).count }.max() ?? 0) + 1
         @Sendable func line(_ c: Container, _ entry: LogReader.Entry) -> String {
@@ -318,9 +325,13 @@ enum ComposeLogPrinter {
         let manager = e.manager
         let threads = list.map { c in
             Thread {
-                LogReader.stream(path: "\(c.directory)/container.log", tail: tail, follow: true,
+                LogReader.stream(path: "\(c.directory)/container.log", tail: tail, since: since, follow: true,
                                  isRunning: { manager.store.state(c.id).status == .running && !stopWhen() }) { entry in
                     write(line(c, entry))
+                }
+                // attached `up`: docker compose's line for each container that ends
+                if announceExit, !stopWhen() {
+                    write("\(ComposeEngine.shortName(c)) exited with code \(manager.store.state(c.id).exitCode)\n")
                 }
             }
         }
