@@ -36,13 +36,17 @@ public enum ConfigWriter {
         if !s.capAdd.isEmpty { f.append(("cap_add", .list(s.capAdd.map(Value.str)))) }
         if !s.capDrop.isEmpty { f.append(("cap_drop", .list(s.capDrop.map(Value.str)))) }
         if let c = s.command { f.append(("command", .list(c.map(Value.str)))) }
+        if let n = s.nanoCpus { f.append(("cpus", .raw(cpus(n)))) }
         if let c = s.containerName { f.append(("container_name", .str(c))) }
         if !s.dependsOn.isEmpty {
             f.append(("depends_on", .map(s.dependsOn.sorted { $0.service < $1.service }.map { d in
                 (d.service, .map([("condition", .str(d.condition.rawValue)), ("required", .raw(d.required ? "true" : "false"))]))
             })))
         }
+        if !s.devices.isEmpty { f.append(("devices", .list(s.devices.map(Value.str)))) }
         if !s.dns.isEmpty { f.append(("dns", .list(s.dns.map(Value.str)))) }
+        if !s.dnsOpt.isEmpty { f.append(("dns_opt", .list(s.dnsOpt.map(Value.str)))) }
+        if !s.dnsSearch.isEmpty { f.append(("dns_search", .list(s.dnsSearch.map(Value.str)))) }
         if let e = s.entrypoint { f.append(("entrypoint", .list(e.map(Value.str)))) }
         if !s.environment.isEmpty { f.append(("environment", strMap(s.environment))) }
         if !s.expose.isEmpty { f.append(("expose", .list(s.expose.map(Value.str)))) }
@@ -58,13 +62,18 @@ public enum ConfigWriter {
             if h.disable { hf.append(("disable", .raw("true"))) }
             f.append(("healthcheck", .map(hf)))
         }
+        if let g = s.gpus { f.append(("gpus", .str(g))) }
+        if !s.groupAdd.isEmpty { f.append(("group_add", .list(s.groupAdd.map(Value.str)))) }
         if let h = s.hostname { f.append(("hostname", .str(h))) }
         f.append(("image", .str(s.image)))
         if s.initProcess { f.append(("init", .raw("true"))) }
         if !s.labels.isEmpty { f.append(("labels", strMap(s.labels))) }
+        if let m = s.memLimit { f.append(("mem_limit", .str(String(m)))) }
         if let m = s.networkMode { f.append(("network_mode", .str(m))) } else {
-            f.append(("networks", .map([("default", .null)])))
+            f.append(("networks", .map([("default", s.aliases.isEmpty ? .null : .map([("aliases", .list(s.aliases.map(Value.str)))]))])))
         }
+        if let p = s.pidsLimit { f.append(("pids_limit", .raw(String(p)))) }
+        if let p = s.platform { f.append(("platform", .str(p))) }
         if !s.ports.isEmpty {
             f.append(("ports", .list(s.ports.map { pt in
                 var pf: [(String, Value)] = [("mode", .str("ingress"))]
@@ -76,14 +85,22 @@ public enum ConfigWriter {
             })))
         }
         if s.privileged { f.append(("privileged", .raw("true"))) }
+        if let p = s.pullPolicy { f.append(("pull_policy", .str(p))) }
         if !s.profiles.isEmpty { f.append(("profiles", .list(s.profiles.map(Value.str)))) }
         if s.readOnly { f.append(("read_only", .raw("true"))) }
         if let r = s.restart { f.append(("restart", .str(r))) }
+        if !s.securityOpt.isEmpty { f.append(("security_opt", .list(s.securityOpt.map(Value.str)))) }
+        if let m = s.shmSize { f.append(("shm_size", .str(String(m)))) }
         if s.stdinOpen { f.append(("stdin_open", .raw("true"))) }
         if let g = s.stopGracePeriod { f.append(("stop_grace_period", .str("\(g)s"))) }
         if let sig = s.stopSignal { f.append(("stop_signal", .str(sig))) }
         if !s.tmpfs.isEmpty { f.append(("tmpfs", .list(s.tmpfs.map(Value.str)))) }
         if s.tty { f.append(("tty", .raw("true"))) }
+        if !s.ulimits.isEmpty {
+            f.append(("ulimits", .map(s.ulimits.sorted { $0.name < $1.name }.map { u in
+                (u.name, .map([("soft", .raw(String(u.soft))), ("hard", .raw(String(u.hard)))]))
+            })))
+        }
         if let u = s.user { f.append(("user", .str(u))) }
         if !s.volumes.isEmpty {
             f.append(("volumes", .list(s.volumes.map { m in
@@ -101,6 +118,14 @@ public enum ConfigWriter {
         }
         if let w = s.workingDir { f.append(("working_dir", .str(w))) }
         return .map(f)
+    }
+
+    /// Nano-CPUs as a decimal number of CPUs (`0.5`).
+    static func cpus(_ n: Int64) -> String {
+        var t = String(format: "%.9f", Double(n) / 1e9)
+        while t.hasSuffix("0") { t.removeLast() }
+        if t.hasSuffix(".") { t.removeLast() }
+        return t
     }
 
     /// Nanoseconds as Go prints a time.Duration (`1m30s`, `500ms`).

@@ -87,7 +87,9 @@ public final class ComposeEngine: Sendable {
         for s in order {
             do {
                 let store = try manager.images()
-                try await ImagePull.ensure(s.image, policy: .missing, store: store) { ref in self.progress(" \(s.name) Pulling \(ref.familiarString)") }
+                let policy = s.pullPolicy.flatMap(PullPolicy.init(rawValue:)) ?? .missing
+                let platform = try s.platform.map { try Platform(parsing: $0) }
+                try await ImagePull.ensure(s.image, policy: policy, store: store, platform: platform) { ref in self.progress(" \(s.name) Pulling \(ref.familiarString)") }
             } catch {
                 throw ComposeError.service("service \"\(s.name)\": image \(s.image): \(error)")
             }
@@ -167,7 +169,9 @@ public final class ComposeEngine: Sendable {
         containers().filter { $0.isRunning && !$0.state.ipAddress.isEmpty }.flatMap { c -> [String] in
             let ip = c.state.ipAddress
             let service = c.record.labels[ComposeLabel.service] ?? ""
+            let aliases = project.service(service)?.aliases ?? []
             return (service.isEmpty || service == c.name ? [] : ["\(service):\(ip)"]) + ["\(c.name):\(ip)"]
+                + aliases.map { "\($0):\(ip)" }
         }
     }
 
@@ -244,6 +248,19 @@ public final class ComposeEngine: Sendable {
         o.stopSignal = s.stopSignal
         o.stopTimeout = s.stopGracePeriod
         o.dns = s.dns
+        o.dnsSearch = s.dnsSearch
+        o.dnsOptions = s.dnsOpt
+        o.memory = s.memLimit
+        o.nanoCpus = s.nanoCpus
+        o.pidsLimit = s.pidsLimit
+        o.shmSize = s.shmSize
+        o.ulimits = s.ulimits
+        o.gpus = s.gpus
+        o.securityOpt = s.securityOpt
+        o.groupAdd = s.groupAdd
+        o.platform = s.platform
+        o.cdiDevices = s.devices.filter(FlagValue.isCDIDevice)
+        o.devices = try s.devices.filter { !FlagValue.isCDIDevice($0) }.map { try FlagValue.device($0, flag: "devices") }
         // the peers that run now; the others are added as they start (refreshHosts)
         o.extraHosts = s.extraHosts + (o.network == "bridge" ? peerHosts() : [])
         do { return try manager.create(o) } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import Containers
 
 /// A compose project after loading: the files merged, values interpolated and every service
 /// typed (the Compose Specification's `services`, `volumes`, `networks` top-level elements, the
@@ -126,6 +127,29 @@ public struct ComposeService: Sendable, Equatable, Codable {
     public var networkMode: String?
     public var profiles: [String]
     public var dns: [String]
+    /// `mem_limit` or `deploy.resources.limits.memory`, bytes.
+    public var memLimit: Int64?
+    /// `cpus` or `deploy.resources.limits.cpus`, nano-CPUs.
+    public var nanoCpus: Int64?
+    /// `pids_limit` or `deploy.resources.limits.pids`.
+    public var pidsLimit: Int64?
+    /// `shm_size`, bytes.
+    public var shmSize: Int64?
+    public var ulimits: [Ulimit] = []
+    /// `devices` as given (`HOST[:CONTAINER[:PERMS]]` or a CDI name `vendor/class=name`).
+    public var devices: [String] = []
+    /// `gpus` or `deploy.resources.reservations.devices` with capability gpu: `all`, a count,
+    /// or `device=ID,...` (as `run --gpus`).
+    public var gpus: String?
+    public var securityOpt: [String] = []
+    public var groupAdd: [String] = []
+    public var dnsSearch: [String] = []
+    public var dnsOpt: [String] = []
+    /// always, missing, never (nil: missing).
+    public var pullPolicy: String?
+    public var platform: String?
+    /// `networks.default.aliases`: more names the service answers to.
+    public var aliases: [String] = []
 
     public init(name: String, image: String) {
         self.name = name; self.image = image

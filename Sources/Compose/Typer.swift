@@ -12,19 +12,20 @@ struct Typer {
         "image", "command", "entrypoint", "environment", "env_file", "ports", "volumes", "depends_on", "healthcheck",
         "restart", "user", "working_dir", "labels", "container_name", "hostname", "extra_hosts", "tmpfs", "expose",
         "cap_add", "cap_drop", "privileged", "read_only", "init", "tty", "stdin_open", "stop_signal",
-        "stop_grace_period", "network_mode", "networks", "profiles", "dns",
+        "stop_grace_period", "network_mode", "networks", "profiles", "dns", "mem_limit", "cpus", "shm_size",
+        "pids_limit", "ulimits", "devices", "gpus", "security_opt", "group_add", "dns_search", "dns_opt", "pull_policy",
+        "platform", "deploy",
     ]
     /// Keys of the Compose Specification that dockbuild does not implement yet: refused rather
     /// than ignored, so a project never runs other than it says.
     static let unsupportedKeys: Set = [
-        "build", "deploy", "secrets", "configs", "logging", "ulimits", "devices", "gpus", "sysctls", "ipc", "pid",
-        "mem_limit", "mem_reservation", "memswap_limit", "cpus", "cpu_shares", "cpu_quota", "cpu_period", "cpuset",
-        "shm_size", "pids_limit", "platform", "pull_policy", "links", "external_links", "domainname", "mac_address",
-        "security_opt", "group_add", "volumes_from", "scale", "develop", "attach", "cgroup", "cgroup_parent",
-        "device_cgroup_rules", "dns_opt", "dns_search", "isolation", "oom_kill_disable", "oom_score_adj", "runtime",
-        "storage_opt", "userns_mode", "uts", "annotations", "blkio_config", "credential_spec", "extends", "label_file",
-        "post_start", "pre_stop", "use_api_socket", "mem_swappiness", "cpu_count", "cpu_percent", "cpu_rt_runtime",
-        "cpu_rt_period", "cpuset_mems", "provider", "models", "lifecycle_hooks",
+        "build", "secrets", "configs", "logging", "sysctls", "ipc", "pid", "mem_reservation", "memswap_limit",
+        "cpu_shares", "cpu_quota", "cpu_period", "cpuset", "links", "external_links", "domainname", "mac_address",
+        "volumes_from", "scale", "develop", "attach", "cgroup", "cgroup_parent", "device_cgroup_rules", "isolation",
+        "oom_kill_disable", "oom_score_adj", "runtime", "storage_opt", "userns_mode", "uts", "annotations", "blkio_config",
+        "credential_spec", "extends", "label_file", "post_start", "pre_stop", "use_api_socket", "mem_swappiness",
+        "cpu_count", "cpu_percent", "cpu_rt_runtime", "cpu_rt_period", "cpuset_mems", "provider", "models",
+        "lifecycle_hooks",
     ]
 
     struct Ctx {
@@ -264,6 +265,52 @@ struct Typer {
                 for n in names where n != "default" {
                     throw ctx.err(v, key, "network \"\(n)\": only the project's default network is supported yet")
                 }
+                if case let .map(fields, _)? = v["default"] {
+                    for (k, f) in fields {
+                        guard k == "aliases" else { throw ctx.err(f, key, "default: \"\(k)\" is not supported (aliases)") }
+                        s.aliases = try ctx.strings(f, key)
+                    }
+                }
+            case "mem_limit": s.memLimit = try flag(v, key, ctx) { try FlagValue.bytes($0, flag: key) }
+            case "cpus": s.nanoCpus = try flag(v, key, ctx) { try FlagValue.nanoCPUs($0, flag: key) }
+            case "pids_limit": s.pidsLimit = try flag(v, key, ctx) { try FlagValue.pidsLimit($0, flag: key) }
+            case "shm_size": s.shmSize = try flag(v, key, ctx) { try FlagValue.shmSize($0, flag: key) }
+            case "ulimits":
+                guard case let .map(limits, _) = v else { throw ctx.err(v, key, "expected a mapping of limits, got \(v.kind)") }
+                for (name, l) in limits {
+                    let text: String
+                    if case .map = l {
+                        guard let soft = l["soft"], let hard = l["hard"] else { throw ctx.err(l, key, "\(name): give soft and hard") }
+                        text = "\(name)=\(try ctx.string(soft, key)):\(try ctx.string(hard, key))"
+                    } else { text = "\(name)=\(try ctx.string(l, key))" }
+                    s.ulimits.append(try flag(l, key, ctx) { _ in try FlagValue.ulimit(text, flag: key) })
+                }
+            case "devices":
+                s.devices = try ctx.strings(v, key)
+                for d in s.devices where !FlagValue.isCDIDevice(d) {
+                    _ = try flag(v, key, ctx) { _ in try FlagValue.device(d, flag: key) }
+                }
+            case "gpus":
+                if case let .scalar(g, _) = v {
+                    guard g == "all" else { throw ctx.err(v, key, "\"\(g)\": give all, or a list of {count, device_ids}") }
+                    s.gpus = "all"
+                } else {
+                    guard case let .seq(items, _) = v, items.count == 1 else { throw ctx.err(v, key, "give all or one {count, device_ids} entry") }
+                    s.gpus = try gpuRequest(items[0], key, ctx)
+                }
+            case "security_opt": s.securityOpt = try ctx.strings(v, key)
+            case "group_add": s.groupAdd = try ctx.strings(v, key)
+            case "dns_search": s.dnsSearch = try ctx.strings(v, key)
+            case "dns_opt": s.dnsOpt = try ctx.strings(v, key)
+            case "pull_policy":
+                let p = try ctx.string(v, key)
+                switch p {
+                case "always", "missing", "never": s.pullPolicy = p
+                case "if_not_present": s.pullPolicy = "missing"
+                default: throw ctx.err(v, key, "\"\(p)\": use always, missing or never (build is not supported yet)")
+                }
+            case "platform": s.platform = try ctx.string(v, key)
+            case "deploy": try deploy(v, &s, ctx)
             case "profiles": s.profiles = try ctx.strings(v, key)
             case "dns": s.dns = try ctx.strings(v, key)
             default: break
@@ -277,6 +324,66 @@ struct Typer {
             if let v { s.environment[k] = v } else if let e = environment[k] { s.environment[k] = e } else { s.environment[k] = nil }
         }
         return s
+    }
+
+    /// A value through one of `FlagValue`'s parsers, its error naming the file, service and key.
+    func flag<T>(_ n: YNode, _ key: String, _ ctx: Ctx, _ parse: (String) throws -> T) throws -> T {
+        let text: String
+        if case let .scalar(t, _) = n { text = t } else { text = "" }
+        do { return try parse(text) } catch let e as ComposeError { throw e } catch {
+            throw ctx.err(n, key, "\(error)")
+        }
+    }
+
+    /// One GPU request (`count` all or N, or `device_ids`) as `run --gpus` takes it.
+    func gpuRequest(_ n: YNode, _ key: String, _ ctx: Ctx) throws -> String {
+        guard case let .map(fields, _) = n else { throw ctx.err(n, key, "expected a mapping with count or device_ids") }
+        var out = "all"
+        for (k, f) in fields {
+            switch k {
+            case "count":
+                let c = try ctx.string(f, key)
+                guard c == "all" || Int(c).map({ $0 > 0 }) == true else { throw ctx.err(f, key, "count \"\(c)\": give all or a number") }
+                out = c
+            case "device_ids": out = "device=" + (try ctx.strings(f, key)).joined(separator: ",")
+            case "capabilities":
+                guard try ctx.strings(f, key).contains("gpu") else { throw ctx.err(f, key, "only the gpu capability is supported") }
+            case "driver", "options": break
+            default: throw ctx.err(f, key, "\"\(k)\" is not supported (count, device_ids, capabilities, driver)")
+            }
+        }
+        return out
+    }
+
+    /// `deploy`: `replicas` (1), `resources.limits` (cpus, memory, pids) and GPU reservations.
+    func deploy(_ n: YNode, _ s: inout ComposeService, _ ctx: Ctx) throws {
+        guard case let .map(fields, _) = n else { throw ctx.err(n, "deploy", "expected a mapping, got \(n.kind)") }
+        for (k, f) in fields {
+            switch k {
+            case "replicas":
+                guard try ctx.int(f, "deploy") == 1 else {
+                    throw ctx.err(f, "deploy", "replicas: only one container per service is supported yet")
+                }
+            case "resources":
+                guard case let .map(rs, _) = f else { throw ctx.err(f, "deploy", "resources: expected a mapping") }
+                for (rk, r) in rs {
+                    guard case let .map(items, _) = r else { throw ctx.err(r, "deploy", "resources.\(rk): expected a mapping") }
+                    for (ik, i) in items {
+                        switch (rk, ik) {
+                        case ("limits", "cpus"): s.nanoCpus = try flag(i, "deploy", ctx) { try FlagValue.nanoCPUs($0, flag: "deploy.resources.limits.cpus") }
+                        case ("limits", "memory"): s.memLimit = try flag(i, "deploy", ctx) { try FlagValue.bytes($0, flag: "deploy.resources.limits.memory") }
+                        case ("limits", "pids"): s.pidsLimit = try flag(i, "deploy", ctx) { try FlagValue.pidsLimit($0, flag: "deploy.resources.limits.pids") }
+                        case ("reservations", "devices"):
+                            guard case let .seq(list, _) = i, list.count == 1 else { throw ctx.err(i, "deploy", "reservations.devices: give one GPU request") }
+                            s.gpus = try gpuRequest(list[0], "deploy", ctx)
+                        default:
+                            throw ctx.err(i, "deploy", "resources.\(rk).\(ik) is not supported yet (limits: cpus, memory, pids; reservations: devices)")
+                        }
+                    }
+                }
+            default: throw ctx.err(f, "deploy", "\"\(k)\" is not supported yet (replicas: 1, resources)")
+            }
+        }
     }
 
     func port(_ n: YNode, _ ctx: Ctx) throws -> [ServicePort] {

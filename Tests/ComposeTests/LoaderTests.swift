@@ -184,4 +184,37 @@ import Testing
         #expect(try DependencyOrder.sorted(p, services: ["web"], withDependencies: false).map(\.name) == ["web"])
         #expect(try DependencyOrder.sorted(p, services: p.services.map(\.name)).map(\.name) == ["cache", "db", "api", "lone", "web"])
     }
+
+    @Test func resourceKeys() throws {
+        let d = try dir(["compose.yaml": """
+            services:
+              app:
+                image: a
+                mem_limit: 1g
+                cpus: 0.5
+                shm_size: 128m
+                ulimits: {nproc: 100, nofile: {soft: 10, hard: 20}}
+                deploy:
+                  replicas: 1
+                  resources:
+                    limits: {pids: 40}
+                    reservations:
+                      devices: [{capabilities: [gpu], count: 2}]
+                networks: {default: {aliases: [db]}}
+                pull_policy: never
+            """])
+        let app = try #require(try load(d).service("app"))
+        #expect(app.memLimit == 1 << 30 && app.nanoCpus == 500_000_000 && app.shmSize == 128 << 20 && app.pidsLimit == 40)
+        #expect(app.ulimits.map { "\($0.name)=\($0.soft):\($0.hard)" } == ["nproc=100:100", "nofile=10:20"])
+        #expect(app.gpus == "2" && app.aliases == ["db"] && app.pullPolicy == "never")
+        let yaml = ConfigWriter.yaml(try load(d))
+        for part in ["    cpus: 0.5\n", "    mem_limit: \"1073741824\"\n", "        aliases:\n          - db\n", "      nofile:\n        soft: 10\n        hard: 20\n"] {
+            #expect(yaml.contains(part), "\(yaml) lacks \(part)")
+        }
+        for (yaml, part) in [("deploy: {replicas: 3}", "only one container per service"), ("cpus: lots", "key \"cpus\""),
+                             ("deploy: {resources: {limits: {memory: -5}}}", "deploy"), ("gpus: some", "key \"gpus\"")] {
+            let bad = try dir(["compose.yaml": "services:\n  app:\n    image: a\n    \(yaml)\n"])
+            #expect(error(bad).contains(part), "\(error(bad))")
+        }
+    }
 }

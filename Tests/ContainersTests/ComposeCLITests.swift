@@ -272,4 +272,35 @@ import Testing
         #expect(try compose(s, dir, "busy", ["down"]).status == 0)
         #expect(try ids(s, "busy").isEmpty)
     }
+
+    @Test(.enabled(if: Scenario.canRun)) func resourcesAndAliases() throws {
+        let s = try Self.scenario(148)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              kv:
+                image: busybox:test
+                command: ["nc", "-ll", "-p", "7000", "-e", "echo", "hi"]
+                stop_signal: SIGKILL
+                networks:
+                  default:
+                    aliases: [store, cache.local]
+                mem_limit: 64m
+                pids_limit: 50
+                ulimits:
+                  nofile: {soft: 1024, hard: 2048}
+                deploy:
+                  resources:
+                    limits: {cpus: "0.5"}
+            """])
+        let up = try compose(s, dir, "res", ["up", "-d"])
+        #expect(up.status == 0, "\(up.err)")
+        let host = try s.inspect("res-kv-1")["HostConfig"] as? [String: Any] ?? [:]
+        #expect(host["Memory"] as? Int == 64 << 20)
+        #expect(host["NanoCpus"] as? Int == 500_000_000)
+        #expect(host["PidsLimit"] as? Int == 50)
+        let r = try compose(s, dir, "res", ["exec", "-T", "kv", "sh", "-c", "nc store 7000; nc cache.local 7000; ulimit -n"])
+        #expect(r.out == "hi\nhi\n1024\n", "\(r.err)")
+        #expect(try compose(s, dir, "res", ["down"]).status == 0)
+    }
 }
