@@ -35,10 +35,11 @@ public final class ComposeEngine: Sendable {
 
     // MARK: - what exists
 
-    /// The project's containers (one-offs excluded), by service then number; `services` filters.
-    public func containers(_ services: [String] = []) -> [Container] {
+    /// The project's containers (one-offs of `run` only with `oneOff`), by service then number;
+    /// `services` filters.
+    public func containers(_ services: [String] = [], oneOff: Bool = false) -> [Container] {
         manager.store.list().filter { c in
-            c.record.labels[ComposeLabel.project] == project.name && c.record.labels[ComposeLabel.oneoff] != "True"
+            c.record.labels[ComposeLabel.project] == project.name && (oneOff || c.record.labels[ComposeLabel.oneoff] != "True")
                 && (services.isEmpty || services.contains(c.record.labels[ComposeLabel.service] ?? ""))
         }.sorted { a, b in
             let sa = a.record.labels[ComposeLabel.service] ?? "", sb = b.record.labels[ComposeLabel.service] ?? ""
@@ -84,7 +85,18 @@ public final class ComposeEngine: Sendable {
         } else if !orphans.isEmpty {
             progress("WARN: found orphan containers (\(orphans.map(\.name).joined(separator: ", "))) for this project; `up --remove-orphans` removes them")
         }
+        try await pullImages(order)
+        try createVolumes(for: order)
         for s in order {
+            try waitForDependencies(s, started: order.map(\.name))
+            try converge(s, forceRecreate: forceRecreate)
+            refreshHosts()
+        }
+    }
+
+    /// Pulls the images of `services` that the store lacks (or every time with `pull_policy: always`).
+    func pullImages(_ services: [ComposeService]) async throws {
+        for s in services {
             do {
                 let store = try manager.images()
                 let policy = s.pullPolicy.flatMap(PullPolicy.init(rawValue:)) ?? .missing
@@ -93,12 +105,6 @@ public final class ComposeEngine: Sendable {
             } catch {
                 throw ComposeError.service("service \"\(s.name)\": image \(s.image): \(error)")
             }
-        }
-        try createVolumes(for: order)
-        for s in order {
-            try waitForDependencies(s, started: order.map(\.name))
-            try converge(s, forceRecreate: forceRecreate)
-            refreshHosts()
         }
     }
 
@@ -185,8 +191,32 @@ public final class ComposeEngine: Sendable {
         }
     }
 
+    /// A container of `s`, created.
+    func createContainer(_ s: ComposeService, number: Int, hash: String, oneOff: OneOff? = nil) throws -> ContainerRecord {
+        var o = try options(s, number: number, hash: hash)
+        if let one = oneOff {
+            o.name = one.name ?? "\(project.name)-\(s.name)-run-\(ContainerStore.newID().prefix(12))"
+            o.labels[ComposeLabel.oneoff] = "True"
+            if let c = one.command { o.command = c }
+            if let e = one.entrypoint { o.entrypoint = e; if one.command == nil { o.command = [] } }
+            o.env += one.env
+            if let u = one.user { o.user = u }
+            if let w = one.workdir { o.workingDir = w }
+            if !one.servicePorts { o.ports = [] }
+            o.autoRemove = one.remove
+            o.tty = one.tty
+            o.openStdin = one.interactive
+            o.attach = one.detach ? [] : (one.interactive ? ["stdin", "stdout", "stderr"] : ["stdout", "stderr"])
+            // restart policies do not apply to one-off containers (docker compose run)
+            o.restartPolicy = nil
+        }
+        do { return try manager.create(o) } catch {
+            throw ComposeError.service("service \"\(s.name)\": cannot create its container: \(error)")
+        }
+    }
+
     /// The container's settings from the service.
-    func createContainer(_ s: ComposeService, number: Int, hash: String) throws -> ContainerRecord {
+    func options(_ s: ComposeService, number: Int, hash: String) throws -> CreateOptions {
         var o = CreateOptions(image: s.image)
         o.name = s.containerName ?? "\(project.name)-\(s.name)-\(number)"
         o.command = s.command ?? []
@@ -263,9 +293,7 @@ public final class ComposeEngine: Sendable {
         o.devices = try s.devices.filter { !FlagValue.isCDIDevice($0) }.map { try FlagValue.device($0, flag: "devices") }
         // the peers that run now; the others are added as they start (refreshHosts)
         o.extraHosts = s.extraHosts + (o.network == "bridge" ? peerHosts() : [])
-        do { return try manager.create(o) } catch {
-            throw ComposeError.service("service \"\(s.name)\": cannot create its container: \(error)")
-        }
+        return o
     }
 
     // MARK: - dependencies
@@ -376,7 +404,7 @@ public final class ComposeEngine: Sendable {
     /// included), then with `volumes` the project's named volumes and the containers'
     /// anonymous ones.
     public func down(volumes: Bool = false, timeout: Int? = nil) throws {
-        let all = containers()
+        let all = containers(oneOff: true)
         let order = (try? DependencyOrder.sorted(project, services: project.services.map(\.name))) ?? []
         let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($0.element.name, $0.offset) })
         // dependents first
@@ -422,6 +450,57 @@ extension ComposeEngine {
                 }
                 progress(" Container \(c.name)  \(c.record.healthcheck.map { $0.test?.first != "NONE" } ?? false ? "Healthy" : "Running")")
             }
+        }
+    }
+}
+
+/// `compose run`: what a one-off container changes from its service.
+public struct OneOff: Sendable {
+    public var name: String?
+    public var command: [String]?
+    public var entrypoint: [String]?
+    public var env: [String] = []
+    public var user: String?
+    public var workdir: String?
+    /// `--service-ports`: publish the service's ports (not done by default).
+    public var servicePorts = false
+    public var remove = false
+    public var tty = false
+    public var interactive = false
+    public var detach = false
+    public init() {}
+}
+
+extension ComposeEngine {
+    /// `compose run`: starts the service's dependencies (unless `noDeps`), then creates a
+    /// one-off container of `service` (labelled `oneoff=True`, named
+    /// `PROJECT-SERVICE-run-ID`) for the caller to start.
+    public func createOneOff(_ service: String, _ one: OneOff, noDeps: Bool) async throws -> ContainerRecord {
+        try checkServices([service])
+        guard let s = project.service(service) else { throw ComposeError.invalidArgument("no such service: \(service)") }
+        let deps = s.dependsOn.map(\.service).filter { project.service($0) != nil }
+        if !noDeps && !deps.isEmpty { try await up(deps) }
+        try await pullImages([s])
+        try createVolumes(for: [s])
+        if !noDeps { try waitForDependencies(s, started: deps) }
+        return try createContainer(s, number: 1, hash: Self.configHash(s), oneOff: one)
+    }
+
+    /// Sends `signal` to the services' running containers.
+    public func kill(_ services: [String], signal: String) throws {
+        try checkServices(services)
+        for c in containers(services) where c.isRunning {
+            try manager.kill(c.id, signal: signal)
+            progress(" Container \(c.name)  Killed")
+        }
+    }
+
+    /// Freezes (or thaws) the services' running containers.
+    public func pause(_ services: [String], _ on: Bool) throws {
+        try checkServices(services)
+        for c in containers(services) where c.isRunning && c.isPaused != on {
+            if on { try manager.pause(c.id) } else { try manager.unpause(c.id) }
+            progress(" Container \(c.name)  \(on ? "Paused" : "Unpaused")")
         }
     }
 }

@@ -250,3 +250,9 @@ enum Merge {
         }
     }
 }
+
+extension ComposeLoader {
+    /// Splits a command string as compose does for `command:`/`entrypoint:` (quotes and
+    /// backslashes as a shell reads them; no shell runs); nil for an unterminated quote.
+    public static func splitCommand(_ s: String) -> [String]? { Typer.split(s) }
+}

@@ -303,4 +303,32 @@ import Testing
         #expect(r.out == "hi\nhi\n1024\n", "\(r.err)")
         #expect(try compose(s, dir, "res", ["down"]).status == 0)
     }
+
+    @Test(.enabled(if: Scenario.canRun)) func runOneOffKillAndPause() throws {
+        let s = try Self.scenario(149)
+        defer { s.cleanup() }
+        let port = Scenario.freePort()
+        let dir = try project(s, ["compose.yaml": Self.app, ".env": "WEB_PORT=\(port)\n"])
+        // the dependencies come up; the one-off reads kv by name; its status is passed through; --rm removes it
+        let r = try compose(s, dir, "one", ["run", "--rm", "-T", "web", "sh", "-c", "nc kv 7000; exit 5"])
+        #expect(r.status == 5, "\(r.err)")
+        #expect(r.out == "fresh\n")
+        var names = try ids(s, "one").keys.sorted()
+        #expect(names == ["one-kv-1", "one-migrate-1"])
+        // -d prints the name of a container labelled as a one-off, which ps leaves out and down removes
+        let d = try compose(s, dir, "one", ["run", "-d", "--no-deps", "kv", "sleep", "30"])
+        let name = d.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(d.status == 0 && name.hasPrefix("one-kv-run-"), "\(d.err)")
+        let l = (try s.inspect(name)["Config"] as? [String: Any])?["Labels"] as? [String: String] ?? [:]
+        #expect(l["com.docker.compose.oneoff"] == "True" && l["com.docker.compose.service"] == "kv")
+        #expect(!(try compose(s, dir, "one", ["ps", "-a"]).out.contains(name)))
+        #expect(try compose(s, dir, "one", ["pause", "kv"]).status == 0)
+        #expect(try compose(s, dir, "one", ["ps"]).out.contains("(Paused)"))
+        #expect(try compose(s, dir, "one", ["unpause", "kv"]).status == 0)
+        #expect(try compose(s, dir, "one", ["kill", "kv"]).status == 0)
+        #expect(Scenario.eventually(5) { (try? compose(s, dir, "one", ["ps", "-q", "kv"]).out.isEmpty) == true })
+        #expect(try compose(s, dir, "one", ["down"]).status == 0)
+        names = try ids(s, "one").keys.sorted()
+        #expect(names.isEmpty, "\(names)")
+    }
 }

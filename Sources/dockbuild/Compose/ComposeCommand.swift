@@ -70,6 +70,10 @@ enum ComposeCLI {
           rm         Remove stopped containers (-f, -s, -v)
           exec       Run a command in a running service container (-T, -e, -u, -w, -d, --index)
           port       Print the public port of a port binding
+          run        Run a one-off command in a new container of a service (--rm, -d, -T, -e, --entrypoint, ...)
+          kill       Send a signal to the services' containers (-s)
+          pause      Pause the services' containers (unpause: resume them)
+          top        The processes of the services' containers
         """
 
     static func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
@@ -77,10 +81,11 @@ enum ComposeCLI {
     static let subcommands: [String: any ComposeSubcommand.Type] = [
         "config": ComposeConfig.self, "up": ComposeUp.self, "down": ComposeDown.self, "ps": ComposePs.self,
         "logs": ComposeLogs.self, "start": ComposeStart.self, "stop": ComposeStop.self, "restart": ComposeRestart.self,
-        "rm": ComposeRm.self, "exec": ComposeExec.self, "port": ComposePort.self,
+        "rm": ComposeRm.self, "exec": ComposeExec.self, "port": ComposePort.self, "run": ComposeRun.self,
+        "kill": ComposeKill.self, "pause": ComposePause.self, "unpause": ComposeUnpause.self, "top": ComposeTop.self,
     ]
-    static let notYet: Set = ["build", "pull", "push", "run", "images", "top", "create", "kill", "pause", "unpause",
-                              "events", "cp", "wait", "watch", "attach", "scale", "stats", "ls", "version", "commit", "export"]
+    static let notYet: Set = ["build", "pull", "push", "images", "create", "events", "cp", "wait", "watch", "attach",
+                              "scale", "stats", "ls", "version", "commit", "export"]
 
     static func main(_ args: [String]) async throws {
         var ctx = ComposeContext()
@@ -120,7 +125,7 @@ enum ComposeCLI {
             if notYet.contains(verb) { throw usage("`compose \(verb)` is not supported yet (see docs/compose.md for what is)") }
             throw usage("unknown compose command \"\(verb)\"; see 'dockbuild compose --help'")
         }
-        let options = rest.prefix { $0 != "--" && (verb != "exec" || $0.hasPrefix("-")) }
+        let options = rest.prefix { $0 != "--" && (!["exec", "run"].contains(verb) || $0.hasPrefix("-")) }
         if options.contains("--help") || options.contains("-h") {
             print(type.helpMessage())
             return
@@ -433,5 +438,90 @@ struct ComposePort: ComposeSubcommand {
             throw ComposeError.service("no port \(privatePort)/\(`protocol`) published for service \"\(service)\"")
         }
         print("\(b.hostIP.isEmpty ? "0.0.0.0" : b.hostIP):\(b.hostPort)")
+    }
+}
+
+// MARK: - run, kill, pause, top
+
+struct ComposeRun: ComposeSubcommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a one-off command in a new container of a service.")
+    @Flag(name: .shortAndLong, help: "Run in the background and print the container's name.") var detach = false
+    @Flag(name: .customLong("rm"), help: "Remove the container when it exits.") var remove = false
+    @Flag(name: .customShort("T"), help: "Do not allocate a pseudo-terminal (one is allocated when stdin and stdout are terminals).") var noTTY = false
+    @Option(name: .shortAndLong, help: "Set an environment variable (KEY=VALUE).") var env: [String] = []
+    @Option(name: .shortAndLong, help: "User: name|uid[:group|gid].") var user: String?
+    @Option(name: .shortAndLong, help: "Working directory inside the container.") var workdir: String?
+    @Option(name: .long, help: "The container's name.") var name: String?
+    @Option(name: .long, help: "Override the image's entrypoint.") var entrypoint: String?
+    @Flag(name: .long, help: "Do not start the service's dependencies.") var noDeps = false
+    @Flag(name: .long, help: "Publish the service's ports.") var servicePorts = false
+    @Argument(help: "The service.") var service: String
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (the service's by default).") var command: [String] = []
+
+    func run(_ ctx: ComposeContext) async throws {
+        let e = try ctx.engine()
+        var one = OneOff()
+        one.name = name
+        one.command = command.isEmpty ? nil : command
+        if let entrypoint {
+            guard let ep = ComposeLoader.splitCommand(entrypoint) else { throw ComposeError.invalidArgument("--entrypoint \(entrypoint): unterminated quote") }
+            one.entrypoint = ep
+        }
+        one.env = try env.map { try FlagValue.env($0) }
+        one.user = user
+        one.workdir = workdir
+        one.servicePorts = servicePorts
+        one.remove = remove
+        one.detach = detach
+        one.interactive = !detach
+        one.tty = !detach && !noTTY && isatty(0) == 1 && isatty(1) == 1
+        let rec = try await e.createOneOff(service, one, noDeps: noDeps)
+        let code: Int32? = try ContainerCLI.guarded(code: 125) {
+            do {
+                let code = try ContainerCLI.startContainer(e.manager, id: rec.id, global: ctx.global, attach: !detach, stdin: !detach)
+                if rec.autoRemove, e.manager.store.state(rec.id).status == .dead { try? e.manager.reapDead(rec.id) }
+                return code
+            } catch {
+                if rec.autoRemove, e.manager.store.state(rec.id).status != .running {
+                    try? e.manager.remove(rec.id, force: false, volumes: true)
+                }
+                throw error
+            }
+        }
+        if detach { print(rec.name); return }
+        if let code, code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct ComposeKill: ComposeSubcommand {
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal to the services' containers.")
+    @Option(name: .shortAndLong, help: "The signal (SIGKILL by default).") var signal = "SIGKILL"
+    @Argument(help: "Services (all by default).") var services: [String] = []
+    func run(_ ctx: ComposeContext) async throws { try ctx.engine().kill(services, signal: signal) }
+}
+
+struct ComposePause: ComposeSubcommand {
+    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Pause the services' containers.")
+    @Argument(help: "Services (all by default).") var services: [String] = []
+    func run(_ ctx: ComposeContext) async throws { try ctx.engine().pause(services, true) }
+}
+
+struct ComposeUnpause: ComposeSubcommand {
+    static let configuration = CommandConfiguration(commandName: "unpause", abstract: "Resume the services' paused containers.")
+    @Argument(help: "Services (all by default).") var services: [String] = []
+    func run(_ ctx: ComposeContext) async throws { try ctx.engine().pause(services, false) }
+}
+
+struct ComposeTop: ComposeSubcommand {
+    static let configuration = CommandConfiguration(commandName: "top", abstract: "Show the processes of the services' containers.")
+    @Argument(help: "Services (all by default).") var services: [String] = []
+    func run(_ ctx: ComposeContext) async throws {
+        let e = try ctx.engine()
+        try e.checkServices(services)
+        for c in e.containers(services) where c.isRunning {
+            print(c.name)
+            print(try ContainerCLI.guarded { try e.manager.top(c.id, psArgs: []) })
+            print("")
+        }
     }
 }
