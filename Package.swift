@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
         .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
         // `dockbuild compose`: compose files -> projects of containers, over Containers.
-        .target(name: "Compose", dependencies: ["Containers", "ImageStore", "OCI", "SystemSupport", .product(name: "Yams", package: "Yams")],
+        .target(name: "Compose", dependencies: ["Containers", "Build", "ImageStore", "OCI", "SystemSupport", .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
         // runc's command line over the Runtime library, shared by `dockbuild runtime` and dockbuild-runc.
         .target(name: "RuntimeCLI", dependencies: ["Runtime", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -33,6 +33,16 @@ public enum ConfigWriter {
 
     static func service(_ s: ComposeService, _ p: ComposeProject) -> Value {
         var f: [(String, Value)] = []
+        if let b = s.build {
+            var bf: [(String, Value)] = [("context", .str(b.context)), ("dockerfile", .str(b.dockerfile))]
+            if let i = b.dockerfileInline { bf.append(("dockerfile_inline", .str(i))) }
+            if !b.args.isEmpty { bf.append(("args", strMap(b.args))) }
+            if let t = b.target { bf.append(("target", .str(t))) }
+            if !b.labels.isEmpty { bf.append(("labels", strMap(b.labels))) }
+            if !b.cacheFrom.isEmpty { bf.append(("cache_from", .list(b.cacheFrom.map(Value.str)))) }
+            if let n = b.network { bf.append(("network", .str(n))) }
+            f.append(("build", .map(bf)))
+        }
         if !s.capAdd.isEmpty { f.append(("cap_add", .list(s.capAdd.map(Value.str)))) }
         if !s.capDrop.isEmpty { f.append(("cap_drop", .list(s.capDrop.map(Value.str)))) }
         if let c = s.command { f.append(("command", .list(c.map(Value.str)))) }

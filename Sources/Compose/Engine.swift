@@ -1,3 +1,4 @@
+import Build
 import Containers
 import Foundation
 import ImageStore
@@ -74,7 +75,8 @@ public final class ComposeEngine: Sendable {
     /// in dependency order, waiting for each dependency's condition. A running container whose
     /// service is unchanged is left alone; a changed one (or every one with `forceRecreate`)
     /// is recreated; a stopped one is started. Images missing from the store are pulled.
-    public func up(_ services: [String] = [], forceRecreate: Bool = false, noDeps: Bool = false, removeOrphans: Bool = false) async throws {
+    public func up(_ services: [String] = [], forceRecreate: Bool = false, noDeps: Bool = false, removeOrphans: Bool = false,
+                   build: Bool = false) async throws {
         try checkServices(services)
         let wanted = services.isEmpty ? project.services.map(\.name) : services
         let order = try DependencyOrder.sorted(project, services: wanted, withDependencies: !noDeps)
@@ -85,6 +87,7 @@ public final class ComposeEngine: Sendable {
         } else if !orphans.isEmpty {
             progress("WARN: found orphan containers (\(orphans.map(\.name).joined(separator: ", "))) for this project; `up --remove-orphans` removes them")
         }
+        try buildImages(order, always: build)
         try await pullImages(order)
         try createVolumes(for: order)
         for s in order {
@@ -94,9 +97,50 @@ public final class ComposeEngine: Sendable {
         }
     }
 
-    /// Pulls the images of `services` that the store lacks (or every time with `pull_policy: always`).
-    func pullImages(_ services: [ComposeService]) async throws {
+    /// Builds the images of `services` that have `build` (all of them with `always`, else those
+    /// the store lacks), tagged with the service's image name.
+    public func buildImages(_ services: [ComposeService], always: Bool, noCache: Bool = false) throws {
         for s in services {
+            guard let b = s.build else { continue }
+            let store = try manager.images()
+            if !always, (try? store.image(s.image)) != nil { continue }
+            progress(" Service \(s.name)  Building")
+            let text: String
+            var name = b.dockerfile
+            if let inline = b.dockerfileInline { text = inline; name = "<inline>" } else {
+                let path = b.dockerfile.hasPrefix("/") ? b.dockerfile : "\(b.context)/\(b.dockerfile)"
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw ComposeError.service("service \"\(s.name)\": cannot read the Dockerfile \(path)")
+                }
+                text = String(decoding: data, as: UTF8.self)
+                name = path
+            }
+            var o = BuildOptions(contextDir: b.context, dockerfileText: text, dockerfileName: name)
+            o.buildArgs = b.args
+            o.target = b.target
+            o.labels = b.labels
+            o.noCache = noCache
+            if let n = b.network { o.network = n }
+            do {
+                o.tags = [try ImageReference(parsing: s.image)]
+                o.cacheFromRegistry = try b.cacheFrom.map { try ImageReference(parsing: $0) }
+                if let p = s.platform { o.platform = try Platform(parsing: p) }
+                let builder = try Builder(store: store, options: o, progress: { e in
+                    if case let .step(stage, n, total, text) = e { self.progress(" \(s.name) [\(stage) \(n)/\(total)] \(text)") }
+                    if case let .output(_, _, line) = e { self.progress(" \(s.name) | \(line)") }
+                })
+                _ = try builder.build()
+            } catch {
+                throw ComposeError.service("service \"\(s.name)\": build failed: \(error)")
+            }
+            progress(" Service \(s.name)  Built")
+        }
+    }
+
+    /// Pulls the images of `services` that the store lacks (or every time with `pull_policy: always`);
+    /// images built by the project (`build`) are not pulled.
+    func pullImages(_ services: [ComposeService]) async throws {
+        for s in services where s.build == nil {
             do {
                 let store = try manager.images()
                 let policy = s.pullPolicy.flatMap(PullPolicy.init(rawValue:)) ?? .missing
@@ -134,7 +178,9 @@ public final class ComposeEngine: Sendable {
         var number = 1
         if let c = existing.first {
             number = Int(c.record.labels[ComposeLabel.number] ?? "") ?? 1
-            if c.record.labels[ComposeLabel.configHash] == hash && !forceRecreate {
+            // a new image under the same name (rebuilt, pulled) recreates too, as docker compose
+            let imageID = (try? manager.images().image(s.image))?.id.description
+            if c.record.labels[ComposeLabel.configHash] == hash && !forceRecreate && (imageID == nil || imageID == c.record.imageID) {
                 if c.isRunning { progress(" Container \(c.name)  Running"); return }
                 progress(" Container \(c.name)  Starting")
                 try startContainer(c.id, s)
@@ -480,6 +526,7 @@ extension ComposeEngine {
         guard let s = project.service(service) else { throw ComposeError.invalidArgument("no such service: \(service)") }
         let deps = s.dependsOn.map(\.service).filter { project.service($0) != nil }
         if !noDeps && !deps.isEmpty { try await up(deps) }
+        try buildImages([s], always: false)
         try await pullImages([s])
         try createVolumes(for: [s])
         if !noDeps { try waitForDependencies(s, started: deps) }
@@ -501,6 +548,24 @@ extension ComposeEngine {
         for c in containers(services) where c.isRunning && c.isPaused != on {
             if on { try manager.pause(c.id) } else { try manager.unpause(c.id) }
             progress(" Container \(c.name)  \(on ? "Paused" : "Unpaused")")
+        }
+    }
+}
+
+extension ComposeEngine {
+    /// `compose pull`: the images of the services (all when empty) that are not built here,
+    /// pulled again from their registries.
+    public func pull(_ services: [String]) async throws {
+        try checkServices(services)
+        let store = try manager.images()
+        for s in project.services where (services.isEmpty || services.contains(s.name)) && s.build == nil {
+            progress(" \(s.name) Pulling")
+            do {
+                try await ImagePull.ensure(s.image, policy: .always, store: store, platform: try s.platform.map { try Platform(parsing: $0) })
+            } catch {
+                throw ComposeError.service("service \"\(s.name)\": image \(s.image): \(error)")
+            }
+            progress(" \(s.name) Pulled")
         }
     }
 }

@@ -92,6 +92,26 @@ public struct ServiceHealthcheck: Sendable, Equatable, Codable {
     }
 }
 
+/// `build`: how to build a service's image (`dockbuild build` with these settings).
+public struct ServiceBuild: Sendable, Equatable, Codable {
+    /// The context directory (absolute).
+    public var context: String
+    /// The Dockerfile: a path relative to the context, or absolute.
+    public var dockerfile: String
+    /// `dockerfile_inline`: the Dockerfile's text itself.
+    public var dockerfileInline: String?
+    public var args: [String: String]
+    public var target: String?
+    public var labels: [String: String]
+    /// Images whose inline cache a build may reuse (`cache_from`).
+    public var cacheFrom: [String]
+    /// `network` for RUN steps: default, host or none.
+    public var network: String?
+    public init(context: String) {
+        self.context = context; dockerfile = "Dockerfile"; args = [:]; labels = [:]; cacheFrom = []
+    }
+}
+
 /// A service, with every supported key typed and normalised.
 public struct ComposeService: Sendable, Equatable, Codable {
     public var name: String
@@ -150,6 +170,9 @@ public struct ComposeService: Sendable, Equatable, Codable {
     public var platform: String?
     /// `networks.default.aliases`: more names the service answers to.
     public var aliases: [String] = []
+    /// How to build `image` (nil: pulled or already in the store). A service with `build` and
+    /// no `image` gets the image name `PROJECT-SERVICE`.
+    public var build: ServiceBuild?
 
     public init(name: String, image: String) {
         self.name = name; self.image = image

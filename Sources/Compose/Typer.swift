@@ -14,12 +14,12 @@ struct Typer {
         "cap_add", "cap_drop", "privileged", "read_only", "init", "tty", "stdin_open", "stop_signal",
         "stop_grace_period", "network_mode", "networks", "profiles", "dns", "mem_limit", "cpus", "shm_size",
         "pids_limit", "ulimits", "devices", "gpus", "security_opt", "group_add", "dns_search", "dns_opt", "pull_policy",
-        "platform", "deploy",
+        "platform", "deploy", "build",
     ]
     /// Keys of the Compose Specification that dockbuild does not implement yet: refused rather
     /// than ignored, so a project never runs other than it says.
     static let unsupportedKeys: Set = [
-        "build", "secrets", "configs", "logging", "sysctls", "ipc", "pid", "mem_reservation", "memswap_limit",
+        "secrets", "configs", "logging", "sysctls", "ipc", "pid", "mem_reservation", "memswap_limit",
         "cpu_shares", "cpu_quota", "cpu_period", "cpuset", "links", "external_links", "domainname", "mac_address",
         "volumes_from", "scale", "develop", "attach", "cgroup", "cgroup_parent", "device_cgroup_rules", "isolation",
         "oom_kill_disable", "oom_score_adj", "runtime", "storage_opt", "userns_mode", "uts", "annotations", "blkio_config",
@@ -176,8 +176,7 @@ struct Typer {
         var envOwn: [(String, String?)] = []
         for (key, v) in pairs where !key.hasPrefix("x-") {
             if Self.unsupportedKeys.contains(key) {
-                let hint = key == "build" ? ": build the image first (`dockbuild build -t NAME DIR`) and name it with `image:`" : "; remove it"
-                throw ctx.err(v, key, "not supported yet by dockbuild compose\(hint)")
+                throw ctx.err(v, key, "not supported yet by dockbuild compose; remove it")
             }
             guard Self.supportedKeys.contains(key) else {
                 throw ctx.err(v, key, "unknown key (see the Compose Specification's service keys; extensions start with x-)")
@@ -311,19 +310,71 @@ struct Typer {
                 }
             case "platform": s.platform = try ctx.string(v, key)
             case "deploy": try deploy(v, &s, ctx)
+            case "build": s.build = try build(v, ctx)
             case "profiles": s.profiles = try ctx.strings(v, key)
             case "dns": s.dns = try ctx.strings(v, key)
             default: break
             }
         }
+        if s.image.isEmpty, s.build != nil { s.image = "\(project)-\(name)" }
         guard !s.image.isEmpty else {
-            throw ComposeError.invalidFile("\(node.mark): service \"\(name)\" has neither an image nor a build section: give it `image:`")
+            throw ComposeError.invalidFile("\(node.mark): service \"\(name)\" has neither an image nor a build section: give it `image:` or `build:`")
         }
         s.environment = envFromFiles
         for (k, v) in envOwn {
             if let v { s.environment[k] = v } else if let e = environment[k] { s.environment[k] = e } else { s.environment[k] = nil }
         }
         return s
+    }
+
+    /// `build`: a context path, or a mapping (context, dockerfile, dockerfile_inline, args,
+    /// target, labels, cache_from, network).
+    func build(_ n: YNode, _ ctx: Ctx) throws -> ServiceBuild {
+        if case let .scalar(c, _) = n {
+            let b = ServiceBuild(context: absolute(c))
+            try checkContext(b, n, ctx)
+            return b
+        }
+        guard case let .map(fields, _) = n else { throw ctx.err(n, "build", "expected a context path or a mapping, got \(n.kind)") }
+        var b = ServiceBuild(context: workingDir)
+        for (k, f) in fields where !k.hasPrefix("x-") {
+            switch k {
+            case "context":
+                let c = try ctx.string(f, "build")
+                guard !c.contains("://"), !c.hasPrefix("git@") else { throw ctx.err(f, "build", "context \(c): only a local directory is supported yet") }
+                b.context = absolute(c)
+            case "dockerfile": b.dockerfile = try ctx.string(f, "build")
+            case "dockerfile_inline": b.dockerfileInline = try ctx.string(f, "build")
+            case "args":
+                for (ak, av) in try ctx.dict(f, "build") {
+                    if let av { b.args[ak] = av } else if let e = environment[ak] { b.args[ak] = e }
+                }
+            case "target": b.target = try ctx.string(f, "build")
+            case "labels": for (lk, lv) in try ctx.dict(f, "build") { b.labels[lk] = lv ?? "" }
+            case "cache_from": b.cacheFrom = try ctx.strings(f, "build")
+            case "network":
+                let net = try ctx.string(f, "build")
+                guard ["default", "host", "none"].contains(net) else { throw ctx.err(f, "build", "network \(net): use default, host or none") }
+                b.network = net
+            default:
+                throw ctx.err(f, "build", "\"\(k)\" is not supported yet (context, dockerfile, dockerfile_inline, args, target, labels, cache_from, network)")
+            }
+        }
+        try checkContext(b, n, ctx)
+        return b
+    }
+
+    func checkContext(_ b: ServiceBuild, _ n: YNode, _ ctx: Ctx) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: b.context, isDirectory: &isDir), isDir.boolValue else {
+            throw ctx.err(n, "build", "the build context \(b.context) is not a directory: create it or fix the path")
+        }
+        if b.dockerfileInline == nil {
+            let path = b.dockerfile.hasPrefix("/") ? b.dockerfile : "\(b.context)/\(b.dockerfile)"
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ctx.err(n, "build", "no Dockerfile at \(path): add one, or name it with `dockerfile:`")
+            }
+        }
     }
 
     /// A value through one of `FlagValue`'s parsers, its error naming the file, service and key.

@@ -15,7 +15,10 @@ import Testing
     func project(_ s: Scenario, _ files: [String: String]) throws -> String {
         let dir = "\(s.root)/proj-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        for (n, t) in files { try t.write(toFile: "\(dir)/\(n)", atomically: true, encoding: .utf8) }
+        for (n, t) in files {
+            try FileManager.default.createDirectory(atPath: ("\(dir)/\(n)" as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try t.write(toFile: "\(dir)/\(n)", atomically: true, encoding: .utf8)
+        }
         return dir
     }
 
@@ -211,7 +214,7 @@ import Testing
                   ["dependency cycle", "a -> b -> a"])
         try fails("services:\n  web:\n    image: busybox:test\n    volumes: [\"data:/data\"]\n",
                   ["compose.yaml:4", "undefined volume \"data\""], args: ["up", "-d"])
-        try fails("services:\n  web:\n    build: .\n", ["service \"web\"", "key \"build\"", "not supported yet"])
+        try fails("services:\n  web:\n    image: busybox:test\n    sysctls: {a: 1}\n", ["service \"web\"", "key \"sysctls\"", "not supported yet"])
         try fails("services:\n  web:\n    image: ${IMG:?set IMG}\n", ["compose.yaml:3", "IMG is missing: set IMG"])
         // a missing image is pulled: here from a loopback registry that is not there
         try fails("services:\n  web:\n    image: 127.0.0.1:1/nosuch:1\n", ["service \"web\"", "127.0.0.1:1/nosuch:1"], args: ["up", "-d"])
@@ -330,5 +333,42 @@ import Testing
         #expect(try compose(s, dir, "one", ["down"]).status == 0)
         names = try ids(s, "one").keys.sorted()
         #expect(names.isEmpty, "\(names)")
+    }
+
+    @Test(.enabled(if: Scenario.canRun)) func buildsServiceImagesAndRecreatesOnANewImage() throws {
+        let s = try Self.scenario(150)
+        defer { s.cleanup() }
+        let dir = try project(s, [
+            "compose.yaml": """
+                services:
+                  app:
+                    build:
+                      context: ./app
+                      args: {MSG: from-args}
+                    command: ["sh", "-c", "cat /msg /file"]
+                """,
+            "app/Dockerfile": "FROM busybox:test\nARG MSG=none\nRUN echo \"$MSG\" > /msg\nCOPY file /file\n",
+            "app/file": "one\n",
+        ])
+        let up = try compose(s, dir, "bld", ["up"])
+        #expect(up.status == 0, "\(up.err)")
+        #expect(up.out.contains("app-1  | from-args\napp-1  | one\n"), "\(up.out)")
+        #expect(try s.ok(["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("bld-app:latest"))
+        // the same file and image: nothing to build, the container is only started again
+        let again = try compose(s, dir, "bld", ["up"])
+        #expect(!again.err.contains("Building") && !again.err.contains("Recreate"), "\(again.err)")
+        // a change in the context: `build` makes a new image, `up` recreates the container on it
+        try "two\n".write(toFile: "\(dir)/app/file", atomically: true, encoding: .utf8)
+        #expect(try compose(s, dir, "bld", ["build"]).status == 0)
+        let third = try compose(s, dir, "bld", ["up"])
+        #expect(third.err.contains("Container bld-app-1  Recreate"), "\(third.err)")
+        #expect(third.out.contains("app-1  | two\n"), "\(third.out)")
+        // up --build rebuilds (from the cache here)
+        #expect(try compose(s, dir, "bld", ["up", "--build", "-d"]).err.contains("Service app  Built"))
+        #expect(try compose(s, dir, "bld", ["down"]).status == 0)
+        // a missing context is named
+        let bad = try project(s, ["compose.yaml": "services:\n  app:\n    build: ./nowhere\n"])
+        let r = try compose(s, bad, "bad", ["config"])
+        #expect(r.status == 1 && r.err.contains("compose.yaml:3") && r.err.contains("key \"build\"") && r.err.contains("nowhere"), "\(r.err)")
     }
 }

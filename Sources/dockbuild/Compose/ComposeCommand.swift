@@ -74,6 +74,8 @@ enum ComposeCLI {
           kill       Send a signal to the services' containers (-s)
           pause      Pause the services' containers (unpause: resume them)
           top        The processes of the services' containers
+          build      Build the images of services with `build:` (--no-cache)
+          pull       Pull the images of the other services
         """
 
     static func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
@@ -83,8 +85,9 @@ enum ComposeCLI {
         "logs": ComposeLogs.self, "start": ComposeStart.self, "stop": ComposeStop.self, "restart": ComposeRestart.self,
         "rm": ComposeRm.self, "exec": ComposeExec.self, "port": ComposePort.self, "run": ComposeRun.self,
         "kill": ComposeKill.self, "pause": ComposePause.self, "unpause": ComposeUnpause.self, "top": ComposeTop.self,
+        "build": ComposeBuild.self, "pull": ComposePull.self,
     ]
-    static let notYet: Set = ["build", "pull", "push", "images", "create", "events", "cp", "wait", "watch", "attach",
+    static let notYet: Set = ["push", "images", "create", "events", "cp", "wait", "watch", "attach",
                               "scale", "stats", "ls", "version", "commit", "export"]
 
     static func main(_ args: [String]) async throws {
@@ -187,13 +190,14 @@ struct ComposeUp: ComposeSubcommand {
     @Flag(name: .long, help: "Do not start the services' dependencies.") var noDeps = false
     @Flag(name: .long, help: "Remove containers of services not in the compose file.") var removeOrphans = false
     @Flag(name: .long, help: "Wait for the services to be running or healthy (implies -d).") var wait = false
+    @Flag(name: .long, help: "Build images before starting containers.") var build = false
     @Option(name: .long, help: "Seconds --wait waits at most.") var waitTimeout: Int?
     @Argument(help: "Services (all by default).") var services: [String] = []
 
     func run(_ ctx: ComposeContext) async throws {
         let e = try ctx.engine()
         let began = Date()
-        try await e.up(services, forceRecreate: forceRecreate, noDeps: noDeps, removeOrphans: removeOrphans)
+        try await e.up(services, forceRecreate: forceRecreate, noDeps: noDeps, removeOrphans: removeOrphans, build: build)
         if wait {
             try e.waitRunningOrHealthy(services, timeout: waitTimeout.map(Double.init))
             return
@@ -524,4 +528,22 @@ struct ComposeTop: ComposeSubcommand {
             print("")
         }
     }
+}
+
+struct ComposeBuild: ComposeSubcommand {
+    static let configuration = CommandConfiguration(commandName: "build", abstract: "Build the images of services with `build:`.")
+    @Flag(name: .long, help: "Do not use the build cache.") var noCache = false
+    @Argument(help: "Services (all by default).") var services: [String] = []
+    func run(_ ctx: ComposeContext) async throws {
+        let e = try ctx.engine()
+        try e.checkServices(services)
+        let chosen = e.project.services.filter { services.isEmpty || services.contains($0.name) }
+        try e.buildImages(chosen, always: true, noCache: noCache)
+    }
+}
+
+struct ComposePull: ComposeSubcommand {
+    static let configuration = CommandConfiguration(commandName: "pull", abstract: "Pull the services' images (not those built here).")
+    @Argument(help: "Services (all by default).") var services: [String] = []
+    func run(_ ctx: ComposeContext) async throws { try await ctx.engine().pull(services) }
 }
