@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CRuntime"], swiftSettings: strict),
         .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI", "RegistryServer"], swiftSettings: strict),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
-        .testTarget(name: "ComposeTests", dependencies: ["Compose", "Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
+        .testTarget(name: "ComposeTests", dependencies: ["Compose"], swiftSettings: strict),
         // Attacks as tests (issue #14): each drives the real CLI and asserts the attack fails.
         .testTarget(name: "SecurityTests", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile"], swiftSettings: strict),
     ],

@@ -188,8 +188,9 @@ public final class ComposeEngine: Sendable {
                 return
             }
             progress(" Container \(c.name)  Recreate")
-            try removeContainer(c, stop: true, quiet: true)
-            for extra in existing.dropFirst() { try removeContainer(extra, stop: true, quiet: true) }
+            // its anonymous volumes go with it (named volumes stay)
+            try removeContainer(c, stop: true, quiet: true, volumes: true)
+            for extra in existing.dropFirst() { try removeContainer(extra, stop: true, quiet: true, volumes: true) }
             let rec = try createContainer(s, number: number, hash: hash)
             progress(" Container \(rec.name)  Recreated")
             progress(" Container \(rec.name)  Starting")

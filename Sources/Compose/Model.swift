@@ -16,6 +16,10 @@ public struct ComposeProject: Sendable, Equatable {
     /// The top-level named volumes (the key in the file, and its settings).
     public var volumes: [ComposeVolume]
 
+    public init(name: String, workingDir: String, files: [String], services: [ComposeService], volumes: [ComposeVolume]) {
+        self.name = name; self.workingDir = workingDir; self.files = files; self.services = services; self.volumes = volumes
+    }
+
     public func service(_ name: String) -> ComposeService? { services.first { $0.name == name } }
 
     /// The network every service joins (docker compose's `PROJECT_default`).

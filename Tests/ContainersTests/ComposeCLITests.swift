@@ -116,8 +116,14 @@ import Testing
         #expect(Scenario.eventually(10) {
             (try? Shell.out(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:\(port)/"])) == "fresh\n"
         })
-        #expect(try compose(s, dir, "shop", ["down"]).status == 0)
+        // ls lists the project; -p alone (no compose file) is enough for down
+        let ls = try s.db(["compose", "ls"])
+        #expect(ls.out.contains("shop") && ls.out.contains("running(2)") && ls.out.contains("\(dir)/compose.yaml"), "\(ls.out)")
+        let empty = try project(s, [:])
+        let down = try s.db(["compose", "--project-directory", empty, "-p", "shop", "down"])
+        #expect(down.status == 0, "\(down.err)")
         #expect(try ids(s, "shop").isEmpty)
+        #expect(try s.db(["compose", "ls", "-a", "-q"]).out.isEmpty)
     }
 
     @Test(.enabled(if: Scenario.canRun)) func upTwiceIsANoOpAndAChangedServiceIsRecreatedAlone() throws {

@@ -23,9 +23,17 @@ struct ComposeContext {
     var options = ComposeLoader.Options()
     var root: String?
 
+    /// With `-p` and no compose file, the verbs that only need the containers (`down`, `ps`,
+    /// `logs`, `stop`, ...) work on the project's labels alone, as docker compose's do.
+    var fileOptional = false
+
     func project() throws -> ComposeProject {
         var loader = ComposeLoader(options)
-        let p = try loader.load()
+        let p: ComposeProject
+        do { p = try loader.load() } catch ComposeError.noComposeFile(let why) {
+            guard fileOptional, let name = options.projectName else { throw ComposeError.noComposeFile(why) }
+            return ComposeProject(name: name, workingDir: options.currentDirectory, files: [], services: [], volumes: [])
+        }
         for w in loader.warnings {
             ComposeCLI.err("WARN: the \"\(w)\" variable is not set. Defaulting to a blank string.")
         }
@@ -76,6 +84,7 @@ enum ComposeCLI {
           top        The processes of the services' containers
           build      Build the images of services with `build:` (--no-cache)
           pull       Pull the images of the other services
+          ls         List the projects that have containers (-a, -q)
         """
 
     static func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
@@ -85,10 +94,10 @@ enum ComposeCLI {
         "logs": ComposeLogs.self, "start": ComposeStart.self, "stop": ComposeStop.self, "restart": ComposeRestart.self,
         "rm": ComposeRm.self, "exec": ComposeExec.self, "port": ComposePort.self, "run": ComposeRun.self,
         "kill": ComposeKill.self, "pause": ComposePause.self, "unpause": ComposeUnpause.self, "top": ComposeTop.self,
-        "build": ComposeBuild.self, "pull": ComposePull.self,
+        "build": ComposeBuild.self, "pull": ComposePull.self, "ls": ComposeLs.self,
     ]
     static let notYet: Set = ["push", "images", "create", "events", "cp", "wait", "watch", "attach",
-                              "scale", "stats", "ls", "version", "commit", "export"]
+                              "scale", "stats", "version", "commit", "export"]
 
     static func main(_ args: [String]) async throws {
         var ctx = ComposeContext()
@@ -124,6 +133,7 @@ enum ComposeCLI {
         }
         let verb = args[i]
         let rest = Array(args[(i + 1)...])
+        ctx.fileOptional = ["down", "ps", "logs", "stop", "kill", "rm", "top", "pause", "unpause", "ls"].contains(verb)
         guard let type = subcommands[verb] else {
             if notYet.contains(verb) { throw usage("`compose \(verb)` is not supported yet (see docs/compose.md for what is)") }
             throw usage("unknown compose command \"\(verb)\"; see 'dockbuild compose --help'")
@@ -191,6 +201,7 @@ struct ComposeUp: ComposeSubcommand {
     @Flag(name: .long, help: "Remove containers of services not in the compose file.") var removeOrphans = false
     @Flag(name: .long, help: "Wait for the services to be running or healthy (implies -d).") var wait = false
     @Flag(name: .long, help: "Build images before starting containers.") var build = false
+    @Flag(name: .long, help: "Do not colour the output's prefixes.") var noColor = false
     @Option(name: .long, help: "Seconds --wait waits at most.") var waitTimeout: Int?
     @Argument(help: "Services (all by default).") var services: [String] = []
 
@@ -207,7 +218,7 @@ struct ComposeUp: ComposeSubcommand {
         ComposeSignals.install()
         // (what this `up` started: a container left running from before shows its new lines only)
         ComposeLogPrinter.run(e, services: services, tail: nil, since: began, follow: true, timestamps: false,
-                              prefix: true, announceExit: true, stopWhen: { ComposeSignals.interrupted })
+                              prefix: true, color: !noColor, announceExit: true, stopWhen: { ComposeSignals.interrupted })
         if ComposeSignals.interrupted {
             ComposeCLI.err("Gracefully stopping...")
             signal(SIGINT, SIG_DFL)
@@ -278,13 +289,15 @@ struct ComposeLogs: ComposeSubcommand {
     @Option(name: [.customShort("n"), .customLong("tail")], help: "Lines from the end of each container's log (all by default).") var tail = "all"
     @Flag(name: .shortAndLong, help: "Show timestamps.") var timestamps = false
     @Flag(name: .long, help: "Do not prefix lines with the container's name.") var noLogPrefix = false
+    @Flag(name: .long, help: "Do not colour the prefixes.") var noColor = false
     @Argument(help: "Services (all by default).") var services: [String] = []
 
     func run(_ ctx: ComposeContext) async throws {
         let n = try FlagValue.tailLines(tail)
         let e = try ctx.engine()
         try e.checkServices(services)
-        ComposeLogPrinter.run(e, services: services, tail: n, follow: follow, timestamps: timestamps, prefix: !noLogPrefix, stopWhen: { false })
+        ComposeLogPrinter.run(e, services: services, tail: n, follow: follow, timestamps: timestamps, prefix: !noLogPrefix,
+                              color: !noColor, stopWhen: { false })
     }
 }
 
@@ -308,11 +321,16 @@ enum ComposeLogPrinter {
     }
 
     static func run(_ e: ComposeEngine, services: [String], tail: Int?, since: Date? = nil, follow: Bool, timestamps: Bool, prefix: Bool,
-                    announceExit: Bool = false, stopWhen: @escaping @Sendable () -> Bool) {
+                    color: Bool = true, announceExit: Bool = false, stopWhen: @escaping @Sendable () -> Bool) {
         let list = e.containers(services)
         let width = (list.map { ComposeEngine.shortName($0).count }.max() ?? 0) + 1
+        // on a terminal each container's prefix has a colour of its own, as docker compose's
+        let colour = color && isatty(1) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        let palette = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
+        let colours = Dictionary(list.enumerated().map { ($0.element.id, palette[$0.offset % palette.count]) }) { a, _ in a }
         @Sendable func line(_ c: Container, _ entry: LogReader.Entry) -> String {
-            let p = prefix ? ComposeEngine.shortName(c).padding(toLength: width, withPad: " ", startingAt: 0) + " | " : ""
+            var p = prefix ? ComposeEngine.shortName(c).padding(toLength: width, withPad: " ", startingAt: 0) + " | " : ""
+            if colour, !p.isEmpty, let code = colours[c.id] { p = "\u{1B}[\(code)m" + p + "\u{1B}[0m" }
             var text = entry.text
             if !text.hasSuffix("\n") { text += "\n" }
             return p + (timestamps ? "\(entry.time) " : "") + text
@@ -546,4 +564,30 @@ struct ComposePull: ComposeSubcommand {
     static let configuration = CommandConfiguration(commandName: "pull", abstract: "Pull the services' images (not those built here).")
     @Argument(help: "Services (all by default).") var services: [String] = []
     func run(_ ctx: ComposeContext) async throws { try await ctx.engine().pull(services) }
+}
+
+struct ComposeLs: ComposeSubcommand {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the projects that have containers.")
+    @Flag(name: .shortAndLong, help: "Show projects whose containers are all stopped too.") var all = false
+    @Flag(name: .shortAndLong, help: "Only the names.") var quiet = false
+
+    func run(_ ctx: ComposeContext) async throws {
+        let m = try ContainerCLI.manager(ctx.global)
+        var projects: [String: (states: [String: Int], files: String)] = [:]
+        for c in m.store.list() {
+            guard let p = c.record.labels[ComposeLabel.project] else { continue }
+            var entry = projects[p] ?? ([:], c.record.labels[ComposeLabel.configFiles] ?? "")
+            let state = c.isPaused ? "paused" : c.state.status.rawValue
+            entry.states[state, default: 0] += 1
+            projects[p] = entry
+        }
+        let shown = projects.keys.sorted().filter { all || projects[$0]?.states["running"] != nil }
+        if quiet { for p in shown { print(p) }; return }
+        var rows = [["NAME", "STATUS", "CONFIG FILES"]]
+        for p in shown {
+            guard let e = projects[p] else { continue }
+            rows.append([p, e.states.keys.sorted().map { "\($0)(\(e.states[$0] ?? 0))" }.joined(separator: ", "), e.files])
+        }
+        print(ImageCLI.table(rows))
+    }
 }
