@@ -3,6 +3,7 @@ import Containers
 import Foundation
 import ImageStore
 import OCI
+import Synchronization
 import SystemSupport
 
 /// docker compose's labels, so that `dockbuild ps --filter label=...` and scripts see a
@@ -28,6 +29,8 @@ public final class ComposeEngine: Sendable {
     let monitorCommand: [String]
     /// Progress lines (` Container NAME  Started`), for the user's terminal.
     let progress: @Sendable (String) -> Void
+    /// One rewrite of the project's hosts files at a time (services start in parallel).
+    let hostsLock = Mutex(())
 
     public init(project: ComposeProject, manager: ContainerManager, monitorCommand: [String],
                 progress: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -90,10 +93,35 @@ public final class ComposeEngine: Sendable {
         try buildImages(order, always: build)
         try await pullImages(order)
         try createVolumes(for: order)
-        for s in order {
-            try waitForDependencies(s, started: order.map(\.name))
-            try converge(s, forceRecreate: forceRecreate)
-            refreshHosts()
+        // in waves: every service whose dependencies are up starts at once with the others of its wave
+        try inWaves(order) { s in
+            try self.waitForDependencies(s, started: order.map(\.name))
+            try self.converge(s, forceRecreate: forceRecreate)
+            self.refreshHosts()
+        }
+    }
+
+    /// Runs `body` for each service once the services it depends on (among `order`) are done,
+    /// those that are ready together on threads of their own; the first error (by service
+    /// name) is thrown once its wave has ended.
+    func inWaves(_ order: [ComposeService], _ body: @escaping @Sendable (ComposeService) throws -> Void) throws {
+        let names = Set(order.map(\.name))
+        var done = Set<String>()
+        var remaining = order
+        while !remaining.isEmpty {
+            let wave = remaining.filter { s in s.dependsOn.allSatisfy { !names.contains($0.service) || done.contains($0.service) } }
+            guard !wave.isEmpty else { throw ComposeError.invalidFile("dependency cycle among \(remaining.map(\.name).joined(separator: ", "))") }
+            let errors = Mutex<[String: any Error]>([:])
+            if wave.count == 1 {
+                try body(wave[0])
+            } else {
+                DispatchQueue.concurrentPerform(iterations: wave.count) { i in
+                    do { try body(wave[i]) } catch { errors.withLock { $0[wave[i].name] = error } }
+                }
+            }
+            if let first = errors.withLock({ e in e.keys.sorted().first.flatMap { e[$0] } }) { throw first }
+            done.formUnion(wave.map(\.name))
+            remaining.removeAll { done.contains($0.name) }
         }
     }
 
@@ -208,6 +236,15 @@ public final class ComposeEngine: Sendable {
     }
 
     func startContainer(_ id: String, _ s: ComposeService) throws {
+        // the addresses of the running peers now (they may have changed since the container was
+        // created): the monitor writes them into its /etc/hosts before its process starts
+        if var r = try? manager.store.record(id), r.network == "bridge" {
+            let hosts = s.extraHosts + peerHosts()
+            if r.extraHosts != hosts {
+                r.extraHosts = hosts.isEmpty ? nil : hosts
+                try? manager.store.withLock(id) { try manager.store.save(r) }
+            }
+        }
         do {
             let launch = try manager.start(id, monitorCommand: monitorCommand, attach: false)
             try launch.waitStarted()
@@ -231,6 +268,10 @@ public final class ComposeEngine: Sendable {
     /// Rewrites the /etc/hosts of every running container of the project so that each names
     /// all the others (called after any container of it starts or stops).
     public func refreshHosts() {
+        hostsLock.withLock { _ in refreshHostsLocked() }
+    }
+
+    private func refreshHostsLocked() {
         let peers = peerHosts()
         for c in containers() where c.isRunning && c.record.network == "bridge" {
             let own = project.service(c.record.labels[ComposeLabel.service] ?? "")?.extraHosts ?? []
