@@ -250,6 +250,24 @@ import Testing
         let again = try compose(s, dir, "att", ["up"])
         #expect(again.out.components(separatedBy: "a-1  | a1\n").count == 2, "\(again.out)")
         #expect(try compose(s, dir, "att", ["down"]).status == 0)
+        // --exit-code-from / --abort-on-container-exit: the first exit stops the others
+        let d2 = try project(s, ["compose.yaml": """
+            services:
+              tests:
+                image: busybox:test
+                command: sh -c 'sleep 0.5; echo testing; exit 3'
+              server:
+                image: busybox:test
+                command: sleep 60
+                stop_signal: SIGKILL
+            """])
+        let from = try compose(s, d2, "ab", ["up", "--exit-code-from", "tests"])
+        #expect(from.status == 3, "\(from.err)")
+        #expect(from.out.contains("tests-1   | testing\n") && from.out.contains("tests-1 exited with code 3\n"), "\(from.out)")
+        #expect(try compose(s, d2, "ab", ["ps", "-q"]).out.isEmpty)
+        #expect(try compose(s, d2, "ab", ["up", "--abort-on-container-exit"]).status == 3)
+        #expect(try compose(s, d2, "ab", ["up", "-d", "--exit-code-from", "tests"]).status != 0)
+        #expect(try compose(s, d2, "ab", ["down"]).status == 0)
     }
 
     @Test(.enabled(if: Scenario.canRun)) func portInUseFailsNamingTheServiceAndDownCleansUp() throws {

@@ -68,7 +68,8 @@ enum ComposeCLI {
 
         COMMANDS:
           config     Print the normalized compose model (--services, --volumes, -q)
-          up         Create and start containers (-d, --force-recreate, --no-deps, --remove-orphans)
+          up         Create and start containers (-d, --build, --force-recreate, --no-deps, --remove-orphans,
+                     --wait, --abort-on-container-exit, --exit-code-from)
           down       Stop and remove containers (and with -v the project's volumes)
           ps         List containers (-a, -q, --services)
           logs       Show output (-f, -n/--tail, -t, --no-log-prefix)
@@ -203,10 +204,19 @@ struct ComposeUp: ComposeSubcommand {
     @Flag(name: .long, help: "Build images before starting containers.") var build = false
     @Flag(name: .long, help: "Do not colour the output's prefixes.") var noColor = false
     @Option(name: .long, help: "Seconds --wait waits at most.") var waitTimeout: Int?
+    @Flag(name: .long, help: "Stop all containers when one stops (attached).") var abortOnContainerExit = false
+    @Option(name: .long, help: "Exit with this service's status (implies --abort-on-container-exit).") var exitCodeFrom: String?
     @Argument(help: "Services (all by default).") var services: [String] = []
+
+    func validate() throws {
+        if detach && (abortOnContainerExit || exitCodeFrom != nil) {
+            throw ValidationError("--abort-on-container-exit and --exit-code-from cannot be combined with -d")
+        }
+    }
 
     func run(_ ctx: ComposeContext) async throws {
         let e = try ctx.engine()
+        if let s = exitCodeFrom { try e.checkServices([s]) }
         let began = Date()
         try await e.up(services, forceRecreate: forceRecreate, noDeps: noDeps, removeOrphans: removeOrphans, build: build)
         if wait {
@@ -217,8 +227,32 @@ struct ComposeUp: ComposeSubcommand {
         // attached: the services' output until they all stop; ctrl-c stops them
         ComposeSignals.install()
         // (what this `up` started: a container left running from before shows its new lines only)
+        let abort = abortOnContainerExit || exitCodeFrom != nil
+        let manager = e.manager
+        let ids = e.containers(services).map(\.id)
+        // the first container to stop, for --abort-on-container-exit
+        let stopped = Mutex<String?>(nil)
         ComposeLogPrinter.run(e, services: services, tail: nil, since: began, follow: true, timestamps: false,
-                              prefix: true, color: !noColor, announceExit: true, stopWhen: { ComposeSignals.interrupted })
+                              prefix: true, color: !noColor, announceExit: true, stopWhen: {
+            if ComposeSignals.interrupted { return true }
+            guard abort else { return false }
+            if stopped.withLock({ $0 != nil }) { return true }
+            guard let id = ids.first(where: { manager.store.state($0).status != .running }) else { return false }
+            stopped.withLock { if $0 == nil { $0 = id } }
+            return true
+        })
+        if abort, !ComposeSignals.interrupted {
+            ComposeCLI.err("Aborting on container exit...")
+            try e.stop(services)
+            let code: Int32
+            if let from = exitCodeFrom {
+                code = e.containers([from]).first.map { manager.store.state($0.id).exitCode } ?? 0
+            } else {
+                code = stopped.withLock { $0 }.map { manager.store.state($0).exitCode } ?? 0
+            }
+            if code != 0 { throw ExitCode(code) }
+            return
+        }
         if ComposeSignals.interrupted {
             ComposeCLI.err("Gracefully stopping...")
             signal(SIGINT, SIG_DFL)
@@ -357,7 +391,7 @@ enum ComposeLogPrinter {
                     write(line(c, entry))
                 }
                 // attached `up`: docker compose's line for each container that ends
-                if announceExit, !stopWhen() {
+                if announceExit, manager.store.state(c.id).status != .running {
                     write("\(ComposeEngine.shortName(c)) exited with code \(manager.store.state(c.id).exitCode)\n")
                 }
             }
