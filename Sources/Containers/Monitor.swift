@@ -433,7 +433,7 @@ public final class Monitor: @unchecked Sendable {
     // MARK: - /etc files
 
     private func writeEtcFiles(ip: String, gateway: String) throws {
-        // docker's default entries
+        // docker's default entries, the --add-host ones (and compose's peers), its own address
         let hosts = EtcFiles.hosts(record, extraHosts: record.extraHosts ?? [], gateway: gateway, ownIP: ip)
         try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts", durable: false)
         try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname", durable: false)
