@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Runtime", targets: ["Runtime"]),
         .library(name: "Build", targets: ["Build"]),
         .library(name: "Containers", targets: ["Containers"]),
+        .library(name: "Compose", targets: ["Compose"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -62,6 +63,9 @@ let package = Package(
                                           .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "Build", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
         .target(name: "Containers", dependencies: ["OCI", "Archive", "ImageStore", "Registry", "Runtime", "SystemSupport"], swiftSettings: strict),
+        // `dockbuild compose`: compose files -> projects of containers, over Containers.
+        .target(name: "Compose", dependencies: ["Containers", "Build", "ImageStore", "OCI", "SystemSupport", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
         // runc's command line over the Runtime library, shared by `dockbuild runtime` and dockbuild-runc.
         .target(name: "RuntimeCLI", dependencies: ["Runtime", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                              .product(name: "Logging", package: "swift-log")],
@@ -70,7 +74,7 @@ let package = Package(
             name: "dockbuild",
             dependencies: [
                 "OCI", "Archive", "ImageStore", "Dockerfile", "Registry", "RegistryServer",
-                "Runtime", "RuntimeCLI", "Build", "Containers", "CRuntime", "SystemSupport",
+                "Runtime", "RuntimeCLI", "Build", "Containers", "Compose", "CRuntime", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -92,6 +96,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CRuntime", "SystemSupport"], swiftSettings: strict),
         .testTarget(name: "BuildTests", dependencies: ["Build", "Dockerfile", "ImageStore", "OCI", "RegistryServer"], swiftSettings: strict),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "ImageStore", "Archive", "OCI"], swiftSettings: strict),
+        .testTarget(name: "ComposeTests", dependencies: ["Compose"], swiftSettings: strict),
         // Attacks as tests (issue #14): each drives the real CLI and asserts the attack fails.
         .testTarget(name: "SecurityTests", dependencies: ["OCI", "Archive", "ImageStore", "Dockerfile"], swiftSettings: strict),
     ],

@@ -5,6 +5,19 @@ import Foundation
 /// container's own address; `--dns*` replacing the host's name servers, search list and
 /// options each on its own.
 enum EtcFiles {
+    /// docker's default entries of a container's /etc/hosts.
+    static let defaultHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+        + "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+
+    /// The /etc/hosts of container `r` with `extraHosts` (`HOST:IP`) for its `--add-host` entries:
+    /// the defaults (the host's file with `--network host`), those entries, its own address.
+    static func hosts(_ r: ContainerRecord, extraHosts: [String], gateway: String, ownIP: String) -> String {
+        var base = defaultHosts
+        if r.network == "host" { base = (try? String(contentsOfFile: "/etc/hosts", encoding: .utf8)) ?? base }
+        return hosts(base: base, extraHosts: extraHosts, gateway: r.network == "host" ? "127.0.0.1" : gateway,
+                     ownIP: ownIP, hostname: r.hostname)
+    }
+
     /// /etc/hosts: `base` (the defaults, or the host's file with `--network host`), then one
     /// `IP<TAB>HOST` line per extra host (`host-gateway` read as `gateway`, and left out when
     /// there is none), then `ownIP<TAB>hostname`.
@@ -49,5 +62,29 @@ enum EtcFiles {
         let opts = options.isEmpty ? fields("options") : options
         if !opts.isEmpty { out += "options \(opts.joined(separator: " "))\n" }
         return out
+    }
+}
+
+extension ContainerManager {
+    /// Rewrites the /etc/hosts of running container `id` in place (the container sees it at
+    /// once: its /etc/hosts is a bind mount of that file) with `extraHosts` (`HOST:IP`) in
+    /// place of its `--add-host` entries. Compose uses it to name a project's services to each
+    /// other as they come and go. The next start writes the file from the record again.
+    public func rewriteHosts(_ id: String, extraHosts: [String]) throws {
+        let c = try store.container(id)
+        guard c.isRunning else { return }
+        let text = EtcFiles.hosts(c.record, extraHosts: extraHosts, gateway: c.state.gateway, ownIP: c.state.ipAddress)
+        let path = "\(c.directory)/hosts"
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { throw ContainersError.system("cannot open \(path)", errno: errno) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw ContainersError.system("cannot write \(path)", errno: errno) }
+            off += n
+        }
     }
 }

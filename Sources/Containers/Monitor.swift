@@ -433,13 +433,8 @@ public final class Monitor: @unchecked Sendable {
     // MARK: - /etc files
 
     private func writeEtcFiles(ip: String, gateway: String) throws {
-        // docker's default entries
-        var base = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-            + "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-        if record.network == "host" { base = (try? String(contentsOfFile: "/etc/hosts", encoding: .utf8)) ?? base }
-        let hosts = EtcFiles.hosts(base: base, extraHosts: record.extraHosts ?? [],
-                                   gateway: record.network == "host" ? "127.0.0.1" : gateway,
-                                   ownIP: ip, hostname: record.hostname)
+        // docker's default entries, the --add-host ones (and compose's peers), its own address
+        let hosts = EtcFiles.hosts(record, extraHosts: record.extraHosts ?? [], gateway: gateway, ownIP: ip)
         try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts", durable: false)
         try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname", durable: false)
         let resolv = EtcFiles.resolvConf(host: (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "",

@@ -29,7 +29,7 @@ struct Dockbuild: AsyncParsableCommand {
     /// ones with subcommands), then the others, each group in alphabetical order.
     static let allCommands: [any ParsableCommand.Type] = ImageCommands.all + DockerfileCommands.all + LayerCommands.all
         + RegistryCommands.all + RegistryServerCommands.all + RuntimeCommands.all
-        + BuildCommands.all + ContainerCommands.all + SystemCommands.all
+        + BuildCommands.all + ContainerCommands.all + ComposeCommands.all + SystemCommands.all
 
     static func byName(_ commands: [any ParsableCommand.Type]) -> [any ParsableCommand.Type] {
         commands.sorted { $0._commandName < $1._commandName }

@@ -1,0 +1,258 @@
+import Containers
+import Foundation
+
+/// Finds, reads, interpolates, merges and types compose files (the Compose Specification's
+/// loading rules, for the keys dockbuild supports).
+public struct ComposeLoader: Sendable {
+    /// What the command line says about the project.
+    public struct Options: Sendable {
+        /// `-f` files in order; empty to look for compose.yaml & co.
+        public var files: [String] = []
+        /// `-p`.
+        public var projectName: String?
+        /// `--project-directory`: where relative paths and `.env` are looked up.
+        public var projectDirectory: String?
+        /// `--env-file` files, in place of `<project dir>/.env`.
+        public var envFiles: [String] = []
+        /// `--profile`s that enable services with `profiles:`.
+        public var profiles: [String] = []
+        /// The process environment (wins over `.env`).
+        public var environment: [String: String] = ProcessInfo.processInfo.environment
+        /// Where file discovery starts.
+        public var currentDirectory: String = FileManager.default.currentDirectoryPath
+        public init() {}
+    }
+
+    /// The file names looked for, in order, in the current directory and then its parents.
+    public static let defaultFileNames = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
+
+    public var options: Options
+    /// Variables used unset while loading (each became "").
+    public private(set) var warnings: [String] = []
+
+    public init(_ options: Options) { self.options = options }
+
+    /// Loads the project.
+    public mutating func load() throws -> ComposeProject {
+        let files = try resolveFiles()
+        let workingDir = options.projectDirectory.map(absolute) ?? (files[0] as NSString).deletingLastPathComponent
+        // the interpolation environment: .env (or --env-file) under the process's own
+        var env: [String: String] = [:]
+        let envFiles = options.envFiles.isEmpty ? ["\(workingDir)/.env"] : options.envFiles.map(absolute)
+        for f in envFiles {
+            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
+                if options.envFiles.isEmpty { continue }
+                throw ComposeError.invalidArgument("--env-file \(f): cannot read the file")
+            }
+            for (k, v) in try DotEnv.parse(text, file: f, environment: options.environment) { env[k] = v }
+        }
+        env.merge(options.environment) { $1 }
+        var interp = Interpolator(environment: env)
+        var merged: YNode?
+        for f in files {
+            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
+                throw ComposeError.noComposeFile("\(f): cannot read the compose file")
+            }
+            var tree = try YNode.parse(text, file: f)
+            guard case .map = tree else {
+                throw ComposeError.invalidFile("\(f): the top level must be a mapping with `services:`, not \(tree.kind)")
+            }
+            try checkTopLevel(tree)
+            tree = try tree.mapScalars { try interp.interpolate($0, at: $1) }
+            merged = merged.map { Merge.top($0, tree) } ?? tree
+        }
+        warnings = interp.warnings
+        guard let root = merged else { throw ComposeError.noComposeFile("no compose file") }
+        let name = try projectName(root, workingDir: workingDir, env: env)
+        var typer = Typer(project: name, workingDir: workingDir, environment: env)
+        let volumes = try typer.volumes(root["volumes"])
+        try typer.networks(root["networks"])
+        var services: [ComposeService] = []
+        guard let servicesNode = root["services"] else {
+            throw ComposeError.invalidFile("\(files.joined(separator: ", ")): no `services:`; a compose file defines at least one service")
+        }
+        guard case let .map(pairs, _) = servicesNode else {
+            throw ComposeError.invalidFile("\(servicesNode.mark): `services` must be a mapping of service names, not \(servicesNode.kind)")
+        }
+        for (key, node) in pairs {
+            services.append(try typer.service(key, node, volumes: volumes))
+        }
+        // profiles: services with profiles run only when one of theirs is enabled
+        let enabled = Set(options.profiles + (env["COMPOSE_PROFILES"].map { $0.split(separator: ",").map(String.init) } ?? []))
+        services = services.filter { $0.profiles.isEmpty || !enabled.isDisjoint(with: $0.profiles) || enabled.contains("*") }
+        services.sort { $0.name < $1.name }
+        let names = Set(services.map(\.name))
+        for s in services {
+            for d in s.dependsOn where !names.contains(d.service) {
+                if d.required {
+                    throw ComposeError.invalidFile("service \"\(s.name)\" depends on undefined service \"\(d.service)\": define it or remove it from depends_on")
+                }
+            }
+        }
+        let project = ComposeProject(name: name, workingDir: workingDir, files: files, services: services, volumes: volumes)
+        _ = try DependencyOrder.sorted(project, services: services.map(\.name))
+        return project
+    }
+
+    // MARK: - files and names
+
+    func absolute(_ p: String) -> String {
+        let path = p.hasPrefix("/") ? p : "\(options.currentDirectory)/\(p)"
+        return (path as NSString).standardizingPath
+    }
+
+    /// `-f` files (`-` is not supported), `$COMPOSE_FILE`, else the first default name found
+    /// in the current directory or a parent, with its `.override` file when there is one.
+    func resolveFiles() throws -> [String] {
+        var given = options.files
+        if given.isEmpty, let env = options.environment["COMPOSE_FILE"], !env.isEmpty {
+            given = env.split(separator: ":").map(String.init)
+        }
+        if !given.isEmpty {
+            return try given.map { f in
+                guard f != "-" else { throw ComposeError.invalidArgument("-f -: reading the compose file from stdin is not supported yet; give a path") }
+                let p = absolute(f)
+                guard FileManager.default.fileExists(atPath: p) else {
+                    throw ComposeError.noComposeFile("-f \(f): no such file (\(p))")
+                }
+                return p
+            }
+        }
+        var dir = absolute(options.projectDirectory ?? options.currentDirectory)
+        while true {
+            for n in Self.defaultFileNames where FileManager.default.fileExists(atPath: "\(dir)/\(n)") {
+                let base = (n as NSString).deletingPathExtension
+                let override = ["yaml", "yml"].map { "\(dir)/\(base).override.\($0)" }.first { FileManager.default.fileExists(atPath: $0) }
+                return ["\(dir)/\(n)"] + (override.map { [$0] } ?? [])
+            }
+            if dir == "/" { break }
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        throw ComposeError.noComposeFile("no configuration file provided: not found (looked for \(Self.defaultFileNames.joined(separator: ", ")) in \(absolute(options.currentDirectory)) and its parents); give one with -f")
+    }
+
+    /// docker compose's rule: lower case letters, digits, `-` and `_`, starting with a letter or digit.
+    public static func normalizeProjectName(_ s: String) -> String {
+        let lower = s.lowercased().filter { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "_" }
+        return String(lower.drop { $0 == "-" || $0 == "_" })
+    }
+
+    private func projectName(_ root: YNode, workingDir: String, env: [String: String]) throws -> String {
+        if let p = options.projectName {
+            guard !p.isEmpty, Self.normalizeProjectName(p) == p else {
+                throw ComposeError.invalidArgument("-p \"\(p)\": a project name must contain only lower case letters, digits, dashes and underscores, and start with a letter or digit")
+            }
+            return p
+        }
+        if let p = options.environment["COMPOSE_PROJECT_NAME"], !p.isEmpty { return Self.normalizeProjectName(p) }
+        if case let .scalar(p, mark)? = root["name"] {
+            guard Self.normalizeProjectName(p) == p, !p.isEmpty else {
+                throw ComposeError.invalidFile("\(mark): key \"name\": \"\(p)\" is not a valid project name (lower case letters, digits, - and _, starting with a letter or digit)")
+            }
+            return p
+        }
+        let n = Self.normalizeProjectName((workingDir as NSString).lastPathComponent)
+        guard !n.isEmpty else {
+            throw ComposeError.invalidArgument("the project directory \(workingDir) gives no valid project name: give one with -p")
+        }
+        return n
+    }
+
+    private func checkTopLevel(_ tree: YNode) throws {
+        guard case let .map(pairs, _) = tree else { return }
+        let known: Set = ["name", "version", "services", "volumes", "networks"]
+        let unsupported: Set = ["secrets", "configs", "include", "models"]
+        for (k, v) in pairs where !k.hasPrefix("x-") {
+            if unsupported.contains(k) {
+                throw ComposeError.invalidFile("\(v.mark): top-level key \"\(k)\" is not supported yet by dockbuild compose; remove it")
+            }
+            guard known.contains(k) else {
+                throw ComposeError.invalidFile("\(v.mark): unknown top-level key \"\(k)\" (expected name, services, volumes, networks, or x-* extensions)")
+            }
+        }
+    }
+}
+
+/// Merging several compose files: later files override earlier ones, with the Compose
+/// Specification's rules per key (mappings merge, `ports`/`expose`/`env_file`... append,
+/// `volumes` merge by target, `environment`/`labels`/`depends_on`/`extra_hosts` merge by name).
+enum Merge {
+    static func top(_ a: YNode, _ b: YNode) -> YNode {
+        mapMerge(a, b) { key, x, y in
+            switch key {
+            case "services": return mapMerge(x, y) { _, s, t in service(s, t) }
+            case "volumes", "networks": return mapMerge(x, y) { _, _, t in t }
+            default: return y
+            }
+        }
+    }
+
+    static func service(_ a: YNode, _ b: YNode) -> YNode {
+        mapMerge(a, b) { key, x, y in
+            switch key {
+            case "environment", "labels", "extra_hosts":
+                return mapMerge(asMap(x, separator: key == "extra_hosts" ? ":" : "="), asMap(y, separator: key == "extra_hosts" ? ":" : "=")) { _, _, v in v }
+            case "depends_on": return mapMerge(dependsMap(x), dependsMap(y)) { _, _, v in v }
+            case "healthcheck": return mapMerge(x, y) { _, _, v in v }
+            case "ports", "expose", "env_file", "dns", "tmpfs", "cap_add", "cap_drop", "profiles":
+                guard case let .seq(i, m) = x, case let .seq(j, _) = y else { return y }
+                return .seq(i + j, m)
+            case "volumes":
+                guard case let .seq(i, m) = x, case let .seq(j, _) = y else { return y }
+                let targets = Set(j.compactMap(volumeTarget))
+                return .seq(i.filter { volumeTarget($0).map { !targets.contains($0) } ?? true } + j, m)
+            default: return y
+            }
+        }
+    }
+
+    /// Merges two mappings key by key (`f` for keys in both); anything else: `b` wins.
+    static func mapMerge(_ a: YNode, _ b: YNode, _ f: (String, YNode, YNode) -> YNode) -> YNode {
+        guard case .map(var pa, let m) = a, case let .map(pb, _) = b else { return b }
+        for (k, v) in pb {
+            if let i = pa.firstIndex(where: { $0.key == k }) { pa[i].value = f(k, pa[i].value, v) } else { pa.append((k, v)) }
+        }
+        return .map(pa, m)
+    }
+
+    /// `["K=V", "K"]` as a mapping (K: V, K: null).
+    static func asMap(_ n: YNode, separator: Character) -> YNode {
+        guard case let .seq(items, m) = n else { return n }
+        var pairs: [(key: String, value: YNode)] = []
+        for it in items {
+            guard case let .scalar(s, im) = it else { continue }
+            if let i = s.firstIndex(of: separator) ?? (separator == ":" ? s.firstIndex(of: "=") : nil) {
+                pairs.append((String(s[..<i]), .scalar(String(s[s.index(after: i)...]), im)))
+            } else {
+                pairs.append((s, .null(im)))
+            }
+        }
+        return .map(pairs, m)
+    }
+
+    static func dependsMap(_ n: YNode) -> YNode {
+        guard case let .seq(items, m) = n else { return n }
+        return .map(items.compactMap { it in
+            guard case let .scalar(s, im) = it else { return nil }
+            return (s, .map([("condition", .scalar("service_started", im))], im))
+        }, m)
+    }
+
+    static func volumeTarget(_ n: YNode) -> String? {
+        switch n {
+        case let .scalar(s, _):
+            let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+            return parts.count >= 2 ? String(parts[1]) : String(parts[0])
+        case .map:
+            if case let .scalar(t, _)? = n["target"] { return t }
+            return nil
+        default: return nil
+        }
+    }
+}
+
+extension ComposeLoader {
+    /// Splits a command string as compose does for `command:`/`entrypoint:` (quotes and
+    /// backslashes as a shell reads them; no shell runs); nil for an unterminated quote.
+    public static func splitCommand(_ s: String) -> [String]? { Typer.split(s) }
+}

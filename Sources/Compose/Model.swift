@@ -1,0 +1,187 @@
+import Foundation
+import Containers
+
+/// A compose project after loading: the files merged, values interpolated and every service
+/// typed (the Compose Specification's `services`, `volumes`, `networks` top-level elements, the
+/// subset dockbuild supports; see docs/compose.md).
+public struct ComposeProject: Sendable, Equatable {
+    /// The project name (`-p`, `$COMPOSE_PROJECT_NAME`, the top-level `name`, or the directory's name).
+    public var name: String
+    /// The directory relative paths resolve against.
+    public var workingDir: String
+    /// The compose files read, in merge order.
+    public var files: [String]
+    /// Services by name, in sorted order.
+    public var services: [ComposeService]
+    /// The top-level named volumes (the key in the file, and its settings).
+    public var volumes: [ComposeVolume]
+
+    public init(name: String, workingDir: String, files: [String], services: [ComposeService], volumes: [ComposeVolume]) {
+        self.name = name; self.workingDir = workingDir; self.files = files; self.services = services; self.volumes = volumes
+    }
+
+    public func service(_ name: String) -> ComposeService? { services.first { $0.name == name } }
+
+    /// The network every service joins (docker compose's `PROJECT_default`).
+    public var defaultNetworkName: String { "\(name)_default" }
+}
+
+/// A top-level volume: `PROJECT_KEY` unless `name:` or `external:` says otherwise.
+public struct ComposeVolume: Sendable, Equatable, Codable {
+    public var key: String
+    /// The volume's name in the store.
+    public var name: String
+    public var external: Bool
+    public var labels: [String: String]
+    public init(key: String, name: String, external: Bool, labels: [String: String]) {
+        self.key = key; self.name = name; self.external = external; self.labels = labels
+    }
+}
+
+/// `depends_on`'s conditions.
+public enum DependencyCondition: String, Sendable, Codable, CaseIterable {
+    case serviceStarted = "service_started"
+    case serviceHealthy = "service_healthy"
+    case serviceCompletedSuccessfully = "service_completed_successfully"
+}
+
+/// One `depends_on` entry.
+public struct Dependency: Sendable, Equatable, Codable {
+    public var service: String
+    public var condition: DependencyCondition
+    public var required: Bool
+    public init(service: String, condition: DependencyCondition, required: Bool) {
+        self.service = service; self.condition = condition; self.required = required
+    }
+}
+
+/// One `ports` entry in long form.
+public struct ServicePort: Sendable, Equatable, Codable {
+    public var hostIP: String
+    /// The host port; "" for any free port.
+    public var published: String
+    public var target: Int
+    public var proto: String
+    public init(hostIP: String, published: String, target: Int, proto: String) {
+        self.hostIP = hostIP; self.published = published; self.target = target; self.proto = proto
+    }
+}
+
+/// One `volumes` entry in long form.
+public struct ServiceMount: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable { case bind, volume, tmpfs }
+    public var type: Kind
+    /// An absolute host path (bind), a top-level volume's key (volume; "" for anonymous), "" for tmpfs.
+    public var source: String
+    public var target: String
+    public var readOnly: Bool
+    public init(type: Kind, source: String, target: String, readOnly: Bool) {
+        self.type = type; self.source = source; self.target = target; self.readOnly = readOnly
+    }
+}
+
+/// `healthcheck`; durations in nanoseconds.
+public struct ServiceHealthcheck: Sendable, Equatable, Codable {
+    public var test: [String]?
+    public var interval: Int64?
+    public var timeout: Int64?
+    public var startPeriod: Int64?
+    public var startInterval: Int64?
+    public var retries: Int?
+    public var disable: Bool
+    public init(test: [String]? = nil, interval: Int64? = nil, timeout: Int64? = nil, startPeriod: Int64? = nil,
+                startInterval: Int64? = nil, retries: Int? = nil, disable: Bool = false) {
+        self.test = test; self.interval = interval; self.timeout = timeout; self.startPeriod = startPeriod
+        self.startInterval = startInterval; self.retries = retries; self.disable = disable
+    }
+}
+
+/// `build`: how to build a service's image (`dockbuild build` with these settings).
+public struct ServiceBuild: Sendable, Equatable, Codable {
+    /// The context directory (absolute).
+    public var context: String
+    /// The Dockerfile: a path relative to the context, or absolute.
+    public var dockerfile: String
+    /// `dockerfile_inline`: the Dockerfile's text itself.
+    public var dockerfileInline: String?
+    public var args: [String: String]
+    public var target: String?
+    public var labels: [String: String]
+    /// Images whose inline cache a build may reuse (`cache_from`).
+    public var cacheFrom: [String]
+    /// `network` for RUN steps: default, host or none.
+    public var network: String?
+    public init(context: String) {
+        self.context = context; dockerfile = "Dockerfile"; args = [:]; labels = [:]; cacheFrom = []
+    }
+}
+
+/// A service, with every supported key typed and normalised.
+public struct ComposeService: Sendable, Equatable, Codable {
+    public var name: String
+    public var image: String
+    public var command: [String]?
+    public var entrypoint: [String]?
+    /// The environment after `env_file` and `environment` (the latter wins), by name.
+    public var environment: [String: String]
+    public var ports: [ServicePort]
+    public var volumes: [ServiceMount]
+    public var dependsOn: [Dependency]
+    public var healthcheck: ServiceHealthcheck?
+    /// no, always, on-failure[:N], unless-stopped; nil when not given.
+    public var restart: String?
+    public var user: String?
+    public var workingDir: String?
+    public var labels: [String: String]
+    public var containerName: String?
+    public var hostname: String?
+    public var extraHosts: [String]
+    public var tmpfs: [String]
+    public var expose: [String]
+    public var capAdd: [String]
+    public var capDrop: [String]
+    public var privileged: Bool
+    public var readOnly: Bool
+    public var initProcess: Bool
+    public var tty: Bool
+    public var stdinOpen: Bool
+    public var stopSignal: String?
+    /// `stop_grace_period` in seconds.
+    public var stopGracePeriod: Int?
+    public var networkMode: String?
+    public var profiles: [String]
+    public var dns: [String]
+    /// `mem_limit` or `deploy.resources.limits.memory`, bytes.
+    public var memLimit: Int64?
+    /// `cpus` or `deploy.resources.limits.cpus`, nano-CPUs.
+    public var nanoCpus: Int64?
+    /// `pids_limit` or `deploy.resources.limits.pids`.
+    public var pidsLimit: Int64?
+    /// `shm_size`, bytes.
+    public var shmSize: Int64?
+    public var ulimits: [Ulimit] = []
+    /// `devices` as given (`HOST[:CONTAINER[:PERMS]]` or a CDI name `vendor/class=name`).
+    public var devices: [String] = []
+    /// `gpus` or `deploy.resources.reservations.devices` with capability gpu: `all`, a count,
+    /// or `device=ID,...` (as `run --gpus`).
+    public var gpus: String?
+    public var securityOpt: [String] = []
+    public var groupAdd: [String] = []
+    public var dnsSearch: [String] = []
+    public var dnsOpt: [String] = []
+    /// always, missing, never (nil: missing).
+    public var pullPolicy: String?
+    public var platform: String?
+    /// `networks.default.aliases`: more names the service answers to.
+    public var aliases: [String] = []
+    /// How to build `image` (nil: pulled or already in the store). A service with `build` and
+    /// no `image` gets the image name `PROJECT-SERVICE`.
+    public var build: ServiceBuild?
+
+    public init(name: String, image: String) {
+        self.name = name; self.image = image
+        environment = [:]; ports = []; volumes = []; dependsOn = []; labels = [:]; extraHosts = []; tmpfs = []
+        expose = []; capAdd = []; capDrop = []; privileged = false; readOnly = false; initProcess = false
+        tty = false; stdinOpen = false; profiles = []; dns = []
+    }
+}
