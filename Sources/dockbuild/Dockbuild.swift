@@ -65,12 +65,19 @@ enum DockbuildMain {
             await Dockbuild.main(rest)
             exit(0)
         }
-        if let unknown = GlobalCommandLine.unknownCommand(rest) {
+        // The command alone when the words name it plainly (see DirectParse), else the tree.
+        let leaf = DirectParse.resolve(rest)
+        if leaf == nil, let unknown = GlobalCommandLine.unknownCommand(rest) {
             FileHandle.standardError.write(Data(unknown.utf8))
             exit(1)
         }
         do {
-            var command = try Dockbuild.parseAsRoot(rest)
+            var command: any ParsableCommand
+            if let leaf, let parsed = DirectParse.parse(rest, leaf: leaf) {
+                command = parsed
+            } else {
+                command = try Dockbuild.parseAsRoot(rest)
+            }
             if var async = command as? any AsyncParsableCommand {
                 try await async.run()
             } else {
