@@ -145,7 +145,12 @@ extension ImageStore {
     /// `name@sha256:...`), a full digest or ID (`sha256:...`), or a unique prefix of an image ID
     /// or manifest digest (`3f57d9401f8d`).
     public func resolve(_ name: String) throws -> Descriptor {
-        let entries = try listImages()
+        try resolve(name, in: try listImages())
+    }
+
+    /// `resolve` over `entries` (what `listImages` returned), for a caller that needs the list
+    /// too: reading and decoding the index is most of a look-up.
+    public func resolve(_ name: String, in entries: [ImageEntry]) throws -> Descriptor {
         if let d = try? Digest(parsing: name) {
             if let e = entries.first(where: { $0.descriptor.digest == d }) { return e.descriptor }
             if let e = entries.first(where: { (try? imageID(of: $0.descriptor)) == d }) { return e.descriptor }
