@@ -9,8 +9,8 @@ import Foundation
 ///
 /// Only a path whose every word is a configured `commandName` (or alias) of the command it
 /// descends into, ending at a command without subcommands, is parsed here; anything that asks
-/// for help or completion, and any parse or validation error, goes to the full parse, so that
-/// help, usage and error messages stay those of the tree. `DOCKBUILD_DIRECT_PARSE=0` turns
+/// for help or completion, and any parse or validation error with a message, goes to the full
+/// parse, so that help, usage and error messages stay those of the tree. `DOCKBUILD_DIRECT_PARSE=0` turns
 /// this off (tests compare the two).
 enum DirectParse {
     /// The command `leaf` (see `resolve`) parsed from the words after its path, or nil where
@@ -18,7 +18,16 @@ enum DirectParse {
     static func parse(_ args: [String], leaf: (type: any ParsableCommand.Type, depth: Int)) -> sending (any ParsableCommand)? {
         let rest = Array(args[leaf.depth...])
         guard !rest.contains(where: asksForHelp) else { return nil }
-        return try? leaf.type.parseAsRoot(rest)
+        do {
+            return try leaf.type.parseAsRoot(rest)
+        } catch {
+            // A `validate()` that printed its own message and threw an ExitCode (the run/create
+            // flags do) has said everything: running it again through the tree would print twice.
+            if leaf.type.fullMessage(for: error).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                GlobalCommandLine.exit(for: error)
+            }
+            return nil
+        }
     }
 
     /// The command the leading words name and how many words that took; nil unless every word

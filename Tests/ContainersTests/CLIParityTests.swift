@@ -365,6 +365,8 @@ import Testing
             ["ps", "-a", "--format", "{{.Names}} {{.Image}} {{.Command}} {{.State}} {{.Labels}}"], ["ps", "-aq"],
             ["container", "ls", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"], ["ps", "--last", "x"], ["ps", "-ah"],
             ["version", "--format", "{{.Client.Version}}"], ["help", "images"], ["imagez"], ["image", "lz"],
+            // a validate() that prints its own message: once
+            ["create", "--dns", "dns.google", "busybox:test"], ["run", "--rm", "--add-host", "nohost", "busybox:test", "true"],
         ]
         for c in cases {
             let args = ["--root", s.root] + c
