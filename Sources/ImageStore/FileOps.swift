@@ -53,10 +53,15 @@ enum FileOps {
         defer { close(fd) }
         var st = stat()
         fstat(fd, &st)
+        return try readFile(fd: fd, path: path, size: Int(st.st_size))
+    }
+
+    /// The rest of an open file, `size` (from fstat) the expected length.
+    static func readFile(fd: Int32, path: String, size: Int) throws -> Data {
         // Read straight into the result, sized from fstat (+1 to see the end in one read):
         // `images` reads 200 small documents, and a zeroed 64 KiB buffer per file was a tenth
         // of its instructions. A file that grows meanwhile is still read to its end.
-        var out = Data(count: max(Int(st.st_size), 0) + 1)
+        var out = Data(count: max(size, 0) + 1)
         var used = 0
         while true {
             if used == out.count { out.count += max(out.count, 1 << 16) }
