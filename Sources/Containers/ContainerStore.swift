@@ -41,6 +41,16 @@ public final class ContainerStore: Sendable {
         }
     }
 
+    /// The id and name a record gives, decoded alone: a name look-up reads every record, and
+    /// the whole of each (`ContainerRecord`'s Codable) was 5x the cost. Nil where those two
+    /// cannot be read (then neither can the whole record).
+    func idAndName(_ id: String) -> (id: String, name: String)? {
+        struct IDAndName: Decodable { var id: String; var name: String }
+        guard let d = FileManager.default.contents(atPath: "\(directory(id))/config.json"),
+              let r = try? JSONDecoder().decode(IDAndName.self, from: d) else { return nil }
+        return (r.id, r.name)
+    }
+
     public func save(_ r: ContainerRecord) throws {
         try FS.writeJSON(r, to: "\(directory(r.id))/config.json")
     }
@@ -122,12 +132,12 @@ public final class ContainerStore: Sendable {
         let key = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
         let all = ids()
         if all.contains(key) { return try container(key) }
-        var recs: [ContainerRecord] = []
-        for id in all { if let r = try? record(id) { recs.append(r) } }
-        if let byName = recs.first(where: { $0.name == key }) { return try container(byName.id) }
+        // only records that can be read whole count (a damaged one is `rm -f`'s, by id)
+        let named = all.compactMap { dir in idAndName(dir).map { (dir: dir, id: $0.id, name: $0.name) } }
+        if let byName = named.first(where: { $0.name == key && (try? record($0.dir)) != nil }) { return try container(byName.id) }
         let lower = key.lowercased()
         guard !lower.isEmpty, lower.allSatisfy({ $0.isHexDigit }) else { throw ContainersError.notFound(ref) }
-        let matches = recs.filter { $0.id.hasPrefix(lower) }
+        let matches = named.filter { $0.id.hasPrefix(lower) && (try? record($0.dir)) != nil }
         if matches.count == 1 { return try container(matches[0].id) }
         if matches.isEmpty { throw ContainersError.notFound(ref) }
         throw ContainersError.ambiguous(ref, candidates: matches.map { String($0.id.prefix(12)) })
@@ -147,7 +157,7 @@ public final class ContainerStore: Sendable {
     }
 
     public func nameInUse(_ name: String) -> String? {
-        for id in ids() { if let r = try? record(id), r.name == name { return id } }
+        for id in ids() { if let r = idAndName(id), r.name == name, (try? record(id)) != nil { return id } }
         return nil
     }
 

@@ -74,17 +74,37 @@ enum DockbuildMain {
             await Dockbuild.main(rest)
             exit(0)
         }
-        if let unknown = GlobalCommandLine.unknownCommand(rest) {
+        // The command alone when the words name it plainly (see DirectParse), else the tree.
+        let leaf = DirectParse.resolve(rest)
+        if leaf == nil, let unknown = GlobalCommandLine.unknownCommand(rest) {
             FileHandle.standardError.write(Data(unknown.utf8))
             exit(1)
         }
         do {
-            var command = try Dockbuild.parseAsRoot(rest)
-            if var async = command as? any AsyncParsableCommand {
-                try await async.run()
+            var command: any ParsableCommand
+            if let leaf, let parsed = DirectParse.parse(rest, leaf: leaf) {
+                command = parsed
+            } else {
+                command = try Dockbuild.parseAsRoot(rest)
+            }
+            if let async = command as? any AsyncParsableCommand {
+                await runToExit(async)
             } else {
                 try command.run()
             }
+        } catch {
+            GlobalCommandLine.exit(for: error)
+        }
+        exit(0)
+    }
+
+    /// Runs an async command and exits from the thread it finished on. Coming back to the
+    /// main actor first cost a thread: once the main thread parks in dispatch_main, the main
+    /// queue is served by a new worker (0.3-1 ms at the end of every `run`, 18 ms seen under load).
+    nonisolated static func runToExit(_ command: sending any AsyncParsableCommand) async -> Never {
+        var command = command
+        do {
+            try await command.run()
         } catch {
             GlobalCommandLine.exit(for: error)
         }

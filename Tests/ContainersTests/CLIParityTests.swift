@@ -344,4 +344,39 @@ import Testing
         let after = try df()
         #expect(after["Images"]?["TotalCount"] as? String == "0" && after["Containers"]?["TotalCount"] as? String == "0", "\(after)")
     }
+
+    /// Issue #19: `dockbuild VERB ...` is parsed with that command alone (DirectParse) rather
+    /// than the whole command tree; what each command line prints, help, usage errors, unknown
+    /// commands and exit codes included, is the same as with the tree's parse
+    /// (`DOCKBUILD_DIRECT_PARSE=0`). Time columns are left out: two runs may straddle a second.
+    @Test(.enabled(if: Scenario.canRun)) func directParseMatchesTheTree() throws {
+        let s = try Self.scenario(112)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        _ = try s.ok(["create", "--name", "direct1", "--label", "a=b", "busybox:test", "true"])
+        _ = try s.ok(["create", "--name", "direct2", "busybox:test", "sh", "-c", "echo hi there"])
+        let cases: [[String]] = [
+            ["images", "-q"], ["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}"],
+            ["images", "busybox", "--no-trunc", "--format", "{{.ID}}"], ["image", "ls", "-q"],
+            ["images", "-f", "bogus=1"], ["images", "--bogus"], ["images", "-h"], ["images", "help"],
+            ["image", "inspect", "busybox:test"], ["inspect", "-f", "{{.Id}} {{.Os}}", "busybox:test"],
+            ["inspect", "direct1"], ["container", "inspect", "-f", "{{.Name}} {{.Config.Labels}}", "direct1"],
+            ["inspect", "no-such-thing"], ["inspect"],
+            ["ps", "-a", "--format", "{{.Names}} {{.Image}} {{.Command}} {{.State}} {{.Labels}}"], ["ps", "-aq"],
+            ["container", "ls", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"], ["ps", "--last", "x"], ["ps", "-ah"],
+            ["version", "--format", "{{.Client.Version}}"], ["help", "images"], ["imagez"], ["image", "lz"],
+            // a validate() that prints its own message: once
+            ["create", "--dns", "dns.google", "busybox:test"], ["run", "--rm", "--add-host", "nohost", "busybox:test", "true"],
+        ]
+        for c in cases {
+            let args = ["--root", s.root] + c
+            let direct = try Self.raw(s, args)
+            let tree = try Self.raw(s, args, env: ["DOCKBUILD_DIRECT_PARSE": "0"])
+            #expect(direct.status == tree.status && direct.out == tree.out && direct.err == tree.err,
+                    "\(c): direct \(direct) tree \(tree)")
+        }
+        // and the cases print what they should (the comparison above is not of two empty outputs)
+        #expect(try Self.raw(s, ["--root", s.root, "ps", "-a", "--format", "{{.Names}}"]).out == "direct2\ndirect1\n")
+        #expect(try Self.raw(s, ["--root", s.root, "images", "-h"]).out.contains("USAGE: dockbuild images"))
+    }
 }

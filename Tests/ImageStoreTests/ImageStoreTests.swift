@@ -118,6 +118,28 @@ final class TempStore {
                                   tag: try tag.map { try ImageReference(parsing: $0) })
     }
 
+    /// Issue #19: the decoded index is reused while index.json is the same file, and a change
+    /// made by another store of the same process, or by another program replacing the file,
+    /// is seen at the next read.
+    @Test func indexReadAgainWhenReplaced() throws {
+        let t = try TempStore()
+        let a = try Self.makeImage(t.store, layer: "one", tag: "first:1")
+        #expect(try t.store.listImages().compactMap(\.reference?.familiarString) == ["first:1"])
+        #expect(try t.store.listImages().compactMap(\.reference?.familiarString) == ["first:1"])  // from the cache
+        // another store over the same root, in this process
+        _ = try Self.makeImage(try ImageStore(root: t.dir), layer: "two", tag: "second:1")
+        #expect(try t.store.listImages().compactMap(\.reference?.familiarString) == ["first:1", "second:1"])
+        // another program: the file replaced by a rename, with the same size and time
+        let path = t.dir + "/index.json"
+        let before = try FileManager.default.attributesOfItem(atPath: path)
+        var idx = try ImageIndex.decode(Data(contentsOf: URL(fileURLWithPath: path)))
+        idx.manifests = idx.manifests.filter { $0.digest == a.descriptor.digest }
+        try CanonicalJSON.encode(idx).write(to: URL(fileURLWithPath: path + ".new"))
+        try FileManager.default.setAttributes([.modificationDate: before[.modificationDate] as Any], ofItemAtPath: path + ".new")
+        #expect(rename(path + ".new", path) == 0)
+        #expect(try t.store.listImages().compactMap(\.reference?.familiarString) == ["first:1"])
+    }
+
     @Test func putImageTagResolve() throws {
         let t = try TempStore()
         let img = try Self.makeImage(t.store, layer: "one", tag: "busybox")

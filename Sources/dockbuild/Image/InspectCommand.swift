@@ -101,9 +101,11 @@ struct InspectCommand: ParsableCommand {
     }
 
     static func describe(_ arg: String, store: ImageStore, platform: Platform) throws -> TemplateValue {
-        let desc = try store.resolve(arg)
+        // one read of the index for the look-up and the names (it was read twice)
+        let entries = try store.listImages()
+        let desc = try store.resolve(arg, in: entries)
         let img = try store.image(for: desc, platform: platform)
-        let names = try store.names(for: desc.digest)
+        let names = entries.filter { $0.descriptor.digest == desc.digest }.compactMap(\.reference)
         let cfgJSON = try JSONDecoder().decode(JSONValue.self, from: img.configData)
         func field(_ k: String) -> JSONValue? {
             if case let .object(o) = cfgJSON { return o[k] }

@@ -50,7 +50,11 @@ enum OutputFormat {
     /// Go's tabwriter as docker sets it up (minwidth 10, padding 3, spaces): tab-separated
     /// cells line up in columns; the last cell of a line is not padded.
     static func tabwrite(_ text: String) -> String {
-        let lines = text.components(separatedBy: "\n").map { $0.components(separatedBy: "\t") }
+        // split on the bytes (Foundation's components(separatedBy:) was half of a 100-row table)
+        func cut(_ s: String, _ byte: UInt8) -> [String] {
+            s.utf8.split(separator: byte, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        }
+        let lines = cut(text, 0x0A).map { cut($0, 0x09) }
         var widths: [Int] = []
         for cells in lines {
             for (i, c) in cells.dropLast().enumerated() {
