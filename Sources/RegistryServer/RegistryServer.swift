@@ -261,8 +261,8 @@ public final class RegistryServer: @unchecked Sendable {
                 line += "\":".utf8
             }
             line.append(UInt8(ascii: "{"))
-            key("bytes", first: true); line += String(bytes).utf8
-            key("bytes_received"); line += String(request.body.bytesRead).utf8
+            key("bytes", first: true); UTCTime.appendDecimal(bytes, to: &line)
+            key("bytes_received"); UTCTime.appendDecimal(request.body.bytesRead, to: &line)
             key("duration_ms"); line += String(ms).utf8
             key("method"); appendJSONString(&line, request.method)
             key("path"); appendJSONString(&line, request.rawQuery.isEmpty ? request.path : request.path + "?" + request.rawQuery)
@@ -270,8 +270,8 @@ public final class RegistryServer: @unchecked Sendable {
             if let repository { key("repository"); appendJSONString(&line, repository) }
             key("request_id"); appendJSONString(&line, id)
             key("route"); appendJSONString(&line, route.name)
-            key("status"); line += String(response.status).utf8
-            key("time"); line += "\"\(UTCTime.format(UTCTime.now(), .millis))\"".utf8
+            key("status"); UTCTime.appendDecimal(Int64(response.status), to: &line)
+            key("time"); line.append(UInt8(ascii: "\"")); UTCTime.appendMillis(UTCTime.now(), to: &line); line.append(UInt8(ascii: "\""))
             if let user = response.user { key("user"); appendJSONString(&line, user) }
             key("user_agent"); appendJSONString(&line, request.header("User-Agent") ?? "")
             line.append(UInt8(ascii: "}"))

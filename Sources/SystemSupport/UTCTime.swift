@@ -55,4 +55,45 @@ package enum UTCTime {
         let s = String(n)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
     }
+
+    /// Appends `ts` as RFC 3339 with milliseconds (`2026-12-05T17:23:47.424Z`) to `out` as ASCII
+    /// bytes, with no String made on the way (the access log writes one per request).
+    package static func appendMillis(_ ts: timespec, to out: inout [UInt8]) {
+        var t = ts.tv_sec
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        func digits(_ v: Int, _ width: Int) {
+            var div = 1
+            for _ in 1..<width { div *= 10 }
+            for _ in 0..<width {
+                out.append(UInt8(48 + (v / div) % 10))
+                div /= 10
+            }
+        }
+        digits(Int(tmv.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(tmv.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(tmv.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(tmv.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(tmv.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(tmv.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(Int(ts.tv_nsec) / 1_000_000, 3); out.append(UInt8(ascii: "Z"))
+    }
+
+    /// Appends `n` in decimal to `out` as ASCII bytes.
+    package static func appendDecimal(_ n: Int64, to out: inout [UInt8]) {
+        if n < 0 { out.append(UInt8(ascii: "-")) }
+        var v = n.magnitude
+        var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &tmp) { buf in
+            repeat {
+                buf[count] = UInt8(48 + v % 10)
+                v /= 10
+                count += 1
+            } while v > 0
+            for i in stride(from: count - 1, through: 0, by: -1) { out.append(buf[i]) }
+        }
+    }
 }

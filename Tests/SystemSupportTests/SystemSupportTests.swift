@@ -198,6 +198,14 @@ extension AtomicWriteTests {
         #expect(UTCTime.format(seconds: s, nanoseconds: ns, .trimmedNanos) == "2026-12-05T17:23:47.0500006Z")
         #expect(UTCTime.format(seconds: s, nanoseconds: 0, .trimmedNanos) == "2026-12-05T17:23:47Z")
         #expect(UTCTime.format(seconds: 0, .none) == "1970-01-01T00:00:00Z")
+        var bytes: [UInt8] = []
+        UTCTime.appendMillis(timespec(tv_sec: s, tv_nsec: ns), to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == UTCTime.format(seconds: s, nanoseconds: ns, .millis))
+        for n: Int64 in [0, 7, 10, 404, 65536, -12, Int64.max, Int64.min] {
+            var out: [UInt8] = []
+            UTCTime.appendDecimal(n, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == String(n))
+        }
         // the same as Foundation's formatter, for a sample of times
         let iso = ISO8601DateFormatter()
         for t in stride(from: 0, to: 4_000_000_000, by: 123_456_789) {

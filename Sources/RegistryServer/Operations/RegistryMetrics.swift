@@ -28,8 +28,17 @@ public final class RegistryMetrics: Sendable {
         let counters: [RequestKey: Prometheus.Counter]
         init(_ counters: [RequestKey: Prometheus.Counter]) { self.counters = counters }
     }
-    /// One duration histogram per route, made up front (the routes are a fixed set).
-    private let durations: [String: DurationHistogram]
+    /// One duration histogram per route, made up front (the routes are a fixed set); lock-free,
+    /// emitted by `scrape` beside the collector registry's metrics.
+    private let durations: [String: AtomicHistogram]
+    /// Storage action histograms (`MeasuredDriver`), by driver and action, in the order made.
+    private let storageHistograms = Mutex<[(labels: String, histogram: AtomicHistogram)]>([])
+    /// The counters of the usual statuses, by method, route and status slot: found by index, so
+    /// the common request touches no lock and no shared reference count.
+    private let fastCounters: [ManagedAtomicLazyReference<Prometheus.Counter>]
+    static let commonStatuses = [200, 201, 202, 204, 206, 301, 302, 304, 307, 308, 400, 401, 403, 404, 405, 408,
+                                 409, 412, 413, 414, 415, 416, 417, 429, 431, 500, 501, 502, 503, 504]
+    static let methodOrder = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "other"]
 
     struct RequestKey: Hashable {
         var method: String
@@ -62,12 +71,11 @@ public final class RegistryMetrics: Sendable {
         uploadSessions = collectors.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "registry", subsystem: "storage", metricName: "upload_sessions", unitName: "",
             helpText: "Blob upload sessions started and not yet finished or cancelled."))
-        var d: [String: DurationHistogram] = [:]
-        for route in RegistryMetrics.routes {
-            d[route] = collectors.makeDurationHistogram(descriptor: RegistryMetrics.durationDescriptor(), labels: [("route", route)],
-                                                        buckets: RegistryMetrics.durationBuckets)
-        }
+        var d: [String: AtomicHistogram] = [:]
+        for route in RegistryMetrics.routes { d[route] = AtomicHistogram(bounds: RegistryMetrics.durationBuckets) }
         durations = d
+        fastCounters = (0..<(RegistryMetrics.methodOrder.count * RegistryMetrics.routes.count * RegistryMetrics.commonStatuses.count))
+            .map { _ in ManagedAtomicLazyReference<Prometheus.Counter>() }
     }
 
     /// A swift-metrics factory over the same collectors, for code that records through the
@@ -79,30 +87,46 @@ public final class RegistryMetrics: Sendable {
                              helpText: "Requests answered, by method, route and status code.")
     }
 
-    static func durationDescriptor() -> MetricNameDescriptor {
-        MetricNameDescriptor(namespace: "registry", subsystem: "http", metricName: "request_duration", unitName: "seconds",
-                             helpText: "Time from the first byte of a request to the last byte of its answer, by route.")
-    }
-
     /// Counts one finished exchange.
     func observe(method: String, route: String, status: Int, received: Int64, sent: Int64, nanoseconds: UInt64) {
         let m = RegistryMetrics.methods.contains(method) ? method : "other"
-        let key = RequestKey(method: m, route: route, status: status)
-        if let counter = requestCounters.load(ordering: .acquiring).counters[key] {
-            counter.increment()
-        } else {
-            requestCountersWriter.withLock { _ in
-                let map = requestCounters.load(ordering: .acquiring)
-                if let c = map.counters[key] { c.increment(); return }
-                let c = collectors.makeCounter(descriptor: RegistryMetrics.requestsDescriptor(),
-                                               labels: [("method", m), ("route", route), ("code", String(status))])
-                c.increment()
-                requestCounters.store(CounterMap(map.counters.merging([key: c]) { $1 }), ordering: .releasing)
+        let counter: Prometheus.Counter
+        if let mi = RegistryMetrics.methodOrder.firstIndex(of: m), let ri = RegistryMetrics.routes.firstIndex(of: route),
+           let si = RegistryMetrics.commonStatuses.firstIndex(of: status) {
+            let slot = fastCounters[(mi * RegistryMetrics.routes.count + ri) * RegistryMetrics.commonStatuses.count + si]
+            if let c = slot.load() {
+                counter = c
+            } else {
+                counter = slot.storeIfNilThenLoad(collectors.makeCounter(descriptor: RegistryMetrics.requestsDescriptor(),
+                                                                         labels: [("method", m), ("route", route), ("code", String(status))]))
             }
+        } else {
+            counter = slowCounter(RequestKey(method: m, route: route, status: status))
         }
-        (durations[route] ?? durations["other"])?.record(.nanoseconds(Int64(clamping: nanoseconds)))
+        counter.increment()
+        (durations[route] ?? durations["other"])?.record(nanoseconds: Int(clamping: nanoseconds))
         if received > 0 { receivedBytes.increment(by: received) }
         if sent > 0 { sentBytes.increment(by: sent) }
+    }
+
+    /// The counter of an unusual status, from the copy-on-write map.
+    private func slowCounter(_ key: RequestKey) -> Prometheus.Counter {
+        if let c = requestCounters.load(ordering: .acquiring).counters[key] { return c }
+        return requestCountersWriter.withLock { _ in
+            let map = requestCounters.load(ordering: .acquiring)
+            if let c = map.counters[key] { return c }
+            let c = collectors.makeCounter(descriptor: RegistryMetrics.requestsDescriptor(),
+                                           labels: [("method", key.method), ("route", key.route), ("code", String(key.status))])
+            requestCounters.store(CounterMap(map.counters.merging([key: c]) { $1 }), ordering: .releasing)
+            return c
+        }
+    }
+
+    /// A lock-free histogram for one storage driver action, emitted at each scrape.
+    func storageHistogram(driver: String, action: String) -> AtomicHistogram {
+        let h = AtomicHistogram(bounds: MeasuredDriver.buckets)
+        storageHistograms.withLock { $0.append(("driver=\"\(driver)\",action=\"\(action)\"", h)) }
+        return h
     }
 
     /// Counts one sweep of the storage (`kind`: `uploads` for the running server's purge of idle
@@ -134,6 +158,18 @@ public final class RegistryMetrics: Sendable {
         }
         var out: [UInt8] = []
         collectors.emit(into: &out)
+        var text = "# HELP registry_http_request_duration_seconds Time from the first byte of a request to the last byte of its answer, by route.\n"
+            + "# TYPE registry_http_request_duration_seconds histogram\n"
+        for route in RegistryMetrics.routes {
+            durations[route]?.emit(name: "registry_http_request_duration_seconds", labels: "route=\"\(route)\"", into: &text)
+        }
+        let storage = storageHistograms.withLock { $0 }
+        if !storage.isEmpty {
+            text += "# HELP registry_storage_action_seconds Time of each storage driver action, by driver and action.\n"
+                + "# TYPE registry_storage_action_seconds histogram\n"
+            for (labels, h) in storage { h.emit(name: "registry_storage_action_seconds", labels: labels, into: &text) }
+        }
+        out += Array(text.utf8)
         return out
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Prometheus
 
 /// A storage driver that times every action of the driver it wraps, for `/metrics`
 /// (`registry_storage_action_seconds{driver,action}`, as distribution names it). Writers are
@@ -7,7 +6,7 @@ import Prometheus
 struct MeasuredDriver: StorageDriver {
     let base: any StorageDriver
     let driverName: String
-    let histograms: [String: DurationHistogram]
+    let histograms: [String: AtomicHistogram]
 
     static let actions = ["get_content", "put_content", "stat", "list", "move", "delete", "writer", "open", "commit"]
     static let buckets: [Duration] = [
@@ -18,13 +17,8 @@ struct MeasuredDriver: StorageDriver {
     init(_ base: any StorageDriver, name: String, metrics: RegistryMetrics) {
         self.base = base
         driverName = name
-        let descriptor = MetricNameDescriptor(namespace: "registry", subsystem: "storage", metricName: "action", unitName: "seconds",
-                                              helpText: "Time of each storage driver action, by driver and action.")
-        var h: [String: DurationHistogram] = [:]
-        for a in MeasuredDriver.actions {
-            h[a] = metrics.collectors.makeDurationHistogram(descriptor: descriptor, labels: [("driver", name), ("action", a)],
-                                                            buckets: MeasuredDriver.buckets)
-        }
+        var h: [String: AtomicHistogram] = [:]
+        for a in MeasuredDriver.actions { h[a] = metrics.storageHistogram(driver: name, action: a) }
         histograms = h
     }
 
@@ -53,9 +47,9 @@ struct MeasuredDriver: StorageDriver {
 /// A writer whose commit (fsync and close) is timed.
 final class MeasuredWriter: StorageWriter {
     let base: any StorageWriter
-    let commitTime: DurationHistogram?
+    let commitTime: AtomicHistogram?
 
-    init(base: any StorageWriter, commitTime: DurationHistogram?) {
+    init(base: any StorageWriter, commitTime: AtomicHistogram?) {
         self.base = base
         self.commitTime = commitTime
     }
