@@ -81,6 +81,13 @@ stop() {
 
 start() {
     need
+    # The daemons must not inherit the caller's descriptors (a pipe or a process monitor's
+    # socket would look open to the caller for as long as Ceph runs).
+    local fd
+    for fd in /proc/$$/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+    done
     if running; then log "already running at $S3_ENDPOINT (bucket $BUCKET)"; return; fi
     [ -d "$DIR" ] && stop
     local t0=$SECONDS
