@@ -42,7 +42,13 @@ public enum DistributionConfig {
             ]),
             "tag": .section(["concurrencylimit": .int]),
             "inmemory": .unsupported("the inmemory driver is not supported; use storage.filesystem"),
-            "s3": .unsupported("the s3 driver is not supported yet (issue #23); use storage.filesystem"),
+            "s3": .section([
+                "region": .string, "regionendpoint": .string, "bucket": .string, "accesskey": .string, "secretkey": .string,
+                "rootdirectory": .string, "forcepathstyle": .bool,
+                // Tuning knobs of distribution's driver that change nothing here.
+                "secure": .ignored, "v4auth": .ignored, "chunksize": .ignored, "multipartcopychunksize": .ignored,
+                "multipartcopymaxconcurrency": .ignored, "multipartcopythresholdsize": .ignored, "loglevel": .ignored,
+            ]),
             "azure": .unsupported("the azure driver is not supported; use storage.filesystem"),
             "gcs": .unsupported("the gcs driver is not supported; use storage.filesystem"),
             "swift": .unsupported("the swift driver is not supported; use storage.filesystem"),
@@ -227,7 +233,7 @@ public enum DistributionConfig {
     }
 
     /// Settings from a distribution-layout object (already checked by `flatten`).
-    static func settings(_ flat: [String: Any], file: String) throws -> RegistryServeSettings {
+    static func settings(_ flat: [String: Any], file: String, environment: [String: String] = [:]) throws -> RegistryServeSettings {
         func string(_ k: String) -> String? { flat[k] as? String }
         func bool(_ k: String) -> Bool? { flat[k] as? Bool }
         func seconds(_ k: String) -> Double? { flat[k] as? Double }
@@ -253,6 +259,12 @@ public enum DistributionConfig {
         s.address = string("http.addr")
         s.debugAddress = string("http.debug.addr")
         s.storage = string("storage.filesystem.rootdirectory")
+        if flat.keys.contains(where: { $0.hasPrefix("storage.s3.") }) {
+            s.s3 = try s3Config(flat, file: file, environment: environment)
+            if s.storage != nil {
+                throw RegistryServerError.invalidConfiguration("config file \(file): storage.filesystem and storage.s3 exclude each other; keep one")
+            }
+        }
         s.htpasswd = string("auth.htpasswd.path")
         s.tokenRealm = string("auth.token.realm")
         s.tokenService = string("auth.token.service")
@@ -277,5 +289,27 @@ public enum DistributionConfig {
         s.headers = flat["http.headers"] as? [(String, String)]
         s.notifications = flat["notifications.endpoints"] as? [NotificationEndpoint]
         return s
+    }
+
+    /// `storage.s3`, with the credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+    /// where the file has none (as distribution's driver does).
+    static func s3Config(_ flat: [String: Any], file: String, environment: [String: String]) throws -> S3Config {
+        func string(_ k: String) -> String? { flat["storage.s3." + k] as? String }
+        guard let bucket = string("bucket"), !bucket.isEmpty else {
+            throw RegistryServerError.invalidConfiguration("config file \(file): storage.s3.bucket is missing; name the bucket to store into")
+        }
+        let region = string("region") ?? ""
+        let endpoint = string("regionendpoint") ?? ""
+        guard !region.isEmpty || !endpoint.isEmpty else {
+            throw RegistryServerError.invalidConfiguration("config file \(file): storage.s3 needs region (and regionendpoint for a service other than AWS)")
+        }
+        let access = string("accesskey") ?? environment["AWS_ACCESS_KEY_ID"] ?? ""
+        let secret = string("secretkey") ?? environment["AWS_SECRET_ACCESS_KEY"] ?? ""
+        guard !access.isEmpty, !secret.isEmpty else {
+            throw RegistryServerError.invalidConfiguration("config file \(file): storage.s3 has no credentials; set accesskey and secretkey, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        }
+        return S3Config(endpoint: endpoint, region: region.isEmpty ? "us-east-1" : region, bucket: bucket, accessKey: access,
+                        secretKey: secret, rootDirectory: string("rootdirectory") ?? "",
+                        forcePathStyle: flat["storage.s3.forcepathstyle"] as? Bool ?? true)
     }
 }

@@ -8,6 +8,8 @@ public struct RegistryServeSettings: Sendable {
     public var address: String?
     public var debugAddress: String?
     public var storage: String?
+    /// An S3 bucket to store in instead of the `storage` directory.
+    public var s3: S3Config?
     public var htpasswd: String?
     public var tokenAuth: Bool?
     public var tokenRealm: String?
@@ -49,7 +51,8 @@ public struct RegistryServeSettings: Sendable {
     public static func load(file path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RegistryServeSettings {
         let obj = try DistributionConfig.loadObject(path)
         if DistributionConfig.isDistributionLayout(obj) {
-            return try DistributionConfig.settings(DistributionConfig.flatten(obj, file: path, environment: environment), file: path)
+            return try DistributionConfig.settings(DistributionConfig.flatten(obj, file: path, environment: environment), file: path,
+                                                   environment: environment)
         }
         for key in obj.keys.sorted() where !fileKeys.contains(key) && key != "log" && key != "http" {
             throw RegistryServerError.invalidConfiguration("config file \(path): unknown key \(key) (known: \(fileKeys.joined(separator: ", ")); or give distribution's config.yml with version: 0.1)")
@@ -85,6 +88,7 @@ public struct RegistryServeSettings: Sendable {
         s.address = address ?? base.address
         s.debugAddress = debugAddress ?? base.debugAddress
         s.storage = storage ?? base.storage
+        s.s3 = s3 ?? base.s3
         s.htpasswd = htpasswd ?? base.htpasswd
         s.tokenAuth = tokenAuth ?? base.tokenAuth
         s.tokenRealm = tokenRealm ?? base.tokenRealm
@@ -113,6 +117,7 @@ public struct RegistryServeSettings: Sendable {
     /// Errors name the flag to change.
     public func configuration(defaultStorage: String) throws -> RegistryServerConfiguration {
         var cfg = RegistryServerConfiguration(root: storage ?? defaultStorage)
+        cfg.s3 = s3
         if let address { cfg.address = address }
         if let debugAddress {
             _ = try HTTPServer.splitAddress(debugAddress)

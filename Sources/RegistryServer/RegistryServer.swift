@@ -44,6 +44,8 @@ public struct RegistryServerConfiguration: Sendable {
     /// access log is separate (`logFormat`).
     public var logger = Logger(label: "dockbuild.registry-server")
 
+    /// Store in this S3 bucket instead of under `root` (distribution's `storage.s3`).
+    public var s3: S3Config?
     public init(root: String) { self.root = root }
 }
 
@@ -70,8 +72,16 @@ public final class RegistryServer: @unchecked Sendable {
         self.metrics = metrics
         // Metrics are kept only where they can be read: with a debug address.
         let measured = configuration.debugAddress != nil
-        let driver = try FilesystemDriver(root: configuration.root)
-        store = RegistryStore(driver: measured ? MeasuredDriver(driver, name: "filesystem", metrics: metrics) : driver)
+        let driver: any StorageDriver
+        if let s3 = configuration.s3 {
+            let d = try S3Driver(config: s3)
+            try d.checkBucket()  // wrong keys or a missing bucket fail the start, not the first push
+            driver = d
+        } else {
+            driver = try FilesystemDriver(root: configuration.root)
+        }
+        let driverName = configuration.s3 == nil ? "filesystem" : "s3"
+        store = RegistryStore(driver: measured ? MeasuredDriver(driver, name: driverName, metrics: metrics) : driver)
         var authorizer: (any RegistryAuthorizer)?
         var users: Htpasswd?
         if let t = configuration.externalToken {

@@ -137,8 +137,18 @@ import Testing
         }
         let s3 = try file("version: 0.1\nstorage:\n  s3:\n    bucket: images\n")
         defer { unlink(s3) }
-        #expect(throws: RegistryServerError.invalidConfiguration("config file \(s3): storage.s3: the s3 driver is not supported yet (issue #23); use storage.filesystem")) {
+        #expect(throws: RegistryServerError.invalidConfiguration("config file \(s3): storage.s3 needs region (and regionendpoint for a service other than AWS)")) {
             try RegistryServeSettings.load(file: s3, environment: [:])
+        }
+        let s3NoKeys = try file("version: 0.1\nstorage:\n  s3:\n    bucket: images\n    region: eu-west-1\n")
+        defer { unlink(s3NoKeys) }
+        #expect(throws: RegistryServerError.invalidConfiguration("config file \(s3NoKeys): storage.s3 has no credentials; set accesskey and secretkey, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")) {
+            try RegistryServeSettings.load(file: s3NoKeys, environment: [:])
+        }
+        let both = try file("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /x\n  s3:\n    bucket: b\n    region: r\n    accesskey: a\n    secretkey: s\n")
+        defer { unlink(both) }
+        #expect(throws: RegistryServerError.invalidConfiguration("config file \(both): storage.filesystem and storage.s3 exclude each other; keep one")) {
+            try RegistryServeSettings.load(file: both, environment: [:])
         }
         let proxy = try file("version: 0.1\nproxy:\n  remoteurl: https://registry-1.docker.io\n")
         defer { unlink(proxy) }
@@ -156,5 +166,30 @@ import Testing
         #expect(throws: RegistryServerError.invalidConfiguration("config file \(version): version must be 0.1, not 0.2")) {
             try RegistryServeSettings.load(file: version, environment: [:])
         }
+    }
+
+    /// distribution's `storage.s3` keys; the credentials may come from the standard AWS variables.
+    @Test func distributionS3StorageKeys() throws {
+        let path = try file("""
+            version: 0.1
+            storage:
+              s3:
+                region: us-east-1
+                regionendpoint: http://127.0.0.1:7480
+                bucket: images
+                rootdirectory: /registry/v2/
+                forcepathstyle: true
+                secure: false
+            """)
+        defer { unlink(path) }
+        let env = ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET"]
+        let cfg = try RegistryServeSettings.load(file: path, environment: env).configuration(defaultStorage: "/unused")
+        #expect(cfg.s3 == S3Config(endpoint: "http://127.0.0.1:7480", region: "us-east-1", bucket: "images", accessKey: "AKID",
+                                   secretKey: "SECRET", rootDirectory: "registry/v2", forcePathStyle: true))
+        // keys in the file win over the environment
+        let withKeys = try file("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    region: r\n    accesskey: a\n    secretkey: s\n")
+        defer { unlink(withKeys) }
+        let s = try RegistryServeSettings.load(file: withKeys, environment: env)
+        #expect(s.s3?.accessKey == "a" && s.s3?.secretKey == "s")
     }
 }

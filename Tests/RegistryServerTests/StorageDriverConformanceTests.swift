@@ -10,17 +10,24 @@ enum StorageDriverKind: String, CaseIterable, CustomTestStringConvertible {
     case filesystem
     /// The filesystem driver behind the metrics decorator `registry serve` uses with a debug address.
     case measured
+    /// The S3 driver against the Ceph radosgw of `scripts/ceph-dev.sh` (skipped where Ceph is missing).
+    case s3
 
     var testDescription: String { rawValue }
 
     /// A fresh, empty driver and a function that removes what it stored.
     func make() throws -> (any StorageDriver, () -> Void) {
+        if self == .s3 {
+            let d = try S3Driver(config: try S3TestCluster.config())
+            return (d, { try? d.delete("") })
+        }
         let dir = "/var/tmp/rs-driver-\(getpid())-\(UUID().uuidString)"
         let fs = try FilesystemDriver(root: dir)
         let cleanup = { try? FileManager.default.removeItem(atPath: dir); return }
         switch self {
         case .filesystem: return (fs, cleanup)
         case .measured: return (MeasuredDriver(fs, name: "filesystem", metrics: RegistryMetrics()), cleanup)
+        case .s3: return (fs, cleanup)  // handled above
         }
     }
 }

@@ -135,7 +135,7 @@ struct RegistryServe: ParsableCommand {
         } catch let RegistryServerError.invalidConfiguration(message) {
             throw ValidationError(message)
         }
-        let storage = cfg.root
+        let storage = cfg.s3.map { "s3://\($0.bucket)/\($0.rootDirectory)" } ?? cfg.root
         // Arm SIGINT/SIGTERM before anyone can learn the port: a signal sent right after the
         // listening line must stop the server. sigaction installs at once (a dispatch source
         // arms asynchronously); the handler only writes a byte to a pipe.
