@@ -204,13 +204,14 @@ public final class HTTPServer: @unchecked Sendable {
         stopping = true
         let fd = listenFD
         listenFD = -1
-        let waiting = idle.compactMap { connections[$0] }
+        // Under the lock: a connection closes its descriptor only after taking itself out of
+        // `connections` under this lock, so no shutdown can reach a number reused since.
+        for key in idle { connections[key]?.shutdown() }
         lock.unlock()
         if fd >= 0 {
             _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
             Glibc.close(fd)
         }
-        for t in waiting { t.shutdown() }
         let deadline = HTTPConnection.now() + UInt64(max(0, timeout) * 1e9)
         while activeConnections > 0 && HTTPConnection.now() < deadline { usleep(5_000) }
         let cut = activeConnections
@@ -227,13 +228,16 @@ public final class HTTPServer: @unchecked Sendable {
         stopping = true
         let fd = listenFD
         listenFD = -1
-        let open = Array(connections.values)
+        // Under the lock, so a connection that has just finished cannot have closed its
+        // descriptor yet (it leaves `connections` under this lock first): shutting down a
+        // closed number could cut whatever socket reused it, another server's connection
+        // in the same process (a test saw its fresh connection closed this way).
+        for t in connections.values { t.shutdown() }
         lock.unlock()
         if fd >= 0 {
             _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
             Glibc.close(fd)
         }
-        for t in open { t.shutdown() }
     }
 
     private func acceptLoop(_ fd: Int32) {
