@@ -66,6 +66,8 @@ public final class HTTPServer: @unchecked Sendable {
     private var idle: Set<ObjectIdentifier> = []
     private var stopping = false
     private var acceptThread: Thread?
+    /// Whether the accept thread still holds the listening descriptor (it closes it on exit).
+    private var accepting = false
     private var active = 0
     private var refusedTotal = 0
     let limits: HTTPServerLimits
@@ -154,6 +156,7 @@ public final class HTTPServer: @unchecked Sendable {
         lock.lock()
         listenFD = fd
         stopping = false
+        accepting = true
         lock.unlock()
         let thread = Thread { [self] in acceptLoop(fd) }
         thread.name = "http-accept"
@@ -208,10 +211,7 @@ public final class HTTPServer: @unchecked Sendable {
         // `connections` under this lock, so no shutdown can reach a number reused since.
         for key in idle { connections[key]?.shutdown() }
         lock.unlock()
-        if fd >= 0 {
-            _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
-            Glibc.close(fd)
-        }
+        if fd >= 0 { stopAccepting(fd) }
         let deadline = HTTPConnection.now() + UInt64(max(0, timeout) * 1e9)
         while activeConnections > 0 && HTTPConnection.now() < deadline { usleep(5_000) }
         let cut = activeConnections
@@ -234,13 +234,30 @@ public final class HTTPServer: @unchecked Sendable {
         // in the same process (a test saw its fresh connection closed this way).
         for t in connections.values { t.shutdown() }
         lock.unlock()
-        if fd >= 0 {
-            _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
-            Glibc.close(fd)
+        if fd >= 0 { stopAccepting(fd) }
+    }
+
+    /// Wakes the accept thread (a shut-down listening socket fails `accept`) and waits for it to
+    /// close the descriptor itself: closed here, its number could be reused by another socket
+    /// before the thread's next `accept`, which would then take that socket's clients.
+    private func stopAccepting(_ fd: Int32) {
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+        for _ in 0..<400 {
+            lock.lock()
+            let running = accepting
+            lock.unlock()
+            if !running { return }
+            usleep(5_000)
         }
     }
 
     private func acceptLoop(_ fd: Int32) {
+        defer {
+            Glibc.close(fd)
+            lock.lock()
+            accepting = false
+            lock.unlock()
+        }
         while true {
             var ss = sockaddr_storage()
             var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
