@@ -108,7 +108,7 @@ public enum DistributionConfig {
     /// applies `REGISTRY_*` overrides from `environment`.
     static func flatten(_ object: [String: Any], file: String, environment: [String: String]) throws -> [String: Any] {
         var out: [String: Any] = [:]
-        try walk(object, layout, prefix: "", file: file, into: &out)
+        try walk(object, layout, prefix: "", place: "config file \(file)", into: &out)
         for (path, kind) in leaves(layout, prefix: "") {
             let name = "REGISTRY_" + path.uppercased().replacingOccurrences(of: ".", with: "_")
             guard let raw = environment[name] else { continue }
@@ -117,28 +117,29 @@ public enum DistributionConfig {
         return out
     }
 
-    private static func walk(_ object: [String: Any], _ layout: [String: Kind], prefix: String, file: String, into out: inout [String: Any]) throws {
+    /// `place` says where the keys come from in errors (`config file PATH`).
+    private static func walk(_ object: [String: Any], _ layout: [String: Kind], prefix: String, place: String, into out: inout [String: Any]) throws {
         for key in object.keys.sorted() {
             let path = prefix.isEmpty ? key : prefix + "." + key
             guard let kind = layout[key] else {
                 let known = layout.keys.sorted().joined(separator: ", ")
-                throw RegistryServerError.invalidConfiguration("config file \(file): unknown key \(path) (known here: \(known))")
+                throw RegistryServerError.invalidConfiguration("\(place): unknown key \(path) (known here: \(known))")
             }
             let raw = object[key] ?? NSNull()
             switch kind {
             case .section(let inner):
                 if raw is NSNull { continue }
                 guard let map = raw as? [String: Any] else {
-                    throw RegistryServerError.invalidConfiguration("config file \(file): \(path) must be a map of keys")
+                    throw RegistryServerError.invalidConfiguration("\(place): \(path) must be a map of keys")
                 }
-                try walk(map, inner, prefix: path, file: file, into: &out)
+                try walk(map, inner, prefix: path, place: place, into: &out)
             case .unsupported(let why):
                 // A disabled feature is no feature: `proxy:` with nothing under it, or
                 // `storage.s3` left empty, is accepted.
                 if raw is NSNull { continue }
-                throw RegistryServerError.invalidConfiguration("config file \(file): \(path): \(why)")
+                throw RegistryServerError.invalidConfiguration("\(place): \(path): \(why)")
             default:
-                out[path] = try value(raw, kind, path: path, where: "config file \(file)")
+                out[path] = try value(raw, kind, path: path, where: place)
             }
         }
     }
@@ -210,7 +211,7 @@ public enum DistributionConfig {
             throw RegistryServerError.invalidConfiguration("\(place): \(path) must be a map with name and url")
         }
         var flat: [String: Any] = [:]
-        try walk(map, endpointLayout, prefix: "", file: place.replacingOccurrences(of: "config file ", with: ""), into: &flat)
+        try walk(map, endpointLayout, prefix: "", place: place, into: &flat)
         if flat["disabled"] as? Bool == true { return nil }
         guard let name = flat["name"] as? String, let url = flat["url"] as? String else {
             throw RegistryServerError.invalidConfiguration("\(place): \(path) needs a name and a url")

@@ -111,14 +111,16 @@ public final class RegistryServer: @unchecked Sendable {
         // Every finished exchange, refusals included, is counted, then logged.
         let logger: HTTPAccessLogger = { @Sendable request, response, context, seconds in
             guard measured || accessLog != nil || notifier != nil else { return }
-            let route = RegistryHandler.routeLabel(request.path)
+            // The path is parsed once, for the metrics, the log line and the event.
+            let parsed = RegistryHandler.route(request.path)
+            let route = RegistryHandler.routeLabel(parsed)
             if measured {
                 metrics.observe(method: request.method, route: route.name, status: response.status,
                                 received: request.body.bytesRead, sent: response.bodyLength,
                                 nanoseconds: UInt64(max(0, seconds) * 1e9))
             }
             if let accessLog { accessLog.append(RegistryServer.logLine(format, request, response, context, seconds, route: route)) }
-            if let notifier, let event = RegistryEvent.from(request, response, context, store: eventStore) {
+            if let notifier, let event = RegistryEvent.from(request, response, context, route: parsed, store: eventStore) {
                 notifier.publish(event)
             }
         }

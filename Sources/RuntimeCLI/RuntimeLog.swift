@@ -37,17 +37,12 @@ public enum RuntimeLog {
         emit(format(message(), json: json, level: "debug"), to: path)
     }
 
-    /// A debug record whatever `--debug` says: the logger's own level already chose it
-    /// (`DOCKBUILD_RUNTIME_TRACE` turns the runtime's phases on without `--debug`).
-    static func debugRecord(_ message: String) {
+    /// A record at `level` where errors go, in the log's format, whatever `--debug` says: a
+    /// warning (a failing poststart hook), or a debug record the logger's own level already
+    /// chose (`DOCKBUILD_RUNTIME_TRACE` turns the runtime's phases on without `--debug`).
+    static func record(_ message: String, level: String) {
         let (path, json) = settings.withLock { ($0.path, $0.json) }
-        emit(format(message, json: json, level: "debug"), to: path)
-    }
-
-    /// A warning record (a failing poststart hook, say), where errors go, in the log's format.
-    static func warning(_ message: String) {
-        let (path, json) = settings.withLock { ($0.path, $0.json) }
-        emit(format(message, json: json, level: "warning"), to: path)
+        emit(format(message, json: json, level: level), to: path)
     }
 
     /// The runtime library's logger for this command line: its warnings and errors become
@@ -119,8 +114,8 @@ struct RuntimeLogHandler: LogHandler {
     func log(event: LogEvent) {
         let text = event.message.description
         switch event.level {
-        case .trace, .debug: RuntimeLog.debugRecord(text)
-        case .info, .notice, .warning: RuntimeLog.warning(text)
+        case .trace, .debug: RuntimeLog.record(text, level: "debug")
+        case .info, .notice, .warning: RuntimeLog.record(text, level: "warning")
         case .error, .critical: RuntimeLog.error(text)
         }
     }

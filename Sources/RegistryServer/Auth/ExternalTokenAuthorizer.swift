@@ -27,6 +27,9 @@ public final class ExternalTokenAuthorizer: RegistryAuthorizer, @unchecked Senda
         self.realm = realm
         self.service = service
         self.issuer = issuer
+        guard rootCertBundle != nil || jwks != nil else {
+            throw RegistryServerError.invalidConfiguration("external token auth needs --token-rootcert or --token-jwks")
+        }
         var keys: [(kid: String?, key: OpaquePointer)] = []
         var trust: OpaquePointer?
         if let rootCertBundle {
@@ -51,9 +54,6 @@ public final class ExternalTokenAuthorizer: RegistryAuthorizer, @unchecked Senda
             let set = try JWKS.load(jwks)
             guard !set.isEmpty else { throw RegistryServerError.auth("no usable keys in the JWKS file \(jwks) (RSA, or EC on P-256)") }
             keys += set
-        }
-        guard rootCertBundle != nil || jwks != nil else {
-            throw RegistryServerError.invalidConfiguration("external token auth needs --token-rootcert or --token-jwks")
         }
         self.keys = keys
         self.trust = trust

@@ -79,8 +79,8 @@ struct RegistryEvent: Sendable {
     /// The event a finished exchange makes, if any: manifests and blobs pushed, mounted,
     /// pulled (GET) and deleted, as distribution reports them. Failed requests make none.
     static func from(_ request: HTTPRequest, _ response: HTTPResponse, _ context: HTTPRequestContext,
-                     store: RegistryStore) -> RegistryEvent? {
-        guard (200..<300).contains(response.status), let route = RegistryHandler.route(request.path) else { return nil }
+                     route: RegistryHandler.Route?, store: RegistryStore) -> RegistryEvent? {
+        guard (200..<300).contains(response.status), let route else { return nil }
         let host = request.header("Host") ?? ""
         var event = RegistryEvent(action: "", repository: "", requestID: response.header("X-Request-Id") ?? "",
                                   remote: context.remoteAddress, host: host, method: request.method,
@@ -123,7 +123,8 @@ struct RegistryEvent: Sendable {
             event.repository = name
             event.digest = digest
             event.mediaType = "application/octet-stream"
-            if let from = request.queryItem("from"), request.queryItem("mount") != nil {
+            let query = request.query
+            if let from = query["from"], query["mount"] != nil {
                 event.action = "mount"
                 event.fromRepository = from
             } else {
@@ -143,19 +144,6 @@ struct RegistryEvent: Sendable {
 
 private extension RegistryHandler.Route {
     var isManifest: Bool { if case .manifest = self { true } else { false } }
-}
-
-private extension HTTPRequest {
-    /// The first value of a query parameter, percent-decoded.
-    func queryItem(_ name: String) -> String? {
-        for pair in rawQuery.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if kv.first.map(String.init) == name {
-                return kv.count > 1 ? String(kv[1]).removingPercentEncoding ?? String(kv[1]) : ""
-            }
-        }
-        return nil
-    }
 }
 
 /// Delivers events to the configured endpoints: a bounded queue and one sender thread per

@@ -78,7 +78,12 @@ public struct RegistryHandler: HTTPHandler {
     /// The route's name for metrics and the access log (one of `RegistryMetrics.routes`) and
     /// the repository it names, if any.
     static func routeLabel(_ path: String) -> (name: String, repository: String?) {
-        guard let route = route(path) else { return ("other", nil) }
+        routeLabel(route(path))
+    }
+
+    /// `routeLabel` of a route already parsed.
+    static func routeLabel(_ route: Route?) -> (name: String, repository: String?) {
+        guard let route else { return ("other", nil) }
         let name = switch route {
         case .base: "base"
         case .catalog: "catalog"
