@@ -111,11 +111,12 @@ public final class RegistryServer: @unchecked Sendable {
         // Every finished exchange, refusals included, is counted, then logged.
         let logger: HTTPAccessLogger = { @Sendable request, response, context, seconds in
             guard measured || accessLog != nil || notifier != nil else { return }
-            // The path is parsed once, for the metrics, the log line and the event.
-            let parsed = RegistryHandler.route(request.path)
+            // The route the handler parsed (the path is parsed here only for exchanges refused
+            // before the handler), for the metrics, the log line and the event.
+            let parsed = response.registryRoute ?? RegistryHandler.route(request.path)
             let route = RegistryHandler.routeLabel(parsed)
             if measured {
-                metrics.observe(method: request.method, route: route.name, status: response.status,
+                metrics.observe(method: request.method, routeIndex: RegistryHandler.routeIndex(parsed), status: response.status,
                                 received: request.body.bytesRead, sent: response.bodyLength,
                                 nanoseconds: UInt64(max(0, seconds) * 1e9))
             }
@@ -258,26 +259,34 @@ public final class RegistryServer: @unchecked Sendable {
         // Built as bytes by hand: a formatter or JSONSerialization per line cost most of a
         // manifest GET (bench/registry-server.sh measures the access log's cost).
         let bytes = response.contentLengthOverride ?? response.bodyLength
-        let ms = (seconds * 1000 * 1000).rounded() / 1000
-        let id = response.header("X-Request-Id") ?? UUID().uuidString.lowercased()
+        let micros = Int64((max(0, seconds) * 1_000_000).rounded())
+        let id = response.requestID ?? response.header("X-Request-Id") ?? UUID().uuidString.lowercased()
         let route = route ?? RegistryHandler.routeLabel(request.path)
         let repository = route.repository.flatMap { Names.isValidRepository($0) ? $0 : nil }
         var line: [UInt8] = []
         line.reserveCapacity(384)
         if format == .json {
             // Keys in sorted order, as before.
-            func key(_ k: String, first: Bool = false) {
+            func key(_ k: StaticString, first: Bool = false) {
                 if !first { line.append(UInt8(ascii: ",")) }
                 line.append(UInt8(ascii: "\""))
-                line += k.utf8
-                line += "\":".utf8
+                k.withUTF8Buffer { line.append(contentsOf: $0) }
+                line.append(UInt8(ascii: "\""))
+                line.append(UInt8(ascii: ":"))
             }
             line.append(UInt8(ascii: "{"))
             key("bytes", first: true); UTCTime.appendDecimal(bytes, to: &line)
             key("bytes_received"); UTCTime.appendDecimal(request.body.bytesRead, to: &line)
-            key("duration_ms"); line += String(ms).utf8
+            key("duration_ms"); appendMillis(micros, to: &line)
             key("method"); appendJSONString(&line, request.method)
-            key("path"); appendJSONString(&line, request.rawQuery.isEmpty ? request.path : request.path + "?" + request.rawQuery)
+            key("path")
+            if request.rawQuery.isEmpty {
+                appendJSONString(&line, request.path)
+            } else {
+                appendJSONString(&line, request.path, closing: false)
+                line.append(UInt8(ascii: "?"))
+                appendJSONString(&line, request.rawQuery, opening: false)
+            }
             key("remote"); appendJSONString(&line, context.remoteAddress)
             if let repository { key("repository"); appendJSONString(&line, repository) }
             key("request_id"); appendJSONString(&line, id)
@@ -289,32 +298,57 @@ public final class RegistryServer: @unchecked Sendable {
             line.append(UInt8(ascii: "}"))
         } else {
             let target = request.rawQuery.isEmpty ? request.path : request.path + "?" + request.rawQuery
-            line += "\(UTCTime.format(UTCTime.now(), .millis)) \(context.remoteAddress) \"\(escape(request.method)) \(escape(target)) \(escape(request.version))\" \(response.status) \(bytes) \(ms)ms".utf8
-            line += " id=\(id) route=\(route.name) repo=\(repository ?? "-") user=\(response.user.map(escape) ?? "-") in=\(request.body.bytesRead)".utf8
+            var ms: [UInt8] = []
+            appendMillis(micros, to: &ms)
+            line += "\(UTCTime.format(UTCTime.now(), .millis)) \(context.remoteAddress) \"\(escape(request.method)) \(escape(target)) \(escape(request.version))\" \(response.status) \(bytes) ".utf8
+            line += ms
+            line += "ms id=\(id) route=\(route.name) repo=\(repository ?? "-") user=\(response.user.map(escape) ?? "-") in=\(request.body.bytesRead)".utf8
         }
         line.append(UInt8(ascii: "\n"))
         return line
     }
 
+    /// Microseconds as milliseconds with up to three decimals, the shortest form (`0.042`,
+    /// `1.5`, `12.0`), as a Double's description of the rounded value printed before.
+    static func appendMillis(_ micros: Int64, to out: inout [UInt8]) {
+        UTCTime.appendDecimal(micros / 1000, to: &out)
+        out.append(UInt8(ascii: "."))
+        var frac = Int(micros % 1000)
+        if frac == 0 { out.append(UInt8(ascii: "0")); return }
+        var digits = 3
+        while frac % 10 == 0 { frac /= 10; digits -= 1 }
+        var div = 1
+        for _ in 1..<digits { div *= 10 }
+        while div > 0 { out.append(UInt8(48 + (frac / div) % 10)); div /= 10 }
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
     /// A JSON string: quotes, backslashes and control characters escaped; `/` and non-ASCII kept.
-    static func appendJSONString(_ out: inout [UInt8], _ s: String) {
-        out.append(UInt8(ascii: "\""))
-        let hex = Array("0123456789abcdef".utf8)
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case UInt8(ascii: "\r"): out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0..<0x20, 0x7f:
-                out += Array("\\u00".utf8)
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0xf)])
-            default: out.append(b)
+    static func appendJSONString(_ out: inout [UInt8], _ s: String, opening: Bool = true, closing: Bool = true) {
+        if opening { out.append(UInt8(ascii: "\"")) }
+        var s = s
+        s.withUTF8 { bytes in
+            // Runs that need no escape are copied whole.
+            var start = 0
+            for (i, b) in bytes.enumerated() where b < 0x20 || b == 0x7f || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+                start = i + 1
+                out.append(UInt8(ascii: "\\"))
+                switch b {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(b)
+                case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
+                case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
+                case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
+                default:
+                    out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                    out.append(hexDigits[Int(b >> 4)])
+                    out.append(hexDigits[Int(b & 0xf)])
+                }
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
         }
-        out.append(UInt8(ascii: "\""))
+        if closing { out.append(UInt8(ascii: "\"")) }
     }
 
     /// Percent-escapes what would break a text log line: controls, space, `"`, `%` and non-ASCII.

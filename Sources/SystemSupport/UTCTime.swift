@@ -59,9 +59,9 @@ package enum UTCTime {
     /// Appends `ts` as RFC 3339 with milliseconds (`2026-12-05T17:23:47.424Z`) to `out` as ASCII
     /// bytes, with no String made on the way (the access log writes one per request).
     package static func appendMillis(_ ts: timespec, to out: inout [UInt8]) {
-        var t = ts.tv_sec
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
+        // The civil date by arithmetic, not gmtime_r: glibc's takes a process-wide lock, and
+        // the registry's connection threads call this for every access-log line.
+        let date = civil(seconds: Int(ts.tv_sec))
         func digits(_ v: Int, _ width: Int) {
             var div = 1
             for _ in 1..<width { div *= 10 }
@@ -70,13 +70,31 @@ package enum UTCTime {
                 div /= 10
             }
         }
-        digits(Int(tmv.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
-        digits(Int(tmv.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
-        digits(Int(tmv.tm_mday), 2); out.append(UInt8(ascii: "T"))
-        digits(Int(tmv.tm_hour), 2); out.append(UInt8(ascii: ":"))
-        digits(Int(tmv.tm_min), 2); out.append(UInt8(ascii: ":"))
-        digits(Int(tmv.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(date.year, 4); out.append(UInt8(ascii: "-"))
+        digits(date.month, 2); out.append(UInt8(ascii: "-"))
+        digits(date.day, 2); out.append(UInt8(ascii: "T"))
+        digits(date.hour, 2); out.append(UInt8(ascii: ":"))
+        digits(date.minute, 2); out.append(UInt8(ascii: ":"))
+        digits(date.second, 2); out.append(UInt8(ascii: "."))
         digits(Int(ts.tv_nsec) / 1_000_000, 3); out.append(UInt8(ascii: "Z"))
+    }
+
+    /// The UTC calendar date and time of `seconds` since the epoch (proleptic Gregorian; days
+    /// counted in 400-year eras from 0000-03-01, so leap days fall at the end of a year).
+    package static func civil(seconds: Int) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        var days = seconds / 86_400
+        var rest = seconds % 86_400
+        if rest < 0 { rest += 86_400; days -= 1 }
+        let shifted = days + 719_468                  // days from 0000-03-01
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097          // 0...146096
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153      // 0 = March
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return (year, month, day, rest / 3_600, rest % 3_600 / 60, rest % 60)
     }
 
     /// Appends `n` in decimal to `out` as ASCII bytes.

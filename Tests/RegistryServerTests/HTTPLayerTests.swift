@@ -81,8 +81,51 @@ struct HTTPLayerTests {
         if case .uploads(let n)? = RegistryHandler.route("/v2/x/blobs/uploads/") { #expect(n == "x") } else { Issue.record("uploads route") }
         if case .upload(let n, let id)? = RegistryHandler.route("/v2/x/y/blobs/uploads/abc") { #expect(n == "x/y" && id == "abc") } else { Issue.record("upload route") }
         if case .tags(let n)? = RegistryHandler.route("/v2/tags/tags/list") { #expect(n == "tags") } else { Issue.record("tags route") }
+        // every shape of path routes as the component split it replaced did
+        func reference(_ path: String) -> String {
+            guard path.hasPrefix("/v2/"), path != "/v2/", path != "/v2/token", path != "/v2/_catalog" else { return "-" }
+            let c = path.dropFirst(4).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            let n = c.count
+            func name(_ k: Int) -> String? { k > 0 ? c[0..<k].joined(separator: "/") : nil }
+            if n >= 3, c[n - 2] == "tags", c[n - 1] == "list" { return "tags \(name(n - 2)!)" }
+            if n >= 3, c[n - 3] == "blobs", c[n - 2] == "uploads" {
+                guard let nm = name(n - 3) else { return "nil" }
+                return c[n - 1].isEmpty ? "uploads \(nm)" : "upload \(nm) \(c[n - 1])"
+            }
+            if n >= 3, c[n - 2] == "blobs", c[n - 1] == "uploads" { return "uploads \(name(n - 2)!)" }
+            if n >= 3, c[n - 2] == "manifests", !c[n - 1].isEmpty { return "manifest \(name(n - 2)!) \(c[n - 1])" }
+            if n >= 3, c[n - 2] == "blobs", !c[n - 1].isEmpty { return "blob \(name(n - 2)!) \(c[n - 1])" }
+            if n >= 3, c[n - 2] == "referrers", !c[n - 1].isEmpty { return "referrers \(name(n - 2)!) \(c[n - 1])" }
+            return "nil"
+        }
+        func describe(_ r: RegistryHandler.Route?) -> String {
+            switch r {
+            case nil: "nil"
+            case .tags(let n): "tags \(n)"
+            case .uploads(let n): "uploads \(n)"
+            case .upload(let n, let id): "upload \(n) \(id)"
+            case .manifest(let n, let ref): "manifest \(n) \(ref)"
+            case .blob(let n, let d): "blob \(n) \(d)"
+            case .referrers(let n, let d): "referrers \(n) \(d)"
+            case .base, .catalog, .token: "-"
+            }
+        }
+        let words = ["a", "", "blobs", "uploads", "tags", "list", "manifests", "referrers", "x-y"]
+        var paths: [String] = []
+        for a in words { for b in words { for c in words { paths.append("/v2/\(a)/\(b)/\(c)"); for d in ["", "q", "uploads"] { paths.append("/v2/\(a)/\(b)/\(c)/\(d)") } } } }
+        paths += ["/v2/", "/v2/a", "/v2/a/", "/v2/a/b", "/v2/é/manifests/ü", "/v2//manifests/x"]
+        for p in paths { #expect(describe(RegistryHandler.route(p)) == reference(p), "\(p)") }
+        var ms: [UInt8] = []
+        for (micros, text) in [(0, "0.0"), (42, "0.042"), (1_500, "1.5"), (12_000, "12.0"), (1_234_567, "1234.567"), (100, "0.1"), (10, "0.01")] as [(Int64, String)] {
+            ms.removeAll()
+            RegistryServer.appendMillis(micros, to: &ms)
+            #expect(String(decoding: ms, as: UTF8.self) == text)
+            #expect(text == String((Double(micros) / 1000 * 1000).rounded() / 1000))
+        }
         #expect(Names.isValidRepository("a/b-c/d__e.f"))
         #expect(!Names.isValidRepository("a//b") && !Names.isValidRepository("-a") && !Names.isValidRepository("A"))
+        for valid in ["a", "a--b", "a__b", "a.b_c-d", "0/1/2", "ab/c-----d"] { #expect(Names.isValidRepository(valid), "\(valid)") }
+        for invalid in ["a/", "/a", "a___b", "a._b", "a-", "a..b", "a\nb", "é", "a/B", ""] { #expect(!Names.isValidRepository(invalid), "\(invalid)") }
         #expect(Names.isValidTag("v1.0_rc-1") && !Names.isValidTag(".v1") && !Names.isValidTag(String(repeating: "a", count: 129)))
     }
 }

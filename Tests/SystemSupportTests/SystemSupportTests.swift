@@ -206,6 +206,17 @@ extension AtomicWriteTests {
             UTCTime.appendDecimal(n, to: &out)
             #expect(String(decoding: out, as: UTF8.self) == String(n))
         }
+        // the arithmetic calendar of appendMillis is gmtime_r's, at the edges (leap days, century
+        // years, before the epoch) and across a sample of four centuries
+        var samples = [0, -1, -86_400, 951_782_400, 951_868_799, 4_107_542_400, 4_107_456_000, 253_402_300_799, -2_208_988_800]
+        for t in stride(from: -6_000_000_000, to: 7_000_000_000, by: 86_399_999) { samples.append(t) }
+        for t in samples {
+            var tt = time_t(t), tmv = tm()
+            gmtime_r(&tt, &tmv)
+            let c = UTCTime.civil(seconds: t)
+            #expect(c.year == Int(tmv.tm_year) + 1900 && c.month == Int(tmv.tm_mon) + 1 && c.day == Int(tmv.tm_mday)
+                && c.hour == Int(tmv.tm_hour) && c.minute == Int(tmv.tm_min) && c.second == Int(tmv.tm_sec), "at \(t)")
+        }
         // the same as Foundation's formatter, for a sample of times
         let iso = ISO8601DateFormatter()
         for t in stride(from: 0, to: 4_000_000_000, by: 123_456_789) {

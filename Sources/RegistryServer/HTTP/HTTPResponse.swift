@@ -17,6 +17,11 @@ public struct HTTPResponse: Sendable {
     public var contentLengthOverride: Int64?
     /// The user whose credentials the handler verified, for the access log; never sent.
     public var user: String?
+    /// The route the registry handler parsed (`nil` inside: no such endpoint) and the request id
+    /// it sent, so the access log, metrics and notifications do not parse the path or search
+    /// the headers again; `nil` when no registry handler answered (refused before it). Never sent.
+    var registryRoute: RegistryHandler.Route??
+    var requestID: String?
 
     public init(status: Int, headers: [(name: String, value: String)] = [], body: Body = .empty) {
         self.status = status

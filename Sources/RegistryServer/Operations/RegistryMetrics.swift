@@ -28,9 +28,9 @@ public final class RegistryMetrics: Sendable {
         let counters: [RequestKey: Prometheus.Counter]
         init(_ counters: [RequestKey: Prometheus.Counter]) { self.counters = counters }
     }
-    /// One duration histogram per route, made up front (the routes are a fixed set); lock-free,
-    /// emitted by `scrape` beside the collector registry's metrics.
-    private let durations: [String: AtomicHistogram]
+    /// One duration histogram per route, in the order of `routes`, made up front (the routes
+    /// are a fixed set); lock-free, emitted by `scrape` beside the collector registry's metrics.
+    private let durations: [AtomicHistogram]
     /// Storage action histograms (`MeasuredDriver`), by driver and action, in the order made.
     private let storageHistograms = Mutex<[(labels: String, histogram: AtomicHistogram)]>([])
     /// The counters of the usual statuses, by method, route and status slot: found by index, so
@@ -48,7 +48,6 @@ public final class RegistryMetrics: Sendable {
 
     /// Routes of the distribution API as metric and log labels; `other` for anything else.
     public static let routes = ["base", "blob", "blob_upload", "catalog", "manifest", "referrers", "tags", "token", "other"]
-    static let methods: Set<String> = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"]
 
     /// Request durations; the Prometheus defaults stop at 10 s, blobs take longer.
     static let durationBuckets: [Duration] = [
@@ -71,9 +70,7 @@ public final class RegistryMetrics: Sendable {
         uploadSessions = collectors.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "registry", subsystem: "storage", metricName: "upload_sessions", unitName: "",
             helpText: "Blob upload sessions started and not yet finished or cancelled."))
-        var d: [String: AtomicHistogram] = [:]
-        for route in RegistryMetrics.routes { d[route] = AtomicHistogram(bounds: RegistryMetrics.durationBuckets) }
-        durations = d
+        durations = RegistryMetrics.routes.map { _ in AtomicHistogram(bounds: RegistryMetrics.durationBuckets) }
         fastCounters = (0..<(RegistryMetrics.methodOrder.count * RegistryMetrics.routes.count * RegistryMetrics.commonStatuses.count))
             .map { _ in ManagedAtomicLazyReference<Prometheus.Counter>() }
     }
@@ -87,24 +84,55 @@ public final class RegistryMetrics: Sendable {
                              helpText: "Requests answered, by method, route and status code.")
     }
 
-    /// Counts one finished exchange.
-    func observe(method: String, route: String, status: Int, received: Int64, sent: Int64, nanoseconds: UInt64) {
-        let m = RegistryMetrics.methods.contains(method) ? method : "other"
-        let counter: Prometheus.Counter
-        if let mi = RegistryMetrics.methodOrder.firstIndex(of: m), let ri = RegistryMetrics.routes.firstIndex(of: route),
-           let si = RegistryMetrics.commonStatuses.firstIndex(of: status) {
+    /// The index of `method` in `methodOrder` (`other` for the rest), by a switch rather than
+    /// a set or array search: this runs for every request.
+    static func methodIndex(_ method: String) -> Int {
+        switch method {
+        case "GET": 0
+        case "HEAD": 1
+        case "PUT": 2
+        case "POST": 3
+        case "PATCH": 4
+        case "DELETE": 5
+        case "OPTIONS": 6
+        default: 7
+        }
+    }
+
+    /// The slot of `status` in `commonStatuses`, if it is one of them.
+    static func statusIndex(_ status: Int) -> Int? {
+        switch status {
+        case 200: 0
+        case 201: 1
+        case 202: 2
+        case 204: 3
+        case 206: 4
+        case 304: 7
+        case 400: 10
+        case 401: 11
+        case 404: 13
+        default: commonStatuses.firstIndex(of: status)
+        }
+    }
+
+    /// Counts one finished exchange; `routeIndex` is the route's index in `routes`.
+    func observe(method: String, routeIndex: Int, status: Int, received: Int64, sent: Int64, nanoseconds: UInt64) {
+        let mi = RegistryMetrics.methodIndex(method)
+        let ri = routeIndex >= 0 && routeIndex < RegistryMetrics.routes.count ? routeIndex : RegistryMetrics.routes.count - 1
+        if let si = RegistryMetrics.statusIndex(status) {
             let slot = fastCounters[(mi * RegistryMetrics.routes.count + ri) * RegistryMetrics.commonStatuses.count + si]
             if let c = slot.load() {
-                counter = c
+                c.increment()
             } else {
-                counter = slot.storeIfNilThenLoad(collectors.makeCounter(descriptor: RegistryMetrics.requestsDescriptor(),
-                                                                         labels: [("method", m), ("route", route), ("code", String(status))]))
+                let m = RegistryMetrics.methodOrder[mi], route = RegistryMetrics.routes[ri]
+                slot.storeIfNilThenLoad(collectors.makeCounter(descriptor: RegistryMetrics.requestsDescriptor(),
+                                                               labels: [("method", m), ("route", route), ("code", String(status))]))
+                    .increment()
             }
         } else {
-            counter = slowCounter(RequestKey(method: m, route: route, status: status))
+            slowCounter(RequestKey(method: RegistryMetrics.methodOrder[mi], route: RegistryMetrics.routes[ri], status: status)).increment()
         }
-        counter.increment()
-        (durations[route] ?? durations["other"])?.record(nanoseconds: Int(clamping: nanoseconds))
+        durations[ri].record(nanoseconds: Int(clamping: nanoseconds))
         if received > 0 { receivedBytes.increment(by: received) }
         if sent > 0 { sentBytes.increment(by: sent) }
     }
@@ -160,8 +188,8 @@ public final class RegistryMetrics: Sendable {
         collectors.emit(into: &out)
         var text = "# HELP registry_http_request_duration_seconds Time from the first byte of a request to the last byte of its answer, by route.\n"
             + "# TYPE registry_http_request_duration_seconds histogram\n"
-        for route in RegistryMetrics.routes {
-            durations[route]?.emit(name: "registry_http_request_duration_seconds", labels: "route=\"\(route)\"", into: &text)
+        for (route, histogram) in zip(RegistryMetrics.routes, durations) {
+            histogram.emit(name: "registry_http_request_duration_seconds", labels: "route=\"\(route)\"", into: &text)
         }
         let storage = storageHistograms.withLock { $0 }
         if !storage.isEmpty {

@@ -3,15 +3,22 @@ enum Names {
     /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`
     static func isValidRepository(_ name: String) -> Bool {
         guard !name.isEmpty, name.utf8.count <= 255 else { return false }
-        for component in name.split(separator: "/", omittingEmptySubsequences: false) {
-            guard isValidComponent(Array(component.utf8)) else { return false }
+        // One pass over the bytes, no copies: every request's name is checked, and the access
+        // log checks it again.
+        var name = name
+        return name.withUTF8 { b in
+            var start = 0
+            for i in 0...b.count where i == b.count || b[i] == UInt8(ascii: "/") {
+                guard isValidComponent(UnsafeBufferPointer(rebasing: b[start..<i])) else { return false }
+                start = i + 1
+            }
+            return true
         }
-        return true
     }
 
     private static func isAlnum(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) }
 
-    private static func isValidComponent(_ b: [UInt8]) -> Bool {
+    private static func isValidComponent(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let first = b.first, let last = b.last, isAlnum(first), isAlnum(last) else { return false }
         var i = 0
         while i < b.count {
@@ -19,8 +26,9 @@ enum Names {
             // A separator run: ".", "_", "__" or one or more "-".
             var j = i
             while j < b.count && !isAlnum(b[j]) { j += 1 }
-            let sep = b[i..<j]
-            let ok = sep.elementsEqual([0x2E]) || sep.elementsEqual([0x5F]) || sep.elementsEqual([0x5F, 0x5F]) || sep.allSatisfy { $0 == 0x2D }
+            let n = j - i
+            let ok = (n == 1 && (b[i] == 0x2E || b[i] == 0x5F)) || (n == 2 && b[i] == 0x5F && b[i + 1] == 0x5F)
+                || (i..<j).allSatisfy { b[$0] == 0x2D }
             if !ok { return false }
             i = j
         }

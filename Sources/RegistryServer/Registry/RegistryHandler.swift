@@ -97,23 +97,54 @@ public struct RegistryHandler: HTTPHandler {
         return (name, route.repository)
     }
 
+    /// The index of `routeLabel(route).name` in `RegistryMetrics.routes`.
+    static func routeIndex(_ route: Route?) -> Int {
+        guard let route else { return 8 }
+        return switch route {
+        case .base: 0
+        case .blob: 1
+        case .uploads, .upload: 2
+        case .catalog: 3
+        case .manifest: 4
+        case .referrers: 5
+        case .tags: 6
+        case .token: 7
+        }
+    }
+
     static func route(_ path: String) -> Route? {
         if path == "/v2" || path == "/v2/" { return .base }
         if path == "/token" || path == "/v2/token" || path == "/auth/token" { return .token }
         if path == "/v2/_catalog" { return .catalog }
         guard path.hasPrefix("/v2/") else { return nil }
-        let c = path.dropFirst(4).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        let n = c.count
-        func name(_ k: Int) -> String? { k > 0 ? c[0..<k].joined(separator: "/") : nil }
-        if n >= 3, c[n - 2] == "tags", c[n - 1] == "list" { return name(n - 2).map { .tags($0) } }
-        if n >= 3, c[n - 3] == "blobs", c[n - 2] == "uploads" {
-            guard let nm = name(n - 3) else { return nil }
-            return c[n - 1].isEmpty ? .uploads(nm) : .upload(nm, c[n - 1])
+        // Only the last three components decide the route; the name is what comes before.
+        // Found by scanning back for slashes, with no array of components (this runs for
+        // every request).
+        let rest = path.dropFirst(4)
+        let u = rest.utf8
+        var s1: String.Index?, s2: String.Index?, s3: String.Index?
+        var i = u.endIndex
+        while i > u.startIndex {
+            i = u.index(before: i)
+            guard u[i] == UInt8(ascii: "/") else { continue }
+            if s1 == nil { s1 = i } else if s2 == nil { s2 = i } else { s3 = i; break }
         }
-        if n >= 3, c[n - 2] == "blobs", c[n - 1] == "uploads" { return name(n - 2).map { .uploads($0) } }
-        if n >= 3, c[n - 2] == "manifests", !c[n - 1].isEmpty { return name(n - 2).map { .manifest($0, c[n - 1]) } }
-        if n >= 3, c[n - 2] == "blobs", !c[n - 1].isEmpty { return name(n - 2).map { .blob($0, c[n - 1]) } }
-        if n >= 3, c[n - 2] == "referrers", !c[n - 1].isEmpty { return name(n - 2).map { .referrers($0, c[n - 1]) } }
+        guard let s1, let s2 else { return nil }
+        let last = rest[u.index(after: s1)...]
+        let second = rest[u.index(after: s2)..<s1]
+        let third = s3.map { rest[u.index(after: $0)..<s2] } ?? rest[..<s2]
+        let name2 = String(rest[..<s2])
+        if second == "tags", last == "list" { return .tags(name2) }
+        if third == "blobs", second == "uploads" {
+            guard let s3 else { return nil }
+            let nm = String(rest[..<s3])
+            return last.isEmpty ? .uploads(nm) : .upload(nm, String(last))
+        }
+        if second == "blobs", last == "uploads" { return .uploads(name2) }
+        if last.isEmpty { return nil }
+        if second == "manifests" { return .manifest(name2, String(last)) }
+        if second == "blobs" { return .blob(name2, String(last)) }
+        if second == "referrers" { return .referrers(name2, String(last)) }
         return nil
     }
 
@@ -126,16 +157,20 @@ public struct RegistryHandler: HTTPHandler {
     }
 
     public func handle(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse {
-        var response = dispatch(request, context: context)
+        let route = RegistryHandler.route(request.path)
+        var response = dispatch(request, route: route, context: context)
         response.headers.append(("Docker-Distribution-API-Version", "registry/2.0"))
         // The id of this exchange, also in its access-log line, so a client's report can be found.
-        response.headers.append(("X-Request-Id", UUID().uuidString.lowercased()))
+        let id = UUID().uuidString.lowercased()
+        response.headers.append(("X-Request-Id", id))
         response.headers.append(contentsOf: extraHeaders)
+        response.registryRoute = .some(route)
+        response.requestID = id
         return response
     }
 
-    func dispatch(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse {
-        guard let route = RegistryHandler.route(request.path) else {
+    func dispatch(_ request: HTTPRequest, route: Route?, context: HTTPRequestContext) -> HTTPResponse {
+        guard let route else {
             return RegistryHandler.error(DistributionError(404, .unsupported, "no such endpoint", detail: request.path))
         }
         if case .token = route {

@@ -6,7 +6,9 @@ import Foundation
 struct MeasuredDriver: StorageDriver {
     let base: any StorageDriver
     let driverName: String
-    let histograms: [String: AtomicHistogram]
+    /// One histogram per action, as fields: a dictionary lookup by name per action cost more
+    /// than the timing itself.
+    private let getContentTime, putContentTime, statTime, listTime, moveTime, deleteTime, writerTime, openTime, commitTime: AtomicHistogram
 
     static let actions = ["get_content", "put_content", "stat", "list", "move", "delete", "writer", "open", "commit"]
     static let buckets: [Duration] = [
@@ -17,28 +19,28 @@ struct MeasuredDriver: StorageDriver {
     init(_ base: any StorageDriver, name: String, metrics: RegistryMetrics) {
         self.base = base
         driverName = name
-        var h: [String: AtomicHistogram] = [:]
-        for a in MeasuredDriver.actions { h[a] = metrics.storageHistogram(driver: name, action: a) }
-        histograms = h
+        let h = MeasuredDriver.actions.map { metrics.storageHistogram(driver: name, action: $0) }
+        (getContentTime, putContentTime, statTime, listTime, moveTime) = (h[0], h[1], h[2], h[3], h[4])
+        (deleteTime, writerTime, openTime, commitTime) = (h[5], h[6], h[7], h[8])
     }
 
-    private func timed<R>(_ action: String, _ body: () throws -> R) rethrows -> R {
+    private func timed<R>(_ histogram: AtomicHistogram, _ body: () throws -> R) rethrows -> R {
         let start = ContinuousClock.now
-        defer { histograms[action]?.record(ContinuousClock.now - start) }
+        defer { histogram.record(ContinuousClock.now - start) }
         return try body()
     }
 
-    func getContent(_ path: String) throws -> [UInt8] { try timed("get_content") { try base.getContent(path) } }
-    func putContent(_ path: String, _ bytes: [UInt8]) throws { try timed("put_content") { try base.putContent(path, bytes) } }
-    func stat(_ path: String) -> StorageFileInfo? { timed("stat") { base.stat(path) } }
-    func list(_ path: String) -> [String] { timed("list") { base.list(path) } }
-    func move(_ from: String, to: String) throws { try timed("move") { try base.move(from, to: to) } }
-    func delete(_ path: String) throws { try timed("delete") { try base.delete(path) } }
+    func getContent(_ path: String) throws -> [UInt8] { try timed(getContentTime) { try base.getContent(path) } }
+    func putContent(_ path: String, _ bytes: [UInt8]) throws { try timed(putContentTime) { try base.putContent(path, bytes) } }
+    func stat(_ path: String) -> StorageFileInfo? { timed(statTime) { base.stat(path) } }
+    func list(_ path: String) -> [String] { timed(listTime) { base.list(path) } }
+    func move(_ from: String, to: String) throws { try timed(moveTime) { try base.move(from, to: to) } }
+    func delete(_ path: String) throws { try timed(deleteTime) { try base.delete(path) } }
     func writer(_ path: String) throws -> any StorageWriter {
-        let w = try timed("writer") { try base.writer(path) }
-        return MeasuredWriter(base: w, commitTime: histograms["commit"])
+        let w = try timed(writerTime) { try base.writer(path) }
+        return MeasuredWriter(base: w, commitTime: commitTime)
     }
-    func open(_ path: String) throws -> StorageContent { try timed("open") { try base.open(path) } }
+    func open(_ path: String) throws -> StorageContent { try timed(openTime) { try base.open(path) } }
     func removeLeftovers(dryRun: Bool, unstampedAge: TimeInterval) -> [String] {
         base.removeLeftovers(dryRun: dryRun, unstampedAge: unstampedAge)
     }
