@@ -11,7 +11,7 @@ DEPS_DEB := pkg-config libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-
 	jq curl tar gzip pigz zstd apache2-utils iproute2 iptables util-linux tmux libcrypt-dev \
 	openssl wrk python3 xz-utils bzip2 hyperfine crun \
 	buildah bc tini gcc libc6-dev qemu-user-static binfmt-support podman uidmap \
-	ceph-mon ceph-osd radosgw
+	ceph-mon ceph-osd radosgw strace
 
 .PHONY: deps build release test demo bench clean install install-files uninstall
 

@@ -219,9 +219,9 @@ public final class ContainerManager: Sendable {
         try FS.mkdirs("\(dir)/work")
         try store.save(record)
         event("create", record)
-        if let seccompProfile { try FS.writeAtomic(seccompProfile, to: "\(dir)/\(ContainerSpec.seccompFile)") }
+        if let seccompProfile { try FS.writeAtomic(seccompProfile, to: "\(dir)/\(ContainerSpec.seccompFile)", durable: !record.autoRemove) }
         try store.saveState(id, ContainerState())
-        try imgStore.hold(image.descriptor.digest, by: "container-\(id)")
+        try imgStore.hold(image.descriptor.digest, by: "container-\(id)", durable: !record.autoRemove)
         // docker copies the image's files into a fresh volume mounted over them
         // (not one made with --opt: its content is whatever its options mount)
         let fresh = mounts.filter { $0.type == .volume && volumes.isEmpty($0.source) && (try? volumes.inspect($0.source))?.optionMount == nil }

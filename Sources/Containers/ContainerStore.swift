@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemSupport
 import ImageStore
 import OCI
@@ -8,6 +9,10 @@ import OCI
 /// bundle/config.json (the runtime spec), attach.sock (the monitor's socket).
 public final class ContainerStore: Sendable {
     public let root: String
+    /// Containers seen here (saved or read) whose record says `--rm`: their record and state
+    /// are written without fsync. They are removed when they stop, so a crash that loses one
+    /// loses nothing a user keeps, and the fsyncs were several milliseconds of each `run --rm`.
+    private let autoRemoved = Mutex<Set<String>>([])
     public var containersDir: String { "\(root)/containers" }
 
     public init(root: String) throws {
@@ -36,7 +41,11 @@ public final class ContainerStore: Sendable {
     public func record(_ id: String) throws -> ContainerRecord {
         let p = "\(directory(id))/config.json"
         guard let d = FileManager.default.contents(atPath: p) else { throw ContainersError.notFound(id) }
-        do { return try JSONDecoder().decode(ContainerRecord.self, from: d) } catch {
+        do {
+            let r = try JSONDecoder().decode(ContainerRecord.self, from: d)
+            if r.autoRemove { autoRemoved.withLock { _ = $0.insert(id) } }
+            return r
+        } catch {
             throw ContainersError.invalidState("\(p) is damaged (\(error)); remove the container with `dockbuild rm -f \(id.prefix(12))`")
         }
     }
@@ -52,7 +61,8 @@ public final class ContainerStore: Sendable {
     }
 
     public func save(_ r: ContainerRecord) throws {
-        try FS.writeJSON(r, to: "\(directory(r.id))/config.json")
+        autoRemoved.withLock { if r.autoRemove { $0.insert(r.id) } else { $0.remove(r.id) } }
+        try FS.writeJSON(r, to: "\(directory(r.id))/config.json", durable: !r.autoRemove)
     }
 
     public func rawState(_ id: String) -> ContainerState {
@@ -62,7 +72,7 @@ public final class ContainerStore: Sendable {
     }
 
     public func saveState(_ id: String, _ s: ContainerState) throws {
-        try FS.writeJSON(s, to: "\(directory(id))/state.json")
+        try FS.writeJSON(s, to: "\(directory(id))/state.json", durable: !autoRemoved.withLock { $0.contains(id) })
     }
 
     /// Changes the state under the container's lock so the monitor and the CLI never lose a write.

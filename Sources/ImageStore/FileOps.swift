@@ -44,8 +44,11 @@ enum FileOps {
 
     /// Writes `data` to `path` atomically: a temp file in `tempDir` (same filesystem, where gc
     /// finds leftovers), fsync, rename over `path`, fsync of the directory.
-    static func writeAtomically(_ data: Data, to path: String, tempDir: String) throws {
-        try io { try FileSystem.writeAtomically(data, to: path, temporaryPath: tempDir + "/write-\(UUID().uuidString)") }
+    static func writeAtomically(_ data: Data, to path: String, tempDir: String, durable: Bool = true) throws {
+        try io {
+            try FileSystem.writeAtomically(data, to: path, durability: durable ? .fileAndDirectory : .none,
+                                           temporaryPath: tempDir + "/write-\(UUID().uuidString)")
+        }
     }
 
     static func readFile(_ path: String) throws -> Data {

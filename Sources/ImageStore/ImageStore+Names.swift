@@ -216,9 +216,10 @@ extension ImageStore {
     // MARK: holds
 
     /// Marks `digest` (an image's manifest or index) as needed by `holder` (e.g.
-    /// `container-<id>`): gc keeps it and `rmi` refuses it without `-f`.
-    public func hold(_ digest: Digest, by holder: String) throws {
-        try FileOps.writeAtomically(Data(digest.description.utf8), to: holdPath(holder), tempDir: tempDir)
+    /// `container-<id>`): gc keeps it and `rmi` refuses it without `-f`. `durable: false` skips
+    /// the fsyncs, for holders that do not outlive a crash (a `run --rm` container).
+    public func hold(_ digest: Digest, by holder: String, durable: Bool = true) throws {
+        try FileOps.writeAtomically(Data(digest.description.utf8), to: holdPath(holder), tempDir: tempDir, durable: durable)
     }
 
     public func release(holder: String) { unlink(holdPath(holder)) }
