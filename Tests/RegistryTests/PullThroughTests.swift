@@ -2,6 +2,7 @@ import Foundation
 import ImageStore
 import OCI
 import Registry
+import RegistryServer
 import Testing
 
 /// `dockbuild registry serve --proxy-remote-url` (distribution's `proxy`) in front of Debian's
@@ -98,7 +99,8 @@ struct PullThroughTests {
 
     @Test func aTagChangedUpstreamIsSeenAfterTheTTLAndNotBefore() throws {
         let upstream = try TestRegistry(.distribution)
-        defer { upstream.stop() }
+        var upstreamStopped = false
+        defer { if !upstreamStopped { upstream.stop() } }
         let work = try TempDir("pull-through")
         defer { work.remove() }
         let first = try PullThroughTests.push("\(upstream.host)/lib/moving:cur", work: work)
@@ -133,6 +135,36 @@ struct PullThroughTests {
         let pull = try dockbuild(["pull", "-q", "--root", work.path + "/dst", "\(proxy.host)/lib/moving:cur"], env: [:])
         #expect(pull.0 == 0, "\(pull.2)")
         #expect(pull.1 == second.description + "\n")
+
+        // Past the TTL with the upstream gone, the cached tag is still served.
+        upstream.stop()
+        upstreamStopped = true
+        usleep(UInt32((ttl + 0.5) * 1_000_000))
+        let stale = try PullThroughTests.headManifest("http://\(proxy.host)/v2/lib/moving/manifests/cur")
+        #expect(stale.status == 200 && stale.digest == second.description, "\(stale)\n\(proxy.log)")
+    }
+
+    /// An upstream that accepts connections and never answers: the client gets 504 with the
+    /// registry's error body after the proxy's time limit, not a hang.
+    @Test func aSilentUpstreamTimesOutWithAnErrorBody() throws {
+        let (fd, port) = try Sock.listen()
+        defer { close(fd) }
+        let dir = try TempDir("pull-through")
+        defer { dir.remove() }
+        var cfg = RegistryServerConfiguration(root: dir.path + "/storage")
+        cfg.address = "127.0.0.1:0"
+        cfg.logFormat = .none
+        var proxy = ProxyConfig(remoteURL: "http://127.0.0.1:\(port)")
+        proxy.timeout = 1.5
+        cfg.proxy = proxy
+        let server = try RegistryServer(configuration: cfg)
+        try server.start()
+        defer { server.stop() }
+        let started = Date()
+        let r = try PullThroughTests.request("GET", "http://127.0.0.1:\(server.port)/v2/lib/app/manifests/1")
+        #expect(r.status == 504, "\(r)")
+        #expect(r.body.contains("\"UNAVAILABLE\"") && r.body.contains("did not answer"), "\(r)")
+        #expect(Date().timeIntervalSince(started) < 10)
     }
 
     /// The upstream wants Basic auth: the config file's `proxy.username`/`proxy.password` are
