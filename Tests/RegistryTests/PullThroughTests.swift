@@ -194,6 +194,14 @@ struct PullThroughTests {
         #expect(pull.0 == 0, "\(pull.2)\n\(proxy.log)")
         #expect(pull.1 == digest.description + "\n")
 
+        // The same with flags: the password from a file, its newline not part of it.
+        try "m1rr0r\n".write(toFile: work.path + "/password", atomically: true, encoding: .utf8)
+        let flagged = try PullThroughTests.proxy(upstream.host, ["--proxy-username", "mirror", "--proxy-password-file", work.path + "/password"])
+        defer { flagged.stop() }
+        let viaFlags = try dockbuild(["pull", "-q", "--root", work.path + "/dst2", "\(flagged.host)/private/app:1"], env: [:])
+        #expect(viaFlags.0 == 0, "\(viaFlags.2)\n\(flagged.log)")
+        #expect(viaFlags.1 == digest.description + "\n")
+
         let anonymous = try PullThroughTests.proxy(upstream.host)
         defer { anonymous.stop() }
         let refused = try PullThroughTests.request("GET", "http://\(anonymous.host)/v2/private/app/manifests/1")

@@ -468,7 +468,7 @@ final class FetchWriter: BlobWriter, @unchecked Sendable {
         }
         do {
             try writer.commit()
-            try store.publishUpload(name, id, digest: fetch.digest)
+            try store.publishUpload(name, id, digest: fetch.digest, durable: true)
             return .success(())
         } catch {
             try? store.cancelUpload(id)

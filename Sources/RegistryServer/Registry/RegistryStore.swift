@@ -212,12 +212,13 @@ public final class RegistryStore: @unchecked Sendable {
     }
 
     /// Makes an upload whose bytes were verified against `digest` the blob `digest` of `name`:
-    /// durable, then one rename (kept when the blob is already there), then the link.
-    func publishUpload(_ name: String, _ id: String, digest: Digest) throws {
+    /// durable (already, when its writer was committed), then one rename (kept when the blob
+    /// is already there), then the link.
+    func publishUpload(_ name: String, _ id: String, digest: Digest, durable: Bool = false) throws {
         let dataPath = RegistryStore.uploadDir(id) + "/data"
         if globalBlobSize(digest) == nil {
             // Durable before it becomes visible.
-            if case .file(let fd, _) = try driver.open(dataPath) { fsync(fd); close(fd) }
+            if !durable, case .file(let fd, _) = try driver.open(dataPath) { fsync(fd); close(fd) }
             try driver.move(dataPath, to: RegistryStore.blobPath(digest))
         }
         try linkBlob(name, digest)
