@@ -209,6 +209,27 @@ struct PullThroughTests {
         #expect(refused.body.contains("refused the proxy's credentials"), "\(refused)")
     }
 
+    /// An upstream with Docker token auth (as Docker Hub): the proxy's credentials get a
+    /// bearer token from the upstream's token service.
+    @Test func anUpstreamWithTokenAuthIsReachedThroughItsTokenService() throws {
+        let issuer = try TokenIssuer(users: ["mirror": "t0ken"])
+        defer { issuer.stop() }
+        let upstream = try TestRegistry(.distribution, auth: .token(issuer))
+        defer { upstream.stop() }
+        let work = try TempDir("pull-through")
+        defer { work.remove() }
+        let env = ["DOCKER_CONFIG": work.path + "/docker"]
+        let login = try dockbuild(["login", "-u", "mirror", "--password-stdin", upstream.host], env: env, stdin: "t0ken\n")
+        #expect(login.0 == 0, "\(login.2)")
+        let digest = try PullThroughTests.push("\(upstream.host)/team/app:1", env: env, work: work)
+        try "t0ken".write(toFile: work.path + "/password", atomically: true, encoding: .utf8)
+        let proxy = try PullThroughTests.proxy(upstream.host, ["--proxy-username", "mirror", "--proxy-password-file", work.path + "/password"])
+        defer { proxy.stop() }
+        let pull = try dockbuild(["pull", "-q", "--root", work.path + "/dst", "\(proxy.host)/team/app:1"], env: [:])
+        #expect(pull.0 == 0, "\(pull.2)\n\(proxy.log)")
+        #expect(pull.1 == digest.description + "\n")
+    }
+
     /// An upstream (behind a proxy that flips a byte of every blob) sends bytes that do not
     /// match their digest: the request fails one byte short, and nothing is stored.
     @Test func aBlobThatDoesNotMatchItsDigestIsNeverStored() throws {
@@ -224,6 +245,18 @@ struct PullThroughTests {
 
         let pull = try dockbuild(["pull", "-q", "--root", work.path + "/dst", "\(proxy.host)/lib/app:1"], env: [:])
         #expect(pull.0 != 0, "a corrupt blob must not pull")
+        // A client of the biggest layer gets all of it but the last byte: a short body.
+        let raw = try runTool(["curl", "-s", "-f", "-H", "Accept: \(RegistryClient.manifestAccept.joined(separator: ", "))",
+                               "http://\(upstream.host)/v2/lib/app/manifests/1"])
+        let layers = (try JSONSerialization.jsonObject(with: raw) as? [String: Any])?["layers"] as? [[String: Any]] ?? []
+        let big = layers.max { ($0["size"] as? Int ?? 0) < ($1["size"] as? Int ?? 0) }
+        let size = big?["size"] as? Int ?? 0
+        let out = work.path + "/layer"
+        #expect(throws: (any Error).self) {
+            try runTool(["curl", "-s", "-o", out, "http://\(proxy.host)/v2/lib/app/blobs/\(big?["digest"] as? String ?? "")"])
+        }
+        let got = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? -1
+        #expect(size > 1_000_000 && got == size - 1, "\(got) of \(size) bytes")
         // The manifest (not a blob) was cached; no blob but it was, and no upload is left.
         var leftovers: [String] = []
         for _ in 0..<100 {
