@@ -105,7 +105,7 @@ public final class RegistryServer: @unchecked Sendable {
         handler.deleteEnabled = configuration.deleteEnabled
         handler.extraHeaders = configuration.headers
         if let proxy = configuration.proxy {
-            handler.proxy = try PullThroughCache(config: proxy, store: store)
+            handler.proxy = try PullThroughCache(config: proxy, store: store, logger: configuration.logger)
         }
         let format = configuration.logFormat
         let accessLog = format == .none ? nil : AccessLogWriter()

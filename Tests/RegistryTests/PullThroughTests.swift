@@ -95,6 +95,8 @@ struct PullThroughTests {
         #expect(missing.status == 503, "\(missing)")
         #expect(missing.body.contains("\"UNAVAILABLE\"") && missing.body.contains("cannot be reached"), "\(missing)")
         #expect(Date().timeIntervalSince(started) < 15)
+        // The operator reads why in the server's log.
+        #expect(proxy.log.contains("level=warning msg=\"pull-through cache: the upstream registry cannot be reached"), "\(proxy.log)")
     }
 
     @Test func aTagChangedUpstreamIsSeenAfterTheTTLAndNotBefore() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import OCI
 import Registry
 
@@ -49,11 +50,13 @@ public final class PullThroughCache: @unchecked Sendable {
     public let config: ProxyConfig
     let client: RegistryClient
     let store: RegistryStore
+    /// Upstream failures a client was told about, for the operator (warning level).
+    let logger: Logger
     private let lock = NSLock()
     /// Blob downloads in progress: a second miss of the same digest waits for the first.
     private var inFlight: [Digest: BlobFetch] = [:]
 
-    public init(config: ProxyConfig, store: RegistryStore) throws {
+    public init(config: ProxyConfig, store: RegistryStore, logger: Logger = Logger(label: "dockbuild.registry-server")) throws {
         guard config.ttl >= 0 else {
             throw RegistryServerError.invalidConfiguration("proxy TTL must be 0 or more seconds, not \(config.ttl)")
         }
@@ -70,6 +73,7 @@ public final class PullThroughCache: @unchecked Sendable {
         }
         self.config = config
         self.store = store
+        self.logger = logger
         // Few, short retries: a client waiting on a miss should hear "unavailable" in seconds.
         client = RegistryClient(endpoint: endpoint, credentials: credentials, transport: Transport(options: options),
                                 retry: RetryPolicy(maxRetries: 2, baseDelay: 0.2, maxDelay: 1))
@@ -258,9 +262,11 @@ public final class PullThroughCache: @unchecked Sendable {
                 written.abort()
                 return .failure(DistributionError(500, .unavailable, "internal error: unexpected blob writer"))
             }
-            return writer.publish()
+            let outcome = writer.publish()
+            if case .failure(let e) = outcome { _ = logged(e) }
+            return outcome
         } catch {
-            return .failure(PullThroughCache.mapped(error, what: "GET blob \(name)@\(d)", remote: config.remoteURL))
+            return .failure(logged(PullThroughCache.mapped(error, what: "GET blob \(name)@\(d)", remote: config.remoteURL)))
         }
     }
 
@@ -278,15 +284,22 @@ public final class PullThroughCache: @unchecked Sendable {
         }
         if done.wait(timeout: .now() + config.timeout) == .timedOut {
             task.cancel()
-            throw DistributionError(504, .unavailable, "the upstream registry did not answer \(what) within \(Int(config.timeout)) s",
-                                    detail: config.remoteURL)
+            throw logged(DistributionError(504, .unavailable, "the upstream registry did not answer \(what) within \(Int(config.timeout)) s",
+                                           detail: config.remoteURL))
         }
         switch box.result {
         case .success(let v)?: return v
         case .failure(RegistryError.http(404, _, _, _, _))?: return nil
-        case .failure(let e)?: throw PullThroughCache.mapped(e, what: what, remote: config.remoteURL)
+        case .failure(let e)?: throw logged(PullThroughCache.mapped(e, what: what, remote: config.remoteURL))
         case nil: throw DistributionError(500, .unavailable, "internal error: \(what) ended without a result")
         }
+    }
+
+    /// Logs an upstream failure a client is about to hear of.
+    func logged(_ e: DistributionError) -> DistributionError {
+        logger.warning("pull-through cache: \(e.message)", metadata: ["upstream": "\(config.remoteURL)", "status": "\(e.status)",
+                                                                    "detail": "\(e.detail ?? "")"])
+        return e
     }
 
     static func mapped(_ error: any Error, what: String, remote: String) -> DistributionError {

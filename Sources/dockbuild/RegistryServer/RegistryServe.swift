@@ -19,6 +19,9 @@ struct RegistryServe: ParsableCommand {
         from /token instead of checking Basic credentials on each request.
         --config takes distribution's config.yml (version 0.1); REGISTRY_* variables
         override it as in distribution, and flags override both.
+        --proxy-remote-url makes it a pull-through cache of another registry
+        (distribution's proxy mode): misses are fetched, verified and stored, tags
+        are checked again after --proxy-ttl, pushes and deletes are refused.
 
         SIGTERM or Ctrl-C stops gracefully: nothing new is accepted, requests in flight
         get --drain-timeout seconds to finish, then the rest are cut (a second signal
