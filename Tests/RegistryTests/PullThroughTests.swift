@@ -112,8 +112,10 @@ struct PullThroughTests {
         let proxy = try PullThroughTests.proxy(upstream.host, ["--proxy-ttl", "\(Int(ttl))s"])
         defer { proxy.stop() }
 
+        // The tag is cached between these two instants.
         let cached = Date()
         #expect(try PullThroughTests.headManifest("http://\(proxy.host)/v2/lib/moving/manifests/cur").digest == first.description)
+        let cachedBy = Date()
         // Move the tag upstream: one manifest PUT of the second image's bytes under `cur`.
         let m = work.path + "/next.json"
         _ = try runTool(["curl", "-s", "-f", "-o", m, "-H", "Accept: \(RegistryClient.manifestAccept.joined(separator: ", "))",
@@ -129,7 +131,7 @@ struct PullThroughTests {
             #expect(before.digest == first.description)
         }
         // After it, the tag is revalidated and the new image comes through.
-        let wait = ttl + 0.5 - Date().timeIntervalSince(cached)
+        let wait = ttl + 0.3 - Date().timeIntervalSince(cachedBy)
         if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
         let after = try PullThroughTests.headManifest("http://\(proxy.host)/v2/lib/moving/manifests/cur")
         #expect(after.status == 200)
