@@ -122,15 +122,13 @@ public final class PullThroughCache: @unchecked Sendable {
             try store.driver.putContent(RegistryStore.tagPath(name, reference), Array(d.description.utf8))
             return d
         }
-        // Changed (or the upstream sent no digest on HEAD): fetch by tag, check, store.
+        // Changed: fetch the digest the HEAD named (checked against it by the client, so a tag
+        // moved again meanwhile cannot mix); by tag only when the HEAD named none.
+        let wanted = current?.description ?? reference
         let fetched = try upstream("GET manifest \(name):\(reference)") { [client] in
-            try await client.manifest(name, reference: reference)
+            try await client.manifest(name, reference: wanted)
         }
         guard let fetched else { return nil }
-        if let d = current, d != fetched.digest {
-            throw DistributionError(502, .unavailable, "the upstream changed \(name):\(reference) while it was fetched; retry",
-                                    detail: "HEAD said \(d), GET sent \(fetched.digest)")
-        }
         try storeManifest(name, fetched, tag: reference)
         return fetched.digest
     }
