@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "ImageStore", dependencies: ["OCI", "Archive", "CArchive", "SystemSupport"], swiftSettings: strict),
         .target(name: "Registry", dependencies: ["OCI", "ImageStore", "CCurl", "SystemSupport", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
-        .target(name: "RegistryServer", dependencies: ["OCI", "CCrypto", "CXCrypt", "CTLS", "CCurl", "SystemSupport", .product(name: "Yams", package: "Yams"),
+        .target(name: "RegistryServer", dependencies: ["OCI", "Registry", "CCrypto", "CXCrypt", "CTLS", "CCurl", "SystemSupport", .product(name: "Yams", package: "Yams"),
                                                  .product(name: "Logging", package: "swift-log"),
                                                  .product(name: "Atomics", package: "swift-atomics"),
                                                  .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -78,7 +78,7 @@ public enum DistributionConfig {
         "catalog": .section(["maxentries": .int]),
         "reporting": .ignored,
         "redis": .unsupported("redis is not supported (no blob descriptor cache needed)"),
-        "proxy": .unsupported("a pull-through cache (proxy) is not supported"),
+        "proxy": .section(["remoteurl": .string, "username": .string, "password": .string, "ttl": .duration]),
         "notifications": .section(["events": .ignored, "endpoints": .endpoints]),
         "middleware": .unsupported("storage and registry middleware (CDN redirects) is not supported"),
     ]
@@ -287,6 +287,14 @@ public enum DistributionConfig {
             s.uploadLifetime = age
         }
         s.drainTimeout = seconds("http.draintimeout")
+        if let remote = string("proxy.remoteurl"), !remote.isEmpty {
+            s.proxyRemoteURL = remote
+            s.proxyUsername = string("proxy.username")
+            s.proxyPassword = string("proxy.password")
+            s.proxyTTL = seconds("proxy.ttl")
+        } else if flat.keys.contains(where: { $0.hasPrefix("proxy.") }) {
+            throw RegistryServerError.invalidConfiguration("config file \(file): proxy needs remoteurl, the upstream registry's URL (https://registry-1.docker.io)")
+        }
         s.headers = flat["http.headers"] as? [(String, String)]
         s.notifications = flat["notifications.endpoints"] as? [NotificationEndpoint]
         return s

@@ -36,6 +36,12 @@ public struct RegistryServeSettings: Sendable {
     public var headers: [(String, String)]?
     /// Webhooks for push, pull, mount and delete events (distribution's `notifications.endpoints`).
     public var notifications: [NotificationEndpoint]?
+    /// Pull-through cache mode: the upstream registry's URL (distribution's `proxy.remoteurl`).
+    public var proxyRemoteURL: String?
+    public var proxyUsername: String?
+    public var proxyPassword: String?
+    /// Seconds a cached tag is served before it is revalidated (distribution's `proxy.ttl`).
+    public var proxyTTL: Double?
 
     public init() {}
 
@@ -110,6 +116,10 @@ public struct RegistryServeSettings: Sendable {
         s.deleteEnabled = deleteEnabled ?? base.deleteEnabled
         s.headers = headers ?? base.headers
         s.notifications = notifications ?? base.notifications
+        s.proxyRemoteURL = proxyRemoteURL ?? base.proxyRemoteURL
+        s.proxyUsername = proxyUsername ?? base.proxyUsername
+        s.proxyPassword = proxyPassword ?? base.proxyPassword
+        s.proxyTTL = proxyTTL ?? base.proxyTTL
         return s
     }
 
@@ -156,6 +166,22 @@ public struct RegistryServeSettings: Sendable {
             throw RegistryServerError.invalidConfiguration("--notify \(e.url): a notification endpoint must be an http:// or https:// URL")
         }
         cfg.drainTimeout = drainTimeout ?? cfg.drainTimeout
+        if let remote = proxyRemoteURL {
+            var proxy = ProxyConfig(remoteURL: remote, username: proxyUsername, password: proxyPassword)
+            if let ttl = proxyTTL {
+                guard ttl >= 0, ttl <= 100 * 365 * 86400 else {
+                    throw RegistryServerError.invalidConfiguration("--proxy-ttl must be a number of seconds from 0 up, not \(ttl)")
+                }
+                proxy.ttl = ttl
+            }
+            _ = try proxy.endpoint()
+            if proxyPassword != nil && (proxyUsername ?? "").isEmpty {
+                throw RegistryServerError.invalidConfiguration("a proxy password needs a proxy username (--proxy-username, proxy.username)")
+            }
+            cfg.proxy = proxy
+        } else if proxyUsername != nil || proxyPassword != nil || proxyTTL != nil {
+            throw RegistryServerError.invalidConfiguration("--proxy-username, --proxy-password-file and --proxy-ttl need --proxy-remote-url (proxy.remoteurl)")
+        }
         if let h = maxHeaderBytes {
             guard h >= 1024, h <= 16 * 1024 * 1024, h == h.rounded() else {
                 throw RegistryServerError.invalidConfiguration("--max-header-bytes must be a whole number of bytes from 1024 to 16777216, not \(h)")

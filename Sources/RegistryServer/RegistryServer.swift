@@ -46,6 +46,9 @@ public struct RegistryServerConfiguration: Sendable {
 
     /// Store in this S3 bucket instead of under `root` (distribution's `storage.s3`).
     public var s3: S3Config?
+    /// Serve as a pull-through cache of this upstream (distribution's `proxy`): misses are
+    /// fetched from it, and pushes and deletes are refused.
+    public var proxy: ProxyConfig?
     public init(root: String) { self.root = root }
 }
 
@@ -101,6 +104,9 @@ public final class RegistryServer: @unchecked Sendable {
         var handler = RegistryHandler(store: store, readOnly: configuration.readOnly, authorizer: authorizer)
         handler.deleteEnabled = configuration.deleteEnabled
         handler.extraHeaders = configuration.headers
+        if let proxy = configuration.proxy {
+            handler.proxy = try PullThroughCache(config: proxy, store: store, logger: configuration.logger)
+        }
         let format = configuration.logFormat
         let accessLog = format == .none ? nil : AccessLogWriter()
         self.accessLog = accessLog

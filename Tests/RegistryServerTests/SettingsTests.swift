@@ -150,9 +150,9 @@ import Testing
         #expect(throws: RegistryServerError.invalidConfiguration("config file \(both): storage.filesystem and storage.s3 exclude each other; keep one")) {
             try RegistryServeSettings.load(file: both, environment: [:])
         }
-        let proxy = try file("version: 0.1\nproxy:\n  remoteurl: https://registry-1.docker.io\n")
+        let proxy = try file("version: 0.1\nproxy:\n  username: someone\n")
         defer { unlink(proxy) }
-        #expect(throws: RegistryServerError.invalidConfiguration("config file \(proxy): proxy: a pull-through cache (proxy) is not supported")) {
+        #expect(throws: RegistryServerError.invalidConfiguration("config file \(proxy): proxy needs remoteurl, the upstream registry's URL (https://registry-1.docker.io)")) {
             try RegistryServeSettings.load(file: proxy, environment: [:])
         }
         let badYAML = try file("version: 0.1\nhttp: [unclosed\n")
@@ -191,5 +191,48 @@ import Testing
         defer { unlink(withKeys) }
         let s = try RegistryServeSettings.load(file: withKeys, environment: env)
         #expect(s.s3?.accessKey == "a" && s.s3?.secretKey == "s")
+    }
+
+    /// distribution's `proxy` section: the upstream, its credentials and the tag TTL (a Go
+    /// duration, 168h when absent); `REGISTRY_PROXY_*` override it; a URL with a path, a
+    /// password without a user, or proxy flags without an upstream are refused.
+    @Test func distributionProxyKeys() throws {
+        let path = try file("""
+            version: 0.1
+            proxy:
+              remoteurl: https://registry-1.docker.io
+              username: mirror
+              password: secret
+              ttl: 30m
+            """)
+        defer { unlink(path) }
+        let cfg = try RegistryServeSettings.load(file: path, environment: [:]).configuration(defaultStorage: "/unused")
+        var want = ProxyConfig(remoteURL: "https://registry-1.docker.io", username: "mirror", password: "secret")
+        want.ttl = 1800
+        #expect(cfg.proxy == want)
+        let env = ["REGISTRY_PROXY_REMOTEURL": "http://127.0.0.1:5000", "REGISTRY_PROXY_TTL": "10s"]
+        let overridden = try RegistryServeSettings.load(file: path, environment: env).configuration(defaultStorage: "/unused")
+        #expect(overridden.proxy?.remoteURL == "http://127.0.0.1:5000" && overridden.proxy?.ttl == 10)
+
+        let plain = try file("version: 0.1\nproxy:\n  remoteurl: http://127.0.0.1:5000\n")
+        defer { unlink(plain) }
+        #expect(try RegistryServeSettings.load(file: plain, environment: [:]).configuration(defaultStorage: "/unused").proxy?.ttl == 168 * 3600)
+
+        let withPath = try file("version: 0.1\nproxy:\n  remoteurl: https://example.com/v2\n")
+        defer { unlink(withPath) }
+        #expect(throws: RegistryServerError.invalidConfiguration("proxy remote URL https://example.com/v2 must be http://HOST[:PORT] or https://HOST[:PORT] (no path, no credentials: give --proxy-username and --proxy-password-file)")) {
+            try RegistryServeSettings.load(file: withPath, environment: [:]).configuration(defaultStorage: "/unused")
+        }
+        var flags = RegistryServeSettings()
+        flags.proxyUsername = "someone"
+        #expect(throws: RegistryServerError.invalidConfiguration("--proxy-username, --proxy-password-file and --proxy-ttl need --proxy-remote-url (proxy.remoteurl)")) {
+            try flags.configuration(defaultStorage: "/unused")
+        }
+        flags.proxyRemoteURL = "http://127.0.0.1:5000"
+        flags.proxyUsername = nil
+        flags.proxyPassword = "pw"
+        #expect(throws: RegistryServerError.invalidConfiguration("a proxy password needs a proxy username (--proxy-username, proxy.username)")) {
+            try flags.configuration(defaultStorage: "/unused")
+        }
     }
 }

@@ -1,6 +1,16 @@
 import Foundation
 
-/// A response: status, headers and one of three body kinds. A file body goes out with
+/// A body produced while it is sent: `length` bytes that `send` writes through `write`, in
+/// order, on the connection's thread. A pull-through cache streams an upstream blob this way.
+/// Throwing before all `length` bytes are written cuts the connection, so the client sees a
+/// short body, never a wrong one. Exactly one of `send` and `cancel` is called.
+public protocol HTTPBodyStream: AnyObject, Sendable {
+    func send(_ write: (UnsafeRawBufferPointer) throws -> Void) throws
+    /// The body will not be sent (a HEAD request, or the client is gone before its head went out).
+    func cancel()
+}
+
+/// A response: status, headers and one of four body kinds. A file body goes out with
 /// `sendfile(2)` so blob bytes never pass through user space.
 public struct HTTPResponse: Sendable {
     public enum Body: Sendable {
@@ -8,6 +18,8 @@ public struct HTTPResponse: Sendable {
         case bytes([UInt8])
         /// `length` bytes of an open file from `offset`; the server closes `fd` when done.
         case file(fd: Int32, offset: Int64, length: Int64)
+        /// `length` bytes written by `stream` as they are produced.
+        case stream(length: Int64, any HTTPBodyStream)
     }
 
     public var status: Int
@@ -47,6 +59,7 @@ public struct HTTPResponse: Sendable {
         case .empty: 0
         case .bytes(let b): Int64(b.count)
         case .file(_, _, let length): length
+        case .stream(let length, _): length
         }
     }
 
@@ -55,6 +68,7 @@ public struct HTTPResponse: Sendable {
         var r = self
         r.contentLengthOverride = contentLengthOverride ?? bodyLength
         if case .file(let fd, _, _) = body { close(fd) }
+        if case .stream(_, let stream) = body { stream.cancel() }
         r.body = .empty
         return r
     }
@@ -84,7 +98,9 @@ public struct HTTPResponse: Sendable {
         case 431: "Request Header Fields Too Large"
         case 500: "Internal Server Error"
         case 501: "Not Implemented"
+        case 502: "Bad Gateway"
         case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
         case 505: "HTTP Version Not Supported"
         default: "Status"
         }

@@ -455,6 +455,23 @@ public final class HTTPServer: @unchecked Sendable {
         if !keepAlive { head += "Connection: close\r\n" }
         head += "\r\n"
         var bytes = Array(head.utf8)
+        if case .stream(let length, let stream) = response.body {
+            do {
+                try connection.write(bytes, more: length > 0)
+            } catch {
+                stream.cancel()
+                throw error
+            }
+            var left = length
+            try stream.send { chunk in
+                guard Int64(chunk.count) <= left else { throw HTTPError.io("streamed body longer than announced", EIO) }
+                guard let base = chunk.baseAddress, !chunk.isEmpty else { return }
+                try connection.transport.write(base, chunk.count, more: Int64(chunk.count) < left)
+                left -= Int64(chunk.count)
+            }
+            if left != 0 { throw HTTPError.io("streamed body shorter than announced", EIO) }
+            return
+        }
         switch response.body {
         case .empty:
             try connection.write(bytes)
@@ -467,6 +484,8 @@ public final class HTTPServer: @unchecked Sendable {
             if length > 0, try !connection.transport.sendFile(fd: fd, offset: offset, length: length) {
                 try HTTPServer.copyFile(fd: fd, offset: offset, length: length, to: connection)
             }
+        case .stream:
+            break
         }
     }
 

@@ -19,6 +19,9 @@ public struct DistributionError: Error, Sendable, Equatable {
         case unsupported = "UNSUPPORTED"
         case tooManyRequests = "TOOMANYREQUESTS"
         case rangeInvalid = "RANGE_INVALID"
+        /// distribution's code for a service that cannot answer now (a pull-through cache's
+        /// upstream is down, slow or broken).
+        case unavailable = "UNAVAILABLE"
     }
 
     public var status: Int
@@ -38,7 +41,7 @@ public struct DistributionError: Error, Sendable, Equatable {
         var entry: [String: Any] = ["code": code.rawValue, "message": message]
         if let detail { entry["detail"] = detail }
         let obj: [String: Any] = ["errors": [entry]]
-        return (try? [UInt8](JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]))) ?? Array("{\"errors\":[]}".utf8)
+        return (try? [UInt8](JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]))) ?? Array("{\"errors\":[]}".utf8)
     }
 
     static func blobUnknown(_ d: String) -> DistributionError { .init(404, .blobUnknown, "blob unknown to registry", detail: d) }

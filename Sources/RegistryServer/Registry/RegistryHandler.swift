@@ -49,6 +49,9 @@ public struct RegistryHandler: HTTPHandler {
     public var deleteEnabled = true
     /// Added to every response (distribution's `http.headers`).
     public var extraHeaders: [(name: String, value: String)] = []
+    /// Pull-through cache mode: misses are fetched from this upstream, and every write is
+    /// refused (`405 UNSUPPORTED`), as distribution's proxy mode does.
+    public var proxy: PullThroughCache?
 
     public init(store: RegistryStore, readOnly: Bool = false, authorizer: (any RegistryAuthorizer)? = nil) {
         self.store = store
@@ -201,6 +204,9 @@ public struct RegistryHandler: HTTPHandler {
     /// A request that passed routing and authorization.
     func serve(_ route: Route, _ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse {
         let isRead = request.method == "GET" || request.method == "HEAD"
+        if let proxy, !isRead {
+            return RegistryHandler.error(.unsupported("this registry is a pull-through cache of \(proxy.config.remoteURL): it serves pulls only; push and delete on the upstream"))
+        }
         if readOnly && !isRead {
             return RegistryHandler.error(.unsupported("the registry is read-only (started with --read-only)"))
         }
@@ -218,15 +224,26 @@ public struct RegistryHandler: HTTPHandler {
             case (.catalog, "GET"):
                 return listing(request, all: store.catalog(), key: "repositories", name: nil, linkPath: "/v2/_catalog")
             case (.tags(let name), "GET"):
+                if let proxy, let upstream = proxy.tags(name, rawQuery: request.rawQuery) { return upstream }
                 guard store.repositoryExists(name) else { throw DistributionError.nameUnknown(name) }
                 return listing(request, all: store.tags(name), key: "tags", name: name, linkPath: "/v2/\(name)/tags/list")
             case (.manifest(let name, let ref), "GET"), (.manifest(let name, let ref), "HEAD"):
+                if let proxy {
+                    guard let d = try proxy.manifest(name, ref) else { throw DistributionError.manifestUnknown(ref) }
+                    return try getManifest(name, d.description)
+                }
                 return try getManifest(name, ref)
             case (.manifest(let name, let ref), "PUT"):
                 return try putManifest(name, ref, request)
             case (.manifest(let name, let ref), "DELETE"):
                 return try deleteManifest(name, ref)
             case (.blob(let name, let ds), "GET"), (.blob(let name, let ds), "HEAD"):
+                if let proxy {
+                    let d = try RegistryHandler.digest(ds)
+                    if store.blobSize(name, d) == nil, let fetched = try proxy.blob(name, d, head: request.method == "HEAD") {
+                        return fetched
+                    }
+                }
                 return try getBlob(name, ds, request)
             case (.blob(let name, let ds), "DELETE"):
                 let d = try RegistryHandler.digest(ds)

@@ -207,14 +207,30 @@ public final class RegistryStore: @unchecked Sendable {
             try? driver.delete(RegistryStore.uploadDir(id))
             throw DistributionError.digestInvalid("upload hashed to \(actual?.description ?? "?"), client said \(digest)")
         }
+        try publishUpload(name, id, digest: digest)
+        return info.size
+    }
+
+    /// Makes an upload whose bytes were verified against `digest` the blob `digest` of `name`:
+    /// durable (already, when its writer was committed), then one rename (kept when the blob
+    /// is already there), then the link.
+    func publishUpload(_ name: String, _ id: String, digest: Digest, durable: Bool = false) throws {
+        let dataPath = RegistryStore.uploadDir(id) + "/data"
         if globalBlobSize(digest) == nil {
             // Durable before it becomes visible.
-            if case .file(let fd, _) = try driver.open(dataPath) { fsync(fd); close(fd) }
+            if !durable, case .file(let fd, _) = try driver.open(dataPath) { fsync(fd); close(fd) }
             try driver.move(dataPath, to: RegistryStore.blobPath(digest))
         }
         try linkBlob(name, digest)
         try? driver.delete(RegistryStore.uploadDir(id))
-        return info.size
+    }
+
+    /// Opens a session for bytes this server fetches itself (a pull-through cache's miss):
+    /// stamped with this process, so a crash mid-fetch leaves nothing a restart keeps.
+    func startFetch(_ name: String) throws -> (id: String, writer: any StorageWriter) {
+        let id = try startUpload(name, ownedByProcess: true)
+        lock.lock(); hashes[id] = nil; lock.unlock()
+        return (id, try driver.writer(RegistryStore.uploadDir(id) + "/data"))
     }
 
     func hashStored(_ path: String, algorithm: Digest.Algorithm) throws -> Digest {

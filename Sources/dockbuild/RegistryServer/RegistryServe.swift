@@ -19,6 +19,9 @@ struct RegistryServe: ParsableCommand {
         from /token instead of checking Basic credentials on each request.
         --config takes distribution's config.yml (version 0.1); REGISTRY_* variables
         override it as in distribution, and flags override both.
+        --proxy-remote-url makes it a pull-through cache of another registry
+        (distribution's proxy mode): misses are fetched, verified and stored, tags
+        are checked again after --proxy-ttl, pushes and deletes are refused.
 
         SIGTERM or Ctrl-C stops gracefully: nothing new is accepted, requests in flight
         get --drain-timeout seconds to finish, then the rest are cut (a second signal
@@ -94,6 +97,18 @@ struct RegistryServe: ParsableCommand {
     @Option(help: "Seconds a graceful stop (SIGTERM) lets requests in flight finish before cutting them. Default 10.")
     var drainTimeout: Double?
 
+    @Option(name: .customLong("proxy-remote-url"), help: ArgumentHelp("Serve as a pull-through cache of this registry (http(s)://HOST[:PORT]): misses are fetched from it, verified and stored; pushes and deletes are refused (config proxy.remoteurl).", valueName: "url"))
+    var proxyRemoteURL: String?
+
+    @Option(name: .customLong("proxy-username"), help: "User for the upstream registry of --proxy-remote-url (config proxy.username).")
+    var proxyUsername: String?
+
+    @Option(name: .customLong("proxy-password-file"), help: "File holding the password for --proxy-username (config proxy.password).")
+    var proxyPasswordFile: String?
+
+    @Option(name: .customLong("proxy-ttl"), help: "How long a cached tag is served before it is checked with the upstream again: seconds, or a Go duration (30s, 5m, 168h). Default 168h (config proxy.ttl).")
+    var proxyTTL: String?
+
     @Option(help: "Config file: distribution's config.yml (version 0.1; unsupported keys are named as errors), or the older JSON object with any of: addr, http.debug.addr, log.formatter, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat, maxConnections, headerTimeout, idleTimeout, uploadLifetime. Flags win.")
     var config: String?
 
@@ -121,6 +136,8 @@ struct RegistryServe: ParsableCommand {
         s.drainTimeout = drainTimeout
         s.maxHeaderBytes = maxHeaderBytes.map(Double.init)
         s.maxManifestBytes = maxManifestBytes.map(Double.init)
+        s.proxyRemoteURL = proxyRemoteURL
+        s.proxyUsername = proxyUsername
         if !notify.isEmpty {
             s.notifications = notify.enumerated().map { NotificationEndpoint(name: "notify\($0.offset + 1)", url: $0.element) }
         }
@@ -131,7 +148,23 @@ struct RegistryServe: ParsableCommand {
         let cfg: RegistryServerConfiguration
         do {
             let file = try config.map { try RegistryServeSettings.load(file: $0) } ?? RegistryServeSettings()
-            cfg = try flagSettings.over(file).configuration(defaultStorage: global.resolvedRoot + "/registry")
+            var flags = flagSettings
+            if let path = proxyPasswordFile {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw ValidationError("--proxy-password-file \(path) cannot be read")
+                }
+                // One line; the newline an editor or `echo` adds is not part of the password.
+                var text = String(decoding: data, as: UTF8.self)
+                while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+                flags.proxyPassword = text
+            }
+            if let ttl = proxyTTL {
+                guard let seconds = Double(ttl) ?? GoDuration.seconds(ttl) else {
+                    throw ValidationError("--proxy-ttl \(ttl) is neither seconds nor a duration such as 30s, 5m or 168h")
+                }
+                flags.proxyTTL = seconds
+            }
+            cfg = try flags.over(file).configuration(defaultStorage: global.resolvedRoot + "/registry")
         } catch let RegistryServerError.invalidConfiguration(message) {
             throw ValidationError(message)
         }
@@ -167,7 +200,7 @@ struct RegistryServe: ParsableCommand {
         }
         let scheme = cfg.tlsCertificate == nil ? "http" : "https"
         let host = cfg.address.split(separator: ":").dropLast().joined(separator: ":")
-        let line = "dockbuild registry listening on \(scheme)://\(host.isEmpty ? "0.0.0.0" : host):\(server.port) storage=\(storage)\(cfg.readOnly ? " read-only" : "")\(cfg.htpasswd != nil ? (cfg.tokenAuth ? " auth=token" : " auth=basic") : "")\(debugURL(cfg, server))\n"
+        let line = "dockbuild registry listening on \(scheme)://\(host.isEmpty ? "0.0.0.0" : host):\(server.port) storage=\(storage)\(cfg.readOnly ? " read-only" : "")\(cfg.proxy.map { " proxy=\($0.remoteURL)" } ?? "")\(cfg.htpasswd != nil ? (cfg.tokenAuth ? " auth=token" : " auth=basic") : "")\(debugURL(cfg, server))\n"
         FileHandle.standardError.write(Data(line.utf8))
         let left = server.startupLeftovers
         if !left.isEmpty {

@@ -43,21 +43,25 @@ final class TestRegistry: @unchecked Sendable {
 
     /// `tls`: (certificate, key) files to serve HTTPS with. `asProcess`: run dockbuild's
     /// server as the built `dockbuild registry serve` binary instead of in this process.
+    /// `extraArgs`: more `registry serve` flags for dockbuild's server run `asProcess`.
     init(_ kind: RegistryKind = .distribution, auth: Auth = .anonymous, tls: (cert: String, key: String)? = nil,
-         asProcess: Bool = false) throws {
+         asProcess: Bool = false, extraArgs: [String] = []) throws {
         self.kind = kind
         switch kind {
         case .distribution:
             (dir, port, process) = try TestRegistry.startDistribution(auth: auth, tls: tls)
             server = nil
         case .dockbuild where asProcess:
-            (dir, port, process) = try TestRegistry.startDockbuildProcess(auth: auth, tls: tls)
+            (dir, port, process) = try TestRegistry.startDockbuildProcess(auth: auth, tls: tls, extraArgs: extraArgs)
             server = nil
         case .dockbuild:
             (dir, port, server) = try TestRegistry.startDockbuildInProcess(auth: auth, tls: tls)
             process = nil
         }
     }
+
+    /// The server's stderr so far (the access log of a process), for failure messages.
+    var log: String { (try? String(contentsOfFile: dir.path + "/registry.log", encoding: .utf8)) ?? "" }
 
     func stop() {
         server?.stop()
@@ -103,7 +107,7 @@ final class TestRegistry: @unchecked Sendable {
         }
     }
 
-    private static func startDockbuildProcess(auth: Auth, tls: (cert: String, key: String)?) throws -> (TempDir, UInt16, Process) {
+    private static func startDockbuildProcess(auth: Auth, tls: (cert: String, key: String)?, extraArgs: [String]) throws -> (TempDir, UInt16, Process) {
         let dir = try TempDir("dockbuild-registry")
         var args = ["registry", "serve", "--root", dir.path + "/root", "--storage", dir.path + "/storage",
                     "--addr", "127.0.0.1:0", "--log-format", "text"]
@@ -119,6 +123,7 @@ final class TestRegistry: @unchecked Sendable {
                          "--token-issuer", issuer.issuer, "--token-rootcert", issuer.certPath]
             }
             if let tls { args += ["--tls-cert", tls.cert, "--tls-key", tls.key] }
+            args += extraArgs
             let p = Process()
             p.executableURL = URL(fileURLWithPath: try dockbuildBinary())
             p.arguments = args
