@@ -41,6 +41,9 @@ extension ContainerManager {
         if r.network == "bridge" {
             networks["bridge"] = ["IPAddress": s.ipAddress, "Gateway": s.gateway, "IPPrefixLen": s.ipAddress.isEmpty ? 0 : 24,
                                   "MacAddress": s.macAddress, "NetworkID": (try? BridgeNetwork.current().bridge) ?? ""]
+        } else if isUserNetwork(r.network), let n = try? self.networks.inspect(r.network) {
+            networks[n.name] = ["IPAddress": s.ipAddress, "Gateway": s.gateway, "IPPrefixLen": s.ipAddress.isEmpty ? 0 : 24,
+                                "MacAddress": s.macAddress, "NetworkID": n.id, "Aliases": r.networkAliases.map { $0 as Any } ?? NSNull()]
         } else {
             networks[r.network] = ["IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": ""]
         }

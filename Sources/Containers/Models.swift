@@ -102,6 +102,8 @@ public struct CreateOptions: Codable, Sendable {
     public var labels: [String: String] = [:]
     /// `--add-host` entries, `HOST:IP` (see `FlagValue.extraHost`).
     public var extraHosts: [String] = []
+    /// `--network-alias`: more names the container answers to on a user-defined network.
+    public var networkAliases: [String] = []
     /// `--dns`, `--dns-search`, `--dns-option`.
     public var dns: [String] = []
     public var dnsSearch: [String] = []
@@ -176,6 +178,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var securityOpt: [String]?
     /// `--add-host` entries (`HOST:IP`); nil when none (and in older records).
     public var extraHosts: [String]?
+    /// `--network-alias` names on a user-defined network; nil when none.
+    public var networkAliases: [String]?
     /// `--dns`, `--dns-search`, `--dns-option`; nil when not given.
     public var dns: [String]?
     public var dnsSearch: [String]?

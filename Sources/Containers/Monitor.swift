@@ -109,7 +109,7 @@ public final class Monitor: @unchecked Sendable {
         let rootfs = try manager.mountRootfs(record)
         let nsPath = try joinNetwork()
         try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
-        if record.network == "bridge" {
+        if net != nil {
             for b in manager.portRequests(record) {
                 let f = try PortForwarder(b, target: ip)
                 forwarders.append(f)
@@ -140,7 +140,14 @@ public final class Monitor: @unchecked Sendable {
             return nil
         default:
             guard record.network.hasPrefix("container:") else {
-                throw ContainersError.network("unknown network \"\(record.network)\" (use bridge, host, none or container:NAME)")
+                // a user-defined network: its own bridge and /24
+                let n: BridgeNetwork
+                do { n = try manager.networks.inspect(record.network).bridgeNetwork } catch {
+                    throw ContainersError.network("network \(record.network) of container \(record.name) is gone: create it again (`dockbuild network create \(record.network)`) or recreate the container")
+                }
+                net = n
+                ip = try n.allocate(containerID: id, holderPid: getpid())
+                return try n.attach(containerID: id, ip: ip)
             }
             let other = try manager.store.lookup(String(record.network.dropFirst(10)))
             guard other.isRunning else { throw ContainersError.invalidState("--network \(record.network): that container is not running") }
@@ -250,6 +257,7 @@ public final class Monitor: @unchecked Sendable {
             unlink("\(dir)/attach.sock")
             teardown()
             finish(exitCode: status, oom: oom, error: "", clientsToo: true, remove: record.autoRemove)
+            manager.refreshNetworkHosts(record.network)
             return 0
         }
     }
@@ -338,6 +346,8 @@ public final class Monitor: @unchecked Sendable {
             s.restartCount = restarts; s.restarting = nil
             if first { s.manuallyStopped = nil }
         }
+        // the other containers of a user-defined network learn its name (and it theirs)
+        manager.refreshNetworkHosts(record.network)
     }
 
     /// After the first start: the port forwarders run, the CLI is told, and attach clients are
@@ -434,7 +444,9 @@ public final class Monitor: @unchecked Sendable {
 
     private func writeEtcFiles(ip: String, gateway: String) throws {
         // docker's default entries, the --add-host ones (and compose's peers), its own address
-        let hosts = EtcFiles.hosts(record, extraHosts: record.extraHosts ?? [], gateway: gateway, ownIP: ip)
+        // (on a user-defined network, the names of the containers running on it)
+        let peers = manager.isUserNetwork(record.network) ? manager.networkPeers(record.network, excluding: id) : []
+        let hosts = EtcFiles.hosts(record, extraHosts: (record.extraHosts ?? []) + peers, gateway: gateway, ownIP: ip)
         try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts", durable: false)
         try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname", durable: false)
         let resolv = EtcFiles.resolvConf(host: (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "",

@@ -156,7 +156,11 @@ public struct BridgeNetwork: Sendable {
         let host = Self.vethName(id)
         do {
             // one `ip` per namespace: batch mode
-            let hostSide = "link add \(host) type veth peer name eth0 netns \(ns)\nlink set \(host) master \(bridge)\nlink set \(host) up\n"
+            // eth0's MAC follows from its address (02:42 and the four octets, as docker's): a
+            // neighbour's cached entry for the address stays right when a restarted container
+            // gets it again with a new veth pair
+            let hostSide = "link add \(host) type veth peer name eth0 address \(Self.macAddress(ip)) netns \(ns)\n"
+                + "link set \(host) master \(bridge)\nlink set \(host) up\n"
             if try NetTool.run(["ip", "-batch", "-"], input: hostSide).status != 0 {
                 _ = try? NetTool.run(["ip", "link", "del", host])
                 try NetTool.check(["ip", "-batch", "-"], input: hostSide, what: "creating veth \(host) on \(bridge)")
@@ -169,6 +173,12 @@ public struct BridgeNetwork: Sendable {
             throw error
         }
         return "/run/netns/\(ns)"
+    }
+
+    /// The MAC address for `ip`: 02:42 then its four octets in hex (locally administered).
+    public static func macAddress(_ ip: String) -> String {
+        let octets = ip.split(separator: ".").compactMap { UInt8($0) }
+        return (["02", "42"] + octets.map { String(format: "%02x", $0) }).joined(separator: ":")
     }
 
     /// MAC of eth0 inside the attachment's namespace.
