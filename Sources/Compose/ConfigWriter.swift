@@ -15,7 +15,14 @@ public enum ConfigWriter {
     public static func yaml(_ p: ComposeProject) -> String {
         var top: [(String, Value)] = [("name", .str(p.name))]
         top.append(("services", .map(p.services.map { ($0.name, service($0, p)) })))
-        top.append(("networks", .map([("default", .map([("name", .str(p.defaultNetworkName))]))])))
+        // the networks the services use (docker compose leaves the others out)
+        let used = Set(p.services.flatMap { $0.networks.keys })
+        top.append(("networks", .map(p.networks.filter { used.contains($0.key) || $0.key == "default" && used.isEmpty }.map { n in
+            var f: [(String, Value)] = [("name", .str(n.name))]
+            if n.external { f.append(("external", .raw("true"))) }
+            if !n.labels.isEmpty { f.append(("labels", strMap(n.labels))) }
+            return (n.key, .map(f))
+        })))
         if !p.volumes.isEmpty {
             top.append(("volumes", .map(p.volumes.map { v in
                 var f: [(String, Value)] = [("name", .str(v.name))]
@@ -80,7 +87,10 @@ public enum ConfigWriter {
         if !s.labels.isEmpty { f.append(("labels", strMap(s.labels))) }
         if let m = s.memLimit { f.append(("mem_limit", .str(String(m)))) }
         if let m = s.networkMode { f.append(("network_mode", .str(m))) } else {
-            f.append(("networks", .map([("default", s.aliases.isEmpty ? .null : .map([("aliases", .list(s.aliases.map(Value.str)))]))])))
+            f.append(("networks", .map(s.networks.keys.sorted().map { k in
+                let a = s.networks[k] ?? []
+                return (k, a.isEmpty ? .null : .map([("aliases", .list(a.map(Value.str)))]))
+            })))
         }
         if let p = s.pidsLimit { f.append(("pids_limit", .raw(String(p)))) }
         if let p = s.platform { f.append(("platform", .str(p))) }

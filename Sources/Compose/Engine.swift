@@ -17,6 +17,7 @@ public enum ComposeLabel {
     public static let workingDir = "com.docker.compose.project.working_dir"
     public static let configFiles = "com.docker.compose.project.config_files"
     public static let volume = "com.docker.compose.volume"
+    public static let network = "com.docker.compose.network"
 }
 
 /// A project's containers over the Containers library: up, down, start, stop, remove, with
@@ -93,6 +94,7 @@ public final class ComposeEngine: Sendable {
         try buildImages(order, always: build)
         try await pullImages(order)
         try createVolumes(for: order)
+        try createNetworks(for: order)
         // in waves: every service whose dependencies are up starts at once with the others of its wave
         try inWaves(order) { s in
             try self.waitForDependencies(s, started: order.map(\.name))
@@ -199,6 +201,35 @@ public final class ComposeEngine: Sendable {
         }
     }
 
+    /// The networks `services` join: created (a user-defined bridge each, with the project's
+    /// labels) when missing; external ones must exist.
+    func createNetworks(for services: [ComposeService]) throws {
+        let used = Set(services.flatMap { $0.networks.keys })
+        for n in project.networks where used.contains(n.key) {
+            if (try? manager.networks.inspect(n.name)) != nil { continue }
+            if n.external {
+                throw ComposeError.service("external network \"\(n.name)\" not found: create it (`dockbuild network create \(n.name)`)")
+            }
+            var labels = n.labels
+            labels[ComposeLabel.project] = project.name
+            labels[ComposeLabel.network] = n.key
+            progress(" Network \(n.name)  Creating")
+            do { _ = try manager.networks.create(n.name, labels: labels) } catch {
+                // (another `up` of the project may have made it meanwhile)
+                if (try? manager.networks.inspect(n.name)) != nil { continue }
+                throw ComposeError.service("network \(n.name): \(error)")
+            }
+            progress(" Network \(n.name)  Created")
+        }
+    }
+
+    /// The network a container of `s` joins: its `network_mode`, else the store name of its network.
+    func networkName(_ s: ComposeService) -> String {
+        if let m = s.networkMode { return m }
+        let key = s.networks.keys.sorted().first ?? "default"
+        return project.network(key)?.name ?? "\(project.name)_\(key)"
+    }
+
     /// Brings one service to its wanted state.
     func converge(_ s: ComposeService, forceRecreate: Bool) throws {
         let hash = Self.configHash(s)
@@ -256,7 +287,7 @@ public final class ComposeEngine: Sendable {
     /// The `HOST:IP` entries naming every running container of the project by its service
     /// and container names (the project's name resolution; see docs/compose.md).
     func peerHosts() -> [String] {
-        containers().filter { $0.isRunning && !$0.state.ipAddress.isEmpty }.flatMap { c -> [String] in
+        containers().filter { $0.isRunning && !$0.state.ipAddress.isEmpty && $0.record.network == "bridge" }.flatMap { c -> [String] in
             let ip = c.state.ipAddress
             let service = c.record.labels[ComposeLabel.service] ?? ""
             let aliases = project.service(service)?.aliases ?? []
@@ -292,6 +323,7 @@ public final class ComposeEngine: Sendable {
             if let w = one.workdir { o.workingDir = w }
             if !one.servicePorts { o.ports = [] }
             o.autoRemove = one.remove
+            o.networkAliases = []
             o.tty = one.tty
             o.openStdin = one.interactive
             o.attach = one.detach ? [] : (one.interactive ? ["stdin", "stdout", "stderr"] : ["stdout", "stderr"])
@@ -351,7 +383,11 @@ public final class ComposeEngine: Sendable {
         }
         for t in s.tmpfs { mounts.append(try FlagValue.tmpfs(t, flag: "tmpfs")) }
         o.mounts = mounts
-        o.network = s.networkMode ?? "bridge"
+        o.network = networkName(s)
+        // on a user-defined network the service's name and aliases resolve to the container
+        // (the network keeps every member's hosts file current); `network_mode: bridge` uses
+        // the project's own hosts entries (peerHosts)
+        if s.networkMode == nil { o.networkAliases = [s.name] + s.aliases.filter { $0 != s.name } }
         o.restartPolicy = try s.restart.flatMap { try FlagValue.restartPolicy($0, flag: "restart") }
         if let h = s.healthcheck {
             o.healthcheck = h.disable ? HealthConfig(test: ["NONE"])
@@ -507,6 +543,7 @@ public final class ComposeEngine: Sendable {
             try manager.remove(c.id, force: true, volumes: volumes)
             progress(" Container \(c.name)  Removed")
         }
+        removeNetworks()
         guard volumes else { return }
         for v in manager.volumes.list() where v.labels[ComposeLabel.project] == project.name {
             progress(" Volume \(v.name)  Removing")
@@ -519,6 +556,24 @@ public final class ComposeEngine: Sendable {
 }
 
 extension ComposeEngine {
+    /// Removes the project's networks (those carrying its label) that no container uses;
+    /// one still used (by a container outside the project) stays, with a warning.
+    func removeNetworks() {
+        for n in manager.networks.list() where n.labels[ComposeLabel.project] == project.name {
+            let users = manager.containers(onNetwork: n.name)
+            if !users.isEmpty {
+                progress("WARN: network \(n.name) is still used by \(users.map(\.name).sorted().joined(separator: ", ")): left in place")
+                continue
+            }
+            progress(" Network \(n.name)  Removing")
+            do { try manager.networks.remove(n.name) } catch {
+                progress("WARN: network \(n.name): \(error)")
+                continue
+            }
+            progress(" Network \(n.name)  Removed")
+        }
+    }
+
     /// `up --wait`: until every service's container runs (and is healthy, where it has a
     /// health check); a one-shot that exited 0 counts as done. Throws on a failure or timeout.
     public func waitRunningOrHealthy(_ services: [String], timeout: Double?) throws {
@@ -571,6 +626,7 @@ extension ComposeEngine {
         try buildImages([s], always: false)
         try await pullImages([s])
         try createVolumes(for: [s])
+        try createNetworks(for: [s])
         if !noDeps { try waitForDependencies(s, started: deps) }
         return try createContainer(s, number: 1, hash: Self.configHash(s), oneOff: one)
     }

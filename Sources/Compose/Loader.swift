@@ -66,7 +66,7 @@ public struct ComposeLoader: Sendable {
         let name = try projectName(root, workingDir: workingDir, env: env)
         var typer = Typer(project: name, workingDir: workingDir, environment: env)
         let volumes = try typer.volumes(root["volumes"])
-        try typer.networks(root["networks"])
+        let networks = try typer.networks(root["networks"])
         var services: [ComposeService] = []
         guard let servicesNode = root["services"] else {
             throw ComposeError.invalidFile("\(files.joined(separator: ", ")): no `services:`; a compose file defines at least one service")
@@ -89,7 +89,19 @@ public struct ComposeLoader: Sendable {
                 }
             }
         }
-        let project = ComposeProject(name: name, workingDir: workingDir, files: files, services: services, volumes: volumes)
+        for i in services.indices where services[i].networkMode != nil {
+            guard services[i].networks == ["default": []] else {
+                throw ComposeError.invalidFile("service \"\(services[i].name)\": `network_mode` and `networks` cannot be combined: keep one")
+            }
+            services[i].networks = [:]
+        }
+        for s in services {
+            for n in s.networks.keys.sorted() where !networks.contains(where: { $0.key == n }) {
+                throw ComposeError.invalidFile("service \"\(s.name)\" refers to undefined network \(n): define it under the top-level `networks:`")
+            }
+        }
+        let project = ComposeProject(name: name, workingDir: workingDir, files: files, services: services, volumes: volumes,
+                                     networks: networks)
         _ = try DependencyOrder.sorted(project, services: services.map(\.name))
         return project
     }

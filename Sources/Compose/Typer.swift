@@ -153,11 +153,46 @@ struct Typer {
         return out.sorted { $0.key < $1.key }
     }
 
-    func networks(_ n: YNode?) throws {
-        guard let n, case let .map(pairs, _) = n else { return }
-        for (k, v) in pairs where k != "default" {
-            throw ComposeError.invalidFile("\(v.mark): network \"\(k)\": only the project's default network is supported yet; remove `networks:` (every service joins \(project)_default)")
+    /// The top-level `networks` (`default` added when missing): user-defined bridge networks.
+    func networks(_ n: YNode?) throws -> [ComposeNetwork] {
+        var out = [ComposeNetwork(key: "default", name: "\(project)_default", external: false, labels: [:])]
+        guard let n else { return out }
+        if case .null = n { return out }
+        guard case let .map(pairs, _) = n else { throw ComposeError.invalidFile("\(n.mark): `networks` must be a mapping of network names, not \(n.kind)") }
+        let ctx = Ctx(service: "")
+        for (key, v) in pairs {
+            guard key.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" || $0 == "." || $0 == "-" }),
+                  key.first?.isLetter == true || key.first?.isNumber == true else {
+                throw ComposeError.invalidFile("\(v.mark): network \"\(key)\": use letters, digits, _ . - (starting with a letter or digit)")
+            }
+            var net = ComposeNetwork(key: key, name: "\(project)_\(key)", external: false, labels: [:])
+            if case let .map(fields, _) = v {
+                for (k, f) in fields where !k.hasPrefix("x-") {
+                    switch k {
+                    case "name": net.name = try ctx.string(f, k)
+                    case "external":
+                        if case .map = f { net.external = true; if case let .scalar(nm, _)? = f["name"] { net.name = nm } } else { net.external = try ctx.bool(f, k) }
+                    case "labels": for (lk, lv) in try ctx.dict(f, k) { net.labels[lk] = lv ?? "" }
+                    case "driver":
+                        guard try ctx.string(f, k) == "bridge" else {
+                            throw ComposeError.invalidFile("\(f.mark): network \"\(key)\": only the bridge driver is supported")
+                        }
+                    case "attachable": _ = try ctx.bool(f, k)
+                    default:
+                        throw ComposeError.invalidFile("\(f.mark): network \"\(key)\": key \"\(k)\" is not supported yet (name, external, labels, driver: bridge)")
+                    }
+                }
+                if net.external, fields.first(where: { $0.key == "name" }) == nil, case .scalar? = v["external"] { net.name = key }
+            } else if case .null = v {} else {
+                throw ComposeError.invalidFile("\(v.mark): network \"\(key)\": expected a mapping or nothing, got \(v.kind)")
+            }
+            guard ContainerStore.validName(net.name), !NetworkStore.builtIn.contains(net.name) else {
+                throw ComposeError.invalidFile("\(v.mark): network \"\(key)\": name \"\(net.name)\" cannot be a network's name (use letters, digits, _ . -; not bridge, host, none)")
+            }
+            out.removeAll { $0.key == key }
+            out.append(net)
         }
+        return out.sorted { $0.key < $1.key }
     }
 
     // MARK: - services
@@ -259,17 +294,26 @@ struct Typer {
                 }
                 s.networkMode = m
             case "networks":
-                let names: [String]
-                if case let .map(p, _) = v { names = p.map(\.key) } else { names = try ctx.strings(v, key) }
-                for n in names where n != "default" {
-                    throw ctx.err(v, key, "network \"\(n)\": only the project's default network is supported yet")
-                }
-                if case let .map(fields, _)? = v["default"] {
-                    for (k, f) in fields {
-                        guard k == "aliases" else { throw ctx.err(f, key, "default: \"\(k)\" is not supported (aliases)") }
-                        s.aliases = try ctx.strings(f, key)
+                var nets: [String: [String]] = [:]
+                if case let .map(p, _) = v {
+                    for (n, settings) in p {
+                        nets[n] = []
+                        if case let .map(fields, _) = settings {
+                            for (k, f) in fields where !k.hasPrefix("x-") {
+                                guard k == "aliases" else { throw ctx.err(f, key, "\(n): \"\(k)\" is not supported yet (aliases)") }
+                                nets[n] = try ctx.strings(f, key)
+                            }
+                        } else if case .null = settings {} else {
+                            throw ctx.err(settings, key, "\(n): expected a mapping or nothing, got \(settings.kind)")
+                        }
                     }
+                } else {
+                    for n in try ctx.strings(v, key) { nets[n] = [] }
                 }
+                guard nets.count <= 1 else {
+                    throw ctx.err(v, key, "\(nets.keys.sorted().joined(separator: ", ")): a service joins one network yet; give it one")
+                }
+                if !nets.isEmpty { s.networks = nets }
             case "mem_limit": s.memLimit = try flag(v, key, ctx) { try FlagValue.bytes($0, flag: key) }
             case "cpus": s.nanoCpus = try flag(v, key, ctx) { try FlagValue.nanoCPUs($0, flag: key) }
             case "pids_limit": s.pidsLimit = try flag(v, key, ctx) { try FlagValue.pidsLimit($0, flag: key) }

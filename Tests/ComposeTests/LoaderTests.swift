@@ -217,4 +217,34 @@ import Testing
             #expect(error(bad).contains(part), "\(error(bad))")
         }
     }
+
+    @Test func declaredNetworks() throws {
+        let d = try dir(["compose.yaml": """
+            name: shop
+            services:
+              web: {image: a, networks: {front: {aliases: [www]}}}
+              db: {image: a}
+              tool: {image: a, network_mode: host}
+            networks:
+              front: {labels: {tier: front}}
+              ext: {external: true, name: shared}
+            """])
+        let p = try load(d)
+        #expect(p.networks.map(\.key) == ["default", "ext", "front"])
+        #expect(p.network("front")?.name == "shop_front" && p.network("ext")?.name == "shared" && p.network("ext")?.external == true)
+        #expect(p.service("web")?.networks == ["front": ["www"]] && p.service("db")?.networks == ["default": []])
+        #expect(p.service("tool")?.networks == [:])
+        let yaml = ConfigWriter.yaml(p)
+        for part in ["networks:\n  default:\n    name: shop_default\n  front:\n    name: shop_front\n    labels:\n      tier: front\n",
+                     "    networks:\n      front:\n        aliases:\n          - www\n"] {
+            #expect(yaml.contains(part), "\(yaml) lacks \(part)")
+        }
+        for (yaml, part) in [("networks: [a, b]", "one network"), ("networks: [nope]", "undefined network nope"),
+                             ("network_mode: host\n    networks: [a]", "cannot be combined")] {
+            let bad = try dir(["compose.yaml": "services:\n  app:\n    image: a\n    \(yaml)\nnetworks: {a: {}, b: {}}\n"])
+            #expect(error(bad).contains(part), "\(error(bad))")
+        }
+        let badDriver = try dir(["compose.yaml": "services:\n  app: {image: a}\nnetworks: {a: {driver: overlay}}\n"])
+        #expect(error(badDriver).contains("only the bridge driver"))
+    }
 }

@@ -395,4 +395,67 @@ import Testing
         let r = try compose(s, bad, "bad", ["config"])
         #expect(r.status == 1 && r.err.contains("compose.yaml:3") && r.err.contains("key \"build\"") && r.err.contains("nowhere"), "\(r.err)")
     }
+
+    /// A network per project (`PROJECT_default`) and the declared ones, created by `up` with
+    /// docker compose's labels and removed by `down`; a service reaches the others of its network
+    /// by service name, container name and alias, even those started after it.
+    @Test(.enabled(if: Scenario.canRun)) func projectNetworksAndNameResolution() throws {
+        let s = try Self.scenario(152)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              first:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+              late:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                networks:
+                  default:
+                    aliases: [later.local]
+              other:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                networks: [back]
+            networks:
+              back:
+                labels: {tier: back}
+            """, "external.yaml": """
+            services:
+              x: {image: busybox:test, networks: [outside]}
+            networks:
+              outside: {external: true, name: nosuchnet}
+            """])
+        // `first` starts alone, on netp_default
+        #expect(try compose(s, dir, "netp", ["up", "-d", "first"]).status == 0)
+        #expect(try s.ok(["network", "ls", "-q"]) == "netp_default")
+        let doc = try s.ok(["network", "inspect", "netp_default"])
+        #expect(doc.contains("\"com.docker.compose.network\": \"default\"") && doc.contains("\"com.docker.compose.project\": \"netp\""), "\(doc)")
+        // `late` comes after it: `first` resolves it by service name, container name and alias
+        let up = try compose(s, dir, "netp", ["up", "-d", "late", "other"])
+        #expect(up.status == 0, "\(up.err)")
+        #expect(up.err.contains("Network netp_back  Created"), "\(up.err)")
+        for name in ["late", "netp-late-1", "later.local"] {
+            let r = try compose(s, dir, "netp", ["exec", "-T", "first", "ping", "-c", "1", "-W", "3", name])
+            #expect(r.status == 0, "first -> \(name): \(r.out) \(r.err)")
+        }
+        #expect(try compose(s, dir, "netp", ["exec", "-T", "late", "ping", "-c", "1", "-W", "3", "first"]).status == 0)
+        // `other` is on the back network alone: its name does not resolve on the default one
+        #expect(try compose(s, dir, "netp", ["exec", "-T", "first", "ping", "-c", "1", "-W", "1", "other"]).status != 0)
+        #expect(try s.ok(["network", "ls", "-q", "--filter", "label=tier=back"]) == "netp_back")
+        let ip = try s.ok(["inspect", "--format", "{{(index .NetworkSettings.Networks \"netp_back\").IPAddress}}", "netp-other-1"])
+        #expect(ip.hasPrefix("10."), "\(ip)")
+        // down removes the containers, then the networks
+        let down = try compose(s, dir, "netp", ["down"])
+        #expect(down.status == 0 && down.err.contains("Network netp_default  Removed"), "\(down.err)")
+        #expect(try s.ok(["network", "ls", "-q"]) == "")
+        // an external network must exist; an undefined one is an error of the file
+        let ext = try compose(s, dir, "netx", ["up", "-d"], file: "external.yaml")
+        #expect(ext.status == 1 && ext.err.contains("external network \"nosuchnet\" not found"), "\(ext.err)")
+        let bad = try project(s, ["compose.yaml": "services:\n  a: {image: busybox:test, networks: [nope]}\n"])
+        #expect(try compose(s, bad, "bad", ["config", "-q"]).err.contains("undefined network nope"))
+    }
 }
