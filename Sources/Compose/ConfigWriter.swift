@@ -109,6 +109,7 @@ public enum ConfigWriter {
         if !s.profiles.isEmpty { f.append(("profiles", .list(s.profiles.map(Value.str)))) }
         if s.readOnly { f.append(("read_only", .raw("true"))) }
         if let r = s.restart { f.append(("restart", .str(r))) }
+        if s.replicas != 1 { f.append(("scale", .raw(String(s.replicas)))) }
         if !s.securityOpt.isEmpty { f.append(("security_opt", .list(s.securityOpt.map(Value.str)))) }
         if let m = s.shmSize { f.append(("shm_size", .str(String(m)))) }
         if s.stdinOpen { f.append(("stdin_open", .raw("true"))) }

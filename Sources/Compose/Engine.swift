@@ -67,6 +67,9 @@ public final class ComposeEngine: Sendable {
 
     /// A digest of what the service's container is made from: a change recreates it.
     public static func configHash(_ s: ComposeService) -> String {
+        // (the number of replicas is not the containers' config: scaling keeps them)
+        var s = s
+        s.replicas = 1
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let data = (try? enc.encode(s)) ?? Data(s.name.utf8)
@@ -230,13 +233,28 @@ public final class ComposeEngine: Sendable {
         return project.network(key)?.name ?? "\(project.name)_\(key)"
     }
 
-    /// Brings one service to its wanted state.
+    /// Brings one service to its wanted state: containers 1...replicas, each converged; those
+    /// numbered above (scaled down) stopped and removed, the highest first.
     func converge(_ s: ComposeService, forceRecreate: Bool) throws {
         let hash = Self.configHash(s)
         let existing = containers([s.name])
-        var number = 1
-        if let c = existing.first {
-            number = Int(c.record.labels[ComposeLabel.number] ?? "") ?? 1
+        var byNumber: [Int: Container] = [:]
+        for c in existing {
+            let n = Int(c.record.labels[ComposeLabel.number] ?? "") ?? 1
+            if byNumber[n] == nil { byNumber[n] = c } else { try removeContainer(c, stop: true, quiet: true, volumes: true) }
+        }
+        for n in byNumber.keys.sorted(by: >) where n > s.replicas {
+            if let c = byNumber[n] { try removeContainer(c, stop: true) }
+        }
+        for n in stride(from: 1, through: s.replicas, by: 1) {
+            try converge(s, number: n, existing: byNumber[n], hash: hash, forceRecreate: forceRecreate)
+        }
+    }
+
+    /// Brings container `number` of `s` to its wanted state: left alone when running and
+    /// unchanged, started when stopped and unchanged, else (re)created and started.
+    func converge(_ s: ComposeService, number: Int, existing: Container?, hash: String, forceRecreate: Bool) throws {
+        if let c = existing {
             // a new image under the same name (rebuilt, pulled) recreates too, as docker compose
             let imageID = (try? manager.images().image(s.image))?.id.description
             if c.record.labels[ComposeLabel.configHash] == hash && !forceRecreate && (imageID == nil || imageID == c.record.imageID) {
@@ -249,7 +267,6 @@ public final class ComposeEngine: Sendable {
             progress(" Container \(c.name)  Recreate")
             // its anonymous volumes go with it (named volumes stay)
             try removeContainer(c, stop: true, quiet: true, volumes: true)
-            for extra in existing.dropFirst() { try removeContainer(extra, stop: true, quiet: true, volumes: true) }
             let rec = try createContainer(s, number: number, hash: hash)
             progress(" Container \(rec.name)  Recreated")
             progress(" Container \(rec.name)  Starting")

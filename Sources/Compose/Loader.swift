@@ -96,6 +96,9 @@ public struct ComposeLoader: Sendable {
             services[i].networks = [:]
         }
         for s in services {
+            if s.replicas > 1, let n = s.containerName {
+                throw ComposeError.invalidFile("service \"\(s.name)\": container_name \"\(n)\" is one name for \(s.replicas) replicas: remove container_name, or use one replica")
+            }
             for n in s.networks.keys.sorted() where !networks.contains(where: { $0.key == n }) {
                 throw ComposeError.invalidFile("service \"\(s.name)\" refers to undefined network \(n): define it under the top-level `networks:`")
             }

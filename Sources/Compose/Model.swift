@@ -198,6 +198,8 @@ public struct ComposeService: Sendable, Equatable, Codable {
     public var networks: [String: [String]] = ["default": []]
     /// The aliases on all the service's networks.
     public var aliases: [String] { networks.keys.sorted().flatMap { networks[$0] ?? [] } }
+    /// `deploy.replicas` or `scale` (`up --scale` overrides): containers `PROJECT-SERVICE-1..N`.
+    public var replicas = 1
     /// How to build `image` (nil: pulled or already in the store). A service with `build` and
     /// no `image` gets the image name `PROJECT-SERVICE`.
     public var build: ServiceBuild?

@@ -14,14 +14,14 @@ struct Typer {
         "cap_add", "cap_drop", "privileged", "read_only", "init", "tty", "stdin_open", "stop_signal",
         "stop_grace_period", "network_mode", "networks", "profiles", "dns", "mem_limit", "cpus", "shm_size",
         "pids_limit", "ulimits", "devices", "gpus", "security_opt", "group_add", "dns_search", "dns_opt", "pull_policy",
-        "platform", "deploy", "build",
+        "platform", "deploy", "build", "scale",
     ]
     /// Keys of the Compose Specification that dockbuild does not implement yet: refused rather
     /// than ignored, so a project never runs other than it says.
     static let unsupportedKeys: Set = [
         "secrets", "configs", "logging", "sysctls", "ipc", "pid", "mem_reservation", "memswap_limit",
         "cpu_shares", "cpu_quota", "cpu_period", "cpuset", "links", "external_links", "domainname", "mac_address",
-        "volumes_from", "scale", "develop", "attach", "cgroup", "cgroup_parent", "device_cgroup_rules", "isolation",
+        "volumes_from", "develop", "attach", "cgroup", "cgroup_parent", "device_cgroup_rules", "isolation",
         "oom_kill_disable", "oom_score_adj", "runtime", "storage_opt", "userns_mode", "uts", "annotations", "blkio_config",
         "credential_spec", "extends", "label_file", "post_start", "pre_stop", "use_api_socket", "mem_swappiness",
         "cpu_count", "cpu_percent", "cpu_rt_runtime", "cpu_rt_period", "cpuset_mems", "provider", "models",
@@ -354,6 +354,10 @@ struct Typer {
                 }
             case "platform": s.platform = try ctx.string(v, key)
             case "deploy": try deploy(v, &s, ctx)
+            case "scale":
+                let n = try ctx.int(v, key)
+                guard n >= 0 else { throw ctx.err(v, key, "\(n) must be 0 or more") }
+                s.replicas = n
             case "build": s.build = try build(v, ctx)
             case "profiles": s.profiles = try ctx.strings(v, key)
             case "dns": s.dns = try ctx.strings(v, key)
@@ -456,9 +460,9 @@ struct Typer {
         for (k, f) in fields {
             switch k {
             case "replicas":
-                guard try ctx.int(f, "deploy") == 1 else {
-                    throw ctx.err(f, "deploy", "replicas: only one container per service is supported yet")
-                }
+                let n = try ctx.int(f, "deploy")
+                guard n >= 0 else { throw ctx.err(f, "deploy", "replicas: \(n) must be 0 or more") }
+                s.replicas = n
             case "resources":
                 guard case let .map(rs, _) = f else { throw ctx.err(f, "deploy", "resources: expected a mapping") }
                 for (rk, r) in rs {
@@ -476,7 +480,7 @@ struct Typer {
                         }
                     }
                 }
-            default: throw ctx.err(f, "deploy", "\"\(k)\" is not supported yet (replicas: 1, resources)")
+            default: throw ctx.err(f, "deploy", "\"\(k)\" is not supported yet (replicas, resources)")
             }
         }
     }

@@ -211,7 +211,7 @@ import Testing
         for part in ["    cpus: 0.5\n", "    mem_limit: \"1073741824\"\n", "        aliases:\n          - db\n", "      nofile:\n        soft: 10\n        hard: 20\n"] {
             #expect(yaml.contains(part), "\(yaml) lacks \(part)")
         }
-        for (yaml, part) in [("deploy: {replicas: 3}", "only one container per service"), ("cpus: lots", "key \"cpus\""),
+        for (yaml, part) in [("deploy: {replicas: -1}", "0 or more"), ("scale: 2\n    container_name: one", "one name for 2 replicas"), ("cpus: lots", "key \"cpus\""),
                              ("deploy: {resources: {limits: {memory: -5}}}", "deploy"), ("gpus: some", "key \"gpus\"")] {
             let bad = try dir(["compose.yaml": "services:\n  app:\n    image: a\n    \(yaml)\n"])
             #expect(error(bad).contains(part), "\(error(bad))")

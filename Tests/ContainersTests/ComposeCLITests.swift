@@ -458,4 +458,56 @@ import Testing
         let bad = try project(s, ["compose.yaml": "services:\n  a: {image: busybox:test, networks: [nope]}\n"])
         #expect(try compose(s, bad, "bad", ["config", "-q"]).err.contains("undefined network nope"))
     }
+
+    /// `deploy.replicas`: containers PROJECT-SERVICE-1..N, the service name resolving to each;
+    /// `up --scale` and `scale` scale up and down, leaving the other containers alone.
+    @Test(.enabled(if: Scenario.canRun)) func replicasScaleUpAndDown() throws {
+        let s = try Self.scenario(153)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              web:
+                image: busybox:test
+                command: ["sh", "-c", "hostname > /www/index.html; exec httpd -f -p 80 -h /www"]
+                stop_signal: SIGKILL
+                deploy: {replicas: 3}
+              client:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+            """])
+        #expect(try compose(s, dir, "rep", ["config"]).out.contains("    scale: 3\n"))
+        let up = try compose(s, dir, "rep", ["up", "-d"])
+        #expect(up.status == 0, "\(up.err)")
+        var ids = try self.ids(s, "rep")
+        #expect(ids.keys.sorted() == ["rep-client-1", "rep-web-1", "rep-web-2", "rep-web-3"])
+        // the service name resolves to every replica, and one of them answers
+        let hosts = try compose(s, dir, "rep", ["exec", "-T", "client", "cat", "/etc/hosts"]).out
+        #expect(hosts.split(separator: "\n").filter { $0.hasSuffix("\tweb") }.count == 3, "\(hosts)")
+        var page = Scenario.Result(status: -1, out: "", err: "")
+        #expect(try Scenario.eventually(10) {
+            page = try compose(s, dir, "rep", ["exec", "-T", "client", "wget", "-qO-", "http://web/"])
+            return page.status == 0 && page.out.count == 13
+        }, "\(page)")
+        let second = try compose(s, dir, "rep", ["exec", "-T", "--index", "2", "web", "cat", "/www/index.html"]).out
+        #expect(second == (ids["rep-web-2"].map { String($0.prefix(12)) + "\n" } ?? "-"), "\(second)")
+        // down to 1: the others go, web-1 stays as it was
+        let down = try compose(s, dir, "rep", ["up", "-d", "--scale", "web=1"])
+        #expect(down.status == 0, "\(down.err)")
+        var now = try self.ids(s, "rep")
+        #expect(now.keys.sorted() == ["rep-client-1", "rep-web-1"] && now["rep-web-1"] == ids["rep-web-1"])
+        #expect(try compose(s, dir, "rep", ["exec", "-T", "client", "cat", "/etc/hosts"]).out
+            .split(separator: "\n").filter { $0.hasSuffix("\tweb") }.count == 1)
+        // `scale` up again: one more, the first untouched
+        #expect(try compose(s, dir, "rep", ["scale", "web=2"]).status == 0)
+        now = try self.ids(s, "rep")
+        #expect(now.keys.sorted() == ["rep-client-1", "rep-web-1", "rep-web-2"] && now["rep-web-1"] == ids["rep-web-1"])
+        // plain `up` goes back to the file's 3
+        #expect(try compose(s, dir, "rep", ["up", "-d"]).status == 0)
+        ids = try self.ids(s, "rep")
+        #expect(ids.count == 4 && ids["rep-web-1"] == now["rep-web-1"])
+        #expect(try compose(s, dir, "rep", ["up", "-d", "--scale", "nope=2"]).err.contains("no such service: nope"))
+        #expect(try compose(s, dir, "rep", ["down"]).status == 0)
+        #expect(try self.ids(s, "rep").isEmpty)
+    }
 }
