@@ -106,6 +106,19 @@ public final class ComposeEngine: Sendable {
         }
     }
 
+    /// `create`: what `up` does but start: images, volumes, networks, and each service's
+    /// containers created (changed ones recreated), in dependency order, none started.
+    public func create(_ services: [String] = [], forceRecreate: Bool = false, noDeps: Bool = false, build: Bool = false) async throws {
+        try checkServices(services)
+        let order = try DependencyOrder.sorted(project, services: services.isEmpty ? project.services.map(\.name) : services,
+                                               withDependencies: !noDeps)
+        try buildImages(order, always: build)
+        try await pullImages(order)
+        try createVolumes(for: order)
+        try createNetworks(for: order)
+        for s in order { try converge(s, forceRecreate: forceRecreate, start: false) }
+    }
+
     /// Runs `body` for each service once the services it depends on (among `order`) are done,
     /// those that are ready together on threads of their own; the first error (by service
     /// name) is thrown once its wave has ended.
@@ -235,7 +248,7 @@ public final class ComposeEngine: Sendable {
 
     /// Brings one service to its wanted state: containers 1...replicas, each converged; those
     /// numbered above (scaled down) stopped and removed, the highest first.
-    func converge(_ s: ComposeService, forceRecreate: Bool) throws {
+    func converge(_ s: ComposeService, forceRecreate: Bool, start: Bool = true) throws {
         let hash = Self.configHash(s)
         let existing = containers([s.name])
         var byNumber: [Int: Container] = [:]
@@ -247,18 +260,19 @@ public final class ComposeEngine: Sendable {
             if let c = byNumber[n] { try removeContainer(c, stop: true) }
         }
         for n in stride(from: 1, through: s.replicas, by: 1) {
-            try converge(s, number: n, existing: byNumber[n], hash: hash, forceRecreate: forceRecreate)
+            try converge(s, number: n, existing: byNumber[n], hash: hash, forceRecreate: forceRecreate, start: start)
         }
     }
 
     /// Brings container `number` of `s` to its wanted state: left alone when running and
     /// unchanged, started when stopped and unchanged, else (re)created and started.
-    func converge(_ s: ComposeService, number: Int, existing: Container?, hash: String, forceRecreate: Bool) throws {
+    func converge(_ s: ComposeService, number: Int, existing: Container?, hash: String, forceRecreate: Bool, start: Bool) throws {
         if let c = existing {
             // a new image under the same name (rebuilt, pulled) recreates too, as docker compose
             let imageID = (try? manager.images().image(s.image))?.id.description
             if c.record.labels[ComposeLabel.configHash] == hash && !forceRecreate && (imageID == nil || imageID == c.record.imageID) {
                 if c.isRunning { progress(" Container \(c.name)  Running"); return }
+                guard start else { progress(" Container \(c.name)  Created"); return }
                 progress(" Container \(c.name)  Starting")
                 try startContainer(c.id, s)
                 progress(" Container \(c.name)  Started")
@@ -269,6 +283,7 @@ public final class ComposeEngine: Sendable {
             try removeContainer(c, stop: true, quiet: true, volumes: true)
             let rec = try createContainer(s, number: number, hash: hash)
             progress(" Container \(rec.name)  Recreated")
+            guard start else { return }
             progress(" Container \(rec.name)  Starting")
             try startContainer(rec.id, s)
             progress(" Container \(rec.name)  Started")
@@ -278,6 +293,7 @@ public final class ComposeEngine: Sendable {
         progress(" Container \(name)  Creating")
         let rec = try createContainer(s, number: number, hash: hash)
         progress(" Container \(rec.name)  Created")
+        guard start else { return }
         progress(" Container \(rec.name)  Starting")
         try startContainer(rec.id, s)
         progress(" Container \(rec.name)  Started")

@@ -18,6 +18,8 @@ public struct ComposeLoader: Sendable {
         public var profiles: [String] = []
         /// The process environment (wins over `.env`).
         public var environment: [String: String] = ProcessInfo.processInfo.environment
+        /// The text of `-f -` (the caller reads its standard input).
+        public var stdinText: String?
         /// Where file discovery starts.
         public var currentDirectory: String = FileManager.default.currentDirectoryPath
         public init() {}
@@ -35,7 +37,9 @@ public struct ComposeLoader: Sendable {
     /// Loads the project.
     public mutating func load() throws -> ComposeProject {
         let files = try resolveFiles()
-        let workingDir = options.projectDirectory.map(absolute) ?? (files[0] as NSString).deletingLastPathComponent
+        // (a file read from stdin lives in the current directory, as with docker compose)
+        let workingDir = options.projectDirectory.map(absolute)
+            ?? (files[0] == "-" ? absolute(options.currentDirectory) : (files[0] as NSString).deletingLastPathComponent)
         // the interpolation environment: .env (or --env-file) under the process's own
         var env: [String: String] = [:]
         let envFiles = options.envFiles.isEmpty ? ["\(workingDir)/.env"] : options.envFiles.map(absolute)
@@ -50,7 +54,7 @@ public struct ComposeLoader: Sendable {
         var interp = Interpolator(environment: env)
         var merged: YNode?
         for f in files {
-            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
+            guard let text = f == "-" ? options.stdinText : try? String(contentsOfFile: f, encoding: .utf8) else {
                 throw ComposeError.noComposeFile("\(f): cannot read the compose file")
             }
             var tree = try YNode.parse(text, file: f)
@@ -116,7 +120,7 @@ public struct ComposeLoader: Sendable {
         return (path as NSString).standardizingPath
     }
 
-    /// `-f` files (`-` is not supported), `$COMPOSE_FILE`, else the first default name found
+    /// `-f` files (`-`: `stdinText`), `$COMPOSE_FILE`, else the first default name found
     /// in the current directory or a parent, with its `.override` file when there is one.
     func resolveFiles() throws -> [String] {
         var given = options.files
@@ -125,7 +129,10 @@ public struct ComposeLoader: Sendable {
         }
         if !given.isEmpty {
             return try given.map { f in
-                guard f != "-" else { throw ComposeError.invalidArgument("-f -: reading the compose file from stdin is not supported yet; give a path") }
+                if f == "-" {
+                    guard options.stdinText != nil else { throw ComposeError.invalidArgument("-f -: no compose file was read from stdin") }
+                    return f
+                }
                 let p = absolute(f)
                 guard FileManager.default.fileExists(atPath: p) else {
                     throw ComposeError.noComposeFile("-f \(f): no such file (\(p))")

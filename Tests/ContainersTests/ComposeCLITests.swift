@@ -510,4 +510,77 @@ import Testing
         #expect(try compose(s, dir, "rep", ["down"]).status == 0)
         #expect(try self.ids(s, "rep").isEmpty)
     }
+
+    /// `-f -`, `create`, `images`, `cp`, `ls` and `push` (to dockbuild's own registry on loopback).
+    @Test(.enabled(if: Scenario.canRun)) func createImagesCpPushAndStdinFile() throws {
+        let s = try Self.scenario(154)
+        defer { s.cleanup() }
+        let yaml = """
+            services:
+              app:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                deploy: {replicas: 2}
+            """
+        // the file from stdin; `create` makes the containers and starts none
+        let created = try s.db(["compose", "-f", "-", "-p", "misc", "create"], input: yaml)
+        #expect(created.status == 0, "\(created.err)")
+        #expect(try s.ok(["ps", "-a", "--filter", "label=com.docker.compose.project=misc", "--format", "{{.Names}} {{.State}}"])
+            .split(separator: "\n").sorted() == ["misc-app-1 created", "misc-app-2 created"])
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "ps", "-q"], input: yaml).out.isEmpty)
+        // images: one row per container
+        let imageID = try s.ok(["images", "-q", "busybox:test"])
+        let images = try s.db(["compose", "-f", "-", "-p", "misc", "images"], input: yaml)
+        let rows = images.out.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.first == ["CONTAINER", "REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"], "\(images.out) \(images.err)")
+        #expect(rows.dropFirst().map { Array($0.prefix(4)) } == [["misc-app-1", "busybox", "test", imageID], ["misc-app-2", "busybox", "test", imageID]],
+                "\(images.out)")
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "images", "-q"], input: yaml).out == "\(imageID)\n")
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "start"], input: yaml).status == 0)
+        // cp: to every replica with --all, back from the second
+        let host = "\(s.root)/note.txt"
+        try "copied\n".write(toFile: host, atomically: true, encoding: .utf8)
+        let cp = try s.db(["compose", "-f", "-", "-p", "misc", "cp", "--all", host, "app:/tmp/note.txt"], input: yaml)
+        #expect(cp.status == 0, "\(cp.err)")
+        #expect(try s.ok(["exec", "misc-app-1", "cat", "/tmp/note.txt"]) == "copied")
+        _ = try s.ok(["exec", "misc-app-2", "sh", "-c", "echo second > /tmp/note.txt"])
+        let back = try s.db(["compose", "-f", "-", "-p", "misc", "cp", "--index", "2", "app:/tmp/note.txt", "\(s.root)/back.txt"], input: yaml)
+        #expect(back.status == 0, "\(back.err)")
+        #expect((try? String(contentsOfFile: "\(s.root)/back.txt", encoding: .utf8)) == "second\n")
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "cp", "nosuch:/x", host], input: yaml).err.contains("no such service"))
+        // ls lists the running project
+        #expect(try s.ok(["compose", "ls", "-q"]).split(separator: "\n").contains("misc"))
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "down"], input: yaml).status == 0)
+
+        // push: the built image to a registry on loopback (dockbuild's own)
+        let port = Scenario.freePort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: s.binary)
+        server.arguments = ["registry", "serve", "--root", "\(s.root)/registry", "--addr", "127.0.0.1:\(port)"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { server.terminate(); server.waitUntilExit() }
+        #expect(Scenario.eventually(10) {
+            (try? Shell.out(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:\(port)/v2/"])) != nil
+        })
+        let dir = try project(s, [
+            "compose.yaml": """
+                services:
+                  app:
+                    image: 127.0.0.1:\(port)/shop/app:1
+                    build: ./app
+                  db:
+                    image: busybox:test
+                """,
+            "app/Dockerfile": "FROM busybox:test\nRUN echo built > /built\n",
+        ])
+        #expect(try compose(s, dir, "pushp", ["push"]).err.contains("is not in the store: build it first"))
+        #expect(try compose(s, dir, "pushp", ["build"]).status == 0)
+        let push = try compose(s, dir, "pushp", ["push"])
+        #expect(push.status == 0 && push.err.contains("app Pushed sha256:") && !push.err.contains("db Push"), "\(push.err)")
+        let tags = try Shell.out(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:\(port)/v2/shop/app/tags/list"])
+        #expect(tags.contains("\"1\""), "\(tags)")
+    }
 }

@@ -88,6 +88,10 @@ enum ComposeCLI {
           top        The processes of the services' containers
           build      Build the images of services with `build:` (--no-cache)
           pull       Pull the images of the other services
+          push       Push the images of services with `build:` (--ignore-push-failures)
+          create     Create containers without starting them (--build, --force-recreate, --no-deps)
+          images     The images of the containers (-q)
+          cp         Copy files between a service container and the host (--index, --all)
           ls         List the projects that have containers (-a, -q)
         """
 
@@ -99,8 +103,9 @@ enum ComposeCLI {
         "rm": ComposeRm.self, "exec": ComposeExec.self, "port": ComposePort.self, "run": ComposeRun.self,
         "kill": ComposeKill.self, "pause": ComposePause.self, "unpause": ComposeUnpause.self, "top": ComposeTop.self,
         "build": ComposeBuild.self, "pull": ComposePull.self, "ls": ComposeLs.self, "scale": ComposeScale.self,
+        "create": ComposeCreate.self, "images": ComposeImages.self, "push": ComposePush.self, "cp": ComposeCp.self,
     ]
-    static let notYet: Set = ["push", "images", "create", "events", "cp", "wait", "watch", "attach",
+    static let notYet: Set = ["events", "wait", "watch", "attach",
                               "stats", "version", "commit", "export"]
 
     static func main(_ args: [String]) async throws {
@@ -137,6 +142,9 @@ enum ComposeCLI {
         }
         let verb = args[i]
         let rest = Array(args[(i + 1)...])
+        if ctx.options.files.contains("-") {
+            ctx.options.stdinText = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
         ctx.fileOptional = ["down", "ps", "logs", "stop", "kill", "rm", "top", "pause", "unpause", "ls"].contains(verb)
         guard let type = subcommands[verb] else {
             if notYet.contains(verb) { throw usage("`compose \(verb)` is not supported yet (see docs/compose.md for what is)") }
