@@ -357,6 +357,7 @@ public final class ComposeEngine: Sendable {
             if !one.servicePorts { o.ports = [] }
             o.autoRemove = one.remove
             o.networkAliases = []
+            o.moreNetworks = o.moreNetworks.mapValues { _ in [] }
             o.tty = one.tty
             o.openStdin = one.interactive
             o.attach = one.detach ? [] : (one.interactive ? ["stdin", "stdout", "stderr"] : ["stdout", "stderr"])
@@ -420,7 +421,13 @@ public final class ComposeEngine: Sendable {
         // on a user-defined network the service's name and aliases resolve to the container
         // (the network keeps every member's hosts file current); `network_mode: bridge` uses
         // the project's own hosts entries (peerHosts)
-        if s.networkMode == nil { o.networkAliases = [s.name] + s.aliases.filter { $0 != s.name } }
+        if s.networkMode == nil {
+            // the first network (by key) is eth0; the others are more interfaces
+            let keys = s.networks.keys.sorted()
+            func aliases(_ k: String) -> [String] { [s.name] + (s.networks[k] ?? []).filter { $0 != s.name } }
+            o.networkAliases = keys.first.map(aliases) ?? [s.name]
+            for k in keys.dropFirst() { o.moreNetworks[project.network(k)?.name ?? "\(project.name)_\(k)"] = aliases(k) }
+        }
         o.restartPolicy = try s.restart.flatMap { try FlagValue.restartPolicy($0, flag: "restart") }
         if let h = s.healthcheck {
             o.healthcheck = h.disable ? HealthConfig(test: ["NONE"])

@@ -310,9 +310,6 @@ struct Typer {
                 } else {
                     for n in try ctx.strings(v, key) { nets[n] = [] }
                 }
-                guard nets.count <= 1 else {
-                    throw ctx.err(v, key, "\(nets.keys.sorted().joined(separator: ", ")): a service joins one network yet; give it one")
-                }
                 if !nets.isEmpty { s.networks = nets }
             case "mem_limit": s.memLimit = try flag(v, key, ctx) { try FlagValue.bytes($0, flag: key) }
             case "cpus": s.nanoCpus = try flag(v, key, ctx) { try FlagValue.nanoCPUs($0, flag: key) }

@@ -68,6 +68,11 @@ public final class ContainerManager: Sendable {
         guard ["bridge", "host", "none"].contains(o.network) || o.network.hasPrefix("container:") || (try? networks.inspect(o.network)) != nil else {
             throw ContainersError.invalidArgument("--network \(o.network): use bridge, host, none, container:NAME or a network of `dockbuild network create`")
         }
+        for n in o.moreNetworks.keys.sorted() {
+            guard o.network == "bridge" || isUserNetwork(o.network), isUserNetwork(n), n != o.network, (try? networks.inspect(n)) != nil else {
+                throw ContainersError.invalidArgument("network \(n): a container joins more networks only when they are user-defined (`dockbuild network create`), other than its first one (\(o.network)), which is bridge or user-defined")
+            }
+        }
         if !o.networkAliases.isEmpty, !isUserNetwork(o.network) {
             throw ContainersError.invalidArgument("--network-alias needs a user-defined network (`dockbuild network create`); --network is \(o.network)")
         }
@@ -160,6 +165,7 @@ public final class ContainerManager: Sendable {
         func nonEmpty<T>(_ a: [T]) -> [T]? { a.isEmpty ? nil : a }
         record.extraHosts = nonEmpty(try o.extraHosts.map { try FlagValue.extraHost($0) })
         record.networkAliases = nonEmpty(o.networkAliases)
+        record.moreNetworks = o.moreNetworks.isEmpty ? nil : o.moreNetworks
         if record.extraHosts?.contains(where: { $0.hasSuffix(":host-gateway") }) == true, o.network == "none" || o.network.hasPrefix("container:") {
             throw ContainersError.invalidArgument("--add-host HOST:host-gateway needs --network bridge or host: a container on network \(o.network) has no gateway")
         }
@@ -513,7 +519,7 @@ public final class ContainerManager: Sendable {
             ContainerStore.markDead(&out)
             out.status = .exited
             if killed { out.exitCode = 137 }
-            out.pid = 0; out.ipAddress = ""; out.ports = []
+            out.pid = 0; out.ipAddress = ""; out.ports = []; out.moreIPs = nil
             try store.saveState(id, out)
             return true
         }

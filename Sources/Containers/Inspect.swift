@@ -47,6 +47,13 @@ extension ContainerManager {
         } else {
             networks[r.network] = ["IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": ""]
         }
+        for (name, aliases) in r.moreNetworks ?? [:] {
+            let n = try? self.networks.inspect(name)
+            let ip = s.moreIPs?[name] ?? ""
+            networks[name] = ["IPAddress": ip, "Gateway": n?.gateway ?? "", "IPPrefixLen": ip.isEmpty ? 0 : 24,
+                              "MacAddress": ip.isEmpty ? "" : BridgeNetwork.macAddress(ip), "NetworkID": n?.id ?? "",
+                              "Aliases": aliases.isEmpty ? NSNull() : aliases as Any]
+        }
         var config: [String: Any] = [
             "Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.openStdin,
             "AttachStdin": r.attach.map { $0.contains("stdin") } ?? r.openStdin,

@@ -139,32 +139,46 @@ extension ContainerManager {
         !NetworkStore.builtIn.contains(network) && !network.hasPrefix("container:")
     }
 
-    /// The containers that use network `name` (any state).
+    /// The containers that use network `name` (any state), first or besides.
     public func containers(onNetwork name: String) -> [Container] {
         guard let n = try? networks.inspect(name) else { return [] }
-        return store.list().filter { $0.record.network == n.name || $0.record.network == n.id }
+        return store.list().filter { $0.record.network == n.name || $0.record.network == n.id || $0.record.moreNetworks?[n.name] != nil }
     }
 
-    /// `HOST:IP` entries naming every running container on `network` (its name, its aliases)
-    /// but `excluding`: what each of them has in its /etc/hosts besides its own entries.
+    /// `HOST:IP` entries naming every running container on `network` (its name, its aliases
+    /// there) but `excluding`, with its address on that network.
     func networkPeers(_ network: String, excluding: String? = nil) -> [String] {
-        containers(onNetwork: network).filter { $0.id != excluding && $0.isRunning && !$0.state.ipAddress.isEmpty }
-            .sorted { $0.name < $1.name }
-            .flatMap { c in ([c.name] + (c.record.networkAliases ?? [])).map { "\($0):\(c.state.ipAddress)" } }
+        containers(onNetwork: network).filter { $0.id != excluding && $0.isRunning }.sorted { $0.name < $1.name }.flatMap { c -> [String] in
+            let primary = c.record.network == network
+            let ip = primary ? c.state.ipAddress : c.state.moreIPs?[network] ?? ""
+            guard !ip.isEmpty else { return [] }
+            let aliases = primary ? c.record.networkAliases ?? [] : c.record.moreNetworks?[network] ?? []
+            return ([c.name] + aliases).map { "\($0):\(ip)" }
+        }
+    }
+
+    /// The user-defined networks of record `r`: its first one (when user-defined) and the others.
+    func userNetworks(_ r: ContainerRecord) -> [String] {
+        (isUserNetwork(r.network) ? [r.network] : []) + (r.moreNetworks ?? [:]).keys.sorted()
+    }
+
+    /// The `HOST:IP` entries of every container sharing a user-defined network with `r`.
+    func allNetworkPeers(_ r: ContainerRecord, excluding: String? = nil) -> [String] {
+        userNetworks(r).flatMap { networkPeers($0, excluding: excluding) }
     }
 
     /// Rewrites the /etc/hosts of every running container on user-defined network `network`
-    /// (but `excluding`) so that each names all the others: called by a container's monitor
-    /// once it runs, and again when it stops, so names of containers started later resolve too.
+    /// (but `excluding`) so that each names all the others of its networks: called by a
+    /// container's monitor once it runs, and again when it stops, so names of containers
+    /// started later resolve too.
     public func refreshNetworkHosts(_ network: String, excluding: String? = nil) {
         guard isUserNetwork(network), let n = try? networks.inspect(network) else { return }
         // one rewrite at a time per network: the last writer read the newest states
         let lock = try? FileLock(path: "\(networks.root)/.\(n.name).hosts.lock", mode: 0o600)
         try? lock?.lock()
         defer { lock?.unlock() }
-        let peers = networkPeers(n.name, excluding: excluding)
         for c in containers(onNetwork: n.name) where c.id != excluding && c.isRunning {
-            try? rewriteHosts(c.id, extraHosts: (c.record.extraHosts ?? []) + peers)
+            try? rewriteHosts(c.id, extraHosts: (c.record.extraHosts ?? []) + allNetworkPeers(c.record, excluding: excluding))
         }
     }
 }

@@ -181,6 +181,22 @@ public struct BridgeNetwork: Sendable {
         return (["02", "42"] + octets.map { String(format: "%02x", $0) }).joined(separator: ":")
     }
 
+    /// Adds interface `name` (eth1, eth2, ...) with `ip` on this bridge to the namespace that
+    /// `attach` made for `id` (no default route: that stays on eth0).
+    public func attachMore(containerID id: String, ip: String, interface name: String) throws {
+        try ensureBridge()
+        let ns = Self.netnsName(id)
+        let host = Self.vethName(id) + name.dropFirst(3)
+        let hostSide = "link add \(host) type veth peer name \(name) address \(Self.macAddress(ip)) netns \(ns)\n"
+            + "link set \(host) master \(bridge)\nlink set \(host) up\n"
+        if try NetTool.run(["ip", "-batch", "-"], input: hostSide).status != 0 {
+            _ = try? NetTool.run(["ip", "link", "del", host])
+            try NetTool.check(["ip", "-batch", "-"], input: hostSide, what: "creating veth \(host) on \(bridge)")
+        }
+        try NetTool.check(["ip", "-n", ns, "-batch", "-"], input: "addr add \(ip)/24 dev \(name)\nlink set \(name) up\n",
+                          what: "configuring \(name) (\(ip)) in \(ns)")
+    }
+
     /// MAC of eth0 inside the attachment's namespace.
     public func macAddress(containerID id: String) -> String {
         (try? NetTool.run(["ip", "netns", "exec", Self.netnsName(id), "cat", "/sys/class/net/eth0/address"]))?
@@ -190,6 +206,10 @@ public struct BridgeNetwork: Sendable {
     /// Deletes the veth pair and the namespace (idempotent).
     public func detach(containerID id: String) {
         _ = try? NetTool.run(["ip", "link", "del", Self.vethName(id)])
+        // those of attachMore (they go with the namespace, unless a process still holds it)
+        for i in 1...9 where Sys.exists("/sys/class/net/\(Self.vethName(id))\(i)") {
+            _ = try? NetTool.run(["ip", "link", "del", "\(Self.vethName(id))\(i)"])
+        }
         _ = try? NetTool.run(["ip", "netns", "del", Self.netnsName(id)])
     }
 }

@@ -239,7 +239,9 @@ import Testing
                      "    networks:\n      front:\n        aliases:\n          - www\n"] {
             #expect(yaml.contains(part), "\(yaml) lacks \(part)")
         }
-        for (yaml, part) in [("networks: [a, b]", "one network"), ("networks: [nope]", "undefined network nope"),
+        let two = try dir(["compose.yaml": "services:\n  app:\n    image: a\n    networks: {a: {aliases: [x]}, b: null}\nnetworks: {a: {}, b: {}}\n"])
+        #expect(try load(two).service("app")?.networks == ["a": ["x"], "b": []])
+        for (yaml, part) in [("networks: [nope]", "undefined network nope"),
                              ("network_mode: host\n    networks: [a]", "cannot be combined")] {
             let bad = try dir(["compose.yaml": "services:\n  app:\n    image: a\n    \(yaml)\nnetworks: {a: {}, b: {}}\n"])
             #expect(error(bad).contains(part), "\(error(bad))")

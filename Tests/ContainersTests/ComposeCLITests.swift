@@ -583,4 +583,42 @@ import Testing
         let tags = try Shell.out(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:\(port)/v2/shop/app/tags/list"])
         #expect(tags.contains("\"1\""), "\(tags)")
     }
+
+    /// A service on two networks (eth0 and eth1) is reached from each by its aliases there; the
+    /// services of one network do not see those of the other.
+    @Test(.enabled(if: Scenario.canRun)) func serviceOnTwoNetworks() throws {
+        let s = try Self.scenario(155)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              web: {image: busybox:test, command: ["sleep", "300"], stop_signal: SIGKILL, networks: [front]}
+              api:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                networks:
+                  front: {aliases: [api.front]}
+                  back: {aliases: [api.back]}
+              db: {image: busybox:test, command: ["sleep", "300"], stop_signal: SIGKILL, networks: [back]}
+            networks:
+              front:
+              back:
+            """])
+        let up = try compose(s, dir, "two", ["up", "-d"])
+        #expect(up.status == 0, "\(up.err)")
+        func reach(_ from: String, _ name: String) throws -> Bool {
+            try compose(s, dir, "two", ["exec", "-T", from, "ping", "-c", "1", "-W", "2", name]).status == 0
+        }
+        #expect(try reach("web", "api") && reach("web", "api.front") && reach("db", "api") && reach("db", "api.back"))
+        #expect(try reach("api", "web") && reach("api", "db"))
+        #expect(try !reach("web", "db") && !reach("web", "api.back") && !reach("db", "web"))
+        let nets = try s.inspect("two-api-1")["NetworkSettings"] as? [String: Any]
+        let byName = nets?["Networks"] as? [String: [String: Any]] ?? [:]
+        #expect(byName.keys.sorted() == ["two_back", "two_front"], "\(byName)")
+        let ips = byName.values.compactMap { $0["IPAddress"] as? String }
+        #expect(ips.count == 2 && ips.allSatisfy { $0.hasPrefix("10.") } && Set(ips).count == 2, "\(ips)")
+        #expect(try compose(s, dir, "two", ["exec", "-T", "api", "ip", "-o", "-4", "addr"]).out.contains("eth1"))
+        #expect(try compose(s, dir, "two", ["down"]).status == 0)
+        #expect(try s.ok(["network", "ls", "-q"]) == "")
+    }
 }
