@@ -12,6 +12,11 @@ public enum ConfigWriter {
         case map([(String, Value)])
     }
 
+    /// A service's `secrets` or `configs` in long form.
+    static func refs(_ r: [FileReference]) -> Value {
+        .list(r.map { .map([("source", .str($0.source)), ("target", .str($0.target))]) })
+    }
+
     public static func yaml(_ p: ComposeProject) -> String {
         var top: [(String, Value)] = [("name", .str(p.name))]
         top.append(("services", .map(p.services.map { ($0.name, service($0, p)) })))
@@ -29,6 +34,12 @@ public enum ConfigWriter {
                 if v.external { f.append(("external", .raw("true"))) }
                 if !v.labels.isEmpty { f.append(("labels", strMap(v.labels))) }
                 return (v.key, .map(f))
+            })))
+        }
+        for (key, objects) in [("secrets", p.secrets), ("configs", p.configs)] where !objects.isEmpty {
+            top.append((key, .map(objects.map { o in
+                (o.key, .map(o.file.map { [("file", Value.str($0))] } ?? o.environment.map { [("environment", Value.str($0))] }
+                    ?? [("content", .str(o.content ?? ""))]))
             })))
         }
         var out = ""
@@ -53,6 +64,7 @@ public enum ConfigWriter {
         if !s.capAdd.isEmpty { f.append(("cap_add", .list(s.capAdd.map(Value.str)))) }
         if !s.capDrop.isEmpty { f.append(("cap_drop", .list(s.capDrop.map(Value.str)))) }
         if let c = s.command { f.append(("command", .list(c.map(Value.str)))) }
+        if !s.configs.isEmpty { f.append(("configs", refs(s.configs))) }
         if let n = s.nanoCpus { f.append(("cpus", .raw(cpus(n)))) }
         if let c = s.containerName { f.append(("container_name", .str(c))) }
         if !s.dependsOn.isEmpty {
@@ -110,6 +122,7 @@ public enum ConfigWriter {
         if s.readOnly { f.append(("read_only", .raw("true"))) }
         if let r = s.restart { f.append(("restart", .str(r))) }
         if s.replicas != 1 { f.append(("scale", .raw(String(s.replicas)))) }
+        if !s.secrets.isEmpty { f.append(("secrets", refs(s.secrets))) }
         if !s.securityOpt.isEmpty { f.append(("security_opt", .list(s.securityOpt.map(Value.str)))) }
         if let m = s.shmSize { f.append(("shm_size", .str(String(m)))) }
         if s.stdinOpen { f.append(("stdin_open", .raw("true"))) }

@@ -239,6 +239,32 @@ public final class ComposeEngine: Sendable {
         }
     }
 
+    /// Where the project keeps the files it writes for containers (secrets and configs given
+    /// as text): under the store root, removed by `down`.
+    var projectFilesDir: String { "\(manager.root)/compose/\(project.name)" }
+
+    /// The host file of a secret or config: its `file`, or its text written (mode 0444) under
+    /// `projectFilesDir`.
+    func fileObjectPath(_ obj: ComposeFileObject, kind: String, service: String) throws -> String {
+        if let f = obj.file {
+            guard FileManager.default.fileExists(atPath: f) else {
+                throw ComposeError.service("service \"\(service)\": \(kind) \(obj.key): file \(f) does not exist")
+            }
+            return f
+        }
+        guard let content = obj.content else {
+            throw ComposeError.service("service \"\(service)\": \(kind) \(obj.key): environment variable \(obj.environment ?? "?") is not set: set it, or use file:")
+        }
+        let path = "\(projectFilesDir)/\(kind)s/\(obj.key)"
+        do {
+            _ = try FileSystem.makeDirectories((path as NSString).deletingLastPathComponent)
+            try FileSystem.writeAtomically(Data(content.utf8), to: path, mode: 0o444)
+        } catch {
+            throw ComposeError.service("service \"\(service)\": \(kind) \(obj.key): cannot write \(path): \(error)")
+        }
+        return path
+    }
+
     /// The network a container of `s` joins: its `network_mode`, else the store name of its network.
     func networkName(_ s: ComposeService) -> String {
         if let m = s.networkMode { return m }
@@ -416,6 +442,14 @@ public final class ComposeEngine: Sendable {
             }
         }
         for t in s.tmpfs { mounts.append(try FlagValue.tmpfs(t, flag: "tmpfs")) }
+        for (refs, objects, kind) in [(s.secrets, project.secrets, "secret"), (s.configs, project.configs, "config")] {
+            for r in refs {
+                guard let obj = objects.first(where: { $0.key == r.source }) else {
+                    throw ComposeError.service("service \"\(s.name)\": undefined \(kind) \(r.source)")
+                }
+                mounts.append(MountPoint(type: .bind, source: try fileObjectPath(obj, kind: kind, service: s.name), destination: r.target, readOnly: true))
+            }
+        }
         o.mounts = mounts
         o.network = networkName(s)
         // on a user-defined network the service's name and aliases resolve to the container
@@ -584,6 +618,7 @@ public final class ComposeEngine: Sendable {
             progress(" Container \(c.name)  Removed")
         }
         removeNetworks()
+        try? FileSystem.removeTree(projectFilesDir)
         guard volumes else { return }
         for v in manager.volumes.list() where v.labels[ComposeLabel.project] == project.name {
             progress(" Volume \(v.name)  Removing")

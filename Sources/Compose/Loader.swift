@@ -71,6 +71,8 @@ public struct ComposeLoader: Sendable {
         var typer = Typer(project: name, workingDir: workingDir, environment: env)
         let volumes = try typer.volumes(root["volumes"])
         let networks = try typer.networks(root["networks"])
+        let secrets = try typer.fileObjects(root["secrets"], "secrets")
+        let configs = try typer.fileObjects(root["configs"], "configs")
         var services: [ComposeService] = []
         guard let servicesNode = root["services"] else {
             throw ComposeError.invalidFile("\(files.joined(separator: ", ")): no `services:`; a compose file defines at least one service")
@@ -103,12 +105,18 @@ public struct ComposeLoader: Sendable {
             if s.replicas > 1, let n = s.containerName {
                 throw ComposeError.invalidFile("service \"\(s.name)\": container_name \"\(n)\" is one name for \(s.replicas) replicas: remove container_name, or use one replica")
             }
+            for r in s.secrets where !secrets.contains(where: { $0.key == r.source }) {
+                throw ComposeError.invalidFile("service \"\(s.name)\" refers to undefined secret \(r.source): define it under the top-level `secrets:`")
+            }
+            for r in s.configs where !configs.contains(where: { $0.key == r.source }) {
+                throw ComposeError.invalidFile("service \"\(s.name)\" refers to undefined config \(r.source): define it under the top-level `configs:`")
+            }
             for n in s.networks.keys.sorted() where !networks.contains(where: { $0.key == n }) {
                 throw ComposeError.invalidFile("service \"\(s.name)\" refers to undefined network \(n): define it under the top-level `networks:`")
             }
         }
         let project = ComposeProject(name: name, workingDir: workingDir, files: files, services: services, volumes: volumes,
-                                     networks: networks)
+                                     networks: networks, secrets: secrets, configs: configs)
         _ = try DependencyOrder.sorted(project, services: services.map(\.name))
         return project
     }
@@ -182,8 +190,8 @@ public struct ComposeLoader: Sendable {
 
     private func checkTopLevel(_ tree: YNode) throws {
         guard case let .map(pairs, _) = tree else { return }
-        let known: Set = ["name", "version", "services", "volumes", "networks"]
-        let unsupported: Set = ["secrets", "configs", "include", "models"]
+        let known: Set = ["name", "version", "services", "volumes", "networks", "secrets", "configs"]
+        let unsupported: Set = ["include", "models"]
         for (k, v) in pairs where !k.hasPrefix("x-") {
             if unsupported.contains(k) {
                 throw ComposeError.invalidFile("\(v.mark): top-level key \"\(k)\" is not supported yet by dockbuild compose; remove it")
@@ -203,7 +211,7 @@ enum Merge {
         mapMerge(a, b) { key, x, y in
             switch key {
             case "services": return mapMerge(x, y) { _, s, t in service(s, t) }
-            case "volumes", "networks": return mapMerge(x, y) { _, _, t in t }
+            case "volumes", "networks", "secrets", "configs": return mapMerge(x, y) { _, _, t in t }
             default: return y
             }
         }

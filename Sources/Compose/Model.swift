@@ -17,11 +17,14 @@ public struct ComposeProject: Sendable, Equatable {
     public var volumes: [ComposeVolume]
     /// The top-level networks, `default` (`PROJECT_default`) among them, by key.
     public var networks: [ComposeNetwork]
+    /// The top-level `secrets` and `configs`, by key.
+    public var secrets: [ComposeFileObject]
+    public var configs: [ComposeFileObject]
 
     public init(name: String, workingDir: String, files: [String], services: [ComposeService], volumes: [ComposeVolume],
-                networks: [ComposeNetwork] = []) {
+                networks: [ComposeNetwork] = [], secrets: [ComposeFileObject] = [], configs: [ComposeFileObject] = []) {
         self.name = name; self.workingDir = workingDir; self.files = files; self.services = services; self.volumes = volumes
-        self.networks = networks
+        self.networks = networks; self.secrets = secrets; self.configs = configs
     }
 
     public func service(_ name: String) -> ComposeService? { services.first { $0.name == name } }
@@ -31,6 +34,30 @@ public struct ComposeProject: Sendable, Equatable {
 
     /// The top-level network with key `key`.
     public func network(_ key: String) -> ComposeNetwork? { networks.first { $0.key == key } }
+}
+
+/// A top-level secret or config: a host file (`file:`), or text (`content:`, or the value of
+/// `environment:`'s variable) that `up` writes into a file of its own.
+public struct ComposeFileObject: Sendable, Equatable, Codable {
+    public var key: String
+    /// An absolute path, when from `file:`.
+    public var file: String?
+    /// The text, when from `content:` or `environment:` (nil when that variable is unset: an
+    /// error only where a container needs it).
+    public var content: String?
+    /// `environment:`'s variable name.
+    public var environment: String?
+    public init(key: String, file: String?, content: String?, environment: String? = nil) {
+        self.key = key; self.file = file; self.content = content; self.environment = environment
+    }
+}
+
+/// A service's use of a secret or config: mounted read-only at `target`.
+public struct FileReference: Sendable, Equatable, Codable {
+    public var source: String
+    /// An absolute path in the container.
+    public var target: String
+    public init(source: String, target: String) { self.source = source; self.target = target }
 }
 
 /// A top-level network: a user-defined bridge network `PROJECT_KEY` unless `name:` or
@@ -198,6 +225,9 @@ public struct ComposeService: Sendable, Equatable, Codable {
     public var networks: [String: [String]] = ["default": []]
     /// The aliases on all the service's networks.
     public var aliases: [String] { networks.keys.sorted().flatMap { networks[$0] ?? [] } }
+    /// `secrets` (at /run/secrets/NAME by default) and `configs` (at /NAME by default).
+    public var secrets: [FileReference] = []
+    public var configs: [FileReference] = []
     /// `deploy.replicas` or `scale` (`up --scale` overrides): containers `PROJECT-SERVICE-1..N`.
     public var replicas = 1
     /// How to build `image` (nil: pulled or already in the store). A service with `build` and

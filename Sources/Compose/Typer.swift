@@ -14,12 +14,12 @@ struct Typer {
         "cap_add", "cap_drop", "privileged", "read_only", "init", "tty", "stdin_open", "stop_signal",
         "stop_grace_period", "network_mode", "networks", "profiles", "dns", "mem_limit", "cpus", "shm_size",
         "pids_limit", "ulimits", "devices", "gpus", "security_opt", "group_add", "dns_search", "dns_opt", "pull_policy",
-        "platform", "deploy", "build", "scale",
+        "platform", "deploy", "build", "scale", "secrets", "configs",
     ]
     /// Keys of the Compose Specification that dockbuild does not implement yet: refused rather
     /// than ignored, so a project never runs other than it says.
     static let unsupportedKeys: Set = [
-        "secrets", "configs", "logging", "sysctls", "ipc", "pid", "mem_reservation", "memswap_limit",
+        "logging", "sysctls", "ipc", "pid", "mem_reservation", "memswap_limit",
         "cpu_shares", "cpu_quota", "cpu_period", "cpuset", "links", "external_links", "domainname", "mac_address",
         "volumes_from", "develop", "attach", "cgroup", "cgroup_parent", "device_cgroup_rules", "isolation",
         "oom_kill_disable", "oom_score_adj", "runtime", "storage_opt", "userns_mode", "uts", "annotations", "blkio_config",
@@ -151,6 +151,59 @@ struct Typer {
             out.append(vol)
         }
         return out.sorted { $0.key < $1.key }
+    }
+
+    /// A service's `secrets` or `configs`: names, or `{source, target}` (a relative target is
+    /// under `base`).
+    func fileReferences(_ n: YNode, _ key: String, _ ctx: Ctx, base: String) throws -> [FileReference] {
+        guard case let .seq(items, _) = n else { throw ctx.err(n, key, "expected a list, got \(n.kind)") }
+        return try items.map { it in
+            if case let .scalar(name, _) = it { return FileReference(source: name, target: base + name) }
+            guard case let .map(fields, _) = it else { throw ctx.err(it, key, "expected a name or a mapping, got \(it.kind)") }
+            var source = "", target: String?
+            for (k, f) in fields where !k.hasPrefix("x-") {
+                switch k {
+                case "source": source = try ctx.string(f, key)
+                case "target": target = try ctx.string(f, key)
+                default:
+                    throw ctx.err(f, key, "\"\(k)\" is not supported yet (source, target): the file is bind-mounted read-only with its own owner and mode")
+                }
+            }
+            guard !source.isEmpty else { throw ctx.err(it, key, "source: give the name of a top-level \(key) entry") }
+            let t = target ?? source
+            return FileReference(source: source, target: t.hasPrefix("/") ? t : base + t)
+        }
+    }
+
+    /// The top-level `secrets` or `configs`: `file`, `environment` or `content` each.
+    func fileObjects(_ n: YNode?, _ what: String) throws -> [ComposeFileObject] {
+        guard let n else { return [] }
+        if case .null = n { return [] }
+        guard case let .map(pairs, _) = n else { throw ComposeError.invalidFile("\(n.mark): `\(what)` must be a mapping of names, not \(n.kind)") }
+        let ctx = Ctx(service: "")
+        return try pairs.map { key, v in
+            guard case let .map(fields, _) = v else {
+                throw ComposeError.invalidFile("\(v.mark): \(what) \"\(key)\": expected a mapping with file, environment or content")
+            }
+            var obj = ComposeFileObject(key: key, file: nil, content: nil)
+            for (k, f) in fields where !k.hasPrefix("x-") {
+                switch k {
+                case "file": obj.file = absolute(try ctx.string(f, k))
+                case "content": obj.content = try ctx.string(f, k)
+                case "environment":
+                    let name = try ctx.string(f, k)
+                    obj.environment = name
+                    obj.content = environment[name]
+                case "name": _ = try ctx.string(f, k)
+                default:
+                    throw ComposeError.invalidFile("\(f.mark): \(what) \"\(key)\": key \"\(k)\" is not supported yet (file, environment, content, name)")
+                }
+            }
+            guard (obj.file == nil) != (obj.content == nil && obj.environment == nil) else {
+                throw ComposeError.invalidFile("\(v.mark): \(what) \"\(key)\": give one of file, environment or content")
+            }
+            return obj
+        }.sorted { $0.key < $1.key }
     }
 
     /// The top-level `networks` (`default` added when missing): user-defined bridge networks.
@@ -351,6 +404,8 @@ struct Typer {
                 }
             case "platform": s.platform = try ctx.string(v, key)
             case "deploy": try deploy(v, &s, ctx)
+            case "secrets": s.secrets = try fileReferences(v, key, ctx, base: "/run/secrets/")
+            case "configs": s.configs = try fileReferences(v, key, ctx, base: "/")
             case "scale":
                 let n = try ctx.int(v, key)
                 guard n >= 0 else { throw ctx.err(v, key, "\(n) must be 0 or more") }

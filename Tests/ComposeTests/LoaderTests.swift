@@ -110,7 +110,7 @@ import Testing
         try check("services:\n  web:\n    image: a\n    healthcheck: {interval: soon}\n", ["service \"web\"", "key \"healthcheck\"", "not a duration"])
         try check("services:\n  web:\n    image: a\n    depends_on: {db: {condition: service_ready}}\n", ["service_ready", "service_healthy"])
         try check("services:\n  web:\n    image: a\n    depends_on: [db]\n", ["undefined service \"db\""])
-        try check("services:\n  web: {image: a}\nsecrets: {}\n", ["compose.yaml:3", "\"secrets\"", "not supported yet"])
+        try check("services:\n  web: {image: a}\nmodels: {}\n", ["compose.yaml:3", "\"models\"", "not supported yet"])
         try check("services:\n  web: {image: a}\nfoo: 1\n", ["unknown top-level key \"foo\""])
         try check("services:\n  web: {command: x}\n", ["service \"web\" has neither an image"])
         try check("services:\n  web:\n    image: a\n    image: b\n", ["compose.yaml:4", "\"image\" is given twice"])

@@ -621,4 +621,40 @@ import Testing
         #expect(try compose(s, dir, "two", ["down"]).status == 0)
         #expect(try s.ok(["network", "ls", "-q"]) == "")
     }
+
+    /// `secrets` and `configs` from files, an environment variable and inline content,
+    /// bind-mounted read-only at /run/secrets/NAME and /NAME (or their targets).
+    @Test(.enabled(if: Scenario.canRun)) func secretsAndConfigs() throws {
+        let s = try Self.scenario(142)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              app:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                secrets: [db_pw, {source: api_key, target: key.txt}]
+                configs: [app_conf, {source: inline, target: /etc/inline.conf}]
+            secrets:
+              db_pw: {file: ./pw.txt}
+              api_key: {environment: API_KEY}
+            configs:
+              app_conf: {file: ./app.conf}
+              inline: {content: "x=1"}
+            """, "pw.txt": "hunter2\n", "app.conf": "port=80\n"])
+        let up = try compose(s, dir, "sec", ["up", "-d"], env: ["API_KEY": "k-123"])
+        #expect(up.status == 0, "\(up.err)")
+        let r = try compose(s, dir, "sec", ["exec", "-T", "app", "sh", "-c",
+                                            "cat /run/secrets/db_pw /run/secrets/key.txt; echo; cat /app_conf /etc/inline.conf"])
+        #expect(r.out == "hunter2\nk-123\nport=80\nx=1", "\(r.out) \(r.err)")
+        #expect(try compose(s, dir, "sec", ["exec", "-T", "app", "sh", "-c", "echo x > /run/secrets/db_pw"]).status != 0)
+        #expect(FileManager.default.fileExists(atPath: "\(s.root)/compose/sec/configs/inline"))
+        #expect(try compose(s, dir, "sec", ["down"], env: ["API_KEY": "k-123"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: "\(s.root)/compose/sec"))
+        // an unset variable and an undefined secret are errors of the file
+        #expect(try compose(s, dir, "sec", ["up", "-d"]).err.contains("API_KEY is not set"))
+        #expect(try compose(s, dir, "sec", ["down"]).status == 0)
+        let bad = try project(s, ["compose.yaml": "services:\n  a: {image: busybox:test, secrets: [nope]}\n"])
+        #expect(try compose(s, bad, "bad", ["config", "-q"]).err.contains("undefined secret nope"))
+    }
 }
