@@ -18,6 +18,8 @@ public struct ComposeLoader: Sendable {
         public var profiles: [String] = []
         /// The process environment (wins over `.env`).
         public var environment: [String: String] = ProcessInfo.processInfo.environment
+        /// The files that included this one (`include`), to refuse a cycle.
+        public var includeChain: [String] = []
         /// The text of `-f -` (the caller reads its standard input).
         public var stdinText: String?
         /// Where file discovery starts.
@@ -65,16 +67,50 @@ public struct ComposeLoader: Sendable {
             tree = try tree.mapScalars { try interp.interpolate($0, at: $1) }
             merged = merged.map { Merge.top($0, tree) } ?? tree
         }
+        guard var root = merged else { throw ComposeError.noComposeFile("no compose file") }
+        // extends: bases from this project's files or others (read and interpolated alike)
+        if case .map(var top, let tm) = root, let i = top.firstIndex(where: { $0.key == "services" }) {
+            top[i].value = try Extends.resolve(top[i].value, baseDir: workingDir) { path in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    throw ComposeError.invalidFile("\(path): cannot read the file that extends names")
+                }
+                return try YNode.parse(text, file: path).mapScalars { try interp.interpolate($0, at: $1) }
+            }
+            root = .map(top, tm)
+        }
         warnings = interp.warnings
-        guard let root = merged else { throw ComposeError.noComposeFile("no compose file") }
         let name = try projectName(root, workingDir: workingDir, env: env)
         var typer = Typer(project: name, workingDir: workingDir, environment: env)
-        let volumes = try typer.volumes(root["volumes"])
-        let networks = try typer.networks(root["networks"])
-        let secrets = try typer.fileObjects(root["secrets"], "secrets")
-        let configs = try typer.fileObjects(root["configs"], "configs")
+        var volumes = try typer.volumes(root["volumes"])
+        var networks = try typer.networks(root["networks"])
+        var secrets = try typer.fileObjects(root["secrets"], "secrets")
+        var configs = try typer.fileObjects(root["configs"], "configs")
         var services: [ComposeService] = []
-        guard let servicesNode = root["services"] else {
+        // include: each file a project of its own (its directory, its .env), merged in
+        if let inc = root["include"] {
+            for sub in try includes(inc, projectName: name, baseDir: workingDir) {
+                for s in sub.services {
+                    guard !services.contains(where: { $0.name == s.name }), root["services"]?[s.name] == nil else {
+                        throw ComposeError.invalidFile("service \"\(s.name)\" is defined by \(sub.files.joined(separator: ", ")) and again by this project: rename one")
+                    }
+                    services.append(s)
+                }
+                func add<T: Equatable>(_ mine: inout [T], _ theirs: [T], key: (T) -> String, what: String) throws {
+                    for t in theirs {
+                        if let m = mine.first(where: { key($0) == key(t) }) {
+                            guard m == t else { throw ComposeError.invalidFile("\(what) \"\(key(t))\" is defined by \(sub.files.joined(separator: ", ")) and, differently, by this project: rename one") }
+                            continue
+                        }
+                        mine.append(t)
+                    }
+                }
+                try add(&volumes, sub.volumes, key: \.key, what: "volume")
+                try add(&networks, sub.networks.filter { $0.key != "default" }, key: \.key, what: "network")
+                try add(&secrets, sub.secrets, key: \.key, what: "secret")
+                try add(&configs, sub.configs, key: \.key, what: "config")
+            }
+        }
+        guard let servicesNode = root["services"] ?? (root["include"] != nil ? .map([], root.mark) : nil) else {
             throw ComposeError.invalidFile("\(files.joined(separator: ", ")): no `services:`; a compose file defines at least one service")
         }
         guard case let .map(pairs, _) = servicesNode else {
@@ -119,6 +155,55 @@ public struct ComposeLoader: Sendable {
                                      networks: networks, secrets: secrets, configs: configs)
         _ = try DependencyOrder.sorted(project, services: services.map(\.name))
         return project
+    }
+
+    // MARK: - include
+
+    /// The projects `include` names (a path, or `{path, project_directory, env_file}` each),
+    /// loaded as this project (`projectName`), each from its own directory.
+    func includes(_ node: YNode, projectName: String, baseDir: String) throws -> [ComposeProject] {
+        guard case let .seq(items, _) = node else {
+            throw ComposeError.invalidFile("\(node.mark): `include` must be a list of files, not \(node.kind)")
+        }
+        func strings(_ n: YNode, _ what: String) throws -> [String] {
+            switch n {
+            case let .scalar(s, _): return [s]
+            case let .seq(list, _):
+                return try list.map { guard case let .scalar(s, _) = $0 else { throw ComposeError.invalidFile("\($0.mark): include \(what): expected a string") }; return s }
+            default: throw ComposeError.invalidFile("\(n.mark): include \(what): expected a string or a list")
+            }
+        }
+        func abs(_ p: String) -> String { ((p.hasPrefix("/") ? p : "\(baseDir)/\(p)") as NSString).standardizingPath }
+        return try items.map { it in
+            var o = options
+            o.projectName = projectName
+            o.stdinText = nil
+            o.envFiles = []
+            o.projectDirectory = nil
+            switch it {
+            case .scalar: o.files = try strings(it, "path").map(abs)
+            case let .map(fields, _):
+                for (k, f) in fields {
+                    switch k {
+                    case "path": o.files = try strings(f, k).map(abs)
+                    case "project_directory": o.projectDirectory = abs(try strings(f, k).first ?? ".")
+                    case "env_file": o.envFiles = try strings(f, k).map(abs)
+                    default: throw ComposeError.invalidFile("\(f.mark): include: unknown key \"\(k)\" (path, project_directory, env_file)")
+                    }
+                }
+            default: throw ComposeError.invalidFile("\(it.mark): include: expected a path or a mapping")
+            }
+            guard let first = o.files.first else { throw ComposeError.invalidFile("\(it.mark): include: give the path of a compose file") }
+            guard !o.includeChain.contains(first) else {
+                throw ComposeError.invalidFile("\(it.mark): include: \(first) includes itself (\((o.includeChain + [first]).joined(separator: " -> ")))")
+            }
+            for f in o.files where !FileManager.default.fileExists(atPath: f) {
+                throw ComposeError.invalidFile("\(it.mark): include: \(f) does not exist")
+            }
+            o.includeChain.append(first)
+            var sub = ComposeLoader(o)
+            return try sub.load()
+        }
     }
 
     // MARK: - files and names
@@ -190,8 +275,8 @@ public struct ComposeLoader: Sendable {
 
     private func checkTopLevel(_ tree: YNode) throws {
         guard case let .map(pairs, _) = tree else { return }
-        let known: Set = ["name", "version", "services", "volumes", "networks", "secrets", "configs"]
-        let unsupported: Set = ["include", "models"]
+        let known: Set = ["name", "version", "services", "volumes", "networks", "secrets", "configs", "include"]
+        let unsupported: Set = ["models"]
         for (k, v) in pairs where !k.hasPrefix("x-") {
             if unsupported.contains(k) {
                 throw ComposeError.invalidFile("\(v.mark): top-level key \"\(k)\" is not supported yet by dockbuild compose; remove it")

@@ -23,7 +23,7 @@ struct Typer {
         "cpu_shares", "cpu_quota", "cpu_period", "cpuset", "links", "external_links", "domainname", "mac_address",
         "volumes_from", "develop", "attach", "cgroup", "cgroup_parent", "device_cgroup_rules", "isolation",
         "oom_kill_disable", "oom_score_adj", "runtime", "storage_opt", "userns_mode", "uts", "annotations", "blkio_config",
-        "credential_spec", "extends", "label_file", "post_start", "pre_stop", "use_api_socket", "mem_swappiness",
+        "credential_spec", "label_file", "post_start", "pre_stop", "use_api_socket", "mem_swappiness",
         "cpu_count", "cpu_percent", "cpu_rt_runtime", "cpu_rt_period", "cpuset_mems", "provider", "models",
         "lifecycle_hooks",
     ]

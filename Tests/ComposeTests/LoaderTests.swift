@@ -249,4 +249,49 @@ import Testing
         let badDriver = try dir(["compose.yaml": "services:\n  app: {image: a}\nnetworks: {a: {driver: overlay}}\n"])
         #expect(error(badDriver).contains("only the bridge driver"))
     }
+
+    @Test func extendsSameFileAndOtherFile() throws {
+        let d = try dir([
+            "compose.yaml": """
+                services:
+                  base: {image: a, environment: {A: "1", B: "1"}, ports: ["80"]}
+                  web:
+                    extends: base
+                    environment: {B: "2"}
+                  api:
+                    extends: {file: common/base.yaml, service: svc}
+                    command: ["run"]
+                volumes:
+                  named:
+                """,
+            "common/base.yaml": """
+                services:
+                  svc:
+                    extends: root
+                    build: ./ctx
+                    env_file: vars.env
+                    volumes: ["./data:/data", "named:/n"]
+                  root:
+                    image: b
+                    environment: {FROM_ROOT: "${TAG:-yes}"}
+                volumes:
+                  named:
+                """,
+            "common/vars.env": "FROM_FILE=1\n",
+            "common/ctx/Dockerfile": "FROM scratch\n",
+        ])
+        let p = try load(d, configure: { $0.environment = [:] })
+        let web = try #require(p.service("web"))
+        #expect(web.image == "a" && web.environment == ["A": "1", "B": "2"] && web.ports.count == 1)
+        let api = try #require(p.service("api"))
+        #expect(api.command == ["run"] && api.environment == ["FROM_ROOT": "yes", "FROM_FILE": "1"], "\(api.environment)")
+        #expect(api.build?.context == "\(d)/common/ctx")
+        #expect(api.volumes.first?.source == "\(d)/common/data", "\(api.volumes)")
+        let cycle = try dir(["compose.yaml": "services:\n  a: {extends: b, image: x}\n  b: {extends: a}\n"])
+        #expect(error(cycle).contains("cycle"), "\(error(cycle))")
+        let missing = try dir(["compose.yaml": "services:\n  a: {extends: nope, image: x}\n"])
+        #expect(error(missing).contains("\"nope\" is not defined"), "\(error(missing))")
+        let noFile = try dir(["compose.yaml": "services:\n  a: {extends: {file: other.yaml, service: x}}\n"])
+        #expect(error(noFile).contains("does not exist"), "\(error(noFile))")
+    }
 }

@@ -657,4 +657,52 @@ import Testing
         let bad = try project(s, ["compose.yaml": "services:\n  a: {image: busybox:test, secrets: [nope]}\n"])
         #expect(try compose(s, bad, "bad", ["config", "-q"]).err.contains("undefined secret nope"))
     }
+
+    /// `include` (a file loaded from its own directory, its services joined to the project) and
+    /// `extends` from another file (its relative paths kept relative to that file).
+    @Test(.enabled(if: Scenario.canRun)) func includeAndExtends() throws {
+        let s = try Self.scenario(143)
+        defer { s.cleanup() }
+        let dir = try project(s, [
+            "compose.yaml": """
+                include:
+                  - db/compose.yaml
+                services:
+                  web:
+                    extends: {file: lib/common.yaml, service: base}
+                    depends_on: [db]
+                    command: ["sleep", "300"]
+                """,
+            "lib/common.yaml": """
+                services:
+                  base:
+                    image: busybox:test
+                    stop_signal: SIGKILL
+                    environment: {ROLE: web}
+                    volumes: ["./shared:/shared:ro"]
+                """,
+            "lib/shared/msg": "from lib\n",
+            "db/compose.yaml": """
+                services:
+                  db:
+                    image: busybox:test
+                    command: ["sh", "-c", "echo $$DB_NAME > /tmp/name; exec sleep 300"]
+                    stop_signal: SIGKILL
+                    env_file: db.env
+                """,
+            "db/db.env": "DB_NAME=shopdb\n",
+        ])
+        #expect(try compose(s, dir, "inc", ["config", "--services"]).out == "db\nweb\n")
+        let up = try compose(s, dir, "inc", ["up", "-d"])
+        #expect(up.status == 0, "\(up.err)")
+        #expect(try ids(s, "inc").keys.sorted() == ["inc-db-1", "inc-web-1"])
+        let r = try compose(s, dir, "inc", ["exec", "-T", "web", "sh", "-c", "cat /shared/msg; echo $ROLE; ping -c 1 -W 2 db >/dev/null && echo reached"])
+        #expect(r.out == "from lib\nweb\nreached\n", "\(r.out) \(r.err)")
+        #expect(Scenario.eventually(5) { (try? compose(s, dir, "inc", ["exec", "-T", "db", "cat", "/tmp/name"]).out) == "shopdb\n" })
+        #expect(try compose(s, dir, "inc", ["down"]).status == 0)
+        // a service defined twice (here and in the included file) is an error
+        let twice = try project(s, ["compose.yaml": "include: [other.yaml]\nservices:\n  db: {image: busybox:test}\n",
+                                    "other.yaml": "services:\n  db: {image: busybox:test}\n"])
+        #expect(try compose(s, twice, "tw", ["config", "-q"]).err.contains("service \"db\" is defined by"))
+    }
 }
