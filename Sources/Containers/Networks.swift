@@ -119,6 +119,7 @@ public struct NetworkStore: Sendable {
         let n = try inspect(name)
         n.bridgeNetwork.teardown()
         unlink(path(n.name))
+        unlink("\(root)/.\(n.name).hosts.lock")
     }
 }
 
