@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `compose up -d` of a 5-service project from cached images, then `down`: dockbuild compose vs
 # Debian's docker-compose (1.29) on Debian's dockerd (docker-ref.sh: no bridge there, so both
-# sides use network_mode: host; dockbuild is also timed on its bridge).
+# sides use network_mode: host; dockbuild is also timed with its default project network).
 # Needs root, busybox-static; docker-compose and /work/shared/peers/docker-ref.sh for the peer.
 # Usage: bench/compose.sh [dockbuild-binary]    (RUNS=5 by default)
 set -euo pipefail
@@ -18,6 +18,8 @@ export DOCKBUILD_ROOT=$work/root DOCKBUILD_BRIDGE=dbbench$$ DOCKBUILD_SUBNET=10.
 cleanup() {
   (cd "$work/host" 2>/dev/null && "$BIN" compose down -t 0 >/dev/null 2>&1) || true
   (cd "$work/bridge" 2>/dev/null && "$BIN" compose down -t 0 >/dev/null 2>&1) || true
+  # the project networks (bridges br-...) a failed `down` left
+  "$BIN" network ls -q 2>/dev/null | while read -r n; do "$BIN" network rm "$n" >/dev/null 2>&1 || true; done
   ip link del "$DOCKBUILD_BRIDGE" 2>/dev/null || true
   rm -rf "$work"
 }

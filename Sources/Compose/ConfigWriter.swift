@@ -12,16 +12,34 @@ public enum ConfigWriter {
         case map([(String, Value)])
     }
 
+    /// A service's `secrets` or `configs` in long form.
+    static func refs(_ r: [FileReference]) -> Value {
+        .list(r.map { .map([("source", .str($0.source)), ("target", .str($0.target))]) })
+    }
+
     public static func yaml(_ p: ComposeProject) -> String {
         var top: [(String, Value)] = [("name", .str(p.name))]
         top.append(("services", .map(p.services.map { ($0.name, service($0, p)) })))
-        top.append(("networks", .map([("default", .map([("name", .str(p.defaultNetworkName))]))])))
+        // the networks the services use (docker compose leaves the others out)
+        let used = Set(p.services.flatMap { $0.networks.keys })
+        top.append(("networks", .map(p.networks.filter { used.contains($0.key) || $0.key == "default" && used.isEmpty }.map { n in
+            var f: [(String, Value)] = [("name", .str(n.name))]
+            if n.external { f.append(("external", .raw("true"))) }
+            if !n.labels.isEmpty { f.append(("labels", strMap(n.labels))) }
+            return (n.key, .map(f))
+        })))
         if !p.volumes.isEmpty {
             top.append(("volumes", .map(p.volumes.map { v in
                 var f: [(String, Value)] = [("name", .str(v.name))]
                 if v.external { f.append(("external", .raw("true"))) }
                 if !v.labels.isEmpty { f.append(("labels", strMap(v.labels))) }
                 return (v.key, .map(f))
+            })))
+        }
+        for (key, objects) in [("secrets", p.secrets), ("configs", p.configs)] where !objects.isEmpty {
+            top.append((key, .map(objects.map { o in
+                (o.key, .map(o.file.map { [("file", Value.str($0))] } ?? o.environment.map { [("environment", Value.str($0))] }
+                    ?? [("content", .str(o.content ?? ""))]))
             })))
         }
         var out = ""
@@ -46,6 +64,7 @@ public enum ConfigWriter {
         if !s.capAdd.isEmpty { f.append(("cap_add", .list(s.capAdd.map(Value.str)))) }
         if !s.capDrop.isEmpty { f.append(("cap_drop", .list(s.capDrop.map(Value.str)))) }
         if let c = s.command { f.append(("command", .list(c.map(Value.str)))) }
+        if !s.configs.isEmpty { f.append(("configs", refs(s.configs))) }
         if let n = s.nanoCpus { f.append(("cpus", .raw(cpus(n)))) }
         if let c = s.containerName { f.append(("container_name", .str(c))) }
         if !s.dependsOn.isEmpty {
@@ -80,7 +99,10 @@ public enum ConfigWriter {
         if !s.labels.isEmpty { f.append(("labels", strMap(s.labels))) }
         if let m = s.memLimit { f.append(("mem_limit", .str(String(m)))) }
         if let m = s.networkMode { f.append(("network_mode", .str(m))) } else {
-            f.append(("networks", .map([("default", s.aliases.isEmpty ? .null : .map([("aliases", .list(s.aliases.map(Value.str)))]))])))
+            f.append(("networks", .map(s.networks.keys.sorted().map { k in
+                let a = s.networks[k] ?? []
+                return (k, a.isEmpty ? .null : .map([("aliases", .list(a.map(Value.str)))]))
+            })))
         }
         if let p = s.pidsLimit { f.append(("pids_limit", .raw(String(p)))) }
         if let p = s.platform { f.append(("platform", .str(p))) }
@@ -99,6 +121,8 @@ public enum ConfigWriter {
         if !s.profiles.isEmpty { f.append(("profiles", .list(s.profiles.map(Value.str)))) }
         if s.readOnly { f.append(("read_only", .raw("true"))) }
         if let r = s.restart { f.append(("restart", .str(r))) }
+        if s.replicas != 1 { f.append(("scale", .raw(String(s.replicas)))) }
+        if !s.secrets.isEmpty { f.append(("secrets", refs(s.secrets))) }
         if !s.securityOpt.isEmpty { f.append(("security_opt", .list(s.securityOpt.map(Value.str)))) }
         if let m = s.shmSize { f.append(("shm_size", .str(String(m)))) }
         if s.stdinOpen { f.append(("stdin_open", .raw("true"))) }

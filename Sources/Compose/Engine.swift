@@ -17,6 +17,7 @@ public enum ComposeLabel {
     public static let workingDir = "com.docker.compose.project.working_dir"
     public static let configFiles = "com.docker.compose.project.config_files"
     public static let volume = "com.docker.compose.volume"
+    public static let network = "com.docker.compose.network"
 }
 
 /// A project's containers over the Containers library: up, down, start, stop, remove, with
@@ -66,6 +67,9 @@ public final class ComposeEngine: Sendable {
 
     /// A digest of what the service's container is made from: a change recreates it.
     public static func configHash(_ s: ComposeService) -> String {
+        // (the number of replicas is not the containers' config: scaling keeps them)
+        var s = s
+        s.replicas = 1
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let data = (try? enc.encode(s)) ?? Data(s.name.utf8)
@@ -93,12 +97,26 @@ public final class ComposeEngine: Sendable {
         try buildImages(order, always: build)
         try await pullImages(order)
         try createVolumes(for: order)
+        try createNetworks(for: order)
         // in waves: every service whose dependencies are up starts at once with the others of its wave
         try inWaves(order) { s in
             try self.waitForDependencies(s, started: order.map(\.name))
             try self.converge(s, forceRecreate: forceRecreate)
             self.refreshHosts()
         }
+    }
+
+    /// `create`: what `up` does but start: images, volumes, networks, and each service's
+    /// containers created (changed ones recreated), in dependency order, none started.
+    public func create(_ services: [String] = [], forceRecreate: Bool = false, noDeps: Bool = false, build: Bool = false) async throws {
+        try checkServices(services)
+        let order = try DependencyOrder.sorted(project, services: services.isEmpty ? project.services.map(\.name) : services,
+                                               withDependencies: !noDeps)
+        try buildImages(order, always: build)
+        try await pullImages(order)
+        try createVolumes(for: order)
+        try createNetworks(for: order)
+        for s in order { try converge(s, forceRecreate: forceRecreate, start: false) }
     }
 
     /// Runs `body` for each service once the services it depends on (among `order`) are done,
@@ -199,17 +217,88 @@ public final class ComposeEngine: Sendable {
         }
     }
 
-    /// Brings one service to its wanted state.
-    func converge(_ s: ComposeService, forceRecreate: Bool) throws {
+    /// The networks `services` join: created (a user-defined bridge each, with the project's
+    /// labels) when missing; external ones must exist.
+    func createNetworks(for services: [ComposeService]) throws {
+        let used = Set(services.flatMap { $0.networks.keys })
+        for n in project.networks where used.contains(n.key) {
+            if (try? manager.networks.inspect(n.name)) != nil { continue }
+            if n.external {
+                throw ComposeError.service("external network \"\(n.name)\" not found: create it (`dockbuild network create \(n.name)`)")
+            }
+            var labels = n.labels
+            labels[ComposeLabel.project] = project.name
+            labels[ComposeLabel.network] = n.key
+            progress(" Network \(n.name)  Creating")
+            do { _ = try manager.networks.create(n.name, labels: labels) } catch {
+                // (another `up` of the project may have made it meanwhile)
+                if (try? manager.networks.inspect(n.name)) != nil { continue }
+                throw ComposeError.service("network \(n.name): \(error)")
+            }
+            progress(" Network \(n.name)  Created")
+        }
+    }
+
+    /// Where the project keeps the files it writes for containers (secrets and configs given
+    /// as text): under the store root, removed by `down`.
+    var projectFilesDir: String { "\(manager.root)/compose/\(project.name)" }
+
+    /// The host file of a secret or config: its `file`, or its text written (mode 0444) under
+    /// `projectFilesDir`.
+    func fileObjectPath(_ obj: ComposeFileObject, kind: String, service: String) throws -> String {
+        if let f = obj.file {
+            guard FileManager.default.fileExists(atPath: f) else {
+                throw ComposeError.service("service \"\(service)\": \(kind) \(obj.key): file \(f) does not exist")
+            }
+            return f
+        }
+        guard let content = obj.content else {
+            throw ComposeError.service("service \"\(service)\": \(kind) \(obj.key): environment variable \(obj.environment ?? "?") is not set: set it, or use file:")
+        }
+        let path = "\(projectFilesDir)/\(kind)s/\(obj.key)"
+        do {
+            _ = try FileSystem.makeDirectories((path as NSString).deletingLastPathComponent)
+            try FileSystem.writeAtomically(Data(content.utf8), to: path, mode: 0o444)
+        } catch {
+            throw ComposeError.service("service \"\(service)\": \(kind) \(obj.key): cannot write \(path): \(error)")
+        }
+        return path
+    }
+
+    /// The network a container of `s` joins: its `network_mode`, else the store name of its network.
+    func networkName(_ s: ComposeService) -> String {
+        if let m = s.networkMode { return m }
+        let key = s.networks.keys.sorted().first ?? "default"
+        return project.network(key)?.name ?? "\(project.name)_\(key)"
+    }
+
+    /// Brings one service to its wanted state: containers 1...replicas, each converged; those
+    /// numbered above (scaled down) stopped and removed, the highest first.
+    func converge(_ s: ComposeService, forceRecreate: Bool, start: Bool = true) throws {
         let hash = Self.configHash(s)
         let existing = containers([s.name])
-        var number = 1
-        if let c = existing.first {
-            number = Int(c.record.labels[ComposeLabel.number] ?? "") ?? 1
+        var byNumber: [Int: Container] = [:]
+        for c in existing {
+            let n = Int(c.record.labels[ComposeLabel.number] ?? "") ?? 1
+            if byNumber[n] == nil { byNumber[n] = c } else { try removeContainer(c, stop: true, quiet: true, volumes: true) }
+        }
+        for n in byNumber.keys.sorted(by: >) where n > s.replicas {
+            if let c = byNumber[n] { try removeContainer(c, stop: true) }
+        }
+        for n in stride(from: 1, through: s.replicas, by: 1) {
+            try converge(s, number: n, existing: byNumber[n], hash: hash, forceRecreate: forceRecreate, start: start)
+        }
+    }
+
+    /// Brings container `number` of `s` to its wanted state: left alone when running and
+    /// unchanged, started when stopped and unchanged, else (re)created and started.
+    func converge(_ s: ComposeService, number: Int, existing: Container?, hash: String, forceRecreate: Bool, start: Bool) throws {
+        if let c = existing {
             // a new image under the same name (rebuilt, pulled) recreates too, as docker compose
             let imageID = (try? manager.images().image(s.image))?.id.description
             if c.record.labels[ComposeLabel.configHash] == hash && !forceRecreate && (imageID == nil || imageID == c.record.imageID) {
                 if c.isRunning { progress(" Container \(c.name)  Running"); return }
+                guard start else { progress(" Container \(c.name)  Created"); return }
                 progress(" Container \(c.name)  Starting")
                 try startContainer(c.id, s)
                 progress(" Container \(c.name)  Started")
@@ -218,9 +307,9 @@ public final class ComposeEngine: Sendable {
             progress(" Container \(c.name)  Recreate")
             // its anonymous volumes go with it (named volumes stay)
             try removeContainer(c, stop: true, quiet: true, volumes: true)
-            for extra in existing.dropFirst() { try removeContainer(extra, stop: true, quiet: true, volumes: true) }
             let rec = try createContainer(s, number: number, hash: hash)
             progress(" Container \(rec.name)  Recreated")
+            guard start else { return }
             progress(" Container \(rec.name)  Starting")
             try startContainer(rec.id, s)
             progress(" Container \(rec.name)  Started")
@@ -230,6 +319,7 @@ public final class ComposeEngine: Sendable {
         progress(" Container \(name)  Creating")
         let rec = try createContainer(s, number: number, hash: hash)
         progress(" Container \(rec.name)  Created")
+        guard start else { return }
         progress(" Container \(rec.name)  Starting")
         try startContainer(rec.id, s)
         progress(" Container \(rec.name)  Started")
@@ -256,7 +346,7 @@ public final class ComposeEngine: Sendable {
     /// The `HOST:IP` entries naming every running container of the project by its service
     /// and container names (the project's name resolution; see docs/compose.md).
     func peerHosts() -> [String] {
-        containers().filter { $0.isRunning && !$0.state.ipAddress.isEmpty }.flatMap { c -> [String] in
+        containers().filter { $0.isRunning && !$0.state.ipAddress.isEmpty && $0.record.network == "bridge" }.flatMap { c -> [String] in
             let ip = c.state.ipAddress
             let service = c.record.labels[ComposeLabel.service] ?? ""
             let aliases = project.service(service)?.aliases ?? []
@@ -292,6 +382,8 @@ public final class ComposeEngine: Sendable {
             if let w = one.workdir { o.workingDir = w }
             if !one.servicePorts { o.ports = [] }
             o.autoRemove = one.remove
+            o.networkAliases = []
+            o.moreNetworks = o.moreNetworks.mapValues { _ in [] }
             o.tty = one.tty
             o.openStdin = one.interactive
             o.attach = one.detach ? [] : (one.interactive ? ["stdin", "stdout", "stderr"] : ["stdout", "stderr"])
@@ -350,8 +442,26 @@ public final class ComposeEngine: Sendable {
             }
         }
         for t in s.tmpfs { mounts.append(try FlagValue.tmpfs(t, flag: "tmpfs")) }
+        for (refs, objects, kind) in [(s.secrets, project.secrets, "secret"), (s.configs, project.configs, "config")] {
+            for r in refs {
+                guard let obj = objects.first(where: { $0.key == r.source }) else {
+                    throw ComposeError.service("service \"\(s.name)\": undefined \(kind) \(r.source)")
+                }
+                mounts.append(MountPoint(type: .bind, source: try fileObjectPath(obj, kind: kind, service: s.name), destination: r.target, readOnly: true))
+            }
+        }
         o.mounts = mounts
-        o.network = s.networkMode ?? "bridge"
+        o.network = networkName(s)
+        // on a user-defined network the service's name and aliases resolve to the container
+        // (the network keeps every member's hosts file current); `network_mode: bridge` uses
+        // the project's own hosts entries (peerHosts)
+        if s.networkMode == nil {
+            // the first network (by key) is eth0; the others are more interfaces
+            let keys = s.networks.keys.sorted()
+            func aliases(_ k: String) -> [String] { [s.name] + (s.networks[k] ?? []).filter { $0 != s.name } }
+            o.networkAliases = keys.first.map(aliases) ?? [s.name]
+            for k in keys.dropFirst() { o.moreNetworks[project.network(k)?.name ?? "\(project.name)_\(k)"] = aliases(k) }
+        }
         o.restartPolicy = try s.restart.flatMap { try FlagValue.restartPolicy($0, flag: "restart") }
         if let h = s.healthcheck {
             o.healthcheck = h.disable ? HealthConfig(test: ["NONE"])
@@ -507,6 +617,8 @@ public final class ComposeEngine: Sendable {
             try manager.remove(c.id, force: true, volumes: volumes)
             progress(" Container \(c.name)  Removed")
         }
+        removeNetworks()
+        try? FileSystem.removeTree(projectFilesDir)
         guard volumes else { return }
         for v in manager.volumes.list() where v.labels[ComposeLabel.project] == project.name {
             progress(" Volume \(v.name)  Removing")
@@ -519,6 +631,24 @@ public final class ComposeEngine: Sendable {
 }
 
 extension ComposeEngine {
+    /// Removes the project's networks (those carrying its label) that no container uses;
+    /// one still used (by a container outside the project) stays, with a warning.
+    func removeNetworks() {
+        for n in manager.networks.list() where n.labels[ComposeLabel.project] == project.name {
+            let users = manager.containers(onNetwork: n.name)
+            if !users.isEmpty {
+                progress("WARN: network \(n.name) is still used by \(users.map(\.name).sorted().joined(separator: ", ")): left in place")
+                continue
+            }
+            progress(" Network \(n.name)  Removing")
+            do { try manager.networks.remove(n.name) } catch {
+                progress("WARN: network \(n.name): \(error)")
+                continue
+            }
+            progress(" Network \(n.name)  Removed")
+        }
+    }
+
     /// `up --wait`: until every service's container runs (and is healthy, where it has a
     /// health check); a one-shot that exited 0 counts as done. Throws on a failure or timeout.
     public func waitRunningOrHealthy(_ services: [String], timeout: Double?) throws {
@@ -571,6 +701,7 @@ extension ComposeEngine {
         try buildImages([s], always: false)
         try await pullImages([s])
         try createVolumes(for: [s])
+        try createNetworks(for: [s])
         if !noDeps { try waitForDependencies(s, started: deps) }
         return try createContainer(s, number: 1, hash: Self.configHash(s), oneOff: one)
     }

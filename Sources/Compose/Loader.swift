@@ -18,6 +18,10 @@ public struct ComposeLoader: Sendable {
         public var profiles: [String] = []
         /// The process environment (wins over `.env`).
         public var environment: [String: String] = ProcessInfo.processInfo.environment
+        /// The files that included this one (`include`), to refuse a cycle.
+        public var includeChain: [String] = []
+        /// The text of `-f -` (the caller reads its standard input).
+        public var stdinText: String?
         /// Where file discovery starts.
         public var currentDirectory: String = FileManager.default.currentDirectoryPath
         public init() {}
@@ -35,7 +39,9 @@ public struct ComposeLoader: Sendable {
     /// Loads the project.
     public mutating func load() throws -> ComposeProject {
         let files = try resolveFiles()
-        let workingDir = options.projectDirectory.map(absolute) ?? (files[0] as NSString).deletingLastPathComponent
+        // (a file read from stdin lives in the current directory, as with docker compose)
+        let workingDir = options.projectDirectory.map(absolute)
+            ?? (files[0] == "-" ? absolute(options.currentDirectory) : (files[0] as NSString).deletingLastPathComponent)
         // the interpolation environment: .env (or --env-file) under the process's own
         var env: [String: String] = [:]
         let envFiles = options.envFiles.isEmpty ? ["\(workingDir)/.env"] : options.envFiles.map(absolute)
@@ -50,7 +56,7 @@ public struct ComposeLoader: Sendable {
         var interp = Interpolator(environment: env)
         var merged: YNode?
         for f in files {
-            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else {
+            guard let text = f == "-" ? options.stdinText : try? String(contentsOfFile: f, encoding: .utf8) else {
                 throw ComposeError.noComposeFile("\(f): cannot read the compose file")
             }
             var tree = try YNode.parse(text, file: f)
@@ -61,14 +67,50 @@ public struct ComposeLoader: Sendable {
             tree = try tree.mapScalars { try interp.interpolate($0, at: $1) }
             merged = merged.map { Merge.top($0, tree) } ?? tree
         }
+        guard var root = merged else { throw ComposeError.noComposeFile("no compose file") }
+        // extends: bases from this project's files or others (read and interpolated alike)
+        if case .map(var top, let tm) = root, let i = top.firstIndex(where: { $0.key == "services" }) {
+            top[i].value = try Extends.resolve(top[i].value, baseDir: workingDir) { path in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    throw ComposeError.invalidFile("\(path): cannot read the file that extends names")
+                }
+                return try YNode.parse(text, file: path).mapScalars { try interp.interpolate($0, at: $1) }
+            }
+            root = .map(top, tm)
+        }
         warnings = interp.warnings
-        guard let root = merged else { throw ComposeError.noComposeFile("no compose file") }
         let name = try projectName(root, workingDir: workingDir, env: env)
         var typer = Typer(project: name, workingDir: workingDir, environment: env)
-        let volumes = try typer.volumes(root["volumes"])
-        try typer.networks(root["networks"])
+        var volumes = try typer.volumes(root["volumes"])
+        var networks = try typer.networks(root["networks"])
+        var secrets = try typer.fileObjects(root["secrets"], "secrets")
+        var configs = try typer.fileObjects(root["configs"], "configs")
         var services: [ComposeService] = []
-        guard let servicesNode = root["services"] else {
+        // include: each file a project of its own (its directory, its .env), merged in
+        if let inc = root["include"] {
+            for sub in try includes(inc, projectName: name, baseDir: workingDir) {
+                for s in sub.services {
+                    guard !services.contains(where: { $0.name == s.name }), root["services"]?[s.name] == nil else {
+                        throw ComposeError.invalidFile("service \"\(s.name)\" is defined by \(sub.files.joined(separator: ", ")) and again by this project: rename one")
+                    }
+                    services.append(s)
+                }
+                func add<T: Equatable>(_ mine: inout [T], _ theirs: [T], key: (T) -> String, what: String) throws {
+                    for t in theirs {
+                        if let m = mine.first(where: { key($0) == key(t) }) {
+                            guard m == t else { throw ComposeError.invalidFile("\(what) \"\(key(t))\" is defined by \(sub.files.joined(separator: ", ")) and, differently, by this project: rename one") }
+                            continue
+                        }
+                        mine.append(t)
+                    }
+                }
+                try add(&volumes, sub.volumes, key: \.key, what: "volume")
+                try add(&networks, sub.networks.filter { $0.key != "default" }, key: \.key, what: "network")
+                try add(&secrets, sub.secrets, key: \.key, what: "secret")
+                try add(&configs, sub.configs, key: \.key, what: "config")
+            }
+        }
+        guard let servicesNode = root["services"] ?? (root["include"] != nil ? .map([], root.mark) : nil) else {
             throw ComposeError.invalidFile("\(files.joined(separator: ", ")): no `services:`; a compose file defines at least one service")
         }
         guard case let .map(pairs, _) = servicesNode else {
@@ -89,9 +131,79 @@ public struct ComposeLoader: Sendable {
                 }
             }
         }
-        let project = ComposeProject(name: name, workingDir: workingDir, files: files, services: services, volumes: volumes)
+        for i in services.indices where services[i].networkMode != nil {
+            guard services[i].networks == ["default": []] else {
+                throw ComposeError.invalidFile("service \"\(services[i].name)\": `network_mode` and `networks` cannot be combined: keep one")
+            }
+            services[i].networks = [:]
+        }
+        for s in services {
+            if s.replicas > 1, let n = s.containerName {
+                throw ComposeError.invalidFile("service \"\(s.name)\": container_name \"\(n)\" is one name for \(s.replicas) replicas: remove container_name, or use one replica")
+            }
+            for r in s.secrets where !secrets.contains(where: { $0.key == r.source }) {
+                throw ComposeError.invalidFile("service \"\(s.name)\" refers to undefined secret \(r.source): define it under the top-level `secrets:`")
+            }
+            for r in s.configs where !configs.contains(where: { $0.key == r.source }) {
+                throw ComposeError.invalidFile("service \"\(s.name)\" refers to undefined config \(r.source): define it under the top-level `configs:`")
+            }
+            for n in s.networks.keys.sorted() where !networks.contains(where: { $0.key == n }) {
+                throw ComposeError.invalidFile("service \"\(s.name)\" refers to undefined network \(n): define it under the top-level `networks:`")
+            }
+        }
+        let project = ComposeProject(name: name, workingDir: workingDir, files: files, services: services, volumes: volumes,
+                                     networks: networks, secrets: secrets, configs: configs)
         _ = try DependencyOrder.sorted(project, services: services.map(\.name))
         return project
+    }
+
+    // MARK: - include
+
+    /// The projects `include` names (a path, or `{path, project_directory, env_file}` each),
+    /// loaded as this project (`projectName`), each from its own directory.
+    func includes(_ node: YNode, projectName: String, baseDir: String) throws -> [ComposeProject] {
+        guard case let .seq(items, _) = node else {
+            throw ComposeError.invalidFile("\(node.mark): `include` must be a list of files, not \(node.kind)")
+        }
+        func strings(_ n: YNode, _ what: String) throws -> [String] {
+            switch n {
+            case let .scalar(s, _): return [s]
+            case let .seq(list, _):
+                return try list.map { guard case let .scalar(s, _) = $0 else { throw ComposeError.invalidFile("\($0.mark): include \(what): expected a string") }; return s }
+            default: throw ComposeError.invalidFile("\(n.mark): include \(what): expected a string or a list")
+            }
+        }
+        func abs(_ p: String) -> String { ((p.hasPrefix("/") ? p : "\(baseDir)/\(p)") as NSString).standardizingPath }
+        return try items.map { it in
+            var o = options
+            o.projectName = projectName
+            o.stdinText = nil
+            o.envFiles = []
+            o.projectDirectory = nil
+            switch it {
+            case .scalar: o.files = try strings(it, "path").map(abs)
+            case let .map(fields, _):
+                for (k, f) in fields {
+                    switch k {
+                    case "path": o.files = try strings(f, k).map(abs)
+                    case "project_directory": o.projectDirectory = abs(try strings(f, k).first ?? ".")
+                    case "env_file": o.envFiles = try strings(f, k).map(abs)
+                    default: throw ComposeError.invalidFile("\(f.mark): include: unknown key \"\(k)\" (path, project_directory, env_file)")
+                    }
+                }
+            default: throw ComposeError.invalidFile("\(it.mark): include: expected a path or a mapping")
+            }
+            guard let first = o.files.first else { throw ComposeError.invalidFile("\(it.mark): include: give the path of a compose file") }
+            guard !o.includeChain.contains(first) else {
+                throw ComposeError.invalidFile("\(it.mark): include: \(first) includes itself (\((o.includeChain + [first]).joined(separator: " -> ")))")
+            }
+            for f in o.files where !FileManager.default.fileExists(atPath: f) {
+                throw ComposeError.invalidFile("\(it.mark): include: \(f) does not exist")
+            }
+            o.includeChain.append(first)
+            var sub = ComposeLoader(o)
+            return try sub.load()
+        }
     }
 
     // MARK: - files and names
@@ -101,7 +213,7 @@ public struct ComposeLoader: Sendable {
         return (path as NSString).standardizingPath
     }
 
-    /// `-f` files (`-` is not supported), `$COMPOSE_FILE`, else the first default name found
+    /// `-f` files (`-`: `stdinText`), `$COMPOSE_FILE`, else the first default name found
     /// in the current directory or a parent, with its `.override` file when there is one.
     func resolveFiles() throws -> [String] {
         var given = options.files
@@ -110,7 +222,10 @@ public struct ComposeLoader: Sendable {
         }
         if !given.isEmpty {
             return try given.map { f in
-                guard f != "-" else { throw ComposeError.invalidArgument("-f -: reading the compose file from stdin is not supported yet; give a path") }
+                if f == "-" {
+                    guard options.stdinText != nil else { throw ComposeError.invalidArgument("-f -: no compose file was read from stdin") }
+                    return f
+                }
                 let p = absolute(f)
                 guard FileManager.default.fileExists(atPath: p) else {
                     throw ComposeError.noComposeFile("-f \(f): no such file (\(p))")
@@ -160,8 +275,8 @@ public struct ComposeLoader: Sendable {
 
     private func checkTopLevel(_ tree: YNode) throws {
         guard case let .map(pairs, _) = tree else { return }
-        let known: Set = ["name", "version", "services", "volumes", "networks"]
-        let unsupported: Set = ["secrets", "configs", "include", "models"]
+        let known: Set = ["name", "version", "services", "volumes", "networks", "secrets", "configs", "include"]
+        let unsupported: Set = ["models"]
         for (k, v) in pairs where !k.hasPrefix("x-") {
             if unsupported.contains(k) {
                 throw ComposeError.invalidFile("\(v.mark): top-level key \"\(k)\" is not supported yet by dockbuild compose; remove it")
@@ -181,7 +296,7 @@ enum Merge {
         mapMerge(a, b) { key, x, y in
             switch key {
             case "services": return mapMerge(x, y) { _, s, t in service(s, t) }
-            case "volumes", "networks": return mapMerge(x, y) { _, _, t in t }
+            case "volumes", "networks", "secrets", "configs": return mapMerge(x, y) { _, _, t in t }
             default: return y
             }
         }

@@ -15,15 +15,62 @@ public struct ComposeProject: Sendable, Equatable {
     public var services: [ComposeService]
     /// The top-level named volumes (the key in the file, and its settings).
     public var volumes: [ComposeVolume]
+    /// The top-level networks, `default` (`PROJECT_default`) among them, by key.
+    public var networks: [ComposeNetwork]
+    /// The top-level `secrets` and `configs`, by key.
+    public var secrets: [ComposeFileObject]
+    public var configs: [ComposeFileObject]
 
-    public init(name: String, workingDir: String, files: [String], services: [ComposeService], volumes: [ComposeVolume]) {
+    public init(name: String, workingDir: String, files: [String], services: [ComposeService], volumes: [ComposeVolume],
+                networks: [ComposeNetwork] = [], secrets: [ComposeFileObject] = [], configs: [ComposeFileObject] = []) {
         self.name = name; self.workingDir = workingDir; self.files = files; self.services = services; self.volumes = volumes
+        self.networks = networks; self.secrets = secrets; self.configs = configs
     }
 
     public func service(_ name: String) -> ComposeService? { services.first { $0.name == name } }
 
-    /// The network every service joins (docker compose's `PROJECT_default`).
-    public var defaultNetworkName: String { "\(name)_default" }
+    /// The network every service without `networks:` joins (docker compose's `PROJECT_default`).
+    public var defaultNetworkName: String { network("default")?.name ?? "\(name)_default" }
+
+    /// The top-level network with key `key`.
+    public func network(_ key: String) -> ComposeNetwork? { networks.first { $0.key == key } }
+}
+
+/// A top-level secret or config: a host file (`file:`), or text (`content:`, or the value of
+/// `environment:`'s variable) that `up` writes into a file of its own.
+public struct ComposeFileObject: Sendable, Equatable, Codable {
+    public var key: String
+    /// An absolute path, when from `file:`.
+    public var file: String?
+    /// The text, when from `content:` or `environment:` (nil when that variable is unset: an
+    /// error only where a container needs it).
+    public var content: String?
+    /// `environment:`'s variable name.
+    public var environment: String?
+    public init(key: String, file: String?, content: String?, environment: String? = nil) {
+        self.key = key; self.file = file; self.content = content; self.environment = environment
+    }
+}
+
+/// A service's use of a secret or config: mounted read-only at `target`.
+public struct FileReference: Sendable, Equatable, Codable {
+    public var source: String
+    /// An absolute path in the container.
+    public var target: String
+    public init(source: String, target: String) { self.source = source; self.target = target }
+}
+
+/// A top-level network: a user-defined bridge network `PROJECT_KEY` unless `name:` or
+/// `external:` says otherwise.
+public struct ComposeNetwork: Sendable, Equatable, Codable {
+    public var key: String
+    /// The network's name in the store.
+    public var name: String
+    public var external: Bool
+    public var labels: [String: String]
+    public init(key: String, name: String, external: Bool, labels: [String: String]) {
+        self.key = key; self.name = name; self.external = external; self.labels = labels
+    }
 }
 
 /// A top-level volume: `PROJECT_KEY` unless `name:` or `external:` says otherwise.
@@ -172,8 +219,17 @@ public struct ComposeService: Sendable, Equatable, Codable {
     /// always, missing, never (nil: missing).
     public var pullPolicy: String?
     public var platform: String?
-    /// `networks.default.aliases`: more names the service answers to.
-    public var aliases: [String] = []
+    /// `networks`: the keys of the top-level networks the service joins, each with its
+    /// `aliases` (more names the service answers to there); `default` when not given, empty
+    /// with `network_mode`.
+    public var networks: [String: [String]] = ["default": []]
+    /// The aliases on all the service's networks.
+    public var aliases: [String] { networks.keys.sorted().flatMap { networks[$0] ?? [] } }
+    /// `secrets` (at /run/secrets/NAME by default) and `configs` (at /NAME by default).
+    public var secrets: [FileReference] = []
+    public var configs: [FileReference] = []
+    /// `deploy.replicas` or `scale` (`up --scale` overrides): containers `PROJECT-SERVICE-1..N`.
+    public var replicas = 1
     /// How to build `image` (nil: pulled or already in the store). A service with `build` and
     /// no `image` gets the image name `PROJECT-SERVICE`.
     public var build: ServiceBuild?

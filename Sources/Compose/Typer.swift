@@ -14,16 +14,16 @@ struct Typer {
         "cap_add", "cap_drop", "privileged", "read_only", "init", "tty", "stdin_open", "stop_signal",
         "stop_grace_period", "network_mode", "networks", "profiles", "dns", "mem_limit", "cpus", "shm_size",
         "pids_limit", "ulimits", "devices", "gpus", "security_opt", "group_add", "dns_search", "dns_opt", "pull_policy",
-        "platform", "deploy", "build",
+        "platform", "deploy", "build", "scale", "secrets", "configs",
     ]
     /// Keys of the Compose Specification that dockbuild does not implement yet: refused rather
     /// than ignored, so a project never runs other than it says.
     static let unsupportedKeys: Set = [
-        "secrets", "configs", "logging", "sysctls", "ipc", "pid", "mem_reservation", "memswap_limit",
+        "logging", "sysctls", "ipc", "pid", "mem_reservation", "memswap_limit",
         "cpu_shares", "cpu_quota", "cpu_period", "cpuset", "links", "external_links", "domainname", "mac_address",
-        "volumes_from", "scale", "develop", "attach", "cgroup", "cgroup_parent", "device_cgroup_rules", "isolation",
+        "volumes_from", "develop", "attach", "cgroup", "cgroup_parent", "device_cgroup_rules", "isolation",
         "oom_kill_disable", "oom_score_adj", "runtime", "storage_opt", "userns_mode", "uts", "annotations", "blkio_config",
-        "credential_spec", "extends", "label_file", "post_start", "pre_stop", "use_api_socket", "mem_swappiness",
+        "credential_spec", "label_file", "post_start", "pre_stop", "use_api_socket", "mem_swappiness",
         "cpu_count", "cpu_percent", "cpu_rt_runtime", "cpu_rt_period", "cpuset_mems", "provider", "models",
         "lifecycle_hooks",
     ]
@@ -153,11 +153,99 @@ struct Typer {
         return out.sorted { $0.key < $1.key }
     }
 
-    func networks(_ n: YNode?) throws {
-        guard let n, case let .map(pairs, _) = n else { return }
-        for (k, v) in pairs where k != "default" {
-            throw ComposeError.invalidFile("\(v.mark): network \"\(k)\": only the project's default network is supported yet; remove `networks:` (every service joins \(project)_default)")
+    /// A service's `secrets` or `configs`: names, or `{source, target}` (a relative target is
+    /// under `base`).
+    func fileReferences(_ n: YNode, _ key: String, _ ctx: Ctx, base: String) throws -> [FileReference] {
+        guard case let .seq(items, _) = n else { throw ctx.err(n, key, "expected a list, got \(n.kind)") }
+        return try items.map { it in
+            if case let .scalar(name, _) = it { return FileReference(source: name, target: base + name) }
+            guard case let .map(fields, _) = it else { throw ctx.err(it, key, "expected a name or a mapping, got \(it.kind)") }
+            var source = "", target: String?
+            for (k, f) in fields where !k.hasPrefix("x-") {
+                switch k {
+                case "source": source = try ctx.string(f, key)
+                case "target": target = try ctx.string(f, key)
+                default:
+                    throw ctx.err(f, key, "\"\(k)\" is not supported yet (source, target): the file is bind-mounted read-only with its own owner and mode")
+                }
+            }
+            guard !source.isEmpty else { throw ctx.err(it, key, "source: give the name of a top-level \(key) entry") }
+            let t = target ?? source
+            return FileReference(source: source, target: t.hasPrefix("/") ? t : base + t)
         }
+    }
+
+    /// The top-level `secrets` or `configs`: `file`, `environment` or `content` each.
+    func fileObjects(_ n: YNode?, _ what: String) throws -> [ComposeFileObject] {
+        guard let n else { return [] }
+        if case .null = n { return [] }
+        guard case let .map(pairs, _) = n else { throw ComposeError.invalidFile("\(n.mark): `\(what)` must be a mapping of names, not \(n.kind)") }
+        let ctx = Ctx(service: "")
+        return try pairs.map { key, v in
+            guard case let .map(fields, _) = v else {
+                throw ComposeError.invalidFile("\(v.mark): \(what) \"\(key)\": expected a mapping with file, environment or content")
+            }
+            var obj = ComposeFileObject(key: key, file: nil, content: nil)
+            for (k, f) in fields where !k.hasPrefix("x-") {
+                switch k {
+                case "file": obj.file = absolute(try ctx.string(f, k))
+                case "content": obj.content = try ctx.string(f, k)
+                case "environment":
+                    let name = try ctx.string(f, k)
+                    obj.environment = name
+                    obj.content = environment[name]
+                case "name": _ = try ctx.string(f, k)
+                default:
+                    throw ComposeError.invalidFile("\(f.mark): \(what) \"\(key)\": key \"\(k)\" is not supported yet (file, environment, content, name)")
+                }
+            }
+            guard (obj.file == nil) != (obj.content == nil && obj.environment == nil) else {
+                throw ComposeError.invalidFile("\(v.mark): \(what) \"\(key)\": give one of file, environment or content")
+            }
+            return obj
+        }.sorted { $0.key < $1.key }
+    }
+
+    /// The top-level `networks` (`default` added when missing): user-defined bridge networks.
+    func networks(_ n: YNode?) throws -> [ComposeNetwork] {
+        var out = [ComposeNetwork(key: "default", name: "\(project)_default", external: false, labels: [:])]
+        guard let n else { return out }
+        if case .null = n { return out }
+        guard case let .map(pairs, _) = n else { throw ComposeError.invalidFile("\(n.mark): `networks` must be a mapping of network names, not \(n.kind)") }
+        let ctx = Ctx(service: "")
+        for (key, v) in pairs {
+            guard key.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" || $0 == "." || $0 == "-" }),
+                  key.first?.isLetter == true || key.first?.isNumber == true else {
+                throw ComposeError.invalidFile("\(v.mark): network \"\(key)\": use letters, digits, _ . - (starting with a letter or digit)")
+            }
+            var net = ComposeNetwork(key: key, name: "\(project)_\(key)", external: false, labels: [:])
+            if case let .map(fields, _) = v {
+                for (k, f) in fields where !k.hasPrefix("x-") {
+                    switch k {
+                    case "name": net.name = try ctx.string(f, k)
+                    case "external":
+                        if case .map = f { net.external = true; if case let .scalar(nm, _)? = f["name"] { net.name = nm } } else { net.external = try ctx.bool(f, k) }
+                    case "labels": for (lk, lv) in try ctx.dict(f, k) { net.labels[lk] = lv ?? "" }
+                    case "driver":
+                        guard try ctx.string(f, k) == "bridge" else {
+                            throw ComposeError.invalidFile("\(f.mark): network \"\(key)\": only the bridge driver is supported")
+                        }
+                    case "attachable": _ = try ctx.bool(f, k)
+                    default:
+                        throw ComposeError.invalidFile("\(f.mark): network \"\(key)\": key \"\(k)\" is not supported yet (name, external, labels, driver: bridge)")
+                    }
+                }
+                if net.external, fields.first(where: { $0.key == "name" }) == nil, case .scalar? = v["external"] { net.name = key }
+            } else if case .null = v {} else {
+                throw ComposeError.invalidFile("\(v.mark): network \"\(key)\": expected a mapping or nothing, got \(v.kind)")
+            }
+            guard ContainerStore.validName(net.name), !NetworkStore.builtIn.contains(net.name) else {
+                throw ComposeError.invalidFile("\(v.mark): network \"\(key)\": name \"\(net.name)\" cannot be a network's name (use letters, digits, _ . -; not bridge, host, none)")
+            }
+            out.removeAll { $0.key == key }
+            out.append(net)
+        }
+        return out.sorted { $0.key < $1.key }
     }
 
     // MARK: - services
@@ -259,17 +347,23 @@ struct Typer {
                 }
                 s.networkMode = m
             case "networks":
-                let names: [String]
-                if case let .map(p, _) = v { names = p.map(\.key) } else { names = try ctx.strings(v, key) }
-                for n in names where n != "default" {
-                    throw ctx.err(v, key, "network \"\(n)\": only the project's default network is supported yet")
-                }
-                if case let .map(fields, _)? = v["default"] {
-                    for (k, f) in fields {
-                        guard k == "aliases" else { throw ctx.err(f, key, "default: \"\(k)\" is not supported (aliases)") }
-                        s.aliases = try ctx.strings(f, key)
+                var nets: [String: [String]] = [:]
+                if case let .map(p, _) = v {
+                    for (n, settings) in p {
+                        nets[n] = []
+                        if case let .map(fields, _) = settings {
+                            for (k, f) in fields where !k.hasPrefix("x-") {
+                                guard k == "aliases" else { throw ctx.err(f, key, "\(n): \"\(k)\" is not supported yet (aliases)") }
+                                nets[n] = try ctx.strings(f, key)
+                            }
+                        } else if case .null = settings {} else {
+                            throw ctx.err(settings, key, "\(n): expected a mapping or nothing, got \(settings.kind)")
+                        }
                     }
+                } else {
+                    for n in try ctx.strings(v, key) { nets[n] = [] }
                 }
+                if !nets.isEmpty { s.networks = nets }
             case "mem_limit": s.memLimit = try flag(v, key, ctx) { try FlagValue.bytes($0, flag: key) }
             case "cpus": s.nanoCpus = try flag(v, key, ctx) { try FlagValue.nanoCPUs($0, flag: key) }
             case "pids_limit": s.pidsLimit = try flag(v, key, ctx) { try FlagValue.pidsLimit($0, flag: key) }
@@ -310,6 +404,12 @@ struct Typer {
                 }
             case "platform": s.platform = try ctx.string(v, key)
             case "deploy": try deploy(v, &s, ctx)
+            case "secrets": s.secrets = try fileReferences(v, key, ctx, base: "/run/secrets/")
+            case "configs": s.configs = try fileReferences(v, key, ctx, base: "/")
+            case "scale":
+                let n = try ctx.int(v, key)
+                guard n >= 0 else { throw ctx.err(v, key, "\(n) must be 0 or more") }
+                s.replicas = n
             case "build": s.build = try build(v, ctx)
             case "profiles": s.profiles = try ctx.strings(v, key)
             case "dns": s.dns = try ctx.strings(v, key)
@@ -412,9 +512,9 @@ struct Typer {
         for (k, f) in fields {
             switch k {
             case "replicas":
-                guard try ctx.int(f, "deploy") == 1 else {
-                    throw ctx.err(f, "deploy", "replicas: only one container per service is supported yet")
-                }
+                let n = try ctx.int(f, "deploy")
+                guard n >= 0 else { throw ctx.err(f, "deploy", "replicas: \(n) must be 0 or more") }
+                s.replicas = n
             case "resources":
                 guard case let .map(rs, _) = f else { throw ctx.err(f, "deploy", "resources: expected a mapping") }
                 for (rk, r) in rs {
@@ -432,7 +532,7 @@ struct Typer {
                         }
                     }
                 }
-            default: throw ctx.err(f, "deploy", "\"\(k)\" is not supported yet (replicas: 1, resources)")
+            default: throw ctx.err(f, "deploy", "\"\(k)\" is not supported yet (replicas, resources)")
             }
         }
     }

@@ -65,8 +65,16 @@ public final class ContainerManager: Sendable {
         } else {
             name = store.generateName()
         }
-        guard ["bridge", "host", "none"].contains(o.network) || o.network.hasPrefix("container:") else {
-            throw ContainersError.invalidArgument("--network \(o.network): use bridge, host, none or container:NAME")
+        guard ["bridge", "host", "none"].contains(o.network) || o.network.hasPrefix("container:") || (try? networks.inspect(o.network)) != nil else {
+            throw ContainersError.invalidArgument("--network \(o.network): use bridge, host, none, container:NAME or a network of `dockbuild network create`")
+        }
+        for n in o.moreNetworks.keys.sorted() {
+            guard o.network == "bridge" || isUserNetwork(o.network), isUserNetwork(n), n != o.network, (try? networks.inspect(n)) != nil else {
+                throw ContainersError.invalidArgument("network \(n): a container joins more networks only when they are user-defined (`dockbuild network create`), other than its first one (\(o.network)), which is bridge or user-defined")
+            }
+        }
+        if !o.networkAliases.isEmpty, !isUserNetwork(o.network) {
+            throw ContainersError.invalidArgument("--network-alias needs a user-defined network (`dockbuild network create`); --network is \(o.network)")
         }
         if o.network == "bridge", StatePaths.isRootless {
             throw ContainersError.invalidArgument("--network bridge needs root (a bridge, veth pairs and iptables rules on the host): "
@@ -156,7 +164,9 @@ public final class ContainerManager: Sendable {
             securityOpt: o.securityOpt.isEmpty ? nil : o.securityOpt)
         func nonEmpty<T>(_ a: [T]) -> [T]? { a.isEmpty ? nil : a }
         record.extraHosts = nonEmpty(try o.extraHosts.map { try FlagValue.extraHost($0) })
-        if record.extraHosts?.contains(where: { $0.hasSuffix(":host-gateway") }) == true, !["bridge", "host"].contains(o.network) {
+        record.networkAliases = nonEmpty(o.networkAliases)
+        record.moreNetworks = o.moreNetworks.isEmpty ? nil : o.moreNetworks
+        if record.extraHosts?.contains(where: { $0.hasSuffix(":host-gateway") }) == true, o.network == "none" || o.network.hasPrefix("container:") {
             throw ContainersError.invalidArgument("--add-host HOST:host-gateway needs --network bridge or host: a container on network \(o.network) has no gateway")
         }
         record.dns = nonEmpty(try o.dns.map { try FlagValue.dnsServer($0) })
@@ -501,7 +511,7 @@ public final class ContainerManager: Sendable {
             rmdir(rootfs)
             FS.unmount("\(store.directory(id))/shm")
             unlink("\(store.directory(id))/attach.sock")
-            if record.network == "bridge", let n = try? BridgeNetwork.current() {
+            if let n = bridgeNetwork(record.network) {
                 n.detach(containerID: id)
                 if !s.ipAddress.isEmpty { n.release(ip: s.ipAddress, containerID: id) }
             }
@@ -509,7 +519,7 @@ public final class ContainerManager: Sendable {
             ContainerStore.markDead(&out)
             out.status = .exited
             if killed { out.exitCode = 137 }
-            out.pid = 0; out.ipAddress = ""; out.ports = []
+            out.pid = 0; out.ipAddress = ""; out.ports = []; out.moreIPs = nil
             try store.saveState(id, out)
             return true
         }
@@ -538,6 +548,8 @@ public final class ContainerManager: Sendable {
             n.detach(containerID: id)
             if !s.ipAddress.isEmpty { n.release(ip: s.ipAddress, containerID: id) }
         }
+        // (the record is unreadable: the lease may be on a user-defined network's bridge)
+        if !s.ipAddress.isEmpty { for n in networks.list() { n.bridgeNetwork.release(ip: s.ipAddress, containerID: id) } }
         if let images = try? images() { images.release(holder: "container-\(id)") }
         let dir = store.directory(id)
         var lastError: (any Error)?
@@ -596,7 +608,7 @@ public final class ContainerManager: Sendable {
         FS.unmount(rootfs)
         rmdir(rootfs)
         FS.unmount("\(dir)/shm")  // --ipc shareable's tmpfs, should its monitor have died
-        if r.network == "bridge", let n = try? BridgeNetwork.current() { n.detach(containerID: r.id) }
+        if let n = bridgeNetwork(r.network) { n.detach(containerID: r.id) }
         for m in r.mounts where m.anonymous && m.type == .volume { try? volumes.remove(m.source) }
         if let s = try? images() { s.release(holder: "container-\(r.id)") }
         // a lazily unmounted overlay keeps its upper/work dirs busy until the last process of

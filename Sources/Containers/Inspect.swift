@@ -41,8 +41,18 @@ extension ContainerManager {
         if r.network == "bridge" {
             networks["bridge"] = ["IPAddress": s.ipAddress, "Gateway": s.gateway, "IPPrefixLen": s.ipAddress.isEmpty ? 0 : 24,
                                   "MacAddress": s.macAddress, "NetworkID": (try? BridgeNetwork.current().bridge) ?? ""]
+        } else if isUserNetwork(r.network), let n = try? self.networks.inspect(r.network) {
+            networks[n.name] = ["IPAddress": s.ipAddress, "Gateway": s.gateway, "IPPrefixLen": s.ipAddress.isEmpty ? 0 : 24,
+                                "MacAddress": s.macAddress, "NetworkID": n.id, "Aliases": r.networkAliases.map { $0 as Any } ?? NSNull()]
         } else {
             networks[r.network] = ["IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": ""]
+        }
+        for (name, aliases) in r.moreNetworks ?? [:] {
+            let n = try? self.networks.inspect(name)
+            let ip = s.moreIPs?[name] ?? ""
+            networks[name] = ["IPAddress": ip, "Gateway": n?.gateway ?? "", "IPPrefixLen": ip.isEmpty ? 0 : 24,
+                              "MacAddress": ip.isEmpty ? "" : BridgeNetwork.macAddress(ip), "NetworkID": n?.id ?? "",
+                              "Aliases": aliases.isEmpty ? NSNull() : aliases as Any]
         }
         var config: [String: Any] = [
             "Hostname": r.hostname, "User": r.user, "Tty": r.tty, "OpenStdin": r.openStdin,

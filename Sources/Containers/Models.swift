@@ -102,6 +102,11 @@ public struct CreateOptions: Codable, Sendable {
     public var labels: [String: String] = [:]
     /// `--add-host` entries, `HOST:IP` (see `FlagValue.extraHost`).
     public var extraHosts: [String] = []
+    /// `--network-alias`: more names the container answers to on a user-defined network.
+    public var networkAliases: [String] = []
+    /// User-defined networks joined besides `network` (eth1, eth2, ... in name order), each
+    /// with the container's aliases there.
+    public var moreNetworks: [String: [String]] = [:]
     /// `--dns`, `--dns-search`, `--dns-option`.
     public var dns: [String] = []
     public var dnsSearch: [String] = []
@@ -176,6 +181,10 @@ public struct ContainerRecord: Codable, Sendable {
     public var securityOpt: [String]?
     /// `--add-host` entries (`HOST:IP`); nil when none (and in older records).
     public var extraHosts: [String]?
+    /// `--network-alias` names on a user-defined network; nil when none.
+    public var networkAliases: [String]?
+    /// User-defined networks joined besides `network`, with the aliases there; nil when none.
+    public var moreNetworks: [String: [String]]?
     /// `--dns`, `--dns-search`, `--dns-option`; nil when not given.
     public var dns: [String]?
     public var dnsSearch: [String]?
@@ -236,6 +245,8 @@ public struct ContainerState: Codable, Sendable {
     public var finishedAt: String = "0001-01-01T00:00:00Z"
     public var error: String = ""
     public var ipAddress: String = ""
+    /// The addresses on the record's `moreNetworks`, by network name, while running.
+    public var moreIPs: [String: String]?
     public var gateway: String = ""
     public var macAddress: String = ""
     public var ports: [PortBinding] = []

@@ -55,6 +55,8 @@ public final class Monitor: @unchecked Sendable {
     // What one monitor holds while the container lives (the monitor is single-purpose: these
     // are set by `prepare` and released by `teardown`).
     var net: BridgeNetwork?
+    /// The record's `moreNetworks` joined: network name -> (bridge, address).
+    var more: [String: (BridgeNetwork, String)] = [:]
     var ip = ""
     var forwarders: [PortForwarder] = []
     var bound: [PortBinding] = []
@@ -83,6 +85,8 @@ public final class Monitor: @unchecked Sendable {
     /// and a shareable /dev/shm.
     private func teardown() {
         if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
+        for (n, address) in more.values { n.release(ip: address, containerID: id) }
+        more = [:]
         for f in forwarders { close(f.fd) }
         let rootfs = manager.store.rootfsPath(id)
         FS.unmount(rootfs)
@@ -108,8 +112,9 @@ public final class Monitor: @unchecked Sendable {
         try manager.store.updateState(id) { $0.ociRuntime = runtime.command }
         let rootfs = try manager.mountRootfs(record)
         let nsPath = try joinNetwork()
+        try joinMoreNetworks()
         try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
-        if record.network == "bridge" {
+        if net != nil {
             for b in manager.portRequests(record) {
                 let f = try PortForwarder(b, target: ip)
                 forwarders.append(f)
@@ -140,11 +145,31 @@ public final class Monitor: @unchecked Sendable {
             return nil
         default:
             guard record.network.hasPrefix("container:") else {
-                throw ContainersError.network("unknown network \"\(record.network)\" (use bridge, host, none or container:NAME)")
+                // a user-defined network: its own bridge and /24
+                let n: BridgeNetwork
+                do { n = try manager.networks.inspect(record.network).bridgeNetwork } catch {
+                    throw ContainersError.network("network \(record.network) of container \(record.name) is gone: create it again (`dockbuild network create \(record.network)`) or recreate the container")
+                }
+                net = n
+                ip = try n.allocate(containerID: id, holderPid: getpid())
+                return try n.attach(containerID: id, ip: ip)
             }
             let other = try manager.store.lookup(String(record.network.dropFirst(10)))
             guard other.isRunning else { throw ContainersError.invalidState("--network \(record.network): that container is not running") }
             return "/proc/\(other.state.pid)/ns/net"
+        }
+    }
+
+    /// The record's other user-defined networks: eth1, eth2, ... in name order.
+    private func joinMoreNetworks() throws {
+        for (i, name) in (record.moreNetworks ?? [:]).keys.sorted().enumerated() {
+            let n: BridgeNetwork
+            do { n = try manager.networks.inspect(name).bridgeNetwork } catch {
+                throw ContainersError.network("network \(name) of container \(record.name) is gone: create it again (`dockbuild network create \(name)`) or recreate the container")
+            }
+            let address = try n.allocate(containerID: id, holderPid: getpid())
+            more[name] = (n, address)
+            try n.attachMore(containerID: id, ip: address, interface: "eth\(i + 1)")
         }
     }
 
@@ -250,6 +275,7 @@ public final class Monitor: @unchecked Sendable {
             unlink("\(dir)/attach.sock")
             teardown()
             finish(exitCode: status, oom: oom, error: "", clientsToo: true, remove: record.autoRemove)
+            for n in manager.userNetworks(record) { manager.refreshNetworkHosts(n) }
             return 0
         }
     }
@@ -329,15 +355,19 @@ public final class Monitor: @unchecked Sendable {
         let gw = net?.gateway ?? ""
         let me = getpid()
         let (ip, bound) = (ip, bound)
+        let moreIPs = more.mapValues(\.1)
         try manager.store.updateState(id) { s in
             s.status = .running; s.pid = pid; s.monitorPid = me
             s.monitorStartTime = ContainerStore.processStartTime(me) ?? 0
             s.exitCode = 0; s.oomKilled = false; s.error = ""
             s.startedAt = Time.now(); s.ipAddress = ip; s.gateway = gw; s.macAddress = mac
+            s.moreIPs = moreIPs.isEmpty ? nil : moreIPs
             s.ports = bound; s.cgroupPaths = cgroups
             s.restartCount = restarts; s.restarting = nil
             if first { s.manuallyStopped = nil }
         }
+        // the other containers of its user-defined networks learn its name (and it theirs)
+        for n in manager.userNetworks(record) { manager.refreshNetworkHosts(n) }
     }
 
     /// After the first start: the port forwarders run, the CLI is told, and attach clients are
@@ -383,7 +413,7 @@ public final class Monitor: @unchecked Sendable {
         manager.event("die", now, ["exitCode": String(exitCode)])
         _ = try? manager.store.updateState(id) { s in
             s.status = .exited; s.exitCode = exitCode; s.oomKilled = oom; s.pid = 0
-            s.finishedAt = Time.now(); s.error = error; s.ipAddress = ""; s.ports = []
+            s.finishedAt = Time.now(); s.error = error; s.ipAddress = ""; s.ports = []; s.moreIPs = nil
             s.restarting = nil
         }
         // `run --rm` returns once the container is gone, so remove it before reporting the exit
@@ -434,7 +464,9 @@ public final class Monitor: @unchecked Sendable {
 
     private func writeEtcFiles(ip: String, gateway: String) throws {
         // docker's default entries, the --add-host ones (and compose's peers), its own address
-        let hosts = EtcFiles.hosts(record, extraHosts: record.extraHosts ?? [], gateway: gateway, ownIP: ip)
+        // (on a user-defined network, the names of the containers running on it)
+        let peers = manager.allNetworkPeers(record, excluding: id)
+        let hosts = EtcFiles.hosts(record, extraHosts: (record.extraHosts ?? []) + peers, gateway: gateway, ownIP: ip)
         try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts", durable: false)
         try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname", durable: false)
         let resolv = EtcFiles.resolvConf(host: (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "",

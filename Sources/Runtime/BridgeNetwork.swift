@@ -156,7 +156,11 @@ public struct BridgeNetwork: Sendable {
         let host = Self.vethName(id)
         do {
             // one `ip` per namespace: batch mode
-            let hostSide = "link add \(host) type veth peer name eth0 netns \(ns)\nlink set \(host) master \(bridge)\nlink set \(host) up\n"
+            // eth0's MAC follows from its address (02:42 and the four octets, as docker's): a
+            // neighbour's cached entry for the address stays right when a restarted container
+            // gets it again with a new veth pair
+            let hostSide = "link add \(host) type veth peer name eth0 address \(Self.macAddress(ip)) netns \(ns)\n"
+                + "link set \(host) master \(bridge)\nlink set \(host) up\n"
             if try NetTool.run(["ip", "-batch", "-"], input: hostSide).status != 0 {
                 _ = try? NetTool.run(["ip", "link", "del", host])
                 try NetTool.check(["ip", "-batch", "-"], input: hostSide, what: "creating veth \(host) on \(bridge)")
@@ -171,6 +175,28 @@ public struct BridgeNetwork: Sendable {
         return "/run/netns/\(ns)"
     }
 
+    /// The MAC address for `ip`: 02:42 then its four octets in hex (locally administered).
+    public static func macAddress(_ ip: String) -> String {
+        let octets = ip.split(separator: ".").compactMap { UInt8($0) }
+        return (["02", "42"] + octets.map { String(format: "%02x", $0) }).joined(separator: ":")
+    }
+
+    /// Adds interface `name` (eth1, eth2, ...) with `ip` on this bridge to the namespace that
+    /// `attach` made for `id` (no default route: that stays on eth0).
+    public func attachMore(containerID id: String, ip: String, interface name: String) throws {
+        try ensureBridge()
+        let ns = Self.netnsName(id)
+        let host = Self.vethName(id) + name.dropFirst(3)
+        let hostSide = "link add \(host) type veth peer name \(name) address \(Self.macAddress(ip)) netns \(ns)\n"
+            + "link set \(host) master \(bridge)\nlink set \(host) up\n"
+        if try NetTool.run(["ip", "-batch", "-"], input: hostSide).status != 0 {
+            _ = try? NetTool.run(["ip", "link", "del", host])
+            try NetTool.check(["ip", "-batch", "-"], input: hostSide, what: "creating veth \(host) on \(bridge)")
+        }
+        try NetTool.check(["ip", "-n", ns, "-batch", "-"], input: "addr add \(ip)/24 dev \(name)\nlink set \(name) up\n",
+                          what: "configuring \(name) (\(ip)) in \(ns)")
+    }
+
     /// MAC of eth0 inside the attachment's namespace.
     public func macAddress(containerID id: String) -> String {
         (try? NetTool.run(["ip", "netns", "exec", Self.netnsName(id), "cat", "/sys/class/net/eth0/address"]))?
@@ -180,6 +206,10 @@ public struct BridgeNetwork: Sendable {
     /// Deletes the veth pair and the namespace (idempotent).
     public func detach(containerID id: String) {
         _ = try? NetTool.run(["ip", "link", "del", Self.vethName(id)])
+        // those of attachMore (they go with the namespace, unless a process still holds it)
+        for i in 1...9 where Sys.exists("/sys/class/net/\(Self.vethName(id))\(i)") {
+            _ = try? NetTool.run(["ip", "link", "del", "\(Self.vethName(id))\(i)"])
+        }
         _ = try? NetTool.run(["ip", "netns", "del", Self.netnsName(id)])
     }
 }

@@ -7,6 +7,6 @@ enum ContainerCommands {
         KillCommand.self, RmCommand.self, LogsCommand.self, ExecCommand.self, AttachCommand.self, WaitCommand.self,
         TopCommand.self, PortCommand.self, CpCommand.self, CommitCommand.self, StatsCommand.self, UpdateCommand.self,
         RenameCommand.self, PauseCommand.self, UnpauseCommand.self, DiffCommand.self, ExportCommand.self,
-        ContainerGroup.self, VolumeGroup.self, ContainerMonitorCommand.self,
+        ContainerGroup.self, VolumeGroup.self, NetworkGroup.self, ContainerMonitorCommand.self,
     ]
 }

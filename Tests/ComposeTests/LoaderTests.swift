@@ -110,7 +110,7 @@ import Testing
         try check("services:\n  web:\n    image: a\n    healthcheck: {interval: soon}\n", ["service \"web\"", "key \"healthcheck\"", "not a duration"])
         try check("services:\n  web:\n    image: a\n    depends_on: {db: {condition: service_ready}}\n", ["service_ready", "service_healthy"])
         try check("services:\n  web:\n    image: a\n    depends_on: [db]\n", ["undefined service \"db\""])
-        try check("services:\n  web: {image: a}\nsecrets: {}\n", ["compose.yaml:3", "\"secrets\"", "not supported yet"])
+        try check("services:\n  web: {image: a}\nmodels: {}\n", ["compose.yaml:3", "\"models\"", "not supported yet"])
         try check("services:\n  web: {image: a}\nfoo: 1\n", ["unknown top-level key \"foo\""])
         try check("services:\n  web: {command: x}\n", ["service \"web\" has neither an image"])
         try check("services:\n  web:\n    image: a\n    image: b\n", ["compose.yaml:4", "\"image\" is given twice"])
@@ -211,10 +211,87 @@ import Testing
         for part in ["    cpus: 0.5\n", "    mem_limit: \"1073741824\"\n", "        aliases:\n          - db\n", "      nofile:\n        soft: 10\n        hard: 20\n"] {
             #expect(yaml.contains(part), "\(yaml) lacks \(part)")
         }
-        for (yaml, part) in [("deploy: {replicas: 3}", "only one container per service"), ("cpus: lots", "key \"cpus\""),
+        for (yaml, part) in [("deploy: {replicas: -1}", "0 or more"), ("scale: 2\n    container_name: one", "one name for 2 replicas"), ("cpus: lots", "key \"cpus\""),
                              ("deploy: {resources: {limits: {memory: -5}}}", "deploy"), ("gpus: some", "key \"gpus\"")] {
             let bad = try dir(["compose.yaml": "services:\n  app:\n    image: a\n    \(yaml)\n"])
             #expect(error(bad).contains(part), "\(error(bad))")
         }
+    }
+
+    @Test func declaredNetworks() throws {
+        let d = try dir(["compose.yaml": """
+            name: shop
+            services:
+              web: {image: a, networks: {front: {aliases: [www]}}}
+              db: {image: a}
+              tool: {image: a, network_mode: host}
+            networks:
+              front: {labels: {tier: front}}
+              ext: {external: true, name: shared}
+            """])
+        let p = try load(d)
+        #expect(p.networks.map(\.key) == ["default", "ext", "front"])
+        #expect(p.network("front")?.name == "shop_front" && p.network("ext")?.name == "shared" && p.network("ext")?.external == true)
+        #expect(p.service("web")?.networks == ["front": ["www"]] && p.service("db")?.networks == ["default": []])
+        #expect(p.service("tool")?.networks == [:])
+        let yaml = ConfigWriter.yaml(p)
+        for part in ["networks:\n  default:\n    name: shop_default\n  front:\n    name: shop_front\n    labels:\n      tier: front\n",
+                     "    networks:\n      front:\n        aliases:\n          - www\n"] {
+            #expect(yaml.contains(part), "\(yaml) lacks \(part)")
+        }
+        let two = try dir(["compose.yaml": "services:\n  app:\n    image: a\n    networks: {a: {aliases: [x]}, b: null}\nnetworks: {a: {}, b: {}}\n"])
+        #expect(try load(two).service("app")?.networks == ["a": ["x"], "b": []])
+        for (yaml, part) in [("networks: [nope]", "undefined network nope"),
+                             ("network_mode: host\n    networks: [a]", "cannot be combined")] {
+            let bad = try dir(["compose.yaml": "services:\n  app:\n    image: a\n    \(yaml)\nnetworks: {a: {}, b: {}}\n"])
+            #expect(error(bad).contains(part), "\(error(bad))")
+        }
+        let badDriver = try dir(["compose.yaml": "services:\n  app: {image: a}\nnetworks: {a: {driver: overlay}}\n"])
+        #expect(error(badDriver).contains("only the bridge driver"))
+    }
+
+    @Test func extendsSameFileAndOtherFile() throws {
+        let d = try dir([
+            "compose.yaml": """
+                services:
+                  base: {image: a, environment: {A: "1", B: "1"}, ports: ["80"]}
+                  web:
+                    extends: base
+                    environment: {B: "2"}
+                  api:
+                    extends: {file: common/base.yaml, service: svc}
+                    command: ["run"]
+                volumes:
+                  named:
+                """,
+            "common/base.yaml": """
+                services:
+                  svc:
+                    extends: root
+                    build: ./ctx
+                    env_file: vars.env
+                    volumes: ["./data:/data", "named:/n"]
+                  root:
+                    image: b
+                    environment: {FROM_ROOT: "${TAG:-yes}"}
+                volumes:
+                  named:
+                """,
+            "common/vars.env": "FROM_FILE=1\n",
+            "common/ctx/Dockerfile": "FROM scratch\n",
+        ])
+        let p = try load(d, configure: { $0.environment = [:] })
+        let web = try #require(p.service("web"))
+        #expect(web.image == "a" && web.environment == ["A": "1", "B": "2"] && web.ports.count == 1)
+        let api = try #require(p.service("api"))
+        #expect(api.command == ["run"] && api.environment == ["FROM_ROOT": "yes", "FROM_FILE": "1"], "\(api.environment)")
+        #expect(api.build?.context == "\(d)/common/ctx")
+        #expect(api.volumes.first?.source == "\(d)/common/data", "\(api.volumes)")
+        let cycle = try dir(["compose.yaml": "services:\n  a: {extends: b, image: x}\n  b: {extends: a}\n"])
+        #expect(error(cycle).contains("cycle"), "\(error(cycle))")
+        let missing = try dir(["compose.yaml": "services:\n  a: {extends: nope, image: x}\n"])
+        #expect(error(missing).contains("\"nope\" is not defined"), "\(error(missing))")
+        let noFile = try dir(["compose.yaml": "services:\n  a: {extends: {file: other.yaml, service: x}}\n"])
+        #expect(error(noFile).contains("does not exist"), "\(error(noFile))")
     }
 }

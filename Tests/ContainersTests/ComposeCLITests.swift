@@ -395,4 +395,314 @@ import Testing
         let r = try compose(s, bad, "bad", ["config"])
         #expect(r.status == 1 && r.err.contains("compose.yaml:3") && r.err.contains("key \"build\"") && r.err.contains("nowhere"), "\(r.err)")
     }
+
+    /// A network per project (`PROJECT_default`) and the declared ones, created by `up` with
+    /// docker compose's labels and removed by `down`; a service reaches the others of its network
+    /// by service name, container name and alias, even those started after it.
+    @Test(.enabled(if: Scenario.canRun)) func projectNetworksAndNameResolution() throws {
+        let s = try Self.scenario(152)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              first:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+              late:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                networks:
+                  default:
+                    aliases: [later.local]
+              other:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                networks: [back]
+            networks:
+              back:
+                labels: {tier: back}
+            """, "external.yaml": """
+            services:
+              x: {image: busybox:test, networks: [outside]}
+            networks:
+              outside: {external: true, name: nosuchnet}
+            """])
+        // `first` starts alone, on netp_default
+        #expect(try compose(s, dir, "netp", ["up", "-d", "first"]).status == 0)
+        #expect(try s.ok(["network", "ls", "-q"]) == "netp_default")
+        let doc = try s.ok(["network", "inspect", "netp_default"])
+        #expect(doc.contains("\"com.docker.compose.network\": \"default\"") && doc.contains("\"com.docker.compose.project\": \"netp\""), "\(doc)")
+        // `late` comes after it: `first` resolves it by service name, container name and alias
+        let up = try compose(s, dir, "netp", ["up", "-d", "late", "other"])
+        #expect(up.status == 0, "\(up.err)")
+        #expect(up.err.contains("Network netp_back  Created"), "\(up.err)")
+        for name in ["late", "netp-late-1", "later.local"] {
+            let r = try compose(s, dir, "netp", ["exec", "-T", "first", "ping", "-c", "1", "-W", "3", name])
+            #expect(r.status == 0, "first -> \(name): \(r.out) \(r.err)")
+        }
+        #expect(try compose(s, dir, "netp", ["exec", "-T", "late", "ping", "-c", "1", "-W", "3", "first"]).status == 0)
+        // `other` is on the back network alone: its name does not resolve on the default one
+        #expect(try compose(s, dir, "netp", ["exec", "-T", "first", "ping", "-c", "1", "-W", "1", "other"]).status != 0)
+        #expect(try s.ok(["network", "ls", "-q", "--filter", "label=tier=back"]) == "netp_back")
+        let ip = try s.ok(["inspect", "--format", "{{(index .NetworkSettings.Networks \"netp_back\").IPAddress}}", "netp-other-1"])
+        #expect(ip.hasPrefix("10."), "\(ip)")
+        // down removes the containers, then the networks
+        let down = try compose(s, dir, "netp", ["down"])
+        #expect(down.status == 0 && down.err.contains("Network netp_default  Removed"), "\(down.err)")
+        #expect(try s.ok(["network", "ls", "-q"]) == "")
+        // an external network must exist; an undefined one is an error of the file
+        let ext = try compose(s, dir, "netx", ["up", "-d"], file: "external.yaml")
+        #expect(ext.status == 1 && ext.err.contains("external network \"nosuchnet\" not found"), "\(ext.err)")
+        let bad = try project(s, ["compose.yaml": "services:\n  a: {image: busybox:test, networks: [nope]}\n"])
+        #expect(try compose(s, bad, "bad", ["config", "-q"]).err.contains("undefined network nope"))
+    }
+
+    /// `deploy.replicas`: containers PROJECT-SERVICE-1..N, the service name resolving to each;
+    /// `up --scale` and `scale` scale up and down, leaving the other containers alone.
+    @Test(.enabled(if: Scenario.canRun)) func replicasScaleUpAndDown() throws {
+        let s = try Self.scenario(153)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              web:
+                image: busybox:test
+                command: ["sh", "-c", "hostname > /www/index.html; exec httpd -f -p 80 -h /www"]
+                stop_signal: SIGKILL
+                deploy: {replicas: 3}
+              client:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+            """])
+        #expect(try compose(s, dir, "rep", ["config"]).out.contains("    scale: 3\n"))
+        let up = try compose(s, dir, "rep", ["up", "-d"])
+        #expect(up.status == 0, "\(up.err)")
+        var ids = try self.ids(s, "rep")
+        #expect(ids.keys.sorted() == ["rep-client-1", "rep-web-1", "rep-web-2", "rep-web-3"])
+        // the service name resolves to every replica, and one of them answers
+        let hosts = try compose(s, dir, "rep", ["exec", "-T", "client", "cat", "/etc/hosts"]).out
+        #expect(hosts.split(separator: "\n").filter { $0.hasSuffix("\tweb") }.count == 3, "\(hosts)")
+        var page = Scenario.Result(status: -1, out: "", err: "")
+        #expect(try Scenario.eventually(10) {
+            page = try compose(s, dir, "rep", ["exec", "-T", "client", "wget", "-qO-", "http://web/"])
+            return page.status == 0 && page.out.count == 13
+        }, "\(page)")
+        let second = try compose(s, dir, "rep", ["exec", "-T", "--index", "2", "web", "cat", "/www/index.html"]).out
+        #expect(second == (ids["rep-web-2"].map { String($0.prefix(12)) + "\n" } ?? "-"), "\(second)")
+        // down to 1: the others go, web-1 stays as it was
+        let down = try compose(s, dir, "rep", ["up", "-d", "--scale", "web=1"])
+        #expect(down.status == 0, "\(down.err)")
+        var now = try self.ids(s, "rep")
+        #expect(now.keys.sorted() == ["rep-client-1", "rep-web-1"] && now["rep-web-1"] == ids["rep-web-1"])
+        #expect(try compose(s, dir, "rep", ["exec", "-T", "client", "cat", "/etc/hosts"]).out
+            .split(separator: "\n").filter { $0.hasSuffix("\tweb") }.count == 1)
+        // `scale` up again: one more, the first untouched
+        #expect(try compose(s, dir, "rep", ["scale", "web=2"]).status == 0)
+        now = try self.ids(s, "rep")
+        #expect(now.keys.sorted() == ["rep-client-1", "rep-web-1", "rep-web-2"] && now["rep-web-1"] == ids["rep-web-1"])
+        // plain `up` goes back to the file's 3
+        #expect(try compose(s, dir, "rep", ["up", "-d"]).status == 0)
+        ids = try self.ids(s, "rep")
+        #expect(ids.count == 4 && ids["rep-web-1"] == now["rep-web-1"])
+        #expect(try compose(s, dir, "rep", ["up", "-d", "--scale", "nope=2"]).err.contains("no such service: nope"))
+        #expect(try compose(s, dir, "rep", ["down"]).status == 0)
+        #expect(try self.ids(s, "rep").isEmpty)
+    }
+
+    /// `-f -`, `create`, `images`, `cp`, `ls` and `push` (to dockbuild's own registry on loopback).
+    @Test(.enabled(if: Scenario.canRun)) func createImagesCpPushAndStdinFile() throws {
+        let s = try Self.scenario(154)
+        defer { s.cleanup() }
+        let yaml = """
+            services:
+              app:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                deploy: {replicas: 2}
+            """
+        // the file from stdin; `create` makes the containers and starts none
+        let created = try s.db(["compose", "-f", "-", "-p", "misc", "create"], input: yaml)
+        #expect(created.status == 0, "\(created.err)")
+        #expect(try s.ok(["ps", "-a", "--filter", "label=com.docker.compose.project=misc", "--format", "{{.Names}} {{.State}}"])
+            .split(separator: "\n").sorted() == ["misc-app-1 created", "misc-app-2 created"])
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "ps", "-q"], input: yaml).out.isEmpty)
+        // images: one row per container
+        let imageID = try s.ok(["images", "-q", "busybox:test"])
+        let images = try s.db(["compose", "-f", "-", "-p", "misc", "images"], input: yaml)
+        let rows = images.out.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.first == ["CONTAINER", "REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"], "\(images.out) \(images.err)")
+        #expect(rows.dropFirst().map { Array($0.prefix(4)) } == [["misc-app-1", "busybox", "test", imageID], ["misc-app-2", "busybox", "test", imageID]],
+                "\(images.out)")
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "images", "-q"], input: yaml).out == "\(imageID)\n")
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "start"], input: yaml).status == 0)
+        // cp: to every replica with --all, back from the second
+        let host = "\(s.root)/note.txt"
+        try "copied\n".write(toFile: host, atomically: true, encoding: .utf8)
+        let cp = try s.db(["compose", "-f", "-", "-p", "misc", "cp", "--all", host, "app:/tmp/note.txt"], input: yaml)
+        #expect(cp.status == 0, "\(cp.err)")
+        #expect(try s.ok(["exec", "misc-app-1", "cat", "/tmp/note.txt"]) == "copied")
+        _ = try s.ok(["exec", "misc-app-2", "sh", "-c", "echo second > /tmp/note.txt"])
+        let back = try s.db(["compose", "-f", "-", "-p", "misc", "cp", "--index", "2", "app:/tmp/note.txt", "\(s.root)/back.txt"], input: yaml)
+        #expect(back.status == 0, "\(back.err)")
+        #expect((try? String(contentsOfFile: "\(s.root)/back.txt", encoding: .utf8)) == "second\n")
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "cp", "nosuch:/x", host], input: yaml).err.contains("no such service"))
+        // ls lists the running project
+        #expect(try s.ok(["compose", "ls", "-q"]).split(separator: "\n").contains("misc"))
+        #expect(try s.db(["compose", "-f", "-", "-p", "misc", "down"], input: yaml).status == 0)
+
+        // push: the built image to a registry on loopback (dockbuild's own)
+        let port = Scenario.freePort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: s.binary)
+        server.arguments = ["registry", "serve", "--root", "\(s.root)/registry", "--addr", "127.0.0.1:\(port)"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { server.terminate(); server.waitUntilExit() }
+        #expect(Scenario.eventually(10) {
+            (try? Shell.out(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:\(port)/v2/"])) != nil
+        })
+        let dir = try project(s, [
+            "compose.yaml": """
+                services:
+                  app:
+                    image: 127.0.0.1:\(port)/shop/app:1
+                    build: ./app
+                  db:
+                    image: busybox:test
+                """,
+            "app/Dockerfile": "FROM busybox:test\nRUN echo built > /built\n",
+        ])
+        #expect(try compose(s, dir, "pushp", ["push"]).err.contains("is not in the store: build it first"))
+        #expect(try compose(s, dir, "pushp", ["build"]).status == 0)
+        let push = try compose(s, dir, "pushp", ["push"])
+        #expect(push.status == 0 && push.err.contains("app Pushed sha256:") && !push.err.contains("db Push"), "\(push.err)")
+        let tags = try Shell.out(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:\(port)/v2/shop/app/tags/list"])
+        #expect(tags.contains("\"1\""), "\(tags)")
+    }
+
+    /// A service on two networks (eth0 and eth1) is reached from each by its aliases there; the
+    /// services of one network do not see those of the other.
+    @Test(.enabled(if: Scenario.canRun)) func serviceOnTwoNetworks() throws {
+        let s = try Self.scenario(155)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              web: {image: busybox:test, command: ["sleep", "300"], stop_signal: SIGKILL, networks: [front]}
+              api:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                networks:
+                  front: {aliases: [api.front]}
+                  back: {aliases: [api.back]}
+              db: {image: busybox:test, command: ["sleep", "300"], stop_signal: SIGKILL, networks: [back]}
+            networks:
+              front:
+              back:
+            """])
+        let up = try compose(s, dir, "two", ["up", "-d"])
+        #expect(up.status == 0, "\(up.err)")
+        func reach(_ from: String, _ name: String) throws -> Bool {
+            try compose(s, dir, "two", ["exec", "-T", from, "ping", "-c", "1", "-W", "2", name]).status == 0
+        }
+        #expect(try reach("web", "api") && reach("web", "api.front") && reach("db", "api") && reach("db", "api.back"))
+        #expect(try reach("api", "web") && reach("api", "db"))
+        #expect(try !reach("web", "db") && !reach("web", "api.back") && !reach("db", "web"))
+        let nets = try s.inspect("two-api-1")["NetworkSettings"] as? [String: Any]
+        let byName = nets?["Networks"] as? [String: [String: Any]] ?? [:]
+        #expect(byName.keys.sorted() == ["two_back", "two_front"], "\(byName)")
+        let ips = byName.values.compactMap { $0["IPAddress"] as? String }
+        #expect(ips.count == 2 && ips.allSatisfy { $0.hasPrefix("10.") } && Set(ips).count == 2, "\(ips)")
+        #expect(try compose(s, dir, "two", ["exec", "-T", "api", "ip", "-o", "-4", "addr"]).out.contains("eth1"))
+        #expect(try compose(s, dir, "two", ["down"]).status == 0)
+        #expect(try s.ok(["network", "ls", "-q"]) == "")
+    }
+
+    /// `secrets` and `configs` from files, an environment variable and inline content,
+    /// bind-mounted read-only at /run/secrets/NAME and /NAME (or their targets).
+    @Test(.enabled(if: Scenario.canRun)) func secretsAndConfigs() throws {
+        let s = try Self.scenario(142)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              app:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                secrets: [db_pw, {source: api_key, target: key.txt}]
+                configs: [app_conf, {source: inline, target: /etc/inline.conf}]
+            secrets:
+              db_pw: {file: ./pw.txt}
+              api_key: {environment: API_KEY}
+            configs:
+              app_conf: {file: ./app.conf}
+              inline: {content: "x=1"}
+            """, "pw.txt": "hunter2\n", "app.conf": "port=80\n"])
+        let up = try compose(s, dir, "sec", ["up", "-d"], env: ["API_KEY": "k-123"])
+        #expect(up.status == 0, "\(up.err)")
+        let r = try compose(s, dir, "sec", ["exec", "-T", "app", "sh", "-c",
+                                            "cat /run/secrets/db_pw /run/secrets/key.txt; echo; cat /app_conf /etc/inline.conf"])
+        #expect(r.out == "hunter2\nk-123\nport=80\nx=1", "\(r.out) \(r.err)")
+        #expect(try compose(s, dir, "sec", ["exec", "-T", "app", "sh", "-c", "echo x > /run/secrets/db_pw"]).status != 0)
+        #expect(FileManager.default.fileExists(atPath: "\(s.root)/compose/sec/configs/inline"))
+        #expect(try compose(s, dir, "sec", ["down"], env: ["API_KEY": "k-123"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: "\(s.root)/compose/sec"))
+        // an unset variable and an undefined secret are errors of the file
+        #expect(try compose(s, dir, "sec", ["up", "-d"]).err.contains("API_KEY is not set"))
+        #expect(try compose(s, dir, "sec", ["down"]).status == 0)
+        let bad = try project(s, ["compose.yaml": "services:\n  a: {image: busybox:test, secrets: [nope]}\n"])
+        #expect(try compose(s, bad, "bad", ["config", "-q"]).err.contains("undefined secret nope"))
+    }
+
+    /// `include` (a file loaded from its own directory, its services joined to the project) and
+    /// `extends` from another file (its relative paths kept relative to that file).
+    @Test(.enabled(if: Scenario.canRun)) func includeAndExtends() throws {
+        let s = try Self.scenario(143)
+        defer { s.cleanup() }
+        let dir = try project(s, [
+            "compose.yaml": """
+                include:
+                  - db/compose.yaml
+                services:
+                  web:
+                    extends: {file: lib/common.yaml, service: base}
+                    depends_on: [db]
+                    command: ["sleep", "300"]
+                """,
+            "lib/common.yaml": """
+                services:
+                  base:
+                    image: busybox:test
+                    stop_signal: SIGKILL
+                    environment: {ROLE: web}
+                    volumes: ["./shared:/shared:ro"]
+                """,
+            "lib/shared/msg": "from lib\n",
+            "db/compose.yaml": """
+                services:
+                  db:
+                    image: busybox:test
+                    command: ["sh", "-c", "echo $$DB_NAME > /tmp/name; exec sleep 300"]
+                    stop_signal: SIGKILL
+                    env_file: db.env
+                """,
+            "db/db.env": "DB_NAME=shopdb\n",
+        ])
+        #expect(try compose(s, dir, "inc", ["config", "--services"]).out == "db\nweb\n")
+        let up = try compose(s, dir, "inc", ["up", "-d"])
+        #expect(up.status == 0, "\(up.err)")
+        #expect(try ids(s, "inc").keys.sorted() == ["inc-db-1", "inc-web-1"])
+        let r = try compose(s, dir, "inc", ["exec", "-T", "web", "sh", "-c", "cat /shared/msg; echo $ROLE; ping -c 1 -W 2 db >/dev/null && echo reached"])
+        #expect(r.out == "from lib\nweb\nreached\n", "\(r.out) \(r.err)")
+        #expect(Scenario.eventually(5) { (try? compose(s, dir, "inc", ["exec", "-T", "db", "cat", "/tmp/name"]).out) == "shopdb\n" })
+        #expect(try compose(s, dir, "inc", ["down"]).status == 0)
+        // a service defined twice (here and in the included file) is an error
+        let twice = try project(s, ["compose.yaml": "include: [other.yaml]\nservices:\n  db: {image: busybox:test}\n",
+                                    "other.yaml": "services:\n  db: {image: busybox:test}\n"])
+        #expect(try compose(s, twice, "tw", ["config", "-q"]).err.contains("service \"db\" is defined by"))
+    }
 }

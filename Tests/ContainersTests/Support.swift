@@ -63,7 +63,7 @@ final class Scenario: @unchecked Sendable {
     func db(_ args: [String], input: String? = nil, env extraEnv: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        let groups: Set<String> = ["container", "volume"]
+        let groups: Set<String> = ["container", "volume", "network"]
         let split = groups.contains(args[0]) && args.count > 1 ? 2 : 1
         p.arguments = Array(args.prefix(split)) + ["--root", root] + args.dropFirst(split)
         var env = ProcessInfo.processInfo.environment
@@ -109,6 +109,10 @@ final class Scenario: @unchecked Sendable {
     func cleanup() {
         if let r = try? db(["ps", "-aq", "--no-trunc"]) {
             for id in r.out.split(separator: "\n") { _ = try? db(["rm", "-f", "-v", String(id)]) }
+        }
+        // user-defined networks (compose's among them): their bridges and rules
+        if let r = try? db(["network", "ls", "-q"]) {
+            for n in r.out.split(separator: "\n") { _ = try? db(["network", "rm", String(n)]) }
         }
         var env = ProcessInfo.processInfo.environment
         env["DOCKBUILD_BRIDGE"] = bridge

@@ -24,4 +24,12 @@ struct BridgeNetworkTests {
         #expect(BridgeNetwork.netnsName(String(repeating: "a", count: 64)) == "dockbuild-" + String(repeating: "a", count: 12))
         #expect(BridgeNetwork.vethName("bld0123456789").utf8.count <= 15)
     }
+
+    @Test func macAddressFollowsTheAddress() {
+        // docker's layout: 02:42 and the four octets, so an address keeps its MAC across restarts
+        #expect(BridgeNetwork.macAddress("10.90.0.3") == "02:42:0a:5a:00:03")
+        #expect(BridgeNetwork.macAddress("172.17.255.254") == "02:42:ac:11:ff:fe")
+        // the interfaces attachMore adds stay within IFNAMSIZ
+        #expect((BridgeNetwork.vethName(String(repeating: "f", count: 64)) + "9").utf8.count <= 15)
+    }
 }

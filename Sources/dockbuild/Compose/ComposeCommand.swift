@@ -40,8 +40,10 @@ struct ComposeContext {
         return p
     }
 
-    func engine() throws -> ComposeEngine {
-        let p = try project()
+    /// The engine over the project, after `adjust` (e.g. `up --scale`).
+    func engine(_ adjust: (inout ComposeProject) throws -> Void = { _ in }) throws -> ComposeEngine {
+        var p = try project()
+        try adjust(&p)
         var g = GlobalOptions()
         g.root = root
         return ComposeEngine(project: p, manager: try ContainerCLI.manager(g), monitorCommand: ContainerCLI.monitorCommand(g),
@@ -69,7 +71,8 @@ enum ComposeCLI {
         COMMANDS:
           config     Print the normalized compose model (--services, --volumes, -q)
           up         Create and start containers (-d, --build, --force-recreate, --no-deps, --remove-orphans,
-                     --wait, --abort-on-container-exit, --exit-code-from)
+                     --scale S=N, --wait, --abort-on-container-exit, --exit-code-from)
+          scale      Run N containers of services (SERVICE=N...)
           down       Stop and remove containers (and with -v the project's volumes)
           ps         List containers (-a, -q, --services)
           logs       Show output (-f, -n/--tail, -t, --no-log-prefix)
@@ -85,6 +88,10 @@ enum ComposeCLI {
           top        The processes of the services' containers
           build      Build the images of services with `build:` (--no-cache)
           pull       Pull the images of the other services
+          push       Push the images of services with `build:` (--ignore-push-failures)
+          create     Create containers without starting them (--build, --force-recreate, --no-deps)
+          images     The images of the containers (-q)
+          cp         Copy files between a service container and the host (--index, --all)
           ls         List the projects that have containers (-a, -q)
         """
 
@@ -95,10 +102,11 @@ enum ComposeCLI {
         "logs": ComposeLogs.self, "start": ComposeStart.self, "stop": ComposeStop.self, "restart": ComposeRestart.self,
         "rm": ComposeRm.self, "exec": ComposeExec.self, "port": ComposePort.self, "run": ComposeRun.self,
         "kill": ComposeKill.self, "pause": ComposePause.self, "unpause": ComposeUnpause.self, "top": ComposeTop.self,
-        "build": ComposeBuild.self, "pull": ComposePull.self, "ls": ComposeLs.self,
+        "build": ComposeBuild.self, "pull": ComposePull.self, "ls": ComposeLs.self, "scale": ComposeScale.self,
+        "create": ComposeCreate.self, "images": ComposeImages.self, "push": ComposePush.self, "cp": ComposeCp.self,
     ]
-    static let notYet: Set = ["push", "images", "create", "events", "cp", "wait", "watch", "attach",
-                              "scale", "stats", "version", "commit", "export"]
+    static let notYet: Set = ["events", "wait", "watch", "attach",
+                              "stats", "version", "commit", "export"]
 
     static func main(_ args: [String]) async throws {
         var ctx = ComposeContext()
@@ -134,6 +142,9 @@ enum ComposeCLI {
         }
         let verb = args[i]
         let rest = Array(args[(i + 1)...])
+        if ctx.options.files.contains("-") {
+            ctx.options.stdinText = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
         ctx.fileOptional = ["down", "ps", "logs", "stop", "kill", "rm", "top", "pause", "unpause", "ls"].contains(verb)
         guard let type = subcommands[verb] else {
             if notYet.contains(verb) { throw usage("`compose \(verb)` is not supported yet (see docs/compose.md for what is)") }
@@ -206,7 +217,25 @@ struct ComposeUp: ComposeSubcommand {
     @Option(name: .long, help: "Seconds --wait waits at most.") var waitTimeout: Int?
     @Flag(name: .long, help: "Stop all containers when one stops (attached).") var abortOnContainerExit = false
     @Option(name: .long, help: "Exit with this service's status (implies --abort-on-container-exit).") var exitCodeFrom: String?
+    @Option(name: .long, help: "SERVICE=N: run N containers of the service (its deploy.replicas or scale otherwise).") var scale: [String] = []
     @Argument(help: "Services (all by default).") var services: [String] = []
+
+    /// Applies `SERVICE=N` settings to the project's services.
+    static func applyScale(_ settings: [String], to p: inout ComposeProject) throws {
+        for setting in settings {
+            let kv = setting.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, let n = Int(kv[1]), n >= 0 else {
+                throw ComposeError.invalidArgument("--scale \(setting): use SERVICE=N with N 0 or more")
+            }
+            guard let i = p.services.firstIndex(where: { $0.name == kv[0] }) else {
+                throw ComposeError.invalidArgument("--scale \(setting): no such service: \(kv[0])")
+            }
+            if n > 1, let name = p.services[i].containerName {
+                throw ComposeError.invalidArgument("--scale \(setting): service \(kv[0]) has container_name \"\(name)\", one name for one container")
+            }
+            p.services[i].replicas = n
+        }
+    }
 
     func validate() throws {
         if detach && (abortOnContainerExit || exitCodeFrom != nil) {
@@ -215,7 +244,7 @@ struct ComposeUp: ComposeSubcommand {
     }
 
     func run(_ ctx: ComposeContext) async throws {
-        let e = try ctx.engine()
+        let e = try ctx.engine { try Self.applyScale(scale, to: &$0) }
         if let s = exitCodeFrom { try e.checkServices([s]) }
         let began = Date()
         try await e.up(services, forceRecreate: forceRecreate, noDeps: noDeps, removeOrphans: removeOrphans, build: build)
@@ -598,6 +627,17 @@ struct ComposePull: ComposeSubcommand {
     static let configuration = CommandConfiguration(commandName: "pull", abstract: "Pull the services' images (not those built here).")
     @Argument(help: "Services (all by default).") var services: [String] = []
     func run(_ ctx: ComposeContext) async throws { try await ctx.engine().pull(services) }
+}
+
+struct ComposeScale: ComposeSubcommand {
+    static let configuration = CommandConfiguration(commandName: "scale", abstract: "Run N containers of services (SERVICE=N...).")
+    @Flag(name: .long, help: "Do not start the services' dependencies.") var noDeps = false
+    @Argument(help: "SERVICE=N settings.") var settings: [String]
+    func run(_ ctx: ComposeContext) async throws {
+        let e = try ctx.engine { try ComposeUp.applyScale(settings, to: &$0) }
+        let names = settings.map { String($0.split(separator: "=").first ?? "") }
+        try await e.up(names, noDeps: noDeps)
+    }
 }
 
 struct ComposeLs: ComposeSubcommand {

@@ -14,7 +14,8 @@ struct ContainerCreateFlags: ParsableArguments {
     @Option(name: .long, help: "Mount a tmpfs: PATH[:OPTIONS].") var tmpfs: [String] = []
     @Option(name: .shortAndLong, help: "Publish a port: [IP:]HOST:CTR[/udp].") var publish: [String] = []
     @Flag(name: [.customShort("P"), .customLong("publish-all")], help: "Publish every exposed port on a free host port.") var publishAll = false
-    @Option(name: [.long, .customLong("net")], help: "Network: bridge (default), host, none, container:NAME.") var network = "bridge"
+    @Option(name: [.long, .customLong("net")], help: "Network: bridge (default), host, none, container:NAME, or a network of `network create`.") var network = "bridge"
+    @Option(name: [.customLong("network-alias"), .customLong("net-alias")], help: "Another name the container answers to on its user-defined network.") var networkAlias: [String] = []
     @Option(name: .shortAndLong, parsing: .unconditional, help: "Memory limit (e.g. 512M).") var memory: String?
     @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory plus swap limit (-1 for unlimited).") var memorySwap: String?
     @Option(name: .long, parsing: .unconditional, help: "CPUs (e.g. 0.5).") var cpus: String?
@@ -141,6 +142,7 @@ struct ContainerCreateFlags: ParsableArguments {
         o.ports = try publish.map { try PortBinding(parsing: $0) }
         o.publishAll = publishAll
         o.network = network
+        o.networkAliases = networkAlias
         o.memory = try memory.map { try FlagValue.bytes($0, flag: "--memory") }
         o.memorySwap = try memorySwap.map { try FlagValue.bytes($0, flag: "--memory-swap", unlimited: true) }
         o.nanoCpus = try cpus.map { try FlagValue.nanoCPUs($0) }
