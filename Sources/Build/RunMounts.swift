@@ -111,7 +111,8 @@ final class RunMountStaging {
         chmod(upper, st.st_mode & 0o7777)
         lchown(upper, st.st_uid, st.st_gid)
         do {
-            try Overlay.mount(lowers: [lower], upper: upper, work: work, at: merged, flags: UInt(MS_NOSUID | MS_NODEV))
+            // discarded after the step: its unmount need not sync the disk
+            try Overlay.mount(lowers: [lower], upper: upper, work: work, at: merged, flags: UInt(MS_NOSUID | MS_NODEV), volatile: true)
         } catch {
             throw BuildError.system("cannot mount a copy-on-write view of \(what) for RUN: \(error)")
         }

@@ -280,7 +280,8 @@ public final class ContainerManager: Sendable {
         try FS.mkdirs(parent)
         chmod(parent, 0o700)
         try FS.mkdirs(rootfs)
-        try snaps.mount(lowers: lowers, upper: "\(dir)/upper", work: "\(dir)/work", at: rootfs)
+        // a --rm container's upper is removed with it: its unmount need not sync the disk
+        try snaps.mount(lowers: lowers, upper: "\(dir)/upper", work: "\(dir)/work", at: rootfs, volatile: r.autoRemove)
         return rootfs
     }
 

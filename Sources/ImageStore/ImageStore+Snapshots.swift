@@ -185,11 +185,14 @@ public struct Snapshotter: Sendable {
     /// `work` directory, else read-only. This is the only place that mounts layers. Lowers are
     /// passed as `/proc/self/fd/N` of directories opened here, so a stack of any depth fits in
     /// the mount's one page of options and no path needs escaping.
-    public func mount(lowers: [String], upper: String? = nil, work: String? = nil, at target: String, flags: UInt = 0) throws {
+    /// `volatile`: see `Overlay.mount`.
+    public func mount(lowers: [String], upper: String? = nil, work: String? = nil, at target: String, flags: UInt = 0,
+                      volatile: Bool = false) throws {
         var dirs = lowers
         if upper == nil && dirs.count < 2 { dirs += Array(repeating: try emptyDir(), count: 2 - dirs.count) }
         if dirs.isEmpty { dirs = [try emptyDir()] }
-        try Overlay.mount(lowers: dirs, upper: upper, work: work, at: target, flags: upper == nil ? flags | UInt(MS_RDONLY) : flags)
+        try Overlay.mount(lowers: dirs, upper: upper, work: work, at: target, flags: upper == nil ? flags | UInt(MS_RDONLY) : flags,
+                          volatile: volatile)
     }
 
     /// Runs `body` with a read-only view of the stack mounted at a fresh directory, then
@@ -213,7 +216,14 @@ public struct Snapshotter: Sendable {
 public enum Overlay {
     /// Mounts `lowers` with an optional `upper`/`work` at `target`. Each lower is opened (no
     /// symlink followed at its last component) and named by its descriptor.
-    public static func mount(lowers: [String], upper: String?, work: String?, at target: String, flags: UInt) throws {
+    ///
+    /// `volatile` (with an upper) is for an upper that is thrown away after use (a `run --rm`
+    /// container, a RUN step, a writable bind mount of a build): the kernel then skips syncing
+    /// the upper's filesystem, which an overlay's unmount otherwise does in full (tens of
+    /// milliseconds while other work writes to that disk). Where the kernel lacks the option
+    /// (before 5.10) the mount is made without it.
+    public static func mount(lowers: [String], upper: String?, work: String?, at target: String, flags: UInt,
+                             volatile: Bool = false) throws {
         var fds: [Int32] = []
         defer { for fd in fds { close(fd) } }
         for l in lowers {
@@ -223,6 +233,16 @@ public enum Overlay {
         }
         var opts = "lowerdir=" + fds.map { "/proc/self/fd/\($0)" }.joined(separator: ":")
         if let upper, let work { opts += ",upperdir=\(upper),workdir=\(work)" }
+        if volatile, upper != nil, let work {
+            // A volatile upper mounted before leaves a marker that refuses the next mount until
+            // removed; its content is thrown away anyway.
+            rmdir("\(work)/work/incompat/volatile")
+            if Glibc.mount("overlay", target, "overlay", flags, opts + ",volatile") == 0 { return }
+            guard errno == EINVAL else {
+                let e = errno
+                throw ImageStoreError.io("cannot mount an overlay of \(lowers.count) layers at", path: target, errno: e)
+            }
+        }
         if Glibc.mount("overlay", target, "overlay", flags, opts) != 0 {
             let e = errno
             throw ImageStoreError.io("cannot mount an overlay of \(lowers.count) layers at", path: target, errno: e)

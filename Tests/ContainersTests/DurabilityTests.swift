@@ -31,4 +31,30 @@ import Testing
         #expect(kept.count >= 4, "a kept container's files were not synced:\n\(kept.trace)")
         #expect(try s.ok(["ps", "-a", "--format", "{{.Names}} {{.Status}}"]).hasPrefix("kept Exited (0)"))
     }
+
+    /// A --rm container's overlay is mounted `volatile` (its unmount does not sync the disk); a
+    /// kept container's is not.
+    @Test func onlyARunRmContainersOverlayIsVolatile() throws {
+        try #require(Scenario.canRun, "needs root and busybox-static")
+        let s = try Scenario(62)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        let rm = try s.ok(["run", "-d", "--rm", "--network", "none", "busybox:test", "sleep", "30"])
+        let kept = try s.ok(["run", "-d", "--network", "none", "busybox:test", "sleep", "30"])
+        // the container's own view: its root is the overlay, with the options it was mounted with
+        func options(_ id: String) throws -> String? {
+            let info = try s.ok(["exec", id, "cat", "/proc/self/mountinfo"])
+            return info.split(separator: "\n").first { $0.split(separator: " ").dropFirst(4).first == "/" && $0.contains(" - overlay ") }
+                .map(String.init)
+        }
+        let rmLine = try #require(try options(rm), "no overlay root in the --rm container")
+        let keptLine = try #require(try options(kept), "no overlay root in the kept container")
+        #expect(rmLine.contains("volatile"), "\(rmLine)")
+        #expect(!keptLine.contains("volatile"), "\(keptLine)")
+        try s.ok(["stop", "-t", "0", rm, kept])
+        // the --rm container is gone, its mount with it; the kept one can start again
+        #expect(try s.ok(["ps", "-aq", "--no-trunc"]) == kept)
+        try s.ok(["start", kept])
+        try s.ok(["rm", "-f", kept])
+    }
 }
