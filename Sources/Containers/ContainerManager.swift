@@ -68,10 +68,9 @@ public final class ContainerManager: Sendable {
         guard ["bridge", "host", "none"].contains(o.network) || o.network.hasPrefix("container:") else {
             throw ContainersError.invalidArgument("--network \(o.network): use bridge, host, none or container:NAME")
         }
-        if o.network == "bridge", StatePaths.isRootless {
-            throw ContainersError.invalidArgument("--network bridge needs root (a bridge, veth pairs and iptables rules on the host): "
-                + "as an ordinary user, run with --network none or --network host (rootless networking with pasta or "
-                + "slirp4netns, and -p with it, is not supported yet; see docs/rootless.md)")
+        if o.network == "bridge", StatePaths.isRootless, let why = RootlessNetwork.unavailableReason() {
+            throw ContainersError.invalidArgument("an ordinary user's --network bridge is a network namespace connected by pasta, "
+                + "and \(why); or run with --network none or --network host (see docs/rootless.md)")
         }
         if let gpus = o.gpus { _ = try ContainerSpec.gpuRequests(gpus) }
         if !o.cdiDevices.isEmpty { _ = try ContainerSpec.cdiRegistry(for: o.cdiDevices) }
@@ -501,7 +500,9 @@ public final class ContainerManager: Sendable {
             rmdir(rootfs)
             FS.unmount("\(store.directory(id))/shm")
             unlink("\(store.directory(id))/attach.sock")
-            if record.network == "bridge", let n = try? BridgeNetwork.current() {
+            if record.network == "bridge", StatePaths.isRootless {
+                RootlessNetwork.remove(id: id)
+            } else if record.network == "bridge", let n = try? BridgeNetwork.current() {
                 n.detach(containerID: id)
                 if !s.ipAddress.isEmpty { n.release(ip: s.ipAddress, containerID: id) }
             }
@@ -534,7 +535,9 @@ public final class ContainerManager: Sendable {
         let rootfs = store.rootfsPath(id)
         FS.unmount(rootfs)
         rmdir(rootfs)
-        if let n = try? BridgeNetwork.current() {
+        if StatePaths.isRootless {
+            RootlessNetwork.remove(id: id)
+        } else if let n = try? BridgeNetwork.current() {
             n.detach(containerID: id)
             if !s.ipAddress.isEmpty { n.release(ip: s.ipAddress, containerID: id) }
         }
@@ -596,7 +599,9 @@ public final class ContainerManager: Sendable {
         FS.unmount(rootfs)
         rmdir(rootfs)
         FS.unmount("\(dir)/shm")  // --ipc shareable's tmpfs, should its monitor have died
-        if r.network == "bridge", let n = try? BridgeNetwork.current() { n.detach(containerID: r.id) }
+        if r.network == "bridge", StatePaths.isRootless {
+            RootlessNetwork.remove(id: r.id)
+        } else if r.network == "bridge", let n = try? BridgeNetwork.current() { n.detach(containerID: r.id) }
         for m in r.mounts where m.anonymous && m.type == .volume { try? volumes.remove(m.source) }
         if let s = try? images() { s.release(holder: "container-\(r.id)") }
         // a lazily unmounted overlay keeps its upper/work dirs busy until the last process of

@@ -1,6 +1,7 @@
 import Foundation
 import SystemSupport
 import struct Runtime.BridgeNetwork
+import struct Runtime.RootlessNetwork
 
 /// The per-container monitor (podman's conmon role). It is the `dockbuild` binary re-executed
 /// in its own session: it mounts the rootfs, sets up the network, runs the OCI runtime in the
@@ -55,6 +56,8 @@ public final class Monitor: @unchecked Sendable {
     // What one monitor holds while the container lives (the monitor is single-purpose: these
     // are set by `prepare` and released by `teardown`).
     var net: BridgeNetwork?
+    /// An ordinary user's `bridge`: a namespace connected by pasta, which also publishes the ports.
+    var rootlessNet: RootlessNetwork?
     var ip = ""
     var forwarders: [PortForwarder] = []
     var bound: [PortBinding] = []
@@ -83,6 +86,7 @@ public final class Monitor: @unchecked Sendable {
     /// and a shareable /dev/shm.
     private func teardown() {
         if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
+        if rootlessNet != nil { RootlessNetwork.remove(id: id) }
         for f in forwarders { close(f.fd) }
         let rootfs = manager.store.rootfsPath(id)
         FS.unmount(rootfs)
@@ -109,7 +113,9 @@ public final class Monitor: @unchecked Sendable {
         let rootfs = try manager.mountRootfs(record)
         let nsPath = try joinNetwork()
         try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
-        if record.network == "bridge" {
+        if let rootlessNet {
+            bound = rootlessNet.forwards.map { PortBinding(hostIP: $0.hostIP, hostPort: $0.hostPort, containerPort: $0.containerPort, proto: $0.proto) }
+        } else if record.network == "bridge" {
             for b in manager.portRequests(record) {
                 let f = try PortForwarder(b, target: ip)
                 forwarders.append(f)
@@ -131,6 +137,13 @@ public final class Monitor: @unchecked Sendable {
     /// network namespace to join (nil: the container's own, or the host's).
     private func joinNetwork() throws -> String? {
         switch record.network {
+        case "bridge" where StatePaths.isRootless:
+            let forwards = manager.portRequests(record).map {
+                RootlessNetwork.Forward(hostIP: $0.hostIP, hostPort: $0.hostPort, containerPort: $0.containerPort, proto: $0.proto)
+            }
+            let n = try RootlessNetwork.create(id: id, forwards: forwards)
+            rootlessNet = n
+            return n.namespacePath
         case "bridge":
             let n = try BridgeNetwork.current()
             net = n

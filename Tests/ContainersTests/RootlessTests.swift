@@ -17,6 +17,13 @@ final class RootlessUser: @unchecked Sendable {
     /// busybox-static with a few applets and /etc/passwd, as a tar for `import`.
     var busyboxTar: String { dir + "/busybox.tar" }
 
+    /// As `make deps` does: pasta opens /dev/net/tun as the user, 0666 on a standard Debian and
+    /// 0600 in some containers.
+    static func tunUsable() {
+        var st = stat()
+        if stat("/dev/net/tun", &st) == 0, st.st_mode & 0o777 != 0o666 { chmod("/dev/net/tun", 0o666) }
+    }
+
     static var canRun: Bool {
         Scenario.canRun && ["setpriv", "useradd", "userdel", "usermod", "newuidmap", "newgidmap"].allSatisfy { Shell.which($0) != nil }
     }
@@ -54,7 +61,7 @@ final class RootlessUser: @unchecked Sendable {
         let rf = dir + "/rootfs"
         for d in ["bin", "etc", "tmp"] { try fm.createDirectory(atPath: "\(rf)/\(d)", withIntermediateDirectories: true) }
         try fm.copyItem(atPath: "/bin/busybox", toPath: "\(rf)/bin/busybox")
-        for a in ["sh", "echo", "id", "cat", "chown", "touch", "stat", "sleep", "true", "mkdir"] {
+        for a in ["sh", "echo", "id", "cat", "chown", "touch", "stat", "sleep", "true", "mkdir", "httpd", "wget", "ls", "grep"] {
             try fm.createSymbolicLink(atPath: "\(rf)/bin/\(a)", withDestinationPath: "busybox")
         }
         try "root:x:0:0:root:/root:/bin/sh\n".write(toFile: "\(rf)/etc/passwd", atomically: true, encoding: .utf8)
@@ -131,10 +138,7 @@ final class RootlessUser: @unchecked Sendable {
         #expect(lines.last == "1000")
         #expect(try u.ok(["run", "--rm", "--network", "host", "bb:1", "echo", "host"]) == "host")
 
-        // no bridge without root; limits without a delegated cgroup are named, not applied
-        let bridge = try u.db(["run", "--rm", "bb:1", "true"])
-        #expect(bridge.status == 125)
-        #expect(bridge.err.contains("--network bridge needs root") && bridge.err.contains("--network none"))
+        // limits without a delegated cgroup are named, not applied
         let limited = try u.db(["run", "--rm", "--network", "none", "-m", "64m", "--pids-limit", "20", "bb:1", "true"])
         #expect(limited.status == 0, "\(limited.err)")
         #expect(limited.err.contains("WARNING: --memory, --pids-limit not applied"))
@@ -216,6 +220,68 @@ final class RootlessUser: @unchecked Sendable {
         // other owners cannot be made: a chown fails inside
         let chown = try u.db(["run", "--rm", "--network", "none", "bb:1", "chown", "1000", "/tmp"])
         #expect(chown.status != 0)
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func rootlessNetworkIsPastaWithPublishedPorts() throws {
+        RootlessUser.tunUsable()
+        let u = try RootlessUser("e", subordinateIDs: true)
+        defer { u.cleanup() }
+        try u.ok(["import", u.busyboxTar, "bb:1"])
+        // run's default network is a namespace of its own, connected by pasta: lo and one interface
+        let nets = try u.ok(["run", "--rm", "bb:1", "cat", "/proc/net/dev"])
+        #expect(nets.split(separator: "\n").count == 4, "\(nets)")  // two header lines, lo, the tap
+        #expect(try u.ok(["run", "--rm", "--network", "none", "bb:1", "cat", "/proc/net/dev"]).split(separator: "\n").count == 3)
+
+        // -p HOST:CONTAINER: the page of busybox httpd in the container, fetched on the host
+        let port = 21_000 + Int(getpid() % 4_000)
+        let id = try u.ok(["run", "-d", "--name", "web", "-p", "\(port):80", "bb:1", "sh", "-c",
+                           "mkdir -p /www && echo rootless-page > /www/index.html && exec httpd -f -p 80 -h /www"])
+        #expect(id.count == 64)
+        func fetch() -> String? {
+            guard let r = try? Shell.run(["curl", "-s", "-m", "2", "http://127.0.0.1:\(port)/"]), r.0 == 0 else { return nil }
+            return r.1.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(Scenario.eventually(20) { fetch() == "rootless-page" }, "\(String(describing: fetch()))")
+        #expect(try u.ok(["port", "web"]).contains("80/tcp -> 0.0.0.0:\(port)"))
+        // -p 80: a free host port chosen, shown by `port`
+        try u.ok(["run", "-d", "--name", "web2", "-p", "80", "bb:1", "sh", "-c",
+                  "mkdir /www && echo second > /www/index.html && exec httpd -f -p 80 -h /www"])
+        let other = try u.ok(["port", "web2", "80"])
+        #expect(other.hasPrefix("0.0.0.0:") && !other.hasSuffix(":0"), "\(other)")
+        if let p = other.split(separator: ":").last {
+            #expect(Scenario.eventually(20) { (try? Shell.out(["curl", "-s", "-m", "2", "http://127.0.0.1:\(p)/"]))?.hasPrefix("second") == true })
+        }
+        // pasta is the user's, and goes with the container
+        let pidFile = u.runDir + "/dockbuild/netns/\(id).pid"
+        let pasta = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        #expect(pasta > 0 && kill(pasta, 0) == 0)
+        var st = stat()
+        #expect(stat("/proc/\(pasta)", &st) == 0 && st.st_uid == u.uid)
+        try u.ok(["stop", "-t", "1", "web"])
+        #expect(Scenario.eventually { kill(pasta, 0) != 0 }, "pasta \(pasta) outlived its container")
+        #expect(fetch() == nil)
+        #expect(!FileManager.default.fileExists(atPath: pidFile))
+        // started again: a new pasta serves the same port
+        try u.ok(["start", "web"])
+        #expect(Scenario.eventually(20) { fetch() == "rootless-page" })
+        try u.ok(["rm", "-f", "web", "web2"])
+        #expect(Scenario.eventually { fetch() == nil })
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: u.runDir + "/dockbuild/netns")) ?? []
+        #expect(left.isEmpty, "\(left)")
+
+        // a RUN step's default network is pasta's too, and gone after the step
+        let ctx = u.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        chmod(ctx, 0o755)
+        try "FROM bb:1\nRUN cat /proc/net/dev > /nets\n".write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        chmod(ctx + "/Dockerfile", 0o644)
+        try u.ok(["build", "-q", "-t", "nets:1", ctx])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "nets:1", "cat", "/nets"]).split(separator: "\n").count == 4)
+        let after = (try? FileManager.default.contentsOfDirectory(atPath: u.runDir + "/dockbuild/netns")) ?? []
+        #expect(after.isEmpty, "\(after)")
+        // --network host is still the host's
+        let hostNet = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? "?"
+        #expect(try u.ok(["run", "--rm", "--network", "host", "bb:1", "ls", "-l", "/proc/self/ns/net"]).hasSuffix(hostNet))
     }
 
     @Test(.enabled(if: RootlessUser.canRun)) func aStoreOrStateDirectoryOfAnotherUserIsRefused() throws {
