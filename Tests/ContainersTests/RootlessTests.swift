@@ -100,6 +100,22 @@ final class RootlessUser: @unchecked Sendable {
         return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Starts `dockbuild args...` as the user in the background, its output in `log` (not a pipe:
+    /// a server must not block on it); the caller terminates it.
+    func spawn(_ args: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Shell.which("setpriv") ?? "/usr/bin/setpriv")
+        let vars = ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": home, "XDG_RUNTIME_DIR": runDir]
+        p.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "/usr/bin/env", "-i"]
+            + vars.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [binary] + args
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = out; p.standardError = out; p.standardInput = FileHandle.nullDevice
+        try p.run()
+        try out.close()
+        return p
+    }
+
     /// The pid of the user's namespace holder.
     var holder: Int32? {
         guard let t = try? String(contentsOfFile: runDir + "/dockbuild/userns.pid", encoding: .utf8) else { return nil }
@@ -282,6 +298,83 @@ final class RootlessUser: @unchecked Sendable {
         // --network host is still the host's
         let hostNet = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? "?"
         #expect(try u.ok(["run", "--rm", "--network", "host", "bb:1", "ls", "-l", "/proc/self/ns/net"]).hasSuffix(hostNet))
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func registryLoginExecCommitAndBindMountsForAnOrdinaryUser() throws {
+        RootlessUser.tunUsable()
+        let u = try RootlessUser("f", subordinateIDs: true)
+        defer { u.cleanup() }
+        try u.ok(["import", u.busyboxTar, "bb:1"])
+        // `registry serve` as the user on an unprivileged port, with a password
+        let port = 25_000 + Int(getpid() % 4_000)
+        let host = "127.0.0.1:\(port)"
+        #expect(try Shell.status(["htpasswd", "-bcB", u.dir + "/htpasswd", "rl", "s3cret"]) == 0)
+        chmod(u.dir + "/htpasswd", 0o644)
+        let registry = try u.spawn(["registry", "serve", "--addr", host, "--htpasswd", u.dir + "/htpasswd"], log: u.dir + "/registry.log")
+        defer { registry.terminate(); registry.waitUntilExit() }
+        func code() -> String? { try? Shell.out(["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", "http://\(host)/v2/"]) }
+        #expect(Scenario.eventually(20) { code() == "401" },
+                "registry: \((try? String(contentsOfFile: u.dir + "/registry.log", encoding: .utf8)) ?? "")")
+        // its storage is the user's, under the user's store
+        var st = stat()
+        #expect(stat(u.home + "/.local/share/dockbuild/registry", &st) == 0 && st.st_uid == u.uid)
+
+        // push needs the login; login stores the credentials in the user's config.json
+        try u.ok(["tag", "bb:1", "\(host)/rl/bb:1"])
+        #expect(try u.db(["push", "\(host)/rl/bb:1"]).status != 0)
+        try u.ok(["login", "-u", "rl", "-p", "s3cret", host])
+        #expect(stat(u.home + "/.docker/config.json", &st) == 0 && st.st_uid == u.uid && st.st_mode & 0o077 == 0)
+        try u.ok(["push", "\(host)/rl/bb:1"])
+        // pull it back into an empty store
+        try u.ok(["rmi", "\(host)/rl/bb:1", "bb:1"])
+        #expect(try u.ok(["images", "-q"]) == "")
+        try u.ok(["pull", "\(host)/rl/bb:1"])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "\(host)/rl/bb:1", "echo", "pulled"]) == "pulled")
+
+        // -v: the user's own directory, read and written by root in the container, the user's on the host
+        let vol = u.home + "/vol"
+        try FileManager.default.createDirectory(atPath: vol, withIntermediateDirectories: true)
+        try "from-host\n".write(toFile: vol + "/in", atomically: true, encoding: .utf8)
+        chown(vol, u.uid, u.gid); chown(vol + "/in", u.uid, u.gid)
+        try u.ok(["run", "-d", "--network", "none", "--name", "c1", "-v", "\(vol):/data", "\(host)/rl/bb:1", "sleep", "300"])
+        #expect(try u.ok(["exec", "c1", "sh", "-c", "cat /data/in; echo from-container > /data/out; id -u"]) == "from-host\n0")
+        #expect(stat(vol + "/out", &st) == 0 && st.st_uid == u.uid)
+        #expect((try? String(contentsOfFile: vol + "/out", encoding: .utf8)) == "from-container\n")
+        let ro = try u.db(["run", "--rm", "--network", "none", "-v", "\(vol):/data:ro", "bb:1", "touch", "/data/x"])
+        #expect(ro.status != 0 && !FileManager.default.fileExists(atPath: vol + "/x"))
+        // a directory the user cannot read on the host stays unreadable in the container
+        let secret = u.dir + "/secret"
+        try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
+        chmod(secret, 0o700)
+        try "root-only\n".write(toFile: secret + "/f", atomically: true, encoding: .utf8)
+        let denied = try u.db(["run", "--rm", "--network", "none", "-v", "\(secret):/s", "bb:1", "cat", "/s/f"])
+        #expect(denied.status != 0 && !denied.out.contains("root-only"))
+
+        // exec and commit: a file made by exec, owned by uid 1000, is in the committed image
+        try u.ok(["exec", "c1", "sh", "-c", "echo committed > /committed && chown 1000:1000 /committed"])
+        try u.ok(["commit", "c1", "rl:committed"])
+        try u.ok(["rm", "-f", "c1"])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "rl:committed", "stat", "-c", "%u %n", "/committed"]) == "1000 /committed")
+        #expect(try u.ok(["run", "--rm", "--network", "none", "rl:committed", "cat", "/committed"]) == "committed")
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func runtimeRunsABundleThatMapsIDsForAnOrdinaryUser() throws {
+        let u = try RootlessUser("g", subordinateIDs: false)
+        defer { u.cleanup() }
+        // the bundle: the user's own root filesystem and `runtime spec --rootless`'s config, whose
+        // user namespace maps the user to root (one id: no newuidmap needed)
+        let bundle = u.home + "/bundle"
+        try FileManager.default.createDirectory(atPath: bundle + "/rootfs", withIntermediateDirectories: true)
+        #expect(try Shell.status(["tar", "-C", bundle + "/rootfs", "-xf", u.busyboxTar]) == 0)
+        try "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox\n".write(toFile: bundle + "/rootfs/t.sh", atomically: true, encoding: .utf8)
+        #expect(try Shell.status(["chown", "-R", "\(u.uid):\(u.gid)", bundle]) == 0)
+        try u.ok(["runtime", "spec", "--rootless", "-b", bundle, "--arg", "sh", "--arg", "/t.sh"])
+        let config = try String(contentsOfFile: bundle + "/config.json", encoding: .utf8)
+        #expect(config.contains("\"uidMappings\"") && config.contains("\"hostID\" : \(u.uid)") || config.contains("\"hostID\":\(u.uid)"), "\(config)")
+        let out = try u.ok(["runtime", "--root", u.runDir + "/rt", "run", "-b", bundle, "rl-bundle"])
+        let lines = out.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines == ["0", "0 \(u.uid) 1", "0"], "\(out)")
+        #expect(try u.ok(["runtime", "--root", u.runDir + "/rt", "list", "-q"]) == "")
     }
 
     @Test(.enabled(if: RootlessUser.canRun)) func aStoreOrStateDirectoryOfAnotherUserIsRefused() throws {
