@@ -78,6 +78,12 @@ final class RootlessUser: @unchecked Sendable {
         vars.merge(env) { $1 }
         p.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "/usr/bin/env", "-i"]
             + vars.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [binary] + args
+        if !cgroupDirs.isEmpty {
+            // as root, into the delegated cgroups first, then the user's command
+            p.arguments = ["-c", "for d in \(cgroupDirs.joined(separator: " ")); do echo $$ > $d/cgroup.procs || exit 125; done; exec \"$@\"",
+                           "sh", p.executableURL?.path ?? "setpriv"] + (p.arguments ?? [])
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        }
         p.currentDirectoryURL = URL(fileURLWithPath: cwd)
         let o = Pipe(), e = Pipe()
         p.standardOutput = o; p.standardError = e; p.standardInput = FileHandle.nullDevice
@@ -116,6 +122,43 @@ final class RootlessUser: @unchecked Sendable {
         return p
     }
 
+    /// Cgroup directories every command of the user starts in (`delegateCgroups`).
+    var cgroupDirs: [String] = []
+
+    /// Emulates a delegated cgroup subtree, as systemd gives a user slice: a directory of the
+    /// user's own in every cgroup v1 hierarchy, below this process's cgroup, chowned to the user;
+    /// each later command starts in it. False where the host has no v1 hierarchies (the unified
+    /// hierarchy: there a delegated subtree needs controllers enabled down from a cgroup with no
+    /// processes, which a test cannot arrange without moving its own process).
+    func delegateCgroups() throws -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return false }
+        var dirs: [String] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 3, f[0] != "0", !f[1].isEmpty else { continue }
+            let mp = "/sys/fs/cgroup/" + (f[1].hasPrefix("name=") ? String(f[1].dropFirst(5)) : f[1])
+            guard FileManager.default.fileExists(atPath: mp + "/cgroup.procs") else { continue }
+            let parent = mp + (f[2] == "/" ? "" : f[2])
+            let sub = parent + "/" + URL(fileURLWithPath: dir).lastPathComponent
+            guard mkdir(sub, 0o755) == 0 || errno == EEXIST else { continue }
+            if f[1].split(separator: ",").contains("cpuset") {
+                for file in ["cpuset.cpus", "cpuset.mems"] {
+                    let v = try String(contentsOfFile: parent + "/" + file, encoding: .utf8)
+                    try v.write(toFile: sub + "/" + file, atomically: false, encoding: .utf8)
+                }
+            }
+            for p in [sub, sub + "/cgroup.procs", sub + "/tasks"] { chown(p, uid, gid) }
+            dirs.append(sub)
+        }
+        cgroupDirs = dirs
+        return !dirs.isEmpty
+    }
+
+    /// The user's cgroup directory in the hierarchy whose mount point ends in `controller`.
+    func cgroupDir(_ controller: String) -> String? {
+        cgroupDirs.first { $0.hasPrefix("/sys/fs/cgroup/\(controller)/") }
+    }
+
     /// The pid of the user's namespace holder.
     var holder: Int32? {
         guard let t = try? String(contentsOfFile: runDir + "/dockbuild/userns.pid", encoding: .utf8) else { return nil }
@@ -128,6 +171,12 @@ final class RootlessUser: @unchecked Sendable {
         }
         if let pid = holder, pid > 0 { kill(pid, SIGKILL) }
         usleep(100_000)
+        for d in cgroupDirs {
+            // the runtime's dockbuild/<id> directories first, deepest first
+            let subs = FileManager.default.subpaths(atPath: d) ?? []
+            for sub in subs.sorted(by: { $0.count > $1.count }) { rmdir(d + "/" + sub) }
+            for _ in 0..<50 where rmdir(d) != 0 && errno == EBUSY { usleep(100_000) }
+        }
         _ = try? Shell.run(["userdel", name])
         try? FileManager.default.removeItem(atPath: dir)
     }
@@ -375,6 +424,31 @@ final class RootlessUser: @unchecked Sendable {
         let lines = out.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
         #expect(lines == ["0", "0 \(u.uid) 1", "0"], "\(out)")
         #expect(try u.ok(["runtime", "--root", u.runDir + "/rt", "list", "-q"]) == "")
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func limitsApplyInADelegatedCgroupSubtree() throws {
+        let u = try RootlessUser("h", subordinateIDs: true)
+        defer { u.cleanup() }
+        try u.ok(["import", u.busyboxTar, "bb:1"])
+        guard try u.delegateCgroups(), let memory = u.cgroupDir("memory"), let pids = u.cgroupDir("pids"), let cpu = u.cgroupDir("cpu") else {
+            // a unified-only host: see delegateCgroups
+            return
+        }
+        let r = try u.db(["run", "-d", "--network", "none", "--name", "lim", "-m", "64m", "--cpus", "0.5", "--pids-limit", "20", "bb:1", "sleep", "300"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(!r.err.contains("not applied"), "\(r.err)")
+        let id = r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        func read(_ path: String) -> String? { (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(read("\(memory)/dockbuild/\(id)/memory.limit_in_bytes") == "67108864")
+        #expect(read("\(pids)/dockbuild/\(id)/pids.max") == "20")
+        #expect(read("\(cpu)/dockbuild/\(id)/cpu.cfs_quota_us") == "50000")
+        // the container's process is in it
+        let pid = try u.ok(["container", "inspect", "-f", "{{.State.Pid}}", "lim"])
+        #expect(read("\(pids)/dockbuild/\(id)/cgroup.procs")?.split(separator: "\n").contains(Substring(pid)) == true)
+        // and the limit holds: more than 20 processes cannot start
+        let fork = try u.db(["exec", "lim", "sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 2 & i=$((i+1)); done; wait"])
+        #expect(fork.status != 0 || fork.err.contains("fork") || fork.err.contains("Resource"), "\(fork.err)")
+        try u.ok(["rm", "-f", "lim"])
     }
 
     @Test(.enabled(if: RootlessUser.canRun)) func aStoreOrStateDirectoryOfAnotherUserIsRefused() throws {
