@@ -17,11 +17,16 @@ final class RootlessUser: @unchecked Sendable {
     /// busybox-static with a few applets and /etc/passwd, as a tar for `import`.
     var busyboxTar: String { dir + "/busybox.tar" }
 
-    /// As `make deps` does: pasta opens /dev/net/tun as the user, 0666 on a standard Debian and
-    /// 0600 in some containers.
-    static func tunUsable() {
-        var st = stat()
-        if stat("/dev/net/tun", &st) == 0, st.st_mode & 0o777 != 0o666 { chmod("/dev/net/tun", 0o666) }
+    /// As `make deps` does: pasta opens /dev/net/tun as the user (fuse-overlayfs /dev/fuse),
+    /// 0666 on a standard Debian and 0600 in some containers.
+    static func tunUsable() { devicesUsable(["/dev/net/tun"]) }
+
+    /// As `make deps` does for the devices rootless dockbuild opens as the user.
+    static func devicesUsable(_ devices: [String]) {
+        for d in devices {
+            var st = stat()
+            if stat(d, &st) == 0, st.st_mode & 0o777 != 0o666 { chmod(d, 0o666) }
+        }
     }
 
     static var canRun: Bool {
@@ -61,7 +66,7 @@ final class RootlessUser: @unchecked Sendable {
         let rf = dir + "/rootfs"
         for d in ["bin", "etc", "tmp"] { try fm.createDirectory(atPath: "\(rf)/\(d)", withIntermediateDirectories: true) }
         try fm.copyItem(atPath: "/bin/busybox", toPath: "\(rf)/bin/busybox")
-        for a in ["sh", "echo", "id", "cat", "chown", "touch", "stat", "sleep", "true", "mkdir", "httpd", "wget", "ls", "grep"] {
+        for a in ["sh", "echo", "id", "cat", "chown", "touch", "stat", "sleep", "true", "mkdir", "httpd", "wget", "ls", "grep", "rm"] {
             try fm.createSymbolicLink(atPath: "\(rf)/bin/\(a)", withDestinationPath: "busybox")
         }
         try "root:x:0:0:root:/root:/bin/sh\n".write(toFile: "\(rf)/etc/passwd", atomically: true, encoding: .utf8)
@@ -449,6 +454,50 @@ final class RootlessUser: @unchecked Sendable {
         let fork = try u.db(["exec", "lim", "sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 2 & i=$((i+1)); done; wait"])
         #expect(fork.status != 0 || fork.err.contains("fork") || fork.err.contains("Resource"), "\(fork.err)")
         try u.ok(["rm", "-f", "lim"])
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func fuseOverlayfsIsTheFallbackAndInfoSaysWhich() throws {
+        RootlessUser.devicesUsable(["/dev/fuse"])
+        let u = try RootlessUser("i", subordinateIDs: true)
+        defer { u.cleanup() }
+        // this kernel takes overlayfs in a user namespace: the knob forces the fallback
+        let fuse = ["DOCKBUILD_OVERLAY": "fuse-overlayfs"]
+        try u.ok(["import", u.busyboxTar, "bb:1"], env: fuse)
+        #expect(try u.ok(["info"]).contains("Rootless Overlay: kernel overlayfs in the user namespace"))
+        #expect(try u.ok(["info"], env: fuse).contains("Rootless Overlay: fuse-overlayfs (forced by DOCKBUILD_OVERLAY)"))
+
+        let id = try u.ok(["run", "-d", "--network", "none", "--name", "f1", "bb:1", "sleep", "300"], env: fuse)
+        // the container's root is a fuse-overlayfs mount in the user's mount namespace
+        // (cat: Foundation may read a procfs file short)
+        let mounts = u.holder.flatMap { try? Shell.out(["cat", "/proc/\($0)/mountinfo"]) } ?? ""
+        #expect(mounts.split(separator: "\n").contains { $0.contains(id) && $0.contains("fuse-overlayfs") },
+                "\(mounts.split(separator: "\n").filter { $0.contains(id) })")
+        // writes, ownership and deletions go through it, and commit sees them
+        #expect(try u.ok(["exec", "f1", "sh", "-c", "echo x > /new && chown 1000 /new && rm /bin/true && stat -c %u /new"], env: fuse) == "1000")
+        try u.ok(["commit", "f1", "fuse:1"], env: fuse)
+        try u.ok(["rm", "-f", "f1"], env: fuse)
+        // the fuse-overlayfs server goes with the mount
+        #expect(Scenario.eventually {
+            ((try? Shell.out(["pgrep", "-u", "\(u.uid)", "-f", "fuse-overlayfs.*\(id)"])) ?? "").isEmpty
+        })
+        #expect(try u.ok(["run", "--rm", "--network", "none", "fuse:1", "sh", "-c", "stat -c %u /new; cat /new; test -e /bin/true && echo kept || echo deleted"], env: fuse)
+                == "1000\nx\ndeleted")
+        // and a build's RUN steps
+        let ctx = u.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        chmod(ctx, 0o755)
+        try "FROM bb:1\nRUN echo built > /b && chown 1000:1000 /b\n".write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        chmod(ctx + "/Dockerfile", 0o644)
+        try u.ok(["build", "-q", "--network", "none", "-t", "fb:1", ctx], env: fuse)
+        #expect(try u.ok(["run", "--rm", "--network", "none", "fb:1", "stat", "-c", "%u:%g", "/b"], env: fuse) == "1000:1000")
+
+        // an opaque directory (a RUN that replaces /d) hides the layers below it with either
+        // overlay: marked user.overlay.opaque in a rootless store, read by overlayfs (userxattr)
+        // and fuse-overlayfs
+        try "FROM bb:1\nRUN mkdir /d && echo old > /d/old\nRUN rm -rf /d && mkdir /d && echo new > /d/only\n".write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        try u.ok(["build", "-q", "--network", "none", "-t", "opq:1", ctx])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "opq:1", "ls", "/d"]) == "only")
+        #expect(try u.ok(["run", "--rm", "--network", "none", "opq:1", "ls", "/d"], env: fuse) == "only")
     }
 
     @Test(.enabled(if: RootlessUser.canRun)) func aStoreOrStateDirectoryOfAnotherUserIsRefused() throws {
