@@ -297,6 +297,7 @@ final class RootlessUser: @unchecked Sendable {
         let u = try RootlessUser("e", subordinateIDs: true)
         defer { u.cleanup() }
         try u.ok(["import", u.busyboxTar, "bb:1"])
+        #expect(try u.ok(["info"]).contains("Rootless Network: pasta (/usr/bin/pasta)"))
         // run's default network is a namespace of its own, connected by pasta: lo and one interface
         let nets = try u.ok(["run", "--rm", "bb:1", "cat", "/proc/net/dev"])
         #expect(nets.split(separator: "\n").count == 4, "\(nets)")  // two header lines, lo, the tap

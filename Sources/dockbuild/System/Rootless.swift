@@ -1,5 +1,6 @@
 import Containers
 import Foundation
+import Runtime
 import ImageStore
 import SystemSupport
 
@@ -33,6 +34,8 @@ enum Rootless {
         guard StatePaths.isRootless else { return [] }
         let scratch = StatePaths.runtimeDir() + "/overlay-probe-\(getpid())"
         var rows = [("Rootless Overlay", StatePaths.inRootlessNamespace ? Overlay.rootlessDescription(scratch: scratch) : Overlay.driver.rawValue)]
+        rows.append(("Rootless Network", RootlessNetwork.unavailableReason().map { "none (\($0)): use --network none or host" }
+            ?? "pasta (\(RootlessNetwork.pasta ?? "pasta"))"))
         if StatePaths.inRootlessNamespace, let text = try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8) {
             let maps = text.split(separator: "\n").map { $0.split(separator: " ").joined(separator: ":") }
             rows.append(("Rootless UID Map", maps.joined(separator: ",")))
