@@ -10,7 +10,7 @@ DEPS_DEB := pkg-config libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-
 	docker-registry skopeo umoci runc busybox-static libarchive-tools oci-image-tool \
 	jq curl tar gzip pigz zstd apache2-utils iproute2 iptables util-linux tmux libcrypt-dev \
 	openssl wrk python3 xz-utils bzip2 hyperfine crun \
-	buildah bc tini gcc libc6-dev qemu-user-static binfmt-support podman uidmap \
+	buildah bc tini gcc libc6-dev qemu-user-static binfmt-support podman uidmap passt fuse-overlayfs \
 	ceph-mon ceph-osd radosgw strace
 
 .PHONY: deps build release test demo bench clean install install-files uninstall
@@ -30,6 +30,14 @@ deps:
 		{ dpkg --add-architecture arm64 && apt-get update -q >/dev/null; } || \
 		{ dpkg --remove-architecture arm64 2>/dev/null; apt-get update -q >/dev/null 2>&1; \
 		  echo "make deps: could not add arm64 (dpkg --add-architecture arm64 && apt-get update); the foreign-binary tests will be skipped" >&2; }; }
+
+# Rootless networking (pasta) opens /dev/net/tun as an ordinary user: Debian's udev makes it 0666,
+# some containers create it 0600.
+# fuse-overlayfs (the rootless fallback) opens /dev/fuse likewise.
+	@for d in /dev/net/tun /dev/fuse; do \
+		if [ -c $$d ] && [ "$$(stat -c %a $$d)" != 666 ]; then \
+			echo "make deps: chmod 0666 $$d (as on a standard Debian; rootless dockbuild needs it)"; \
+			chmod 0666 $$d || echo "make deps: could not chmod $$d; some rootless tests will fail" >&2; fi; done
 
 # `run --init`'s PID 1, static C beside the dockbuild binary (SwiftPM cannot link it statically)
 INIT_SRC := Sources/dockbuild-init/main.c

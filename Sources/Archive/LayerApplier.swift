@@ -573,7 +573,12 @@ private final class Applier {
         let path = root.display(parent + [base])
         if base == Array(".wh..wh..opq".utf8) {
             let value: [UInt8] = [UInt8(ascii: "y")]
-            let rc = value.withUnsafeBytes { dockbuild_fsetxattr(dir, "trusted.overlay.opaque", $0.baseAddress, 1) }
+            var rc = value.withUnsafeBytes { dockbuild_fsetxattr(dir, "trusted.overlay.opaque", $0.baseAddress, 1) }
+            // an ordinary user (in its user namespace) may not write trusted.*: the unprivileged
+            // name, which its overlays read (kernel overlayfs with userxattr, fuse-overlayfs)
+            if rc != 0 && errno == EPERM {
+                rc = value.withUnsafeBytes { dockbuild_fsetxattr(dir, "user.overlay.opaque", $0.baseAddress, 1) }
+            }
             if rc != 0 { throw ArchiveError.sys(root.display(parent), "set trusted.overlay.opaque on") }
             return
         }

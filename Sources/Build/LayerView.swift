@@ -71,7 +71,9 @@ struct LayerView: Sendable {
 
     static func isOpaque(_ dir: String) -> Bool {
         var v: UInt8 = 0
-        return dockbuild_lgetxattr(dir, "trusted.overlay.opaque", &v, 1) == 1 && v == UInt8(ascii: "y")
+        // user.overlay.opaque: a rootless store's (see LayerApplier)
+        if dockbuild_lgetxattr(dir, "trusted.overlay.opaque", &v, 1) == 1 && v == UInt8(ascii: "y") { return true }
+        return dockbuild_lgetxattr(dir, "user.overlay.opaque", &v, 1) == 1 && v == UInt8(ascii: "y")
     }
 
     /// `path` as an image path with its symlinks resolved inside the image (the last one too

@@ -18,16 +18,29 @@ struct RunNetwork {
     let id: String
     var ip = ""
     var bridge: BridgeNetwork?
+    /// An ordinary user's default: a namespace connected by pasta (docs/rootless.md).
+    var rootless = false
     /// The namespace the RUN joins; nil: a fresh one from the runtime (`none`) or none at all (`host`).
     var namespacePath: String?
 
     /// Sets up the network for `mode`, recording it in `stepDir` first.
     static func setUp(_ mode: String, stepDir: String) throws -> RunNetwork {
         let id = "bld" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(9).lowercased()
-        // An ordinary user has no bridge: its RUN steps use the host's network by default, as
-        // rootless BuildKit's do (docs/rootless.md).
-        var n = RunNetwork(mode: mode == "default" && StatePaths.isRootless ? "host" : mode, id: id)
+        var n = RunNetwork(mode: mode, id: id)
         guard n.mode == "default" else { return n }
+        if StatePaths.isRootless {
+            // An ordinary user has no bridge: a namespace of the RUN's own, connected by pasta
+            // (docs/rootless.md); recorded first, as the bridge's attachment
+            n.rootless = true
+            do {
+                try Data("\(id) pasta\n".utf8).write(to: URL(fileURLWithPath: stepDir + "/" + BuildSession.networkFile))
+                n.namespacePath = try RootlessNetwork.create(id: id, forwards: []).namespacePath
+            } catch {
+                n.tearDown()
+                throw BuildError.system("cannot set up the RUN's network: \(error)")
+            }
+            return n
+        }
         let b: BridgeNetwork
         do { b = try BridgeNetwork.current() } catch { throw BuildError.system("RUN network: \(error)") }
         n.bridge = b
@@ -46,6 +59,7 @@ struct RunNetwork {
 
     /// Removes the namespace and the veth and gives the address back.
     func tearDown() {
+        if rootless { RootlessNetwork.remove(id: id) }
         guard let bridge else { return }
         bridge.detach(containerID: id)
         if !ip.isEmpty { bridge.release(ip: ip, containerID: id) }
@@ -54,6 +68,7 @@ struct RunNetwork {
     /// Tears down an attachment recorded by `setUp` (for a dead build's leftovers).
     static func tearDown(record text: String) {
         let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        if f.count == 2, f[0].hasPrefix("bld"), f[1] == "pasta" { RootlessNetwork.remove(id: f[0]); return }
         guard f.count >= 4, f[0].hasPrefix("bld") else { return }
         var n = RunNetwork(mode: "default", id: f[0])
         n.bridge = BridgeNetwork(bridge: f[1], prefix: f[2])

@@ -994,7 +994,10 @@ static void close_inherited(int keep1, int keep2) {
  * The helper is forked before any namespace changes; open_bind_sources_finish tells it
  * which process's mount namespace to enter once that exists. */
 static int plan_needs_bind_fds(const struct plan *pl, int userns) {
-    if (!userns || pl->mode != 1) return 0;
+    /* An unprivileged runtime (an ordinary user's bundle with its own uid mapping) has no
+     * right to enter the new mount namespace from outside it, and needs none: the container's
+     * root is the same user, which opens the sources itself. */
+    if (!userns || pl->mode != 1 || geteuid() != 0) return 0;
     for (size_t i = 0; i < pl->nmounts; i++)
         if (pl->mounts[i].kind == CR_MOUNT_BIND) return 1;
     return 0;

@@ -76,10 +76,9 @@ public final class ContainerManager: Sendable {
         if !o.networkAliases.isEmpty, !isUserNetwork(o.network) {
             throw ContainersError.invalidArgument("--network-alias needs a user-defined network (`dockbuild network create`); --network is \(o.network)")
         }
-        if o.network == "bridge", StatePaths.isRootless {
-            throw ContainersError.invalidArgument("--network bridge needs root (a bridge, veth pairs and iptables rules on the host): "
-                + "as an ordinary user, run with --network none or --network host (rootless networking with pasta or "
-                + "slirp4netns, and -p with it, is not supported yet; see docs/rootless.md)")
+        if o.network == "bridge", StatePaths.isRootless, let why = RootlessNetwork.unavailableReason() {
+            throw ContainersError.invalidArgument("an ordinary user's --network bridge is a network namespace connected by pasta, "
+                + "and \(why); or run with --network none or --network host (see docs/rootless.md)")
         }
         if let gpus = o.gpus { _ = try ContainerSpec.gpuRequests(gpus) }
         if !o.cdiDevices.isEmpty { _ = try ContainerSpec.cdiRegistry(for: o.cdiDevices) }
@@ -512,7 +511,9 @@ public final class ContainerManager: Sendable {
             rmdir(rootfs)
             FS.unmount("\(store.directory(id))/shm")
             unlink("\(store.directory(id))/attach.sock")
-            if let n = bridgeNetwork(record.network) {
+            if record.network == "bridge", StatePaths.isRootless {
+                RootlessNetwork.remove(id: id)
+            } else if let n = bridgeNetwork(record.network) {
                 n.detach(containerID: id)
                 if !s.ipAddress.isEmpty { n.release(ip: s.ipAddress, containerID: id) }
             }
@@ -545,7 +546,9 @@ public final class ContainerManager: Sendable {
         let rootfs = store.rootfsPath(id)
         FS.unmount(rootfs)
         rmdir(rootfs)
-        if let n = try? BridgeNetwork.current() {
+        if StatePaths.isRootless {
+            RootlessNetwork.remove(id: id)
+        } else if let n = try? BridgeNetwork.current() {
             n.detach(containerID: id)
             if !s.ipAddress.isEmpty { n.release(ip: s.ipAddress, containerID: id) }
         }
@@ -609,7 +612,9 @@ public final class ContainerManager: Sendable {
         FS.unmount(rootfs)
         rmdir(rootfs)
         FS.unmount("\(dir)/shm")  // --ipc shareable's tmpfs, should its monitor have died
-        if let n = bridgeNetwork(r.network) { n.detach(containerID: r.id) }
+        if r.network == "bridge", StatePaths.isRootless {
+            RootlessNetwork.remove(id: r.id)
+        } else if let n = bridgeNetwork(r.network) { n.detach(containerID: r.id) }
         for m in r.mounts where m.anonymous && m.type == .volume { try? volumes.remove(m.source) }
         if let s = try? images() { s.release(holder: "container-\(r.id)") }
         // a lazily unmounted overlay keeps its upper/work dirs busy until the last process of

@@ -1,6 +1,7 @@
 import Foundation
 import SystemSupport
 import struct Runtime.BridgeNetwork
+import struct Runtime.RootlessNetwork
 
 /// The per-container monitor (podman's conmon role). It is the `dockbuild` binary re-executed
 /// in its own session: it mounts the rootfs, sets up the network, runs the OCI runtime in the
@@ -57,6 +58,8 @@ public final class Monitor: @unchecked Sendable {
     var net: BridgeNetwork?
     /// The record's `moreNetworks` joined: network name -> (bridge, address).
     var more: [String: (BridgeNetwork, String)] = [:]
+    /// An ordinary user's `bridge`: a namespace connected by pasta, which also publishes the ports.
+    var rootlessNet: RootlessNetwork?
     var ip = ""
     var forwarders: [PortForwarder] = []
     var bound: [PortBinding] = []
@@ -87,6 +90,7 @@ public final class Monitor: @unchecked Sendable {
         if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
         for (n, address) in more.values { n.release(ip: address, containerID: id) }
         more = [:]
+        if rootlessNet != nil { RootlessNetwork.remove(id: id) }
         for f in forwarders { close(f.fd) }
         let rootfs = manager.store.rootfsPath(id)
         FS.unmount(rootfs)
@@ -114,7 +118,9 @@ public final class Monitor: @unchecked Sendable {
         let nsPath = try joinNetwork()
         try joinMoreNetworks()
         try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
-        if net != nil {
+        if let rootlessNet {
+            bound = rootlessNet.forwards.map { PortBinding(hostIP: $0.hostIP, hostPort: $0.hostPort, containerPort: $0.containerPort, proto: $0.proto) }
+        } else if net != nil {
             for b in manager.portRequests(record) {
                 let f = try PortForwarder(b, target: ip)
                 forwarders.append(f)
@@ -136,6 +142,13 @@ public final class Monitor: @unchecked Sendable {
     /// network namespace to join (nil: the container's own, or the host's).
     private func joinNetwork() throws -> String? {
         switch record.network {
+        case "bridge" where StatePaths.isRootless:
+            let forwards = manager.portRequests(record).map {
+                RootlessNetwork.Forward(hostIP: $0.hostIP, hostPort: $0.hostPort, containerPort: $0.containerPort, proto: $0.proto)
+            }
+            let n = try RootlessNetwork.create(id: id, forwards: forwards)
+            rootlessNet = n
+            return n.namespacePath
         case "bridge":
             let n = try BridgeNetwork.current()
             net = n

@@ -15,6 +15,7 @@
 import Archive
 import Foundation
 import OCI
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -212,18 +213,74 @@ public struct Snapshotter: Sendable {
     }
 }
 
-/// overlayfs mounts (lowers top first).
+/// overlayfs mounts (lowers top first): the kernel's, or for an ordinary user whose kernel
+/// refuses overlayfs in a user namespace (before Linux 5.11, or a distribution that turns it
+/// off), `fuse-overlayfs` (docs/rootless.md).
 public enum Overlay {
+    /// Who mounts the overlays.
+    public enum Driver: String, Sendable {
+        case kernel = "overlay"
+        case fuse = "fuse-overlayfs"
+    }
+
+    /// Test and operations knob: `fuse-overlayfs` or `overlay` forces a driver; unset (or
+    /// `auto`) tries the kernel's and, rootless, falls back to fuse-overlayfs when it refuses.
+    public static let driverEnvironment = "DOCKBUILD_OVERLAY"
+
+    /// The driver forced by `DOCKBUILD_OVERLAY`, if any.
+    public static var forcedDriver: Driver? {
+        switch ProcessInfo.processInfo.environment[driverEnvironment] {
+        case "fuse-overlayfs", "fuse": return .fuse
+        case "overlay", "kernel": return .kernel
+        default: return nil
+        }
+    }
+
+    /// Where a rootless fallback is remembered, so that every later command (and `info`)
+    /// uses fuse-overlayfs without trying the kernel again.
+    static var fallbackRecord: String { StatePaths.runtimeDir() + "/overlay-driver" }
+
+    /// The driver mounts use now: forced, the recorded fallback, else the kernel's.
+    public static var driver: Driver {
+        if let forced = forcedDriver { return forced }
+        if StatePaths.isRootless, (try? String(contentsOfFile: fallbackRecord, encoding: .utf8))?.hasPrefix(Driver.fuse.rawValue) == true {
+            return .fuse
+        }
+        return .kernel
+    }
+
+    /// For `info`: the driver an ordinary user's overlays use and why, trying a small kernel
+    /// mount when nothing decided it yet (which records a fallback as a mount would).
+    public static func rootlessDescription(scratch: String) -> String {
+        if forcedDriver == .fuse { return "fuse-overlayfs (forced by \(driverEnvironment))" }
+        if driver == .fuse { return "fuse-overlayfs (the kernel refuses overlayfs in the user namespace)" }
+        let dirs = ["l1", "l2", "m"].map { scratch + "/" + $0 }
+        defer {
+            umount2(scratch + "/m", Int32(MNT_DETACH))
+            for d in dirs.reversed() { rmdir(d) }
+            rmdir(scratch)
+        }
+        for d in [scratch] + dirs { mkdir(d, 0o700) }
+        do {
+            try mount(lowers: ["\(scratch)/l1", "\(scratch)/l2"], upper: nil, work: nil, at: "\(scratch)/m", flags: UInt(MS_RDONLY))
+        } catch {
+            return "none: \(error)"
+        }
+        return driver == .fuse ? "fuse-overlayfs (the kernel refuses overlayfs in the user namespace)" : "kernel overlayfs in the user namespace"
+    }
+
     /// Mounts `lowers` with an optional `upper`/`work` at `target`. Each lower is opened (no
     /// symlink followed at its last component) and named by its descriptor.
     ///
     /// `volatile` (with an upper) is for an upper that is thrown away after use (a `run --rm`
-    /// container, a RUN step, a writable bind mount of a build): the kernel then skips syncing
+    /// container, a writable bind mount of a build step): the kernel then skips syncing
     /// the upper's filesystem, which an overlay's unmount otherwise does in full (tens of
-    /// milliseconds while other work writes to that disk). Where the kernel lacks the option
-    /// (before 5.10) the mount is made without it.
+    /// milliseconds while other work writes to that disk). Where the kernel refuses the option
+    /// (before 5.10) the mount is made without it. (A RUN step's upper becomes the layer's
+    /// snapshot, which must be on disk: not volatile.)
     public static func mount(lowers: [String], upper: String?, work: String?, at target: String, flags: UInt,
                              volatile: Bool = false) throws {
+        if driver == .fuse { return try fuseMount(lowers: lowers, upper: upper, work: work, at: target, flags: flags) }
         var fds: [Int32] = []
         defer { for fd in fds { close(fd) } }
         for l in lowers {
@@ -233,19 +290,85 @@ public enum Overlay {
         }
         var opts = "lowerdir=" + fds.map { "/proc/self/fd/\($0)" }.joined(separator: ":")
         if let upper, let work { opts += ",upperdir=\(upper),workdir=\(work)" }
+        // in an ordinary user's namespace overlayfs cannot read trusted.* xattrs: opaque
+        // directories are marked user.overlay.opaque there (LayerApplier)
+        if StatePaths.inRootlessNamespace { opts += ",userxattr" }
         if volatile, upper != nil, let work {
             // A volatile upper mounted before leaves a marker that refuses the next mount until
             // removed; its content is thrown away anyway.
             rmdir("\(work)/work/incompat/volatile")
             if Glibc.mount("overlay", target, "overlay", flags, opts + ",volatile") == 0 { return }
-            guard errno == EINVAL else {
-                let e = errno
-                throw ImageStoreError.io("cannot mount an overlay of \(lowers.count) layers at", path: target, errno: e)
-            }
+            // refused (a kernel before 5.10 says EINVAL): the plain mount below decides
         }
         if Glibc.mount("overlay", target, "overlay", flags, opts) != 0 {
             let e = errno
+            // an ordinary user's kernel that refuses overlayfs in a user namespace: fuse-overlayfs,
+            // from now on (recorded), unless a driver was forced
+            if StatePaths.inRootlessNamespace, forcedDriver == nil, [EPERM, EINVAL, ENODEV].contains(e), fuseOverlayfs != nil {
+                try fuseMount(lowers: lowers, upper: upper, work: work, at: target, flags: flags)
+                try? Data((Driver.fuse.rawValue + "\n").utf8).write(to: URL(fileURLWithPath: fallbackRecord))
+                return
+            }
             throw ImageStoreError.io("cannot mount an overlay of \(lowers.count) layers at", path: target, errno: e)
+        }
+    }
+
+    /// The fuse-overlayfs binary, if installed.
+    static var fuseOverlayfs: String? {
+        ["/usr/bin/fuse-overlayfs", "/usr/local/bin/fuse-overlayfs", "/bin/fuse-overlayfs"].first { access($0, X_OK) == 0 }
+    }
+
+    /// The same overlay through fuse-overlayfs, which forks into the background as the mount's
+    /// server (its output goes to a file: a pipe would stay open in the daemon). Unmounting
+    /// ends it.
+    static func fuseMount(lowers: [String], upper: String?, work: String?, at target: String, flags: UInt) throws {
+        guard let exe = fuseOverlayfs else {
+            throw ImageStoreError.io("fuse-overlayfs is not installed (the kernel's overlayfs is refused or \(driverEnvironment) asks for it): apt-get install fuse-overlayfs; cannot mount", path: target, errno: ENOENT)
+        }
+        // the option syntax has no quoting: ':' separates lowers, ',' options
+        for d in lowers + [upper, work].compactMap({ $0 }) where d.contains(":") || d.contains(",") {
+            throw ImageStoreError.io("fuse-overlayfs cannot take a directory whose path has ':' or ','", path: d, errno: EINVAL)
+        }
+        var opts = ["lowerdir=" + lowers.joined(separator: ":")]
+        if let upper, let work { opts.append("upperdir=\(upper),workdir=\(work)") }
+        if flags & UInt(MS_RDONLY) != 0 { opts.append("ro") }
+        if flags & UInt(MS_NOSUID) != 0 { opts.append("nosuid") }
+        if flags & UInt(MS_NODEV) != 0 { opts.append("nodev") }
+        let logFile = (target as NSString).deletingLastPathComponent + "/.fuse-overlayfs-\(getpid())-\(UUID().uuidString.prefix(8)).log"
+        guard FileManager.default.createFile(atPath: logFile, contents: nil) else {
+            throw ImageStoreError.io("cannot create fuse-overlayfs's log", path: logFile, errno: errno)
+        }
+        defer { unlink(logFile) }
+        // posix_spawn and waitpid on the one pid (Foundation's Process waits through a SIGCHLD
+        // watcher that a container monitor's own reaping starves); only stdio is inherited
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, logFile, O_WRONLY | O_APPEND, 0)
+        posix_spawn_file_actions_adddup2(&fa, 1, 2)
+        // the daemon keeps what it inherits: nothing but stdio (a monitor's report pipe, say)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+            guard let fd = Int32(name), fd > 2, fcntl(fd, F_GETFD) & FD_CLOEXEC == 0 else { continue }
+            posix_spawn_file_actions_addclose(&fa, fd)
+        }
+        let args = [exe, "-o", opts.joined(separator: ","), target]
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, exe, &fa, nil, &argv, environ)
+        guard rc == 0 else { throw ImageStoreError.io("cannot start fuse-overlayfs to mount", path: target, errno: rc) }
+        var status: Int32 = 0
+        var r: pid_t
+        repeat { r = waitpid(pid, &status, 0) } while r < 0 && errno == EINTR
+        // reaped by someone else (ECHILD): the mount itself says whether it worked
+        var mine = stat(), parent = stat()
+        let mounted = stat(target, &mine) == 0 && stat(target + "/..", &parent) == 0 && mine.st_dev != parent.st_dev
+        let ok = r == pid ? (status & 0x7f == 0 && (status >> 8) & 0xff == 0) : mounted
+        guard ok else {
+            let said = (try? String(contentsOfFile: logFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            throw ImageStoreError.io("fuse-overlayfs could not mount an overlay of \(lowers.count) layers (wait status \(status): \(said); "
+                + "/dev/fuse must be usable by the user, as Debian makes it: chmod 0666 /dev/fuse) at", path: target, errno: EIO)
         }
     }
 }

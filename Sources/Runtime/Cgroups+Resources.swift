@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,9 +77,13 @@ extension Cgroup {
     /// Applies `linux.resources` (also used by `update` on a running container).
     public func apply(_ r: RuntimeSpec.Resources, initial: Bool = true) throws {
         if let d = r.devices { try Cgroup.validateDeviceRules(d) }
+        // An ordinary user (a delegated subtree) cannot set device rules: v1's devices.deny and
+        // v2's BPF program need privilege over the host. As runc rootless, none are set: in the
+        // user namespace the container can reach no device the user could not open on the host.
+        let deviceRules = !StatePaths.isRootless
         if version == "v2" {
             try applyV2(r)
-            if initial || r.devices != nil { try applyDevicesV2(r.devices ?? []) }
+            if deviceRules, initial || r.devices != nil { try applyDevicesV2(r.devices ?? []) }
             return
         }
         if let m = r.memory {
@@ -136,7 +141,7 @@ extension Cgroup {
             if let id = n.classID { try set("net_cls", "net_cls.classid", "\(id)") }
             for p in n.priorities ?? [] { try set("net_prio", "net_prio.ifpriomap", "\(p.name) \(p.priority)") }
         }
-        if initial || r.devices != nil, path(for: "devices") != nil {
+        if deviceRules, initial || r.devices != nil, path(for: "devices") != nil {
             try applyDevicesV1(r.devices ?? [])
         }
     }

@@ -170,7 +170,12 @@ struct RuntimePs: ParsableCommand {
 struct RuntimeSpecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "spec", abstract: "Write a default config.json into the bundle.")
     @Option(name: [.short, .long], help: "Bundle directory.") var bundle: String = "."
-    @Flag(name: .long, help: "A spec for rootless use (user namespace, no cgroup mount).") var rootless = false
+    @Flag(name: [.long, .customLong(RuntimeSpecCommand.rootlessFlag)], help: "A spec for rootless use (user namespace, no cgroup mount).") var rootless = false
+
+    /// What `spec`'s `--rootless` becomes before ArgumentParser sees it: the runtime's global
+    /// `--rootless VALUE` (runc's) would otherwise take it, after the verb too, and want a value.
+    static let rootlessFlag = "rootless-spec"
+
     @Flag(name: .long, help: "Docker's defaults (capabilities, seccomp) instead of runc's.") var docker = false
     @Option(name: .long, help: "Command to run (repeat for each argument).") var arg: [String] = []
     func run() throws {
@@ -310,5 +315,21 @@ struct RuntimeEvents: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+extension RuntimeGlobals {
+    /// `args` (after the program, or after `runtime`) with a bare `--rootless` after the `spec`
+    /// verb renamed to `--rootless-spec`; anything else unchanged.
+    public static func renamingSpecRootless(_ args: [String]) -> [String] {
+        var i = 0
+        while i < args.count, args[i].hasPrefix("-") {
+            if ["--root", "--log", "--log-format", "--rootless"].contains(args[i]) { i += 1 }
+            i += 1
+        }
+        guard i < args.count, args[i] == "spec" else { return args }
+        var out = args
+        for j in (i + 1)..<args.count where args[j] == "--rootless" { out[j] = "--" + RuntimeSpecCommand.rootlessFlag }
+        return out
     }
 }

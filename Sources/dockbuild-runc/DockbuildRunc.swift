@@ -49,7 +49,7 @@ enum DockbuildRuncMain {
             exit(RuntimeFastPath.execute(call))
         }
         do {
-            var command = try DockbuildRunc.parseAsRoot(args)
+            var command = try DockbuildRunc.parseAsRoot(RuntimeGlobals.renamingSpecRootless(args))
             try command.run()
         } catch {
             // A usage error (missing id, unknown flag, bad value) exits 1, as runc's does;

@@ -71,7 +71,7 @@ enum DockbuildMain {
         CLILogHandler.bootstrap()
         // runc's command line keeps runc's exit codes.
         if rest.first == "runtime" {
-            await Dockbuild.main(rest)
+            await Dockbuild.main(["runtime"] + RuntimeGlobals.renamingSpecRootless(Array(rest.dropFirst())))
             exit(0)
         }
         // The command alone when the words name it plainly (see DirectParse), else the tree.

@@ -17,6 +17,18 @@ final class RootlessUser: @unchecked Sendable {
     /// busybox-static with a few applets and /etc/passwd, as a tar for `import`.
     var busyboxTar: String { dir + "/busybox.tar" }
 
+    /// As `make deps` does: pasta opens /dev/net/tun as the user (fuse-overlayfs /dev/fuse),
+    /// 0666 on a standard Debian and 0600 in some containers.
+    static func tunUsable() { devicesUsable(["/dev/net/tun"]) }
+
+    /// As `make deps` does for the devices rootless dockbuild opens as the user.
+    static func devicesUsable(_ devices: [String]) {
+        for d in devices {
+            var st = stat()
+            if stat(d, &st) == 0, st.st_mode & 0o777 != 0o666 { chmod(d, 0o666) }
+        }
+    }
+
     static var canRun: Bool {
         Scenario.canRun && ["setpriv", "useradd", "userdel", "usermod", "newuidmap", "newgidmap"].allSatisfy { Shell.which($0) != nil }
     }
@@ -54,7 +66,7 @@ final class RootlessUser: @unchecked Sendable {
         let rf = dir + "/rootfs"
         for d in ["bin", "etc", "tmp"] { try fm.createDirectory(atPath: "\(rf)/\(d)", withIntermediateDirectories: true) }
         try fm.copyItem(atPath: "/bin/busybox", toPath: "\(rf)/bin/busybox")
-        for a in ["sh", "echo", "id", "cat", "chown", "touch", "stat", "sleep", "true", "mkdir"] {
+        for a in ["sh", "echo", "id", "cat", "chown", "touch", "stat", "sleep", "true", "mkdir", "httpd", "wget", "ls", "grep", "rm"] {
             try fm.createSymbolicLink(atPath: "\(rf)/bin/\(a)", withDestinationPath: "busybox")
         }
         try "root:x:0:0:root:/root:/bin/sh\n".write(toFile: "\(rf)/etc/passwd", atomically: true, encoding: .utf8)
@@ -71,6 +83,12 @@ final class RootlessUser: @unchecked Sendable {
         vars.merge(env) { $1 }
         p.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "/usr/bin/env", "-i"]
             + vars.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [binary] + args
+        if !cgroupDirs.isEmpty {
+            // as root, into the delegated cgroups first, then the user's command
+            p.arguments = ["-c", "for d in \(cgroupDirs.joined(separator: " ")); do echo $$ > $d/cgroup.procs || exit 125; done; exec \"$@\"",
+                           "sh", p.executableURL?.path ?? "setpriv"] + (p.arguments ?? [])
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        }
         p.currentDirectoryURL = URL(fileURLWithPath: cwd)
         let o = Pipe(), e = Pipe()
         p.standardOutput = o; p.standardError = e; p.standardInput = FileHandle.nullDevice
@@ -93,6 +111,59 @@ final class RootlessUser: @unchecked Sendable {
         return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Starts `dockbuild args...` as the user in the background, its output in `log` (not a pipe:
+    /// a server must not block on it); the caller terminates it.
+    func spawn(_ args: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Shell.which("setpriv") ?? "/usr/bin/setpriv")
+        let vars = ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": home, "XDG_RUNTIME_DIR": runDir]
+        p.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "/usr/bin/env", "-i"]
+            + vars.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [binary] + args
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = out; p.standardError = out; p.standardInput = FileHandle.nullDevice
+        try p.run()
+        try out.close()
+        return p
+    }
+
+    /// Cgroup directories every command of the user starts in (`delegateCgroups`).
+    var cgroupDirs: [String] = []
+
+    /// Emulates a delegated cgroup subtree, as systemd gives a user slice: a directory of the
+    /// user's own in every cgroup v1 hierarchy, below this process's cgroup, chowned to the user;
+    /// each later command starts in it. False where the host has no v1 hierarchies (the unified
+    /// hierarchy: there a delegated subtree needs controllers enabled down from a cgroup with no
+    /// processes, which a test cannot arrange without moving its own process).
+    func delegateCgroups() throws -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return false }
+        var dirs: [String] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 3, f[0] != "0", !f[1].isEmpty else { continue }
+            let mp = "/sys/fs/cgroup/" + (f[1].hasPrefix("name=") ? String(f[1].dropFirst(5)) : f[1])
+            guard FileManager.default.fileExists(atPath: mp + "/cgroup.procs") else { continue }
+            let parent = mp + (f[2] == "/" ? "" : f[2])
+            let sub = parent + "/" + URL(fileURLWithPath: dir).lastPathComponent
+            guard mkdir(sub, 0o755) == 0 || errno == EEXIST else { continue }
+            if f[1].split(separator: ",").contains("cpuset") {
+                for file in ["cpuset.cpus", "cpuset.mems"] {
+                    let v = try String(contentsOfFile: parent + "/" + file, encoding: .utf8)
+                    try v.write(toFile: sub + "/" + file, atomically: false, encoding: .utf8)
+                }
+            }
+            for p in [sub, sub + "/cgroup.procs", sub + "/tasks"] { chown(p, uid, gid) }
+            dirs.append(sub)
+        }
+        cgroupDirs = dirs
+        return !dirs.isEmpty
+    }
+
+    /// The user's cgroup directory in the hierarchy whose mount point ends in `controller`.
+    func cgroupDir(_ controller: String) -> String? {
+        cgroupDirs.first { $0.hasPrefix("/sys/fs/cgroup/\(controller)/") }
+    }
+
     /// The pid of the user's namespace holder.
     var holder: Int32? {
         guard let t = try? String(contentsOfFile: runDir + "/dockbuild/userns.pid", encoding: .utf8) else { return nil }
@@ -105,6 +176,12 @@ final class RootlessUser: @unchecked Sendable {
         }
         if let pid = holder, pid > 0 { kill(pid, SIGKILL) }
         usleep(100_000)
+        for d in cgroupDirs {
+            // the runtime's dockbuild/<id> directories first, deepest first
+            let subs = FileManager.default.subpaths(atPath: d) ?? []
+            for sub in subs.sorted(by: { $0.count > $1.count }) { rmdir(d + "/" + sub) }
+            for _ in 0..<50 where rmdir(d) != 0 && errno == EBUSY { usleep(100_000) }
+        }
         _ = try? Shell.run(["userdel", name])
         try? FileManager.default.removeItem(atPath: dir)
     }
@@ -131,10 +208,7 @@ final class RootlessUser: @unchecked Sendable {
         #expect(lines.last == "1000")
         #expect(try u.ok(["run", "--rm", "--network", "host", "bb:1", "echo", "host"]) == "host")
 
-        // no bridge without root; limits without a delegated cgroup are named, not applied
-        let bridge = try u.db(["run", "--rm", "bb:1", "true"])
-        #expect(bridge.status == 125)
-        #expect(bridge.err.contains("--network bridge needs root") && bridge.err.contains("--network none"))
+        // limits without a delegated cgroup are named, not applied
         let limited = try u.db(["run", "--rm", "--network", "none", "-m", "64m", "--pids-limit", "20", "bb:1", "true"])
         #expect(limited.status == 0, "\(limited.err)")
         #expect(limited.err.contains("WARNING: --memory, --pids-limit not applied"))
@@ -216,6 +290,215 @@ final class RootlessUser: @unchecked Sendable {
         // other owners cannot be made: a chown fails inside
         let chown = try u.db(["run", "--rm", "--network", "none", "bb:1", "chown", "1000", "/tmp"])
         #expect(chown.status != 0)
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func rootlessNetworkIsPastaWithPublishedPorts() throws {
+        RootlessUser.tunUsable()
+        let u = try RootlessUser("e", subordinateIDs: true)
+        defer { u.cleanup() }
+        try u.ok(["import", u.busyboxTar, "bb:1"])
+        #expect(try u.ok(["info"]).contains("Rootless Network: pasta (/usr/bin/pasta)"))
+        // run's default network is a namespace of its own, connected by pasta: lo and one interface
+        let nets = try u.ok(["run", "--rm", "bb:1", "cat", "/proc/net/dev"])
+        #expect(nets.split(separator: "\n").count == 4, "\(nets)")  // two header lines, lo, the tap
+        #expect(try u.ok(["run", "--rm", "--network", "none", "bb:1", "cat", "/proc/net/dev"]).split(separator: "\n").count == 3)
+
+        // -p HOST:CONTAINER: the page of busybox httpd in the container, fetched on the host
+        let port = 21_000 + Int(getpid() % 4_000)
+        let id = try u.ok(["run", "-d", "--name", "web", "-p", "\(port):80", "bb:1", "sh", "-c",
+                           "mkdir -p /www && echo rootless-page > /www/index.html && exec httpd -f -p 80 -h /www"])
+        #expect(id.count == 64)
+        func fetch() -> String? {
+            guard let r = try? Shell.run(["curl", "-s", "-m", "2", "http://127.0.0.1:\(port)/"]), r.0 == 0 else { return nil }
+            return r.1.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(Scenario.eventually(20) { fetch() == "rootless-page" }, "\(String(describing: fetch()))")
+        #expect(try u.ok(["port", "web"]).contains("80/tcp -> 0.0.0.0:\(port)"))
+        // -p 127.0.0.1::80: on that address only, a free host port chosen, shown by `port`
+        try u.ok(["run", "-d", "--name", "web2", "-p", "127.0.0.1::80", "bb:1", "sh", "-c",
+                  "mkdir /www && echo second > /www/index.html && exec httpd -f -p 80 -h /www"])
+        let other = try u.ok(["port", "web2", "80"])
+        #expect(other.hasPrefix("127.0.0.1:") && !other.hasSuffix(":0"), "\(other)")
+        if let p = other.split(separator: ":").last {
+            #expect(Scenario.eventually(20) { (try? Shell.out(["curl", "-s", "-m", "2", "http://127.0.0.1:\(p)/"]))?.hasPrefix("second") == true })
+        }
+        // pasta is the user's, and goes with the container
+        let pidFile = u.runDir + "/dockbuild/netns/\(id).pid"
+        let pasta = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        #expect(pasta > 0 && kill(pasta, 0) == 0)
+        var st = stat()
+        #expect(stat("/proc/\(pasta)", &st) == 0 && st.st_uid == u.uid)
+        try u.ok(["stop", "-t", "1", "web"])
+        #expect(Scenario.eventually { kill(pasta, 0) != 0 }, "pasta \(pasta) outlived its container")
+        #expect(fetch() == nil)
+        #expect(!FileManager.default.fileExists(atPath: pidFile))
+        // started again: a new pasta serves the same port
+        try u.ok(["start", "web"])
+        #expect(Scenario.eventually(20) { fetch() == "rootless-page" })
+        try u.ok(["rm", "-f", "web", "web2"])
+        #expect(Scenario.eventually { fetch() == nil })
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: u.runDir + "/dockbuild/netns")) ?? []
+        #expect(left.isEmpty, "\(left)")
+
+        // a RUN step's default network is pasta's too, and gone after the step
+        let ctx = u.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        chmod(ctx, 0o755)
+        try "FROM bb:1\nRUN cat /proc/net/dev > /nets\n".write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        chmod(ctx + "/Dockerfile", 0o644)
+        try u.ok(["build", "-q", "-t", "nets:1", ctx])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "nets:1", "cat", "/nets"]).split(separator: "\n").count == 4)
+        let after = (try? FileManager.default.contentsOfDirectory(atPath: u.runDir + "/dockbuild/netns")) ?? []
+        #expect(after.isEmpty, "\(after)")
+        // --network host is still the host's
+        let hostNet = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? "?"
+        #expect(try u.ok(["run", "--rm", "--network", "host", "bb:1", "ls", "-l", "/proc/self/ns/net"]).hasSuffix(hostNet))
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func registryLoginExecCommitAndBindMountsForAnOrdinaryUser() throws {
+        RootlessUser.tunUsable()
+        let u = try RootlessUser("f", subordinateIDs: true)
+        defer { u.cleanup() }
+        try u.ok(["import", u.busyboxTar, "bb:1"])
+        // `registry serve` as the user on an unprivileged port, with a password
+        let port = 25_000 + Int(getpid() % 4_000)
+        let host = "127.0.0.1:\(port)"
+        #expect(try Shell.status(["htpasswd", "-bcB", u.dir + "/htpasswd", "rl", "s3cret"]) == 0)
+        chmod(u.dir + "/htpasswd", 0o644)
+        let registry = try u.spawn(["registry", "serve", "--addr", host, "--htpasswd", u.dir + "/htpasswd"], log: u.dir + "/registry.log")
+        defer { registry.terminate(); registry.waitUntilExit() }
+        func code() -> String? { try? Shell.out(["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", "http://\(host)/v2/"]) }
+        #expect(Scenario.eventually(20) { code() == "401" },
+                "registry: \((try? String(contentsOfFile: u.dir + "/registry.log", encoding: .utf8)) ?? "")")
+        // its storage is the user's, under the user's store
+        var st = stat()
+        #expect(stat(u.home + "/.local/share/dockbuild/registry", &st) == 0 && st.st_uid == u.uid)
+
+        // push needs the login; login stores the credentials in the user's config.json
+        try u.ok(["tag", "bb:1", "\(host)/rl/bb:1"])
+        #expect(try u.db(["push", "\(host)/rl/bb:1"]).status != 0)
+        try u.ok(["login", "-u", "rl", "-p", "s3cret", host])
+        #expect(stat(u.home + "/.docker/config.json", &st) == 0 && st.st_uid == u.uid && st.st_mode & 0o077 == 0)
+        try u.ok(["push", "\(host)/rl/bb:1"])
+        // pull it back into an empty store
+        try u.ok(["rmi", "\(host)/rl/bb:1", "bb:1"])
+        #expect(try u.ok(["images", "-q"]) == "")
+        try u.ok(["pull", "\(host)/rl/bb:1"])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "\(host)/rl/bb:1", "echo", "pulled"]) == "pulled")
+
+        // -v: the user's own directory, read and written by root in the container, the user's on the host
+        let vol = u.home + "/vol"
+        try FileManager.default.createDirectory(atPath: vol, withIntermediateDirectories: true)
+        try "from-host\n".write(toFile: vol + "/in", atomically: true, encoding: .utf8)
+        chown(vol, u.uid, u.gid); chown(vol + "/in", u.uid, u.gid)
+        try u.ok(["run", "-d", "--network", "none", "--name", "c1", "-v", "\(vol):/data", "\(host)/rl/bb:1", "sleep", "300"])
+        #expect(try u.ok(["exec", "c1", "sh", "-c", "cat /data/in; echo from-container > /data/out; id -u"]) == "from-host\n0")
+        #expect(stat(vol + "/out", &st) == 0 && st.st_uid == u.uid)
+        #expect((try? String(contentsOfFile: vol + "/out", encoding: .utf8)) == "from-container\n")
+        let ro = try u.db(["run", "--rm", "--network", "none", "-v", "\(vol):/data:ro", "bb:1", "touch", "/data/x"])
+        #expect(ro.status != 0 && !FileManager.default.fileExists(atPath: vol + "/x"))
+        // a directory the user cannot read on the host stays unreadable in the container
+        let secret = u.dir + "/secret"
+        try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
+        chmod(secret, 0o700)
+        try "root-only\n".write(toFile: secret + "/f", atomically: true, encoding: .utf8)
+        let denied = try u.db(["run", "--rm", "--network", "none", "-v", "\(secret):/s", "bb:1", "cat", "/s/f"])
+        #expect(denied.status != 0 && !denied.out.contains("root-only"))
+
+        // exec and commit: a file made by exec, owned by uid 1000, is in the committed image
+        try u.ok(["exec", "c1", "sh", "-c", "echo committed > /committed && chown 1000:1000 /committed"])
+        try u.ok(["commit", "c1", "rl:committed"])
+        try u.ok(["rm", "-f", "c1"])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "rl:committed", "stat", "-c", "%u %n", "/committed"]) == "1000 /committed")
+        #expect(try u.ok(["run", "--rm", "--network", "none", "rl:committed", "cat", "/committed"]) == "committed")
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func runtimeRunsABundleThatMapsIDsForAnOrdinaryUser() throws {
+        let u = try RootlessUser("g", subordinateIDs: false)
+        defer { u.cleanup() }
+        // the bundle: the user's own root filesystem and `runtime spec --rootless`'s config, whose
+        // user namespace maps the user to root (one id: no newuidmap needed)
+        let bundle = u.home + "/bundle"
+        try FileManager.default.createDirectory(atPath: bundle + "/rootfs", withIntermediateDirectories: true)
+        #expect(try Shell.status(["tar", "-C", bundle + "/rootfs", "-xf", u.busyboxTar]) == 0)
+        try "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox\n".write(toFile: bundle + "/rootfs/t.sh", atomically: true, encoding: .utf8)
+        #expect(try Shell.status(["chown", "-R", "\(u.uid):\(u.gid)", bundle]) == 0)
+        try u.ok(["runtime", "spec", "--rootless", "-b", bundle, "--arg", "sh", "--arg", "/t.sh"])
+        let config = try String(contentsOfFile: bundle + "/config.json", encoding: .utf8)
+        #expect(config.contains("\"uidMappings\"") && config.contains("\"hostID\" : \(u.uid)") || config.contains("\"hostID\":\(u.uid)"), "\(config)")
+        let out = try u.ok(["runtime", "--root", u.runDir + "/rt", "run", "-b", bundle, "rl-bundle"])
+        let lines = out.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines == ["0", "0 \(u.uid) 1", "0"], "\(out)")
+        #expect(try u.ok(["runtime", "--root", u.runDir + "/rt", "list", "-q"]) == "")
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func limitsApplyInADelegatedCgroupSubtree() throws {
+        let u = try RootlessUser("h", subordinateIDs: true)
+        defer { u.cleanup() }
+        try u.ok(["import", u.busyboxTar, "bb:1"])
+        guard try u.delegateCgroups(), let memory = u.cgroupDir("memory"), let pids = u.cgroupDir("pids"), let cpu = u.cgroupDir("cpu") else {
+            // a unified-only host: see delegateCgroups
+            return
+        }
+        let r = try u.db(["run", "-d", "--network", "none", "--name", "lim", "-m", "64m", "--cpus", "0.5", "--pids-limit", "20", "bb:1", "sleep", "300"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(!r.err.contains("not applied"), "\(r.err)")
+        let id = r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        func read(_ path: String) -> String? { (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(read("\(memory)/dockbuild/\(id)/memory.limit_in_bytes") == "67108864")
+        #expect(read("\(pids)/dockbuild/\(id)/pids.max") == "20")
+        #expect(read("\(cpu)/dockbuild/\(id)/cpu.cfs_quota_us") == "50000")
+        // the container's process is in it
+        let pid = try u.ok(["container", "inspect", "-f", "{{.State.Pid}}", "lim"])
+        #expect(read("\(pids)/dockbuild/\(id)/cgroup.procs")?.split(separator: "\n").contains(Substring(pid)) == true)
+        // and the limit holds: more than 20 processes cannot start
+        let fork = try u.db(["exec", "lim", "sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 2 & i=$((i+1)); done; wait"])
+        #expect(fork.status != 0 || fork.err.contains("fork") || fork.err.contains("Resource"), "\(fork.err)")
+        try u.ok(["rm", "-f", "lim"])
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun)) func fuseOverlayfsIsTheFallbackAndInfoSaysWhich() throws {
+        RootlessUser.devicesUsable(["/dev/fuse"])
+        let u = try RootlessUser("i", subordinateIDs: true)
+        defer { u.cleanup() }
+        // this kernel takes overlayfs in a user namespace: the knob forces the fallback
+        let fuse = ["DOCKBUILD_OVERLAY": "fuse-overlayfs"]
+        try u.ok(["import", u.busyboxTar, "bb:1"], env: fuse)
+        #expect(try u.ok(["info"]).contains("Rootless Overlay: kernel overlayfs in the user namespace"))
+        #expect(try u.ok(["info"], env: fuse).contains("Rootless Overlay: fuse-overlayfs (forced by DOCKBUILD_OVERLAY)"))
+
+        let id = try u.ok(["run", "-d", "--network", "none", "--name", "f1", "bb:1", "sleep", "300"], env: fuse)
+        // the container's root is a fuse-overlayfs mount in the user's mount namespace
+        // (cat: Foundation may read a procfs file short)
+        let mounts = u.holder.flatMap { try? Shell.out(["cat", "/proc/\($0)/mountinfo"]) } ?? ""
+        #expect(mounts.split(separator: "\n").contains { $0.contains(id) && $0.contains("fuse-overlayfs") },
+                "\(mounts.split(separator: "\n").filter { $0.contains(id) })")
+        // writes, ownership and deletions go through it, and commit sees them
+        #expect(try u.ok(["exec", "f1", "sh", "-c", "echo x > /new && chown 1000 /new && rm /bin/true && stat -c %u /new"], env: fuse) == "1000")
+        try u.ok(["commit", "f1", "fuse:1"], env: fuse)
+        try u.ok(["rm", "-f", "f1"], env: fuse)
+        // the fuse-overlayfs server goes with the mount
+        #expect(Scenario.eventually {
+            ((try? Shell.out(["pgrep", "-u", "\(u.uid)", "-f", "fuse-overlayfs.*\(id)"])) ?? "").isEmpty
+        })
+        #expect(try u.ok(["run", "--rm", "--network", "none", "fuse:1", "sh", "-c", "stat -c %u /new; cat /new; test -e /bin/true && echo kept || echo deleted"], env: fuse)
+                == "1000\nx\ndeleted")
+        // and a build's RUN steps
+        let ctx = u.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        chmod(ctx, 0o755)
+        try "FROM bb:1\nRUN echo built > /b && chown 1000:1000 /b\n".write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        chmod(ctx + "/Dockerfile", 0o644)
+        try u.ok(["build", "-q", "--network", "none", "-t", "fb:1", ctx], env: fuse)
+        #expect(try u.ok(["run", "--rm", "--network", "none", "fb:1", "stat", "-c", "%u:%g", "/b"], env: fuse) == "1000:1000")
+
+        // an opaque directory (a RUN that replaces /d) hides the layers below it with either
+        // overlay: marked user.overlay.opaque in a rootless store, read by overlayfs (userxattr)
+        // and fuse-overlayfs
+        try "FROM bb:1\nRUN mkdir /d && echo old > /d/old\nRUN rm -rf /d && mkdir /d && echo new > /d/only\n".write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        try u.ok(["build", "-q", "--network", "none", "-t", "opq:1", ctx])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "opq:1", "ls", "/d"]) == "only")
+        #expect(try u.ok(["run", "--rm", "--network", "none", "opq:1", "ls", "/d"], env: fuse) == "only")
     }
 
     @Test(.enabled(if: RootlessUser.canRun)) func aStoreOrStateDirectoryOfAnotherUserIsRefused() throws {

@@ -1,5 +1,7 @@
 import Containers
 import Foundation
+import Runtime
+import ImageStore
 import SystemSupport
 
 /// Which commands of an ordinary user run in its user namespace (`RootlessNamespace`).
@@ -30,7 +32,10 @@ enum Rootless {
     /// `info`'s rows for an ordinary user: how layers are mounted, the id mapping in force.
     static func driverStatus() -> [(String, String)] {
         guard StatePaths.isRootless else { return [] }
-        var rows = [("Rootless Overlay", "kernel overlayfs in the user namespace")]
+        let scratch = StatePaths.runtimeDir() + "/overlay-probe-\(getpid())"
+        var rows = [("Rootless Overlay", StatePaths.inRootlessNamespace ? Overlay.rootlessDescription(scratch: scratch) : Overlay.driver.rawValue)]
+        rows.append(("Rootless Network", RootlessNetwork.unavailableReason().map { "none (\($0)): use --network none or host" }
+            ?? "pasta (\(RootlessNetwork.pasta ?? "pasta"))"))
         if StatePaths.inRootlessNamespace, let text = try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8) {
             let maps = text.split(separator: "\n").map { $0.split(separator: " ").joined(separator: ":") }
             rows.append(("Rootless UID Map", maps.joined(separator: ",")))
