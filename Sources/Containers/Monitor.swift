@@ -62,6 +62,8 @@ public final class Monitor: @unchecked Sendable {
     var bound: [PortBinding] = []
     var runtimePid: pid_t = 0
     var listenFD: Int32 = -1
+    /// The embedded DNS server at 127.0.0.11 (containers on user-defined networks).
+    var dns: EmbeddedDNS?
 
     func run(waitAttach: Bool) -> Int32 {
         let runtime: OCIRuntime
@@ -84,6 +86,8 @@ public final class Monitor: @unchecked Sendable {
     /// Releases what `prepare` set up: the network, the port forwarders, the root file system
     /// and a shareable /dev/shm.
     private func teardown() {
+        dns?.stop()
+        dns = nil
         if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
         for (n, address) in more.values { n.release(ip: address, containerID: id) }
         more = [:]
@@ -113,6 +117,7 @@ public final class Monitor: @unchecked Sendable {
         let rootfs = try manager.mountRootfs(record)
         let nsPath = try joinNetwork()
         try joinMoreNetworks()
+        try startDNS(netns: nsPath)
         try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
         if net != nil {
             for b in manager.portRequests(record) {
@@ -157,6 +162,16 @@ public final class Monitor: @unchecked Sendable {
             let other = try manager.store.lookup(String(record.network.dropFirst(10)))
             guard other.isRunning else { throw ContainersError.invalidState("--network \(record.network): that container is not running") }
             return "/proc/\(other.state.pid)/ns/net"
+        }
+    }
+
+    /// A container on a user-defined network gets the embedded DNS server at 127.0.0.11 in its
+    /// network namespace (docker's), answering the names its /etc/hosts gets.
+    private func startDNS(netns: String?) throws {
+        guard let netns, !manager.userNetworks(record).isEmpty else { return }
+        let upstreams = EmbeddedDNS.upstreams(dns: record.dns ?? [])
+        dns = try EmbeddedDNS.start(netns: netns, hostsPath: "\(dir)/hosts", upstreams: upstreams) { [self] in
+            manager.allNetworkPeers(record)
         }
     }
 
@@ -469,9 +484,11 @@ public final class Monitor: @unchecked Sendable {
         let hosts = EtcFiles.hosts(record, extraHosts: (record.extraHosts ?? []) + peers, gateway: gateway, ownIP: ip)
         try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts", durable: false)
         try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname", durable: false)
-        let resolv = EtcFiles.resolvConf(host: (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "",
-                                         dns: record.dns ?? [], search: record.dnsSearch ?? [], options: record.dnsOptions ?? [],
-                                         dropLoopback: record.network != "host")
+        let host = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        let resolv = dns != nil
+            ? EtcFiles.embeddedResolvConf(host: host, search: record.dnsSearch ?? [], options: record.dnsOptions ?? [])
+            : EtcFiles.resolvConf(host: host, dns: record.dns ?? [], search: record.dnsSearch ?? [], options: record.dnsOptions ?? [],
+                                  dropLoopback: record.network != "host")
         try FS.writeAtomic(Data(resolv.utf8), to: "\(dir)/resolv.conf", durable: false)
     }
 
