@@ -34,7 +34,7 @@ final class EmbeddedDNS: Sendable {
         var closed = false
         var inFlight = 0
         /// name -> addresses, with the hosts file's (mtime, size, inode) and the time it was read.
-        var table: [String: [[UInt8]]] = [:]
+        var table = Table()
         var key: [Int] = []
         var readAt = 0.0
     }
@@ -251,14 +251,13 @@ final class EmbeddedDNS: Sendable {
         guard q.opcode == 0 else { return .reply(DNSMessage.response(to: q, rcode: .notImp)) }
         guard q.qclass == DNSMessage.classIN || q.qclass == DNSMessage.typeANY, let name = q.name else { return .forward(q) }
         let table = names()
-        if let addresses = table[name] {
+        if let addresses = table.addresses[name] {
             let a = q.type == DNSMessage.typeA || q.type == DNSMessage.typeANY ? addresses : []
             return .reply(DNSMessage.response(to: q, rcode: .noError, answers: a, maxSize: maxSize))
         }
         if q.type == DNSMessage.typePTR, let ip = DNSMessage.reverseIPv4(name) {
-            let bytes = ip.split(separator: ".").compactMap { UInt8($0) }
-            // the first name with that address (entries come container name first)
-            if let owner = table.filter({ $0.value.contains(bytes) }).keys.sorted().first, let encoded = DNSMessage.encodeName(DNSMessage.labels(owner)) {
+            // the first name with that address (a container's own name comes before its aliases)
+            if let owner = table.owners[ip.split(separator: ".").compactMap { UInt8($0) }], let encoded = DNSMessage.encodeName(DNSMessage.labels(owner)) {
                 return .reply(DNSMessage.response(to: q, rcode: .noError, answers: [encoded], type: DNSMessage.typePTR, maxSize: maxSize))
             }
         }
@@ -266,7 +265,7 @@ final class EmbeddedDNS: Sendable {
     }
 
     /// name -> addresses of the entries, read again when the hosts file changed or a second passed.
-    private func names() -> [String: [[UInt8]]] {
+    private func names() -> Table {
         var st = stat()
         let key = stat(hostsPath, &st) == 0 ? [st.st_mtim.tv_sec, st.st_mtim.tv_nsec, Int(st.st_size), Int(st.st_ino)] : []
         let now = Time.monotonic()
@@ -276,15 +275,23 @@ final class EmbeddedDNS: Sendable {
         return table
     }
 
-    /// `HOST:IP` entries as lower-case name -> IPv4 addresses (in entry order, without repeats).
-    static func table(_ entries: [String]) -> [String: [[UInt8]]] {
-        var out: [String: [[UInt8]]] = [:]
+    /// The names answered: lower-case name -> IPv4 addresses (in entry order, without repeats),
+    /// and address -> its first name.
+    struct Table: Sendable {
+        var addresses: [String: [[UInt8]]] = [:]
+        var owners: [[UInt8]: String] = [:]
+    }
+
+    /// The table of `HOST:IP` entries.
+    static func table(_ entries: [String]) -> Table {
+        var out = Table()
         for e in entries {
             guard let sep = e.lastIndex(of: ":") else { continue }
             let bytes = e[e.index(after: sep)...].split(separator: ".").compactMap { UInt8($0) }
             guard bytes.count == 4 else { continue }
             let name = e[..<sep].lowercased()
-            if !(out[name]?.contains(bytes) ?? false) { out[name, default: []].append(bytes) }
+            if !(out.addresses[name]?.contains(bytes) ?? false) { out.addresses[name, default: []].append(bytes) }
+            if out.owners[bytes] == nil { out.owners[bytes] = name }
         }
         return out
     }

@@ -95,7 +95,8 @@ import Testing
 
     @Test func tableUpstreamsAndReverseNames() {
         let t = EmbeddedDNS.table(["web:10.90.0.2", "Web:10.90.0.3", "web:10.90.0.2", "db:bad", "x"])
-        #expect(t["web"] == [[10, 90, 0, 2], [10, 90, 0, 3]] && t["db"] == nil && t.count == 1)
+        #expect(t.addresses["web"] == [[10, 90, 0, 2], [10, 90, 0, 3]] && t.addresses["db"] == nil && t.addresses.count == 1)
+        #expect(t.owners == [[10, 90, 0, 2]: "web", [10, 90, 0, 3]: "web"])
         #expect(EmbeddedDNS.parseUpstream("10.0.0.1") == .init(ip: "10.0.0.1", port: 53))
         #expect(EmbeddedDNS.parseUpstream("127.0.0.1:5353") == .init(ip: "127.0.0.1", port: 5353))
         #expect(EmbeddedDNS.parseUpstream("[::1]:54") == .init(ip: "::1", port: 54))

@@ -102,6 +102,12 @@ import Testing
         _ = try s.db(["exec", "asker", "sh", "-c",
                       "timeout 1 tftp -g -r x -l /tmp/o 127.0.0.11 53; timeout 1 tftp -g -r \"$(head -c 400 /dev/urandom | tr -dc a-z)\" -l /tmp/o 127.0.0.11 53; true"])
         #expect(try lookup("peer").out.contains("Address: \(ip)\n"))
+        // over TCP too (two length bytes, then the query for "peer"), and PTR for an address
+        let tcp = try s.ok(["exec", "asker", "sh", "-c",
+                            "printf '\\000\\026\\022\\064\\001\\000\\000\\001\\000\\000\\000\\000\\000\\000\\004peer\\000\\000\\001\\000\\001' | nc -w 3 127.0.0.11 53 | od -An -tx1 | tr -d ' \\n'"])
+        let ipHex = ip.split(separator: ".").compactMap { UInt8($0) }.map { String(format: "%02x", $0) }.joined()
+        #expect(tcp.hasPrefix("00") && tcp.contains("12348580") && tcp.hasSuffix("0004" + ipHex), "\(tcp)")
+        #expect(try s.ok(["exec", "asker", "nslookup", ip, "127.0.0.11"]).contains("name = peer"))
         // the sockets are the monitor's: the container's process has none
         #expect(!(try s.ok(["exec", "asker", "ls", "-l", "/proc/1/fd"]).contains("socket")))
         // a stopped peer's name goes at once
