@@ -485,7 +485,13 @@ public final class Monitor: @unchecked Sendable {
         try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts", durable: false)
         try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname", durable: false)
         let host = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
-        let resolv = dns != nil
+        // (a container joining one of a user-defined network's uses that one's server, as docker)
+        var embedded = dns != nil
+        if record.network.hasPrefix("container:"), let other = try? manager.store.lookup(String(record.network.dropFirst(10))),
+           !manager.userNetworks(other.record).isEmpty {
+            embedded = true
+        }
+        let resolv = embedded
             ? EtcFiles.embeddedResolvConf(host: host, search: record.dnsSearch ?? [], options: record.dnsOptions ?? [])
             : EtcFiles.resolvConf(host: host, dns: record.dns ?? [], search: record.dnsSearch ?? [], options: record.dnsOptions ?? [],
                                   dropLoopback: record.network != "host")

@@ -110,6 +110,9 @@ import Testing
         #expect(try s.ok(["exec", "asker", "nslookup", ip, "127.0.0.11"]).contains("name = peer"))
         // the sockets are the monitor's: the container's process has none
         #expect(!(try s.ok(["exec", "asker", "ls", "-l", "/proc/1/fd"]).contains("socket")))
+        // a container in the asker's namespace asks the asker's server
+        let joined = try s.db(["run", "--rm", "--network", "container:asker", "busybox:test", "sh", "-c", "cat /etc/resolv.conf; nslookup peer"])
+        #expect(joined.out.contains("nameserver 127.0.0.11") && joined.out.contains("Address: \(ip)\n"), "\(joined.out) \(joined.err)")
         // a stopped peer's name goes at once
         _ = try s.ok(["stop", "-t", "0", "peer2"])
         let one = try lookup("cache")
