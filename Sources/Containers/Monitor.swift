@@ -170,9 +170,8 @@ public final class Monitor: @unchecked Sendable {
     private func startDNS(netns: String?) throws {
         guard let netns, !manager.userNetworks(record).isEmpty else { return }
         let upstreams = EmbeddedDNS.upstreams(dns: record.dns ?? [])
-        dns = try EmbeddedDNS.start(netns: netns, hostsPath: "\(dir)/hosts", upstreams: upstreams) { [self] in
-            manager.allNetworkPeers(record)
-        }
+        let (m, r) = (manager, record)
+        dns = try EmbeddedDNS.start(netns: netns, hostsPath: "\(dir)/hosts", upstreams: upstreams) { m.allNetworkPeers(r) }
     }
 
     /// The record's other user-defined networks: eth1, eth2, ... in name order.
