@@ -65,6 +65,28 @@ enum EtcFiles {
     }
 }
 
+extension EtcFiles {
+    /// The /etc/resolv.conf of a container on a user-defined network (docker's): the embedded
+    /// DNS server (`--dns` servers are where it forwards to), the search list (`--dns-search`,
+    /// else the host's), and `ndots:0` with the options (`--dns-option`, else the host's).
+    static func embeddedResolvConf(host: String, search: [String], options: [String]) -> String {
+        func fields(_ key: String) -> [String] {
+            host.split(separator: "\n").flatMap { l -> [String] in
+                let f = l.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                return f.first == key ? Array(f.dropFirst()) : []
+            }
+        }
+        var out = ""
+        let searchList = search.isEmpty ? fields("search") : search
+        if !searchList.isEmpty, searchList != ["."] { out += "search \(searchList.joined(separator: " "))\n" }
+        out += "nameserver \(EmbeddedDNS.address)\n"
+        var opts = options.isEmpty ? fields("options") : options
+        if !opts.contains(where: { $0.hasPrefix("ndots:") }) { opts.insert("ndots:0", at: 0) }
+        out += "options \(opts.joined(separator: " "))\n"
+        return out
+    }
+}
+
 extension ContainerManager {
     /// Rewrites the /etc/hosts of running container `id` in place (the container sees it at
     /// once: its /etc/hosts is a bind mount of that file) with `extraHosts` (`HOST:IP`) in

@@ -65,6 +65,8 @@ public final class Monitor: @unchecked Sendable {
     var bound: [PortBinding] = []
     var runtimePid: pid_t = 0
     var listenFD: Int32 = -1
+    /// The embedded DNS server at 127.0.0.11 (containers on user-defined networks).
+    var dns: EmbeddedDNS?
 
     func run(waitAttach: Bool) -> Int32 {
         let runtime: OCIRuntime
@@ -87,6 +89,8 @@ public final class Monitor: @unchecked Sendable {
     /// Releases what `prepare` set up: the network, the port forwarders, the root file system
     /// and a shareable /dev/shm.
     private func teardown() {
+        dns?.stop()
+        dns = nil
         if let net { net.detach(containerID: id); if !ip.isEmpty { net.release(ip: ip, containerID: id) } }
         for (n, address) in more.values { n.release(ip: address, containerID: id) }
         more = [:]
@@ -117,6 +121,7 @@ public final class Monitor: @unchecked Sendable {
         let rootfs = try manager.mountRootfs(record)
         let nsPath = try joinNetwork()
         try joinMoreNetworks()
+        try startDNS(netns: nsPath)
         try writeEtcFiles(ip: ip, gateway: net?.gateway ?? "")
         if let rootlessNet {
             bound = rootlessNet.forwards.map { PortBinding(hostIP: $0.hostIP, hostPort: $0.hostPort, containerPort: $0.containerPort, proto: $0.proto) }
@@ -171,6 +176,15 @@ public final class Monitor: @unchecked Sendable {
             guard other.isRunning else { throw ContainersError.invalidState("--network \(record.network): that container is not running") }
             return "/proc/\(other.state.pid)/ns/net"
         }
+    }
+
+    /// A container on a user-defined network gets the embedded DNS server at 127.0.0.11 in its
+    /// network namespace (docker's), answering the names its /etc/hosts gets.
+    private func startDNS(netns: String?) throws {
+        guard let netns, !manager.userNetworks(record).isEmpty else { return }
+        let upstreams = EmbeddedDNS.upstreams(dns: record.dns ?? [])
+        let (m, r) = (manager, record)
+        dns = try EmbeddedDNS.start(netns: netns, hostsPath: "\(dir)/hosts", upstreams: upstreams) { m.allNetworkPeers(r) }
     }
 
     /// The record's other user-defined networks: eth1, eth2, ... in name order.
@@ -482,9 +496,17 @@ public final class Monitor: @unchecked Sendable {
         let hosts = EtcFiles.hosts(record, extraHosts: (record.extraHosts ?? []) + peers, gateway: gateway, ownIP: ip)
         try FS.writeAtomic(Data(hosts.utf8), to: "\(dir)/hosts", durable: false)
         try FS.writeAtomic(Data((record.hostname + "\n").utf8), to: "\(dir)/hostname", durable: false)
-        let resolv = EtcFiles.resolvConf(host: (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "",
-                                         dns: record.dns ?? [], search: record.dnsSearch ?? [], options: record.dnsOptions ?? [],
-                                         dropLoopback: record.network != "host")
+        let host = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        // (a container joining one of a user-defined network's uses that one's server, as docker)
+        var embedded = dns != nil
+        if record.network.hasPrefix("container:"), let other = try? manager.store.lookup(String(record.network.dropFirst(10))),
+           !manager.userNetworks(other.record).isEmpty {
+            embedded = true
+        }
+        let resolv = embedded
+            ? EtcFiles.embeddedResolvConf(host: host, search: record.dnsSearch ?? [], options: record.dnsOptions ?? [])
+            : EtcFiles.resolvConf(host: host, dns: record.dns ?? [], search: record.dnsSearch ?? [], options: record.dnsOptions ?? [],
+                                  dropLoopback: record.network != "host")
         try FS.writeAtomic(Data(resolv.utf8), to: "\(dir)/resolv.conf", durable: false)
     }
 

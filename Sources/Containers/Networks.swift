@@ -5,7 +5,8 @@ import struct Runtime.BridgeNetwork
 /// A user-defined bridge network (`network create`): a Linux bridge `br-ID` with a /24 of its
 /// own. Containers on it reach each other by address, and by name: their /etc/hosts files name
 /// every running container of the network (its name and `--network-alias`es), kept current as
-/// containers start and stop (see `ContainerManager.refreshNetworkHosts`).
+/// containers start and stop (see `ContainerManager.refreshNetworkHosts`), and the embedded DNS
+/// server at 127.0.0.11 in each container's namespace answers the same names (`EmbeddedDNS`).
 public struct ContainerNetwork: Codable, Sendable {
     public var name: String
     public var id: String

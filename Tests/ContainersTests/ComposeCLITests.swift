@@ -459,6 +459,55 @@ import Testing
         #expect(try compose(s, bad, "bad", ["config", "-q"]).err.contains("undefined network nope"))
     }
 
+    /// Services resolve each other through the embedded DNS server at 127.0.0.11 (`nslookup`
+    /// asks DNS, not /etc/hosts): by service name (every replica), container name and alias,
+    /// a service started after the asker too; the other network's names stay unknown.
+    @Test(.enabled(if: Scenario.canRun)) func servicesResolveEachOtherThroughEmbeddedDNS() throws {
+        let s = try Self.scenario(134)
+        defer { s.cleanup() }
+        let dir = try project(s, ["compose.yaml": """
+            services:
+              web:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+              kv:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                deploy: {replicas: 2}
+                networks:
+                  default:
+                    aliases: [store]
+              hidden:
+                image: busybox:test
+                command: ["sleep", "300"]
+                stop_signal: SIGKILL
+                networks: [back]
+            networks:
+              back: {}
+            """])
+        // no upstream: only the project's names are answered
+        let env = ["DOCKBUILD_DNS_UPSTREAM": ""]
+        #expect(try compose(s, dir, "dnsp", ["up", "-d", "web"], env: env).status == 0)
+        let up = try compose(s, dir, "dnsp", ["up", "-d", "kv", "hidden"], env: env)
+        #expect(up.status == 0, "\(up.err)")
+        var ips: [String] = []
+        for n in 1...2 {
+            ips.append(try s.ok(["inspect", "--format", "{{(index .NetworkSettings.Networks \"dnsp_default\").IPAddress}}", "dnsp-kv-\(n)"]))
+        }
+        for name in ["kv", "store", "dnsp-kv-2"] {
+            let r = try compose(s, dir, "dnsp", ["exec", "-T", "web", "nslookup", name, "127.0.0.11"])
+            let want = name == "dnsp-kv-2" ? [ips[1]] : ips
+            #expect(r.status == 0 && want.allSatisfy { r.out.contains("Address: \($0)\n") }, "web -> \(name): \(r.out) \(r.err)")
+        }
+        let back = try compose(s, dir, "dnsp", ["exec", "-T", "--index", "2", "kv", "nslookup", "web", "127.0.0.11"])
+        #expect(back.status == 0 && back.out.contains("Name:\tweb"), "\(back.out) \(back.err)")
+        let hidden = try compose(s, dir, "dnsp", ["exec", "-T", "web", "nslookup", "hidden", "127.0.0.11"])
+        #expect(hidden.status != 0, "\(hidden.out)")
+        #expect(try compose(s, dir, "dnsp", ["down"]).status == 0)
+    }
+
     /// `deploy.replicas`: containers PROJECT-SERVICE-1..N, the service name resolving to each;
     /// `up --scale` and `scale` scale up and down, leaving the other containers alone.
     @Test(.enabled(if: Scenario.canRun)) func replicasScaleUpAndDown() throws {
