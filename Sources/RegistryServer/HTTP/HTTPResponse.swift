@@ -8,6 +8,9 @@ public struct HTTPResponse: Sendable {
         case bytes([UInt8])
         /// `length` bytes of an open file from `offset`; the server closes `fd` when done.
         case file(fd: Int32, offset: Int64, length: Int64)
+        /// `length` bytes made while they are sent: `produce` hands them to the sink it is given,
+        /// in order (content read from a remote store, a piece at a time).
+        case stream(length: Int64, produce: @Sendable ((UnsafeRawBufferPointer) throws -> Void) throws -> Void)
     }
 
     public var status: Int
@@ -42,6 +45,7 @@ public struct HTTPResponse: Sendable {
         case .empty: 0
         case .bytes(let b): Int64(b.count)
         case .file(_, _, let length): length
+        case .stream(let length, _): length
         }
     }
 

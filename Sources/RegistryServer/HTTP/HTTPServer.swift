@@ -467,6 +467,17 @@ public final class HTTPServer: @unchecked Sendable {
             if length > 0, try !connection.transport.sendFile(fd: fd, offset: offset, length: length) {
                 try HTTPServer.copyFile(fd: fd, offset: offset, length: length, to: connection)
             }
+        case .stream(let length, let produce):
+            try connection.write(bytes, more: length > 0)
+            var left = length
+            try produce { chunk in
+                guard chunk.count > 0, let base = chunk.baseAddress else { return }
+                guard Int64(chunk.count) <= left else { throw HTTPError.io("body longer than announced", EIO) }
+                left -= Int64(chunk.count)
+                try connection.transport.write(base, chunk.count, more: left > 0)
+            }
+            // A short body cannot be mended once the head went out: close the connection.
+            if left > 0 { throw HTTPError.io("body shorter than announced", EIO) }
         }
     }
 

@@ -76,7 +76,8 @@ extension RegistryStore {
 
     /// Removes what a crashed or killed server left behind, and nothing a live one still uses:
     /// temporary files whose writing process exited (see `ProcessStamp`), upload sessions
-    /// stamped with a process that exited (no client knows their id), and any upload session
+    /// stamped with a process that exited (no client knows their id; not on shared storage such
+    /// as S3, where the process may live on another host), and any upload session
     /// idle for longer than `uploadLifetime` seconds. Sessions a client was told about stay
     /// resumable across restarts until their lifetime is over. Unstamped temporaries (from
     /// older versions) count as dead after the same lifetime.
@@ -93,7 +94,9 @@ extension RegistryStore {
         let cutoff = Date().addingTimeInterval(-uploadLifetime)
         for id in driver.list("_uploads") {
             let dir = RegistryStore.uploadDir(id)
-            if let owner = try? driver.getContent(dir + "/owner"),
+            // On shared storage (replicas on one bucket) another host's process cannot be
+            // checked from here: its monolithic sessions go by age like any other.
+            if !driver.isShared, let owner = try? driver.getContent(dir + "/owner"),
                let stamp = ProcessStamp(Substring(String(decoding: owner, as: UTF8.self))), !stamp.isAlive {
                 report.orphanedUploads.append(id)
             } else if let info = driver.stat(dir + "/data") ?? driver.stat(dir), info.modified < cutoff {

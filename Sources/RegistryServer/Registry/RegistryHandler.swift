@@ -286,6 +286,7 @@ public struct RegistryHandler: HTTPHandler {
         switch m.content {
         case .file(let fd, let size): body = .file(fd: fd, offset: 0, length: size)
         case .bytes(let b): body = .bytes(b)
+        case .reader: body = .bytes(try m.content.readAll())
         }
         return HTTPResponse(status: 200, headers: [
             ("Content-Type", m.mediaType),
@@ -373,11 +374,7 @@ public struct RegistryHandler: HTTPHandler {
             ("Etag", "\"\(d)\""),
             ("Cache-Control", "max-age=31536000"),
         ]
-        let size: Int64
-        switch content {
-        case .file(_, let s): size = s
-        case .bytes(let b): size = Int64(b.count)
-        }
+        let size = content.size
         guard let range = RegistryHandler.byteRange(request.header("Range"), size: size) else {
             if case .file(let fd, _) = content { close(fd) }
             headers.append(("Content-Range", "bytes */\(size)"))
@@ -390,6 +387,9 @@ public struct RegistryHandler: HTTPHandler {
         switch content {
         case .file(let fd, _): body = .file(fd: fd, offset: lower, length: length)
         case .bytes(let b): body = .bytes(Array(b[Int(lower)..<Int(lower + length)]))
+        case .reader(let r):
+            // Only the range asked for is fetched, a piece at a time as the client takes it.
+            body = .stream(length: length) { sink in try r.read(offset: lower, length: length, into: sink) }
         }
         return HTTPResponse(status: range == nil ? 200 : 206, headers: headers, body: body)
     }

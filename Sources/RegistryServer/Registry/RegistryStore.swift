@@ -219,21 +219,8 @@ public final class RegistryStore: @unchecked Sendable {
 
     func hashStored(_ path: String, algorithm: Digest.Algorithm) throws -> Digest {
         var h = Digest.Hasher(algorithm)
-        switch try driver.open(path) {
-        case .bytes(let b):
-            h.update(b)
-        case .file(let fd, _):
-            defer { close(fd) }
-            let size = 1 << 20
-            let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
-            defer { buf.deallocate() }
-            while true {
-                let n = read(fd, buf, size)
-                if n < 0 { if errno == EINTR { continue }; throw RegistryServerError.storage(path: path, reason: String(cString: strerror(errno))) }
-                if n == 0 { break }
-                h.update(UnsafeRawBufferPointer(start: buf, count: n))
-            }
-        }
+        let content = try driver.open(path)
+        try content.read(offset: 0, length: content.size) { h.update($0) }
         return h.finalize()
     }
 
@@ -256,12 +243,7 @@ public final class RegistryStore: @unchecked Sendable {
         guard let d = resolve(name, reference) else { return nil }
         let mediaType = String(decoding: try driver.getContent(RegistryStore.revisionLink(name, d)), as: UTF8.self)
         let content = try driver.open(RegistryStore.blobPath(d))
-        let size: Int64
-        switch content {
-        case .file(_, let s): size = s
-        case .bytes(let b): size = Int64(b.count)
-        }
-        return StoredManifest(digest: d, mediaType: mediaType, content: content, size: size)
+        return StoredManifest(digest: d, mediaType: mediaType, content: content, size: content.size)
     }
 
     public func manifestBytes(_ d: Digest) throws -> [UInt8] { try driver.getContent(RegistryStore.blobPath(d)) }

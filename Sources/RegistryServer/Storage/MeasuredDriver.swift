@@ -39,6 +39,7 @@ struct MeasuredDriver: StorageDriver {
         return MeasuredWriter(base: w, commitTime: histograms["commit"])
     }
     func open(_ path: String) throws -> StorageContent { try timed("open") { try base.open(path) } }
+    var isShared: Bool { base.isShared }
     func removeLeftovers(dryRun: Bool, unstampedAge: TimeInterval) -> [String] {
         base.removeLeftovers(dryRun: dryRun, unstampedAge: unstampedAge)
     }

@@ -34,6 +34,9 @@ public struct S3Driver: StorageDriver {
 
     public var config: S3Config { client.config }
 
+    /// Replicas on other hosts share the bucket.
+    public var isShared: Bool { true }
+
     /// Checks that the bucket exists and the credentials may use it, so a misconfigured
     /// registry fails at start with a clear message rather than on its first request.
     public func checkBucket() throws {
@@ -187,9 +190,13 @@ public struct S3Driver: StorageDriver {
         try S3Writer(driver: self, key: key(path))
     }
 
-    /// The whole object, in memory (blobs are served from it; ranged reads are left to a later step).
+    /// A reader of the object (one HEAD now; the bytes are fetched in ranges as they are read).
     public func open(_ path: String) throws -> StorageContent {
-        .bytes(try getContent(path))
+        let k = key(path)
+        let r = try client.send("HEAD", key: k)
+        if r.status == 404 { throw RegistryServerError.notFound(path) }
+        guard r.status == 200 else { throw client.failure(r, "HEAD", key: k) }
+        return .reader(S3ObjectReader(client: client, key: k, size: Int64(r.headers["content-length"] ?? "") ?? 0, etag: r.headers["etag"]))
     }
 
     /// Nothing to sweep yet: S3 writers leave no temporary objects (an unfinished multipart upload
