@@ -30,26 +30,34 @@ extension RegistryStore {
     /// Mark and sweep: a blob survives when a manifest of some repository is it or names it
     /// (config, layers). Everything else goes, with the repository links to it, plus upload
     /// sessions older than `uploadAge`. Run it while nothing pushes: a blob pushed but not yet
-    /// named by a manifest counts as garbage, as in distribution.
+    /// named by a manifest counts as garbage, as in distribution. Reads may go on meanwhile
+    /// (replicas on S3 keep serving): only blobs no manifest names are removed.
+    ///
+    /// The mark phase fails rather than guesses: a listing or a manifest that cannot be read
+    /// (a storage error, an S3 outage) stops the collection before anything is removed.
     public func collectGarbage(dryRun: Bool, uploadAge: TimeInterval = 3600) throws -> GarbageCollectionReport {
         var report = GarbageCollectionReport()
         var marked = Set<Digest>()
-        let repos = catalog()
+        let repos = try allRepositories()
         for repo in repos {
             for alg in Digest.Algorithm.allCases {
                 let dir = "repositories/\(repo)/_manifests/revisions/\(alg.rawValue)"
-                for hex in driver.list(dir) {
+                for hex in try driver.listing(dir) {
                     guard let d = try? Digest(algorithm: alg, encoded: hex) else { continue }
                     marked.insert(d)
-                    guard let bytes = try? manifestBytes(d), let m = try? ParsedManifest.parse(bytes, contentType: nil, algorithm: alg) else { continue }
+                    let bytes: [UInt8]
+                    do { bytes = try manifestBytes(d) } catch RegistryServerError.notFound { continue }
+                    guard let m = try? ParsedManifest.parse(bytes, contentType: nil, algorithm: alg) else { continue }
                     marked.formUnion(m.blobs)
                 }
             }
         }
+        var present = Set<Digest>()
         for alg in Digest.Algorithm.allCases {
-            for prefix in driver.list("blobs/\(alg.rawValue)") {
-                for hex in driver.list("blobs/\(alg.rawValue)/\(prefix)") {
+            for prefix in try driver.listing("blobs/\(alg.rawValue)") {
+                for hex in try driver.listing("blobs/\(alg.rawValue)/\(prefix)") {
                     guard let d = try? Digest(algorithm: alg, encoded: hex) else { continue }
+                    present.insert(d)
                     if marked.contains(d) { report.keptBlobs += 1; continue }
                     report.removedBlobs.append(d)
                     report.freedBytes += globalBlobSize(d) ?? 0
@@ -60,8 +68,9 @@ extension RegistryStore {
         let removed = Set(report.removedBlobs)
         for repo in repos {
             for alg in Digest.Algorithm.allCases {
-                for hex in driver.list("repositories/\(repo)/_layers/\(alg.rawValue)") {
-                    guard let d = try? Digest(algorithm: alg, encoded: hex), removed.contains(d) || globalBlobSize(d) == nil else { continue }
+                for hex in try driver.listing("repositories/\(repo)/_layers/\(alg.rawValue)") {
+                    guard let d = try? Digest(algorithm: alg, encoded: hex),
+                          removed.contains(d) || (!present.contains(d) && globalBlobSize(d) == nil) else { continue }
                     report.removedLinks += 1
                     if !dryRun { try driver.delete(RegistryStore.layerLink(repo, d)) }
                 }
@@ -72,6 +81,22 @@ extension RegistryStore {
         report.removedTemporaries = leftovers.temporaries
         report.removedBlobs.sort()
         return report
+    }
+
+    /// Every repository name (as `catalog`), but a listing that fails throws.
+    func allRepositories() throws -> [String] {
+        var out: [String] = []
+        func walk(_ prefix: String, _ path: String, depth: Int) throws {
+            guard depth < 64 else { return }
+            let children = try driver.listing(path)
+            if children.contains("_manifests") || children.contains("_layers") { out.append(prefix) }
+            // A file lists as empty, so every other child can be walked without a stat.
+            for c in children where !c.hasPrefix("_") {
+                try walk(prefix.isEmpty ? c : prefix + "/" + c, path + "/" + c, depth: depth + 1)
+            }
+        }
+        try walk("", "repositories", depth: 0)
+        return out.sorted()
     }
 
     /// Removes what a crashed or killed server left behind, and nothing a live one still uses:

@@ -32,6 +32,7 @@ struct MeasuredDriver: StorageDriver {
     func putContent(_ path: String, _ bytes: [UInt8]) throws { try timed("put_content") { try base.putContent(path, bytes) } }
     func stat(_ path: String) -> StorageFileInfo? { timed("stat") { base.stat(path) } }
     func list(_ path: String) -> [String] { timed("list") { base.list(path) } }
+    func listing(_ path: String) throws -> [String] { try timed("list") { try base.listing(path) } }
     func move(_ from: String, to: String) throws { try timed("move") { try base.move(from, to: to) } }
     func delete(_ path: String) throws { try timed("delete") { try base.delete(path) } }
     func writer(_ path: String) throws -> any StorageWriter {

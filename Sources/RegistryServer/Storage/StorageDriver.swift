@@ -91,6 +91,9 @@ public protocol StorageDriver: Sendable {
     func stat(_ path: String) -> StorageFileInfo?
     /// Names directly under a directory, sorted; empty when it does not exist.
     func list(_ path: String) -> [String]
+    /// `list`, except that a directory that cannot be read throws instead of looking empty:
+    /// garbage collection must never take an unreadable listing for "nothing references it".
+    func listing(_ path: String) throws -> [String]
     /// Renames atomically, replacing the destination.
     func move(_ from: String, to: String) throws
     /// Removes a file or a directory tree; absent paths are fine.
