@@ -6,7 +6,9 @@ import Testing
 /// `scripts/ceph-dev.sh` (issue #23): images pushed and pulled, state kept in the bucket only.
 @Suite("registry serve on S3")
 struct S3ServeTests {
-    static func configFile(_ c: S3Config, accessKey: String? = nil) throws -> String {
+    /// distribution's config for the cluster; blob GETs are served through the registry
+    /// (`redirect.disable: true`) unless `redirect`.
+    static func configFile(_ c: S3Config, accessKey: String? = nil, redirect: Bool = false) throws -> String {
         let path = "/var/tmp/rs-s3cfg-\(getpid())-\(UUID().uuidString).yml"
         let yaml = """
             version: 0.1
@@ -19,6 +21,8 @@ struct S3ServeTests {
                 secretkey: \(c.secretKey)
                 rootdirectory: /\(c.rootDirectory)
                 forcepathstyle: true
+              redirect:
+                disable: \(!redirect)
             """
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path

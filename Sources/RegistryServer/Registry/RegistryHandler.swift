@@ -365,6 +365,11 @@ public struct RegistryHandler: HTTPHandler {
     func getBlob(_ name: String, _ ds: String, _ request: HTTPRequest) throws -> HTTPResponse {
         let d = try RegistryHandler.digest(ds)
         guard store.blobSize(name, d) != nil else { throw DistributionError.blobUnknown(ds) }
+        // With redirects on (S3), the bytes come straight from the store; HEAD is answered
+        // here, from the stat just made.
+        if request.method == "GET", let url = store.driver.redirectURL(RegistryStore.blobPath(d)) {
+            return HTTPResponse(status: 307, headers: [("Location", url), ("Docker-Content-Digest", d.description)])
+        }
         let content: StorageContent
         do { content = try store.openBlob(d) } catch RegistryServerError.notFound { throw DistributionError.blobUnknown(ds) }
         var headers: [(name: String, value: String)] = [

@@ -41,6 +41,7 @@ struct MeasuredDriver: StorageDriver {
     }
     func open(_ path: String) throws -> StorageContent { try timed("open") { try base.open(path) } }
     var isShared: Bool { base.isShared }
+    func redirectURL(_ path: String) -> String? { base.redirectURL(path) }
     func removeLeftovers(dryRun: Bool, unstampedAge: TimeInterval) -> [String] {
         base.removeLeftovers(dryRun: dryRun, unstampedAge: unstampedAge)
     }

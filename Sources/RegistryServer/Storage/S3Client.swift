@@ -14,9 +14,13 @@ public struct S3Config: Sendable, Equatable {
     public var rootDirectory: String
     /// `https://endpoint/bucket/key` when true, `https://bucket.endpoint/key` when false.
     public var forcePathStyle: Bool
+    /// Whether blob GETs are redirected to presigned URLs of the bucket (distribution's
+    /// `storage.redirect`, on unless `redirect.disable` is true); clients must then reach the
+    /// S3 endpoint themselves.
+    public var redirect: Bool
 
     public init(endpoint: String, region: String, bucket: String, accessKey: String, secretKey: String,
-                rootDirectory: String = "", forcePathStyle: Bool = true) {
+                rootDirectory: String = "", forcePathStyle: Bool = true, redirect: Bool = false) {
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
         self.region = region
         self.bucket = bucket
@@ -24,6 +28,7 @@ public struct S3Config: Sendable, Equatable {
         self.secretKey = secretKey
         self.rootDirectory = rootDirectory.split(separator: "/").joined(separator: "/")
         self.forcePathStyle = forcePathStyle
+        self.redirect = redirect
     }
 }
 

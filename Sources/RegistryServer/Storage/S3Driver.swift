@@ -37,6 +37,15 @@ public struct S3Driver: StorageDriver {
     /// Replicas on other hosts share the bucket.
     public var isShared: Bool { true }
 
+    /// Seconds a presigned blob URL stays valid (distribution's S3 driver uses 20 minutes).
+    static let redirectLifetime = 1200
+
+    /// A presigned GET URL of the object when `redirect` is on.
+    public func redirectURL(_ path: String) -> String? {
+        guard config.redirect else { return nil }
+        return S3Presign.url(client, key: key(path), expires: S3Driver.redirectLifetime)
+    }
+
     /// Checks that the bucket exists and the credentials may use it, so a misconfigured
     /// registry fails at start with a clear message rather than on its first request.
     public func checkBucket() throws {

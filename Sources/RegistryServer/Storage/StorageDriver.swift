@@ -110,8 +110,12 @@ public protocol StorageDriver: Sendable {
     /// replicas on one bucket do: then a process stamp of another server cannot be checked
     /// from here, and what it owns is judged by age alone.
     var isShared: Bool { get }
+    /// A URL from which a client may GET the file directly, valid for a short while, or nil
+    /// when the driver serves it itself (distribution's `URLFor`, behind `storage.redirect`).
+    func redirectURL(_ path: String) -> String?
 }
 
 extension StorageDriver {
     public var isShared: Bool { false }
+    public func redirectURL(_ path: String) -> String? { nil }
 }
