@@ -90,6 +90,20 @@ struct S3GarbageCollectionTests {
         #expect(fromFS.orphanedUploads == ["0a0b"])
     }
 
+    @Test func aSweepForgetsHashesOfSessionsAnotherReplicaFinished() throws {
+        let c = try S3TestCluster.config()
+        let s3 = try S3Driver(config: c)
+        defer { try? s3.delete("") }
+        let a = RegistryStore(driver: s3), b = RegistryStore(driver: s3)
+        let id = try a.startUpload("x")
+        #expect(a.hashes[id] != nil)
+        let data = [UInt8]("finished on the other replica".utf8)
+        try s3.putContent(RegistryStore.uploadDir(id) + "/data", data)
+        _ = try b.commitUpload("x", id, digest: Digest.compute(Data(data)))
+        _ = a.removeDeadUploads(dryRun: false, uploadLifetime: 3600)
+        #expect(a.hashes.isEmpty)
+    }
+
     @Test func readinessProbesTheBucket() async throws {
         var c = try S3TestCluster.config()
         c.bucket = "rs-health-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

@@ -117,7 +117,14 @@ extension RegistryStore {
     public func removeDeadUploads(dryRun: Bool, uploadLifetime: TimeInterval) -> LeftoverReport {
         var report = LeftoverReport()
         let cutoff = Date().addingTimeInterval(-uploadLifetime)
-        for id in driver.list("_uploads") {
+        let ids = driver.list("_uploads")
+        if !dryRun {
+            // Forget the in-stream hashes of sessions that are gone: finished or cancelled
+            // through another replica. (One started since the listing just hashes at commit.)
+            let live = Set(ids)
+            lock.lock(); hashes = hashes.filter { live.contains($0.key) }; lock.unlock()
+        }
+        for id in ids {
             let dir = RegistryStore.uploadDir(id)
             // On shared storage (replicas on one bucket) another host's process cannot be
             // checked from here: its monolithic sessions go by age like any other.
