@@ -75,6 +75,13 @@ struct S3ReplicaTests {
         let tags = try await http("GET", "\(b.base)/v2/rep/app/tags/list")
         #expect((tags.json?["tags"] as? [String]) == ["v1", "v2"])
         #expect(try await http("GET", "\(b.base)/v2/rep/app/manifests/\(manifestDigest)").status == 200)
+
+        // B has the manifest's bytes cached; a delete through A shows on B at once anyway
+        #expect(try await http("GET", "\(b.base)/v2/rep/app/manifests/\(d2)").status == 200)
+        #expect(try await http("DELETE", "\(a.base)/v2/rep/app/manifests/\(d2)").status == 202)
+        #expect(try await http("GET", "\(b.base)/v2/rep/app/manifests/\(d2)").status == 404)
+        #expect(try await http("GET", "\(b.base)/v2/rep/app/manifests/v1").status == 404)
+        #expect(try await http("GET", "\(b.base)/v2/rep/app/manifests/sha256:nothex").status == 400)
     }
 
     @Test func killNineOfAReplicaMidUploadLosesNothingCommitted() async throws {

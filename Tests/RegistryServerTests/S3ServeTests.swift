@@ -23,6 +23,8 @@ struct S3ServeTests {
                 forcepathstyle: true
               redirect:
                 disable: \(!redirect)
+              delete:
+                enabled: true
             """
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path

@@ -30,6 +30,8 @@ public final class RegistryStore: @unchecked Sendable {
 
     let lock = NSLock()
     var hashes: [String: UploadHash] = [:]
+    /// Manifest bytes by digest, for shared (remote) storage.
+    let manifestCache = ManifestCache(budget: 32 << 20)
 
     public init(driver: any StorageDriver) {
         self.driver = driver
@@ -240,10 +242,43 @@ public final class RegistryStore: @unchecked Sendable {
     }
 
     public func getManifest(_ name: String, _ reference: String) throws -> StoredManifest? {
-        guard let d = resolve(name, reference) else { return nil }
-        let mediaType = String(decoding: try driver.getContent(RegistryStore.revisionLink(name, d)), as: UTF8.self)
-        let content = try driver.open(RegistryStore.blobPath(d))
-        return StoredManifest(digest: d, mediaType: mediaType, content: content, size: content.size)
+        guard driver.isShared else {
+            guard let d = resolve(name, reference) else { return nil }
+            let mediaType = String(decoding: try driver.getContent(RegistryStore.revisionLink(name, d)), as: UTF8.self)
+            let content = try driver.open(RegistryStore.blobPath(d))
+            return StoredManifest(digest: d, mediaType: mediaType, content: content, size: content.size)
+        }
+        // Shared (remote) storage, where each read is a round trip: the tag and the revision
+        // link are read every time (a moved tag or a deleted manifest shows at once on every
+        // replica), the revision link's content doubles as its existence check, and the bytes,
+        // immutable under their digest, come from a small in-memory cache when they can.
+        let d: Digest
+        if reference.contains(":") {
+            guard let parsed = try? Digest(parsing: reference) else { return nil }
+            d = parsed
+        } else {
+            guard Names.isValidTag(reference),
+                  let bytes = try? driver.getContent(RegistryStore.tagPath(name, reference)),
+                  let parsed = try? Digest(parsing: String(decoding: bytes, as: UTF8.self)) else { return nil }
+            d = parsed
+        }
+        let mediaType: String
+        do {
+            mediaType = String(decoding: try driver.getContent(RegistryStore.revisionLink(name, d)), as: UTF8.self)
+        } catch RegistryServerError.notFound {
+            return nil
+        }
+        let bytes: [UInt8]
+        if let cached = manifestCache.get(d) {
+            bytes = cached
+        } else {
+            bytes = try driver.getContent(RegistryStore.blobPath(d))
+            guard Digest.compute(bytes, algorithm: d.algorithm) == d else {
+                throw RegistryServerError.storage(path: RegistryStore.blobPath(d), reason: "stored manifest does not match its digest \(d)")
+            }
+            manifestCache.put(d, bytes)
+        }
+        return StoredManifest(digest: d, mediaType: mediaType, content: .bytes(bytes), size: Int64(bytes.count))
     }
 
     public func manifestBytes(_ d: Digest) throws -> [UInt8] { try driver.getContent(RegistryStore.blobPath(d)) }
@@ -303,5 +338,36 @@ public final class RegistryStore: @unchecked Sendable {
             out.append(obj)
         }
         return out
+    }
+}
+
+/// Manifest bytes by digest, at most `budget` bytes, oldest out first. Content under a digest
+/// never changes, so an entry never goes stale; whether a repository still has the manifest is
+/// checked on each request, outside the cache.
+final class ManifestCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [Digest: [UInt8]] = [:]
+    private var order: [Digest] = []
+    private var bytes = 0
+    let budget: Int
+
+    init(budget: Int) { self.budget = budget }
+
+    func get(_ d: Digest) -> [UInt8]? {
+        lock.lock(); defer { lock.unlock() }
+        return entries[d]
+    }
+
+    func put(_ d: Digest, _ value: [UInt8]) {
+        guard value.count <= budget / 8 else { return }
+        lock.lock(); defer { lock.unlock() }
+        guard entries[d] == nil else { return }
+        entries[d] = value
+        order.append(d)
+        bytes += value.count
+        while bytes > budget, !order.isEmpty {
+            let old = order.removeFirst()
+            bytes -= entries.removeValue(forKey: old)?.count ?? 0
+        }
     }
 }
