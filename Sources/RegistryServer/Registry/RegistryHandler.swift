@@ -364,10 +364,12 @@ public struct RegistryHandler: HTTPHandler {
 
     func getBlob(_ name: String, _ ds: String, _ request: HTTPRequest) throws -> HTTPResponse {
         let d = try RegistryHandler.digest(ds)
-        guard store.blobSize(name, d) != nil else { throw DistributionError.blobUnknown(ds) }
-        // With redirects on (S3), the bytes come straight from the store; HEAD is answered
-        // here, from the stat just made.
+        // The link first; the blob's own existence and size come with opening it (one storage
+        // round trip less on S3).
+        guard store.linksBlob(name, d) else { throw DistributionError.blobUnknown(ds) }
+        // With redirects on (S3), the bytes come straight from the store; HEAD is answered here.
         if request.method == "GET", let url = store.driver.redirectURL(RegistryStore.blobPath(d)) {
+            guard store.globalBlobSize(d) != nil else { throw DistributionError.blobUnknown(ds) }
             return HTTPResponse(status: 307, headers: [("Location", url), ("Docker-Content-Digest", d.description)])
         }
         let content: StorageContent

@@ -82,6 +82,9 @@ public final class RegistryStore: @unchecked Sendable {
         return driver.stat(RegistryStore.blobPath(d))?.size
     }
 
+    /// Whether the repository links the blob (whether the blob's bytes are there is not checked).
+    public func linksBlob(_ name: String, _ d: Digest) -> Bool { driver.stat(RegistryStore.layerLink(name, d)) != nil }
+
     /// Size of a blob in the shared store, whichever repository linked it.
     public func globalBlobSize(_ d: Digest) -> Int64? { driver.stat(RegistryStore.blobPath(d))?.size }
 
