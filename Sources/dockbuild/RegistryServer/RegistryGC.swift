@@ -8,12 +8,14 @@ struct RegistryGC: ParsableCommand {
         commandName: "gc",
         abstract: "Remove registry blobs that no manifest references, stale uploads and crash leftovers.",
         discussion: """
-        Run it while nothing pushes to the registry (stop the server or restart it with --read-only).
+        Run it while nothing pushes to the registry (stop the server or restart it with --read-only). \
         Reads may go on: replicas on S3 keep serving while it runs.
-        Also removes temporary files of interrupted writes whose process exited, and upload
+
+        Also removes temporary files of interrupted writes whose process exited, and upload \
         sessions of monolithic uploads whose server process exited; a running server's files stay.
-        With --config, collects the storage that `registry serve --config` uses: an S3 bucket
-        (storage.s3, where unfinished multipart uploads older than --upload-age are aborted too)
+
+        With --config, collects the storage that `registry serve --config` uses: an S3 bucket \
+        (storage.s3, where unfinished multipart uploads older than --upload-age are aborted too) \
         or a directory.
         """
     )
