@@ -134,5 +134,9 @@ struct S3GarbageCollectionTests {
         #expect(notReady.status == 503 && text.contains("bucket \(c.bucket) does not exist"), "\(text)")
         let unhealthy = try await http("GET", "\(s.debug)/debug/health")
         #expect(unhealthy.status == 503 && unhealthy.json?["storagedriver_s3"] != nil)
+        // and requests that need the storage get 503 with the registry's error body, at once
+        let push = try await http("POST", "\(s.base)/v2/gone/app/blobs/uploads/")
+        #expect(push.status == 503 && push.errorCode == "UNAVAILABLE", "\(String(decoding: push.body, as: UTF8.self))")
+        #expect(String(decoding: push.body, as: UTF8.self).contains("does not exist"))
     }
 }

@@ -19,6 +19,8 @@ public struct DistributionError: Error, Sendable, Equatable {
         case unsupported = "UNSUPPORTED"
         case tooManyRequests = "TOOMANYREQUESTS"
         case rangeInvalid = "RANGE_INVALID"
+        /// distribution's code for a service that cannot answer now (503).
+        case unavailable = "UNAVAILABLE"
     }
 
     public var status: Int

@@ -223,6 +223,11 @@ public struct RegistryHandler: HTTPHandler {
             return RegistryHandler.error(DistributionError(status, .blobUploadInvalid, "request body framing: \(reason)"))
         } catch let e as HTTPError {
             return RegistryHandler.error(DistributionError(400, .blobUploadInvalid, "request body could not be read", detail: "\(e)"))
+        } catch RegistryServerError.storage(let path, let reason) {
+            // The storage failed (S3 unreachable, refusing, or failing after retries; a disk
+            // error): the request may succeed later, and the client is told so at once.
+            return RegistryHandler.error(DistributionError(503, .unavailable, "storage unavailable, try again later",
+                                                           detail: "\(path): \(reason)"))
         } catch {
             return RegistryHandler.error(DistributionError(500, .unsupported, "internal error", detail: "\(error)"))
         }

@@ -132,13 +132,13 @@ public final class RegistryStore: @unchecked Sendable {
         if ownedByProcess {
             let o = try driver.writer(RegistryStore.uploadDir(id) + "/owner")
             try Array(ProcessStamp.current.description.utf8).withUnsafeBytes { try o.write($0) }
-            o.close()
+            try o.finish()
         }
         let r = try driver.writer(RegistryStore.uploadDir(id) + "/repo")
         try Array(name.utf8).withUnsafeBytes { try r.write($0) }
-        r.close()
+        try r.finish()
         let w = try driver.writer(RegistryStore.uploadDir(id) + "/data")
-        w.close()
+        try w.finish()
         // Sessions hash as they stream; past the cap a session is hashed from its file at
         // commit instead, so opening sessions without end cannot grow memory without end.
         lock.lock()
@@ -166,7 +166,9 @@ public final class RegistryStore: @unchecked Sendable {
     /// Streams a request body onto the end of an upload, hashing as it goes.
     public func appendUpload(_ id: String, from body: HTTPRequestBody) throws -> Int64 {
         let w = try driver.writer(RegistryStore.uploadDir(id) + "/data")
-        defer { w.close() }
+        var finished = false
+        // An interrupted body keeps what arrived (close); a whole one must be stored (finish).
+        defer { if !finished { w.close() } }
         lock.lock()
         var state = hashes[id]
         if state == nil || state?.offset != w.size {
@@ -188,6 +190,8 @@ public final class RegistryStore: @unchecked Sendable {
                 state.offset += Int64(n)
             }
         }
+        finished = true
+        try w.finish()
         return w.size
     }
 

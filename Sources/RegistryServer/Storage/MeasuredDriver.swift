@@ -65,4 +65,5 @@ final class MeasuredWriter: StorageWriter {
         try base.commit()
     }
     func close() { base.close() }
+    func finish() throws { try base.finish() }
 }

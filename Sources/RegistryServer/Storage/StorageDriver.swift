@@ -77,6 +77,13 @@ public protocol StorageWriter: AnyObject {
     func commit() throws
     /// Closes without the durability guarantee.
     func close()
+    /// Closes without the durability guarantee, but reports a failure to store what was
+    /// written (a remote store completes the object here).
+    func finish() throws
+}
+
+extension StorageWriter {
+    public func finish() throws { close() }
 }
 
 /// The small path-based interface the registry needs from a storage backend, after
