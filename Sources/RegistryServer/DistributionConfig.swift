@@ -319,6 +319,7 @@ public enum DistributionConfig {
         }
         return S3Config(endpoint: endpoint, region: region.isEmpty ? "us-east-1" : region, bucket: bucket, accessKey: access,
                         secretKey: secret, rootDirectory: string("rootdirectory") ?? "",
-                        forcePathStyle: flat["storage.s3.forcepathstyle"] as? Bool ?? true)
+                        forcePathStyle: flat["storage.s3.forcepathstyle"] as? Bool ?? true,
+                        redirect: flat["storage.redirect.disable"] as? Bool != true)
     }
 }

@@ -76,10 +76,12 @@ public final class RegistryServer: @unchecked Sendable {
         // Metrics are kept only where they can be read: with a debug address.
         let measured = configuration.debugAddress != nil
         let driver: any StorageDriver
+        var s3Driver: S3Driver?
         if let s3 = configuration.s3 {
             let d = try S3Driver(config: s3)
             try d.checkBucket()  // wrong keys or a missing bucket fail the start, not the first push
             driver = d
+            s3Driver = d
         } else {
             driver = try FilesystemDriver(root: configuration.root)
         }
@@ -152,7 +154,7 @@ public final class RegistryServer: @unchecked Sendable {
             // Plain HTTP, no access log: probes and scrapes every few seconds would drown it.
             let store = self.store
             let main = server
-            let debug = DebugHandler(storage: StorageHealthCheck(root: configuration.root), draining: { main.isStopping }) {
+            let debug = DebugHandler(storage: StorageHealthCheck(root: configuration.root, s3: s3Driver), draining: { main.isStopping }) {
                 let counts = notifier?.senders.map { sender -> (endpoint: String, delivered: Int, failed: Int, dropped: Int, waiting: Int) in
                     let c = sender.counts
                     return (sender.endpoint.name, c.delivered, c.failed, c.dropped, c.waiting)

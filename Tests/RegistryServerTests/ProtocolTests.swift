@@ -4,8 +4,9 @@ import Testing
 
 @Suite("distribution-spec workflows over real HTTP")
 struct ProtocolTests {
-    @Test func baseAndErrorsCarryTheSpecHeaders() async throws {
-        let reg = try TestRegistry()
+    @Test(arguments: ServedStorage.allCases)
+    func baseAndErrorsCarryTheSpecHeaders(_ storage: ServedStorage) async throws {
+        let reg = try TestRegistry(storage: storage)
         defer { reg.stop() }
         let r = try await http("GET", "\(reg.base)/v2/")
         #expect(r.status == 200)
@@ -25,8 +26,9 @@ struct ProtocolTests {
         #expect(try await http("GET", "\(reg.base)/v2/a/blobs/uploads/..%2F..").status == 404)
     }
 
-    @Test func monolithicAndPostPutPushThenPullWithRange() async throws {
-        let reg = try TestRegistry()
+    @Test(arguments: ServedStorage.allCases)
+    func monolithicAndPostPutPushThenPullWithRange(_ storage: ServedStorage) async throws {
+        let reg = try TestRegistry(storage: storage)
         defer { reg.stop() }
         let data = Data((0..<100_000).map { UInt8($0 % 251) })
         let d = try await pushBlob(reg.base, "lib/one", data)
@@ -58,8 +60,9 @@ struct ProtocolTests {
         #expect(put.header("Location") == "/v2/lib/one/blobs/\(digest(second))")
     }
 
-    @Test func chunkedUploadStatusOutOfOrderAndCancel() async throws {
-        let reg = try TestRegistry()
+    @Test(arguments: ServedStorage.allCases)
+    func chunkedUploadStatusOutOfOrderAndCancel(_ storage: ServedStorage) async throws {
+        let reg = try TestRegistry(storage: storage)
         defer { reg.stop() }
         let post = try await http("POST", "\(reg.base)/v2/chunky/blobs/uploads/")
         let loc = try #require(post.header("Location"))
@@ -87,8 +90,9 @@ struct ProtocolTests {
         #expect(gone.status == 404 && gone.errorCode == "BLOB_UPLOAD_UNKNOWN")
     }
 
-    @Test func crossRepositoryMountWithAndWithoutFrom() async throws {
-        let reg = try TestRegistry()
+    @Test(arguments: ServedStorage.allCases)
+    func crossRepositoryMountWithAndWithoutFrom(_ storage: ServedStorage) async throws {
+        let reg = try TestRegistry(storage: storage)
         defer { reg.stop() }
         let d = try await pushBlob(reg.base, "src", Data("shared".utf8))
         let m = try await http("POST", "\(reg.base)/v2/dst/blobs/uploads/?mount=\(d)&from=src")
@@ -100,12 +104,14 @@ struct ProtocolTests {
         let miss = try await http("POST", "\(reg.base)/v2/dst/blobs/uploads/?mount=\(unknown)&from=src")
         #expect(miss.status == 202 && miss.header("Location") != nil)
         // Storing once: all three repositories share one blob file.
-        let blobs = try FileManager.default.subpathsOfDirectory(atPath: reg.dir.path + "/storage/blobs").filter { $0.hasSuffix("/data") }
+        let driver = reg.server.store.driver
+        let blobs = driver.list("blobs/sha256").flatMap { driver.list("blobs/sha256/\($0)") }
         #expect(blobs.count == 1)
     }
 
-    @Test func manifestsTagsCatalogAndDeletes() async throws {
-        let reg = try TestRegistry()
+    @Test(arguments: ServedStorage.allCases)
+    func manifestsTagsCatalogAndDeletes(_ storage: ServedStorage) async throws {
+        let reg = try TestRegistry(storage: storage)
         defer { reg.stop() }
         // Missing blobs are refused.
         let orphan = try JSONSerialization.data(withJSONObject: [
@@ -157,8 +163,9 @@ struct ProtocolTests {
         #expect(try await http("GET", "\(reg.base)/v2/other/deep/blobs/\(digest(Data("layer-b".utf8)))").status == 200)
     }
 
-    @Test func referrersWithArtifactTypeFilterAndSubjectHeader() async throws {
-        let reg = try TestRegistry()
+    @Test(arguments: ServedStorage.allCases)
+    func referrersWithArtifactTypeFilterAndSubjectHeader(_ storage: ServedStorage) async throws {
+        let reg = try TestRegistry(storage: storage)
         defer { reg.stop() }
         let (subjectBytes, subject) = try await pushImage(reg.base, "ref", tag: "base")
         let subjectDesc: [String: Any] = ["mediaType": ParsedManifest.ociManifest, "digest": subject, "size": subjectBytes.count]
@@ -192,8 +199,9 @@ struct ProtocolTests {
         #expect(none.status == 200)
     }
 
-    @Test func concurrentPushesOfTheSameBlobBothSucceed() async throws {
-        let reg = try TestRegistry()
+    @Test(arguments: ServedStorage.allCases)
+    func concurrentPushesOfTheSameBlobBothSucceed(_ storage: ServedStorage) async throws {
+        let reg = try TestRegistry(storage: storage)
         defer { reg.stop() }
         let data = Data((0..<2_000_000).map { UInt8(($0 * 7) % 256) })
         let base = reg.base
@@ -215,16 +223,18 @@ struct ProtocolTests {
         #expect(get.body == data)
     }
 
-    @Test func readOnlyRefusesWrites() async throws {
-        let reg = try TestRegistry(readOnly: true)
+    @Test(arguments: ServedStorage.allCases)
+    func readOnlyRefusesWrites(_ storage: ServedStorage) async throws {
+        let reg = try TestRegistry(readOnly: true, storage: storage)
         defer { reg.stop() }
         let r = try await http("POST", "\(reg.base)/v2/x/blobs/uploads/")
         #expect(r.status == 405 && r.errorCode == "UNSUPPORTED")
         #expect(try await http("GET", "\(reg.base)/v2/").status == 200)
     }
 
-    @Test func garbageCollectionKeepsReferencedBlobs() async throws {
-        let reg = try TestRegistry()
+    @Test(arguments: ServedStorage.allCases)
+    func garbageCollectionKeepsReferencedBlobs(_ storage: ServedStorage) async throws {
+        let reg = try TestRegistry(storage: storage)
         defer { reg.stop() }
         _ = try await pushImage(reg.base, "gc", tag: "keep")
         let loose = try await pushBlob(reg.base, "gc", Data("unreferenced".utf8))

@@ -6,7 +6,9 @@ import Testing
 /// `scripts/ceph-dev.sh` (issue #23): images pushed and pulled, state kept in the bucket only.
 @Suite("registry serve on S3")
 struct S3ServeTests {
-    static func configFile(_ c: S3Config, accessKey: String? = nil) throws -> String {
+    /// distribution's config for the cluster; blob GETs are served through the registry
+    /// (`redirect.disable: true`) unless `redirect`.
+    static func configFile(_ c: S3Config, accessKey: String? = nil, redirect: Bool = false) throws -> String {
         let path = "/var/tmp/rs-s3cfg-\(getpid())-\(UUID().uuidString).yml"
         let yaml = """
             version: 0.1
@@ -19,6 +21,10 @@ struct S3ServeTests {
                 secretkey: \(c.secretKey)
                 rootdirectory: /\(c.rootDirectory)
                 forcepathstyle: true
+              redirect:
+                disable: \(!redirect)
+              delete:
+                enabled: true
             """
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -65,6 +71,46 @@ struct S3ServeTests {
         #expect(b.status == 200 && b.body == big)
         let tags = try await http("GET", "\(serve.base)/v2/s3/app/tags/list")
         #expect((tags.json?["tags"] as? [String]) == ["v1"])
+    }
+
+    /// Peak resident memory of a process (VmHWM), in bytes.
+    static func peakMemory(_ pid: Int32) -> Int64 {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Int64(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kb * 1024
+    }
+
+    @Test func blobGETsStreamRangesFromS3InsteadOfLoadingTheBlob() async throws {
+        let c = try S3TestCluster.config()
+        let cfg = try Self.configFile(c)
+        let unused = "/var/tmp/rs-s3-unused-\(getpid())-\(UUID().uuidString)"
+        defer {
+            unlink(cfg)
+            try? FileManager.default.removeItem(atPath: unused)
+            try? S3Driver(config: c).delete("")
+        }
+        let serve = try ServeProcess(storage: unused, extra: ["--config", cfg])
+        defer { serve.stop() }
+        var big = Data(count: 48 << 20)
+        big.withUnsafeMutableBytes { b in for i in stride(from: 0, to: b.count, by: 8) { b[i] = UInt8(truncatingIfNeeded: i >> 9) } }
+        let d = try await pushBlob(serve.base, "s3/big", big)
+
+        let before = Self.peakMemory(serve.process.processIdentifier)
+        let whole = try await http("GET", "\(serve.base)/v2/s3/big/blobs/\(d)")
+        #expect(whole.status == 200 && whole.body.count == big.count && whole.body == big)
+        let tail = try await http("GET", "\(serve.base)/v2/s3/big/blobs/\(d)", headers: ["Range": "bytes=-100"])
+        #expect(tail.status == 206 && tail.body == big.suffix(100))
+        #expect(tail.header("Content-Range") == "bytes \(big.count - 100)-\(big.count - 1)/\(big.count)")
+        let mid = try await http("GET", "\(serve.base)/v2/s3/big/blobs/\(d)", headers: ["Range": "bytes=1000000-1999999"])
+        #expect(mid.status == 206 && mid.body == big[1_000_000..<2_000_000])
+        let head = try await http("HEAD", "\(serve.base)/v2/s3/big/blobs/\(d)")
+        #expect(head.status == 200 && head.header("Content-Length") == String(big.count))
+        #expect(try await http("GET", "\(serve.base)/v2/s3/big/blobs/\(d)", headers: ["Range": "bytes=\(big.count)-"]).status == 416)
+        // The 48 MiB went out in pieces: the server's peak memory hardly moved (loading the
+        // blob would have raised it by the blob's size at least).
+        let grew = Self.peakMemory(serve.process.processIdentifier) - before
+        #expect(before > 0 && grew < 16 << 20, "peak memory grew by \(grew >> 20) MiB while serving a 48 MiB blob")
     }
 
     @Test func wrongCredentialsFailTheStartWithWhatToFix() throws {

@@ -45,7 +45,7 @@ enum S3TestCluster {
             FileHandle.standardError.write(Data((why + "\n").utf8))
             return .failure(S3Unavailable(description: why))
         }
-        if !wasRunning { atexit { _ = S3TestCluster.sh("\(S3TestCluster.script) stop") } }
+        register(startedHere: !wasRunning)
         let (_, env) = sh("\(script) env")
         var vars: [String: String] = [:]
         for line in env.split(separator: "\n") where line.hasPrefix("export ") {
@@ -58,6 +58,27 @@ enum S3TestCluster {
         }
         return .success(S3Config(endpoint: endpoint, region: vars["S3_REGION"] ?? "us-east-1", bucket: bucket,
                                  accessKey: access, secretKey: secret))
+    }
+
+    static var stateDir: String { ProcessInfo.processInfo.environment["CEPH_DEV_DIR"] ?? "/var/tmp/dockbuild-ceph" }
+
+    /// Test processes using the cluster register under `users/` (a file per pid), so several
+    /// can run at once: the last one to exit stops the cluster when test processes started
+    /// it (`users/started-by-tests`); one started by hand is left running.
+    private static func register(startedHere: Bool) {
+        let users = stateDir + "/users"
+        try? FileManager.default.createDirectory(atPath: users, withIntermediateDirectories: true)
+        if startedHere { _ = FileManager.default.createFile(atPath: users + "/started-by-tests", contents: nil) }
+        _ = FileManager.default.createFile(atPath: users + "/\(getpid())", contents: nil)
+        atexit {
+            let users = S3TestCluster.stateDir + "/users"
+            unlink(users + "/\(getpid())")
+            let others = ((try? FileManager.default.contentsOfDirectory(atPath: users)) ?? []).compactMap { Int32($0) }
+                .filter { kill($0, 0) == 0 }
+            if others.isEmpty && FileManager.default.fileExists(atPath: users + "/started-by-tests") {
+                _ = S3TestCluster.sh("\(S3TestCluster.script) stop")
+            }
+        }
     }
 
     /// Settings for a fresh, private root directory in the cluster's bucket; cancels the

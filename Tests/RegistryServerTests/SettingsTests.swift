@@ -185,12 +185,12 @@ import Testing
         let env = ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET"]
         let cfg = try RegistryServeSettings.load(file: path, environment: env).configuration(defaultStorage: "/unused")
         #expect(cfg.s3 == S3Config(endpoint: "http://127.0.0.1:7480", region: "us-east-1", bucket: "images", accessKey: "AKID",
-                                   secretKey: "SECRET", rootDirectory: "registry/v2", forcePathStyle: true))
-        // keys in the file win over the environment
-        let withKeys = try file("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    region: r\n    accesskey: a\n    secretkey: s\n")
+                                   secretKey: "SECRET", rootDirectory: "registry/v2", forcePathStyle: true, redirect: true))
+        // keys in the file win over the environment; redirect.disable turns presigned redirects off
+        let withKeys = try file("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    region: r\n    accesskey: a\n    secretkey: s\n  redirect:\n    disable: true\n")
         defer { unlink(withKeys) }
         let s = try RegistryServeSettings.load(file: withKeys, environment: env)
-        #expect(s.s3?.accessKey == "a" && s.s3?.secretKey == "s")
+        #expect(s.s3?.accessKey == "a" && s.s3?.secretKey == "s" && s.s3?.redirect == false)
     }
 
     /// distribution's `proxy` section: the upstream, its credentials and the tag TTL (a Go

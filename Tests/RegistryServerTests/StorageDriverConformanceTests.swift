@@ -35,19 +35,7 @@ enum StorageDriverKind: String, CaseIterable, CustomTestStringConvertible {
 @Suite("storage driver conformance")
 struct StorageDriverConformanceTests {
     static func read(_ d: any StorageDriver, _ path: String) throws -> [UInt8] {
-        switch try d.open(path) {
-        case .bytes(let b): return b
-        case .file(let fd, let size):
-            defer { close(fd) }
-            var out = [UInt8](repeating: 0, count: Int(size))
-            var done = 0
-            while done < out.count {
-                let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
-                if n <= 0 { break }
-                done += n
-            }
-            return Array(out.prefix(done))
-        }
+        try d.open(path).readAll()
     }
 
     static func isNotFound(_ e: any Error) -> Bool {
@@ -136,6 +124,31 @@ struct StorageDriverConformanceTests {
         try Array("tail".utf8).withUnsafeBytes { try w2.write($0) }
         try w2.commit()
         #expect(try Self.read(d, "uploads/u1/data").suffix(4) == Array("tail".utf8))
+    }
+
+    @Test(arguments: StorageDriverKind.allCases)
+    func rangesReadOnlyWhatTheyAskFor(_ kind: StorageDriverKind) throws {
+        let (d, done) = try kind.make()
+        defer { done() }
+        var bytes = [UInt8](repeating: 0, count: 7 << 20)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 7 &+ i >> 11) }
+        try d.putContent("blobs/x/data", bytes)
+        let content = try d.open("blobs/x/data")
+        #expect(content.size == Int64(bytes.count))
+        for (offset, length) in [(0, 1), (5, 100), ((7 << 20) - 10, 10), (1 << 20, 3 << 20), (0, 0)] {
+            var got: [UInt8] = []
+            let again = try d.open("blobs/x/data")  // a file descriptor is closed by each read
+            try again.read(offset: Int64(offset), length: Int64(length)) { got.append(contentsOf: $0) }
+            #expect(got == Array(bytes[offset..<offset + length]), "range \(offset)+\(length)")
+        }
+        if case .reader(let r) = content, let s3 = r as? S3ObjectReader {
+            // a remote reader fetches only the range asked for, not the object
+            let before = s3.client.bytesReceived.load(ordering: .relaxed)
+            try r.read(offset: 12345, length: 1000) { _ in }
+            #expect(s3.client.bytesReceived.load(ordering: .relaxed) - before == 1000)
+        }
+        if case .file(let fd, _) = content { close(fd) }
+        #expect(throws: (any Error).self) { try d.open("blobs/none/data") }
     }
 
     @Test(arguments: StorageDriverKind.allCases)

@@ -1,19 +1,33 @@
 import Foundation
+import Testing
 import OCI
 @testable import RegistryServer
 
 /// A registry served in-process on a free loopback port, over a temp directory.
+/// Where a `TestRegistry` stores: a temporary directory, or a fresh root directory in the
+/// Ceph bucket of `S3TestCluster` (skipped where there is none).
+enum ServedStorage: String, CaseIterable, CustomTestStringConvertible {
+    case filesystem, s3
+    var testDescription: String { rawValue }
+}
+
 final class TestRegistry: @unchecked Sendable {
     let dir: URL
     let server: RegistryServer
+    private var s3: S3Config?
     var base: String { "\(scheme)://127.0.0.1:\(server.port)" }
 
     var scheme = "http"
 
     init(htpasswd: String? = nil, tokenAuth: Bool = false, readOnly: Bool = false, tls: (cert: String, key: String)? = nil,
-         externalToken: (realm: String, service: String, issuer: String, rootCertBundle: String)? = nil) throws {
+         externalToken: (realm: String, service: String, issuer: String, rootCertBundle: String)? = nil,
+         storage: ServedStorage = .filesystem) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("rs-test-\(UUID().uuidString)")
         var cfg = RegistryServerConfiguration(root: dir.path + "/storage")
+        if storage == .s3 {
+            s3 = try S3TestCluster.config()
+            cfg.s3 = s3
+        }
         cfg.address = "127.0.0.1:0"
         cfg.logFormat = .none
         cfg.readOnly = readOnly
@@ -37,6 +51,7 @@ final class TestRegistry: @unchecked Sendable {
     func stop() {
         server.stop()
         try? FileManager.default.removeItem(at: dir)
+        if let s3 { try? S3Driver(config: s3).delete("") }
     }
 }
 

@@ -10,6 +10,15 @@ public protocol HTTPBodyStream: AnyObject, Sendable {
     func cancel()
 }
 
+/// A streamed body made by a closure that hands its bytes to the sink it is given, in order
+/// (content read from a remote store a piece at a time); nothing to release when not sent.
+public final class ProducedBody: HTTPBodyStream {
+    let produce: @Sendable ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    public init(_ produce: @escaping @Sendable ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) { self.produce = produce }
+    public func send(_ write: (UnsafeRawBufferPointer) throws -> Void) throws { try produce(write) }
+    public func cancel() {}
+}
+
 /// A response: status, headers and one of four body kinds. A file body goes out with
 /// `sendfile(2)` so blob bytes never pass through user space.
 public struct HTTPResponse: Sendable {

@@ -5,7 +5,7 @@ import Foundation
 /// exposed with it and never need its credentials.
 ///
 /// - `/livez`: 200 while the process serves at all.
-/// - `/readyz`: 200 when the storage root is reachable and writable, else 503 with the reason;
+/// - `/readyz`: 200 when the storage (root directory or S3 bucket) is reachable and writable, else 503 with the reason;
 ///   503 while the server drains.
 /// - `/debug/health`: distribution's format, `{}` when healthy, else check name → error (503).
 /// - `/metrics`: Prometheus text format 0.0.4.
@@ -29,7 +29,7 @@ struct DebugHandler: HTTPHandler {
             return DebugHandler.text(200, "ok\n")
         case "/debug/health":
             var failures: [String: String] = [:]
-            if let failure = storage.run() { failures[StorageHealthCheck.name] = failure }
+            if let failure = storage.run() { failures[storage.name] = failure }
             let data = (try? JSONSerialization.data(withJSONObject: failures, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
             return HTTPResponse(status: failures.isEmpty ? 200 : 503, headers: [("Content-Type", "application/json; charset=utf-8")], data: data)
         case "/metrics":

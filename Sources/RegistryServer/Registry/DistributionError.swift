@@ -19,8 +19,8 @@ public struct DistributionError: Error, Sendable, Equatable {
         case unsupported = "UNSUPPORTED"
         case tooManyRequests = "TOOMANYREQUESTS"
         case rangeInvalid = "RANGE_INVALID"
-        /// distribution's code for a service that cannot answer now (a pull-through cache's
-        /// upstream is down, slow or broken).
+        /// distribution's code for a service that cannot answer now (503: the storage failed; a
+        /// pull-through cache's upstream is down, slow or broken).
         case unavailable = "UNAVAILABLE"
     }
 

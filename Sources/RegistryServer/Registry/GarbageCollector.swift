@@ -30,26 +30,34 @@ extension RegistryStore {
     /// Mark and sweep: a blob survives when a manifest of some repository is it or names it
     /// (config, layers). Everything else goes, with the repository links to it, plus upload
     /// sessions older than `uploadAge`. Run it while nothing pushes: a blob pushed but not yet
-    /// named by a manifest counts as garbage, as in distribution.
+    /// named by a manifest counts as garbage, as in distribution. Reads may go on meanwhile
+    /// (replicas on S3 keep serving): only blobs no manifest names are removed.
+    ///
+    /// The mark phase fails rather than guesses: a listing or a manifest that cannot be read
+    /// (a storage error, an S3 outage) stops the collection before anything is removed.
     public func collectGarbage(dryRun: Bool, uploadAge: TimeInterval = 3600) throws -> GarbageCollectionReport {
         var report = GarbageCollectionReport()
         var marked = Set<Digest>()
-        let repos = catalog()
+        let repos = try allRepositories()
         for repo in repos {
             for alg in Digest.Algorithm.allCases {
                 let dir = "repositories/\(repo)/_manifests/revisions/\(alg.rawValue)"
-                for hex in driver.list(dir) {
+                for hex in try driver.listing(dir) {
                     guard let d = try? Digest(algorithm: alg, encoded: hex) else { continue }
                     marked.insert(d)
-                    guard let bytes = try? manifestBytes(d), let m = try? ParsedManifest.parse(bytes, contentType: nil, algorithm: alg) else { continue }
+                    let bytes: [UInt8]
+                    do { bytes = try manifestBytes(d) } catch RegistryServerError.notFound { continue }
+                    guard let m = try? ParsedManifest.parse(bytes, contentType: nil, algorithm: alg) else { continue }
                     marked.formUnion(m.blobs)
                 }
             }
         }
+        var present = Set<Digest>()
         for alg in Digest.Algorithm.allCases {
-            for prefix in driver.list("blobs/\(alg.rawValue)") {
-                for hex in driver.list("blobs/\(alg.rawValue)/\(prefix)") {
+            for prefix in try driver.listing("blobs/\(alg.rawValue)") {
+                for hex in try driver.listing("blobs/\(alg.rawValue)/\(prefix)") {
                     guard let d = try? Digest(algorithm: alg, encoded: hex) else { continue }
+                    present.insert(d)
                     if marked.contains(d) { report.keptBlobs += 1; continue }
                     report.removedBlobs.append(d)
                     report.freedBytes += globalBlobSize(d) ?? 0
@@ -60,8 +68,9 @@ extension RegistryStore {
         let removed = Set(report.removedBlobs)
         for repo in repos {
             for alg in Digest.Algorithm.allCases {
-                for hex in driver.list("repositories/\(repo)/_layers/\(alg.rawValue)") {
-                    guard let d = try? Digest(algorithm: alg, encoded: hex), removed.contains(d) || globalBlobSize(d) == nil else { continue }
+                for hex in try driver.listing("repositories/\(repo)/_layers/\(alg.rawValue)") {
+                    guard let d = try? Digest(algorithm: alg, encoded: hex),
+                          removed.contains(d) || (!present.contains(d) && globalBlobSize(d) == nil) else { continue }
                     report.removedLinks += 1
                     if !dryRun { try driver.delete(RegistryStore.layerLink(repo, d)) }
                 }
@@ -74,9 +83,26 @@ extension RegistryStore {
         return report
     }
 
+    /// Every repository name (as `catalog`), but a listing that fails throws.
+    func allRepositories() throws -> [String] {
+        var out: [String] = []
+        func walk(_ prefix: String, _ path: String, depth: Int) throws {
+            guard depth < 64 else { return }
+            let children = try driver.listing(path)
+            if children.contains("_manifests") || children.contains("_layers") { out.append(prefix) }
+            // A file lists as empty, so every other child can be walked without a stat.
+            for c in children where !c.hasPrefix("_") {
+                try walk(prefix.isEmpty ? c : prefix + "/" + c, path + "/" + c, depth: depth + 1)
+            }
+        }
+        try walk("", "repositories", depth: 0)
+        return out.sorted()
+    }
+
     /// Removes what a crashed or killed server left behind, and nothing a live one still uses:
     /// temporary files whose writing process exited (see `ProcessStamp`), upload sessions
-    /// stamped with a process that exited (no client knows their id), and any upload session
+    /// stamped with a process that exited (no client knows their id; not on shared storage such
+    /// as S3, where the process may live on another host), and any upload session
     /// idle for longer than `uploadLifetime` seconds. Sessions a client was told about stay
     /// resumable across restarts until their lifetime is over. Unstamped temporaries (from
     /// older versions) count as dead after the same lifetime.
@@ -91,9 +117,18 @@ extension RegistryStore {
     public func removeDeadUploads(dryRun: Bool, uploadLifetime: TimeInterval) -> LeftoverReport {
         var report = LeftoverReport()
         let cutoff = Date().addingTimeInterval(-uploadLifetime)
-        for id in driver.list("_uploads") {
+        let ids = driver.list("_uploads")
+        if !dryRun {
+            // Forget the in-stream hashes of sessions that are gone: finished or cancelled
+            // through another replica. (One started since the listing just hashes at commit.)
+            let live = Set(ids)
+            lock.lock(); hashes = hashes.filter { live.contains($0.key) }; lock.unlock()
+        }
+        for id in ids {
             let dir = RegistryStore.uploadDir(id)
-            if let owner = try? driver.getContent(dir + "/owner"),
+            // On shared storage (replicas on one bucket) another host's process cannot be
+            // checked from here: its monolithic sessions go by age like any other.
+            if !driver.isShared, let owner = try? driver.getContent(dir + "/owner"),
                let stamp = ProcessStamp(Substring(String(decoding: owner, as: UTF8.self))), !stamp.isAlive {
                 report.orphanedUploads.append(id)
             } else if let info = driver.stat(dir + "/data") ?? driver.stat(dir), info.modified < cutoff {

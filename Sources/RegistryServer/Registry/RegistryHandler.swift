@@ -275,6 +275,11 @@ public struct RegistryHandler: HTTPHandler {
             return RegistryHandler.error(DistributionError(status, .blobUploadInvalid, "request body framing: \(reason)"))
         } catch let e as HTTPError {
             return RegistryHandler.error(DistributionError(400, .blobUploadInvalid, "request body could not be read", detail: "\(e)"))
+        } catch RegistryServerError.storage(let path, let reason) {
+            // The storage failed (S3 unreachable, refusing, or failing after retries; a disk
+            // error): the request may succeed later, and the client is told so at once.
+            return RegistryHandler.error(DistributionError(503, .unavailable, "storage unavailable, try again later",
+                                                           detail: "\(path): \(reason)"))
         } catch {
             return RegistryHandler.error(DistributionError(500, .unsupported, "internal error", detail: "\(error)"))
         }
@@ -338,6 +343,7 @@ public struct RegistryHandler: HTTPHandler {
         switch m.content {
         case .file(let fd, let size): body = .file(fd: fd, offset: 0, length: size)
         case .bytes(let b): body = .bytes(b)
+        case .reader: body = .bytes(try m.content.readAll())
         }
         return HTTPResponse(status: 200, headers: [
             ("Content-Type", m.mediaType),
@@ -415,7 +421,14 @@ public struct RegistryHandler: HTTPHandler {
 
     func getBlob(_ name: String, _ ds: String, _ request: HTTPRequest) throws -> HTTPResponse {
         let d = try RegistryHandler.digest(ds)
-        guard store.blobSize(name, d) != nil else { throw DistributionError.blobUnknown(ds) }
+        // The link first; the blob's own existence and size come with opening it (one storage
+        // round trip less on S3).
+        guard store.linksBlob(name, d) else { throw DistributionError.blobUnknown(ds) }
+        // With redirects on (S3), the bytes come straight from the store; HEAD is answered here.
+        if request.method == "GET", let url = store.driver.redirectURL(RegistryStore.blobPath(d)) {
+            guard store.globalBlobSize(d) != nil else { throw DistributionError.blobUnknown(ds) }
+            return HTTPResponse(status: 307, headers: [("Location", url), ("Docker-Content-Digest", d.description)])
+        }
         let content: StorageContent
         do { content = try store.openBlob(d) } catch RegistryServerError.notFound { throw DistributionError.blobUnknown(ds) }
         var headers: [(name: String, value: String)] = [
@@ -425,11 +438,7 @@ public struct RegistryHandler: HTTPHandler {
             ("Etag", "\"\(d)\""),
             ("Cache-Control", "max-age=31536000"),
         ]
-        let size: Int64
-        switch content {
-        case .file(_, let s): size = s
-        case .bytes(let b): size = Int64(b.count)
-        }
+        let size = content.size
         guard let range = RegistryHandler.byteRange(request.header("Range"), size: size) else {
             if case .file(let fd, _) = content { close(fd) }
             headers.append(("Content-Range", "bytes */\(size)"))
@@ -442,6 +451,9 @@ public struct RegistryHandler: HTTPHandler {
         switch content {
         case .file(let fd, _): body = .file(fd: fd, offset: lower, length: length)
         case .bytes(let b): body = .bytes(Array(b[Int(lower)..<Int(lower + length)]))
+        case .reader(let r):
+            // Only the range asked for is fetched, a piece at a time as the client takes it.
+            body = .stream(length: length, ProducedBody { sink in try r.read(offset: lower, length: length, into: sink) })
         }
         return HTTPResponse(status: range == nil ? 200 : 206, headers: headers, body: body)
     }

@@ -30,6 +30,8 @@ public final class RegistryStore: @unchecked Sendable {
 
     let lock = NSLock()
     var hashes: [String: UploadHash] = [:]
+    /// Manifest bytes by digest, for shared (remote) storage.
+    let manifestCache = ManifestCache(budget: 32 << 20)
 
     public init(driver: any StorageDriver) {
         self.driver = driver
@@ -80,6 +82,9 @@ public final class RegistryStore: @unchecked Sendable {
         return driver.stat(RegistryStore.blobPath(d))?.size
     }
 
+    /// Whether the repository links the blob (whether the blob's bytes are there is not checked).
+    public func linksBlob(_ name: String, _ d: Digest) -> Bool { driver.stat(RegistryStore.layerLink(name, d)) != nil }
+
     /// Size of a blob in the shared store, whichever repository linked it.
     public func globalBlobSize(_ d: Digest) -> Int64? { driver.stat(RegistryStore.blobPath(d))?.size }
 
@@ -127,13 +132,13 @@ public final class RegistryStore: @unchecked Sendable {
         if ownedByProcess {
             let o = try driver.writer(RegistryStore.uploadDir(id) + "/owner")
             try Array(ProcessStamp.current.description.utf8).withUnsafeBytes { try o.write($0) }
-            o.close()
+            try o.finish()
         }
         let r = try driver.writer(RegistryStore.uploadDir(id) + "/repo")
         try Array(name.utf8).withUnsafeBytes { try r.write($0) }
-        r.close()
+        try r.finish()
         let w = try driver.writer(RegistryStore.uploadDir(id) + "/data")
-        w.close()
+        try w.finish()
         // Sessions hash as they stream; past the cap a session is hashed from its file at
         // commit instead, so opening sessions without end cannot grow memory without end.
         lock.lock()
@@ -161,7 +166,9 @@ public final class RegistryStore: @unchecked Sendable {
     /// Streams a request body onto the end of an upload, hashing as it goes.
     public func appendUpload(_ id: String, from body: HTTPRequestBody) throws -> Int64 {
         let w = try driver.writer(RegistryStore.uploadDir(id) + "/data")
-        defer { w.close() }
+        var finished = false
+        // An interrupted body keeps what arrived (close); a whole one must be stored (finish).
+        defer { if !finished { w.close() } }
         lock.lock()
         var state = hashes[id]
         if state == nil || state?.offset != w.size {
@@ -183,6 +190,8 @@ public final class RegistryStore: @unchecked Sendable {
                 state.offset += Int64(n)
             }
         }
+        finished = true
+        try w.finish()
         return w.size
     }
 
@@ -235,21 +244,8 @@ public final class RegistryStore: @unchecked Sendable {
 
     func hashStored(_ path: String, algorithm: Digest.Algorithm) throws -> Digest {
         var h = Digest.Hasher(algorithm)
-        switch try driver.open(path) {
-        case .bytes(let b):
-            h.update(b)
-        case .file(let fd, _):
-            defer { close(fd) }
-            let size = 1 << 20
-            let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
-            defer { buf.deallocate() }
-            while true {
-                let n = read(fd, buf, size)
-                if n < 0 { if errno == EINTR { continue }; throw RegistryServerError.storage(path: path, reason: String(cString: strerror(errno))) }
-                if n == 0 { break }
-                h.update(UnsafeRawBufferPointer(start: buf, count: n))
-            }
-        }
+        let content = try driver.open(path)
+        try content.read(offset: 0, length: content.size) { h.update($0) }
         return h.finalize()
     }
 
@@ -269,15 +265,43 @@ public final class RegistryStore: @unchecked Sendable {
     }
 
     public func getManifest(_ name: String, _ reference: String) throws -> StoredManifest? {
-        guard let d = resolve(name, reference) else { return nil }
-        let mediaType = String(decoding: try driver.getContent(RegistryStore.revisionLink(name, d)), as: UTF8.self)
-        let content = try driver.open(RegistryStore.blobPath(d))
-        let size: Int64
-        switch content {
-        case .file(_, let s): size = s
-        case .bytes(let b): size = Int64(b.count)
+        guard driver.isShared else {
+            guard let d = resolve(name, reference) else { return nil }
+            let mediaType = String(decoding: try driver.getContent(RegistryStore.revisionLink(name, d)), as: UTF8.self)
+            let content = try driver.open(RegistryStore.blobPath(d))
+            return StoredManifest(digest: d, mediaType: mediaType, content: content, size: content.size)
         }
-        return StoredManifest(digest: d, mediaType: mediaType, content: content, size: size)
+        // Shared (remote) storage, where each read is a round trip: the tag and the revision
+        // link are read every time (a moved tag or a deleted manifest shows at once on every
+        // replica), the revision link's content doubles as its existence check, and the bytes,
+        // immutable under their digest, come from a small in-memory cache when they can.
+        let d: Digest
+        if reference.contains(":") {
+            guard let parsed = try? Digest(parsing: reference) else { return nil }
+            d = parsed
+        } else {
+            guard Names.isValidTag(reference),
+                  let bytes = try? driver.getContent(RegistryStore.tagPath(name, reference)),
+                  let parsed = try? Digest(parsing: String(decoding: bytes, as: UTF8.self)) else { return nil }
+            d = parsed
+        }
+        let mediaType: String
+        do {
+            mediaType = String(decoding: try driver.getContent(RegistryStore.revisionLink(name, d)), as: UTF8.self)
+        } catch RegistryServerError.notFound {
+            return nil
+        }
+        let bytes: [UInt8]
+        if let cached = manifestCache.get(d) {
+            bytes = cached
+        } else {
+            bytes = try driver.getContent(RegistryStore.blobPath(d))
+            guard Digest.compute(bytes, algorithm: d.algorithm) == d else {
+                throw RegistryServerError.storage(path: RegistryStore.blobPath(d), reason: "stored manifest does not match its digest \(d)")
+            }
+            manifestCache.put(d, bytes)
+        }
+        return StoredManifest(digest: d, mediaType: mediaType, content: .bytes(bytes), size: Int64(bytes.count))
     }
 
     public func manifestBytes(_ d: Digest) throws -> [UInt8] { try driver.getContent(RegistryStore.blobPath(d)) }
@@ -337,5 +361,36 @@ public final class RegistryStore: @unchecked Sendable {
             out.append(obj)
         }
         return out
+    }
+}
+
+/// Manifest bytes by digest, at most `budget` bytes, oldest out first. Content under a digest
+/// never changes, so an entry never goes stale; whether a repository still has the manifest is
+/// checked on each request, outside the cache.
+final class ManifestCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [Digest: [UInt8]] = [:]
+    private var order: [Digest] = []
+    private var bytes = 0
+    let budget: Int
+
+    init(budget: Int) { self.budget = budget }
+
+    func get(_ d: Digest) -> [UInt8]? {
+        lock.lock(); defer { lock.unlock() }
+        return entries[d]
+    }
+
+    func put(_ d: Digest, _ value: [UInt8]) {
+        guard value.count <= budget / 8 else { return }
+        lock.lock(); defer { lock.unlock() }
+        guard entries[d] == nil else { return }
+        entries[d] = value
+        order.append(d)
+        bytes += value.count
+        while bytes > budget, !order.isEmpty {
+            let old = order.removeFirst()
+            bytes -= entries.removeValue(forKey: old)?.count ?? 0
+        }
     }
 }

@@ -80,6 +80,17 @@ public struct FilesystemDriver: StorageDriver {
         return names.filter { !$0.contains(".tmp-") }.sorted()
     }
 
+    public func listing(_ path: String) throws -> [String] {
+        if FileSystem.entryNames(atPath: full(path)) != nil { return list(path) }
+        var st = Glibc.stat()
+        guard lstat(full(path), &st) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return [] }
+            throw RegistryServerError.storage(path: full(path), reason: "cannot list: \(String(cString: strerror(errno)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { return [] }
+        throw RegistryServerError.storage(path: full(path), reason: "cannot read the directory; check its permissions")
+    }
+
     public func move(_ from: String, to: String) throws {
         let src = full(from), dst = full(to)
         try makeParent(dst)

@@ -34,6 +34,7 @@ struct MeasuredDriver: StorageDriver {
     func putContent(_ path: String, _ bytes: [UInt8]) throws { try timed(putContentTime) { try base.putContent(path, bytes) } }
     func stat(_ path: String) -> StorageFileInfo? { timed(statTime) { base.stat(path) } }
     func list(_ path: String) -> [String] { timed(listTime) { base.list(path) } }
+    func listing(_ path: String) throws -> [String] { try timed(listTime) { try base.listing(path) } }
     func move(_ from: String, to: String) throws { try timed(moveTime) { try base.move(from, to: to) } }
     func delete(_ path: String) throws { try timed(deleteTime) { try base.delete(path) } }
     func writer(_ path: String) throws -> any StorageWriter {
@@ -41,6 +42,8 @@ struct MeasuredDriver: StorageDriver {
         return MeasuredWriter(base: w, commitTime: commitTime)
     }
     func open(_ path: String) throws -> StorageContent { try timed(openTime) { try base.open(path) } }
+    var isShared: Bool { base.isShared }
+    func redirectURL(_ path: String) -> String? { base.redirectURL(path) }
     func removeLeftovers(dryRun: Bool, unstampedAge: TimeInterval) -> [String] {
         base.removeLeftovers(dryRun: dryRun, unstampedAge: unstampedAge)
     }
@@ -64,4 +67,5 @@ final class MeasuredWriter: StorageWriter {
         try base.commit()
     }
     func close() { base.close() }
+    func finish() throws { try base.finish() }
 }

@@ -14,9 +14,13 @@ public struct S3Config: Sendable, Equatable {
     public var rootDirectory: String
     /// `https://endpoint/bucket/key` when true, `https://bucket.endpoint/key` when false.
     public var forcePathStyle: Bool
+    /// Whether blob GETs are redirected to presigned URLs of the bucket (distribution's
+    /// `storage.redirect`, on unless `redirect.disable` is true); clients must then reach the
+    /// S3 endpoint themselves.
+    public var redirect: Bool
 
     public init(endpoint: String, region: String, bucket: String, accessKey: String, secretKey: String,
-                rootDirectory: String = "", forcePathStyle: Bool = true) {
+                rootDirectory: String = "", forcePathStyle: Bool = true, redirect: Bool = false) {
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
         self.region = region
         self.bucket = bucket
@@ -24,6 +28,7 @@ public struct S3Config: Sendable, Equatable {
         self.secretKey = secretKey
         self.rootDirectory = rootDirectory.split(separator: "/").joined(separator: "/")
         self.forcePathStyle = forcePathStyle
+        self.redirect = redirect
     }
 }
 
@@ -43,6 +48,8 @@ struct S3Response {
 final class S3Client: Sendable {
     let config: S3Config
     private let handles = Mutex<[CurlHandle]>([])
+    /// Body bytes received from S3 so far (answers and object content), for tests and metrics.
+    let bytesReceived = Atomic<Int64>(0)
 
     struct CurlHandle: @unchecked Sendable { let easy: UnsafeMutableRawPointer }
 
@@ -97,10 +104,8 @@ final class S3Client: Sendable {
         if !keep { dockbuild_curl_easy_cleanup(h.easy) }
     }
 
-    /// One signed request. `query` pairs are sorted and encoded here (curl signs the query as
-    /// given). Server errors (5xx, throttling) and failed connections are retried with backoff.
-    func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [String] = [],
-              body: [UInt8]? = nil) throws -> S3Response {
+    /// The URL of `key` with `query` sorted and encoded (curl signs the query as given).
+    func url(_ key: String?, query: [(String, String)]) -> String {
         var url = baseURL
         if let key { url += "/" + S3Client.encode(key, keepSlash: true) }
         if !query.isEmpty {
@@ -108,10 +113,35 @@ final class S3Client: Sendable {
                 .map { S3Client.encode($0.0, keepSlash: false) + "=" + S3Client.encode($0.1, keepSlash: false) }
                 .joined(separator: "&")
         }
+        return url
+    }
+
+    /// One signed request. Server errors (5xx, throttling) and failed connections are retried
+    /// with backoff. With `sink`, a 2xx answer's body goes to it as it arrives instead of into
+    /// the response (error bodies are still kept); then a transfer that failed after some of
+    /// the body was handed over is not retried here (the caller knows where to resume), and an
+    /// error the sink throws ends the transfer and is rethrown as it is.
+    func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [String] = [],
+              body: [UInt8]? = nil, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> S3Response {
+        try withoutActuallyEscaping(sink) { sink in
+            try send(method, key: key, query: query, headers: headers, body: body, streamingTo: sink)
+        }
+    }
+
+    /// `send` without a sink: the answer's body is kept in the response.
+    func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [String] = [],
+              body: [UInt8]? = nil) throws -> S3Response {
+        try send(method, key: key, query: query, headers: headers, body: body, streamingTo: nil)
+    }
+
+    private func send(_ method: String, key: String?, query: [(String, String)], headers: [String],
+                      body: [UInt8]?, streamingTo sink: ((UnsafeRawBufferPointer) throws -> Void)?) throws -> S3Response {
+        let url = url(key, query: query)
         var attempt = 0
         while true {
+            var delivered = false
             do {
-                let r = try perform(method, url: url, headers: headers, body: body)
+                let r = try perform(method, url: url, headers: headers, body: body, sink: sink, delivered: &delivered)
                 if (r.status >= 500 || r.errorCode == "SlowDown") && attempt < 3 {
                     attempt += 1
                     usleep(UInt32(100_000 << (2 * attempt)))
@@ -119,7 +149,7 @@ final class S3Client: Sendable {
                 }
                 return r
             } catch let e as TransportFailure {
-                if attempt < 2 && e.retryable {
+                if attempt < 2 && e.retryable && !delivered {
                     attempt += 1
                     usleep(UInt32(100_000 << (2 * attempt)))
                     continue
@@ -140,14 +170,26 @@ final class S3Client: Sendable {
         var status = 0
         var headers: [String: String] = [:]
         var body: [UInt8] = []
+        var sink: ((UnsafeRawBufferPointer) throws -> Void)?
+        var sinkError: (any Error)?
+        var delivered = false
+        var received: Int64 = 0
     }
 
-    private func perform(_ method: String, url: String, headers: [String], body: [UInt8]?) throws -> S3Response {
+    private func perform(_ method: String, url: String, headers: [String], body: [UInt8]?,
+                         sink: ((UnsafeRawBufferPointer) throws -> Void)?, delivered: inout Bool) throws -> S3Response {
+        let exchange = Exchange()
+        exchange.sink = sink
+        defer { delivered = exchange.delivered; exchange.sink = nil }
+        return try perform(method, url: url, headers: headers, body: body, exchange: exchange)
+    }
+
+    private func perform(_ method: String, url: String, headers: [String], body: [UInt8]?, exchange: Exchange) throws -> S3Response {
         let h = try checkout()
         let easy = h.easy
         var reusable = true
         defer { if reusable { checkin(h) } else { dockbuild_curl_easy_cleanup(easy) } }
-        let exchange = Exchange()
+        defer { bytesReceived.add(exchange.received, ordering: .relaxed) }
         let ud = Unmanaged.passUnretained(exchange).toOpaque()
         var list: UnsafeMutablePointer<curl_slist>?
         // curl 7.88 signs the body's hash only for POSTFIELDS it can see; unsigned payloads are
@@ -186,11 +228,25 @@ final class S3Client: Sendable {
         _ = dockbuild_curl_setopt_io(easy, CURLOPT_WRITEFUNCTION) { ptr, size, n, ud in
             let count = size * n
             guard let ptr, let ud else { return count }
-            Unmanaged<S3Client.Exchange>.fromOpaque(ud).takeUnretainedValue().body
-                .append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: count))
+            let ex = Unmanaged<S3Client.Exchange>.fromOpaque(ud).takeUnretainedValue()
+            let bytes = UnsafeRawBufferPointer(start: ptr, count: count)
+            ex.received += Int64(count)
+            if let sink = ex.sink, (200..<300).contains(ex.status) {
+                do {
+                    try sink(bytes)
+                    ex.delivered = true
+                } catch {
+                    ex.sinkError = error
+                    return 0  // curl stops the transfer (CURLE_WRITE_ERROR)
+                }
+            } else {
+                ex.body.append(contentsOf: bytes)
+            }
             return count
         }
         _ = dockbuild_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, ud)
+        // Streamed content goes to the client in larger writes than curl's 16 KiB default.
+        if exchange.sink != nil { _ = dockbuild_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 256 << 10) }
         if method == "HEAD" {
             _ = dockbuild_curl_setopt_long(easy, CURLOPT_NOBODY, 1)
         } else if method != "GET" {
@@ -210,6 +266,7 @@ final class S3Client: Sendable {
         }
         guard code == CURLE_OK else {
             reusable = false
+            if let own = exchange.sinkError { throw own }
             let retryable = code == CURLE_COULDNT_CONNECT || code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR
                 || code == CURLE_GOT_NOTHING || code == CURLE_OPERATION_TIMEDOUT
             throw TransportFailure(message: String(cString: dockbuild_curl_easy_strerror(code)), retryable: retryable)

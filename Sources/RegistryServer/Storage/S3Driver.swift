@@ -34,6 +34,18 @@ public struct S3Driver: StorageDriver {
 
     public var config: S3Config { client.config }
 
+    /// Replicas on other hosts share the bucket.
+    public var isShared: Bool { true }
+
+    /// Seconds a presigned blob URL stays valid (distribution's S3 driver uses 20 minutes).
+    static let redirectLifetime = 1200
+
+    /// A presigned GET URL of the object when `redirect` is on.
+    public func redirectURL(_ path: String) -> String? {
+        guard config.redirect else { return nil }
+        return S3Presign.url(client, key: key(path), expires: S3Driver.redirectLifetime)
+    }
+
     /// Checks that the bucket exists and the credentials may use it, so a misconfigured
     /// registry fails at start with a clear message rather than on its first request.
     public func checkBucket() throws {
@@ -120,11 +132,15 @@ public struct S3Driver: StorageDriver {
     }
 
     public func list(_ path: String) -> [String] {
+        (try? listing(path)) ?? []
+    }
+
+    public func listing(_ path: String) throws -> [String] {
         let p = prefix(path)
         var names = Set<String>()
         var token: String?
         repeat {
-            guard let page = try? listPage(prefix: p, delimiter: true, token: token) else { break }
+            let page = try listPage(prefix: p, delimiter: true, token: token)
             for k in page.keys where k.count > p.count { names.insert(String(k.dropFirst(p.count))) }
             for d in page.prefixes where d.count > p.count + 1 { names.insert(String(d.dropFirst(p.count).dropLast())) }
             token = page.next
@@ -187,12 +203,56 @@ public struct S3Driver: StorageDriver {
         try S3Writer(driver: self, key: key(path))
     }
 
-    /// The whole object, in memory (blobs are served from it; ranged reads are left to a later step).
+    /// A reader of the object (one HEAD now; the bytes are fetched in ranges as they are read).
     public func open(_ path: String) throws -> StorageContent {
-        .bytes(try getContent(path))
+        let k = key(path)
+        let r = try client.send("HEAD", key: k)
+        if r.status == 404 { throw RegistryServerError.notFound(path) }
+        guard r.status == 200 else { throw client.failure(r, "HEAD", key: k) }
+        return .reader(S3ObjectReader(client: client, key: k, size: Int64(r.headers["content-length"] ?? "") ?? 0, etag: r.headers["etag"]))
     }
 
-    /// Nothing to sweep yet: S3 writers leave no temporary objects (an unfinished multipart upload
-    /// is aborted by its writer, and a bucket lifecycle rule removes any a crash left).
-    public func removeLeftovers(dryRun: Bool, unstampedAge: TimeInterval) -> [String] { [] }
+    /// Multipart uploads in progress under the root: key, upload id, when it was started.
+    func multipartUploads() throws -> [(key: String, id: String, initiated: Date)] {
+        var out: [(key: String, id: String, initiated: Date)] = []
+        var keyMarker: String?, idMarker: String?
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        while true {
+            var q = [("uploads", ""), ("prefix", prefix(""))]
+            if let keyMarker { q.append(("key-marker", keyMarker)) }
+            if let idMarker { q.append(("upload-id-marker", idMarker)) }
+            let r = try client.send("GET", key: nil, query: q)
+            guard r.status == 200 else { throw client.failure(r, "listing multipart uploads", key: prefix("")) }
+            let xml = r.text
+            for u in S3XML.values("Upload", in: xml) {
+                guard let key = S3XML.values("Key", in: u).first, let id = S3XML.values("UploadId", in: u).first else { continue }
+                let when = S3XML.values("Initiated", in: u).first ?? ""
+                out.append((key, id, iso.date(from: when) ?? plain.date(from: when) ?? Date()))
+            }
+            guard S3XML.values("IsTruncated", in: xml).first == "true",
+                  let k = S3XML.values("NextKeyMarker", in: xml).first else { break }
+            keyMarker = k
+            idMarker = S3XML.values("NextUploadIdMarker", in: xml).first
+        }
+        return out
+    }
+
+    /// S3 writers leave no temporary objects, but a writer killed mid-request leaves its
+    /// multipart upload unfinished: invisible, yet its parts take space until aborted. Those
+    /// started more than `unstampedAge` seconds ago are aborted (a live request's upload is
+    /// younger: an upload session's PATCH would have to last the whole upload lifetime).
+    /// Returned as `KEY (multipart upload ID)`, the key relative to the root.
+    public func removeLeftovers(dryRun: Bool, unstampedAge: TimeInterval) -> [String] {
+        guard let uploads = try? multipartUploads() else { return [] }
+        let cutoff = Date().addingTimeInterval(-unstampedAge)
+        var found: [String] = []
+        let root = prefix("")
+        for u in uploads where u.initiated < cutoff {
+            if !dryRun { _ = try? client.send("DELETE", key: u.key, query: [("uploadId", u.id)]) }
+            found.append("\(u.key.dropFirst(root.count)) (multipart upload \(u.id))")
+        }
+        return found.sorted()
+    }
 }

@@ -135,4 +135,7 @@ final class S3Writer: StorageWriter {
     }
 
     func close() { try? commit() }
+
+    /// The object is completed either way; this says whether that worked.
+    func finish() throws { try commit() }
 }
