@@ -42,7 +42,8 @@ public final class ContainerStore: Sendable {
         let p = "\(directory(id))/config.json"
         guard let d = FileManager.default.contents(atPath: p) else { throw ContainersError.notFound(id) }
         do {
-            let r = try JSONDecoder().decode(ContainerRecord.self, from: d)
+            // Without Codable where it can (Models+FastDecode.swift); the same record.
+            let r = try (try? ContainerRecord.fastDecode(d)) ?? JSONDecoder().decode(ContainerRecord.self, from: d)
             if r.autoRemove { autoRemoved.withLock { _ = $0.insert(id) } }
             return r
         } catch {
@@ -67,7 +68,8 @@ public final class ContainerStore: Sendable {
 
     public func rawState(_ id: String) -> ContainerState {
         guard let d = FileManager.default.contents(atPath: "\(directory(id))/state.json"),
-              let s = try? JSONDecoder().decode(ContainerState.self, from: d) else { return ContainerState() }
+              let s = (try? ContainerState.fastDecode(d)) ?? (try? JSONDecoder().decode(ContainerState.self, from: d))
+        else { return ContainerState() }
         return s
     }
 
