@@ -56,8 +56,13 @@ public final class ContainerStore: Sendable {
     /// cannot be read (then neither can the whole record).
     func idAndName(_ id: String) -> (id: String, name: String)? {
         struct IDAndName: Decodable { var id: String; var name: String }
-        guard let d = FileManager.default.contents(atPath: "\(directory(id))/config.json"),
-              let r = try? JSONDecoder().decode(IDAndName.self, from: d) else { return nil }
+        guard let d = FileManager.default.contents(atPath: "\(directory(id))/config.json") else { return nil }
+        // Without Codable where it can (see Models+FastDecode.swift); the same two strings.
+        if let o = try? FastJSON.parse(d).object(), let id = try? o.required("id").string(),
+           let name = try? o.required("name").string() {
+            return (id, name)
+        }
+        guard let r = try? JSONDecoder().decode(IDAndName.self, from: d) else { return nil }
         return (r.id, r.name)
     }
 

@@ -152,6 +152,16 @@ import SystemSupport
             let slow = try JSONDecoder().decode(ContainerRecord.self, from: data)
             #expect(try Self.canonical(store.record(id)) == Self.canonical(slow))
         }
+        // the id and name alone (name look-ups), fast or not, are JSONDecoder's
+        struct IDAndName: Decodable { var id: String; var name: String }
+        for doc in refused + [Self.fullRecord, Self.minimalRecord, #"{"id": "a\u00e9", "name": "n", "other": 1}"#] {
+            try Data(doc.utf8).write(to: URL(fileURLWithPath: "\(store.directory(id))/config.json"))
+            let slow = try JSONDecoder().decode(IDAndName.self, from: Data(doc.utf8))
+            let got = try #require(store.idAndName(id))
+            #expect(got.id == slow.id && got.name == slow.name)
+        }
+        try Data(#"{"id": 1, "name": "n"}"#.utf8).write(to: URL(fileURLWithPath: "\(store.directory(id))/config.json"))
+        #expect(store.idAndName(id) == nil)
         let state = Self.fullState.replacingOccurrences(of: #""pid": 2147483647,"#, with: #""pid": 2147483647, "pid": 7,"#)
         #expect(throws: FastJSONFailure.self) { try ContainerState.fastDecode(Data(state.utf8)) }
         try Data(state.utf8).write(to: URL(fileURLWithPath: "\(store.directory(id))/state.json"))
