@@ -42,7 +42,8 @@ public final class ContainerStore: Sendable {
         let p = "\(directory(id))/config.json"
         guard let d = FileManager.default.contents(atPath: p) else { throw ContainersError.notFound(id) }
         do {
-            let r = try JSONDecoder().decode(ContainerRecord.self, from: d)
+            // Without Codable where it can (Models+FastDecode.swift); the same record.
+            let r = try (try? ContainerRecord.fastDecode(d)) ?? JSONDecoder().decode(ContainerRecord.self, from: d)
             if r.autoRemove { autoRemoved.withLock { _ = $0.insert(id) } }
             return r
         } catch {
@@ -55,8 +56,13 @@ public final class ContainerStore: Sendable {
     /// cannot be read (then neither can the whole record).
     func idAndName(_ id: String) -> (id: String, name: String)? {
         struct IDAndName: Decodable { var id: String; var name: String }
-        guard let d = FileManager.default.contents(atPath: "\(directory(id))/config.json"),
-              let r = try? JSONDecoder().decode(IDAndName.self, from: d) else { return nil }
+        guard let d = FileManager.default.contents(atPath: "\(directory(id))/config.json") else { return nil }
+        // Without Codable where it can (see Models+FastDecode.swift); the same two strings.
+        if let o = try? FastJSON.parse(d).object(), let id = try? o.required("id").string(),
+           let name = try? o.required("name").string() {
+            return (id, name)
+        }
+        guard let r = try? JSONDecoder().decode(IDAndName.self, from: d) else { return nil }
         return (r.id, r.name)
     }
 
@@ -67,7 +73,8 @@ public final class ContainerStore: Sendable {
 
     public func rawState(_ id: String) -> ContainerState {
         guard let d = FileManager.default.contents(atPath: "\(directory(id))/state.json"),
-              let s = try? JSONDecoder().decode(ContainerState.self, from: d) else { return ContainerState() }
+              let s = (try? ContainerState.fastDecode(d)) ?? (try? JSONDecoder().decode(ContainerState.self, from: d))
+        else { return ContainerState() }
         return s
     }
 

@@ -114,17 +114,12 @@ extension ImageStore {
         guard MediaType.isManifest(descriptor.mediaType) else {
             throw ImageStoreError.invalidContent("\(descriptor.digest) has media type \(descriptor.mediaType), which is not an image manifest or index")
         }
-        struct Sized: Decodable { var mediaType: String; var digest: Digest; var size: Int64 }
-        struct Config: Decodable { var digest: Digest; var size: Int64 }
-        struct Manifest: Decodable { var config: Config; var layers: [Sized]? }
-        struct Labels: Decodable { var Labels: [String: String]? }
-        struct Created: Decodable { var created: String?; var config: Labels? }
-        let m: Manifest
-        do { m = try JSONDecoder().decode(Manifest.self, from: try readBlob(descriptor.digest)) } catch let e as ImageStoreError { throw e } catch {
+        let m: SummaryDecode.Manifest
+        do { m = try SummaryDecode.manifest(try readBlob(descriptor.digest)) } catch let e as ImageStoreError { throw e } catch {
             throw ImageStoreError.invalidContent("manifest \(descriptor.digest): \(error)")
         }
-        let c: Created
-        do { c = try JSONDecoder().decode(Created.self, from: try readBlob(m.config.digest)) } catch let e as ImageStoreError { throw e } catch {
+        let c: SummaryDecode.Created
+        do { c = try SummaryDecode.created(try readBlob(m.config.digest)) } catch let e as ImageStoreError { throw e } catch {
             throw ImageStoreError.invalidContent("config \(m.config.digest) of \(descriptor.digest): \(error)")
         }
         let size = contentSize(of: (m.layers ?? []).map { Descriptor(mediaType: $0.mediaType, digest: $0.digest, size: $0.size) })

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Runtime
+import SystemSupport
 
 /// The fast config.json decoder must give exactly what JSONDecoder gives, or refuse.
 @Suite("fast spec decoder")
