@@ -9,8 +9,11 @@ final class AccessLogWriter: @unchecked Sendable {
     private let fd: Int32
     private let interval: Double
     private let condition = NSCondition()
-    /// Guarded by `condition`.
+    /// Guarded by `condition`. Two buffers trade places: requests append to `buffer` while the
+    /// writer writes the other, which keeps its capacity, so appending never regrows an array
+    /// under the lock once the rate is steady.
     private var buffer: [UInt8] = []
+    private var spare: [UInt8] = []
     private var writing = false
     private var stopped = false
     /// A buffer this large wakes the writer at once.
@@ -56,7 +59,8 @@ final class AccessLogWriter: @unchecked Sendable {
                 _ = condition.wait(until: Date().addingTimeInterval(interval))
                 continue
             }
-            var out: [UInt8] = []
+            var out = spare
+            spare = []
             swap(&out, &buffer)
             writing = true
             condition.unlock()
@@ -69,7 +73,9 @@ final class AccessLogWriter: @unchecked Sendable {
                     offset += n
                 }
             }
+            out.removeAll(keepingCapacity: true)
             condition.lock()
+            if out.capacity <= 4 * AccessLogWriter.soon { spare = out }
             writing = false
             condition.broadcast()
         }
