@@ -249,7 +249,7 @@ final class S3Client: Sendable {
         }
         _ = dockbuild_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, ud)
         // Streamed content goes to the client in larger writes than curl's 16 KiB default.
-        if exchange.sink != nil { _ = dockbuild_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 256 << 10) }
+        if exchange.sink != nil { _ = dockbuild_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 1 << 20) }
         if method == "HEAD" {
             _ = dockbuild_curl_setopt_long(easy, CURLOPT_NOBODY, 1)
         } else if method != "GET" {
