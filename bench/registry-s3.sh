@@ -4,6 +4,7 @@
 # docker-registry (distribution 2.8) with its own s3 driver on the same radosgw and bucket
 # (separate root directories). skopeo is the client for both, so the difference is the server.
 # Each run starts both registries on fresh root directories (nothing cached, nothing to skip).
+# It also times the same pulls from dockbuild on the local filesystem: the client's own floor.
 # Blob GETs are served through the registries (redirect disabled on both) unless REDIRECT=true.
 # docker-registry runs without AWS_CA_BUNDLE (its AWS SDK refuses a custom bundle with its transport).
 # Usage: bench/registry-s3.sh [path/to/dockbuild]   (default .build/release/dockbuild)
