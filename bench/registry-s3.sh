@@ -4,6 +4,7 @@
 # docker-registry (distribution 2.8) with its own s3 driver on the same radosgw and bucket
 # (separate root directories). skopeo is the client for both, so the difference is the server.
 # Each run starts both registries on fresh root directories (nothing cached, nothing to skip).
+# It also times the same pulls from dockbuild on the local filesystem: the client's own floor.
 # Blob GETs are served through the registries (redirect disabled on both) unless REDIRECT=true.
 # docker-registry runs without AWS_CA_BUNDLE (its AWS SDK refuses a custom bundle with its transport).
 # Usage: bench/registry-s3.sh [path/to/dockbuild]   (default .build/release/dockbuild)
@@ -153,6 +154,20 @@ if command -v wrk >/dev/null; then
   stop_all
 fi
 
+# The client's floor: the same pulls from dockbuild on the local filesystem (sendfile, no S3),
+# so what is left of a pull's time for any S3-backed server is visible.
+PF=$(free_port)
+"$BIN" registry serve --storage "$WORK/fs-store" --addr 127.0.0.1:$PF --log-format none 2>"$WORK/fs.log" &
+PIDS+=($!); PID_f=$!
+wait_up $PF
+skopeo copy -q --dest-tls-verify=false "oci:$WORK/layout:bench" "docker://127.0.0.1:$PF/bench/img:v1" >/dev/null
+for run in $(seq "$RUNS"); do
+  rm -rf "$WORK/out-f"
+  timed pull_f $PID_f skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$PF/bench/img:v1" "oci:$WORK/out-f:v1"
+done
+stop_all
+rm -rf "$WORK/fs-store"
+
 summary() {  # summary KEY -> "best median"
   python3 -c "import statistics,sys; v=sorted(map(float,sys.argv[1:])); print(f'{v[0]:.2f} {statistics.median(v):.2f}')" ${T[$1]}
 }
@@ -163,6 +178,8 @@ for op in push pull; do
   echo "$op: dockbuild best ${db}s median ${dm}s | docker-registry best ${rb}s median ${rm_}s | ratio (median) ${ratio}x  [runs:${T[${op}_d]} /${T[${op}_r]}]"
   echo "$op: server CPU seconds, dockbuild:${C[${op}_d]} | docker-registry:${C[${op}_r]}"
 done
+read -r fb fm <<<"$(summary pull_f)"
+echo "pull floor (dockbuild on the local filesystem, no S3): best ${fb}s median ${fm}s  [runs:${T[pull_f]}]"
 if [ -n "${MD:-}" ]; then
   echo "manifest GET, two replicas each on one root directory: dockbuild ${MD} req/s | docker-registry ${MR} req/s | $(python3 -c "print(f'{$MD/max($MR,1):.1f}')")x"
 fi

@@ -145,4 +145,52 @@ struct S3ReplicaTests {
         #expect(retry.status == 201)
         #expect(try await http("GET", "\(b.base)/v2/rep/crash/blobs/\(bigDigest)").body == Data(big))
     }
+
+    /// A GET by tag costs one S3 request once the manifest's bytes are cached (the tag; a tag
+    /// never outlives its revision), yet a tag moved or a manifest deleted through another
+    /// replica shows at once; a manifest whose body has no `mediaType` still gets the media
+    /// type its PUT gave, from the revision link.
+    @Test func aCachedGetByTagCostsOneS3RequestAndStaysCurrent() throws {
+        let c = try S3TestCluster.config()
+        let driverA = try S3Driver(config: c), driverB = try S3Driver(config: c)
+        defer { try? driverA.delete("") }
+        let a = RegistryStore(driver: driverA), b = RegistryStore(driver: driverB)
+        func manifest(_ seed: String, declared: Bool) throws -> ([UInt8], ParsedManifest) {
+            var obj: [String: Any] = [
+                "schemaVersion": 2,
+                "config": ["mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                           "digest": Digest.compute(Data(seed.utf8)).description],
+                "layers": [[String: Any]](),
+            ]
+            if declared { obj["mediaType"] = ParsedManifest.dockerManifest }
+            let bytes = [UInt8](try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]))
+            return (bytes, try ParsedManifest.parse(bytes, contentType: ParsedManifest.dockerManifest))
+        }
+        let (b1, m1) = try manifest("one", declared: true)
+        let d1 = try a.putManifest("rep/one", bytes: b1, manifest: m1, tag: "v1")
+        #expect(try b.getManifest("rep/one", "v1")?.digest == d1)
+        var before = driverB.client.requestsSent.load(ordering: .relaxed)
+        let cached = try b.getManifest("rep/one", "v1")
+        #expect(driverB.client.requestsSent.load(ordering: .relaxed) - before == 1)
+        #expect(cached?.digest == d1 && cached?.mediaType == ParsedManifest.dockerManifest)
+        #expect(try cached?.content.readAll() == b1)
+
+        // moved through A: B serves the new target at once
+        let (b2, m2) = try manifest("two", declared: false)
+        let d2 = try a.putManifest("rep/one", bytes: b2, manifest: m2, tag: "v1")
+        #expect(try b.getManifest("rep/one", "v1")?.digest == d2)
+        before = driverB.client.requestsSent.load(ordering: .relaxed)
+        let undeclared = try b.getManifest("rep/one", "v1")
+        #expect(driverB.client.requestsSent.load(ordering: .relaxed) - before == 2)
+        #expect(undeclared?.mediaType == ParsedManifest.dockerManifest)
+
+        // deleted through A (tag v1 and v2 point at it): gone from B by tag and by digest
+        _ = try a.putManifest("rep/one", bytes: b2, manifest: m2, tag: "v2")
+        #expect(try a.deleteManifest("rep/one", d2))
+        #expect(try b.getManifest("rep/one", "v1") == nil)
+        #expect(try b.getManifest("rep/one", "v2") == nil)
+        #expect(try b.getManifest("rep/one", d2.description) == nil)
+        #expect(a.tags("rep/one").isEmpty)
+        #expect(try b.getManifest("rep/one", d1.description)?.digest == d1)
+    }
 }

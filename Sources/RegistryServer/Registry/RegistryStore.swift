@@ -271,37 +271,55 @@ public final class RegistryStore: @unchecked Sendable {
             let content = try driver.open(RegistryStore.blobPath(d))
             return StoredManifest(digest: d, mediaType: mediaType, content: content, size: content.size)
         }
-        // Shared (remote) storage, where each read is a round trip: the tag and the revision
-        // link are read every time (a moved tag or a deleted manifest shows at once on every
-        // replica), the revision link's content doubles as its existence check, and the bytes,
-        // immutable under their digest, come from a small in-memory cache when they can.
+        // Shared (remote) storage, where each read is a round trip. A GET by tag reads the tag
+        // every time (a moved tag shows at once on every replica) and, when the manifest's bytes
+        // are cached and declare their media type, nothing else: a tag never outlives its
+        // revision (`deleteManifest` removes the tags first, `putManifest` writes the revision
+        // first), so the tag's existence vouches for the revision link. A GET by digest reads
+        // the revision link, whose content doubles as its existence check. The bytes, immutable
+        // under their digest, come from a small in-memory cache when they can.
         let d: Digest
+        var mediaType: String?
         if reference.contains(":") {
             guard let parsed = try? Digest(parsing: reference) else { return nil }
             d = parsed
+            guard let linked = try revisionMediaType(name, d) else { return nil }
+            mediaType = linked
         } else {
             guard Names.isValidTag(reference),
                   let bytes = try? driver.getContent(RegistryStore.tagPath(name, reference)),
                   let parsed = try? Digest(parsing: String(decoding: bytes, as: UTF8.self)) else { return nil }
             d = parsed
         }
-        let mediaType: String
-        do {
-            mediaType = String(decoding: try driver.getContent(RegistryStore.revisionLink(name, d)), as: UTF8.self)
-        } catch RegistryServerError.notFound {
-            return nil
-        }
-        let bytes: [UInt8]
+        let entry: ManifestCache.Entry
         if let cached = manifestCache.get(d) {
-            bytes = cached
+            entry = cached
         } else {
-            bytes = try driver.getContent(RegistryStore.blobPath(d))
+            let bytes = try driver.getContent(RegistryStore.blobPath(d))
             guard Digest.compute(bytes, algorithm: d.algorithm) == d else {
                 throw RegistryServerError.storage(path: RegistryStore.blobPath(d), reason: "stored manifest does not match its digest \(d)")
             }
-            manifestCache.put(d, bytes)
+            entry = ManifestCache.Entry(bytes: bytes, declaredMediaType: ManifestCache.declaredMediaType(bytes))
+            manifestCache.put(d, entry)
         }
-        return StoredManifest(digest: d, mediaType: mediaType, content: .bytes(bytes), size: Int64(bytes.count))
+        // A manifest without a `mediaType` field was stored with its PUT's Content-Type, which
+        // only the revision link records.
+        if mediaType == nil { mediaType = entry.declaredMediaType }
+        if mediaType == nil {
+            guard let linked = try revisionMediaType(name, d) else { return nil }
+            mediaType = linked
+        }
+        return StoredManifest(digest: d, mediaType: mediaType ?? ParsedManifest.ociManifest, content: .bytes(entry.bytes), size: Int64(entry.bytes.count))
+    }
+
+    /// The media type a repository's revision link records, nil when the repository has no
+    /// such manifest.
+    func revisionMediaType(_ name: String, _ d: Digest) throws -> String? {
+        do {
+            return String(decoding: try driver.getContent(RegistryStore.revisionLink(name, d)), as: UTF8.self)
+        } catch RegistryServerError.notFound {
+            return nil
+        }
     }
 
     public func manifestBytes(_ d: Digest) throws -> [UInt8] { try driver.getContent(RegistryStore.blobPath(d)) }
@@ -332,19 +350,21 @@ public final class RegistryStore: @unchecked Sendable {
         return true
     }
 
-    /// Deletes a manifest revision, the tags that point at it and its referrer entry.
+    /// Deletes a manifest revision, the tags that point at it and its referrer entry. The tags
+    /// go first, so that no tag ever names a missing revision: replicas on shared storage serve
+    /// a GET by tag from the tag alone (`getManifest`).
     public func deleteManifest(_ name: String, _ d: Digest) throws -> Bool {
         guard driver.stat(RegistryStore.revisionLink(name, d)) != nil else { return false }
-        if let bytes = try? manifestBytes(d), let parsed = try? ParsedManifest.parse(bytes, contentType: nil),
-           let subject = parsed.subject {
-            try driver.delete(RegistryStore.referrersDir(name, subject) + "/\(d.algorithm.rawValue)-\(d.encoded)")
-        }
-        try driver.delete(RegistryStore.revisionLink(name, d))
         for t in tags(name) {
             if let b = try? driver.getContent(RegistryStore.tagPath(name, t)), String(decoding: b, as: UTF8.self) == d.description {
                 try driver.delete(RegistryStore.tagPath(name, t))
             }
         }
+        if let bytes = try? manifestBytes(d), let parsed = try? ParsedManifest.parse(bytes, contentType: nil),
+           let subject = parsed.subject {
+            try driver.delete(RegistryStore.referrersDir(name, subject) + "/\(d.algorithm.rawValue)-\(d.encoded)")
+        }
+        try driver.delete(RegistryStore.revisionLink(name, d))
         return true
     }
 
@@ -368,29 +388,41 @@ public final class RegistryStore: @unchecked Sendable {
 /// never changes, so an entry never goes stale; whether a repository still has the manifest is
 /// checked on each request, outside the cache.
 final class ManifestCache: @unchecked Sendable {
+    struct Entry {
+        var bytes: [UInt8]
+        /// The body's own `mediaType` field, which fixes the media type for every repository.
+        var declaredMediaType: String?
+    }
+
     private let lock = NSLock()
-    private var entries: [Digest: [UInt8]] = [:]
+    private var entries: [Digest: Entry] = [:]
     private var order: [Digest] = []
     private var bytes = 0
     let budget: Int
 
     init(budget: Int) { self.budget = budget }
 
-    func get(_ d: Digest) -> [UInt8]? {
+    /// The top-level `mediaType` string of a JSON manifest, nil when absent or not JSON.
+    static func declaredMediaType(_ bytes: [UInt8]) -> String? {
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
+        return obj["mediaType"] as? String
+    }
+
+    func get(_ d: Digest) -> Entry? {
         lock.lock(); defer { lock.unlock() }
         return entries[d]
     }
 
-    func put(_ d: Digest, _ value: [UInt8]) {
-        guard value.count <= budget / 8 else { return }
+    func put(_ d: Digest, _ value: Entry) {
+        guard value.bytes.count <= budget / 8 else { return }
         lock.lock(); defer { lock.unlock() }
         guard entries[d] == nil else { return }
         entries[d] = value
         order.append(d)
-        bytes += value.count
+        bytes += value.bytes.count
         while bytes > budget, !order.isEmpty {
             let old = order.removeFirst()
-            bytes -= entries.removeValue(forKey: old)?.count ?? 0
+            bytes -= entries.removeValue(forKey: old)?.bytes.count ?? 0
         }
     }
 }

@@ -50,6 +50,8 @@ final class S3Client: Sendable {
     private let handles = Mutex<[CurlHandle]>([])
     /// Body bytes received from S3 so far (answers and object content), for tests and metrics.
     let bytesReceived = Atomic<Int64>(0)
+    /// Requests sent to S3 so far (retries included), for tests and metrics.
+    let requestsSent = Atomic<Int>(0)
 
     struct CurlHandle: @unchecked Sendable { let easy: UnsafeMutableRawPointer }
 
@@ -190,6 +192,7 @@ final class S3Client: Sendable {
         var reusable = true
         defer { if reusable { checkin(h) } else { dockbuild_curl_easy_cleanup(easy) } }
         defer { bytesReceived.add(exchange.received, ordering: .relaxed) }
+        requestsSent.add(1, ordering: .relaxed)
         let ud = Unmanaged.passUnretained(exchange).toOpaque()
         var list: UnsafeMutablePointer<curl_slist>?
         // curl 7.88 signs the body's hash only for POSTFIELDS it can see; unsigned payloads are
@@ -246,7 +249,7 @@ final class S3Client: Sendable {
         }
         _ = dockbuild_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, ud)
         // Streamed content goes to the client in larger writes than curl's 16 KiB default.
-        if exchange.sink != nil { _ = dockbuild_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 256 << 10) }
+        if exchange.sink != nil { _ = dockbuild_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 1 << 20) }
         if method == "HEAD" {
             _ = dockbuild_curl_setopt_long(easy, CURLOPT_NOBODY, 1)
         } else if method != "GET" {
