@@ -115,16 +115,16 @@ struct RegistryServe: ParsableCommand {
     @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("Store in S3 at this endpoint, http(s)://HOST[:PORT] (with --s3-bucket; config storage.s3.regionendpoint).", valueName: "url"))
     var s3Endpoint: String?
 
-    @Option(name: .customLong("s3-region"), help: "S3 region the requests are signed for. Default us-east-1 (config storage.s3.region).")
+    @Option(name: .customLong("s3-region"), help: ArgumentHelp("S3 region the requests are signed for. Default us-east-1 (config storage.s3.region).", valueName: "region"))
     var s3Region: String?
 
-    @Option(name: .customLong("s3-bucket"), help: "S3 bucket to store in (config storage.s3.bucket).")
+    @Option(name: .customLong("s3-bucket"), help: ArgumentHelp("S3 bucket to store in (config storage.s3.bucket).", valueName: "bucket"))
     var s3Bucket: String?
 
     @Option(name: .customLong("s3-root-directory"), help: ArgumentHelp("Key prefix in the bucket under which everything is stored (config storage.s3.rootdirectory).", valueName: "dir"))
     var s3RootDirectory: String?
 
-    @Option(name: .customLong("s3-access-key"), help: "S3 access key id. Default: the config's accesskey, else AWS_ACCESS_KEY_ID.")
+    @Option(name: .customLong("s3-access-key"), help: ArgumentHelp("S3 access key id. Default: the config's accesskey, else AWS_ACCESS_KEY_ID.", valueName: "key"))
     var s3AccessKey: String?
 
     @Option(name: .customLong("s3-secret-key-file"), help: ArgumentHelp("File holding the S3 secret key (one line). A file, not the key itself: a command line is readable by every local user (ps, /proc/PID/cmdline). Default: the config's secretkey, else AWS_SECRET_ACCESS_KEY.", valueName: "file"))
