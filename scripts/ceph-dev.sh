@@ -134,6 +134,9 @@ rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw enable usage log = false
 rgw dynamic resharding = false
 rgw init timeout = 60
+# Virtual-host addressing: BUCKET.localhost:PORT names the bucket (curl resolves *.localhost
+# to loopback); other Host values (127.0.0.1:PORT) stay path-style.
+rgw dns name = localhost
 EOF
     # Every key the cluster needs, imported into the monitor's database by its mkfs.
     local k=$DIR/keyring

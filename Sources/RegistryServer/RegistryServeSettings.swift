@@ -54,11 +54,19 @@ public struct RegistryServeSettings: Sendable {
     /// overriding it. Otherwise it is the older JSON object with any of `fileKeys`; a dotted
     /// key is distribution's nesting (`{"http": {"debug": {"addr": "127.0.0.1:5001"}}}`). A
     /// value of the wrong type is an error naming the file and the key.
-    public static func load(file path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RegistryServeSettings {
+    /// `s3Flags` (`registry serve`'s `--s3-*` flags) override their keys of a distribution
+    /// config after the file and the environment, and replace its `storage.filesystem`.
+    public static func load(file path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            s3Flags: S3Flags = S3Flags()) throws -> RegistryServeSettings {
         let obj = try DistributionConfig.loadObject(path)
         if DistributionConfig.isDistributionLayout(obj) {
-            return try DistributionConfig.settings(DistributionConfig.flatten(obj, file: path, environment: environment), file: path,
-                                                   environment: environment)
+            var flat = try DistributionConfig.flatten(obj, file: path, environment: environment)
+            let overrides = s3Flags.keys
+            if !overrides.isEmpty {
+                for key in flat.keys where key.hasPrefix("storage.filesystem.") { flat[key] = nil }
+                flat.merge(overrides) { _, flag in flag }
+            }
+            return try DistributionConfig.settings(flat, file: path, environment: environment)
         }
         for key in obj.keys.sorted() where !fileKeys.contains(key) && key != "log" && key != "http" {
             throw RegistryServerError.invalidConfiguration("config file \(path): unknown key \(key) (known: \(fileKeys.joined(separator: ", ")); or give distribution's config.yml with version: 0.1)")
@@ -86,6 +94,26 @@ public struct RegistryServeSettings: Sendable {
         s.maxManifestBytes = try number("maxManifestBytes")
         s.drainTimeout = try number("drainTimeout")
         return s
+    }
+
+    /// S3 storage from `--s3-*` flags alone (no config file, or one without `storage.s3`):
+    /// `bucket` and `endpoint` are required, the keys default to `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` of `environment`. Nil when no S3 flag is given.
+    public static func s3(flags: S3Flags, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> S3Config? {
+        guard !flags.keys.isEmpty else { return nil }
+        guard let bucket = flags.bucket, !bucket.isEmpty, let endpoint = flags.endpoint, !endpoint.isEmpty else {
+            throw RegistryServerError.invalidConfiguration("S3 storage without a config file needs --s3-bucket and --s3-endpoint (http(s)://HOST[:PORT]); or give --config with storage.s3")
+        }
+        guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+            throw RegistryServerError.invalidConfiguration("--s3-endpoint \(endpoint) must be an http:// or https:// URL")
+        }
+        let access = flags.accessKey ?? environment["AWS_ACCESS_KEY_ID"] ?? ""
+        let secret = flags.secretKey ?? environment["AWS_SECRET_ACCESS_KEY"] ?? ""
+        guard !access.isEmpty, !secret.isEmpty else {
+            throw RegistryServerError.invalidConfiguration("S3 storage has no credentials; give --s3-access-key and --s3-secret-key-file, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        }
+        return S3Config(endpoint: endpoint, region: flags.region ?? "us-east-1", bucket: bucket, accessKey: access, secretKey: secret,
+                        rootDirectory: flags.rootDirectory ?? "", forcePathStyle: flags.virtualHost != true, redirect: true)
     }
 
     /// These settings, with `base` filling in what they leave unset.
@@ -202,5 +230,46 @@ public struct RegistryServeSettings: Sendable {
             throw RegistryServerError.invalidConfiguration("\(name) must be a number of seconds above 0, not \(v)")
         }
         return cfg
+    }
+}
+
+/// `registry serve`'s `--s3-*` flags: each one given overrides its `storage.s3` key.
+public struct S3Flags: Sendable, Equatable {
+    public var endpoint: String?
+    public var region: String?
+    public var bucket: String?
+    public var rootDirectory: String?
+    public var accessKey: String?
+    public var secretKey: String?
+    /// True for virtual-host addressing (`forcepathstyle: false`); nil leaves the config's.
+    public var virtualHost: Bool?
+
+    public init(endpoint: String? = nil, region: String? = nil, bucket: String? = nil, rootDirectory: String? = nil,
+                accessKey: String? = nil, secretKey: String? = nil, virtualHost: Bool? = nil) {
+        self.endpoint = endpoint
+        self.region = region
+        self.bucket = bucket
+        self.rootDirectory = rootDirectory
+        self.accessKey = accessKey
+        self.secretKey = secretKey
+        self.virtualHost = virtualHost
+    }
+
+    /// The flags given, as flattened distribution config keys.
+    var keys: [String: Any] {
+        var k: [String: Any] = [:]
+        for (key, value) in [("regionendpoint", endpoint), ("region", region), ("bucket", bucket), ("rootdirectory", rootDirectory),
+                             ("accesskey", accessKey), ("secretkey", secretKey)] {
+            if let value { k["storage.s3." + key] = value }
+        }
+        if let virtualHost { k["storage.s3.forcepathstyle"] = !virtualHost }
+        return k
+    }
+
+    /// The flags given, by name, for errors.
+    public var names: [String] {
+        [("--s3-endpoint", endpoint != nil), ("--s3-region", region != nil), ("--s3-bucket", bucket != nil),
+         ("--s3-root-directory", rootDirectory != nil), ("--s3-access-key", accessKey != nil),
+         ("--s3-secret-key-file", secretKey != nil), ("--s3-virtual-host", virtualHost != nil)].filter(\.1).map(\.0)
     }
 }

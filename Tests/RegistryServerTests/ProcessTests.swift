@@ -8,13 +8,14 @@ final class ServeProcess {
     let port: Int
     private let stderr = Pipe()
 
-    init(storage: String, extra: [String] = []) throws {
+    /// `storage` nil passes no `--storage` (S3 from flags).
+    init(storage: String?, extra: [String] = []) throws {
         guard let bin = dockbuildBinary() else {
             throw RegistryServerError.invalidConfiguration("dockbuild binary not found next to the tests; run `swift build --build-tests` first")
         }
         process.executableURL = URL(fileURLWithPath: bin)
         let log = extra.contains("--log-format") ? [] : ["--log-format", "none"]
-        process.arguments = ["registry", "serve", "--addr", "127.0.0.1:0", "--storage", storage] + log + extra
+        process.arguments = ["registry", "serve", "--addr", "127.0.0.1:0"] + (storage.map { ["--storage", $0] } ?? []) + log + extra
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -27,7 +28,7 @@ final class ServeProcess {
             line.append(chunk)
         }
         let text = String(decoding: line, as: UTF8.self)
-        guard let r = text.range(of: "127.0.0.1:"), let p = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
+        guard text.contains("listening on"), let r = text.range(of: "127.0.0.1:"), let p = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
             process.terminate()
             throw RegistryServerError.invalidConfiguration("serve did not report its port: \(text)")
         }

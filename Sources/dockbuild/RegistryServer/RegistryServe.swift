@@ -19,6 +19,9 @@ struct RegistryServe: ParsableCommand {
         from /token instead of checking Basic credentials on each request.
         --config takes distribution's config.yml (version 0.1); REGISTRY_* variables
         override it as in distribution, and flags override both.
+        --s3-bucket with --s3-endpoint stores in an S3 bucket instead (credentials from
+        --s3-access-key and --s3-secret-key-file, else AWS_ACCESS_KEY_ID and
+        AWS_SECRET_ACCESS_KEY); with --config, each --s3-* flag overrides its storage.s3 key.
         --proxy-remote-url makes it a pull-through cache of another registry
         (distribution's proxy mode): misses are fetched, verified and stored, tags
         are checked again after --proxy-ttl, pushes and deletes are refused.
@@ -109,6 +112,27 @@ struct RegistryServe: ParsableCommand {
     @Option(name: .customLong("proxy-ttl"), help: "How long a cached tag is served before it is checked with the upstream again: seconds, or a Go duration (30s, 5m, 168h). Default 168h (config proxy.ttl).")
     var proxyTTL: String?
 
+    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("Store in S3 at this endpoint, http(s)://HOST[:PORT] (with --s3-bucket; config storage.s3.regionendpoint).", valueName: "url"))
+    var s3Endpoint: String?
+
+    @Option(name: .customLong("s3-region"), help: ArgumentHelp("S3 region the requests are signed for. Default us-east-1 (config storage.s3.region).", valueName: "region"))
+    var s3Region: String?
+
+    @Option(name: .customLong("s3-bucket"), help: ArgumentHelp("S3 bucket to store in (config storage.s3.bucket).", valueName: "bucket"))
+    var s3Bucket: String?
+
+    @Option(name: .customLong("s3-root-directory"), help: ArgumentHelp("Key prefix in the bucket under which everything is stored (config storage.s3.rootdirectory).", valueName: "dir"))
+    var s3RootDirectory: String?
+
+    @Option(name: .customLong("s3-access-key"), help: ArgumentHelp("S3 access key id. Default: the config's accesskey, else AWS_ACCESS_KEY_ID.", valueName: "key"))
+    var s3AccessKey: String?
+
+    @Option(name: .customLong("s3-secret-key-file"), help: ArgumentHelp("File holding the S3 secret key (one line). A file, not the key itself: a command line is readable by every local user (ps, /proc/PID/cmdline). Default: the config's secretkey, else AWS_SECRET_ACCESS_KEY.", valueName: "file"))
+    var s3SecretKeyFile: String?
+
+    @Flag(name: .customLong("s3-virtual-host"), help: "Virtual-host addressing (BUCKET.HOST) instead of path style (HOST/BUCKET) (config storage.s3.forcepathstyle: false).")
+    var s3VirtualHost = false
+
     @Option(help: "Config file: distribution's config.yml (version 0.1; unsupported keys are named as errors), or the older JSON object with any of: addr, http.debug.addr, log.formatter, storage, htpasswd, tokenAuth, tlsCert, tlsKey, readOnly, logFormat, maxConnections, headerTimeout, idleTimeout, uploadLifetime. Flags win.")
     var config: String?
 
@@ -147,17 +171,16 @@ struct RegistryServe: ParsableCommand {
     func run() throws {
         let cfg: RegistryServerConfiguration
         do {
-            let file = try config.map { try RegistryServeSettings.load(file: $0) } ?? RegistryServeSettings()
-            var flags = flagSettings
-            if let path = proxyPasswordFile {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw ValidationError("--proxy-password-file \(path) cannot be read")
-                }
-                // One line; the newline an editor or `echo` adds is not part of the password.
-                var text = String(decoding: data, as: UTF8.self)
-                while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-                flags.proxyPassword = text
+            var s3 = S3Flags(endpoint: s3Endpoint, region: s3Region, bucket: s3Bucket, rootDirectory: s3RootDirectory,
+                             accessKey: s3AccessKey, virtualHost: s3VirtualHost ? true : nil)
+            if let path = s3SecretKeyFile { s3.secretKey = try Self.oneLine(path, flag: "--s3-secret-key-file") }
+            if let storage, !s3.names.isEmpty {
+                throw ValidationError("--storage \(storage) and \(s3.names.joined(separator: ", ")) exclude each other: keep --storage for a directory, or the --s3-* flags for a bucket")
             }
+            let file = try config.map { try RegistryServeSettings.load(file: $0, s3Flags: s3) } ?? RegistryServeSettings()
+            var flags = flagSettings
+            if file.s3 == nil { flags.s3 = try RegistryServeSettings.s3(flags: s3) }
+            if let path = proxyPasswordFile { flags.proxyPassword = try Self.oneLine(path, flag: "--proxy-password-file") }
             if let ttl = proxyTTL {
                 guard let seconds = Double(ttl) ?? GoDuration.seconds(ttl) else {
                     throw ValidationError("--proxy-ttl \(ttl) is neither seconds nor a duration such as 30s, 5m or 168h")
@@ -245,6 +268,16 @@ struct RegistryServe: ParsableCommand {
                 server.stop()
             }
         }
+    }
+
+    /// A secret from a file: one line; the newline an editor or `echo` adds is not part of it.
+    static func oneLine(_ path: String, flag: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("\(flag) \(path) cannot be read")
+        }
+        var text = String(decoding: data, as: UTF8.self)
+        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+        return text
     }
 
     static func seconds(_ value: Double) -> String {
