@@ -69,8 +69,16 @@ mbps() { awk '/Transfer\/sec/{v=$2; u=substr(v,length(v)-1); n=substr(v,1,length
 HDR='Accept: application/vnd.oci.image.manifest.v1+json'
 M1=$(wrk -t2 -c$CONNS -d${DURATION}s -H "$HDR" "http://127.0.0.1:$P1/v2/bench/img/manifests/latest" | rps)
 M2=$(wrk -t2 -c$CONNS -d${DURATION}s -H "$HDR" "http://127.0.0.1:$P2/v2/bench/img/manifests/latest" | rps)
-M3=$(wrk -t2 -c$CONNS -d${DURATION}s -H "$HDR" "http://127.0.0.1:$P3/v2/bench/img/manifests/latest" | rps)
-M1b=$(wrk -t2 -c$CONNS -d${DURATION}s -H "$HDR" "http://127.0.0.1:$P1/v2/bench/img/manifests/latest" | rps)
+# The operability cost: off and on alternate, OPS_ROUNDS rounds of 3 s each, and the means are
+# compared (one run of each varies by ±10% on a shared machine; alternating cancels drift).
+OPS_ROUNDS=${OPS_ROUNDS:-8}
+OFFS=(); ONS=()
+for _ in $(seq "$OPS_ROUNDS"); do
+  OFFS+=("$(wrk -t2 -c$CONNS -d3s -H "$HDR" "http://127.0.0.1:$P1/v2/bench/img/manifests/latest" | rps)")
+  ONS+=("$(wrk -t2 -c$CONNS -d3s -H "$HDR" "http://127.0.0.1:$P3/v2/bench/img/manifests/latest" | rps)")
+done
+mean() { printf '%s\n' "$@" | awk '{s+=$1; n++} END{printf "%.0f", s/n}'; }
+M3=$(mean "${ONS[@]}")
 B1=$(wrk -t2 -c4 -d${DURATION}s "http://127.0.0.1:$P1/v2/bench/img/blobs/$BIG" | mbps)
 B2=$(wrk -t2 -c4 -d${DURATION}s "http://127.0.0.1:$P2/v2/bench/img/blobs/$BIG" | mbps)
 
@@ -112,7 +120,8 @@ printf '%-28s %14s %16s %8s\n' "manifest GET (req/s)" "$M1" "$M2" "$(ratio "$M1"
 printf '%-28s %14s %16s %8s\n' "50 MB blob GET (MB/s)" "$B1" "$B2" "$(ratio "$B1" "$B2")"
 printf '%-28s %14s %16s %8s\n' "push $IMAGES small images (img/s)" "$S1" "$S2" "$(ratio "$S1" "$S2")"
 echo
-echo "operability cost: manifest GET with the JSON access log and metrics on, against both off (runs before and after)"
-printf '%-28s %14s %16s %8s\n' "" "log+metrics" "off (mean)" "ratio"
-OFF=$(awk -v a="$M1" -v b="$M1b" 'BEGIN{printf "%.0f", (a+b)/2}')
-printf '%-28s %14s %16s %8s\n' "manifest GET (req/s)" "$M3" "$OFF" "$(ratio "$M3" "$OFF")"
+echo "operability cost: manifest GET with the JSON access log and metrics on, against both off ($OPS_ROUNDS alternating rounds of 3 s, means; goal: cost <= 5%)"
+printf '%-28s %14s %16s %8s %8s\n' "" "log+metrics" "off" "ratio" "cost"
+OFF=$(mean "${OFFS[@]}")
+printf '%-28s %14s %16s %8s %8s\n' "manifest GET (req/s)" "$M3" "$OFF" "$(ratio "$M3" "$OFF")" \
+  "$(awk -v a="$M3" -v b="$OFF" 'BEGIN{ printf "%.1f%%", 100*(1-a/b) }')"
