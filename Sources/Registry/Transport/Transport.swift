@@ -264,21 +264,42 @@ final class CurlHandle: @unchecked Sendable {
     }
 }
 
+/// One line libcurl hands a header callback: a status line (a new response begins: after a
+/// 100 Continue or a redirect, for instance), a header (name lower-cased, both sides trimmed),
+/// or anything else (the blank line that ends the head). Shared by every curl client of the
+/// project (this transport, the registry server's S3 client).
+package enum CurlHeaderLine: Equatable {
+    case status(Int)
+    case header(name: String, value: String)
+    case other
+
+    package init(_ bytes: UnsafeRawBufferPointer) {
+        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if line.hasPrefix("HTTP/") {
+            let parts = line.split(separator: " ", maxSplits: 2)
+            self = .status(parts.count > 1 ? Int(parts[1]) ?? 0 : 0)
+        } else if let colon = line.firstIndex(of: ":") {
+            self = .header(name: line[..<colon].trimmingCharacters(in: .whitespaces).lowercased(),
+                           value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        } else {
+            self = .other
+        }
+    }
+}
+
 private func curlHeaderCallback(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: Int, _ ud: UnsafeMutableRawPointer?) -> Int {
     let count = size * n
     guard let ptr, let ud else { return count }
     let state = Unmanaged<TransferState>.fromOpaque(ud).takeUnretainedValue()
-    let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: count), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)
-    if line.hasPrefix("HTTP/") {
-        // A new response (after 100 Continue, for instance): start over.
+    switch CurlHeaderLine(UnsafeRawBufferPointer(start: ptr, count: count)) {
+    case .status(let code):
+        // A new response: start over.
         state.headers.removeAll()
-        let parts = line.split(separator: " ", maxSplits: 2)
-        state.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-    } else if let colon = line.firstIndex(of: ":") {
-        let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        state.status = code
+    case .header(let name, let value):
         state.headers.append(HTTPHeader(name, value))
+    case .other:
+        break
     }
     return count
 }

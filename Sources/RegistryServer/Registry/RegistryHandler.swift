@@ -86,23 +86,12 @@ public struct RegistryHandler: HTTPHandler {
 
     /// `routeLabel` of a route already parsed.
     static func routeLabel(_ route: Route?) -> (name: String, repository: String?) {
-        guard let route else { return ("other", nil) }
-        let name = switch route {
-        case .base: "base"
-        case .catalog: "catalog"
-        case .token: "token"
-        case .tags: "tags"
-        case .manifest: "manifest"
-        case .blob: "blob"
-        case .uploads, .upload: "blob_upload"
-        case .referrers: "referrers"
-        }
-        return (name, route.repository)
+        (RegistryMetrics.routes[routeIndex(route)], route?.repository)
     }
 
-    /// The index of `routeLabel(route).name` in `RegistryMetrics.routes`.
+    /// The index of the route's name in `RegistryMetrics.routes` (`other` for no route).
     static func routeIndex(_ route: Route?) -> Int {
-        guard let route else { return 8 }
+        guard let route else { return RegistryMetrics.routes.count - 1 }
         return switch route {
         case .base: 0
         case .blob: 1

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Registry
 import Synchronization
 
 /// Where and as whom the S3 driver talks to its object store (distribution's `storage.s3` keys).
@@ -216,14 +217,10 @@ final class S3Client: Sendable {
             let count = size * n
             guard let ptr, let ud else { return count }
             let ex = Unmanaged<S3Client.Exchange>.fromOpaque(ud).takeUnretainedValue()
-            let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: count), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.hasPrefix("HTTP/") {
-                ex.headers.removeAll()
-                let parts = line.split(separator: " ", maxSplits: 2)
-                ex.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-            } else if let colon = line.firstIndex(of: ":") {
-                ex.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            switch CurlHeaderLine(UnsafeRawBufferPointer(start: ptr, count: count)) {
+            case .status(let code): ex.headers.removeAll(); ex.status = code
+            case .header(let name, let value): ex.headers[name] = value
+            case .other: break
             }
             return count
         }
