@@ -182,6 +182,11 @@ struct Typer {
         guard case let .map(pairs, _) = n else { throw ComposeError.invalidFile("\(n.mark): `\(what)` must be a mapping of names, not \(n.kind)") }
         let ctx = Ctx(service: "")
         return try pairs.map { key, v in
+            // The name becomes a file under the project's directory (content and environment
+            // values are written there): no path separators, no leading dot.
+            guard VolumeStore.validName(key) else {
+                throw ComposeError.invalidFile("\(v.mark): \(what) \"\(key)\": use letters, digits, _ . - (starting with a letter or digit)")
+            }
             guard case let .map(fields, _) = v else {
                 throw ComposeError.invalidFile("\(v.mark): \(what) \"\(key)\": expected a mapping with file, environment or content")
             }

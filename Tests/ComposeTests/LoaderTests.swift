@@ -117,6 +117,9 @@ import Testing
         try check("services: [a]\n", ["`services` must be a mapping"])
         try check("services:\n  web:\n    image: a\n    command: \"unterminated\n", ["invalid YAML"])
         try check("x-common: &c {image: a}\nservices:\n  web:\n    <<: *c\n    restart: sometimes\n", ["key \"restart\"", "sometimes"])
+        // a secret's or config's name becomes a file of the project: it cannot climb out
+        try check("services:\n  web: {image: a}\nsecrets:\n  ../../../../etc/evil: {content: x}\n", ["secrets \"../../../../etc/evil\"", "letters, digits"])
+        try check("services:\n  web: {image: a}\nconfigs:\n  a/b: {content: x}\n", ["configs \"a/b\"", "letters, digits"])
     }
 
     @Test func configPrintsTheNormalizedModel() throws {
