@@ -145,16 +145,7 @@ public final class ExternalTokenAuthorizer: RegistryAuthorizer, @unchecked Senda
             if TokenAuthorizer.allows(claims, scope) { return nil }
             insufficient = true
         }
-        var challenge = "Bearer realm=\"\(realm)\",service=\"\(service)\""
-        if let scope {
-            let actions = scope.action == "pull" || scope.action == "*" ? scope.action : "pull,\(scope.action)"
-            challenge += ",scope=\"\(scope.type):\(scope.name):\(actions)\""
-        }
-        if insufficient { challenge += ",error=\"insufficient_scope\"" }
-        var r = RegistryHandler.error(DistributionError(401, .unauthorized, "authentication required",
-                                                        detail: scope.map { "\($0.type):\($0.name):\($0.action)" }))
-        r.headers.append(("WWW-Authenticate", challenge))
-        return r
+        return TokenAuthorizer.challenge(realm: realm, service: service, scope: scope, insufficient: insufficient)
     }
 
     public func tokenResponse(_ request: HTTPRequest, context: HTTPRequestContext) -> HTTPResponse? { nil }

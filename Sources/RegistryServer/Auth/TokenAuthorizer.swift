@@ -131,7 +131,16 @@ public final class TokenAuthorizer: RegistryAuthorizer, @unchecked Sendable {
             }
         }
         let host = request.header("Host") ?? "127.0.0.1"
-        var challenge = "Bearer realm=\"\(context.isTLS ? "https" : "http")://\(host)/token\",service=\"\(service)\""
+        return Self.challenge(realm: "\(context.isTLS ? "https" : "http")://\(host)/token", service: service,
+                              scope: scope, insufficient: insufficient)
+    }
+
+    /// The 401 answer of a Bearer-token registry: distribution's UNAUTHORIZED body and a
+    /// `WWW-Authenticate` challenge naming the realm, the service and the scope the request needs
+    /// (push scopes ask for pull too, as docker's clients expect), with `insufficient_scope` when
+    /// a valid token lacked it.
+    static func challenge(realm: String, service: String, scope: AccessScope?, insufficient: Bool) -> HTTPResponse {
+        var challenge = "Bearer realm=\"\(realm)\",service=\"\(service)\""
         if let scope {
             let actions = scope.action == "pull" || scope.action == "*" ? scope.action : "pull,\(scope.action)"
             challenge += ",scope=\"\(scope.type):\(scope.name):\(actions)\""
