@@ -265,8 +265,8 @@ public final class ContainerManager: Sendable {
     /// cgroup would be `directory`: without a delegated subtree (`creatable` false) the container
     /// runs in no cgroup of its own, as with rootless podman and docker, and none applies; in a
     /// delegated cgroup v2 subtree, a flag whose controller the subtree was not given (missing from
-    /// `cgroup.controllers` of the nearest existing cgroup: systemd delegates only memory and pids
-    /// to a user by default) is not applied, and the others are.
+    /// `cgroup.controllers` of the nearest existing cgroup: systemd's default delegation to a
+    /// user leaves some out, cpu, cpuset or io on many distributions) is not applied, and the others are.
     public static func limitsWarning(flags: [(flag: String, controller: String)], cgroupVersion: String, directory: String,
                                      creatable: Bool) -> String? {
         guard !flags.isEmpty else { return nil }
