@@ -586,11 +586,16 @@ final class RootlessUser: @unchecked Sendable {
     }
 
     /// The same multi-stage Dockerfile (RUN steps that chown to other ids and set modes, a COPY
-    /// --from) built rootless by dockbuild and by rootless buildah as the same user: each path
-    /// has the same owner and mode in the images' layers.
+    /// --from) built rootless by dockbuild and by rootless buildah (and podman, where it runs) as
+    /// the same user: each path has the same owner and mode in the images' layers.
     @Test(.enabled(if: RootlessUser.canRun && Shell.which("buildah") != nil)) func rootlessBuildMatchesRootlessBuildah() throws {
         let u = try RootlessUser("j", subordinateIDs: true)
-        defer { u.cleanup() }
+        defer {
+            // rootless podman's pause process keeps its namespaces (and the user) alive
+            if let t = try? String(contentsOfFile: u.runDir + "/libpod/tmp/pause.pid", encoding: .utf8),
+               let pid = Int32(t.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 { kill(pid, SIGKILL) }
+            u.cleanup()
+        }
         let ctx = u.dir + "/ctx"
         try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
         #expect(try Shell.status(["cp", "-a", u.dir + "/rootfs", ctx + "/rootfs"]) == 0)
@@ -636,6 +641,19 @@ final class RootlessUser: @unchecked Sendable {
         #expect(mine["data/tmp"] == "drwxrwxrwt 0/0")
         for path in paths {
             #expect(mine[path] != nil && mine[path] == theirs[path], "\(path): dockbuild \(mine[path] ?? "missing"), buildah \(theirs[path] ?? "missing")")
+        }
+
+        // podman build too (buildah's code behind podman's command line), where podman runs here
+        let podman = ["podman", "--storage-driver", "vfs", "--cgroup-manager=cgroupfs", "--events-backend=file"]
+        guard Shell.which("podman") != nil, try Shell.run(u.command(podman + ["unshare", "true"], cwd: u.dir)).0 == 0 else { return }
+        let built = try Shell.run(u.command(podman + ["build", "--runtime", "runc", "--network", "none", "-t", "side:2", ctx], cwd: u.dir))
+        #expect(built.0 == 0, "podman build: \(built.2)")
+        let podmanArchive = u.home + "/podman.tar"
+        let saved = try Shell.run(u.command(podman + ["save", "--format", "docker-archive", "-o", podmanArchive, "side:2"], cwd: u.dir))
+        #expect(saved.0 == 0, "podman save: \(saved.2)")
+        let podmans = try RootlessUser.ownership(ofArchive: podmanArchive, in: u.dir + "/x-podman")
+        for path in paths {
+            #expect(mine[path] == podmans[path], "\(path): dockbuild \(mine[path] ?? "missing"), podman \(podmans[path] ?? "missing")")
         }
     }
 
