@@ -2,9 +2,11 @@
 # bench/rootless.sh: rootless dockbuild against root dockbuild on the same input (issue #21), and
 # rootless podman/buildah run by the same ordinary user where they work here.
 # Rows: a build with no cache (--no-cache: the base is in the store, every step runs), the same
-# build fully cached, and `run --rm true` (--network none, and the default network: the bridge
-# for root, pasta for the user). The user is made for the run (useradd, a subordinate id range)
-# and removed afterwards; its commands go through setpriv + env -i, root's through env -i.
+# build fully cached (also with DOCKBUILD_ROOTLESS_REEXEC=1: the user's command re-executes itself
+# into the namespace, as the first command does, instead of joining it before main), `images -q`
+# (a short command: the fixed cost), and `run --rm true` (--network none, and the default network:
+# the bridge for root, pasta for the user). The user is made for the run (useradd, a subordinate id range)
+# and removed afterwards; its commands go through setpriv + env -i, root's too (setpriv to uid 0).
 # Input: a busybox-static base and a small context (200 files of 8 kB) with two RUN steps.
 # Usage: bench/rootless.sh [path/to/dockbuild]   (run as root; needs hyperfine, busybox-static,
 # uidmap, passt). RUNS=N sets hyperfine's runs for run --rm (default 20), BUILD_RUNS for builds
@@ -43,7 +45,9 @@ ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$W/home" XDG_RUNTIME_DIR="$
 cd "$W"   # the user's commands start here (podman wants a working directory it can enter)
 run_user() { setpriv --reuid="$UID_" --regid="$GID_" --init-groups "${ENV[@]}" "$@"; }
 USER_CMD="setpriv --reuid=$UID_ --regid=$GID_ --init-groups ${ENV[*]}"
-ROOT_CMD="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+# root's commands go through setpriv too (to uid 0): it costs 1-3 ms of its own (initgroups
+# reads /etc/group), which a root row without it would count against the user's
+ROOT_CMD="setpriv --reuid=0 --regid=0 --init-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Base and context, readable by the user.
 mkdir -p "$W/rootfs/bin" "$W/rootfs/etc" "$W/rootfs/tmp" "$W/ctx/src"
@@ -62,6 +66,12 @@ chmod -R a+rX "$W/ctx" "$W/rootfs.tar"
 
 "$W/bin/dockbuild" --root "$W/root-store" import "$W/rootfs.tar" bench/base:1 >/dev/null
 run_user "$W/bin/dockbuild" import "$W/rootfs.tar" bench/base:1 >/dev/null 2>&1
+# a binary whose rootless commands do nothing (a static build before the argv fix printed its
+# help and exited 0) would time nothing: check that the user's store has the image
+if [ "$(run_user "$W/bin/dockbuild" images --format '{{.Repository}}:{{.Tag}}' 2>&1)" != "bench/base:1" ]; then
+  echo "bench/rootless.sh: rootless $BIN does not work here: $(run_user "$W/bin/dockbuild" images 2>&1 | head -3)" >&2
+  exit 1
+fi
 
 median_ms() { python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$1"; }
 # time NAME RUNS PREPARE-OR-EMPTY CMD: median ms, or "-" when the command fails
@@ -103,6 +113,13 @@ row "build, no cache, --network none" "$r" "$u"
 r=$(time_cmd "$BUILD_RUNS" "$ROOT_CMD $W/bin/dockbuild --root $W/root-store build -q -t bench/app:1 $W/ctx")
 u=$(time_cmd "$BUILD_RUNS" "$USER_CMD $W/bin/dockbuild build -q -t bench/app:1 $W/ctx")
 row "build, cached" "$r" "$u" "buildah $peer_cached"
+u=$(time_cmd "$BUILD_RUNS" "$USER_CMD DOCKBUILD_ROOTLESS_REEXEC=1 $W/bin/dockbuild build -q -t bench/app:1 $W/ctx")
+row "build, cached, re-exec into the namespace" "$r" "$u"
+r=$(time_cmd "$RUNS" "$ROOT_CMD $W/bin/dockbuild --root $W/root-store images -q")
+u=$(time_cmd "$RUNS" "$USER_CMD $W/bin/dockbuild images -q")
+row "images -q" "$r" "$u"
+u=$(time_cmd "$RUNS" "$USER_CMD DOCKBUILD_ROOTLESS_REEXEC=1 $W/bin/dockbuild images -q")
+row "images -q, re-exec into the namespace" "$r" "$u"
 r=$(time_cmd "$RUNS" "$ROOT_CMD $W/bin/dockbuild --root $W/root-store run --rm --network none bench/base:1 true")
 u=$(time_cmd "$RUNS" "$USER_CMD $W/bin/dockbuild run --rm --network none bench/base:1 true")
 row "run --rm --network none true" "$r" "$u" "podman $peer_run"

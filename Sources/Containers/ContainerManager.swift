@@ -248,19 +248,39 @@ public final class ContainerManager: Sendable {
         return record
     }
 
-    /// The resource flags of `r` that cannot be applied: for an ordinary user without a delegated
-    /// cgroup subtree the container runs in no cgroup of its own (as rootless podman and docker),
-    /// and the engine says so once. Empty for root and for a user whose cgroup tree is delegated.
-    public static func unappliedLimits(_ r: ContainerRecord) -> [String] {
-        guard StatePaths.isRootless else { return [] }
-        var flags: [String] = []
-        if r.memory > 0 { flags.append("--memory") }
-        if r.memorySwap > 0 { flags.append("--memory-swap") }
-        if r.nanoCpus > 0 { flags.append("--cpus") }
-        if r.pidsLimit > 0 { flags.append("--pids-limit") }
-        guard !flags.isEmpty, let cg = try? Cgroup.resolve(cgroupsPath: ContainerSpec.cgroupsPath(r.id), id: r.id),
-              !cg.isCreatable else { return [] }
-        return flags
+    /// What an ordinary user is told once about the resource flags of `r` that cannot be
+    /// applied; nil for root and when every one applies. See `limitsWarning(flags:cgroupVersion:directory:creatable:)`.
+    public static func limitsWarning(_ r: ContainerRecord) -> String? {
+        guard StatePaths.isRootless else { return nil }
+        var flags: [(flag: String, controller: String)] = []
+        if r.memory > 0 { flags.append(("--memory", "memory")) }
+        if r.memorySwap > 0 { flags.append(("--memory-swap", "memory")) }
+        if r.nanoCpus > 0 { flags.append(("--cpus", "cpu")) }
+        if r.pidsLimit > 0 { flags.append(("--pids-limit", "pids")) }
+        guard !flags.isEmpty, let cg = try? Cgroup.resolve(cgroupsPath: ContainerSpec.cgroupsPath(r.id), id: r.id) else { return nil }
+        return limitsWarning(flags: flags, cgroupVersion: cg.version, directory: cg.paths[""] ?? "", creatable: cg.isCreatable)
+    }
+
+    /// The warning for `flags` (each with the controller it needs) of a rootless container whose
+    /// cgroup would be `directory`: without a delegated subtree (`creatable` false) the container
+    /// runs in no cgroup of its own, as with rootless podman and docker, and none applies; in a
+    /// delegated cgroup v2 subtree, a flag whose controller the subtree was not given (missing from
+    /// `cgroup.controllers` of the nearest existing cgroup: systemd's default delegation to a
+    /// user leaves some out, cpu, cpuset or io on many distributions) is not applied, and the others are.
+    public static func limitsWarning(flags: [(flag: String, controller: String)], cgroupVersion: String, directory: String,
+                                     creatable: Bool) -> String? {
+        guard !flags.isEmpty else { return nil }
+        guard creatable else {
+            return "WARNING: \(flags.map(\.flag).joined(separator: ", ")) not applied: running rootless without a "
+                + "delegated cgroup v2 subtree, the container gets no cgroup of its own (see docs/rootless.md)"
+        }
+        guard cgroupVersion == "v2" else { return nil }
+        let missing = Cgroup.unavailableV2Controllers(flags.map(\.controller), below: directory)
+        let unapplied = flags.filter { missing.contains($0.controller) }.map(\.flag)
+        guard !unapplied.isEmpty else { return nil }
+        return "WARNING: \(unapplied.joined(separator: ", ")) not applied: the delegated cgroup v2 subtree has no "
+            + "\(missing.joined(separator: ", ")) controller (its cgroup.controllers); ask for it in the delegation, "
+            + "e.g. systemd's Delegate=cpu cpuset io memory pids for user@.service (see docs/rootless.md)"
     }
 
     /// Mounts the container's rootfs: an overlay of the image's layer snapshots.

@@ -1,5 +1,7 @@
 import Foundation
+import SystemSupport
 import struct Runtime.BridgeNetwork
+import struct Runtime.RootlessNetwork
 import enum Runtime.OrderedJSON
 import enum Runtime.SpecGenerator
 
@@ -38,7 +40,17 @@ extension ContainerManager {
         }
         let running = s.status == .running
         var networks: [String: Any] = [:]
-        if r.network == "bridge" {
+        // an ordinary user's default network: a namespace of the container's own behind pasta,
+        // which copies the host's addresses into it. As rootless podman shows a slirp4netns or
+        // pasta container: no address (the host's would not reach the container; its ports are
+        // reached through -p), no bridge, and the namespace's file as the sandbox key.
+        let pasta = r.network == "bridge" && StatePaths.isRootless
+        var sandboxKey = r.network == "host" ? "" : "/run/netns/dockbuild-\(r.id.prefix(12))"
+        if pasta {
+            networks["bridge"] = ["IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": "", "NetworkID": ""]
+            let file = RootlessNetwork.directory + "/" + r.id
+            sandboxKey = running && FileManager.default.fileExists(atPath: file) ? file : ""
+        } else if r.network == "bridge" {
             networks["bridge"] = ["IPAddress": s.ipAddress, "Gateway": s.gateway, "IPPrefixLen": s.ipAddress.isEmpty ? 0 : 24,
                                   "MacAddress": s.macAddress, "NetworkID": (try? BridgeNetwork.current().bridge) ?? ""]
         } else if isUserNetwork(r.network), let n = try? self.networks.inspect(r.network) {
@@ -126,7 +138,7 @@ extension ContainerManager {
             "NetworkSettings": [
                 "IPAddress": s.ipAddress, "Gateway": s.gateway, "IPPrefixLen": s.ipAddress.isEmpty ? 0 : 24,
                 "MacAddress": s.macAddress, "Ports": portMap, "Networks": networks,
-                "SandboxKey": r.network == "host" ? "" : "/run/netns/dockbuild-\(r.id.prefix(12))",
+                "SandboxKey": sandboxKey,
             ] as [String: Any],
         ]
         return Self.withDockerDefaults(doc, privileged: r.privileged)

@@ -25,6 +25,9 @@ extension Cgroup {
         guard let dir = path(for: controller) else {
             throw RuntimeError(.cgroup, "cgroup controller \(controller) is not mounted; cannot set \(file)=\(value)")
         }
+        // An ordinary user's delegated v2 subtree may lack a controller (systemd's default delegation
+        // leaves some out): the engine said which limits are not applied, the others are.
+        if version == "v2", StatePaths.isRootless, !Cgroup.controllers(at: dir).contains(controller) { return }
         do { try Sys.writeFile(dir + "/" + file, value) } catch let e as RuntimeError {
             throw RuntimeError(.cgroup, "cgroup \(controller): \(e.message)")
         }

@@ -98,6 +98,24 @@ public struct Cgroup: Codable, Sendable, Equatable {
         return nil
     }
 
+    /// The controllers a v2 cgroup directory has (its `cgroup.controllers`).
+    static func controllers(at dir: String) -> Set<String> {
+        Set((Sys.readFile(dir + "/cgroup.controllers") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    }
+
+    /// The controllers of `needed` that a v2 cgroup made at `dir` cannot have: those missing from
+    /// `cgroup.controllers` of `dir` or, where it does not exist yet, of its nearest existing
+    /// ancestor (what that cgroup may enable below it bounds what every cgroup below it gets).
+    /// In needed's order, each once.
+    public static func unavailableV2Controllers(_ needed: [String], below dir: String) -> [String] {
+        var d = dir
+        while !Sys.exists(d + "/cgroup.controllers") && d.count > 1 { d = (d as NSString).deletingLastPathComponent }
+        let have = controllers(at: d)
+        var missing: [String] = []
+        for c in needed where !have.contains(c) && !missing.contains(c) { missing.append(c) }
+        return missing
+    }
+
     /// Whether this process may create every hierarchy's directory: the nearest existing
     /// ancestor of each is writable. False for an ordinary user without a delegated subtree.
     public var isCreatable: Bool {

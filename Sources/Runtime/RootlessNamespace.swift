@@ -34,6 +34,14 @@ public enum RootlessNamespace {
         return nil
     }
 
+    /// Sets `_DOCKBUILD_ROOTLESS` in a process that joined the namespace before main with no
+    /// re-exec (rootless.c cannot set it there); call first thing in main, before anything reads
+    /// `StatePaths` or starts a process.
+    public static func adoptEarlyJoin() {
+        let uid = cruntime_rootless_joined_uid()
+        if uid >= 0 { setenv(StatePaths.rootlessEnv, "\(uid)", 1) }
+    }
+
     /// Re-executes this process into the user's namespace (making it first when needed).
     /// Returns only when nothing is to be done: real root, or already inside.
     public static func enter(arguments: [String]) throws {

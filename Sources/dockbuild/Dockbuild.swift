@@ -45,6 +45,8 @@ struct Dockbuild: AsyncParsableCommand {
 @main
 enum DockbuildMain {
     static func main() async {
+        // An ordinary user's command may have joined its user namespace before main (rootless.c).
+        RootlessNamespace.adoptEarlyJoin()
         // Start with no signal blocked, whatever the parent left in the mask (it is inherited
         // across exec): SIGTERM/SIGINT must reach `registry serve`, builds and monitors.
         var none = sigset_t()

@@ -1,3 +1,4 @@
+import Containers
 import Foundation
 import ImageStore
 import OCI
@@ -66,7 +67,7 @@ final class RootlessUser: @unchecked Sendable {
         let rf = dir + "/rootfs"
         for d in ["bin", "etc", "tmp"] { try fm.createDirectory(atPath: "\(rf)/\(d)", withIntermediateDirectories: true) }
         try fm.copyItem(atPath: "/bin/busybox", toPath: "\(rf)/bin/busybox")
-        for a in ["sh", "echo", "id", "cat", "chown", "touch", "stat", "sleep", "true", "mkdir", "httpd", "wget", "ls", "grep", "rm"] {
+        for a in ["sh", "echo", "id", "cat", "chown", "chmod", "ln", "touch", "stat", "sleep", "true", "mkdir", "httpd", "wget", "ls", "grep", "rm"] {
             try fm.createSymbolicLink(atPath: "\(rf)/bin/\(a)", withDestinationPath: "busybox")
         }
         try "root:x:0:0:root:/root:/bin/sh\n".write(toFile: "\(rf)/etc/passwd", atomically: true, encoding: .utf8)
@@ -74,22 +75,28 @@ final class RootlessUser: @unchecked Sendable {
         chmod(busyboxTar, 0o644)
     }
 
+    /// The command line that runs `argv` as the user (setpriv), in `cwd`, with only PATH, HOME
+    /// and XDG_RUNTIME_DIR of its own (and `env`) in its environment.
+    func command(_ argv: [String], env: [String: String] = [:], cwd: String = "/") -> [String] {
+        var vars = ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": home, "XDG_RUNTIME_DIR": runDir]
+        vars.merge(env) { $1 }
+        return [Shell.which("setpriv") ?? "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--init-groups",
+                "/usr/bin/env", "-i", "-C", cwd] + vars.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + argv
+    }
+
     /// Runs `dockbuild args...` as the user, with HOME and XDG_RUNTIME_DIR of its own.
     @discardableResult
     func db(_ args: [String], env: [String: String] = [:], cwd: String = "/") throws -> Scenario.Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Shell.which("setpriv") ?? "/usr/bin/setpriv")
-        var vars = ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": home, "XDG_RUNTIME_DIR": runDir]
-        vars.merge(env) { $1 }
-        p.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "/usr/bin/env", "-i"]
-            + vars.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [binary] + args
+        let argv = command([binary] + args, env: env, cwd: cwd)
+        p.executableURL = URL(fileURLWithPath: argv[0])
+        p.arguments = Array(argv.dropFirst())
         if !cgroupDirs.isEmpty {
             // as root, into the delegated cgroups first, then the user's command
             p.arguments = ["-c", "for d in \(cgroupDirs.joined(separator: " ")); do echo $$ > $d/cgroup.procs || exit 125; done; exec \"$@\"",
                            "sh", p.executableURL?.path ?? "setpriv"] + (p.arguments ?? [])
             p.executableURL = URL(fileURLWithPath: "/bin/sh")
         }
-        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
         let o = Pipe(), e = Pipe()
         p.standardOutput = o; p.standardError = e; p.standardInput = FileHandle.nullDevice
         try p.run()
@@ -126,6 +133,9 @@ final class RootlessUser: @unchecked Sendable {
         try out.close()
         return p
     }
+
+    /// Mounts the test made for the user (unmounted by `cleanup`, before its files go).
+    var mounts: [String] = []
 
     /// Cgroup directories every command of the user starts in (`delegateCgroups`).
     var cgroupDirs: [String] = []
@@ -164,6 +174,34 @@ final class RootlessUser: @unchecked Sendable {
         cgroupDirs.first { $0.hasPrefix("/sys/fs/cgroup/\(controller)/") }
     }
 
+    /// "MODE UID/GID" (as `tar -tv --numeric-owner` prints them) of each path in the image of a
+    /// docker-archive, its layers applied in order (a later layer's entry wins; whiteouts are
+    /// left out: the test's images have none).
+    static func ownership(ofArchive archive: String, in dir: String) throws -> [String: String] {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        #expect(try Shell.status(["tar", "-C", dir, "-xf", archive]) == 0)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json")))
+        guard let entries = manifest as? [[String: Any]], let layers = entries.first?["Layers"] as? [String] else {
+            Issue.record("\(archive): no Layers in manifest.json")
+            return [:]
+        }
+        var owners: [String: String] = [:]
+        for layer in layers {
+            let listing = try Shell.out(["tar", "--numeric-owner", "-tvf", dir + "/" + layer])
+            for line in listing.split(separator: "\n") {
+                // MODE UID/GID SIZE DATE TIME NAME[ -> TARGET]
+                let f = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+                guard f.count == 6 else { continue }
+                var name = String(f[5])
+                if let arrow = name.range(of: " -> ") { name = String(name[..<arrow.lowerBound]) }
+                while name.hasPrefix("./") { name.removeFirst(2) }
+                while name.hasSuffix("/") { name.removeLast() }
+                owners[name] = "\(f[0]) \(f[1])"
+            }
+        }
+        return owners
+    }
+
     /// The pid of the user's namespace holder.
     var holder: Int32? {
         guard let t = try? String(contentsOfFile: runDir + "/dockbuild/userns.pid", encoding: .utf8) else { return nil }
@@ -176,6 +214,7 @@ final class RootlessUser: @unchecked Sendable {
         }
         if let pid = holder, pid > 0 { kill(pid, SIGKILL) }
         usleep(100_000)
+        for m in mounts.reversed() { umount2(m, Int32(MNT_DETACH)) }
         for d in cgroupDirs {
             // the runtime's dockbuild/<id> directories first, deepest first
             let subs = FileManager.default.subpaths(atPath: d) ?? []
@@ -314,6 +353,11 @@ final class RootlessUser: @unchecked Sendable {
         }
         #expect(Scenario.eventually(20) { fetch() == "rootless-page" }, "\(String(describing: fetch()))")
         #expect(try u.ok(["port", "web"]).contains("80/tcp -> 0.0.0.0:\(port)"))
+        // inspect shows what rootless podman shows for such a container: no address of its own
+        // (pasta copies the host's), no bridge, the namespace's file, the published ports
+        #expect(try u.ok(["inspect", "-f", "{{.NetworkSettings.IPAddress}}|{{.NetworkSettings.Networks.bridge.IPAddress}}|"
+                          + "{{.NetworkSettings.Networks.bridge.NetworkID}}|{{.NetworkSettings.SandboxKey}}|{{json .NetworkSettings.Ports}}", "web"])
+                == "|||\(u.runDir)/dockbuild/netns/\(id)|{\"80/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"\(port)\"}]}")
         // -p 127.0.0.1::80: on that address only, a free host port chosen, shown by `port`
         try u.ok(["run", "-d", "--name", "web2", "-p", "127.0.0.1::80", "bb:1", "sh", "-c",
                   "mkdir /www && echo second > /www/index.html && exec httpd -f -p 80 -h /www"])
@@ -332,6 +376,7 @@ final class RootlessUser: @unchecked Sendable {
         #expect(Scenario.eventually { kill(pasta, 0) != 0 }, "pasta \(pasta) outlived its container")
         #expect(fetch() == nil)
         #expect(!FileManager.default.fileExists(atPath: pidFile))
+        #expect(try u.ok(["inspect", "-f", "{{.NetworkSettings.SandboxKey}}", "web"]) == "")
         // started again: a new pasta serves the same port
         try u.ok(["start", "web"])
         #expect(Scenario.eventually(20) { fetch() == "rootless-page" })
@@ -499,6 +544,204 @@ final class RootlessUser: @unchecked Sendable {
         try u.ok(["build", "-q", "--network", "none", "-t", "opq:1", ctx])
         #expect(try u.ok(["run", "--rm", "--network", "none", "opq:1", "ls", "/d"]) == "only")
         #expect(try u.ok(["run", "--rm", "--network", "none", "opq:1", "ls", "/d"], env: fuse) == "only")
+    }
+
+    @Test(.enabled(if: RootlessUser.canRun && Shell.which("strace") != nil)) func aCommandJoinsARunningNamespaceWithNoReExec() throws {
+        let u = try RootlessUser("k", subordinateIDs: true)
+        defer { u.cleanup() }
+        /// The programs the process of `dockbuild args` executed, traced with strace (as root, over
+        /// setpriv). Its children are not followed: the holder it may start never exits.
+        func execs(_ args: [String], env: [String: String] = [:]) throws -> (Scenario.Result, [String]) {
+            let trace = u.dir + "/trace-\(UUID().uuidString)"
+            let r = try Shell.run(["strace", "-qq", "-e", "trace=execve", "-o", trace] + u.command([u.binary] + args, env: env))
+            let lines = ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n")
+            let programs = lines.filter { $0.contains("execve(") && $0.contains("= 0") }.compactMap { line -> String? in
+                guard let open = line.range(of: "execve(\"")?.upperBound, let close = line[open...].firstIndex(of: "\"") else { return nil }
+                return String(line[open..<close])
+            }
+            return (Scenario.Result(status: r.0, out: r.1, err: r.2), programs)
+        }
+        // the first command makes the holder and re-executes into its namespace
+        let (first, made) = try execs(["import", u.busyboxTar, "bb:1"])
+        #expect(first.status == 0, "\(first.err)")
+        #expect(made.contains("/proc/self/exe"), "\(made)")
+        // later ones join it before main: the binary is executed once
+        let (later, joined) = try execs(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        #expect(later.status == 0 && later.out == "bb:1\n", "\(later.err)")
+        #expect(joined.filter { $0 == u.binary || $0 == "/proc/self/exe" } == [u.binary], "\(joined)")
+        // in the namespace: root inside, the user's map, and the host uid for paths
+        #expect(try u.ok(["run", "--rm", "--network", "none", "bb:1", "cat", "/proc/self/uid_map"]).hasPrefix("0"))
+        #expect(try u.ok(["info"]).contains("Rootless UID Map: 0:\(u.uid):1,1:"))
+        // commands that run as they are do not join: `version` sees the host's user namespace
+        let (_, version) = try execs(["version"])
+        #expect(version.filter { $0 == "/proc/self/exe" }.isEmpty, "\(version)")
+        // a _DOCKBUILD_ROOTLESS from the caller changes nothing (the join sets its own)
+        #expect(try u.ok(["images", "-q"], env: ["_DOCKBUILD_ROOTLESS": "0"]).count == 12)
+        // a holder that is gone: the pid file names a dead process, a new holder is made
+        if let pid = u.holder { kill(pid, SIGKILL) }
+        #expect(Scenario.eventually { u.holder.map { kill($0, 0) != 0 } ?? true })
+        let (again, remade) = try execs(["images", "-q"])
+        #expect(again.status == 0 && again.out.count == 13, "\(again.err)")
+        #expect(remade.contains("/proc/self/exe"), "\(remade)")
+    }
+
+    /// The same multi-stage Dockerfile (RUN steps that chown to other ids and set modes, a COPY
+    /// --from) built rootless by dockbuild and by rootless buildah (and podman, where it runs) as
+    /// the same user: each path has the same owner and mode in the images' layers.
+    @Test(.enabled(if: RootlessUser.canRun && Shell.which("buildah") != nil)) func rootlessBuildMatchesRootlessBuildah() throws {
+        let u = try RootlessUser("j", subordinateIDs: true)
+        defer {
+            // rootless podman's pause process keeps its namespaces (and the user) alive
+            if let t = try? String(contentsOfFile: u.runDir + "/libpod/tmp/pause.pid", encoding: .utf8),
+               let pid = Int32(t.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 { kill(pid, SIGKILL) }
+            u.cleanup()
+        }
+        let ctx = u.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        #expect(try Shell.status(["cp", "-a", u.dir + "/rootfs", ctx + "/rootfs"]) == 0)
+        try """
+            FROM scratch AS build
+            COPY rootfs/ /
+            RUN mkdir -p /out/sub && echo a > /out/a && echo b > /out/sub/b && chown -R 1000:1000 /out \\
+                && chmod 0640 /out/a && chown 0:2000 /out/sub/b && chmod 2750 /out/sub
+            FROM scratch
+            COPY rootfs/ /
+            COPY --from=build /out /app
+            RUN mkdir /data && touch /data/f && chown 1000:1001 /data/f && chmod 600 /data/f \\
+                && ln -s f /data/l && chown -h 7:8 /data/l && mkdir -m 1777 /data/tmp
+
+            """.write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        #expect(try Shell.status(["chmod", "-R", "a+rX", u.dir + "/ctx"]) == 0)
+
+        // buildah as the user, with its own rootless defaults but vfs storage (no fuse needed)
+        let buildah = ["buildah", "--storage-driver", "vfs"]
+        let probe = try Shell.run(u.command(buildah + ["unshare", "true"], cwd: u.dir))
+        if probe.0 != 0 {
+            try Test.cancel("rootless buildah cannot run here (`buildah unshare true` as \(u.name): \(probe.2.trimmingCharacters(in: .whitespacesAndNewlines)))")
+        }
+        let peer = try Shell.run(u.command(buildah + ["bud", "--runtime", "runc", "--network", "none", "-t", "side:1", ctx], cwd: u.dir))
+        #expect(peer.0 == 0, "buildah bud: \(peer.2)")
+        let peerArchive = u.home + "/buildah.tar"
+        let push = try Shell.run(u.command(buildah + ["push", "side:1", "docker-archive:\(peerArchive):side:1"], cwd: u.dir))
+        #expect(push.0 == 0, "buildah push: \(push.2)")
+
+        try u.ok(["build", "-q", "--network", "none", "-t", "side:1", ctx])
+        let ours = u.home + "/dockbuild.tar"
+        try u.ok(["save", "-o", ours, "side:1"])
+
+        let mine = try RootlessUser.ownership(ofArchive: ours, in: u.dir + "/x-dockbuild")
+        let theirs = try RootlessUser.ownership(ofArchive: peerArchive, in: u.dir + "/x-buildah")
+        let paths = ["app", "app/a", "app/sub", "app/sub/b", "data", "data/f", "data/l", "data/tmp"]
+        // what the Dockerfile asks for, so that the two cannot agree on something else
+        #expect(mine["app/a"] == "-rw-r----- 1000/1000")
+        #expect(mine["app/sub"] == "drwxr-s--- 1000/1000")
+        #expect(mine["app/sub/b"] == "-rw-r--r-- 0/2000")
+        #expect(mine["data/f"] == "-rw------- 1000/1001")
+        #expect(mine["data/l"] == "lrwxrwxrwx 7/8")
+        #expect(mine["data/tmp"] == "drwxrwxrwt 0/0")
+        for path in paths {
+            #expect(mine[path] != nil && mine[path] == theirs[path], "\(path): dockbuild \(mine[path] ?? "missing"), buildah \(theirs[path] ?? "missing")")
+        }
+
+        // podman build too (buildah's code behind podman's command line), where podman runs here
+        let podman = ["podman", "--storage-driver", "vfs", "--cgroup-manager=cgroupfs", "--events-backend=file"]
+        guard Shell.which("podman") != nil, try Shell.run(u.command(podman + ["unshare", "true"], cwd: u.dir)).0 == 0 else { return }
+        let built = try Shell.run(u.command(podman + ["build", "--runtime", "runc", "--network", "none", "-t", "side:2", ctx], cwd: u.dir))
+        #expect(built.0 == 0, "podman build: \(built.2)")
+        let podmanArchive = u.home + "/podman.tar"
+        let saved = try Shell.run(u.command(podman + ["save", "--format", "docker-archive", "-o", podmanArchive, "side:2"], cwd: u.dir))
+        #expect(saved.0 == 0, "podman save: \(saved.2)")
+        let podmans = try RootlessUser.ownership(ofArchive: podmanArchive, in: u.dir + "/x-podman")
+        for path in paths {
+            #expect(mine[path] == podmans[path], "\(path): dockbuild \(mine[path] ?? "missing"), podman \(podmans[path] ?? "missing")")
+        }
+    }
+
+    /// The automatic fallback: a store on a filesystem the kernel's overlayfs refuses as an upper
+    /// directory (here an overlayfs mount, as a home directory on overlayfs or NFS would be) makes
+    /// the first mount fail; dockbuild mounts with fuse-overlayfs instead, records it and `info`
+    /// says so. No DOCKBUILD_OVERLAY anywhere.
+    @Test(.enabled(if: RootlessUser.canRun && Shell.which("fuse-overlayfs") != nil)) func fuseOverlayfsIsChosenWhenTheKernelRefusesTheStore() throws {
+        RootlessUser.devicesUsable(["/dev/fuse"])
+        let u = try RootlessUser("l", subordinateIDs: true)
+        let ovl = u.dir + "/ovl"
+        let store = ["DOCKBUILD_ROOT": ovl + "/merged/store"]
+        defer {
+            for id in ((try? u.db(["ps", "-aq"], env: store))?.out ?? "").split(separator: "\n") { _ = try? u.db(["rm", "-f", String(id)], env: store) }
+            u.cleanup()
+        }
+        // the user's store on an overlayfs mount (made before the user's namespace, which copies it)
+        for d in ["lower", "upper", "work", "merged"] {
+            try FileManager.default.createDirectory(atPath: "\(ovl)/\(d)", withIntermediateDirectories: true)
+        }
+        guard mount("overlay", ovl + "/merged", "overlay", 0, "lowerdir=\(ovl)/lower,upperdir=\(ovl)/upper,workdir=\(ovl)/work") == 0 else {
+            try Test.cancel("cannot mount an overlayfs for the store: \(String(cString: strerror(errno)))")
+        }
+        u.mounts.append(ovl + "/merged")
+        // the kernel refuses an overlayfs upper directory there (root's mount, checked first)
+        let probe = ovl + "/merged/probe"
+        for d in ["l", "u", "w", "m"] { try FileManager.default.createDirectory(atPath: "\(probe)/\(d)", withIntermediateDirectories: true) }
+        if mount("overlay", probe + "/m", "overlay", 0, "lowerdir=\(probe)/l,upperdir=\(probe)/u,workdir=\(probe)/w") == 0 {
+            umount2(probe + "/m", Int32(MNT_DETACH))
+            try Test.cancel("this kernel takes an overlayfs upper directory on overlayfs: nothing makes its overlay mount fail")
+        }
+        try FileManager.default.removeItem(atPath: probe)
+        chown(ovl + "/merged", u.uid, u.gid)
+        chmod(ovl + "/merged", 0o700)
+
+        try u.ok(["import", u.busyboxTar, "bb:1"], env: store)
+        // nothing mounted yet: info's probe (lowers only, in the runtime directory) takes the kernel's
+        #expect(try u.ok(["info"], env: store).contains("Rootless Overlay: kernel overlayfs in the user namespace"))
+        // a container: its upper directory is in the store, the kernel refuses, fuse-overlayfs mounts
+        let out = try u.ok(["run", "--rm", "--network", "none", "bb:1", "sh", "-c",
+                            "echo x > /f && chown 1000 /f && stat -c %u /f && grep ' / ' /proc/mounts"], env: store)
+        #expect(out.hasPrefix("1000\nfuse-overlayfs / fuse.fuse-overlayfs"), "\(out)")
+        // recorded, so later commands go straight to it, and info says why
+        #expect((try? String(contentsOfFile: u.runDir + "/dockbuild/overlay-driver", encoding: .utf8)) == "fuse-overlayfs\n")
+        #expect(try u.ok(["info"], env: store).contains("Rootless Overlay: fuse-overlayfs (the kernel refuses overlayfs in the user namespace)"))
+        // a build's RUN step on it, and a container of the image
+        let ctx = u.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        chmod(ctx, 0o755)
+        try "FROM bb:1\nRUN grep ' / ' /proc/mounts > /mounts && echo built > /b && chown 1000:1000 /b\n".write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        chmod(ctx + "/Dockerfile", 0o644)
+        try u.ok(["build", "-q", "--network", "none", "-t", "fb:1", ctx], env: store)
+        #expect(try u.ok(["run", "--rm", "--network", "none", "fb:1", "sh", "-c", "stat -c %u:%g /b; cat /mounts"], env: store)
+                    .hasPrefix("1000:1000\nfuse-overlayfs / fuse.fuse-overlayfs"))
+        // a detached container, then gone with its fuse-overlayfs server
+        let id = try u.ok(["run", "-d", "--network", "none", "bb:1", "sleep", "300"], env: store)
+        #expect(try u.ok(["exec", id, "sh", "-c", "grep ' / ' /proc/mounts"], env: store).hasPrefix("fuse-overlayfs / "))
+        try u.ok(["rm", "-f", id], env: store)
+        #expect(Scenario.eventually {
+            ((try? Shell.out(["pgrep", "-u", "\(u.uid)", "-f", "fuse-overlayfs.*\(id)"])) ?? "").isEmpty
+        })
+    }
+
+    /// What can be checked of limits in a delegated cgroup v2 subtree on a host without one (this
+    /// host's controllers are bound to v1): which flags are named, from a cgroup.controllers file.
+    @Test func limitsWithoutTheirControllerInADelegatedCgroupV2SubtreeAreNamed() throws {
+        let dir = "/var/tmp/dbcg-\(getpid())-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // the user's delegated cgroup, and dockbuild's directory below it (the container's is not made yet)
+        try FileManager.default.createDirectory(atPath: dir + "/user.slice/dockbuild", withIntermediateDirectories: true)
+        try "memory pids\n".write(toFile: dir + "/user.slice/cgroup.controllers", atomically: true, encoding: .utf8)
+        let flags = [(flag: "--memory", controller: "memory"), (flag: "--cpus", controller: "cpu"),
+                     (flag: "--pids-limit", controller: "pids"), (flag: "--memory-swap", controller: "memory")]
+        let container = dir + "/user.slice/dockbuild/0123abcd"
+        let w = ContainerManager.limitsWarning(flags: flags, cgroupVersion: "v2", directory: container, creatable: true)
+        #expect(w?.hasPrefix("WARNING: --cpus not applied: the delegated cgroup v2 subtree has no cpu controller") == true, "\(w ?? "nil")")
+        // every controller delegated: nothing to say
+        try "cpuset cpu io memory pids\n".write(toFile: dir + "/user.slice/cgroup.controllers", atomically: true, encoding: .utf8)
+        #expect(ContainerManager.limitsWarning(flags: flags, cgroupVersion: "v2", directory: container, creatable: true) == nil)
+        // the nearest existing cgroup decides: dockbuild's own directory, given only memory
+        try "memory\n".write(toFile: dir + "/user.slice/dockbuild/cgroup.controllers", atomically: true, encoding: .utf8)
+        #expect(ContainerManager.limitsWarning(flags: flags, cgroupVersion: "v2", directory: container, creatable: true)?
+                    .hasPrefix("WARNING: --cpus, --pids-limit not applied: the delegated cgroup v2 subtree has no cpu, pids controller") == true)
+        // a delegated v1 subtree has every controller's hierarchy: nothing to say
+        #expect(ContainerManager.limitsWarning(flags: flags, cgroupVersion: "v1", directory: "", creatable: true) == nil)
+        // no delegated subtree: no cgroup at all, every flag named
+        #expect(ContainerManager.limitsWarning(flags: flags, cgroupVersion: "v2", directory: container, creatable: false)?
+                    .hasPrefix("WARNING: --memory, --cpus, --pids-limit, --memory-swap not applied: running rootless without a delegated") == true)
     }
 
     @Test(.enabled(if: RootlessUser.canRun)) func aStoreOrStateDirectoryOfAnotherUserIsRefused() throws {

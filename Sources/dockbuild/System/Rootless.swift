@@ -1,3 +1,4 @@
+import CRuntime
 import Containers
 import Foundation
 import Runtime
@@ -6,27 +7,26 @@ import SystemSupport
 
 /// Which commands of an ordinary user run in its user namespace (`RootlessNamespace`).
 enum Rootless {
-    /// Commands that touch no store or container, or that must see the host as the user does:
-    /// they run as they are.
-    static let outside: Set<String> = ["version", "login", "logout", "layer", "dockerfile", "help", "runtime", "completion"]
-
     /// True when `arguments` (after the global options) is a command an ordinary user runs in
-    /// its user namespace: everything that reads or writes the store or containers.
+    /// its user namespace: everything that reads or writes the store or containers. The list of
+    /// the commands that run as they are is `cruntime_rootless_needs_namespace`'s, which the
+    /// join before main (rootless.c) reads too.
     static func needsNamespace(_ arguments: [String]) -> Bool {
-        guard StatePaths.isRootless, !StatePaths.inRootlessNamespace, let first = arguments.first else { return false }
-        if outside.contains(first) || first.hasPrefix("-") { return false }
-        if arguments.contains("--help") || arguments.contains("-h") && first != "run" && first != "create" { return false }
-        if first == "registry", arguments.count > 1, arguments[1] == "serve" || arguments[1] == "gc" { return false }
-        return true
+        guard StatePaths.isRootless, !StatePaths.inRootlessNamespace, !arguments.isEmpty else { return false }
+        var words = arguments.map { strdup($0) }
+        defer { for w in words { free(w) } }
+        return words.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { cWords in
+                cruntime_rootless_needs_namespace(Int32(cWords.count), cWords.baseAddress) != 0
+            }
+        }
     }
 
     /// Says once, on stderr, which resource flags an ordinary user's container runs without
-    /// (no delegated cgroup subtree), as rootless podman and docker do.
+    /// (no delegated cgroup subtree, or one without their controllers), as rootless podman and docker do.
     static func warnLimits(_ rec: ContainerRecord) {
-        let flags = ContainerManager.unappliedLimits(rec)
-        guard !flags.isEmpty else { return }
-        FileHandle.standardError.write(Data(("WARNING: \(flags.joined(separator: ", ")) not applied: running rootless without a "
-            + "delegated cgroup v2 subtree, the container gets no cgroup of its own (see docs/rootless.md)\n").utf8))
+        guard let warning = ContainerManager.limitsWarning(rec) else { return }
+        FileHandle.standardError.write(Data((warning + "\n").utf8))
     }
 
     /// `info`'s rows for an ordinary user: how layers are mounted, the id mapping in force.
@@ -43,3 +43,8 @@ enum Rootless {
         return rows
     }
 }
+
+/// Marks this program as the dockbuild CLI for rootless.c: an ordinary user's command joins the
+/// user namespace before main, with no re-exec, when its holder already runs. Never called.
+@_cdecl("dockbuild_rootless_early_join")
+func dockbuildRootlessEarlyJoin() {}
