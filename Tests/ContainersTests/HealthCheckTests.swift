@@ -117,9 +117,11 @@ import Testing
         // after it, one failure (retries 1) is enough
         #expect(try Scenario.eventually(10) { try status(s, "slow") == "unhealthy" })
         // a container that becomes ready within the start period is healthy, with no failure counted
+        // (ready after 5 s: under load one exec of the check was seen to take 2.5 s, and the log must
+        // still hold a failed check from before the file exists)
         _ = try s.ok(["run", "-d", "--network", "none", "--name", "ready", "--health-cmd", "test -f /tmp/ready",
                       "--health-interval", "500ms", "--health-retries", "1", "--health-start-period", "30s",
-                      "busybox:test", "sh", "-c", "sleep 2; touch /tmp/ready; sleep 60"])
+                      "busybox:test", "sh", "-c", "sleep 5; touch /tmp/ready; sleep 60"])
         #expect(try Scenario.eventually(15) { try status(s, "ready") == "healthy" })
         let l = try log(s, "ready")
         #expect(l.contains { $0["ExitCode"] as? Int == 1 } && l.last?["ExitCode"] as? Int == 0, "\(l)")
