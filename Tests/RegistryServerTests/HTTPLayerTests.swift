@@ -129,3 +129,57 @@ struct HTTPLayerTests {
         #expect(Names.isValidTag("v1.0_rc-1") && !Names.isValidTag(".v1") && !Names.isValidTag(String(repeating: "a", count: 129)))
     }
 }
+
+@Suite("access-log lines")
+struct AccessLogLineTests {
+    func exchange(path: String, query: String = "", method: String = "GET", agent: String? = nil, user: String? = nil)
+        -> (HTTPRequest, HTTPResponse, HTTPRequestContext) {
+        let request = HTTPRequest(method: method, path: path, rawQuery: query, version: "HTTP/1.1",
+                                  headers: [("Host", "x")] + (agent.map { [("user-agent", $0)] } ?? []), body: .empty)
+        var response = HTTPResponse(status: 404, body: .bytes(Array("nope".utf8)))
+        response.requestID = "id-1"
+        response.user = user
+        return (request, response, HTTPRequestContext(remoteAddress: "127.0.0.1:5000", isTLS: false))
+    }
+
+    /// The JSON line is one object with the fields in sorted order, whatever bytes the request
+    /// carried: quotes, backslashes, controls and non-ASCII in the path, query, agent and user.
+    @Test func jsonLineEscapesAndKeepsItsFields() throws {
+        let path = "/v2/a\"b\\c\n\u{1}\u{7f}/é/manifests/x"
+        let (request, response, context) = exchange(path: path, query: "n=1&q=\"", agent: "curl/8 \"x\"\t", user: "al\u{0}ice")
+        let line = RegistryServer.logLine(.json, request, response, context, 0.0015, route: ("manifest", "a/b"))
+        #expect(line.last == UInt8(ascii: "\n") && line.filter { $0 == UInt8(ascii: "\n") }.count == 1)
+        let text = String(decoding: line.dropLast(), as: UTF8.self)
+        #expect(text.hasPrefix(#"{"bytes":4,"bytes_received":0,"duration_ms":1.5,"method":"GET","path":"/v2/a\"b\\c\n\u0001\u007f/é/manifests/x?n=1&q=\"","remote":"127.0.0.1:5000","repository":"a/b","request_id":"id-1","route":"manifest","status":404,"time":""#))
+        #expect(text.hasSuffix(#"Z","user":"al\u0000ice","user_agent":"curl/8 \"x\"\t"}"#))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
+        #expect(object["path"] as? String == path + "?n=1&q=\"")
+        #expect(object["user"] as? String == "al\u{0}ice" && object["user_agent"] as? String == "curl/8 \"x\"\t")
+        let time = try #require(object["time"] as? String)
+        #expect(time.count == 24 && time.hasSuffix("Z"))
+        // An invalid name is not logged as a repository; no agent is an empty one.
+        let (r2, s2, c2) = exchange(path: "/v2/A/tags/list")
+        let plain = String(decoding: RegistryServer.logLine(.json, r2, s2, c2, 0, route: ("tags", "A")), as: UTF8.self)
+        #expect(!plain.contains("repository") && plain.contains(#""duration_ms":0.0,"#) && plain.hasSuffix(#""user_agent":""}"# + "\n"))
+    }
+
+    /// Header names compare ignoring ASCII case only, by length first.
+    @Test func headerNamesCompareIgnoringASCIICase() {
+        #expect("User-Agent".equalsHeaderName("user-agent") && "ACCEPT".equalsHeaderName("accept"))
+        #expect(!"User-Agent".equalsHeaderName("User-Agenx") && !"Accept".equalsHeaderName("Accept-Encoding"))
+        #expect(!"a[".equalsHeaderName("A{") && !"é".equalsHeaderName("É") && "".equalsHeaderName(""))
+        // A bridged string (not contiguous UTF-8) compares the same.
+        let bridged = NSString(string: "X-Request-Id") as String
+        #expect(bridged.equalsHeaderName("x-request-id") && !bridged.equalsHeaderName("x-request-ix"))
+    }
+
+    /// The text line percent-escapes what could end or forge a line, in every field a client
+    /// chooses.
+    @Test func textLinePercentEscapes() {
+        let (request, response, context) = exchange(path: "/v2/a b/tags/list", query: "x=%\n", method: "G\"ET", user: "bob smith")
+        let line = String(decoding: RegistryServer.logLine(.text, request, response, context, 0.012, route: ("tags", "a b")), as: UTF8.self)
+        let afterTime = line.drop { $0 != " " }
+        #expect(afterTime == #" 127.0.0.1:5000 "G%22ET /v2/a%20b/tags/list?x=%25%0A HTTP/1.1" 404 4 12.0ms id=id-1 route=tags repo=- user=bob%20smith in=0"# + "\n")
+        #expect(line.prefix(24).hasSuffix("Z") && line.prefix(24).contains("T"))
+    }
+}

@@ -26,10 +26,6 @@ final class AtomicHistogram: Sendable {
         count.wrappingIncrement(ordering: .relaxed)
     }
 
-    func record(_ d: Duration) {
-        record(nanoseconds: Int(d.components.seconds) * 1_000_000_000 + Int(d.components.attoseconds / 1_000_000_000))
-    }
-
     /// The text exposition lines of this histogram: `name_bucket{labels,le="..."}` (cumulative),
     /// `name_sum` in seconds, `name_count`.
     func emit(name: String, labels: String, into out: inout String) {
