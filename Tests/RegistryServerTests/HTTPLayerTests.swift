@@ -183,3 +183,26 @@ struct AccessLogLineTests {
         #expect(line.prefix(24).hasSuffix("Z") && line.prefix(24).contains("T"))
     }
 }
+
+@Suite("lock-free histograms")
+struct AtomicHistogramTests {
+    /// Samples recorded from many threads (each adding to its own shard) all show in one
+    /// exposition: cumulative buckets, the sum in seconds, the count as the buckets' total.
+    @Test func shardsAddUpAtAScrape() {
+        let h = AtomicHistogram(bounds: [.milliseconds(1), .milliseconds(10)])
+        DispatchQueue.concurrentPerform(iterations: 32) { i in
+            for _ in 0..<100 { h.record(nanoseconds: i % 2 == 0 ? 500_000 : 5_000_000) }
+            if i == 0 { h.record(nanoseconds: 2_000_000_000) }
+        }
+        var text = ""
+        h.emit(name: "x_seconds", labels: "route=\"a\"", into: &text)
+        #expect(text == """
+            x_seconds_bucket{route="a",le="0.001"} 1600
+            x_seconds_bucket{route="a",le="0.01"} 3200
+            x_seconds_bucket{route="a",le="+Inf"} 3201
+            x_seconds_sum{route="a"} 10.8
+            x_seconds_count{route="a"} 3201
+
+            """)
+    }
+}
