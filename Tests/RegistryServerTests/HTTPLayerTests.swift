@@ -206,3 +206,57 @@ struct AtomicHistogramTests {
             """)
     }
 }
+
+@Suite("access-log writer")
+struct AccessLogWriterTests {
+    func tempFile() throws -> (path: String, fd: Int32) {
+        let path = "/var/tmp/rs-alw-\(getpid())-\(UUID().uuidString)"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        try #require(fd >= 0)
+        return (path, fd)
+    }
+
+    func lines(_ path: String) -> [String] {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) ?? []
+    }
+
+    /// A line reaches the file within a bounded time without a stop (the writer's timer), and
+    /// lines appended one after another from different threads keep their order.
+    @Test func aLineIsWrittenSoonAndInOrder() throws {
+        let (path, fd) = try tempFile()
+        defer { close(fd); unlink(path) }
+        let writer = AccessLogWriter(fd: fd, interval: 0.05)
+        defer { writer.stop() }
+        for i in 0..<4 {
+            let t = Thread { writer.append(Array("line \(i)\n".utf8)) }
+            t.start()
+            while !t.isFinished { usleep(1000) }
+        }
+        let deadline = Date().addingTimeInterval(3)
+        while lines(path).count < 5 && Date() < deadline { usleep(10_000) }
+        #expect(lines(path) == ["line 0", "line 1", "line 2", "line 3", ""])
+    }
+
+    /// Lines from many threads at once: after a stop every one is in the file, whole, and each
+    /// thread's lines in the order it appended them.
+    @Test func everyLineIsWrittenWholeByTheStop() throws {
+        let (path, fd) = try tempFile()
+        defer { close(fd); unlink(path) }
+        let writer = AccessLogWriter(fd: fd, interval: 0.05)
+        DispatchQueue.concurrentPerform(iterations: 16) { t in
+            for k in 0..<500 { writer.append(Array("t\(t) \(k) \(String(repeating: "x", count: k % 90))\n".utf8)) }
+        }
+        writer.stop()
+        let all = lines(path).dropLast()
+        #expect(all.count == 16 * 500)
+        var next = [Int](repeating: 0, count: 16)
+        for line in all {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 3, let t = Int(parts[0].dropFirst()), let k = Int(parts[1]), t < 16 else {
+                Issue.record("a broken line: \(line)"); return
+            }
+            #expect(k == next[t] && parts[2].count == k % 90)
+            next[t] = k + 1
+        }
+    }
+}
