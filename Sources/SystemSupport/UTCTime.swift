@@ -57,26 +57,38 @@ package enum UTCTime {
     }
 
     /// Appends `ts` as RFC 3339 with milliseconds (`2026-12-05T17:23:47.424Z`) to `out` as ASCII
-    /// bytes, with no String made on the way (the access log writes one per request).
+    /// bytes, with no String made on the way.
     package static func appendMillis(_ ts: timespec, to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: millisLength) { buffer in
+            guard let base = buffer.baseAddress else { return }
+            writeMillis(ts, to: base)
+            out.append(contentsOf: UnsafeBufferPointer(start: base, count: millisLength))
+        }
+    }
+
+    /// The length of a time written by `writeMillis`.
+    package static var millisLength: Int { 24 }
+
+    /// Writes `ts` as RFC 3339 with milliseconds, exactly `millisLength` ASCII bytes, at `out`:
+    /// the access log writes one per request straight into its line.
+    package static func writeMillis(_ ts: timespec, to out: UnsafeMutablePointer<UInt8>) {
         // The civil date by arithmetic, not gmtime_r: glibc's takes a process-wide lock, and
         // the registry's connection threads call this for every access-log line.
         let date = civil(seconds: Int(ts.tv_sec))
-        func digits(_ v: Int, _ width: Int) {
-            var div = 1
-            for _ in 1..<width { div *= 10 }
-            for _ in 0..<width {
-                out.append(UInt8(48 + (v / div) % 10))
-                div /= 10
-            }
+        @inline(__always) func two(_ v: Int, at i: Int) {
+            out[i] = UInt8(truncatingIfNeeded: 48 + v / 10 % 10)
+            out[i + 1] = UInt8(truncatingIfNeeded: 48 + v % 10)
         }
-        digits(date.year, 4); out.append(UInt8(ascii: "-"))
-        digits(date.month, 2); out.append(UInt8(ascii: "-"))
-        digits(date.day, 2); out.append(UInt8(ascii: "T"))
-        digits(date.hour, 2); out.append(UInt8(ascii: ":"))
-        digits(date.minute, 2); out.append(UInt8(ascii: ":"))
-        digits(date.second, 2); out.append(UInt8(ascii: "."))
-        digits(Int(ts.tv_nsec) / 1_000_000, 3); out.append(UInt8(ascii: "Z"))
+        let year = min(max(date.year, 0), 9999)
+        two(year / 100, at: 0); two(year % 100, at: 2); out[4] = UInt8(ascii: "-")
+        two(date.month, at: 5); out[7] = UInt8(ascii: "-")
+        two(date.day, at: 8); out[10] = UInt8(ascii: "T")
+        two(date.hour, at: 11); out[13] = UInt8(ascii: ":")
+        two(date.minute, at: 14); out[16] = UInt8(ascii: ":")
+        two(date.second, at: 17); out[19] = UInt8(ascii: ".")
+        let ms = min(max(Int(ts.tv_nsec) / 1_000_000, 0), 999)
+        out[20] = UInt8(truncatingIfNeeded: 48 + ms / 100)
+        two(ms % 100, at: 21); out[23] = UInt8(ascii: "Z")
     }
 
     /// The UTC calendar date and time of `seconds` since the epoch (proleptic Gregorian; days

@@ -129,3 +129,134 @@ struct HTTPLayerTests {
         #expect(Names.isValidTag("v1.0_rc-1") && !Names.isValidTag(".v1") && !Names.isValidTag(String(repeating: "a", count: 129)))
     }
 }
+
+@Suite("access-log lines")
+struct AccessLogLineTests {
+    func exchange(path: String, query: String = "", method: String = "GET", agent: String? = nil, user: String? = nil)
+        -> (HTTPRequest, HTTPResponse, HTTPRequestContext) {
+        let request = HTTPRequest(method: method, path: path, rawQuery: query, version: "HTTP/1.1",
+                                  headers: [("Host", "x")] + (agent.map { [("user-agent", $0)] } ?? []), body: .empty)
+        var response = HTTPResponse(status: 404, body: .bytes(Array("nope".utf8)))
+        response.requestID = "id-1"
+        response.user = user
+        return (request, response, HTTPRequestContext(remoteAddress: "127.0.0.1:5000", isTLS: false))
+    }
+
+    /// The JSON line is one object with the fields in sorted order, whatever bytes the request
+    /// carried: quotes, backslashes, controls and non-ASCII in the path, query, agent and user.
+    @Test func jsonLineEscapesAndKeepsItsFields() throws {
+        let path = "/v2/a\"b\\c\n\u{1}\u{7f}/é/manifests/x"
+        let (request, response, context) = exchange(path: path, query: "n=1&q=\"", agent: "curl/8 \"x\"\t", user: "al\u{0}ice")
+        let line = RegistryServer.logLine(.json, request, response, context, 0.0015, route: ("manifest", "a/b"))
+        #expect(line.last == UInt8(ascii: "\n") && line.filter { $0 == UInt8(ascii: "\n") }.count == 1)
+        let text = String(decoding: line.dropLast(), as: UTF8.self)
+        #expect(text.hasPrefix(#"{"bytes":4,"bytes_received":0,"duration_ms":1.5,"method":"GET","path":"/v2/a\"b\\c\n\u0001\u007f/é/manifests/x?n=1&q=\"","remote":"127.0.0.1:5000","repository":"a/b","request_id":"id-1","route":"manifest","status":404,"time":""#))
+        #expect(text.hasSuffix(#"Z","user":"al\u0000ice","user_agent":"curl/8 \"x\"\t"}"#))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
+        #expect(object["path"] as? String == path + "?n=1&q=\"")
+        #expect(object["user"] as? String == "al\u{0}ice" && object["user_agent"] as? String == "curl/8 \"x\"\t")
+        let time = try #require(object["time"] as? String)
+        #expect(time.count == 24 && time.hasSuffix("Z"))
+        // An invalid name is not logged as a repository; no agent is an empty one.
+        let (r2, s2, c2) = exchange(path: "/v2/A/tags/list")
+        let plain = String(decoding: RegistryServer.logLine(.json, r2, s2, c2, 0, route: ("tags", "A")), as: UTF8.self)
+        #expect(!plain.contains("repository") && plain.contains(#""duration_ms":0.0,"#) && plain.hasSuffix(#""user_agent":""}"# + "\n"))
+    }
+
+    /// Header names compare ignoring ASCII case only, by length first.
+    @Test func headerNamesCompareIgnoringASCIICase() {
+        #expect("User-Agent".equalsHeaderName("user-agent") && "ACCEPT".equalsHeaderName("accept"))
+        #expect(!"User-Agent".equalsHeaderName("User-Agenx") && !"Accept".equalsHeaderName("Accept-Encoding"))
+        #expect(!"a[".equalsHeaderName("A{") && !"é".equalsHeaderName("É") && "".equalsHeaderName(""))
+        // A bridged string (not contiguous UTF-8) compares the same.
+        let bridged = NSString(string: "X-Request-Id") as String
+        #expect(bridged.equalsHeaderName("x-request-id") && !bridged.equalsHeaderName("x-request-ix"))
+    }
+
+    /// The text line percent-escapes what could end or forge a line, in every field a client
+    /// chooses.
+    @Test func textLinePercentEscapes() {
+        let (request, response, context) = exchange(path: "/v2/a b/tags/list", query: "x=%\n", method: "G\"ET", user: "bob smith")
+        let line = String(decoding: RegistryServer.logLine(.text, request, response, context, 0.012, route: ("tags", "a b")), as: UTF8.self)
+        let afterTime = line.drop { $0 != " " }
+        #expect(afterTime == #" 127.0.0.1:5000 "G%22ET /v2/a%20b/tags/list?x=%25%0A HTTP/1.1" 404 4 12.0ms id=id-1 route=tags repo=- user=bob%20smith in=0"# + "\n")
+        #expect(line.prefix(24).hasSuffix("Z") && line.prefix(24).contains("T"))
+    }
+}
+
+@Suite("lock-free histograms")
+struct AtomicHistogramTests {
+    /// Samples recorded from many threads (each adding to its own shard) all show in one
+    /// exposition: cumulative buckets, the sum in seconds, the count as the buckets' total.
+    @Test func shardsAddUpAtAScrape() {
+        let h = AtomicHistogram(bounds: [.milliseconds(1), .milliseconds(10)])
+        DispatchQueue.concurrentPerform(iterations: 32) { i in
+            for _ in 0..<100 { h.record(nanoseconds: i % 2 == 0 ? 500_000 : 5_000_000) }
+            if i == 0 { h.record(nanoseconds: 2_000_000_000) }
+        }
+        var text = ""
+        h.emit(name: "x_seconds", labels: "route=\"a\"", into: &text)
+        #expect(text == """
+            x_seconds_bucket{route="a",le="0.001"} 1600
+            x_seconds_bucket{route="a",le="0.01"} 3200
+            x_seconds_bucket{route="a",le="+Inf"} 3201
+            x_seconds_sum{route="a"} 10.8
+            x_seconds_count{route="a"} 3201
+
+            """)
+    }
+}
+
+@Suite("access-log writer")
+struct AccessLogWriterTests {
+    func tempFile() throws -> (path: String, fd: Int32) {
+        let path = "/var/tmp/rs-alw-\(getpid())-\(UUID().uuidString)"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        try #require(fd >= 0)
+        return (path, fd)
+    }
+
+    func lines(_ path: String) -> [String] {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) ?? []
+    }
+
+    /// A line reaches the file within a bounded time without a stop (the writer's timer), and
+    /// lines appended one after another from different threads keep their order.
+    @Test func aLineIsWrittenSoonAndInOrder() throws {
+        let (path, fd) = try tempFile()
+        defer { close(fd); unlink(path) }
+        let writer = AccessLogWriter(fd: fd, interval: 0.05)
+        defer { writer.stop() }
+        for i in 0..<4 {
+            let t = Thread { writer.append(Array("line \(i)\n".utf8)) }
+            t.start()
+            while !t.isFinished { usleep(1000) }
+        }
+        let deadline = Date().addingTimeInterval(3)
+        while lines(path).count < 5 && Date() < deadline { usleep(10_000) }
+        #expect(lines(path) == ["line 0", "line 1", "line 2", "line 3", ""])
+    }
+
+    /// Lines from many threads at once: after a stop every one is in the file, whole, and each
+    /// thread's lines in the order it appended them.
+    @Test func everyLineIsWrittenWholeByTheStop() throws {
+        let (path, fd) = try tempFile()
+        defer { close(fd); unlink(path) }
+        let writer = AccessLogWriter(fd: fd, interval: 0.05)
+        DispatchQueue.concurrentPerform(iterations: 16) { t in
+            for k in 0..<500 { writer.append(Array("t\(t) \(k) \(String(repeating: "x", count: k % 90))\n".utf8)) }
+        }
+        writer.stop()
+        let all = lines(path).dropLast()
+        #expect(all.count == 16 * 500)
+        var next = [Int](repeating: 0, count: 16)
+        for line in all {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 3, let t = Int(parts[0].dropFirst()), let k = Int(parts[1]), t < 16 else {
+                Issue.record("a broken line: \(line)"); return
+            }
+            #expect(k == next[t] && parts[2].count == k % 90)
+            next[t] = k + 1
+        }
+    }
+}

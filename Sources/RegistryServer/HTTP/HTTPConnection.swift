@@ -123,7 +123,14 @@ final class HTTPConnection {
 
     deinit { buffer.deallocate() }
 
-    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    /// The monotonic clock in nanoseconds: request durations, deadlines and storage timings.
+    /// Read directly (a vDSO call): `DispatchTime.now()` costs several times as much, and the
+    /// server reads the clock a few times per request.
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
 
     /// Bytes received but not consumed yet.
     var buffered: Int { end - start }
