@@ -28,6 +28,22 @@ struct HTTPLayerTests {
         #expect(reply.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == 3)
     }
 
+    /// An HTTP/1.0 client (ab -k, old proxies) keeps a connection only when the answer says
+    /// `Connection: keep-alive`; without it the client waits for the close to end the response.
+    @Test func http10KeepAliveIsAnsweredAndPlainHTTP10Closes() throws {
+        let reg = try TestRegistry()
+        defer { reg.stop() }
+        let fd = try rawConnect(port: reg.server.port)
+        defer { close(fd) }
+        rawSend(fd, Array("GET /v2/ HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n".utf8))
+        let first = rawReadUntil(fd, "\r\n\r\n")
+        #expect(first.hasPrefix("HTTP/1.1 200 OK") && first.contains("Connection: keep-alive\r\n"), "\(first)")
+        // the same connection serves a second request, then closes after a plain HTTP/1.0 one
+        rawSend(fd, Array("GET /v2/ HTTP/1.0\r\n\r\n".utf8))
+        let second = rawReadUntil(fd, "never arrives", timeout: 5)
+        #expect(second.contains("HTTP/1.1 200 OK") && second.contains("Connection: close\r\n"), "\(second)")
+    }
+
     @Test func chunkedBodyAndExpectContinue() throws {
         let reg = try TestRegistry()
         defer { reg.stop() }

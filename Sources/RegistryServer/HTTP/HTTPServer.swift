@@ -379,7 +379,8 @@ public final class HTTPServer: @unchecked Sendable {
             // A body left unread must be consumed before the next request can be parsed.
             var keepAlive = request.keepAlive && !isStopping
             if !request.body.drain(limit: 1 << 20) { keepAlive = false }
-            let ok = (try? send(response, on: connection, keepAlive: keepAlive, isHead: isHead)) != nil
+            let ok = (try? send(response, on: connection, keepAlive: keepAlive, isHead: isHead,
+                                http10: request.version == "HTTP/1.0")) != nil
             if let logger {
                 logger(request, response, context, Double(HTTPConnection.now() - started) / 1e9)
             }
@@ -442,7 +443,10 @@ public final class HTTPServer: @unchecked Sendable {
                            headers: head.headers, body: body)
     }
 
-    private func send(_ response: HTTPResponse, on connection: HTTPConnection, keepAlive: Bool, isHead: Bool) throws {
+    /// Writes the response. An HTTP/1.0 connection stays open only when the answer says
+    /// `Connection: keep-alive` (such a client otherwise waits for the close to end the response).
+    private func send(_ response: HTTPResponse, on connection: HTTPConnection, keepAlive: Bool, isHead: Bool,
+                      http10: Bool = false) throws {
         var head = "HTTP/1.1 \(response.status) \(HTTPResponse.reason(response.status))\r\n"
         var hasLength = false
         for h in response.headers {
@@ -452,7 +456,7 @@ public final class HTTPServer: @unchecked Sendable {
         if !hasLength && response.status != 204 && response.status != 304 && !(100..<200).contains(response.status) {
             head += "Content-Length: \(response.contentLengthOverride ?? response.bodyLength)\r\n"
         }
-        if !keepAlive { head += "Connection: close\r\n" }
+        if !keepAlive { head += "Connection: close\r\n" } else if http10 { head += "Connection: keep-alive\r\n" }
         head += "\r\n"
         var bytes = Array(head.utf8)
         if case .stream(let length, let stream) = response.body {
