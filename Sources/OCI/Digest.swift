@@ -70,8 +70,16 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible, C
         public init(_ algorithm: Algorithm = .sha256) {
             self.algorithm = algorithm
             ctx = EVP_MD_CTX_new()
-            EVP_DigestInit_ex(ctx, algorithm == .sha256 ? EVP_sha256() : EVP_sha512(), nil)
+            EVP_DigestInit_ex(ctx, algorithm == .sha256 ? Self.sha256 : Self.sha512, nil)
         }
+
+        // The algorithms fetched once per process: with OpenSSL 3, `EVP_sha256()` passed to
+        // `EVP_DigestInit_ex` is fetched from the provider again at every init (~35K
+        // instructions, more than hashing a small document; `images` hashes 200, issue #19).
+        // A fetched EVP_MD is immutable and may be shared by threads; nil (no provider) falls
+        // back to the built-in one.
+        nonisolated(unsafe) private static let sha256: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil) ?? EVP_sha256()
+        nonisolated(unsafe) private static let sha512: OpaquePointer? = EVP_MD_fetch(nil, "SHA512", nil) ?? EVP_sha512()
 
         deinit { EVP_MD_CTX_free(ctx) }
 
