@@ -43,14 +43,8 @@ enum ImageCLI {
         var v = value
         var i = 0
         while v >= base && i < units.count - 1 { v /= base; i += 1 }
-        // C's printf (Foundation's String(format:) cost 60K instructions a call: `images` prints 100)
-        func printf(_ format: String, _ args: any CVarArg...) -> String {
-            var buf = [CChar](repeating: 0, count: 64)
-            _ = withVaList(args) { vsnprintf(&buf, buf.count, format, $0) }
-            return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-        var t = printf("%.*g", Int32(digits), v)
-        if t.contains("e") { t = printf("%.0f", v) }
+        var t = String(format: "%.\(digits)g", v)
+        if t.contains("e") { t = String(format: "%.0f", v) }
         return t + units[i]
     }
 
