@@ -49,6 +49,39 @@ import Testing
         try s.ok(["rm", "-f", id])
     }
 
+    /// A name is in use only as another container's name: a record that holds the same text
+    /// elsewhere (its command, a label) does not take it (the name check skips records without
+    /// the name's bytes unparsed).
+    @Test func aNameIsTakenOnlyByAnotherContainersName() throws {
+        try #require(Scenario.canRun, "needs root and busybox-static")
+        let s = try Scenario(65)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        let web = try s.ok(["create", "--network", "none", "--name", "web", "--label", "peer=other_name", "busybox:test", "echo", "other_name"])
+        let taken = try s.db(["create", "--network", "none", "--name", "web", "busybox:test", "true"])
+        #expect(taken.status == 125)
+        #expect(taken.err.contains("\"web\"") && taken.err.contains(String(web.prefix(12))), "\(taken.err)")
+        let other = try s.ok(["create", "--network", "none", "--name", "other_name", "busybox:test", "true"])
+        #expect(try s.ok(["inspect", "-f", "{{.Name}}", other]) == "/other_name")
+        // generated names are unique too
+        let generated = try (0..<3).map { _ in try s.ok(["create", "--network", "none", "busybox:test", "true"]) }
+        let names = try generated.map { try s.ok(["inspect", "-f", "{{.Name}}", $0]) }
+        #expect(Set(names).count == 3 && !names.contains("/web") && !names.contains("/other_name"), "\(names)")
+    }
+
+    @Test func bytesSearch() {
+        let d = Data("{\"name\":\"calm_turing\",\"x\":\"aab\"}".utf8)
+        #expect(ContainerStore.contains(d, "calm_turing"))
+        #expect(ContainerStore.contains(d, "{"))
+        #expect(ContainerStore.contains(d, "\"}"))
+        #expect(ContainerStore.contains(d, "aab"))
+        #expect(!ContainerStore.contains(d, "calm_turinG"))
+        #expect(!ContainerStore.contains(d, "abb"))
+        #expect(!ContainerStore.contains(Data("ab".utf8), "abc"))
+        #expect(!ContainerStore.contains(Data(), "a"))
+        #expect(!ContainerStore.contains(d, ""))
+    }
+
     @Test func exitStatusOutputAndStartErrorsAreTheRuntimeProcesss() throws {
         try #require(Scenario.canRun, "needs root and busybox-static")
         let s = try Scenario(64)
