@@ -174,8 +174,37 @@ public final class ContainerStore: Sendable {
     }
 
     public func nameInUse(_ name: String) -> String? {
-        for id in ids() { if let r = idAndName(id), r.name == name, (try? record(id)) != nil { return id } }
+        // A name of plain characters (all that `validName` allows: JSON writes them unescaped)
+        // is in a record's bytes when it is its name: a record without them is skipped unparsed
+        // (`run` and `create` check a name against every other container, issue #19).
+        let plain = !name.isEmpty && name.utf8.allSatisfy { Self.plainNameByte($0) }
+        for id in ids() {
+            if plain, let d = FileManager.default.contents(atPath: "\(directory(id))/config.json"), !Self.contains(d, name) { continue }
+            if let r = idAndName(id), r.name == name, (try? record(id)) != nil { return id }
+        }
         return nil
+    }
+
+    static func plainNameByte(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2E || c == 0x2D
+    }
+
+    /// Whether `data` holds the UTF-8 bytes of `text`.
+    static func contains(_ data: Data, _ text: String) -> Bool {
+        let needle = Array(text.utf8)
+        return data.withUnsafeBytes { hay in
+            needle.withUnsafeBytes { n in
+                guard let h = hay.baseAddress, let nb = n.baseAddress, n.count > 0 else { return false }
+                // each place of the first byte (memchr), then the rest compared (memmem is GNU's only)
+                let first = Int32(needle[0])
+                var at = 0
+                while hay.count - at >= n.count, let p = memchr(h + at, first, hay.count - at - n.count + 1) {
+                    if memcmp(p, nb, n.count) == 0 { return true }
+                    at = h.distance(to: UnsafeRawPointer(p)) + 1
+                }
+                return false
+            }
+        }
     }
 
     // MARK: - locking

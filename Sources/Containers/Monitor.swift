@@ -2,6 +2,8 @@ import Foundation
 import SystemSupport
 import struct Runtime.BridgeNetwork
 import struct Runtime.RootlessNetwork
+import struct Runtime.Runtime
+import struct Runtime.RuntimeError
 
 /// The per-container monitor (podman's conmon role). It is the `dockbuild` binary re-executed
 /// in its own session: it mounts the rootfs, sets up the network, runs the OCI runtime in the
@@ -64,6 +66,9 @@ public final class Monitor: @unchecked Sendable {
     var forwarders: [PortForwarder] = []
     var bound: [PortBinding] = []
     var runtimePid: pid_t = 0
+    /// With the runtime run in this process (`startInProcess`): the container's pid, 0 when
+    /// it could not start; nil with a runtime process.
+    var inProcessPid: pid_t?
     var listenFD: Int32 = -1
     /// The embedded DNS server at 127.0.0.11 (containers on user-defined networks).
     var dns: EmbeddedDNS?
@@ -256,16 +261,25 @@ public final class Monitor: @unchecked Sendable {
             let first = restarts == 0
             let pidFile = "\(dir)/bundle/pid"
             unlink(pidFile)
-            let readers = try spawnRuntime(runtime, pidFile: pidFile, size: size)
+            inProcessPid = nil
+            // the first client gets the output from the first byte (a container started in this
+            // process can write before the readers below start); its input once stdin exists
+            if first && firstClient >= 0 { clients.withLock { $0.append(firstClient) } }
+            let readers: [(Int32, String)]
+            do { readers = try spawnRuntime(runtime, pidFile: pidFile, size: size) } catch {
+                if first && firstClient >= 0 { clients.withLock { $0.removeAll { $0 == firstClient } } }
+                throw error
+            }
             let group = DispatchGroup()
             for (fd, stream) in readers {
                 group.enter()
                 let t = Thread { [self] in pumpOutput(fd, stream: stream); group.leave() }
                 t.start()
             }
-            if first && firstClient >= 0 { addClient(firstClient) }
+            if first && firstClient >= 0 { addClient(firstClient, listed: true) }
 
-            let (pid, early) = waitForPid(pidFile)
+            // (the runtime in this process knows the pid, or failed with the runtime's status)
+            let (pid, early) = inProcessPid.map { ($0, $0 > 0 ? nil : 1) } ?? waitForPid(pidFile)
             if pid == 0 {
                 startFailed(runtime, early: early, output: group)
                 return 1
@@ -329,11 +343,35 @@ public final class Monitor: @unchecked Sendable {
         let o = [op.0, op.1], e = [ep.0, ep.1], i = [ip2.0, ip2.1]
         var inRead = devnull
         if record.openStdin { inRead = i[0]; stdinFD.withLock { $0 = i[1] } } else { close(i[0]); close(i[1]) }
+        defer { close(o[1]); close(e[1]); if record.openStdin { close(i[0]) } }
+        if let rt = runtime.library {
+            startInProcess(rt, pidFile: pidFile, stdio: (inRead, o[1], e[1]))
+            return [(o[0], "stdout"), (e[0], "stderr")]
+        }
         var spawnOpts = Shell.SpawnOptions(fds: [inRead, o[1], e[1]])
         spawnOpts.newSession = true
-        defer { close(o[1]); close(e[1]); if record.openStdin { close(i[0]) } }
         runtimePid = try Shell.spawn(args, spawnOpts)
         return [(o[0], "stdout"), (e[0], "stderr")]
+    }
+
+    /// dockbuild's own runtime, run in this process instead of as `dockbuild runtime run
+    /// --keep` (a third process of the 110 MB binary on every start, issue #19): the same
+    /// create and start of the Runtime library, the same state files and pid file, with the
+    /// container's init forked from here (its stage 0 resets the signals this process ignores
+    /// and starts its own session). `runtimePid` is then the container's init, a child of this
+    /// process, whose status is the container's. A failure is written to the container's
+    /// stderr as the runtime's process wrote it, and `inProcessPid` is 0.
+    private func startInProcess(_ rt: Runtime, pidFile: String, stdio: (Int32, Int32, Int32)) {
+        do {
+            let pid = try rt.startDetached(id: id, bundle: "\(dir)/bundle", pidFile: pidFile, stdio: stdio)
+            runtimePid = pid
+            inProcessPid = pid
+        } catch {
+            let message = (error as? RuntimeError)?.message ?? "\(error)"
+            _ = Sock.writeAll(stdio.2, Data("dockbuild runtime: \(message)\n".utf8))
+            unlink(pidFile)
+            inProcessPid = 0
+        }
     }
 
     /// The container's pid from the runtime's pid file, or the runtime's early exit status.
@@ -512,8 +550,8 @@ public final class Monitor: @unchecked Sendable {
 
     // MARK: - stdio
 
-    private func addClient(_ c: Int32) {
-        clients.withLock { $0.append(c) }
+    private func addClient(_ c: Int32, listed: Bool = false) {
+        if !listed { clients.withLock { $0.append(c) } }
         let t = Thread { [self] in
             while let (kind, payload) = AttachFrame.read(c) {
                 switch kind {

@@ -14,8 +14,9 @@ public struct OCIRuntime: Sendable {
 
     public var binary: String { command[0] }
     /// dockbuild's own runtime as this very binary: the verbs that do not start a process
-    /// (kill, delete, state, update, stats, ps) call the Runtime library in this process.
-    private var library: Runtime? {
+    /// (kill, delete, state, update, stats, ps) call the Runtime library in this process, and
+    /// so does the monitor's `run` of a container without a terminal (one exec less per start).
+    var library: Runtime? {
         guard isDockbuild, command[0] == Self.selfPath else { return nil }
         return Runtime(root: stateRoot)
     }

@@ -83,6 +83,24 @@ extension Runtime {
         return code
     }
 
+    /// `run --detach --keep` for an engine that links this library (the container monitor):
+    /// creates and starts `id` from the bundle with `stdio` as the process's stdin, stdout and
+    /// stderr, and returns its pid. The init is forked from the calling process, which waits
+    /// for it; a failed start leaves no container behind.
+    public func startDetached(id: String, bundle: String, pidFile: String?, stdio: (Int32, Int32, Int32)) throws -> Int32 {
+        var options = CreateOptions(pidFile: pidFile)
+        (options.stdin, options.stdout, options.stderr) = stdio
+        let bundle = Sys.absolute(bundle)
+        let (spec, json) = try Runtime.bundleSpec(bundle, cdiDevices: [])
+        let record = try createRecord(id: id, bundle: bundle, spec: spec, options: options, specJSON: json)
+        do { try start(record: record) } catch {
+            try? delete(record: record, force: true)
+            throw error
+        }
+        trace("started")
+        return record.pid
+    }
+
     /// create + start, then (unless detached) wait for the process and delete the container
     /// (or keep its state with `keep`), like `runc run`. A terminal without `consoleSocket`
     /// is relayed to this process's stdin and stdout, as runc does in the foreground.

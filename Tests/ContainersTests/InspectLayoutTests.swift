@@ -79,5 +79,12 @@ import Testing
         #expect(try s.ok(["history", "--format", "{{.Size}}", "sized:1"]) == "5kB")
         let blob = try s.ok(["inspect", "--format", "{{(index .Manifest.layers 0).size}}", "sized:1"])
         #expect((Int(blob) ?? 0) < 1000, "the blob is compressed: \(blob)")
+        // three significant digits (Go's %.3g), and the table's columns padded as docker's tabwriter
+        let big = "\(s.root)/big"
+        try FileManager.default.createDirectory(atPath: big, withIntermediateDirectories: true)
+        try Data(count: 1_234_567).write(to: URL(fileURLWithPath: "\(big)/zeros"))
+        _ = try s.ok(["import", big, "sized:2"])
+        #expect(try s.ok(["images", "--format", "table {{.Repository}}\t{{.Tag}}\t{{.Size}}", "sized:2"])
+                == "REPOSITORY   TAG       SIZE\nsized        2         1.23MB")
     }
 }

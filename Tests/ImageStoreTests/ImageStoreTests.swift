@@ -158,6 +158,33 @@ final class TempStore {
         #expect(loaded.chainID == img.config.rootfs.diffIDs.first)
     }
 
+    /// Issue #19: a name is found by its recorded string without parsing every stored name; the
+    /// answer (or the error) is the full look-up's for names, digests, ID prefixes, names that
+    /// look like IDs or digests, and names not stored.
+    @Test func resolveByRecordedNameAgreesWithTheFullLookUp() throws {
+        let t = try TempStore()
+        let a = try Self.makeImage(t.store, layer: "a", tag: "app:1")
+        let b = try Self.makeImage(t.store, layer: "b", tag: "localhost:5000/team/app")
+        let idPrefix = String(a.id.encoded.prefix(12))
+        // a name that is also another image's ID prefix: the name wins, as before
+        _ = try Self.makeImage(t.store, layer: "c", tag: String(b.id.encoded.prefix(12)))
+        _ = try Self.makeImage(t.store, layer: "d", tag: nil)
+        let names = ["app:1", "app", "docker.io/library/app:1", "index.docker.io/library/app:1", "app:2", "localhost:5000/team/app",
+                     "localhost:5000/team/app:latest", "team/app", idPrefix, String(b.id.encoded.prefix(12)),
+                     String(b.id.encoded.prefix(8)), a.id.description, b.descriptor.digest.description, "app@\(a.descriptor.digest)",
+                     "nothere", "Bad:Name:", "sha256", "a"]
+        for name in names {
+            let fast = Result { try t.store.resolve(name) }
+            let full = Result { try t.store.resolve(name, in: try t.store.listImages()) }
+            switch (fast, full) {
+            case let (.success(x), .success(y)): #expect(x == y, "\(name)")
+            case let (.failure(x), .failure(y)): #expect("\(x)" == "\(y)", "\(name)")
+            default: Issue.record("\(name): \(fast) against \(full)")
+            }
+        }
+        #expect(try t.store.resolve("app:1").annotations == nil)
+    }
+
     /// `images` reads a summary: the same ID, time and (docker's, uncompressed) size as the full image, and the same
     /// refusal of a damaged config.
     @Test func summaryAgreesWithTheImage() throws {

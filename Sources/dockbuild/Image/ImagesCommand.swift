@@ -123,7 +123,9 @@ struct ImagesCommand: ParsableCommand {
             if !ids.isEmpty { ImageCLI.writeStdout(ids.joined(separator: "\n")) }
             return
         }
-        let values: [TemplateValue] = rows.map { r in
+        // (only for a --format: the default table below formats its own columns; building these
+        // for every row cost `images` 25% more instructions in times and sizes never printed)
+        let values: [TemplateValue] = OutputFormat.isDefaultTable(format) ? [] : rows.map { r in
             .object([
                 ("Containers", .string("N/A")), ("CreatedAt", .string(OutputFormat.goTime(r.created))),
                 ("CreatedSince", .string(ImageCLI.since(r.created))), ("Digest", .string(r.digest)), ("ID", .string(idText(r.id))),

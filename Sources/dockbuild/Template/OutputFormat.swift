@@ -49,6 +49,15 @@ enum OutputFormat {
 
     /// Go's tabwriter as docker sets it up (minwidth 10, padding 3, spaces): tab-separated
     /// cells line up in columns; the last cell of a line is not padded.
+    /// `c.padding(toLength: n, withPad: " ", startingAt: 0)`: Foundation's counts UTF-16 units
+    /// and cost 50K instructions a cell (half of `images`' table); the rare string longer
+    /// than `n` in UTF-16 units still goes to Foundation (which cuts it).
+    static func pad(_ c: String, _ n: Int) -> String {
+        let units = c.utf16.count
+        guard units <= n else { return c.padding(toLength: n, withPad: " ", startingAt: 0) }
+        return c + String(repeating: " ", count: n - units)
+    }
+
     static func tabwrite(_ text: String) -> String {
         // split on the bytes (Foundation's components(separatedBy:) was half of a 100-row table)
         func cut(_ s: String, _ byte: UInt8) -> [String] {
@@ -64,7 +73,7 @@ enum OutputFormat {
         }
         return lines.map { cells in
             cells.enumerated().map { i, c in
-                i == cells.count - 1 ? c : c.padding(toLength: max(10, widths[i] + 3), withPad: " ", startingAt: 0)
+                i == cells.count - 1 ? c : pad(c, max(10, widths[i] + 3))
             }.joined()
         }.joined(separator: "\n")
     }
