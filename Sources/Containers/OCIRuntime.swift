@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import SystemSupport
 
 /// The OCI runtime a container runs under. By default that is dockbuild's own (the Runtime
 /// library behind `dockbuild runtime`, run as this very binary, so the runtime always matches
@@ -44,6 +45,10 @@ public struct OCIRuntime: Sendable {
         }
     }
 
+    /// Set by the dockbuild CLI as it starts: its own executable serves the runtime verbs under
+    /// whatever name it was installed (a copy named `docker`, say), not only as `dockbuild`.
+    package static let cliServesRuntime = Locked(false)
+
     static func chosen() throws -> [String] {
         let env = ProcessInfo.processInfo.environment["DOCKBUILD_OCI_RUNTIME"].flatMap { $0.isEmpty ? nil : $0 }
         if env == nil || env == "dockbuild" || env?.hasSuffix("/dockbuild") == true {
@@ -52,7 +57,7 @@ public struct OCIRuntime: Sendable {
                 guard access(env, X_OK) == 0 else { throw ContainersError.missingTool(env) }
                 return [env, "runtime"]
             }
-            if me.hasSuffix("/dockbuild") { return [me, "runtime"] }
+            if me.hasSuffix("/dockbuild") || (!me.isEmpty && cliServesRuntime.current) { return [me, "runtime"] }
             if let found = Shell.which("dockbuild") { return [found, "runtime"] }
             // a library user without the dockbuild binary: a system runtime
             if env == nil, let other = ["runc", "crun"].lazy.compactMap({ Shell.which($0) }).first { return [other] }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Containers
 import Runtime
 import RuntimeCLI
 import SystemSupport
@@ -47,6 +48,7 @@ enum DockbuildMain {
     static func main() async {
         // An ordinary user's command may have joined its user namespace before main (rootless.c).
         RootlessNamespace.adoptEarlyJoin()
+        OCIRuntime.cliServesRuntime.withLock { $0 = true }
         // Start with no signal blocked, whatever the parent left in the mask (it is inherited
         // across exec): SIGTERM/SIGINT must reach `registry serve`, builds and monitors.
         var none = sigset_t()

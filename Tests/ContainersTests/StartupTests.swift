@@ -49,6 +49,42 @@ import Testing
         try s.ok(["rm", "-f", id])
     }
 
+    /// A user who installs the binary as `docker` (a copy or a hard link, not only a symlink)
+    /// gets the same runtime: the executable itself, run in the monitor's process, never a runc
+    /// found on the PATH.
+    @Test func aBinaryInstalledUnderAnotherNameIsItsOwnRuntime() throws {
+        try #require(Scenario.canRun, "needs root and busybox-static")
+        let s = try Scenario(66)
+        defer { s.cleanup() }
+        try s.makeBusyboxImage()
+        let dir = "/var/tmp/dbstart-\(getpid())-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let docker = "\(dir)/docker"
+        if link(s.binary, docker) != 0 { try FileManager.default.copyItem(atPath: s.binary, toPath: docker) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: docker)
+        p.arguments = ["run", "--root", s.root, "-d", "--network", "none", "busybox:test", "sleep", "30"]
+        var env = ProcessInfo.processInfo.environment
+        env["DOCKBUILD_OCI_RUNTIME"] = nil
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let id = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let pid = try #require(Int32(try s.ok(["inspect", "-f", "{{.State.Pid}}", id])))
+        let monitor = Self.commandLine(try #require(Self.parent(of: pid)))
+        #expect(monitor.first == docker && monitor.contains("container-monitor"), "the container's parent is \(monitor)")
+        let state = try #require(FileManager.default.contents(atPath: "\(s.root)/containers/\(id)/state.json"))
+        let runtime = (try JSONSerialization.jsonObject(with: state) as? [String: Any])?["ociRuntime"] as? [String]
+        #expect(runtime == [docker, "runtime"], "the recorded runtime is \(runtime ?? [])")
+        try s.ok(["rm", "-f", id])
+    }
+
     /// A name is in use only as another container's name: a record that holds the same text
     /// elsewhere (its command, a label) does not take it (the name check skips records without
     /// the name's bytes unparsed).
