@@ -2,6 +2,7 @@ import Foundation
 import OCI
 import Archive
 import ImageStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,6 +45,9 @@ public final class BuildCache: @unchecked Sendable {
         try FS.mkdirs(dir)
         if chmod(dir, 0o700) != 0 { throw FS.sys("restrict the permissions of", dir) }
         for d in ["cache", "tmp", "mounts"] { try FS.mkdirs(dir + "/" + d) }
+        // Each build's session dir (its COPY staging trees and RUN upper dirs) starts in block
+        // groups of its own, away from the trees earlier builds deleted (see FileSystem).
+        FileSystem.spreadSubdirectories(dir + "/tmp")
         // Unpacked layers live in the store's snapshotter now; older versions kept them here.
         FS.removeTree(dir + "/layers")
     }

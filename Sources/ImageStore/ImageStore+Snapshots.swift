@@ -138,6 +138,8 @@ public struct Snapshotter: Sendable {
     private func make(_ chainID: Digest, layer: SnapshotLayer, _ fill: (String) throws -> Void) throws {
         try store.withScopedLease {
             try FileOps.mkdirs(layersDir)
+            // An unpacked layer starts in block groups of its own (see FileSystem).
+            FileSystem.spreadSubdirectories(layersDir)
             let work = "\(layersDir)/tmp-\(UUID().uuidString)"
             store.activeTemps.withLock { _ = $0.insert(work) }
             defer { store.activeTemps.withLock { _ = $0.remove(work) } }
