@@ -121,7 +121,9 @@ public final class BuildCache: @unchecked Sendable {
     func save(_ key: String, _ record: CacheRecord) throws {
         let data = try CanonicalJSON.encode(record)
         try FS.writeAtomic(data, to: recordPath(key), temporaryPath: "\(tmp)/rec-\(UUID().uuidString.prefix(12))")
-        if let l = record.layer { try store.hold(l.descriptor.digest, by: "buildcache-\(key.prefix(32))") }
+        // Not fsynced, as the record is not: a hold lost in a crash lets gc take a layer no image
+        // names, and the step is a miss (`lookup` checks the blob) that runs again.
+        if let l = record.layer { try store.hold(l.descriptor.digest, by: "buildcache-\(key.prefix(32))", durable: false) }
     }
 
     func ingestFile(_ path: String, expected: Digest) throws {

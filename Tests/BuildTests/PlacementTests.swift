@@ -23,8 +23,8 @@ import SystemSupport
 }
 
 /// What a build makes durable: layer blobs and the image's documents (fsync, rename, fsync of the
-/// directory), never the session's temp files or a snapshot (derived from its blob; its marker
-/// lost in a crash only makes gc remove it). Each fsync on ext4 without a journal wrote out the
+/// directory), never the session's temp files, the cache's holds (a lost one costs a miss) or a
+/// snapshot (derived from its blob; its marker lost in a crash only makes gc remove it). Each fsync on ext4 without a journal wrote out the
 /// metadata of the trees created since the last one and flushed the disk's cache.
 @Suite struct BuildDurabilityTests {
     static var canTrace: Bool {
@@ -52,7 +52,9 @@ import SystemSupport
         // blobs are durable before they are named (temp file in the store's tmp/, then blobs/)
         #expect(paths.contains { $0.hasPrefix(root + "/tmp/") }, "\(paths)")
         #expect(paths.contains(root + "/blobs/sha256"), "\(paths)")
-        let temporary = paths.filter { $0.hasPrefix(root + "/build/") || $0.hasPrefix(root + "/snapshots/") }
+        // the cache's records and holds, the session, the snapshots: rebuilt when lost
+        let temporary = paths.filter { $0.hasPrefix(root + "/build/") || $0.hasPrefix(root + "/snapshots/") || $0.hasPrefix(root + "/holds") }
         #expect(temporary.isEmpty, "fsynced although rebuilt when lost: \(temporary)")
+        #expect(ws.store.holds().keys.contains { $0.hasPrefix("buildcache-") })
     }
 }
