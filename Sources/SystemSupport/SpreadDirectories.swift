@@ -17,7 +17,7 @@ extension FileSystem {
     /// each directory made in it where there are many free inodes and few directories, instead of
     /// next to its siblings. A store makes trees of thousands of files there (a COPY's staging
     /// tree, a RUN's upper dir, an unpacked layer) and deletes others: on ext4 without a journal an
-    /// inode freed in the last minute (five while its inode table block is dirty) is skipped by
+    /// inode freed in the last minute (six while its inode table block is dirty) is skipped by
     /// every new file that is placed in its block group, and each creation scans past all of
     /// them again, so files created next to a tree just deleted cost up to milliseconds each.
     /// Spread, a new tree starts in an untouched group. Best effort: returns whether the flag is
