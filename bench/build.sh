@@ -15,6 +15,8 @@ PEERS=${PEERS-docker buildah}   # PEERS="" for dockbuild alone
 # started for the run) in /dev/shm: on this VM's ext4 (no journal) creating a file after many
 # deletions costs ~0.3 ms in the kernel's inode allocator (recently_deleted), which otherwise
 # decides the cold and changed cases for whichever tool writes into the more churned block groups.
+# (dockbuild spreads its build sessions and snapshots with chattr +T since #15's disk work, so its
+# new files no longer land where its removed store was; docs/benchmarks.md, "On this VM's disk".)
 ON=${BENCH_ON:-disk}
 REF=${DOCKER_REF:-$(dirname "$0")/../../shared/peers/docker-ref.sh}
 [ -f "$REF" ] || REF=$(dirname "$0")/../shared/peers/docker-ref.sh

@@ -2,6 +2,7 @@ import Foundation
 import OCI
 import Archive
 import ImageStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,6 +45,9 @@ public final class BuildCache: @unchecked Sendable {
         try FS.mkdirs(dir)
         if chmod(dir, 0o700) != 0 { throw FS.sys("restrict the permissions of", dir) }
         for d in ["cache", "tmp", "mounts"] { try FS.mkdirs(dir + "/" + d) }
+        // Each build's session dir (its COPY staging trees and RUN upper dirs) starts in block
+        // groups of its own, away from the trees earlier builds deleted (see FileSystem).
+        FileSystem.spreadSubdirectories(dir + "/tmp")
         // Unpacked layers live in the store's snapshotter now; older versions kept them here.
         FS.removeTree(dir + "/layers")
     }
@@ -117,7 +121,9 @@ public final class BuildCache: @unchecked Sendable {
     func save(_ key: String, _ record: CacheRecord) throws {
         let data = try CanonicalJSON.encode(record)
         try FS.writeAtomic(data, to: recordPath(key), temporaryPath: "\(tmp)/rec-\(UUID().uuidString.prefix(12))")
-        if let l = record.layer { try store.hold(l.descriptor.digest, by: "buildcache-\(key.prefix(32))") }
+        // Not fsynced, as the record is not: a hold lost in a crash lets gc take a layer no image
+        // names, and the step is a miss (`lookup` checks the blob) that runs again.
+        if let l = record.layer { try store.hold(l.descriptor.digest, by: "buildcache-\(key.prefix(32))", durable: false) }
     }
 
     func ingestFile(_ path: String, expected: Digest) throws {

@@ -23,7 +23,8 @@ public enum BuildSession {
         guard mkdir(dir, 0o700) == 0 else { throw FS.sys("create directory", dir) }
         chmod(dir, 0o700)
         let start = startTime(me) ?? 0
-        guard FileManager.default.createFile(atPath: dir + "/" + ownerFile, contents: Data("\(me) \(start)\n".utf8)) else {
+        // not fsynced (FileManager.createFile would): after a crash the session is reaped anyway
+        do { try FS.writeAtomic(Data("\(me) \(start)\n".utf8), to: dir + "/" + ownerFile) } catch {
             throw BuildError.system("cannot write \(dir)/\(ownerFile): check that the store is writable")
         }
         return dir

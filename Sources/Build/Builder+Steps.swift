@@ -23,7 +23,8 @@ extension Builder {
         }
     }
 
-    var writerOptions: LayerWriter.Options { LayerWriter.Options(sourceDateEpoch: options.sourceDateEpoch) }
+    /// (no fsync by the writer: `ImageStore.adoptFile` fsyncs the blob before it names it)
+    var writerOptions: LayerWriter.Options { LayerWriter.Options(sourceDateEpoch: options.sourceDateEpoch, sync: false) }
 
     /// Looks a step up in the cache; on a hit applies it to `st`.
     func hit(_ key: String, _ st: inout StageState, createdBy: String) -> Bool {

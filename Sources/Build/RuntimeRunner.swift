@@ -20,8 +20,9 @@ extension Runner {
         let net = try RunNetwork.setUp(req.network, stepDir: base)
         defer { net.tearDown() }
         let hosts = base + "/hosts", resolv = base + "/resolv.conf"
-        _ = FileManager.default.createFile(atPath: hosts, contents: Data(net.hosts.utf8))
-        _ = FileManager.default.createFile(atPath: resolv, contents: Data(net.resolvConf().utf8))
+        // (FS.writeAtomic, not FileManager.createFile: that fsyncs, and these die with the step)
+        try FS.writeAtomic(Data(net.hosts.utf8), to: hosts)
+        try FS.writeAtomic(Data(net.resolvConf().utf8), to: resolv)
         do {
             try Overlay.mount(lowers: req.lowers + [skel], upper: upper, work: work, at: merged, flags: 0)
         } catch {

@@ -224,3 +224,51 @@ extension AtomicWriteTests {
         }
     }
 }
+
+@Suite struct SpreadDirectoryTests {
+    /// The first word a tool prints (nil where it is missing or fails).
+    func firstWord(_ tool: String, _ args: [String]) -> String? {
+        guard FileManager.default.isExecutableFile(atPath: tool) else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? out.split(whereSeparator: { $0 == " " || $0 == "\n" }).first.map(String.init) : nil
+    }
+
+    /// Whether `path` lies on ext2/3/4 (the file systems with an Orlov allocator and its flag).
+    func onExt4(_ path: String) -> Bool { firstWord("/usr/bin/stat", ["-f", "-c", "%t", path]) == "ef53" }
+
+    /// `lsattr -d`'s attribute field for a directory.
+    func lsattr(_ path: String) -> String? { firstWord("/usr/bin/lsattr", ["-d", path]) }
+
+    @Test func marksTheTopOfAHierarchyWhereTheFileSystemHasTheFlag() throws {
+        let t = try TempDir()
+        let dir = t.path + "/store"
+        try FileSystem.makeDirectories(dir)
+        #expect(!FileSystem.spreadsSubdirectories(dir))
+        let set = FileSystem.spreadSubdirectories(dir)
+        guard onExt4(dir) else {
+            // tmpfs, xfs, btrfs: nothing to set, and nothing fails
+            #expect(!FileSystem.spreadsSubdirectories(dir))
+            return
+        }
+        #expect(set)
+        #expect(FileSystem.spreadsSubdirectories(dir))
+        // e2fsprogs reads it as chattr +T sets it
+        if let attrs = lsattr(dir) { #expect(attrs.contains("T"), "lsattr -d: \(attrs)") }
+        // again: a no-op; a file or a missing path: false, nothing changed
+        #expect(FileSystem.spreadSubdirectories(dir))
+        #expect(FileManager.default.createFile(atPath: t.path + "/file", contents: Data()))
+        #expect(!FileSystem.spreadSubdirectories(t.path + "/file"))
+        #expect(!FileSystem.spreadSubdirectories(t.path + "/missing"))
+        // not inherited: a subdirectory is placed by the flag, not marked by it
+        try FileSystem.makeDirectories(dir + "/sub")
+        #expect(!FileSystem.spreadsSubdirectories(dir + "/sub"))
+    }
+}
