@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Dockerfile
 #if canImport(Glibc)
 import Glibc
@@ -82,19 +83,31 @@ enum Runner {
     /// The skeleton: the lowest lower dir, holding every mount point, so none is created in upper.
     static func makeSkeleton(_ skel: String, _ req: RunRequest) throws {
         for d in ["proc", "dev", "sys", "etc"] { try FS.mkdirs(skel + "/" + d) }
-        for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] { _ = FileManager.default.createFile(atPath: skel + "/" + f, contents: Data()) }
+        // Files of a scratch tree, removed with the step: written without fsync (Foundation's
+        // createFile synced each one, a few ms a file on a loaded disk).
+        for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] { try writeScratch(skel + "/" + f, Data()) }
         for (m, src) in req.mounts {
             let t = skel + "/" + cleanPath(m.target)
             let fileSource = m.kind == .bind && FS.follow(src).map { !FS.isDir($0) } == true
             if m.kind == .secret || m.kind == .ssh || fileSource {
                 try FS.mkdirs((t as NSString).deletingLastPathComponent)
-                _ = FileManager.default.createFile(atPath: t, contents: Data())
+                try writeScratch(t, Data())
             } else { try FS.mkdirs(t) }
         }
         for (path, content) in req.scriptFiles {
             let t = skel + "/" + cleanPath(path)
             try FS.mkdirs((t as NSString).deletingLastPathComponent)
-            _ = FileManager.default.createFile(atPath: t, contents: Data(content.utf8), attributes: [.posixPermissions: 0o755])
+            try writeScratch(t, Data(content.utf8), mode: 0o755)
+        }
+    }
+
+    /// Writes a file of the skeleton with exactly `mode` (whatever the umask), without fsync.
+    private static func writeScratch(_ path: String, _ data: Data, mode: mode_t = 0o644) throws {
+        try FS.io {
+            try FileSystem.writeAtomically(to: path, mode: mode, durability: .none) { fd in
+                try data.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: path) }
+                if fchmod(fd, mode) != 0 { throw SystemError("chmod", path: path) }
+            }
         }
     }
 

@@ -36,8 +36,9 @@ public final class TarContext: @unchecked Sendable {
         directory = session + "/context"
         do {
             let archive = session + "/context.tar"
-            guard FileManager.default.createFile(atPath: archive, contents: data, attributes: [.posixPermissions: 0o600]) else {
-                throw BuildError.context("cannot write the tar context to \(archive): check that the store is writable")
+            // read once and removed: no fsync (Foundation's createFile synced the whole archive)
+            do { try FileSystem.writeAtomically(data, to: archive, mode: 0o600, durability: .none) } catch {
+                throw BuildError.context("cannot write the tar context to \(archive) (\(error)): check that the store is writable")
             }
             defer { unlink(archive) }
             guard mkdir(directory, 0o755) == 0 else { throw FS.sys("create directory", directory) }
