@@ -40,28 +40,7 @@ public struct StoreEvent: Sendable, Equatable {
     /// `document` as one line of JSON, keys in JSONSerialization's sorted order, written by hand: it took
     /// 6M instructions for one event (`run` records three: create, start, die; issue #19).
     var jsonLine: String {
-        func q(_ s: String) -> String {
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case "\u{08}": out += "\\b"
-                case "\u{0C}": out += "\\f"
-                default:
-                    if u.value < 0x20 {
-                        let hex = String(u.value, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        out.unicodeScalars.append(u)
-                    }
-                }
-            }
-            return out + "\""
-        }
+        func q(_ s: String) -> String { JSONString.quoted(s, style: .foundation) }
         func object(_ fields: [(String, String)]) -> String {
             "{" + fields.map { q($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
         }

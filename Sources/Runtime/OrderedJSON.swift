@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// A JSON value whose objects keep their keys in the order given, so that output can follow
 /// runc's (Go's struct field order) byte for byte; Foundation's encoders sort keys or scramble them.
@@ -104,25 +105,6 @@ public indirect enum OrderedJSON: Sendable, Equatable {
     }
 
     public static func quote(_ s: String, into out: inout String, escapeHTML: Bool = true) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "<" where escapeHTML, ">" where escapeHTML, "&" where escapeHTML, "\u{2028}", "\u{2029}":
-                out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        out += "\""
+        JSONString.append(s, to: &out, style: .go(escapeHTML: escapeHTML))
     }
 }

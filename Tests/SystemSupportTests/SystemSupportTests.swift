@@ -272,3 +272,18 @@ extension AtomicWriteTests {
         #expect(!FileSystem.spreadsSubdirectories(dir + "/sub"))
     }
 }
+
+@Suite struct JSONStringTests {
+    /// Foundation's style is JSONSerialization's bytes (without escaped slashes); Go's escapes
+    /// as encoding/json does.
+    @Test func bothStylesMatchTheirWriters() throws {
+        let samples = ["plain", "a/b \"q\" \\ \n\r\t", "\u{08}\u{0C}\u{01}\u{1F}\u{7F}", "<a&b> \u{2028}\u{2029} é 😀", ""]
+        for s in samples {
+            let data = try JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+            let array = String(decoding: data, as: UTF8.self)
+            #expect("[" + JSONString.quoted(s, style: .foundation) + "]" == array, "\(s.debugDescription)")
+        }
+        #expect(JSONString.quoted("<\u{08}\u{2028}&", style: .go(escapeHTML: true)) == "\"\\u003c\\u0008\\u2028\\u0026\"")
+        #expect(JSONString.quoted("<\u{0C}>", style: .go(escapeHTML: false)) == "\"<\\u000c>\"")
+    }
+}
