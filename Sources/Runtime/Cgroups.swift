@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,6 +31,9 @@ public struct Cgroup: Codable, Sendable, Equatable {
             guard pre.count >= 5, post.count >= 3 else { continue }
             let root = String(pre[3]), mp = String(pre[4])
             if post[0] == "cgroup2" {
+                // The last one, unless one is at /sys/fs/cgroup: that is the unified hierarchy
+                // `isUnified` sees (a hybrid host's /sys/fs/cgroup/unified can come after it).
+                guard v2?.mountPoint != "/sys/fs/cgroup" else { continue }
                 v2 = Hierarchy(controllers: [], mountPoint: mp, root: root, key: "")
             } else if post[0] == "cgroup" {
                 let opts = post[2].split(separator: ",").map(String.init)
@@ -72,12 +76,11 @@ public struct Cgroup: Codable, Sendable, Equatable {
             if inner.hasPrefix("/") {
                 base = Sys.lexicallyClean(inner)
             } else {
-                base = Sys.lexicallyClean((own[ownKey] ?? "/") + "/" + inner)
+                var start = own[ownKey] ?? "/"
+                if ownKey.isEmpty { start = rootlessV2Base(own: start, in: h) }
+                base = Sys.lexicallyClean(start + "/" + inner)
             }
-            // The mount may show only part of the tree (mount root != "/").
-            var rel = base
-            if h.root != "/" && rel.hasPrefix(h.root) { rel = String(rel.dropFirst(h.root.count)) }
-            return Sys.lexicallyClean(h.mountPoint + "/" + rel)
+            return directory(of: base, in: h)
         }
         let (v2, v1) = hierarchies()
         if isUnified, let v2 {
@@ -90,6 +93,31 @@ public struct Cgroup: Codable, Sendable, Equatable {
         var paths: [String: String] = [:]
         for h in v1 { paths[h.key] = dir(h, ownKey: h.key) }
         return Cgroup(version: "v1", paths: paths)
+    }
+
+    /// The directory of cgroup `path` (as /proc/self/cgroup names it) in hierarchy `h`.
+    static func directory(of path: String, in h: Hierarchy) -> String {
+        // The mount may show only part of the tree (mount root != "/").
+        var rel = path
+        if h.root != "/" && rel.hasPrefix(h.root) { rel = String(rel.dropFirst(h.root.count)) }
+        return Sys.lexicallyClean(h.mountPoint + "/" + rel)
+    }
+
+    /// The leaf child of an ordinary user's delegated cgroup v2 into which `create` moves the
+    /// processes of that cgroup (the command, the user namespace's holder, whatever else the user
+    /// runs there), so that the cgroup may give controllers to the containers' cgroups: docker's
+    /// dind and kind use the same name for the same move.
+    public static let delegatedLeaf = "init"
+
+    /// The cgroup an ordinary user's relative cgroupsPath starts from on cgroup v2: the command's
+    /// own, or, when that is the leaf `init` of a cgroup delegated to the user (one it may write:
+    /// an earlier command moved the processes there), that cgroup, so that every container's cgroup
+    /// is made beside the leaf, never in it. Root's is always its own.
+    static func rootlessV2Base(own: String, in h: Hierarchy) -> String {
+        guard StatePaths.isRootless, (own as NSString).lastPathComponent == delegatedLeaf else { return own }
+        let parent = (own as NSString).deletingLastPathComponent
+        let dir = directory(of: parent, in: h)
+        return parent != own && access(dir, W_OK) == 0 && access(dir + "/cgroup.procs", W_OK) == 0 ? parent : own
     }
 
     func path(for controller: String) -> String? {
@@ -108,12 +136,17 @@ public struct Cgroup: Codable, Sendable, Equatable {
     /// ancestor (what that cgroup may enable below it bounds what every cgroup below it gets).
     /// In needed's order, each once.
     public static func unavailableV2Controllers(_ needed: [String], below dir: String) -> [String] {
-        var d = dir
-        while !Sys.exists(d + "/cgroup.controllers") && d.count > 1 { d = (d as NSString).deletingLastPathComponent }
-        let have = controllers(at: d)
+        let have = controllers(at: nearestV2Cgroup(dir))
         var missing: [String] = []
         for c in needed where !have.contains(c) && !missing.contains(c) { missing.append(c) }
         return missing
+    }
+
+    /// `dir` or, where it does not exist yet, its nearest existing ancestor that is a v2 cgroup.
+    public static func nearestV2Cgroup(_ dir: String) -> String {
+        var d = dir
+        while !Sys.exists(d + "/cgroup.controllers") && d.count > 1 { d = (d as NSString).deletingLastPathComponent }
+        return d
     }
 
     /// Whether this process may create every hierarchy's directory: the nearest existing
@@ -134,7 +167,53 @@ public struct Cgroup: Codable, Sendable, Equatable {
             createdParents = parents
             if version == "v1" && key.split(separator: ",").contains("cpuset") { try seedCpuset(dir) }
         }
-        if version == "v2", let dir = paths[""] { enableControllers(dir) }
+        if version == "v2", let dir = paths[""] {
+            try vacateDelegatedCgroup(above: dir)
+            enableControllers(dir)
+        }
+    }
+
+    /// An ordinary user's delegated v2 cgroup, where its commands run, may give controllers to the
+    /// cgroups below it only while no process is in it (the kernel's "no internal processes" rule:
+    /// its cgroup.subtree_control refuses them with EBUSY), yet the command itself and the user
+    /// namespace's holder are in it. As podman does, when `dir` is below that cgroup, the cgroup
+    /// may be written, has processes and has controllers not yet given below, every process in it
+    /// moves to its leaf child `init` first, and stays there; later commands that start there
+    /// use the cgroup, not the leaf (`rootlessV2Base`), and move nothing. Root: nothing changes.
+    func vacateDelegatedCgroup(above dir: String) throws {
+        guard version == "v2", StatePaths.isRootless, let v2 = Cgroup.hierarchies().v2 else { return }
+        let base = Cgroup.directory(of: Cgroup.rootlessV2Base(own: Cgroup.ownPaths()[""] ?? "/", in: v2), in: v2)
+        guard dir.hasPrefix(base + "/"), Sys.exists(base + "/cgroup.controllers"), access(base + "/cgroup.procs", W_OK) == 0 else { return }
+        let given = Set((Sys.readFile(base + "/cgroup.subtree_control") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+        guard !Cgroup.controllers(at: base).subtracting(given).isEmpty else { return }
+        func procs() -> [Int32] { (Sys.readFile(base + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) } }
+        guard !procs().isEmpty else { return }
+        let leaf = base + "/" + Cgroup.delegatedLeaf
+        if mkdir(leaf, 0o755) != 0 && errno != EEXIST {
+            throw RuntimeError(.cgroup, "cannot create \(leaf) to move the processes of the delegated cgroup \(base) out of it "
+                + "(\(String(cString: strerror(errno)))); its controllers can be given to containers only when it has no processes")
+        }
+        // A process may fork while the others move: a few rounds until the cgroup is empty.
+        for _ in 0..<20 {
+            let pids = procs()
+            if pids.isEmpty { return }
+            for pid in pids {
+                let fd = open(leaf + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+                if fd < 0 { throw RuntimeError.sys("open \(leaf)/cgroup.procs") }
+                let bytes = Array("\(pid)".utf8)
+                let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                let err = errno
+                close(fd)
+                // ESRCH: it exited meanwhile.
+                if n < 0 && err != ESRCH {
+                    throw RuntimeError(.cgroup, "cannot move process \(pid) from the delegated cgroup \(base) to \(leaf) "
+                        + "(\(String(cString: strerror(err)))): its controllers can be given to containers only when it has no "
+                        + "processes; move them to a child cgroup yourself, or give the container an absolute linux.cgroupsPath")
+                }
+            }
+        }
+        throw RuntimeError(.cgroup, "processes keep appearing in the delegated cgroup \(base) while dockbuild moves them to \(leaf); "
+            + "its controllers can be given to containers only when it has no processes: retry, or start dockbuild in \(leaf)")
     }
 
     private func seedCpuset(_ dir: String) throws {

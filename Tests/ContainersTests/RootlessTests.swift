@@ -91,7 +91,14 @@ final class RootlessUser: @unchecked Sendable {
         let argv = command([binary] + args, env: env, cwd: cwd)
         p.executableURL = URL(fileURLWithPath: argv[0])
         p.arguments = Array(argv.dropFirst())
-        if !cgroupDirs.isEmpty {
+        if let start = unifiedStart {
+            // as root: a mount namespace of its own with the cgroup2 hierarchy on /sys/fs/cgroup (a
+            // unified host, as dockbuild sees it), into the delegated cgroup, then the user's command
+            p.arguments = ["-m", "--propagation", "private", "/bin/sh", "-c",
+                           "mount -t cgroup2 none /sys/fs/cgroup || exit 125; echo $$ > /sys/fs/cgroup\(start)/cgroup.procs || exit 125; exec \"$@\"",
+                           "sh", p.executableURL?.path ?? "setpriv"] + (p.arguments ?? [])
+            p.executableURL = URL(fileURLWithPath: Shell.which("unshare") ?? "/usr/bin/unshare")
+        } else if !cgroupDirs.isEmpty {
             // as root, into the delegated cgroups first, then the user's command
             p.arguments = ["-c", "for d in \(cgroupDirs.joined(separator: " ")); do echo $$ > $d/cgroup.procs || exit 125; done; exec \"$@\"",
                            "sh", p.executableURL?.path ?? "setpriv"] + (p.arguments ?? [])
@@ -136,6 +143,10 @@ final class RootlessUser: @unchecked Sendable {
 
     /// Mounts the test made for the user (unmounted by `cleanup`, before its files go).
     var mounts: [String] = []
+
+    /// The cgroup (a path below the cgroup2 hierarchy's root) every command of the user starts in,
+    /// in a mount namespace of its own with that hierarchy on /sys/fs/cgroup (`DelegatedCgroupV2`).
+    var unifiedStart: String?
 
     /// Cgroup directories every command of the user starts in (`delegateCgroups`).
     var cgroupDirs: [String] = []
@@ -730,6 +741,8 @@ final class RootlessUser: @unchecked Sendable {
         let container = dir + "/user.slice/dockbuild/0123abcd"
         let w = ContainerManager.limitsWarning(flags: flags, cgroupVersion: "v2", directory: container, creatable: true)
         #expect(w?.hasPrefix("WARNING: --cpus not applied: the delegated cgroup v2 subtree has no cpu controller") == true, "\(w ?? "nil")")
+        // where it looked, and what it found there
+        #expect(w?.contains("(\(dir)/user.slice/cgroup.controllers: memory pids)") == true, "\(w ?? "nil")")
         // every controller delegated: nothing to say
         try "cpuset cpu io memory pids\n".write(toFile: dir + "/user.slice/cgroup.controllers", atomically: true, encoding: .utf8)
         #expect(ContainerManager.limitsWarning(flags: flags, cgroupVersion: "v2", directory: container, creatable: true) == nil)
