@@ -190,8 +190,10 @@ public struct Cgroup: Codable, Sendable, Equatable {
         guard !procs().isEmpty else { return }
         let leaf = base + "/" + Cgroup.delegatedLeaf
         if mkdir(leaf, 0o755) != 0 && errno != EEXIST {
+            let e = errno
             throw RuntimeError(.cgroup, "cannot create \(leaf) to move the processes of the delegated cgroup \(base) out of it "
-                + "(\(String(cString: strerror(errno)))); its controllers can be given to containers only when it has no processes")
+                + "(\(String(cString: strerror(e)))): its controllers can be given to containers only when it has no processes; "
+                + "move them to a child cgroup yourself")
         }
         // A process may fork while the others move: a few rounds until the cgroup is empty.
         for _ in 0..<20 {
