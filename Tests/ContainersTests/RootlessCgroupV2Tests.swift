@@ -80,7 +80,8 @@ final class DelegatedCgroupV2: @unchecked Sendable {
     }
 
     /// Kills the user's processes still in D (its namespace's holder, a monitor), removes D and its
-    /// cgroups, and takes `+hugetlb` back from the root's cgroup.subtree_control if `init` gave it.
+    /// cgroups, and takes `+hugetlb` back from the root's cgroup.subtree_control if `init` gave it
+    /// and no other cgroup is below the root.
     func remove() {
         if FileManager.default.fileExists(atPath: dir) {
             // cgroup.kill (Linux 5.14) kills the subtree; before it, each process found
@@ -91,7 +92,11 @@ final class DelegatedCgroupV2: @unchecked Sendable {
                 for _ in 0..<50 where rmdir(g) != 0 && errno == EBUSY { usleep(100_000) }
             }
         }
-        if gaveHugetlb { Self.write(mountPoint + "/cgroup.subtree_control", "-hugetlb") }
+        // Only while no other cgroup is below the root: one made meanwhile (a root container of
+        // another test) would lose its hugetlb files.
+        let others = ((try? FileManager.default.contentsOfDirectory(atPath: mountPoint)) ?? [])
+            .filter { FileManager.default.fileExists(atPath: mountPoint + "/" + $0 + "/cgroup.procs") }
+        if gaveHugetlb, others.isEmpty { Self.write(mountPoint + "/cgroup.subtree_control", "-hugetlb") }
     }
 }
 
