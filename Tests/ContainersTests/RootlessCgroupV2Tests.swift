@@ -214,5 +214,16 @@ extension RootlessTests {
         #expect(v2(holder) == "0::\(cg.path)/init")
         try u.ok(["rm", "-f", "lim"])
         #expect(!FileManager.default.fileExists(atPath: cg.dir + "/dockbuild/\(id)"))
+
+        // a build's RUN step from the leaf: it runs, and leaves no cgroup in D or the leaf
+        let ctx = u.dir + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        chmod(ctx, 0o755)
+        try "FROM bb:1\nRUN echo built > /built\n".write(toFile: ctx + "/Dockerfile", atomically: true, encoding: .utf8)
+        chmod(ctx + "/Dockerfile", 0o644)
+        try u.ok(["build", "-q", "--network", "none", "-t", "v2:b", ctx])
+        #expect(try u.ok(["run", "--rm", "--network", "none", "v2:b", "cat", "/built"]) == "built")
+        #expect(subgroups(cg.dir) == ["init"], "\(subgroups(cg.dir))")
+        #expect(subgroups(cg.dir + "/init").isEmpty)
     }
 }
