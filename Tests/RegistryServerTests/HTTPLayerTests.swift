@@ -223,6 +223,53 @@ struct AtomicHistogramTests {
     }
 }
 
+@Suite("sharded request counters")
+struct ShardedCountersTests {
+    /// Adds from many threads (each to its own copy) all show in the totals.
+    @Test func copiesAddUp() {
+        let c = ShardedCounters(slots: 3)
+        DispatchQueue.concurrentPerform(iterations: 32) { i in
+            for _ in 0..<1000 { c.add(i % 2) }
+            c.add(2, 1_000_000 + i)
+        }
+        #expect(c.total(0) == 16_000)
+        #expect(c.total(1) == 16_000)
+        #expect(c.total(2) == 32_000_000 + (0..<32).reduce(0, +))
+    }
+
+    /// Requests counted by connection threads reach the exposition at each scrape, cumulative
+    /// across scrapes (each adds only what was counted since the one before), with the bytes.
+    @Test func requestsReachTheExpositionAtEachScrape() {
+        let m = RegistryMetrics()
+        func text() -> String { String(decoding: m.scrape(openConnections: 0, uploadSessions: 0), as: UTF8.self) }
+        func value(_ series: String, in t: String) -> String? {
+            t.split(separator: "\n").first { $0.hasPrefix(series + " ") }.map { String($0.dropFirst(series.count + 1)) }
+        }
+        let manifest = RegistryMetrics.routes.firstIndex(of: "manifest")!
+        DispatchQueue.concurrentPerform(iterations: 16) { i in
+            for _ in 0..<100 {
+                m.observe(method: "GET", routeIndex: manifest, status: i == 0 ? 404 : 200, received: 0, sent: 10, nanoseconds: 1000)
+            }
+        }
+        var t = text()
+        let ok = "registry_http_requests_total{method=\"GET\",route=\"manifest\",code=\"200\"}"
+        let missing = "registry_http_requests_total{method=\"GET\",route=\"manifest\",code=\"404\"}"
+        #expect(value(ok, in: t) == "1500")
+        #expect(value(missing, in: t) == "100")
+        #expect(value("registry_http_sent_bytes_total", in: t) == "16000")
+        #expect(!t.contains("code=\"201\""))
+        m.observe(method: "PUT", routeIndex: manifest, status: 201, received: 7, sent: 0, nanoseconds: 1000)
+        m.observe(method: "GET", routeIndex: manifest, status: 200, received: 0, sent: 5, nanoseconds: 1000)
+        t = text()
+        #expect(value(ok, in: t) == "1501")
+        #expect(value("registry_http_requests_total{method=\"PUT\",route=\"manifest\",code=\"201\"}", in: t) == "1")
+        #expect(value("registry_http_sent_bytes_total", in: t) == "16005")
+        #expect(value("registry_http_received_bytes_total", in: t) == "7")
+        // A scrape with nothing new changes nothing.
+        #expect(value(ok, in: text()) == "1501")
+    }
+}
+
 @Suite("access-log writer")
 struct AccessLogWriterTests {
     func tempFile() throws -> (path: String, fd: Int32) {

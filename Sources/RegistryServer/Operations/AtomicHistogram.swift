@@ -15,7 +15,7 @@ final class AtomicHistogram: @unchecked Sendable {
     let bounds: [Int]
     /// Copies of the buckets and sum: more than the connection threads a busy server runs on
     /// few cores, so two threads seldom share one.
-    static let shards = 64
+    static let shards = ShardedCounters.shards
     /// Cells per shard: the buckets, then the sum, rounded up to whole 64-byte lines.
     private let stride: Int
     private let cells: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
@@ -34,17 +34,10 @@ final class AtomicHistogram: @unchecked Sendable {
         cells.deallocate()
     }
 
-    /// The calling thread's shard: its thread id, hashed (threads' ids are their stacks'
-    /// addresses, a megabyte or more apart).
-    @inline(__always) private static func shard() -> Int {
-        let id = UInt64(truncatingIfNeeded: pthread_self())
-        return Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) >> 58)  // 64 shards
-    }
-
     func record(nanoseconds: Int) {
         var i = 0
         while i < bounds.count && nanoseconds > bounds[i] { i += 1 }
-        let base = cells + AtomicHistogram.shard() * stride
+        let base = cells + ShardedCounters.shard() * stride
         UnsafeAtomic<Int>(at: base + i).wrappingIncrement(ordering: .relaxed)
         UnsafeAtomic<Int>(at: base + bounds.count + 1).wrappingIncrement(by: nanoseconds, ordering: .relaxed)
     }

@@ -33,9 +33,18 @@ public final class RegistryMetrics: Sendable {
     private let durations: [AtomicHistogram]
     /// Storage action histograms (`MeasuredDriver`), by driver and action, in the order made.
     private let storageHistograms = Mutex<[(labels: String, histogram: AtomicHistogram)]>([])
-    /// The counters of the usual statuses, by method, route and status slot: found by index, so
-    /// the common request touches no lock and no shared reference count.
+    /// The counters of the usual statuses, by method, route and status slot, made at the first
+    /// scrape that finds requests in their slot of `counts`.
     private let fastCounters: [ManagedAtomicLazyReference<Prometheus.Counter>]
+    /// What the connection threads count on every request, without a lock or a shared cache
+    /// line: the requests of the usual statuses by method, route and status slot, then the bytes
+    /// received and sent. A scrape adds them to the counters above (`syncCounts`).
+    private let counts: ShardedCounters
+    /// Each slot's total as last added to its collector registry counter.
+    private let synced: Mutex<[Int]>
+    static let fastSlots = methodOrder.count * routes.count * commonStatuses.count
+    static let receivedSlot = fastSlots
+    static let sentSlot = fastSlots + 1
     static let commonStatuses = [200, 201, 202, 204, 206, 301, 302, 304, 307, 308, 400, 401, 403, 404, 405, 408,
                                  409, 412, 413, 414, 415, 416, 417, 429, 431, 500, 501, 502, 503, 504]
     static let methodOrder = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "other"]
@@ -71,8 +80,9 @@ public final class RegistryMetrics: Sendable {
             namespace: "registry", subsystem: "storage", metricName: "upload_sessions", unitName: "",
             helpText: "Blob upload sessions started and not yet finished or cancelled."))
         durations = RegistryMetrics.routes.map { _ in AtomicHistogram(bounds: RegistryMetrics.durationBuckets) }
-        fastCounters = (0..<(RegistryMetrics.methodOrder.count * RegistryMetrics.routes.count * RegistryMetrics.commonStatuses.count))
-            .map { _ in ManagedAtomicLazyReference<Prometheus.Counter>() }
+        fastCounters = (0..<RegistryMetrics.fastSlots).map { _ in ManagedAtomicLazyReference<Prometheus.Counter>() }
+        counts = ShardedCounters(slots: RegistryMetrics.fastSlots + 2)
+        synced = Mutex([Int](repeating: 0, count: RegistryMetrics.fastSlots + 2))
     }
 
     /// A swift-metrics factory over the same collectors, for code that records through the
@@ -118,21 +128,39 @@ public final class RegistryMetrics: Sendable {
         let mi = RegistryMetrics.methodIndex(method)
         let ri = routeIndex >= 0 && routeIndex < RegistryMetrics.routes.count ? routeIndex : RegistryMetrics.routes.count - 1
         if let si = RegistryMetrics.statusIndex(status) {
-            let slot = fastCounters[(mi * RegistryMetrics.routes.count + ri) * RegistryMetrics.commonStatuses.count + si]
-            if let c = slot.load() {
-                c.increment()
-            } else {
-                let m = RegistryMetrics.methodOrder[mi], route = RegistryMetrics.routes[ri]
-                slot.storeIfNilThenLoad(collectors.makeCounter(descriptor: RegistryMetrics.requestsDescriptor(),
-                                                               labels: [("method", m), ("route", route), ("code", String(status))]))
-                    .increment()
-            }
+            counts.add((mi * RegistryMetrics.routes.count + ri) * RegistryMetrics.commonStatuses.count + si)
         } else {
             slowCounter(RequestKey(method: RegistryMetrics.methodOrder[mi], route: RegistryMetrics.routes[ri], status: status)).increment()
         }
         durations[ri].record(nanoseconds: Int(clamping: nanoseconds))
-        if received > 0 { receivedBytes.increment(by: received) }
-        if sent > 0 { sentBytes.increment(by: sent) }
+        if received > 0 { counts.add(RegistryMetrics.receivedSlot, Int(clamping: received)) }
+        if sent > 0 { counts.add(RegistryMetrics.sentSlot, Int(clamping: sent)) }
+    }
+
+    /// Adds what the connection threads counted since the last scrape to the collector
+    /// registry's counters, making the counter of a usual status the first time it has requests.
+    private func syncCounts() {
+        synced.withLock { last in
+            for slot in 0..<counts.slots {
+                let total = counts.total(slot)
+                guard total > last[slot] else { continue }
+                let delta = Int64(total - last[slot])
+                last[slot] = total
+                switch slot {
+                case RegistryMetrics.receivedSlot: receivedBytes.increment(by: delta)
+                case RegistryMetrics.sentSlot: sentBytes.increment(by: delta)
+                default:
+                    let si = slot % RegistryMetrics.commonStatuses.count
+                    let ri = slot / RegistryMetrics.commonStatuses.count % RegistryMetrics.routes.count
+                    let mi = slot / RegistryMetrics.commonStatuses.count / RegistryMetrics.routes.count
+                    let counter = fastCounters[slot].storeIfNilThenLoad(collectors.makeCounter(
+                        descriptor: RegistryMetrics.requestsDescriptor(),
+                        labels: [("method", RegistryMetrics.methodOrder[mi]), ("route", RegistryMetrics.routes[ri]),
+                                 ("code", String(RegistryMetrics.commonStatuses[si]))]))
+                    counter.increment(by: delta)
+                }
+            }
+        }
     }
 
     /// The counter of an unusual status, from the copy-on-write map.
@@ -173,6 +201,7 @@ public final class RegistryMetrics: Sendable {
     /// delivery counts (`NotificationSender.counts`).
     func scrape(openConnections connections: Int, uploadSessions uploads: Int,
                 notifications: [(endpoint: String, delivered: Int, failed: Int, dropped: Int, waiting: Int)] = []) -> [UInt8] {
+        syncCounts()
         openConnections.set(to: Double(connections))
         uploadSessions.set(to: Double(uploads))
         let events = MetricNameDescriptor(namespace: "registry", subsystem: "notifications", metricName: "events", unitName: "",
