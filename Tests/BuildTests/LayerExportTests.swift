@@ -103,4 +103,17 @@ import ImageStore
         let ok = try Builder(store: ws.store, options: opts).build()
         #expect(ok.executed.count == 3)
     }
+
+    /// A RUN's overlay is mounted `volatile`: its unmount does not sync the whole file system
+    /// (the blobs being written in the background included) before the next step; the upper
+    /// becomes a snapshot, derived from the layer's blob as a COPY's staging tree is.
+    @Test func runOverlayIsVolatile() throws {
+        let ws = try Workspace()
+        let (_, opts) = try context(ws, "FROM busybox:test\nRUN grep ' / ' /proc/self/mountinfo > /root-mount\n")
+        let result = try Builder(store: ws.store, options: opts).build()
+        let files = try ws.files(result.image)
+        let line = try #require(ws.read(files + "/root-mount"))
+        #expect(line.contains(" overlay "), "\(line)")
+        #expect(line.contains("volatile"), "\(line)")
+    }
 }
