@@ -48,7 +48,20 @@ extension Builder {
 
     /// Looks a step up in the cache; on a hit applies it to `st`.
     func hit(_ key: String, _ st: inout StageState, createdBy: String) -> Bool {
-        guard !options.noCache, let rec = cache.lookup(key) else {
+        guard !options.noCache else {
+            startContextPrefetchOnce()
+            return false
+        }
+        // a step another stage of this build ran: its layer, seen where it was made
+        if let made = layerExports.layer(forKey: key) {
+            st.layers.append(.pending(made))
+            noteCreated(created)
+            history(&st, createdBy, empty: false)
+            st.key = key
+            record(key)
+            return true
+        }
+        guard let rec = cache.lookup(key) else {
             startContextPrefetchOnce()
             return false
         }
@@ -86,7 +99,7 @@ extension Builder {
         let layer = PendingLayer(dir: dir, step: createdBy, parents: st.layers)
         let store = self.store, cache = self.cache, created = self.created
         let compression = options.compression, writerOptions = self.writerOptions
-        try layerExports.submit(layer) {
+        try layerExports.submit(layer, key: key) {
             let out = "\(store.tempDir)/layer-\(UUID().uuidString.prefix(12))"
             let info: LayerInfo
             do {

@@ -76,6 +76,10 @@ final class LayerExports: @unchecked Sendable {
     private let group = DispatchGroup()
     private let lock = NSLock()
     private var layers: [PendingLayer] = []
+    /// The layers by the key of the step that made them, for a later stage of this build that
+    /// runs the same step: it takes the same layer (and directory) instead of the stored blob,
+    /// which has no snapshot until the join.
+    private var byKey: [String: PendingLayer] = [:]
     private var committed = 0
     /// In line (the write runs before `submit` returns): for comparisons and a serial fallback.
     let inline: Bool
@@ -83,9 +87,10 @@ final class LayerExports: @unchecked Sendable {
     init(inline: Bool) { self.inline = inline }
 
     /// Writes `layer` with `write` in the background (or now when `inline`, throwing its error).
-    func submit(_ layer: PendingLayer, _ write: @escaping @Sendable () throws -> LayerRef) throws {
+    func submit(_ layer: PendingLayer, key: String, _ write: @escaping @Sendable () throws -> LayerRef) throws {
         lock.lock()
         layers.append(layer)
+        byKey[key] = layer
         lock.unlock()
         if inline {
             let r = Result { try write() }
@@ -98,6 +103,12 @@ final class LayerExports: @unchecked Sendable {
             layer.set(Result { try write() })
             group.leave()
         }
+    }
+
+    /// The layer this build made for the step `key`, if it made one.
+    func layer(forKey key: String) -> PendingLayer? {
+        lock.lock(); defer { lock.unlock() }
+        return byKey[key]
     }
 
     /// Throws the error of the first layer write that has failed so far.

@@ -80,6 +80,32 @@ import ImageStore
         #expect(ws.read(files + "/seen") == "30\n")
     }
 
+    /// A later stage that runs a step an earlier stage of the same build ran takes that step's
+    /// layer (its directory, before the join makes it a snapshot) as a hit, whether or not the
+    /// blob has been written yet: the step runs once, and the image is the one a second build gives.
+    @Test func aStepTwoStagesShareRunsOnce() throws {
+        let ws = try Workspace()
+        let dockerfile = """
+            FROM busybox:test AS a
+            COPY src/ /src/
+            RUN echo a > /a
+            FROM busybox:test AS b
+            COPY src/ /src/
+            COPY --from=a /a /a
+            RUN cat /a /src/f3.txt | head -2 > /seen
+            """
+        let (_, opts) = try context(ws, dockerfile)
+        var target = opts
+        target.target = "b"
+        let first = try Builder(store: ws.store, options: target).build()
+        #expect(first.executed.filter { $0.hasPrefix("COPY src/") }.count == 1, "\(first.executed)")
+        let files = try ws.files(first.image)
+        #expect(ws.read(files + "/seen") == "a\nline 3\n")
+        let again = try Builder(store: ws.store, options: target).build()
+        #expect(again.executed.isEmpty)
+        #expect(again.image.descriptor.digest == first.image.descriptor.digest)
+    }
+
     /// A layer that cannot be stored (its blob cannot be moved into `blobs/`) fails the build with
     /// an error naming its step, leaves no temp file, and no cache record points at it.
     @Test func aLayerThatCannotBeStoredFailsTheBuildNamingItsStep() throws {
