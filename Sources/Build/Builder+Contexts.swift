@@ -54,7 +54,7 @@ extension Builder {
         cfg.rootfs = RootFS(diffIDs: [info.diffID])
         cfg.config = ContainerConfig(env: ["PATH=" + Self.defaultPath])
         cfg.history = []
-        return StageState(config: cfg, layers: [layer], key: "context:" + info.diffID.encoded, name: name)
+        return StageState(config: cfg, layers: [.ready(layer)], key: "context:" + info.diffID.encoded, name: name)
     }
 
     /// An image of an OCI layout directory, loaded into the store (blobs verified as `load` does).

@@ -14,12 +14,32 @@ extension Builder {
     }
 
     /// The parent file system as a read-only view of the store's layer snapshots (unpacks
-    /// layers the first time they are needed).
+    /// layers the first time they are needed). Layers whose blobs are still being written are
+    /// seen where they were made (they join the snapshotter at the end of the build).
     func view(_ st: StageState) throws -> LayerView {
         do {
-            return LayerView(dirs: try store.snapshotter.lowers(st.layers.map(\.snapshotLayer)))
+            let firstPending = st.layers.firstIndex { $0.pending != nil } ?? st.layers.endIndex
+            let top = st.layers[firstPending...]
+            if top.allSatisfy({ $0.pending != nil }) {
+                let below = try store.snapshotter.lowers(st.layers[..<firstPending].map(storedLayer).map(\.snapshotLayer))
+                return LayerView(dirs: top.compactMap { $0.pending?.dir }.reversed() + below)
+            }
+            // A stored layer over one being written (a cache hit over a step that ran): its
+            // snapshot needs the chain of diffIDs below it, so wait for them; the layers under it
+            // are then unpacked from their blobs.
+            return LayerView(dirs: try store.snapshotter.lowers(st.layers.map(storedLayer).map(\.snapshotLayer)))
+        } catch let e as BuildError {
+            throw e
         } catch {
             throw BuildError.system("cannot unpack the layers of \(st.name): \(error)")
+        }
+    }
+
+    /// The stored layer (waits for a layer being written; rethrows its error).
+    func storedLayer(_ layer: StageLayer) throws -> LayerRef {
+        switch layer {
+        case .ready(let r): return r
+        case .pending(let p): return try p.wait()
         }
     }
 
@@ -28,7 +48,20 @@ extension Builder {
 
     /// Looks a step up in the cache; on a hit applies it to `st`.
     func hit(_ key: String, _ st: inout StageState, createdBy: String) -> Bool {
-        guard !options.noCache, let rec = cache.lookup(key) else {
+        guard !options.noCache else {
+            startContextPrefetchOnce()
+            return false
+        }
+        // a step another stage of this build ran: its layer, seen where it was made
+        if let made = layerExports.layer(forKey: key) {
+            st.layers.append(.pending(made))
+            noteCreated(created)
+            history(&st, createdBy, empty: false)
+            st.key = key
+            record(key)
+            return true
+        }
+        guard let rec = cache.lookup(key) else {
             startContextPrefetchOnce()
             return false
         }
@@ -37,42 +70,60 @@ extension Builder {
     }
 
     func apply(_ rec: CacheRecord, key: String, _ st: inout StageState, createdBy: String) {
-        if let l = rec.layer { st.layers.append(l) }
-        if let c = rec.created {
-            lock.lock()
-            if latestCached.map({ c > $0 }) ?? true { latestCached = c }
-            lock.unlock()
-        }
+        if let l = rec.layer { st.layers.append(.ready(l)) }
+        if let c = rec.created { noteCreated(c) }
         history(&st, createdBy, empty: rec.layer == nil)
         st.key = key
         record(key)
     }
 
+    func noteCreated(_ c: String) {
+        lock.lock()
+        if latestCached.map({ c > $0 }) ?? true { latestCached = c }
+        lock.unlock()
+    }
+
     /// Turns a finished directory (staging tree or overlay upper) into a layer in the store,
     /// keeps the directory as that layer's unpacked form, and records the step in the cache.
+    /// The layer's blob is written in the background (`LayerExports`): the next steps need only
+    /// the directory and this step's key; the cache record follows the blob into the store.
     func commit(dir: String, fromUpper: Bool, key: String, _ st: inout StageState, createdBy: String) throws {
-        var rec = CacheRecord(layer: nil, created: created)
-        if !FS.list(dir).isEmpty {
+        try layerExports.check()
+        guard !FS.list(dir).isEmpty else {
+            FS.removeTree(dir)
+            let rec = CacheRecord(layer: nil, created: created)
+            try cache.save(key, rec)
+            apply(rec, key: key, &st, createdBy: createdBy)
+            return
+        }
+        let layer = PendingLayer(dir: dir, step: createdBy, parents: st.layers)
+        let store = self.store, cache = self.cache, created = self.created
+        let compression = options.compression, writerOptions = self.writerOptions
+        try layerExports.submit(layer, key: key) {
             let out = "\(store.tempDir)/layer-\(UUID().uuidString.prefix(12))"
             let info: LayerInfo
             do {
                 info = fromUpper
-                    ? try LayerDiff.fromOverlayUpper(dir, to: out, compression: options.compression, options: writerOptions)
-                    : try LayerWriter.write(directory: dir, to: out, compression: options.compression, options: writerOptions)
+                    ? try LayerDiff.fromOverlayUpper(dir, to: out, compression: compression, options: writerOptions)
+                    : try LayerWriter.write(directory: dir, to: out, compression: compression, options: writerOptions)
                 try store.adoptFile(at: out, digest: info.digest, verify: false)
             } catch {
                 unlink(out)
                 throw BuildError.system("cannot write the layer for `\(createdBy)`: \(error)")
             }
             let ref = LayerRef(descriptor: Descriptor(mediaType: info.mediaType, digest: info.digest, size: info.size), diffID: info.diffID)
-            // The directory becomes the layer's snapshot: nothing is unpacked again.
-            try store.snapshotter.commit(dir, parents: st.layers.map(\.diffID), layer: ref.snapshotLayer)
-            rec.layer = ref
-        } else {
-            FS.removeTree(dir)
+            do {
+                try cache.save(key, CacheRecord(layer: ref, created: created))
+            } catch {
+                throw BuildError.system("cannot record `\(createdBy)` in the build cache: \(error)")
+            }
+            return ref
         }
-        try cache.save(key, rec)
-        apply(rec, key: key, &st, createdBy: createdBy)
+        st.layers.append(.pending(layer))
+        noteCreated(created)
+        history(&st, createdBy, empty: false)
+        st.key = key
+        record(key)
     }
 
     // MARK: WORKDIR
@@ -339,7 +390,10 @@ extension Builder {
                                        status: outcome.status, output: outcome.output, line: line)
         }
         defer { FS.removeTree(base) }
-        try commit(dir: outcome.upper, fromUpper: true, key: key, &st, createdBy: by)
+        // The upper outlives the step's directory: its layer is written while the next steps run.
+        let layerDir = "\(cache.tmp)/layer-\(UUID().uuidString.prefix(12))"
+        guard rename(outcome.upper, layerDir) == 0 else { throw FS.sys("keep the RUN's changes at", layerDir) }
+        try commit(dir: layerDir, fromUpper: true, key: key, &st, createdBy: by)
         return false
     }
 

@@ -51,6 +51,9 @@ public struct BuildOptions: Sendable {
     public var compression: Compression = .default
     /// Clamps layer mtimes and sets `created` (defaults to `$SOURCE_DATE_EPOCH`).
     public var sourceDateEpoch: Int64? = LayerWriter.environmentSourceDateEpoch()
+    /// Write each layer's blob in line, before the next step starts, instead of on a background
+    /// thread while the next steps run (`LayerExports`; the bytes are the same either way).
+    var layersInLine = false
 
     public init(contextDir: String?, dockerfileText: String, dockerfileName: String = "Dockerfile") {
         self.contextDir = contextDir
@@ -90,7 +93,8 @@ public struct BuildResult: Sendable {
 /// The state of a stage after some instructions.
 struct StageState: Sendable {
     var config: ImageConfig
-    var layers: [LayerRef]
+    /// Bottom first; the top ones may still be being written (`LayerExports`).
+    var layers: [StageLayer]
     var key: String
     var cmdSet = false
     var args: [String: String] = [:]
@@ -116,6 +120,8 @@ public final class Builder: @unchecked Sendable {
     let contextDigests: ContextDigests?
     let lock = NSLock()
     var results: [Int: StageState] = [:]
+    /// The layer blobs being written while the build goes on.
+    let layerExports: LayerExports
     /// The background context hashing (`startContextPrefetchOnce`), under `lock`.
     private var prefetchStarted = false
     private var prefetchJob: ContextPrefetch?
@@ -136,6 +142,7 @@ public final class Builder: @unchecked Sendable {
         self.store = store
         self.options = options
         self.progress = progress
+        layerExports = LayerExports(inline: options.layersInLine)
         cache = try BuildCache(store: store)
         do {
             dockerfile = try Dockerfile.parse(options.dockerfileText, fileName: options.dockerfileName)
@@ -209,6 +216,8 @@ public final class Builder: @unchecked Sendable {
         BuildSession.reapDead(store: store.root)
         defer { cache.endSession(); contextDigests?.save() }
         defer { stopContextPrefetch() }
+        // (runs first: no layer write may still read the session's directories when they go)
+        defer { layerExports.drain(store.snapshotter) }
         do {
             try BuildInterrupts.check()
             return try buildStages()
@@ -294,7 +303,12 @@ public final class Builder: @unchecked Sendable {
             if let e = errors.error { throw e }
             done.formUnion(ready)
         }
-        guard var final = results[plan.target] else { throw BuildError.system("target stage produced no result") }
+        guard let target = results[plan.target] else { throw BuildError.system("target stage produced no result") }
+        // Every layer blob of the build is in the store (and its directory a snapshot) before
+        // anything names one.
+        try layerExports.finish(store.snapshotter)
+        let finalLayers = try target.layers.map(storedLayer)
+        var final = target
         if !options.labels.isEmpty {
             var c = final.config.config ?? ContainerConfig()
             var l = c.labels ?? [:]
@@ -302,7 +316,7 @@ public final class Builder: @unchecked Sendable {
             c.labels = l
             final.config.config = c
         }
-        final.config.rootfs = RootFS(diffIDs: final.layers.map(\.diffID))
+        final.config.rootfs = RootFS(diffIDs: finalLayers.map(\.diffID))
         // A build that ran nothing keeps the time of the cache it reused, so a fully cached
         // rebuild gives the same image ID (as BuildKit does).
         var when = created
@@ -313,13 +327,13 @@ public final class Builder: @unchecked Sendable {
             if h.created == Self.createdPlaceholder { h.created = when }
             return h
         }
-        let inFinal = Set(final.layers.map(\.descriptor.digest))
+        let inFinal = Set(finalLayers.map(\.descriptor.digest))
         let minKeys = keys.filter { k in cache.record(k).map { $0.layer.map { inFinal.contains($0.descriptor.digest) } ?? true } ?? false }
         let exportKeys = options.cacheModeMax ? keys : minKeys
         if options.cacheInline {
             final.config.extra = (final.config.extra ?? [:]).merging([BuildCache.recordsKey: try cache.recordsValue(keys: minKeys)]) { $1 }
         }
-        let image = try store.putImage(config: final.config, layers: final.layers.map(\.descriptor), tag: options.tags.first)
+        let image = try store.putImage(config: final.config, layers: finalLayers.map(\.descriptor), tag: options.tags.first)
         for t in options.tags.dropFirst() { try store.tag(t, descriptor: image.descriptor) }
         if !options.deferCacheExport {
             for dir in options.cacheTo { try cache.exportLocal(keys: exportKeys, to: dir) }
@@ -369,7 +383,7 @@ public final class Builder: @unchecked Sendable {
             throw err(line, "base image \(name) has \(image.manifest.layers.count) layers but its config lists \(image.config.rootfs.diffIDs.count) diff_ids; the image is corrupt, pull or load it again")
         }
         try checkBasePlatform(image, name: name, wanted: wanted, line: line)
-        let layers = zip(image.manifest.layers, image.config.rootfs.diffIDs).map { LayerRef(descriptor: $0.0, diffID: $0.1) }
+        let layers = zip(image.manifest.layers, image.config.rootfs.diffIDs).map { StageLayer.ready(LayerRef(descriptor: $0.0, diffID: $0.1)) }
         var cfg = image.config
         if cfg.history == nil { cfg.history = [] }
         // BuildKit makes sure every stage has a PATH: a base without one gets the default, so
@@ -424,6 +438,8 @@ public final class Builder: @unchecked Sendable {
             progress(.step(stage: st.name, number: n, total: total, text: text))
             let t0 = Date()
             let wasCached = try dispatch(step.ins, line: step.line, &st, &env, number: n)
+            // a layer of an earlier step that could not be written ends the build here
+            try layerExports.check()
             lock.lock()
             steps += 1
             if wasCached == true { cachedSteps += 1 }

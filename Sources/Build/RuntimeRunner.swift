@@ -24,7 +24,11 @@ extension Runner {
         try FS.writeAtomic(Data(net.hosts.utf8), to: hosts)
         try FS.writeAtomic(Data(net.resolvConf().utf8), to: resolv)
         do {
-            try Overlay.mount(lowers: req.lowers + [skel], upper: upper, work: work, at: merged, flags: 0)
+            // volatile: the unmount would otherwise sync the whole file system the upper is on
+            // (everything any program left dirty there, the layer blobs being written in the
+            // background included) before the next step could start; the upper becomes the layer's
+            // snapshot, which is derived from the layer's blob (fsynced) like a COPY's staging tree
+            try Overlay.mount(lowers: req.lowers + [skel], upper: upper, work: work, at: merged, flags: 0, volatile: true)
         } catch {
             throw BuildError.system("cannot mount the RUN overlay: \(error)")
         }

@@ -282,8 +282,9 @@ public enum Overlay {
     /// container, a writable bind mount of a build step): the kernel then skips syncing
     /// the upper's filesystem, which an overlay's unmount otherwise does in full (tens of
     /// milliseconds while other work writes to that disk). Where the kernel refuses the option
-    /// (before 5.10) the mount is made without it. (A RUN step's upper becomes the layer's
-    /// snapshot, which must be on disk: not volatile.)
+    /// (before 5.10) the mount is made without it. A build's RUN upper is volatile too: it
+    /// becomes a layer snapshot, derived data like a COPY's staging tree, which is not synced
+    /// either; the layer's blob is fsynced before anything names it.
     public static func mount(lowers: [String], upper: String?, work: String?, at target: String, flags: UInt,
                              volatile: Bool = false) throws {
         if driver == .fuse { return try fuseMount(lowers: lowers, upper: upper, work: work, at: target, flags: flags) }

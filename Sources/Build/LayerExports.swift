@@ -1,0 +1,165 @@
+import Foundation
+import OCI
+import ImageStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One layer of a stage: stored (its blob and diffID known), or still being written.
+enum StageLayer: Sendable {
+    case ready(LayerRef)
+    case pending(PendingLayer)
+
+    var pending: PendingLayer? {
+        if case .pending(let p) = self { return p }
+        return nil
+    }
+}
+
+/// A layer a step has just made, whose blob is written on a background thread while the next
+/// steps run (issue #15). Its directory (a COPY's staging tree or a RUN's upper, already the
+/// layer's unpacked form) serves as an overlay lower for those steps where it lies, and is moved
+/// into the snapshotter when the build joins its layer writes (`LayerExports.finish`): a
+/// snapshot is named by its chain ID, which needs the diffID being computed.
+final class PendingLayer: @unchecked Sendable {
+    /// The layer's files, in the build's session directory until the join.
+    let dir: String
+    /// The step that made it (its history `created_by`), for errors.
+    let step: String
+    /// The layers below it when it was made (for its chain ID at the join).
+    let parents: [StageLayer]
+    private let cond = NSCondition()
+    private var outcome: Result<LayerRef, any Error>?
+
+    init(dir: String, step: String, parents: [StageLayer]) {
+        self.dir = dir
+        self.step = step
+        self.parents = parents
+    }
+
+    func set(_ r: Result<LayerRef, any Error>) {
+        cond.lock()
+        outcome = r
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// The stored layer, once its blob is in the store; rethrows the write's error.
+    func wait() throws -> LayerRef {
+        cond.lock()
+        while outcome == nil { cond.wait() }
+        let r = outcome
+        cond.unlock()
+        guard let r else { throw BuildError.system("the layer of `\(step)` was never written") }
+        return try r.get()
+    }
+
+    /// The outcome if the write has finished.
+    var finished: Result<LayerRef, any Error>? {
+        cond.lock(); defer { cond.unlock() }
+        return outcome
+    }
+}
+
+/// The build's layer writes: one background thread writes each new layer's blob (tar, diffID,
+/// gzip, compressed digest, fsync, rename into the store) and then its cache record, in the order
+/// the steps made them, while the builder goes on with the next steps, which only need the
+/// layer's directory and the step's cache key. `finish` joins them before the image's config and
+/// manifest are written. The bytes are the same as when written in line: the same writer reads
+/// the same finished directory, which no later step changes (it is a read-only lower).
+///
+/// A failed write fails the build at the next step boundary (`check`) or at the join, with an
+/// error that names the step whose layer it was; its temp file is removed. Whatever happens, the
+/// builder waits for the writes (`drain`) before it removes its session directory.
+final class LayerExports: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "dockbuild.build.layers", qos: .userInitiated)
+    private let group = DispatchGroup()
+    private let lock = NSLock()
+    private var layers: [PendingLayer] = []
+    /// The layers by the key of the step that made them, for a later stage of this build that
+    /// runs the same step: it takes the same layer (and directory) instead of the stored blob,
+    /// which has no snapshot until the join.
+    private var byKey: [String: PendingLayer] = [:]
+    private var committed = 0
+    /// In line (the write runs before `submit` returns): for comparisons and a serial fallback.
+    let inline: Bool
+
+    init(inline: Bool) { self.inline = inline }
+
+    /// Writes `layer` with `write` in the background (or now when `inline`, throwing its error).
+    func submit(_ layer: PendingLayer, key: String, _ write: @escaping @Sendable () throws -> LayerRef) throws {
+        lock.lock()
+        layers.append(layer)
+        byKey[key] = layer
+        lock.unlock()
+        if inline {
+            let r = Result { try write() }
+            layer.set(r)
+            _ = try r.get()
+            return
+        }
+        group.enter()
+        queue.async { [group] in
+            layer.set(Result { try write() })
+            group.leave()
+        }
+    }
+
+    /// The layer this build made for the step `key`, if it made one.
+    func layer(forKey key: String) -> PendingLayer? {
+        lock.lock(); defer { lock.unlock() }
+        return byKey[key]
+    }
+
+    /// Throws the error of the first layer write that has failed so far.
+    func check() throws {
+        lock.lock()
+        let all = layers
+        lock.unlock()
+        for l in all {
+            if case .failure(let e)? = l.finished { throw e }
+        }
+    }
+
+    /// Waits for every write; throws the first failure. Then moves each layer's directory into
+    /// the snapshotter under its chain ID (a snapshot that exists already wins; the copy is
+    /// removed).
+    func finish(_ snapshotter: Snapshotter) throws {
+        group.wait()
+        try check()
+        try commitSnapshots(snapshotter, strict: true)
+    }
+
+    /// After a failed build: waits for the writes still running, then keeps as snapshots the
+    /// layers that were stored (their cache records exist, so the next build reuses them without
+    /// unpacking); the rest goes with the session directory.
+    func drain(_ snapshotter: Snapshotter) {
+        group.wait()
+        try? commitSnapshots(snapshotter, strict: false)
+    }
+
+    private func commitSnapshots(_ snapshotter: Snapshotter, strict: Bool) throws {
+        lock.lock()
+        let todo = Array(layers[committed...])
+        committed = layers.count
+        lock.unlock()
+        for l in todo {
+            guard case .success(let ref)? = l.finished else { continue }
+            var parents: [Digest] = []
+            var complete = true
+            for p in l.parents {
+                switch p {
+                case .ready(let r): parents.append(r.diffID)
+                case .pending(let q):
+                    if case .success(let r)? = q.finished { parents.append(r.diffID) } else { complete = false }
+                }
+            }
+            guard complete else { continue }
+            do {
+                try snapshotter.commit(l.dir, parents: parents, layer: ref.snapshotLayer)
+            } catch {
+                if strict { throw BuildError.system("cannot keep the layer of `\(l.step)` as a snapshot: \(error)") }
+            }
+        }
+    }
+}
