@@ -40,12 +40,17 @@ extension ImageStore {
     }
 
     func writeIndex(_ index: ImageIndex) throws {
+        try FileOps.writeAtomically(try CanonicalJSON.encode(ImageStore.canonicalOrder(index)), to: indexPath, tempDir: tempDir)
+    }
+
+    /// The index with its entries in the order index.json keeps them: by name, then digest.
+    static func canonicalOrder(_ index: ImageIndex) -> ImageIndex {
         var idx = index
         idx.manifests.sort { a, b in
             let na = a.annotations?[AnnotationKey.refName] ?? "", nb = b.annotations?[AnnotationKey.refName] ?? ""
             return na != nb ? na < nb : a.digest < b.digest
         }
-        try FileOps.writeAtomically(try CanonicalJSON.encode(idx), to: indexPath, tempDir: tempDir)
+        return idx
     }
 
     /// Read-modify-write of index.json under the cross-process lock.
@@ -54,8 +59,10 @@ extension ImageStore {
             try FileOps.io { try indexLock.lock(exclusive: true) }
             defer { indexLock.unlock() }
             var idx = try readIndex()
+            let before = idx
             let r = try body(&idx)
-            try writeIndex(idx)
+            // Unchanged (a rebuild naming the image its tag already names): no write, no fsync.
+            if ImageStore.canonicalOrder(idx) != ImageStore.canonicalOrder(before) { try writeIndex(idx) }
             return r
         }
     }

@@ -144,6 +144,17 @@ public final class ImageStore: Sendable {
     /// Stores `data`, checking it against `expected` when given; returns its digest.
     @discardableResult
     public func writeBlob(_ data: Data, expected: Digest? = nil) throws -> Digest {
+        // A small blob that is stored already, byte for byte (a rebuild's config and manifest),
+        // is not written again: no temp file, two fsyncs and a rename for the same bytes. The
+        // lease is taken as for a write, so gc cannot take it before a name points at it. A blob
+        // stored with other bytes (damaged) is written over.
+        if data.count <= 1 << 20 {
+            let digest = Digest.compute(data, algorithm: expected?.algorithm ?? .sha256)
+            if expected == nil || expected == digest {
+                try takeLease()
+                if let stored = try? FileOps.readFile(path(for: digest)), stored == data { return digest }
+            }
+        }
         let ingest = try self.ingest(algorithm: expected?.algorithm ?? .sha256)
         do {
             try ingest.write(data)

@@ -56,5 +56,22 @@ import SystemSupport
         let temporary = paths.filter { $0.hasPrefix(root + "/build/") || $0.hasPrefix(root + "/snapshots/") || $0.hasPrefix(root + "/holds") }
         #expect(temporary.isEmpty, "fsynced although rebuilt when lost: \(temporary)")
         #expect(ws.store.holds().keys.contains { $0.hasPrefix("buildcache-") })
+
+        // A fully cached rebuild stores nothing new: the same config and manifest bytes are in
+        // the store and the tag names the same image, so nothing is written or fsynced again.
+        let index = try Data(contentsOf: URL(fileURLWithPath: root + "/index.json"))
+        var before = stat()
+        #expect(stat(root + "/index.json", &before) == 0)
+        let again = ws.dir + "/fsyncs-again.txt"
+        let (st2, out2) = try sh(["/usr/bin/strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o", again,
+                                  FidelityCLITests.bin, "build", "--root", root, "--network", "none", "-t", "durable", ctx])
+        #expect(st2 == 0, "\(out2)")
+        let calls = try String(contentsOfFile: again, encoding: .utf8).split(separator: "\n").filter { $0.contains("(") }
+        let stored = calls.filter { $0.contains(root + "/blobs") || $0.contains(root + "/tmp/") || $0.contains("index.json") }
+        #expect(stored.isEmpty, "a cached rebuild wrote to the store: \(stored)")
+        var after = stat()
+        #expect(stat(root + "/index.json", &after) == 0)
+        #expect(after.st_ino == before.st_ino)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/index.json")) == index)
     }
 }

@@ -46,6 +46,29 @@ final class TempStore {
         #expect(try t.store.listBlobs() == [d])
     }
 
+    /// A small blob stored already with the same bytes is left as it is (same inode: no temp
+    /// file, no rename); one whose stored bytes were damaged is written again.
+    @Test func aStoredBlobIsNotRewrittenButADamagedOneIs() throws {
+        let t = try TempStore()
+        let data = Data(#"{"architecture":"amd64","os":"linux"}"#.utf8)
+        let d = try t.store.writeBlob(data)
+        let path = t.store.path(for: d)
+        var first = stat(), second = stat()
+        #expect(stat(path, &first) == 0)
+        #expect(try t.store.writeBlob(data) == d)
+        #expect(try t.store.writeBlob(data, expected: d) == d)
+        #expect(stat(path, &second) == 0)
+        #expect(first.st_ino == second.st_ino)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: t.dir + "/tmp").isEmpty)
+        // damaged in place: the next write of the same content repairs it
+        try Data(#"{"architecture":"arm64","os":"linux"}"#.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: (any Error).self) { try t.store.readBlob(d) }
+        #expect(try t.store.writeBlob(data) == d)
+        #expect(try t.store.readBlob(d) == data)
+        // a wrong expected digest is still refused
+        #expect(throws: (any Error).self) { try t.store.writeBlob(Data("other".utf8), expected: d) }
+    }
+
     @Test func wrongDigestLeavesStoreAsItWas() throws {
         let t = try TempStore()
         _ = try t.store.writeBlob(Data("keep".utf8))
