@@ -2,54 +2,31 @@ import Atomics
 import Foundation
 
 /// A Prometheus histogram of durations whose recording takes no lock and shares no cache line
-/// between threads: each thread adds to one of `shards` copies of the buckets and the sum (a
+/// between threads: each thread adds to one of 64 copies (`ShardedCounters`) of the buckets and the sum (a
 /// relaxed atomic add on each), picked by its thread id, and a scrape adds the copies up. The
 /// collector registry's histograms took a mutex per sample; one set of atomics shared by every
 /// connection thread still moved its cache lines between cores on every request (four
 /// histograms and a dozen atomic adds per manifest GET). The count is the buckets' total.
 /// Read at a scrape, the buckets may be a sample apart from the sum: Prometheus tolerates it.
-final class AtomicHistogram: @unchecked Sendable {
-    // @unchecked: `cells` is written only through atomics after `init`, and freed in `deinit`.
-
+final class AtomicHistogram: Sendable {
     /// Upper bounds, in nanoseconds, ascending; a last bucket is +Inf.
     let bounds: [Int]
-    /// Copies of the buckets and sum: more than the connection threads a busy server runs on
-    /// few cores, so two threads seldom share one.
-    static let shards = ShardedCounters.shards
-    /// Cells per shard: the buckets, then the sum, rounded up to whole 64-byte lines.
-    private let stride: Int
-    private let cells: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
+    /// The buckets (+Inf last), then the sum, in per-thread copies.
+    private let cells: ShardedCounters
 
     init(bounds: [Duration]) {
         self.bounds = bounds.map { Int($0.components.seconds) * 1_000_000_000 + Int($0.components.attoseconds / 1_000_000_000) }
-        stride = (bounds.count + 2 + 7) / 8 * 8
-        let count = stride * AtomicHistogram.shards
-        cells = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<UnsafeAtomic<Int>.Storage>.stride, alignment: 64)
-            .bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: count)
-        cells.initialize(repeating: UnsafeAtomic<Int>.Storage(0), count: count)
-    }
-
-    deinit {
-        cells.deinitialize(count: stride * AtomicHistogram.shards)
-        cells.deallocate()
+        cells = ShardedCounters(slots: bounds.count + 2)
     }
 
     func record(nanoseconds: Int) {
         var i = 0
         while i < bounds.count && nanoseconds > bounds[i] { i += 1 }
-        let base = cells + ShardedCounters.shard() * stride
-        UnsafeAtomic<Int>(at: base + i).wrappingIncrement(ordering: .relaxed)
-        UnsafeAtomic<Int>(at: base + bounds.count + 1).wrappingIncrement(by: nanoseconds, ordering: .relaxed)
+        cells.add(i, andAdd: nanoseconds, to: bounds.count + 1)
     }
 
     /// Bucket `i`'s count (`bounds.count` + 1 for the sum) added up over the shards.
-    private func total(_ i: Int) -> Int {
-        var n = 0
-        for s in 0..<AtomicHistogram.shards {
-            n &+= UnsafeAtomic<Int>(at: cells + s * stride + i).load(ordering: .relaxed)
-        }
-        return n
-    }
+    private func total(_ i: Int) -> Int { cells.total(i) }
 
     /// The text exposition lines of this histogram: `name_bucket{labels,le="..."}` (cumulative),
     /// `name_sum` in seconds, `name_count`.

@@ -45,6 +45,14 @@ final class ShardedCounters: @unchecked Sendable {
         UnsafeAtomic<Int>(at: cells + ShardedCounters.shard() * stride + slot).wrappingIncrement(by: amount, ordering: .relaxed)
     }
 
+    /// Adds one to `slot` and `amount` to `other`, in the same copy (a histogram's bucket and sum).
+    @inline(__always) func add(_ slot: Int, andAdd amount: Int, to other: Int) {
+        precondition(slot >= 0 && slot < slots && other >= 0 && other < slots, "counter slot out of range")
+        let base = cells + ShardedCounters.shard() * stride
+        UnsafeAtomic<Int>(at: base + slot).wrappingIncrement(ordering: .relaxed)
+        UnsafeAtomic<Int>(at: base + other).wrappingIncrement(by: amount, ordering: .relaxed)
+    }
+
     /// `slot` added up over the copies (a concurrent add may or may not be in it).
     func total(_ slot: Int) -> Int {
         var n = 0
