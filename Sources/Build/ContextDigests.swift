@@ -2,6 +2,7 @@ import Foundation
 import OCI
 import Dockerfile
 import Synchronization
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,9 @@ final class ContextDigests: Sendable {
     }
 
     let file: String
-    private let state: Mutex<(entries: [String: Entry], dirty: Bool)>
+    /// Read by every lookup (two hashing workers and the prefetch thread at once), written only
+    /// when a file is hashed: readers share the lock.
+    private let state: ReadWriteLocked<(entries: [String: Entry], dirty: Bool)>
     /// This build's digests, racy files included, and the files being hashed right now.
     private let session = SessionDigests()
 
@@ -27,7 +30,7 @@ final class ContextDigests: Sendable {
     init(contextDir: String, dir: String) {
         file = dir + "/" + Digest.compute(Data(contextDir.utf8)).encoded.prefix(32) + ".idx"
         let entries = FileManager.default.contents(atPath: file).map(Self.parse) ?? [:]
-        state = Mutex((entries, false))
+        state = ReadWriteLocked((entries, false))
     }
 
     /// Reads the index's lines (`PATH\tDEV\tINO\tSIZE\tMTIME\tCTIME\tDIGEST`) straight from the
@@ -81,7 +84,7 @@ final class ContextDigests: Sendable {
         let key = Entry(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), size: Int64(st.st_size),
                         mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
                         ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec), digest: "")
-        let known = state.withLock { s -> String? in
+        let known = state.read { s -> String? in
             guard let e = s.entries[path], e.dev == key.dev, e.ino == key.ino, e.size == key.size,
                   e.mtime == key.mtime, e.ctime == key.ctime else { return nil }
             return e.digest
@@ -94,7 +97,7 @@ final class ContextDigests: Sendable {
         if key.ctime < nowNs - 1_000_000_000, !path.contains("\n"), !path.contains("\t") {
             var e = key
             e.digest = hex
-            state.withLock { s in s.entries[path] = e; s.dirty = true }
+            state.write { s in s.entries[path] = e; s.dirty = true }
         }
         return hex
     }
@@ -142,7 +145,7 @@ final class ContextDigests: Sendable {
 
     /// Writes the index back when it changed (temp file and rename; a lost index only costs a rehash).
     func save() {
-        let (text, dirty) = state.withLock { s -> (String, Bool) in
+        let (text, dirty) = state.write { s -> (String, Bool) in
             guard s.dirty else { return ("", false) }
             s.dirty = false
             var out = ""
