@@ -10,6 +10,7 @@
  * (for create) blocks on the exec fifo until `start`, then execs.
  */
 #define _GNU_SOURCE
+#include <sys/xattr.h>
 #include "cruntime.h"
 
 #include <dirent.h>
@@ -1294,4 +1295,8 @@ pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], c
     fexecve(exe, argv, envp);
     dprintf(2, "hook %s: %s\n", path, strerror(errno));
     _exit(127);
+}
+
+long cruntime_getxattr(const char *path, const char *name, void *value, size_t size) {
+    return (long)getxattr(path, name, value, size);
 }

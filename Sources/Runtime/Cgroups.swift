@@ -1,5 +1,6 @@
 import Foundation
 import SystemSupport
+import CRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,10 +32,12 @@ public struct Cgroup: Codable, Sendable, Equatable {
             guard pre.count >= 5, post.count >= 3 else { continue }
             let root = String(pre[3]), mp = String(pre[4])
             if post[0] == "cgroup2" {
-                // The last one, unless one is at /sys/fs/cgroup: that is the unified hierarchy
-                // `isUnified` sees (a hybrid host's /sys/fs/cgroup/unified can come after it).
-                guard v2?.mountPoint != "/sys/fs/cgroup" else { continue }
-                v2 = Hierarchy(controllers: [], mountPoint: mp, root: root, key: "")
+                // The last one at /sys/fs/cgroup (the visible one when it is mounted over again,
+                // and the unified hierarchy `isUnified` sees), else the last one elsewhere (a
+                // hybrid host's /sys/fs/cgroup/unified).
+                if mp == "/sys/fs/cgroup" || v2?.mountPoint != "/sys/fs/cgroup" {
+                    v2 = Hierarchy(controllers: [], mountPoint: mp, root: root, key: "")
+                }
             } else if post[0] == "cgroup" {
                 let opts = post[2].split(separator: ",").map(String.init)
                 let known: Set<String> = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
@@ -161,29 +164,54 @@ public struct Cgroup: Codable, Sendable, Equatable {
 
     /// Creates the directories (and on v1 seeds cpuset, on v2 enables controllers).
     public mutating func create() throws {
+        // Before anything is made: a failure here leaves nothing behind.
+        if version == "v2", let dir = paths[""] {
+            do { try vacateDelegatedCgroup(above: dir) } catch let e as RuntimeError {
+                // The container still runs, as without a delegated subtree; limits whose
+                // controllers cannot be given below are skipped (`set`).
+                FileHandle.standardError.write(Data("WARNING: \(e.message); resource limits are not applied\n".utf8))
+            }
+        }
         var parents: [String] = []
         for (key, dir) in paths.sorted(by: { $0.key < $1.key }) {
             parents += try Sys.mkdirAll(dir).filter { $0 != dir }
             createdParents = parents
             if version == "v1" && key.split(separator: ",").contains("cpuset") { try seedCpuset(dir) }
         }
-        if version == "v2", let dir = paths[""] {
-            try vacateDelegatedCgroup(above: dir)
-            enableControllers(dir)
+        if version == "v2", let dir = paths[""] { enableControllers(dir) }
+    }
+
+    /// Whether the v2 cgroup `dir` was delegated to this user explicitly, so that its processes
+    /// may be moved: systemd marks a `Delegate=yes` unit's cgroup with the `user.delegate`
+    /// extended attribute (and `trusted.delegate`, which only root can read); the root of a
+    /// cgroup namespace (`ownPath` "/") was handed over whole. A cgroup that is only writable is
+    /// not enough: below `user@UID.service` every unit's cgroup belongs to the user, and moving a
+    /// service's processes into a child would keep systemd from adding processes to the unit.
+    static func isExplicitlyDelegated(_ dir: String, ownPath: String) -> Bool {
+        if ownPath == "/" { return true }
+        for name in ["user.delegate", "trusted.delegate"] {
+            var value = [UInt8](repeating: 0, count: 8)
+            let n = cruntime_getxattr(dir, name, &value, value.count)
+            if n > 0 && value[0] == UInt8(ascii: "1") { return true }
         }
+        return false
     }
 
     /// An ordinary user's delegated v2 cgroup, where its commands run, may give controllers to the
     /// cgroups below it only while no process is in it (the kernel's "no internal processes" rule:
     /// its cgroup.subtree_control refuses them with EBUSY), yet the command itself and the user
-    /// namespace's holder are in it. As podman does, when `dir` is below that cgroup, the cgroup
-    /// may be written, has processes and has controllers not yet given below, every process in it
-    /// moves to its leaf child `init` first, and stays there; later commands that start there
-    /// use the cgroup, not the leaf (`rootlessV2Base`), and move nothing. Root: nothing changes.
+    /// namespace's holder are in it. When `dir` is below that cgroup, the cgroup was delegated
+    /// explicitly (`isExplicitlyDelegated`), may be written, has processes and has controllers not
+    /// yet given below, every process in it moves to its leaf child `init` first (what a payload
+    /// of a delegated cgroup must do, as docker's dind does at its cgroup namespace's root), and
+    /// stays there; later commands that start there use the cgroup, not the leaf
+    /// (`rootlessV2Base`), and move nothing. Root: nothing changes.
     func vacateDelegatedCgroup(above dir: String) throws {
         guard version == "v2", StatePaths.isRootless, let v2 = Cgroup.hierarchies().v2 else { return }
-        let base = Cgroup.directory(of: Cgroup.rootlessV2Base(own: Cgroup.ownPaths()[""] ?? "/", in: v2), in: v2)
-        guard dir.hasPrefix(base + "/"), Sys.exists(base + "/cgroup.controllers"), access(base + "/cgroup.procs", W_OK) == 0 else { return }
+        let basePath = Cgroup.rootlessV2Base(own: Cgroup.ownPaths()[""] ?? "/", in: v2)
+        let base = Cgroup.directory(of: basePath, in: v2)
+        guard dir.hasPrefix(base + "/"), Sys.exists(base + "/cgroup.controllers"), access(base + "/cgroup.procs", W_OK) == 0,
+              Cgroup.isExplicitlyDelegated(base, ownPath: basePath) else { return }
         let given = Set((Sys.readFile(base + "/cgroup.subtree_control") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
         guard !Cgroup.controllers(at: base).subtracting(given).isEmpty else { return }
         func procs() -> [Int32] { (Sys.readFile(base + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) } }

@@ -67,6 +67,21 @@ final class DelegatedCgroupV2: @unchecked Sendable {
             throw NSError(domain: "DelegatedCgroupV2", code: 2, userInfo: [NSLocalizedDescriptionKey: "mkdir \(dir): \(String(cString: strerror(e)))"])
         }
         for p in [dir, dir + "/cgroup.procs", dir + "/cgroup.subtree_control", dir + "/cgroup.threads"] { chown(p, u.uid, u.gid) }
+        // systemd marks the cgroup of a Delegate=yes unit so (trusted.delegate too, for root)
+        try Self.setDelegated(dir, true)
+    }
+
+    /// Sets or removes the `user.delegate` mark (python3's os.setxattr: Swift's Glibc has no xattr calls).
+    static func setDelegated(_ dir: String, _ on: Bool) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = ["-c", on ? "import os,sys; os.setxattr(sys.argv[1], 'user.delegate', b'1')"
+                                : "import os,sys; os.removexattr(sys.argv[1], 'user.delegate')", dir]
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw NSError(domain: "DelegatedCgroupV2", code: 3, userInfo: [NSLocalizedDescriptionKey: "user.delegate on \(dir): python3 failed"])
+        }
     }
 
     /// The cgroups below D, deepest first.
@@ -138,6 +153,15 @@ extension RootlessTests {
             #expect(r.status == 0, "runtime run as \(u.name) in \(u.unifiedStart ?? ""): \(r.err)")
             return r.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         }
+        // Not marked as delegated (only writable, as every unit's cgroup below user@UID.service
+        // is): nothing moves, no controller is given below, the limit is not applied.
+        try DelegatedCgroupV2.setDelegated(cg.dir, false)
+        let unmarked = try runBundle()
+        #expect(!unmarked.contains("4194304"), "\(unmarked)")
+        #expect(!FileManager.default.fileExists(atPath: cg.dir + "/init"))
+        #expect(!DelegatedCgroupV2.words(cg.dir + "/cgroup.subtree_control").contains("hugetlb"))
+        try DelegatedCgroupV2.setDelegated(cg.dir, true)
+
         let first = try runBundle()
         #expect(first.first == "4194304", "\(first)")
         #expect(first.dropFirst().contains("1"), "the container's pid 1 is not in \(inside): \(first)")

@@ -98,6 +98,9 @@ pid_t cruntime_spawn_in_ns(pid_t target, const char *path, char *const argv[], c
 
 /* Send and receive a file descriptor over a unix socket (console sockets). */
 int cruntime_send_fd(int sock, int fd);
+
+/* getxattr(2) of path (following links), for Swift, whose Glibc module lacks <sys/xattr.h>. */
+long cruntime_getxattr(const char *path, const char *name, void *value, size_t size);
 /* Sends `len` bytes of `buf` with `fd` attached (SCM_RIGHTS) on the first part; 0 or -1 with errno. */
 int cruntime_send_fd_with(int sock, int fd, const void *buf, size_t len);
 int cruntime_recv_fd(int sock);

@@ -11,7 +11,9 @@ import Synchronization
 /// Label values come from fixed sets (method, route name, status code), never from the
 /// request's path, so a client cannot grow the number of series.
 public final class RegistryMetrics: Sendable {
-    /// Where the metrics live; `factory` writes into the same one.
+    /// Where the metrics live; `factory` writes into the same one. The request and byte counters
+    /// reach it only at `scrape()` (the connection threads count them in `counts`), so read the
+    /// registry's metrics through `scrape()`, not by emitting `collectors` directly.
     public let collectors: PrometheusCollectorRegistry
     private let receivedBytes: Prometheus.Counter
     private let sentBytes: Prometheus.Counter
