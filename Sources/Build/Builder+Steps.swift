@@ -106,6 +106,7 @@ extension Builder {
                 info = fromUpper
                     ? try LayerDiff.fromOverlayUpper(dir, to: out, compression: compression, options: writerOptions)
                     : try LayerWriter.write(directory: dir, to: out, compression: compression, options: writerOptions)
+                try LayerExports.checkNotInterrupted(createdBy)
                 try store.adoptFile(at: out, digest: info.digest, verify: false)
             } catch {
                 unlink(out)
@@ -113,6 +114,7 @@ extension Builder {
             }
             let ref = LayerRef(descriptor: Descriptor(mediaType: info.mediaType, digest: info.digest, size: info.size), diffID: info.diffID)
             do {
+                try LayerExports.checkNotInterrupted(createdBy)
                 try cache.save(key, CacheRecord(layer: ref, created: created))
             } catch {
                 throw BuildError.system("cannot record `\(createdBy)` in the build cache: \(error)")

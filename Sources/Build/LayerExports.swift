@@ -100,9 +100,23 @@ final class LayerExports: @unchecked Sendable {
         }
         group.enter()
         queue.async { [group] in
-            layer.set(Result { try write() })
+            // An interrupted build stores no more layers: its session directory (these layers'
+            // files) may be removed under the writer (`BuildInterrupts.finish`).
+            layer.set(Result {
+                try LayerExports.checkNotInterrupted(layer.step)
+                return try write()
+            })
             group.leave()
         }
+    }
+
+    /// Throws when the build was interrupted: called before a layer write starts, and by the
+    /// write itself after its blob is made and before the blob and its cache record are stored,
+    /// so that a layer whose directory an interrupt's clean-up removed while it was read (a tar
+    /// with files missing, with a valid digest) never reaches the store or the cache.
+    static func checkNotInterrupted(_ step: String) throws {
+        let sig = BuildInterrupts.received
+        if sig != 0 { throw BuildError.system("the layer of `\(step)` was not stored: the build was interrupted by signal \(sig)") }
     }
 
     /// The layer this build made for the step `key`, if it made one.
@@ -135,6 +149,8 @@ final class LayerExports: @unchecked Sendable {
     /// unpacking); the rest goes with the session directory.
     func drain(_ snapshotter: Snapshotter) {
         group.wait()
+        // After an interrupt the directories may be going (or gone) with the session.
+        guard BuildInterrupts.received == 0 else { return }
         try? commitSnapshots(snapshotter, strict: false)
     }
 

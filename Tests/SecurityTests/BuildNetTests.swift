@@ -221,6 +221,28 @@ struct BuildNetTests {
         #expect(net.leftovers().isEmpty, "network left: \(net.leftovers())")
     }
 
+    /// An interrupted build stores no more layers: the layer of the step before the sleeping RUN
+    /// (150 MB, written in the background while the RUN starts) is still being written when
+    /// SIGINT comes, and neither its blob nor its cache record reaches the store (the session's
+    /// directories, which the writer reads, go with the interrupt's clean-up).
+    @Test(.enabled(if: Sec.canRun))
+    func anInterruptedBuildStoresNoLayerStillBeingWritten() throws {
+        let s = try SecStore()
+        let net = BuildNetNet()
+        defer { net.teardown() }
+        let b = try BuildNetCrash.startSleepingBuild(s, net: net, before: "RUN head -c 150000000 /dev/urandom > /big\n")
+        defer { b.kill() }
+        #expect(Sec.eventually(120) { BuildNetCrash.sleepers(b.seconds).count == 1 }, "the RUN never started")
+        kill(b.process.processIdentifier, SIGINT)
+        #expect(Sec.eventually(30) { !b.process.isRunning }, "the build did not stop")
+        let blobs = s.root + "/blobs/sha256"
+        let big = ((try? FileManager.default.contentsOfDirectory(atPath: blobs)) ?? []).filter {
+            ((try? FileManager.default.attributesOfItem(atPath: blobs + "/" + $0)[.size] as? Int) ?? 0) > 100_000_000
+        }
+        #expect(big.isEmpty, "the interrupted build stored its 150 MB layer: \(big)")
+        #expect(BuildNetCrash.sessions(s).isEmpty, "temp files left: \(BuildNetCrash.sessions(s))")
+    }
+
     /// After SIGKILL nothing could clean up; the next build, `image gc` or `cache prune` finds
     /// the dead build's session and removes its process, overlay, namespace and files.
     @Test(.enabled(if: Sec.canRun), arguments: [["build"], ["image", "gc"], ["cache", "prune"]])
@@ -436,10 +458,10 @@ enum BuildNetCrash {
     }
 
     /// Starts `dockbuild build` whose RUN sleeps for a number of seconds unique to this test.
-    static func startSleepingBuild(_ s: SecStore, net: BuildNetNet) throws -> Running {
+    static func startSleepingBuild(_ s: SecStore, net: BuildNetNet, before: String = "") throws -> Running {
         let seconds = Int.random(in: 100_000...999_999)
         let ctx = try s.path("ctx-sleep-\(seconds)")
-        try s.write("Dockerfile", "FROM busybox:test\nRUN sleep \(seconds)\n", in: ctx)
+        try s.write("Dockerfile", "FROM busybox:test\n\(before)RUN sleep \(seconds)\n", in: ctx)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Sec.binary)
         p.arguments = ["build", "--root", s.root, "--progress", "plain", ctx]
