@@ -82,6 +82,11 @@ static void enter_namespaces(long pid, int user, int mnt) {
     }
 }
 
+/* Set by a join whose holder had died, for the one re-execution that follows. */
+#define RETRIED_ENV "_DOCKBUILD_USERNS_RETRIED"
+static long env_slot(const char *name);
+static void env_remove(const char *name);
+
 static void join(const char *value, long slot) {
     char *end = NULL;
     long pid = strtol(value, &end, 10);
@@ -96,8 +101,19 @@ static void join(const char *value, long slot) {
     snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
     int mnt = open(path, O_RDONLY | O_CLOEXEC);
     if (user < 0 || mnt < 0) {
+        int err = errno;
+        if (user >= 0) close(user);
+        if (mnt >= 0) close(mnt);
+        /* The holder died between the parent's check and this join: once, go on unjoined, so
+         * that main finds no live holder, starts a new one and joins it (the retry mark takes
+         * the join variable's slot in place, as below; main's re-execution inherits it). */
+        if (env_slot(RETRIED_ENV) < 0 && (err == ENOENT || err == ESRCH)) {
+            static char retried[] = RETRIED_ENV "=1";
+            environ[slot] = retried;
+            return;
+        }
         dprintf(2, "dockbuild: cannot open the namespaces of the rootless namespace holder (pid %ld): %s; "
-                   "kill it and retry (a new one is started)\n", pid, strerror(errno));
+                   "kill it and retry (a new one is started)\n", pid, strerror(err));
         _exit(125);
     }
     enter_namespaces(pid, user, mnt);
@@ -108,6 +124,7 @@ static void join(const char *value, long slot) {
     static char rootless[sizeof CRUNTIME_ROOTLESS_ENV + 16];
     snprintf(rootless, sizeof rootless, "%s=%u", CRUNTIME_ROOTLESS_ENV, (unsigned)host_uid);
     environ[slot] = rootless;
+    env_remove(RETRIED_ENV);
 }
 
 /* The index in environ of NAME=..., or -1. */

@@ -594,6 +594,20 @@ final class RootlessUser: @unchecked Sendable {
         let (again, remade) = try execs(["images", "-q"])
         #expect(again.status == 0 && again.out.count == 13, "\(again.err)")
         #expect(remade.contains("/proc/self/exe"), "\(remade)")
+        // a holder that dies between the check and the join (its pid handed to the re-executed
+        // command): the command goes on unjoined once, makes a new holder and joins that one
+        let dying = try #require(u.holder)
+        kill(dying, SIGKILL)
+        #expect(Scenario.eventually { kill(dying, 0) != 0 })
+        let raced = try u.db(["images", "-q"], env: ["_DOCKBUILD_USERNS_JOIN": "\(dying)"])
+        #expect(raced.status == 0 && raced.out.count == 13, "\(raced.err)")
+        let fresh = try #require(u.holder)
+        #expect(fresh != dying && kill(fresh, 0) == 0)
+        // only once: a second dead holder in the same command is an error that says what to do
+        kill(fresh, SIGKILL)
+        #expect(Scenario.eventually { kill(fresh, 0) != 0 })
+        let twice = try u.db(["images", "-q"], env: ["_DOCKBUILD_USERNS_JOIN": "\(fresh)", "_DOCKBUILD_USERNS_RETRIED": "1"])
+        #expect(twice.status == 125 && twice.err.contains("kill it and retry"), "\(twice.status) \(twice.err)")
     }
 
     /// The same multi-stage Dockerfile (RUN steps that chown to other ids and set modes, a COPY
