@@ -238,9 +238,20 @@ public final class ContainerStore: Sendable {
         return UInt64(fields[19])
     }
 
+    /// Whether the monitor runs. One that has begun to exit (killed: the kernel marks it exiting
+    /// before it closes its files, so a foreground `run` sees its attach socket end while its
+    /// process is not yet a zombie) is gone already.
     static func monitorAlive(_ s: ContainerState) -> Bool {
-        guard let t = processStartTime(s.monitorPid) else { return false }
+        guard let t = processStartTime(s.monitorPid), !processExiting(s.monitorPid) else { return false }
         return s.monitorStartTime == 0 || t == s.monitorStartTime
+    }
+
+    /// Whether `pid` has begun to exit: PF_EXITING (0x4) in the flags of /proc/PID/stat (field 9).
+    static func processExiting(_ pid: Int32) -> Bool {
+        guard pid > 0, let s = FS.readFile("/proc/\(pid)/stat"), let close = s.lastIndex(of: ")") else { return false }
+        let fields = s[s.index(after: close)...].split(separator: " ")
+        guard fields.count > 6, let flags = UInt64(fields[6]) else { return false }
+        return flags & 0x4 != 0
     }
 
     // MARK: - ids and names
