@@ -21,25 +21,17 @@ extension Builder {
             let firstPending = st.layers.firstIndex { $0.pending != nil } ?? st.layers.endIndex
             let top = st.layers[firstPending...]
             if top.allSatisfy({ $0.pending != nil }) {
-                let below = try store.snapshotter.lowers(st.layers[..<firstPending].map(storedLayer).map(\.snapshotLayer))
+                let below = try store.snapshotter.lowers(st.layers[..<firstPending].map { try $0.stored() }.map(\.snapshotLayer))
                 return LayerView(dirs: top.compactMap { $0.pending?.dir }.reversed() + below)
             }
             // A stored layer over one being written (a cache hit over a step that ran): its
             // snapshot needs the chain of diffIDs below it, so wait for them; the layers under it
             // are then unpacked from their blobs.
-            return LayerView(dirs: try store.snapshotter.lowers(st.layers.map(storedLayer).map(\.snapshotLayer)))
+            return LayerView(dirs: try store.snapshotter.lowers(st.layers.map { try $0.stored() }.map(\.snapshotLayer)))
         } catch let e as BuildError {
             throw e
         } catch {
             throw BuildError.system("cannot unpack the layers of \(st.name): \(error)")
-        }
-    }
-
-    /// The stored layer (waits for a layer being written; rethrows its error).
-    func storedLayer(_ layer: StageLayer) throws -> LayerRef {
-        switch layer {
-        case .ready(let r): return r
-        case .pending(let p): return try p.wait()
         }
     }
 
@@ -54,11 +46,7 @@ extension Builder {
         }
         // a step another stage of this build ran: its layer, seen where it was made
         if let made = layerExports.layer(forKey: key) {
-            st.layers.append(.pending(made))
-            noteCreated(created)
-            history(&st, createdBy, empty: false)
-            st.key = key
-            record(key)
+            advance(&st, layer: .pending(made), created: created, key: key, createdBy: createdBy)
             return true
         }
         guard let rec = cache.lookup(key) else {
@@ -70,17 +58,21 @@ extension Builder {
     }
 
     func apply(_ rec: CacheRecord, key: String, _ st: inout StageState, createdBy: String) {
-        if let l = rec.layer { st.layers.append(.ready(l)) }
-        if let c = rec.created { noteCreated(c) }
-        history(&st, createdBy, empty: rec.layer == nil)
-        st.key = key
-        record(key)
+        advance(&st, layer: rec.layer.map(StageLayer.ready), created: rec.created, key: key, createdBy: createdBy)
     }
 
-    func noteCreated(_ c: String) {
-        lock.lock()
-        if latestCached.map({ c > $0 }) ?? true { latestCached = c }
-        lock.unlock()
+    /// Moves `st` past a step: its layer (none for a metadata-only step), its history entry, its
+    /// key; `created` (the step's time) keeps the latest reused time for the image.
+    func advance(_ st: inout StageState, layer: StageLayer?, created c: String?, key: String, createdBy: String) {
+        if let layer { st.layers.append(layer) }
+        if let c {
+            lock.lock()
+            if latestCached.map({ c > $0 }) ?? true { latestCached = c }
+            lock.unlock()
+        }
+        history(&st, createdBy, empty: layer == nil)
+        st.key = key
+        record(key)
     }
 
     /// Turns a finished directory (staging tree or overlay upper) into a layer in the store,
@@ -121,11 +113,7 @@ extension Builder {
             }
             return ref
         }
-        st.layers.append(.pending(layer))
-        noteCreated(created)
-        history(&st, createdBy, empty: false)
-        st.key = key
-        record(key)
+        advance(&st, layer: .pending(layer), created: created, key: key, createdBy: createdBy)
     }
 
     // MARK: WORKDIR

@@ -307,7 +307,7 @@ public final class Builder: @unchecked Sendable {
         // Every layer blob of the build is in the store (and its directory a snapshot) before
         // anything names one.
         try layerExports.finish(store.snapshotter)
-        let finalLayers = try target.layers.map(storedLayer)
+        let finalLayers = try target.layers.map { try $0.stored() }
         var final = target
         if !options.labels.isEmpty {
             var c = final.config.config ?? ContainerConfig()

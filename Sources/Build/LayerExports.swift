@@ -14,6 +14,22 @@ enum StageLayer: Sendable {
         if case .pending(let p) = self { return p }
         return nil
     }
+
+    /// The stored layer; waits for one being written and rethrows its write's error.
+    func stored() throws -> LayerRef {
+        switch self {
+        case .ready(let r): return r
+        case .pending(let p): return try p.wait()
+        }
+    }
+
+    /// The stored layer if it is stored now (nil while being written, or when its write failed).
+    var storedNow: LayerRef? {
+        switch self {
+        case .ready(let r): return r
+        case .pending(let p): return try? p.finished?.get()
+        }
+    }
 }
 
 /// A layer a step has just made, whose blob is written on a background thread while the next
@@ -47,11 +63,11 @@ final class PendingLayer: @unchecked Sendable {
     /// The stored layer, once its blob is in the store; rethrows the write's error.
     func wait() throws -> LayerRef {
         cond.lock()
-        while outcome == nil { cond.wait() }
-        let r = outcome
-        cond.unlock()
-        guard let r else { throw BuildError.system("the layer of `\(step)` was never written") }
-        return try r.get()
+        defer { cond.unlock() }
+        while true {
+            if let outcome { return try outcome.get() }
+            cond.wait()
+        }
     }
 
     /// The outcome if the write has finished.
@@ -161,16 +177,9 @@ final class LayerExports: @unchecked Sendable {
         lock.unlock()
         for l in todo {
             guard case .success(let ref)? = l.finished else { continue }
-            var parents: [Digest] = []
-            var complete = true
-            for p in l.parents {
-                switch p {
-                case .ready(let r): parents.append(r.diffID)
-                case .pending(let q):
-                    if case .success(let r)? = q.finished { parents.append(r.diffID) } else { complete = false }
-                }
-            }
-            guard complete else { continue }
+            let below = l.parents.compactMap(\.storedNow)
+            guard below.count == l.parents.count else { continue }
+            let parents = below.map(\.diffID)
             do {
                 try snapshotter.commit(l.dir, parents: parents, layer: ref.snapshotLayer)
             } catch {

@@ -279,8 +279,7 @@ public final class ContainerManager: Sendable {
         let unapplied = flags.filter { missing.contains($0.controller) }.map(\.flag)
         guard !unapplied.isEmpty else { return nil }
         let nearest = Cgroup.nearestV2Cgroup(directory)
-        let have = ((try? String(contentsOfFile: nearest + "/cgroup.controllers", encoding: .utf8)) ?? "")
-            .split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
+        let have = Cgroup.controllers(at: nearest).sorted().joined(separator: " ")
         return "WARNING: \(unapplied.joined(separator: ", ")) not applied: the delegated cgroup v2 subtree has no "
             + "\(missing.joined(separator: ", ")) controller (\(nearest)/cgroup.controllers: \(have.isEmpty ? "none" : have)); ask for it in the delegation, "
             + "e.g. systemd's Delegate=cpu cpuset io memory pids for user@.service (see docs/rootless.md)"

@@ -229,29 +229,25 @@ public final class ContainerStore: Sendable {
     // MARK: - liveness
 
     /// Start time of a process (field 22 of /proc/<pid>/stat), nil when it does not exist.
-    public static func processStartTime(_ pid: Int32) -> UInt64? {
+    public static func processStartTime(_ pid: Int32) -> UInt64? { processStat(pid)?.start }
+
+    /// A process's start time and whether it has begun to exit (PF_EXITING, 0x4, in its flags:
+    /// field 9), from one read of /proc/<pid>/stat; nil when it does not exist or is a zombie.
+    static func processStat(_ pid: Int32) -> (start: UInt64, exiting: Bool)? {
         guard pid > 0, let s = FS.readFile("/proc/\(pid)/stat"),
               let close = s.lastIndex(of: ")") else { return nil }
         let fields = s[s.index(after: close)...].split(separator: " ")
-        // fields[0] is state (field 3): start time is field 22 -> index 19
-        guard fields.count > 19, fields[0] != "Z" else { return nil }
-        return UInt64(fields[19])
+        // fields[0] is state (field 3): flags are field 9 -> index 6, start time field 22 -> index 19
+        guard fields.count > 19, fields[0] != "Z", let start = UInt64(fields[19]) else { return nil }
+        return (start, (UInt64(fields[6]) ?? 0) & 0x4 != 0)
     }
 
     /// Whether the monitor runs. One that has begun to exit (killed: the kernel marks it exiting
     /// before it closes its files, so a foreground `run` sees its attach socket end while its
     /// process is not yet a zombie) is gone already.
     static func monitorAlive(_ s: ContainerState) -> Bool {
-        guard let t = processStartTime(s.monitorPid), !processExiting(s.monitorPid) else { return false }
-        return s.monitorStartTime == 0 || t == s.monitorStartTime
-    }
-
-    /// Whether `pid` has begun to exit: PF_EXITING (0x4) in the flags of /proc/PID/stat (field 9).
-    static func processExiting(_ pid: Int32) -> Bool {
-        guard pid > 0, let s = FS.readFile("/proc/\(pid)/stat"), let close = s.lastIndex(of: ")") else { return false }
-        let fields = s[s.index(after: close)...].split(separator: " ")
-        guard fields.count > 6, let flags = UInt64(fields[6]) else { return false }
-        return flags & 0x4 != 0
+        guard let p = processStat(s.monitorPid), !p.exiting else { return false }
+        return s.monitorStartTime == 0 || p.start == s.monitorStartTime
     }
 
     // MARK: - ids and names

@@ -40,7 +40,11 @@ extension ImageStore {
     }
 
     func writeIndex(_ index: ImageIndex) throws {
-        try FileOps.writeAtomically(try CanonicalJSON.encode(ImageStore.canonicalOrder(index)), to: indexPath, tempDir: tempDir)
+        try writeSortedIndex(ImageStore.canonicalOrder(index))
+    }
+
+    private func writeSortedIndex(_ sorted: ImageIndex) throws {
+        try FileOps.writeAtomically(try CanonicalJSON.encode(sorted), to: indexPath, tempDir: tempDir)
     }
 
     /// The index with its entries in the order index.json keeps them: by name, then digest.
@@ -62,7 +66,8 @@ extension ImageStore {
             let before = idx
             let r = try body(&idx)
             // Unchanged (a rebuild naming the image its tag already names): no write, no fsync.
-            if ImageStore.canonicalOrder(idx) != ImageStore.canonicalOrder(before) { try writeIndex(idx) }
+            let after = ImageStore.canonicalOrder(idx)
+            if after != ImageStore.canonicalOrder(before) { try writeSortedIndex(after) }
             return r
         }
     }

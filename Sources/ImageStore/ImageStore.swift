@@ -148,11 +148,13 @@ public final class ImageStore: Sendable {
         // is not written again: no temp file, two fsyncs and a rename for the same bytes. The
         // lease is taken as for a write, so gc cannot take it before a name points at it. A blob
         // stored with other bytes (damaged) is written over.
+        // With `expected`, a blob not stored yet is hashed once, by the ingest below.
         if data.count <= 1 << 20 {
-            let digest = Digest.compute(data, algorithm: expected?.algorithm ?? .sha256)
-            if expected == nil || expected == digest {
-                try takeLease()
-                if let stored = try? FileOps.readFile(path(for: digest)), stored == data { return digest }
+            try takeLease()
+            let digest = expected ?? Digest.compute(data)
+            if let stored = try? FileOps.readFile(path(for: digest)), stored == data,
+               expected == nil || Digest.compute(data, algorithm: digest.algorithm) == digest {
+                return digest
             }
         }
         let ingest = try self.ingest(algorithm: expected?.algorithm ?? .sha256)

@@ -130,8 +130,11 @@ public struct Cgroup: Codable, Sendable, Equatable {
     }
 
     /// The controllers a v2 cgroup directory has (its `cgroup.controllers`).
-    static func controllers(at dir: String) -> Set<String> {
-        Set((Sys.readFile(dir + "/cgroup.controllers") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    public static func controllers(at dir: String) -> Set<String> { words(dir + "/cgroup.controllers") }
+
+    /// The words of a cgroup file that lists controllers (cgroup.controllers, cgroup.subtree_control).
+    static func words(_ file: String) -> Set<String> {
+        Set((Sys.readFile(file) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }
 
     /// The controllers of `needed` that a v2 cgroup made at `dir` cannot have: those missing from
@@ -212,7 +215,7 @@ public struct Cgroup: Codable, Sendable, Equatable {
         let base = Cgroup.directory(of: basePath, in: v2)
         guard dir.hasPrefix(base + "/"), Sys.exists(base + "/cgroup.controllers"), access(base + "/cgroup.procs", W_OK) == 0,
               Cgroup.isExplicitlyDelegated(base, ownPath: basePath) else { return }
-        let given = Set((Sys.readFile(base + "/cgroup.subtree_control") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+        let given = Cgroup.words(base + "/cgroup.subtree_control")
         guard !Cgroup.controllers(at: base).subtracting(given).isEmpty else { return }
         func procs() -> [Int32] { (Sys.readFile(base + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) } }
         guard !procs().isEmpty else { return }

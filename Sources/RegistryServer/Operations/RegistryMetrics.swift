@@ -35,15 +35,13 @@ public final class RegistryMetrics: Sendable {
     private let durations: [AtomicHistogram]
     /// Storage action histograms (`MeasuredDriver`), by driver and action, in the order made.
     private let storageHistograms = Mutex<[(labels: String, histogram: AtomicHistogram)]>([])
-    /// The counters of the usual statuses, by method, route and status slot, made at the first
-    /// scrape that finds requests in their slot of `counts`.
-    private let fastCounters: [ManagedAtomicLazyReference<Prometheus.Counter>]
     /// What the connection threads count on every request, without a lock or a shared cache
     /// line: the requests of the usual statuses by method, route and status slot, then the bytes
-    /// received and sent. A scrape adds them to the counters above (`syncCounts`).
+    /// received and sent. A scrape adds them to the collector registry's counters (`syncCounts`).
     private let counts: ShardedCounters
-    /// Each slot's total as last added to its collector registry counter.
-    private let synced: Mutex<[Int]>
+    /// Under the scrape's lock: each slot's total as last added to its counter, and the counters
+    /// of the usual statuses, made at the first scrape that finds requests in their slot.
+    private let synced: Mutex<(totals: [Int], counters: [Prometheus.Counter?])>
     static let fastSlots = methodOrder.count * routes.count * commonStatuses.count
     static let receivedSlot = fastSlots
     static let sentSlot = fastSlots + 1
@@ -82,9 +80,9 @@ public final class RegistryMetrics: Sendable {
             namespace: "registry", subsystem: "storage", metricName: "upload_sessions", unitName: "",
             helpText: "Blob upload sessions started and not yet finished or cancelled."))
         durations = RegistryMetrics.routes.map { _ in AtomicHistogram(bounds: RegistryMetrics.durationBuckets) }
-        fastCounters = (0..<RegistryMetrics.fastSlots).map { _ in ManagedAtomicLazyReference<Prometheus.Counter>() }
         counts = ShardedCounters(slots: RegistryMetrics.fastSlots + 2)
-        synced = Mutex([Int](repeating: 0, count: RegistryMetrics.fastSlots + 2))
+        synced = Mutex(([Int](repeating: 0, count: RegistryMetrics.fastSlots + 2),
+                        [Prometheus.Counter?](repeating: nil, count: RegistryMetrics.fastSlots)))
     }
 
     /// A swift-metrics factory over the same collectors, for code that records through the
@@ -142,24 +140,26 @@ public final class RegistryMetrics: Sendable {
     /// Adds what the connection threads counted since the last scrape to the collector
     /// registry's counters, making the counter of a usual status the first time it has requests.
     private func syncCounts() {
-        synced.withLock { last in
+        synced.withLock { state in
             for slot in 0..<counts.slots {
                 let total = counts.total(slot)
-                guard total > last[slot] else { continue }
-                let delta = Int64(total - last[slot])
-                last[slot] = total
+                guard total > state.totals[slot] else { continue }
+                let delta = Int64(total - state.totals[slot])
+                state.totals[slot] = total
                 switch slot {
                 case RegistryMetrics.receivedSlot: receivedBytes.increment(by: delta)
                 case RegistryMetrics.sentSlot: sentBytes.increment(by: delta)
                 default:
-                    let si = slot % RegistryMetrics.commonStatuses.count
-                    let ri = slot / RegistryMetrics.commonStatuses.count % RegistryMetrics.routes.count
-                    let mi = slot / RegistryMetrics.commonStatuses.count / RegistryMetrics.routes.count
-                    let counter = fastCounters[slot].storeIfNilThenLoad(collectors.makeCounter(
-                        descriptor: RegistryMetrics.requestsDescriptor(),
-                        labels: [("method", RegistryMetrics.methodOrder[mi]), ("route", RegistryMetrics.routes[ri]),
-                                 ("code", String(RegistryMetrics.commonStatuses[si]))]))
-                    counter.increment(by: delta)
+                    if state.counters[slot] == nil {
+                        let si = slot % RegistryMetrics.commonStatuses.count
+                        let ri = slot / RegistryMetrics.commonStatuses.count % RegistryMetrics.routes.count
+                        let mi = slot / RegistryMetrics.commonStatuses.count / RegistryMetrics.routes.count
+                        state.counters[slot] = collectors.makeCounter(
+                            descriptor: RegistryMetrics.requestsDescriptor(),
+                            labels: [("method", RegistryMetrics.methodOrder[mi]), ("route", RegistryMetrics.routes[ri]),
+                                     ("code", String(RegistryMetrics.commonStatuses[si]))])
+                    }
+                    state.counters[slot]?.increment(by: delta)
                 }
             }
         }

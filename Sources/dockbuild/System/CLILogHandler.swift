@@ -1,4 +1,5 @@
 import Foundation
+import Dockerfile
 import Logging
 
 /// How the CLI prints what the libraries log (swift-log): on stderr, one line per message in
@@ -57,24 +58,12 @@ struct CLILogHandler: LogHandler {
         text.utf8CString.withUnsafeBufferPointer { p in _ = write(2, p.baseAddress, p.count - 1) }
     }
 
-    /// A value as logrus writes it: bare when it is plain, else quoted with escapes.
+    /// A value as logrus writes it: bare when it is plain, else quoted as Go's strconv.Quote does.
     static func quote(_ s: String) -> String {
         let plain = !s.isEmpty && s.unicodeScalars.allSatisfy { c in
             (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || "-._/@^+:".unicodeScalars.contains(c)
         }
-        if plain { return s }
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 { out += String(format: "\\u%04x", c.value) } else { out.unicodeScalars.append(c) }
-            }
-        }
-        return out + "\""
+        // logrus quotes with fmt's %q: Go's strconv.Quote
+        return plain ? s : GoString.quote(s)
     }
 }
